@@ -40,6 +40,6 @@ fi
 
 if [ -f "$here/tests/e2e/package.json" ] && [ ! -d "$here/tests/e2e/node_modules/selenium-webdriver" ]; then
   echo "setup: npm install (tests/e2e)" >&2
-  (cd "$here/tests/e2e" && npm install --no-audit --no-fund --silent)
+  (cd "$here/tests/e2e" && npm ci --no-audit --no-fund --silent)
 fi
 echo "setup: ok" >&2
