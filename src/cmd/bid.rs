@@ -11,7 +11,10 @@ pub struct TenderArgs {}
 
 /// Runs the command.
 pub fn tender(_args: TenderArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt { feature: "招标文件包 (bidseal tender)", issue: 6 };
+    let err = FlowError::NotBuilt {
+        feature: "招标文件包 (bidseal tender)",
+        issue: 6,
+    };
     Err(anyhow::anyhow!("[{}] {err}", err.code()))
 }
 
@@ -21,7 +24,10 @@ pub struct ProjectArgs {}
 
 /// Runs the command.
 pub fn project(_args: ProjectArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt { feature: "投标项目 (bidseal project)", issue: 6 };
+    let err = FlowError::NotBuilt {
+        feature: "投标项目 (bidseal project)",
+        issue: 6,
+    };
     Err(anyhow::anyhow!("[{}] {err}", err.code()))
 }
 
@@ -31,7 +37,10 @@ pub struct OpenArgs {}
 
 /// Runs the command.
 pub fn open(_args: OpenArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt { feature: "开标解密 (bidseal open)", issue: 6 };
+    let err = FlowError::NotBuilt {
+        feature: "开标解密 (bidseal open)",
+        issue: 6,
+    };
     Err(anyhow::anyhow!("[{}] {err}", err.code()))
 }
 
@@ -41,6 +50,9 @@ pub struct DemoArgs {}
 
 /// Runs the command.
 pub fn demo(_args: DemoArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt { feature: "完整流程演示 (bidseal demo)", issue: 6 };
+    let err = FlowError::NotBuilt {
+        feature: "完整流程演示 (bidseal demo)",
+        issue: 6,
+    };
     Err(anyhow::anyhow!("[{}] {err}", err.code()))
 }

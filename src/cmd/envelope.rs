@@ -11,6 +11,9 @@ pub struct EnvelopeArgs {}
 
 /// Runs the command.
 pub fn run(_args: EnvelopeArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt { feature: "多证书数字信封 (bidseal envelope)", issue: 4 };
+    let err = FlowError::NotBuilt {
+        feature: "多证书数字信封 (bidseal envelope)",
+        issue: 4,
+    };
     Err(anyhow::anyhow!("[{}] {err}", err.code()))
 }

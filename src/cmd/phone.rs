@@ -11,6 +11,9 @@ pub struct PhoneArgs {}
 
 /// Runs the command.
 pub fn run(_args: PhoneArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt { feature: "手机模拟器 (bidseal phone)", issue: 5 };
+    let err = FlowError::NotBuilt {
+        feature: "手机模拟器 (bidseal phone)",
+        issue: 5,
+    };
     Err(anyhow::anyhow!("[{}] {err}", err.code()))
 }

@@ -11,6 +11,9 @@ pub struct RelayArgs {}
 
 /// Runs the command.
 pub fn run(_args: RelayArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt { feature: "扫码中继 (bidseal relay)", issue: 5 };
+    let err = FlowError::NotBuilt {
+        feature: "扫码中继 (bidseal relay)",
+        issue: 5,
+    };
     Err(anyhow::anyhow!("[{}] {err}", err.code()))
 }

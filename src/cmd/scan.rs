@@ -11,6 +11,9 @@ pub struct ScanArgs {}
 
 /// Runs the command.
 pub fn run(_args: ScanArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt { feature: "扫码会话 (bidseal scan)", issue: 5 };
+    let err = FlowError::NotBuilt {
+        feature: "扫码会话 (bidseal scan)",
+        issue: 5,
+    };
     Err(anyhow::anyhow!("[{}] {err}", err.code()))
 }

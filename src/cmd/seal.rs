@@ -11,7 +11,10 @@ pub struct SealArgs {}
 
 /// Runs the command.
 pub fn seal(_args: SealArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt { feature: "PDF 签章 (bidseal seal)", issue: 3 };
+    let err = FlowError::NotBuilt {
+        feature: "PDF 签章 (bidseal seal)",
+        issue: 3,
+    };
     Err(anyhow::anyhow!("[{}] {err}", err.code()))
 }
 
@@ -21,6 +24,9 @@ pub struct VerifyArgs {}
 
 /// Runs the command.
 pub fn verify(_args: VerifyArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt { feature: "PDF 签名验证 (bidseal verify)", issue: 3 };
+    let err = FlowError::NotBuilt {
+        feature: "PDF 签名验证 (bidseal verify)",
+        issue: 3,
+    };
     Err(anyhow::anyhow!("[{}] {err}", err.code()))
 }
