@@ -1,0 +1,102 @@
+//! An output file that appears at its final path only when complete: bytes go to a temporary
+//! file in the same folder, which is flushed, fsynced and renamed over the target by
+//! [`PendingOutput::commit`]. Dropping an uncommitted output deletes the temporary file, so a
+//! failed or tampered decryption leaves nothing behind.
+//!
+//! Does not: protect against another process writing the same target concurrently (the last
+//! rename wins), or keep an existing target when the commit succeeds (it is replaced).
+
+use super::error::EnvelopeError;
+use rand_core::{OsRng, RngCore};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Write buffer size (large writes keep the kernel busy with big requests).
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// A temporary file that becomes `target` on commit.
+pub struct PendingOutput {
+    target: PathBuf,
+    temp: PathBuf,
+    file: Option<BufWriter<File>>,
+}
+
+impl PendingOutput {
+    /// Creates the temporary file next to `target`.
+    pub fn create(target: &Path) -> Result<Self, EnvelopeError> {
+        let name = target
+            .file_name()
+            .ok_or_else(|| {
+                EnvelopeError::io(
+                    target,
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "输出路径不是文件名"),
+                )
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let folder = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let temp = folder.join(format!(".{name}.{:016x}.part", OsRng.next_u64()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| EnvelopeError::io(&temp, e))?;
+        Ok(Self {
+            target: target.to_path_buf(),
+            temp,
+            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+        })
+    }
+
+    /// Path of the temporary file (for tests and diagnostics).
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Writes all of `bytes`.
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), EnvelopeError> {
+        match self.file.as_mut() {
+            Some(f) => f
+                .write_all(bytes)
+                .map_err(|e| EnvelopeError::io(&self.temp, e)),
+            None => Err(EnvelopeError::io(
+                &self.temp,
+                std::io::Error::other("输出文件已关闭"),
+            )),
+        }
+    }
+
+    /// Flushes, fsyncs and renames the temporary file to the target.
+    pub fn commit(mut self) -> Result<(), EnvelopeError> {
+        let writer = self.file.take().ok_or_else(|| {
+            EnvelopeError::io(&self.temp, std::io::Error::other("输出文件已关闭"))
+        })?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| EnvelopeError::io(&self.temp, e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| EnvelopeError::io(&self.temp, e))?;
+        drop(file);
+        std::fs::rename(&self.temp, &self.target)
+            .map_err(|e| EnvelopeError::io(&self.target, e))?;
+        // Make the rename itself durable; a failure here does not undo a complete file.
+        if let Some(folder) = self.target.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Ok(dir) = File::open(folder) {
+                let _ = dir.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PendingOutput {
+    fn drop(&mut self) {
+        if self.file.take().is_some() || self.temp.exists() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
