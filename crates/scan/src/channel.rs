@@ -1,0 +1,258 @@
+//! The end-to-end channel between desktop and phone: key agreement, frames, AEAD.
+//!
+//! Construction (after caBLE v2 / FIDO hybrid, simplified):
+//!
+//! ```text
+//! Z          = ECDH-P256(desktop ephemeral, phone ephemeral)            (x-coordinate)
+//! transcript = SHA-256("bidseal-scan/v1" ‖ session id ‖ op ‖ expiry ‖ relay ‖ D ‖ P)
+//! k_d2p      = HKDF-SHA256(salt = QR secret, ikm = Z, info = transcript ‖ "d2p")[..32]
+//! k_p2d      = HKDF-SHA256(salt = QR secret, ikm = Z, info = transcript ‖ "p2d")[..32]
+//! hello      = 0x01 ‖ P(33) ‖ AES-256-GCM(k_p2d, nonce(0), aad = 0x01 ‖ P, json)
+//! data       = 0x02 ‖ seq(u64 BE) ‖ AES-256-GCM(k_dir, nonce(seq), aad = 0x02 ‖ seq, json)
+//! nonce(n)   = 0x00000000 ‖ n(u64 BE)
+//! ```
+//!
+//! Guarantees: the relay (which sees D, P and the session id but not the QR secret nor either
+//! private key) can neither read nor forge a frame; a frame from another session, a flipped
+//! byte, a replay, a dropped or reordered frame is detected (`Tampered` / `OutOfOrder`) and
+//! poisons the channel for good. Keys are per direction, nonces are sequence numbers that never
+//! repeat under one key. Secrets are zeroized on drop.
+//! Does not give forward secrecy beyond the ephemeral keys' lifetime (one session), nor
+//! hide frame sizes and timing from the relay.
+
+use crate::error::ScanError;
+use crate::payload::{EphemeralKey, OperationKind, QrSecret, SessionId};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hkdf::Hkdf;
+use serde::{de::DeserializeOwned, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
+
+/// Frame type byte of the phone's first frame.
+pub const FRAME_HELLO: u8 = 0x01;
+/// Frame type byte of every other frame.
+pub const FRAME_DATA: u8 = 0x02;
+/// Largest plaintext message (a sign response with seal images and chains fits easily).
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// AES-GCM tag length.
+pub const TAG_LEN: usize = 16;
+/// Largest frame on the wire: header + plaintext + tag.
+pub const MAX_FRAME_BYTES: usize = MAX_MESSAGE_BYTES + 1 + 33 + TAG_LEN;
+/// Domain separation label of the channel transcript.
+pub const TRANSCRIPT_LABEL: &[u8] = b"bidseal-scan/v1";
+
+/// SHA-256 transcript of the channel parameters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Transcript(pub [u8; 32]);
+
+/// What a session is bound to; both ends compute the same value. Use it to bind signatures
+/// (see [`crate::AuthRequest::transcript_hash`]) and to log approvals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionBinding {
+    pub session: SessionId,
+    pub op: OperationKind,
+    pub expires_at: u64,
+    pub relay: String,
+    pub desktop_key: EphemeralKey,
+    pub phone_key: EphemeralKey,
+    pub transcript: Transcript,
+}
+
+impl SessionBinding {
+    pub(crate) fn new(
+        session: SessionId,
+        op: OperationKind,
+        expires_at: u64,
+        relay: &str,
+        desktop_key: EphemeralKey,
+        phone_key: EphemeralKey,
+    ) -> Self {
+        let mut h = Sha256::new();
+        h.update(TRANSCRIPT_LABEL);
+        h.update(session.0);
+        h.update([op.as_str().len() as u8]);
+        h.update(op.as_str().as_bytes());
+        h.update(expires_at.to_be_bytes());
+        h.update((relay.len() as u64).to_be_bytes());
+        h.update(relay.as_bytes());
+        h.update(desktop_key.as_bytes());
+        h.update(phone_key.as_bytes());
+        SessionBinding {
+            session,
+            op,
+            expires_at,
+            relay: relay.to_string(),
+            desktop_key,
+            phone_key,
+            transcript: Transcript(h.finalize().into()),
+        }
+    }
+}
+
+/// Which end of the channel this is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum End {
+    Desktop,
+    Phone,
+}
+
+/// The two AEAD directions of one channel with their sequence counters.
+pub(crate) struct ChannelCrypto {
+    send: Aes256Gcm,
+    recv: Aes256Gcm,
+    send_seq: u64,
+    recv_seq: u64,
+    poisoned: Option<ScanError>,
+}
+
+impl ChannelCrypto {
+    /// Derives both directions from the ECDH result and the QR secret.
+    pub(crate) fn derive(
+        shared_x: &[u8],
+        secret: &QrSecret,
+        binding: &SessionBinding,
+        end: End,
+    ) -> Result<Self, ScanError> {
+        let hk = Hkdf::<Sha256>::new(Some(secret.expose()), shared_x);
+        let mut d2p = Zeroizing::new([0u8; 32]);
+        let mut p2d = Zeroizing::new([0u8; 32]);
+        let mut info = Vec::with_capacity(35);
+        info.extend_from_slice(&binding.transcript.0);
+        info.extend_from_slice(b"d2p");
+        hk.expand(&info, d2p.as_mut())
+            .map_err(|_| ScanError::System { detail: "HKDF expand".into() })?;
+        info.truncate(32);
+        info.extend_from_slice(b"p2d");
+        hk.expand(&info, p2d.as_mut())
+            .map_err(|_| ScanError::System { detail: "HKDF expand".into() })?;
+        let d2p_cipher = Aes256Gcm::new_from_slice(d2p.as_ref())
+            .map_err(|_| ScanError::System { detail: "AES key".into() })?;
+        let p2d_cipher = Aes256Gcm::new_from_slice(p2d.as_ref())
+            .map_err(|_| ScanError::System { detail: "AES key".into() })?;
+        let (send, recv) = match end {
+            End::Desktop => (d2p_cipher, p2d_cipher),
+            End::Phone => (p2d_cipher, d2p_cipher),
+        };
+        Ok(ChannelCrypto { send, recv, send_seq: 0, recv_seq: 0, poisoned: None })
+    }
+
+    fn check_poison(&self) -> Result<(), ScanError> {
+        match &self.poisoned {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&mut self, e: ScanError) -> ScanError {
+        self.poisoned = Some(e.clone());
+        e
+    }
+
+    /// Seals the phone's hello (sequence 0 of phone → desktop).
+    pub(crate) fn seal_hello<T: Serialize>(
+        &mut self,
+        phone_key: &EphemeralKey,
+        msg: &T,
+    ) -> Result<Vec<u8>, ScanError> {
+        self.check_poison()?;
+        if self.send_seq != 0 {
+            return Err(ScanError::protocol("hello 只能是第一条消息"));
+        }
+        let mut aad = Vec::with_capacity(34);
+        aad.push(FRAME_HELLO);
+        aad.extend_from_slice(phone_key.as_bytes());
+        let ct = self.encrypt(&aad, msg)?;
+        let mut frame = aad;
+        frame.extend_from_slice(&ct);
+        Ok(frame)
+    }
+
+    /// Seals one data frame.
+    pub(crate) fn seal<T: Serialize>(&mut self, msg: &T) -> Result<Vec<u8>, ScanError> {
+        self.check_poison()?;
+        let mut header = Vec::with_capacity(9);
+        header.push(FRAME_DATA);
+        header.extend_from_slice(&self.send_seq.to_be_bytes());
+        let ct = self.encrypt(&header, msg)?;
+        let mut frame = header;
+        frame.extend_from_slice(&ct);
+        Ok(frame)
+    }
+
+    fn encrypt<T: Serialize>(&mut self, aad: &[u8], msg: &T) -> Result<Vec<u8>, ScanError> {
+        let mut plain = Zeroizing::new(
+            serde_json::to_vec(msg).map_err(|e| ScanError::malformed(e.to_string()))?,
+        );
+        if plain.len() > MAX_MESSAGE_BYTES {
+            return Err(ScanError::TooLarge { size: plain.len(), limit: MAX_MESSAGE_BYTES });
+        }
+        let nonce = nonce(self.send_seq);
+        let ct = self
+            .send
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad })
+            .map_err(|_| ScanError::System { detail: "AES-GCM encrypt".into() })?;
+        plain.zeroize();
+        self.send_seq = self
+            .send_seq
+            .checked_add(1)
+            .ok_or_else(|| ScanError::protocol("序号耗尽"))?;
+        Ok(ct)
+    }
+
+    /// Opens the phone's hello; `frame` must start with `FRAME_HELLO ‖ P`.
+    pub(crate) fn open_hello<T: DeserializeOwned>(&mut self, frame: &[u8]) -> Result<T, ScanError> {
+        self.check_poison()?;
+        let aad = frame.get(..34).ok_or_else(|| ScanError::malformed("hello 帧过短"))?;
+        let ct = frame.get(34..).unwrap_or_default();
+        let r = self.decrypt(0, aad, ct);
+        r.map_err(|e| self.poison(e))
+    }
+
+    /// Opens one data frame, enforcing the exact next sequence number.
+    pub(crate) fn open<T: DeserializeOwned>(&mut self, frame: &[u8]) -> Result<T, ScanError> {
+        self.check_poison()?;
+        let r = self.open_inner(frame);
+        r.map_err(|e| self.poison(e))
+    }
+
+    fn open_inner<T: DeserializeOwned>(&mut self, frame: &[u8]) -> Result<T, ScanError> {
+        if frame.len() > MAX_FRAME_BYTES {
+            return Err(ScanError::TooLarge { size: frame.len(), limit: MAX_FRAME_BYTES });
+        }
+        let header = frame.get(..9).ok_or_else(|| ScanError::malformed("数据帧过短"))?;
+        match header.first() {
+            Some(&FRAME_DATA) => {}
+            Some(&FRAME_HELLO) => return Err(ScanError::protocol("会话中收到第二个 hello")),
+            _ => return Err(ScanError::malformed("未知帧类型")),
+        }
+        let mut seq_bytes = [0u8; 8];
+        seq_bytes.copy_from_slice(header.get(1..9).unwrap_or(&[0u8; 8]));
+        let seq = u64::from_be_bytes(seq_bytes);
+        let ct = frame.get(9..).unwrap_or_default();
+        self.decrypt(seq, header, ct)
+    }
+
+    fn decrypt<T: DeserializeOwned>(&mut self, seq: u64, aad: &[u8], ct: &[u8]) -> Result<T, ScanError> {
+        if ct.len() > MAX_MESSAGE_BYTES + TAG_LEN {
+            return Err(ScanError::TooLarge { size: ct.len(), limit: MAX_MESSAGE_BYTES + TAG_LEN });
+        }
+        let plain = Zeroizing::new(
+            self.recv
+                .decrypt(Nonce::from_slice(&nonce(seq)), Payload { msg: ct, aad })
+                .map_err(|_| ScanError::Tampered)?,
+        );
+        // Authentic, but is it the frame we expect next? A replay, drop or reorder is not.
+        if seq != self.recv_seq {
+            return Err(ScanError::OutOfOrder { expected: self.recv_seq, got: seq });
+        }
+        self.recv_seq += 1;
+        serde_json::from_slice(&plain).map_err(|e| ScanError::malformed(e.to_string()))
+    }
+}
+
+fn nonce(seq: u64) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&seq.to_be_bytes());
+    n
+}

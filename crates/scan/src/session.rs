@@ -1,0 +1,486 @@
+//! The two ends of a scan as state machines, without any I/O ("sans-IO").
+//!
+//! Desktop: [`DesktopOffer::new`] → show [`DesktopOffer::payload`] as a QR → on the phone's first
+//! frame [`DesktopOffer::accept_hello`] consumes the offer and yields a [`DesktopSession`] →
+//! [`DesktopSession::seal_request`] / [`DesktopSession::open_frame`] / [`DesktopSession::seal_end`].
+//!
+//! Phone: [`PhoneSession::join`] (checks expiry, makes the hello frame) →
+//! [`PhoneSession::open_frame`] yields a [`PhoneEvent::Request`] carrying an
+//! [`IncomingRequest`] token → show it, ask for the PIN (or not, in session mode with
+//! auto-confirm) → [`PhoneSession::seal_response`] consumes the token, so a request is answered
+//! exactly once and no answer exists without a request.
+//!
+//! Guarantees: an offer accepts exactly one phone; each request's operation equals the QR's;
+//! a second request is only possible after the phone granted session mode; after an end, a
+//! failure or a tampered frame the session refuses everything. Does not do time-outs or
+//! networking: [`crate::client`] drives these over the relay.
+
+use crate::channel::{ChannelCrypto, End, SessionBinding};
+use crate::error::ScanError;
+use crate::message::{
+    DesktopMessage, OperationOutcome, OperationRequest, PhoneHello, PhoneMessage,
+    SessionEndReason, SessionGrant, SessionModeRequest,
+};
+use crate::payload::{EphemeralKey, OperationKind, QrPayload, QrSecret, SessionId};
+use p256::ecdh::EphemeralSecret;
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use std::time::Duration;
+
+/// Shortest QR lifetime accepted by [`DesktopOffer::new`] (tests use short ones).
+pub const MIN_QR_TTL: Duration = Duration::from_secs(1);
+/// Default QR lifetime: 3 minutes.
+pub const DEFAULT_QR_TTL: Duration = Duration::from_secs(180);
+/// Longest QR lifetime: 5 minutes.
+pub const MAX_QR_TTL: Duration = Duration::from_secs(300);
+/// Longest session-mode idle timeout either end accepts: 30 minutes.
+pub const MAX_IDLE_TIMEOUT_SECS: u32 = 1800;
+
+fn public_key_of(secret: &EphemeralSecret) -> Result<EphemeralKey, ScanError> {
+    let point = secret.public_key().to_encoded_point(true);
+    EphemeralKey::from_bytes(point.as_bytes())
+}
+
+fn new_ephemeral() -> EphemeralSecret {
+    EphemeralSecret::random(&mut rand_core::OsRng)
+}
+
+/// A desktop waiting for a phone to scan its QR.
+pub struct DesktopOffer {
+    secret: EphemeralSecret,
+    payload: QrPayload,
+}
+
+impl std::fmt::Debug for DesktopOffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DesktopOffer").field("payload", &self.payload).finish()
+    }
+}
+
+impl DesktopOffer {
+    /// A fresh offer: new ephemeral key, secret and session id; expires `ttl` after `now`
+    /// (unix seconds). `ttl` must be within [`MIN_QR_TTL`]..=[`MAX_QR_TTL`].
+    pub fn new(relay: &str, op: OperationKind, ttl: Duration, now: u64) -> Result<Self, ScanError> {
+        if ttl < MIN_QR_TTL || ttl > MAX_QR_TTL {
+            return Err(ScanError::protocol(format!(
+                "二维码有效期 {} 秒不在 1–300 秒之间",
+                ttl.as_secs()
+            )));
+        }
+        let secret = new_ephemeral();
+        let payload = QrPayload {
+            relay: relay.to_string(),
+            session: SessionId::random()?,
+            op,
+            expires_at: now.saturating_add(ttl.as_secs()),
+            desktop_key: public_key_of(&secret)?,
+            secret: QrSecret::random()?,
+        };
+        Ok(DesktopOffer { secret, payload })
+    }
+
+    /// What to show in the QR.
+    pub fn payload(&self) -> &QrPayload {
+        &self.payload
+    }
+
+    /// Accepts the phone's first frame. Consumes the offer: one QR, one phone.
+    /// `Expired` if `now` is past the QR's expiry.
+    pub fn accept_hello(
+        self,
+        frame: &[u8],
+        now: u64,
+    ) -> Result<(DesktopSession, PhoneHello), ScanError> {
+        self.payload.check_not_expired(now)?;
+        if frame.first() != Some(&crate::channel::FRAME_HELLO) {
+            return Err(ScanError::protocol("手机的第一条消息不是 hello"));
+        }
+        let phone_key = EphemeralKey::from_bytes(
+            frame.get(1..34).ok_or_else(|| ScanError::malformed("hello 帧过短"))?,
+        )
+        .map_err(|_| ScanError::malformed("hello 帧中的公钥无效"))?;
+        let shared = self.secret.diffie_hellman(&phone_key.public_key()?);
+        let p = &self.payload;
+        let binding =
+            SessionBinding::new(p.session, p.op, p.expires_at, &p.relay, p.desktop_key, phone_key);
+        let mut crypto =
+            ChannelCrypto::derive(shared.raw_secret_bytes(), &p.secret, &binding, End::Desktop)?;
+        let hello = match crypto.open_hello::<PhoneMessage>(frame)? {
+            PhoneMessage::Hello(h) => h,
+            _ => return Err(ScanError::protocol("手机的第一条消息不是 hello")),
+        };
+        let session = DesktopSession {
+            binding,
+            crypto,
+            next_id: 1,
+            pending: None,
+            mode: Mode::Single,
+            ended: false,
+        };
+        Ok((session, hello))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// One request, no session mode (yet).
+    Single,
+    /// Session mode asked for on the pending request.
+    Asked,
+    /// Session mode granted.
+    Open(SessionGrant),
+    /// Single request answered without session mode: nothing more may be sent.
+    Spent,
+}
+
+/// A request the desktop sent and awaits the answer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingRequest {
+    /// Request id within the session.
+    pub id: u32,
+}
+
+/// What the desktop learned from a phone frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DesktopEvent {
+    /// The answer to a pending request.
+    Outcome {
+        id: u32,
+        outcome: OperationOutcome,
+    },
+    /// The phone ended the session.
+    Ended { reason: SessionEndReason },
+}
+
+/// The desktop's end of an established channel.
+pub struct DesktopSession {
+    binding: SessionBinding,
+    crypto: ChannelCrypto,
+    next_id: u32,
+    pending: Option<u32>,
+    mode: Mode,
+    ended: bool,
+}
+
+impl std::fmt::Debug for DesktopSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DesktopSession")
+            .field("session", &self.binding.session)
+            .field("op", &self.binding.op)
+            .field("pending", &self.pending)
+            .finish()
+    }
+}
+
+impl DesktopSession {
+    /// What this session is bound to.
+    pub fn binding(&self) -> &SessionBinding {
+        &self.binding
+    }
+
+    /// The session-mode grant, once the phone opened one.
+    pub fn grant(&self) -> Option<SessionGrant> {
+        match self.mode {
+            Mode::Open(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Whether another request may be sent now.
+    pub fn can_request(&self) -> bool {
+        !self.ended
+            && self.pending.is_none()
+            && matches!(self.mode, Mode::Single | Mode::Open(_))
+            && (self.next_id == 1 || matches!(self.mode, Mode::Open(_)))
+    }
+
+    /// Seals a request. The first request may ask for session mode; later ones are only
+    /// allowed once the phone granted it, one at a time, and only of the QR's operation.
+    pub fn seal_request(
+        &mut self,
+        request: OperationRequest,
+        session: Option<SessionModeRequest>,
+    ) -> Result<(PendingRequest, Vec<u8>), ScanError> {
+        if self.ended {
+            return Err(ScanError::SessionEnded);
+        }
+        if self.pending.is_some() {
+            return Err(ScanError::protocol("上一个请求尚未得到手机回应"));
+        }
+        if !self.can_request() {
+            return Err(ScanError::SessionEnded);
+        }
+        if request.kind() != self.binding.op {
+            return Err(ScanError::OperationMismatch {
+                expected: self.binding.op.as_str().into(),
+                got: request.kind().as_str().into(),
+            });
+        }
+        if session.is_some() && self.next_id != 1 {
+            return Err(ScanError::protocol("只有第一个请求可以建立会话"));
+        }
+        if let Some(s) = session {
+            if s.idle_timeout_secs == 0 || s.idle_timeout_secs > MAX_IDLE_TIMEOUT_SECS {
+                return Err(ScanError::protocol("会话空闲超时须在 1–1800 秒之间"));
+            }
+        }
+        let id = self.next_id;
+        let frame = self.crypto.seal(&DesktopMessage::Request { id, request, session })?;
+        self.next_id += 1;
+        self.pending = Some(id);
+        if session.is_some() {
+            self.mode = Mode::Asked;
+        }
+        Ok((PendingRequest { id }, frame))
+    }
+
+    /// Opens a frame from the phone.
+    pub fn open_frame(&mut self, frame: &[u8]) -> Result<DesktopEvent, ScanError> {
+        if self.ended {
+            return Err(ScanError::SessionEnded);
+        }
+        match self.crypto.open::<PhoneMessage>(frame)? {
+            PhoneMessage::Hello(_) => Err(self.fail("会话中收到第二个 hello")),
+            PhoneMessage::Response { id, outcome } => {
+                if self.pending != Some(id) {
+                    return Err(self.fail(format!("收到未请求的回应 {id}")));
+                }
+                self.pending = None;
+                match (&outcome, self.mode) {
+                    (OperationOutcome::Confirmed { response, session }, mode) => {
+                        if response.kind() != self.binding.op {
+                            return Err(self.fail("回应的操作与请求不符"));
+                        }
+                        self.mode = match (mode, session) {
+                            (Mode::Asked, Some(g))
+                                if g.idle_timeout_secs > 0
+                                    && g.idle_timeout_secs <= MAX_IDLE_TIMEOUT_SECS =>
+                            {
+                                Mode::Open(*g)
+                            }
+                            (Mode::Asked | Mode::Single, None) => Mode::Spent,
+                            (Mode::Open(g), None) => Mode::Open(g),
+                            _ => return Err(self.fail("手机的会话授权不符合请求")),
+                        };
+                    }
+                    (OperationOutcome::Refused { .. }, Mode::Open(g)) => self.mode = Mode::Open(g),
+                    (OperationOutcome::Refused { .. }, _) => self.mode = Mode::Spent,
+                }
+                Ok(DesktopEvent::Outcome { id, outcome })
+            }
+            PhoneMessage::EndSession { reason } => {
+                self.ended = true;
+                Ok(DesktopEvent::Ended { reason })
+            }
+        }
+    }
+
+    /// Seals "结束会话" and ends this side.
+    pub fn seal_end(&mut self, reason: SessionEndReason) -> Result<Vec<u8>, ScanError> {
+        if self.ended {
+            return Err(ScanError::SessionEnded);
+        }
+        let frame = self.crypto.seal(&DesktopMessage::EndSession { reason })?;
+        self.ended = true;
+        Ok(frame)
+    }
+
+    fn fail(&mut self, detail: impl Into<String>) -> ScanError {
+        self.ended = true;
+        ScanError::protocol(detail)
+    }
+}
+
+/// A request the phone received; answer it with [`PhoneSession::seal_response`].
+#[derive(Debug)]
+pub struct IncomingRequest {
+    /// Request id within the session.
+    pub id: u32,
+    /// What is asked.
+    pub request: OperationRequest,
+    /// The desktop asks to open session mode with this request.
+    pub session_mode: Option<SessionModeRequest>,
+    /// Whether the phone must ask the user: always for the first request; in session mode
+    /// "扫码签章确认" unless the user chose auto-confirm.
+    pub needs_confirmation: bool,
+}
+
+/// What the phone learned from a desktop frame.
+#[derive(Debug)]
+pub enum PhoneEvent {
+    /// A request to show and answer.
+    Request(IncomingRequest),
+    /// The desktop ended the session.
+    Ended { reason: SessionEndReason },
+}
+
+/// The phone's end of the channel.
+pub struct PhoneSession {
+    binding: SessionBinding,
+    crypto: ChannelCrypto,
+    expected_id: u32,
+    pending: Option<u32>,
+    grant: Option<SessionGrant>,
+    spent: bool,
+    ended: bool,
+}
+
+impl std::fmt::Debug for PhoneSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneSession")
+            .field("session", &self.binding.session)
+            .field("op", &self.binding.op)
+            .field("grant", &self.grant)
+            .finish()
+    }
+}
+
+impl PhoneSession {
+    /// Joins a scanned QR at time `now` (unix seconds): checks expiry, makes a fresh ephemeral
+    /// key, derives the channel and returns the hello frame to send first.
+    pub fn join(
+        payload: &QrPayload,
+        hello: &PhoneHello,
+        now: u64,
+    ) -> Result<(PhoneSession, Vec<u8>), ScanError> {
+        payload.check_not_expired(now)?;
+        let secret = new_ephemeral();
+        let phone_key = public_key_of(&secret)?;
+        let shared = secret.diffie_hellman(&payload.desktop_key.public_key()?);
+        drop(secret);
+        let binding = SessionBinding::new(
+            payload.session,
+            payload.op,
+            payload.expires_at,
+            &payload.relay,
+            payload.desktop_key,
+            phone_key,
+        );
+        let mut crypto =
+            ChannelCrypto::derive(shared.raw_secret_bytes(), &payload.secret, &binding, End::Phone)?;
+        let frame = crypto.seal_hello(&phone_key, &PhoneMessage::Hello(hello.clone()))?;
+        let session = PhoneSession {
+            binding,
+            crypto,
+            expected_id: 1,
+            pending: None,
+            grant: None,
+            spent: false,
+            ended: false,
+        };
+        Ok((session, frame))
+    }
+
+    /// What this session is bound to (show platform/op; bind signatures with it).
+    pub fn binding(&self) -> &SessionBinding {
+        &self.binding
+    }
+
+    /// The session-mode grant, once given.
+    pub fn grant(&self) -> Option<SessionGrant> {
+        self.grant
+    }
+
+    /// Opens a frame from the desktop.
+    pub fn open_frame(&mut self, frame: &[u8]) -> Result<PhoneEvent, ScanError> {
+        if self.ended {
+            return Err(ScanError::SessionEnded);
+        }
+        match self.crypto.open::<DesktopMessage>(frame)? {
+            DesktopMessage::Request { id, request, session } => {
+                if self.pending.is_some() {
+                    return Err(self.fail("上一个请求尚未回应"));
+                }
+                if id != self.expected_id {
+                    return Err(self.fail(format!("请求编号应为 {}，收到 {id}", self.expected_id)));
+                }
+                if self.spent && self.grant.is_none() {
+                    return Err(self.fail("未建立会话，不能发送第二个请求"));
+                }
+                if session.is_some() && id != 1 {
+                    return Err(self.fail("只有第一个请求可以建立会话"));
+                }
+                if request.kind() != self.binding.op {
+                    let e = ScanError::OperationMismatch {
+                        expected: self.binding.op.as_str().into(),
+                        got: request.kind().as_str().into(),
+                    };
+                    self.ended = true;
+                    return Err(e);
+                }
+                self.expected_id += 1;
+                self.pending = Some(id);
+                let needs_confirmation = match self.grant {
+                    Some(g) => !g.auto_confirm,
+                    None => true,
+                };
+                Ok(PhoneEvent::Request(IncomingRequest {
+                    id,
+                    request,
+                    session_mode: session,
+                    needs_confirmation,
+                }))
+            }
+            DesktopMessage::EndSession { reason } => {
+                self.ended = true;
+                Ok(PhoneEvent::Ended { reason })
+            }
+        }
+    }
+
+    /// Seals the answer to `request` (consumed: answered exactly once). A session grant is only
+    /// allowed when the request asked for session mode, with an idle timeout no longer than
+    /// asked.
+    pub fn seal_response(
+        &mut self,
+        request: IncomingRequest,
+        outcome: OperationOutcome,
+    ) -> Result<Vec<u8>, ScanError> {
+        if self.ended {
+            return Err(ScanError::SessionEnded);
+        }
+        if self.pending != Some(request.id) {
+            return Err(ScanError::protocol("该请求不属于本会话或已回应"));
+        }
+        if let OperationOutcome::Confirmed { response, session } = &outcome {
+            if response.kind() != self.binding.op {
+                return Err(ScanError::OperationMismatch {
+                    expected: self.binding.op.as_str().into(),
+                    got: response.kind().as_str().into(),
+                });
+            }
+            match (session, request.session_mode) {
+                (Some(g), Some(asked))
+                    if g.idle_timeout_secs > 0 && g.idle_timeout_secs <= asked.idle_timeout_secs => {}
+                (Some(_), _) => return Err(ScanError::protocol("会话授权与请求不符")),
+                (None, _) => {}
+            }
+        }
+        let frame = self.crypto.seal(&PhoneMessage::Response { id: request.id, outcome: outcome.clone() })?;
+        self.pending = None;
+        self.spent = true;
+        if let OperationOutcome::Confirmed { session: Some(g), .. } = outcome {
+            self.grant = Some(g);
+        }
+        Ok(frame)
+    }
+
+    /// Whether the desktop may still send requests (session mode open, not ended).
+    pub fn is_open(&self) -> bool {
+        !self.ended && (!self.spent || self.grant.is_some())
+    }
+
+    /// Seals "结束会话" and ends this side.
+    pub fn seal_end(&mut self, reason: SessionEndReason) -> Result<Vec<u8>, ScanError> {
+        if self.ended {
+            return Err(ScanError::SessionEnded);
+        }
+        let frame = self.crypto.seal(&PhoneMessage::EndSession { reason })?;
+        self.ended = true;
+        Ok(frame)
+    }
+
+    fn fail(&mut self, detail: impl Into<String>) -> ScanError {
+        self.ended = true;
+        ScanError::protocol(detail)
+    }
+}
