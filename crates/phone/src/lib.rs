@@ -1,8 +1,21 @@
 //! The phone simulator and its co-signing service (the phone's back office).
 //!
-//! Owns: a keystore of test certificates from several CAs with their seal images and PIN,
-//! confirm/reject dialogs, session mode with auto-confirm, colleague-certificate selection,
-//! and the service side: certificate state (disabled, revoked, expired authorisation), wrong-PIN
-//! lockout and the per-certificate usage log.
+//! - [`provision`]: `bidseal phone init` — the test PKI ([`pki`], two CAs, enterprise /
+//!   legal-person / personal / colleague / other-company certificates with valid unified
+//!   social credit codes, [`uscc`]), seal images ([`seal_image`]), the phone keystore
+//!   ([`keystore`], keys sealed by [`key_seal`]) and the service state.
+//! - [`cosign`]: the co-signing service — certificate state (已禁用 / 注销 / expired /
+//!   授权结束时间), wrong-PIN lockout, per-certificate usage log; releases a key share per
+//!   operation only when everything checks out.
 //!
-//! Not built yet (issue #5): this crate is an empty shell.
+//! What it does not do: split the private key itself between phone and service (threshold
+//! ECDSA is a later issue; here the phone holds the key sealed under PIN + service share).
+#![forbid(unsafe_code)]
+
+pub mod cosign;
+pub mod key_seal;
+pub mod keystore;
+pub mod pki;
+pub mod provision;
+pub mod seal_image;
+pub mod uscc;

@@ -1,0 +1,186 @@
+//! HTTP client of the co-signing service, used by the phone simulator (authorise) and by
+//! `bidseal phone admin` (enterprise-admin actions and the usage log).
+//!
+//! Guarantees: a refusal comes back typed ([`CosignCallError::Refused`]); anything else that
+//! goes wrong (network, bad answer) is [`CosignCallError::Unavailable`], which the phone
+//! forwards as `co_signing_unavailable`. Answers are size-checked before parsing. The PIN is
+//! sent in the request body only (never in a URL) and is not kept.
+
+use super::server::{AuthoriseGrant, AuthoriseRefusal, AuthoriseRequest, CertSummary, SecretText};
+use super::state::{AdminAction, OperationContext, RefusalReason, UsageLogEntry};
+use crate::key_seal::ServiceShare;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// Largest answer accepted from the service.
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
+
+/// Errors talking to the service.
+#[derive(Debug, thiserror::Error)]
+pub enum CosignCallError {
+    /// The service said no, with a typed reason.
+    #[error("{}", .0.message_zh())]
+    Refused(RefusalReason),
+    /// The service could not be reached or answered nonsense.
+    #[error("协同签名服务暂不可用（{0}），请稍后重试")]
+    Unavailable(String),
+}
+
+impl CosignCallError {
+    /// The reason to forward to the desktop.
+    pub fn to_refusal(&self) -> RefusalReason {
+        match self {
+            Self::Refused(r) => r.clone(),
+            Self::Unavailable(_) => RefusalReason::CoSigningUnavailable,
+        }
+    }
+}
+
+/// A client bound to one service base URL (e.g. `http://127.0.0.1:7001`).
+#[derive(Clone)]
+pub struct CosignClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> CosignCallError {
+    CosignCallError::Unavailable(e.to_string())
+}
+
+async fn body(resp: reqwest::Response) -> Result<(reqwest::StatusCode, Vec<u8>), CosignCallError> {
+    let status = resp.status();
+    if resp
+        .content_length()
+        .is_some_and(|l| l as usize > MAX_ANSWER)
+    {
+        return Err(unavailable("应答过大"));
+    }
+    let bytes = resp.bytes().await.map_err(unavailable)?;
+    if bytes.len() > MAX_ANSWER {
+        return Err(unavailable("应答过大"));
+    }
+    Ok((status, bytes.to_vec()))
+}
+
+impl CosignClient {
+    /// A client for `base`.
+    pub fn new(base: &str) -> Result<Self, CosignCallError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(unavailable)?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+        })
+    }
+
+    /// Asks the service to authorise one operation; returns the key share on success.
+    pub async fn authorise(
+        &self,
+        cert_id: &str,
+        pin: &str,
+        who: &str,
+        context: &OperationContext,
+    ) -> Result<ServiceShare, CosignCallError> {
+        let req = AuthoriseRequest {
+            pin: SecretText::new(pin.to_string()),
+            who: who.to_string(),
+            context: context.clone(),
+        };
+        let url = format!("{}/v1/certs/{}/authorise", self.base, cert_id);
+        let resp = self
+            .http
+            .post(url)
+            .json(&req)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let (status, bytes) = body(resp).await?;
+        let bytes = Zeroizing::new(bytes);
+        if status == reqwest::StatusCode::FORBIDDEN {
+            let r: AuthoriseRefusal = serde_json::from_slice(&bytes).map_err(unavailable)?;
+            return Err(CosignCallError::Refused(r.refusal));
+        }
+        if !status.is_success() {
+            return Err(unavailable(format!("HTTP {status}")));
+        }
+        let grant: AuthoriseGrant = serde_json::from_slice(&bytes).map_err(unavailable)?;
+        let raw = Zeroizing::new(hex::decode(grant.share.expose()).map_err(unavailable)?);
+        if raw.len() != 32 {
+            return Err(unavailable("密钥分量长度错误"));
+        }
+        let mut share = Zeroizing::new([0u8; 32]);
+        share.copy_from_slice(&raw);
+        Ok(share)
+    }
+
+    /// Applies an admin action.
+    pub async fn admin(
+        &self,
+        token: &str,
+        cert_id: &str,
+        action: &AdminAction,
+    ) -> Result<(), CosignCallError> {
+        let url = format!("{}/v1/admin/certs/{}", self.base, cert_id);
+        let resp = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .json(action)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let (status, bytes) = body(resp).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(unavailable(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            )))
+        }
+    }
+
+    /// The usage log of one certificate.
+    pub async fn log(
+        &self,
+        token: &str,
+        cert_id: &str,
+    ) -> Result<Vec<UsageLogEntry>, CosignCallError> {
+        let url = format!("{}/v1/admin/certs/{}/log", self.base, cert_id);
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let (status, bytes) = body(resp).await?;
+        if !status.is_success() {
+            return Err(unavailable(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            )));
+        }
+        serde_json::from_slice(&bytes).map_err(unavailable)
+    }
+
+    /// Summary of every certificate.
+    pub async fn list(&self, token: &str) -> Result<Vec<CertSummary>, CosignCallError> {
+        let url = format!("{}/v1/admin/certs", self.base);
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let (status, bytes) = body(resp).await?;
+        if !status.is_success() {
+            return Err(unavailable(format!("HTTP {status}")));
+        }
+        serde_json::from_slice(&bytes).map_err(unavailable)
+    }
+}

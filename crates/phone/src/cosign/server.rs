@@ -1,0 +1,264 @@
+//! The co-signing service as an HTTP server (axum): the phone's back office.
+//!
+//! Routes (JSON bodies, at most [`MAX_BODY`] bytes):
+//! - `POST /v1/certs/{id}/authorise` `{pin, who, context}` → `200 {share}` (hex, the key share
+//!   for this one operation) or `403 {refusal}` ([`RefusalReason`], typed).
+//! - `POST /v1/admin/certs/{id}` [`AdminAction`] → `200 {}`; `GET /v1/admin/certs` (summary),
+//!   `GET /v1/admin/certs/{id}/log` (证书日志). Admin routes need `Authorization: Bearer
+//!   <token>` with the token from `<state>/admin-token`.
+//! - `GET /healthz`.
+//!
+//! Guarantees: every decision goes through [`CosignBook::authorise`] and is persisted to
+//! `<state>/state.json` (atomically) before the answer is sent, so a crash never forgets a
+//! wrong PIN or a log line. PINs and shares never appear in logs or error texts. It does not
+//! terminate TLS: run it on loopback or behind a TLS proxy.
+
+use super::state::{
+    AdminAction, CertState, CosignBook, OperationContext, RefusalReason, UsageLogEntry,
+};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use zeroize::Zeroizing;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+/// File name of the state inside the state dir.
+pub const STATE_FILE: &str = "state.json";
+/// File name of the admin token inside the state dir.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// A secret text field (PIN, hex share) that is wiped from memory when dropped and never
+/// printed by `Debug`.
+#[derive(Clone, Serialize, Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+#[serde(transparent)]
+pub struct SecretText(String);
+
+impl SecretText {
+    /// Wraps a secret.
+    pub fn new(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The secret.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(..)")
+    }
+}
+
+/// Request to authorise one operation.
+#[derive(Serialize, Deserialize)]
+pub struct AuthoriseRequest {
+    /// The certificate PIN, as typed (never logged).
+    pub pin: SecretText,
+    /// Holder name for the log.
+    pub who: String,
+    /// What the phone is about to do.
+    pub context: OperationContext,
+}
+
+/// Successful answer.
+#[derive(Serialize, Deserialize)]
+pub struct AuthoriseGrant {
+    /// Hex of the 32-byte share.
+    pub share: SecretText,
+}
+
+/// Refusal answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuthoriseRefusal {
+    /// Why.
+    pub refusal: RefusalReason,
+}
+
+/// One line of `GET /v1/admin/certs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CertSummary {
+    /// Keystore id.
+    pub id: String,
+    /// Holder.
+    pub holder: String,
+    /// State.
+    pub state: CertState,
+    /// Wrong PINs in a row.
+    pub wrong_pins: u32,
+    /// Authorisation end, Unix seconds.
+    pub authorised_until: Option<i64>,
+    /// Certificate notAfter, Unix seconds.
+    pub not_after: i64,
+}
+
+struct Service {
+    book: Mutex<CosignBook>,
+    state_path: PathBuf,
+    admin_token_hash: [u8; 32],
+}
+
+/// Errors starting the service.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The book could not be loaded.
+    #[error(transparent)]
+    Book(#[from] super::state::BookError),
+    /// The admin token is missing.
+    #[error("找不到管理员令牌文件 {0}，请先执行 bidseal phone init")]
+    Token(String),
+    /// The listener failed.
+    #[error("协同签名服务监听失败：{0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// Builds the router over the state dir (loads `state.json` and `admin-token`).
+pub fn router(state_dir: &Path) -> Result<Router, ServeError> {
+    let state_path = state_dir.join(STATE_FILE);
+    let book = CosignBook::load(&state_path)?;
+    let token_path = state_dir.join(ADMIN_TOKEN_FILE);
+    let token = Zeroizing::new(
+        std::fs::read_to_string(&token_path)
+            .map_err(|_| ServeError::Token(token_path.display().to_string()))?,
+    );
+    let admin_token_hash: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+    let service = Arc::new(Service {
+        book: Mutex::new(book),
+        state_path,
+        admin_token_hash,
+    });
+    Ok(Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/certs/{id}/authorise", post(authorise))
+        .route("/v1/admin/certs", get(list))
+        .route("/v1/admin/certs/{id}", post(admin))
+        .route("/v1/admin/certs/{id}/log", get(log))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(service))
+}
+
+/// Serves until the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, state_dir: &Path) -> Result<(), ServeError> {
+    let app = router(state_dir)?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn authorise(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    Json(req): Json<AuthoriseRequest>,
+) -> Response {
+    // PBKDF2 is slow on purpose: keep it off the async workers.
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
+        let decision = book.authorise(&id, req.pin.expose(), &req.context, &req.who, now());
+        book.save(&svc.state_path).map_err(|_| "状态保存失败")?;
+        Ok::<_, &'static str>(decision)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(Ok(share))) => Json(AuthoriseGrant {
+            share: SecretText::new(hex::encode(share.as_ref())),
+        })
+        .into_response(),
+        Ok(Ok(Err(refusal))) => {
+            (StatusCode::FORBIDDEN, Json(AuthoriseRefusal { refusal })).into_response()
+        }
+        Ok(Err(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
+    }
+}
+
+fn admin_ok(svc: &Service, headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some(token) = value.strip_prefix("Bearer ") else {
+        return false;
+    };
+    let got: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+    got.iter()
+        .zip(svc.admin_token_hash.iter())
+        .fold(0u8, |a, (x, y)| a | (x ^ y))
+        == 0
+}
+
+async fn list(State(svc): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    if !admin_ok(&svc, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "管理员令牌错误");
+    }
+    let Ok(book) = svc.book.lock() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
+    };
+    let list: Vec<CertSummary> = book
+        .certs
+        .values()
+        .map(|r| CertSummary {
+            id: r.id.clone(),
+            holder: r.holder.clone(),
+            state: r.state,
+            wrong_pins: r.wrong_pins,
+            authorised_until: r.authorised_until,
+            not_after: r.not_after,
+        })
+        .collect();
+    Json(list).into_response()
+}
+
+async fn admin(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    Json(action): Json<AdminAction>,
+) -> Response {
+    if !admin_ok(&svc, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "管理员令牌错误");
+    }
+    let Ok(mut book) = svc.book.lock() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
+    };
+    match book.admin(&id, &action, now()) {
+        Ok(()) => match book.save(&svc.state_path) {
+            Ok(()) => Json(serde_json::json!({})).into_response(),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
+        Err(e @ super::state::BookError::Unknown(_)) => {
+            error(StatusCode::NOT_FOUND, &e.to_string())
+        }
+        Err(e) => error(StatusCode::CONFLICT, &e.to_string()),
+    }
+}
+
+async fn log(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !admin_ok(&svc, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "管理员令牌错误");
+    }
+    let Ok(book) = svc.book.lock() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
+    };
+    match book.certs.get(&id) {
+        Some(rec) => Json::<Vec<UsageLogEntry>>(rec.log.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "没有这本证书"),
+    }
+}

@@ -1,0 +1,576 @@
+//! The co-signing service's book of certificates: state, PIN verifier, wrong-PIN counter,
+//! service key share and usage log (证书日志), and the one decision function every operation
+//! goes through, [`CosignBook::authorise`].
+//!
+//! Guarantees:
+//! - The PIN is never stored: only a PBKDF2-HMAC-SHA256 verifier with a per-certificate salt,
+//!   compared in constant time.
+//! - Order of checks (each refusal is logged with its code): unknown → revoked (注销) →
+//!   certificate expired → disabled (已禁用) → staff authorisation ended (授权结束时间) →
+//!   PIN locked → PIN wrong (counts; the 5th wrong PIN locks) → decryption before the opening
+//!   time. Only when all pass is the share released.
+//! - Every call to `authorise` and every admin action appends one log entry.
+//! - [`CosignBook::save`] writes atomically (temp file in the same folder, fsync, rename).
+//!
+//! It does not authenticate the phone device itself (any caller with the PIN is the holder)
+//! and does not rate-limit by network address.
+
+use crate::key_seal::ServiceShare;
+pub use bidseal_scan::RefusalReason;
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Wrong PINs in a row that lock a certificate.
+pub const MAX_WRONG_PINS: u32 = 5;
+/// PBKDF2 iterations of the service's PIN verifier.
+pub const PIN_VERIFIER_ITERATIONS: u32 = 100_000;
+
+/// State of a certificate at the service (seed 2.6, 2.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertState {
+    /// 正常.
+    Active,
+    /// 已禁用 by the enterprise admin; can be enabled again.
+    Disabled,
+    /// 注销: final; cannot sign, authenticate or decrypt any more.
+    Revoked,
+}
+
+/// What the phone wants to do with the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CosignOperation {
+    /// Scan authentication (sign a transcript).
+    Auth,
+    /// Seal / sign hashes.
+    Sign,
+    /// Sign a bid manifest for generation.
+    Generate,
+    /// ECDH for opening an envelope.
+    Decrypt,
+}
+
+impl CosignOperation {
+    /// zh-CN name for logs and screens.
+    pub fn zh_name(self) -> &'static str {
+        match self {
+            Self::Auth => "扫码认证",
+            Self::Sign => "签章",
+            Self::Generate => "生成标书",
+            Self::Decrypt => "解密",
+        }
+    }
+}
+
+/// One line of the certificate usage log (证书日志).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageLogEntry {
+    /// Unix seconds.
+    pub at: i64,
+    /// Who: the certificate holder (from the request) or `管理员`.
+    pub who: String,
+    /// What: operation or admin action, zh-CN.
+    pub operation: String,
+    /// Which desktop asked (free text from the desktop, e.g. host name / platform).
+    pub desktop: String,
+    /// Scan session id.
+    pub session_id: String,
+    /// What was shown to the user (project / document / hash prefix).
+    pub detail: String,
+    /// `OK` or the refusal code.
+    pub result: String,
+}
+
+/// PBKDF2 verifier of a PIN.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PinVerifier {
+    salt: String,
+    iterations: u32,
+    hash: String,
+}
+
+impl std::fmt::Debug for PinVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PinVerifier(..)")
+    }
+}
+
+impl PinVerifier {
+    /// Makes a verifier for `pin`.
+    pub fn new(pin: &str) -> Self {
+        let mut salt = [0u8; 16];
+        OsRng.fill_bytes(&mut salt);
+        let hash = Self::derive(pin, &salt, PIN_VERIFIER_ITERATIONS);
+        Self {
+            salt: hex::encode(salt),
+            iterations: PIN_VERIFIER_ITERATIONS,
+            hash: hex::encode(hash.as_ref()),
+        }
+    }
+
+    fn derive(pin: &str, salt: &[u8], iterations: u32) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        pbkdf2::pbkdf2_hmac::<Sha256>(pin.as_bytes(), salt, iterations, out.as_mut());
+        out
+    }
+
+    /// Constant-time check.
+    pub fn matches(&self, pin: &str) -> bool {
+        let (Ok(salt), Ok(expected)) = (hex::decode(&self.salt), hex::decode(&self.hash)) else {
+            return false;
+        };
+        if self.iterations == 0 || self.iterations > 10_000_000 {
+            return false;
+        }
+        let got = Self::derive(pin, &salt, self.iterations);
+        expected.len() == 32
+            && got
+                .iter()
+                .zip(&expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// Everything the service keeps about one certificate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CertRecord {
+    /// Keystore id.
+    pub id: String,
+    /// SHA-256 fingerprint of the certificate DER (hex).
+    pub fingerprint: String,
+    /// Holder shown in logs (company or person name).
+    pub holder: String,
+    /// State.
+    pub state: CertState,
+    /// Certificate notAfter, Unix seconds.
+    pub not_after: i64,
+    /// Staff authorisation end (授权结束时间), Unix seconds.
+    pub authorised_until: Option<i64>,
+    /// PIN verifier.
+    pub pin: PinVerifier,
+    /// Wrong PINs in a row.
+    pub wrong_pins: u32,
+    /// The key share, hex (secret: the state file is the service's secret store).
+    share: String,
+    /// Usage log, oldest first.
+    pub log: Vec<UsageLogEntry>,
+}
+
+impl CertRecord {
+    /// A new active record.
+    pub fn new(
+        id: &str,
+        fingerprint: &str,
+        holder: &str,
+        not_after: i64,
+        pin: &str,
+        share: &ServiceShare,
+    ) -> Self {
+        Self {
+            id: id.to_string(),
+            fingerprint: fingerprint.to_string(),
+            holder: holder.to_string(),
+            state: CertState::Active,
+            not_after,
+            authorised_until: None,
+            pin: PinVerifier::new(pin),
+            wrong_pins: 0,
+            share: hex::encode(share.as_ref()),
+            log: Vec::new(),
+        }
+    }
+
+    fn share(&self) -> Option<ServiceShare> {
+        let bytes = Zeroizing::new(hex::decode(&self.share).ok()?);
+        let mut out = Zeroizing::new([0u8; 32]);
+        if bytes.len() != 32 {
+            return None;
+        }
+        out.copy_from_slice(&bytes);
+        Some(out)
+    }
+}
+
+impl Drop for CertRecord {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.share);
+    }
+}
+
+/// What the phone tells the service about the operation it wants to perform.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OperationContext {
+    /// The operation.
+    pub operation: CosignOperation,
+    /// Desktop description from the scan request (platform, host).
+    pub desktop: String,
+    /// Scan session id.
+    pub session_id: String,
+    /// Human-readable summary (project, document, hash prefix).
+    pub detail: String,
+    /// For decryption: refuse before this Unix time (the tender's opening time).
+    pub not_before: Option<i64>,
+}
+
+/// Admin actions (enterprise administrator, seed 2.6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum AdminAction {
+    /// 禁用.
+    Disable,
+    /// 启用.
+    Enable,
+    /// 注销 (final).
+    Revoke,
+    /// Set or clear the staff authorisation end (Unix seconds).
+    SetAuthorisationEnd {
+        /// End, or `None` for unlimited.
+        until: Option<i64>,
+    },
+    /// Clear the wrong-PIN counter and the lock (重置 PIN 错误次数 / 解锁).
+    ResetPin,
+}
+
+/// Errors of admin actions and persistence.
+#[derive(Debug, thiserror::Error)]
+pub enum BookError {
+    /// Unknown certificate id.
+    #[error("协同签名服务中没有证书 {0}")]
+    Unknown(String),
+    /// A revoked certificate cannot be enabled again.
+    #[error("证书已注销，不能再启用，请重新办理证书")]
+    RevokedIsFinal,
+    /// State file I/O.
+    #[error("协同签名服务状态文件读写失败（{path}）：{source}")]
+    Io {
+        /// Path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// State file is not valid JSON of the expected shape.
+    #[error("协同签名服务状态文件损坏（{0}），请重新执行 bidseal phone init")]
+    Corrupt(String),
+}
+
+/// The whole book, persisted as `state.json`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CosignBook {
+    /// Records by keystore id.
+    pub certs: BTreeMap<String, CertRecord>,
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.to_offset(time::macros::offset!(+8))
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+impl CosignBook {
+    /// Decides one operation at time `now`; releases the share only on success. Logs always.
+    pub fn authorise(
+        &mut self,
+        id: &str,
+        pin: &str,
+        ctx: &OperationContext,
+        who: &str,
+        now: i64,
+    ) -> Result<ServiceShare, RefusalReason> {
+        let Some(rec) = self.certs.get_mut(id) else {
+            return Err(RefusalReason::NoSuitableCertificate);
+        };
+        let decision = Self::decide(rec, pin, ctx, now);
+        rec.log.push(UsageLogEntry {
+            at: now,
+            who: who.to_string(),
+            operation: ctx.operation.zh_name().to_string(),
+            desktop: ctx.desktop.clone(),
+            session_id: ctx.session_id.clone(),
+            detail: ctx.detail.clone(),
+            result: match &decision {
+                Ok(_) => "OK".to_string(),
+                Err(r) => r.code().to_string(),
+            },
+        });
+        decision
+    }
+
+    fn decide(
+        rec: &mut CertRecord,
+        pin: &str,
+        ctx: &OperationContext,
+        now: i64,
+    ) -> Result<ServiceShare, RefusalReason> {
+        if rec.state == CertState::Revoked {
+            return Err(RefusalReason::CertificateRevoked);
+        }
+        if now > rec.not_after {
+            return Err(RefusalReason::CertificateExpired);
+        }
+        if rec.state == CertState::Disabled {
+            return Err(RefusalReason::CertificateDisabled);
+        }
+        if let Some(until) = rec.authorised_until {
+            if now > until {
+                return Err(RefusalReason::AuthorisationEnded {
+                    ended_at: until.max(0) as u64,
+                });
+            }
+        }
+        if rec.wrong_pins >= MAX_WRONG_PINS {
+            return Err(RefusalReason::PinLocked);
+        }
+        if !rec.pin.matches(pin) {
+            rec.wrong_pins += 1;
+            if rec.wrong_pins >= MAX_WRONG_PINS {
+                return Err(RefusalReason::PinLocked);
+            }
+            return Err(RefusalReason::WrongPin {
+                remaining_tries: (MAX_WRONG_PINS - rec.wrong_pins) as u8,
+            });
+        }
+        rec.wrong_pins = 0;
+        if ctx.operation == CosignOperation::Decrypt {
+            if let Some(open) = ctx.not_before {
+                if now < open {
+                    return Err(RefusalReason::BeforeOpeningTime {
+                        opens_at: open.max(0) as u64,
+                    });
+                }
+            }
+        }
+        rec.share().ok_or(RefusalReason::NoSuitableCertificate)
+    }
+
+    /// Applies an admin action and logs it.
+    pub fn admin(&mut self, id: &str, action: &AdminAction, now: i64) -> Result<(), BookError> {
+        let rec = self
+            .certs
+            .get_mut(id)
+            .ok_or_else(|| BookError::Unknown(id.to_string()))?;
+        let what = match action {
+            AdminAction::Disable => {
+                if rec.state == CertState::Active {
+                    rec.state = CertState::Disabled;
+                }
+                "禁用证书".to_string()
+            }
+            AdminAction::Enable => {
+                if rec.state == CertState::Revoked {
+                    return Err(BookError::RevokedIsFinal);
+                }
+                rec.state = CertState::Active;
+                "启用证书".to_string()
+            }
+            AdminAction::Revoke => {
+                rec.state = CertState::Revoked;
+                "注销证书".to_string()
+            }
+            AdminAction::SetAuthorisationEnd { until } => {
+                rec.authorised_until = *until;
+                match until {
+                    Some(t) => format!("设置授权结束时间 {}", rfc3339(*t)),
+                    None => "取消授权结束时间".to_string(),
+                }
+            }
+            AdminAction::ResetPin => {
+                rec.wrong_pins = 0;
+                "重置 PIN 错误次数（解锁）".to_string()
+            }
+        };
+        rec.log.push(UsageLogEntry {
+            at: now,
+            who: "管理员".to_string(),
+            operation: what,
+            desktop: String::new(),
+            session_id: String::new(),
+            detail: String::new(),
+            result: "OK".to_string(),
+        });
+        Ok(())
+    }
+
+    /// Loads `state.json`.
+    pub fn load(path: &Path) -> Result<Self, BookError> {
+        let bytes = std::fs::read(path).map_err(|source| BookError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| BookError::Corrupt(e.to_string()))
+    }
+
+    /// Saves atomically (temp + fsync + rename).
+    pub fn save(&self, path: &Path) -> Result<(), BookError> {
+        let json = Zeroizing::new(
+            serde_json::to_vec_pretty(self).map_err(|e| BookError::Corrupt(e.to_string()))?,
+        );
+        write_atomic(path, &json).map_err(|source| BookError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+/// Writes `bytes` to `path` via a temporary file in the same folder, fsync, rename (mode 0600
+/// on Unix because state files hold secrets).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let mut suffix = [0u8; 6];
+    OsRng.fill_bytes(&mut suffix);
+    let tmp = dir.join(format!(".{name}.{}.tmp", hex::encode(suffix)));
+    let result = (|| {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book() -> CosignBook {
+        let mut b = CosignBook::default();
+        b.certs.insert(
+            "c".into(),
+            CertRecord::new(
+                "c",
+                "fp",
+                "张伟",
+                i64::MAX / 2,
+                "123456",
+                &crate::key_seal::new_share(),
+            ),
+        );
+        b
+    }
+
+    fn ctx(op: CosignOperation) -> OperationContext {
+        OperationContext {
+            operation: op,
+            desktop: "d".into(),
+            session_id: "s".into(),
+            detail: String::new(),
+            not_before: None,
+        }
+    }
+
+    #[test]
+    fn five_wrong_pins_lock_and_the_right_pin_is_then_refused_until_reset() {
+        let mut b = book();
+        for i in 1..=4 {
+            assert_eq!(
+                b.authorise("c", "000000", &ctx(CosignOperation::Sign), "x", 0)
+                    .err(),
+                Some(RefusalReason::WrongPin {
+                    remaining_tries: 5 - i as u8
+                })
+            );
+        }
+        assert_eq!(
+            b.authorise("c", "000000", &ctx(CosignOperation::Sign), "x", 0)
+                .err(),
+            Some(RefusalReason::PinLocked)
+        );
+        assert_eq!(
+            b.authorise("c", "123456", &ctx(CosignOperation::Sign), "x", 0)
+                .err(),
+            Some(RefusalReason::PinLocked)
+        );
+        b.admin("c", &AdminAction::ResetPin, 0).unwrap();
+        assert!(b
+            .authorise("c", "123456", &ctx(CosignOperation::Sign), "x", 0)
+            .is_ok());
+        assert_eq!(b.certs["c"].log.len(), 8);
+    }
+
+    #[test]
+    fn revoked_cannot_decrypt_and_cannot_be_enabled_again() {
+        let mut b = book();
+        b.admin("c", &AdminAction::Revoke, 0).unwrap();
+        assert_eq!(
+            b.authorise("c", "123456", &ctx(CosignOperation::Decrypt), "x", 0)
+                .err(),
+            Some(RefusalReason::CertificateRevoked)
+        );
+        assert!(matches!(
+            b.admin("c", &AdminAction::Enable, 0),
+            Err(BookError::RevokedIsFinal)
+        ));
+    }
+
+    #[test]
+    fn decryption_before_opening_time_is_refused_even_with_right_pin() {
+        let mut b = book();
+        let mut c = ctx(CosignOperation::Decrypt);
+        c.not_before = Some(1000);
+        assert!(matches!(
+            b.authorise("c", "123456", &c, "x", 999),
+            Err(RefusalReason::BeforeOpeningTime { .. })
+        ));
+        assert!(b.authorise("c", "123456", &c, "x", 1000).is_ok());
+    }
+
+    #[test]
+    fn ended_authorisation_and_disabled_are_refused() {
+        let mut b = book();
+        b.admin(
+            "c",
+            &AdminAction::SetAuthorisationEnd { until: Some(10) },
+            0,
+        )
+        .unwrap();
+        assert!(matches!(
+            b.authorise("c", "123456", &ctx(CosignOperation::Auth), "x", 11),
+            Err(RefusalReason::AuthorisationEnded { .. })
+        ));
+        b.admin("c", &AdminAction::SetAuthorisationEnd { until: None }, 0)
+            .unwrap();
+        b.admin("c", &AdminAction::Disable, 0).unwrap();
+        assert_eq!(
+            b.authorise("c", "123456", &ctx(CosignOperation::Auth), "x", 11)
+                .err(),
+            Some(RefusalReason::CertificateDisabled)
+        );
+    }
+
+    #[test]
+    fn state_file_round_trips_without_the_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        book().save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("123456"));
+        let b = CosignBook::load(&path).unwrap();
+        assert!(b.certs["c"].pin.matches("123456"));
+    }
+}

@@ -1,0 +1,180 @@
+//! How the phone keeps a certificate's private key: sealed with AES-256-GCM under a key that
+//! needs BOTH the user's PIN and a per-certificate share held by the co-signing service.
+//!
+//! ```text
+//! pin_key   = PBKDF2-HMAC-SHA256(PIN, phone_salt, iterations)            (on the phone)
+//! share     = 32 random bytes, kept by the co-signing service, released only after it
+//!             checked the PIN and the certificate state                    (service)
+//! seal_key  = HKDF-SHA256(ikm = pin_key ‖ share, salt = cert fingerprint,
+//!                         info = "bidseal/phone/key-seal/v1")
+//! sealed    = AES-256-GCM(seal_key, nonce, PKCS#8 DER, aad = cert fingerprint)
+//! ```
+//!
+//! Guarantees: without the share the sealed file is useless, so a phone cannot use a key
+//! unless the service agreed (and logged it); without the PIN the share is useless; every
+//! intermediate secret is zeroized. A wrong PIN or share fails the GCM tag and yields
+//! [`SealError::Unseal`], never garbage. It does not split the key itself (a threshold
+//! signature with a service half is a later issue): once unsealed, the phone holds the whole
+//! key for the duration of one operation.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hkdf::Hkdf;
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+/// PBKDF2 iterations for new keystores. A 6-digit PIN is brute-forceable offline at any cost,
+/// so the real protection is the service share plus the service's wrong-PIN lockout; the
+/// iterations only slow a thief who has both the phone file and a leaked share.
+pub const PIN_KDF_ITERATIONS: u32 = 100_000;
+const HKDF_INFO: &[u8] = b"bidseal/phone/key-seal/v1";
+
+/// Errors sealing or unsealing a key.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// Tag mismatch: wrong PIN, wrong share, or tampered keystore.
+    #[error(
+        "无法解开手机上的证书私钥（PIN 或服务端密钥分量不符，或密钥文件被改动），请联系管理员"
+    )]
+    Unseal,
+    /// A field of the sealed file is not valid hex / has the wrong length.
+    #[error("手机密钥文件格式错误（{0}），请重新初始化测试证书")]
+    Format(&'static str),
+}
+
+/// A private key sealed under PIN + service share (stored in the phone keystore as JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SealedKey {
+    /// Hex salt for the PIN KDF.
+    pub phone_salt: String,
+    /// PBKDF2 iterations.
+    pub iterations: u32,
+    /// Hex 96-bit GCM nonce.
+    pub nonce: String,
+    /// Hex ciphertext + tag of the PKCS#8 DER.
+    pub ciphertext: String,
+}
+
+/// The service's 32-byte share for one certificate.
+pub type ServiceShare = Zeroizing<[u8; 32]>;
+
+/// Makes a fresh random service share.
+pub fn new_share() -> ServiceShare {
+    let mut s = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(s.as_mut());
+    s
+}
+
+fn pin_key(pin: &str, salt: &[u8], iterations: u32) -> Zeroizing<[u8; 32]> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    pbkdf2::pbkdf2_hmac::<Sha256>(pin.as_bytes(), salt, iterations, out.as_mut());
+    out
+}
+
+fn seal_key(pin_key: &[u8; 32], share: &[u8; 32], fingerprint: &str) -> Zeroizing<[u8; 32]> {
+    let mut ikm = Zeroizing::new([0u8; 64]);
+    ikm[..32].copy_from_slice(pin_key);
+    ikm[32..].copy_from_slice(share);
+    let hk = Hkdf::<Sha256>::new(Some(fingerprint.as_bytes()), ikm.as_ref());
+    let mut okm = Zeroizing::new([0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's 8160-byte limit.
+    if hk.expand(HKDF_INFO, okm.as_mut()).is_err() {
+        okm.fill(0);
+    }
+    okm
+}
+
+impl SealedKey {
+    /// Seals `pkcs8` for the certificate with `fingerprint`.
+    pub fn seal(
+        pkcs8: &[u8],
+        pin: &str,
+        share: &[u8; 32],
+        fingerprint: &str,
+    ) -> Result<Self, SealError> {
+        let mut salt = [0u8; 16];
+        OsRng.fill_bytes(&mut salt);
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let pk = pin_key(pin, &salt, PIN_KDF_ITERATIONS);
+        let key = seal_key(&pk, share, fingerprint);
+        let cipher =
+            Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| SealError::Format("key"))?;
+        let ct = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: pkcs8,
+                    aad: fingerprint.as_bytes(),
+                },
+            )
+            .map_err(|_| SealError::Unseal)?;
+        Ok(Self {
+            phone_salt: hex::encode(salt),
+            iterations: PIN_KDF_ITERATIONS,
+            nonce: hex::encode(nonce),
+            ciphertext: hex::encode(ct),
+        })
+    }
+
+    /// Unseals the PKCS#8 DER with the PIN and the share the service released.
+    pub fn unseal(
+        &self,
+        pin: &str,
+        share: &[u8; 32],
+        fingerprint: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        let salt = hex::decode(&self.phone_salt).map_err(|_| SealError::Format("phone_salt"))?;
+        let nonce = hex::decode(&self.nonce).map_err(|_| SealError::Format("nonce"))?;
+        if nonce.len() != 12 {
+            return Err(SealError::Format("nonce"));
+        }
+        let ct = hex::decode(&self.ciphertext).map_err(|_| SealError::Format("ciphertext"))?;
+        if self.iterations == 0 || self.iterations > 10_000_000 {
+            return Err(SealError::Format("iterations"));
+        }
+        let pk = pin_key(pin, &salt, self.iterations);
+        let key = seal_key(&pk, share, fingerprint);
+        let cipher =
+            Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| SealError::Format("key"))?;
+        cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &ct,
+                    aad: fingerprint.as_bytes(),
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| SealError::Unseal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_opens_only_with_both_pin_and_share() {
+        let share = new_share();
+        let sealed = SealedKey::seal(b"secret pkcs8", "123456", &share, "fp").unwrap();
+        assert_eq!(
+            sealed.unseal("123456", &share, "fp").unwrap().as_slice(),
+            b"secret pkcs8"
+        );
+        assert!(matches!(
+            sealed.unseal("654321", &share, "fp"),
+            Err(SealError::Unseal)
+        ));
+        assert!(matches!(
+            sealed.unseal("123456", &new_share(), "fp"),
+            Err(SealError::Unseal)
+        ));
+        assert!(matches!(
+            sealed.unseal("123456", &share, "other"),
+            Err(SealError::Unseal)
+        ));
+    }
+}

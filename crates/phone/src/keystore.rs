@@ -1,0 +1,178 @@
+//! The phone's keystore: which certificates the phone carries, their chains, sealed private
+//! keys (see [`crate::key_seal`]) and seal images, as `keystore.json` plus PNG files.
+//!
+//! Guarantees: loading checks the manifest version and that every certificate and chain is
+//! PEM that parses; no private key is ever in the clear on disk (the keystore holds only
+//! [`SealedKey`]s). Paths in the manifest are file names inside the keystore's `seals/`
+//! folder; anything with a path separator or `..` is refused. It does not check trust
+//! (that is the desktop's job) or certificate state (the co-signing service's).
+
+use crate::key_seal::SealedKey;
+use crate::pki::HolderRole;
+use crate::seal_image::SealImageKind;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Manifest file name inside the keystore folder.
+pub const KEYSTORE_FILE: &str = "keystore.json";
+/// Folder of seal images inside the keystore folder.
+pub const SEALS_DIR: &str = "seals";
+/// Manifest format version.
+pub const KEYSTORE_VERSION: u32 = 1;
+
+/// Errors loading the keystore.
+#[derive(Debug, thiserror::Error)]
+pub enum KeystoreError {
+    /// I/O.
+    #[error("读取手机证书库失败（{path}）：{source}，请先执行 bidseal phone init")]
+    Io {
+        /// Path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Not valid JSON / wrong shape / wrong version / bad PEM.
+    #[error("手机证书库格式错误：{0}，请重新执行 bidseal phone init")]
+    Format(String),
+    /// No certificate with that id.
+    #[error("手机中没有证书 “{0}”")]
+    UnknownCert(String),
+}
+
+/// A seal image the certificate can apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SealImageRef {
+    /// Kind.
+    pub kind: SealImageKind,
+    /// 0-based index among seals of this kind (私章 has up to 3).
+    pub index: u8,
+    /// File name in `seals/`.
+    pub file: String,
+}
+
+/// One certificate on the phone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeystoreEntry {
+    /// Stable id.
+    pub id: String,
+    /// Role of the holder.
+    pub role: HolderRole,
+    /// Company (O).
+    pub company: String,
+    /// Unified social credit code of the company.
+    pub uscc: String,
+    /// Person name, for person certificates.
+    pub person: Option<String>,
+    /// Which test CA issued it.
+    pub ca: String,
+    /// SHA-256 fingerprint of the certificate DER (hex).
+    pub fingerprint: String,
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// Leaf then CA, PEM.
+    pub chain_pem: String,
+    /// The sealed private key.
+    pub sealed_key: SealedKey,
+    /// Seal images.
+    pub seals: Vec<SealImageRef>,
+}
+
+impl KeystoreEntry {
+    /// Holder name for screens and logs: the person, else the company.
+    pub fn holder(&self) -> &str {
+        self.person.as_deref().unwrap_or(&self.company)
+    }
+
+    /// zh-CN label, e.g. `张伟（法人证书，华夏建设工程有限公司）`.
+    pub fn label(&self) -> String {
+        let role = match self.role {
+            HolderRole::Enterprise => "企业证书",
+            HolderRole::LegalPerson => "法人证书",
+            HolderRole::Personal => "个人证书",
+            HolderRole::Colleague => "同事证书",
+        };
+        format!("{}（{}，{}）", self.holder(), role, self.company)
+    }
+}
+
+/// The manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeystoreManifest {
+    /// Format version, [`KEYSTORE_VERSION`].
+    pub version: u32,
+    /// Certificates.
+    pub certificates: Vec<KeystoreEntry>,
+}
+
+/// A loaded keystore.
+#[derive(Debug, Clone)]
+pub struct Keystore {
+    dir: PathBuf,
+    /// The manifest.
+    pub manifest: KeystoreManifest,
+}
+
+fn safe_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && !name.contains('\\') && !name.contains("..")
+}
+
+impl Keystore {
+    /// Loads `dir/keystore.json`.
+    pub fn load(dir: &Path) -> Result<Self, KeystoreError> {
+        let path = dir.join(KEYSTORE_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| KeystoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let manifest: KeystoreManifest =
+            serde_json::from_slice(&bytes).map_err(|e| KeystoreError::Format(e.to_string()))?;
+        if manifest.version != KEYSTORE_VERSION {
+            return Err(KeystoreError::Format(format!(
+                "不支持的版本 {}",
+                manifest.version
+            )));
+        }
+        for e in &manifest.certificates {
+            use x509_cert::der::DecodePem;
+            x509_cert::Certificate::from_pem(e.cert_pem.as_bytes()).map_err(|err| {
+                KeystoreError::Format(format!("证书 {} 不是有效的 PEM：{err}", e.id))
+            })?;
+            if e.seals.iter().any(|s| !safe_file_name(&s.file)) {
+                return Err(KeystoreError::Format(format!(
+                    "证书 {} 的印章文件名不安全",
+                    e.id
+                )));
+            }
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+        })
+    }
+
+    /// The entry with `id`.
+    pub fn entry(&self, id: &str) -> Result<&KeystoreEntry, KeystoreError> {
+        self.manifest
+            .certificates
+            .iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| KeystoreError::UnknownCert(id.to_string()))
+    }
+
+    /// The PNG bytes of a seal image.
+    pub fn seal_png(&self, seal: &SealImageRef) -> Result<Vec<u8>, KeystoreError> {
+        if !safe_file_name(&seal.file) {
+            return Err(KeystoreError::Format("印章文件名不安全".into()));
+        }
+        let path = self.dir.join(SEALS_DIR).join(&seal.file);
+        std::fs::read(&path).map_err(|source| KeystoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// The folder the keystore lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
