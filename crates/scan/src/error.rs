@@ -46,6 +46,9 @@ pub enum ScanError {
     /// The connection to the relay broke (relay restarted, network down).
     #[error("与扫码中继的连接中断（{detail}），请检查网络后重新扫码")]
     RelayLost { detail: String },
+    /// The other end left the relay before the scan finished.
+    #[error("对方已断开连接（{who}关闭或网络中断），请重新扫码")]
+    PeerLeft { who: String },
     /// The relay could not be reached at all.
     #[error("无法连接扫码中继 {relay}（{detail}），请检查中继地址与网络")]
     RelayUnreachable { relay: String, detail: String },
@@ -85,6 +88,7 @@ impl ScanError {
             ScanError::IdleTimeout => "scan.idle_timeout",
             ScanError::SessionEnded => "scan.session_ended",
             ScanError::RelayLost { .. } => "scan.relay_lost",
+            ScanError::PeerLeft { .. } => "scan.peer_left",
             ScanError::RelayUnreachable { .. } => "scan.relay_unreachable",
             ScanError::Relay { .. } => "scan.relay_refused",
             ScanError::UnknownSession => "scan.unknown_session",
