@@ -1,6 +1,11 @@
 //! Bid documents: tender packages, bid projects, bid files and their opening.
 //!
-//! Owns: the tender package format, the bid project folder, the bid file (signed package +
-//! manifest, encrypted to several certificates) and its verification at the opening hall.
+//! Owns: the tender package format (`tender`), the bid project folder and the local index
+//! (`project`), and composition of the bid PDF (`compose`).
 //!
-//! Not built yet (issue #6): this crate is an empty shell.
+//! Not built yet (issue #6, second half): sealing the composed bid by scan, the bid file
+//! (signed package + manifest, encrypted to several certificates) and its opening. They plug in
+//! on [`project::BidProject`] (the composed PDF and [`compose::NodePlacement`]s recorded there).
+
+pub mod fsio;
+pub mod tender;
