@@ -7,15 +7,21 @@
 //! - [`cosign`]: the co-signing service — certificate state (已禁用 / 注销 / expired /
 //!   授权结束时间), wrong-PIN lockout, per-certificate usage log; releases a key share per
 //!   operation only when everything checks out.
+//! - [`simulator`] + [`scan_loop`] + [`camera`]: `bidseal phone scan` — read the QR (payload
+//!   text or PNG), join the scan through the relay, show each request, confirm / reject, PIN,
+//!   session mode with auto-confirm, colleague certificates for `generate`, ECDH for `decrypt`.
 //!
 //! What it does not do: split the private key itself between phone and service (threshold
 //! ECDSA is a later issue; here the phone holds the key sealed under PIN + service share).
 #![forbid(unsafe_code)]
 
+pub mod camera;
 pub mod cosign;
 pub mod key_seal;
 pub mod keystore;
 pub mod pki;
 pub mod provision;
+pub mod scan_loop;
 pub mod seal_image;
+pub mod simulator;
 pub mod uscc;

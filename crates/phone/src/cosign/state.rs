@@ -278,6 +278,13 @@ fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// Parses an RFC 3339 time into Unix seconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
 impl CosignBook {
     /// Decides one operation at time `now`; releases the share only on success. Logs always.
     pub fn authorise(
