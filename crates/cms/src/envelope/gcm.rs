@@ -159,7 +159,7 @@ impl Drop for GcmStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aes_gcm::aead::{AeadInPlace, KeyInit as _};
+    use aes_gcm::aead::AeadInPlace;
     use aes_gcm::Aes256Gcm;
 
     fn one_shot(key: &[u8; 32], nonce: &[u8; 12], msg: &[u8]) -> (Vec<u8>, [u8; 16]) {
