@@ -75,6 +75,10 @@ impl DesktopOffer {
             desktop_key: public_key_of(&secret)?,
             secret: QrSecret::random()?,
         };
+        let len = payload.to_url().len();
+        if len > crate::payload::MAX_PAYLOAD_LEN {
+            return Err(ScanError::QrTooLarge { bytes: len });
+        }
         Ok(DesktopOffer { secret, payload })
     }
 

@@ -1,0 +1,168 @@
+//! Where the relay keeps its sessions: the [`SessionStore`] trait and its in-memory backend.
+//!
+//! A session is: an id, an expiry (until a phone joins), and a mailbox per connected end.
+//! The store routes a message to the other end's mailbox and tells an end when its peer
+//! joins, leaves or the session expires.
+//!
+//! Guarantees (`MemoryStore`): one desktop creates a session, at most one phone joins it
+//! (single use), a pending session past its expiry can no longer be joined and is swept;
+//! an entry is small (no buffers: the mailboxes are bounded channels owned by the connections).
+//! Does not: persist anything or share state between relay instances. A Redis backend
+//! (sessions as keys with TTL, mailboxes as pub/sub channels so ends may sit on different
+//! instances) fits this trait but is not built yet.
+
+use bidseal_scan::wire::{RelayEvent, Role};
+use bidseal_scan::SessionId;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::mpsc;
+
+/// What a connection's mailbox receives.
+#[derive(Debug)]
+pub enum Outbound {
+    /// Ciphertext from the peer.
+    Frame(Vec<u8>),
+    /// A transport event.
+    Event(RelayEvent),
+}
+
+/// The sending side of a connection's mailbox.
+pub type Mailbox = mpsc::Sender<Outbound>;
+
+/// Why the store refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("会话编号已被使用")]
+    Conflict,
+    #[error("会话不存在或已结束")]
+    Unknown,
+    #[error("该会话已有手机加入")]
+    Taken,
+    #[error("会话已过期")]
+    Expired,
+    #[error("中继会话数已满")]
+    Full,
+    #[error("对方的接收队列已满")]
+    Backpressure,
+}
+
+/// The relay's session registry.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Creates a pending session owned by a desktop mailbox; expires at `expires_at` (unix s).
+    fn create(&self, id: SessionId, expires_at: u64, desktop: Mailbox) -> Result<(), StoreError>;
+    /// Joins the phone at `now`; tells the desktop `PeerJoined`.
+    fn join(&self, id: SessionId, now: u64, phone: Mailbox) -> Result<(), StoreError>;
+    /// Delivers `msg` from `from` to the other end.
+    fn deliver(&self, id: SessionId, from: Role, msg: Outbound) -> Result<(), StoreError>;
+    /// An end left: the session is removed and the other end is told `event`.
+    fn leave(&self, id: SessionId, from: Role, event: RelayEvent);
+    /// Whether a phone has joined.
+    fn is_joined(&self, id: SessionId) -> bool;
+    /// Removes pending sessions past their expiry, telling their desktops `Expired`; returns
+    /// how many.
+    fn sweep(&self, now: u64) -> usize;
+    /// Sessions held (pending and joined).
+    fn len(&self) -> usize;
+    /// Whether no session is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+struct Entry {
+    expires_at: u64,
+    desktop: Mailbox,
+    phone: Option<Mailbox>,
+}
+
+/// In-memory backend: one mutex-protected map (critical sections are a hash lookup and a
+/// `try_send`).
+pub struct MemoryStore {
+    sessions: Mutex<HashMap<SessionId, Entry>>,
+    max_sessions: usize,
+}
+
+impl MemoryStore {
+    /// An empty store holding at most `max_sessions`.
+    pub fn new(max_sessions: usize) -> Self {
+        MemoryStore { sessions: Mutex::new(HashMap::new()), max_sessions }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Entry>> {
+        // A panic while holding the lock cannot leave an entry half-written (every critical
+        // section is a single insert/remove/get), so a poisoned lock is still consistent.
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn create(&self, id: SessionId, expires_at: u64, desktop: Mailbox) -> Result<(), StoreError> {
+        let mut map = self.map();
+        if map.contains_key(&id) {
+            return Err(StoreError::Conflict);
+        }
+        if map.len() >= self.max_sessions {
+            return Err(StoreError::Full);
+        }
+        map.insert(id, Entry { expires_at, desktop, phone: None });
+        Ok(())
+    }
+
+    fn join(&self, id: SessionId, now: u64, phone: Mailbox) -> Result<(), StoreError> {
+        let mut map = self.map();
+        let entry = map.get_mut(&id).ok_or(StoreError::Unknown)?;
+        if entry.phone.is_some() {
+            return Err(StoreError::Taken);
+        }
+        if now > entry.expires_at {
+            return Err(StoreError::Expired);
+        }
+        entry.phone = Some(phone);
+        let _ = entry.desktop.try_send(Outbound::Event(RelayEvent::PeerJoined));
+        Ok(())
+    }
+
+    fn deliver(&self, id: SessionId, from: Role, msg: Outbound) -> Result<(), StoreError> {
+        let map = self.map();
+        let entry = map.get(&id).ok_or(StoreError::Unknown)?;
+        let to = match from {
+            Role::Desktop => entry.phone.as_ref().ok_or(StoreError::Unknown)?,
+            Role::Phone => &entry.desktop,
+        };
+        to.try_send(msg).map_err(|_| StoreError::Backpressure)
+    }
+
+    fn leave(&self, id: SessionId, from: Role, event: RelayEvent) {
+        let entry = self.map().remove(&id);
+        if let Some(entry) = entry {
+            let other = match from {
+                Role::Desktop => entry.phone,
+                Role::Phone => Some(entry.desktop),
+            };
+            if let Some(other) = other {
+                let _ = other.try_send(Outbound::Event(event));
+            }
+        }
+    }
+
+    fn is_joined(&self, id: SessionId) -> bool {
+        self.map().get(&id).is_some_and(|e| e.phone.is_some())
+    }
+
+    fn sweep(&self, now: u64) -> usize {
+        let mut map = self.map();
+        let before = map.len();
+        map.retain(|_, e| {
+            let keep = e.phone.is_some() || now <= e.expires_at;
+            if !keep {
+                let _ = e.desktop.try_send(Outbound::Event(RelayEvent::Expired));
+            }
+            keep
+        });
+        before - map.len()
+    }
+
+    fn len(&self) -> usize {
+        self.map().len()
+    }
+}
