@@ -14,7 +14,7 @@ mkdir -p "$TOOLS_DIR"
 
 apt_pkgs=(build-essential pkg-config libwebkit2gtk-4.1-dev libssl-dev xvfb xauth
   webkit2gtk-driver poppler-utils qpdf ghostscript zbar-tools openssl fonts-noto-cjk
-  imagemagick librsvg2-bin)
+  imagemagick librsvg2-bin libreoffice-writer-nogui)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,10 +27,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 venv="$TOOLS_DIR/venv"
-if ! "$venv/bin/python" -c 'import pyhanko, pyhanko.cli, reportlab' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import pyhanko, pyhanko.cli, reportlab, fontTools' 2>/dev/null; then
   echo "setup: python venv with pyHanko at $venv" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q 'pyhanko[image-support]' pyhanko-cli reportlab
+  "$venv/bin/pip" install -q 'pyhanko[image-support]' pyhanko-cli reportlab fonttools
 fi
 
 if ! command -v tauri-driver >/dev/null 2>&1; then
