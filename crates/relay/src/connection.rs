@@ -108,9 +108,9 @@ pub(crate) async fn run(
                 let msg = match incoming {
                     Some(Ok(m)) => m,
                     Some(Err(_)) => {
-                        // Includes frames over the socket limit (2× the frame limit).
-                        let e = error_event(wire::RELAY_TOO_LARGE, "消息过大或格式错误");
-                        end(&shared, &mut socket, sid, role, e.clone(), e).await;
+                        // A broken connection, or a frame beyond the socket limit (twice the
+                        // frame limit; frames between the two limits get `relay.too_large`).
+                        shared.store.leave(sid, role, RelayEvent::PeerLeft);
                         log(&shared, sid, role, "socket error");
                         return;
                     }
