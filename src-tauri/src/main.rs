@@ -6,9 +6,15 @@
 
 mod commands;
 
+use tauri::Manager;
+
 fn main() {
     let result = tauri::Builder::default()
         .manage(commands::DesktopState::new())
+        .setup(|app| {
+            app.state::<commands::DesktopState>().start_embedded_relay();
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![commands::app_info])
         .run(tauri::generate_context!());
     if let Err(err) = result {
