@@ -1,19 +1,216 @@
-//! `bidseal scan`: start a scan session from the desktop side (QR + events), for staff testing.
+//! `bidseal scan`: start a scan session from the desktop side, for staff testing with the
+//! phone simulator. Shows the QR (PNG/SVG files), prints the payload URL, sends a demo request
+//! of the chosen operation once the phone scanned, and prints every state event until done.
+//!
+//! The payload URL contains the QR secret: this is a test tool, the desktop app never prints it.
+//! Exit codes: 0 confirmed (or session ended normally), 2 rejected by the phone, 3 expired or
+//! failed.
 
-use anyhow::Result;
-use bidseal_workflow::FlowError;
-use clap::Args;
+use anyhow::{Context, Result};
+use bidseal_scan::client::{self, ScanEvent, ScanOptions};
+use bidseal_scan::*;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Arguments (not built yet).
+/// 发起扫码会话 / start a scan session.
 #[derive(Debug, Args)]
-pub struct ScanArgs {}
+pub struct ScanArgs {
+    /// 操作 / operation
+    #[arg(long, value_enum, default_value_t = OpArg::Auth)]
+    pub op: OpArg,
+    /// 中继地址（http://host:port）；省略则在本机 127.0.0.1 启动内嵌中继 / relay URL
+    #[arg(long)]
+    pub relay: Option<String>,
+    /// 二维码有效期（秒，1–300） / QR lifetime in seconds
+    #[arg(long, default_value_t = 180)]
+    pub ttl: u64,
+    /// 把二维码写成 PNG / write the QR as PNG
+    #[arg(long)]
+    pub png: Option<PathBuf>,
+    /// 把二维码写成 SVG / write the QR as SVG
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    /// 把二维码内容（含密钥）写入文件，供手机模拟器读取 / write the payload URL to a file
+    #[arg(long)]
+    pub payload_file: Option<PathBuf>,
+    /// 建立会话（会话签章），连续发送 N 个请求后结束会话 / session mode with N requests
+    #[arg(long)]
+    pub session: Option<u32>,
+    /// 等待手机每次确认的时限（秒） / response timeout in seconds
+    #[arg(long, default_value_t = 180)]
+    pub response_timeout: u64,
+    /// 交易平台标识 / platform id
+    #[arg(long, default_value = "demo-ggzy")]
+    pub platform: String,
+}
+
+/// Operation to start.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OpArg {
+    Auth,
+    Sign,
+    Generate,
+    Decrypt,
+}
+
+impl From<OpArg> for OperationKind {
+    fn from(o: OpArg) -> Self {
+        match o {
+            OpArg::Auth => OperationKind::Auth,
+            OpArg::Sign => OperationKind::Sign,
+            OpArg::Generate => OperationKind::Generate,
+            OpArg::Decrypt => OperationKind::Decrypt,
+        }
+    }
+}
 
 /// Runs the command.
-pub fn run(_args: ScanArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt {
-        feature: "扫码会话 (bidseal scan)",
-        issue: 5,
+pub fn run(args: ScanArgs) -> Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new().context("无法启动异步运行时")?;
+    rt.block_on(scan(args))
+}
+
+fn demo_request(op: OperationKind, platform: &PlatformRef, n: u32) -> OperationRequest {
+    let project = ProjectRef { code: "DEMO-2026-001".into(), name: "演示项目".into() };
+    let digest = Digest32::of(format!("bidseal scan demo {n} {}", unix_now()).as_bytes());
+    match op {
+        OperationKind::Auth => OperationRequest::Auth(AuthRequest {
+            platform: platform.clone(),
+            purpose: AuthPurpose::Login,
+            project: Some(project),
+            challenge: digest,
+            issued_at: unix_now(),
+        }),
+        OperationKind::Sign => OperationRequest::Sign(SignRequest {
+            platform: platform.clone(),
+            project: Some(project),
+            items: vec![SignItem {
+                document: "演示文件.pdf".into(),
+                pages: vec![n],
+                seal_kind: SealKind::Enterprise,
+                digest,
+            }],
+        }),
+        OperationKind::Generate => OperationRequest::Generate(GenerateRequest {
+            platform: platform.clone(),
+            project,
+            manifest_digest: digest,
+            choose: CertificateChoice { min_extra: 0, max_extra: 5 },
+        }),
+        OperationKind::Decrypt => {
+            let originator = p256_demo_point(&digest);
+            OperationRequest::Decrypt(DecryptRequest {
+                platform: platform.clone(),
+                project,
+                bid_file: "演示投标文件.bsbid".into(),
+                envelope_digest: digest,
+                originator_keys: vec![Bytes(originator)],
+                recipient_certificates: vec![],
+                opens_at: unix_now(),
+            })
+        }
+    }
+}
+
+/// A valid P-256 point for a demo decrypt request: the desktop's own fresh ephemeral key of a
+/// throwaway offer (no envelope exists in this staff tool).
+fn p256_demo_point(_seed: &Digest32) -> Vec<u8> {
+    DesktopOffer::new("http://127.0.0.1:1", OperationKind::Decrypt, Duration::from_secs(60), unix_now())
+        .map(|o| o.payload().desktop_key.as_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+async fn scan(args: ScanArgs) -> Result<ExitCode> {
+    let op = OperationKind::from(args.op);
+    let embedded = match &args.relay {
+        Some(_) => None,
+        None => Some(
+            bidseal_relay::Relay::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?,
+        ),
     };
-    Err(anyhow::anyhow!("[{}] {err}", err.code()))
+    let relay = match (&args.relay, &embedded) {
+        (Some(r), _) => r.clone(),
+        (None, Some(h)) => h.url(),
+        (None, None) => unreachable!("an embedded relay is started when --relay is absent"),
+    };
+    let options = ScanOptions {
+        ttl: Duration::from_secs(args.ttl),
+        response_timeout: Duration::from_secs(args.response_timeout),
+    };
+    let mut scan = client::start_scan(&relay, op, options)
+        .await
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    let payload = scan.payload().clone();
+    if let Some(p) = &args.png {
+        qr::write_atomic(p, &qr::render_png(&payload)?)?;
+        println!("qr-png: {}", p.display());
+    }
+    if let Some(p) = &args.svg {
+        qr::write_atomic(p, qr::render_svg(&payload)?.as_bytes())?;
+        println!("qr-svg: {}", p.display());
+    }
+    if let Some(p) = &args.payload_file {
+        qr::write_atomic(p, payload.to_url().as_bytes())?;
+    }
+    println!("relay: {relay}");
+    println!("qr-version: {}", qr::version_of(&payload)?);
+    println!("payload: {}", payload.to_url());
+    let platform = PlatformRef { id: args.platform.clone(), name: "演示交易平台".into() };
+    let total = args.session.unwrap_or(1).max(1);
+    let mut sent = 0u32;
+    let mut code = ExitCode::from(3);
+    while let Some(event) = scan.next_event().await {
+        print_event(&event);
+        match event {
+            ScanEvent::Scanned { .. } => {
+                sent += 1;
+                let mode = args.session.map(|_| SessionModeRequest { idle_timeout_secs: 300 });
+                scan.request(demo_request(op, &platform, sent), mode).await?;
+            }
+            ScanEvent::Confirmed { .. } | ScanEvent::Rejected { .. } => {
+                code = if matches!(event, ScanEvent::Confirmed { .. }) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(2)
+                };
+                if args.session.is_some() && sent < total && code == ExitCode::SUCCESS {
+                    sent += 1;
+                    scan.request(demo_request(op, &platform, sent), None).await?;
+                } else if args.session.is_some() {
+                    scan.end().await?;
+                }
+            }
+            ScanEvent::SessionEnded { .. } => {}
+            ScanEvent::Expired | ScanEvent::Failed(_) => code = ExitCode::from(3),
+            ScanEvent::Waiting { .. } => {}
+        }
+    }
+    if let Some(h) = embedded {
+        h.shutdown().await;
+    }
+    Ok(code)
+}
+
+fn print_event(event: &ScanEvent) {
+    match event {
+        ScanEvent::Waiting { expires_at } => println!("state: waiting (expires_at={expires_at}) 等待扫码"),
+        ScanEvent::Scanned { phone, .. } => println!("state: scanned device={:?} 已扫码", phone.device),
+        ScanEvent::Confirmed { id, response, session } => println!(
+            "state: confirmed request={id} op={} session={} 已确认",
+            response.kind().as_str(),
+            session.map(|g| format!("idle={}s auto_confirm={}", g.idle_timeout_secs, g.auto_confirm)).unwrap_or_else(|| "-".into())
+        ),
+        ScanEvent::Rejected { id, reason } => {
+            println!("state: rejected request={id} code={} {}", reason.code(), reason.message_zh())
+        }
+        ScanEvent::Expired => println!("state: expired 二维码已过期"),
+        ScanEvent::SessionEnded { reason, by_phone } => {
+            println!("state: ended reason={reason:?} by_phone={by_phone} 会话已结束")
+        }
+        ScanEvent::Failed(e) => println!("state: failed code={} {e}", e.code()),
+    }
 }
