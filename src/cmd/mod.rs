@@ -3,6 +3,7 @@
 
 mod bid;
 mod envelope;
+mod hall;
 mod phone;
 mod relay;
 mod scan;
@@ -39,9 +40,9 @@ pub enum Command {
     /// 投标项目：导入、编辑、合成、签章、生成 / bid projects
     Project(bid::ProjectArgs),
     /// 开标：扫码解密并验证投标文件 / open bid files at the hall
-    Open(bid::OpenArgs),
+    Open(hall::OpenArgs),
     /// 以内置默认配置跑通完整流程 / run the whole flow on embedded defaults
-    Demo(bid::DemoArgs),
+    Demo(hall::DemoArgs),
 }
 
 /// Runs one parsed command line.
@@ -55,7 +56,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Phone(args) => phone::run(args),
         Command::Tender(args) => bid::tender(args),
         Command::Project(args) => bid::project(args),
-        Command::Open(args) => bid::open(args),
-        Command::Demo(args) => bid::demo(args),
+        Command::Open(args) => hall::open(args),
+        Command::Demo(args) => hall::demo(args),
     }
 }
