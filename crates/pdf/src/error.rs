@@ -1,0 +1,130 @@
+//! Errors of the PDF sealing engine, each with a stable code and a zh-CN message that tells
+//! the user what to do. Hostile or broken files always end here, never in a panic.
+
+use bidseal_cms::cert::CertError;
+use bidseal_cms::signed_data::SignedDataError;
+use thiserror::Error;
+
+/// Why a PDF could not be read, sealed or verified.
+#[derive(Debug, Error)]
+pub enum PdfError {
+    /// Reading or writing a file failed.
+    #[error("文件读写失败（{path}）：{detail}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        detail: String,
+    },
+    /// The file is empty or does not start like a PDF.
+    #[error("不是 PDF 文件（缺少 %PDF- 文件头），请选择正确的 PDF 文件")]
+    NotPdf,
+    /// The cross-reference data is missing, cut off or inconsistent.
+    #[error("PDF 文件已损坏或不完整（{detail}），请重新导出或用原软件修复后再签章")]
+    Corrupt {
+        /// What was wrong, for support.
+        detail: String,
+    },
+    /// The `/Prev` chain of cross-reference sections loops.
+    #[error("PDF 交叉引用表存在循环引用（/Prev 指向已读过的位置），文件可能被恶意构造，已拒绝")]
+    XrefLoop,
+    /// Objects refer to themselves (e.g. a `/Length` or a page tree that loops).
+    #[error("PDF 对象存在循环引用，文件可能被恶意构造，已拒绝")]
+    ReferenceLoop,
+    /// Nesting deeper than the parser allows.
+    #[error("PDF 对象嵌套过深，文件可能被恶意构造，已拒绝")]
+    TooDeep,
+    /// A compressed stream expands beyond the limit.
+    #[error("PDF 压缩数据解压后超过 {limit_mb} MB（疑似压缩炸弹），已拒绝")]
+    FlateBomb {
+        /// The limit in MB.
+        limit_mb: u64,
+    },
+    /// Password-protected / encrypted documents cannot be sealed.
+    #[error("PDF 文件已加密（设置了密码或权限），请先去除加密后再签章")]
+    Encrypted,
+    /// The document is certified with DocMDP P=1 (no changes allowed).
+    #[error(
+        "该 PDF 已被认证签名锁定为“不允许任何修改”（DocMDP P=1），不能再签章；请联系文件出具方"
+    )]
+    Certified,
+    /// Page number out of range.
+    #[error("页码 {page} 超出范围：文件共 {count} 页")]
+    PageOutOfRange {
+        /// Requested page (1-based).
+        page: usize,
+        /// Pages in the document.
+        count: usize,
+    },
+    /// The seal rectangle is empty or outside the page.
+    #[error("印章位置无效：{detail}")]
+    BadPlacement {
+        /// What is wrong.
+        detail: String,
+    },
+    /// The seal image could not be used.
+    #[error("印章图片无法使用（{detail}），请提供 PNG 图片（建议透明背景）")]
+    BadImage {
+        /// What is wrong.
+        detail: String,
+    },
+    /// The CMS signature does not fit into the reserved `/Contents`.
+    #[error("签名数据（{needed} 字节）超过预留空间（{reserved} 字节），请重试")]
+    SignatureTooLarge {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes reserved.
+        reserved: usize,
+    },
+    /// The working copy changed underneath a pending signature.
+    #[error("待签文件在签名过程中被修改（{detail}），请重新签章")]
+    WorkingCopyChanged {
+        /// What differs.
+        detail: String,
+    },
+    /// A signature problem from the CMS layer.
+    #[error(transparent)]
+    Signature(#[from] SignedDataError),
+    /// A certificate problem.
+    #[error(transparent)]
+    Cert(#[from] CertError),
+}
+
+impl PdfError {
+    /// A stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PdfError::Io { .. } => "E_PDF_IO",
+            PdfError::NotPdf => "E_PDF_NOT_PDF",
+            PdfError::Corrupt { .. } => "E_PDF_CORRUPT",
+            PdfError::XrefLoop => "E_PDF_XREF_LOOP",
+            PdfError::ReferenceLoop => "E_PDF_REF_LOOP",
+            PdfError::TooDeep => "E_PDF_TOO_DEEP",
+            PdfError::FlateBomb { .. } => "E_PDF_FLATE_BOMB",
+            PdfError::Encrypted => "E_PDF_ENCRYPTED",
+            PdfError::Certified => "E_PDF_CERTIFIED_NO_CHANGES",
+            PdfError::PageOutOfRange { .. } => "E_PDF_PAGE_RANGE",
+            PdfError::BadPlacement { .. } => "E_PDF_PLACEMENT",
+            PdfError::BadImage { .. } => "E_PDF_IMAGE",
+            PdfError::SignatureTooLarge { .. } => "E_PDF_SIG_TOO_LARGE",
+            PdfError::WorkingCopyChanged { .. } => "E_PDF_WORKING_COPY",
+            PdfError::Signature(e) => e.code(),
+            PdfError::Cert(e) => e.code(),
+        }
+    }
+
+    /// Shorthand for [`PdfError::Corrupt`].
+    pub fn corrupt(detail: impl Into<String>) -> Self {
+        PdfError::Corrupt {
+            detail: detail.into(),
+        }
+    }
+
+    /// Shorthand for [`PdfError::Io`].
+    pub fn io(path: &std::path::Path, e: std::io::Error) -> Self {
+        PdfError::Io {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        }
+    }
+}

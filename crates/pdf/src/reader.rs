@@ -1,0 +1,667 @@
+//! A lazy PDF reader: cross-reference data and only the objects asked for.
+//!
+//! What it is for: sealing a 100 MB tender document without loading it. [`PdfReader::open`]
+//! reads `startxref`, then every cross-reference section along the `/Prev` chain — classic
+//! tables, xref streams and hybrid files (`/XRefStm`) — into one map of object locations.
+//! Objects are parsed on demand by offset, including objects inside object streams.
+//!
+//! Guarantees: bounded work on hostile input — `/Prev` loops, reference loops and deep nesting
+//! are typed errors, decompression stops at [`MAX_DECODED`], windows grow to at most
+//! [`MAX_OBJECT_WINDOW`]; memory is proportional to the number of objects, not the file size.
+//!
+//! Does not: repair broken files (no reconstruction by scanning for `obj`), decrypt, or decode
+//! filters other than FlateDecode with PNG predictors (all that xref/object streams use).
+
+use crate::error::PdfError;
+use crate::object::{Dict, ObjRef, Object};
+use crate::parser::{Indirect, ParseError, Parser};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Largest decoded stream accepted (object and xref streams).
+pub const MAX_DECODED: u64 = 64 * 1024 * 1024;
+/// Largest window read to parse one object or xref table.
+pub const MAX_OBJECT_WINDOW: usize = 32 * 1024 * 1024;
+const MAX_SECTIONS: usize = 4096;
+const MAX_RESOLVE_DEPTH: usize = 32;
+
+/// Where an object lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XrefEntry {
+    /// Deleted / free.
+    Free,
+    /// At a byte offset in the file.
+    InFile {
+        /// Offset of `n g obj`.
+        offset: u64,
+        /// Generation.
+        gen: u16,
+    },
+    /// Inside an object stream.
+    InStream {
+        /// The object stream's number.
+        stream: u32,
+        /// Index within it.
+        index: u32,
+    },
+}
+
+/// One cross-reference section (one revision of the file).
+#[derive(Debug, Clone)]
+pub struct XrefSection {
+    /// Byte offset of the section (`xref` keyword or xref stream object).
+    pub offset: u64,
+    /// True for an xref stream, false for a classic table.
+    pub is_stream: bool,
+    /// Object numbers this section defines (in use or freed).
+    pub objects: Vec<u32>,
+}
+
+/// A lazily read PDF file.
+#[derive(Debug)]
+pub struct PdfReader {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    xref: HashMap<u32, XrefEntry>,
+    sections: Vec<XrefSection>,
+    trailer: Dict,
+    size: u32,
+    objstm_cache: Vec<(u32, std::rc::Rc<ObjectStream>)>,
+}
+
+#[derive(Debug)]
+struct ObjectStream {
+    data: Vec<u8>,
+    first: usize,
+    offsets: Vec<(u32, usize)>,
+}
+
+fn parse_err(e: ParseError, what: &str) -> PdfError {
+    match e {
+        ParseError::TooDeep => PdfError::TooDeep,
+        ParseError::Eof => PdfError::corrupt(format!("{what}: 数据被截断")),
+        ParseError::Syntax(s) => PdfError::corrupt(format!("{what}: {s}")),
+    }
+}
+
+impl PdfReader {
+    /// Opens `path` and reads its cross-reference chain.
+    pub fn open(path: &Path) -> Result<Self, PdfError> {
+        let file = File::open(path).map_err(|e| PdfError::io(path, e))?;
+        let len = file.metadata().map_err(|e| PdfError::io(path, e))?.len();
+        Self::from_file(path, file, len)
+    }
+
+    /// Reads the first `len` bytes of an open file as a PDF (a working copy may be longer).
+    pub fn from_file(path: &Path, file: File, len: u64) -> Result<Self, PdfError> {
+        let mut reader = Self {
+            path: path.to_owned(),
+            file,
+            len,
+            xref: HashMap::new(),
+            sections: Vec::new(),
+            trailer: Dict::new(),
+            size: 0,
+            objstm_cache: Vec::new(),
+        };
+        let head = reader.read_at(0, 1024.min(len as usize))?;
+        if !head.windows(5).any(|w| w == b"%PDF-") {
+            return Err(PdfError::NotPdf);
+        }
+        let startxref = reader.find_startxref()?;
+        reader.read_xref_chain(startxref)?;
+        if reader.trailer.get(b"Encrypt").is_some() {
+            return Err(PdfError::Encrypted);
+        }
+        if reader.trailer.reference(b"Root").is_none() {
+            return Err(PdfError::corrupt("trailer 中缺少 /Root"));
+        }
+        Ok(reader)
+    }
+
+    /// File length this reader sees.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for a zero-length file (never the case after a successful open).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The newest trailer (for an xref stream: its dictionary).
+    pub fn trailer(&self) -> &Dict {
+        &self.trailer
+    }
+
+    /// One more than the highest object number in use (`/Size`).
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Cross-reference sections, newest first.
+    pub fn sections(&self) -> &[XrefSection] {
+        &self.sections
+    }
+
+    /// Where object `num` lives, if anywhere.
+    pub fn entry(&self, num: u32) -> Option<XrefEntry> {
+        self.xref.get(&num).copied()
+    }
+
+    /// Registers objects appended by an incremental update we wrote ourselves (so a working
+    /// copy need not be re-read).
+    pub fn apply_update(
+        &mut self,
+        new_len: u64,
+        section: XrefSection,
+        entries: &[(u32, u64)],
+        trailer: Dict,
+    ) {
+        for &(num, offset) in entries {
+            self.xref.insert(num, XrefEntry::InFile { offset, gen: 0 });
+        }
+        self.size = self
+            .size
+            .max(trailer.int(b"Size").unwrap_or(0).clamp(0, u32::MAX as i64) as u32);
+        self.sections.insert(0, section);
+        self.trailer = trailer;
+        self.len = new_len;
+    }
+
+    /// Reads `n` bytes at `offset` (fewer at the end of the file).
+    pub fn read_at(&mut self, offset: u64, n: usize) -> Result<Vec<u8>, PdfError> {
+        if offset >= self.len {
+            return Ok(Vec::new());
+        }
+        let n = n.min((self.len - offset) as usize);
+        let mut buf = vec![0u8; n];
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| PdfError::io(&self.path, e))?;
+        self.file
+            .read_exact(&mut buf)
+            .map_err(|e| PdfError::io(&self.path, e))?;
+        Ok(buf)
+    }
+
+    fn find_startxref(&mut self) -> Result<u64, PdfError> {
+        let tail_len = 2048.min(self.len) as usize;
+        let tail = self.read_at(self.len - tail_len as u64, tail_len)?;
+        let pos = tail
+            .windows(9)
+            .rposition(|w| w == b"startxref")
+            .ok_or_else(|| PdfError::corrupt("找不到 startxref（文件可能被截断）"))?;
+        let mut p = Parser::new(&tail, pos + 9);
+        let off = p.unsigned().map_err(|e| parse_err(e, "startxref"))?;
+        Ok(off)
+    }
+
+    /// Parses with a growing window until the parse no longer runs out of data.
+    fn parse_window<T>(
+        &mut self,
+        offset: u64,
+        what: &str,
+        mut f: impl FnMut(&[u8]) -> Result<T, ParseError>,
+    ) -> Result<T, PdfError> {
+        let mut size = 4096usize;
+        loop {
+            let buf = self.read_at(offset, size)?;
+            match f(&buf) {
+                Ok(v) => return Ok(v),
+                Err(ParseError::Eof) if buf.len() == size && size < MAX_OBJECT_WINDOW => {
+                    size = (size * 4).min(MAX_OBJECT_WINDOW);
+                }
+                Err(e) => return Err(parse_err(e, what)),
+            }
+        }
+    }
+
+    fn read_xref_chain(&mut self, start: u64) -> Result<(), PdfError> {
+        let mut seen = HashSet::new();
+        let mut next = Some(start);
+        let mut first = true;
+        while let Some(offset) = next {
+            if !seen.insert(offset) {
+                return Err(PdfError::XrefLoop);
+            }
+            if seen.len() > MAX_SECTIONS || offset >= self.len {
+                return Err(PdfError::corrupt(format!("交叉引用位置 {offset} 无效")));
+            }
+            let (trailer, section) = self.read_section(offset)?;
+            if first {
+                self.trailer = trailer.clone();
+                first = false;
+            }
+            let size = trailer.int(b"Size").unwrap_or(0).clamp(0, u32::MAX as i64) as u32;
+            self.size = self.size.max(size);
+            self.sections.push(section);
+            next = match trailer.get(b"Prev") {
+                Some(Object::Int(p)) if *p >= 0 => Some(*p as u64),
+                Some(Object::Real(p)) if *p >= 0.0 => Some(*p as u64),
+                _ => None,
+            };
+        }
+        Ok(())
+    }
+
+    fn read_section(&mut self, offset: u64) -> Result<(Dict, XrefSection), PdfError> {
+        let head = self.read_at(offset, 4)?;
+        if head == b"xref" {
+            let (trailer, entries) = self.parse_window(offset, "xref 表", parse_xref_table)?;
+            let mut objects = Vec::with_capacity(entries.len());
+            for (num, entry) in entries {
+                objects.push(num);
+                self.xref.entry(num).or_insert(entry);
+            }
+            // Hybrid file: the xref stream of the same revision fills in compressed objects.
+            if let Some(Object::Int(stm)) = trailer.get(b"XRefStm") {
+                if *stm >= 0 && (*stm as u64) < self.len {
+                    let (_, extra) = self.read_xref_stream(*stm as u64)?;
+                    for (num, entry) in extra {
+                        objects.push(num);
+                        self.xref.entry(num).or_insert(entry);
+                    }
+                }
+            }
+            Ok((
+                trailer,
+                XrefSection {
+                    offset,
+                    is_stream: false,
+                    objects,
+                },
+            ))
+        } else {
+            let (dict, entries) = self.read_xref_stream(offset)?;
+            let mut objects = Vec::with_capacity(entries.len());
+            for (num, entry) in entries {
+                objects.push(num);
+                self.xref.entry(num).or_insert(entry);
+            }
+            Ok((
+                dict,
+                XrefSection {
+                    offset,
+                    is_stream: true,
+                    objects,
+                },
+            ))
+        }
+    }
+
+    fn read_xref_stream(&mut self, offset: u64) -> Result<(Dict, Vec<(u32, XrefEntry)>), PdfError> {
+        let (_, obj) = self.load_at(offset, None, true, &mut HashSet::new())?;
+        let Object::Stream(dict, raw) = obj else {
+            return Err(PdfError::corrupt(
+                "startxref 指向的既不是 xref 表也不是 xref 流",
+            ));
+        };
+        if dict.name(b"Type") != Some(b"XRef") {
+            return Err(PdfError::corrupt("xref 流缺少 /Type /XRef"));
+        }
+        let data = decode_stream(&dict, &raw)?;
+        let widths: Vec<usize> = match dict.get(b"W") {
+            Some(Object::Array(w)) if w.len() == 3 => w
+                .iter()
+                .map(|v| match v {
+                    Object::Int(i) if (0..=8).contains(i) => Ok(*i as usize),
+                    _ => Err(PdfError::corrupt("xref 流 /W 无效")),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(PdfError::corrupt("xref 流缺少 /W")),
+        };
+        let size = dict.int(b"Size").unwrap_or(0).max(0);
+        let index: Vec<i64> = match dict.get(b"Index") {
+            Some(Object::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_f64().map(|f| f as i64))
+                .collect(),
+            _ => vec![0, size],
+        };
+        let row = widths.iter().sum::<usize>();
+        if row == 0 {
+            return Err(PdfError::corrupt("xref 流 /W 全为 0"));
+        }
+        let mut entries = Vec::new();
+        let mut pos = 0usize;
+        for pair in index.chunks(2) {
+            let [start, count] = pair else { break };
+            if *start < 0 || *count < 0 {
+                return Err(PdfError::corrupt("xref 流 /Index 无效"));
+            }
+            for i in 0..*count {
+                let Some(rowbytes) = data.get(pos..pos + row) else {
+                    return Err(PdfError::corrupt("xref 流数据不足"));
+                };
+                pos += row;
+                let field = |k: usize| -> u64 {
+                    let s: usize = widths[..k].iter().sum();
+                    rowbytes[s..s + widths[k]]
+                        .iter()
+                        .fold(0u64, |acc, b| acc << 8 | u64::from(*b))
+                };
+                let kind = if widths[0] == 0 { 1 } else { field(0) };
+                let num = u32::try_from(start + i).map_err(|_| PdfError::corrupt("对象号过大"))?;
+                let entry = match kind {
+                    0 => XrefEntry::Free,
+                    1 => XrefEntry::InFile {
+                        offset: field(1),
+                        gen: field(2) as u16,
+                    },
+                    2 => XrefEntry::InStream {
+                        stream: field(1) as u32,
+                        index: field(2) as u32,
+                    },
+                    _ => continue,
+                };
+                entries.push((num, entry));
+            }
+        }
+        Ok((dict, entries))
+    }
+
+    /// Loads object `r` (stream data included).
+    pub fn object(&mut self, r: ObjRef) -> Result<Object, PdfError> {
+        self.object_guarded(r, &mut HashSet::new(), true)
+    }
+
+    /// Loads object `r` but skips stream data (for dictionaries such as pages).
+    pub fn object_shallow(&mut self, r: ObjRef) -> Result<Object, PdfError> {
+        self.object_guarded(r, &mut HashSet::new(), false)
+    }
+
+    fn object_guarded(
+        &mut self,
+        r: ObjRef,
+        busy: &mut HashSet<u32>,
+        with_data: bool,
+    ) -> Result<Object, PdfError> {
+        if !busy.insert(r.num) || busy.len() > MAX_RESOLVE_DEPTH {
+            return Err(PdfError::ReferenceLoop);
+        }
+        let result = match self.xref.get(&r.num).copied() {
+            None | Some(XrefEntry::Free) => Ok(Object::Null),
+            Some(XrefEntry::InFile { offset, .. }) => self
+                .load_at(offset, Some(r.num), with_data, busy)
+                .map(|(_, o)| o),
+            Some(XrefEntry::InStream { stream, index }) => {
+                self.load_from_stream(stream, index, r.num, busy)
+            }
+        };
+        busy.remove(&r.num);
+        result
+    }
+
+    /// Follows references until a direct object (a chain longer than 32 is a loop).
+    pub fn resolve(&mut self, obj: &Object) -> Result<Object, PdfError> {
+        let mut current = obj.clone();
+        for _ in 0..MAX_RESOLVE_DEPTH {
+            match current {
+                Object::Ref(r) => current = self.object_shallow(r)?,
+                other => return Ok(other),
+            }
+        }
+        Err(PdfError::ReferenceLoop)
+    }
+
+    /// Loads `r` and returns its dictionary (or an empty one when it is not a dictionary).
+    pub fn dict(&mut self, r: ObjRef) -> Result<Dict, PdfError> {
+        match self.object_shallow(r)? {
+            Object::Dict(d) | Object::Stream(d, _) => Ok(d),
+            _ => Err(PdfError::corrupt(format!("对象 {} 不是字典", r.num))),
+        }
+    }
+
+    fn load_at(
+        &mut self,
+        offset: u64,
+        expect: Option<u32>,
+        with_data: bool,
+        busy: &mut HashSet<u32>,
+    ) -> Result<(ObjRef, Object), PdfError> {
+        let what = format!("偏移 {offset} 处的对象");
+        let (id, ind) = self.parse_window(offset, &what, |buf| Parser::new(buf, 0).indirect())?;
+        if let Some(num) = expect {
+            if id.num != num {
+                return Err(PdfError::corrupt(format!(
+                    "交叉引用表指向的对象号不符（期望 {num}，实际 {}）",
+                    id.num
+                )));
+            }
+        }
+        match ind {
+            Indirect::Object(o) => Ok((id, o)),
+            Indirect::Stream(dict, _) if !with_data => Ok((id, Object::Stream(dict, Vec::new()))),
+            Indirect::Stream(dict, data_start) => {
+                busy.insert(id.num);
+                let len = match dict.get(b"Length") {
+                    Some(Object::Int(l)) if *l >= 0 => *l as u64,
+                    Some(Object::Ref(r)) => {
+                        if busy.contains(&r.num) {
+                            return Err(PdfError::ReferenceLoop);
+                        }
+                        match self.object_guarded(*r, busy, false)? {
+                            Object::Int(l) if l >= 0 => l as u64,
+                            _ => return Err(PdfError::corrupt("流 /Length 无效")),
+                        }
+                    }
+                    _ => return Err(PdfError::corrupt("流缺少 /Length")),
+                };
+                let start = offset + data_start as u64;
+                if start.checked_add(len).is_none_or(|end| end > self.len) || len > MAX_DECODED {
+                    return Err(PdfError::corrupt("流长度超出文件范围"));
+                }
+                let data = self.read_at(start, len as usize)?;
+                Ok((id, Object::Stream(dict, data)))
+            }
+        }
+    }
+
+    fn load_from_stream(
+        &mut self,
+        stream: u32,
+        index: u32,
+        num: u32,
+        busy: &mut HashSet<u32>,
+    ) -> Result<Object, PdfError> {
+        let objstm = match self.objstm_cache.iter().find(|(n, _)| *n == stream) {
+            Some((_, s)) => s.clone(),
+            None => {
+                let obj = self.object_guarded(ObjRef::new(stream), busy, true)?;
+                let Object::Stream(dict, raw) = obj else {
+                    return Err(PdfError::corrupt("对象流不是流"));
+                };
+                let data = decode_stream(&dict, &raw)?;
+                let n = dict.int(b"N").unwrap_or(0).clamp(0, 1_000_000) as usize;
+                let first = dict.int(b"First").unwrap_or(0).max(0) as usize;
+                let mut p = Parser::new(&data, 0);
+                let mut offsets = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let o = p.unsigned().map_err(|e| parse_err(e, "对象流头"))?;
+                    let off = p.unsigned().map_err(|e| parse_err(e, "对象流头"))?;
+                    offsets.push((o as u32, off as usize));
+                }
+                let s = std::rc::Rc::new(ObjectStream {
+                    data,
+                    first,
+                    offsets,
+                });
+                if self.objstm_cache.len() >= 4 {
+                    self.objstm_cache.remove(0);
+                }
+                self.objstm_cache.push((stream, s.clone()));
+                s
+            }
+        };
+        let (onum, off) = objstm
+            .offsets
+            .get(index as usize)
+            .copied()
+            .or_else(|| objstm.offsets.iter().find(|(n, _)| *n == num).copied())
+            .ok_or_else(|| PdfError::corrupt("对象流索引越界"))?;
+        if onum != num {
+            return Err(PdfError::corrupt("对象流中的对象号不符"));
+        }
+        let start = objstm.first.saturating_add(off);
+        if start >= objstm.data.len() {
+            return Err(PdfError::corrupt("对象流偏移越界"));
+        }
+        Parser::new(&objstm.data, start)
+            .object(0)
+            .map_err(|e| parse_err(e, "对象流中的对象"))
+    }
+}
+
+fn parse_xref_table(buf: &[u8]) -> Result<(Dict, Vec<(u32, XrefEntry)>), ParseError> {
+    let mut p = Parser::new(buf, 0);
+    p.expect_keyword(b"xref")?;
+    let mut entries = Vec::new();
+    loop {
+        p.skip_ws();
+        let rest = buf.get(p.pos()..).unwrap_or_default();
+        if rest.starts_with(b"trailer") {
+            p.expect_keyword(b"trailer")?;
+            let trailer = match p.object(0)? {
+                Object::Dict(d) => d,
+                _ => return Err(ParseError::Syntax("trailer is not a dictionary")),
+            };
+            return Ok((trailer, entries));
+        }
+        if rest.len() < 7 {
+            return Err(ParseError::Eof);
+        }
+        let start = p.unsigned()?;
+        let count = p.unsigned()?;
+        if count > 10_000_000 {
+            return Err(ParseError::Syntax("xref subsection too large"));
+        }
+        for i in 0..count {
+            let offset = p.unsigned()?;
+            let gen = p.unsigned()?;
+            p.skip_ws();
+            let kind = buf.get(p.pos()).copied().ok_or(ParseError::Eof)?;
+            p.expect_keyword(&[kind])?;
+            let num = u32::try_from(start + i).map_err(|_| ParseError::Syntax("object number"))?;
+            let entry = match kind {
+                b'n' => XrefEntry::InFile {
+                    offset,
+                    gen: gen.min(u16::MAX as u64) as u16,
+                },
+                b'f' => XrefEntry::Free,
+                _ => return Err(ParseError::Syntax("xref entry type")),
+            };
+            entries.push((num, entry));
+        }
+    }
+}
+
+/// Decodes a stream's data (FlateDecode with optional PNG predictors, or no filter), with the
+/// [`MAX_DECODED`] limit.
+pub fn decode_stream(dict: &Dict, raw: &[u8]) -> Result<Vec<u8>, PdfError> {
+    let filter = match dict.get(b"Filter") {
+        None => None,
+        Some(Object::Name(n)) => Some(n.clone()),
+        Some(Object::Array(a)) if a.is_empty() => None,
+        Some(Object::Array(a)) if a.len() == 1 => match &a[0] {
+            Object::Name(n) => Some(n.clone()),
+            _ => return Err(PdfError::corrupt("流 /Filter 无效")),
+        },
+        _ => return Err(PdfError::corrupt("不支持的流过滤器组合")),
+    };
+    let data = match filter.as_deref() {
+        None => raw.to_vec(),
+        Some(b"FlateDecode") => inflate_limited(raw)?,
+        Some(other) => {
+            return Err(PdfError::corrupt(format!(
+                "不支持的过滤器 {}",
+                String::from_utf8_lossy(other)
+            )))
+        }
+    };
+    let parms = match dict.get(b"DecodeParms") {
+        Some(Object::Dict(d)) => Some(d),
+        Some(Object::Array(a)) => a.first().and_then(Object::as_dict),
+        _ => None,
+    };
+    match parms.and_then(|p| p.int(b"Predictor")) {
+        None | Some(1) => Ok(data),
+        Some(p) if (10..=15).contains(&p) => {
+            let parms = parms.ok_or_else(|| PdfError::corrupt("predictor"))?;
+            let columns = parms.int(b"Columns").unwrap_or(1).clamp(1, 1 << 20) as usize;
+            let colors = parms.int(b"Colors").unwrap_or(1).clamp(1, 32) as usize;
+            let bpc = parms.int(b"BitsPerComponent").unwrap_or(8).clamp(1, 16) as usize;
+            png_unpredict(&data, columns, colors, bpc)
+        }
+        Some(_) => Err(PdfError::corrupt("不支持的预测器")),
+    }
+}
+
+fn inflate_limited(raw: &[u8]) -> Result<Vec<u8>, PdfError> {
+    let mut out = Vec::new();
+    let mut dec = flate2::read::ZlibDecoder::new(raw).take(MAX_DECODED + 1);
+    if let Err(e) = dec.read_to_end(&mut out) {
+        if out.is_empty() {
+            return Err(PdfError::corrupt(format!("压缩数据损坏：{e}")));
+        }
+    }
+    if out.len() as u64 > MAX_DECODED {
+        return Err(PdfError::FlateBomb {
+            limit_mb: MAX_DECODED / (1024 * 1024),
+        });
+    }
+    Ok(out)
+}
+
+fn png_unpredict(
+    data: &[u8],
+    columns: usize,
+    colors: usize,
+    bpc: usize,
+) -> Result<Vec<u8>, PdfError> {
+    let bpp = (colors * bpc).div_ceil(8).max(1);
+    let row_len = (columns * colors * bpc).div_ceil(8);
+    let mut out = Vec::with_capacity(data.len());
+    let mut prev = vec![0u8; row_len];
+    for chunk in data.chunks(row_len + 1) {
+        let Some((&filter, row)) = chunk.split_first() else {
+            break;
+        };
+        let mut cur = row.to_vec();
+        cur.resize(row_len, 0);
+        for i in 0..row_len {
+            let a = if i >= bpp { cur[i - bpp] } else { 0 };
+            let b = prev[i];
+            let c = if i >= bpp { prev[i - bpp] } else { 0 };
+            let add = match filter {
+                0 => 0,
+                1 => a,
+                2 => b,
+                3 => ((u16::from(a) + u16::from(b)) / 2) as u8,
+                4 => {
+                    let p = i16::from(a) + i16::from(b) - i16::from(c);
+                    let (pa, pb, pc) = (
+                        (p - i16::from(a)).abs(),
+                        (p - i16::from(b)).abs(),
+                        (p - i16::from(c)).abs(),
+                    );
+                    if pa <= pb && pa <= pc {
+                        a
+                    } else if pb <= pc {
+                        b
+                    } else {
+                        c
+                    }
+                }
+                _ => return Err(PdfError::corrupt("PNG 预测器类型无效")),
+            };
+            cur[i] = cur[i].wrapping_add(add);
+        }
+        out.extend_from_slice(&cur);
+        prev = cur;
+    }
+    Ok(out)
+}
