@@ -1,58 +1,434 @@
 //! `bidseal tender`, `project`, `open` and `demo`: tender packages, bid projects, opening and the headless demo.
 
 use anyhow::Result;
+use bidseal_bid::compose::compose;
+use bidseal_bid::project::index::ProjectIndex;
+use bidseal_bid::project::{BidProject, ProjectError};
+use bidseal_bid::tender::{
+    PackageInputs, PlatformCertificate, PlatformSigner, PlatformTrust, TenderError, TenderManifest,
+    TenderSpec, TrustedPlatforms,
+};
+use bidseal_bid::time::format_description::well_known::Rfc3339;
+use bidseal_bid::time::OffsetDateTime;
 use bidseal_workflow::FlowError;
-use clap::Args;
+use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Arguments (not built yet).
+/// `bidseal tender`: make, inspect and verify tender packages.
 #[derive(Debug, Args)]
-pub struct TenderArgs {}
-
-/// Runs the command.
-pub fn tender(_args: TenderArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt {
-        feature: "招标文件包 (bidseal tender)",
-        issue: 6,
-    };
-    Err(anyhow::anyhow!("[{}] {err}", err.code()))
+pub struct TenderArgs {
+    #[command(subcommand)]
+    cmd: TenderCmd,
 }
 
-/// Arguments (not built yet).
-#[derive(Debug, Args)]
-pub struct ProjectArgs {}
-
-/// Runs the command.
-pub fn project(_args: ProjectArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt {
-        feature: "投标项目 (bidseal project)",
-        issue: 6,
-    };
-    Err(anyhow::anyhow!("[{}] {err}", err.code()))
+#[derive(Debug, Subcommand)]
+enum TenderCmd {
+    /// 制作并签名招标文件包（交易平台使用） / build and sign a tender package
+    Make {
+        /// 招标要求（JSON：项目、标段、组成部分、投标函字段、签章节点）
+        #[arg(long)]
+        spec: PathBuf,
+        /// 招标文件正文 PDF
+        #[arg(long)]
+        pdf: PathBuf,
+        /// 可接受的 CA 根证书（PEM，可重复）
+        #[arg(long = "ca", required = true)]
+        cas: Vec<PathBuf>,
+        /// 平台签名私钥（PKCS#8 PEM，P-256）
+        #[arg(long)]
+        key: PathBuf,
+        /// 平台证书（PEM）
+        #[arg(long)]
+        cert: PathBuf,
+        /// 输出文件（.zip）
+        #[arg(long)]
+        out: PathBuf,
+        /// 签发时间（RFC 3339，默认当前时间）
+        #[arg(long)]
+        issued_at: Option<String>,
+    },
+    /// 查看招标文件包内容（校验包内签名，不要求信任平台） / show what a package asks for
+    Inspect {
+        package: PathBuf,
+        /// 以 JSON 输出清单
+        #[arg(long)]
+        json: bool,
+    },
+    /// 校验招标文件包（签名、摘要、结构；可指定信任的平台证书） / verify a package
+    Verify {
+        package: PathBuf,
+        /// 信任的交易平台证书（PEM，可重复）
+        #[arg(long = "platform-cert")]
+        platform_certs: Vec<PathBuf>,
+    },
 }
 
-/// Arguments (not built yet).
-#[derive(Debug, Args)]
-pub struct OpenArgs {}
-
-/// Runs the command.
-pub fn open(_args: OpenArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt {
-        feature: "开标解密 (bidseal open)",
-        issue: 6,
-    };
-    Err(anyhow::anyhow!("[{}] {err}", err.code()))
+fn coded<E: std::fmt::Display>(code: &str, err: E) -> anyhow::Error {
+    anyhow::anyhow!("[{code}] {err}")
 }
 
-/// Arguments (not built yet).
-#[derive(Debug, Args)]
-pub struct DemoArgs {}
+fn tender_err(e: TenderError) -> anyhow::Error {
+    coded(e.code(), e)
+}
 
-/// Runs the command.
-pub fn demo(_args: DemoArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt {
-        feature: "完整流程演示 (bidseal demo)",
-        issue: 6,
-    };
-    Err(anyhow::anyhow!("[{}] {err}", err.code()))
+fn project_err(e: ProjectError) -> anyhow::Error {
+    coded(e.code(), e)
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| coded("IO", format!("无法读取 {}: {e}", path.display())))
+}
+
+fn trusted_platforms(paths: &[PathBuf]) -> Result<TrustedPlatforms> {
+    let mut certs = Vec::new();
+    for p in paths {
+        certs.push(PlatformCertificate::from_pem(&read_text(p)?).map_err(tender_err)?);
+    }
+    Ok(TrustedPlatforms::pinned(certs))
+}
+
+fn print_manifest(m: &TenderManifest) {
+    println!("项目：{}（{}）", m.project.name, m.project.id);
+    println!("标段：{}（{}）", m.project.lot.name, m.project.lot.id);
+    println!("招标人：{}", m.tenderer.name);
+    println!("交易平台：{}（{}）", m.platform.name, m.platform.id);
+    println!("投标截止：{}", m.bid_deadline);
+    println!("开标时间：{}", m.opening_time);
+    println!(
+        "可接受的 CA：{}",
+        m.accepted_cas
+            .iter()
+            .map(|c| c.title.as_str())
+            .collect::<Vec<_>>()
+            .join("；")
+    );
+    println!("投标文件组成：");
+    for s in &m.sections {
+        println!(
+            "  [{}] {}（{}）：{}",
+            s.id,
+            s.title,
+            s.kind.zh(),
+            s.required_content.join("、")
+        );
+    }
+    println!("投标函字段：");
+    for f in &m.price_form {
+        println!(
+            "  {} = {}{}{}",
+            f.key,
+            f.label,
+            if f.required { "（必填）" } else { "" },
+            f.max
+                .as_deref()
+                .map(|m| format!("，上限 {m}"))
+                .unwrap_or_default()
+        );
+    }
+    println!("签章节点：");
+    for n in &m.signing_nodes {
+        let kinds: Vec<&str> = n.seal_kinds.iter().map(|k| k.zh()).collect();
+        println!(
+            "  [{}] {} @ {}：{}{}",
+            n.id,
+            n.label,
+            n.section,
+            kinds.join("、"),
+            if n.mandatory { "（必须）" } else { "" }
+        );
+    }
+}
+
+/// Runs `bidseal tender`.
+pub fn tender(args: TenderArgs) -> Result<ExitCode> {
+    match args.cmd {
+        TenderCmd::Make {
+            spec,
+            pdf,
+            cas,
+            key,
+            cert,
+            out,
+            issued_at,
+        } => {
+            let spec: TenderSpec = serde_json::from_str(&read_text(&spec)?).map_err(|e| {
+                coded(
+                    "TENDER_SPEC_INVALID",
+                    format!("招标要求 {} 无法解析: {e}", spec.display()),
+                )
+            })?;
+            let pdf_bytes = std::fs::read(&pdf)
+                .map_err(|e| coded("IO", format!("无法读取 {}: {e}", pdf.display())))?;
+            let platform_cert =
+                PlatformCertificate::from_pem(&read_text(&cert)?).map_err(tender_err)?;
+            let signer = PlatformSigner::from_pem_file(&key).map_err(tender_err)?;
+            let mut accepted = Vec::new();
+            for ca in &cas {
+                let pem = std::fs::read(ca)
+                    .map_err(|e| coded("IO", format!("无法读取 {}: {e}", ca.display())))?;
+                let stem: String = ca
+                    .file_stem()
+                    .map(|s| {
+                        s.to_string_lossy()
+                            .chars()
+                            .map(|c| {
+                                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                                    c
+                                } else {
+                                    '_'
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_else(|| "ca".into());
+                let title = PlatformCertificate::parse_any_pem(&pem)
+                    .map(|c| c.tbs_certificate.subject.to_string())
+                    .map_err(|why| {
+                        coded(
+                            "TENDER_CA_INVALID",
+                            format!("CA 证书 {} 无法解析: {why}", ca.display()),
+                        )
+                    })?;
+                accepted.push((stem, title, pem));
+            }
+            let issued_at = match issued_at {
+                Some(t) => OffsetDateTime::parse(&t, &Rfc3339)
+                    .map_err(|e| coded("TENDER_SPEC_INVALID", format!("签发时间无效: {e}")))?,
+                None => OffsetDateTime::now_utc(),
+            };
+            let inputs = PackageInputs {
+                tender_pdf: &pdf_bytes,
+                extra_docs: Vec::new(),
+                accepted_cas: accepted,
+                platform_cert: &platform_cert,
+                signer: &signer,
+            };
+            let manifest =
+                bidseal_bid::tender::make(spec, inputs, issued_at, &out).map_err(tender_err)?;
+            println!(
+                "已生成招标文件包 {}（{} {}，平台证书 SHA-256 {}）",
+                out.display(),
+                manifest.project.id,
+                manifest.project.lot.id,
+                platform_cert.fingerprint()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        TenderCmd::Inspect { package, json } => {
+            let v = bidseal_bid::tender::verify(
+                &package,
+                &TrustedPlatforms::default(),
+                OffsetDateTime::now_utc(),
+            )
+            .map_err(tender_err)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v.package.manifest)?);
+            } else {
+                print_manifest(&v.package.manifest);
+                println!(
+                    "平台签名：有效（包内证书 {}，SHA-256 {}；未与信任的平台证书比对）",
+                    v.package.platform.subject(),
+                    v.package.platform.fingerprint()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TenderCmd::Verify {
+            package,
+            platform_certs,
+        } => {
+            let trusted = trusted_platforms(&platform_certs)?;
+            let v = bidseal_bid::tender::verify(&package, &trusted, OffsetDateTime::now_utc())
+                .map_err(tender_err)?;
+            match &v.trust {
+                PlatformTrust::Pinned { fingerprint } => println!("校验通过：招标文件由受信任的平台证书签名（SHA-256 {fingerprint}），内容完整"),
+                PlatformTrust::SignatureOnly { fingerprint } => println!(
+                    "签名与内容校验通过，但未指定信任的平台证书（包内证书 SHA-256 {fingerprint}）；导入投标项目时须用 --platform-cert 指定"
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `bidseal project`: bid projects.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    #[command(subcommand)]
+    cmd: ProjectCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectCmd {
+    /// 导入招标文件，新建投标项目文件夹（NAME.bidproj） / new project from a tender
+    New {
+        dir: PathBuf,
+        /// 招标文件包
+        #[arg(long)]
+        tender: PathBuf,
+        /// 信任的交易平台证书（PEM，可重复）
+        #[arg(long = "platform-cert", required = true)]
+        platform_certs: Vec<PathBuf>,
+    },
+    /// 为某个组成部分添加 PDF 附件 / attach PDFs to a section
+    Attach {
+        dir: PathBuf,
+        /// 组成部分编号（见 project show）
+        #[arg(long)]
+        section: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// 填写投标人信息与投标函字段（KEY=VALUE） / fill the bid form
+    Set {
+        dir: PathBuf,
+        #[arg(required = true)]
+        assignments: Vec<String>,
+    },
+    /// 显示投标项目 / show a project
+    Show {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// 合成投标文件 PDF（封面、目录、投标函、附件、页码、书签） / compose the bid PDF
+    Compose {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// 最近的投标项目 / recent projects
+    List,
+}
+
+fn touch_index(project: &BidProject) {
+    // The index is a convenience: a failure is reported but never blocks the bid.
+    match ProjectIndex::open_default().and_then(|i| i.touch(&project.recent_entry())) {
+        Ok(()) => {}
+        Err(e) => eprintln!("提示：本地索引未更新：{e}"),
+    }
+}
+
+/// Runs `bidseal project`.
+pub fn project(args: ProjectArgs) -> Result<ExitCode> {
+    match args.cmd {
+        ProjectCmd::New {
+            dir,
+            tender,
+            platform_certs,
+        } => {
+            let trusted = trusted_platforms(&platform_certs)?;
+            let p = BidProject::create(&dir, &tender, &trusted, OffsetDateTime::now_utc())
+                .map_err(project_err)?;
+            touch_index(&p);
+            println!(
+                "已新建投标项目 {}（{} {}）",
+                dir.display(),
+                p.manifest().project.name,
+                p.manifest().project.lot.name
+            );
+            for m in p.missing() {
+                println!("  待办：{m}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProjectCmd::Attach {
+            dir,
+            section,
+            files,
+        } => {
+            let mut p = BidProject::open(&dir).map_err(project_err)?;
+            for f in files {
+                let a = p.attach(&section, &f).map_err(project_err)?;
+                println!("已添加 {}（{} 页）→ {}", a.original_name, a.pages, a.file);
+            }
+            touch_index(&p);
+            Ok(ExitCode::SUCCESS)
+        }
+        ProjectCmd::Set { dir, assignments } => {
+            let mut p = BidProject::open(&dir).map_err(project_err)?;
+            for a in assignments {
+                let Some((k, v)) = a.split_once('=') else {
+                    return Err(coded(
+                        "PROJECT_BAD_ASSIGNMENT",
+                        format!("“{a}”应写成 KEY=VALUE"),
+                    ));
+                };
+                let stored = p.set(k.trim(), v).map_err(project_err)?;
+                println!("{} = {stored}", k.trim());
+            }
+            touch_index(&p);
+            Ok(ExitCode::SUCCESS)
+        }
+        ProjectCmd::Show { dir, json } => {
+            let p = BidProject::open(&dir).map_err(project_err)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(p.file())?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let f = p.file();
+            print_manifest(p.manifest());
+            println!(
+                "投标人：{}（{}），法定代表人 {}",
+                f.bidder.name, f.bidder.credit_code, f.bidder.legal_representative
+            );
+            for (k, v) in &f.form {
+                println!("  {k} = {v}");
+            }
+            for s in &p.manifest().sections {
+                for a in f.attachments.get(&s.id).into_iter().flatten() {
+                    println!("  附件 [{}] {}（{} 页）", s.id, a.original_name, a.pages);
+                }
+            }
+            match &f.composition {
+                Some(c) => println!(
+                    "已合成：{}（{} 页，SHA-256 {}）",
+                    c.output, c.pages, c.sha256
+                ),
+                None => println!("尚未合成（或修改后需重新合成）"),
+            }
+            for m in p.missing() {
+                println!("  待办：{m}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProjectCmd::Compose { dir, json } => {
+            let mut p = BidProject::open(&dir).map_err(project_err)?;
+            let c = compose(&mut p, OffsetDateTime::now_utc()).map_err(|e| coded(e.code(), e))?;
+            touch_index(&p);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                println!(
+                    "已合成 {}：{} 页，{} 字节",
+                    dir.join(&c.output).display(),
+                    c.pages,
+                    c.size
+                );
+                for n in &c.placements {
+                    let pages: Vec<String> = n
+                        .rects
+                        .iter()
+                        .map(|r| (r.page_index + 1).to_string())
+                        .collect();
+                    println!(
+                        "  签章节点 [{}] {} → 第 {} 页",
+                        n.node_id,
+                        n.label,
+                        pages.join("、")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProjectCmd::List => {
+            let index = ProjectIndex::open_default().map_err(|e| coded("INDEX", e))?;
+            for r in index.recent(50).map_err(|e| coded("INDEX", e))? {
+                println!("{}\t{}\t{}", r.path, r.tender_project_id, r.title);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -7,5 +7,10 @@
 //! (signed package + manifest, encrypted to several certificates) and its opening. They plug in
 //! on [`project::BidProject`] (the composed PDF and [`compose::NodePlacement`]s recorded there).
 
+pub mod compose;
 pub mod fsio;
+pub mod project;
 pub mod tender;
+
+/// Re-exported so callers (the CLI) use the same date-time type as the manifest.
+pub use time;

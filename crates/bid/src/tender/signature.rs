@@ -119,6 +119,15 @@ impl PlatformSigner {
         Ok(Self { key })
     }
 
+    /// Reads the key from a PEM file; the text is zeroized after parsing.
+    pub fn from_pem_file(path: &std::path::Path) -> Result<Self, TenderError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TenderError::Io {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        })?;
+        Self::from_pkcs8_pem(Zeroizing::new(text))
+    }
+
     /// Signs `message`, returning a DER signature.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         let sig: DerSignature = self.key.sign(message);

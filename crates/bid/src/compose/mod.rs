@@ -1,0 +1,550 @@
+//! Composition: turns a bid project into one PDF — cover, table of contents, the generated
+//! forms of each section (投标函, 投标人基本情况表) and the attached PDFs, with page numbers,
+//! bookmarks per section and per signing node — and records where every signing node landed.
+//!
+//! Guarantees: all text BidSeal writes uses one embedded, subset CJK font (only the glyphs
+//! used); page numbers in the table of contents are the PDF's own page numbers; every signing
+//! node of the tender gets a [`NodePlacement`] with its page index(es) and rectangle(s) in PDF
+//! user space, which is what the sealing step places seals on; the output is written
+//! atomically to `out/bid.pdf` and recorded in `project.json` with its SHA-256. Refuses to
+//! compose an incomplete project (lists what is missing), an attachment changed on disk since
+//! it was attached, or text the font cannot draw.
+//! Does not: seal (see the crate doc), or keep attachments' own bookmarks/forms/signatures.
+
+pub mod font;
+pub mod forms;
+pub mod merge;
+pub mod page;
+
+use std::path::{Path, PathBuf};
+
+use printpdf::{PdfDocument, PdfSaveOptions};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::fsio::write_atomic;
+use crate::project::{BidProject, ProjectError};
+use crate::tender::{GeneratedForm, PageAnchor, SealKind, SectionPage};
+
+use font::CjkFont;
+use forms::{FormPage, TocEntry};
+use merge::{Bookmark, PlannedPage};
+pub use page::PdfRect;
+use page::{Align, PageDraft, MM};
+
+/// Where the composed bid goes inside the project.
+pub const OUTPUT: &str = "out/bid.pdf";
+
+/// Where a signing node landed on one page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRect {
+    /// 0-based page index in the composed PDF.
+    pub page_index: u32,
+    pub rect: PdfRect,
+}
+
+/// Where a signing node landed: one rectangle, or one per page for a cross-page seal (骑缝章:
+/// each rectangle is that page's slice at the right edge; slices are equal widths, in page
+/// order, so that together they make one seal).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodePlacement {
+    pub node_id: String,
+    pub section: String,
+    pub label: String,
+    pub seal_kinds: Vec<SealKind>,
+    pub mandatory: bool,
+    pub cross_page: bool,
+    pub rects: Vec<NodeRect>,
+}
+
+/// Pages of one section in the composed PDF.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SectionPages {
+    pub section: String,
+    pub title: String,
+    /// 0-based, inclusive.
+    pub first_page: u32,
+    pub last_page: u32,
+}
+
+/// The record of a composition, saved in `project.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Composition {
+    /// Path inside the project (`out/bid.pdf`).
+    pub output: String,
+    pub sha256: String,
+    pub size: u64,
+    pub pages: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub composed_at: OffsetDateTime,
+    pub sections: Vec<SectionPages>,
+    pub placements: Vec<NodePlacement>,
+}
+
+/// Composition errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("投标文件尚不完整，不能合成：\n{}", .0.join("\n"))]
+    Incomplete(Vec<String>),
+    #[error("附件 {file} 在添加后被修改或删除，请重新添加该附件")]
+    AttachmentChanged { file: String },
+    #[error("附件 {file} 无法合并：{why}")]
+    AttachmentInvalid { file: String, why: String },
+    #[error("内置字体缺少以下字符，请改用常用汉字：{chars}")]
+    MissingGlyphs { chars: String },
+    #[error("签章节点“{node}”所在的组成部分“{section}”没有任何页面，请先添加附件")]
+    NodeWithoutPage { node: String, section: String },
+    #[error("PDF 生成失败：{0}")]
+    Pdf(String),
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+}
+
+impl ComposeError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ComposeError::Incomplete(_) => "COMPOSE_INCOMPLETE",
+            ComposeError::AttachmentChanged { .. } => "COMPOSE_ATTACHMENT_CHANGED",
+            ComposeError::AttachmentInvalid { .. } => "COMPOSE_ATTACHMENT_INVALID",
+            ComposeError::MissingGlyphs { .. } => "COMPOSE_MISSING_GLYPHS",
+            ComposeError::NodeWithoutPage { .. } => "COMPOSE_NODE_WITHOUT_PAGE",
+            ComposeError::Pdf(_) => "COMPOSE_PDF",
+            ComposeError::Project(e) => e.code(),
+        }
+    }
+}
+
+/// What goes into a section, in order.
+enum Part {
+    Form(GeneratedForm),
+    Attachment {
+        doc: usize,
+        pages: u32,
+        title: String,
+    },
+}
+
+/// Composes the project's bid into `out/bid.pdf` and records the composition.
+pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composition, ComposeError> {
+    let missing = project.missing();
+    if !missing.is_empty() {
+        return Err(ComposeError::Incomplete(missing));
+    }
+    let font = CjkFont::builtin().map_err(ComposeError::Pdf)?;
+    let manifest = project.manifest().clone();
+    let file = project.file().clone();
+
+    // Everything the user typed must be drawable.
+    let mut typed = String::new();
+    for s in [
+        &file.bidder.name,
+        &file.bidder.legal_representative,
+        &file.bidder.address,
+        &file.bidder.contact,
+        &file.bidder.phone,
+        &manifest.project.name,
+        &manifest.tenderer.name,
+        &manifest.project.lot.name,
+    ] {
+        typed.push_str(s);
+    }
+    for v in file.form.values() {
+        typed.push_str(v);
+    }
+    for s in &manifest.sections {
+        typed.push_str(&s.title);
+    }
+    for a in file.attachments.values().flatten() {
+        typed.push_str(&a.original_name);
+    }
+    let missing_glyphs = font.missing(&typed);
+    if !missing_glyphs.is_empty() {
+        return Err(ComposeError::MissingGlyphs {
+            chars: missing_glyphs.iter().collect(),
+        });
+    }
+
+    // Load attachments, checking they are what was attached.
+    let mut docs = Vec::new();
+    let mut boxes: Vec<Vec<[f32; 4]>> = Vec::new();
+    let mut parts: Vec<(String, Vec<Part>)> = Vec::new();
+    for section in &manifest.sections {
+        let mut list: Vec<Part> = section.generated.iter().map(|f| Part::Form(*f)).collect();
+        for a in file.attachments.get(&section.id).into_iter().flatten() {
+            let path = project.dir().join(&a.file);
+            let bytes = std::fs::read(&path).map_err(|_| ComposeError::AttachmentChanged {
+                file: a.original_name.clone(),
+            })?;
+            if hex::encode(Sha256::digest(&bytes)) != a.sha256 {
+                return Err(ComposeError::AttachmentChanged {
+                    file: a.original_name.clone(),
+                });
+            }
+            let doc = merge::load(&bytes).map_err(|why| ComposeError::AttachmentInvalid {
+                file: a.original_name.clone(),
+                why,
+            })?;
+            boxes.push(merge::media_boxes(&doc));
+            let pages = doc.get_pages().len() as u32;
+            docs.push(doc);
+            let title = a
+                .original_name
+                .trim_end_matches(".pdf")
+                .trim_end_matches(".PDF")
+                .to_string();
+            list.push(Part::Attachment {
+                doc: docs.len() - 1,
+                pages,
+                title,
+            });
+        }
+        parts.push((section.id.clone(), list));
+    }
+
+    // Table of contents entries and page numbers. Page 1 is the cover, then the TOC.
+    let toc_len: usize = parts.iter().map(|(_, l)| 1 + l.len()).sum();
+    let toc_pages = forms::toc_pages(toc_len) as u32;
+    let mut next_page = 1 + toc_pages; // 0-based index of the next page
+    let mut toc = Vec::new();
+    let mut section_pages = Vec::new();
+    for ((section_id, list), section) in parts.iter().zip(&manifest.sections) {
+        let first = next_page;
+        toc.push(TocEntry {
+            level: 0,
+            title: format!("{}（{}）", section.title, section.kind.zh()),
+            page: first + 1,
+        });
+        for part in list {
+            match part {
+                Part::Form(f) => {
+                    toc.push(TocEntry {
+                        level: 1,
+                        title: f.zh().to_string(),
+                        page: next_page + 1,
+                    });
+                    next_page += 1;
+                }
+                Part::Attachment { pages, title, .. } => {
+                    toc.push(TocEntry {
+                        level: 1,
+                        title: title.clone(),
+                        page: next_page + 1,
+                    });
+                    next_page += pages;
+                }
+            }
+        }
+        section_pages.push(SectionPages {
+            section: section_id.clone(),
+            title: section.title.clone(),
+            first_page: first,
+            last_page: next_page.max(first + 1) - 1,
+        });
+    }
+    let total = next_page;
+    let date = format!("{}年{}月{}日", now.year(), u8::from(now.month()), now.day());
+
+    // Generated document: every generated page in order, then one footer page per imported page.
+    let mut doc = PdfDocument::new(&format!("{} 投标文件", manifest.project.name));
+    let font_id = doc.add_font(font.parsed());
+    let draft = || PageDraft::a4(&font, font_id.clone());
+    let footer = |d: &mut PageDraft<'_>, index: u32| {
+        let w = d.width;
+        d.text(
+            w / 2.0,
+            12.0 * MM,
+            9.0,
+            Align::Center,
+            &format!("第 {} 页 共 {} 页", index + 1, total),
+        );
+    };
+    let mut generated: Vec<printpdf::PdfPage> = Vec::new();
+    let mut plan: Vec<PlannedPage> = Vec::new();
+    let mut field_rects: Vec<(GeneratedForm, &'static str, String, NodeRect)> = Vec::new();
+    let mut push_generated = |fp: FormPage<'_>,
+                              index: u32,
+                              section: Option<&str>,
+                              generated: &mut Vec<printpdf::PdfPage>,
+                              plan: &mut Vec<PlannedPage>| {
+        let FormPage { mut draft, fields } = fp;
+        if index > 0 {
+            footer(&mut draft, index);
+        }
+        for (form, field, rect) in fields {
+            field_rects.push((
+                form,
+                field,
+                section.unwrap_or_default().to_string(),
+                NodeRect {
+                    page_index: index,
+                    rect,
+                },
+            ));
+        }
+        generated.push(draft.finish());
+        plan.push(PlannedPage::Generated(generated.len() as u32));
+    };
+    push_generated(
+        forms::cover(draft(), &manifest, &file, &date),
+        0,
+        None,
+        &mut generated,
+        &mut plan,
+    );
+    let toc_drafts = (0..toc_pages).map(|_| draft()).collect();
+    for (i, fp) in forms::table_of_contents(toc_drafts, &toc)
+        .into_iter()
+        .enumerate()
+    {
+        push_generated(fp, 1 + i as u32, None, &mut generated, &mut plan);
+    }
+    let mut imported_slots = Vec::new(); // (doc, page, final index)
+    let mut index = 1 + toc_pages;
+    for (section_id, list) in &parts {
+        for part in list {
+            match part {
+                Part::Form(GeneratedForm::BidLetter) => {
+                    push_generated(
+                        forms::bid_letter(draft(), &manifest, &file, &date),
+                        index,
+                        Some(section_id),
+                        &mut generated,
+                        &mut plan,
+                    );
+                    index += 1;
+                }
+                Part::Form(GeneratedForm::BidderProfile) => {
+                    push_generated(
+                        forms::bidder_profile(draft(), &file, &date),
+                        index,
+                        Some(section_id),
+                        &mut generated,
+                        &mut plan,
+                    );
+                    index += 1;
+                }
+                Part::Attachment { doc, pages, .. } => {
+                    for p in 1..=*pages {
+                        plan.push(PlannedPage::Imported {
+                            doc: *doc,
+                            page: p,
+                            footer: 0,
+                        });
+                        imported_slots.push((*doc, p, index));
+                        index += 1;
+                    }
+                }
+            }
+        }
+    }
+    // Footer pages for imported pages, appended after the real generated pages.
+    let mut slots = imported_slots.iter();
+    for slot in plan.iter_mut() {
+        if let PlannedPage::Imported { footer: f, .. } = slot {
+            let mut d = draft();
+            if let Some((_, _, i)) = slots.next() {
+                footer(&mut d, *i);
+            }
+            generated.push(d.finish());
+            *f = generated.len() as u32;
+        }
+    }
+
+    let title = format!(
+        "{} {} 投标文件",
+        manifest.project.name, manifest.project.lot.name
+    );
+    let opts = PdfSaveOptions {
+        subset_fonts: true,
+        ..Default::default()
+    };
+    let mut warnings = Vec::new();
+    let generated_bytes = doc.with_pages(generated).save(&opts, &mut warnings);
+
+    // Page geometry of the final document, for anchors.
+    let mut page_boxes: Vec<[f32; 4]> = Vec::with_capacity(total as usize);
+    for p in &plan {
+        page_boxes.push(match p {
+            PlannedPage::Generated(_) => [0.0, 0.0, page::A4.0, page::A4.1],
+            PlannedPage::Imported { doc, page, .. } => boxes
+                .get(*doc)
+                .and_then(|b| b.get(*page as usize - 1))
+                .copied()
+                .unwrap_or([0.0, 0.0, page::A4.0, page::A4.1]),
+        });
+    }
+
+    let placements = place_nodes(&manifest, &section_pages, &field_rects, &page_boxes)?;
+    let outline = outline(&manifest, &parts, &toc, &placements, toc_pages);
+    let bytes = merge::assemble(&generated_bytes, docs, &plan, &outline, &title)
+        .map_err(ComposeError::Pdf)?;
+
+    let out_path: PathBuf = project.dir().join(OUTPUT);
+    write_atomic(&out_path, &bytes)
+        .map_err(|e| ComposeError::Pdf(format!("写出 {} 失败: {e}", out_path.display())))?;
+    let composition = Composition {
+        output: OUTPUT.into(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        size: bytes.len() as u64,
+        pages: total,
+        composed_at: now,
+        sections: section_pages,
+        placements,
+    };
+    project.record_composition(composition.clone())?;
+    Ok(composition)
+}
+
+fn place_nodes(
+    manifest: &crate::tender::TenderManifest,
+    sections: &[SectionPages],
+    fields: &[(GeneratedForm, &'static str, String, NodeRect)],
+    boxes: &[[f32; 4]],
+) -> Result<Vec<NodePlacement>, ComposeError> {
+    let mut out = Vec::new();
+    for node in &manifest.signing_nodes {
+        let sp = sections.iter().find(|s| s.section == node.section);
+        let no_page = || ComposeError::NodeWithoutPage {
+            node: node.id.clone(),
+            section: node.section.clone(),
+        };
+        let sp = sp
+            .filter(|s| s.last_page >= s.first_page && s.first_page < boxes.len() as u32)
+            .ok_or_else(no_page)?;
+        let (rects, cross_page) = match &node.anchor {
+            PageAnchor::FormField { form, field } => {
+                let r = fields
+                    .iter()
+                    .find(|(f, name, section, _)| {
+                        f == form && name == field && *section == node.section
+                    })
+                    .map(|(_, _, _, r)| r.clone())
+                    .ok_or_else(no_page)?;
+                (vec![r], false)
+            }
+            PageAnchor::SectionPage {
+                page,
+                right_mm,
+                bottom_mm,
+                width_mm,
+                height_mm,
+            } => {
+                let index = match page {
+                    SectionPage::First => sp.first_page,
+                    SectionPage::Last => sp.last_page,
+                };
+                let b = boxes.get(index as usize).copied().ok_or_else(no_page)?;
+                let (w, h) = (width_mm * MM, height_mm * MM);
+                let x2 = (b[2] - right_mm * MM).clamp(b[0] + w, b[2]);
+                let y1 = (b[1] + bottom_mm * MM).clamp(b[1], b[3] - h);
+                (
+                    vec![NodeRect {
+                        page_index: index,
+                        rect: PdfRect {
+                            x1: x2 - w,
+                            y1,
+                            x2,
+                            y2: y1 + h,
+                        },
+                    }],
+                    false,
+                )
+            }
+            PageAnchor::CrossPage => {
+                let n = (sp.last_page - sp.first_page + 1) as f32;
+                let seal = forms::SEAL_BOX;
+                let slice = (seal / n).max(2.0 * MM);
+                let rects = (sp.first_page..=sp.last_page)
+                    .filter_map(|i| {
+                        let b = boxes.get(i as usize)?;
+                        let mid = (b[1] + b[3]) / 2.0;
+                        Some(NodeRect {
+                            page_index: i,
+                            rect: PdfRect {
+                                x1: b[2] - slice,
+                                y1: mid - seal / 2.0,
+                                x2: b[2],
+                                y2: mid + seal / 2.0,
+                            },
+                        })
+                    })
+                    .collect();
+                (rects, true)
+            }
+        };
+        out.push(NodePlacement {
+            node_id: node.id.clone(),
+            section: node.section.clone(),
+            label: node.label.clone(),
+            seal_kinds: node.seal_kinds.clone(),
+            mandatory: node.mandatory,
+            cross_page,
+            rects,
+        });
+    }
+    Ok(out)
+}
+
+fn outline(
+    manifest: &crate::tender::TenderManifest,
+    parts: &[(String, Vec<Part>)],
+    toc: &[TocEntry],
+    placements: &[NodePlacement],
+    toc_pages: u32,
+) -> Vec<Bookmark> {
+    let mut out = vec![
+        Bookmark {
+            title: "封面".into(),
+            page_index: 0,
+            top: None,
+            children: Vec::new(),
+        },
+        Bookmark {
+            title: "目录".into(),
+            page_index: 1,
+            top: None,
+            children: Vec::new(),
+        },
+    ];
+    let _ = toc_pages;
+    let mut toc_iter = toc.iter();
+    for ((section_id, list), section) in parts.iter().zip(&manifest.sections) {
+        let Some(head) = toc_iter.next() else { break };
+        let mut children: Vec<Bookmark> = Vec::new();
+        for _ in list {
+            if let Some(e) = toc_iter.next() {
+                children.push(Bookmark {
+                    title: e.title.clone(),
+                    page_index: e.page as usize - 1,
+                    top: None,
+                    children: Vec::new(),
+                });
+            }
+        }
+        for p in placements.iter().filter(|p| &p.section == section_id) {
+            if let Some(r) = p.rects.first() {
+                let kinds: Vec<&str> = p.seal_kinds.iter().map(|k| k.zh()).collect();
+                children.push(Bookmark {
+                    title: format!("签章：{}（{}）", p.label, kinds.join("、")),
+                    page_index: r.page_index as usize,
+                    top: Some(r.rect.y2 + 20.0),
+                    children: Vec::new(),
+                });
+            }
+        }
+        out.push(Bookmark {
+            title: section.title.clone(),
+            page_index: head.page as usize - 1,
+            top: None,
+            children,
+        });
+    }
+    out
+}
+
+/// The composed PDF's path for a project folder.
+pub fn output_path(project_dir: &Path) -> PathBuf {
+    project_dir.join(OUTPUT)
+}

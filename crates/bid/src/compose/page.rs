@@ -1,0 +1,184 @@
+//! A page being drawn: text, lines and boxes in PDF points (origin lower-left), turned into
+//! printpdf operations. The one place that knows printpdf's operation vocabulary.
+//!
+//! Guarantees: every text run uses the embedded CJK font; coordinates are exactly what lands
+//! in the PDF (no hidden margins), so rectangles recorded for signing nodes are exact.
+
+use printpdf::{
+    Color, FontId, Line, LinePoint, Op, PaintMode, PdfFontHandle, PdfPage, Point, Pt, Rect, Rgb,
+    TextItem,
+};
+
+use super::font::CjkFont;
+
+/// A4 portrait in points.
+pub const A4: (f32, f32) = (595.28, 841.89);
+/// Millimetres to points.
+pub const MM: f32 = 72.0 / 25.4;
+
+/// A rectangle in PDF user space: lower-left and upper-right corners, points.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PdfRect {
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+impl PdfRect {
+    /// From lower-left corner and size.
+    pub fn from_xywh(x: f32, y: f32, w: f32, h: f32) -> Self {
+        Self {
+            x1: x,
+            y1: y,
+            x2: x + w,
+            y2: y + h,
+        }
+    }
+}
+
+/// Horizontal alignment of a text run.
+#[derive(Clone, Copy)]
+pub enum Align {
+    Left,
+    Center,
+    Right,
+}
+
+/// One page under construction.
+pub struct PageDraft<'f> {
+    font: &'f CjkFont,
+    font_id: FontId,
+    pub width: f32,
+    pub height: f32,
+    ops: Vec<Op>,
+}
+
+fn black() -> Color {
+    Color::Rgb(Rgb {
+        r: 0.0,
+        g: 0.0,
+        b: 0.0,
+        icc_profile: None,
+    })
+}
+
+impl<'f> PageDraft<'f> {
+    /// An empty A4 page.
+    pub fn a4(font: &'f CjkFont, font_id: FontId) -> Self {
+        Self {
+            font,
+            font_id,
+            width: A4.0,
+            height: A4.1,
+            ops: Vec::new(),
+        }
+    }
+
+    /// The font (for measuring).
+    pub fn font(&self) -> &'f CjkFont {
+        self.font
+    }
+
+    /// Draws one line of text with its baseline at `y`; `x` is the left edge, centre or right
+    /// edge depending on `align`. Returns the text's width.
+    pub fn text(&mut self, x: f32, y: f32, size: f32, align: Align, text: &str) -> f32 {
+        let w = self.font.width(text, size);
+        let left = match align {
+            Align::Left => x,
+            Align::Center => x - w / 2.0,
+            Align::Right => x - w,
+        };
+        self.ops.extend([
+            Op::StartTextSection,
+            Op::SetFont {
+                font: PdfFontHandle::External(self.font_id.clone()),
+                size: Pt(size),
+            },
+            Op::SetFillColor { col: black() },
+            Op::SetTextCursor {
+                pos: Point {
+                    x: Pt(left),
+                    y: Pt(y),
+                },
+            },
+            Op::ShowText {
+                items: vec![TextItem::Text(text.to_string())],
+            },
+            Op::EndTextSection,
+        ]);
+        w
+    }
+
+    /// Draws wrapped text from baseline `y` downwards; returns the baseline after the last line.
+    pub fn paragraph(
+        &mut self,
+        x: f32,
+        y: f32,
+        width: f32,
+        size: f32,
+        leading: f32,
+        text: &str,
+    ) -> f32 {
+        let mut y = y;
+        for line in self.font.wrap(text, size, width) {
+            self.text(x, y, size, Align::Left, &line);
+            y -= leading;
+        }
+        y
+    }
+
+    /// A straight line.
+    pub fn line(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, thickness: f32) {
+        self.ops.extend([
+            Op::SetOutlineColor { col: black() },
+            Op::SetOutlineThickness { pt: Pt(thickness) },
+            Op::DrawLine {
+                line: Line {
+                    points: vec![
+                        LinePoint {
+                            p: Point {
+                                x: Pt(x1),
+                                y: Pt(y1),
+                            },
+                            bezier: false,
+                        },
+                        LinePoint {
+                            p: Point {
+                                x: Pt(x2),
+                                y: Pt(y2),
+                            },
+                            bezier: false,
+                        },
+                    ],
+                    is_closed: false,
+                },
+            },
+        ]);
+    }
+
+    /// A stroked rectangle.
+    pub fn frame(&mut self, r: PdfRect, thickness: f32) {
+        let mut rect = Rect::from_xywh(Pt(r.x1), Pt(r.y1), Pt(r.x2 - r.x1), Pt(r.y2 - r.y1));
+        rect.mode = Some(PaintMode::Stroke);
+        self.ops.extend([
+            Op::SetOutlineColor { col: black() },
+            Op::SetOutlineThickness { pt: Pt(thickness) },
+            Op::DrawRectangle { rectangle: rect },
+        ]);
+    }
+
+    /// The finished page.
+    pub fn finish(self) -> PdfPage {
+        let mut page = PdfPage::new(
+            printpdf::Mm(self.width / MM),
+            printpdf::Mm(self.height / MM),
+            self.ops,
+        );
+        let mb = Rect::from_xywh(Pt(0.0), Pt(0.0), Pt(self.width), Pt(self.height));
+        page.media_box = mb.clone();
+        page.trim_box = mb.clone();
+        page.crop_box = mb;
+        page
+    }
+}
