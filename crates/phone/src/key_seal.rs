@@ -27,8 +27,12 @@ use zeroize::Zeroizing;
 
 /// PBKDF2 iterations for new keystores. A 6-digit PIN is brute-forceable offline at any cost,
 /// so the real protection is the service share plus the service's wrong-PIN lockout; the
-/// iterations only slow a thief who has both the phone file and a leaked share.
+/// iterations only slow a thief who has both the phone file and a leaked share. The count is
+/// stored with every sealed key and verifier, so a keystore can choose another (the end-to-end
+/// tests use a small count because debug builds run PBKDF2 ~20× slower than release).
 pub const PIN_KDF_ITERATIONS: u32 = 100_000;
+/// Upper bound accepted when reading a keystore (a hostile file cannot make us spin).
+pub const MAX_KDF_ITERATIONS: u32 = 10_000_000;
 const HKDF_INFO: &[u8] = b"bidseal/phone/key-seal/v1";
 
 /// Errors sealing or unsealing a key.
@@ -93,12 +97,14 @@ impl SealedKey {
         pin: &str,
         share: &[u8; 32],
         fingerprint: &str,
+        iterations: u32,
     ) -> Result<Self, SealError> {
+        let iterations = iterations.clamp(1, MAX_KDF_ITERATIONS);
         let mut salt = [0u8; 16];
         OsRng.fill_bytes(&mut salt);
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
-        let pk = pin_key(pin, &salt, PIN_KDF_ITERATIONS);
+        let pk = pin_key(pin, &salt, iterations);
         let key = seal_key(&pk, share, fingerprint);
         let cipher =
             Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| SealError::Format("key"))?;
@@ -113,7 +119,7 @@ impl SealedKey {
             .map_err(|_| SealError::Unseal)?;
         Ok(Self {
             phone_salt: hex::encode(salt),
-            iterations: PIN_KDF_ITERATIONS,
+            iterations,
             nonce: hex::encode(nonce),
             ciphertext: hex::encode(ct),
         })
@@ -132,7 +138,7 @@ impl SealedKey {
             return Err(SealError::Format("nonce"));
         }
         let ct = hex::decode(&self.ciphertext).map_err(|_| SealError::Format("ciphertext"))?;
-        if self.iterations == 0 || self.iterations > 10_000_000 {
+        if self.iterations == 0 || self.iterations > MAX_KDF_ITERATIONS {
             return Err(SealError::Format("iterations"));
         }
         let pk = pin_key(pin, &salt, self.iterations);
@@ -159,7 +165,7 @@ mod tests {
     #[test]
     fn key_opens_only_with_both_pin_and_share() {
         let share = new_share();
-        let sealed = SealedKey::seal(b"secret pkcs8", "123456", &share, "fp").unwrap();
+        let sealed = SealedKey::seal(b"secret pkcs8", "123456", &share, "fp", 1000).unwrap();
         assert_eq!(
             sealed.unseal("123456", &share, "fp").unwrap().as_slice(),
             b"secret pkcs8"

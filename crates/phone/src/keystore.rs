@@ -91,7 +91,10 @@ impl KeystoreEntry {
             HolderRole::Personal => "个人证书",
             HolderRole::Colleague => "同事证书",
         };
-        format!("{}（{}，{}）", self.holder(), role, self.company)
+        match &self.person {
+            Some(person) => format!("{person}（{role}，{}）", self.company),
+            None => format!("{}（{role}）", self.company),
+        }
     }
 }
 

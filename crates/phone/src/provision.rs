@@ -88,7 +88,13 @@ pub fn check_pin_format(pin: &str) -> Result<(), ProvisionError> {
 }
 
 /// Makes the test world in `dir` with the same `pin` on every certificate.
-pub fn init_test_world(dir: &Path, pin: &str) -> Result<ProvisionReport, ProvisionError> {
+/// `kdf_iterations` is the PBKDF2 count of every PIN-derived key and PIN verifier
+/// ([`crate::key_seal::PIN_KDF_ITERATIONS`] by default).
+pub fn init_test_world(
+    dir: &Path,
+    pin: &str,
+    kdf_iterations: u32,
+) -> Result<ProvisionReport, ProvisionError> {
     check_pin_format(pin)?;
     let (pki_dir, phone_dir, cosign_dir) = (dir.join("pki"), dir.join("phone"), dir.join("cosign"));
     if phone_dir.join(KEYSTORE_FILE).exists() {
@@ -140,11 +146,19 @@ pub fn init_test_world(dir: &Path, pin: &str) -> Result<ProvisionReport, Provisi
         )?;
 
         let share = new_share();
-        let sealed = SealedKey::seal(&issued.key_pkcs8, pin, &share, &fp)?;
+        let sealed = SealedKey::seal(&issued.key_pkcs8, pin, &share, &fp, kdf_iterations)?;
         let holder = spec.person.clone().unwrap_or_else(|| spec.company.clone());
         book.certs.insert(
             spec.id.clone(),
-            CertRecord::new(&spec.id, &fp, &holder, issued.not_after_unix(), pin, &share),
+            CertRecord::new(
+                &spec.id,
+                &fp,
+                &holder,
+                issued.not_after_unix(),
+                pin,
+                &share,
+                kdf_iterations,
+            ),
         );
 
         let mut seals = Vec::new();
@@ -240,7 +254,7 @@ mod tests {
     #[test]
     fn init_makes_a_keystore_whose_keys_open_only_with_the_service_share() {
         let dir = tempfile::tempdir().unwrap();
-        let report = init_test_world(dir.path(), "123456").unwrap();
+        let report = init_test_world(dir.path(), "123456", 1000).unwrap();
         assert_eq!(report.certificates.len(), 7);
         let ks = Keystore::load(&dir.path().join("phone")).unwrap();
         let ent = ks.entry("ent-huaxia").unwrap();
@@ -250,7 +264,7 @@ mod tests {
         let book = CosignBook::load(&dir.path().join("cosign/state.json")).unwrap();
         assert!(book.certs["ent-huaxia"].pin.matches("123456"));
         assert!(
-            init_test_world(dir.path(), "123456").is_err(),
+            init_test_world(dir.path(), "123456", 1000).is_err(),
             "must not overwrite"
         );
         let keystore_text =

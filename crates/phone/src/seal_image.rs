@@ -107,6 +107,21 @@ fn clear(img: &mut RgbaImage, x: i64, y: i64, coverage: f32) {
 fn fill(img: &mut RgbaImage, color: [u8; 3], inside: impl Fn(f32, f32) -> bool) {
     for y in 0..img.height() {
         for x in 0..img.width() {
+            // Fast path: a pixel whose four corners agree is fully inside or outside.
+            let (x0, y0) = (x as f32, y as f32);
+            let corners = [
+                inside(x0, y0),
+                inside(x0 + 1.0, y0),
+                inside(x0, y0 + 1.0),
+                inside(x0 + 1.0, y0 + 1.0),
+            ];
+            if corners.iter().all(|&c| !c) {
+                continue;
+            }
+            if corners.iter().all(|&c| c) {
+                blend(img, i64::from(x), i64::from(y), color, 1.0);
+                continue;
+            }
             let mut hits = 0;
             for sy in 0..4 {
                 for sx in 0..4 {

@@ -27,8 +27,6 @@ use zeroize::Zeroizing;
 
 /// Wrong PINs in a row that lock a certificate.
 pub const MAX_WRONG_PINS: u32 = 5;
-/// PBKDF2 iterations of the service's PIN verifier.
-pub const PIN_VERIFIER_ITERATIONS: u32 = 100_000;
 
 /// State of a certificate at the service (seed 2.6, 2.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,13 +101,14 @@ impl std::fmt::Debug for PinVerifier {
 
 impl PinVerifier {
     /// Makes a verifier for `pin`.
-    pub fn new(pin: &str) -> Self {
+    pub fn new(pin: &str, iterations: u32) -> Self {
         let mut salt = [0u8; 16];
         OsRng.fill_bytes(&mut salt);
-        let hash = Self::derive(pin, &salt, PIN_VERIFIER_ITERATIONS);
+        let iterations = iterations.clamp(1, crate::key_seal::MAX_KDF_ITERATIONS);
+        let hash = Self::derive(pin, &salt, iterations);
         Self {
             salt: hex::encode(salt),
-            iterations: PIN_VERIFIER_ITERATIONS,
+            iterations,
             hash: hex::encode(hash.as_ref()),
         }
     }
@@ -125,7 +124,7 @@ impl PinVerifier {
         let (Ok(salt), Ok(expected)) = (hex::decode(&self.salt), hex::decode(&self.hash)) else {
             return false;
         };
-        if self.iterations == 0 || self.iterations > 10_000_000 {
+        if self.iterations == 0 || self.iterations > crate::key_seal::MAX_KDF_ITERATIONS {
             return false;
         }
         let got = Self::derive(pin, &salt, self.iterations);
@@ -172,6 +171,7 @@ impl CertRecord {
         not_after: i64,
         pin: &str,
         share: &ServiceShare,
+        iterations: u32,
     ) -> Self {
         Self {
             id: id.to_string(),
@@ -180,7 +180,7 @@ impl CertRecord {
             state: CertState::Active,
             not_after,
             authorised_until: None,
-            pin: PinVerifier::new(pin),
+            pin: PinVerifier::new(pin, iterations),
             wrong_pins: 0,
             share: hex::encode(share.as_ref()),
             log: Vec::new(),
@@ -476,6 +476,7 @@ mod tests {
                 i64::MAX / 2,
                 "123456",
                 &crate::key_seal::new_share(),
+                1000,
             ),
         );
         b
