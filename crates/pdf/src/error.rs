@@ -48,6 +48,10 @@ pub enum PdfError {
         "该 PDF 已被认证签名锁定为“不允许任何修改”（DocMDP P=1），不能再签章；请联系文件出具方"
     )]
     Certified,
+    /// The document is certified with DocMDP P=2: only existing fields may be filled/signed,
+    /// and a seal needs a new signature field.
+    #[error("该 PDF 已被认证签名限定为“仅允许填写表单和签署已有签名域”（DocMDP P=2），新增印章会使认证签名失效；请联系文件出具方预留签名域")]
+    CertifiedFormsOnly,
     /// Page number out of range.
     #[error("页码 {page} 超出范围：文件共 {count} 页")]
     PageOutOfRange {
@@ -103,6 +107,7 @@ impl PdfError {
             PdfError::FlateBomb { .. } => "E_PDF_FLATE_BOMB",
             PdfError::Encrypted => "E_PDF_ENCRYPTED",
             PdfError::Certified => "E_PDF_CERTIFIED_NO_CHANGES",
+            PdfError::CertifiedFormsOnly => "E_PDF_CERTIFIED_FORMS_ONLY",
             PdfError::PageOutOfRange { .. } => "E_PDF_PAGE_RANGE",
             PdfError::BadPlacement { .. } => "E_PDF_PLACEMENT",
             PdfError::BadImage { .. } => "E_PDF_IMAGE",

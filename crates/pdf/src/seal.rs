@@ -17,7 +17,7 @@
 //!
 //! Guarantees: the input is a byte prefix of the output; earlier bytes are never rewritten;
 //! field names are unique; documents certified with DocMDP P=1 and encrypted documents are
-//! refused; the reader loads only the catalog, AcroForm and the pages being sealed.
+//! refused (and P=2, which forbids new fields); the reader loads only the catalog, AcroForm and the pages being sealed.
 //! Does not: timestamps (PAdES B-T), DSS/LTV data, FieldMDP locks, or appearance text.
 
 use crate::error::PdfError;
@@ -602,6 +602,14 @@ impl WorkingCopy {
         Ok(())
     }
 
+    /// Keeps the working copy on disk (with its pending seal, if any) for [`WorkingCopy::resume`]
+    /// in another process, and returns its path. The caller now owns the file.
+    pub fn persist(mut self) -> Result<PathBuf, PdfError> {
+        self.file.sync_all().map_err(io(&self.path))?;
+        self.committed = true;
+        Ok(self.path.clone())
+    }
+
     /// Drops a pending seal: the working copy is truncated back to its safe length.
     pub fn abandon(&mut self) -> Result<(), PdfError> {
         self.pending = None;
@@ -785,9 +793,12 @@ fn refuse_certified(r: &mut PdfReader, catalog: &Dict) -> Result<(), PdfError> {
             Some(p) => r.resolve(p)?,
             None => Object::Null,
         };
-        // P defaults to 2 when absent.
-        if params.as_dict().and_then(|p| p.int(b"P")) == Some(1) {
-            return Err(PdfError::Certified);
+        // P defaults to 2 when absent. P=2 allows signing existing fields only; a seal adds
+        // a field and widgets, which needs P=3 (annotations).
+        match params.as_dict().and_then(|p| p.int(b"P")).unwrap_or(2) {
+            1 => return Err(PdfError::Certified),
+            2 => return Err(PdfError::CertifiedFormsOnly),
+            _ => {}
         }
     }
     Ok(())
