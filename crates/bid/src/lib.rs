@@ -10,6 +10,8 @@
 pub mod compose;
 pub mod fsio;
 pub mod project;
+pub mod bidfile;
+pub mod opening;
 pub mod tender;
 
 /// Re-exported so callers (the CLI) use the same date-time type as the manifest.

@@ -1,0 +1,243 @@
+//! The encrypted bid file (投标文件, seed 4.4 / 2.13): a package of the signed PDFs, a manifest
+//! and the bidder's detached CMS signature over the manifest, encrypted as one CMS
+//! AuthEnvelopedData to the bidder's certificate and the colleagues chosen on the phone, so
+//! any one of them opens it (and `openssl cms -decrypt -inform DER` does too).
+//!
+//! Generation is split so that the signature can come from the phone:
+//! 1. [`BidManifest`] lists project, bidder, every part's SHA-256, the price summary;
+//! 2. [`manifest_signed_attributes`] gives the CMS signed attributes for the bidder's chain;
+//!    the phone signs SHA-256 of their DER (the `generate` scan); `assemble` makes the
+//!    `manifest.p7s`;
+//! 3. [`write_bid_file`] checks the bidder's certificate ([`identity`]), re-hashes every
+//!    input against the manifest, writes the package to a temporary file next to the output,
+//!    encrypts it to the output atomically and deletes the temporary package.
+//!
+//! Guarantees: nothing is written at the output path until the whole envelope is complete and
+//! fsynced (temporary file + rename; a crash or kill -9 at any point leaves the previous bid
+//! file as it was); inputs are only read; a part that changed after the manifest was signed
+//! is refused. The public sidecar `<output>.recipients.pem` lists the recipient certificates
+//! (public data) so that a hall can tell the phone which certificates may open the file.
+//!
+//! Does not: upload the file, or decide which colleagues to add (the phone does).
+
+pub mod error;
+pub mod identity;
+pub mod manifest;
+pub mod package;
+
+pub use error::BidFileError;
+pub use identity::{accepted_cas, check_bidder_certificate, check_same_company};
+pub use manifest::{BidManifest, BidPart, BidProjectIds, BidderIds, MANIFEST_FORMAT};
+
+use bidseal_cms::cert::{Certificate, TrustStore};
+use bidseal_cms::envelope::{self, RecipientSet};
+use bidseal_cms::signed_data::{sha256, AttributeProfile, SignedAttributes};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Suffix of the public recipient-certificate list written next to a bid file.
+pub const RECIPIENTS_SUFFIX: &str = ".recipients.pem";
+
+/// The signed attributes of the manifest signature for `chain` (signer first): plain CMS with
+/// signingTime, over SHA-256 of `manifest_bytes`.
+pub fn manifest_signed_attributes(
+    manifest_bytes: &[u8],
+    chain: Vec<Certificate>,
+    at: SystemTime,
+) -> Result<SignedAttributes, BidFileError> {
+    SignedAttributes::new(
+        sha256(manifest_bytes),
+        chain,
+        AttributeProfile::CmsWithSigningTime(at),
+    )
+    .map_err(|e| BidFileError::ManifestSignature { why: e.to_string() })
+}
+
+/// Everything needed to write one bid file.
+#[derive(Debug, Clone)]
+pub struct BidFileInputs {
+    /// The manifest (its `parts` must describe `files`).
+    pub manifest: BidManifest,
+    /// The exact manifest bytes that were signed.
+    pub manifest_bytes: Vec<u8>,
+    /// DER `ContentInfo` of the detached signature over `manifest_bytes`.
+    pub manifest_signature: Vec<u8>,
+    /// Part name → file on disk.
+    pub files: Vec<(String, PathBuf)>,
+    /// Recipient certificates: the bidder's first, then colleagues.
+    pub recipients: Vec<Certificate>,
+}
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct BidFileSummary {
+    /// The bid file.
+    pub path: PathBuf,
+    /// Its size.
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the bid file.
+    pub sha256: String,
+    /// Recipient subjects.
+    pub recipients: Vec<String>,
+    /// The recipients sidecar.
+    pub recipients_pem: PathBuf,
+}
+
+/// A temporary file deleted on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn temp_beside(output: &Path, tag: &str) -> Result<PathBuf, BidFileError> {
+    let name = output
+        .file_name()
+        .ok_or_else(|| BidFileError::io(output, "输出路径没有文件名"))?
+        .to_string_lossy()
+        .into_owned();
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    Ok(dir.join(format!(".{name}.{tag}-{}-{nanos}.tmp", std::process::id())))
+}
+
+/// The path of the recipients sidecar of `bid_file`.
+pub fn recipients_sidecar(bid_file: &Path) -> PathBuf {
+    let mut s = bid_file.as_os_str().to_owned();
+    s.push(RECIPIENTS_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// Checks and writes the bid file at `output` (see the module doc for the steps).
+/// `accepted` is the tender's CA trust store; `at` the time of the checks.
+pub fn write_bid_file(
+    output: &Path,
+    inputs: &BidFileInputs,
+    accepted: &TrustStore,
+    signer_chain: &[Certificate],
+    at: SystemTime,
+) -> Result<BidFileSummary, BidFileError> {
+    // 1. Who signs: accepted CA + the project's bidder.
+    check_bidder_certificate(signer_chain, accepted, &inputs.manifest.bidder, at)?;
+    // 2. The signature really covers these manifest bytes, by this certificate.
+    let check = bidseal_cms::signed_data::verify_detached(
+        &inputs.manifest_signature,
+        &sha256(&inputs.manifest_bytes),
+        accepted,
+        at,
+    )
+    .map_err(|e| BidFileError::ManifestSignature { why: e.to_string() })?;
+    let leaf = signer_chain
+        .first()
+        .ok_or_else(|| BidFileError::ManifestSignature {
+            why: "没有签名证书".into(),
+        })?;
+    if !check.is_valid() || check.signer != *leaf {
+        return Err(BidFileError::ManifestSignature {
+            why: "清单签名无效或不是投标人证书所签".into(),
+        });
+    }
+    if BidManifest::from_bytes(&inputs.manifest_bytes)? != inputs.manifest {
+        return Err(BidFileError::ManifestSignature {
+            why: "签名的清单与待打包的清单不一致".into(),
+        });
+    }
+    // 3. Recipients: the signer first, colleagues of the same enterprise.
+    let first = inputs
+        .recipients
+        .first()
+        .ok_or_else(|| BidFileError::RecipientRefused {
+            why: "没有参与加密的证书".into(),
+        })?;
+    for cert in &inputs.recipients {
+        check_same_company(cert, &inputs.manifest.bidder).map_err(|e| {
+            BidFileError::RecipientRefused {
+                why: format!("{}：{e}", cert.subject_string()),
+            }
+        })?;
+        accepted
+            .verify_chain(cert, &[], at)
+            .map_err(|e| BidFileError::RecipientRefused {
+                why: format!("{}：{e}", cert.subject_string()),
+            })?;
+    }
+    if first.credit_code() != leaf.credit_code() {
+        return Err(BidFileError::RecipientRefused {
+            why: "第一本加密证书必须是投标人本单位的证书".into(),
+        });
+    }
+    let recipients = RecipientSet::new(inputs.recipients.clone(), at)?;
+    // 4. Every input still is what the manifest says.
+    inputs.manifest.check_parts()?;
+    if inputs.files.len() != inputs.manifest.parts.len() {
+        return Err(BidFileError::invalid(
+            "待打包文件与清单列出的文件数量不一致",
+        ));
+    }
+    for (name, path) in &inputs.files {
+        let part = inputs
+            .manifest
+            .part(name)
+            .ok_or_else(|| BidFileError::invalid(format!("清单中没有文件“{name}”")))?;
+        let (hash, size) = manifest::hash_file(path)?;
+        if hash != part.sha256 || size != part.size {
+            return Err(BidFileError::invalid(format!(
+                "文件“{name}”在签名后被修改，请重新生成"
+            )));
+        }
+    }
+    // 5. Package → temporary file; encrypt → output (atomic inside encrypt_file).
+    let package = TempFile(temp_beside(output, "package")?);
+    package::write_package(
+        &package.0,
+        &inputs.manifest_bytes,
+        &inputs.manifest_signature,
+        &inputs.files,
+    )?;
+    envelope::encrypt_file(&package.0, output, &recipients, &mut |_, _| {})?;
+    drop(package);
+    // 6. Public recipient list.
+    let mut pem = String::new();
+    for cert in &inputs.recipients {
+        pem.push_str(&pem_block(cert.der()));
+    }
+    let sidecar = recipients_sidecar(output);
+    crate::fsio::write_atomic(&sidecar, pem.as_bytes())
+        .map_err(|e| BidFileError::io(&sidecar, e))?;
+    let (sha256, size) = manifest::hash_file(output)?;
+    Ok(BidFileSummary {
+        path: output.to_path_buf(),
+        size,
+        sha256,
+        recipients: inputs
+            .recipients
+            .iter()
+            .map(Certificate::subject_string)
+            .collect(),
+        recipients_pem: sidecar,
+    })
+}
+
+/// PEM `CERTIFICATE` block of `der`.
+pub fn pem_block(der: &[u8]) -> String {
+    use der::pem::{encode_string, LineEnding};
+    encode_string("CERTIFICATE", LineEnding::LF, der).unwrap_or_default()
+}
+
+/// Reads the recipients sidecar of `bid_file`, if there is one.
+pub fn read_recipients_sidecar(bid_file: &Path) -> Result<Vec<Certificate>, BidFileError> {
+    let path = recipients_sidecar(bid_file);
+    match std::fs::read(&path) {
+        Ok(bytes) => Certificate::many_from_pem(&bytes).map_err(|e| BidFileError::io(&path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(BidFileError::io(&path, e)),
+    }
+}
