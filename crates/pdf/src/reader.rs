@@ -21,7 +21,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Largest decoded stream accepted (object and xref streams).
-pub const MAX_DECODED: u64 = 64 * 1024 * 1024;
+pub const MAX_DECODED: u64 = 32 * 1024 * 1024;
 /// Largest window read to parse one object or xref table.
 pub const MAX_OBJECT_WINDOW: usize = 32 * 1024 * 1024;
 const MAX_SECTIONS: usize = 4096;
