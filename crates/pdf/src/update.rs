@@ -63,7 +63,7 @@ impl UpdateBuilder {
     /// buffer where the body starts.
     pub fn add_raw(&mut self, num: u32, gen: u16, body: &[u8]) -> usize {
         self.entries.push((num, gen, self.position()));
-        let _ = write!(self.buf, "{num} {gen} obj\n");
+        let _ = writeln!(self.buf, "{num} {gen} obj");
         let start = self.buf.len();
         self.buf.extend_from_slice(body);
         self.buf.extend_from_slice(b"\nendobj\n");
@@ -111,7 +111,7 @@ impl UpdateBuilder {
             dict.set(b"Index", Object::Array(index_runs(&entries)));
             let mut body = Vec::new();
             Object::Stream(dict, data).write_to(&mut body);
-            let _ = write!(self.buf, "{size} 0 obj\n");
+            let _ = writeln!(self.buf, "{size} 0 obj");
             self.buf.extend_from_slice(&body);
             self.buf.extend_from_slice(b"\nendobj\n");
         } else {
@@ -124,9 +124,9 @@ impl UpdateBuilder {
                 while j < entries.len() && entries[j].0 == entries[j - 1].0 + 1 {
                     j += 1;
                 }
-                let _ = write!(self.buf, "{} {}\n", entries[i].0, j - i);
+                let _ = writeln!(self.buf, "{} {}", entries[i].0, j - i);
                 for (_, gen, off) in &entries[i..j] {
-                    let _ = write!(self.buf, "{off:010} {gen:05} n \n");
+                    let _ = writeln!(self.buf, "{off:010} {gen:05} n ");
                 }
                 i = j;
             }

@@ -17,14 +17,14 @@ fn classic_pdf(objects: &[&[u8]], trailer_extra: &str) -> Vec<u8> {
     let mut offsets = Vec::new();
     for (i, body) in objects.iter().enumerate() {
         offsets.push(out.len());
-        write!(out, "{} 0 obj\n", i + 1).unwrap();
+        writeln!(out, "{} 0 obj", i + 1).unwrap();
         out.extend_from_slice(body);
         out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
     write!(out, "xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).unwrap();
     for off in offsets {
-        write!(out, "{off:010} 00000 n \n").unwrap();
+        writeln!(out, "{off:010} 00000 n ").unwrap();
     }
     write!(
         out,
@@ -42,7 +42,7 @@ fn objstm_pdf(length: &str, data: &[u8]) -> Vec<u8> {
     let mut offsets = std::collections::BTreeMap::new();
     for (num, body) in [(2u32, PAGES), (3, PAGE)] {
         offsets.insert(num, out.len());
-        write!(out, "{num} 0 obj\n").unwrap();
+        writeln!(out, "{num} 0 obj").unwrap();
         out.extend_from_slice(body);
         out.extend_from_slice(b"\nendobj\n");
     }
@@ -168,7 +168,7 @@ fn circular_prev_chain_is_refused() {
     let mut offsets = Vec::new();
     for (i, body) in [CATALOG, PAGES, PAGE].iter().enumerate() {
         offsets.push(out.len());
-        write!(out, "{} 0 obj\n", i + 1).unwrap();
+        writeln!(out, "{} 0 obj", i + 1).unwrap();
         out.extend_from_slice(body);
         out.extend_from_slice(b"\nendobj\n");
     }
