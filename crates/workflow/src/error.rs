@@ -2,6 +2,7 @@
 //! what to do. Library crates return their own typed errors; this is where they become
 //! something a bidder or hall operator can act on.
 
+use bidseal_scan::{RefusalReason, ScanError};
 use thiserror::Error;
 
 /// An error from one of the flows, shown to the user as `[code] message`.
@@ -16,6 +17,38 @@ pub enum FlowError {
         /// The project issue that will build it.
         issue: u32,
     },
+    /// The scan itself failed (relay unreachable, QR expired, channel broken, time-out).
+    #[error("扫码失败：{0}")]
+    Scan(#[from] ScanError),
+    /// The phone refused the request; the reason says what to do.
+    #[error("手机端拒绝：{}", .0.message_zh())]
+    Refused(RefusalReason),
+    /// The phone answered something that does not fit the request (wrong operation, digest
+    /// echo mismatch, a certificate other than the one agreed, a signature that does not
+    /// verify). Treated as an attack or a broken phone app: nothing is written.
+    #[error("手机端的应答与请求不符（{detail}），本次操作未生效，请重新扫码")]
+    BadPhoneAnswer {
+        /// What did not fit, zh-CN.
+        detail: String,
+    },
+    /// A bid-file or opening step failed (the bid crate's error carries its own code).
+    #[error("{0}")]
+    Bid(#[from] bidseal_bid::bidfile::BidFileError),
+    /// Sealing a PDF failed.
+    #[error("PDF 签章失败：{0}")]
+    Pdf(#[from] bidseal_pdf::PdfError),
+    /// The operating system failed us (randomness, files).
+    #[error("系统错误：{detail}，请重试")]
+    System {
+        /// What failed.
+        detail: String,
+    },
+    /// Mandatory signing nodes are not sealed: generation is blocked.
+    #[error("以下必须签章的节点尚未签章，不能生成投标文件：{}", .missing.join("；"))]
+    MissingSeals {
+        /// One line per missing node, zh-CN.
+        missing: Vec<String>,
+    },
 }
 
 impl FlowError {
@@ -23,6 +56,13 @@ impl FlowError {
     pub fn code(&self) -> &'static str {
         match self {
             FlowError::NotBuilt { .. } => "E_NOT_BUILT",
+            FlowError::Scan(e) => e.code(),
+            FlowError::Refused(r) => r.code(),
+            FlowError::BadPhoneAnswer { .. } => "E_BAD_PHONE_ANSWER",
+            FlowError::Bid(e) => e.code(),
+            FlowError::Pdf(_) => "E_PDF_SEAL",
+            FlowError::MissingSeals { .. } => "E_MISSING_SEALS",
+            FlowError::System { .. } => "E_SYSTEM",
         }
     }
 }

@@ -1,7 +1,18 @@
-//! The flows of BidSeal (authenticate, sync, seal, generate, decrypt) as functions used by both
-//! the command line and the desktop app, so that the two can never disagree.
+//! The flows of BidSeal (authenticate, seal, generate, decrypt, open) as async functions used
+//! by both the command line and the desktop app, so that the two can never disagree.
+//!
+//! - [`scan_session`]: one scan (QR → phone → requests), session mode;
+//! - [`phone_adapters`]: the phone as a `bidseal_cms` `Signer` and `KeyAgreement`;
+//! - [`auth`]: 扫码认证 with the tender's CA and bidder checks;
+//! - [`generate`]: 生成标书 and 试解密;
+//! - [`hall`]: 开标 by scan.
 
 pub mod about;
+pub mod auth;
 pub mod error;
+pub mod generate;
+pub mod hall;
+pub mod phone_adapters;
+pub mod scan_session;
 
 pub use error::FlowError;
