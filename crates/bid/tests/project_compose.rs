@@ -503,3 +503,87 @@ fn composed_bid_passes_qpdf_embeds_a_subset_cjk_font_and_places_every_signing_no
     let sum = String::from_utf8_lossy(&tool("sha256sum", &[s(&pdf)]).stdout).into_owned();
     assert!(sum.starts_with(&c.sha256));
 }
+
+#[test]
+fn a_text_chapter_with_images_is_laid_out_with_the_same_subset_font() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = filled_project(dir.path());
+    let src = dir.path().join("chapter");
+    std::fs::create_dir_all(src.join("img")).unwrap();
+    tool(
+        "convert",
+        &[
+            "-size",
+            "800x400",
+            "gradient:skyblue-navy",
+            s(&src.join("img/site.png")),
+        ],
+    );
+    let mut text = String::from("# 第一章 施工组织设计\n\n");
+    for i in 0..60 {
+        text.push_str(&format!("本工程施工组织设计第{i}段：项目部按照质量、安全、进度三大目标组织施工，确保工程按期优质完成。\n\n"));
+        if i == 3 {
+            text.push_str("![图1 施工总平面布置图](img/site.png)\n\n## 1.1 质量保证措施\n\n");
+        }
+    }
+    std::fs::write(src.join("施工组织设计.md"), text).unwrap();
+    let a = p.attach("technical", &src.join("施工组织设计.md")).unwrap();
+    assert_eq!(a.images.len(), 1, "the image is copied into the project");
+    assert!(dir
+        .path()
+        .join("demo.bidproj")
+        .join(&a.images[0].file)
+        .exists());
+
+    let c = compose(&mut p, OffsetDateTime::now_utc()).unwrap();
+    let pdf = dir.path().join("demo.bidproj/out/bid.pdf");
+    let technical = c
+        .sections
+        .iter()
+        .find(|s| s.section == "technical")
+        .unwrap();
+    // 3 PDF pages + at least 2 chapter pages.
+    assert!(
+        technical.last_page - technical.first_page + 1 >= 5,
+        "{technical:?}"
+    );
+    let first_chapter_page = technical.first_page + 3 + 1; // 1-based
+    let pg = first_chapter_page.to_string();
+    let text =
+        String::from_utf8_lossy(&tool("pdftotext", &["-f", &pg, "-l", &pg, s(&pdf), "-"]).stdout)
+            .into_owned();
+    assert!(
+        text.contains("第一章 施工组织设计") && text.contains("项目部按照质量"),
+        "{text}"
+    );
+    let images = String::from_utf8_lossy(
+        &tool("pdfimages", &["-list", "-f", &pg, "-l", &pg, s(&pdf)]).stdout,
+    )
+    .into_owned();
+    assert!(
+        images
+            .lines()
+            .any(|l| l.contains(" 800 ") && l.contains(" 400 ")),
+        "image not on the first chapter page: {images}"
+    );
+    // Still exactly one font of ours, subset.
+    let fonts = String::from_utf8_lossy(&tool("pdffonts", &[s(&pdf)]).stdout).into_owned();
+    assert_eq!(
+        fonts
+            .lines()
+            .filter(|l| l.contains("NotoSansCJKsc-Regular"))
+            .count(),
+        1,
+        "{fonts}"
+    );
+    // The cross-page seal now spans every technical page.
+    let cross = c
+        .placements
+        .iter()
+        .find(|n| n.node_id == "technical-cross")
+        .unwrap();
+    assert_eq!(
+        cross.rects.len() as u32,
+        technical.last_page - technical.first_page + 1
+    );
+}

@@ -11,6 +11,7 @@
 //! it was attached, or text the font cannot draw.
 //! Does not: seal (see the crate doc), or keep attachments' own bookmarks/forms/signatures.
 
+pub mod chapter;
 pub mod font;
 pub mod forms;
 pub mod merge;
@@ -24,7 +25,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::fsio::write_atomic;
-use crate::project::{BidProject, ProjectError};
+use crate::project::{AttachmentKind, BidProject, ProjectError};
 use crate::tender::{GeneratedForm, PageAnchor, SealKind, SectionPage};
 
 use font::CjkFont;
@@ -117,13 +118,44 @@ impl ComposeError {
 }
 
 /// What goes into a section, in order.
-enum Part {
+enum Part<'f> {
     Form(GeneratedForm),
     Attachment {
         doc: usize,
         pages: u32,
         title: String,
     },
+    Chapter {
+        drafts: Vec<PageDraft<'f>>,
+        title: String,
+    },
+}
+
+impl Part<'_> {
+    fn pages(&self) -> u32 {
+        match self {
+            Part::Form(_) => 1,
+            Part::Attachment { pages, .. } => *pages,
+            Part::Chapter { drafts, .. } => drafts.len() as u32,
+        }
+    }
+
+    fn title(&self) -> String {
+        match self {
+            Part::Form(f) => f.zh().to_string(),
+            Part::Attachment { title, .. } | Part::Chapter { title, .. } => title.clone(),
+        }
+    }
+}
+
+fn display_title(original_name: &str) -> String {
+    let lower = original_name.to_ascii_lowercase();
+    for ext in [".pdf", ".md", ".txt"] {
+        if lower.ends_with(ext) {
+            return original_name[..original_name.len() - ext.len()].to_string();
+        }
+    }
+    original_name.to_string()
 }
 
 /// Composes the project's bid into `out/bid.pdf` and records the composition.
@@ -135,6 +167,9 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
     let font = CjkFont::builtin().map_err(ComposeError::Pdf)?;
     let manifest = project.manifest().clone();
     let file = project.file().clone();
+    let mut doc = PdfDocument::new(&format!("{} 投标文件", manifest.project.name));
+    let font_id = doc.add_font(font.parsed());
+    let draft = || PageDraft::a4(&font, font_id.clone());
 
     // Everything the user typed must be drawable.
     let mut typed = String::new();
@@ -156,51 +191,91 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
     for s in &manifest.sections {
         typed.push_str(&s.title);
     }
-    for a in file.attachments.values().flatten() {
-        typed.push_str(&a.original_name);
+
+    // Load attachments, checking they are what was attached; lay chapters out.
+    let read_checked = |rel: &str, sha256: &str, name: &str| -> Result<Vec<u8>, ComposeError> {
+        let bytes = std::fs::read(project.dir().join(rel)).map_err(|_| {
+            ComposeError::AttachmentChanged {
+                file: name.to_string(),
+            }
+        })?;
+        if hex::encode(Sha256::digest(&bytes)) != sha256 {
+            return Err(ComposeError::AttachmentChanged {
+                file: name.to_string(),
+            });
+        }
+        Ok(bytes)
+    };
+    let mut docs = Vec::new();
+    let mut boxes: Vec<Vec<[f32; 4]>> = Vec::new();
+    let mut parts: Vec<(String, Vec<Part<'_>>)> = Vec::new();
+    for section in &manifest.sections {
+        let mut list: Vec<Part<'_>> = section.generated.iter().map(|f| Part::Form(*f)).collect();
+        for a in file.attachments.get(&section.id).into_iter().flatten() {
+            typed.push_str(&a.original_name);
+            let bytes = read_checked(&a.file, &a.sha256, &a.original_name)?;
+            let title = display_title(&a.original_name);
+            match a.kind {
+                AttachmentKind::Pdf => {
+                    let pdf =
+                        merge::load(&bytes).map_err(|why| ComposeError::AttachmentInvalid {
+                            file: a.original_name.clone(),
+                            why,
+                        })?;
+                    boxes.push(merge::media_boxes(&pdf));
+                    let pages = pdf.get_pages().len() as u32;
+                    docs.push(pdf);
+                    list.push(Part::Attachment {
+                        doc: docs.len() - 1,
+                        pages,
+                        title,
+                    });
+                }
+                AttachmentKind::Chapter => {
+                    let text =
+                        String::from_utf8(bytes).map_err(|_| ComposeError::AttachmentInvalid {
+                            file: a.original_name.clone(),
+                            why: "不是 UTF-8 文字".into(),
+                        })?;
+                    let blocks = chapter::parse(&text);
+                    for b in &blocks {
+                        match b {
+                            chapter::Block::Heading { text, .. }
+                            | chapter::Block::Paragraph(text) => typed.push_str(text),
+                            chapter::Block::Image { caption, .. } => typed.push_str(caption),
+                        }
+                    }
+                    let mut placed = std::collections::BTreeMap::new();
+                    for img in &a.images {
+                        let bytes = read_checked(&img.file, &img.sha256, &img.reference)?;
+                        let mut warnings = Vec::new();
+                        let raw = printpdf::RawImage::decode_from_bytes(&bytes, &mut warnings)
+                            .map_err(|why| ComposeError::AttachmentInvalid {
+                                file: img.reference.clone(),
+                                why,
+                            })?;
+                        let (px_w, px_h) = (raw.width, raw.height);
+                        placed.insert(
+                            img.reference.clone(),
+                            chapter::PlacedImage {
+                                id: doc.add_image(&raw),
+                                px_w,
+                                px_h,
+                            },
+                        );
+                    }
+                    let drafts = chapter::lay_out(&blocks, &placed, draft);
+                    list.push(Part::Chapter { drafts, title });
+                }
+            }
+        }
+        parts.push((section.id.clone(), list));
     }
     let missing_glyphs = font.missing(&typed);
     if !missing_glyphs.is_empty() {
         return Err(ComposeError::MissingGlyphs {
             chars: missing_glyphs.iter().collect(),
         });
-    }
-
-    // Load attachments, checking they are what was attached.
-    let mut docs = Vec::new();
-    let mut boxes: Vec<Vec<[f32; 4]>> = Vec::new();
-    let mut parts: Vec<(String, Vec<Part>)> = Vec::new();
-    for section in &manifest.sections {
-        let mut list: Vec<Part> = section.generated.iter().map(|f| Part::Form(*f)).collect();
-        for a in file.attachments.get(&section.id).into_iter().flatten() {
-            let path = project.dir().join(&a.file);
-            let bytes = std::fs::read(&path).map_err(|_| ComposeError::AttachmentChanged {
-                file: a.original_name.clone(),
-            })?;
-            if hex::encode(Sha256::digest(&bytes)) != a.sha256 {
-                return Err(ComposeError::AttachmentChanged {
-                    file: a.original_name.clone(),
-                });
-            }
-            let doc = merge::load(&bytes).map_err(|why| ComposeError::AttachmentInvalid {
-                file: a.original_name.clone(),
-                why,
-            })?;
-            boxes.push(merge::media_boxes(&doc));
-            let pages = doc.get_pages().len() as u32;
-            docs.push(doc);
-            let title = a
-                .original_name
-                .trim_end_matches(".pdf")
-                .trim_end_matches(".PDF")
-                .to_string();
-            list.push(Part::Attachment {
-                doc: docs.len() - 1,
-                pages,
-                title,
-            });
-        }
-        parts.push((section.id.clone(), list));
     }
 
     // Table of contents entries and page numbers. Page 1 is the cover, then the TOC.
@@ -217,24 +292,12 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
             page: first + 1,
         });
         for part in list {
-            match part {
-                Part::Form(f) => {
-                    toc.push(TocEntry {
-                        level: 1,
-                        title: f.zh().to_string(),
-                        page: next_page + 1,
-                    });
-                    next_page += 1;
-                }
-                Part::Attachment { pages, title, .. } => {
-                    toc.push(TocEntry {
-                        level: 1,
-                        title: title.clone(),
-                        page: next_page + 1,
-                    });
-                    next_page += pages;
-                }
-            }
+            toc.push(TocEntry {
+                level: 1,
+                title: part.title(),
+                page: next_page + 1,
+            });
+            next_page += part.pages();
         }
         section_pages.push(SectionPages {
             section: section_id.clone(),
@@ -247,9 +310,6 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
     let date = format!("{}年{}月{}日", now.year(), u8::from(now.month()), now.day());
 
     // Generated document: every generated page in order, then one footer page per imported page.
-    let mut doc = PdfDocument::new(&format!("{} 投标文件", manifest.project.name));
-    let font_id = doc.add_font(font.parsed());
-    let draft = || PageDraft::a4(&font, font_id.clone());
     let footer = |d: &mut PageDraft<'_>, index: u32| {
         let w = d.width;
         d.text(
@@ -300,16 +360,16 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
     {
         push_generated(fp, 1 + i as u32, None, &mut generated, &mut plan);
     }
-    let mut imported_slots = Vec::new(); // (doc, page, final index)
+    let mut imported_slots = Vec::new(); // final indexes of imported pages, in order
     let mut index = 1 + toc_pages;
-    for (section_id, list) in &parts {
+    for (section_id, list) in parts {
         for part in list {
             match part {
                 Part::Form(GeneratedForm::BidLetter) => {
                     push_generated(
                         forms::bid_letter(draft(), &manifest, &file, &date),
                         index,
-                        Some(section_id),
+                        Some(&section_id),
                         &mut generated,
                         &mut plan,
                     );
@@ -319,20 +379,35 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
                     push_generated(
                         forms::bidder_profile(draft(), &file, &date),
                         index,
-                        Some(section_id),
+                        Some(&section_id),
                         &mut generated,
                         &mut plan,
                     );
                     index += 1;
                 }
+                Part::Chapter { drafts, .. } => {
+                    for d in drafts {
+                        push_generated(
+                            FormPage {
+                                draft: d,
+                                fields: Vec::new(),
+                            },
+                            index,
+                            Some(&section_id),
+                            &mut generated,
+                            &mut plan,
+                        );
+                        index += 1;
+                    }
+                }
                 Part::Attachment { doc, pages, .. } => {
-                    for p in 1..=*pages {
+                    for p in 1..=pages {
                         plan.push(PlannedPage::Imported {
-                            doc: *doc,
+                            doc,
                             page: p,
                             footer: 0,
                         });
-                        imported_slots.push((*doc, p, index));
+                        imported_slots.push(index);
                         index += 1;
                     }
                 }
@@ -344,7 +419,7 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
     for slot in plan.iter_mut() {
         if let PlannedPage::Imported { footer: f, .. } = slot {
             let mut d = draft();
-            if let Some((_, _, i)) = slots.next() {
+            if let Some(i) = slots.next() {
                 footer(&mut d, *i);
             }
             generated.push(d.finish());
@@ -370,14 +445,14 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
             PlannedPage::Generated(_) => [0.0, 0.0, page::A4.0, page::A4.1],
             PlannedPage::Imported { doc, page, .. } => boxes
                 .get(*doc)
-                .and_then(|b| b.get(*page as usize - 1))
+                .and_then(|b| b.get((*page as usize).saturating_sub(1)))
                 .copied()
                 .unwrap_or([0.0, 0.0, page::A4.0, page::A4.1]),
         });
     }
 
     let placements = place_nodes(&manifest, &section_pages, &field_rects, &page_boxes)?;
-    let outline = outline(&manifest, &parts, &toc, &placements, toc_pages);
+    let outline = outline(&manifest, &section_pages, &toc, &placements);
     let bytes = merge::assemble(&generated_bytes, docs, &plan, &outline, &title)
         .map_err(ComposeError::Pdf)?;
 
@@ -489,10 +564,9 @@ fn place_nodes(
 
 fn outline(
     manifest: &crate::tender::TenderManifest,
-    parts: &[(String, Vec<Part>)],
+    sections: &[SectionPages],
     toc: &[TocEntry],
     placements: &[NodePlacement],
-    toc_pages: u32,
 ) -> Vec<Bookmark> {
     let mut out = vec![
         Bookmark {
@@ -508,22 +582,26 @@ fn outline(
             children: Vec::new(),
         },
     ];
-    let _ = toc_pages;
-    let mut toc_iter = toc.iter();
-    for ((section_id, list), section) in parts.iter().zip(&manifest.sections) {
-        let Some(head) = toc_iter.next() else { break };
-        let mut children: Vec<Bookmark> = Vec::new();
-        for _ in list {
-            if let Some(e) = toc_iter.next() {
-                children.push(Bookmark {
-                    title: e.title.clone(),
-                    page_index: e.page as usize - 1,
-                    top: None,
-                    children: Vec::new(),
-                });
-            }
-        }
-        for p in placements.iter().filter(|p| &p.section == section_id) {
+    // The TOC lists each section (level 0) followed by its parts (level 1).
+    let mut heads = toc
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.level == 0)
+        .map(|(i, _)| i)
+        .peekable();
+    for (section, sp) in manifest.sections.iter().zip(sections) {
+        let Some(head) = heads.next() else { break };
+        let end = heads.peek().copied().unwrap_or(toc.len());
+        let mut children: Vec<Bookmark> = toc[head + 1..end]
+            .iter()
+            .map(|e| Bookmark {
+                title: e.title.clone(),
+                page_index: e.page as usize - 1,
+                top: None,
+                children: Vec::new(),
+            })
+            .collect();
+        for p in placements.iter().filter(|p| p.section == sp.section) {
             if let Some(r) = p.rects.first() {
                 let kinds: Vec<&str> = p.seal_kinds.iter().map(|k| k.zh()).collect();
                 children.push(Bookmark {
@@ -536,7 +614,7 @@ fn outline(
         }
         out.push(Bookmark {
             title: section.title.clone(),
-            page_index: head.page as usize - 1,
+            page_index: sp.first_page as usize,
             top: None,
             children,
         });

@@ -128,6 +128,21 @@ impl<'f> PageDraft<'f> {
         y
     }
 
+    /// Places an image XObject with its lower-left corner at (`x`, `y`), one pixel = `scale` pt.
+    pub fn image(&mut self, id: &printpdf::XObjectId, x: f32, y: f32, scale: f32) {
+        self.ops.push(Op::UseXobject {
+            id: id.clone(),
+            transform: printpdf::XObjectTransform {
+                translate_x: Some(Pt(x)),
+                translate_y: Some(Pt(y)),
+                scale_x: Some(scale),
+                scale_y: Some(scale),
+                dpi: Some(72.0),
+                ..Default::default()
+            },
+        });
+    }
+
     /// A straight line.
     pub fn line(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, thickness: f32) {
         self.ops.extend([

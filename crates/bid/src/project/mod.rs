@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::compose::Composition;
+use crate::compose::{chapter, Composition};
 use crate::fsio::write_atomic;
 use crate::tender::{self, TenderError, TenderManifest, TenderPackage, TrustedPlatforms};
 
@@ -76,16 +76,43 @@ pub const BIDDER_KEYS: [(&str, &str); 6] = [
     ("bidder.phone", "联系电话"),
 ];
 
-/// A PDF attached to a section.
+/// What an attachment is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    /// A PDF, merged page by page.
+    #[default]
+    Pdf,
+    /// A text chapter (`.md`/`.txt`, see `compose::chapter`) laid out by the composer.
+    Chapter,
+}
+
+/// An image a chapter refers to, copied into the project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChapterImage {
+    /// The reference as written in the chapter (`images/site.png`).
+    pub reference: String,
+    /// The copy inside the project folder.
+    pub file: String,
+    pub sha256: String,
+}
+
+/// A document attached to a section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Attachment {
-    /// Path inside the project folder (`sources/SECTION/NN.pdf`).
+    /// Path inside the project folder (`sources/SECTION/NN.pdf` or `NN.md`).
     pub file: String,
     /// The name the user attached it under.
     pub original_name: String,
     pub sha256: String,
+    /// Pages of a PDF; 0 for a chapter (its length is known only once laid out).
     pub pages: u32,
+    #[serde(default)]
+    pub kind: AttachmentKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ChapterImage>,
 }
 
 /// The tender a project was made for, as recorded at import.
@@ -241,7 +268,9 @@ impl BidProject {
                 });
             }
             for a in list {
-                if !is_inside_sources(&a.file) {
+                if !is_inside_sources(&a.file)
+                    || a.images.iter().any(|i| !is_inside_sources(&i.file))
+                {
                     return Err(ProjectError::ProjectFileInvalid {
                         why: format!("附件路径非法: {}", a.file),
                     });
@@ -289,49 +318,105 @@ impl BidProject {
         self.save()
     }
 
-    /// Copies `pdf` into the project as the next attachment of `section` (autosaved).
-    pub fn attach(&mut self, section: &str, pdf: &Path) -> Result<Attachment, ProjectError> {
+    /// Copies a PDF, or a text chapter (`.md`/`.txt`) with the images it refers to, into the
+    /// project as the next attachment of `section` (autosaved).
+    pub fn attach(&mut self, section: &str, source: &Path) -> Result<Attachment, ProjectError> {
         if self.manifest().section(section).is_none() {
             return Err(ProjectError::UnknownSection {
                 section: section.into(),
             });
         }
-        let meta = std::fs::metadata(pdf).map_err(|e| io_err(pdf, e))?;
-        if meta.len() > MAX_ATTACHMENT_BYTES {
-            return Err(ProjectError::AttachmentInvalid {
-                file: pdf.display().to_string(),
-                why: "文件超过 512 MB".into(),
-            });
+        let invalid = |why: String| ProjectError::AttachmentInvalid {
+            file: source.display().to_string(),
+            why,
+        };
+        let ext = source
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let is_chapter = ext == "md" || ext == "txt";
+        let limit = if is_chapter {
+            chapter::MAX_CHAPTER_BYTES
+        } else {
+            MAX_ATTACHMENT_BYTES
+        };
+        let meta = std::fs::metadata(source).map_err(|e| io_err(source, e))?;
+        if meta.len() > limit {
+            return Err(invalid(format!("文件超过 {} MB", limit / 1024 / 1024)));
         }
-        let bytes = std::fs::read(pdf).map_err(|e| io_err(pdf, e))?;
-        let pages = crate::compose::merge::count_pages(&bytes).map_err(|why| {
-            ProjectError::AttachmentInvalid {
-                file: pdf.display().to_string(),
-                why,
+        let bytes = std::fs::read(source).map_err(|e| io_err(source, e))?;
+        let next = self.file.attachments.get(section).map_or(0, Vec::len) + 1;
+        let folder = self.dir.join("sources").join(section);
+        std::fs::create_dir_all(&folder).map_err(|e| io_err(&folder, e))?;
+        let original_name = source
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let attachment = if is_chapter {
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|_| invalid("文字章节须为 UTF-8 编码".into()))?;
+            let base = source.parent().unwrap_or(Path::new("."));
+            let mut images = Vec::new();
+            for block in chapter::parse(text) {
+                let chapter::Block::Image { reference, .. } = block else {
+                    continue;
+                };
+                if images
+                    .iter()
+                    .any(|i: &ChapterImage| i.reference == reference)
+                {
+                    continue;
+                }
+                let img_path = base.join(&reference);
+                let img_ext = img_path
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                    .unwrap_or_default();
+                if !matches!(img_ext.as_str(), "png" | "jpg" | "jpeg") {
+                    return Err(invalid(format!("图片“{reference}”须为 PNG 或 JPEG")));
+                }
+                let img_meta = std::fs::metadata(&img_path)
+                    .map_err(|_| invalid(format!("找不到图片“{reference}”")))?;
+                if img_meta.len() > chapter::MAX_IMAGE_BYTES {
+                    return Err(invalid(format!("图片“{reference}”超过 32 MB")));
+                }
+                let img = std::fs::read(&img_path).map_err(|e| io_err(&img_path, e))?;
+                let rel = format!("sources/{section}/{next:02}-{}.{img_ext}", images.len() + 1);
+                write_atomic(&self.dir.join(&rel), &img).map_err(|e| io_err(&img_path, e))?;
+                images.push(ChapterImage {
+                    reference,
+                    file: rel,
+                    sha256: sha256_hex(&img),
+                });
             }
-        })?;
-        let list = self
-            .file
+            let rel = format!("sources/{section}/{next:02}.md");
+            write_atomic(&self.dir.join(&rel), &bytes).map_err(|e| io_err(source, e))?;
+            Attachment {
+                file: rel,
+                original_name,
+                sha256: sha256_hex(&bytes),
+                pages: 0,
+                kind: AttachmentKind::Chapter,
+                images,
+            }
+        } else {
+            let pages = crate::compose::merge::count_pages(&bytes).map_err(invalid)?;
+            let rel = format!("sources/{section}/{next:02}.pdf");
+            write_atomic(&self.dir.join(&rel), &bytes).map_err(|e| io_err(source, e))?;
+            Attachment {
+                file: rel,
+                original_name,
+                sha256: sha256_hex(&bytes),
+                pages,
+                kind: AttachmentKind::Pdf,
+                images: Vec::new(),
+            }
+        };
+        self.file
             .attachments
             .entry(section.to_string())
-            .or_default();
-        let next = list.len() + 1;
-        let rel = format!("sources/{section}/{next:02}.pdf");
-        let dest = self.dir.join(&rel);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
-        }
-        write_atomic(&dest, &bytes).map_err(|e| io_err(&dest, e))?;
-        let attachment = Attachment {
-            file: rel,
-            original_name: pdf
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            sha256: sha256_hex(&bytes),
-            pages,
-        };
-        list.push(attachment.clone());
+            .or_default()
+            .push(attachment.clone());
         self.changed()?;
         Ok(attachment)
     }
