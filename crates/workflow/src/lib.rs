@@ -5,6 +5,7 @@
 //! - [`phone_adapters`]: the phone as a `bidseal_cms` `Signer` and `KeyAgreement`;
 //! - [`auth`]: 扫码认证 with the tender's CA and bidder checks;
 //! - [`generate`]: 生成标书 and 试解密;
+//! - [`seal`]: 标书签章 by scan in session mode;
 //! - [`hall`]: 开标 by scan.
 
 pub mod about;
@@ -14,5 +15,6 @@ pub mod generate;
 pub mod hall;
 pub mod phone_adapters;
 pub mod scan_session;
+pub mod seal;
 
 pub use error::FlowError;

@@ -1,0 +1,243 @@
+//! Sealing the composed bid PDF by scan (标书签章 + 会话签章, seed 4.3 / 2.12).
+//!
+//! One `sign` scan in session mode seals every placement: for each seal kind a probe learns
+//! the certificate and seal image ([`crate::phone_adapters::probe_seal`]), then each
+//! placement is one PAdES signature through `bidseal_pdf`'s prepare → digest → finalize, with
+//! the phone as the signer. "Seal all nodes of this kind" is one signature with one widget per
+//! page ([`WidgetLayout::SameRect`]); 骑缝章 is [`WidgetLayout::CrossPage`].
+//! [`placements_from_composition`] turns the composer's node record into placements, and
+//! [`ensure_mandatory_sealed`] blocks generation while a mandatory node is unsealed.
+//!
+//! Guarantees: the input PDF is only read; the output appears (atomically) only when every
+//! placement is sealed; the composed bytes are a prefix of the sealed file. Does not: choose
+//! placements itself (the composer records them).
+
+use crate::error::FlowError;
+use crate::phone_adapters::{probe_seal, PhoneSigner, SealIdentity};
+use crate::scan_session::{ScanPresenter, ScanSession, ScanTarget};
+use bidseal_bid::compose::NodePlacement;
+use bidseal_bid::tender::SealKind as NodeSealKind;
+use bidseal_pdf::{PageRect, SealKind as PdfSealKind, SealRequest, WidgetLayout, WorkingCopy};
+use bidseal_scan::{OperationKind, SealKind};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// One signature to place: one or more signing nodes sealed together.
+#[derive(Debug, Clone)]
+pub struct SealPlacement {
+    /// Node ids covered by this signature.
+    pub node_ids: Vec<String>,
+    /// zh-CN label shown on the phone.
+    pub label: String,
+    /// Seal kind.
+    pub kind: SealKind,
+    /// Where the widgets go.
+    pub layout: WidgetLayout,
+}
+
+/// What to seal.
+#[derive(Debug, Clone)]
+pub struct SealJob {
+    /// The composed PDF (only read).
+    pub input: PathBuf,
+    /// The sealed PDF (written atomically at the end).
+    pub output: PathBuf,
+    /// Document name shown on the phone.
+    pub document: String,
+    /// Signatures, in order.
+    pub placements: Vec<SealPlacement>,
+}
+
+/// One signature made.
+#[derive(Debug, Clone)]
+pub struct SealedPlacement {
+    /// Nodes it covers.
+    pub node_ids: Vec<String>,
+    /// The PDF field name.
+    pub field_name: String,
+    /// Signer subject.
+    pub signer: String,
+}
+
+/// The scan seal kind of a tender node seal kind.
+pub fn scan_kind(kind: NodeSealKind) -> SealKind {
+    match kind {
+        NodeSealKind::Enterprise => SealKind::Enterprise,
+        NodeSealKind::LegalPerson => SealKind::LegalPerson,
+        NodeSealKind::LegalPersonSignature => SealKind::LegalPersonSignature,
+        NodeSealKind::Personal => SealKind::Personal { index: 1 },
+        NodeSealKind::Department => SealKind::Department,
+    }
+}
+
+fn pdf_kind(kind: SealKind) -> PdfSealKind {
+    match kind {
+        SealKind::Enterprise => PdfSealKind::Enterprise,
+        SealKind::LegalPerson => PdfSealKind::LegalPerson,
+        SealKind::LegalPersonSignature => PdfSealKind::LegalPersonSignature,
+        SealKind::Personal { .. } => PdfSealKind::Personal,
+        SealKind::Department => PdfSealKind::Other("部门章".into()),
+    }
+}
+
+/// Turns the composer's record into signatures: per required seal kind, all single-rectangle
+/// nodes of that kind with the same rectangle become one signature with one widget per page;
+/// each cross-page node is one 骑缝章. Page rectangles are in PDF points from the page's
+/// lower-left corner (the composer's pages are unrotated).
+pub fn placements_from_composition(nodes: &[NodePlacement]) -> Vec<SealPlacement> {
+    let mut out: Vec<SealPlacement> = Vec::new();
+    let mut same: HashMap<(String, [i64; 4]), usize> = HashMap::new();
+    for node in nodes {
+        for kind in &node.seal_kinds {
+            let kind = scan_kind(*kind);
+            if node.cross_page && node.rects.len() >= 2 {
+                let pages: Vec<usize> = node.rects.iter().map(|r| r.page_index as usize + 1).collect();
+                let width: f64 = node.rects.iter().map(|r| f64::from(r.rect.x2 - r.rect.x1)).sum();
+                let first = &node.rects[0].rect;
+                out.push(SealPlacement {
+                    node_ids: vec![node.node_id.clone()],
+                    label: format!("{}（骑缝章）", node.label),
+                    kind,
+                    layout: WidgetLayout::CrossPage {
+                        pages,
+                        y: f64::from(first.y1),
+                        width,
+                        height: f64::from(first.y2 - first.y1),
+                    },
+                });
+                continue;
+            }
+            for r in &node.rects {
+                let rect = PageRect {
+                    x: f64::from(r.rect.x1),
+                    y: f64::from(r.rect.y1),
+                    w: f64::from(r.rect.x2 - r.rect.x1),
+                    h: f64::from(r.rect.y2 - r.rect.y1),
+                };
+                let key = (
+                    kind.name_zh(),
+                    [rect.x, rect.y, rect.w, rect.h].map(|v| (v * 100.0).round() as i64),
+                );
+                let page = r.page_index as usize + 1;
+                if let Some(&i) = same.get(&key) {
+                    if let WidgetLayout::SameRect { pages, .. } = &mut out[i].layout {
+                        if !pages.contains(&page) {
+                            pages.push(page);
+                        }
+                    }
+                    if !out[i].node_ids.contains(&node.node_id) {
+                        out[i].node_ids.push(node.node_id.clone());
+                        out[i].label = format!("{}等 {} 处", kind.name_zh(), out[i].node_ids.len());
+                    }
+                } else {
+                    same.insert(key, out.len());
+                    out.push(SealPlacement {
+                        node_ids: vec![node.node_id.clone()],
+                        label: node.label.clone(),
+                        kind,
+                        layout: WidgetLayout::SameRect {
+                            pages: vec![page],
+                            rect,
+                        },
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The mandatory nodes not covered by `sealed`, one zh-CN line each; `Err(MissingSeals)` when
+/// any — generation must not go on.
+pub fn ensure_mandatory_sealed(
+    nodes: &[NodePlacement],
+    sealed: &[SealedPlacement],
+) -> Result<(), FlowError> {
+    let missing: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.mandatory)
+        .filter(|n| !sealed.iter().any(|s| s.node_ids.contains(&n.node_id)))
+        .map(|n| {
+            let kinds: Vec<&str> = n.seal_kinds.iter().map(|k| k.zh()).collect();
+            format!("{}（{}，需{}）", n.label, n.node_id, kinds.join("、"))
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(FlowError::MissingSeals { missing })
+    }
+}
+
+/// Seals every placement of `job` with one scan in session mode.
+pub async fn seal_by_scan(
+    target: &ScanTarget,
+    presenter: &mut dyn ScanPresenter,
+    job: &SealJob,
+) -> Result<Vec<SealedPlacement>, FlowError> {
+    let mut copy = WorkingCopy::create(&job.input, &job.output)?;
+    let session = Arc::new(ScanSession::start(target, OperationKind::Sign, true, presenter).await?);
+    let result = seal_all(&session, target, presenter, job, &mut copy).await;
+    session.end().await;
+    let sealed = result?;
+    copy.commit(&job.output)?;
+    presenter.status(&format!(
+        "已完成 {} 个签章：{}",
+        sealed.len(),
+        job.output.display()
+    ));
+    Ok(sealed)
+}
+
+async fn seal_all(
+    session: &Arc<ScanSession>,
+    target: &ScanTarget,
+    presenter: &mut dyn ScanPresenter,
+    job: &SealJob,
+    copy: &mut WorkingCopy,
+) -> Result<Vec<SealedPlacement>, FlowError> {
+    let mut identities: HashMap<String, SealIdentity> = HashMap::new();
+    let mut sealed = Vec::new();
+    for placement in &job.placements {
+        let key = placement.kind.name_zh();
+        if !identities.contains_key(&key) {
+            let identity = probe_seal(session, target, placement.kind).await?;
+            identities.insert(key.clone(), identity);
+        }
+        let identity = identities.get(&key).ok_or_else(|| FlowError::System {
+            detail: "印章信息缺失".into(),
+        })?;
+        let pages: Vec<u32> = match &placement.layout {
+            WidgetLayout::SameRect { pages, .. } | WidgetLayout::CrossPage { pages, .. } => {
+                pages.iter().map(|p| *p as u32).collect()
+            }
+        };
+        let signer = PhoneSigner::new(
+            session.clone(),
+            target.clone(),
+            identity.chain.clone(),
+            placement.kind,
+            job.document.clone(),
+            pages,
+        );
+        let leaf = &identity.chain[0];
+        let request = SealRequest {
+            kind: pdf_kind(placement.kind),
+            image_png: identity.image_png.clone(),
+            layout: placement.layout.clone(),
+            signer_name: leaf.common_name().unwrap_or_default(),
+            time: SystemTime::now(),
+            contents_capacity: 0,
+        };
+        let pending = copy.seal(request, &signer).await?;
+        presenter.status(&format!("已盖{}：{}", key, placement.label));
+        sealed.push(SealedPlacement {
+            node_ids: placement.node_ids.clone(),
+            field_name: pending.field_name,
+            signer: leaf.subject_string(),
+        });
+    }
+    Ok(sealed)
+}
