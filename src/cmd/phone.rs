@@ -56,6 +56,24 @@ enum PhoneCommand {
     Scan(ScanArgs),
     /// 企业管理员操作（测试用） / enterprise-admin actions
     Admin(AdminArgs),
+    /// 忘记证书密码：凭验证码设置新 PIN / set a new PIN with a one-time code
+    ResetPin {
+        /// The init folder or its phone/ subfolder.
+        #[arg(long)]
+        keystore: PathBuf,
+        /// Co-signing service base URL.
+        #[arg(long)]
+        cosign: String,
+        /// Certificate id.
+        #[arg(long)]
+        cert: String,
+        /// The verification code (from `phone admin reset-code`).
+        #[arg(long)]
+        code: String,
+        /// The new 6-digit PIN.
+        #[arg(long)]
+        new_pin: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -122,7 +140,9 @@ enum AdminCommand {
     /// 注销 (final).
     Revoke { cert: String },
     /// Clear the wrong-PIN counter (解锁).
-    ResetPin { cert: String },
+    Unlock { cert: String },
+    /// Issue a one-time code for 忘记证书密码 (printed on stdout, as the SMS would carry it).
+    ResetCode { cert: String },
     /// Set the staff authorisation end (unix seconds or RFC 3339), or `none`.
     AuthoriseUntil { cert: String, until: String },
 }
@@ -140,6 +160,13 @@ pub fn run(args: PhoneArgs) -> Result<ExitCode> {
         }
         PhoneCommand::Scan(a) => runtime()?.block_on(scan(a)),
         PhoneCommand::Admin(a) => runtime()?.block_on(admin(a)),
+        PhoneCommand::ResetPin {
+            keystore,
+            cosign,
+            cert,
+            code,
+            new_pin,
+        } => runtime()?.block_on(reset_pin(&keystore, &cosign, &cert, &code, &new_pin)),
     }
 }
 
@@ -235,6 +262,23 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn reset_pin(
+    keystore: &Path,
+    cosign: &str,
+    cert: &str,
+    code: &str,
+    new_pin: &str,
+) -> Result<ExitCode> {
+    bidseal_phone::provision::check_pin_format(new_pin)?;
+    let mut keystore = Keystore::load(&phone_dir(keystore))?;
+    keystore.entry(cert)?;
+    let client = CosignClient::new(cosign)?;
+    let (share, recovery_share) = client.reset_pin(cert, code, new_pin).await?;
+    keystore.reseal_after_pin_reset(cert, new_pin, &share, &recovery_share)?;
+    eprintln!("证书 {cert} 的证书密码（PIN）已重置");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn parse_until(text: &str) -> Result<Option<i64>> {
     if text == "none" {
         return Ok(None);
@@ -275,7 +319,8 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
         AdminCommand::Disable { cert } => (cert, AdminAction::Disable),
         AdminCommand::Enable { cert } => (cert, AdminAction::Enable),
         AdminCommand::Revoke { cert } => (cert, AdminAction::Revoke),
-        AdminCommand::ResetPin { cert } => (cert, AdminAction::ResetPin),
+        AdminCommand::Unlock { cert } => (cert, AdminAction::Unlock),
+        AdminCommand::ResetCode { cert } => (cert, AdminAction::IssueResetCode),
         AdminCommand::AuthoriseUntil { cert, until } => (
             cert,
             AdminAction::SetAuthorisationEnd {
@@ -283,7 +328,9 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
             },
         ),
     };
-    client.admin(token, &cert, &action).await?;
+    if let Some(code) = client.admin(token, &cert, &action).await? {
+        println!("{code}");
+    }
     eprintln!("已完成：{cert}");
     Ok(ExitCode::SUCCESS)
 }

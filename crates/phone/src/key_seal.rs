@@ -61,6 +61,104 @@ pub struct SealedKey {
     pub ciphertext: String,
 }
 
+/// A second sealing of the same key for "忘记证书密码" (forgotten PIN): under a key from a
+/// phone-side recovery secret and a service-side recovery share, which the service releases
+/// only against a one-time verification code (see `cosign::state::CosignBook::reset_pin`).
+/// Without the service's recovery share this copy is as useless as the main one.
+///
+/// ```text
+/// recovery_key = HKDF-SHA256(ikm = phone_secret ‖ recovery_share, salt = fingerprint,
+///                            info = "bidseal/phone/key-recovery/v1")
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoverySeal {
+    /// Hex 32-byte phone half.
+    pub phone_secret: String,
+    /// Hex GCM nonce.
+    pub nonce: String,
+    /// Hex ciphertext + tag of the PKCS#8 DER.
+    pub ciphertext: String,
+}
+
+const RECOVERY_INFO: &[u8] = b"bidseal/phone/key-recovery/v1";
+
+fn hkdf32(a: &[u8; 32], b: &[u8; 32], fingerprint: &str, info: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut ikm = Zeroizing::new([0u8; 64]);
+    ikm[..32].copy_from_slice(a);
+    ikm[32..].copy_from_slice(b);
+    let hk = Hkdf::<Sha256>::new(Some(fingerprint.as_bytes()), ikm.as_ref());
+    let mut okm = Zeroizing::new([0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's 8160-byte limit.
+    if hk.expand(info, okm.as_mut()).is_err() {
+        okm.fill(0);
+    }
+    okm
+}
+
+fn gcm_seal(key: &[u8; 32], aad: &[u8], msg: &[u8]) -> Result<(String, String), SealError> {
+    let mut nonce = [0u8; 12];
+    OsRng.fill_bytes(&mut nonce);
+    let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| SealError::Format("key"))?;
+    let ct = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg, aad })
+        .map_err(|_| SealError::Unseal)?;
+    Ok((hex::encode(nonce), hex::encode(ct)))
+}
+
+fn gcm_open(
+    key: &[u8; 32],
+    aad: &[u8],
+    nonce_hex: &str,
+    ct_hex: &str,
+) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    let nonce = hex::decode(nonce_hex).map_err(|_| SealError::Format("nonce"))?;
+    if nonce.len() != 12 {
+        return Err(SealError::Format("nonce"));
+    }
+    let ct = hex::decode(ct_hex).map_err(|_| SealError::Format("ciphertext"))?;
+    let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| SealError::Format("key"))?;
+    cipher
+        .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ct, aad })
+        .map(Zeroizing::new)
+        .map_err(|_| SealError::Unseal)
+}
+
+impl RecoverySeal {
+    /// Seals `pkcs8` under a fresh phone secret and the service's `recovery_share`.
+    pub fn seal(
+        pkcs8: &[u8],
+        recovery_share: &[u8; 32],
+        fingerprint: &str,
+    ) -> Result<Self, SealError> {
+        let phone_secret = new_share();
+        let key = hkdf32(&phone_secret, recovery_share, fingerprint, RECOVERY_INFO);
+        let (nonce, ciphertext) = gcm_seal(&key, fingerprint.as_bytes(), pkcs8)?;
+        Ok(Self {
+            phone_secret: hex::encode(phone_secret.as_ref()),
+            nonce,
+            ciphertext,
+        })
+    }
+
+    /// Opens the recovery copy with the service's recovery share.
+    pub fn open(
+        &self,
+        recovery_share: &[u8; 32],
+        fingerprint: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        let raw = Zeroizing::new(
+            hex::decode(&self.phone_secret).map_err(|_| SealError::Format("phone_secret"))?,
+        );
+        let mut phone_secret = Zeroizing::new([0u8; 32]);
+        if raw.len() != 32 {
+            return Err(SealError::Format("phone_secret"));
+        }
+        phone_secret.copy_from_slice(&raw);
+        let key = hkdf32(&phone_secret, recovery_share, fingerprint, RECOVERY_INFO);
+        gcm_open(&key, fingerprint.as_bytes(), &self.nonce, &self.ciphertext)
+    }
+}
+
 /// The service's 32-byte share for one certificate.
 pub type ServiceShare = Zeroizing<[u8; 32]>;
 
@@ -176,6 +274,16 @@ mod tests {
         ));
         assert!(matches!(
             sealed.unseal("123456", &new_share(), "fp"),
+            Err(SealError::Unseal)
+        ));
+        let recovery_share = new_share();
+        let recovery = RecoverySeal::seal(b"secret pkcs8", &recovery_share, "fp").unwrap();
+        assert_eq!(
+            recovery.open(&recovery_share, "fp").unwrap().as_slice(),
+            b"secret pkcs8"
+        );
+        assert!(matches!(
+            recovery.open(&share, "fp"),
             Err(SealError::Unseal)
         ));
         assert!(matches!(

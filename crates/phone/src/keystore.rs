@@ -7,7 +7,7 @@
 //! folder; anything with a path separator or `..` is refused. It does not check trust
 //! (that is the desktop's job) or certificate state (the co-signing service's).
 
-use crate::key_seal::SealedKey;
+use crate::key_seal::{RecoverySeal, SealedKey};
 use crate::pki::HolderRole;
 use crate::seal_image::SealImageKind;
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,9 @@ pub struct KeystoreEntry {
     pub chain_pem: String,
     /// The sealed private key.
     pub sealed_key: SealedKey,
+    /// The recovery copy for 忘记证书密码.
+    #[serde(default)]
+    pub recovery: Option<RecoverySeal>,
     /// Seal images.
     pub seals: Vec<SealImageRef>,
 }
@@ -169,6 +172,51 @@ impl Keystore {
         }
         let path = self.dir.join(SEALS_DIR).join(&seal.file);
         std::fs::read(&path).map_err(|source| KeystoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// 忘记证书密码, phone side: opens the recovery copy with the service's recovery share and
+    /// re-seals the key under `new_pin` (same KDF iterations) and the normal `share`, then
+    /// saves the keystore atomically. The caller got both shares from
+    /// `CosignClient::reset_pin`, which already set the new PIN at the service.
+    pub fn reseal_after_pin_reset(
+        &mut self,
+        id: &str,
+        new_pin: &str,
+        share: &[u8; 32],
+        recovery_share: &[u8; 32],
+    ) -> Result<(), KeystoreError> {
+        let entry = self
+            .manifest
+            .certificates
+            .iter_mut()
+            .find(|e| e.id == id)
+            .ok_or_else(|| KeystoreError::UnknownCert(id.to_string()))?;
+        let recovery = entry.recovery.as_ref().ok_or_else(|| {
+            KeystoreError::Format(format!("证书 {id} 没有恢复副本，无法重置证书密码"))
+        })?;
+        let pkcs8 = recovery
+            .open(recovery_share, &entry.fingerprint)
+            .map_err(|e| KeystoreError::Format(e.to_string()))?;
+        entry.sealed_key = SealedKey::seal(
+            &pkcs8,
+            new_pin,
+            share,
+            &entry.fingerprint,
+            entry.sealed_key.iterations,
+        )
+        .map_err(|e| KeystoreError::Format(e.to_string()))?;
+        self.save()
+    }
+
+    /// Writes `keystore.json` atomically.
+    pub fn save(&self) -> Result<(), KeystoreError> {
+        let path = self.dir.join(KEYSTORE_FILE);
+        let json = serde_json::to_vec_pretty(&self.manifest)
+            .map_err(|e| KeystoreError::Format(e.to_string()))?;
+        crate::cosign::state::write_atomic(&path, &json).map_err(|source| KeystoreError::Io {
             path: path.display().to_string(),
             source,
         })

@@ -15,8 +15,8 @@
 //! keys in `pki/` exist because independent validators need them in tests; the phone never
 //! reads them. It refuses to overwrite an existing `DIR/phone/keystore.json`.
 
-use crate::cosign::state::{write_atomic, CertRecord, CosignBook};
-use crate::key_seal::{new_share, SealedKey};
+use crate::cosign::state::{write_atomic, CertRecord, CertShares, CosignBook};
+use crate::key_seal::{new_share, RecoverySeal, SealedKey};
 use crate::keystore::{
     KeystoreEntry, KeystoreManifest, SealImageRef, KEYSTORE_FILE, KEYSTORE_VERSION, SEALS_DIR,
 };
@@ -146,6 +146,8 @@ pub fn init_test_world(
         )?;
 
         let share = new_share();
+        let recovery_share = new_share();
+        let recovery = RecoverySeal::seal(&issued.key_pkcs8, &recovery_share, &fp)?;
         let sealed = SealedKey::seal(&issued.key_pkcs8, pin, &share, &fp, kdf_iterations)?;
         let holder = spec.person.clone().unwrap_or_else(|| spec.company.clone());
         book.certs.insert(
@@ -156,7 +158,10 @@ pub fn init_test_world(
                 &holder,
                 issued.not_after_unix(),
                 pin,
-                &share,
+                CertShares {
+                    share: &share,
+                    recovery_share: &recovery_share,
+                },
                 kdf_iterations,
             ),
         );
@@ -209,6 +214,7 @@ pub fn init_test_world(
             cert_pem: pki::cert_pem(&issued.cert)?,
             chain_pem: issued.chain_pem()?,
             sealed_key: sealed,
+            recovery: Some(recovery),
             seals,
         };
         report.push((entry.id.clone(), entry.label()));

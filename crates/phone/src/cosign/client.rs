@@ -6,8 +6,11 @@
 //! forwards as `co_signing_unavailable`. Answers are size-checked before parsing. The PIN is
 //! sent in the request body only (never in a URL) and is not kept.
 
-use super::server::{AuthoriseGrant, AuthoriseRefusal, AuthoriseRequest, CertSummary, SecretText};
-use super::state::{AdminAction, OperationContext, RefusalReason, UsageLogEntry};
+use super::server::{
+    AuthoriseGrant, AuthoriseRefusal, AuthoriseRequest, CertSummary, ResetPinGrant,
+    ResetPinRefusal, ResetPinRequest, SecretText,
+};
+use super::state::{AdminAction, OperationContext, RefusalReason, ResetRefusal, UsageLogEntry};
 use crate::key_seal::ServiceShare;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -21,6 +24,9 @@ pub enum CosignCallError {
     /// The service said no, with a typed reason.
     #[error("{}", .0.message_zh())]
     Refused(RefusalReason),
+    /// The service refused a PIN reset.
+    #[error("{0}")]
+    ResetRefused(ResetRefusal),
     /// The service could not be reached or answered nonsense.
     #[error("协同签名服务暂不可用（{0}），请稍后重试")]
     Unavailable(String),
@@ -31,9 +37,19 @@ impl CosignCallError {
     pub fn to_refusal(&self) -> RefusalReason {
         match self {
             Self::Refused(r) => r.clone(),
-            Self::Unavailable(_) => RefusalReason::CoSigningUnavailable,
+            Self::Unavailable(_) | Self::ResetRefused(_) => RefusalReason::CoSigningUnavailable,
         }
     }
+}
+
+fn share_from_hex(text: &str) -> Result<ServiceShare, CosignCallError> {
+    let raw = Zeroizing::new(hex::decode(text).map_err(unavailable)?);
+    if raw.len() != 32 {
+        return Err(unavailable("密钥分量长度错误"));
+    }
+    let mut share = Zeroizing::new([0u8; 32]);
+    share.copy_from_slice(&raw);
+    Ok(share)
 }
 
 /// A client bound to one service base URL (e.g. `http://127.0.0.1:7001`).
@@ -107,22 +123,51 @@ impl CosignClient {
             return Err(unavailable(format!("HTTP {status}")));
         }
         let grant: AuthoriseGrant = serde_json::from_slice(&bytes).map_err(unavailable)?;
-        let raw = Zeroizing::new(hex::decode(grant.share.expose()).map_err(unavailable)?);
-        if raw.len() != 32 {
-            return Err(unavailable("密钥分量长度错误"));
-        }
-        let mut share = Zeroizing::new([0u8; 32]);
-        share.copy_from_slice(&raw);
-        Ok(share)
+        share_from_hex(grant.share.expose())
     }
 
-    /// Applies an admin action.
+    /// 忘记证书密码: exchanges the one-time code and the new PIN for (share, recovery share).
+    pub async fn reset_pin(
+        &self,
+        cert_id: &str,
+        code: &str,
+        new_pin: &str,
+    ) -> Result<(ServiceShare, ServiceShare), CosignCallError> {
+        let req = ResetPinRequest {
+            code: SecretText::new(code.to_string()),
+            new_pin: SecretText::new(new_pin.to_string()),
+        };
+        let url = format!("{}/v1/certs/{}/reset-pin", self.base, cert_id);
+        let resp = self
+            .http
+            .post(url)
+            .json(&req)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let (status, bytes) = body(resp).await?;
+        let bytes = Zeroizing::new(bytes);
+        if status == reqwest::StatusCode::FORBIDDEN {
+            let r: ResetPinRefusal = serde_json::from_slice(&bytes).map_err(unavailable)?;
+            return Err(CosignCallError::ResetRefused(r.refusal));
+        }
+        if !status.is_success() {
+            return Err(unavailable(format!("HTTP {status}")));
+        }
+        let grant: ResetPinGrant = serde_json::from_slice(&bytes).map_err(unavailable)?;
+        Ok((
+            share_from_hex(grant.share.expose())?,
+            share_from_hex(grant.recovery_share.expose())?,
+        ))
+    }
+
+    /// Applies an admin action; returns the verification code for `IssueResetCode`.
     pub async fn admin(
         &self,
         token: &str,
         cert_id: &str,
         action: &AdminAction,
-    ) -> Result<(), CosignCallError> {
+    ) -> Result<Option<String>, CosignCallError> {
         let url = format!("{}/v1/admin/certs/{}", self.base, cert_id);
         let resp = self
             .http
@@ -134,7 +179,12 @@ impl CosignClient {
             .map_err(unavailable)?;
         let (status, bytes) = body(resp).await?;
         if status.is_success() {
-            Ok(())
+            #[derive(serde::Deserialize)]
+            struct Done {
+                code: Option<String>,
+            }
+            let done: Done = serde_json::from_slice(&bytes).map_err(unavailable)?;
+            Ok(done.code)
         } else {
             Err(unavailable(format!(
                 "HTTP {status}: {}",

@@ -14,7 +14,8 @@
 //! terminate TLS: run it on loopback or behind a TLS proxy.
 
 use super::state::{
-    AdminAction, CertState, CosignBook, OperationContext, RefusalReason, UsageLogEntry,
+    AdminAction, CertState, CosignBook, OperationContext, RefusalReason, ResetRefusal,
+    UsageLogEntry,
 };
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -83,6 +84,31 @@ pub struct AuthoriseRefusal {
     pub refusal: RefusalReason,
 }
 
+/// Request of 忘记证书密码.
+#[derive(Serialize, Deserialize)]
+pub struct ResetPinRequest {
+    /// The one-time verification code.
+    pub code: SecretText,
+    /// The new 6-digit PIN.
+    pub new_pin: SecretText,
+}
+
+/// Answer of a successful PIN reset: both shares, hex.
+#[derive(Serialize, Deserialize)]
+pub struct ResetPinGrant {
+    /// The normal share.
+    pub share: SecretText,
+    /// The recovery share.
+    pub recovery_share: SecretText,
+}
+
+/// Refused PIN reset.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ResetPinRefusal {
+    /// Why.
+    pub refusal: ResetRefusal,
+}
+
 /// One line of `GET /v1/admin/certs`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CertSummary {
@@ -146,6 +172,7 @@ pub fn router(state_dir: &Path) -> Result<Router, ServeError> {
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/certs/{id}/authorise", post(authorise))
+        .route("/v1/certs/{id}/reset-pin", post(reset_pin))
         .route("/v1/admin/certs", get(list))
         .route("/v1/admin/certs/{id}", post(admin))
         .route("/v1/admin/certs/{id}/log", get(log))
@@ -180,6 +207,32 @@ async fn authorise(
         .into_response(),
         Ok(Ok(Err(refusal))) => {
             (StatusCode::FORBIDDEN, Json(AuthoriseRefusal { refusal })).into_response()
+        }
+        Ok(Err(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
+    }
+}
+
+async fn reset_pin(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    Json(req): Json<ResetPinRequest>,
+) -> Response {
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
+        let decision = book.reset_pin(&id, req.code.expose(), req.new_pin.expose(), now());
+        book.save(&svc.state_path).map_err(|_| "状态保存失败")?;
+        Ok::<_, &'static str>(decision)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(Ok(grant))) => Json(ResetPinGrant {
+            share: SecretText::new(hex::encode(grant.share.as_ref())),
+            recovery_share: SecretText::new(hex::encode(grant.recovery_share.as_ref())),
+        })
+        .into_response(),
+        Ok(Ok(Err(refusal))) => {
+            (StatusCode::FORBIDDEN, Json(ResetPinRefusal { refusal })).into_response()
         }
         Ok(Err(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
@@ -235,8 +288,8 @@ async fn admin(
         return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
     };
     match book.admin(&id, &action, now()) {
-        Ok(()) => match book.save(&svc.state_path) {
-            Ok(()) => Json(serde_json::json!({})).into_response(),
+        Ok(code) => match book.save(&svc.state_path) {
+            Ok(()) => Json(serde_json::json!({ "code": code })).into_response(),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
         Err(e @ super::state::BookError::Unknown(_)) => {

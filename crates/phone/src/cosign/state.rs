@@ -19,7 +19,7 @@ use crate::key_seal::ServiceShare;
 pub use bidseal_scan::RefusalReason;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -89,7 +89,8 @@ pub struct UsageLogEntry {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct PinVerifier {
     salt: String,
-    iterations: u32,
+    /// PBKDF2 iterations.
+    pub iterations: u32,
     hash: String,
 }
 
@@ -158,21 +159,39 @@ pub struct CertRecord {
     pub wrong_pins: u32,
     /// The key share, hex (secret: the state file is the service's secret store).
     share: String,
+    /// The recovery share for 忘记证书密码, hex (secret).
+    #[serde(default)]
+    recovery_share: String,
+    /// A pending PIN reset (one-time verification code), if the admin issued one.
+    #[serde(default)]
+    pub pending_reset: Option<PendingReset>,
     /// Usage log, oldest first.
     pub log: Vec<UsageLogEntry>,
 }
 
+/// The two service-side secrets of one certificate.
+pub struct CertShares<'a> {
+    /// Released for every authorised operation.
+    pub share: &'a ServiceShare,
+    /// Released only for a PIN reset with a valid one-time code.
+    pub recovery_share: &'a ServiceShare,
+}
+
 impl CertRecord {
-    /// A new active record.
+    /// A new active record; `iterations` is the PBKDF2 count of the PIN verifier.
     pub fn new(
         id: &str,
         fingerprint: &str,
         holder: &str,
         not_after: i64,
         pin: &str,
-        share: &ServiceShare,
+        shares: CertShares<'_>,
         iterations: u32,
     ) -> Self {
+        let CertShares {
+            share,
+            recovery_share,
+        } = shares;
         Self {
             id: id.to_string(),
             fingerprint: fingerprint.to_string(),
@@ -183,25 +202,82 @@ impl CertRecord {
             pin: PinVerifier::new(pin, iterations),
             wrong_pins: 0,
             share: hex::encode(share.as_ref()),
+            recovery_share: hex::encode(recovery_share.as_ref()),
+            pending_reset: None,
             log: Vec::new(),
         }
     }
 
     fn share(&self) -> Option<ServiceShare> {
-        let bytes = Zeroizing::new(hex::decode(&self.share).ok()?);
-        let mut out = Zeroizing::new([0u8; 32]);
-        if bytes.len() != 32 {
-            return None;
-        }
-        out.copy_from_slice(&bytes);
-        Some(out)
+        decode_share(&self.share)
     }
+
+    fn recovery_share(&self) -> Option<ServiceShare> {
+        decode_share(&self.recovery_share)
+    }
+}
+
+fn decode_share(text: &str) -> Option<ServiceShare> {
+    let bytes = Zeroizing::new(hex::decode(text).ok()?);
+    let mut out = Zeroizing::new([0u8; 32]);
+    if bytes.len() != 32 {
+        return None;
+    }
+    out.copy_from_slice(&bytes);
+    Some(out)
 }
 
 impl Drop for CertRecord {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.share);
+        zeroize::Zeroize::zeroize(&mut self.recovery_share);
     }
+}
+
+/// How long a PIN-reset verification code stays valid.
+pub const RESET_CODE_TTL_SECS: i64 = 600;
+
+/// A one-time verification code for 忘记证书密码 (in the real product sent by SMS; here the
+/// admin CLI prints it). Only its SHA-256 is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingReset {
+    code_sha256: String,
+    /// Unix seconds after which the code is void.
+    pub expires_at: i64,
+    /// Wrong codes so far ([`MAX_WRONG_PINS`] void the code).
+    pub wrong_codes: u32,
+}
+
+/// Why a PIN reset was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum ResetRefusal {
+    /// No code was issued, it expired, or too many wrong codes voided it.
+    #[error("没有有效的验证码（未申请、已过期或输错次数过多），请重新获取验证码")]
+    NoValidCode,
+    /// Wrong code.
+    #[error("验证码错误，还可尝试 {remaining_tries} 次")]
+    WrongCode {
+        /// Attempts left.
+        remaining_tries: u32,
+    },
+    /// A revoked certificate cannot get a new PIN.
+    #[error("证书已注销，不能重置证书密码，请重新办理证书")]
+    CertificateRevoked,
+    /// The new PIN is not 6 digits.
+    #[error("新的证书密码（PIN）必须是 6 位数字")]
+    BadPin,
+    /// Unknown certificate.
+    #[error("协同签名服务中没有这本证书")]
+    Unknown,
+}
+
+/// What a successful PIN reset releases to the phone so it can re-seal its key.
+pub struct ResetGrant {
+    /// The normal share (the main seal is redone under the new PIN with it).
+    pub share: ServiceShare,
+    /// The recovery share (opens the recovery seal).
+    pub recovery_share: ServiceShare,
 }
 
 /// What the phone tells the service about the operation it wants to perform.
@@ -234,8 +310,10 @@ pub enum AdminAction {
         /// End, or `None` for unlimited.
         until: Option<i64>,
     },
-    /// Clear the wrong-PIN counter and the lock (重置 PIN 错误次数 / 解锁).
-    ResetPin,
+    /// Clear the wrong-PIN counter and the lock (解锁), the user remembers the PIN.
+    Unlock,
+    /// Issue a one-time verification code for 忘记证书密码; the phone then sets a new PIN.
+    IssueResetCode,
 }
 
 /// Errors of admin actions and persistence.
@@ -361,8 +439,14 @@ impl CosignBook {
         rec.share().ok_or(RefusalReason::NoSuitableCertificate)
     }
 
-    /// Applies an admin action and logs it.
-    pub fn admin(&mut self, id: &str, action: &AdminAction, now: i64) -> Result<(), BookError> {
+    /// Applies an admin action and logs it. `IssueResetCode` returns the code.
+    pub fn admin(
+        &mut self,
+        id: &str,
+        action: &AdminAction,
+        now: i64,
+    ) -> Result<Option<String>, BookError> {
+        let mut output = None;
         let rec = self
             .certs
             .get_mut(id)
@@ -392,9 +476,21 @@ impl CosignBook {
                     None => "取消授权结束时间".to_string(),
                 }
             }
-            AdminAction::ResetPin => {
+            AdminAction::Unlock => {
                 rec.wrong_pins = 0;
-                "重置 PIN 错误次数（解锁）".to_string()
+                "解锁（清除 PIN 错误次数）".to_string()
+            }
+            AdminAction::IssueResetCode => {
+                let mut n = [0u8; 4];
+                OsRng.fill_bytes(&mut n);
+                let code = format!("{:06}", u32::from_be_bytes(n) % 1_000_000);
+                rec.pending_reset = Some(PendingReset {
+                    code_sha256: hex::encode(Sha256::digest(code.as_bytes())),
+                    expires_at: now + RESET_CODE_TTL_SECS,
+                    wrong_codes: 0,
+                });
+                output = Some(code);
+                "签发证书密码重置验证码".to_string()
             }
         };
         rec.log.push(UsageLogEntry {
@@ -406,15 +502,94 @@ impl CosignBook {
             detail: String::new(),
             result: "OK".to_string(),
         });
-        Ok(())
+        Ok(output)
+    }
+
+    /// 忘记证书密码: checks the one-time code, sets the new PIN, clears the lock, and releases
+    /// both shares so the phone can re-seal its key under the new PIN. Logged either way.
+    pub fn reset_pin(
+        &mut self,
+        id: &str,
+        code: &str,
+        new_pin: &str,
+        now: i64,
+    ) -> Result<ResetGrant, ResetRefusal> {
+        let rec = self.certs.get_mut(id).ok_or(ResetRefusal::Unknown)?;
+        let decision = Self::decide_reset(rec, code, new_pin, now);
+        rec.log.push(UsageLogEntry {
+            at: now,
+            who: rec.holder.clone(),
+            operation: "忘记证书密码：重置 PIN".to_string(),
+            desktop: String::new(),
+            session_id: String::new(),
+            detail: String::new(),
+            result: match &decision {
+                Ok(_) => "OK".to_string(),
+                Err(r) => serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_string))
+                    .unwrap_or_default(),
+            },
+        });
+        decision
+    }
+
+    fn decide_reset(
+        rec: &mut CertRecord,
+        code: &str,
+        new_pin: &str,
+        now: i64,
+    ) -> Result<ResetGrant, ResetRefusal> {
+        if rec.state == CertState::Revoked {
+            return Err(ResetRefusal::CertificateRevoked);
+        }
+        if new_pin.len() != 6 || !new_pin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ResetRefusal::BadPin);
+        }
+        let Some(pending) = rec.pending_reset.as_mut() else {
+            return Err(ResetRefusal::NoValidCode);
+        };
+        if now > pending.expires_at || pending.wrong_codes >= MAX_WRONG_PINS {
+            rec.pending_reset = None;
+            return Err(ResetRefusal::NoValidCode);
+        }
+        let got = hex::encode(Sha256::digest(code.trim().as_bytes()));
+        let same = got.len() == pending.code_sha256.len()
+            && got
+                .bytes()
+                .zip(pending.code_sha256.bytes())
+                .fold(0u8, |a, (x, y)| a | (x ^ y))
+                == 0;
+        if !same {
+            pending.wrong_codes += 1;
+            let remaining = MAX_WRONG_PINS.saturating_sub(pending.wrong_codes);
+            if remaining == 0 {
+                rec.pending_reset = None;
+                return Err(ResetRefusal::NoValidCode);
+            }
+            return Err(ResetRefusal::WrongCode {
+                remaining_tries: remaining,
+            });
+        }
+        let (Some(share), Some(recovery_share)) = (rec.share(), rec.recovery_share()) else {
+            return Err(ResetRefusal::Unknown);
+        };
+        let iterations = rec.pin.iterations;
+        rec.pin = PinVerifier::new(new_pin, iterations);
+        rec.wrong_pins = 0;
+        rec.pending_reset = None;
+        Ok(ResetGrant {
+            share,
+            recovery_share,
+        })
     }
 
     /// Loads `state.json`.
     pub fn load(path: &Path) -> Result<Self, BookError> {
-        let bytes = std::fs::read(path).map_err(|source| BookError::Io {
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| BookError::Io {
             path: path.display().to_string(),
             source,
-        })?;
+        })?);
         serde_json::from_slice(&bytes).map_err(|e| BookError::Corrupt(e.to_string()))
     }
 
@@ -475,7 +650,10 @@ mod tests {
                 "张伟",
                 i64::MAX / 2,
                 "123456",
-                &crate::key_seal::new_share(),
+                CertShares {
+                    share: &crate::key_seal::new_share(),
+                    recovery_share: &crate::key_seal::new_share(),
+                },
                 1000,
             ),
         );
@@ -514,11 +692,47 @@ mod tests {
                 .err(),
             Some(RefusalReason::PinLocked)
         );
-        b.admin("c", &AdminAction::ResetPin, 0).unwrap();
+        b.admin("c", &AdminAction::Unlock, 0).unwrap();
         assert!(b
             .authorise("c", "123456", &ctx(CosignOperation::Sign), "x", 0)
             .is_ok());
         assert_eq!(b.certs["c"].log.len(), 8);
+    }
+
+    #[test]
+    fn forgotten_pin_is_reset_with_a_one_time_code_and_the_old_pin_stops_working() {
+        let mut b = book();
+        assert_eq!(
+            b.reset_pin("c", "000000", "654321", 0).err(),
+            Some(ResetRefusal::NoValidCode)
+        );
+        let code = b
+            .admin("c", &AdminAction::IssueResetCode, 0)
+            .unwrap()
+            .unwrap();
+        let wrong = if code == "111111" { "222222" } else { "111111" };
+        assert_eq!(
+            b.reset_pin("c", wrong, "654321", 1).err(),
+            Some(ResetRefusal::WrongCode { remaining_tries: 4 })
+        );
+        assert!(b.reset_pin("c", &code, "654321", 2).is_ok());
+        assert!(b.reset_pin("c", &code, "654321", 3).is_err(), "single use");
+        assert!(b
+            .authorise("c", "654321", &ctx(CosignOperation::Sign), "x", 4)
+            .is_ok());
+        assert!(b
+            .authorise("c", "123456", &ctx(CosignOperation::Sign), "x", 5)
+            .is_err());
+        let code = b
+            .admin("c", &AdminAction::IssueResetCode, 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            b.reset_pin("c", &code, "111111", 10 + RESET_CODE_TTL_SECS + 1)
+                .err(),
+            Some(ResetRefusal::NoValidCode),
+            "expired code"
+        );
     }
 
     #[test]

@@ -1,0 +1,361 @@
+//! Shared harness of the `tests/scan_*.rs` end-to-end tests: a fresh test world per test
+//! (`bidseal phone init` with a small PBKDF2 count), the relay (`bidseal relay`) and the
+//! co-signing service (`bidseal phone serve-cosign`) as real processes on 127.0.0.1, the phone
+//! as a real `bidseal phone scan` process, and independent checks with `openssl`.
+//!
+//! Every process started here is killed (by its own handle) when its guard drops.
+
+#![allow(dead_code)]
+
+use bidseal_scan::client::{start_scan, DesktopScan, ScanOptions};
+use bidseal_scan::{OperationKind, PlatformRef, ProjectRef};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The PIN of every test certificate.
+pub const PIN: &str = "123456";
+/// The demo bidder.
+pub const BIDDER: &str = "华夏建设工程有限公司";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_bidseal")
+}
+
+/// A temporary folder removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let p = std::env::temp_dir().join(format!(
+            "bidseal-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A server process; killed on drop.
+pub struct Server {
+    child: Child,
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_url(line: &str) -> Option<String> {
+    let start = line.find("http://127.0.0.1:")?;
+    let rest = &line[start..];
+    let end = rest
+        .char_indices()
+        .skip("http://127.0.0.1:".len())
+        .find(|(_, c)| !c.is_ascii_digit())
+        .map(|(i, _)| i)
+        .unwrap_or(rest.len());
+    Some(rest[..end].to_string())
+}
+
+/// Starts `bidseal ARGS` and waits for it to print its `http://127.0.0.1:PORT` (stdout or
+/// stderr).
+pub fn spawn_server(args: &[&str]) -> Server {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bidseal server");
+    let (tx, rx) = mpsc::channel::<String>();
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if let Some(url) = find_url(&line) {
+                    let _ = tx.send(url);
+                }
+            }
+        });
+    }
+    let url = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(url) => url,
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "`bidseal {}` did not print its http://127.0.0.1:PORT within 60 s",
+                args.join(" ")
+            );
+        }
+    };
+    Server { child, url }
+}
+
+/// One test world: keys, relay, co-signing service.
+pub struct World {
+    pub dir: TempDir,
+    pub relay: Server,
+    pub cosign: Server,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let dir = TempDir::new("scan");
+        let out = Command::new(bin())
+            .args(["phone", "init"])
+            .arg(&dir.0)
+            .args(["--pin", PIN, "--kdf-iterations", "1000"])
+            .output()
+            .expect("run phone init");
+        assert!(
+            out.status.success(),
+            "phone init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let state = dir.0.to_string_lossy().to_string();
+        let cosign = spawn_server(&[
+            "phone",
+            "serve-cosign",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            &state,
+        ]);
+        let relay = spawn_server(&["relay", "--listen", "127.0.0.1:0"]);
+        World { dir, relay, cosign }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.0.join(rel)
+    }
+
+    /// Starts the phone for `payload` with extra arguments; returns the running process.
+    pub fn phone(&self, payload: &str, extra: &[&str]) -> Child {
+        self.phone_with_pin(payload, PIN, extra)
+    }
+
+    pub fn phone_with_pin(&self, payload: &str, pin: &str, extra: &[&str]) -> Child {
+        Command::new(bin())
+            .args(["phone", "scan", payload, "--keystore"])
+            .arg(&self.dir.0)
+            .args(["--cosign", &self.cosign.url, "--pin", pin])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn phone")
+    }
+
+    /// `bidseal phone admin ...` against this world's service.
+    pub fn admin(&self, args: &[&str]) -> Output {
+        let out = Command::new(bin())
+            .args(["phone", "admin", "--cosign", &self.cosign.url, "--state"])
+            .arg(&self.dir.0)
+            .args(args)
+            .output()
+            .expect("run phone admin");
+        assert!(
+            out.status.success(),
+            "phone admin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The usage log of a certificate, as JSON values.
+    pub fn usage_log(&self, cert: &str) -> Vec<serde_json::Value> {
+        let out = self.admin(&["log", cert]);
+        serde_json::from_slice(&out.stdout).expect("log is JSON")
+    }
+
+    /// Starts a desktop scan on this world's relay.
+    pub async fn desktop(&self, op: OperationKind, response_timeout_secs: u64) -> DesktopScan {
+        start_scan(
+            &self.relay.url,
+            op,
+            ScanOptions {
+                ttl: Duration::from_secs(120),
+                response_timeout: Duration::from_secs(response_timeout_secs),
+            },
+        )
+        .await
+        .expect("start scan at the relay")
+    }
+}
+
+/// Waits for the phone process and returns (summary JSON, stderr text).
+pub fn finish_phone(child: Child) -> (serde_json::Value, String) {
+    let out = child.wait_with_output().expect("phone exits");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "phone failed: {stderr}");
+    let summary = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("phone summary not JSON ({e}): {stderr}"));
+    (summary, stderr)
+}
+
+pub fn platform() -> PlatformRef {
+    PlatformRef {
+        id: "gz-ggzy".into(),
+        name: "广州公共资源交易中心".into(),
+    }
+}
+
+pub fn project() -> ProjectRef {
+    ProjectRef {
+        code: "GZ2026-001".into(),
+        name: "某某道路改造工程".into(),
+    }
+}
+
+// ---- independent checks with openssl -------------------------------------------------------
+
+fn openssl(args: &[&str], dir: &Path) -> Output {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("openssl is required for these tests (scripts/setup.sh installs it): {e}")
+        });
+    out
+}
+
+/// Verifies a DER ECDSA signature over a SHA-256 digest (prehash) with the public key of a DER
+/// certificate, using `openssl pkeyutl -verify`.
+pub fn openssl_verify_prehash(cert_der: &[u8], digest: &[u8; 32], sig_der: &[u8]) -> bool {
+    let tmp = TempDir::new("ossl");
+    std::fs::write(tmp.0.join("cert.der"), cert_der).unwrap();
+    std::fs::write(tmp.0.join("digest.bin"), digest).unwrap();
+    std::fs::write(tmp.0.join("sig.der"), sig_der).unwrap();
+    let o = openssl(
+        &[
+            "x509", "-inform", "DER", "-in", "cert.der", "-pubkey", "-noout", "-out", "pub.pem",
+        ],
+        &tmp.0,
+    );
+    assert!(
+        o.status.success(),
+        "openssl x509: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = openssl(
+        &[
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "pub.pem",
+            "-in",
+            "digest.bin",
+            "-sigfile",
+            "sig.der",
+        ],
+        &tmp.0,
+    );
+    o.status.success()
+}
+
+/// A fresh P-256 key made by openssl: (PEM private key path holder, uncompressed SEC1 point).
+pub struct OpensslKey {
+    pub dir: TempDir,
+    pub point: Vec<u8>,
+}
+
+pub fn openssl_ephemeral_key() -> OpensslKey {
+    let tmp = TempDir::new("eph");
+    let o = openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "eph.pem",
+        ],
+        &tmp.0,
+    );
+    assert!(
+        o.status.success(),
+        "openssl genpkey: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = openssl(
+        &["pkey", "-in", "eph.pem", "-pubout", "-out", "eph.pub.pem"],
+        &tmp.0,
+    );
+    assert!(o.status.success());
+    let o = openssl(
+        &["pkey", "-in", "eph.pem", "-pubout", "-outform", "DER"],
+        &tmp.0,
+    );
+    assert!(o.status.success());
+    let spki = o.stdout;
+    assert!(spki.len() >= 65);
+    let point = spki[spki.len() - 65..].to_vec();
+    assert_eq!(point[0], 0x04, "uncompressed point");
+    OpensslKey { dir: tmp, point }
+}
+
+/// ECDH computed by openssl with the certificate's private key (from the test PKI escrow)
+/// and the peer's public key.
+pub fn openssl_ecdh(cert_key_pem: &Path, peer: &OpensslKey) -> Vec<u8> {
+    let peer_pub = peer.dir.0.join("eph.pub.pem");
+    let o = Command::new("openssl")
+        .args(["pkeyutl", "-derive", "-inkey"])
+        .arg(cert_key_pem)
+        .arg("-peerkey")
+        .arg(&peer_pub)
+        .output()
+        .expect("openssl pkeyutl -derive");
+    assert!(
+        o.status.success(),
+        "openssl derive: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
+
+/// The DER of a PEM certificate file.
+pub fn pem_file_to_der(path: &Path) -> Vec<u8> {
+    let o = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(path)
+        .output()
+        .expect("openssl x509");
+    assert!(o.status.success());
+    o.stdout
+}

@@ -1,0 +1,274 @@
+//! Refusals and faults end to end as real processes on 127.0.0.1: what the co-signing service
+//! enforces (wrong PIN and lockout, 已禁用, 注销, 授权结束时间, expired certificate, opening time)
+//! reaches the desktop as a typed refusal with a zh-CN message, and a phone that never answers
+//! ends the scan with a clear error instead of a hang.
+
+mod scan_common;
+
+use bidseal_scan::client::Answer;
+use bidseal_scan::*;
+use scan_common::*;
+
+fn personal_seal_request(tag: &str) -> OperationRequest {
+    OperationRequest::Sign(SignRequest {
+        platform: platform(),
+        project: Some(project()),
+        items: vec![SignItem {
+            document: "授权委托书.pdf".into(),
+            pages: vec![1],
+            seal_kind: SealKind::Personal { index: 1 },
+            digest: Digest32::of(tag.as_bytes()),
+        }],
+    })
+}
+
+/// One single-request sign scan with `cert` and `pin`; returns the desktop's answer.
+async fn sign_once(world: &World, cert: &str, pin: &str, tag: &str) -> Answer {
+    let mut scan = world.desktop(OperationKind::Sign, 60).await;
+    let phone = world.phone_with_pin(
+        &scan.payload().to_url(),
+        pin,
+        &["--confirm", "--cert", cert],
+    );
+    scan.wait_scanned().await.expect("scanned");
+    let answer = scan
+        .perform(personal_seal_request(tag), None)
+        .await
+        .expect("answer");
+    finish_phone(phone);
+    answer
+}
+
+fn refusal(answer: Answer) -> RefusalReason {
+    match answer {
+        Answer::Rejected(r) => r,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_pins_lock_the_certificate_and_the_right_pin_is_then_refused() {
+    let world = World::new();
+    for remaining in (1..=4u8).rev() {
+        let r = refusal(sign_once(&world, "staff-li", "000000", "wrong").await);
+        assert_eq!(
+            r,
+            RefusalReason::WrongPin {
+                remaining_tries: remaining
+            }
+        );
+        assert!(
+            r.message_zh().contains(&format!("还可尝试 {remaining} 次")),
+            "{}",
+            r.message_zh()
+        );
+    }
+    let r = refusal(sign_once(&world, "staff-li", "000000", "wrong").await);
+    assert_eq!(r, RefusalReason::PinLocked, "the 5th wrong PIN locks");
+    assert!(r.message_zh().contains("锁定"), "{}", r.message_zh());
+    // 6th attempt with the RIGHT PIN: still locked, no key share released.
+    let r = refusal(sign_once(&world, "staff-li", PIN, "right").await);
+    assert_eq!(r, RefusalReason::PinLocked);
+    let log = world.usage_log("staff-li");
+    let results: Vec<&str> = log
+        .iter()
+        .map(|e| e["result"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            "wrong_pin",
+            "wrong_pin",
+            "wrong_pin",
+            "wrong_pin",
+            "pin_locked",
+            "pin_locked"
+        ]
+    );
+    // 忘记证书密码: a one-time code (the admin CLI plays the SMS) lets the phone set a new PIN;
+    // the phone re-seals its key, the lock is gone, the old PIN no longer works.
+    let code = String::from_utf8_lossy(&world.admin(&["reset-code", "staff-li"]).stdout)
+        .trim()
+        .to_string();
+    assert_eq!(code.len(), 6, "six-digit code: {code}");
+    let out = std::process::Command::new(bin())
+        .args(["phone", "reset-pin", "--keystore"])
+        .arg(&world.dir.0)
+        .args([
+            "--cosign",
+            &world.cosign.url,
+            "--cert",
+            "staff-li",
+            "--code",
+            &code,
+            "--new-pin",
+            "654321",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "reset-pin: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer = sign_once(&world, "staff-li", "654321", "after-reset").await;
+    let Answer::Confirmed {
+        response: OperationResponse::Sign(signed),
+        ..
+    } = answer
+    else {
+        panic!("{answer:?}")
+    };
+    let cert = pem_file_to_der(&world.path("pki/staff-li.pem"));
+    assert!(openssl_verify_prehash(
+        &cert,
+        &Digest32::of(b"after-reset").0,
+        &signed.signatures[0].signature.0
+    ));
+    let r = refusal(sign_once(&world, "staff-li", PIN, "old-pin").await);
+    assert_eq!(r, RefusalReason::WrongPin { remaining_tries: 4 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_disabled_by_the_enterprise_admin_is_refused_until_enabled() {
+    let world = World::new();
+    world.admin(&["disable", "colleague-liu"]);
+    let r = refusal(sign_once(&world, "colleague-liu", PIN, "d").await);
+    assert_eq!(r, RefusalReason::CertificateDisabled);
+    assert!(r.message_zh().contains("禁用"), "{}", r.message_zh());
+    world.admin(&["enable", "colleague-liu"]);
+    assert!(matches!(
+        sign_once(&world, "colleague-liu", PIN, "e").await,
+        Answer::Confirmed { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_certificate_can_no_longer_decrypt_or_be_enabled() {
+    let world = World::new();
+    world.admin(&["revoke", "ent-jiangnan"]);
+    let eph = openssl_ephemeral_key();
+    let own = pem_file_to_der(&world.path("pki/ent-jiangnan.pem"));
+    let mut scan = world.desktop(OperationKind::Decrypt, 60).await;
+    let phone = world.phone(
+        &scan.payload().to_url(),
+        &["--confirm", "--cert", "ent-jiangnan"],
+    );
+    scan.wait_scanned().await.expect("scanned");
+    let req = DecryptRequest {
+        platform: platform(),
+        project: project(),
+        bid_file: "江南路桥-投标文件.bid".into(),
+        envelope_digest: Digest32::of(b"env"),
+        originator_keys: vec![Bytes(eph.point.clone())],
+        recipient_certificates: vec![Bytes(own)],
+        opens_at: unix_now() - 10,
+    };
+    let r = refusal(
+        scan.perform(OperationRequest::Decrypt(req), None)
+            .await
+            .expect("answer"),
+    );
+    finish_phone(phone);
+    assert_eq!(r, RefusalReason::CertificateRevoked);
+    assert!(r.message_zh().contains("注销"), "{}", r.message_zh());
+    // 注销 is final: the admin cannot enable it again.
+    let out = std::process::Command::new(bin())
+        .args(["phone", "admin", "--cosign", &world.cosign.url, "--state"])
+        .arg(&world.dir.0)
+        .args(["enable", "ent-jiangnan"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("注销"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_authorisation_that_ended_is_refused() {
+    let world = World::new();
+    let ended = unix_now() - 3600;
+    world.admin(&["authorise-until", "colleague-wang", &ended.to_string()]);
+    let r = refusal(sign_once(&world, "colleague-wang", PIN, "a").await);
+    assert_eq!(r, RefusalReason::AuthorisationEnded { ended_at: ended });
+    assert!(r.message_zh().contains("授权"), "{}", r.message_zh());
+    // Extending the authorisation lets the staff member seal again.
+    let later = (unix_now() + 86_400).to_string();
+    world.admin(&["authorise-until", "colleague-wang", &later]);
+    assert!(matches!(
+        sign_once(&world, "colleague-wang", PIN, "b").await,
+        Answer::Confirmed { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_certificate_is_refused() {
+    let world = World::new();
+    let r = refusal(sign_once(&world, "expired-zhao", PIN, "x").await);
+    assert_eq!(r, RefusalReason::CertificateExpired);
+    assert!(r.message_zh().contains("过期"), "{}", r.message_zh());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decryption_before_the_opening_time_is_refused() {
+    let world = World::new();
+    let eph = openssl_ephemeral_key();
+    let own = pem_file_to_der(&world.path("pki/ent-huaxia.pem"));
+    let opens_at = unix_now() + 3600;
+    let mut scan = world.desktop(OperationKind::Decrypt, 60).await;
+    let phone = world.phone(&scan.payload().to_url(), &["--confirm"]);
+    scan.wait_scanned().await.expect("scanned");
+    let req = DecryptRequest {
+        platform: platform(),
+        project: project(),
+        bid_file: "华夏建设-投标文件.bid".into(),
+        envelope_digest: Digest32::of(b"env"),
+        originator_keys: vec![Bytes(eph.point.clone())],
+        recipient_certificates: vec![Bytes(own)],
+        opens_at,
+    };
+    let r = refusal(
+        scan.perform(OperationRequest::Decrypt(req), None)
+            .await
+            .expect("answer"),
+    );
+    finish_phone(phone);
+    assert_eq!(r, RefusalReason::BeforeOpeningTime { opens_at });
+    assert!(r.message_zh().contains("开标"), "{}", r.message_zh());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_that_never_answers_ends_the_scan_with_a_timeout() {
+    let world = World::new();
+    let mut scan = world.desktop(OperationKind::Sign, 3).await;
+    let mut phone = world.phone(&scan.payload().to_url(), &["--confirm", "--never-answer"]);
+    scan.wait_scanned().await.expect("scanned");
+    let started = std::time::Instant::now();
+    let result = scan.perform(personal_seal_request("silent"), None).await;
+    let err = result.expect_err("no answer must not look like an answer");
+    assert_eq!(err, ScanError::PhoneTimeout);
+    assert!(err.to_string().contains("手机未在规定时间内确认"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "gave up in time"
+    );
+    // The phone never reached the co-signing service.
+    assert!(world.usage_log("staff-li").is_empty());
+    let _ = phone.kill();
+    let _ = phone.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_certificate_and_missing_seal_are_refused_with_reasons() {
+    let world = World::new();
+    // The enterprise certificate has no personal seal.
+    let r = refusal(sign_once(&world, "ent-huaxia", PIN, "s").await);
+    assert_eq!(
+        r,
+        RefusalReason::SealNotAvailable {
+            seal_kind: SealKind::Personal { index: 1 }
+        }
+    );
+    assert!(r.message_zh().contains("私章"), "{}", r.message_zh());
+    let r = refusal(sign_once(&world, "no-such-cert", PIN, "u").await);
+    assert_eq!(r, RefusalReason::NoSuitableCertificate);
+}
