@@ -1,33 +1,256 @@
 //! `bidseal open` and `bidseal demo`: the bid-opening hall (decrypt by scan, verify, report)
 //! and the headless end-to-end demo on embedded defaults.
+//!
+//! Thin: parses arguments, shows QR codes (payload text on stderr, PNG files), prints the
+//! result table, writes the JSON report atomically; the flows are in `bidseal_workflow`.
 
-use anyhow::Result;
+use anyhow::{anyhow, bail, Context, Result};
+use bidseal_bid::opening::{BidOpeningReport, HallContext};
+use bidseal_cms::cert::TrustStore;
+use bidseal_scan::client::ScanOptions;
+use bidseal_scan::{OperationKind, PlatformRef, ProjectRef, QrPayload};
+use bidseal_workflow::scan_session::{ScanPresenter, ScanTarget};
 use bidseal_workflow::FlowError;
 use clap::Args;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
 
-/// Arguments (not built yet).
+/// 开标：逐个投标文件扫码解密，验证数字信封、清单签名、文件摘要与每个 PDF 签章。
 #[derive(Debug, Args)]
-pub struct OpenArgs {}
-
-/// Runs the command.
-pub fn open(_args: OpenArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt {
-        feature: "开标解密 (bidseal open)",
-        issue: 6,
-    };
-    Err(anyhow::anyhow!("[{}] {err}", err.code()))
+pub struct OpenArgs {
+    /// 投标文件（可多个）
+    #[arg(required = true)]
+    pub bid_files: Vec<PathBuf>,
+    /// 招标文件包（提供认可的 CA、项目标段与开标时间）
+    #[arg(long, conflicts_with = "trust")]
+    pub tender: Option<PathBuf>,
+    /// 不用招标文件包时：认可的 CA 证书（PEM，可含多本）
+    #[arg(long)]
+    pub trust: Option<PathBuf>,
+    /// 扫码中继地址（默认在 127.0.0.1 上启动内置中继）
+    #[arg(long)]
+    pub relay: Option<String>,
+    /// 解密后文件的存放目录（默认 ./opened）
+    #[arg(long, default_value = "opened")]
+    pub work: PathBuf,
+    /// 二维码图片目录（qr-N.png，默认同 --work）
+    #[arg(long)]
+    pub qr_dir: Option<PathBuf>,
+    /// 结果报告（JSON）
+    #[arg(long)]
+    pub report_json: Option<PathBuf>,
+    /// 结果报告（PDF）——尚未实现
+    #[arg(long)]
+    pub report_pdf: Option<PathBuf>,
+    /// 每个二维码的有效期（秒）
+    #[arg(long, default_value_t = 180)]
+    pub qr_ttl: u64,
 }
 
-/// Arguments (not built yet).
-#[derive(Debug, Args)]
-pub struct DemoArgs {}
+/// Shows each QR as its payload (stderr, for `bidseal phone scan`) and a PNG file.
+pub struct TerminalQr {
+    dir: PathBuf,
+    count: usize,
+    /// Files written, in order.
+    pub written: Vec<PathBuf>,
+}
 
-/// Runs the command.
+impl TerminalQr {
+    /// Writes `qr-N.png` files into `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        TerminalQr {
+            dir,
+            count: 0,
+            written: Vec::new(),
+        }
+    }
+}
+
+impl ScanPresenter for TerminalQr {
+    fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
+        self.count += 1;
+        let path = self
+            .dir
+            .join(format!("qr-{}-{}.png", self.count, op.as_str()));
+        match bidseal_scan::qr::render_png(payload)
+            .and_then(|png| bidseal_scan::qr::write_atomic(&path, &png))
+        {
+            Ok(()) => {
+                eprintln!("二维码（{}）：{}", op.name_zh(), path.display());
+                self.written.push(path);
+            }
+            Err(e) => eprintln!("二维码图片写出失败：{e}"),
+        }
+        eprintln!("扫码内容：{}", payload.to_url());
+    }
+
+    fn status(&mut self, line: &str) {
+        eprintln!("{line}");
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("无法启动异步运行时")
+}
+
+/// Prints the result table (bidder, price, every check).
+pub fn print_table(reports: &[BidOpeningReport]) {
+    println!("开标结果（{} 份投标文件）", reports.len());
+    for (i, r) in reports.iter().enumerate() {
+        let bidder = r
+            .bidder
+            .as_ref()
+            .map(|b| format!("{}（{}）", b.name, b.credit_code))
+            .unwrap_or_else(|| "（未能解密）".into());
+        let price: Vec<String> = r.price.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "{}. {} 投标人：{} 报价：{} 结论：{}",
+            i + 1,
+            r.bid_file,
+            bidder,
+            if price.is_empty() {
+                "-".into()
+            } else {
+                price.join(", ")
+            },
+            if r.passed { "通过" } else { "不通过" }
+        );
+        for c in &r.checks {
+            println!(
+                "   [{}] {}：{}{}",
+                if c.passed { "通过" } else { "失败" },
+                c.name,
+                c.detail,
+                c.code
+                    .as_deref()
+                    .map(|c| format!("（{c}）"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Writes the JSON report atomically.
+pub fn write_json_report(path: &Path, reports: &[BidOpeningReport]) -> Result<()> {
+    let json = serde_json::to_vec_pretty(reports)?;
+    bidseal_bid::fsio::write_atomic(path, &json)
+        .with_context(|| format!("写出报告 {} 失败", path.display()))
+}
+
+/// Runs `bidseal open`.
+pub fn open(args: OpenArgs) -> Result<ExitCode> {
+    if args.report_pdf.is_some() {
+        let err = FlowError::NotBuilt {
+            feature: "开标报告 PDF（--report-pdf），请改用 --report-json",
+            issue: 6,
+        };
+        bail!("[{}] {err}", err.code());
+    }
+    let now = SystemTime::now();
+    let (hall, opens_at, platform, project) = if let Some(tender) = &args.tender {
+        let package =
+            bidseal_bid::tender::open(tender).map_err(|e| anyhow!("[{}] {e}", e.code()))?;
+        let (hall, opens_at) = bidseal_workflow::hall::hall_from_tender(&package, now)
+            .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
+        let (platform, project) =
+            bidseal_workflow::scan_session::refs_from_tender(&package.manifest);
+        (hall, opens_at, platform, project)
+    } else if let Some(trust) = &args.trust {
+        let mut accepted = TrustStore::new();
+        accepted
+            .add_pem_file(trust)
+            .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
+        let hall = HallContext {
+            accepted,
+            expected_project: None,
+            at: now,
+        };
+        let platform = PlatformRef {
+            id: "hall".into(),
+            name: "开标大厅".into(),
+        };
+        let project = ProjectRef {
+            code: "-".into(),
+            name: "开标".into(),
+        };
+        (hall, bidseal_scan::unix_now(), platform, project)
+    } else {
+        bail!("[E_NO_TRUST] 请用 --tender 指定招标文件包（或用 --trust 指定认可的 CA 证书）");
+    };
+    std::fs::create_dir_all(&args.work)
+        .with_context(|| format!("无法创建目录 {}", args.work.display()))?;
+    let qr_dir = args.qr_dir.clone().unwrap_or_else(|| args.work.clone());
+    std::fs::create_dir_all(&qr_dir)
+        .with_context(|| format!("无法创建目录 {}", qr_dir.display()))?;
+    let rt = runtime()?;
+    let reports = rt.block_on(async {
+        let (relay_url, _relay) = match &args.relay {
+            Some(url) => (url.clone(), None),
+            None => {
+                let handle = bidseal_relay::Relay::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| anyhow!("内置扫码中继无法启动：{e}"))?;
+                eprintln!("内置扫码中继：{}", handle.url());
+                (handle.url(), Some(handle))
+            }
+        };
+        let target = ScanTarget {
+            relay: relay_url,
+            platform,
+            project,
+            options: ScanOptions {
+                ttl: Duration::from_secs(args.qr_ttl.clamp(1, 300)),
+                response_timeout: Duration::from_secs(180),
+            },
+        };
+        let mut presenter = TerminalQr::new(qr_dir);
+        let mut reports = Vec::new();
+        for bid in &args.bid_files {
+            eprintln!("开启投标文件：{}", bid.display());
+            reports.push(
+                bidseal_workflow::hall::open_by_scan(
+                    &target,
+                    &mut presenter,
+                    &hall,
+                    bid,
+                    &args.work,
+                    opens_at,
+                )
+                .await,
+            );
+        }
+        Ok::<_, anyhow::Error>(reports)
+    })?;
+    print_table(&reports);
+    if let Some(path) = &args.report_json {
+        write_json_report(path, &reports)?;
+        eprintln!("报告已写出：{}", path.display());
+    }
+    Ok(if reports.iter().all(|r| r.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// 以内置默认配置跑通完整流程（尚未实现）。
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// 输出目录
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `bidseal demo`.
 pub fn demo(_args: DemoArgs) -> Result<ExitCode> {
     let err = FlowError::NotBuilt {
         feature: "完整流程演示 (bidseal demo)",
         issue: 6,
     };
-    Err(anyhow::anyhow!("[{}] {err}", err.code()))
+    Err(anyhow!("[{}] {err}", err.code()))
 }

@@ -11,7 +11,9 @@ use crate::phone_adapters::{parse_chain, verify_prehash};
 use crate::scan_session::{ScanPresenter, ScanSession, ScanTarget};
 use bidseal_bid::bidfile::{check_bidder_certificate, BidderIds};
 use bidseal_cms::cert::{Certificate, TrustStore};
-use bidseal_scan::{AuthPurpose, AuthRequest, Digest32, OperationKind, OperationRequest, OperationResponse};
+use bidseal_scan::{
+    AuthPurpose, AuthRequest, Digest32, OperationKind, OperationRequest, OperationResponse,
+};
 use std::time::SystemTime;
 
 /// A bidder authenticated by scan.

@@ -121,7 +121,15 @@ pub async fn trial_decrypt(
     bid_file: &Path,
     work: &Path,
 ) -> BidOpeningReport {
-    let report = open_by_scan(target, presenter, hall, bid_file, work, bidseal_scan::unix_now()).await;
+    let report = open_by_scan(
+        target,
+        presenter,
+        hall,
+        bid_file,
+        work,
+        bidseal_scan::unix_now(),
+    )
+    .await;
     let _ = std::fs::remove_dir_all(bidseal_bid::opening::opened_dir(work, bid_file));
     report
 }

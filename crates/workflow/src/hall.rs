@@ -46,17 +46,14 @@ pub async fn open_by_scan(
             return report;
         }
     };
-    let envelope_digest = match bidseal_bid::bidfile::manifest::hash_file(bid_file) {
-        Ok((hex_digest, _)) => {
-            let mut d = [0u8; 32];
-            for (i, b) in d.iter_mut().enumerate() {
-                *b = u8::from_str_radix(hex_digest.get(2 * i..2 * i + 2).unwrap_or("00"), 16)
-                    .unwrap_or(0);
-            }
-            d
-        }
+    let envelope_digest = match sha256_file(bid_file) {
+        Ok(d) => d,
         Err(e) => {
-            fail(&mut report, e.code(), e.to_string());
+            fail(
+                &mut report,
+                "E_IO",
+                format!("无法读取 {}：{e}", bid_file.display()),
+            );
             return report;
         }
     };
@@ -104,4 +101,47 @@ pub async fn open_by_scan(
         opened.push(c);
     }
     opened
+}
+
+/// What the hall knows from a verified tender package: accepted CAs, project, opening time
+/// (unix seconds), and what the phone is shown.
+pub fn hall_from_tender(
+    tender: &bidseal_bid::tender::TenderPackage,
+    at: std::time::SystemTime,
+) -> Result<(HallContext, u64), crate::FlowError> {
+    let m = &tender.manifest;
+    let accepted = bidseal_bid::bidfile::accepted_cas(tender)?;
+    let expected = bidseal_bid::bidfile::BidProjectIds {
+        project_id: m.project.id.clone(),
+        project_name: m.project.name.clone(),
+        lot_id: m.project.lot.id.clone(),
+        lot_name: m.project.lot.name.clone(),
+        platform_id: m.platform.id.clone(),
+    };
+    let opens_at = m.opening_time.unix_timestamp().max(0) as u64;
+    Ok((
+        HallContext {
+            accepted,
+            expected_project: Some(expected),
+            at,
+        },
+        opens_at,
+    ))
+}
+
+/// SHA-256 of a file, streamed.
+fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().into())
 }

@@ -15,7 +15,9 @@ use crate::error::FlowError;
 use crate::scan_session::{ScanSession, ScanTarget};
 use bidseal_cms::cert::Certificate;
 use bidseal_cms::envelope::{EnvelopeError, EnvelopeHeader, KeyAgreement, SharedSecret};
-use bidseal_cms::signed_data::{SignFuture, SignRequest as CmsSignRequest, SignedDataError, Signer};
+use bidseal_cms::signed_data::{
+    SignFuture, SignRequest as CmsSignRequest, SignedDataError, Signer,
+};
 use bidseal_scan::{
     Bytes, DecryptRequest, Digest32, OperationRequest, OperationResponse, SealKind, SignItem,
     SignRequest,
@@ -51,7 +53,9 @@ pub fn verify_prehash(cert: &Certificate, digest: &[u8; 32], sig: &[u8]) -> Resu
     let bad = |detail: &str| FlowError::BadPhoneAnswer {
         detail: detail.to_string(),
     };
-    let key = cert.p256_public_key().map_err(|_| bad("证书不是 P-256 密钥"))?;
+    let key = cert
+        .p256_public_key()
+        .map_err(|_| bad("证书不是 P-256 密钥"))?;
     let sig = if sig.len() == 64 {
         p256::ecdsa::Signature::from_slice(sig)
     } else {
@@ -249,7 +253,11 @@ impl PhoneKeyAgreement {
             bid_file: ctx.bid_file.clone(),
             envelope_digest: Digest32(ctx.envelope_digest),
             originator_keys: keys,
-            recipient_certificates: ctx.recipients.iter().map(|c| Bytes(c.der().to_vec())).collect(),
+            recipient_certificates: ctx
+                .recipients
+                .iter()
+                .map(|c| Bytes(c.der().to_vec()))
+                .collect(),
             opens_at: ctx.opens_at,
         });
         let OperationResponse::Decrypt(resp) = session.perform(request).await? else {

@@ -93,8 +93,16 @@ pub fn placements_from_composition(nodes: &[NodePlacement]) -> Vec<SealPlacement
         for kind in &node.seal_kinds {
             let kind = scan_kind(*kind);
             if node.cross_page && node.rects.len() >= 2 {
-                let pages: Vec<usize> = node.rects.iter().map(|r| r.page_index as usize + 1).collect();
-                let width: f64 = node.rects.iter().map(|r| f64::from(r.rect.x2 - r.rect.x1)).sum();
+                let pages: Vec<usize> = node
+                    .rects
+                    .iter()
+                    .map(|r| r.page_index as usize + 1)
+                    .collect();
+                let width: f64 = node
+                    .rects
+                    .iter()
+                    .map(|r| f64::from(r.rect.x2 - r.rect.x1))
+                    .sum();
                 let first = &node.rects[0].rect;
                 out.push(SealPlacement {
                     node_ids: vec![node.node_id.clone()],

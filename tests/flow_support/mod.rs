@@ -1,0 +1,153 @@
+//! A test world for the flow tests: the phone's test PKI and keystore (`bidseal phone init`),
+//! the co-signing service and the scan relay listening on 127.0.0.1, and a simulated phone
+//! that joins every QR the flow shows.
+#![allow(dead_code)]
+
+use bidseal_cms::cert::{Certificate, TrustStore};
+use bidseal_phone::cosign::client::CosignClient;
+use bidseal_phone::keystore::Keystore;
+use bidseal_phone::scan_loop::{run_scan, PhoneBehaviour};
+use bidseal_phone::simulator::{PhoneSimulator, PhoneUser, UserDecision};
+use bidseal_relay::{Relay, RelayHandle};
+use bidseal_scan::client::ScanOptions;
+use bidseal_scan::{OperationKind, PlatformRef, ProjectRef, QrPayload};
+use bidseal_workflow::scan_session::{ScanPresenter, ScanTarget};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const PIN: &str = "123456";
+
+pub struct World {
+    pub dir: PathBuf,
+    pub cosign_url: String,
+    pub relay: RelayHandle,
+}
+
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bidseal-flow-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    dir
+}
+
+impl World {
+    pub async fn start(name: &str) -> World {
+        let dir = fresh_dir(name);
+        let world = dir.join("world");
+        bidseal_phone::provision::init_test_world(&world, PIN, 1000)
+            .unwrap_or_else(|e| panic!("phone init: {e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind cosign: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let state = world.join("cosign");
+        tokio::spawn(async move {
+            let _ = bidseal_phone::cosign::server::serve(listener, &state).await;
+        });
+        let relay = Relay::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("relay: {e}"));
+        World {
+            dir,
+            cosign_url: format!("http://{addr}"),
+            relay,
+        }
+    }
+
+    pub fn pki(&self, file: &str) -> PathBuf {
+        self.dir.join("world").join("pki").join(file)
+    }
+
+    pub fn cert(&self, id: &str) -> Certificate {
+        let pem = std::fs::read(self.pki(&format!("{id}.pem"))).unwrap_or_else(|e| panic!("{e}"));
+        Certificate::from_pem(&pem).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn trust(&self, cas: &[&str]) -> TrustStore {
+        let mut store = TrustStore::new();
+        for ca in cas {
+            store
+                .add_pem_file(&self.pki(&format!("{ca}.pem")))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        store
+    }
+
+    pub fn target(&self) -> ScanTarget {
+        ScanTarget {
+            relay: self.relay.url(),
+            platform: PlatformRef {
+                id: "demo-ggzy".into(),
+                name: "演示公共资源交易平台".into(),
+            },
+            project: ProjectRef {
+                code: "DEMO-2026-001/01".into(),
+                name: "演示项目 一标段".into(),
+            },
+            options: ScanOptions {
+                ttl: Duration::from_secs(60),
+                response_timeout: Duration::from_secs(60),
+            },
+        }
+    }
+
+    /// A phone holding the whole test keystore; `cert` forces one certificate.
+    pub fn phone(&self, cert: Option<&str>, colleagues: &[&str]) -> TestPhone {
+        let keystore = Keystore::load(&self.dir.join("world").join("phone"))
+            .unwrap_or_else(|e| panic!("keystore: {e}"));
+        let cosign = CosignClient::new(&self.cosign_url).unwrap_or_else(|e| panic!("{e}"));
+        let user = PhoneUser {
+            pin: PIN.to_string().into(),
+            decision: UserDecision::Confirm,
+            auto_confirm: true,
+            cert: cert.map(str::to_string),
+            colleagues: colleagues.iter().map(|s| s.to_string()).collect(),
+        };
+        TestPhone {
+            phone: Arc::new(PhoneSimulator::new(keystore, cosign, user)),
+            shown: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
+/// Joins every QR shown, as the phone would after the user scans it.
+pub struct TestPhone {
+    pub phone: Arc<PhoneSimulator>,
+    pub shown: Arc<Mutex<Vec<(OperationKind, String)>>>,
+}
+
+impl ScanPresenter for TestPhone {
+    fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
+        let text = payload.to_url();
+        if let Ok(mut shown) = self.shown.lock() {
+            shown.push((op, text.clone()));
+        }
+        let phone = self.phone.clone();
+        tokio::spawn(async move {
+            let _ = run_scan(
+                &text,
+                &phone,
+                "测试手机",
+                PhoneBehaviour::Normal,
+                &mut |_| {},
+            )
+            .await;
+        });
+    }
+
+    fn status(&mut self, _line: &str) {}
+}
+
+pub fn run(cmd: &mut std::process::Command) -> std::process::Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (run scripts/setup.sh)"))
+}
+
+pub fn copy(from: &Path, to: &Path) {
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
