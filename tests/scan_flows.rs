@@ -95,6 +95,11 @@ async fn auth_returns_enterprise_chain_of_a_test_ca_and_a_signature_bound_to_the
     assert_eq!(last["operation"], "扫码认证");
     assert_eq!(last["result"], "OK");
     assert_eq!(last["session_id"], binding.session.to_base64());
+    let desktop = last["desktop"].as_str().unwrap_or("");
+    assert!(
+        desktop.contains("广州公共资源交易中心") && desktop.contains("gz-ggzy"),
+        "{desktop}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

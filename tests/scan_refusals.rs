@@ -258,6 +258,42 @@ async fn phone_that_never_answers_ends_the_scan_with_a_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn co_signing_service_down_is_reported_not_worked_around() {
+    let world = World::new();
+    let mut scan = world.desktop(OperationKind::Sign, 60).await;
+    // A port nothing listens on: the phone cannot reach its back office.
+    let phone = std::process::Command::new(bin())
+        .args(["phone", "scan", &scan.payload().to_url(), "--keystore"])
+        .arg(&world.dir.0)
+        .args([
+            "--cosign",
+            "http://127.0.0.1:9",
+            "--pin",
+            PIN,
+            "--confirm",
+            "--cert",
+            "staff-li",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    scan.wait_scanned().await.expect("scanned");
+    let r = refusal(
+        scan.perform(personal_seal_request("down"), None)
+            .await
+            .expect("answer"),
+    );
+    finish_phone(phone);
+    assert_eq!(r, RefusalReason::CoSigningUnavailable);
+    assert!(
+        r.message_zh().contains("协同签名服务"),
+        "{}",
+        r.message_zh()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_certificate_and_missing_seal_are_refused_with_reasons() {
     let world = World::new();
     // The enterprise certificate has no personal seal.

@@ -89,9 +89,13 @@ struct ScanArgs {
     /// Co-signing service base URL, e.g. http://127.0.0.1:7001.
     #[arg(long)]
     cosign: String,
-    /// The certificate PIN (6 digits).
-    #[arg(long)]
-    pin: String,
+    /// The certificate PIN (6 digits). Visible in the process list: prefer --pin-stdin
+    /// outside tests.
+    #[arg(long, required_unless_present = "pin_stdin")]
+    pin: Option<String>,
+    /// Read the PIN from the first line of stdin.
+    #[arg(long, conflicts_with = "pin")]
+    pin_stdin: bool,
     /// Press 确认 on every prompt (default).
     #[arg(long, conflicts_with = "reject")]
     confirm: bool,
@@ -223,6 +227,19 @@ async fn serve_cosign(listen: SocketAddr, state: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn read_pin(a: &ScanArgs) -> Result<String> {
+    match &a.pin {
+        Some(pin) => Ok(pin.clone()),
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("无法从标准输入读取 PIN")?;
+            Ok(line.trim().to_string())
+        }
+    }
+}
+
 async fn scan(a: ScanArgs) -> Result<ExitCode> {
     let payload_text = match (&a.payload, &a.qr_png) {
         (Some(p), None) => p.clone(),
@@ -232,7 +249,7 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
     let keystore = Keystore::load(&phone_dir(&a.keystore))?;
     let cosign = CosignClient::new(&a.cosign)?;
     let user = PhoneUser {
-        pin: a.pin.clone().into(),
+        pin: read_pin(&a)?.into(),
         decision: if a.reject {
             UserDecision::Reject
         } else {

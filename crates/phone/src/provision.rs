@@ -71,6 +71,22 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
     })
 }
 
+/// Like [`write`] but readable by everyone (certificates, seal images: nothing secret).
+fn write_public(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
+    write(path, bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(
+            |source| ProvisionError::Io {
+                path: path.display().to_string(),
+                source,
+            },
+        )?;
+    }
+    Ok(())
+}
+
 fn mkdir(path: &Path) -> Result<(), ProvisionError> {
     std::fs::create_dir_all(path).map_err(|source| ProvisionError::Io {
         path: path.display().to_string(),
@@ -115,14 +131,14 @@ pub fn init_test_world(
     let mut trust = String::new();
     for ca in &cas {
         let pem = pki::cert_pem(&ca.cert)?;
-        write(&pki_dir.join(format!("{}.pem", ca.id)), pem.as_bytes())?;
+        write_public(&pki_dir.join(format!("{}.pem", ca.id)), pem.as_bytes())?;
         write(
             &pki_dir.join(format!("{}.key.pem", ca.id)),
             ca.key_pem()?.as_bytes(),
         )?;
         trust.push_str(&pem);
     }
-    write(&pki_dir.join("trust.pem"), trust.as_bytes())?;
+    write_public(&pki_dir.join("trust.pem"), trust.as_bytes())?;
 
     let font = SealFont::load();
     let mut book = CosignBook::default();
@@ -132,11 +148,11 @@ pub fn init_test_world(
         let ca = &cas[spec.ca_index.min(1)];
         let issued = ca.issue(&spec)?;
         let fp = pki::fingerprint(&issued.cert)?;
-        write(
+        write_public(
             &pki_dir.join(format!("{}.pem", spec.id)),
             pki::cert_pem(&issued.cert)?.as_bytes(),
         )?;
-        write(
+        write_public(
             &pki_dir.join(format!("{}.chain.pem", spec.id)),
             issued.chain_pem()?.as_bytes(),
         )?;
@@ -170,7 +186,7 @@ pub fn init_test_world(
         let mut add =
             |kind: SealImageKind, index: u8, png: Vec<u8>| -> Result<(), ProvisionError> {
                 let file = format!("{}-{}-{}.png", spec.id, serde_kind(kind), index + 1);
-                write(&phone_dir.join(SEALS_DIR).join(&file), &png)?;
+                write_public(&phone_dir.join(SEALS_DIR).join(&file), &png)?;
                 seals.push(SealImageRef { kind, index, file });
                 Ok(())
             };

@@ -116,6 +116,19 @@ fn cert_der(entry: &KeystoreEntry) -> Result<Vec<u8>, RefusalReason> {
         .map_err(|_| invalid("手机证书损坏"))
 }
 
+/// Who asked, for the usage log: the platform and a prefix of the desktop's ephemeral key
+/// (the desktop's identity within this scan).
+fn desktop_label(platform: &bidseal_scan::PlatformRef, binding: &SessionBinding) -> String {
+    let key: String = binding
+        .desktop_key
+        .as_bytes()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}（{}）桌面 {key}", platform.name, platform.id)
+}
+
 /// A one-line zh-CN description of a request: what the phone screen shows before the PIN.
 pub fn describe(request: &OperationRequest) -> String {
     match request {
@@ -325,7 +338,7 @@ impl PhoneSimulator {
                 entry,
                 CosignOperation::Auth,
                 binding,
-                &r.platform.name,
+                &desktop_label(&r.platform, binding),
                 detail,
                 None,
             )
@@ -413,7 +426,7 @@ impl PhoneSimulator {
                 entry,
                 CosignOperation::Sign,
                 binding,
-                &r.platform.name,
+                &desktop_label(&r.platform, binding),
                 detail,
                 None,
             )
@@ -475,7 +488,7 @@ impl PhoneSimulator {
                 entry,
                 CosignOperation::Generate,
                 binding,
-                &r.platform.name,
+                &desktop_label(&r.platform, binding),
                 detail,
                 None,
             )
@@ -533,7 +546,7 @@ impl PhoneSimulator {
                 entry,
                 CosignOperation::Decrypt,
                 binding,
-                &r.platform.name,
+                &desktop_label(&r.platform, binding),
                 detail,
                 Some(r.opens_at),
             )
