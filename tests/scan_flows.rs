@@ -489,3 +489,46 @@ async fn user_rejects_on_the_phone() {
     // Nothing reached the co-signing service: a rejection never releases a key share.
     assert!(world.usage_log("ent-huaxia").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_mode_without_auto_confirm_asks_scan_seal_confirmation_each_time() {
+    let world = World::new();
+    let mut scan = world.desktop(OperationKind::Sign, 60).await;
+    let phone = world.phone(&scan.payload().to_url(), &["--confirm"]);
+    scan.wait_scanned().await.expect("scanned");
+    for n in 1..=2u32 {
+        let item = SignItem {
+            document: format!("附件{n}.pdf"),
+            pages: vec![1],
+            seal_kind: SealKind::Enterprise,
+            digest: digest(&format!("att-{n}")),
+        };
+        let req = SignRequest {
+            platform: platform(),
+            project: None,
+            items: vec![item],
+        };
+        let session = (n == 1).then_some(SessionModeRequest {
+            idle_timeout_secs: 60,
+        });
+        let answer = scan
+            .perform(OperationRequest::Sign(req), session)
+            .await
+            .expect("answer");
+        let Answer::Confirmed { session: grant, .. } = answer else {
+            panic!("seal {n}: {answer:?}")
+        };
+        if n == 1 {
+            assert_eq!(grant.map(|g| g.auto_confirm), Some(false));
+        }
+    }
+    scan.end().await.expect("end session");
+    let (summary, stderr) = finish_phone(phone);
+    let answered = summary["answered"].as_array().unwrap();
+    assert_eq!(answered.len(), 2);
+    assert!(
+        answered.iter().all(|a| a["prompted"] == true),
+        "every seal asked: {summary}"
+    );
+    assert!(stderr.contains("扫码签章确认"), "{stderr}");
+}
