@@ -308,3 +308,37 @@ async fn unknown_certificate_and_missing_seal_are_refused_with_reasons() {
     let r = refusal(sign_once(&world, "no-such-cert", PIN, "u").await);
     assert_eq!(r, RefusalReason::NoSuitableCertificate);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_refuses_an_expired_or_garbled_qr_with_a_clear_message() {
+    let world = World::new();
+    let scan = bidseal_scan::client::start_scan(
+        &world.relay.url,
+        OperationKind::Auth,
+        bidseal_scan::client::ScanOptions {
+            ttl: std::time::Duration::from_secs(1),
+            response_timeout: std::time::Duration::from_secs(5),
+        },
+    )
+    .await
+    .expect("start scan");
+    let url = scan.payload().to_url();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let out = world
+        .phone(&url, &["--confirm"])
+        .wait_with_output()
+        .unwrap();
+    assert!(!out.status.success(), "an expired QR must not be accepted");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("二维码已过期"), "{stderr}");
+
+    let out = world
+        .phone("bidseal://scan?garbage", &["--confirm"])
+        .wait_with_output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("二维码内容无效"), "{stderr}");
+    // Nothing reached the co-signing service.
+    assert!(world.usage_log("ent-huaxia").is_empty());
+}
