@@ -158,6 +158,8 @@ pub struct WorkingCopy {
     prefix_hash: Sha256,
     pending: Option<(PendingSeal, Vec<u8>, Dict)>,
     committed: bool,
+    /// Background flush of the copied prefix, joined at commit.
+    flusher: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> PdfError + '_ {
@@ -185,11 +187,22 @@ impl WorkingCopy {
         let path = temp_path_for(output);
         let copy_from = input.to_owned();
         let copy_to = path.clone();
-        // Copy (in-kernel where possible) on one core while hashing on the other.
-        let copier = std::thread::spawn(move || std::fs::copy(&copy_from, &copy_to));
+        // Copy (in-kernel where possible) on one core while hashing on the other; the copy is
+        // then flushed to disk in the background until commit (overlapping the signer), so
+        // the fsync at commit has only the new bytes left to write.
+        let (copied_tx, copied_rx) = std::sync::mpsc::channel();
+        let flusher = std::thread::spawn(move || {
+            let copied = std::fs::copy(&copy_from, &copy_to);
+            let ok = copied.is_ok();
+            let _ = copied_tx.send(copied);
+            if ok {
+                File::open(&copy_to)?.sync_data()?;
+            }
+            Ok::<(), std::io::Error>(())
+        });
         let hashed = hash_file_prefix(input, input_len);
-        let copied = copier
-            .join()
+        let copied = copied_rx
+            .recv()
             .map_err(|_| PdfError::corrupt("复制线程异常退出"));
         let cleanup = |e: PdfError| {
             let _ = std::fs::remove_file(&path);
@@ -219,6 +232,7 @@ impl WorkingCopy {
             prefix_hash,
             pending: None,
             committed: false,
+            flusher: Some(flusher),
         })
     }
 
@@ -259,6 +273,7 @@ impl WorkingCopy {
             prefix_hash,
             pending: Some((pending.clone(), update, trailer)),
             committed: false,
+            flusher: None,
         })
     }
 
@@ -651,6 +666,12 @@ impl WorkingCopy {
             self.abandon()?;
         }
         self.file.set_len(self.safe_len).map_err(io(&self.path))?;
+        if let Some(flusher) = self.flusher.take() {
+            flusher
+                .join()
+                .map_err(|_| PdfError::corrupt("写盘线程异常退出"))?
+                .map_err(io(&self.path))?;
+        }
         self.file.sync_all().map_err(io(&self.path))?;
         std::fs::rename(&self.path, output).map_err(io(output))?;
         if let Some(dir) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
