@@ -125,9 +125,10 @@ pub fn spawn_server(args: &[&str]) -> Server {
 
 /// One test world: keys, relay, co-signing service.
 pub struct World {
-    pub dir: TempDir,
+    // Field order is drop order: stop the servers before removing their folder.
     pub relay: Server,
     pub cosign: Server,
+    pub dir: TempDir,
 }
 
 impl World {
@@ -154,7 +155,7 @@ impl World {
             &state,
         ]);
         let relay = spawn_server(&["relay", "--listen", "127.0.0.1:0"]);
-        World { dir, relay, cosign }
+        World { relay, cosign, dir }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
