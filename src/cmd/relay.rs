@@ -22,7 +22,10 @@ pub struct RelayArgs {
 pub fn run(args: RelayArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("无法启动异步运行时")?;
     rt.block_on(async {
-        let config = RelayConfig { log: args.log, ..RelayConfig::default() };
+        let config = RelayConfig {
+            log: args.log,
+            ..RelayConfig::default()
+        };
         let handle = Relay::bind_with(&args.listen, config)
             .await
             .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;

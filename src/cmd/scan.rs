@@ -73,7 +73,10 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
 }
 
 fn demo_request(op: OperationKind, platform: &PlatformRef, n: u32) -> OperationRequest {
-    let project = ProjectRef { code: "DEMO-2026-001".into(), name: "演示项目".into() };
+    let project = ProjectRef {
+        code: "DEMO-2026-001".into(),
+        name: "演示项目".into(),
+    };
     let digest = Digest32::of(format!("bidseal scan demo {n} {}", unix_now()).as_bytes());
     match op {
         OperationKind::Auth => OperationRequest::Auth(AuthRequest {
@@ -97,7 +100,10 @@ fn demo_request(op: OperationKind, platform: &PlatformRef, n: u32) -> OperationR
             platform: platform.clone(),
             project,
             manifest_digest: digest,
-            choose: CertificateChoice { min_extra: 0, max_extra: 5 },
+            choose: CertificateChoice {
+                min_extra: 0,
+                max_extra: 5,
+            },
         }),
         OperationKind::Decrypt => {
             let originator = p256_demo_point(&digest);
@@ -117,9 +123,14 @@ fn demo_request(op: OperationKind, platform: &PlatformRef, n: u32) -> OperationR
 /// A valid P-256 point for a demo decrypt request: the desktop's own fresh ephemeral key of a
 /// throwaway offer (no envelope exists in this staff tool).
 fn p256_demo_point(_seed: &Digest32) -> Vec<u8> {
-    DesktopOffer::new("http://127.0.0.1:1", OperationKind::Decrypt, Duration::from_secs(60), unix_now())
-        .map(|o| o.payload().desktop_key.as_bytes().to_vec())
-        .unwrap_or_default()
+    DesktopOffer::new(
+        "http://127.0.0.1:1",
+        OperationKind::Decrypt,
+        Duration::from_secs(60),
+        unix_now(),
+    )
+    .map(|o| o.payload().desktop_key.as_bytes().to_vec())
+    .unwrap_or_default()
 }
 
 async fn scan(args: ScanArgs) -> Result<ExitCode> {
@@ -159,7 +170,10 @@ async fn scan(args: ScanArgs) -> Result<ExitCode> {
     println!("relay: {relay}");
     println!("qr-version: {}", qr::version_of(&payload)?);
     println!("payload: {}", payload.to_url());
-    let platform = PlatformRef { id: args.platform.clone(), name: "演示交易平台".into() };
+    let platform = PlatformRef {
+        id: args.platform.clone(),
+        name: "演示交易平台".into(),
+    };
     let total = args.session.unwrap_or(1).max(1);
     let mut sent = 0u32;
     let mut code = ExitCode::from(3);
@@ -168,8 +182,11 @@ async fn scan(args: ScanArgs) -> Result<ExitCode> {
         match event {
             ScanEvent::Scanned { .. } => {
                 sent += 1;
-                let mode = args.session.map(|_| SessionModeRequest { idle_timeout_secs: 300 });
-                scan.request(demo_request(op, &platform, sent), mode).await?;
+                let mode = args.session.map(|_| SessionModeRequest {
+                    idle_timeout_secs: 300,
+                });
+                scan.request(demo_request(op, &platform, sent), mode)
+                    .await?;
             }
             ScanEvent::Confirmed { .. } | ScanEvent::Rejected { .. } => {
                 code = if matches!(event, ScanEvent::Confirmed { .. }) {
@@ -179,7 +196,8 @@ async fn scan(args: ScanArgs) -> Result<ExitCode> {
                 };
                 if args.session.is_some() && sent < total && code == ExitCode::SUCCESS {
                     sent += 1;
-                    scan.request(demo_request(op, &platform, sent), None).await?;
+                    scan.request(demo_request(op, &platform, sent), None)
+                        .await?;
                 } else if args.session.is_some() {
                     scan.end().await?;
                 }
@@ -197,15 +215,32 @@ async fn scan(args: ScanArgs) -> Result<ExitCode> {
 
 fn print_event(event: &ScanEvent) {
     match event {
-        ScanEvent::Waiting { expires_at } => println!("state: waiting (expires_at={expires_at}) 等待扫码"),
-        ScanEvent::Scanned { phone, .. } => println!("state: scanned device={:?} 已扫码", phone.device),
-        ScanEvent::Confirmed { id, response, session } => println!(
+        ScanEvent::Waiting { expires_at } => {
+            println!("state: waiting (expires_at={expires_at}) 等待扫码")
+        }
+        ScanEvent::Scanned { phone, .. } => {
+            println!("state: scanned device={:?} 已扫码", phone.device)
+        }
+        ScanEvent::Confirmed {
+            id,
+            response,
+            session,
+        } => println!(
             "state: confirmed request={id} op={} session={} 已确认",
             response.kind().as_str(),
-            session.map(|g| format!("idle={}s auto_confirm={}", g.idle_timeout_secs, g.auto_confirm)).unwrap_or_else(|| "-".into())
+            session
+                .map(|g| format!(
+                    "idle={}s auto_confirm={}",
+                    g.idle_timeout_secs, g.auto_confirm
+                ))
+                .unwrap_or_else(|| "-".into())
         ),
         ScanEvent::Rejected { id, reason } => {
-            println!("state: rejected request={id} code={} {}", reason.code(), reason.message_zh())
+            println!(
+                "state: rejected request={id} code={} {}",
+                reason.code(),
+                reason.message_zh()
+            )
         }
         ScanEvent::Expired => println!("state: expired 二维码已过期"),
         ScanEvent::SessionEnded { reason, by_phone } => {

@@ -62,11 +62,21 @@ fn event_text(event: &RelayEvent) -> Message {
 }
 
 fn error_event(code: &str, message: &str) -> RelayEvent {
-    RelayEvent::Error { code: code.into(), message: message.into() }
+    RelayEvent::Error {
+        code: code.into(),
+        message: message.into(),
+    }
 }
 
 /// Ends this connection with `event` to this end, and `peer_event` to the other end.
-async fn end(shared: &Shared, socket: &mut WebSocket, sid: SessionId, role: Role, event: RelayEvent, peer_event: RelayEvent) {
+async fn end(
+    shared: &Shared,
+    socket: &mut WebSocket,
+    sid: SessionId,
+    role: Role,
+    event: RelayEvent,
+    peer_event: RelayEvent,
+) {
     shared.store.leave(sid, role, peer_event);
     let _ = socket.send(event_text(&event)).await;
     let _ = socket.send(Message::Close(None)).await;
@@ -84,10 +94,16 @@ pub(crate) async fn run(
     let started = Instant::now();
     let mut joined = role == Role::Phone;
     let expiry = expires_at.map(|x| {
-        Instant::now() + Duration::from_secs(x.saturating_sub(bidseal_scan::unix_now())) + Duration::from_millis(500)
+        Instant::now()
+            + Duration::from_secs(x.saturating_sub(bidseal_scan::unix_now()))
+            + Duration::from_millis(500)
     });
     if let Some(x) = expires_at {
-        if socket.send(event_text(&RelayEvent::Waiting { expires_at: x })).await.is_err() {
+        if socket
+            .send(event_text(&RelayEvent::Waiting { expires_at: x }))
+            .await
+            .is_err()
+        {
             shared.store.leave(sid, role, RelayEvent::PeerLeft);
             return;
         }
@@ -155,7 +171,7 @@ pub(crate) async fn run(
                                 let shared = shared.clone();
                                 tokio::spawn(async move {
                                     tokio::time::sleep(d).await;
-                                    let _ = shared.store.deliver(sid, role, Outbound::Frame(b));
+                                    let _ = shared.store.deliver(sid, role, Outbound::Frame(b.into_boxed_slice()));
                                 });
                             }
                         }
@@ -165,7 +181,7 @@ pub(crate) async fn run(
                             }
                         }
                         for b in outgoing {
-                            if shared.store.deliver(sid, role, Outbound::Frame(b)).is_err() {
+                            if shared.store.deliver(sid, role, Outbound::Frame(b.into_boxed_slice())).is_err() {
                                 let e = error_event(wire::RELAY_RATE_LIMITED, "对方接收过慢或已离开");
                                 end(&shared, &mut socket, sid, role, e.clone(), e).await;
                                 return;
@@ -189,12 +205,13 @@ pub(crate) async fn run(
             out = mailbox.recv() => {
                 match out {
                     Some(Outbound::Frame(b)) => {
-                        if socket.send(Message::Binary(b.into())).await.is_err() {
+                        if socket.send(Message::Binary(b.into_vec().into())).await.is_err() {
                             shared.store.leave(sid, role, RelayEvent::PeerLeft);
                             return;
                         }
                     }
                     Some(Outbound::Event(ev)) => {
+                        let ev = *ev;
                         let last = !matches!(ev, RelayEvent::PeerJoined | RelayEvent::Waiting { .. });
                         if ev == RelayEvent::PeerJoined {
                             joined = true;
@@ -240,13 +257,13 @@ pub(crate) async fn run(
 pub(crate) async fn echo(mut socket: WebSocket) {
     while let Some(Ok(msg)) = socket.recv().await {
         match msg {
-            Message::Binary(_) | Message::Text(_) => {
-                if socket.send(msg).await.is_err() {
+            Message::Close(_) => return,
+            Message::Ping(_) | Message::Pong(_) => {}
+            data => {
+                if socket.send(data).await.is_err() {
                     return;
                 }
             }
-            Message::Close(_) => return,
-            _ => {}
         }
     }
 }

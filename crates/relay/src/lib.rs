@@ -23,6 +23,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use bidseal_scan::wire::Role;
 use bidseal_scan::SessionId;
@@ -69,9 +70,11 @@ impl Default for RelayConfig {
             burst_frames: 40,
             max_sessions: 200_000,
             max_ttl: bidseal_scan::session::MAX_QR_TTL,
-            idle_timeout: Duration::from_secs(u64::from(bidseal_scan::session::MAX_IDLE_TIMEOUT_SECS) + 60),
+            idle_timeout: Duration::from_secs(
+                u64::from(bidseal_scan::session::MAX_IDLE_TIMEOUT_SECS) + 60,
+            ),
             max_lifetime: Duration::from_secs(4 * 3600),
-            read_buffer_bytes: 2048,
+            read_buffer_bytes: 512,
             fault: None,
             log: false,
         }
@@ -113,13 +116,21 @@ impl Relay {
     pub async fn bind_with(addr: &str, config: RelayConfig) -> Result<RelayHandle, RelayError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| RelayError::Bind { addr: addr.into(), detail: e.to_string() })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| RelayError::Bind { addr: addr.into(), detail: e.to_string() })?;
+            .map_err(|e| RelayError::Bind {
+                addr: addr.into(),
+                detail: e.to_string(),
+            })?;
+        let local = listener.local_addr().map_err(|e| RelayError::Bind {
+            addr: addr.into(),
+            detail: e.to_string(),
+        })?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new(config.max_sessions));
-        let shared = Arc::new(Shared { store: store.clone(), config, shutdown: stop_rx.clone() });
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            config,
+            shutdown: stop_rx.clone(),
+        });
         let app = Router::new()
             .route("/v1/sessions/{sid}/desktop", get(desktop))
             .route("/v1/sessions/{sid}/phone", get(phone))
@@ -128,6 +139,10 @@ impl Relay {
             .with_state(shared.clone());
         let mut stop_serve = stop_rx.clone();
         let server = tokio::spawn(async move {
+            // Small frames both ways: disable Nagle so a forwarded frame leaves at once.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop_serve.wait_for(|s| *s).await;
@@ -145,7 +160,13 @@ impl Relay {
                 }
             }
         });
-        Ok(RelayHandle { addr: local, stop: stop_tx, server, sweeper, shared })
+        Ok(RelayHandle {
+            addr: local,
+            stop: stop_tx,
+            server,
+            sweeper,
+            shared,
+        })
     }
 }
 
@@ -183,9 +204,8 @@ struct TtlQuery {
     ttl: Option<u64>,
 }
 
-fn parse_sid(text: &str) -> Result<SessionId, Response> {
-    SessionId::from_base64(text)
-        .map_err(|_| (StatusCode::BAD_REQUEST, "会话编号无效").into_response())
+fn parse_sid(text: &str) -> Result<SessionId, (StatusCode, &'static str)> {
+    SessionId::from_base64(text).map_err(|_| (StatusCode::BAD_REQUEST, "会话编号无效"))
 }
 
 fn configure(ws: WebSocketUpgrade, config: &RelayConfig) -> WebSocketUpgrade {
@@ -205,7 +225,7 @@ async fn desktop(
 ) -> Response {
     let sid = match parse_sid(&sid) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let ttl = q.ttl.unwrap_or(180);
     if ttl == 0 || ttl > shared.config.max_ttl.as_secs() {
@@ -219,13 +239,19 @@ async fn desktop(
     connection::log(&shared, sid, Role::Desktop, "created");
     configure(ws, &shared.config)
         .on_failed_upgrade(move |_| {})
-        .on_upgrade(move |socket| connection::run(shared, sid, Role::Desktop, socket, rx, Some(expires_at)))
+        .on_upgrade(move |socket| {
+            connection::run(shared, sid, Role::Desktop, socket, rx, Some(expires_at))
+        })
 }
 
-async fn phone(State(shared): State<Arc<Shared>>, Path(sid): Path<String>, ws: WebSocketUpgrade) -> Response {
+async fn phone(
+    State(shared): State<Arc<Shared>>,
+    Path(sid): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let sid = match parse_sid(&sid) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (tx, rx) = mpsc::channel(16);
     if let Err(e) = shared.store.join(sid, bidseal_scan::unix_now(), tx) {

@@ -21,9 +21,9 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub enum Outbound {
     /// Ciphertext from the peer.
-    Frame(Vec<u8>),
-    /// A transport event.
-    Event(RelayEvent),
+    Frame(Box<[u8]>),
+    /// A transport event (boxed: keeps the mailbox's slots, allocated per session, small).
+    Event(Box<RelayEvent>),
 }
 
 /// The sending side of a connection's mailbox.
@@ -85,7 +85,10 @@ pub struct MemoryStore {
 impl MemoryStore {
     /// An empty store holding at most `max_sessions`.
     pub fn new(max_sessions: usize) -> Self {
-        MemoryStore { sessions: Mutex::new(HashMap::new()), max_sessions }
+        MemoryStore {
+            sessions: Mutex::new(HashMap::new()),
+            max_sessions,
+        }
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Entry>> {
@@ -104,7 +107,14 @@ impl SessionStore for MemoryStore {
         if map.len() >= self.max_sessions {
             return Err(StoreError::Full);
         }
-        map.insert(id, Entry { expires_at, desktop, phone: None });
+        map.insert(
+            id,
+            Entry {
+                expires_at,
+                desktop,
+                phone: None,
+            },
+        );
         Ok(())
     }
 
@@ -118,7 +128,9 @@ impl SessionStore for MemoryStore {
             return Err(StoreError::Expired);
         }
         entry.phone = Some(phone);
-        let _ = entry.desktop.try_send(Outbound::Event(RelayEvent::PeerJoined));
+        let _ = entry
+            .desktop
+            .try_send(Outbound::Event(Box::new(RelayEvent::PeerJoined)));
         Ok(())
     }
 
@@ -140,7 +152,7 @@ impl SessionStore for MemoryStore {
                 Role::Phone => Some(entry.desktop),
             };
             if let Some(other) = other {
-                let _ = other.try_send(Outbound::Event(event));
+                let _ = other.try_send(Outbound::Event(Box::new(event)));
             }
         }
     }
@@ -155,7 +167,9 @@ impl SessionStore for MemoryStore {
         map.retain(|_, e| {
             let keep = e.phone.is_some() || now <= e.expires_at;
             if !keep {
-                let _ = e.desktop.try_send(Outbound::Event(RelayEvent::Expired));
+                let _ = e
+                    .desktop
+                    .try_send(Outbound::Event(Box::new(RelayEvent::Expired)));
             }
             keep
         });

@@ -16,19 +16,31 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 fn platform() -> PlatformRef {
-    PlatformRef { id: "gz-ggzy".into(), name: "广州公共资源交易中心".into() }
+    PlatformRef {
+        id: "gz-ggzy".into(),
+        name: "广州公共资源交易中心".into(),
+    }
 }
 
 fn project() -> ProjectRef {
-    ProjectRef { code: "GZ2026-001".into(), name: "某某道路改造工程".into() }
+    ProjectRef {
+        code: "GZ2026-001".into(),
+        name: "某某道路改造工程".into(),
+    }
 }
 
 fn hello() -> PhoneHello {
-    PhoneHello { device: "张三的手机".into(), app: "relay-test-responder".into() }
+    PhoneHello {
+        device: "张三的手机".into(),
+        app: "relay-test-responder".into(),
+    }
 }
 
 fn opts(ttl: u64, response: u64) -> ScanOptions {
-    ScanOptions { ttl: Duration::from_secs(ttl), response_timeout: Duration::from_secs(response) }
+    ScanOptions {
+        ttl: Duration::from_secs(ttl),
+        response_timeout: Duration::from_secs(response),
+    }
 }
 
 /// The phone's key (a real P-256 key; the certificate bytes are placeholders — certificate
@@ -44,12 +56,17 @@ fn sign(digest: &Digest32) -> Bytes {
 
 fn verify(digest: &Digest32, sig: &Bytes) -> bool {
     let vk = VerifyingKey::from(&phone_key());
-    Signature::from_der(&sig.0).map(|s| vk.verify_prehash(&digest.0, &s).is_ok()).unwrap_or(false)
+    Signature::from_der(&sig.0)
+        .map(|s| vk.verify_prehash(&digest.0, &s).is_ok())
+        .unwrap_or(false)
 }
 
 /// What a confirming phone answers.
 fn respond_to(link: &PhoneLink, req: &IncomingRequest) -> OperationResponse {
-    let chain = vec![Bytes(b"leaf-cert-der".to_vec()), Bytes(b"ca-cert-der".to_vec())];
+    let chain = vec![
+        Bytes(b"leaf-cert-der".to_vec()),
+        Bytes(b"ca-cert-der".to_vec()),
+    ];
     match &req.request {
         OperationRequest::Auth(a) => OperationResponse::Auth(AuthResponse {
             certificate_chain: chain,
@@ -57,9 +74,19 @@ fn respond_to(link: &PhoneLink, req: &IncomingRequest) -> OperationResponse {
             signed_at: unix_now(),
         }),
         OperationRequest::Sign(s) => OperationResponse::Sign(SignResponse {
-            signatures: s.items.iter().map(|i| ItemSignature { digest: i.digest, signature: sign(&i.digest) }).collect(),
+            signatures: s
+                .items
+                .iter()
+                .map(|i| ItemSignature {
+                    digest: i.digest,
+                    signature: sign(&i.digest),
+                })
+                .collect(),
             certificate_chain: chain,
-            seal_images: vec![SealImage { seal_kind: SealKind::Enterprise, png: Bytes(vec![0x89, b'P', b'N', b'G']) }],
+            seal_images: vec![SealImage {
+                seal_kind: SealKind::Enterprise,
+                png: Bytes(vec![0x89, b'P', b'N', b'G']),
+            }],
         }),
         OperationRequest::Generate(g) => OperationResponse::Generate(GenerateResponse {
             signature: sign(&g.manifest_digest),
@@ -81,7 +108,10 @@ fn respond_to(link: &PhoneLink, req: &IncomingRequest) -> OperationResponse {
                     SharedSecretBytes(Bytes(z.raw_secret_bytes().to_vec()))
                 })
                 .collect();
-            OperationResponse::Decrypt(DecryptResponse { certificate: Bytes(b"enc-cert".to_vec()), shared_secrets: secrets })
+            OperationResponse::Decrypt(DecryptResponse {
+                certificate: Bytes(b"enc-cert".to_vec()),
+                shared_secrets: secrets,
+            })
         }
     }
 }
@@ -89,7 +119,9 @@ fn respond_to(link: &PhoneLink, req: &IncomingRequest) -> OperationResponse {
 #[derive(Clone, Copy)]
 enum Behaviour {
     Confirm,
-    ConfirmWithSession { auto_confirm: bool },
+    ConfirmWithSession {
+        auto_confirm: bool,
+    },
     Refuse(fn() -> RefusalReason),
     Silent,
     /// Confirm, then stay connected for a while (a phone that keeps the app open).
@@ -97,7 +129,9 @@ enum Behaviour {
 }
 
 /// Runs a phone for `payload`; returns how many requests it saw and how it ended.
-async fn phone(payload: QrPayload, behaviour: Behaviour) -> (u32, Result<(), ScanError>) {
+type PhoneResult = (u32, Result<(), ScanError>);
+
+async fn phone(payload: QrPayload, behaviour: Behaviour) -> PhoneResult {
     let mut link = match client::join(&payload, &hello(), PhoneOptions::default()).await {
         Ok(l) => l,
         Err(e) => return (0, Err(e)),
@@ -116,15 +150,22 @@ async fn phone(payload: QrPayload, behaviour: Behaviour) -> (u32, Result<(), Sca
                 return (seen, Ok(()));
             }
             Behaviour::Refuse(reason) => OperationOutcome::Refused { reason: reason() },
-            Behaviour::Confirm | Behaviour::ConfirmAndLinger => {
-                OperationOutcome::Confirmed { response: respond_to(&link, &req), session: None }
-            }
+            Behaviour::Confirm | Behaviour::ConfirmAndLinger => OperationOutcome::Confirmed {
+                response: respond_to(&link, &req),
+                session: None,
+            },
             Behaviour::ConfirmWithSession { auto_confirm } => {
                 if seen > 1 {
                     assert_eq!(req.needs_confirmation, !auto_confirm);
                 }
-                let session = req.session_mode.map(|m| SessionGrant { idle_timeout_secs: m.idle_timeout_secs, auto_confirm });
-                OperationOutcome::Confirmed { response: respond_to(&link, &req), session }
+                let session = req.session_mode.map(|m| SessionGrant {
+                    idle_timeout_secs: m.idle_timeout_secs,
+                    auto_confirm,
+                });
+                OperationOutcome::Confirmed {
+                    response: respond_to(&link, &req),
+                    session,
+                }
             }
         };
         if let Err(e) = link.respond(req, outcome).await {
@@ -144,7 +185,15 @@ async fn relay() -> RelayHandle {
 }
 
 async fn relay_with(fault: Arc<dyn FrameFault>) -> RelayHandle {
-    Relay::bind_with("127.0.0.1:0", RelayConfig { fault: Some(fault), ..RelayConfig::default() }).await.unwrap()
+    Relay::bind_with(
+        "127.0.0.1:0",
+        RelayConfig {
+            fault: Some(fault),
+            ..RelayConfig::default()
+        },
+    )
+    .await
+    .unwrap()
 }
 
 /// Starts a scan and a phone; returns the desktop handle after `Scanned`, the binding and the
@@ -154,11 +203,18 @@ async fn scanned(
     op: OperationKind,
     options: ScanOptions,
     behaviour: Behaviour,
-) -> (client::DesktopScan, SessionBinding, tokio::task::JoinHandle<(u32, Result<(), ScanError>)>) {
+) -> (
+    client::DesktopScan,
+    SessionBinding,
+    tokio::task::JoinHandle<PhoneResult>,
+) {
     let mut scan = client::start_scan(&relay.url(), op, options).await.unwrap();
     let payload = QrPayload::parse(&scan.payload().to_url()).unwrap();
     let phone = tokio::spawn(phone(payload, behaviour));
-    assert!(matches!(scan.next_event().await, Some(ScanEvent::Waiting { .. })));
+    assert!(matches!(
+        scan.next_event().await,
+        Some(ScanEvent::Waiting { .. })
+    ));
     let (device, binding) = scan.wait_scanned().await.unwrap();
     assert_eq!(device, hello());
     (scan, binding, phone)
@@ -179,8 +235,18 @@ fn sign_request(n: u8) -> OperationRequest {
         platform: platform(),
         project: Some(project()),
         items: vec![
-            SignItem { document: "商务标.pdf".into(), pages: vec![1], seal_kind: SealKind::Enterprise, digest: Digest32([n; 32]) },
-            SignItem { document: "商务标.pdf".into(), pages: vec![2, 3], seal_kind: SealKind::Enterprise, digest: Digest32([n ^ 0xff; 32]) },
+            SignItem {
+                document: "商务标.pdf".into(),
+                pages: vec![1],
+                seal_kind: SealKind::Enterprise,
+                digest: Digest32([n; 32]),
+            },
+            SignItem {
+                document: "商务标.pdf".into(),
+                pages: vec![2, 3],
+                seal_kind: SealKind::Enterprise,
+                digest: Digest32([n ^ 0xff; 32]),
+            },
         ],
     })
 }
@@ -188,21 +254,43 @@ fn sign_request(n: u8) -> OperationRequest {
 #[tokio::test]
 async fn auth_round_trip_returns_a_signature_bound_to_this_session() {
     let relay = relay().await;
-    let (mut scan, binding, phone) = scanned(&relay, OperationKind::Auth, opts(180, 30), Behaviour::Confirm).await;
+    let (mut scan, binding, phone) = scanned(
+        &relay,
+        OperationKind::Auth,
+        opts(180, 30),
+        Behaviour::Confirm,
+    )
+    .await;
     let request = auth_request();
-    let Answer::Confirmed { response: OperationResponse::Auth(r), session: None } =
-        scan.perform(request.clone(), None).await.unwrap()
+    let Answer::Confirmed {
+        response: OperationResponse::Auth(r),
+        session: None,
+    } = scan.perform(request.clone(), None).await.unwrap()
     else {
         panic!("not an auth confirmation");
     };
-    let OperationRequest::Auth(a) = request else { unreachable!() };
-    assert!(verify(&a.transcript_hash(&binding), &r.signature), "signature must verify over this session's transcript");
+    let OperationRequest::Auth(a) = request else {
+        unreachable!()
+    };
+    assert!(
+        verify(&a.transcript_hash(&binding), &r.signature),
+        "signature must verify over this session's transcript"
+    );
     // The same signature is useless for another session.
-    let (other, other_binding, other_phone) =
-        scanned(&relay, OperationKind::Auth, opts(180, 30), Behaviour::Confirm).await;
+    let (other, other_binding, other_phone) = scanned(
+        &relay,
+        OperationKind::Auth,
+        opts(180, 30),
+        Behaviour::Confirm,
+    )
+    .await;
     assert!(!verify(&a.transcript_hash(&other_binding), &r.signature));
     assert_eq!(r.certificate_chain.len(), 2);
-    assert_eq!(scan.next_event().await, None, "single-request scan ends after the answer");
+    assert_eq!(
+        scan.next_event().await,
+        None,
+        "single-request scan ends after the answer"
+    );
     assert_eq!(phone.await.unwrap(), (1, Ok(())));
     other.end().await.unwrap();
     let _ = other_phone.await;
@@ -212,11 +300,27 @@ async fn auth_round_trip_returns_a_signature_bound_to_this_session() {
 #[tokio::test]
 async fn sign_round_trip_signs_every_hash() {
     let relay = relay().await;
-    let (mut scan, _, phone) = scanned(&relay, OperationKind::Sign, opts(180, 30), Behaviour::Confirm).await;
+    let (mut scan, _, phone) = scanned(
+        &relay,
+        OperationKind::Sign,
+        opts(180, 30),
+        Behaviour::Confirm,
+    )
+    .await;
     let answer = scan.perform(sign_request(7), None).await.unwrap();
-    let Answer::Confirmed { response: OperationResponse::Sign(r), .. } = answer else { panic!("{answer:?}") };
+    let Answer::Confirmed {
+        response: OperationResponse::Sign(r),
+        ..
+    } = answer
+    else {
+        panic!("{answer:?}")
+    };
     assert_eq!(r.signatures.len(), 2);
-    for (s, d) in r.signatures.iter().zip([Digest32([7; 32]), Digest32([7 ^ 0xff; 32])]) {
+    for (s, d) in r
+        .signatures
+        .iter()
+        .zip([Digest32([7; 32]), Digest32([7 ^ 0xff; 32])])
+    {
         assert_eq!(s.digest, d);
         assert!(verify(&d, &s.signature));
     }
@@ -227,15 +331,28 @@ async fn sign_round_trip_signs_every_hash() {
 #[tokio::test]
 async fn generate_round_trip_returns_signature_and_two_colleague_certificates() {
     let relay = relay().await;
-    let (mut scan, _, phone) = scanned(&relay, OperationKind::Generate, opts(180, 30), Behaviour::Confirm).await;
+    let (mut scan, _, phone) = scanned(
+        &relay,
+        OperationKind::Generate,
+        opts(180, 30),
+        Behaviour::Confirm,
+    )
+    .await;
     let digest = Digest32::of(b"manifest");
     let request = OperationRequest::Generate(GenerateRequest {
         platform: platform(),
         project: project(),
         manifest_digest: digest,
-        choose: CertificateChoice { min_extra: 0, max_extra: 5 },
+        choose: CertificateChoice {
+            min_extra: 0,
+            max_extra: 5,
+        },
     });
-    let Answer::Confirmed { response: OperationResponse::Generate(r), .. } = scan.perform(request, None).await.unwrap() else {
+    let Answer::Confirmed {
+        response: OperationResponse::Generate(r),
+        ..
+    } = scan.perform(request, None).await.unwrap()
+    else {
         panic!()
     };
     assert!(verify(&digest, &r.signature));
@@ -246,21 +363,38 @@ async fn generate_round_trip_returns_signature_and_two_colleague_certificates() 
 #[tokio::test]
 async fn decrypt_round_trip_returns_the_ecdh_secrets_the_desktop_expects() {
     let relay = relay().await;
-    let (mut scan, _, phone) = scanned(&relay, OperationKind::Decrypt, opts(180, 30), Behaviour::Confirm).await;
+    let (mut scan, _, phone) = scanned(
+        &relay,
+        OperationKind::Decrypt,
+        opts(180, 30),
+        Behaviour::Confirm,
+    )
+    .await;
     // Two originator keys as an envelope would carry; the desktop checks the phone's ECDH
     // against the recipient's public key.
-    let originators: Vec<p256::SecretKey> = (1..=2u8).map(|i| p256::SecretKey::from_slice(&[i; 32]).unwrap()).collect();
-    let recipient = p256::SecretKey::from_slice(&[0x42; 32]).unwrap().public_key();
+    let originators: Vec<p256::SecretKey> = (1..=2u8)
+        .map(|i| p256::SecretKey::from_slice(&[i; 32]).unwrap())
+        .collect();
+    let recipient = p256::SecretKey::from_slice(&[0x42; 32])
+        .unwrap()
+        .public_key();
     let request = OperationRequest::Decrypt(DecryptRequest {
         platform: platform(),
         project: project(),
         bid_file: "投标文件.bsbid".into(),
         envelope_digest: Digest32::of(b"envelope"),
-        originator_keys: originators.iter().map(|k| Bytes(k.public_key().to_sec1_bytes().to_vec())).collect(),
+        originator_keys: originators
+            .iter()
+            .map(|k| Bytes(k.public_key().to_sec1_bytes().to_vec()))
+            .collect(),
         recipient_certificates: vec![],
         opens_at: unix_now(),
     });
-    let Answer::Confirmed { response: OperationResponse::Decrypt(r), .. } = scan.perform(request, None).await.unwrap() else {
+    let Answer::Confirmed {
+        response: OperationResponse::Decrypt(r),
+        ..
+    } = scan.perform(request, None).await.unwrap()
+    else {
         panic!()
     };
     assert_eq!(r.shared_secrets.len(), 2);
@@ -274,15 +408,40 @@ async fn decrypt_round_trip_returns_the_ecdh_secrets_the_desktop_expects() {
 #[tokio::test]
 async fn refusals_arrive_with_their_reason_and_chinese_message() {
     let relay = relay().await;
-    let cases: [(fn() -> RefusalReason, &str, &str); 4] = [
-        (|| RefusalReason::WrongPin { remaining_tries: 4 }, "wrong_pin", "4"),
-        (|| RefusalReason::CertificateDisabled, "certificate_disabled", "已禁用"),
-        (|| RefusalReason::CertificateRevoked, "certificate_revoked", "注销"),
-        (|| RefusalReason::AuthorisationEnded { ended_at: 1 }, "authorisation_ended", "授权"),
+    type Case = (fn() -> RefusalReason, &'static str, &'static str);
+    let cases: [Case; 4] = [
+        (
+            || RefusalReason::WrongPin { remaining_tries: 4 },
+            "wrong_pin",
+            "4",
+        ),
+        (
+            || RefusalReason::CertificateDisabled,
+            "certificate_disabled",
+            "已禁用",
+        ),
+        (
+            || RefusalReason::CertificateRevoked,
+            "certificate_revoked",
+            "注销",
+        ),
+        (
+            || RefusalReason::AuthorisationEnded { ended_at: 1 },
+            "authorisation_ended",
+            "授权",
+        ),
     ];
     for (reason, code, text) in cases {
-        let (mut scan, _, phone) = scanned(&relay, OperationKind::Sign, opts(180, 30), Behaviour::Refuse(reason)).await;
-        let Answer::Rejected(r) = scan.perform(sign_request(1), None).await.unwrap() else { panic!() };
+        let (mut scan, _, phone) = scanned(
+            &relay,
+            OperationKind::Sign,
+            opts(180, 30),
+            Behaviour::Refuse(reason),
+        )
+        .await;
+        let Answer::Rejected(r) = scan.perform(sign_request(1), None).await.unwrap() else {
+            panic!()
+        };
         assert_eq!(r.code(), code);
         assert!(r.message_zh().contains(text), "{}", r.message_zh());
         assert_eq!(phone.await.unwrap(), (1, Ok(())));
@@ -300,8 +459,14 @@ async fn session_mode_five_seals_with_auto_confirm_then_desktop_ends_it() {
     )
     .await;
     for n in 1..=5u8 {
-        let mode = (n == 1).then_some(SessionModeRequest { idle_timeout_secs: 120 });
-        let Answer::Confirmed { response: OperationResponse::Sign(r), session } = scan.perform(sign_request(n), mode).await.unwrap() else {
+        let mode = (n == 1).then_some(SessionModeRequest {
+            idle_timeout_secs: 120,
+        });
+        let Answer::Confirmed {
+            response: OperationResponse::Sign(r),
+            session,
+        } = scan.perform(sign_request(n), mode).await.unwrap()
+        else {
             panic!()
         };
         assert!(verify(&Digest32([n; 32]), &r.signatures[0].signature));
@@ -310,7 +475,10 @@ async fn session_mode_five_seals_with_auto_confirm_then_desktop_ends_it() {
     scan.end().await.unwrap();
     assert_eq!(
         scan.next_event().await,
-        Some(ScanEvent::SessionEnded { reason: SessionEndReason::EndedByUser, by_phone: false })
+        Some(ScanEvent::SessionEnded {
+            reason: SessionEndReason::EndedByUser,
+            by_phone: false
+        })
     );
     // The phone saw five requests and then the end of the session.
     assert_eq!(phone.await.unwrap(), (5, Ok(())));
@@ -324,56 +492,117 @@ async fn session_mode_ends_on_both_sides_after_the_idle_timeout() {
         &relay,
         OperationKind::Sign,
         opts(180, 30),
-        Behaviour::ConfirmWithSession { auto_confirm: false },
+        Behaviour::ConfirmWithSession {
+            auto_confirm: false,
+        },
     )
     .await;
-    let mode = Some(SessionModeRequest { idle_timeout_secs: 1 });
-    assert!(matches!(scan.perform(sign_request(1), mode).await.unwrap(), Answer::Confirmed { .. }));
-    let ended = tokio::time::timeout(Duration::from_secs(5), scan.next_event()).await.unwrap();
-    assert_eq!(ended, Some(ScanEvent::SessionEnded { reason: SessionEndReason::IdleTimeout, by_phone: false }));
-    let (_, result) = tokio::time::timeout(Duration::from_secs(5), phone).await.unwrap().unwrap();
-    assert!(matches!(result, Ok(()) | Err(ScanError::IdleTimeout)), "{result:?}");
+    let mode = Some(SessionModeRequest {
+        idle_timeout_secs: 1,
+    });
+    assert!(matches!(
+        scan.perform(sign_request(1), mode).await.unwrap(),
+        Answer::Confirmed { .. }
+    ));
+    let ended = tokio::time::timeout(Duration::from_secs(5), scan.next_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        ended,
+        Some(ScanEvent::SessionEnded {
+            reason: SessionEndReason::IdleTimeout,
+            by_phone: false
+        })
+    );
+    let (_, result) = tokio::time::timeout(Duration::from_secs(5), phone)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(result, Ok(()) | Err(ScanError::IdleTimeout)),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
 async fn without_session_mode_a_second_request_is_refused_locally() {
     let relay = relay().await;
-    let (mut scan, _, phone) = scanned(&relay, OperationKind::Sign, opts(180, 30), Behaviour::Confirm).await;
+    let (mut scan, _, phone) = scanned(
+        &relay,
+        OperationKind::Sign,
+        opts(180, 30),
+        Behaviour::Confirm,
+    )
+    .await;
     scan.perform(sign_request(1), None).await.unwrap();
-    assert_eq!(scan.request(sign_request(2), None).await.err(), Some(ScanError::SessionEnded));
+    assert_eq!(
+        scan.request(sign_request(2), None).await.err(),
+        Some(ScanError::SessionEnded)
+    );
     let _ = phone.await;
 }
 
 #[tokio::test]
 async fn an_unscanned_qr_expires() {
     let relay = relay().await;
-    let mut scan = client::start_scan(&relay.url(), OperationKind::Auth, opts(1, 30)).await.unwrap();
-    assert!(matches!(scan.next_event().await, Some(ScanEvent::Waiting { .. })));
-    let e = tokio::time::timeout(Duration::from_secs(5), scan.next_event()).await.unwrap();
+    let mut scan = client::start_scan(&relay.url(), OperationKind::Auth, opts(1, 30))
+        .await
+        .unwrap();
+    assert!(matches!(
+        scan.next_event().await,
+        Some(ScanEvent::Waiting { .. })
+    ));
+    let e = tokio::time::timeout(Duration::from_secs(5), scan.next_event())
+        .await
+        .unwrap();
     assert_eq!(e, Some(ScanEvent::Expired));
     // A phone that scans too late gets a clear answer.
-    let late = client::join(scan.payload(), &hello(), PhoneOptions::default()).await.err();
-    assert!(matches!(late, Some(ScanError::Expired | ScanError::UnknownSession)), "{late:?}");
+    let late = client::join(scan.payload(), &hello(), PhoneOptions::default())
+        .await
+        .err();
+    assert!(
+        matches!(late, Some(ScanError::Expired | ScanError::UnknownSession)),
+        "{late:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_qr_is_single_use_and_unknown_sessions_are_refused() {
     let relay = relay().await;
-    let (_scan, _, _phone) = scanned(&relay, OperationKind::Sign, opts(180, 30), Behaviour::Silent).await;
+    let (_scan, _, _phone) = scanned(
+        &relay,
+        OperationKind::Sign,
+        opts(180, 30),
+        Behaviour::Silent,
+    )
+    .await;
     let payload = _scan.payload().clone();
-    assert_eq!(client::join(&payload, &hello(), PhoneOptions::default()).await.err(), Some(ScanError::AlreadyScanned));
+    assert_eq!(
+        client::join(&payload, &hello(), PhoneOptions::default())
+            .await
+            .err(),
+        Some(ScanError::AlreadyScanned)
+    );
     let mut unknown = payload.clone();
     unknown.session = SessionId([1; 16]);
-    assert_eq!(client::join(&unknown, &hello(), PhoneOptions::default()).await.err(), Some(ScanError::UnknownSession));
+    assert_eq!(
+        client::join(&unknown, &hello(), PhoneOptions::default())
+            .await
+            .err(),
+        Some(ScanError::UnknownSession)
+    );
 }
 
 #[tokio::test]
 async fn a_phone_that_never_answers_times_out() {
     let relay = relay().await;
-    let (mut scan, _, phone) = scanned(&relay, OperationKind::Sign, opts(180, 1), Behaviour::Silent).await;
+    let (mut scan, _, phone) =
+        scanned(&relay, OperationKind::Sign, opts(180, 1), Behaviour::Silent).await;
     let id = scan.request(sign_request(1), None).await.unwrap();
     assert_eq!(id, 1);
-    let e = tokio::time::timeout(Duration::from_secs(5), scan.next_event()).await.unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(5), scan.next_event())
+        .await
+        .unwrap();
     assert_eq!(e, Some(ScanEvent::Failed(ScanError::PhoneTimeout)));
     assert_eq!(ScanError::PhoneTimeout.code(), "scan.phone_timeout");
     phone.abort();
@@ -382,11 +611,25 @@ async fn a_phone_that_never_answers_times_out() {
 #[tokio::test]
 async fn relay_shutdown_mid_session_fails_both_ends_clearly() {
     let relay = relay().await;
-    let (mut scan, _, phone) = scanned(&relay, OperationKind::Sign, opts(180, 30), Behaviour::Confirm).await;
+    let (mut scan, _, phone) = scanned(
+        &relay,
+        OperationKind::Sign,
+        opts(180, 30),
+        Behaviour::Confirm,
+    )
+    .await;
     relay.shutdown().await;
-    let e = tokio::time::timeout(Duration::from_secs(5), scan.next_event()).await.unwrap();
-    assert!(matches!(e, Some(ScanEvent::Failed(ScanError::RelayLost { .. }))), "{e:?}");
-    let (_, r) = tokio::time::timeout(Duration::from_secs(5), phone).await.unwrap().unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(5), scan.next_event())
+        .await
+        .unwrap();
+    assert!(
+        matches!(e, Some(ScanEvent::Failed(ScanError::RelayLost { .. }))),
+        "{e:?}"
+    );
+    let (_, r) = tokio::time::timeout(Duration::from_secs(5), phone)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(matches!(r, Err(ScanError::RelayLost { .. })), "{r:?}");
 }
 
@@ -400,20 +643,35 @@ fn relay_process_dying_mid_session_fails_both_ends_and_a_restarted_relay_knows_n
     let addr = handle.addr;
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let mut scan = client::start_scan(&url, OperationKind::Sign, opts(180, 30)).await.unwrap();
+        let mut scan = client::start_scan(&url, OperationKind::Sign, opts(180, 30))
+            .await
+            .unwrap();
         let payload = scan.payload().clone();
         let phone = tokio::spawn(phone(payload.clone(), Behaviour::Confirm));
         scan.wait_scanned().await.unwrap();
         relay_rt.shutdown_background();
-        let e = tokio::time::timeout(Duration::from_secs(5), scan.next_event()).await.unwrap();
-        assert!(matches!(e, Some(ScanEvent::Failed(ScanError::RelayLost { .. }))), "{e:?}");
-        let (_, r) = tokio::time::timeout(Duration::from_secs(5), phone).await.unwrap().unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(5), scan.next_event())
+            .await
+            .unwrap();
+        assert!(
+            matches!(e, Some(ScanEvent::Failed(ScanError::RelayLost { .. }))),
+            "{e:?}"
+        );
+        let (_, r) = tokio::time::timeout(Duration::from_secs(5), phone)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(matches!(r, Err(ScanError::RelayLost { .. })), "{r:?}");
         // Restarted on the same address: the session is gone, the phone is told so.
         let restarted = Relay::bind(&addr.to_string()).await.unwrap();
         let mut fresh = payload.clone();
         fresh.relay = restarted.url();
-        assert_eq!(client::join(&fresh, &hello(), PhoneOptions::default()).await.err(), Some(ScanError::UnknownSession));
+        assert_eq!(
+            client::join(&fresh, &hello(), PhoneOptions::default())
+                .await
+                .err(),
+            Some(ScanError::UnknownSession)
+        );
         restarted.shutdown().await;
     });
 }
@@ -447,8 +705,17 @@ async fn a_relay_flipping_a_byte_of_the_response_is_caught() {
         },
     }))
     .await;
-    let (mut scan, _, _phone) = scanned(&relay, OperationKind::Sign, opts(180, 30), Behaviour::Confirm).await;
-    assert_eq!(scan.perform(sign_request(1), None).await.err(), Some(ScanError::Tampered));
+    let (mut scan, _, _phone) = scanned(
+        &relay,
+        OperationKind::Sign,
+        opts(180, 30),
+        Behaviour::Confirm,
+    )
+    .await;
+    assert_eq!(
+        scan.perform(sign_request(1), None).await.err(),
+        Some(ScanError::Tampered)
+    );
 }
 
 #[tokio::test]
@@ -462,7 +729,13 @@ async fn a_relay_flipping_a_byte_of_the_request_is_caught_by_the_phone() {
         },
     }))
     .await;
-    let (scan, _, phone) = scanned(&relay, OperationKind::Sign, opts(180, 30), Behaviour::Confirm).await;
+    let (scan, _, phone) = scanned(
+        &relay,
+        OperationKind::Sign,
+        opts(180, 30),
+        Behaviour::Confirm,
+    )
+    .await;
     scan.request(sign_request(1), None).await.unwrap();
     assert_eq!(phone.await.unwrap(), (0, Err(ScanError::Tampered)));
 }
@@ -479,16 +752,32 @@ async fn a_relay_flipping_the_hello_is_caught_at_scan_time() {
         },
     }))
     .await;
-    let mut scan = client::start_scan(&relay.url(), OperationKind::Auth, opts(180, 30)).await.unwrap();
+    let mut scan = client::start_scan(&relay.url(), OperationKind::Auth, opts(180, 30))
+        .await
+        .unwrap();
     let _phone = tokio::spawn(phone(scan.payload().clone(), Behaviour::Confirm));
     assert_eq!(scan.wait_scanned().await.err(), Some(ScanError::Tampered));
 }
 
 #[tokio::test]
 async fn a_relay_dropping_the_response_leads_to_a_timeout() {
-    let relay = relay_with(Arc::new(At { role: Role::Phone, index: 1, f: |_| FaultAction::Drop })).await;
-    let (mut scan, _, _phone) = scanned(&relay, OperationKind::Sign, opts(180, 1), Behaviour::ConfirmAndLinger).await;
-    assert_eq!(scan.perform(sign_request(1), None).await.err(), Some(ScanError::PhoneTimeout));
+    let relay = relay_with(Arc::new(At {
+        role: Role::Phone,
+        index: 1,
+        f: |_| FaultAction::Drop,
+    }))
+    .await;
+    let (mut scan, _, _phone) = scanned(
+        &relay,
+        OperationKind::Sign,
+        opts(180, 1),
+        Behaviour::ConfirmAndLinger,
+    )
+    .await;
+    assert_eq!(
+        scan.perform(sign_request(1), None).await.err(),
+        Some(ScanError::PhoneTimeout)
+    );
 }
 
 #[tokio::test]
@@ -499,7 +788,9 @@ async fn a_relay_delaying_the_hello_past_expiry_gives_expired() {
         f: |f| FaultAction::Delay(Duration::from_millis(3500), f),
     }))
     .await;
-    let mut scan = client::start_scan(&relay.url(), OperationKind::Auth, opts(2, 30)).await.unwrap();
+    let mut scan = client::start_scan(&relay.url(), OperationKind::Auth, opts(2, 30))
+        .await
+        .unwrap();
     let _phone = tokio::spawn(phone(scan.payload().clone(), Behaviour::Confirm));
     assert_eq!(scan.wait_scanned().await.err(), Some(ScanError::Expired));
 }
@@ -507,7 +798,12 @@ async fn a_relay_delaying_the_hello_past_expiry_gives_expired() {
 #[tokio::test]
 async fn a_relay_reordering_frames_is_caught() {
     // The phone's first response (index 1) is held back and delivered after its second.
-    let relay = relay_with(Arc::new(At { role: Role::Phone, index: 1, f: FaultAction::HoldForReorder })).await;
+    let relay = relay_with(Arc::new(At {
+        role: Role::Phone,
+        index: 1,
+        f: FaultAction::HoldForReorder,
+    }))
+    .await;
     let (mut scan, _, _phone) = scanned(
         &relay,
         OperationKind::Sign,
@@ -516,32 +812,75 @@ async fn a_relay_reordering_frames_is_caught() {
     )
     .await;
     // Nothing arrives for request 1 (held), so the desktop times out rather than accept.
-    let r = scan.perform(sign_request(1), Some(SessionModeRequest { idle_timeout_secs: 60 })).await;
+    let r = scan
+        .perform(
+            sign_request(1),
+            Some(SessionModeRequest {
+                idle_timeout_secs: 60,
+            }),
+        )
+        .await;
     assert_eq!(r.err(), Some(ScanError::PhoneTimeout));
 
     // With the phone sending two frames in a row (answer, then end of session) the swap is
     // seen directly.
-    let relay = relay_with(Arc::new(At { role: Role::Phone, index: 1, f: FaultAction::HoldForReorder })).await;
-    let mut scan = client::start_scan(&relay.url(), OperationKind::Sign, opts(180, 30)).await.unwrap();
+    let relay = relay_with(Arc::new(At {
+        role: Role::Phone,
+        index: 1,
+        f: FaultAction::HoldForReorder,
+    }))
+    .await;
+    let mut scan = client::start_scan(&relay.url(), OperationKind::Sign, opts(180, 30))
+        .await
+        .unwrap();
     let payload = scan.payload().clone();
     let phone = tokio::spawn(async move {
-        let mut link = client::join(&payload, &hello(), PhoneOptions::default()).await.unwrap();
+        let mut link = client::join(&payload, &hello(), PhoneOptions::default())
+            .await
+            .unwrap();
         let req = link.next_request().await.unwrap().unwrap();
         let response = respond_to(&link, &req);
-        let grant = SessionGrant { idle_timeout_secs: 60, auto_confirm: true };
-        link.respond(req, OperationOutcome::Confirmed { response, session: Some(grant) }).await.unwrap();
+        let grant = SessionGrant {
+            idle_timeout_secs: 60,
+            auto_confirm: true,
+        };
+        link.respond(
+            req,
+            OperationOutcome::Confirmed {
+                response,
+                session: Some(grant),
+            },
+        )
+        .await
+        .unwrap();
         link.end(SessionEndReason::EndedByUser).await
     });
     scan.wait_scanned().await.unwrap();
-    let r = scan.perform(sign_request(1), Some(SessionModeRequest { idle_timeout_secs: 60 })).await;
-    assert_eq!(r.err(), Some(ScanError::OutOfOrder { expected: 1, got: 2 }));
+    let r = scan
+        .perform(
+            sign_request(1),
+            Some(SessionModeRequest {
+                idle_timeout_secs: 60,
+            }),
+        )
+        .await;
+    assert_eq!(
+        r.err(),
+        Some(ScanError::OutOfOrder {
+            expected: 1,
+            got: 2
+        })
+    );
     let _ = phone.await;
 }
+
+/// One forwarded frame: session, sender, index, bytes.
+type Recorded = (SessionId, Role, u64, Vec<u8>);
 
 /// Remembers every frame; replays stored frames in place of later ones.
 #[derive(Default)]
 struct Recorder {
-    frames: Mutex<Vec<(SessionId, Role, u64, Vec<u8>)>>,
+    frames: Mutex<Vec<Recorded>>,
     /// Replace (from, index) of any session with the stored frame (from, index_src) of the
     /// first session seen.
     replace: Option<(Role, u64, u64, bool)>,
@@ -555,7 +894,13 @@ impl FrameFault for Recorder {
             if role == from && index == at {
                 let first = frames.first().map(|f| f.0);
                 let found = frames.iter().find(|(fs, fr, fi, _)| {
-                    *fr == role && *fi == src && (if other_session { Some(*fs) == first && *fs != s } else { *fs == s })
+                    *fr == role
+                        && *fi == src
+                        && (if other_session {
+                            Some(*fs) == first && *fs != s
+                        } else {
+                            *fs == s
+                        })
                 });
                 if let Some((_, _, _, old)) = found {
                     return FaultAction::Forward(old.clone());
@@ -569,7 +914,11 @@ impl FrameFault for Recorder {
 #[tokio::test]
 async fn a_replayed_response_is_caught() {
     // Session mode: the relay answers request 2 with the phone's (authentic) answer to request 1.
-    let relay = relay_with(Arc::new(Recorder { replace: Some((Role::Phone, 2, 1, false)), ..Default::default() })).await;
+    let relay = relay_with(Arc::new(Recorder {
+        replace: Some((Role::Phone, 2, 1, false)),
+        ..Default::default()
+    }))
+    .await;
     let (mut scan, _, _phone) = scanned(
         &relay,
         OperationKind::Sign,
@@ -577,32 +926,71 @@ async fn a_replayed_response_is_caught() {
         Behaviour::ConfirmWithSession { auto_confirm: true },
     )
     .await;
-    scan.perform(sign_request(1), Some(SessionModeRequest { idle_timeout_secs: 60 })).await.unwrap();
-    assert_eq!(scan.perform(sign_request(2), None).await.err(), Some(ScanError::OutOfOrder { expected: 2, got: 1 }));
+    scan.perform(
+        sign_request(1),
+        Some(SessionModeRequest {
+            idle_timeout_secs: 60,
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        scan.perform(sign_request(2), None).await.err(),
+        Some(ScanError::OutOfOrder {
+            expected: 2,
+            got: 1
+        })
+    );
 }
 
 #[tokio::test]
 async fn a_response_from_another_session_is_caught() {
-    let relay = relay_with(Arc::new(Recorder { replace: Some((Role::Phone, 1, 1, true)), ..Default::default() })).await;
+    let relay = relay_with(Arc::new(Recorder {
+        replace: Some((Role::Phone, 1, 1, true)),
+        ..Default::default()
+    }))
+    .await;
     // Session A completes normally (its response is recorded).
-    let (mut a, _, _pa) = scanned(&relay, OperationKind::Sign, opts(180, 30), Behaviour::Confirm).await;
+    let (mut a, _, _pa) = scanned(
+        &relay,
+        OperationKind::Sign,
+        opts(180, 30),
+        Behaviour::Confirm,
+    )
+    .await;
     a.perform(sign_request(1), None).await.unwrap();
     // Session B receives A's response instead of its own.
-    let (mut b, _, _pb) = scanned(&relay, OperationKind::Sign, opts(180, 30), Behaviour::Confirm).await;
-    assert_eq!(b.perform(sign_request(1), None).await.err(), Some(ScanError::Tampered));
+    let (mut b, _, _pb) = scanned(
+        &relay,
+        OperationKind::Sign,
+        opts(180, 30),
+        Behaviour::Confirm,
+    )
+    .await;
+    assert_eq!(
+        b.perform(sign_request(1), None).await.err(),
+        Some(ScanError::Tampered)
+    );
 }
 
-type RawWs = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn raw_phone(relay: &RelayHandle, payload: &QrPayload) -> RawWs {
-    let url = format!("ws://{}{}", relay.addr, bidseal_scan::wire::phone_path(&payload.session));
+    let url = format!(
+        "ws://{}{}",
+        relay.addr,
+        bidseal_scan::wire::phone_path(&payload.session)
+    );
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
 
 async fn relay_error_of(ws: &mut RawWs) -> Option<String> {
     while let Some(Ok(m)) = ws.next().await {
         if let Message::Text(t) = m {
-            if let Ok(bidseal_scan::wire::RelayEvent::Error { code, .. }) = serde_json::from_str(t.as_str()) {
+            if let Ok(bidseal_scan::wire::RelayEvent::Error { code, .. }) =
+                serde_json::from_str(t.as_str())
+            {
                 return Some(code);
             }
         }
@@ -614,41 +1002,76 @@ async fn relay_error_of(ws: &mut RawWs) -> Option<String> {
 async fn oversized_malformed_text_and_flooding_frames_end_the_session_with_a_reason() {
     let relay = relay().await;
     // Oversized: 1.5 MiB binary frame.
-    let mut scan = client::start_scan(&relay.url(), OperationKind::Sign, opts(180, 30)).await.unwrap();
+    let mut scan = client::start_scan(&relay.url(), OperationKind::Sign, opts(180, 30))
+        .await
+        .unwrap();
     let mut ws = raw_phone(&relay, scan.payload()).await;
-    ws.send(Message::binary(vec![0u8; 1536 * 1024])).await.unwrap();
-    assert_eq!(relay_error_of(&mut ws).await.as_deref(), Some(bidseal_scan::wire::RELAY_TOO_LARGE));
+    ws.send(Message::binary(vec![0u8; 1536 * 1024]))
+        .await
+        .unwrap();
+    assert_eq!(
+        relay_error_of(&mut ws).await.as_deref(),
+        Some(bidseal_scan::wire::RELAY_TOO_LARGE)
+    );
     let mut last = None;
     while let Some(e) = scan.next_event().await {
         last = Some(e);
     }
-    assert!(matches!(last, Some(ScanEvent::Failed(ScanError::Relay { ref code, .. })) if code == "relay.too_large"), "{last:?}");
+    assert!(
+        matches!(last, Some(ScanEvent::Failed(ScanError::Relay { ref code, .. })) if code == "relay.too_large"),
+        "{last:?}"
+    );
 
     // Malformed: garbage instead of a hello.
-    let mut scan = client::start_scan(&relay.url(), OperationKind::Sign, opts(180, 30)).await.unwrap();
+    let mut scan = client::start_scan(&relay.url(), OperationKind::Sign, opts(180, 30))
+        .await
+        .unwrap();
     let mut ws = raw_phone(&relay, scan.payload()).await;
-    ws.send(Message::binary(b"\x01not a hello".to_vec())).await.unwrap();
-    assert!(matches!(scan.wait_scanned().await.err(), Some(ScanError::Malformed { .. })));
+    ws.send(Message::binary(b"\x01not a hello".to_vec()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        scan.wait_scanned().await.err(),
+        Some(ScanError::Malformed { .. })
+    ));
     drop(ws);
 
     // Text frames are not forwarded.
-    let scan = client::start_scan(&relay.url(), OperationKind::Sign, opts(180, 30)).await.unwrap();
+    let scan = client::start_scan(&relay.url(), OperationKind::Sign, opts(180, 30))
+        .await
+        .unwrap();
     let mut ws = raw_phone(&relay, scan.payload()).await;
-    ws.send(Message::text("{\"type\":\"hello\"}")).await.unwrap();
-    assert_eq!(relay_error_of(&mut ws).await.as_deref(), Some(bidseal_scan::wire::RELAY_BAD_FRAME));
+    ws.send(Message::text("{\"type\":\"hello\"}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        relay_error_of(&mut ws).await.as_deref(),
+        Some(bidseal_scan::wire::RELAY_BAD_FRAME)
+    );
 
     // Flooding: 200 frames at once exceed the rate limit (raw desktop that ignores them).
     let sid = SessionId([7; 16]);
-    let url = format!("ws://{}{}", relay.addr, bidseal_scan::wire::desktop_path(&sid, 60));
+    let url = format!(
+        "ws://{}{}",
+        relay.addr,
+        bidseal_scan::wire::desktop_path(&sid, 60)
+    );
     let (_desktop, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let url = format!("ws://{}{}", relay.addr, bidseal_scan::wire::phone_path(&sid));
+    let url = format!(
+        "ws://{}{}",
+        relay.addr,
+        bidseal_scan::wire::phone_path(&sid)
+    );
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     for _ in 0..200 {
         if ws.send(Message::binary(vec![2u8; 64])).await.is_err() {
             break;
         }
     }
-    assert_eq!(relay_error_of(&mut ws).await.as_deref(), Some(bidseal_scan::wire::RELAY_RATE_LIMITED));
+    assert_eq!(
+        relay_error_of(&mut ws).await.as_deref(),
+        Some(bidseal_scan::wire::RELAY_RATE_LIMITED)
+    );
     drop(scan);
     relay.shutdown().await;
 }
@@ -657,7 +1080,11 @@ async fn oversized_malformed_text_and_flooding_frames_end_the_session_with_a_rea
 async fn garbage_paths_and_payloads_get_http_errors_not_panics() {
     let relay = relay().await;
     let base = format!("ws://{}", relay.addr);
-    for path in ["/v1/sessions/not-base64!/phone", "/v1/sessions/AAAA/desktop?ttl=5", "/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA/desktop?ttl=99999"] {
+    for path in [
+        "/v1/sessions/not-base64!/phone",
+        "/v1/sessions/AAAA/desktop?ttl=5",
+        "/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA/desktop?ttl=99999",
+    ] {
         let r = tokio_tungstenite::connect_async(format!("{base}{path}")).await;
         assert!(r.is_err(), "{path} was accepted");
     }

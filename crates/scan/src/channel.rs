@@ -121,20 +121,34 @@ impl ChannelCrypto {
         info.extend_from_slice(&binding.transcript.0);
         info.extend_from_slice(b"d2p");
         hk.expand(&info, d2p.as_mut())
-            .map_err(|_| ScanError::System { detail: "HKDF expand".into() })?;
+            .map_err(|_| ScanError::System {
+                detail: "HKDF expand".into(),
+            })?;
         info.truncate(32);
         info.extend_from_slice(b"p2d");
         hk.expand(&info, p2d.as_mut())
-            .map_err(|_| ScanError::System { detail: "HKDF expand".into() })?;
-        let d2p_cipher = Aes256Gcm::new_from_slice(d2p.as_ref())
-            .map_err(|_| ScanError::System { detail: "AES key".into() })?;
-        let p2d_cipher = Aes256Gcm::new_from_slice(p2d.as_ref())
-            .map_err(|_| ScanError::System { detail: "AES key".into() })?;
+            .map_err(|_| ScanError::System {
+                detail: "HKDF expand".into(),
+            })?;
+        let d2p_cipher =
+            Aes256Gcm::new_from_slice(d2p.as_ref()).map_err(|_| ScanError::System {
+                detail: "AES key".into(),
+            })?;
+        let p2d_cipher =
+            Aes256Gcm::new_from_slice(p2d.as_ref()).map_err(|_| ScanError::System {
+                detail: "AES key".into(),
+            })?;
         let (send, recv) = match end {
             End::Desktop => (d2p_cipher, p2d_cipher),
             End::Phone => (p2d_cipher, d2p_cipher),
         };
-        Ok(ChannelCrypto { send, recv, send_seq: 0, recv_seq: 0, poisoned: None })
+        Ok(ChannelCrypto {
+            send,
+            recv,
+            send_seq: 0,
+            recv_seq: 0,
+            poisoned: None,
+        })
     }
 
     fn check_poison(&self) -> Result<(), ScanError> {
@@ -185,13 +199,18 @@ impl ChannelCrypto {
             serde_json::to_vec(msg).map_err(|e| ScanError::malformed(e.to_string()))?,
         );
         if plain.len() > MAX_MESSAGE_BYTES {
-            return Err(ScanError::TooLarge { size: plain.len(), limit: MAX_MESSAGE_BYTES });
+            return Err(ScanError::TooLarge {
+                size: plain.len(),
+                limit: MAX_MESSAGE_BYTES,
+            });
         }
         let nonce = nonce(self.send_seq);
         let ct = self
             .send
             .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad })
-            .map_err(|_| ScanError::System { detail: "AES-GCM encrypt".into() })?;
+            .map_err(|_| ScanError::System {
+                detail: "AES-GCM encrypt".into(),
+            })?;
         plain.zeroize();
         self.send_seq = self
             .send_seq
@@ -203,7 +222,9 @@ impl ChannelCrypto {
     /// Opens the phone's hello; `frame` must start with `FRAME_HELLO ‖ P`.
     pub(crate) fn open_hello<T: DeserializeOwned>(&mut self, frame: &[u8]) -> Result<T, ScanError> {
         self.check_poison()?;
-        let aad = frame.get(..34).ok_or_else(|| ScanError::malformed("hello 帧过短"))?;
+        let aad = frame
+            .get(..34)
+            .ok_or_else(|| ScanError::malformed("hello 帧过短"))?;
         let ct = frame.get(34..).unwrap_or_default();
         let r = self.decrypt(0, aad, ct);
         r.map_err(|e| self.poison(e))
@@ -218,9 +239,14 @@ impl ChannelCrypto {
 
     fn open_inner<T: DeserializeOwned>(&mut self, frame: &[u8]) -> Result<T, ScanError> {
         if frame.len() > MAX_FRAME_BYTES {
-            return Err(ScanError::TooLarge { size: frame.len(), limit: MAX_FRAME_BYTES });
+            return Err(ScanError::TooLarge {
+                size: frame.len(),
+                limit: MAX_FRAME_BYTES,
+            });
         }
-        let header = frame.get(..9).ok_or_else(|| ScanError::malformed("数据帧过短"))?;
+        let header = frame
+            .get(..9)
+            .ok_or_else(|| ScanError::malformed("数据帧过短"))?;
         match header.first() {
             Some(&FRAME_DATA) => {}
             Some(&FRAME_HELLO) => return Err(ScanError::protocol("会话中收到第二个 hello")),
@@ -233,9 +259,17 @@ impl ChannelCrypto {
         self.decrypt(seq, header, ct)
     }
 
-    fn decrypt<T: DeserializeOwned>(&mut self, seq: u64, aad: &[u8], ct: &[u8]) -> Result<T, ScanError> {
+    fn decrypt<T: DeserializeOwned>(
+        &mut self,
+        seq: u64,
+        aad: &[u8],
+        ct: &[u8],
+    ) -> Result<T, ScanError> {
         if ct.len() > MAX_MESSAGE_BYTES + TAG_LEN {
-            return Err(ScanError::TooLarge { size: ct.len(), limit: MAX_MESSAGE_BYTES + TAG_LEN });
+            return Err(ScanError::TooLarge {
+                size: ct.len(),
+                limit: MAX_MESSAGE_BYTES + TAG_LEN,
+            });
         }
         let plain = Zeroizing::new(
             self.recv
@@ -244,7 +278,10 @@ impl ChannelCrypto {
         );
         // Authentic, but is it the frame we expect next? A replay, drop or reorder is not.
         if seq != self.recv_seq {
-            return Err(ScanError::OutOfOrder { expected: self.recv_seq, got: seq });
+            return Err(ScanError::OutOfOrder {
+                expected: self.recv_seq,
+                got: seq,
+            });
         }
         self.recv_seq += 1;
         serde_json::from_slice(&plain).map_err(|e| ScanError::malformed(e.to_string()))

@@ -17,7 +17,9 @@ use crate::message::{
 };
 use crate::payload::{OperationKind, QrPayload};
 use crate::refusal::RefusalReason;
-use crate::session::{DesktopEvent, DesktopOffer, DesktopSession, IncomingRequest, PhoneEvent, PhoneSession};
+use crate::session::{
+    DesktopEvent, DesktopOffer, DesktopSession, IncomingRequest, PhoneEvent, PhoneSession,
+};
 use crate::wire::{self, RelayEvent};
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
@@ -44,7 +46,10 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { ttl: crate::session::DEFAULT_QR_TTL, response_timeout: Duration::from_secs(180) }
+        ScanOptions {
+            ttl: crate::session::DEFAULT_QR_TTL,
+            response_timeout: Duration::from_secs(180),
+        }
     }
 }
 
@@ -55,15 +60,25 @@ pub enum ScanEvent {
     /// The relay holds the session; show the QR until `expires_at`.
     Waiting { expires_at: u64 },
     /// The phone scanned (authenticated hello). `binding` is what auth signatures are bound to.
-    Scanned { phone: PhoneHello, binding: SessionBinding },
+    Scanned {
+        phone: PhoneHello,
+        binding: SessionBinding,
+    },
     /// Request `id` was confirmed on the phone.
-    Confirmed { id: u32, response: OperationResponse, session: Option<SessionGrant> },
+    Confirmed {
+        id: u32,
+        response: OperationResponse,
+        session: Option<SessionGrant>,
+    },
     /// Request `id` was refused on the phone.
     Rejected { id: u32, reason: RefusalReason },
     /// Nobody scanned before the QR expired.
     Expired,
     /// Session mode ended ("结束会话" on either side, or idle time-out).
-    SessionEnded { reason: SessionEndReason, by_phone: bool },
+    SessionEnded {
+        reason: SessionEndReason,
+        by_phone: bool,
+    },
     /// The scan failed; the error says why and what to do.
     Failed(ScanError),
 }
@@ -87,13 +102,16 @@ impl ScanEvent {
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    Confirmed { response: OperationResponse, session: Option<SessionGrant> },
+    Confirmed {
+        response: OperationResponse,
+        session: Option<SessionGrant>,
+    },
     Rejected(RefusalReason),
 }
 
 enum Command {
     Request {
-        request: OperationRequest,
+        request: Box<OperationRequest>,
         session: Option<SessionModeRequest>,
         done: oneshot::Sender<Result<u32, ScanError>>,
     },
@@ -109,14 +127,20 @@ pub struct DesktopScan {
 
 impl std::fmt::Debug for DesktopScan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DesktopScan").field("payload", &self.payload).finish()
+        f.debug_struct("DesktopScan")
+            .field("payload", &self.payload)
+            .finish()
     }
 }
 
 /// Starts a scan for `op` at the relay `relay` (`http://host:port`): creates the session at
 /// the relay, then returns the handle whose [`DesktopScan::payload`] is the QR to show. The
 /// first event is `Waiting`.
-pub async fn start_scan(relay: &str, op: OperationKind, options: ScanOptions) -> Result<DesktopScan, ScanError> {
+pub async fn start_scan(
+    relay: &str,
+    op: OperationKind,
+    options: ScanOptions,
+) -> Result<DesktopScan, ScanError> {
     let relay = relay.trim_end_matches('/');
     let offer = DesktopOffer::new(relay, op, options.ttl, crate::unix_now())?;
     let path = wire::desktop_path(&offer.payload().session, options.ttl.as_secs());
@@ -124,7 +148,10 @@ pub async fn start_scan(relay: &str, op: OperationKind, options: ScanOptions) ->
     // The relay answers with `waiting` once the session exists.
     let first = tokio::time::timeout(CONNECT_TIMEOUT, ws.next())
         .await
-        .map_err(|_| ScanError::RelayUnreachable { relay: relay.into(), detail: "中继无应答".into() })?;
+        .map_err(|_| ScanError::RelayUnreachable {
+            relay: relay.into(),
+            detail: "中继无应答".into(),
+        })?;
     let expires_at = match first {
         Some(Ok(Message::Text(t))) => match serde_json::from_str::<RelayEvent>(t.as_str()) {
             Ok(RelayEvent::Waiting { expires_at }) => expires_at,
@@ -132,8 +159,16 @@ pub async fn start_scan(relay: &str, op: OperationKind, options: ScanOptions) ->
             _ => return Err(ScanError::protocol("中继的第一条事件不是 waiting")),
         },
         Some(Ok(_)) => return Err(ScanError::protocol("中继的第一条事件不是 waiting")),
-        Some(Err(e)) => return Err(ScanError::RelayLost { detail: e.to_string() }),
-        None => return Err(ScanError::RelayLost { detail: "连接已关闭".into() }),
+        Some(Err(e)) => {
+            return Err(ScanError::RelayLost {
+                detail: e.to_string(),
+            })
+        }
+        None => {
+            return Err(ScanError::RelayLost {
+                detail: "连接已关闭".into(),
+            })
+        }
     };
     let payload = offer.payload().clone();
     let (event_tx, events) = mpsc::channel(64);
@@ -149,7 +184,11 @@ pub async fn start_scan(relay: &str, op: OperationKind, options: ScanOptions) ->
         idle: None,
     };
     tokio::spawn(driver.run());
-    Ok(DesktopScan { payload, events, commands })
+    Ok(DesktopScan {
+        payload,
+        events,
+        commands,
+    })
 }
 
 impl DesktopScan {
@@ -191,7 +230,11 @@ impl DesktopScan {
     ) -> Result<u32, ScanError> {
         let (done, rx) = oneshot::channel();
         self.commands
-            .send(Command::Request { request, session, done })
+            .send(Command::Request {
+                request: Box::new(request),
+                session,
+                done,
+            })
             .await
             .map_err(|_| ScanError::SessionEnded)?;
         rx.await.map_err(|_| ScanError::SessionEnded)?
@@ -206,10 +249,14 @@ impl DesktopScan {
         let id = self.request(request, session).await?;
         loop {
             match self.next_event().await {
-                Some(ScanEvent::Confirmed { id: got, response, session }) if got == id => {
-                    return Ok(Answer::Confirmed { response, session })
+                Some(ScanEvent::Confirmed {
+                    id: got,
+                    response,
+                    session,
+                }) if got == id => return Ok(Answer::Confirmed { response, session }),
+                Some(ScanEvent::Rejected { id: got, reason }) if got == id => {
+                    return Ok(Answer::Rejected(reason))
                 }
-                Some(ScanEvent::Rejected { id: got, reason }) if got == id => return Ok(Answer::Rejected(reason)),
                 Some(ScanEvent::Waiting { .. } | ScanEvent::Scanned { .. }) => continue,
                 Some(other) => return Err(final_error(other)),
                 None => return Err(ScanError::SessionEnded),
@@ -220,7 +267,10 @@ impl DesktopScan {
     /// Ends the session ("结束会话"); the phone is told, the event stream ends with
     /// `SessionEnded`.
     pub async fn end(&self) -> Result<(), ScanError> {
-        self.commands.send(Command::End).await.map_err(|_| ScanError::SessionEnded)
+        self.commands
+            .send(Command::End)
+            .await
+            .map_err(|_| ScanError::SessionEnded)
     }
 }
 
@@ -228,14 +278,17 @@ fn final_error(event: ScanEvent) -> ScanError {
     match event {
         ScanEvent::Expired => ScanError::Expired,
         ScanEvent::Failed(e) => e,
-        ScanEvent::SessionEnded { reason: SessionEndReason::IdleTimeout, .. } => ScanError::IdleTimeout,
+        ScanEvent::SessionEnded {
+            reason: SessionEndReason::IdleTimeout,
+            ..
+        } => ScanError::IdleTimeout,
         _ => ScanError::SessionEnded,
     }
 }
 
 enum DesktopState {
     Offered(DesktopOffer),
-    Open(DesktopSession),
+    Open(Box<DesktopSession>),
     Done,
 }
 
@@ -286,15 +339,21 @@ impl DesktopDriver {
     async fn on_timer(&mut self, which: Timer) {
         match which {
             Timer::Expiry => self.finish(ScanEvent::Expired).await,
-            Timer::Response => self.finish(ScanEvent::Failed(ScanError::PhoneTimeout)).await,
+            Timer::Response => {
+                self.finish(ScanEvent::Failed(ScanError::PhoneTimeout))
+                    .await
+            }
             Timer::Idle => {
                 if let DesktopState::Open(s) = &mut self.state {
                     if let Ok(frame) = s.seal_end(SessionEndReason::IdleTimeout) {
                         let _ = self.ws.send(Message::binary(frame)).await;
                     }
                 }
-                self.finish(ScanEvent::SessionEnded { reason: SessionEndReason::IdleTimeout, by_phone: false })
-                    .await
+                self.finish(ScanEvent::SessionEnded {
+                    reason: SessionEndReason::IdleTimeout,
+                    by_phone: false,
+                })
+                .await
             }
             Timer::None => {}
         }
@@ -310,19 +369,28 @@ impl DesktopDriver {
                         let _ = self.ws.send(Message::binary(frame)).await;
                     }
                 }
-                self.finish(ScanEvent::SessionEnded { reason: SessionEndReason::EndedByUser, by_phone: false })
-                    .await
+                self.finish(ScanEvent::SessionEnded {
+                    reason: SessionEndReason::EndedByUser,
+                    by_phone: false,
+                })
+                .await
             }
-            Some(Command::Request { request, session, done }) => {
+            Some(Command::Request {
+                request,
+                session,
+                done,
+            }) => {
                 let result = match &mut self.state {
-                    DesktopState::Open(s) => s.seal_request(request, session),
+                    DesktopState::Open(s) => s.seal_request(*request, session),
                     DesktopState::Offered(_) => Err(ScanError::protocol("手机尚未扫码")),
                     DesktopState::Done => Err(ScanError::SessionEnded),
                 };
                 match result {
                     Ok((pending, frame)) => {
                         if let Err(e) = self.ws.send(Message::binary(frame)).await {
-                            let err = ScanError::RelayLost { detail: e.to_string() };
+                            let err = ScanError::RelayLost {
+                                detail: e.to_string(),
+                            };
                             let _ = done.send(Err(err.clone()));
                             self.finish(ScanEvent::Failed(err)).await;
                             return;
@@ -343,11 +411,17 @@ impl DesktopDriver {
         let msg = match msg {
             Some(Ok(m)) => m,
             Some(Err(e)) => {
-                return self.finish(ScanEvent::Failed(ScanError::RelayLost { detail: e.to_string() })).await
+                return self
+                    .finish(ScanEvent::Failed(ScanError::RelayLost {
+                        detail: e.to_string(),
+                    }))
+                    .await
             }
             None => {
                 return self
-                    .finish(ScanEvent::Failed(ScanError::RelayLost { detail: "中继关闭了连接".into() }))
+                    .finish(ScanEvent::Failed(ScanError::RelayLost {
+                        detail: "中继关闭了连接".into(),
+                    }))
                     .await
             }
         };
@@ -355,18 +429,27 @@ impl DesktopDriver {
             Message::Text(t) => match serde_json::from_str::<RelayEvent>(t.as_str()) {
                 Ok(RelayEvent::Expired) => self.finish(ScanEvent::Expired).await,
                 Ok(RelayEvent::Error { code, message }) => {
-                    self.finish(ScanEvent::Failed(relay_error(&code, &message))).await
+                    self.finish(ScanEvent::Failed(relay_error(&code, &message)))
+                        .await
                 }
                 Ok(RelayEvent::PeerLeft) => {
-                    self.finish(ScanEvent::Failed(ScanError::PeerLeft { who: "手机端".into() })).await
+                    self.finish(ScanEvent::Failed(ScanError::PeerLeft {
+                        who: "手机端".into(),
+                    }))
+                    .await
                 }
                 Ok(RelayEvent::Waiting { .. } | RelayEvent::PeerJoined) => {}
-                Err(_) => self.finish(ScanEvent::Failed(ScanError::malformed("中继事件无法解析"))).await,
+                Err(_) => {
+                    self.finish(ScanEvent::Failed(ScanError::malformed("中继事件无法解析")))
+                        .await
+                }
             },
             Message::Binary(frame) => self.on_frame(&frame).await,
             Message::Close(_) => {
-                self.finish(ScanEvent::Failed(ScanError::RelayLost { detail: "中继关闭了连接".into() }))
-                    .await
+                self.finish(ScanEvent::Failed(ScanError::RelayLost {
+                    detail: "中继关闭了连接".into(),
+                }))
+                .await
             }
             _ => {}
         }
@@ -377,9 +460,12 @@ impl DesktopDriver {
             DesktopState::Offered(offer) => match offer.accept_hello(frame, crate::unix_now()) {
                 Ok((session, phone)) => {
                     let binding = session.binding().clone();
-                    self.state = DesktopState::Open(session);
+                    self.state = DesktopState::Open(Box::new(session));
                     self.deadline = Some(Instant::now() + self.options.response_timeout);
-                    let _ = self.events.send(ScanEvent::Scanned { phone, binding }).await;
+                    let _ = self
+                        .events
+                        .send(ScanEvent::Scanned { phone, binding })
+                        .await;
                 }
                 Err(ScanError::Expired) => self.finish(ScanEvent::Expired).await,
                 Err(e) => self.finish(ScanEvent::Failed(e)).await,
@@ -388,14 +474,18 @@ impl DesktopDriver {
                 Ok(DesktopEvent::Outcome { id, outcome }) => {
                     self.deadline = None;
                     let event = match outcome {
-                        OperationOutcome::Confirmed { response, session } => {
-                            ScanEvent::Confirmed { id, response, session }
-                        }
+                        OperationOutcome::Confirmed { response, session } => ScanEvent::Confirmed {
+                            id,
+                            response,
+                            session,
+                        },
                         OperationOutcome::Refused { reason } => ScanEvent::Rejected { id, reason },
                     };
                     let _ = self.events.send(event).await;
                     if let Some(g) = session.grant() {
-                        self.idle = Some(Instant::now() + Duration::from_secs(u64::from(g.idle_timeout_secs)));
+                        self.idle = Some(
+                            Instant::now() + Duration::from_secs(u64::from(g.idle_timeout_secs)),
+                        );
                     }
                     if session.can_request() || session.grant().is_some() {
                         self.state = DesktopState::Open(session);
@@ -404,7 +494,11 @@ impl DesktopDriver {
                     }
                 }
                 Ok(DesktopEvent::Ended { reason }) => {
-                    self.finish(ScanEvent::SessionEnded { reason, by_phone: true }).await
+                    self.finish(ScanEvent::SessionEnded {
+                        reason,
+                        by_phone: true,
+                    })
+                    .await
                 }
                 Err(e) => self.finish(ScanEvent::Failed(e)).await,
             },
@@ -431,8 +525,13 @@ fn relay_error(code: &str, message: &str) -> ScanError {
         wire::RELAY_UNKNOWN => ScanError::UnknownSession,
         wire::RELAY_TAKEN => ScanError::AlreadyScanned,
         wire::RELAY_EXPIRED => ScanError::Expired,
-        wire::RELAY_SHUTDOWN => ScanError::RelayLost { detail: "中继服务已停止".into() },
-        _ => ScanError::Relay { code: code.into(), detail: message.into() },
+        wire::RELAY_SHUTDOWN => ScanError::RelayLost {
+            detail: "中继服务已停止".into(),
+        },
+        _ => ScanError::Relay {
+            code: code.into(),
+            detail: message.into(),
+        },
     }
 }
 
@@ -449,11 +548,17 @@ async fn connect(relay: &str, path: &str) -> Result<Ws, ScanError> {
     } else if let Some(rest) = relay.strip_prefix("https://") {
         format!("wss://{rest}")
     } else {
-        return Err(ScanError::BadPayload { detail: "中继地址必须以 http:// 或 https:// 开头".into() });
+        return Err(ScanError::BadPayload {
+            detail: "中继地址必须以 http:// 或 https:// 开头".into(),
+        });
     };
     let url = format!("{base}{path}");
-    let unreachable = |detail: String| ScanError::RelayUnreachable { relay: relay.into(), detail };
-    let attempt = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config()), true);
+    let unreachable = |detail: String| ScanError::RelayUnreachable {
+        relay: relay.into(),
+        detail,
+    };
+    let attempt =
+        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config()), true);
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Err(_) => Err(unreachable("连接超时".into())),
         Ok(Ok((ws, _))) => Ok(ws),
@@ -461,7 +566,10 @@ async fn connect(relay: &str, path: &str) -> Result<Ws, ScanError> {
             404 => ScanError::UnknownSession,
             409 => ScanError::AlreadyScanned,
             410 => ScanError::Expired,
-            s => ScanError::Relay { code: format!("http.{s}"), detail: "中继拒绝了连接".into() },
+            s => ScanError::Relay {
+                code: format!("http.{s}"),
+                detail: "中继拒绝了连接".into(),
+            },
         }),
         Ok(Err(e)) => Err(unreachable(e.to_string())),
     }
@@ -476,7 +584,9 @@ pub struct PhoneOptions {
 
 impl Default for PhoneOptions {
     fn default() -> Self {
-        PhoneOptions { first_request_timeout: Duration::from_secs(60) }
+        PhoneOptions {
+            first_request_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -490,19 +600,34 @@ pub struct PhoneLink {
 
 impl std::fmt::Debug for PhoneLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PhoneLink").field("session", &self.session).finish()
+        f.debug_struct("PhoneLink")
+            .field("session", &self.session)
+            .finish()
     }
 }
 
 /// Joins the scan described by `payload` (the phone scanned it): checks expiry, connects to
 /// the relay, sends the authenticated hello.
-pub async fn join(payload: &QrPayload, hello: &PhoneHello, options: PhoneOptions) -> Result<PhoneLink, ScanError> {
+pub async fn join(
+    payload: &QrPayload,
+    hello: &PhoneHello,
+    options: PhoneOptions,
+) -> Result<PhoneLink, ScanError> {
     payload.check_not_expired(crate::unix_now())?;
     let mut ws = connect(&payload.relay, &wire::phone_path(&payload.session)).await?;
     let (session, frame) = PhoneSession::join(payload, hello, crate::unix_now())?;
-    ws.send(Message::binary(frame)).await.map_err(|e| ScanError::RelayLost { detail: e.to_string() })?;
+    ws.send(Message::binary(frame))
+        .await
+        .map_err(|e| ScanError::RelayLost {
+            detail: e.to_string(),
+        })?;
     let idle_deadline = Instant::now() + options.first_request_timeout;
-    Ok(PhoneLink { ws, session, options, idle_deadline })
+    Ok(PhoneLink {
+        ws,
+        session,
+        options,
+        idle_deadline,
+    })
 }
 
 impl PhoneLink {
@@ -534,16 +659,30 @@ impl PhoneLink {
             };
             match msg {
                 None | Some(Ok(Message::Close(_))) => {
-                    return Err(ScanError::RelayLost { detail: "中继关闭了连接".into() })
+                    return Err(ScanError::RelayLost {
+                        detail: "中继关闭了连接".into(),
+                    })
                 }
-                Some(Err(e)) => return Err(ScanError::RelayLost { detail: e.to_string() }),
-                Some(Ok(Message::Text(t))) => match serde_json::from_str::<RelayEvent>(t.as_str()) {
-                    Ok(RelayEvent::PeerLeft) => return Err(ScanError::PeerLeft { who: "桌面端".into() }),
-                    Ok(RelayEvent::Error { code, message }) => return Err(relay_error(&code, &message)),
-                    Ok(RelayEvent::Expired) => return Err(ScanError::Expired),
-                    Ok(_) => continue,
-                    Err(_) => return Err(ScanError::malformed("中继事件无法解析")),
-                },
+                Some(Err(e)) => {
+                    return Err(ScanError::RelayLost {
+                        detail: e.to_string(),
+                    })
+                }
+                Some(Ok(Message::Text(t))) => {
+                    match serde_json::from_str::<RelayEvent>(t.as_str()) {
+                        Ok(RelayEvent::PeerLeft) => {
+                            return Err(ScanError::PeerLeft {
+                                who: "桌面端".into(),
+                            })
+                        }
+                        Ok(RelayEvent::Error { code, message }) => {
+                            return Err(relay_error(&code, &message))
+                        }
+                        Ok(RelayEvent::Expired) => return Err(ScanError::Expired),
+                        Ok(_) => continue,
+                        Err(_) => return Err(ScanError::malformed("中继事件无法解析")),
+                    }
+                }
                 Some(Ok(Message::Binary(frame))) => match self.session.open_frame(&frame)? {
                     PhoneEvent::Request(r) => return Ok(Some(r)),
                     PhoneEvent::Ended { .. } => {
@@ -557,11 +696,21 @@ impl PhoneLink {
     }
 
     /// Answers `request` (consumed). After a single-request scan the link is done.
-    pub async fn respond(&mut self, request: IncomingRequest, outcome: OperationOutcome) -> Result<(), ScanError> {
+    pub async fn respond(
+        &mut self,
+        request: IncomingRequest,
+        outcome: OperationOutcome,
+    ) -> Result<(), ScanError> {
         let frame = self.session.seal_response(request, outcome)?;
-        self.ws.send(Message::binary(frame)).await.map_err(|e| ScanError::RelayLost { detail: e.to_string() })?;
+        self.ws
+            .send(Message::binary(frame))
+            .await
+            .map_err(|e| ScanError::RelayLost {
+                detail: e.to_string(),
+            })?;
         if let Some(g) = self.session.grant() {
-            self.idle_deadline = Instant::now() + Duration::from_secs(u64::from(g.idle_timeout_secs));
+            self.idle_deadline =
+                Instant::now() + Duration::from_secs(u64::from(g.idle_timeout_secs));
         } else {
             self.idle_deadline = Instant::now() + self.options.first_request_timeout;
         }
@@ -578,7 +727,9 @@ impl PhoneLink {
         let frame = self.session.seal_end(reason)?;
         let sent = self.ws.send(Message::binary(frame)).await;
         let _ = self.ws.close(None).await;
-        sent.map_err(|e| ScanError::RelayLost { detail: e.to_string() })
+        sent.map_err(|e| ScanError::RelayLost {
+            detail: e.to_string(),
+        })
     }
 
     /// Closes the connection without a word (a phone that goes away).

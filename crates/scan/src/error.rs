@@ -100,10 +100,14 @@ impl ScanError {
     }
 
     pub(crate) fn malformed(detail: impl Into<String>) -> Self {
-        ScanError::Malformed { detail: detail.into() }
+        ScanError::Malformed {
+            detail: detail.into(),
+        }
     }
 
     pub(crate) fn protocol(detail: impl Into<String>) -> Self {
-        ScanError::Protocol { detail: detail.into() }
+        ScanError::Protocol {
+            detail: detail.into(),
+        }
     }
 }

@@ -51,7 +51,9 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), ScanError> {
     use rand_core::RngCore;
     rand_core::OsRng
         .try_fill_bytes(buf)
-        .map_err(|e| ScanError::System { detail: e.to_string() })
+        .map_err(|e| ScanError::System {
+            detail: e.to_string(),
+        })
 }
 
 /// Current unix time in seconds.

@@ -417,6 +417,7 @@ pub enum SessionEndReason {
 }
 
 /// Desktop → phone.
+#[allow(clippy::large_enum_variant)] // a short-lived message value; boxing buys nothing
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DesktopMessage {

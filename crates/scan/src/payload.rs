@@ -145,9 +145,8 @@ pub struct EphemeralKey(pub(crate) [u8; PUBLIC_KEY_LEN]);
 impl EphemeralKey {
     /// Validates and wraps a compressed point.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ScanError> {
-        let arr: [u8; PUBLIC_KEY_LEN] = bytes
-            .try_into()
-            .map_err(|_| bad("公钥长度不是 33 字节"))?;
+        let arr: [u8; PUBLIC_KEY_LEN] =
+            bytes.try_into().map_err(|_| bad("公钥长度不是 33 字节"))?;
         p256::PublicKey::from_sec1_bytes(&arr).map_err(|_| bad("公钥不是有效的 P-256 点"))?;
         Ok(EphemeralKey(arr))
     }
@@ -231,7 +230,10 @@ impl QrPayload {
     pub fn parse(text: &str) -> Result<Self, ScanError> {
         let text = text.trim();
         if text.len() > MAX_PAYLOAD_LEN {
-            return Err(bad(format!("长度 {} 超过上限 {MAX_PAYLOAD_LEN}", text.len())));
+            return Err(bad(format!(
+                "长度 {} 超过上限 {MAX_PAYLOAD_LEN}",
+                text.len()
+            )));
         }
         let rest = text
             .strip_prefix(PAYLOAD_PREFIX)
@@ -273,7 +275,14 @@ impl QrPayload {
         secret.copy_from_slice(&frag[PUBLIC_KEY_LEN..]);
         frag.zeroize();
         let secret = QrSecret(secret);
-        Ok(QrPayload { relay, session, op, expires_at, desktop_key: desktop_key?, secret })
+        Ok(QrPayload {
+            relay,
+            session,
+            op,
+            expires_at,
+            desktop_key: desktop_key?,
+            secret,
+        })
     }
 
     /// `Err(Expired)` when `now` (unix seconds) is past the expiry.
@@ -287,7 +296,9 @@ impl QrPayload {
 }
 
 fn bad(detail: impl Into<String>) -> ScanError {
-    ScanError::BadPayload { detail: detail.into() }
+    ScanError::BadPayload {
+        detail: detail.into(),
+    }
 }
 
 fn decode_b64(text: &str, what: &str) -> Result<Vec<u8>, ScanError> {
@@ -340,16 +351,15 @@ mod tests {
 
     fn sample() -> QrPayload {
         let key = p256::SecretKey::from_slice(&[7u8; 32]).unwrap_or_else(|_| unreachable!());
-        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
-            &key.public_key(),
-            true,
-        );
+        let point =
+            p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key.public_key(), true);
         QrPayload {
             relay: "http://127.0.0.1:47001".into(),
             session: SessionId([9u8; 16]),
             op: OperationKind::Sign,
             expires_at: 1_800_000_000,
-            desktop_key: EphemeralKey::from_bytes(point.as_bytes()).unwrap_or_else(|e| panic!("{e}")),
+            desktop_key: EphemeralKey::from_bytes(point.as_bytes())
+                .unwrap_or_else(|e| panic!("{e}")),
             secret: QrSecret([3u8; 16]),
         }
     }
@@ -368,7 +378,10 @@ mod tests {
     fn relay_with_query_characters_round_trips() {
         let mut p = sample();
         p.relay = "https://relay.example.cn/a b?x=1&y#".into();
-        assert_eq!(QrPayload::parse(&p.to_url()).map(|q| q.relay), Ok(p.relay.clone()));
+        assert_eq!(
+            QrPayload::parse(&p.to_url()).map(|q| q.relay),
+            Ok(p.relay.clone())
+        );
     }
 
     #[test]
@@ -401,6 +414,9 @@ mod tests {
     fn expiry_is_checked_against_the_clock() {
         let p = sample();
         assert_eq!(p.check_not_expired(p.expires_at), Ok(()));
-        assert_eq!(p.check_not_expired(p.expires_at + 1), Err(ScanError::Expired));
+        assert_eq!(
+            p.check_not_expired(p.expires_at + 1),
+            Err(ScanError::Expired)
+        );
     }
 }

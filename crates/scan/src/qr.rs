@@ -24,7 +24,8 @@ pub fn encode(payload: &QrPayload) -> Result<QrCode, ScanError> {
 
 fn encode_text(text: &str) -> Result<QrCode, ScanError> {
     let too_large = || ScanError::QrTooLarge { bytes: text.len() };
-    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).map_err(|_| too_large())?;
+    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
+        .map_err(|_| too_large())?;
     match code.version() {
         Version::Normal(v) if v <= MAX_QR_VERSION => Ok(code),
         _ => Err(too_large()),
@@ -49,8 +50,16 @@ pub fn render_png(payload: &QrPayload) -> Result<Vec<u8>, ScanError> {
         .build();
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::L8)
-        .map_err(|e| ScanError::Io { path: "<memory>".into(), detail: e.to_string() })?;
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::L8,
+        )
+        .map_err(|e| ScanError::Io {
+            path: "<memory>".into(),
+            detail: e.to_string(),
+        })?;
     Ok(out)
 }
 
@@ -66,9 +75,18 @@ pub fn render_svg(payload: &QrPayload) -> Result<String, ScanError> {
 
 /// Writes bytes atomically: temporary file next to `path`, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ScanError> {
-    let io = |e: std::io::Error| ScanError::Io { path: path.display().to_string(), detail: e.to_string() };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let io = |e: std::io::Error| ScanError::Io {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -89,6 +107,9 @@ mod tests {
     #[test]
     fn oversized_text_is_refused_not_rendered_bigger() {
         assert!(encode_text(&"x".repeat(200)).is_ok());
-        assert!(matches!(encode_text(&"x".repeat(300)), Err(ScanError::QrTooLarge { .. })));
+        assert!(matches!(
+            encode_text(&"x".repeat(300)),
+            Err(ScanError::QrTooLarge { .. })
+        ));
     }
 }

@@ -66,7 +66,9 @@ impl RefusalReason {
         match self {
             RefusalReason::RejectedByUser => "手机端用户已拒绝本次操作".into(),
             RefusalReason::WrongPin { remaining_tries } => {
-                format!("证书口令（PIN）错误，还可尝试 {remaining_tries} 次，请重新扫码并输入正确口令")
+                format!(
+                    "证书口令（PIN）错误，还可尝试 {remaining_tries} 次，请重新扫码并输入正确口令"
+                )
             }
             RefusalReason::PinLocked => {
                 "证书口令（PIN）错误次数过多已锁定，请在手机端重置证书口令后再试".into()
@@ -77,7 +79,9 @@ impl RefusalReason {
             RefusalReason::CertificateRevoked => {
                 "证书已注销，不能再签名或解密，请联系证书机构办理新证书".into()
             }
-            RefusalReason::CertificateExpired => "证书已过期（已失效），请办理证书续期后再试".into(),
+            RefusalReason::CertificateExpired => {
+                "证书已过期（已失效），请办理证书续期后再试".into()
+            }
             RefusalReason::AuthorisationEnded { .. } => {
                 "您对该证书的使用授权已到期（授权结束），请联系单位管理员延长授权".into()
             }
@@ -91,14 +95,15 @@ impl RefusalReason {
                 "手机中没有适用于本次操作的证书，请先在手机端申领或导入证书".into()
             }
             RefusalReason::SealNotAvailable { seal_kind } => {
-                format!("证书没有可用的{}，请先在手机端制作或上传印章", seal_kind.name_zh())
+                format!(
+                    "证书没有可用的{}，请先在手机端制作或上传印章",
+                    seal_kind.name_zh()
+                )
             }
             RefusalReason::PlatformNotAllowed => {
                 "该证书不适用于本交易平台或地区（未互认），请使用适用本平台的证书".into()
             }
-            RefusalReason::CoSigningUnavailable => {
-                "协同签名服务暂不可用，请稍后重新扫码".into()
-            }
+            RefusalReason::CoSigningUnavailable => "协同签名服务暂不可用，请稍后重新扫码".into(),
             RefusalReason::InvalidRequest { detail } => {
                 format!("手机端认为请求无效（{detail}），请在桌面端重新发起")
             }

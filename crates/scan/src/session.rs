@@ -18,8 +18,8 @@
 use crate::channel::{ChannelCrypto, End, SessionBinding};
 use crate::error::ScanError;
 use crate::message::{
-    DesktopMessage, OperationOutcome, OperationRequest, PhoneHello, PhoneMessage,
-    SessionEndReason, SessionGrant, SessionModeRequest,
+    DesktopMessage, OperationOutcome, OperationRequest, PhoneHello, PhoneMessage, SessionEndReason,
+    SessionGrant, SessionModeRequest,
 };
 use crate::payload::{EphemeralKey, OperationKind, QrPayload, QrSecret, SessionId};
 use p256::ecdh::EphemeralSecret;
@@ -52,7 +52,9 @@ pub struct DesktopOffer {
 
 impl std::fmt::Debug for DesktopOffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DesktopOffer").field("payload", &self.payload).finish()
+        f.debug_struct("DesktopOffer")
+            .field("payload", &self.payload)
+            .finish()
     }
 }
 
@@ -99,13 +101,21 @@ impl DesktopOffer {
             return Err(ScanError::protocol("手机的第一条消息不是 hello"));
         }
         let phone_key = EphemeralKey::from_bytes(
-            frame.get(1..34).ok_or_else(|| ScanError::malformed("hello 帧过短"))?,
+            frame
+                .get(1..34)
+                .ok_or_else(|| ScanError::malformed("hello 帧过短"))?,
         )
         .map_err(|_| ScanError::malformed("hello 帧中的公钥无效"))?;
         let shared = self.secret.diffie_hellman(&phone_key.public_key()?);
         let p = &self.payload;
-        let binding =
-            SessionBinding::new(p.session, p.op, p.expires_at, &p.relay, p.desktop_key, phone_key);
+        let binding = SessionBinding::new(
+            p.session,
+            p.op,
+            p.expires_at,
+            &p.relay,
+            p.desktop_key,
+            phone_key,
+        );
         let mut crypto =
             ChannelCrypto::derive(shared.raw_secret_bytes(), &p.secret, &binding, End::Desktop)?;
         let hello = match crypto.open_hello::<PhoneMessage>(frame)? {
@@ -147,10 +157,7 @@ pub struct PendingRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DesktopEvent {
     /// The answer to a pending request.
-    Outcome {
-        id: u32,
-        outcome: OperationOutcome,
-    },
+    Outcome { id: u32, outcome: OperationOutcome },
     /// The phone ended the session.
     Ended { reason: SessionEndReason },
 }
@@ -228,7 +235,11 @@ impl DesktopSession {
             }
         }
         let id = self.next_id;
-        let frame = self.crypto.seal(&DesktopMessage::Request { id, request, session })?;
+        let frame = self.crypto.seal(&DesktopMessage::Request {
+            id,
+            request,
+            session,
+        })?;
         self.next_id += 1;
         self.pending = Some(id);
         if session.is_some() {
@@ -309,6 +320,7 @@ pub struct IncomingRequest {
 }
 
 /// What the phone learned from a desktop frame.
+#[allow(clippy::large_enum_variant)] // returned once and matched at once
 #[derive(Debug)]
 pub enum PhoneEvent {
     /// A request to show and answer.
@@ -359,8 +371,12 @@ impl PhoneSession {
             payload.desktop_key,
             phone_key,
         );
-        let mut crypto =
-            ChannelCrypto::derive(shared.raw_secret_bytes(), &payload.secret, &binding, End::Phone)?;
+        let mut crypto = ChannelCrypto::derive(
+            shared.raw_secret_bytes(),
+            &payload.secret,
+            &binding,
+            End::Phone,
+        )?;
         let frame = crypto.seal_hello(&phone_key, &PhoneMessage::Hello(hello.clone()))?;
         let session = PhoneSession {
             binding,
@@ -390,7 +406,11 @@ impl PhoneSession {
             return Err(ScanError::SessionEnded);
         }
         match self.crypto.open::<DesktopMessage>(frame)? {
-            DesktopMessage::Request { id, request, session } => {
+            DesktopMessage::Request {
+                id,
+                request,
+                session,
+            } => {
                 if self.pending.is_some() {
                     return Err(self.fail("上一个请求尚未回应"));
                 }
@@ -454,15 +474,22 @@ impl PhoneSession {
             }
             match (session, request.session_mode) {
                 (Some(g), Some(asked))
-                    if g.idle_timeout_secs > 0 && g.idle_timeout_secs <= asked.idle_timeout_secs => {}
+                    if g.idle_timeout_secs > 0
+                        && g.idle_timeout_secs <= asked.idle_timeout_secs => {}
                 (Some(_), _) => return Err(ScanError::protocol("会话授权与请求不符")),
                 (None, _) => {}
             }
         }
-        let frame = self.crypto.seal(&PhoneMessage::Response { id: request.id, outcome: outcome.clone() })?;
+        let frame = self.crypto.seal(&PhoneMessage::Response {
+            id: request.id,
+            outcome: outcome.clone(),
+        })?;
         self.pending = None;
         self.spent = true;
-        if let OperationOutcome::Confirmed { session: Some(g), .. } = outcome {
+        if let OperationOutcome::Confirmed {
+            session: Some(g), ..
+        } = outcome
+        {
             self.grant = Some(g);
         }
         Ok(frame)

@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
 
 /// Path where the desktop creates and attaches to a session.
 pub fn desktop_path(session: &SessionId, ttl_secs: u64) -> String {
-    format!("/v1/sessions/{}/desktop?ttl={ttl_secs}", session.to_base64())
+    format!(
+        "/v1/sessions/{}/desktop?ttl={ttl_secs}",
+        session.to_base64()
+    )
 }
 
 /// Path where the phone joins a session.

@@ -7,11 +7,17 @@ use std::time::Duration;
 const NOW: u64 = 1_800_000_000;
 
 fn platform() -> PlatformRef {
-    PlatformRef { id: "gz-ggzy".into(), name: "广州公共资源交易中心".into() }
+    PlatformRef {
+        id: "gz-ggzy".into(),
+        name: "广州公共资源交易中心".into(),
+    }
 }
 
 fn hello() -> PhoneHello {
-    PhoneHello { device: "张三的手机".into(), app: "bidseal-phone-test".into() }
+    PhoneHello {
+        device: "张三的手机".into(),
+        app: "bidseal-phone-test".into(),
+    }
 }
 
 fn sign_request(n: u8) -> OperationRequest {
@@ -29,7 +35,10 @@ fn sign_request(n: u8) -> OperationRequest {
 
 fn sign_response(n: u8) -> OperationResponse {
     OperationResponse::Sign(SignResponse {
-        signatures: vec![ItemSignature { digest: Digest32([n; 32]), signature: Bytes(vec![n; 70]) }],
+        signatures: vec![ItemSignature {
+            digest: Digest32([n; 32]),
+            signature: Bytes(vec![n; 70]),
+        }],
         certificate_chain: vec![Bytes(vec![0x30, 0x82])],
         seal_images: vec![],
     })
@@ -59,44 +68,83 @@ fn one_sign_round_trip_then_the_channel_is_spent() {
     let req = expect_request(&mut phone, &frame);
     assert!(req.needs_confirmation);
     assert_eq!(req.request, sign_request(1));
-    let outcome = OperationOutcome::Confirmed { response: sign_response(1), session: None };
+    let outcome = OperationOutcome::Confirmed {
+        response: sign_response(1),
+        session: None,
+    };
     let answer = phone.seal_response(req, outcome.clone()).unwrap();
     assert_eq!(
         desktop.open_frame(&answer).unwrap(),
-        DesktopEvent::Outcome { id: pending.id, outcome }
+        DesktopEvent::Outcome {
+            id: pending.id,
+            outcome
+        }
     );
     assert!(!desktop.can_request());
-    assert!(matches!(desktop.seal_request(sign_request(2), None), Err(ScanError::SessionEnded)));
+    assert!(matches!(
+        desktop.seal_request(sign_request(2), None),
+        Err(ScanError::SessionEnded)
+    ));
     assert!(!phone.is_open());
 }
 
 #[test]
 fn session_mode_carries_five_requests_with_auto_confirm_then_ends() {
     let (mut desktop, mut phone) = pair(OperationKind::Sign);
-    let mode = SessionModeRequest { idle_timeout_secs: 600 };
-    let grant = SessionGrant { idle_timeout_secs: 300, auto_confirm: true };
+    let mode = SessionModeRequest {
+        idle_timeout_secs: 600,
+    };
+    let grant = SessionGrant {
+        idle_timeout_secs: 300,
+        auto_confirm: true,
+    };
     for n in 1..=5u8 {
-        let (_, frame) = desktop.seal_request(sign_request(n), (n == 1).then_some(mode)).unwrap();
+        let (_, frame) = desktop
+            .seal_request(sign_request(n), (n == 1).then_some(mode))
+            .unwrap();
         let req = expect_request(&mut phone, &frame);
         assert_eq!(req.needs_confirmation, n == 1, "request {n}");
         let session = (n == 1).then_some(grant);
         let answer = phone
-            .seal_response(req, OperationOutcome::Confirmed { response: sign_response(n), session })
+            .seal_response(
+                req,
+                OperationOutcome::Confirmed {
+                    response: sign_response(n),
+                    session,
+                },
+            )
             .unwrap();
-        assert!(matches!(desktop.open_frame(&answer).unwrap(), DesktopEvent::Outcome { id, .. } if id == u32::from(n)));
+        assert!(
+            matches!(desktop.open_frame(&answer).unwrap(), DesktopEvent::Outcome { id, .. } if id == u32::from(n))
+        );
         assert_eq!(desktop.grant(), Some(grant));
     }
     let end = desktop.seal_end(SessionEndReason::EndedByUser).unwrap();
-    assert!(matches!(phone.open_frame(&end).unwrap(), PhoneEvent::Ended { reason: SessionEndReason::EndedByUser }));
+    assert!(matches!(
+        phone.open_frame(&end).unwrap(),
+        PhoneEvent::Ended {
+            reason: SessionEndReason::EndedByUser
+        }
+    ));
     assert!(!phone.is_open());
-    assert_eq!(desktop.seal_request(sign_request(6), None).err(), Some(ScanError::SessionEnded));
+    assert_eq!(
+        desktop.seal_request(sign_request(6), None).err(),
+        Some(ScanError::SessionEnded)
+    );
 }
 
 #[test]
 fn flipped_byte_replayed_and_foreign_frames_are_detected() {
     let (mut desktop, mut phone) = pair(OperationKind::Sign);
     let (mut other_desktop, _other_phone) = pair(OperationKind::Sign);
-    let (_, frame) = desktop.seal_request(sign_request(1), Some(SessionModeRequest { idle_timeout_secs: 60 })).unwrap();
+    let (_, frame) = desktop
+        .seal_request(
+            sign_request(1),
+            Some(SessionModeRequest {
+                idle_timeout_secs: 60,
+            }),
+        )
+        .unwrap();
     // A frame of another session (same sequence number) does not authenticate.
     let (_, foreign) = other_desktop.seal_request(sign_request(1), None).unwrap();
     let mut phone2 = pair(OperationKind::Sign).1;
@@ -106,15 +154,37 @@ fn flipped_byte_replayed_and_foreign_frames_are_detected() {
     assert_eq!(phone.open_frame(&frame).err(), Some(ScanError::Tampered));
 
     let (mut desktop, mut phone) = pair(OperationKind::Sign);
-    let (_, frame) = desktop.seal_request(sign_request(1), Some(SessionModeRequest { idle_timeout_secs: 60 })).unwrap();
+    let (_, frame) = desktop
+        .seal_request(
+            sign_request(1),
+            Some(SessionModeRequest {
+                idle_timeout_secs: 60,
+            }),
+        )
+        .unwrap();
     let req = expect_request(&mut phone, &frame);
-    let grant = SessionGrant { idle_timeout_secs: 60, auto_confirm: false };
+    let grant = SessionGrant {
+        idle_timeout_secs: 60,
+        auto_confirm: false,
+    };
     let answer = phone
-        .seal_response(req, OperationOutcome::Confirmed { response: sign_response(1), session: Some(grant) })
+        .seal_response(
+            req,
+            OperationOutcome::Confirmed {
+                response: sign_response(1),
+                session: Some(grant),
+            },
+        )
         .unwrap();
     desktop.open_frame(&answer).unwrap();
     // Replaying the answer: authentic but old.
-    assert_eq!(desktop.open_frame(&answer).err(), Some(ScanError::OutOfOrder { expected: 2, got: 1 }));
+    assert_eq!(
+        desktop.open_frame(&answer).err(),
+        Some(ScanError::OutOfOrder {
+            expected: 2,
+            got: 1
+        })
+    );
 }
 
 #[test]
@@ -142,19 +212,46 @@ fn every_single_byte_flip_of_a_frame_fails_authentication_or_ordering() {
 
 #[test]
 fn a_phone_cannot_join_an_expired_qr_and_the_desktop_refuses_a_late_hello() {
-    let offer = DesktopOffer::new("http://127.0.0.1:1", OperationKind::Auth, Duration::from_secs(120), NOW).unwrap();
+    let offer = DesktopOffer::new(
+        "http://127.0.0.1:1",
+        OperationKind::Auth,
+        Duration::from_secs(120),
+        NOW,
+    )
+    .unwrap();
     let payload = offer.payload().clone();
-    assert_eq!(PhoneSession::join(&payload, &hello(), NOW + 121).err(), Some(ScanError::Expired));
+    assert_eq!(
+        PhoneSession::join(&payload, &hello(), NOW + 121).err(),
+        Some(ScanError::Expired)
+    );
     let (_, hello_frame) = PhoneSession::join(&payload, &hello(), NOW + 100).unwrap();
-    assert_eq!(offer.accept_hello(&hello_frame, NOW + 121).err(), Some(ScanError::Expired));
+    assert_eq!(
+        offer.accept_hello(&hello_frame, NOW + 121).err(),
+        Some(ScanError::Expired)
+    );
 }
 
 #[test]
 fn a_hello_made_for_another_qr_is_refused() {
-    let offer = DesktopOffer::new("http://127.0.0.1:1", OperationKind::Auth, Duration::from_secs(120), NOW).unwrap();
-    let other = DesktopOffer::new("http://127.0.0.1:1", OperationKind::Auth, Duration::from_secs(120), NOW).unwrap();
+    let offer = DesktopOffer::new(
+        "http://127.0.0.1:1",
+        OperationKind::Auth,
+        Duration::from_secs(120),
+        NOW,
+    )
+    .unwrap();
+    let other = DesktopOffer::new(
+        "http://127.0.0.1:1",
+        OperationKind::Auth,
+        Duration::from_secs(120),
+        NOW,
+    )
+    .unwrap();
     let (_, hello_frame) = PhoneSession::join(other.payload(), &hello(), NOW).unwrap();
-    assert_eq!(offer.accept_hello(&hello_frame, NOW).err(), Some(ScanError::Tampered));
+    assert_eq!(
+        offer.accept_hello(&hello_frame, NOW).err(),
+        Some(ScanError::Tampered)
+    );
 }
 
 #[test]
@@ -200,19 +297,34 @@ fn refusal_reasons_have_codes_and_chinese_messages() {
         RefusalReason::BeforeOpeningTime { opens_at: NOW },
         RefusalReason::NotARecipient,
         RefusalReason::NoSuitableCertificate,
-        RefusalReason::SealNotAvailable { seal_kind: SealKind::Personal { index: 2 } },
+        RefusalReason::SealNotAvailable {
+            seal_kind: SealKind::Personal { index: 2 },
+        },
         RefusalReason::PlatformNotAllowed,
         RefusalReason::CoSigningUnavailable,
-        RefusalReason::InvalidRequest { detail: "空".into() },
+        RefusalReason::InvalidRequest {
+            detail: "空".into(),
+        },
     ];
     for r in reasons {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["code"], r.code());
         assert_eq!(serde_json::from_value::<RefusalReason>(json).unwrap(), r);
-        assert!(r.message_zh().chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)));
+        assert!(r
+            .message_zh()
+            .chars()
+            .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)));
     }
-    assert!(RefusalReason::WrongPin { remaining_tries: 3 }.message_zh().contains('3'));
-    assert!(RefusalReason::CertificateDisabled.message_zh().contains("已禁用"));
-    assert!(RefusalReason::CertificateRevoked.message_zh().contains("注销"));
-    assert!(RefusalReason::AuthorisationEnded { ended_at: 0 }.message_zh().contains("授权结束"));
+    assert!(RefusalReason::WrongPin { remaining_tries: 3 }
+        .message_zh()
+        .contains('3'));
+    assert!(RefusalReason::CertificateDisabled
+        .message_zh()
+        .contains("已禁用"));
+    assert!(RefusalReason::CertificateRevoked
+        .message_zh()
+        .contains("注销"));
+    assert!(RefusalReason::AuthorisationEnded { ended_at: 0 }
+        .message_zh()
+        .contains("授权结束"));
 }

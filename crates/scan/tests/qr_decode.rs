@@ -12,11 +12,17 @@ fn payloads() -> Vec<QrPayload> {
         "https://relay.ggzy.example.gov.cn:8443",
         "https://scan-relay.ggzy.guangdong.example.gov.cn:8443/relay/v1",
     ];
-    let ops = [OperationKind::Auth, OperationKind::Sign, OperationKind::Generate, OperationKind::Decrypt];
+    let ops = [
+        OperationKind::Auth,
+        OperationKind::Sign,
+        OperationKind::Generate,
+        OperationKind::Decrypt,
+    ];
     let mut out = Vec::new();
     for relay in relays {
         for op in ops {
-            let offer = DesktopOffer::new(relay, op, Duration::from_secs(300), 1_800_000_000).unwrap();
+            let offer =
+                DesktopOffer::new(relay, op, Duration::from_secs(300), 1_800_000_000).unwrap();
             out.push(offer.payload().clone());
         }
     }
@@ -52,8 +58,17 @@ fn zbarimg_reads_every_rendered_png_file_back() {
     for (i, p) in payloads().into_iter().enumerate() {
         let path = dir.path().join(format!("qr-{i}.png"));
         qr::write_atomic(&path, &qr::render_png(&p).unwrap()).unwrap();
-        let out = Command::new(&zbar).args(["--raw", "-q"]).arg(&path).output().unwrap();
-        assert!(out.status.success(), "zbarimg failed on {}: {:?}", path.display(), out);
+        let out = Command::new(&zbar)
+            .args(["--raw", "-q"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "zbarimg failed on {}: {:?}",
+            path.display(),
+            out
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         assert_eq!(QrPayload::parse(text.trim_end_matches('\n')).unwrap(), p);
     }
@@ -70,11 +85,28 @@ fn svg_output_is_a_qr_svg_document() {
     let svg_path = dir.path().join("qr.svg");
     let png_path = dir.path().join("qr-from-svg.png");
     qr::write_atomic(&svg_path, svg.as_bytes()).unwrap();
-    let convert = Command::new("rsvg-convert").arg("-o").arg(&png_path).arg(&svg_path).status();
-    assert!(matches!(convert, Ok(s) if s.success()), "rsvg-convert (Debian librsvg2-bin) is required: run scripts/setup.sh");
-    let out = Command::new(which_zbarimg()).args(["--raw", "-q"]).arg(&png_path).output().unwrap();
-    assert!(out.status.success(), "zbarimg could not read the SVG rendering");
-    assert_eq!(QrPayload::parse(String::from_utf8_lossy(&out.stdout).trim()).unwrap(), p);
+    let convert = Command::new("rsvg-convert")
+        .arg("-o")
+        .arg(&png_path)
+        .arg(&svg_path)
+        .status();
+    assert!(
+        matches!(convert, Ok(s) if s.success()),
+        "rsvg-convert (Debian librsvg2-bin) is required: run scripts/setup.sh"
+    );
+    let out = Command::new(which_zbarimg())
+        .args(["--raw", "-q"])
+        .arg(&png_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "zbarimg could not read the SVG rendering"
+    );
+    assert_eq!(
+        QrPayload::parse(String::from_utf8_lossy(&out.stdout).trim()).unwrap(),
+        p
+    );
 }
 
 fn which_zbarimg() -> String {
@@ -89,6 +121,15 @@ fn which_zbarimg() -> String {
 #[test]
 fn a_relay_address_too_long_for_a_version_10_qr_is_refused_up_front() {
     let relay = format!("https://{}.example.gov.cn", "a".repeat(80));
-    let err = DesktopOffer::new(&relay, OperationKind::Sign, Duration::from_secs(180), 1_800_000_000).err();
-    assert!(matches!(err, Some(bidseal_scan::ScanError::QrTooLarge { .. })), "{err:?}");
+    let err = DesktopOffer::new(
+        &relay,
+        OperationKind::Sign,
+        Duration::from_secs(180),
+        1_800_000_000,
+    )
+    .err();
+    assert!(
+        matches!(err, Some(bidseal_scan::ScanError::QrTooLarge { .. })),
+        "{err:?}"
+    );
 }

@@ -1,0 +1,317 @@
+//! Relay load benchmark on loopback (run by `bench/relay.sh`; not part of `cargo test`).
+//!
+//! The relay runs in a child process (this binary re-executed with `--serve`) so its RSS can
+//! be measured alone. Measures, in one run against the same server:
+//! 1. pending sessions held: N desktops each create a session and keep their WebSocket open;
+//!    RSS delta of the relay process per session;
+//! 2. message round trip inside an open scan session (desktop → relay → phone → relay →
+//!    desktop, encrypted both ways) vs a WebSocket echo (client → relay → client) of the same
+//!    server: p50/p99 and their ratio;
+//! 3. complete scans per second (create + QR + phone join + hello + request + answer) at a
+//!    given concurrency, with p50/p99, and an HTTP POST echo for reference.
+//!
+//! The bench relay raises the per-session rate limit (a real scan sends a handful of frames;
+//! a latency loop sends thousands); every other limit is the default.
+
+use bidseal_relay::{Relay, RelayConfig};
+use bidseal_scan::client::{self, Answer, PhoneOptions, ScanOptions};
+use bidseal_scan::*;
+use futures_util::{SinkExt, StreamExt};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--serve") {
+        serve();
+        return;
+    }
+    let pending = arg("--pending", 10_000);
+    let round_trips = arg("--round-trips", 2_000);
+    let scans = arg("--scans", 1_000);
+    let concurrency = arg("--concurrency", 16);
+
+    let exe = std::env::current_exe().expect("bench binary path");
+    let mut child = Command::new(exe)
+        .arg("--serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start relay child");
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("child stdout"))
+        .read_line(&mut line)
+        .expect("relay url");
+    let url = line.trim().to_string();
+    println!("relay: {url} (pid {pid})");
+
+    // The load generator runs on one thread (desktop and phone clients of the latency loop
+    // share it, as do the echo client); the relay child runs a multi-thread runtime.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        pending_sessions(&url, pid, pending).await;
+        latency(&url, round_trips).await;
+        full_scans(&url, scans, concurrency).await;
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn serve() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let config = RelayConfig {
+            frames_per_second: 1_000_000,
+            burst_frames: 1_000_000,
+            ..RelayConfig::default()
+        };
+        let h = Relay::bind_with("127.0.0.1:0", config).await.expect("bind");
+        println!("{}", h.url());
+        std::future::pending::<()>().await;
+    });
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn summary(name: &str, mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    let (p50, p99) = (percentile(&v, 0.5), percentile(&v, 0.99));
+    println!("{name}: n={} p50={:?} p99={:?}", v.len(), p50, p99);
+    (p50, p99)
+}
+
+async fn pending_sessions(url: &str, pid: u32, n: usize) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss_kib(pid);
+    let host = url.trim_start_matches("http://").to_string();
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(n);
+    let mut batch = Vec::new();
+    for i in 0..n {
+        let path = bidseal_scan::wire::desktop_path(&SessionId::random().expect("rng"), 300);
+        let u = format!("ws://{host}{path}");
+        batch.push(tokio::spawn(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(u).await.ok()?;
+            // Wait for `waiting`: the session exists.
+            ws.next().await?.ok()?;
+            Some(ws)
+        }));
+        if batch.len() == 200 || i + 1 == n {
+            for h in batch.drain(..) {
+                if let Ok(Some(ws)) = h.await {
+                    sockets.push(ws);
+                }
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(pid);
+    let held = sockets.len();
+    let per = (after.saturating_sub(before) as f64 * 1024.0) / held.max(1) as f64;
+    println!(
+        "pending sessions: held={held} of {n} in {:?}; relay RSS {before} KiB -> {after} KiB; {per:.0} bytes/session (goal < 4096)",
+        started.elapsed()
+    );
+    for mut ws in sockets {
+        let _ = ws.close(None).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+fn sign_request(n: u32) -> OperationRequest {
+    OperationRequest::Sign(SignRequest {
+        platform: PlatformRef {
+            id: "bench".into(),
+            name: "压测平台".into(),
+        },
+        project: None,
+        items: vec![SignItem {
+            document: "bench.pdf".into(),
+            pages: vec![n],
+            seal_kind: SealKind::Enterprise,
+            digest: Digest32::of(&n.to_be_bytes()),
+        }],
+    })
+}
+
+fn sign_response() -> OperationResponse {
+    OperationResponse::Sign(SignResponse {
+        signatures: vec![ItemSignature {
+            digest: Digest32([0; 32]),
+            signature: Bytes(vec![0x30; 71]),
+        }],
+        certificate_chain: vec![Bytes(vec![0x30; 600])],
+        seal_images: vec![],
+    })
+}
+
+/// A phone that confirms everything at once (fixed response, no key operation).
+async fn bench_phone(payload: QrPayload) {
+    let hello = PhoneHello {
+        device: "bench".into(),
+        app: "bench".into(),
+    };
+    let Ok(mut link) = client::join(&payload, &hello, PhoneOptions::default()).await else {
+        return;
+    };
+    while let Ok(Some(req)) = link.next_request().await {
+        let session = req.session_mode.map(|m| SessionGrant {
+            idle_timeout_secs: m.idle_timeout_secs,
+            auto_confirm: true,
+        });
+        if link
+            .respond(
+                req,
+                OperationOutcome::Confirmed {
+                    response: sign_response(),
+                    session,
+                },
+            )
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if !link.is_open() {
+            return;
+        }
+    }
+}
+
+async fn latency(url: &str, n: usize) {
+    // Scan session in session mode: n request/answer round trips.
+    let mut scan = client::start_scan(url, OperationKind::Sign, ScanOptions::default())
+        .await
+        .expect("scan");
+    let phone = tokio::spawn(bench_phone(scan.payload().clone()));
+    scan.wait_scanned().await.expect("scanned");
+    let mode = Some(SessionModeRequest {
+        idle_timeout_secs: 600,
+    });
+    let _ = scan.perform(sign_request(0), mode).await.expect("first");
+    let mut scan_rt = Vec::with_capacity(n);
+    let size = serde_json::to_vec(&sign_request(1))
+        .map(|v| v.len())
+        .unwrap_or(300);
+    for i in 0..n {
+        let t = Instant::now();
+        match scan.perform(sign_request(i as u32 + 1), None).await {
+            Ok(Answer::Confirmed { .. }) => scan_rt.push(t.elapsed()),
+            other => panic!("round trip {i}: {other:?}"),
+        }
+    }
+    let _ = scan.end().await;
+    let _ = phone.await;
+
+    // WebSocket echo of the same server, same payload size.
+    let host = url.trim_start_matches("http://");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{host}/v1/echo"))
+        .await
+        .expect("echo");
+    let body = vec![7u8; size + 25];
+    let mut echo_rt = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        ws.send(Message::binary(body.clone())).await.expect("send");
+        let _ = ws.next().await;
+        echo_rt.push(t.elapsed());
+    }
+    let (s50, s99) = summary(
+        "scan message round trip (desktop→relay→phone→relay→desktop)",
+        scan_rt,
+    );
+    let (e50, e99) = summary("websocket echo round trip (client→relay→client)", echo_rt);
+    println!(
+        "ratio scan/echo: p50 {:.2}x, p99 {:.2}x (goal <= 2x)",
+        s50.as_secs_f64() / e50.as_secs_f64(),
+        s99.as_secs_f64() / e99.as_secs_f64()
+    );
+}
+
+async fn http_echo_once(host: &str, body: &[u8]) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Instant::now();
+    let mut s = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let head = format!(
+        "POST /v1/echo HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    s.write_all(body).await.expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    t.elapsed()
+}
+
+async fn full_scans(url: &str, n: usize, concurrency: usize) {
+    let started = Instant::now();
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let url = url.to_string();
+        let sem = sem.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await.ok()?;
+            let t = Instant::now();
+            let mut scan = client::start_scan(&url, OperationKind::Sign, ScanOptions::default())
+                .await
+                .ok()?;
+            let phone = tokio::spawn(bench_phone(scan.payload().clone()));
+            scan.wait_scanned().await.ok()?;
+            let answer = scan.perform(sign_request(i as u32), None).await.ok()?;
+            let _ = phone.await;
+            matches!(answer, Answer::Confirmed { .. }).then(|| t.elapsed())
+        }));
+    }
+    let mut done = Vec::with_capacity(n);
+    for t in tasks {
+        if let Ok(Some(d)) = t.await {
+            done.push(d);
+        }
+    }
+    let wall = started.elapsed();
+    let ok = done.len();
+    summary(&format!("complete scans (concurrency {concurrency})"), done);
+    println!(
+        "complete scans: {ok} of {n} in {wall:?} = {:.0} scans/s",
+        ok as f64 / wall.as_secs_f64()
+    );
+
+    let host = url.trim_start_matches("http://").to_string();
+    let body = vec![7u8; 300];
+    let mut http = Vec::with_capacity(n);
+    for _ in 0..n.min(1000) {
+        http.push(http_echo_once(&host, &body).await);
+    }
+    summary("http POST echo (new connection each)", http);
+}
