@@ -227,3 +227,47 @@ impl Keystore {
         &self.dir
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbled_or_hostile_keystore_files_are_refused_not_panicked_on() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Keystore::load(dir.path()),
+            Err(KeystoreError::Io { .. })
+        ));
+        std::fs::write(
+            dir.path().join(KEYSTORE_FILE),
+            b"{\"version\":1,\"certificates\":[{",
+        )
+        .unwrap();
+        assert!(matches!(
+            Keystore::load(dir.path()),
+            Err(KeystoreError::Format(_))
+        ));
+        std::fs::write(
+            dir.path().join(KEYSTORE_FILE),
+            b"{\"version\":99,\"certificates\":[]}",
+        )
+        .unwrap();
+        assert!(matches!(
+            Keystore::load(dir.path()),
+            Err(KeystoreError::Format(_))
+        ));
+
+        // A real keystore whose seal file name tries to leave the folder.
+        let world = tempfile::tempdir().unwrap();
+        crate::provision::init_test_world(world.path(), "123456", 1000).unwrap();
+        let phone = world.path().join("phone");
+        let text = std::fs::read_to_string(phone.join(KEYSTORE_FILE)).unwrap();
+        let hostile = text.replacen("\"file\": \"", "\"file\": \"../../", 1);
+        std::fs::write(phone.join(KEYSTORE_FILE), hostile).unwrap();
+        assert!(matches!(
+            Keystore::load(&phone),
+            Err(KeystoreError::Format(_))
+        ));
+    }
+}

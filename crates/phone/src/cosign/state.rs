@@ -796,3 +796,24 @@ mod tests {
         assert!(b.certs["c"].pin.matches("123456"));
     }
 }
+
+#[cfg(test)]
+mod hostile_file_tests {
+    use super::*;
+
+    #[test]
+    fn garbled_state_file_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, b"{\"certs\": {\"x\": 1}}").unwrap();
+        assert!(matches!(
+            CosignBook::load(&path),
+            Err(BookError::Corrupt(_))
+        ));
+        std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+        assert!(matches!(
+            CosignBook::load(&path),
+            Err(BookError::Corrupt(_))
+        ));
+    }
+}
