@@ -1,0 +1,217 @@
+//! Scenarios around the three signing phases: a prepared seal waits for the phone and is
+//! finalized later in "another process"; an abandoned seal leaves nothing behind; several seals
+//! in a row on one working copy (hash state reused) all validate; a tampered file is caught.
+
+mod support;
+
+use bidseal_cms::cert::TrustStore;
+use bidseal_cms::signed_data::{AttributeProfile, SignRequest, SignedAttributes, Signer};
+use bidseal_pdf::{PageRect, PendingSeal, SealKind, SealRequest, WidgetLayout, WorkingCopy};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::SystemTime;
+use support::*;
+
+fn request(dir: &Path, page: usize, x: f64) -> SealRequest {
+    SealRequest {
+        kind: SealKind::LegalPersonSignature,
+        image_png: std::fs::read(dir.join("seal.png")).expect("png"),
+        layout: WidgetLayout::SameRect {
+            pages: vec![page],
+            rect: PageRect {
+                x,
+                y: 100.0,
+                w: 90.0,
+                h: 90.0,
+            },
+        },
+        signer_name: "张三".into(),
+        time: SystemTime::now(),
+        contents_capacity: 8192,
+    }
+}
+
+fn setup(name: &str) -> std::path::PathBuf {
+    let dir = tempdir(name);
+    make_pki(&dir);
+    make_seal_png(&dir);
+    dir
+}
+
+fn file_sha(p: &Path) -> [u8; 32] {
+    Sha256::digest(std::fs::read(p).expect("read")).into()
+}
+
+#[test]
+fn prepared_seal_waits_for_the_phone_and_is_finalized_after_a_restart() {
+    let dir = setup("phases-resume");
+    let input = reportlab_pdf(&dir, "in.pdf", 2, &[], false);
+    let before = file_sha(&input);
+    let out = dir.join("out.pdf");
+    // Process 1: prepare, persist the pending seal as JSON, keep the working copy.
+    let mut work = WorkingCopy::create(&input, &out).expect("create");
+    let pending = work.prepare(&request(&dir, 2, 100.0)).expect("prepare");
+    let json = serde_json::to_string(&pending).expect("serialise");
+    let work_path = work.persist().expect("persist");
+    assert!(work_path.exists() && !out.exists());
+    // The digest is reproducible from the file alone (phase 2 on its own).
+    let restored: PendingSeal = serde_json::from_str(&json).expect("deserialise");
+    assert_eq!(
+        bidseal_pdf::seal::byte_range_digest(&work_path, &restored.byte_range).expect("digest"),
+        restored.digest
+    );
+    // Process 2: the phone answers; resume, build the CMS, finalize, commit.
+    let mut work = WorkingCopy::resume(&work_path, &restored).expect("resume");
+    let signer = signer(&dir);
+    let attrs = SignedAttributes::new(
+        restored.digest,
+        signer.certificate_chain().to_vec(),
+        AttributeProfile::Pades,
+    )
+    .expect("attrs");
+    let req = SignRequest {
+        to_be_signed: attrs.to_be_signed().expect("tbs"),
+        content_digest: restored.digest,
+        description: String::new(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt");
+    let raw = rt.block_on(signer.sign(&req)).expect("sign");
+    let cms = attrs.assemble(&raw).expect("assemble");
+    work.finalize(&restored, &cms).expect("finalize");
+    work.commit(&out).expect("commit");
+    assert!(!work_path.exists());
+    assert_eq!(file_sha(&input), before, "input modified");
+    assert_prefix(&input, &out);
+    assert_pdfsig_valid(&out, 1);
+    assert_pyhanko_valid(&dir, &out, 1);
+    assert_seal_rendered(
+        &out,
+        2,
+        PageRect {
+            x: 100.0,
+            y: 100.0,
+            w: 90.0,
+            h: 90.0,
+        },
+    );
+}
+
+#[test]
+fn abandoned_seal_leaves_no_output_and_the_input_untouched() {
+    let dir = setup("phases-abandon");
+    let input = reportlab_pdf(&dir, "in.pdf", 1, &[], false);
+    let before = file_sha(&input);
+    let out = dir.join("out.pdf");
+    {
+        let mut work = WorkingCopy::create(&input, &out).expect("create");
+        let pending = work.prepare(&request(&dir, 1, 100.0)).expect("prepare");
+        // A signature that does not fit is refused and nothing is patched.
+        let err = work
+            .finalize(&pending, &vec![0x30; pending.contents_capacity + 1])
+            .expect_err("too large");
+        assert_eq!(err.code(), "E_PDF_SIG_TOO_LARGE");
+        work.abandon().expect("abandon");
+        assert_eq!(
+            std::fs::metadata(work.path()).expect("meta").len(),
+            std::fs::metadata(&input).expect("meta").len()
+        );
+        // Dropped without commit: the working copy disappears.
+    }
+    assert!(!out.exists());
+    let leftovers = std::fs::read_dir(&dir)
+        .expect("ls")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".bidseal-"))
+        .count();
+    assert_eq!(leftovers, 0, "temporary file left behind");
+    assert_eq!(file_sha(&input), before);
+}
+
+#[test]
+fn five_seals_in_a_row_on_one_working_copy_all_validate() {
+    let dir = setup("phases-series");
+    let input = reportlab_pdf(&dir, "in.pdf", 3, &[], false);
+    let out = dir.join("out.pdf");
+    let signer = signer(&dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt");
+    let mut work = WorkingCopy::create(&input, &out).expect("create");
+    let mut names = Vec::new();
+    for k in 0..5 {
+        let mut req = request(
+            &dir,
+            1 + k % 3,
+            60.0 + 90.0 * (k / 3) as f64 + 5.0 * k as f64,
+        );
+        req.kind = if k == 0 {
+            SealKind::Enterprise
+        } else {
+            SealKind::Personal
+        };
+        let before = work.safe_len();
+        let pending = rt.block_on(work.seal(req, &signer)).expect("seal");
+        assert_eq!(work.safe_len(), before + pending.update_len);
+        names.push(pending.field_name);
+    }
+    work.commit(&out).expect("commit");
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 5, "field names must be unique");
+    assert_prefix(&input, &out);
+    assert_qpdf_check(&out);
+    assert_pdfsig_valid(&out, 5);
+    assert_pyhanko_valid(&dir, &out, 5);
+    let mut trust = TrustStore::new();
+    trust.add_pem_file(&dir.join("ca.pem")).expect("ca");
+    let report = bidseal_pdf::verify_file(&out, &trust, SystemTime::now()).expect("verify");
+    assert!(report.all_valid());
+    assert_eq!(report.signatures[0].seal_kind.as_deref(), Some("公章"));
+    assert_eq!(report.signatures[4].seal_kind.as_deref(), Some("私章"));
+    assert_eq!(report.revisions, 6);
+}
+
+#[test]
+fn a_byte_changed_after_sealing_is_reported_by_us_and_by_pdfsig() {
+    let dir = setup("phases-tamper");
+    let input = reportlab_pdf(&dir, "in.pdf", 1, &[], false);
+    let out = dir.join("out.pdf");
+    seal(
+        &dir,
+        &input,
+        &out,
+        "公章",
+        one_page(1, 60.0, 80.0, 100.0, 100.0),
+    )
+    .expect("seal");
+    let mut bytes = std::fs::read(&out).expect("read");
+    let pos = bytes
+        .windows(9)
+        .position(|w| w == b"ReportLab")
+        .expect("producer text in the original part");
+    bytes[pos] = b'X';
+    let tampered = dir.join("tampered.pdf");
+    std::fs::write(&tampered, bytes).expect("write");
+    let mut trust = TrustStore::new();
+    trust.add_pem_file(&dir.join("ca.pem")).expect("ca");
+    let report = bidseal_pdf::verify_file(&tampered, &trust, SystemTime::now()).expect("verify");
+    assert_eq!(report.signatures.len(), 1);
+    assert!(!report.signatures[0].digest_ok && !report.all_valid());
+    assert!(report.signatures[0].summary_line().contains("摘要不符"));
+    let o = run(std::process::Command::new("pdfsig").arg(&tampered));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !text.contains("Signature is Valid"),
+        "pdfsig accepted a tampered file:\n{text}"
+    );
+    // And an untrusted CA is reported as a chain problem, not as valid.
+    let report =
+        bidseal_pdf::verify_file(&out, &TrustStore::new(), SystemTime::now()).expect("verify");
+    assert!(
+        report.signatures[0].digest_ok
+            && report.signatures[0].chain_error.is_some()
+            && !report.all_valid()
+    );
+}
