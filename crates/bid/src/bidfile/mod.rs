@@ -109,6 +109,40 @@ fn temp_beside(output: &Path, tag: &str) -> Result<PathBuf, BidFileError> {
     Ok(dir.join(format!(".{name}.{tag}-{}-{nanos}.tmp", std::process::id())))
 }
 
+/// Removes temporary packages (plaintext) left next to `output` by a writer that was killed:
+/// `.{name}.package-{pid}-*.tmp` whose process no longer runs (checked via `/proc` on Linux;
+/// elsewhere only this process's own leftovers are removed).
+fn remove_stale_packages(output: &Path) {
+    let (Some(name), Some(dir)) = (output.file_name(), output.parent()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.package-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        if !file.ends_with(".tmp") {
+            continue;
+        }
+        let pid = rest.split('-').next().unwrap_or_default();
+        let alive = pid == std::process::id().to_string()
+            || !Path::new("/proc").exists()
+            || Path::new("/proc").join(pid).exists();
+        if !alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// The path of the recipients sidecar of `bid_file`.
 pub fn recipients_sidecar(bid_file: &Path) -> PathBuf {
     let mut s = bid_file.as_os_str().to_owned();
@@ -195,6 +229,7 @@ pub fn write_bid_file(
         }
     }
     // 5. Package → temporary file; encrypt → output (atomic inside encrypt_file).
+    remove_stale_packages(output);
     let package = TempFile(temp_beside(output, "package")?);
     package::write_package(
         &package.0,
