@@ -10,7 +10,6 @@ use bidseal_bid::tender::{
 };
 use bidseal_bid::time::format_description::well_known::Rfc3339;
 use bidseal_bid::time::OffsetDateTime;
-use bidseal_workflow::FlowError;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
