@@ -1,4 +1,4 @@
-//! `bidseal tender`, `project`, `open` and `demo`: tender packages, bid projects, opening and the headless demo.
+//! `bidseal tender` and `bidseal project`: tender packages and bid projects (open and demo live in `hall.rs`).
 
 use anyhow::Result;
 use bidseal_bid::compose::compose;
