@@ -4,6 +4,8 @@
 //! Thin: parses arguments, shows QR codes (payload text on stderr, PNG files), prints the
 //! result table, writes the JSON report atomically; the flows are in `bidseal_workflow`.
 
+mod demo;
+
 use anyhow::{anyhow, bail, Context, Result};
 use bidseal_bid::opening::{BidOpeningReport, HallContext};
 use bidseal_cms::cert::TrustStore;
@@ -238,19 +240,15 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     })
 }
 
-/// 以内置默认配置跑通完整流程（尚未实现）。
+/// 以内置默认配置跑通完整流程：内置中继、模拟手机、演示招标文件，结果写入 --out 目录。
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// 输出目录
+    /// 输出目录（须不存在或为空）
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub out: PathBuf,
 }
 
 /// Runs `bidseal demo`.
-pub fn demo(_args: DemoArgs) -> Result<ExitCode> {
-    let err = FlowError::NotBuilt {
-        feature: "完整流程演示 (bidseal demo)",
-        issue: 6,
-    };
-    Err(anyhow!("[{}] {err}", err.code()))
+pub fn demo(args: DemoArgs) -> Result<ExitCode> {
+    runtime()?.block_on(demo::run_demo(&args.out))
 }

@@ -1,0 +1,465 @@
+//! `bidseal demo --out DIR`: the whole bidder + hall flow on embedded defaults, headless.
+//!
+//! Embedded relay and co-signing service on 127.0.0.1, simulated phones in-process (each reads
+//! the QR from the PNG this run shows, as a camera would), the demo tender spec and PDF built
+//! into the binary, the phones' fresh test PKI. Steps: tender package signed by a demo
+//! platform key and accepting the phones' two CAs → bid project (attachments, bid form) →
+//! composition → seal every signing node by one scan in session mode → authenticate →
+//! generate with two colleague certificates → trial decryption → opening: first at the
+//! tender's real opening time (the co-signing service must refuse: not yet open), then with
+//! each of the three certificates. Everything is left in DIR with a README.txt.
+//!
+//! Guarantees: any failing step stops the demo with its error code (never a fake success);
+//! the exit code is 0 only when every opening check passed.
+
+use super::{print_table, write_json_report};
+use anyhow::{anyhow, bail, Context, Result};
+use bidseal_bid::bidfile::{BidManifest, BidPart, BidProjectIds, BidderIds, MANIFEST_FORMAT};
+use bidseal_bid::compose::compose;
+use bidseal_bid::opening::BidOpeningReport;
+use bidseal_bid::project::BidProject;
+use bidseal_bid::tender::{
+    self, PackageInputs, PlatformCertificate, PlatformSigner, TenderSpec, TrustedPlatforms,
+};
+use bidseal_bid::time::OffsetDateTime;
+use bidseal_phone::cosign::client::CosignClient;
+use bidseal_phone::keystore::Keystore;
+use bidseal_phone::pki::TestCa;
+use bidseal_phone::scan_loop::{run_scan, PhoneBehaviour};
+use bidseal_phone::simulator::{PhoneSimulator, PhoneUser, UserDecision};
+use bidseal_scan::client::ScanOptions;
+use bidseal_scan::{CertificateChoice, OperationKind, QrPayload};
+use bidseal_workflow::scan_session::{refs_from_tender, ScanPresenter, ScanTarget};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+const SPEC: &str = include_str!("../../../assets/demo-tender/spec.json");
+const TENDER_PDF: &[u8] = include_bytes!("../../../assets/demo-tender/tender.pdf");
+const PIN: &str = "123456";
+/// PIN key-derivation work for the demo's phones (lower than production to keep it quick).
+const DEMO_KDF_ITERATIONS: u32 = 20_000;
+const COLLEAGUES: [&str; 2] = ["colleague-wang", "colleague-liu"];
+
+/// A simulated phone that "photographs" each QR PNG and joins the scan.
+struct DemoPhone {
+    phone: Arc<PhoneSimulator>,
+    out: PathBuf,
+    counter: Arc<Mutex<usize>>,
+    label: String,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl ScanPresenter for DemoPhone {
+    fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
+        let n = {
+            let mut c = self.counter.lock().unwrap_or_else(|p| p.into_inner());
+            *c += 1;
+            *c
+        };
+        let path = self.out.join(format!("qr-{n:02}-{}.png", op.as_str()));
+        let written = bidseal_scan::qr::render_png(payload)
+            .and_then(|png| bidseal_scan::qr::write_atomic(&path, &png));
+        eprintln!("[二维码 {n}] {}：{}", op.name_zh(), path.display());
+        let phone = self.phone.clone();
+        let device = self.label.clone();
+        let errors = self.errors.clone();
+        let fallback = payload.to_url();
+        tokio::spawn(async move {
+            // The phone's camera reads the PNG; without the PNG it has nothing to scan.
+            let text = match written
+                .map_err(|e| e.to_string())
+                .and_then(|()| bidseal_phone::camera::read_qr_png(&path).map_err(|e| e.to_string()))
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    errors
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(format!("二维码图片无法识别：{e}"));
+                    let _ = fallback;
+                    return;
+                }
+            };
+            let result = run_scan(
+                &text,
+                &phone,
+                &device,
+                PhoneBehaviour::Normal,
+                &mut |line| eprintln!("    [{device}] {line}"),
+            )
+            .await;
+            if let Err(e) = result {
+                errors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(e.to_string());
+            }
+        });
+    }
+
+    fn status(&mut self, line: &str) {
+        eprintln!("{line}");
+    }
+}
+
+struct DemoWorld {
+    out: PathBuf,
+    pki: PathBuf,
+    cosign_url: String,
+    counter: Arc<Mutex<usize>>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl DemoWorld {
+    fn phone(&self, label: &str, cert: Option<&str>, colleagues: &[&str]) -> Result<DemoPhone> {
+        let keystore = Keystore::load(&self.out.join("phones").join("phone"))
+            .map_err(|e| anyhow!("手机证书库无法读取：{e}"))?;
+        let cosign = CosignClient::new(&self.cosign_url).map_err(|e| anyhow!("{e}"))?;
+        let user = PhoneUser {
+            pin: PIN.to_string().into(),
+            decision: UserDecision::Confirm,
+            auto_confirm: true,
+            cert: cert.map(str::to_string),
+            colleagues: colleagues.iter().map(|s| s.to_string()).collect(),
+        };
+        Ok(DemoPhone {
+            phone: Arc::new(PhoneSimulator::new(keystore, cosign, user)),
+            out: self.out.clone(),
+            counter: self.counter.clone(),
+            label: label.to_string(),
+            errors: self.errors.clone(),
+        })
+    }
+}
+
+fn coded<E: std::fmt::Display>(code: &str, e: E) -> anyhow::Error {
+    anyhow!("[{code}] {e}")
+}
+
+fn flow(e: bidseal_workflow::FlowError) -> anyhow::Error {
+    coded(e.code(), e)
+}
+
+/// Runs the demo into `out`.
+pub async fn run_demo(out: &Path) -> Result<ExitCode> {
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "[E_DEMO_OUT_NOT_EMPTY] 输出目录 {} 已存在且不为空，请指定一个新目录",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("无法创建 {}", out.display()))?;
+    let out = out.canonicalize().unwrap_or_else(|_| out.to_path_buf());
+    let now = OffsetDateTime::now_utc();
+
+    // 1. The simulated phones' world: test PKI, keystore, co-signing service state.
+    eprintln!("== 1. 生成手机测试证书（两家 CA）与协同签名服务状态");
+    let phones = out.join("phones");
+    bidseal_phone::provision::init_test_world(&phones, PIN, DEMO_KDF_ITERATIONS)
+        .map_err(|e| anyhow!("[E_DEMO_PHONE_INIT] {e}"))?;
+    let pki = phones.join("pki");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let cosign_url = format!("http://{}", listener.local_addr()?);
+    let state = phones.join("cosign");
+    tokio::spawn(async move {
+        if let Err(e) = bidseal_phone::cosign::server::serve(listener, &state).await {
+            eprintln!("协同签名服务停止：{e}");
+        }
+    });
+    let relay = bidseal_relay::Relay::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| anyhow!("[E_DEMO_RELAY] 内置扫码中继无法启动：{e}"))?;
+    eprintln!("   内置扫码中继 {}，协同签名服务 {cosign_url}", relay.url());
+    let world = DemoWorld {
+        out: out.clone(),
+        pki: pki.clone(),
+        cosign_url,
+        counter: Arc::new(Mutex::new(0)),
+        errors: Arc::new(Mutex::new(Vec::new())),
+    };
+
+    // 2. Tender package accepting the phones' CAs, signed by a demo platform key.
+    eprintln!("== 2. 制作招标文件包（认可两家测试 CA，平台签名）");
+    let platform_ca = TestCa::generate("platform", "BidSeal 演示交易平台")
+        .map_err(|e| anyhow!("[E_DEMO_PLATFORM] {e}"))?;
+    let platform_pem =
+        bidseal_phone::pki::cert_pem(&platform_ca.cert).map_err(|e| anyhow!("{e}"))?;
+    std::fs::write(out.join("platform.pem"), &platform_pem)?;
+    let platform = PlatformCertificate::from_pem(&platform_pem).map_err(|e| coded(e.code(), e))?;
+    let signer = PlatformSigner::from_pkcs8_pem(platform_ca.key_pem().map_err(|e| anyhow!("{e}"))?)
+        .map_err(|e| coded(e.code(), e))?;
+    let spec: TenderSpec = serde_json::from_str(SPEC).context("内置演示招标规格无法解析")?;
+    let mut cas = Vec::new();
+    for id in ["ca-1", "ca-2"] {
+        let pem = std::fs::read(pki.join(format!("{id}.pem")))?;
+        cas.push((id.to_string(), format!("测试 CA {id}"), pem));
+    }
+    let tender_path = out.join("tender.zip");
+    let manifest = tender::make(
+        spec,
+        PackageInputs {
+            tender_pdf: TENDER_PDF,
+            extra_docs: vec![],
+            accepted_cas: cas,
+            platform_cert: &platform,
+            signer: &signer,
+        },
+        now,
+        &tender_path,
+    )
+    .map_err(|e| coded(e.code(), e))?;
+    let (platform_ref, project_ref) = refs_from_tender(&manifest);
+
+    // 3. Bid project, attachments, bid form, composition.
+    eprintln!("== 3. 新建投标项目、上传附件、填写投标函并合成投标文件");
+    let proj_dir = out.join("work").join("demo.bidproj");
+    std::fs::create_dir_all(out.join("work"))?;
+    let mut project = BidProject::create(
+        &proj_dir,
+        &tender_path,
+        &TrustedPlatforms::pinned(vec![platform]),
+        now,
+    )
+    .map_err(|e| coded(e.code(), e))?;
+    let attach_src = out.join("work").join("附件.pdf");
+    std::fs::write(&attach_src, TENDER_PDF)?;
+    for section in ["business", "technical", "qualification"] {
+        project
+            .attach(section, &attach_src)
+            .map_err(|e| coded(e.code(), e))?;
+    }
+    let ent = bidseal_cms::cert::Certificate::from_pem(&std::fs::read(pki.join("ent-huaxia.pem"))?)
+        .map_err(|e| coded(e.code(), e))?;
+    let bidder = BidderIds {
+        name: ent.organization().unwrap_or_default(),
+        credit_code: ent.credit_code().unwrap_or_default(),
+    };
+    for (k, v) in [
+        ("bidder.name", bidder.name.as_str()),
+        ("bidder.credit_code", bidder.credit_code.as_str()),
+        ("bidder.legal_representative", "张伟"),
+        ("bidder.address", "北京市海淀区演示路 1 号"),
+        ("bidder.contact", "李娜"),
+        ("bidder.phone", "010-88886666"),
+        ("price", "4321000.50"),
+        ("duration", "300"),
+        ("quality", "合格"),
+        ("project_manager", "王芳"),
+    ] {
+        project.set(k, v).map_err(|e| coded(e.code(), e))?;
+    }
+    let composition = compose(&mut project, now).map_err(|e| coded(e.code(), e))?;
+    let composed = proj_dir.join(&composition.output);
+    let before_seal = out.join("composed-before-seal.pdf");
+    std::fs::copy(&composed, &before_seal)?;
+    eprintln!(
+        "   合成完成：{} 页，{} 个签章节点",
+        composition.pages,
+        composition.placements.len()
+    );
+
+    let target = ScanTarget {
+        relay: relay.url(),
+        platform: platform_ref,
+        project: project_ref,
+        options: ScanOptions {
+            ttl: Duration::from_secs(120),
+            response_timeout: Duration::from_secs(60),
+        },
+    };
+
+    // 4. Seal every node by one scan in session mode.
+    eprintln!("== 4. 扫码签章（会话模式，一次扫码盖全部节点）");
+    let sealed_dir = out.join("sealed");
+    std::fs::create_dir_all(&sealed_dir)?;
+    let sealed_pdf = sealed_dir.join("投标文件.pdf");
+    let placements = bidseal_workflow::seal::placements_from_composition(&composition.placements);
+    let job = bidseal_workflow::seal::SealJob {
+        input: composed.clone(),
+        output: sealed_pdf.clone(),
+        document: "投标文件.pdf".into(),
+        placements,
+    };
+    let mut phone = world.phone("张伟的手机", None, &[])?;
+    let sealed = bidseal_workflow::seal::seal_by_scan(&target, &mut phone, &job)
+        .await
+        .map_err(flow)?;
+    bidseal_workflow::seal::ensure_mandatory_sealed(&composition.placements, &sealed)
+        .map_err(flow)?;
+
+    // 5. Authenticate, generate with two colleagues, trial decryption.
+    eprintln!("== 5. 扫码认证、生成投标文件（另选 2 本同事证书参与加密）并试解密");
+    let accepted =
+        bidseal_bid::bidfile::accepted_cas(project.tender()).map_err(|e| coded(e.code(), e))?;
+    let mut phone = world.phone("华夏建设的手机", None, &COLLEAGUES)?;
+    let who = bidseal_workflow::auth::authenticate(&target, &mut phone, &accepted, &bidder)
+        .await
+        .map_err(flow)?;
+    let m = &project.tender().manifest;
+    let bid_manifest = BidManifest {
+        format: MANIFEST_FORMAT.into(),
+        project: BidProjectIds {
+            project_id: m.project.id.clone(),
+            project_name: m.project.name.clone(),
+            lot_id: m.project.lot.id.clone(),
+            lot_name: m.project.lot.name.clone(),
+            platform_id: m.platform.id.clone(),
+        },
+        bidder: bidder.clone(),
+        parts: vec![BidPart::from_file("投标文件.pdf", None, &sealed_pdf)
+            .map_err(|e| coded(e.code(), e))?],
+        price: project.file().form.clone(),
+        integrity_records: Vec::new(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        created_at: OffsetDateTime::now_utc()
+            .format(&bidseal_bid::time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    };
+    let bid_dir = out.join("bid");
+    std::fs::create_dir_all(&bid_dir)?;
+    let bid_file = bid_dir.join("投标文件.bidseal");
+    let summary = bidseal_workflow::generate::generate_bid_file(
+        &target,
+        &mut phone,
+        &accepted,
+        &who,
+        &bidseal_workflow::generate::GenerateJob {
+            manifest: bid_manifest,
+            files: vec![("投标文件.pdf".into(), sealed_pdf.clone())],
+            output: bid_file.clone(),
+            colleagues: CertificateChoice {
+                min_extra: 2,
+                max_extra: 2,
+            },
+        },
+    )
+    .await
+    .map_err(flow)?;
+    let (mut hall, opens_at) =
+        bidseal_workflow::hall::hall_from_tender(project.tender(), SystemTime::now())
+            .map_err(flow)?;
+    hall.at = SystemTime::now();
+    let trial = bidseal_workflow::generate::trial_decrypt(
+        &target,
+        &mut phone,
+        &hall,
+        &bid_file,
+        &out.join("work"),
+    )
+    .await;
+    if !trial.passed {
+        print_table(std::slice::from_ref(&trial));
+        bail!("[E_DEMO_TRIAL] 试解密未通过：{:?}", trial.first_failure());
+    }
+    eprintln!("   试解密通过，全部检查有效");
+
+    // 6. Opening: at the tender's opening time (not yet reached: must be refused), then now.
+    eprintln!("== 6. 开标：先按招标文件的开标时间（尚未到达，协同签名服务应拒绝），再逐一用 3 本证书扫码解密");
+    let hall_dir = out.join("hall");
+    std::fs::create_dir_all(&hall_dir)?;
+    let mut early_phone = world.phone("华夏建设的手机", None, &[])?;
+    let early = bidseal_workflow::hall::open_by_scan(
+        &target,
+        &mut early_phone,
+        &hall,
+        &bid_file,
+        &hall_dir.join("early"),
+        opens_at,
+    )
+    .await;
+    let early_code = early.first_failure().and_then(|c| c.code.clone());
+    if early.passed || early_code.as_deref() != Some("before_opening_time") {
+        bail!(
+            "[E_DEMO_OPENING_LOCK] 开标时间前的解密应被拒绝，实际：{:?}",
+            early.first_failure()
+        );
+    }
+    eprintln!("   开标时间前解密被拒绝（before_opening_time），符合预期");
+    let mut reports: Vec<BidOpeningReport> = Vec::new();
+    let now_unix = bidseal_scan::unix_now();
+    for (id, device) in [
+        ("ent-huaxia", "华夏建设的手机"),
+        ("colleague-wang", "王芳的手机"),
+        ("colleague-liu", "刘洋的手机"),
+    ] {
+        let mut p = world.phone(device, Some(id), &[])?;
+        let work = hall_dir.join(id);
+        reports.push(
+            bidseal_workflow::hall::open_by_scan(
+                &target, &mut p, &hall, &bid_file, &work, now_unix,
+            )
+            .await,
+        );
+    }
+    print_table(&reports);
+    write_json_report(&out.join("opening-report.json"), &reports)?;
+    let errors = world.errors.lock().map(|e| e.clone()).unwrap_or_default();
+    for e in &errors {
+        eprintln!("手机端错误：{e}");
+    }
+    write_readme(&out, &world.pki, &summary.recipients, sealed.len())?;
+    relay.shutdown().await;
+    let all = reports.iter().all(|r| r.passed);
+    eprintln!(
+        "{}：结果在 {}（见 README.txt）",
+        if all {
+            "演示完成，全部检查通过"
+        } else {
+            "演示完成，但有检查未通过"
+        },
+        out.display()
+    );
+    Ok(if all {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn write_readme(out: &Path, pki: &Path, recipients: &[String], seals: usize) -> Result<()> {
+    let mut qr: Vec<String> = std::fs::read_dir(out)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("qr-"))
+        .collect();
+    qr.sort();
+    let rel = |p: &Path| p.strip_prefix(out).unwrap_or(p).display().to_string();
+    let text = format!(
+        "BidSeal 演示输出（bidseal demo）\n\
+================================\n\n\
+tender.zip                 招标文件包（清单 manifest.json + 平台签名 + 招标文件 PDF + 认可的 CA 证书）\n\
+platform.pem               演示交易平台证书（签发招标文件包清单）\n\
+composed-before-seal.pdf   合成后的投标文件，尚未盖章\n\
+sealed/投标文件.pdf         扫码盖章后的投标文件（{seals} 个 PAdES 签名，增量更新；上一个文件是它的字节前缀）\n\
+bid/投标文件.bidseal        加密投标文件：CMS AuthEnvelopedData（DER），可由以下任一证书解密：\n{recips}\n\
+bid/投标文件.bidseal.recipients.pem  上述解密证书（公开信息）\n\
+opening-report.json        开标报告：每本证书扫码解密后的全部检查（信封、清单签名、文件摘要、PDF 签章）\n\
+hall/                      开标解密出的文件（hall/<证书>/投标文件.bidseal.opened/parts/）\n\
+work/demo.bidproj/         投标项目文件夹（project.json、附件、合成输出）\n\
+{qrs}\n\
+{pki_rel}/                  模拟手机的测试证书、CA 证书与私钥（PEM，仅供测试）：\n\
+  ca-1.pem ca-2.pem trust.pem      两家测试 CA（trust.pem 为二者合并）\n\
+  <id>.pem <id>.chain.pem <id>.key.pem  证书、证书链、PKCS#8 私钥；id：ent-huaxia（企业）、legal-zhang（法人）、\n\
+                                       staff-li、colleague-wang、colleague-liu、ent-jiangnan（他单位）、expired-zhao\n\
+phones/phone/, phones/cosign/  手机证书库（私钥以 PIN+服务端分量密封）与协同签名服务状态（含使用日志）\n\n\
+不依赖 BidSeal 自行验证：\n\
+  pdfsig sealed/投标文件.pdf\n\
+  {venv}/bin/pyhanko sign validate --trust {pki_rel}/trust.pem sealed/投标文件.pdf\n\
+  openssl cms -decrypt -inform DER -in bid/投标文件.bidseal -recip {pki_rel}/colleague-wang.pem \\\n\
+      -inkey {pki_rel}/colleague-wang.key.pem -out package.zip && unzip -l package.zip\n\
+  openssl cms -verify -inform DER -binary -in <(unzip -p package.zip manifest.p7s) \\\n\
+      -content <(unzip -p package.zip manifest.json) -CAfile {pki_rel}/trust.pem -purpose any -out /dev/null\n",
+        recips = recipients.iter().map(|r| format!("                             - {r}")).collect::<Vec<_>>().join("\n"),
+        qrs = qr.iter().map(|q| format!("{q:<26} 本次运行显示的二维码（手机模拟器从该图片识别后扫码）")).collect::<Vec<_>>().join("\n"),
+        pki_rel = rel(pki),
+        venv = std::env::var("BIDSEAL_TOOLS_DIR").unwrap_or_else(|_| "/var/cache/bidseal".into()) + "/venv",
+    );
+    bidseal_bid::fsio::write_atomic(&out.join("README.txt"), text.as_bytes())?;
+    Ok(())
+}
