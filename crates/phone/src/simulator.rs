@@ -133,10 +133,14 @@ fn desktop_label(platform: &bidseal_scan::PlatformRef, binding: &SessionBinding)
 pub fn describe(request: &OperationRequest) -> String {
     match request {
         OperationRequest::Auth(r) => format!(
-            "扫码认证：平台 {}（{}），用途 {:?}{}，挑战 {}…",
+            "扫码认证：平台 {}（{}），用途 {}{}，挑战 {}…",
             r.platform.name,
             r.platform.id,
-            r.purpose,
+            match r.purpose {
+                bidseal_scan::AuthPurpose::Login => "登录",
+                bidseal_scan::AuthPurpose::Bind => "绑定证书",
+                bidseal_scan::AuthPurpose::SyncIntegrity => "同步诚信库",
+            },
             r.project
                 .as_ref()
                 .map(|p| format!("，项目 {} {}", p.code, p.name))
@@ -184,7 +188,7 @@ pub fn describe(request: &OperationRequest) -> String {
             r.project.name,
             r.bid_file,
             r.envelope_digest.short_hex(),
-            r.opens_at
+            crate::cosign::state::rfc3339(r.opens_at.min(i64::MAX as u64) as i64)
         ),
     }
 }
@@ -562,5 +566,42 @@ impl PhoneSimulator {
             certificate: Bytes(own),
             shared_secrets,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bidseal_scan::{Digest32, PlatformRef, ProjectRef, SignItem};
+
+    #[test]
+    fn the_phone_screen_names_platform_document_seal_kind_and_hash_prefix() {
+        let digest = Digest32::of(b"page");
+        let request = OperationRequest::Sign(SignRequest {
+            platform: PlatformRef {
+                id: "gz-ggzy".into(),
+                name: "广州公共资源交易中心".into(),
+            },
+            project: Some(ProjectRef {
+                code: "GZ-1".into(),
+                name: "道路工程".into(),
+            }),
+            items: vec![SignItem {
+                document: "商务标.pdf".into(),
+                pages: vec![3],
+                seal_kind: SealKind::LegalPerson,
+                digest,
+            }],
+        });
+        let screen = describe(&request);
+        for part in [
+            "广州公共资源交易中心",
+            "GZ-1",
+            "商务标.pdf",
+            "法人章",
+            digest.short_hex().as_str(),
+        ] {
+            assert!(screen.contains(part), "{part} missing from {screen}");
+        }
     }
 }

@@ -345,7 +345,8 @@ pub struct CosignBook {
     pub certs: BTreeMap<String, CertRecord>,
 }
 
-fn rfc3339(unix: i64) -> String {
+/// Unix seconds as RFC 3339 in China Standard Time (UTC+8), for logs and phone screens.
+pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {
