@@ -2,9 +2,13 @@
 //! any size, with a 12-byte nonce and a 16-byte tag and no additional authenticated data —
 //! exactly what CMS AuthEnvelopedData without `authAttrs` needs (RFC 5084).
 //!
-//! Built from the AES-CTR (`ctr`, counter starting at J₀+1) and GHASH (`ghash`) primitives
-//! that `aes-gcm` itself uses; both pick AES-NI and CLMUL at run time. Tests check the output
-//! byte for byte against `aes-gcm`'s one-shot API for many split patterns.
+//! Built from AES-CTR (`ctr` 0.9 over `aes` 0.8, counter starting at J₀+1) and GHASH; both
+//! pick AES-NI and CLMUL at run time. GHASH comes from `ghash` 0.6 (RustCrypto's next
+//! generation, already in the tree through `lopdf`'s `aes` 0.9) rather than the 0.5 that
+//! `aes-gcm` 0.10 uses: its CLMUL backend processes several blocks per reduction and measured
+//! about 2.4 GB/s here against 0.66 GB/s, which decides whether sealing keeps up with openssl.
+//! CTR and GHASH run over 16 KiB pieces in turn so the data stays in cache. Tests check the
+//! output byte for byte against `aes-gcm`'s one-shot API for many split patterns.
 //!
 //! Guarantees: the keystream never repeats within a message (the length is capped at
 //! [`MAX_PLAINTEXT_LEN`], GCM's limit); keys are zeroized on drop; the tag comparison is
@@ -27,6 +31,9 @@ pub const MAX_PLAINTEXT_LEN: u64 = ((1u64 << 32) - 2) * 16;
 
 type Block = [u8; 16];
 
+/// Bytes run through CTR and then GHASH together, small enough to stay in the L1/L2 cache.
+const CACHE_PIECE: usize = 16 * 1024;
+
 /// One GCM encryption or decryption in progress.
 pub struct GcmStream {
     ctr: ctr::Ctr32BE<Aes256>,
@@ -47,7 +54,7 @@ impl GcmStream {
         let cipher = Aes256::new(key.into());
         let mut h = Block::default();
         cipher.encrypt_block((&mut h).into());
-        let ghash = GHash::new(&h.into());
+        let ghash = GHash::new(&ghash::Key::from(h));
         h.zeroize();
         let mut j0 = Block::default();
         j0[..NONCE_LEN].copy_from_slice(nonce);
@@ -80,16 +87,21 @@ impl GcmStream {
     /// Encrypts `buf` in place (the next bytes of the message).
     pub fn encrypt(&mut self, buf: &mut [u8]) -> Result<(), MessageTooLong> {
         self.count(buf.len())?;
-        self.ctr.apply_keystream(buf);
-        self.absorb(buf);
+        // Both passes over a cache-sized piece before moving on.
+        for piece in buf.chunks_mut(CACHE_PIECE) {
+            self.ctr.apply_keystream(piece);
+            self.absorb(piece);
+        }
         Ok(())
     }
 
     /// Decrypts `buf` in place (the next bytes of the ciphertext).
     pub fn decrypt(&mut self, buf: &mut [u8]) -> Result<(), MessageTooLong> {
         self.count(buf.len())?;
-        self.absorb(buf);
-        self.ctr.apply_keystream(buf);
+        for piece in buf.chunks_mut(CACHE_PIECE) {
+            self.absorb(piece);
+            self.ctr.apply_keystream(piece);
+        }
         Ok(())
     }
 
@@ -104,7 +116,7 @@ impl GcmStream {
             if self.partial_len < 16 {
                 return;
             }
-            self.ghash.update(&[self.partial.into()]);
+            self.ghash.update(&[ghash::Block::from(self.partial)]);
             self.partial_len = 0;
         }
         let whole = data.len() - data.len() % 16;
@@ -134,7 +146,7 @@ impl GcmStream {
         let mut lengths = Block::default();
         // No AAD: the first 8 bytes (AAD bit length) stay zero.
         lengths[8..].copy_from_slice(&(self.len * 8).to_be_bytes());
-        self.ghash.update(&[lengths.into()]);
+        self.ghash.update(&[ghash::Block::from(lengths)]);
         let mut tag: Block = self.ghash.clone().finalize().into();
         for (t, m) in tag.iter_mut().zip(self.tag_mask.iter()) {
             *t ^= m;

@@ -174,6 +174,7 @@ pub async fn decrypt_file<K: KeyAgreement>(
         |at| progress(at, total),
     )?;
     pending.commit()?;
+    progress(total, total);
     Ok(OpenSummary {
         plaintext_len,
         opened_as: entry.describe(),
