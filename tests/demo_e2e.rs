@@ -1,0 +1,327 @@
+//! `bidseal demo --out DIR` as a real process, then everything it leaves checked with
+//! independent tools (pdfsig, pyHanko, openssl, zbarimg); and `bidseal open` at the hall with
+//! real processes for the co-signing service and the phone (`bidseal phone ...`), including
+//! a revoked certificate and the opening-time lock.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+const BIDSEAL: &str = env!("CARGO_BIN_EXE_bidseal");
+const BID: &str = "bid/投标文件.bidseal";
+const SEALED: &str = "sealed/投标文件.pdf";
+const RECIPIENTS: [&str; 3] = ["ent-huaxia", "colleague-wang", "colleague-liu"];
+
+fn tools_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("BIDSEAL_TOOLS_DIR").unwrap_or_else(|_| "/var/cache/bidseal".into()),
+    )
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (scripts/setup.sh installs it)"))
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs the demo once for all tests of this file.
+fn demo() -> &'static Path {
+    static DEMO: OnceLock<PathBuf> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        let base = std::env::temp_dir().join(format!("bidseal-demo-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let out = base.join("demo");
+        let res = run(Command::new(BIDSEAL).args(["demo", "--out"]).arg(&out));
+        assert!(
+            res.status.success(),
+            "bidseal demo failed: {}\n{}",
+            String::from_utf8_lossy(&res.stdout),
+            String::from_utf8_lossy(&res.stderr)
+        );
+        out
+    })
+}
+
+#[test]
+fn demo_leaves_results_anyone_can_check_without_bidseal() {
+    let dir = demo();
+    let readme = std::fs::read_to_string(dir.join("README.txt")).unwrap_or_default();
+    for f in [
+        "tender.zip",
+        "composed-before-seal.pdf",
+        SEALED,
+        BID,
+        "opening-report.json",
+        "phones/pki",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing");
+        assert!(readme.contains(f), "README.txt does not explain {f}");
+    }
+    // The composed PDF is a byte prefix of the sealed one (incremental update).
+    let composed = std::fs::read(dir.join("composed-before-seal.pdf")).unwrap_or_default();
+    let sealed = std::fs::read(dir.join(SEALED)).unwrap_or_default();
+    assert!(!composed.is_empty() && sealed.starts_with(&composed));
+
+    // pdfsig: every signature entry (one per widget) is valid.
+    let out = run_ok(Command::new("pdfsig").arg(dir.join(SEALED)));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let entries = text.matches("Signature #").count();
+    assert!(entries >= 5, "every signing node sealed: {text}");
+    assert_eq!(
+        text.matches("Signature Validation: Signature is Valid.")
+            .count(),
+        entries,
+        "{text}"
+    );
+
+    // Every QR image shown decodes with zbar and is a BidSeal scan payload.
+    let qrs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("qr-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        qrs.len() >= 7,
+        "sign, auth, generate, trial, 1 early + 3 openings: {qrs:?}"
+    );
+    for qr in &qrs {
+        let out = run_ok(Command::new("zbarimg").args(["-q", "--raw"]).arg(qr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("bidseal://scan?"),
+            "{}: {text}",
+            qr.display()
+        );
+        let name = qr
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        assert!(readme.contains(&name), "README.txt does not list {name}");
+    }
+
+    // openssl opens the bid file with each recipient's key; the manifest signature verifies
+    // against the test CAs; the package's PDF is the sealed one.
+    let pki = dir.join("phones/pki");
+    for id in RECIPIENTS {
+        let zip = dir.join(format!("openssl-{id}.zip"));
+        run_ok(
+            Command::new("openssl")
+                .args(["cms", "-decrypt", "-inform", "DER", "-in"])
+                .arg(dir.join(BID))
+                .arg("-recip")
+                .arg(pki.join(format!("{id}.pem")))
+                .arg("-inkey")
+                .arg(pki.join(format!("{id}.key.pem")))
+                .arg("-out")
+                .arg(&zip),
+        );
+        let part = |name: &str| run_ok(Command::new("unzip").arg("-p").arg(&zip).arg(name)).stdout;
+        assert_eq!(
+            part("投标文件.pdf"),
+            sealed,
+            "{id}: packaged PDF is the sealed one"
+        );
+        let p7s = dir.join(format!("{id}.p7s"));
+        let manifest = dir.join(format!("{id}.manifest.json"));
+        std::fs::write(&p7s, part("manifest.p7s")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&manifest, part("manifest.json")).unwrap_or_else(|e| panic!("{e}"));
+        run_ok(
+            Command::new("openssl")
+                .args([
+                    "cms", "-verify", "-inform", "DER", "-binary", "-purpose", "any", "-in",
+                ])
+                .arg(&p7s)
+                .arg("-content")
+                .arg(&manifest)
+                .arg("-CAfile")
+                .arg(pki.join("trust.pem"))
+                .args(["-out", "/dev/null"]),
+        );
+    }
+    // A non-recipient's key does not open it.
+    let out = run(Command::new("openssl")
+        .args(["cms", "-decrypt", "-inform", "DER", "-in"])
+        .arg(dir.join(BID))
+        .arg("-recip")
+        .arg(pki.join("ent-jiangnan.pem"))
+        .arg("-inkey")
+        .arg(pki.join("ent-jiangnan.key.pem"))
+        .args(["-out", "/dev/null"]));
+    assert!(
+        !out.status.success(),
+        "another company's key must not open the bid"
+    );
+
+    // The opening report: three openings, every check passed.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("opening-report.json")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("report: {e}"));
+    let reports = report.as_array().cloned().unwrap_or_default();
+    assert_eq!(reports.len(), 3);
+    for r in &reports {
+        assert_eq!(r["passed"], serde_json::Value::Bool(true), "{r:#}");
+        assert_eq!(r["price"]["price"], "4321000.50");
+    }
+}
+
+#[test]
+fn demo_sealed_pdf_validates_in_pyhanko() {
+    let dir = demo();
+    let pyhanko = tools_dir().join("venv/bin/pyhanko");
+    let out = run(Command::new(&pyhanko)
+        .args(["sign", "validate", "--trust-replace", "--trust"])
+        .arg(dir.join("phones/pki/trust.pem"))
+        .arg(dir.join(SEALED)));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("BidSeal")).collect();
+    assert!(
+        lines.len() >= 5,
+        "pyHanko output: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in &lines {
+        assert!(
+            line.contains(":INTACT:TRUSTED,") && !line.contains("ILLEGAL_MODIFICATIONS"),
+            "pyHanko: {line}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(out.status.success(), "pyHanko: {text}");
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `bidseal phone serve-cosign` on 127.0.0.1, as its own process.
+fn cosign(state: &Path) -> (Killed, String) {
+    let mut child = Command::new(BIDSEAL)
+        .args([
+            "phone",
+            "serve-cosign",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+        ])
+        .arg(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected: {line}"))
+        .to_string();
+    (Killed(child), url)
+}
+
+/// Runs `bidseal open ARGS`; when it shows a QR, `bidseal phone scan` answers as `cert`.
+fn open_with_phone(
+    dir: &Path,
+    cosign_url: &str,
+    cert: &str,
+    args: &[&str],
+    tag: &str,
+) -> (bool, serde_json::Value) {
+    let work = dir.join(format!("cli-{tag}"));
+    let report = work.join("report.json");
+    let mut hall = Command::new(BIDSEAL)
+        .arg("open")
+        .arg(dir.join(BID))
+        .args(args)
+        .arg("--work")
+        .arg(&work)
+        .arg("--report-json")
+        .arg(&report)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = hall.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let mut lines = BufReader::new(stderr).lines();
+    let payload = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("bidseal open ended without a QR"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(p) = line.strip_prefix("扫码内容：") {
+            break p.to_string();
+        }
+    };
+    let phone = run(Command::new(BIDSEAL)
+        .args(["phone", "scan", &payload, "--keystore"])
+        .arg(dir.join("phones"))
+        .args(["--cosign", cosign_url, "--pin", "123456", "--cert", cert]));
+    let _ = phone;
+    for _ in lines.by_ref() {}
+    let status = hall.wait().unwrap_or_else(|e| panic!("{e}"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap_or_default()).unwrap_or_default();
+    (status.success(), json)
+}
+
+#[test]
+fn hall_opens_by_scan_with_real_processes_and_says_why_a_bid_fails() {
+    let dir = demo();
+    let (_service, url) = cosign(&dir.join("phones"));
+    let trust = dir.join("phones/pki/trust.pem");
+    let trust = trust.to_string_lossy().into_owned();
+
+    // A colleague opens it: exit 0, every check passed.
+    let (ok, report) = open_with_phone(dir, &url, "colleague-wang", &["--trust", &trust], "wang");
+    assert!(ok, "{report:#}");
+    assert_eq!(report[0]["passed"], serde_json::Value::Bool(true));
+
+    // The enterprise admin revokes a colleague's certificate: it can no longer decrypt.
+    run_ok(
+        Command::new(BIDSEAL)
+            .args(["phone", "admin", "--cosign", &url, "--state"])
+            .arg(dir.join("phones"))
+            .args(["revoke", "colleague-liu"]),
+    );
+    let (ok, report) = open_with_phone(dir, &url, "colleague-liu", &["--trust", &trust], "liu");
+    assert!(!ok);
+    let failed: Vec<&serde_json::Value> = report[0]["checks"]
+        .as_array()
+        .map(|c| c.iter().filter(|c| c["passed"] == false).collect())
+        .unwrap_or_default();
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert_eq!(failed[0]["code"], "certificate_revoked", "{report:#}");
+
+    // With the tender package, the hall uses the tender's opening time (not yet reached).
+    let tender = dir.join("tender.zip").to_string_lossy().into_owned();
+    let (ok, report) = open_with_phone(dir, &url, "ent-huaxia", &["--tender", &tender], "early");
+    assert!(!ok);
+    assert_eq!(
+        report[0]["checks"][0]["code"], "before_opening_time",
+        "{report:#}"
+    );
+}
