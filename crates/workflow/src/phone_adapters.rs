@@ -290,16 +290,17 @@ impl PhoneKeyAgreement {
             });
         }
         let raw = &resp.shared_secrets[index].0 .0;
-        let bytes: [u8; 32] = raw
-            .as_slice()
-            .try_into()
-            .map_err(|_| FlowError::BadPhoneAnswer {
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+        if raw.len() != 32 {
+            return Err(FlowError::BadPhoneAnswer {
                 detail: "共享密钥长度不是 32 字节".into(),
-            })?;
+            });
+        }
+        bytes.copy_from_slice(raw);
         Ok(PhoneKeyAgreement {
             certificate,
             originator: originators[index].1,
-            secret: SharedSecret::from_bytes(bytes),
+            secret: SharedSecret::from_bytes(*bytes),
         })
     }
 }

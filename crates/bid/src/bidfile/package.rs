@@ -147,3 +147,152 @@ pub fn read_package(zip_path: &Path, into: &Path) -> Result<ExtractedPackage, Bi
         parts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bidfile::manifest::{BidPart, BidProjectIds, BidderIds, MANIFEST_FORMAT};
+
+    fn manifest(parts: Vec<BidPart>) -> Vec<u8> {
+        let m = BidManifest {
+            format: MANIFEST_FORMAT.into(),
+            project: BidProjectIds {
+                project_id: "P".into(),
+                project_name: "项目".into(),
+                lot_id: "1".into(),
+                lot_name: "一标段".into(),
+                platform_id: "p".into(),
+            },
+            bidder: BidderIds {
+                name: "华夏".into(),
+                credit_code: "9111010871526726X9".into(),
+            },
+            parts,
+            price: BTreeMap::new(),
+            integrity_records: vec![],
+            tool_version: "t".into(),
+            created_at: "now".into(),
+        };
+        m.to_bytes().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn part(name: &str, size: u64) -> BidPart {
+        BidPart {
+            name: name.into(),
+            section: None,
+            size,
+            sha256: "00".repeat(32),
+        }
+    }
+
+    /// A zip with the given raw entries.
+    fn zip_of(dir: &Path, entries: &[(&str, &[u8])]) -> PathBuf {
+        let path = dir.join("p.zip");
+        let file = File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut zip = zip::ZipWriter::new(file);
+        for (name, bytes) in entries {
+            zip.start_file(*name, SimpleFileOptions::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            zip.write_all(bytes).unwrap_or_else(|e| panic!("{e}"));
+        }
+        zip.finish().unwrap_or_else(|e| panic!("{e}"));
+        path
+    }
+
+    fn refused(entries: &[(&str, &[u8])]) -> String {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let zip = zip_of(dir.path(), entries);
+        let out = dir.path().join("x");
+        std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
+        match read_package(&zip, &out) {
+            Ok(_) => panic!("package accepted"),
+            Err(e) => {
+                assert_eq!(e.code(), "BID_PACKAGE_INVALID", "{e}");
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn a_well_formed_package_reads_back_with_its_parts_extracted() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let m = manifest(vec![part("a.pdf", 3)]);
+        let zip = zip_of(
+            dir.path(),
+            &[
+                (MANIFEST_NAME, &m),
+                (SIGNATURE_NAME, b"sig"),
+                ("a.pdf", b"abc"),
+            ],
+        );
+        let out = dir.path().join("x");
+        std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
+        let p = read_package(&zip, &out).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.manifest_bytes, m);
+        assert_eq!(p.signature_der, b"sig");
+        assert_eq!(std::fs::read(out.join("a.pdf")).unwrap_or_default(), b"abc");
+    }
+
+    #[test]
+    fn an_entry_not_in_the_manifest_is_refused() {
+        let m = manifest(vec![part("a.pdf", 3)]);
+        let why = refused(&[
+            (MANIFEST_NAME, &m),
+            (SIGNATURE_NAME, b"sig"),
+            ("a.pdf", b"abc"),
+            ("extra.pdf", b"x"),
+        ]);
+        assert!(why.contains("extra.pdf"), "{why}");
+    }
+
+    #[test]
+    fn a_listed_part_that_is_missing_is_refused() {
+        let m = manifest(vec![part("a.pdf", 3), part("b.pdf", 1)]);
+        let why = refused(&[
+            (MANIFEST_NAME, &m),
+            (SIGNATURE_NAME, b"s"),
+            ("a.pdf", b"abc"),
+        ]);
+        assert!(why.contains("b.pdf"), "{why}");
+    }
+
+    #[test]
+    fn a_part_larger_than_declared_is_refused() {
+        let m = manifest(vec![part("a.pdf", 3)]);
+        let why = refused(&[
+            (MANIFEST_NAME, &m),
+            (SIGNATURE_NAME, b"s"),
+            ("a.pdf", b"abcdef"),
+        ]);
+        assert!(why.contains("a.pdf"), "{why}");
+    }
+
+    #[test]
+    fn a_path_outside_the_folder_is_refused() {
+        let m = manifest(vec![part("a.pdf", 3)]);
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let zip = zip_of(
+            dir.path(),
+            &[
+                (MANIFEST_NAME, &m),
+                (SIGNATURE_NAME, b"s"),
+                ("../a.pdf", b"abc"),
+            ],
+        );
+        let out = dir.path().join("x");
+        std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
+        let err = read_package(&zip, &out).err().map(|e| e.code());
+        assert_eq!(err, Some("BID_BAD_PART_NAME"));
+        assert!(!dir.path().join("a.pdf").exists());
+    }
+
+    #[test]
+    fn a_missing_signature_or_unknown_format_is_refused() {
+        let m = manifest(vec![]);
+        let why = refused(&[(MANIFEST_NAME, &m)]);
+        assert!(why.contains("manifest.p7s"), "{why}");
+        let other = String::from_utf8_lossy(&m).replace(MANIFEST_FORMAT, "other/9");
+        let why = refused(&[(MANIFEST_NAME, other.as_bytes()), (SIGNATURE_NAME, b"s")]);
+        assert!(why.contains("other/9"), "{why}");
+    }
+}
