@@ -444,17 +444,17 @@ hall/                      开标解密出的文件（hall/<证书>/投标文件
 work/demo.bidproj/         投标项目文件夹（project.json、附件、合成输出）\n\
 {qrs}\n\
 {pki_rel}/                  模拟手机的测试证书、CA 证书与私钥（PEM，仅供测试）：\n\
-  ca-1.pem ca-2.pem trust.pem      两家测试 CA（trust.pem 为二者合并）\n\
-  <id>.pem <id>.chain.pem <id>.key.pem  证书、证书链、PKCS#8 私钥；id：ent-huaxia（企业）、legal-zhang（法人）、\n\
-                                       staff-li、colleague-wang、colleague-liu、ent-jiangnan（他单位）、expired-zhao\n\
+\x20\x20ca-1.pem ca-2.pem trust.pem      两家测试 CA（trust.pem 为二者合并）\n\
+\x20\x20<id>.pem <id>.chain.pem <id>.key.pem  证书、证书链、PKCS#8 私钥；id：ent-huaxia（企业）、legal-zhang（法人）、\n\
+\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20staff-li、colleague-wang、colleague-liu、ent-jiangnan（他单位）、expired-zhao\n\
 phones/phone/, phones/cosign/  手机证书库（私钥以 PIN+服务端分量密封）与协同签名服务状态（含使用日志）\n\n\
 不依赖 BidSeal 自行验证：\n\
-  pdfsig sealed/投标文件.pdf\n\
-  {venv}/bin/pyhanko sign validate --trust {pki_rel}/trust.pem sealed/投标文件.pdf\n\
-  openssl cms -decrypt -inform DER -in bid/投标文件.bidseal -recip {pki_rel}/colleague-wang.pem \\\n\
-      -inkey {pki_rel}/colleague-wang.key.pem -out package.zip && unzip -l package.zip\n\
-  openssl cms -verify -inform DER -binary -in <(unzip -p package.zip manifest.p7s) \\\n\
-      -content <(unzip -p package.zip manifest.json) -CAfile {pki_rel}/trust.pem -purpose any -out /dev/null\n",
+\x20\x20pdfsig sealed/投标文件.pdf\n\
+\x20\x20{venv}/bin/pyhanko sign validate --trust {pki_rel}/trust.pem sealed/投标文件.pdf\n\
+\x20\x20openssl cms -decrypt -inform DER -in bid/投标文件.bidseal -recip {pki_rel}/colleague-wang.pem \\\n\
+\x20\x20\x20\x20\x20\x20-inkey {pki_rel}/colleague-wang.key.pem -out package.zip && unzip -l package.zip\n\
+\x20\x20openssl cms -verify -inform DER -binary -in <(unzip -p package.zip manifest.p7s) \\\n\
+\x20\x20\x20\x20\x20\x20-content <(unzip -p package.zip manifest.json) -CAfile {pki_rel}/trust.pem -purpose any -out /dev/null\n",
         recips = recipients.iter().map(|r| format!("                             - {r}")).collect::<Vec<_>>().join("\n"),
         qrs = qr.iter().map(|q| format!("{q:<26} 本次运行显示的二维码（手机模拟器从该图片识别后扫码）")).collect::<Vec<_>>().join("\n"),
         pki_rel = rel(pki),
