@@ -55,8 +55,8 @@ pub struct XrefSection {
     pub offset: u64,
     /// True for an xref stream, false for a classic table.
     pub is_stream: bool,
-    /// Object numbers this section defines (in use or freed).
-    pub objects: Vec<u32>,
+    /// Objects this section defines (in use or freed) and where they are.
+    pub entries: Vec<(u32, XrefEntry)>,
 }
 
 /// A lazily read PDF file.
@@ -254,7 +254,7 @@ impl PdfReader {
             let (trailer, entries) = self.parse_window(offset, "xref 表", parse_xref_table)?;
             let mut objects = Vec::with_capacity(entries.len());
             for (num, entry) in entries {
-                objects.push(num);
+                objects.push((num, entry));
                 self.xref.entry(num).or_insert(entry);
             }
             // Hybrid file: the xref stream of the same revision fills in compressed objects.
@@ -262,7 +262,7 @@ impl PdfReader {
                 if *stm >= 0 && (*stm as u64) < self.len {
                     let (_, extra) = self.read_xref_stream(*stm as u64)?;
                     for (num, entry) in extra {
-                        objects.push(num);
+                        objects.push((num, entry));
                         self.xref.entry(num).or_insert(entry);
                     }
                 }
@@ -272,14 +272,14 @@ impl PdfReader {
                 XrefSection {
                     offset,
                     is_stream: false,
-                    objects,
+                    entries: objects,
                 },
             ))
         } else {
             let (dict, entries) = self.read_xref_stream(offset)?;
             let mut objects = Vec::with_capacity(entries.len());
             for (num, entry) in entries {
-                objects.push(num);
+                objects.push((num, entry));
                 self.xref.entry(num).or_insert(entry);
             }
             Ok((
@@ -287,7 +287,7 @@ impl PdfReader {
                 XrefSection {
                     offset,
                     is_stream: true,
-                    objects,
+                    entries: objects,
                 },
             ))
         }
@@ -394,6 +394,21 @@ impl PdfReader {
         };
         busy.remove(&r.num);
         result
+    }
+
+    /// The version of object `num` that `entry` locates (an older revision's), without
+    /// stream data. Objects in object streams are read from the stream's current version.
+    pub fn object_version(&mut self, num: u32, entry: XrefEntry) -> Result<Object, PdfError> {
+        let mut busy = HashSet::new();
+        match entry {
+            XrefEntry::Free => Ok(Object::Null),
+            XrefEntry::InFile { offset, .. } => self
+                .load_at(offset, Some(num), false, &mut busy)
+                .map(|(_, o)| o),
+            XrefEntry::InStream { stream, index } => {
+                self.load_from_stream(stream, index, num, &mut busy)
+            }
+        }
     }
 
     /// Follows references until a direct object (a chain longer than 32 is a loop).

@@ -25,7 +25,7 @@ use crate::image::SealImage;
 use crate::object::{Dict, ObjRef, Object};
 use crate::pages::{find_pages, PageInfo};
 use crate::placement::{appearance_stream, displayed_size, to_user_space, ImagePart, PageRect};
-use crate::reader::{PdfReader, XrefSection};
+use crate::reader::{PdfReader, XrefEntry, XrefSection};
 use crate::update::UpdateBuilder;
 use bidseal_cms::signed_data::{AttributeProfile, SignRequest, SignedAttributes, Signer};
 use serde::{Deserialize, Serialize};
@@ -605,7 +605,10 @@ impl WorkingCopy {
             let section = XrefSection {
                 offset: pending.xref_offset,
                 is_stream: pending.xref_is_stream,
-                objects: entries.iter().map(|e| e.0).collect(),
+                entries: entries
+                    .iter()
+                    .map(|&(num, offset)| (num, XrefEntry::InFile { offset, gen: 0 }))
+                    .collect(),
             };
             self.reader
                 .apply_update(self.safe_len, section, &entries, trailer);

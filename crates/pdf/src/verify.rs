@@ -5,13 +5,19 @@
 //! byte-range sanity check (the gap is exactly the `/Contents` string — no shadow content),
 //! digest, signature and chain checks (via `bidseal_cms`), and what later revisions changed.
 //!
+//! Later revisions are judged object by object: a new object is acceptable if it is signature
+//! bookkeeping (signature, field, widget, appearance XObject, font, xref); an object that
+//! existed when the signature was made may change only in the keys a new signature needs (see
+//! `modification_allowed`) — any other change (page content, resources, metadata…) makes the
+//! signature "changed afterwards" and therefore not valid.
+//!
 //! Guarantees: bounded work on hostile files (lazy reader, streamed hashing); a broken
-//! signature is reported, never a panic. Does not: diff page contents between revisions (a
-//! changed page object is reported as changed, not analysed), check revocation or timestamps.
+//! signature is reported, never a panic. Does not: check revocation or timestamps, or judge
+//! objects inside object streams by their historical version (the current stream is read).
 
 use crate::error::PdfError;
 use crate::object::{decode_text, Dict, ObjRef, Object};
-use crate::reader::PdfReader;
+use crate::reader::{PdfReader, XrefEntry};
 use crate::seal::byte_range_digest;
 use bidseal_cms::cert::TrustStore;
 use bidseal_cms::signed_data::verify_detached;
@@ -344,17 +350,34 @@ fn check_signature(
         .sections()
         .iter()
         .filter(|s| s.offset >= end)
-        .flat_map(|s| s.objects.iter().copied())
+        .flat_map(|s| s.entries.iter().map(|e| e.0))
         .collect::<HashSet<u32>>()
         .into_iter()
         .collect();
     let mut other = false;
     for num in later {
-        let obj = r.object_shallow(ObjRef::new(num)).unwrap_or(Object::Null);
-        let (label, allowed) = classify(
-            &obj,
-            Some(ObjRef::new(num)) == acroform_ref.map(|a| ObjRef::new(a.num)),
-        );
+        // The version the signature covers: newest entry among the covered sections.
+        let signed_entry = r
+            .sections()
+            .iter()
+            .filter(|s| s.offset < end)
+            .find_map(|s| s.entries.iter().find(|e| e.0 == num).map(|e| e.1));
+        let now = r.object_shallow(ObjRef::new(num)).unwrap_or(Object::Null);
+        let is_acroform = acroform_ref.is_some_and(|a| a.num == num);
+        let (label, allowed) = match signed_entry {
+            None | Some(XrefEntry::Free) => {
+                let (label, allowed) = classify(&now, is_acroform);
+                (format!("新增 {label}"), allowed)
+            }
+            Some(entry) => {
+                let before = r.object_version(num, entry).unwrap_or(Object::Null);
+                let (label, _) = classify(&now, is_acroform);
+                (
+                    format!("修改 {label}"),
+                    modification_allowed(&before, &now, is_acroform),
+                )
+            }
+        };
         other |= !allowed;
         *report.changes_after.entry(label).or_default() += 1;
     }
@@ -368,7 +391,38 @@ fn check_signature(
     Ok(report)
 }
 
-/// A label for an object and whether adding/changing it after a signature is acceptable.
+/// Whether an object that existed when the signature was made may change as it did: only
+/// the bookkeeping a new signature needs (a page's `/Annots`, the catalog's `/AcroForm`, the
+/// form's field list and flags, a signature field receiving its value, lists that only grew).
+fn modification_allowed(before: &Object, now: &Object, is_acroform: bool) -> bool {
+    match (before, now) {
+        (Object::Array(old), Object::Array(new)) => {
+            new.len() >= old.len() && new[..old.len()] == old[..]
+        }
+        (Object::Dict(old), Object::Dict(new)) => {
+            let allowed: &[&[u8]] = if is_acroform || old.get(b"Fields").is_some() {
+                &[b"Fields", b"SigFlags", b"DR", b"DA", b"NeedAppearances"]
+            } else {
+                match old.name(b"Type") {
+                    Some(b"Page") => &[b"Annots"],
+                    Some(b"Catalog") => &[b"AcroForm", b"DSS"],
+                    _ if old.name(b"FT") == Some(b"Sig") || new.name(b"FT") == Some(b"Sig") => {
+                        &[b"V", b"AP", b"Kids"]
+                    }
+                    _ => &[],
+                }
+            };
+            let keys: HashSet<&Vec<u8>> =
+                old.0.iter().chain(new.0.iter()).map(|(k, _)| k).collect();
+            keys.into_iter()
+                .filter(|k| old.get(k) != new.get(k))
+                .all(|k| allowed.contains(&k.as_slice()))
+        }
+        _ => before == now,
+    }
+}
+
+/// A label for an object and whether adding it after a signature is acceptable.
 fn classify(obj: &Object, is_acroform: bool) -> (String, bool) {
     if is_acroform {
         return ("AcroForm".into(), true);

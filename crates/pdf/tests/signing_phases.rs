@@ -215,3 +215,79 @@ fn a_byte_changed_after_sealing_is_reported_by_us_and_by_pdfsig() {
             && !report.all_valid()
     );
 }
+
+#[test]
+fn page_content_added_after_sealing_makes_the_seal_invalid_but_a_later_seal_does_not() {
+    let dir = setup("phases-later");
+    let input = reportlab_pdf(&dir, "in.pdf", 1, &[], false);
+    let sealed = dir.join("sealed.pdf");
+    seal(
+        &dir,
+        &input,
+        &sealed,
+        "公章",
+        one_page(1, 60.0, 80.0, 100.0, 100.0),
+    )
+    .expect("seal");
+    // A second seal afterwards is acceptable bookkeeping for the first.
+    let twice = dir.join("twice.pdf");
+    seal(
+        &dir,
+        &sealed,
+        &twice,
+        "私章",
+        one_page(1, 300.0, 80.0, 100.0, 100.0),
+    )
+    .expect("seal 2");
+    let mut trust = TrustStore::new();
+    trust.add_pem_file(&dir.join("ca.pem")).expect("ca");
+    let report = bidseal_pdf::verify_file(&twice, &trust, SystemTime::now()).expect("verify");
+    assert!(
+        report.all_valid(),
+        "{:?}",
+        report
+            .signatures
+            .iter()
+            .map(|s| s.summary_line())
+            .collect::<Vec<_>>()
+    );
+    assert!(report.signatures[0]
+        .changes_after
+        .keys()
+        .any(|k| k.starts_with("修改 Page")));
+    // pyHanko (an independent writer) appends visible text to the page in a new revision.
+    let altered = dir.join("altered.pdf");
+    let script = r#"
+import sys
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+w = IncrementalPdfFileWriter(open(sys.argv[1], 'rb'))
+ref = w.add_object(generic.StreamObject(stream_data=b'BT /F1 24 Tf 100 500 Td (ALTERED PRICE) Tj ET'))
+w.add_stream_to_page(0, ref)
+with open(sys.argv[2], 'wb') as out:
+    w.write(out)
+"#;
+    py(
+        &dir,
+        script,
+        &[
+            twice.to_str().expect("utf8"),
+            altered.to_str().expect("utf8"),
+        ],
+    );
+    let report = bidseal_pdf::verify_file(&altered, &trust, SystemTime::now()).expect("verify");
+    for sig in &report.signatures {
+        assert!(
+            sig.digest_ok && sig.signature_ok,
+            "the signed bytes themselves are intact"
+        );
+        assert_eq!(
+            sig.later_changes,
+            bidseal_pdf::verify::LaterChanges::Other,
+            "{}",
+            sig.summary_line()
+        );
+        assert!(!sig.is_valid());
+        assert!(sig.summary_line().contains("签名后文件有其他修改"));
+    }
+}
