@@ -63,6 +63,7 @@ fn demo_leaves_results_anyone_can_check_without_bidseal() {
         SEALED,
         BID,
         "opening-report.json",
+        "opening-report.pdf",
         "phones/pki",
     ] {
         assert!(dir.join(f).exists(), "{f} missing");
@@ -167,6 +168,18 @@ fn demo_leaves_results_anyone_can_check_without_bidseal() {
     assert!(
         !out.status.success(),
         "another company's key must not open the bid"
+    );
+
+    // The PDF report reads back in Chinese.
+    let out = run_ok(
+        Command::new("pdftotext")
+            .arg(dir.join("opening-report.pdf"))
+            .arg("-"),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("开标记录") && text.contains("华夏建设工程有限公司"),
+        "{text}"
     );
 
     // The opening report: three openings, every check passed.

@@ -12,7 +12,6 @@ use bidseal_cms::cert::TrustStore;
 use bidseal_scan::client::ScanOptions;
 use bidseal_scan::{OperationKind, PlatformRef, ProjectRef, QrPayload};
 use bidseal_workflow::scan_session::{ScanPresenter, ScanTarget};
-use bidseal_workflow::FlowError;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,7 +41,7 @@ pub struct OpenArgs {
     /// 结果报告（JSON）
     #[arg(long)]
     pub report_json: Option<PathBuf>,
-    /// 结果报告（PDF）——尚未实现
+    /// 结果报告（PDF，中文）
     #[arg(long)]
     pub report_pdf: Option<PathBuf>,
     /// 每个二维码的有效期（秒）
@@ -144,15 +143,23 @@ pub fn write_json_report(path: &Path, reports: &[BidOpeningReport]) -> Result<()
         .with_context(|| format!("写出报告 {} 失败", path.display()))
 }
 
+/// Writes the PDF report atomically.
+pub fn write_pdf_report(path: &Path, reports: &[BidOpeningReport]) -> Result<()> {
+    let now = bidseal_bid::time::OffsetDateTime::now_utc();
+    let stamp = now
+        .format(&bidseal_bid::time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    bidseal_bid::opening::report_pdf::write_report_pdf(
+        path,
+        "开标记录（BidSeal 扫码解密与验证）",
+        &format!("生成时间（UTC）：{stamp}"),
+        reports,
+    )
+    .map_err(|e| anyhow!("[{}] {e}", e.code()))
+}
+
 /// Runs `bidseal open`.
 pub fn open(args: OpenArgs) -> Result<ExitCode> {
-    if args.report_pdf.is_some() {
-        let err = FlowError::NotBuilt {
-            feature: "开标报告 PDF（--report-pdf），请改用 --report-json",
-            issue: 6,
-        };
-        bail!("[{}] {err}", err.code());
-    }
     let now = SystemTime::now();
     let (hall, opens_at, platform, project) = if let Some(tender) = &args.tender {
         let package =
@@ -231,6 +238,10 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     print_table(&reports);
     if let Some(path) = &args.report_json {
         write_json_report(path, &reports)?;
+        eprintln!("报告已写出：{}", path.display());
+    }
+    if let Some(path) = &args.report_pdf {
+        write_pdf_report(path, &reports)?;
         eprintln!("报告已写出：{}", path.display());
     }
     Ok(if reports.iter().all(|r| r.passed) {

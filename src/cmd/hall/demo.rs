@@ -12,7 +12,7 @@
 //! Guarantees: any failing step stops the demo with its error code (never a fake success);
 //! the exit code is 0 only when every opening check passed.
 
-use super::{print_table, write_json_report};
+use super::{print_table, write_json_report, write_pdf_report};
 use anyhow::{anyhow, bail, Context, Result};
 use bidseal_bid::bidfile::{BidManifest, BidPart, BidProjectIds, BidderIds, MANIFEST_FORMAT};
 use bidseal_bid::compose::compose;
@@ -399,6 +399,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     }
     print_table(&reports);
     write_json_report(&out.join("opening-report.json"), &reports)?;
+    write_pdf_report(&out.join("opening-report.pdf"), &reports)?;
     let errors = world.errors.lock().map(|e| e.clone()).unwrap_or_default();
     for e in &errors {
         eprintln!("手机端错误：{e}");
@@ -440,6 +441,7 @@ sealed/投标文件.pdf         扫码盖章后的投标文件（{seals} 个 PAd
 bid/投标文件.bidseal        加密投标文件：CMS AuthEnvelopedData（DER），可由以下任一证书解密：\n{recips}\n\
 bid/投标文件.bidseal.recipients.pem  上述解密证书（公开信息）\n\
 opening-report.json        开标报告：每本证书扫码解密后的全部检查（信封、清单签名、文件摘要、PDF 签章）\n\
+opening-report.pdf         同一开标报告的 PDF 版（中文）\n\
 hall/                      开标解密出的文件（hall/<证书>/投标文件.bidseal.opened/parts/）\n\
 work/demo.bidproj/         投标项目文件夹（project.json、附件、合成输出）\n\
 {qrs}\n\

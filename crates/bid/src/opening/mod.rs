@@ -19,6 +19,8 @@
 //! only after the envelope's tag verified. Does not: revocation lookups (a revoked certificate
 //! cannot decrypt because the co-signing service refuses; PDF signer revocation is not checked).
 
+pub mod report_pdf;
+
 use crate::bidfile::package::read_package;
 use crate::bidfile::{check_same_company, BidFileError, BidManifest, BidProjectIds, BidderIds};
 use bidseal_cms::cert::TrustStore;

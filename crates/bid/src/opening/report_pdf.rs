@@ -1,0 +1,155 @@
+//! The opening report as a PDF (开标记录): one line per bid (bidder, price, verdict) and every
+//! check under it, in Chinese, with the embedded CJK font subset (the composer's font and page
+//! drawing, so both kinds of PDF look the same).
+//!
+//! Guarantees: written atomically; long details wrap; pages are added as needed. Does not:
+//! sign the report (a later step for the hall's own certificate).
+
+use super::BidOpeningReport;
+use crate::bidfile::BidFileError;
+use crate::compose::font::CjkFont;
+use crate::compose::page::{Align, PageDraft, A4};
+use printpdf::{PdfDocument, PdfPage, PdfSaveOptions};
+use std::path::Path;
+
+const MARGIN: f32 = 50.0;
+const BOTTOM: f32 = 60.0;
+
+/// Writes `reports` as a PDF at `path`; `title` heads the first page, `generated_at` is shown
+/// under it.
+pub fn write_report_pdf(
+    path: &Path,
+    title: &str,
+    generated_at: &str,
+    reports: &[BidOpeningReport],
+) -> Result<(), BidFileError> {
+    let font = CjkFont::builtin().map_err(|e| BidFileError::io(path, e))?;
+    let mut doc = PdfDocument::new(title);
+    let font_id = doc.add_font(font.parsed());
+    let width = A4.0 - 2.0 * MARGIN;
+    let mut pages: Vec<PdfPage> = Vec::new();
+    let mut page = PageDraft::a4(&font, font_id.clone());
+    let mut y = A4.1 - MARGIN - 10.0;
+    page.text(A4.0 / 2.0, y, 16.0, Align::Center, title);
+    y -= 22.0;
+    page.text(A4.0 / 2.0, y, 9.0, Align::Center, generated_at);
+    y -= 28.0;
+    let mut lines: Vec<(f32, f32, String)> = Vec::new();
+    for (i, r) in reports.iter().enumerate() {
+        let bidder = r
+            .bidder
+            .as_ref()
+            .map(|b| format!("{}（{}）", b.name, b.credit_code))
+            .unwrap_or_else(|| "（未能解密）".into());
+        let price: Vec<String> = r.price.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        lines.push((
+            11.0,
+            0.0,
+            format!(
+                "{}. 投标人：{} 结论：{}",
+                i + 1,
+                bidder,
+                if r.passed { "通过" } else { "不通过" }
+            ),
+        ));
+        lines.push((9.0, 12.0, format!("投标文件：{}", r.bid_file)));
+        if !price.is_empty() {
+            lines.push((9.0, 12.0, format!("报价：{}", price.join("，"))));
+        }
+        for c in &r.checks {
+            lines.push((
+                9.0,
+                12.0,
+                format!(
+                    "[{}] {}：{}{}",
+                    if c.passed { "通过" } else { "失败" },
+                    c.name,
+                    c.detail,
+                    c.code
+                        .as_deref()
+                        .map(|c| format!("（{c}）"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        lines.push((6.0, 0.0, String::new()));
+    }
+    for (size, indent, text) in lines {
+        let leading = size * 1.5;
+        let mut wrapped = font.wrap(&text, size, width - indent);
+        if wrapped.is_empty() {
+            wrapped.push(String::new());
+        }
+        for line in &wrapped {
+            if y < BOTTOM {
+                pages.push(
+                    std::mem::replace(&mut page, PageDraft::a4(&font, font_id.clone())).finish(),
+                );
+                y = A4.1 - MARGIN;
+            }
+            page.text(MARGIN + indent, y, size, Align::Left, line);
+            y -= leading;
+        }
+    }
+    pages.push(page.finish());
+    let opts = PdfSaveOptions {
+        subset_fonts: true,
+        ..Default::default()
+    };
+    let mut warnings = Vec::new();
+    let bytes = doc.with_pages(pages).save(&opts, &mut warnings);
+    crate::fsio::write_atomic(path, &bytes).map_err(|e| BidFileError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bidfile::BidderIds;
+    use crate::opening::OpeningCheck;
+
+    #[test]
+    fn the_pdf_report_reads_back_in_chinese_with_pdftotext() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut reports = Vec::new();
+        for i in 0..12 {
+            let mut r = BidOpeningReport::new(Path::new("不存在.bidseal"));
+            r.bidder = Some(BidderIds {
+                name: format!("华夏建设工程有限公司{i}"),
+                credit_code: "9111010871526726X9".into(),
+            });
+            r.price.insert("price".into(), "4321000.50".into());
+            r.push(OpeningCheck::fail(
+                "envelope",
+                "数字信封",
+                "E_ENV_TAMPERED",
+                "投标文件已被篡改：".repeat(12),
+            ));
+            reports.push(r);
+        }
+        let path = dir.path().join("报告.pdf");
+        write_report_pdf(&path, "开标记录", "2026-11-29", &reports)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = std::process::Command::new("pdftotext")
+            .arg(&path)
+            .arg("-")
+            .output()
+            .unwrap_or_else(|e| panic!("pdftotext is required (scripts/setup.sh): {e}"));
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("开标记录"), "{text}");
+        assert!(
+            text.contains("华夏建设工程有限公司11"),
+            "all bids, over several pages: {text}"
+        );
+        assert!(text.contains("E_ENV_TAMPERED"), "{text}");
+        let info = std::process::Command::new("pdfinfo")
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("pdfinfo is required: {e}"));
+        let info = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            !info.contains("Pages:           1\n"),
+            "several pages: {info}"
+        );
+    }
+}
