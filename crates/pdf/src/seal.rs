@@ -148,6 +148,25 @@ pub struct PendingSeal {
     pub xref_is_stream: bool,
 }
 
+impl PendingSeal {
+    /// The recorded numbers describe one `/Contents` gap inside the update (a persisted
+    /// record may have been edited; nothing is patched unless this holds).
+    pub fn is_consistent(&self) -> bool {
+        let [start, a, b, c] = self.byte_range;
+        let hex_len = (self.contents_capacity as u64).saturating_mul(2);
+        let end = self.base_len.saturating_add(self.update_len);
+        start == 0
+            && a > self.base_len
+            && self.contents_offset == a + 1
+            && b == self
+                .contents_offset
+                .saturating_add(hex_len)
+                .saturating_add(1)
+            && b.saturating_add(c) == end
+            && self.update_len < (1 << 30)
+    }
+}
+
 /// A temporary copy of the document that seals are appended to.
 #[derive(Debug)]
 pub struct WorkingCopy {
@@ -245,7 +264,8 @@ impl WorkingCopy {
             .open(path)
             .map_err(io(path))?;
         let len = file.metadata().map_err(io(path))?.len();
-        if len != pending.base_len + pending.update_len {
+        if !pending.is_consistent() || Some(len) != pending.base_len.checked_add(pending.update_len)
+        {
             return Err(PdfError::WorkingCopyChanged {
                 detail: format!("长度 {len} 与记录不符"),
             });

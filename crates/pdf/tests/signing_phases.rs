@@ -291,3 +291,31 @@ with open(sys.argv[2], 'wb') as out:
         assert!(sig.summary_line().contains("签名后文件有其他修改"));
     }
 }
+
+#[test]
+fn an_edited_pending_record_is_refused_on_resume() {
+    let dir = setup("phases-edited");
+    let input = reportlab_pdf(&dir, "in.pdf", 1, &[], false);
+    let out = dir.join("out.pdf");
+    let mut work = WorkingCopy::create(&input, &out).expect("create");
+    let pending = work.prepare(&request(&dir, 1, 100.0)).expect("prepare");
+    assert!(pending.is_consistent());
+    let path = work.persist().expect("persist");
+    let mut edited = pending.clone();
+    edited.contents_offset = 3; // would patch bytes of the original document
+    assert_eq!(
+        WorkingCopy::resume(&path, &edited)
+            .expect_err("edited")
+            .code(),
+        "E_PDF_WORKING_COPY"
+    );
+    let mut edited = pending.clone();
+    edited.digest[0] ^= 1;
+    assert_eq!(
+        WorkingCopy::resume(&path, &edited)
+            .expect_err("edited")
+            .code(),
+        "E_PDF_WORKING_COPY"
+    );
+    assert!(WorkingCopy::resume(&path, &pending).is_ok());
+}
