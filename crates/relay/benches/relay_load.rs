@@ -10,6 +10,8 @@
 //! 3. complete scans per second (create + QR + phone join + hello + request + answer) at a
 //!    given concurrency, with p50/p99, and an HTTP POST echo for reference.
 //!
+//! Set `RELAY_BENCH_SINGLE_THREAD=1` to run the relay child on a current-thread runtime.
+//!
 //! The bench relay raises the per-session rate limit (a real scan sends a handful of frames;
 //! a latency loop sends thousands); every other limit is the default.
 
@@ -62,8 +64,8 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        pending_sessions(&url, pid, pending).await;
         latency(&url, round_trips).await;
+        pending_sessions(&url, pid, pending).await;
         full_scans(&url, scans, concurrency).await;
     });
     let _ = child.kill();
@@ -71,10 +73,12 @@ fn main() {
 }
 
 fn serve() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let mut builder = if std::env::var_os("RELAY_BENCH_SINGLE_THREAD").is_some() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let rt = builder.enable_all().build().expect("runtime");
     rt.block_on(async {
         let config = RelayConfig {
             frames_per_second: 1_000_000,
@@ -209,7 +213,9 @@ async fn bench_phone(payload: QrPayload) {
 }
 
 async fn latency(url: &str, n: usize) {
-    // Scan session in session mode: n request/answer round trips.
+    // Three clients of the same server, measured interleaved (one of each per iteration) so
+    // that background load hits all three alike.
+    // 1. A scan session in session mode (encrypted request/answer through the relay).
     let mut scan = client::start_scan(url, OperationKind::Sign, ScanOptions::default())
         .await
         .expect("scan");
@@ -219,38 +225,74 @@ async fn latency(url: &str, n: usize) {
         idle_timeout_secs: 600,
     });
     let _ = scan.perform(sign_request(0), mode).await.expect("first");
-    let mut scan_rt = Vec::with_capacity(n);
     let size = serde_json::to_vec(&sign_request(1))
         .map(|v| v.len())
         .unwrap_or(300);
+    let body = vec![7u8; size + 25];
+    // 2. WebSocket echo of the same server, same payload size.
+    let host = url.trim_start_matches("http://");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{host}/v1/echo"))
+        .await
+        .expect("echo");
+    // 3. Relay forwarding alone: raw desktop and phone sockets, the phone bounces each frame.
+    let sid = SessionId::random().expect("rng");
+    let desk_url = format!("ws://{host}{}", bidseal_scan::wire::desktop_path(&sid, 300));
+    let (mut desk, _) = tokio_tungstenite::connect_async(desk_url)
+        .await
+        .expect("raw desktop");
+    let _ = desk.next().await; // waiting
+    let phone_url = format!("ws://{host}{}", bidseal_scan::wire::phone_path(&sid));
+    let (mut ph, _) = tokio_tungstenite::connect_async(phone_url)
+        .await
+        .expect("raw phone");
+    let _ = desk.next().await; // peer_joined
+    let bouncer = tokio::spawn(async move {
+        while let Some(Ok(m)) = ph.next().await {
+            if let Message::Binary(b) = m {
+                if ph.send(Message::Binary(b)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let mut scan_rt = Vec::with_capacity(n);
+    let mut echo_rt = Vec::with_capacity(n);
+    let mut relay_rt = Vec::with_capacity(n);
     for i in 0..n {
         let t = Instant::now();
         match scan.perform(sign_request(i as u32 + 1), None).await {
             Ok(Answer::Confirmed { .. }) => scan_rt.push(t.elapsed()),
             other => panic!("round trip {i}: {other:?}"),
         }
-    }
-    let _ = scan.end().await;
-    let _ = phone.await;
-
-    // WebSocket echo of the same server, same payload size.
-    let host = url.trim_start_matches("http://");
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{host}/v1/echo"))
-        .await
-        .expect("echo");
-    let body = vec![7u8; size + 25];
-    let mut echo_rt = Vec::with_capacity(n);
-    for _ in 0..n {
         let t = Instant::now();
         ws.send(Message::binary(body.clone())).await.expect("send");
         let _ = ws.next().await;
         echo_rt.push(t.elapsed());
+        let t = Instant::now();
+        desk.send(Message::binary(body.clone()))
+            .await
+            .expect("send");
+        let _ = desk.next().await;
+        relay_rt.push(t.elapsed());
     }
+    let _ = scan.end().await;
+    let _ = phone.await;
+    let _ = desk.close(None).await;
+    bouncer.abort();
     let (s50, s99) = summary(
         "scan message round trip (desktop→relay→phone→relay→desktop)",
         scan_rt,
     );
+    let (r50, r99) = summary(
+        "relay forwarding only (raw desktop→relay→bouncing phone→relay→desktop)",
+        relay_rt,
+    );
     let (e50, e99) = summary("websocket echo round trip (client→relay→client)", echo_rt);
+    println!(
+        "ratio relay-forwarding/echo: p50 {:.2}x, p99 {:.2}x",
+        r50.as_secs_f64() / e50.as_secs_f64(),
+        r99.as_secs_f64() / e99.as_secs_f64()
+    );
     println!(
         "ratio scan/echo: p50 {:.2}x, p99 {:.2}x (goal <= 2x)",
         s50.as_secs_f64() / e50.as_secs_f64(),

@@ -12,9 +12,10 @@ use crate::Shared;
 use axum::extract::ws::{Message, WebSocket};
 use bidseal_scan::wire::{self, RelayEvent, Role};
 use bidseal_scan::SessionId;
+use futures_channel::mpsc;
+use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
 pub(crate) fn log(shared: &Shared, sid: SessionId, role: Role, what: &str) {
@@ -202,7 +203,7 @@ pub(crate) async fn run(
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
             }
-            out = mailbox.recv() => {
+            out = mailbox.next() => {
                 match out {
                     Some(Outbound::Frame(b)) => {
                         if socket.send(Message::Binary(b.into_vec().into())).await.is_err() {

@@ -27,12 +27,13 @@ use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use bidseal_scan::wire::Role;
 use bidseal_scan::SessionId;
+use futures_channel::mpsc;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use store::{MemoryStore, SessionStore, StoreError};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// Limits and knobs of one relay.
 #[derive(Clone)]

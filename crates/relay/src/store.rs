@@ -15,7 +15,9 @@ use bidseal_scan::wire::{RelayEvent, Role};
 use bidseal_scan::SessionId;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use tokio::sync::mpsc;
+// futures' channel allocates per message, not a 32-slot block per channel: a pending
+// session's idle mailbox costs ~100 bytes instead of ~1 KiB.
+use futures_channel::mpsc;
 
 /// What a connection's mailbox receives.
 #[derive(Debug)]
@@ -135,11 +137,11 @@ impl SessionStore for MemoryStore {
     }
 
     fn deliver(&self, id: SessionId, from: Role, msg: Outbound) -> Result<(), StoreError> {
-        let map = self.map();
-        let entry = map.get(&id).ok_or(StoreError::Unknown)?;
+        let mut map = self.map();
+        let entry = map.get_mut(&id).ok_or(StoreError::Unknown)?;
         let to = match from {
-            Role::Desktop => entry.phone.as_ref().ok_or(StoreError::Unknown)?,
-            Role::Phone => &entry.desktop,
+            Role::Desktop => entry.phone.as_mut().ok_or(StoreError::Unknown)?,
+            Role::Phone => &mut entry.desktop,
         };
         to.try_send(msg).map_err(|_| StoreError::Backpressure)
     }
@@ -151,7 +153,7 @@ impl SessionStore for MemoryStore {
                 Role::Desktop => entry.phone,
                 Role::Phone => Some(entry.desktop),
             };
-            if let Some(other) = other {
+            if let Some(mut other) = other {
                 let _ = other.try_send(Outbound::Event(Box::new(event)));
             }
         }
