@@ -5,10 +5,10 @@
 # run. Reports wall time, peak RSS (/usr/bin/time -v), output size, pages and embedded font
 # bytes, and the ratios. The composed bid's font must be a subset under 1 MB.
 #
-# Usage: bench/compose.sh [CHAPTER_PARAGRAPHS]   (default 2600 ≈ 290 pages). Needs the
+# Usage: bench/compose.sh [CHAPTER_PARAGRAPHS]   (default 3200 ≈ 300 pages). Needs the
 # scripts/setup.sh tools (ImageMagick, qpdf, poppler, libreoffice).
 set -euo pipefail
-PARAS=${1:-2600}
+PARAS=${1:-3200}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/bidseal/target}
 WORK=$(mktemp -d /tmp/bidseal-bench-compose.XXXXXX)
@@ -23,7 +23,7 @@ export BIDSEAL_INDEX=$WORK/index.sqlite
 mkdir -p src/img
 for i in $(seq 1 24); do
   convert -size 1200x700 "plasma:fractal" -seed "$i" -blur 0x2 -fill white -pointsize 48 \
-    -annotate +40+80 "Figure $i" "src/img/fig$i.png"
+    -annotate +40+80 "Figure $i" -depth 8 "src/img/fig$i.png"
 done
 python3 - "$PARAS" <<'PY'
 import sys, random, html
@@ -90,7 +90,8 @@ for k, o in objs.items():
         for key in ("/FontFile", "/FontFile2", "/FontFile3"):
             ref = d.get(key)
             if ref:
-                total += objs["obj:" + ref]["stream"]["dict"]["/Length"]
+                n = objs["obj:" + ref]["stream"]["dict"]["/Length"]
+                total += objs["obj:" + n]["value"] if isinstance(n, str) else n
 print(total)'
 }
 

@@ -16,6 +16,9 @@ pub const FONT_BYTES: &[u8] = include_bytes!("../../../../assets/fonts/NotoSansS
 pub struct CjkFont {
     parsed: ParsedFont,
     units_per_em: f32,
+    /// Advance (in em) per character, filled on first use: layout asks for the same few
+    /// thousand characters hundreds of thousands of times.
+    advances: std::cell::RefCell<std::collections::HashMap<char, f32>>,
 }
 
 impl CjkFont {
@@ -28,6 +31,7 @@ impl CjkFont {
         Ok(Self {
             parsed,
             units_per_em,
+            advances: Default::default(),
         })
     }
 
@@ -37,6 +41,15 @@ impl CjkFont {
     }
 
     fn advance(&self, c: char) -> f32 {
+        if let Some(a) = self.advances.borrow().get(&c) {
+            return *a;
+        }
+        let a = self.advance_uncached(c);
+        self.advances.borrow_mut().insert(c, a);
+        a
+    }
+
+    fn advance_uncached(&self, c: char) -> f32 {
         let units = self
             .parsed
             .lookup_glyph_index(c as u32)

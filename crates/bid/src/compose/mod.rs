@@ -148,6 +148,33 @@ impl Part<'_> {
     }
 }
 
+/// Deep images (16-bit PNGs, float) become 8-bit, so printpdf can store colour images as JPEG
+/// (DCT) instead of raw 16-bit samples; a printed bid gains nothing from more depth.
+fn to_8bit(raw: printpdf::RawImage) -> printpdf::RawImage {
+    use printpdf::{RawImageData, RawImageFormat as F};
+    let format = match raw.data_format {
+        F::R16 => F::R8,
+        F::RG16 => F::RG8,
+        F::RGB16 | F::RGBF32 => F::RGB8,
+        F::RGBA16 | F::RGBAF32 => F::RGBA8,
+        other => other,
+    };
+    let pixels = match raw.pixels {
+        RawImageData::U16(v) => RawImageData::U8(v.into_iter().map(|x| (x >> 8) as u8).collect()),
+        RawImageData::F32(v) => RawImageData::U8(
+            v.into_iter()
+                .map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
+                .collect(),
+        ),
+        u8s => u8s,
+    };
+    printpdf::RawImage {
+        pixels,
+        data_format: format,
+        ..raw
+    }
+}
+
 fn display_title(original_name: &str) -> String {
     let lower = original_name.to_ascii_lowercase();
     for ext in [".pdf", ".md", ".txt"] {
@@ -254,6 +281,7 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
                                 file: img.reference.clone(),
                                 why,
                             })?;
+                        let raw = to_8bit(raw);
                         let (px_w, px_h) = (raw.width, raw.height);
                         placed.insert(
                             img.reference.clone(),
