@@ -64,6 +64,7 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
+        channel_cost(round_trips);
         latency(&url, round_trips).await;
         pending_sessions(&url, pid, pending).await;
         full_scans(&url, scans, concurrency).await;
@@ -210,6 +211,57 @@ async fn bench_phone(payload: QrPayload) {
             return;
         }
     }
+}
+
+/// The two ends' own work per message, without any network: seal request, open it, seal the
+/// answer, open it (sans-IO state machines, same messages as the latency loop).
+fn channel_cost(n: usize) {
+    let now = unix_now();
+    let offer = DesktopOffer::new(
+        "http://127.0.0.1:1",
+        OperationKind::Sign,
+        Duration::from_secs(60),
+        now,
+    )
+    .expect("offer");
+    let hello = PhoneHello {
+        device: "bench".into(),
+        app: "bench".into(),
+    };
+    let (mut phone, frame) = PhoneSession::join(offer.payload(), &hello, now).expect("join");
+    let (mut desktop, _) = offer.accept_hello(&frame, now).expect("hello");
+    let mode = Some(SessionModeRequest {
+        idle_timeout_secs: 600,
+    });
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let (_, frame) = desktop
+            .seal_request(sign_request(i as u32), if i == 0 { mode } else { None })
+            .expect("seal");
+        let PhoneEvent::Request(req) = phone.open_frame(&frame).expect("open") else {
+            panic!("not a request")
+        };
+        let session = req.session_mode.map(|m| SessionGrant {
+            idle_timeout_secs: m.idle_timeout_secs,
+            auto_confirm: true,
+        });
+        let answer = phone
+            .seal_response(
+                req,
+                OperationOutcome::Confirmed {
+                    response: sign_response(),
+                    session,
+                },
+            )
+            .expect("answer");
+        desktop.open_frame(&answer).expect("open answer");
+        times.push(t.elapsed());
+    }
+    summary(
+        "channel work only (seal+open request, seal+open answer; no network)",
+        times,
+    );
 }
 
 async fn latency(url: &str, n: usize) {
