@@ -9,7 +9,8 @@
 //! - [`recipient`]: who may be a recipient ([`RecipientSet`]) and the KeyAgreeRecipientInfo.
 //! - [`agreement`]: the private-key step behind the [`KeyAgreement`] trait (phone or local).
 //! - [`writer`]: sealing to definite-length DER; [`reader`]: opening DER or `-stream` BER.
-//! - [`output`]: temporary file + fsync + rename, deleted on failure.
+//! - [`output`]: temporary file + fsync + rename, deleted on failure; [`pipeline`]: read-ahead
+//!   and write-behind threads so that I/O and the cipher overlap.
 //!
 //! The file functions here ([`encrypt_file`], [`decrypt_file`], [`inspect_file`]) tie them
 //! together. Guarantees: memory does not grow with the file (1 MiB chunks); decrypted bytes
@@ -25,6 +26,7 @@ pub mod gcm;
 pub mod kdf;
 pub mod keywrap;
 pub mod output;
+pub mod pipeline;
 pub mod reader;
 pub mod recipient;
 pub mod writer;
@@ -40,6 +42,9 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+
+/// Pieces read ahead of the cipher.
+const READ_DEPTH: usize = 4;
 
 /// Size of the read and write pieces (large enough for full-speed I/O, small in memory).
 pub const CHUNK_LEN: usize = 1 << 20;
@@ -124,7 +129,7 @@ pub fn encrypt_file(
     let summary = writer::seal_stream(
         recipients,
         len,
-        file,
+        pipeline::PrefetchReader::new(file, CHUNK_LEN, READ_DEPTH),
         |bytes| pending.write_all(bytes),
         &mut progress,
     )?;
@@ -157,7 +162,7 @@ pub async fn decrypt_file<K: KeyAgreement>(
         .metadata()
         .map_err(|e| EnvelopeError::io(input, e))?
         .len();
-    let reader = EnvelopeReader::open(BufReader::with_capacity(CHUNK_LEN, file))?;
+    let reader = EnvelopeReader::open(pipeline::PrefetchReader::new(file, CHUNK_LEN, READ_DEPTH))?;
     let entry = reader
         .header()
         .recipients

@@ -1,5 +1,6 @@
-//! An output file that appears at its final path only when complete: bytes go to a temporary
-//! file in the same folder, which is flushed, fsynced and renamed over the target by
+//! An output file that appears at its final path only when complete: bytes go (through a
+//! write-behind thread, see `pipeline`) to a temporary file in the same folder, which is
+//! flushed, fsynced and renamed over the target by
 //! [`PendingOutput::commit`]. Dropping an uncommitted output deletes the temporary file, so a
 //! failed or tampered decryption leaves nothing behind.
 //!
@@ -7,19 +8,20 @@
 //! rename wins), or keep an existing target when the commit succeeds (it is replaced).
 
 use super::error::EnvelopeError;
+use super::pipeline::WriteBehind;
+use super::CHUNK_LEN;
 use rand_core::{OsRng, RngCore};
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// Write buffer size (large writes keep the kernel busy with big requests).
-const WRITE_BUFFER: usize = 1 << 20;
+/// Pieces in flight to the writer thread.
+const WRITE_DEPTH: usize = 4;
 
 /// A temporary file that becomes `target` on commit.
 pub struct PendingOutput {
     target: PathBuf,
     temp: PathBuf,
-    file: Option<BufWriter<File>>,
+    file: Option<WriteBehind>,
 }
 
 impl PendingOutput {
@@ -48,7 +50,7 @@ impl PendingOutput {
         Ok(Self {
             target: target.to_path_buf(),
             temp,
-            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            file: Some(WriteBehind::new(file, CHUNK_LEN, WRITE_DEPTH)),
         })
     }
 
@@ -76,8 +78,8 @@ impl PendingOutput {
             EnvelopeError::io(&self.temp, std::io::Error::other("输出文件已关闭"))
         })?;
         let file = writer
-            .into_inner()
-            .map_err(|e| EnvelopeError::io(&self.temp, e.into_error()))?;
+            .finish()
+            .map_err(|e| EnvelopeError::io(&self.temp, e))?;
         file.sync_all()
             .map_err(|e| EnvelopeError::io(&self.temp, e))?;
         drop(file);
