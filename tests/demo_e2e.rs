@@ -37,19 +37,23 @@ fn run_ok(cmd: &mut Command) -> Output {
 
 /// Runs the demo once for all tests of this file.
 fn demo() -> &'static Path {
-    static DEMO: OnceLock<PathBuf> = OnceLock::new();
+    &demo_run().0
+}
+
+/// Runs the demo once for all tests of this file: (output folder, exit success, stderr).
+fn demo_run() -> &'static (PathBuf, bool, String) {
+    static DEMO: OnceLock<(PathBuf, bool, String)> = OnceLock::new();
     DEMO.get_or_init(|| {
         let base = std::env::temp_dir().join(format!("bidseal-demo-e2e-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let out = base.join("demo");
         let res = run(Command::new(BIDSEAL).args(["demo", "--out"]).arg(&out));
+        let log = String::from_utf8_lossy(&res.stderr).into_owned();
         assert!(
-            res.status.success(),
-            "bidseal demo failed: {}\n{}",
-            String::from_utf8_lossy(&res.stdout),
-            String::from_utf8_lossy(&res.stderr)
+            out.join("README.txt").exists(),
+            "bidseal demo left no README.txt: {log}"
         );
-        out
+        (out, res.status.success(), log)
     })
 }
 
@@ -192,6 +196,8 @@ fn demo_leaves_results_anyone_can_check_without_bidseal() {
         assert_eq!(r["passed"], serde_json::Value::Bool(true), "{r:#}");
         assert_eq!(r["price"]["price"], "4321000.50");
     }
+    let (_, ok, log) = demo_run();
+    assert!(ok, "bidseal demo must exit 0: {log}");
 }
 
 #[test]
@@ -308,11 +314,6 @@ fn hall_opens_by_scan_with_real_processes_and_says_why_a_bid_fails() {
     let trust = dir.join("phones/pki/trust.pem");
     let trust = trust.to_string_lossy().into_owned();
 
-    // A colleague opens it: exit 0, every check passed.
-    let (ok, report) = open_with_phone(dir, &url, "colleague-wang", &["--trust", &trust], "wang");
-    assert!(ok, "{report:#}");
-    assert_eq!(report[0]["passed"], serde_json::Value::Bool(true));
-
     // The enterprise admin revokes a colleague's certificate: it can no longer decrypt.
     run_ok(
         Command::new(BIDSEAL)
@@ -337,4 +338,9 @@ fn hall_opens_by_scan_with_real_processes_and_says_why_a_bid_fails() {
         report[0]["checks"][0]["code"], "before_opening_time",
         "{report:#}"
     );
+
+    // Last: a colleague opens it: exit 0, every check passed.
+    let (ok, report) = open_with_phone(dir, &url, "colleague-wang", &["--trust", &trust], "wang");
+    assert!(ok, "{report:#}");
+    assert_eq!(report[0]["passed"], serde_json::Value::Bool(true));
 }
