@@ -182,3 +182,63 @@ impl SessionStore for MemoryStore {
         self.map().len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    fn mailbox() -> (Mailbox, mpsc::Receiver<Outbound>) {
+        mpsc::channel(4)
+    }
+
+    #[tokio::test]
+    async fn one_desktop_one_phone_then_gone() {
+        let store = MemoryStore::new(10);
+        let id = SessionId([1; 16]);
+        let (d, mut d_rx) = mailbox();
+        store.create(id, 100, d).unwrap();
+        let (d2, _) = mailbox();
+        assert_eq!(store.create(id, 100, d2), Err(StoreError::Conflict));
+        let (p, mut p_rx) = mailbox();
+        assert_eq!(store.join(id, 101, p.clone()), Err(StoreError::Expired));
+        store.join(id, 50, p.clone()).unwrap();
+        assert_eq!(store.join(id, 50, p), Err(StoreError::Taken));
+        assert!(
+            matches!(d_rx.next().await, Some(Outbound::Event(e)) if *e == RelayEvent::PeerJoined)
+        );
+        store
+            .deliver(id, Role::Desktop, Outbound::Frame(vec![1].into()))
+            .unwrap();
+        assert!(matches!(p_rx.next().await, Some(Outbound::Frame(f)) if *f == [1]));
+        store.leave(id, Role::Phone, RelayEvent::PeerLeft);
+        assert!(
+            matches!(d_rx.next().await, Some(Outbound::Event(e)) if *e == RelayEvent::PeerLeft)
+        );
+        assert!(store.is_empty());
+        assert_eq!(
+            store.deliver(id, Role::Phone, Outbound::Frame(vec![].into())),
+            Err(StoreError::Unknown)
+        );
+    }
+
+    #[tokio::test]
+    async fn sweep_expires_pending_sessions_only_and_capacity_is_enforced() {
+        let store = MemoryStore::new(2);
+        let (a, mut a_rx) = mailbox();
+        let (b, _b_rx) = mailbox();
+        store.create(SessionId([1; 16]), 10, a).unwrap();
+        store.create(SessionId([2; 16]), 10, b).unwrap();
+        let (c, _) = mailbox();
+        assert_eq!(
+            store.create(SessionId([3; 16]), 10, c),
+            Err(StoreError::Full)
+        );
+        let (p, _p_rx) = mailbox();
+        store.join(SessionId([2; 16]), 5, p).unwrap();
+        assert_eq!(store.sweep(11), 1);
+        assert!(matches!(a_rx.next().await, Some(Outbound::Event(e)) if *e == RelayEvent::Expired));
+        assert!(store.is_joined(SessionId([2; 16])));
+        assert_eq!(store.len(), 1);
+    }
+}
