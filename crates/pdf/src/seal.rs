@@ -211,7 +211,12 @@ impl WorkingCopy {
         // the fsync at commit has only the new bytes left to write.
         let (copied_tx, copied_rx) = std::sync::mpsc::channel();
         let flusher = std::thread::spawn(move || {
-            let copied = std::fs::copy(&copy_from, &copy_to);
+            let copied = std::fs::copy(&copy_from, &copy_to).and_then(|n| {
+                // The copy inherits the input's mode; a read-only input must still give a
+                // writable working copy.
+                make_owner_writable(&copy_to)?;
+                Ok(n)
+            });
             let ok = copied.is_ok();
             let _ = copied_tx.send(copied);
             if ok {
@@ -713,6 +718,22 @@ impl Drop for WorkingCopy {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+#[cfg(unix)]
+fn make_owner_writable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perms = std::fs::metadata(path)?.permissions();
+    perms.set_mode(perms.mode() | 0o600);
+    std::fs::set_permissions(path, perms)
+}
+
+#[cfg(not(unix))]
+fn make_owner_writable(path: &Path) -> std::io::Result<()> {
+    let mut perms = std::fs::metadata(path)?.permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(path, perms)
 }
 
 /// Streams SHA-256 over the first `len` bytes of a file.

@@ -299,6 +299,10 @@ fn certified_no_changes_document_is_refused_without_output() {
 fn growth_per_seal_is_at_most_image_plus_16_kib() {
     let dir = setup("growth");
     let input = reportlab_pdf(&dir, "in.pdf", 1, &[], false);
+    // A read-only input (as downloads often are) is fine: it is only ever read.
+    let mut perms = std::fs::metadata(&input).expect("meta").permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&input, perms).expect("chmod");
     let out = dir.join("out.pdf");
     let pending = seal(
         &dir,
@@ -308,6 +312,11 @@ fn growth_per_seal_is_at_most_image_plus_16_kib() {
         one_page(1, 60.0, 80.0, 100.0, 100.0),
     )
     .expect("seal");
+    let out_perms = std::fs::metadata(&out).expect("out meta").permissions();
+    assert!(
+        !out_perms.readonly(),
+        "the sealed output must be writable by its owner"
+    );
     let png = std::fs::metadata(dir.join("seal.png")).expect("png").len();
     let growth =
         std::fs::metadata(&out).expect("out").len() - std::fs::metadata(&input).expect("in").len();
