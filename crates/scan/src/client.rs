@@ -310,23 +310,35 @@ impl DesktopDriver {
             DesktopState::Offered(o) => instant_at(o.payload().expires_at + 1),
             _ => Instant::now(),
         };
+        // One timer, re-armed only when its deadline changes (not once per message).
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        let timer = tokio::time::sleep_until(far);
+        tokio::pin!(timer);
+        let mut armed = far;
         loop {
             if matches!(self.state, DesktopState::Done) {
                 let _ = self.ws.close(None).await;
                 return;
             }
-            let timer = match (&self.state, self.deadline, self.idle) {
+            let next = match (&self.state, self.deadline, self.idle) {
                 (DesktopState::Offered(_), _, _) => Some((expiry, Timer::Expiry)),
                 (_, Some(d), _) => Some((d, Timer::Response)),
                 (_, None, Some(i)) => Some((i, Timer::Idle)),
                 _ => None,
             };
-            let far = Instant::now() + Duration::from_secs(86_400);
-            let (at, which) = timer.unwrap_or((far, Timer::None));
+            let (at, which) = next.unwrap_or((far, Timer::None));
+            if at != armed {
+                timer.as_mut().reset(at);
+                armed = at;
+            }
             tokio::select! {
                 msg = self.ws.next() => self.on_ws(msg).await,
                 cmd = self.commands.recv() => self.on_command(cmd).await,
-                _ = sleep_until(at) => self.on_timer(which).await,
+                _ = &mut timer => {
+                    armed = far;
+                    timer.as_mut().reset(far);
+                    self.on_timer(which).await
+                }
             }
         }
     }
