@@ -146,7 +146,7 @@ async fn scan(args: ScanArgs) -> Result<ExitCode> {
     let relay = match (&args.relay, &embedded) {
         (Some(r), _) => r.clone(),
         (None, Some(h)) => h.url(),
-        (None, None) => unreachable!("an embedded relay is started when --relay is absent"),
+        (None, None) => anyhow::bail!("内嵌中继未启动"),
     };
     let options = ScanOptions {
         ttl: Duration::from_secs(args.ttl),
