@@ -194,11 +194,23 @@ fn write_dict(d: &Dict, out: &mut Vec<u8>) {
     out.extend_from_slice(b">>");
 }
 
-/// Writes a real with at most 4 decimals and no exponent.
+/// Writes a real without exponent, keeping its value exactly (short form when it can).
 pub fn write_real(r: f64, out: &mut Vec<u8>) {
     let r = if r.is_finite() { r } else { 0.0 };
-    let s = format!("{r:.4}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
+    // Rewritten dictionaries (a page that gains `/Annots`) must keep every number's value
+    // exactly, or validators see e.g. a changed `/MediaBox` and reject earlier signatures:
+    // use four decimals only when that round-trips, else the shortest exact form.
+    let short = format!("{r:.4}");
+    let s = if short.parse::<f64>() == Ok(r) {
+        short
+    } else {
+        format!("{r}")
+    };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
     out.extend_from_slice(if s.is_empty() || s == "-" || s == "-0" {
         b"0"
     } else {
@@ -268,9 +280,24 @@ mod tests {
         let mut v = Vec::new();
         write_real(12.5, &mut v);
         v.push(b' ');
-        write_real(-0.00001, &mut v);
+        write_real(-0.0, &mut v);
         v.push(b' ');
         write_real(3.0, &mut v);
         assert_eq!(v, b"12.5 0 3");
+    }
+
+    #[test]
+    fn reals_from_a_page_keep_their_value() {
+        // A composed page's MediaBox rewritten when a seal adds /Annots: rounding it to
+        // 595.304 made pyHanko see a changed page and reject every earlier seal.
+        for (r, text) in [
+            (595.30396, "595.30396"),
+            (841.8898, "841.8898"),
+            (-0.00001, "-0.00001"),
+        ] {
+            let mut v = Vec::new();
+            write_real(r, &mut v);
+            assert_eq!(String::from_utf8_lossy(&v), text);
+        }
     }
 }
