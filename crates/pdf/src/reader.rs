@@ -251,7 +251,7 @@ impl PdfReader {
     fn read_section(&mut self, offset: u64) -> Result<(Dict, XrefSection), PdfError> {
         let head = self.read_at(offset, 4)?;
         if head == b"xref" {
-            let (trailer, entries) = self.parse_window(offset, "xref 表", parse_xref_table)?;
+            let (trailer, entries) = self.read_xref_table(offset)?;
             let mut objects = Vec::with_capacity(entries.len());
             for (num, entry) in entries {
                 objects.push((num, entry));
@@ -291,6 +291,66 @@ impl PdfReader {
                 },
             ))
         }
+    }
+
+    /// Reads a classic xref table with a small buffer (tables of a million objects are
+    /// tens of MB of text), then parses the trailer dictionary that follows it.
+    fn read_xref_table(&mut self, offset: u64) -> Result<(Dict, Vec<(u32, XrefEntry)>), PdfError> {
+        let bad = |what: &str| PdfError::corrupt(format!("xref 表：{what}"));
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| PdfError::io(&self.path, e))?;
+        let limited = (&self.file).take(self.len - offset);
+        let mut tokens = TokenReader {
+            inner: std::io::BufReader::with_capacity(64 * 1024, limited),
+            consumed: 0,
+        };
+        let mut next = || tokens.next().map_err(|e| PdfError::io(&self.path, e));
+        if next()?.as_deref() != Some(&b"xref"[..]) {
+            return Err(bad("缺少 xref 关键字"));
+        }
+        let mut entries = Vec::new();
+        loop {
+            let token = next()?.ok_or_else(|| bad("缺少 trailer"))?;
+            if token == b"trailer" {
+                break;
+            }
+            let start = crate::parser::parse_u64(&token).ok_or_else(|| bad("子节起始号无效"))?;
+            let count = next()?
+                .as_deref()
+                .and_then(crate::parser::parse_u64)
+                .ok_or_else(|| bad("子节数量无效"))?;
+            if count > 10_000_000 || start.saturating_add(count) > u64::from(u32::MAX) {
+                return Err(bad("子节过大"));
+            }
+            for i in 0..count {
+                let off = next()?
+                    .as_deref()
+                    .and_then(crate::parser::parse_u64)
+                    .ok_or_else(|| bad("偏移无效"))?;
+                let gen = next()?
+                    .as_deref()
+                    .and_then(crate::parser::parse_u64)
+                    .ok_or_else(|| bad("代号无效"))?;
+                let entry = match next()?.as_deref() {
+                    Some(b"n") => XrefEntry::InFile {
+                        offset: off,
+                        gen: gen.min(u64::from(u16::MAX)) as u16,
+                    },
+                    Some(b"f") => XrefEntry::Free,
+                    _ => return Err(bad("条目类型无效")),
+                };
+                entries.push(((start + i) as u32, entry));
+            }
+        }
+        let trailer_at = offset + tokens.consumed;
+        let trailer = self.parse_window(trailer_at, "trailer", |buf| {
+            match Parser::new(buf, 0).object(0)? {
+                Object::Dict(d) => Ok(d),
+                _ => Err(ParseError::Syntax("trailer is not a dictionary")),
+            }
+        })?;
+        Ok((trailer, entries))
     }
 
     fn read_xref_stream(&mut self, offset: u64) -> Result<(Dict, Vec<(u32, XrefEntry)>), PdfError> {
@@ -531,45 +591,40 @@ impl PdfReader {
     }
 }
 
-fn parse_xref_table(buf: &[u8]) -> Result<(Dict, Vec<(u32, XrefEntry)>), ParseError> {
-    let mut p = Parser::new(buf, 0);
-    p.expect_keyword(b"xref")?;
-    let mut entries = Vec::new();
-    loop {
-        p.skip_ws();
-        let rest = buf.get(p.pos()..).unwrap_or_default();
-        if rest.starts_with(b"trailer") {
-            p.expect_keyword(b"trailer")?;
-            let trailer = match p.object(0)? {
-                Object::Dict(d) => d,
-                _ => return Err(ParseError::Syntax("trailer is not a dictionary")),
+/// Whitespace-separated tokens from a buffered reader (for xref tables), counting bytes.
+struct TokenReader<R> {
+    inner: std::io::BufReader<R>,
+    consumed: u64,
+}
+
+impl<R: Read> TokenReader<R> {
+    /// The next token (at most 32 bytes; a longer run is returned cut, and fails to parse),
+    /// or `None` at the end. Stops before a delimiter such as `<`.
+    fn next(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        use std::io::BufRead;
+        let mut token = Vec::new();
+        loop {
+            let buf = self.inner.fill_buf()?;
+            let Some(&b) = buf.first() else {
+                return Ok((!token.is_empty()).then_some(token));
             };
-            return Ok((trailer, entries));
-        }
-        if rest.len() < 7 {
-            return Err(ParseError::Eof);
-        }
-        let start = p.unsigned()?;
-        let count = p.unsigned()?;
-        if count > 10_000_000 {
-            return Err(ParseError::Syntax("xref subsection too large"));
-        }
-        for i in 0..count {
-            let offset = p.unsigned()?;
-            let gen = p.unsigned()?;
-            p.skip_ws();
-            let kind = buf.get(p.pos()).copied().ok_or(ParseError::Eof)?;
-            p.expect_keyword(&[kind])?;
-            let num = u32::try_from(start + i).map_err(|_| ParseError::Syntax("object number"))?;
-            let entry = match kind {
-                b'n' => XrefEntry::InFile {
-                    offset,
-                    gen: gen.min(u16::MAX as u64) as u16,
-                },
-                b'f' => XrefEntry::Free,
-                _ => return Err(ParseError::Syntax("xref entry type")),
-            };
-            entries.push((num, entry));
+            let white = matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | b'\0');
+            let delim = matches!(
+                b,
+                b'<' | b'>' | b'[' | b']' | b'(' | b')' | b'/' | b'%' | b'{' | b'}'
+            );
+            if (white || delim) && !token.is_empty() {
+                return Ok(Some(token));
+            }
+            if delim {
+                // A delimiter where a token should start: hand it over as a token of its own.
+                return Ok(Some(vec![b]));
+            }
+            self.inner.consume(1);
+            self.consumed += 1;
+            if !white && token.len() < 32 {
+                token.push(b);
+            }
         }
     }
 }
