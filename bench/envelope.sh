@@ -6,6 +6,8 @@
 # `/usr/bin/time -v`. All files are in the page cache (warm) for every contender.
 #
 # Goals (issue #4): encrypt ≥ openssl's speed, decrypt ≥ 1.5× openssl's, peak RSS ≤ 64 MB.
+# Our outputs are fsynced before the rename (atomic, durable outputs); openssl does not
+# fsync, so openssl is also timed followed by `sync FILE` ("openssl+sync").
 # Usage: bench/envelope.sh [SIZE_MB]     (BENCH_DIR=/some/dir to keep the files)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,13 +16,19 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/bidseal/target}
 command -v openssl >/dev/null || { echo "openssl missing (scripts/setup.sh)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time missing (apt-get install time)" >&2; exit 1; }
 
-(cd "$here" && cargo build --release -q -p bidseal)
-bin="$CARGO_TARGET_DIR/release/bidseal"
-
 work=${BENCH_DIR:-$(mktemp -d /var/tmp/bidseal-envelope-bench.XXXXXX)}
 mkdir -p "$work"
 cleanup() { [ -n "${BENCH_DIR:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
+
+# BIDSEAL_BIN=/path/to/release/bidseal skips the build. The binary is copied into the work
+# folder so that a concurrent build in a shared target dir cannot swap it mid-run.
+if [ -z "${BIDSEAL_BIN:-}" ]; then
+  (cd "$here" && cargo build --release -q -p bidseal)
+  BIDSEAL_BIN="$CARGO_TARGET_DIR/release/bidseal"
+fi
+cp "$BIDSEAL_BIN" "$work/bidseal"
+bin="$work/bidseal"
 cd "$work"
 
 for i in 1 2 3; do
@@ -52,6 +60,8 @@ recips=(-recip c1.pem -keyopt ecdh_kdf_md:sha256 -recip c2.pem -keyopt ecdh_kdf_
 measure ours_encrypt "$bin" envelope encrypt bid.bin ours.p7m --to c1.pem --to c2.pem --to c3.pem
 measure openssl_encrypt openssl cms -encrypt -stream -aes-256-gcm -binary -outform DER \
   -in bid.bin -out openssl.p7m "${recips[@]}"
+measure openssl_encrypt_sync sh -c 'openssl cms -encrypt -stream -aes-256-gcm -binary \
+  -outform DER -in bid.bin -out openssl.p7m "$@" && sync openssl.p7m' sh "${recips[@]}"
 measure ours_decrypt_ours "$bin" envelope decrypt ours.p7m out-ours.bin --key k2.pem --cert c2.pem
 cmp -s bid.bin out-ours.bin || { echo "bench: our round trip differs" >&2; exit 1; }
 rm -f out-ours.bin
@@ -61,6 +71,9 @@ rm -f out-ours2.bin
 measure openssl_decrypt openssl cms -decrypt -inform DER -binary -in openssl.p7m \
   -recip c3.pem -inkey k3.pem -out out-openssl.bin
 cmp -s bid.bin out-openssl.bin || { echo "bench: openssl's round trip differs" >&2; exit 1; }
+rm -f out-openssl.bin
+measure openssl_decrypt_sync sh -c 'openssl cms -decrypt -inform DER -binary -in openssl.p7m \
+  -recip c3.pem -inkey k3.pem -out out-openssl.bin && sync out-openssl.bin'
 rm -f out-openssl.bin
 measure openssl_decrypt_ours openssl cms -decrypt -inform DER -binary -in ours.p7m \
   -recip c1.pem -inkey k1.pem -out out-openssl2.bin
@@ -78,10 +91,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 cat <<REPORT
 == bidseal envelope benchmark: ${size_mb} MB, 3 recipients (warm page cache) ==
 AES-256-GCM floor (openssl speed, 16 KiB blocks): ${speed_k}k B/s → $(printf '%.2f' "$floor") s
-encrypt: ours $(t ours_encrypt) s, $(m ours_encrypt) MB | openssl -stream $(t openssl_encrypt) s, $(m openssl_encrypt) MB
-         speed ours/openssl = $(ratio "$(t openssl_encrypt)" "$(t ours_encrypt)")×, floor/ours = $(ratio "$floor" "$(t ours_encrypt)")
-decrypt: ours (openssl's file) $(t ours_decrypt_openssl) s, $(m ours_decrypt_openssl) MB | openssl $(t openssl_decrypt) s, $(m openssl_decrypt) MB
-         speed ours/openssl = $(ratio "$(t openssl_decrypt)" "$(t ours_decrypt_openssl)")×, floor/ours = $(ratio "$floor" "$(t ours_decrypt_openssl)")
+encrypt: ours $(t ours_encrypt) s, $(m ours_encrypt) MB | openssl -stream $(t openssl_encrypt) s, $(m openssl_encrypt) MB | openssl+sync $(t openssl_encrypt_sync) s
+         speed ours/openssl = $(ratio "$(t openssl_encrypt)" "$(t ours_encrypt)")×, ours/(openssl+sync) = $(ratio "$(t openssl_encrypt_sync)" "$(t ours_encrypt)")×, floor/ours = $(ratio "$floor" "$(t ours_encrypt)")
+decrypt: ours (openssl's file) $(t ours_decrypt_openssl) s, $(m ours_decrypt_openssl) MB | openssl $(t openssl_decrypt) s, $(m openssl_decrypt) MB | openssl+sync $(t openssl_decrypt_sync) s
+         speed ours/openssl = $(ratio "$(t openssl_decrypt)" "$(t ours_decrypt_openssl)")×, ours/(openssl+sync) = $(ratio "$(t openssl_decrypt_sync)" "$(t ours_decrypt_openssl)")×, floor/ours = $(ratio "$floor" "$(t ours_decrypt_openssl)")
          ours (our file) $(t ours_decrypt_ours) s, $(m ours_decrypt_ours) MB; openssl on our file $(t openssl_decrypt_ours) s, $(m openssl_decrypt_ours) MB
 peak RSS ratio openssl/ours: encrypt $(ratio "$(m openssl_encrypt)" "$(m ours_encrypt)")×, decrypt $(ratio "$(m openssl_decrypt)" "$(m ours_decrypt_openssl)")×
 REPORT
