@@ -15,7 +15,11 @@ use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
+
+/// True while a progress line without its final newline is on stderr.
+static PROGRESS_LINE_OPEN: AtomicBool = AtomicBool::new(false);
 
 /// Files smaller than this get no progress line.
 const PROGRESS_THRESHOLD: u64 = 16 << 20;
@@ -71,6 +75,9 @@ pub fn run(args: EnvelopeArgs) -> Result<ExitCode> {
         } => decrypt(&input, &output, &key, &cert),
         EnvelopeCommand::Inspect { file } => inspect(&file),
     };
+    if result.is_err() && PROGRESS_LINE_OPEN.swap(false, Ordering::Relaxed) {
+        eprintln!();
+    }
     result
         .map(|()| ExitCode::SUCCESS)
         .map_err(|e| anyhow!("[{}] {e}", e.code()))
@@ -110,8 +117,10 @@ fn progress_printer(verb: &'static str) -> impl FnMut(u64, u64) + Send {
                 done >> 20,
                 total >> 20
             );
+            PROGRESS_LINE_OPEN.store(true, Ordering::Relaxed);
             if done >= total {
                 let _ = writeln!(err);
+                PROGRESS_LINE_OPEN.store(false, Ordering::Relaxed);
             }
             let _ = err.flush();
         }

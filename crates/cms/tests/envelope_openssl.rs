@@ -184,3 +184,28 @@ fn empty_and_tiny_files_interoperate() {
         assert_eq!(std::fs::read(dir.join("o3")).unwrap(), plain);
     }
 }
+
+#[test]
+fn decrypting_can_run_on_a_multithreaded_runtime() {
+    // The desktop spawns the opening flow on tokio: the future must be Send.
+    fn assert_send<T: Send>(_: &T) {}
+    let dir = TestDir::new("send");
+    let party = p256(dir.path(), "solo");
+    random_file(&dir.join("bid.zip"), 10_000, 4);
+    seal(
+        &dir.join("bid.zip"),
+        &dir.join("bid.p7m"),
+        std::slice::from_ref(&party),
+    );
+    let agreement = party.agreement();
+    let mut progress = |_: u64, _: u64| {};
+    let input = dir.join("bid.p7m");
+    let output = dir.join("out.zip");
+    let future = bidseal_cms::envelope::decrypt_file(&input, &output, &agreement, &mut progress);
+    assert_send(&future);
+    let summary = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(future)
+        .unwrap();
+    assert_eq!(summary.plaintext_len, 10_000);
+}
