@@ -14,7 +14,7 @@ mkdir -p "$TOOLS_DIR"
 
 apt_pkgs=(build-essential pkg-config libwebkit2gtk-4.1-dev libssl-dev xvfb xauth
   webkit2gtk-driver poppler-utils qpdf ghostscript zbar-tools openssl fonts-noto-cjk
-  imagemagick librsvg2-bin libreoffice-writer-nogui libnss3-tools)
+  imagemagick librsvg2-bin libreoffice-writer-nogui libnss3-tools time)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
