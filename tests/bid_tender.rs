@@ -175,6 +175,20 @@ fn path_traversal_and_unlisted_entries_are_refused() {
 }
 
 #[test]
+fn an_oversize_manifest_is_refused() {
+    let dir = TestDir::new();
+    let (pkg, cert, _) = make_tender(dir.path());
+    let bad = dir.path().join("big.zip");
+    // 2 MiB of incompressible bytes: over the 1 MiB manifest limit without looking like a bomb.
+    rewrite_zip(
+        &pkg,
+        &bad,
+        "import os\nentries['tender.json'] = os.urandom(2*1024*1024)",
+    );
+    refused(&verify(dir.path(), &bad, &cert), "TENDER_TOO_LARGE");
+}
+
+#[test]
 fn a_zip_bomb_is_refused_without_inflating_it() {
     let dir = TestDir::new();
     let (pkg, cert, _) = make_tender(dir.path());
