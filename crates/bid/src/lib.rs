@@ -7,11 +7,11 @@
 //! (signed package + manifest, encrypted to several certificates) and its opening. They plug in
 //! on [`project::BidProject`] (the composed PDF and [`compose::NodePlacement`]s recorded there).
 
+pub mod bidfile;
 pub mod compose;
 pub mod fsio;
-pub mod project;
-pub mod bidfile;
 pub mod opening;
+pub mod project;
 pub mod tender;
 
 /// Re-exported so callers (the CLI) use the same date-time type as the manifest.
