@@ -92,6 +92,12 @@ pub enum WidgetLayout {
         /// The rectangle on each page.
         rect: PageRect,
     },
+    /// One widget per listed page, each with its own rectangle: "seal every node of this kind
+    /// at once" when the nodes sit at different places. At most one widget per page.
+    PerPage {
+        /// (page, 1-based; rectangle on that page).
+        widgets: Vec<(usize, PageRect)>,
+    },
     /// Cross-page seal 骑缝章: the image cut into one vertical slice per page; slice i goes to
     /// the right edge of page i, at height `y`, `height` tall; `width` is the whole seal's.
     CrossPage {
@@ -337,6 +343,10 @@ impl WorkingCopy {
             WidgetLayout::SameRect { pages, .. } => {
                 (pages.clone(), vec![ImagePart::Whole; pages.len()])
             }
+            WidgetLayout::PerPage { widgets } => (
+                widgets.iter().map(|(page, _)| *page).collect(),
+                vec![ImagePart::Whole; widgets.len()],
+            ),
             WidgetLayout::CrossPage { pages, .. } => (
                 pages.clone(),
                 (0..pages.len())
@@ -375,9 +385,10 @@ impl WorkingCopy {
             })
             .collect::<Result<_, _>>()?;
         let mut geometry = Vec::with_capacity(pages.len());
-        for (page, part) in pages.iter().zip(&parts) {
+        for (i, (page, part)) in pages.iter().zip(&parts).enumerate() {
             let rect = match &req.layout {
                 WidgetLayout::SameRect { rect, .. } => *rect,
+                WidgetLayout::PerPage { widgets } => widgets[i].1,
                 WidgetLayout::CrossPage {
                     y, width, height, ..
                 } => {

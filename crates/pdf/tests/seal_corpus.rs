@@ -189,6 +189,56 @@ fn rotated_pages_show_the_seal_upright_inside_the_rect() {
 }
 
 #[test]
+fn one_seal_with_a_widget_at_its_own_place_on_each_page() {
+    // "Seal every node of this kind at once" where the nodes sit at different places: one
+    // signature, one widget per page, each at its own rectangle.
+    let dir = setup("per-page");
+    let input = reportlab_pdf(&dir, "nodes.pdf", 3, &[], false);
+    let out = dir.join("nodes-sealed.pdf");
+    let widgets = vec![
+        (
+            1,
+            PageRect {
+                x: 60.0,
+                y: 80.0,
+                w: 110.0,
+                h: 110.0,
+            },
+        ),
+        (
+            3,
+            PageRect {
+                x: 380.0,
+                y: 500.0,
+                w: 90.0,
+                h: 90.0,
+            },
+        ),
+    ];
+    seal(
+        &dir,
+        &input,
+        &out,
+        "公章",
+        WidgetLayout::PerPage {
+            widgets: widgets.clone(),
+        },
+    )
+    .expect("seal");
+    assert_prefix(&input, &out);
+    for (page, rect) in &widgets {
+        assert_seal_rendered(&out, *page, *rect);
+    }
+    // Page 2 carries no widget: no seal pixels where page 1's seal sits.
+    let (red, _) = red_share(&out, 2, widgets[0].1);
+    assert!(red < 0.01, "page 2 has seal pixels ({red})");
+    assert_qpdf_check(&out);
+    // pdfsig lists a multi-widget signature once per widget.
+    assert_pdfsig_valid(&out, 2);
+    assert_eq!(assert_pyhanko_valid(&dir, &out, 1), 1);
+}
+
+#[test]
 fn media_box_and_crop_box_not_at_origin() {
     let dir = setup("offset");
     let input = offset_boxes_pdf(&dir);

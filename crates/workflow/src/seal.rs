@@ -4,7 +4,8 @@
 //! the certificate and seal image ([`crate::phone_adapters::probe_seal`]), then each
 //! placement is one PAdES signature through `bidseal_pdf`'s prepare → digest → finalize, with
 //! the phone as the signer. "Seal all nodes of this kind" is one signature with one widget per
-//! page ([`WidgetLayout::SameRect`]); 骑缝章 is [`WidgetLayout::CrossPage`].
+//! node, each at its own rectangle ([`WidgetLayout::PerPage`]); 骑缝章 is
+//! [`WidgetLayout::CrossPage`].
 //! [`placements_from_composition`] turns the composer's node record into placements, and
 //! [`ensure_mandatory_sealed`] blocks generation while a mandatory node is unsealed.
 //!
@@ -83,12 +84,14 @@ fn pdf_kind(kind: SealKind) -> PdfSealKind {
 }
 
 /// Turns the composer's record into signatures: per required seal kind, all single-rectangle
-/// nodes of that kind with the same rectangle become one signature with one widget per page;
-/// each cross-page node is one 骑缝章. Page rectangles are in PDF points from the page's
-/// lower-left corner (the composer's pages are unrotated).
+/// nodes of that kind become one signature with one widget per node (a second signature of the
+/// kind is started only when a page would carry two widgets of the same one); each cross-page
+/// node is one 骑缝章. Page rectangles are in PDF points from the page's lower-left corner (the
+/// composer's pages are unrotated).
 pub fn placements_from_composition(nodes: &[NodePlacement]) -> Vec<SealPlacement> {
     let mut out: Vec<SealPlacement> = Vec::new();
-    let mut same: HashMap<(String, [i64; 4]), usize> = HashMap::new();
+    // Per seal kind, the signatures still open for more widgets.
+    let mut open: HashMap<String, Vec<usize>> = HashMap::new();
     for node in nodes {
         for kind in &node.seal_kinds {
             let kind = scan_kind(*kind);
@@ -124,32 +127,33 @@ pub fn placements_from_composition(nodes: &[NodePlacement]) -> Vec<SealPlacement
                     w: f64::from(r.rect.x2 - r.rect.x1),
                     h: f64::from(r.rect.y2 - r.rect.y1),
                 };
-                let key = (
-                    kind.name_zh(),
-                    [rect.x, rect.y, rect.w, rect.h].map(|v| (v * 100.0).round() as i64),
-                );
                 let page = r.page_index as usize + 1;
-                if let Some(&i) = same.get(&key) {
-                    if let WidgetLayout::SameRect { pages, .. } = &mut out[i].layout {
-                        if !pages.contains(&page) {
-                            pages.push(page);
+                let candidates = open.entry(kind.name_zh()).or_default();
+                let free = candidates.iter().copied().find(|&i| match &out[i].layout {
+                    WidgetLayout::PerPage { widgets } => !widgets.iter().any(|(p, _)| *p == page),
+                    _ => false,
+                });
+                match free {
+                    Some(i) => {
+                        if let WidgetLayout::PerPage { widgets } = &mut out[i].layout {
+                            widgets.push((page, rect));
                         }
-                    }
-                    if !out[i].node_ids.contains(&node.node_id) {
-                        out[i].node_ids.push(node.node_id.clone());
+                        if !out[i].node_ids.contains(&node.node_id) {
+                            out[i].node_ids.push(node.node_id.clone());
+                        }
                         out[i].label = format!("{}等 {} 处", kind.name_zh(), out[i].node_ids.len());
                     }
-                } else {
-                    same.insert(key, out.len());
-                    out.push(SealPlacement {
-                        node_ids: vec![node.node_id.clone()],
-                        label: node.label.clone(),
-                        kind,
-                        layout: WidgetLayout::SameRect {
-                            pages: vec![page],
-                            rect,
-                        },
-                    });
+                    None => {
+                        candidates.push(out.len());
+                        out.push(SealPlacement {
+                            node_ids: vec![node.node_id.clone()],
+                            label: node.label.clone(),
+                            kind,
+                            layout: WidgetLayout::PerPage {
+                                widgets: vec![(page, rect)],
+                            },
+                        });
+                    }
                 }
             }
         }
@@ -221,6 +225,7 @@ async fn seal_all(
             WidgetLayout::SameRect { pages, .. } | WidgetLayout::CrossPage { pages, .. } => {
                 pages.iter().map(|p| *p as u32).collect()
             }
+            WidgetLayout::PerPage { widgets } => widgets.iter().map(|(p, _)| *p as u32).collect(),
         };
         let signer = PhoneSigner::new(
             session.clone(),
@@ -248,4 +253,81 @@ async fn seal_all(
         });
     }
     Ok(sealed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bidseal_bid::compose::{NodeRect, PdfRect};
+
+    fn node(id: &str, kind: NodeSealKind, rects: &[(u32, f32, f32)], cross: bool) -> NodePlacement {
+        NodePlacement {
+            node_id: id.into(),
+            section: "business".into(),
+            label: id.into(),
+            seal_kinds: vec![kind],
+            mandatory: true,
+            cross_page: cross,
+            rects: rects
+                .iter()
+                .map(|&(page_index, x, y)| NodeRect {
+                    page_index,
+                    rect: PdfRect::from_xywh(x, y, 100.0, 100.0),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn nodes_of_one_kind_at_different_places_are_one_signature() {
+        let nodes = [
+            node(
+                "letter",
+                NodeSealKind::Enterprise,
+                &[(6, 380.0, 120.0)],
+                false,
+            ),
+            node(
+                "table",
+                NodeSealKind::Enterprise,
+                &[(7, 60.0, 500.0)],
+                false,
+            ),
+            node(
+                "legal",
+                NodeSealKind::LegalPerson,
+                &[(6, 200.0, 120.0)],
+                false,
+            ),
+            // A second 公章 on page 7 cannot share the signature that already has a widget there.
+            node(
+                "again",
+                NodeSealKind::Enterprise,
+                &[(7, 300.0, 300.0)],
+                false,
+            ),
+            node(
+                "riding",
+                NodeSealKind::Enterprise,
+                &[(0, 545.0, 400.0), (1, 545.0, 400.0)],
+                true,
+            ),
+        ];
+        let placements = placements_from_composition(&nodes);
+        assert_eq!(placements.len(), 4, "{placements:#?}");
+        let first = &placements[0];
+        assert_eq!(first.node_ids, ["letter", "table"]);
+        let WidgetLayout::PerPage { widgets } = &first.layout else {
+            panic!("not one widget per node: {first:?}");
+        };
+        let pages: Vec<usize> = widgets.iter().map(|(p, _)| *p).collect();
+        assert_eq!(pages, [7, 8]);
+        assert_eq!((widgets[0].1.x, widgets[1].1.x), (380.0, 60.0));
+        assert_eq!(placements[1].node_ids, ["legal"]);
+        assert_eq!(placements[2].node_ids, ["again"]);
+        assert!(matches!(
+            placements[3].layout,
+            WidgetLayout::CrossPage { .. }
+        ));
+    }
 }
