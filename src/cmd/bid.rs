@@ -1,4 +1,7 @@
-//! `bidseal tender` and `bidseal project`: tender packages and bid projects (open and demo live in `hall.rs`).
+//! `bidseal tender` and `bidseal project`: tender packages and bid projects, including the
+//! bidder's scans on their own project (`project seal|generate|trial-decrypt`, through
+//! `bidseal_workflow::project_flow`, the same functions `bidseal demo` uses). Open and demo live
+//! in `hall.rs`.
 
 use anyhow::Result;
 use bidseal_bid::compose::compose;
@@ -298,8 +301,164 @@ enum ProjectCmd {
         #[arg(long)]
         json: bool,
     },
+    /// 扫码签章：一次扫码（会话模式）盖全部签章节点 / seal every signing node by one scan
+    Seal {
+        dir: PathBuf,
+        #[command(flatten)]
+        scan: ScanArgs,
+    },
+    /// 扫码认证并生成加密投标文件（手机上选择参与加密的同事证书） / generate the bid file
+    Generate {
+        dir: PathBuf,
+        #[command(flatten)]
+        scan: ScanArgs,
+        /// 投标文件输出路径（原子写出，失败时保留旧文件）
+        #[arg(long)]
+        out: PathBuf,
+        /// 需在手机上另选的同事证书数量
+        #[arg(long, default_value_t = 2)]
+        colleagues: u8,
+    },
+    /// 试解密：扫码解密并做开标时的全部检查 / trial decryption by scan
+    TrialDecrypt {
+        dir: PathBuf,
+        bid_file: PathBuf,
+        #[command(flatten)]
+        scan: ScanArgs,
+    },
     /// 最近的投标项目 / recent projects
     List,
+}
+
+/// Where the scans of `project seal|generate|trial-decrypt` go.
+#[derive(Debug, Args)]
+struct ScanArgs {
+    /// 扫码中继地址（默认在本进程内启动内置中继，仅监听 127.0.0.1）
+    #[arg(long)]
+    relay: Option<String>,
+    /// 二维码图片写入的目录（默认 PROJECT/work/qr）
+    #[arg(long)]
+    qr_dir: Option<PathBuf>,
+    /// 二维码有效期（秒）
+    #[arg(long, default_value_t = 180)]
+    qr_ttl: u64,
+}
+
+/// What a scanning subcommand does once the relay is up.
+enum ScanStep {
+    Seal,
+    Generate { out: PathBuf, colleagues: u8 },
+    TrialDecrypt { bid_file: PathBuf },
+}
+
+fn flow_err(e: bidseal_workflow::FlowError) -> anyhow::Error {
+    coded(e.code(), e)
+}
+
+/// Runs one scanning step on `dir`: embedded relay unless `--relay`, QR as PNG + payload line.
+fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
+    use bidseal_workflow::project_flow;
+    let project = BidProject::open(dir).map_err(project_err)?;
+    if let ScanStep::Generate { .. } = step {
+        // Refuse before any scan when seals are missing.
+        project_flow::sealed_for_generation(&project).map_err(flow_err)?;
+    }
+    let qr_dir = scan
+        .qr_dir
+        .clone()
+        .unwrap_or_else(|| dir.join("work").join("qr"));
+    std::fs::create_dir_all(&qr_dir)
+        .map_err(|e| coded("IO", format!("无法创建目录 {}: {e}", qr_dir.display())))?;
+    let (platform, project_ref) =
+        bidseal_workflow::scan_session::refs_from_tender(project.manifest());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| coded("IO", format!("无法启动异步运行时: {e}")))?;
+    let code = rt.block_on(async {
+        let (relay_url, relay) = match &scan.relay {
+            Some(url) => (url.clone(), None),
+            None => {
+                let handle = bidseal_relay::Relay::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| coded("E_RELAY", format!("内置扫码中继无法启动：{e}")))?;
+                eprintln!("内置扫码中继：{}", handle.url());
+                (handle.url(), Some(handle))
+            }
+        };
+        let target = bidseal_workflow::scan_session::ScanTarget {
+            relay: relay_url,
+            platform,
+            project: project_ref,
+            options: bidseal_scan::client::ScanOptions {
+                ttl: std::time::Duration::from_secs(scan.qr_ttl.clamp(1, 300)),
+                response_timeout: std::time::Duration::from_secs(180),
+            },
+        };
+        let mut presenter = super::hall::TerminalQr::new(qr_dir);
+        let result = match step {
+            ScanStep::Seal => project_flow::seal_project(&target, &mut presenter, &project)
+                .await
+                .map(|r| {
+                    println!(
+                        "已签章 {} 处 → {}（SHA-256 {}）",
+                        r.seals.len(),
+                        dir.join(&r.sealed).display(),
+                        r.sealed_sha256
+                    );
+                    for s in &r.seals {
+                        println!(
+                            "  {} [{}] {}",
+                            s.field_name,
+                            s.node_ids.join("、"),
+                            s.signer
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }),
+            ScanStep::Generate { out, colleagues } => project_flow::generate_project(
+                &target,
+                &mut presenter,
+                &project,
+                &out,
+                bidseal_scan::CertificateChoice {
+                    min_extra: colleagues,
+                    max_extra: colleagues,
+                },
+            )
+            .await
+            .map(|s| {
+                println!("已生成投标文件 {}（{} 字节）", s.path.display(), s.size);
+                for r in &s.recipients {
+                    println!("  可解密证书：{r}");
+                }
+                ExitCode::SUCCESS
+            }),
+            ScanStep::TrialDecrypt { bid_file } => project_flow::trial_decrypt_project(
+                &target,
+                &mut presenter,
+                &project,
+                &bid_file,
+                &dir.join("work").join("trial"),
+            )
+            .await
+            .map(|report| {
+                super::hall::print_table(std::slice::from_ref(&report));
+                if report.passed {
+                    println!("试解密通过：投标文件可以开启，全部检查有效");
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }),
+        };
+        if let Some(r) = relay {
+            r.shutdown().await;
+        }
+        result.map_err(flow_err)
+    })?;
+    Ok(code)
 }
 
 fn touch_index(project: &BidProject) {
@@ -422,6 +581,18 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ProjectCmd::Seal { dir, scan } => scan_step(&dir, &scan, ScanStep::Seal),
+        ProjectCmd::Generate {
+            dir,
+            scan,
+            out,
+            colleagues,
+        } => scan_step(&dir, &scan, ScanStep::Generate { out, colleagues }),
+        ProjectCmd::TrialDecrypt {
+            dir,
+            bid_file,
+            scan,
+        } => scan_step(&dir, &scan, ScanStep::TrialDecrypt { bid_file }),
         ProjectCmd::List => {
             let index = ProjectIndex::open_default().map_err(|e| coded("INDEX", e))?;
             for r in index.recent(50).map_err(|e| coded("INDEX", e))? {

@@ -43,6 +43,9 @@ pub enum FlowError {
         /// What failed.
         detail: String,
     },
+    /// The project has no current composition to seal or generate from.
+    #[error("投标项目尚未合成（或修改后需重新合成），请先运行 bidseal project compose")]
+    NotComposed,
     /// Mandatory signing nodes are not sealed: generation is blocked.
     #[error("以下必须签章的节点尚未签章，不能生成投标文件：{}", .missing.join("；"))]
     MissingSeals {
@@ -63,6 +66,7 @@ impl FlowError {
             FlowError::Pdf(_) => "E_PDF_SEAL",
             FlowError::MissingSeals { .. } => "E_MISSING_SEALS",
             FlowError::System { .. } => "E_SYSTEM",
+            FlowError::NotComposed => "E_NOT_COMPOSED",
         }
     }
 }

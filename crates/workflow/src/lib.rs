@@ -6,7 +6,8 @@
 //! - [`auth`]: 扫码认证 with the tender's CA and bidder checks;
 //! - [`generate`]: 生成标书 and 试解密;
 //! - [`seal`]: 标书签章 by scan in session mode;
-//! - [`hall`]: 开标 by scan.
+//! - [`hall`]: 开标 by scan;
+//! - [`project_flow`]: a bid project sealed, generated and tried by scan.
 
 pub mod about;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod generate;
 pub mod hall;
 pub mod phone_adapters;
+pub mod project_flow;
 pub mod scan_session;
 pub mod seal;
 

@@ -14,7 +14,7 @@
 
 use super::{print_table, write_json_report, write_pdf_report};
 use anyhow::{anyhow, bail, Context, Result};
-use bidseal_bid::bidfile::{BidManifest, BidPart, BidProjectIds, BidderIds, MANIFEST_FORMAT};
+use bidseal_bid::bidfile::BidderIds;
 use bidseal_bid::compose::compose;
 use bidseal_bid::opening::BidOpeningReport;
 use bidseal_bid::project::BidProject;
@@ -276,67 +276,31 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
 
     // 4. Seal every node by one scan in session mode.
     eprintln!("== 4. 扫码签章（会话模式，一次扫码盖全部节点）");
-    let sealed_dir = out.join("sealed");
-    std::fs::create_dir_all(&sealed_dir)?;
-    let sealed_pdf = sealed_dir.join("投标文件.pdf");
-    let placements = bidseal_workflow::seal::placements_from_composition(&composition.placements);
-    let job = bidseal_workflow::seal::SealJob {
-        input: composed.clone(),
-        output: sealed_pdf.clone(),
-        document: "投标文件.pdf".into(),
-        placements,
-    };
     let mut phone = world.phone("张伟的手机", None, &[])?;
-    let sealed = bidseal_workflow::seal::seal_by_scan(&target, &mut phone, &job)
+    let record = bidseal_workflow::project_flow::seal_project(&target, &mut phone, &project)
         .await
         .map_err(flow)?;
-    bidseal_workflow::seal::ensure_mandatory_sealed(&composition.placements, &sealed)
-        .map_err(flow)?;
+    let sealed_dir = out.join("sealed");
+    std::fs::create_dir_all(&sealed_dir)?;
+    std::fs::copy(
+        proj_dir.join(bidseal_workflow::project_flow::SEALED_PDF),
+        sealed_dir.join("投标文件.pdf"),
+    )?;
 
     // 5. Authenticate, generate with two colleagues, trial decryption.
     eprintln!("== 5. 扫码认证、生成投标文件（另选 2 本同事证书参与加密）并试解密");
-    let accepted =
-        bidseal_bid::bidfile::accepted_cas(project.tender()).map_err(|e| coded(e.code(), e))?;
     let mut phone = world.phone("华夏建设的手机", None, &COLLEAGUES)?;
-    let who = bidseal_workflow::auth::authenticate(&target, &mut phone, &accepted, &bidder)
-        .await
-        .map_err(flow)?;
-    let m = &project.tender().manifest;
-    let bid_manifest = BidManifest {
-        format: MANIFEST_FORMAT.into(),
-        project: BidProjectIds {
-            project_id: m.project.id.clone(),
-            project_name: m.project.name.clone(),
-            lot_id: m.project.lot.id.clone(),
-            lot_name: m.project.lot.name.clone(),
-            platform_id: m.platform.id.clone(),
-        },
-        bidder: bidder.clone(),
-        parts: vec![BidPart::from_file("投标文件.pdf", None, &sealed_pdf)
-            .map_err(|e| coded(e.code(), e))?],
-        price: project.file().form.clone(),
-        integrity_records: Vec::new(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        created_at: OffsetDateTime::now_utc()
-            .format(&bidseal_bid::time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-    };
     let bid_dir = out.join("bid");
     std::fs::create_dir_all(&bid_dir)?;
     let bid_file = bid_dir.join("投标文件.bidseal");
-    let summary = bidseal_workflow::generate::generate_bid_file(
+    let summary = bidseal_workflow::project_flow::generate_project(
         &target,
         &mut phone,
-        &accepted,
-        &who,
-        &bidseal_workflow::generate::GenerateJob {
-            manifest: bid_manifest,
-            files: vec![("投标文件.pdf".into(), sealed_pdf.clone())],
-            output: bid_file.clone(),
-            colleagues: CertificateChoice {
-                min_extra: 2,
-                max_extra: 2,
-            },
+        &project,
+        &bid_file,
+        CertificateChoice {
+            min_extra: 2,
+            max_extra: 2,
         },
     )
     .await
@@ -345,14 +309,15 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
         bidseal_workflow::hall::hall_from_tender(project.tender(), SystemTime::now())
             .map_err(flow)?;
     hall.at = SystemTime::now();
-    let trial = bidseal_workflow::generate::trial_decrypt(
+    let trial = bidseal_workflow::project_flow::trial_decrypt_project(
         &target,
         &mut phone,
-        &hall,
+        &project,
         &bid_file,
         &out.join("work"),
     )
-    .await;
+    .await
+    .map_err(flow)?;
     if trial.passed {
         eprintln!("   试解密通过，全部检查有效");
     } else {
@@ -410,7 +375,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     for e in &errors {
         eprintln!("手机端错误：{e}");
     }
-    write_readme(&out, &world.pki, &summary.recipients, sealed.len())?;
+    write_readme(&out, &world.pki, &summary.recipients, record.seals.len())?;
     relay.shutdown().await;
     let all = trial.passed && reports.iter().all(|r| r.passed);
     eprintln!(

@@ -1,0 +1,356 @@
+//! A bidder seals and generates THEIR OWN project at the command line, with real processes on
+//! 127.0.0.1: `bidseal relay`, `bidseal phone serve-cosign`, and for every QR the desktop writes
+//! a `bidseal phone scan --qr-png FILE` process (the phone's camera). The tender accepts the
+//! phones' two test CAs. Checked with independent tools: pdfsig validates every signature of
+//! the sealed PDF, `openssl cms -decrypt` opens the bid file with each of the 3 recipient keys.
+//! Generation before sealing is refused with the list of missing mandatory seals.
+
+mod scan_common;
+
+use scan_common::*;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const RECIPIENTS: [&str; 3] = ["ent-huaxia", "colleague-wang", "colleague-liu"];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tool(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (scripts/setup.sh installs it)"))
+}
+
+fn ok(cmd: &mut Command) -> Output {
+    let out = tool(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `bidseal ARGS` with the recent-project index inside the test folder.
+fn bidseal(world: &World) -> Command {
+    let mut c = Command::new(bin());
+    c.env("BIDSEAL_INDEX", world.path("index.sqlite"));
+    c
+}
+
+/// Runs `bidseal ARGS`; each QR it shows (a `二维码（…）：PNG` line on stderr) is scanned by a
+/// new `bidseal phone scan --qr-png PNG` process with the next entry of `phones` as its extra
+/// arguments. Returns (success, stdout, stderr, phone stderrs).
+fn run_with_phones(
+    world: &World,
+    args: &[&str],
+    phones: &[&[&str]],
+) -> (bool, String, String, Vec<String>) {
+    let mut desktop = bidseal(world)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = desktop.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stdout), &mut s);
+        s
+    });
+    let stderr = desktop.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let mut log = String::new();
+    let mut running = Vec::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        log.push_str(&line);
+        log.push('\n');
+        let Some(png) = line
+            .strip_prefix("二维码（")
+            .and_then(|r| r.split_once("）："))
+            .map(|(_, p)| PathBuf::from(p))
+        else {
+            continue;
+        };
+        let extra = phones
+            .get(running.len())
+            .unwrap_or_else(|| panic!("more QR codes than phones expected: {log}"));
+        assert!(png.exists(), "QR PNG {} not written", png.display());
+        running.push(
+            Command::new(bin())
+                .args(["phone", "scan", "--qr-png"])
+                .arg(&png)
+                .arg("--keystore")
+                .arg(&world.dir.0)
+                .args(["--cosign", &world.cosign.url, "--pin", PIN, "--confirm"])
+                .args(*extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    let status = desktop.wait().unwrap_or_else(|e| panic!("{e}"));
+    let stdout = out_thread.join().unwrap_or_default();
+    let phone_logs = running
+        .into_iter()
+        .map(|p| {
+            let o = p.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+            String::from_utf8_lossy(&o.stderr).into_owned()
+        })
+        .collect();
+    (status.success(), stdout, log, phone_logs)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap_or_else(|| panic!("non-UTF-8 test path"))
+}
+
+#[test]
+fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
+    let world = World::new();
+    let dir = world.path("bidder");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let pki = world.path("pki");
+    let demo = repo().join("assets/demo-tender");
+
+    // The platform publishes a tender accepting the phones' two test CAs.
+    let key = dir.join("platform.key");
+    let cert = dir.join("platform.crt");
+    ok(Command::new("openssl").args([
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        s(&key),
+    ]));
+    ok(Command::new("openssl").args([
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        s(&key),
+        "-days",
+        "30",
+        "-sha256",
+        "-subj",
+        "/O=Test/CN=platform",
+        "-out",
+        s(&cert),
+    ]));
+    let tender = dir.join("tender.zip");
+    ok(bidseal(&world).args([
+        "tender",
+        "make",
+        "--spec",
+        s(&demo.join("spec.json")),
+        "--pdf",
+        s(&demo.join("tender.pdf")),
+        "--ca",
+        s(&pki.join("ca-1.pem")),
+        "--ca",
+        s(&pki.join("ca-2.pem")),
+        "--key",
+        s(&key),
+        "--cert",
+        s(&cert),
+        "--out",
+        s(&tender),
+    ]));
+
+    // The bidder's project: the enterprise named in the phone's enterprise certificate.
+    let ent = bidseal_cms::cert::Certificate::from_pem(
+        &std::fs::read(pki.join("ent-huaxia.pem")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("ent-huaxia.pem: {e}"));
+    let name = ent.organization().unwrap_or_default();
+    let code = ent.credit_code().unwrap_or_default();
+    let proj = dir.join("我的投标.bidproj");
+    let p = s(&proj);
+    ok(bidseal(&world).args([
+        "project",
+        "new",
+        p,
+        "--tender",
+        s(&tender),
+        "--platform-cert",
+        s(&cert),
+    ]));
+    for section in ["business", "technical", "qualification"] {
+        ok(bidseal(&world).args([
+            "project",
+            "attach",
+            p,
+            "--section",
+            section,
+            s(&demo.join("tender.pdf")),
+        ]));
+    }
+    ok(bidseal(&world).args(["project", "set", p]).args([
+        format!("bidder.name={name}"),
+        format!("bidder.credit_code={code}"),
+        "bidder.legal_representative=张伟".into(),
+        "price=4321000.50".into(),
+        "duration=300".into(),
+        "quality=合格".into(),
+        "project_manager=王芳".into(),
+    ]));
+    let composed = ok(bidseal(&world).args(["project", "compose", p, "--json"]));
+    let composition: serde_json::Value =
+        serde_json::from_slice(&composed.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let mandatory: Vec<String> = composition["placements"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|n| n["mandatory"] == true)
+                .filter_map(|n| n["node_id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!mandatory.is_empty(), "demo tender has mandatory nodes");
+
+    // Generating before sealing is refused, before any scan, listing every missing seal.
+    let bid = dir.join("投标文件.bidseal");
+    let early = tool(bidseal(&world).args([
+        "project",
+        "generate",
+        p,
+        "--relay",
+        &world.relay.url,
+        "--out",
+        s(&bid),
+    ]));
+    let err = String::from_utf8_lossy(&early.stderr);
+    assert!(!early.status.success(), "generation before sealing: {err}");
+    assert!(err.contains("[E_MISSING_SEALS]"), "{err}");
+    for id in &mandatory {
+        assert!(
+            err.contains(id.as_str()),
+            "missing seal {id} not listed: {err}"
+        );
+    }
+    assert!(!err.contains("二维码"), "no scan before the refusal: {err}");
+    assert!(!bid.exists());
+
+    // Seal every node by one scan (session mode, the phone ticks 自动确认).
+    let qr_seal = dir.join("qr-seal");
+    let (sealed_ok, stdout, log, phones) = run_with_phones(
+        &world,
+        &[
+            "project",
+            "seal",
+            p,
+            "--relay",
+            &world.relay.url,
+            "--qr-dir",
+            s(&qr_seal),
+        ],
+        &[&["--auto-confirm"]],
+    );
+    assert!(sealed_ok, "project seal: {log}\nphone: {phones:?}");
+    assert_eq!(phones.len(), 1, "one scan seals everything: {log}");
+    assert!(log.contains("扫码内容：bidseal://scan?"), "{log}");
+    let sealed = proj.join("out/sealed.pdf");
+    assert!(stdout.contains("已签章"), "{stdout}");
+    let out = ok(Command::new("pdfsig").arg(&sealed));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let entries = text.matches("Signature #").count();
+    assert!(entries >= mandatory.len(), "every node sealed: {text}");
+    assert_eq!(
+        text.matches("Signature Validation: Signature is Valid.")
+            .count(),
+        entries,
+        "{text}"
+    );
+
+    // Generate: auth scan, then the generate scan where the phone picks 2 colleagues.
+    let qr_gen = dir.join("qr-generate");
+    let (gen_ok, stdout, log, phones) = run_with_phones(
+        &world,
+        &[
+            "project",
+            "generate",
+            p,
+            "--relay",
+            &world.relay.url,
+            "--qr-dir",
+            s(&qr_gen),
+            "--out",
+            s(&bid),
+        ],
+        &[
+            &[],
+            &[
+                "--pick-colleague",
+                "colleague-wang",
+                "--pick-colleague",
+                "colleague-liu",
+            ],
+        ],
+    );
+    assert!(gen_ok, "project generate: {log}\nphones: {phones:?}");
+    assert_eq!(phones.len(), 2, "auth + generate scans: {log}");
+    assert!(stdout.contains("已生成投标文件"), "{stdout}");
+    let sealed_bytes = std::fs::read(&sealed).unwrap_or_default();
+    for id in RECIPIENTS {
+        let zip = dir.join(format!("openssl-{id}.zip"));
+        ok(Command::new("openssl")
+            .args(["cms", "-decrypt", "-inform", "DER", "-in"])
+            .arg(&bid)
+            .arg("-recip")
+            .arg(pki.join(format!("{id}.pem")))
+            .arg("-inkey")
+            .arg(pki.join(format!("{id}.key.pem")))
+            .arg("-out")
+            .arg(&zip));
+        let part = ok(Command::new("unzip")
+            .arg("-p")
+            .arg(&zip)
+            .arg("投标文件.pdf"))
+        .stdout;
+        assert_eq!(
+            part, sealed_bytes,
+            "{id}: the packaged PDF is the sealed one"
+        );
+    }
+    // A certificate not chosen cannot open it.
+    let other = tool(
+        Command::new("openssl")
+            .args(["cms", "-decrypt", "-inform", "DER", "-in"])
+            .arg(&bid)
+            .arg("-recip")
+            .arg(pki.join("staff-li.pem"))
+            .arg("-inkey")
+            .arg(pki.join("staff-li.key.pem"))
+            .arg("-out")
+            .arg(dir.join("nope.zip")),
+    );
+    assert!(!other.status.success(), "staff-li is not a recipient");
+
+    // 试解密 by a decrypt scan: the file opens and every check passes.
+    let (trial_ok, stdout, log, phones) = run_with_phones(
+        &world,
+        &[
+            "project",
+            "trial-decrypt",
+            p,
+            s(&bid),
+            "--relay",
+            &world.relay.url,
+            "--qr-dir",
+            s(&dir.join("qr-trial")),
+        ],
+        &[&[]],
+    );
+    assert!(
+        trial_ok,
+        "trial decryption: {stdout}{log}\nphones: {phones:?}"
+    );
+    assert!(stdout.contains("试解密通过"), "{stdout}");
+}
