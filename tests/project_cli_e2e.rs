@@ -269,6 +269,24 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         "{text}"
     );
 
+    // pyHanko agrees: every signature intact and trusted under the phones' test CAs.
+    let tools = std::env::var("BIDSEAL_TOOLS_DIR").unwrap_or_else(|_| "/var/cache/bidseal".into());
+    let out = tool(
+        Command::new(Path::new(&tools).join("venv/bin/pyhanko"))
+            .args(["sign", "validate", "--trust-replace", "--trust"])
+            .arg(pki.join("trust.pem"))
+            .arg(&sealed),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("BidSeal")).collect();
+    assert!(!lines.is_empty() && out.status.success(), "pyHanko: {text}");
+    for line in &lines {
+        assert!(
+            line.contains(":INTACT:TRUSTED,") && !line.contains("ILLEGAL_MODIFICATIONS"),
+            "pyHanko: {line}"
+        );
+    }
+
     // Generate: auth scan, then the generate scan where the phone picks 2 colleagues.
     let qr_gen = dir.join("qr-generate");
     let (gen_ok, stdout, log, phones) = run_with_phones(
@@ -353,4 +371,25 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         "trial decryption: {stdout}{log}\nphones: {phones:?}"
     );
     assert!(stdout.contains("试解密通过"), "{stdout}");
+
+    // Changing the bid after sealing: the seals belong to the old composition, so generating
+    // from the new one is refused again with the missing seals, and the bid file stays as it was.
+    let before = std::fs::read(&bid).unwrap_or_default();
+    ok(bidseal(&world).args(["project", "set", p, "price=4320000.00"]));
+    ok(bidseal(&world).args(["project", "compose", p]));
+    let stale = tool(bidseal(&world).args([
+        "project",
+        "generate",
+        p,
+        "--relay",
+        &world.relay.url,
+        "--out",
+        s(&bid),
+    ]));
+    let err = String::from_utf8_lossy(&stale.stderr);
+    assert!(
+        !stale.status.success() && err.contains("[E_MISSING_SEALS]"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&bid).unwrap_or_default(), before);
 }

@@ -369,6 +369,11 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
         .unwrap_or_else(|| dir.join("work").join("qr"));
     std::fs::create_dir_all(&qr_dir)
         .map_err(|e| coded("IO", format!("无法创建目录 {}: {e}", qr_dir.display())))?;
+    let operation = match &step {
+        ScanStep::Seal => "seal",
+        ScanStep::Generate { .. } => "generate",
+        ScanStep::TrialDecrypt { .. } => "trial_decrypt",
+    };
     let (platform, project_ref) =
         bidseal_workflow::scan_session::refs_from_tender(project.manifest());
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -456,9 +461,34 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
         if let Some(r) = relay {
             r.shutdown().await;
         }
+        record_scan(&project, operation, &result);
         result.map_err(flow_err)
     })?;
     Ok(code)
+}
+
+/// Adds the scan to the project's history in the local index (never blocks the bid).
+fn record_scan(
+    project: &BidProject,
+    operation: &str,
+    result: &std::result::Result<ExitCode, bidseal_workflow::FlowError>,
+) {
+    let (outcome, detail) = match result {
+        Ok(code) if *code == ExitCode::SUCCESS => ("confirmed", String::new()),
+        Ok(_) => ("failed", "检查未通过".to_string()),
+        Err(bidseal_workflow::FlowError::Refused(r)) => ("rejected", r.code().to_string()),
+        Err(e) => ("failed", e.code().to_string()),
+    };
+    let record = bidseal_bid::project::index::ScanRecord {
+        project_path: project.recent_entry().path,
+        at_unix: OffsetDateTime::now_utc().unix_timestamp(),
+        operation: operation.into(),
+        outcome: outcome.into(),
+        detail,
+    };
+    if let Err(e) = ProjectIndex::open_default().and_then(|i| i.record_scan(&record)) {
+        eprintln!("提示：扫码记录未写入本地索引：{e}");
+    }
 }
 
 fn touch_index(project: &BidProject) {
