@@ -351,7 +351,8 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
     );
     assert!(!other.status.success(), "staff-li is not a recipient");
 
-    // 试解密 by a decrypt scan: the file opens and every check passes.
+    // 试解密 by a decrypt scan, this time through the relay the command starts in-process:
+    // the file opens and every check passes.
     let (trial_ok, stdout, log, phones) = run_with_phones(
         &world,
         &[
@@ -359,8 +360,6 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
             "trial-decrypt",
             p,
             s(&bid),
-            "--relay",
-            &world.relay.url,
             "--qr-dir",
             s(&dir.join("qr-trial")),
         ],
@@ -371,6 +370,7 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         "trial decryption: {stdout}{log}\nphones: {phones:?}"
     );
     assert!(stdout.contains("试解密通过"), "{stdout}");
+    assert!(log.contains("内置扫码中继：http://127.0.0.1:"), "{log}");
 
     // Changing the bid after sealing: the seals belong to the old composition, so generating
     // from the new one is refused again with the missing seals, and the bid file stays as it was.
