@@ -414,7 +414,7 @@ bid/投标文件.bidseal.recipients.pem  上述解密证书（公开信息）\n\
 opening-report.json        开标报告：每本证书扫码解密后的全部检查（信封、清单签名、文件摘要、PDF 签章）\n\
 opening-report.pdf         同一开标报告的 PDF 版（中文）\n\
 hall/                      开标解密出的文件（hall/<证书>/投标文件.bidseal.opened/parts/）\n\
-work/demo.bidproj/         投标项目文件夹（project.json、附件、合成输出）\n\
+work/demo.bidproj/         投标项目文件夹（project.json、附件、合成输出 out/bid.pdf、盖章后的 out/sealed.pdf 与签章记录 out/seals.json）\n\
 {qrs}\n\
 {pki_rel}/                  模拟手机的测试证书、CA 证书与私钥（PEM，仅供测试）：\n\
 \x20\x20ca-1.pem ca-2.pem trust.pem      两家测试 CA（trust.pem 为二者合并）\n\
