@@ -283,20 +283,16 @@ async fn latency(url: &str, n: usize) {
     let body = vec![7u8; size + 25];
     // 2. WebSocket echo of the same server, same payload size.
     let host = url.trim_start_matches("http://");
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{host}/v1/echo"))
+    let (mut ws, _) = raw_connect(format!("ws://{host}/v1/echo"))
         .await
         .expect("echo");
     // 3. Relay forwarding alone: raw desktop and phone sockets, the phone bounces each frame.
     let sid = SessionId::random().expect("rng");
     let desk_url = format!("ws://{host}{}", bidseal_scan::wire::desktop_path(&sid, 300));
-    let (mut desk, _) = tokio_tungstenite::connect_async(desk_url)
-        .await
-        .expect("raw desktop");
+    let (mut desk, _) = raw_connect(desk_url).await.expect("raw desktop");
     let _ = desk.next().await; // waiting
     let phone_url = format!("ws://{host}{}", bidseal_scan::wire::phone_path(&sid));
-    let (mut ph, _) = tokio_tungstenite::connect_async(phone_url)
-        .await
-        .expect("raw phone");
+    let (mut ph, _) = raw_connect(phone_url).await.expect("raw phone");
     let _ = desk.next().await; // peer_joined
     let bouncer = tokio::spawn(async move {
         while let Some(Ok(m)) = ph.next().await {
@@ -307,7 +303,11 @@ async fn latency(url: &str, n: usize) {
             }
         }
     });
+    // 4. The same encrypted messages as 1., sealed and opened by the sans-IO state machines
+    //    over raw sockets (no client tasks): what the async client adds on top of crypto+relay.
+    let (mut bare, bare_phone) = bare_scan(host).await;
     let mut scan_rt = Vec::with_capacity(n);
+    let mut bare_rt = Vec::with_capacity(n);
     let mut echo_rt = Vec::with_capacity(n);
     let mut relay_rt = Vec::with_capacity(n);
     for i in 0..n {
@@ -326,7 +326,12 @@ async fn latency(url: &str, n: usize) {
             .expect("send");
         let _ = desk.next().await;
         relay_rt.push(t.elapsed());
+        let t = Instant::now();
+        bare.round_trip(i as u32 + 1).await;
+        bare_rt.push(t.elapsed());
     }
+    drop(bare);
+    bare_phone.abort();
     let _ = scan.end().await;
     let _ = phone.await;
     let _ = desk.close(None).await;
@@ -334,6 +339,10 @@ async fn latency(url: &str, n: usize) {
     let (s50, s99) = summary(
         "scan message round trip (desktop→relay→phone→relay→desktop)",
         scan_rt,
+    );
+    let (b50, b99) = summary(
+        "sans-IO scan messages over raw sockets (no client tasks)",
+        bare_rt,
     );
     let (r50, r99) = summary(
         "relay forwarding only (raw desktop→relay→bouncing phone→relay→desktop)",
@@ -346,10 +355,129 @@ async fn latency(url: &str, n: usize) {
         r99.as_secs_f64() / e99.as_secs_f64()
     );
     println!(
+        "ratio sans-IO scan/echo: p50 {:.2}x, p99 {:.2}x",
+        b50.as_secs_f64() / e50.as_secs_f64(),
+        b99.as_secs_f64() / e99.as_secs_f64()
+    );
+    println!(
         "ratio scan/echo: p50 {:.2}x, p99 {:.2}x (goal <= 2x)",
         s50.as_secs_f64() / e50.as_secs_f64(),
         s99.as_secs_f64() / e99.as_secs_f64()
     );
+}
+
+/// A raw WebSocket with the same settings as the scan clients (read buffer, TCP_NODELAY), so
+/// the echo and forwarding references pay the same socket costs as the scan.
+async fn raw_connect(
+    url: String,
+) -> Result<
+    (
+        RawWs,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    tokio_tungstenite::connect_async_with_config(url, Some(client::ws_config()), true).await
+}
+
+type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct BareDesktop {
+    ws: RawWs,
+    session: DesktopSession,
+}
+
+impl BareDesktop {
+    async fn round_trip(&mut self, n: u32) {
+        let (_, frame) = self
+            .session
+            .seal_request(sign_request(n), None)
+            .expect("seal");
+        self.ws.send(Message::binary(frame)).await.expect("send");
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(b))) => {
+                    match self.session.open_frame(&b).expect("open answer") {
+                        DesktopEvent::Outcome { .. } => return,
+                        DesktopEvent::Ended { .. } => panic!("ended"),
+                    }
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("bare desktop: {other:?}"),
+            }
+        }
+    }
+}
+
+/// A desktop and a phone speaking the scan channel over raw relay sockets; returns the
+/// desktop after the first (session-mode) request, and the phone task.
+async fn bare_scan(host: &str) -> (BareDesktop, tokio::task::JoinHandle<()>) {
+    let now = unix_now();
+    let offer = DesktopOffer::new(
+        &format!("http://{host}"),
+        OperationKind::Sign,
+        Duration::from_secs(60),
+        now,
+    )
+    .expect("offer");
+    let sid = offer.payload().session;
+    let desk_url = format!("ws://{host}{}", bidseal_scan::wire::desktop_path(&sid, 60));
+    let (mut desk, _) = raw_connect(desk_url).await.expect("bare desktop");
+    let _ = desk.next().await; // waiting
+    let hello = PhoneHello {
+        device: "bench".into(),
+        app: "bench".into(),
+    };
+    let (mut phone, frame) = PhoneSession::join(offer.payload(), &hello, now).expect("join");
+    let phone_url = format!("ws://{host}{}", bidseal_scan::wire::phone_path(&sid));
+    let (mut ph, _) = raw_connect(phone_url).await.expect("bare phone");
+    ph.send(Message::binary(frame)).await.expect("hello");
+    let task = tokio::spawn(async move {
+        while let Some(Ok(m)) = ph.next().await {
+            let Message::Binary(b) = m else { continue };
+            let Ok(PhoneEvent::Request(req)) = phone.open_frame(&b) else {
+                return;
+            };
+            let session = req.session_mode.map(|m| SessionGrant {
+                idle_timeout_secs: m.idle_timeout_secs,
+                auto_confirm: true,
+            });
+            let outcome = OperationOutcome::Confirmed {
+                response: sign_response(),
+                session,
+            };
+            let Ok(answer) = phone.seal_response(req, outcome) else {
+                return;
+            };
+            if ph.send(Message::binary(answer)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let session = loop {
+        match desk.next().await {
+            Some(Ok(Message::Binary(b))) => break offer.accept_hello(&b, now).expect("hello").0,
+            Some(Ok(_)) => continue,
+            other => panic!("bare hello: {other:?}"),
+        }
+    };
+    let mut bare = BareDesktop { ws: desk, session };
+    let mode = Some(SessionModeRequest {
+        idle_timeout_secs: 600,
+    });
+    let (_, frame) = bare
+        .session
+        .seal_request(sign_request(0), mode)
+        .expect("seal");
+    bare.ws.send(Message::binary(frame)).await.expect("send");
+    loop {
+        if let Some(Ok(Message::Binary(b))) = bare.ws.next().await {
+            bare.session.open_frame(&b).expect("first answer");
+            break;
+        }
+    }
+    (bare, task)
 }
 
 async fn http_echo_once(host: &str, body: &[u8]) -> Duration {
