@@ -8,7 +8,7 @@
 //! rename wins), or keep an existing target when the commit succeeds (it is replaced).
 
 use super::error::EnvelopeError;
-use super::pipeline::WriteBehind;
+use super::pipeline::{WriteBehind, SYNC_EVERY};
 use super::CHUNK_LEN;
 use rand_core::{OsRng, RngCore};
 use std::fs::{File, OpenOptions};
@@ -50,7 +50,7 @@ impl PendingOutput {
         Ok(Self {
             target: target.to_path_buf(),
             temp,
-            file: Some(WriteBehind::new(file, CHUNK_LEN, WRITE_DEPTH)),
+            file: Some(WriteBehind::new(file, CHUNK_LEN, WRITE_DEPTH, SYNC_EVERY)),
         })
     }
 

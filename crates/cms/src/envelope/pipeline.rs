@@ -1,20 +1,26 @@
 //! Overlapping file I/O with the cipher: a reader thread that reads ahead
-//! ([`PrefetchReader`]) and a writer thread that writes behind and flushes to disk as it goes
-//! ([`WriteBehind`]), each with a few fixed-size buffers, so that reading, AES-GCM and
-//! writing run at the same time on different cores.
+//! ([`PrefetchReader`]) and a writer thread that writes behind ([`WriteBehind`]), each with a
+//! few fixed-size buffers, so that reading, AES-GCM and writing run at the same time on
+//! different cores. A third thread, the flusher, `fdatasync`s the output while it is still
+//! being written, so that the disk works from the first megabytes on and the caller's final
+//! fsync only has the tail left — without stalling the writer (and so the cipher) while the
+//! disk catches up.
 //!
 //! Guarantees: memory is bounded by `(depth + 2) × chunk` per direction, whatever the file
-//! size; buffers are recycled, not reallocated; I/O errors reach the caller in order; a
-//! consumer that stops early makes the threads end. Does not: bypass the page cache.
+//! size; buffers are recycled, not reallocated; I/O errors (including a failed background
+//! `fdatasync`) reach the caller in order, at the latest from [`WriteBehind::finish`]; a
+//! consumer that stops early makes the threads end. Does not: bypass the page cache, or make
+//! the file durable by itself — the caller still fsyncs the returned file before relying on it.
 
 use std::fs::File;
 use std::io::{self, BufRead, ErrorKind, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 
-/// Bytes written between `fdatasync` calls by [`WriteBehind`], so that the final fsync only
-/// has the tail left to flush.
-const SYNC_EVERY: u64 = 64 << 20;
+/// Bytes written between requests to the flusher thread of [`WriteBehind`] to `fdatasync`.
+/// Requests made while a flush is running are merged into the next one, so on a slow disk
+/// the flusher simply syncs back to back.
+pub const SYNC_EVERY: u64 = 8 << 20;
 
 /// A `BufRead` over a source read ahead by a background thread.
 pub struct PrefetchReader {
@@ -109,7 +115,8 @@ impl Read for PrefetchReader {
     }
 }
 
-/// Writes to a file from a background thread, `fdatasync`ing every [`SYNC_EVERY`] bytes.
+/// Writes to a file from a background thread, with a flusher thread that `fdatasync`s the
+/// file every `sync_every` bytes written, concurrently with the writes.
 pub struct WriteBehind {
     chunks: Option<SyncSender<Vec<u8>>>,
     recycled: Receiver<Vec<u8>>,
@@ -118,24 +125,78 @@ pub struct WriteBehind {
     chunk: usize,
 }
 
+/// The thread that `fdatasync`s a clone of the output handle on request.
+struct Flusher {
+    requests: Option<SyncSender<()>>,
+    worker: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Flusher {
+    fn start(file: File) -> Self {
+        // One pending request at most: a flush that starts later covers every earlier write.
+        let (requests, incoming) = sync_channel::<()>(1);
+        let worker = std::thread::spawn(move || -> io::Result<()> {
+            for () in incoming {
+                file.sync_data()?;
+            }
+            Ok(())
+        });
+        Self {
+            requests: Some(requests),
+            worker: Some(worker),
+        }
+    }
+
+    /// Asks for a flush without waiting; a stopped flusher reports its error from `finish`.
+    fn request(&self) {
+        if let Some(tx) = &self.requests {
+            let _ = tx.try_send(());
+        }
+    }
+
+    /// Waits for the running flush, if any, and returns the first flush error.
+    fn finish(mut self) -> io::Result<()> {
+        self.requests = None;
+        match self.worker.take() {
+            Some(worker) => worker
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("刷盘线程异常退出"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.requests = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
 impl WriteBehind {
-    /// Starts the writer thread for `file`, with pieces of `chunk` bytes, `depth` in flight.
-    pub fn new(mut file: File, chunk: usize, depth: usize) -> Self {
+    /// Starts the writer thread for `file`, with pieces of `chunk` bytes, `depth` in flight,
+    /// and a background `fdatasync` every `sync_every` bytes.
+    pub fn new(mut file: File, chunk: usize, depth: usize, sync_every: u64) -> Self {
         let chunk = chunk.max(1);
+        let sync_every = sync_every.max(1);
         let (chunks, incoming) = sync_channel::<Vec<u8>>(depth.max(1));
         let (recycle, recycled) = sync_channel::<Vec<u8>>(depth.max(1) + 2);
         let worker = std::thread::spawn(move || -> io::Result<File> {
+            let flusher = Flusher::start(file.try_clone()?);
             let mut since_sync: u64 = 0;
             for mut buf in incoming {
                 file.write_all(&buf)?;
                 since_sync += buf.len() as u64;
-                if since_sync >= SYNC_EVERY {
-                    file.sync_data()?;
+                if since_sync >= sync_every {
+                    flusher.request();
                     since_sync = 0;
                 }
                 buf.clear();
                 let _ = recycle.try_send(buf);
             }
+            flusher.finish()?;
             Ok(file)
         });
         Self {
@@ -188,7 +249,8 @@ impl WriteBehind {
         }
     }
 
-    /// Writes what is left, waits for the thread and returns the file (not yet fsynced).
+    /// Writes what is left, waits for the threads and returns the file (partly flushed, not
+    /// yet fsynced: the caller's `sync_all` makes it durable).
     pub fn finish(mut self) -> io::Result<File> {
         if !self.current.is_empty() {
             self.send_current()?;
@@ -234,12 +296,19 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("out");
         let data: Vec<u8> = (0..300_007u32).map(|i| (i % 253) as u8).collect();
-        let mut w = WriteBehind::new(File::create(&path).unwrap(), 4096, 2);
-        for piece in data.chunks(999) {
-            w.write_all(piece).unwrap();
+        // A flush requested every 10 000 bytes: the flusher runs while the writer writes.
+        for sync_every in [u64::MAX, 10_000] {
+            let mut w = WriteBehind::new(File::create(&path).unwrap(), 4096, 2, sync_every);
+            for piece in data.chunks(999) {
+                w.write_all(piece).unwrap();
+            }
+            drop(w.finish().unwrap());
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                data,
+                "sync every {sync_every}"
+            );
         }
-        drop(w.finish().unwrap());
-        assert_eq!(std::fs::read(&path).unwrap(), data);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
