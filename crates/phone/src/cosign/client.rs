@@ -92,6 +92,36 @@ impl CosignClient {
         })
     }
 
+    /// Posts a request that carries a secret (PIN, reset code): a 403 answer is the service's
+    /// typed refusal `F`, a success the grant `G`. The answer body is zeroized after parsing.
+    async fn post_secret<Q, G, F>(
+        &self,
+        url: String,
+        req: &Q,
+    ) -> Result<Result<G, F>, CosignCallError>
+    where
+        Q: serde::Serialize,
+        G: serde::de::DeserializeOwned,
+        F: serde::de::DeserializeOwned,
+    {
+        let resp = self
+            .http
+            .post(url)
+            .json(req)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let (status, bytes) = body(resp).await?;
+        let bytes = Zeroizing::new(bytes);
+        if status == reqwest::StatusCode::FORBIDDEN {
+            return Ok(Err(serde_json::from_slice(&bytes).map_err(unavailable)?));
+        }
+        if !status.is_success() {
+            return Err(unavailable(format!("HTTP {status}")));
+        }
+        Ok(Ok(serde_json::from_slice(&bytes).map_err(unavailable)?))
+    }
+
     /// Asks the service to authorise one operation; returns the key share on success.
     pub async fn authorise(
         &self,
@@ -106,24 +136,13 @@ impl CosignClient {
             context: context.clone(),
         };
         let url = format!("{}/v1/certs/{}/authorise", self.base, cert_id);
-        let resp = self
-            .http
-            .post(url)
-            .json(&req)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let (status, bytes) = body(resp).await?;
-        let bytes = Zeroizing::new(bytes);
-        if status == reqwest::StatusCode::FORBIDDEN {
-            let r: AuthoriseRefusal = serde_json::from_slice(&bytes).map_err(unavailable)?;
-            return Err(CosignCallError::Refused(r.refusal));
+        match self
+            .post_secret::<_, AuthoriseGrant, AuthoriseRefusal>(url, &req)
+            .await?
+        {
+            Ok(grant) => share_from_hex(grant.share.expose()),
+            Err(r) => Err(CosignCallError::Refused(r.refusal)),
         }
-        if !status.is_success() {
-            return Err(unavailable(format!("HTTP {status}")));
-        }
-        let grant: AuthoriseGrant = serde_json::from_slice(&bytes).map_err(unavailable)?;
-        share_from_hex(grant.share.expose())
     }
 
     /// 忘记证书密码: exchanges the one-time code and the new PIN for (share, recovery share).
@@ -138,23 +157,13 @@ impl CosignClient {
             new_pin: SecretText::new(new_pin.to_string()),
         };
         let url = format!("{}/v1/certs/{}/reset-pin", self.base, cert_id);
-        let resp = self
-            .http
-            .post(url)
-            .json(&req)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let (status, bytes) = body(resp).await?;
-        let bytes = Zeroizing::new(bytes);
-        if status == reqwest::StatusCode::FORBIDDEN {
-            let r: ResetPinRefusal = serde_json::from_slice(&bytes).map_err(unavailable)?;
-            return Err(CosignCallError::ResetRefused(r.refusal));
-        }
-        if !status.is_success() {
-            return Err(unavailable(format!("HTTP {status}")));
-        }
-        let grant: ResetPinGrant = serde_json::from_slice(&bytes).map_err(unavailable)?;
+        let grant = match self
+            .post_secret::<_, ResetPinGrant, ResetPinRefusal>(url, &req)
+            .await?
+        {
+            Ok(grant) => grant,
+            Err(r) => return Err(CosignCallError::ResetRefused(r.refusal)),
+        };
         Ok((
             share_from_hex(grant.share.expose())?,
             share_from_hex(grant.recovery_share.expose())?,
