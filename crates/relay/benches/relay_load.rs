@@ -360,6 +360,11 @@ async fn latency(url: &str, n: usize) {
         b99.as_secs_f64() / e99.as_secs_f64()
     );
     println!(
+        "ratio scan/relay-forwarding (two-hop floor, no crypto): p50 {:.2}x, p99 {:.2}x",
+        s50.as_secs_f64() / r50.as_secs_f64(),
+        s99.as_secs_f64() / r99.as_secs_f64()
+    );
+    println!(
         "ratio scan/echo: p50 {:.2}x, p99 {:.2}x (goal <= 2x)",
         s50.as_secs_f64() / e50.as_secs_f64(),
         s99.as_secs_f64() / e99.as_secs_f64()
