@@ -126,11 +126,20 @@ pub fn encrypt_file(
         .len();
     let mut pending = output::PendingOutput::create(output)?;
     let mut progress = ReadProgress::new(input, progress);
+    // Owned buffers travel reader thread → cipher (in place) → writer thread → reader's pool.
+    let mut source = pipeline::PrefetchReader::new(file, CHUNK_LEN, READ_DEPTH);
+    let pool = source.recycler();
     let summary = writer::seal_stream(
         recipients,
         len,
-        pipeline::PrefetchReader::new(file, CHUNK_LEN, READ_DEPTH),
-        |bytes| pending.write_all(bytes),
+        || source.next_chunk(),
+        |buf| {
+            pending.write_owned(buf)?;
+            while let Some(spare) = pending.take_spare() {
+                pool.give_back(spare);
+            }
+            Ok(())
+        },
         &mut progress,
     )?;
     pending.commit()?;

@@ -72,6 +72,24 @@ impl PendingOutput {
         }
     }
 
+    /// Writes the owned buffer `buf` without copying it (see `WriteBehind::write_owned`).
+    pub fn write_owned(&mut self, buf: Vec<u8>) -> Result<(), EnvelopeError> {
+        match self.file.as_mut() {
+            Some(f) => f
+                .write_owned(buf)
+                .map_err(|e| EnvelopeError::io(&self.temp, e)),
+            None => Err(EnvelopeError::io(
+                &self.temp,
+                std::io::Error::other("输出文件已关闭"),
+            )),
+        }
+    }
+
+    /// A buffer already written to the file, for reuse (its old contents are still in it).
+    pub fn take_spare(&mut self) -> Option<Vec<u8>> {
+        self.file.as_mut().and_then(WriteBehind::take_spare)
+    }
+
     /// Flushes, fsyncs and renames the temporary file to the target.
     pub fn commit(mut self) -> Result<(), EnvelopeError> {
         let writer = self.file.take().ok_or_else(|| {

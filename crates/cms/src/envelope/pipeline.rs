@@ -6,8 +6,16 @@
 //! fsync only has the tail left — without stalling the writer (and so the cipher) while the
 //! disk catches up.
 //!
-//! Guarantees: memory is bounded by `(depth + 2) × chunk` per direction, whatever the file
-//! size; buffers are recycled, not reallocated; I/O errors (including a failed background
+//! For encryption the buffers themselves travel: [`PrefetchReader::next_chunk`] hands out the
+//! buffer the reader thread filled, the cipher works on it in place,
+//! [`WriteBehind::write_owned`] passes it to the writer thread, and
+//! [`WriteBehind::take_spare`] + [`BufferReturn::give_back`] put it back in the reader's
+//! pool — no user-space copy of the content between the two files.
+//!
+//! Guarantees: memory is bounded by the channel and pool capacities — at most
+//! `depth + 1` pieces in each thread's queue or hands and `depth + 2` in each pool, so about
+//! `(4·depth + 7) × chunk` for a full encryption pipeline — whatever the file size; buffers
+//! are recycled, not reallocated; I/O errors (including a failed background
 //! `fdatasync`) reach the caller in order, at the latest from [`WriteBehind::finish`]; a
 //! consumer that stops early makes the threads end. Does not: bypass the page cache, or make
 //! the file durable by itself — the caller still fsyncs the returned file before relying on it.
@@ -75,6 +83,43 @@ impl PrefetchReader {
             pos: 0,
             finished: false,
         }
+    }
+
+    /// Takes the next piece read ahead as an owned buffer (`None` at the end of the source),
+    /// so that a consumer can work on it in place and hand it on without copying. Do not mix
+    /// with the `Read`/`BufRead` methods on one reader.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if self.finished {
+            return Ok(None);
+        }
+        match self.chunks.recv() {
+            Ok(Ok(buf)) => Ok(Some(buf)),
+            Ok(Err(e)) => {
+                self.finished = true;
+                Err(e)
+            }
+            Err(_) => {
+                self.finished = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A handle that gives used buffers back to the reader thread's pool (a full pool drops
+    /// them), so that buffers taken with [`PrefetchReader::next_chunk`] are reused.
+    pub fn recycler(&self) -> BufferReturn {
+        BufferReturn(self.recycle.clone())
+    }
+}
+
+/// Gives buffers back to a [`PrefetchReader`]'s pool.
+#[derive(Clone)]
+pub struct BufferReturn(SyncSender<Vec<u8>>);
+
+impl BufferReturn {
+    /// Returns `buf` to the pool, or drops it when the pool is full or the reader ended.
+    pub fn give_back(&self, buf: Vec<u8>) {
+        let _ = self.0.try_send(buf);
     }
 }
 
@@ -186,14 +231,14 @@ impl WriteBehind {
         let worker = std::thread::spawn(move || -> io::Result<File> {
             let flusher = Flusher::start(file.try_clone()?);
             let mut since_sync: u64 = 0;
-            for mut buf in incoming {
+            for buf in incoming {
                 file.write_all(&buf)?;
                 since_sync += buf.len() as u64;
                 if since_sync >= sync_every {
                     flusher.request();
                     since_sync = 0;
                 }
-                buf.clear();
+                // Not cleared: a full-length buffer goes back to a reader without re-zeroing.
                 let _ = recycle.try_send(buf);
             }
             flusher.finish()?;
@@ -209,12 +254,17 @@ impl WriteBehind {
     }
 
     fn send_current(&mut self) -> io::Result<()> {
-        let next = self
+        let mut next = self
             .recycled
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(self.chunk));
+        next.clear();
         let full = std::mem::replace(&mut self.current, next);
-        let sent = self.chunks.as_ref().map(|tx| tx.send(full));
+        self.send(full)
+    }
+
+    fn send(&mut self, buf: Vec<u8>) -> io::Result<()> {
+        let sent = self.chunks.as_ref().map(|tx| tx.send(buf));
         match sent {
             Some(Ok(())) => Ok(()),
             // The worker stopped: its error comes out of `finish`.
@@ -237,6 +287,25 @@ impl WriteBehind {
             }
         }
         Ok(())
+    }
+
+    /// Appends the owned buffer `buf` without copying it (bytes given to
+    /// [`WriteBehind::write_all`] before it are written first). Written buffers come back,
+    /// uncleared, from [`WriteBehind::take_spare`].
+    pub fn write_owned(&mut self, buf: Vec<u8>) -> io::Result<()> {
+        if !self.current.is_empty() {
+            self.send_current()?;
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.send(buf)
+    }
+
+    /// A buffer the writer thread has finished writing, if one is waiting (its contents are
+    /// the bytes written; clear or overwrite it before reuse).
+    pub fn take_spare(&mut self) -> Option<Vec<u8>> {
+        self.recycled.try_recv().ok()
     }
 
     fn stop(&mut self) -> io::Result<File> {
@@ -309,6 +378,41 @@ mod tests {
                 "sync every {sync_every}"
             );
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn owned_buffers_go_round_from_reader_to_writer_and_back() {
+        let dir = std::env::temp_dir().join(format!("bidseal-own-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out");
+        let data: Vec<u8> = (0..300_007u32).map(|i| (i % 247) as u8).collect();
+        let mut r = PrefetchReader::new(io::Cursor::new(data.clone()), 4096, 2);
+        let pool = r.recycler();
+        let mut w = WriteBehind::new(File::create(&path).unwrap(), 4096, 2, 10_000);
+        // A small copied write first (like the DER header) must stay in front.
+        w.write_all(b"head").unwrap();
+        let mut pieces = 0;
+        let mut reused = 0;
+        while let Some(mut piece) = r.next_chunk().unwrap() {
+            assert!(!piece.is_empty() && piece.len() <= 4096);
+            piece.iter_mut().for_each(|b| *b ^= 0x5a);
+            w.write_owned(piece).unwrap();
+            while let Some(spare) = w.take_spare() {
+                reused += 1;
+                pool.give_back(spare);
+            }
+            pieces += 1;
+        }
+        assert!(r.next_chunk().unwrap().is_none());
+        w.write_owned(b"tail".to_vec()).unwrap();
+        drop(w.finish().unwrap());
+        let mut expected = b"head".to_vec();
+        expected.extend(data.iter().map(|b| b ^ 0x5a));
+        expected.extend_from_slice(b"tail");
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+        assert_eq!(pieces, data.len().div_ceil(4096));
+        assert!(reused > 0, "written buffers never came back for reuse");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -21,7 +21,8 @@
 //! The content key is fresh for every envelope, so a deterministic nonce never repeats under
 //! one key. Files from other producers have random nonces and are opened without this check.
 //!
-//! Guarantees: memory is one chunk buffer plus the recipient infos, whatever the file size;
+//! Guarantees: memory is the chunk buffers in flight plus the recipient infos, whatever the
+//! file size (sealing itself holds one chunk at a time);
 //! the content key is zeroized; a plaintext that is shorter or longer than announced is an
 //! error. Does not: write to a file atomically by itself (see `encrypt_file`).
 
@@ -29,12 +30,10 @@ use super::error::EnvelopeError;
 use super::gcm::{GcmStream, MAX_PLAINTEXT_LEN, NONCE_LEN, TAG_LEN};
 use super::keywrap::CEK_LEN;
 use super::recipient::RecipientSet;
-use super::{
-    nonce_binding, ReadProgress, CHUNK_LEN, OID_AES256_GCM, OID_AUTH_ENVELOPED_DATA, OID_DATA,
-};
+use super::{nonce_binding, ReadProgress, OID_AES256_GCM, OID_AUTH_ENVELOPED_DATA, OID_DATA};
 use der::Encode;
 use rand_core::{OsRng, RngCore};
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use zeroize::Zeroizing;
 
 /// DER header (identifier + length octets) for a value of `len` content bytes.
@@ -74,13 +73,15 @@ pub struct SealSummary {
     pub recipients: usize,
 }
 
-/// Encrypts exactly `plaintext_len` bytes from `input` to every recipient and writes the
-/// envelope to `write`.
-pub fn seal_stream<R: Read>(
+/// Encrypts exactly `plaintext_len` bytes to every recipient and writes the envelope to
+/// `write`. The plaintext comes from `next_chunk` as owned buffers (`None` at the end), each
+/// encrypted in place and handed to `write` as it is — no copy between reading, the cipher
+/// and writing. `write` also gets the (small) DER header and trailer as their own buffers.
+pub fn seal_stream(
     recipients: &RecipientSet,
     plaintext_len: u64,
-    mut input: R,
-    mut write: impl FnMut(&[u8]) -> Result<(), EnvelopeError>,
+    mut next_chunk: impl FnMut() -> std::io::Result<Option<Vec<u8>>>,
+    mut write: impl FnMut(Vec<u8>) -> Result<(), EnvelopeError>,
     progress: &mut ReadProgress<'_>,
 ) -> Result<SealSummary, EnvelopeError> {
     if plaintext_len > MAX_PLAINTEXT_LEN {
@@ -137,24 +138,25 @@ pub fn seal_stream<R: Read>(
     prefix.extend_from_slice(&data_oid);
     prefix.extend_from_slice(&algorithm);
     prefix.extend_from_slice(&content_header);
-    write(&prefix)?;
+    write(prefix)?;
 
     let mut gcm = GcmStream::new(&cek, &nonce);
-    let mut buf = vec![0u8; CHUNK_LEN];
     let mut done: u64 = 0;
     loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
+        let mut piece = match next_chunk() {
+            Ok(None) => break,
+            Ok(Some(piece)) => piece,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(progress.read_error(e)),
         };
-        done += n as u64;
+        if piece.is_empty() {
+            continue;
+        }
+        done += piece.len() as u64;
         if done > plaintext_len {
             return Err(progress.changed());
         }
-        let piece = buf.get_mut(..n).unwrap_or_default();
-        gcm.encrypt(piece)
+        gcm.encrypt(&mut piece)
             .map_err(|_| EnvelopeError::PlaintextTooLong {
                 len: done,
                 limit: MAX_PLAINTEXT_LEN,
@@ -168,7 +170,7 @@ pub fn seal_stream<R: Read>(
     let tag = gcm.finish();
     let mut mac = der_header(0x04, TAG_LEN as u64);
     mac.extend_from_slice(&tag);
-    write(&mac)?;
+    write(mac)?;
     Ok(SealSummary {
         plaintext_len,
         envelope_len: tlv_len(0x30, content_info_len),
