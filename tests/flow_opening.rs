@@ -51,17 +51,21 @@ fn setup(name: &str) -> Pki {
     Pki(dir)
 }
 
+fn project() -> BidProjectIds {
+    BidProjectIds {
+        project_id: "P".into(),
+        project_name: "项目".into(),
+        lot_id: "1".into(),
+        lot_name: "一标段".into(),
+        platform_id: "demo".into(),
+    }
+}
+
 fn manifest(pki: &Pki, parts: Vec<BidPart>) -> BidManifest {
     let ent = pki.cert("ent-huaxia");
     BidManifest {
         format: MANIFEST_FORMAT.into(),
-        project: BidProjectIds {
-            project_id: "P".into(),
-            project_name: "项目".into(),
-            lot_id: "1".into(),
-            lot_name: "一标段".into(),
-            platform_id: "demo".into(),
-        },
+        project: project(),
         bidder: BidderIds {
             name: ent.organization().unwrap_or_default(),
             credit_code: ent.credit_code().unwrap_or_default(),
@@ -117,7 +121,9 @@ async fn open_crafted(
     .unwrap_or_else(|e| panic!("{e}"));
     let hall = HallContext {
         accepted: pki.trust(),
-        expected_project: None,
+        expected_project: project(),
+        bid_deadline: SystemTime::now() + std::time::Duration::from_secs(3600),
+        opens_at: 0,
         at: SystemTime::now(),
     };
     open_bid_file(&bid, &pki.0.join(format!("{tag}-work")), &agreement, &hall).await
