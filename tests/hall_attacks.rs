@@ -361,7 +361,7 @@ open(out, 'wb').write(pdf)
 fn attacker_ca(hall: &Hall) -> (PathBuf, PathBuf, PathBuf) {
     let d = hall.dir.join("attacker");
     std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
-    let p = |f: &str| d.join(f);
+    let (ca, ca_key) = (d.join("ca.pem"), d.join("ca.key"));
     ok(&tool(
         "openssl",
         &[
@@ -373,9 +373,9 @@ fn attacker_ca(hall: &Hall) -> (PathBuf, PathBuf, PathBuf) {
             "ec_paramgen_curve:P-256",
             "-nodes",
             "-keyout",
-            s(&p("ca.key")),
+            s(&ca_key),
             "-out",
-            s(&p("ca.pem")),
+            s(&ca),
             "-days",
             "30",
             "-subj",
@@ -387,6 +387,28 @@ fn attacker_ca(hall: &Hall) -> (PathBuf, PathBuf, PathBuf) {
             "keyUsage=critical,keyCertSign",
         ],
     ));
+    let (key, cert) = issue_leaf(
+        hall,
+        &ca,
+        &ca_key,
+        "digitalSignature,nonRepudiation",
+        "attacker",
+    );
+    (ca, key, cert)
+}
+
+/// A leaf in the victim's name and credit code issued by `ca` with keyUsage `key_usage`.
+/// Returns (leaf key, leaf cert).
+fn issue_leaf(
+    hall: &Hall,
+    ca: &Path,
+    ca_key: &Path,
+    key_usage: &str,
+    tag: &str,
+) -> (PathBuf, PathBuf) {
+    let d = hall.dir.join(format!("leaf-{tag}"));
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
+    let p = |f: &str| d.join(f);
     ok(&tool(
         "openssl",
         &[
@@ -419,30 +441,53 @@ fn attacker_ca(hall: &Hall) -> (PathBuf, PathBuf, PathBuf) {
     ));
     std::fs::write(
         p("leaf.ext"),
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n",
+        format!("basicConstraints=CA:FALSE\nkeyUsage=critical,{key_usage}\n"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    ok(&tool(
-        "openssl",
-        &[
-            "x509",
-            "-req",
+    // `openssl ca` to backdate the start (the manifest is signed before the bid deadline).
+    std::fs::write(
+        p("ca.cnf"),
+        "[ca]\ndefault_ca=x\n[x]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial\n\
+         default_md=sha256\npolicy=p\n[p]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(p("index.txt"), b"").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(p("serial"), b"01\n").unwrap_or_else(|e| panic!("{e}"));
+    let t = bidseal_bid::time::OffsetDateTime::now_utc() - bidseal_bid::time::Duration::days(1);
+    let start = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let out = Command::new("openssl")
+        .current_dir(&d)
+        .args(["ca", "-batch", "-config", "ca.cnf", "-cert"])
+        .arg(ca)
+        .arg("-keyfile")
+        .arg(ca_key)
+        .args([
             "-in",
-            s(&p("leaf.csr")),
-            "-CA",
-            s(&p("ca.pem")),
-            "-CAkey",
-            s(&p("ca.key")),
-            "-CAcreateserial",
+            "leaf.csr",
+            "-out",
+            "leaf.pem",
+            "-startdate",
+            &start,
             "-days",
             "30",
             "-extfile",
-            s(&p("leaf.ext")),
-            "-out",
-            s(&p("leaf.pem")),
-        ],
-    ));
-    (p("ca.pem"), p("leaf.key"), p("leaf.pem"))
+            "leaf.ext",
+            "-notext",
+            "-utf8",
+            "-preserveDN",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("openssl: {e}"));
+    ok(&out);
+    (p("leaf.key"), p("leaf.pem"))
 }
 
 /// Seals the demo tender PDF with `bidseal seal` as `id` (a world certificate).
@@ -525,6 +570,11 @@ impl Opening {
 /// Runs `bidseal open BIDS --tender T --platform-cert C` under the memory limit; every QR it
 /// shows is answered by `bidseal phone scan` as the bidder's enterprise certificate.
 fn open(hall: &Hall, bids: &[PathBuf], tender: &Path, tag: &str) -> Opening {
+    open_as(hall, bids, tender, tag, "ent-huaxia")
+}
+
+/// [`open`], the phone answering as certificate `cert`.
+fn open_as(hall: &Hall, bids: &[PathBuf], tender: &Path, tag: &str, cert: &str) -> Opening {
     let work = hall.dir.join(format!("work-{tag}"));
     let report = hall.dir.join(format!("report-{tag}.json"));
     let mut child = Command::new("prlimit")
@@ -554,14 +604,7 @@ fn open(hall: &Hall, bids: &[PathBuf], tender: &Path, tag: &str) -> Opening {
             let phone = Command::new(BIDSEAL)
                 .args(["phone", "scan", payload, "--keystore"])
                 .arg(hall.world())
-                .args([
-                    "--cosign",
-                    &hall.cosign_url,
-                    "--pin",
-                    PIN,
-                    "--cert",
-                    "ent-huaxia",
-                ])
+                .args(["--cosign", &hall.cosign_url, "--pin", PIN, "--cert", cert])
                 .output()
                 .unwrap_or_else(|e| panic!("{e}"));
             log.push_str(&String::from_utf8_lossy(&phone.stderr));
@@ -682,6 +725,39 @@ fn the_hall_refuses_every_hostile_bid_and_still_opens_the_good_one() {
         &[("a.txt".into(), txt.clone())],
     ));
 
+    // A certificate of an accepted CA in the bidder's name whose keyUsage does not allow
+    // signatures (keyAgreement only).
+    let (nk, nc) = issue_leaf(
+        &hall,
+        &hall.pki("ca-1.pem"),
+        &hall.pki("ca-1.key.pem"),
+        "keyAgreement",
+        "noku",
+    );
+    let m = manifest(&hall, vec![part("a.txt", &txt)]);
+    bids.push(bid(
+        &hall,
+        "keyusage.bidseal",
+        &m,
+        &local_signer(&nk, &nc),
+        at,
+        &[("a.txt".into(), txt.clone())],
+    ));
+
+    // The bidder's colleague whose certificate had already expired when signing.
+    let m = manifest(&hall, vec![part("a.txt", &txt)]);
+    bids.push(bid(
+        &hall,
+        "expired.bidseal",
+        &m,
+        &local_signer(
+            &hall.pki("expired-zhao.key.pem"),
+            &hall.pki("expired-zhao.pem"),
+        ),
+        at,
+        &[("a.txt".into(), txt.clone())],
+    ));
+
     // Signed after the bid deadline.
     let m = manifest(&hall, vec![part("a.txt", &txt)]);
     bids.push(bid(
@@ -758,6 +834,18 @@ fn the_hall_refuses_every_hostile_bid_and_still_opens_the_good_one() {
         ("manifest_signature", "OPEN_CA_NOT_ACCEPTED")
     );
 
+    let (key, code, _) = run.failure("keyusage.bidseal");
+    assert_eq!(
+        (key.as_str(), code.as_str()),
+        ("manifest_signature", "OPEN_KEY_USAGE")
+    );
+
+    let (key, code, _) = run.failure("expired.bidseal");
+    assert_eq!(
+        (key.as_str(), code.as_str()),
+        ("manifest_signature", "OPEN_CA_NOT_ACCEPTED")
+    );
+
     let (_, code, _) = run.failure("late.bidseal");
     assert_eq!(code, "OPEN_SIGNED_AFTER_DEADLINE");
 
@@ -775,7 +863,14 @@ fn the_hall_refuses_every_hostile_bid_and_still_opens_the_good_one() {
     );
 
     // Nothing extracted where the package or the signature failed.
-    for bid in ["duplicate", "bomb", "forgedca", "late"] {
+    for bid in [
+        "duplicate",
+        "bomb",
+        "forgedca",
+        "keyusage",
+        "expired",
+        "late",
+    ] {
         let r = run.report(&format!("{bid}.bidseal"));
         assert!(r["extracted_to"].is_null(), "{bid}: {r:#}");
     }
@@ -871,4 +966,59 @@ fn a_tender_not_signed_by_the_pinned_platform_is_refused_before_any_scan() {
     let run = open(&hall, &[victim], &hall.tender, "real");
     let (_, code, _) = run.failure("victim.bidseal");
     assert_eq!(code, "OPEN_CA_NOT_ACCEPTED");
+}
+
+#[test]
+fn a_bid_file_copied_alone_opens_by_any_recipient_but_not_by_a_revoked_one() {
+    let hall = setup("recipients");
+    let txt = file(&hall, "a.txt", b"abc");
+    let m = manifest(&hall, vec![part("a.txt", &txt)]);
+    let bytes = m.to_bytes().unwrap_or_default();
+    let p7s = sign(&enterprise(&hall), &bytes, signed_before_deadline());
+    let zip = hall.dir.join("multi.zip");
+    write_package(&zip, &bytes, &p7s, &[("a.txt".into(), txt)]).unwrap_or_else(|e| panic!("{e}"));
+    let built = hall.dir.join("multi.bidseal");
+    let recipients = RecipientSet::new(
+        ["ent-huaxia", "colleague-wang", "colleague-liu"]
+            .iter()
+            .map(|id| hall.cert(id))
+            .collect(),
+        SystemTime::now(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    encrypt_file(&zip, &built, &recipients, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
+    // Copied alone into an empty folder: nothing else travels with it.
+    let alone_dir = hall.dir.join("copied");
+    std::fs::create_dir_all(&alone_dir).unwrap_or_else(|e| panic!("{e}"));
+    let alone = alone_dir.join("multi.bidseal");
+    std::fs::copy(&built, &alone).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        std::fs::read_dir(&alone_dir).map(|d| d.count()).ok(),
+        Some(1)
+    );
+
+    // The enterprise admin revokes a colleague's certificate: it can no longer decrypt.
+    ok(&Command::new(BIDSEAL)
+        .args(["phone", "admin", "--cosign", &hall.cosign_url, "--state"])
+        .arg(hall.world())
+        .args(["revoke", "colleague-liu"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}")));
+    let run = open_as(
+        &hall,
+        std::slice::from_ref(&alone),
+        &hall.tender,
+        "liu",
+        "colleague-liu",
+    );
+    let (key, code, _) = run.failure("multi.bidseal");
+    assert_eq!(
+        (key.as_str(), code.as_str()),
+        ("decrypt_scan", "certificate_revoked")
+    );
+
+    // Another colleague opens it: every check passes, exit 0.
+    let run = open_as(&hall, &[alone], &hall.tender, "wang", "colleague-wang");
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.report("multi.bidseal")["passed"], true);
 }
