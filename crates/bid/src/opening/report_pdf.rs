@@ -157,7 +157,10 @@ mod tests {
             .find_map(|l| l.strip_prefix("Pages:"))
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or_else(|| panic!("pdfinfo shows no page count: {info}"));
-        assert!(pages >= 2, "12 bids need several pages, got {pages}: {info}");
+        assert!(
+            pages >= 2,
+            "12 bids need several pages, got {pages}: {info}"
+        );
         // pdftotext ends every page with a form feed: the text really spans those pages.
         assert_eq!(text.matches('\u{c}').count(), pages, "{text}");
     }
