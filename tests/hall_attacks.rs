@@ -797,7 +797,19 @@ fn the_hall_refuses_every_hostile_bid_and_still_opens_the_good_one() {
         &[("bid.pdf".into(), changed)],
     ));
 
+    // A plaintext temporary a killed hall left behind (pid 0 never runs a user process).
+    let stale_dir = hall.dir.join("work-attacks").join("old.bidseal.opened");
+    std::fs::create_dir_all(&stale_dir).unwrap_or_else(|e| panic!("{e}"));
+    for d in [hall.dir.join("work-attacks"), stale_dir.clone()] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let stale = stale_dir.join(".bidseal-plain-0-1.zip");
+    std::fs::write(&stale, b"PK plaintext").unwrap_or_else(|e| panic!("{e}"));
+
     let run = open(&hall, &bids, &hall.tender, "attacks");
+    assert!(!stale.exists(), "the hall sweeps what a killed run left");
     assert!(!run.success, "attacks among the bids: exit 1");
     assert_eq!(
         run.reports.len(),

@@ -188,6 +188,10 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     let (platform, project) = bidseal_workflow::scan_session::refs_from_tender(&package.manifest);
     bidseal_bid::fsio::create_private_dir(&args.work)
         .with_context(|| format!("无法创建目录 {}", args.work.display()))?;
+    let swept = bidseal_bid::opening::sweep_work(&args.work);
+    if swept > 0 {
+        eprintln!("已删除上次中断的开标留下的 {swept} 个临时明文文件");
+    }
     let qr_dir = args.qr_dir.clone().unwrap_or_else(|| args.work.clone());
     std::fs::create_dir_all(&qr_dir)
         .with_context(|| format!("无法创建目录 {}", qr_dir.display()))?;

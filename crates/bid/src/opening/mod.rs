@@ -195,6 +195,20 @@ pub fn opened_dir(work: &Path, bid_file: &Path) -> PathBuf {
     work.join(format!("{name}.opened"))
 }
 
+/// Removes the plaintext temporaries a killed hall left in any `<work>/*.opened/` folder
+/// (see [`crate::fsio::sweep_stale_plaintext`]); run once when the hall starts. Returns how
+/// many were removed.
+pub fn sweep_work(work: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(work) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".opened"))
+        .map(|e| crate::fsio::sweep_stale_plaintext(&e.path(), SystemTime::now()))
+        .sum()
+}
+
 /// Decrypts `bid_file` with `agreement` into a private temporary package in
 /// `<work>/<name>.opened/` (removed before returning, whatever happens) and verifies it (see
 /// the module doc); the parts are extracted, mode `0600`, into `<work>/<name>.opened/parts/`
