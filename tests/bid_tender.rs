@@ -226,6 +226,7 @@ fn a_zip_bomb_is_refused_without_inflating_it() {
     ok(&out);
     let (out, bomb_kib) = verify_peak_kib(dir.path(), &bad, &cert);
     refused(&out, "TENDER_ZIP_BOMB");
+    eprintln!("peak memory: good package {good_kib} KiB, bomb {bomb_kib} KiB");
     // Inflating the entry would take 200 MiB; refusing it takes what a good package takes.
     assert!(
         bomb_kib < good_kib + 32 * 1024,
@@ -257,6 +258,7 @@ fn a_forged_signature_is_refused_before_a_large_entry_is_read() {
     ok(&out);
     let (out, forged_kib) = verify_peak_kib(dir.path(), &bad, &cert);
     refused(&out, "TENDER_SIGNATURE_INVALID");
+    eprintln!("peak memory: good package {good_kib} KiB, forged {forged_kib} KiB");
     assert!(
         forged_kib < good_kib + 32 * 1024,
         "peak memory {forged_kib} KiB refusing a forged package vs {good_kib} KiB for a good one"

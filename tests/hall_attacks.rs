@@ -577,9 +577,12 @@ fn open(hall: &Hall, bids: &[PathBuf], tender: &Path, tag: &str) -> Opening {
 fn open_as(hall: &Hall, bids: &[PathBuf], tender: &Path, tag: &str, cert: &str) -> Opening {
     let work = hall.dir.join(format!("work-{tag}"));
     let report = hall.dir.join(format!("report-{tag}.json"));
+    let peak = hall.dir.join(format!("peak-{tag}.txt"));
     let mut child = Command::new("prlimit")
         .arg(HALL_MEMORY)
         .arg("--")
+        .args(["/usr/bin/time", "-f", "%M", "-o"])
+        .arg(&peak)
         .arg(BIDSEAL)
         .arg("open")
         .args(bids)
@@ -616,6 +619,12 @@ fn open_as(hall: &Hall, bids: &[PathBuf], tender: &Path, tag: &str, cert: &str) 
     let mut text = String::new();
     let _ = std::fs::File::open(&report).and_then(|mut f| f.read_to_string(&mut text));
     let reports: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
+    let peak_kib = std::fs::read_to_string(&peak).unwrap_or_default();
+    eprintln!(
+        "bidseal open ({tag}, {} bids): peak resident memory {} KiB",
+        bids.len(),
+        peak_kib.lines().last().unwrap_or("?")
+    );
     Opening {
         success: status.success(),
         stderr: log,
