@@ -197,9 +197,19 @@ impl OpenedPackage {
     /// Refuses first when the declared total does not fit on the disk of `into` (with a
     /// reserve); never writes more than a part's declared size. On error the parts written so
     /// far are removed.
-    pub fn extract(mut self, into: &Path) -> Result<ExtractedPackage, BidFileError> {
+    pub fn extract(self, into: &Path) -> Result<ExtractedPackage, BidFileError> {
+        let free = crate::fsio::free_space(into);
+        self.extract_within(into, free)
+    }
+
+    /// [`Self::extract`] with the free space of `into` given (`None`: unknown, not checked).
+    pub fn extract_within(
+        mut self,
+        into: &Path,
+        free: Option<u64>,
+    ) -> Result<ExtractedPackage, BidFileError> {
         let total = self.declared_total();
-        if let Some(free) = crate::fsio::free_space(into) {
+        if let Some(free) = free {
             if total.saturating_add(DISK_RESERVE) > free {
                 return Err(BidFileError::invalid(format!(
                     "解压需要 {total} 字节，目录 {} 只剩 {free} 字节可用",
@@ -376,6 +386,75 @@ mod tests {
             ("a.pdf", b"abcdef"),
         ]);
         assert!(why.contains("a.pdf"), "{why}");
+    }
+
+    #[test]
+    fn a_package_that_does_not_fit_on_the_disk_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // Incompressible (a compressible body would be refused as a bomb first).
+        let mut x: u32 = 0x9E37_79B9;
+        let body: Vec<u8> = (0..2 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let m = manifest(vec![part("a.pdf", body.len() as u64)]);
+        let zip = zip_of(
+            dir.path(),
+            &[
+                (MANIFEST_NAME, &m),
+                (SIGNATURE_NAME, b"s"),
+                ("a.pdf", &body),
+            ],
+        );
+        let out = dir.path().join("x");
+        std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
+        let opened = open_package(&zip).unwrap_or_else(|e| panic!("{e}"));
+        let free = Some(DISK_RESERVE + (1 << 20));
+        let err = opened
+            .extract_within(&out, free)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("可用")),
+            "{err:?}"
+        );
+        assert_eq!(std::fs::read_dir(&out).map(|d| d.count()).ok(), Some(0));
+        // With room for it, the same package extracts.
+        let opened = open_package(&zip).unwrap_or_else(|e| panic!("{e}"));
+        let free = Some(DISK_RESERVE + (3 << 20));
+        assert!(opened.extract_within(&out, free).is_ok());
+    }
+
+    #[test]
+    fn a_duplicate_part_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let m = manifest(vec![part("a.pdf", 3)]);
+        let zip = zip_of(
+            dir.path(),
+            &[
+                (MANIFEST_NAME, &m),
+                (SIGNATURE_NAME, b"s"),
+                ("a.pdf", b"abc"),
+                ("b.pdf", b"xyz"),
+            ],
+        );
+        // Rename b.pdf to a.pdf in place (local header and central directory).
+        let mut bytes = std::fs::read(&zip).unwrap_or_default();
+        for i in 0..bytes.len().saturating_sub(5) {
+            if &bytes[i..i + 5] == b"b.pdf" {
+                bytes[i..i + 5].copy_from_slice(b"a.pdf");
+            }
+        }
+        std::fs::write(&zip, bytes).unwrap_or_else(|e| panic!("{e}"));
+        let err = open_package(&zip).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("重复")),
+            "{err:?}"
+        );
     }
 
     #[test]
