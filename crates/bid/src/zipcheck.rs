@@ -278,6 +278,52 @@ mod tests {
         );
     }
 
+    /// A ZIP64 archive as a writer makes one past 4 GiB: the classic end record says 0xFFFF /
+    /// 0xFFFFFFFF and the real values are in the ZIP64 end record (python's zipfile with its
+    /// limits lowered writes those records for a small archive).
+    #[test]
+    fn a_zip64_end_record_is_followed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("z64.zip");
+        let program = "import sys, zipfile\nzipfile.ZIP64_LIMIT = 10\n\
+            zipfile.ZIP_FILECOUNT_LIMIT = 1\n\
+            with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_STORED) as z:\n    \
+                z.writestr('a.pdf', b'hello')\n    z.writestr('b.pdf', b'x' * 50)\n";
+        let out = std::process::Command::new("python3")
+            .args(["-c", program])
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("python3 is required: {e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut bytes = std::fs::read(&path).unwrap_or_default();
+        let eocd = bytes
+            .windows(4)
+            .rposition(|w| w == b"PK\x05\x06")
+            .unwrap_or_else(|| panic!("no end record"));
+        assert!(
+            bytes.windows(4).any(|w| w == b"PK\x06\x06"),
+            "ZIP64 record written"
+        );
+        // count, count, size, offset → "see the ZIP64 record".
+        bytes[eocd + 8..eocd + 20].copy_from_slice(&[0xFF; 12]);
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let z = zip::ZipArchive::new(File::open(&path).unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(
+            z.map(|z| z.len()).ok(),
+            Some(2),
+            "the zip crate reads it too"
+        );
+        let mut f = File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            central_directory_names(&mut f, 10),
+            Ok(vec!["a.pdf".to_string(), "b.pdf".to_string()])
+        );
+    }
+
     #[test]
     fn too_many_entries_are_refused_before_reading_them() {
         let tmp = zip_with(&["a", "b", "c"]);
