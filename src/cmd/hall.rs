@@ -231,6 +231,13 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
                 )
                 .await,
             );
+            // Written after every bid, so that the reports of the bids already opened survive
+            // if a later bid brings the process down.
+            if let Some(path) = &args.report_json {
+                if let Err(e) = write_json_report(path, &reports) {
+                    eprintln!("{e:#}");
+                }
+            }
         }
         Ok::<_, anyhow::Error>(reports)
     })?;
