@@ -313,36 +313,21 @@ fn open_with_phone(
 fn hall_opens_by_scan_with_real_processes_and_says_why_a_bid_fails() {
     let dir = demo();
     let (_service, url) = cosign(&dir.join("phones"));
-    let trust = dir.join("phones/pki/trust.pem");
-    let trust = trust.to_string_lossy().into_owned();
-
-    // The enterprise admin revokes a colleague's certificate: it can no longer decrypt.
-    run_ok(
-        Command::new(BIDSEAL)
-            .args(["phone", "admin", "--cosign", &url, "--state"])
-            .arg(dir.join("phones"))
-            .args(["revoke", "colleague-liu"]),
-    );
-    let (ok, report) = open_with_phone(dir, &url, "colleague-liu", &["--trust", &trust], "liu");
-    assert!(!ok);
-    let failed: Vec<&serde_json::Value> = report[0]["checks"]
-        .as_array()
-        .map(|c| c.iter().filter(|c| c["passed"] == false).collect())
-        .unwrap_or_default();
-    assert_eq!(failed.len(), 1, "{report:#}");
-    assert_eq!(failed[0]["code"], "certificate_revoked", "{report:#}");
-
-    // With the tender package, the hall uses the tender's opening time (not yet reached).
+    // The hall takes everything from the tender, pinned to the demo platform's certificate:
+    // the tender's opening time is not reached yet, so the co-signing service refuses.
+    // (Opening after the opening time, revoked certificates and hostile bids: hall_attacks.rs.)
     let tender = dir.join("tender.zip").to_string_lossy().into_owned();
-    let (ok, report) = open_with_phone(dir, &url, "ent-huaxia", &["--tender", &tender], "early");
+    let platform = dir.join("platform.pem").to_string_lossy().into_owned();
+    let (ok, report) = open_with_phone(
+        dir,
+        &url,
+        "ent-huaxia",
+        &["--tender", &tender, "--platform-cert", &platform],
+        "early",
+    );
     assert!(!ok);
     assert_eq!(
         report[0]["checks"][0]["code"], "before_opening_time",
         "{report:#}"
     );
-
-    // Last: a colleague opens it: exit 0, every check passed.
-    let (ok, report) = open_with_phone(dir, &url, "colleague-wang", &["--trust", &trust], "wang");
-    assert!(ok, "{report:#}");
-    assert_eq!(report[0]["passed"], serde_json::Value::Bool(true));
 }

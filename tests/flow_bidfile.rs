@@ -23,15 +23,6 @@ use std::time::SystemTime;
 
 const PDF_NAME: &str = "投标文件.pdf";
 
-fn bidder() -> BidderIds {
-    let cert_pem = |w: &World| w.cert("ent-huaxia");
-    let _ = cert_pem;
-    BidderIds {
-        name: bidseal_phone::pki::BIDDER_COMPANY.into(),
-        credit_code: String::new(),
-    }
-}
-
 fn bidder_of(world: &World) -> BidderIds {
     let cert = world.cert("ent-huaxia");
     BidderIds {
@@ -40,18 +31,22 @@ fn bidder_of(world: &World) -> BidderIds {
     }
 }
 
+fn project() -> BidProjectIds {
+    BidProjectIds {
+        project_id: "DEMO-2026-001".into(),
+        project_name: "演示项目".into(),
+        lot_id: "01".into(),
+        lot_name: "一标段".into(),
+        platform_id: "demo-ggzy".into(),
+    }
+}
+
 fn manifest_for(world: &World, pdf: &Path) -> BidManifest {
     let mut price = BTreeMap::new();
     price.insert("bid_price".into(), "1234567.89".into());
     BidManifest {
         format: MANIFEST_FORMAT.into(),
-        project: BidProjectIds {
-            project_id: "DEMO-2026-001".into(),
-            project_name: "演示项目".into(),
-            lot_id: "01".into(),
-            lot_name: "一标段".into(),
-            platform_id: "demo-ggzy".into(),
-        },
+        project: project(),
         bidder: bidder_of(world),
         parts: vec![BidPart::from_file(PDF_NAME, Some("商务标".into()), pdf)
             .unwrap_or_else(|e| panic!("{e}"))],
@@ -65,7 +60,9 @@ fn manifest_for(world: &World, pdf: &Path) -> BidManifest {
 fn hall(world: &World) -> HallContext {
     HallContext {
         accepted: world.trust(&["ca-1", "ca-2"]),
-        expected_project: None,
+        expected_project: project(),
+        bid_deadline: SystemTime::now() + std::time::Duration::from_secs(3600),
+        opens_at: 0,
         at: SystemTime::now(),
     }
 }
@@ -254,10 +251,6 @@ async fn bidder_seals_generates_with_two_colleagues_and_each_certificate_opens()
     let at = bytes.len() - 200;
     bytes[at] ^= 0x01;
     std::fs::write(&tampered, &bytes).unwrap_or_else(|e| panic!("{e}"));
-    copy(
-        &bidseal_bid::bidfile::recipients_sidecar(&output),
-        &bidseal_bid::bidfile::recipients_sidecar(&tampered),
-    );
     let mut p = world.phone(Some("colleague-wang"), &[]);
     let report = open_by_scan(
         &target,
@@ -306,7 +299,6 @@ async fn certificate_of_another_company_or_unaccepted_ca_is_refused_before_signi
     .err()
     .map(|e| e.code());
     assert_eq!(err, Some("BID_CA_NOT_ACCEPTED"));
-    let _ = bidder();
 }
 
 #[test]

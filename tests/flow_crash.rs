@@ -1,14 +1,17 @@
-//! kill -9 during bid-file generation, at random points: the previous bid file, its recipient
-//! list and every input stay byte-identical, and no plaintext package is left behind once the
-//! next generation runs. The writer is this test binary re-run as a child process (the
-//! ignored `crash_child_writes_bid_file`), killed with SIGKILL after a random delay spread over
-//! its whole run (startup, hashing, packaging, encryption, rename).
+//! kill -9 during bid-file generation, at random points: the previous bid file (which carries
+//! its recipient certificates inside: there is no other file to keep in step) and every input
+//! stay byte-identical, the previous file still opens and names its three recipients, and no
+//! plaintext package is left behind once the next generation runs. The writer is this test
+//! binary re-run as a child process (the ignored `crash_child_writes_bid_file`); it marks the
+//! moment its start-up is over, and the kill (SIGKILL) comes after a random delay spread over
+//! the generation itself (hashing, packaging, encryption, rename) — kills during process
+//! start-up would prove nothing and are not counted.
 
 mod flow_support;
 
 use bidseal_bid::bidfile::{
-    manifest_signed_attributes, recipients_sidecar, write_bid_file, BidFileInputs, BidManifest,
-    BidPart, BidProjectIds, BidderIds, MANIFEST_FORMAT,
+    manifest_signed_attributes, write_bid_file, BidFileInputs, BidManifest, BidPart, BidProjectIds,
+    BidderIds, MANIFEST_FORMAT,
 };
 use bidseal_cms::cert::{Certificate, TrustStore};
 use bidseal_cms::envelope::LocalKeyAgreement;
@@ -114,7 +117,77 @@ fn write_once(dir: &Path, tag: &str) {
 #[ignore = "child process of kill_9_during_generation_leaves_previous_output_and_inputs_identical"]
 fn crash_child_writes_bid_file() {
     let dir = std::env::var(CHILD_ENV).unwrap_or_else(|_| panic!("run by the parent test only"));
+    std::fs::write(started_marker(Path::new(&dir)), b"").unwrap_or_else(|e| panic!("{e}"));
     write_once(Path::new(&dir), "new");
+}
+
+/// Written by the child when its start-up is over, just before the generation.
+fn started_marker(dir: &Path) -> PathBuf {
+    dir.join("child-started")
+}
+
+/// Starts the child and waits until its start-up is over (or it ended). Returns it and the
+/// moment generation began.
+fn spawn_child(exe: &Path, dir: &Path) -> (std::process::Child, Instant) {
+    let _ = std::fs::remove_file(started_marker(dir));
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "crash_child_writes_bid_file",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started_marker(dir).exists() && Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        started_marker(dir).exists(),
+        "the child never started generating"
+    );
+    (child, Instant::now())
+}
+
+/// The previous bid file still opens with a recipient's key and names its three recipients.
+fn opens_and_names_recipients(dir: &Path, what: &str) {
+    let header =
+        bidseal_cms::envelope::inspect_file(&output(dir)).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut named: Vec<String> = header
+        .recipient_certificates
+        .iter()
+        .map(|c| c.common_name().unwrap_or_default())
+        .collect();
+    named.sort();
+    let mut expected: Vec<String> = ["ent-huaxia", "colleague-wang", "colleague-liu"]
+        .iter()
+        .map(|id| cert(dir, id).common_name().unwrap_or_default())
+        .collect();
+    expected.sort();
+    assert_eq!(named, expected, "{what}: recipients carried in the file");
+    let agreement = LocalKeyAgreement::from_pem_files(
+        &pki(dir, "colleague-liu.pem"),
+        &pki(dir, "colleague-liu.key.pem"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plain = dir.join("plain.zip");
+    rt.block_on(bidseal_cms::envelope::decrypt_file(
+        &output(dir),
+        &plain,
+        &agreement,
+        &mut |_, _| {},
+    ))
+    .unwrap_or_else(|e| panic!("{what}: output does not open: {e}"));
 }
 
 fn snapshot(paths: &[PathBuf]) -> Vec<Vec<u8>> {
@@ -156,98 +229,59 @@ fn kill_9_during_generation_leaves_previous_output_and_inputs_identical() {
         .unwrap_or_else(|e| panic!("{e}"));
 
     write_once(&dir, "previous");
-    let watched: Vec<PathBuf> = [output(&dir), recipients_sidecar(&output(&dir))]
+    let watched: Vec<PathBuf> = [output(&dir)]
         .into_iter()
         .chain(inputs(&dir).into_iter().map(|(_, p)| p))
         .collect();
     let before = snapshot(&watched);
+    opens_and_names_recipients(&dir, "previous");
 
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
-    let child = || {
-        Command::new(&exe)
-            .args([
-                "--exact",
-                "crash_child_writes_bid_file",
-                "--ignored",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"))
-    };
-    // How long one whole child run takes (start-up, hashing, packaging, encryption, rename).
-    let started = Instant::now();
-    let status = child().wait().unwrap_or_else(|e| panic!("{e}"));
+    // How long one generation takes once the child's start-up is over.
+    let (mut first, began) = spawn_child(&exe, &dir);
+    let status = first.wait().unwrap_or_else(|e| panic!("{e}"));
+    let generation = began.elapsed();
     assert!(
         status.success(),
         "the child generation must work when not killed"
     );
-    let child_run = started.elapsed();
-    for (p, b) in watched.iter().zip(&before).take(2) {
-        std::fs::write(p, b).unwrap_or_else(|e| panic!("{e}"));
-    }
+    std::fs::write(&watched[0], &before[0]).unwrap_or_else(|e| panic!("{e}"));
     let mut seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1)
         | 1;
-    let span_ms = (child_run.as_millis() as u64).max(50);
-    eprintln!("one child run: {child_run:?}");
+    // Kills spread over the first 70 % of a generation (a run varies; later kills mostly
+    // find it finished, which proves nothing).
+    let span_ms = (generation.as_millis() as u64 * 7 / 10).max(20);
+    eprintln!("one generation (after start-up): {generation:?}");
     let (mut killed, mut finished) = (0, 0);
-    for trial in 0..6 {
+    for trial in 0..8 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let delay = Duration::from_millis(seed % span_ms);
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash_child_writes_bid_file",
-                "--ignored",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (mut child, _) = spawn_child(&exe, &dir);
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
         let after = snapshot(&watched);
         // Inputs never change.
-        assert_eq!(after[2..], before[2..], "trial {trial}: inputs changed");
+        assert_eq!(after[1..], before[1..], "trial {trial}: inputs changed");
         if status.success() {
             // The child completed before the kill: a complete new bid file, which opens.
             finished += 1;
-            let agreement = LocalKeyAgreement::from_pem_files(
-                &pki(&dir, "colleague-liu.pem"),
-                &pki(&dir, "colleague-liu.key.pem"),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap_or_else(|e| panic!("{e}"));
-            let plain = dir.join("plain.zip");
-            rt.block_on(bidseal_cms::envelope::decrypt_file(
-                &output(&dir),
-                &plain,
-                &agreement,
-                &mut |_, _| {},
-            ))
-            .unwrap_or_else(|e| panic!("trial {trial}: finished output does not open: {e}"));
+            opens_and_names_recipients(&dir, &format!("trial {trial} (finished)"));
             // Put the previous output back for the next trial.
-            for (p, b) in watched.iter().zip(&before).take(2) {
-                std::fs::write(p, b).unwrap_or_else(|e| panic!("{e}"));
-            }
+            std::fs::write(&watched[0], &before[0]).unwrap_or_else(|e| panic!("{e}"));
         } else {
+            // Killed mid-generation (start-up was over): the previous file, untouched.
             killed += 1;
             assert!(
                 after[0] == before[0],
                 "trial {trial} (killed after {delay:?}): previous bid file changed"
             );
+            opens_and_names_recipients(&dir, &format!("trial {trial} (killed)"));
         }
         eprintln!(
             "trial {trial}: delay {delay:?}, {}",
@@ -259,10 +293,10 @@ fn kill_9_during_generation_leaves_previous_output_and_inputs_identical() {
         );
     }
     assert!(
-        killed >= 4,
+        killed >= 5,
         "most kills must land mid-generation ({killed} killed, {finished} finished)"
     );
     // The next generation cleans up plaintext packages left by killed writers.
     write_once(&dir, "after");
-    assert_eq!(leftovers(&dir, ".package-"), Vec::<String>::new());
+    assert_eq!(leftovers(&dir, "bidseal-plain-"), Vec::<String>::new());
 }

@@ -51,17 +51,21 @@ fn setup(name: &str) -> Pki {
     Pki(dir)
 }
 
+fn project() -> BidProjectIds {
+    BidProjectIds {
+        project_id: "P".into(),
+        project_name: "项目".into(),
+        lot_id: "1".into(),
+        lot_name: "一标段".into(),
+        platform_id: "demo".into(),
+    }
+}
+
 fn manifest(pki: &Pki, parts: Vec<BidPart>) -> BidManifest {
     let ent = pki.cert("ent-huaxia");
     BidManifest {
         format: MANIFEST_FORMAT.into(),
-        project: BidProjectIds {
-            project_id: "P".into(),
-            project_name: "项目".into(),
-            lot_id: "1".into(),
-            lot_name: "一标段".into(),
-            platform_id: "demo".into(),
-        },
+        project: project(),
         bidder: BidderIds {
             name: ent.organization().unwrap_or_default(),
             credit_code: ent.credit_code().unwrap_or_default(),
@@ -104,8 +108,20 @@ async fn open_crafted(
     files: &[(String, PathBuf)],
 ) -> BidOpeningReport {
     let p7s = sign(&pki.signer(signer), signed_manifest).await;
+    open_with_signature(pki, tag, &p7s, shipped_manifest, files).await
+}
+
+/// Packages `shipped_manifest` with the signature `p7s` and `files`, encrypts to ent-huaxia,
+/// opens with ent-huaxia's key.
+async fn open_with_signature(
+    pki: &Pki,
+    tag: &str,
+    p7s: &[u8],
+    shipped_manifest: &[u8],
+    files: &[(String, PathBuf)],
+) -> BidOpeningReport {
     let zip = pki.0.join(format!("{tag}.zip"));
-    write_package(&zip, shipped_manifest, &p7s, files).unwrap_or_else(|e| panic!("{e}"));
+    write_package(&zip, shipped_manifest, p7s, files).unwrap_or_else(|e| panic!("{e}"));
     let bid = pki.0.join(format!("{tag}.bidseal"));
     let recipients = RecipientSet::new(vec![pki.cert("ent-huaxia")], SystemTime::now())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -117,7 +133,9 @@ async fn open_crafted(
     .unwrap_or_else(|e| panic!("{e}"));
     let hall = HallContext {
         accepted: pki.trust(),
-        expected_project: None,
+        expected_project: project(),
+        bid_deadline: SystemTime::now() + std::time::Duration::from_secs(3600),
+        opens_at: 0,
         at: SystemTime::now(),
     };
     open_bid_file(&bid, &pki.0.join(format!("{tag}-work")), &agreement, &hall).await
@@ -257,4 +275,28 @@ async fn a_well_formed_bid_passes_every_check() {
     .await;
     assert!(r.passed, "{:#?}", r.checks);
     assert_eq!(r.price.get("price").map(String::as_str), Some("100.00"));
+}
+
+#[tokio::test]
+async fn a_manifest_signature_with_a_changed_signature_value_is_invalid() {
+    let pki = setup("open-sigvalue");
+    let f = txt(&pki, "a.txt", b"abc");
+    let bytes = manifest(&pki, vec![part("a.txt", &f)])
+        .to_bytes()
+        .unwrap_or_default();
+    let mut p7s = sign(&pki.signer("ent-huaxia"), &bytes).await;
+    // The ECDSA signature value ends the SignerInfo, which ends the structure.
+    if let Some(last) = p7s.last_mut() {
+        *last ^= 0x01;
+    }
+    let r = open_with_signature(&pki, "sv", &p7s, &bytes, &[("a.txt".into(), f)]).await;
+    assert_eq!(
+        failure(&r),
+        vec![("manifest_signature".into(), "OPEN_SIGNATURE_INVALID".into())]
+    );
+    assert!(
+        r.extracted_to.is_none(),
+        "nothing extracted: {:#?}",
+        r.checks
+    );
 }

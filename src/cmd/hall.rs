@@ -6,11 +6,10 @@
 
 mod demo;
 
-use anyhow::{anyhow, bail, Context, Result};
-use bidseal_bid::opening::{BidOpeningReport, HallContext};
-use bidseal_cms::cert::TrustStore;
+use anyhow::{anyhow, Context, Result};
+use bidseal_bid::opening::BidOpeningReport;
 use bidseal_scan::client::ScanOptions;
-use bidseal_scan::{OperationKind, PlatformRef, ProjectRef, QrPayload};
+use bidseal_scan::{OperationKind, QrPayload};
 use bidseal_workflow::scan_session::{ScanPresenter, ScanTarget};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -23,12 +22,12 @@ pub struct OpenArgs {
     /// 投标文件（可多个）
     #[arg(required = true)]
     pub bid_files: Vec<PathBuf>,
-    /// 招标文件包（提供认可的 CA、项目标段与开标时间）
-    #[arg(long, conflicts_with = "trust")]
-    pub tender: Option<PathBuf>,
-    /// 不用招标文件包时：认可的 CA 证书（PEM，可含多本）
+    /// 招标文件包（提供认可的 CA、项目标段、投标截止与开标时间）
     #[arg(long)]
-    pub trust: Option<PathBuf>,
+    pub tender: PathBuf,
+    /// 信任的交易平台证书（PEM，可重复）：招标文件包必须由其中之一签发
+    #[arg(long = "platform-cert", required = true)]
+    pub platform_certs: Vec<PathBuf>,
     /// 扫码中继地址（默认在 127.0.0.1 上启动内置中继）
     #[arg(long)]
     pub relay: Option<String>,
@@ -158,41 +157,41 @@ pub fn write_pdf_report(path: &Path, reports: &[BidOpeningReport]) -> Result<()>
     .map_err(|e| anyhow!("[{}] {e}", e.code()))
 }
 
+/// The tender package at `path`, only if signed by one of the pinned platform certificates
+/// and that certificate is valid now.
+fn pinned_tender(
+    path: &Path,
+    platform_certs: &[PathBuf],
+) -> Result<bidseal_bid::tender::TenderPackage> {
+    use bidseal_bid::tender::{PlatformCertificate, TrustedPlatforms};
+    let mut certs = Vec::new();
+    for p in platform_certs {
+        let pem = std::fs::read_to_string(p)
+            .with_context(|| format!("[E_IO] 无法读取平台证书 {}", p.display()))?;
+        certs.push(PlatformCertificate::from_pem(&pem).map_err(|e| anyhow!("[{}] {e}", e.code()))?);
+    }
+    let verified = bidseal_bid::tender::verify(
+        path,
+        &TrustedPlatforms::pinned(certs),
+        bidseal_bid::time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
+    Ok(verified.package)
+}
+
 /// Runs `bidseal open`.
 pub fn open(args: OpenArgs) -> Result<ExitCode> {
     let now = SystemTime::now();
-    let (hall, opens_at, platform, project) = if let Some(tender) = &args.tender {
-        let package =
-            bidseal_bid::tender::open(tender).map_err(|e| anyhow!("[{}] {e}", e.code()))?;
-        let (hall, opens_at) = bidseal_workflow::hall::hall_from_tender(&package, now)
-            .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
-        let (platform, project) =
-            bidseal_workflow::scan_session::refs_from_tender(&package.manifest);
-        (hall, opens_at, platform, project)
-    } else if let Some(trust) = &args.trust {
-        let mut accepted = TrustStore::new();
-        accepted
-            .add_pem_file(trust)
-            .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
-        let hall = HallContext {
-            accepted,
-            expected_project: None,
-            at: now,
-        };
-        let platform = PlatformRef {
-            id: "hall".into(),
-            name: "开标大厅".into(),
-        };
-        let project = ProjectRef {
-            code: "-".into(),
-            name: "开标".into(),
-        };
-        (hall, bidseal_scan::unix_now(), platform, project)
-    } else {
-        bail!("[E_NO_TRUST] 请用 --tender 指定招标文件包（或用 --trust 指定认可的 CA 证书）");
-    };
-    std::fs::create_dir_all(&args.work)
+    let package = pinned_tender(&args.tender, &args.platform_certs)?;
+    let (hall, opens_at) = bidseal_workflow::hall::hall_from_tender(&package, now)
+        .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
+    let (platform, project) = bidseal_workflow::scan_session::refs_from_tender(&package.manifest);
+    bidseal_bid::fsio::create_private_dir(&args.work)
         .with_context(|| format!("无法创建目录 {}", args.work.display()))?;
+    let swept = bidseal_bid::opening::sweep_work(&args.work);
+    if swept > 0 {
+        eprintln!("已删除上次中断的开标留下的 {swept} 个临时明文文件");
+    }
     let qr_dir = args.qr_dir.clone().unwrap_or_else(|| args.work.clone());
     std::fs::create_dir_all(&qr_dir)
         .with_context(|| format!("无法创建目录 {}", qr_dir.display()))?;
@@ -232,6 +231,13 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
                 )
                 .await,
             );
+            // Written after every bid, so that the reports of the bids already opened survive
+            // if a later bid brings the process down.
+            if let Some(path) = &args.report_json {
+                if let Err(e) = write_json_report(path, &reports) {
+                    eprintln!("{e:#}");
+                }
+            }
         }
         Ok::<_, anyhow::Error>(reports)
     })?;

@@ -13,6 +13,7 @@ pub mod fsio;
 pub mod opening;
 pub mod project;
 pub mod tender;
+pub mod zipcheck;
 
 /// Re-exported so callers (the CLI) use the same date-time type as the manifest.
 pub use time;

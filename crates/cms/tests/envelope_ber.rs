@@ -34,11 +34,13 @@ struct Parts {
 }
 
 fn parts(envelope: &[u8], len: usize) -> Parts {
-    let oid = envelope.iter().position(|b| *b == 0x06).unwrap();
+    // The first OID tag with length 11 (a 0x06 in the length octets is not it).
+    let oid = envelope.windows(2).position(|w| w == [0x06, 11]).unwrap();
     assert_eq!(envelope[oid + 1], 11, "id-ct-authEnvelopedData is 11 bytes");
+    // version 0, then originatorInfo [0] (ours) or the recipient SET.
     let version = envelope
         .windows(4)
-        .position(|w| w == [0x02, 0x01, 0x00, 0x31])
+        .position(|w| w[..3] == [0x02, 0x01, 0x00] && (w[3] == 0xA0 || w[3] == 0x31))
         .unwrap();
     let mac_start = envelope.len() - 18;
     let ct_start = mac_start - len;

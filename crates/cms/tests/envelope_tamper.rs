@@ -6,12 +6,13 @@ mod envelope_common;
 
 use envelope_common::*;
 
-/// Offset of the recipient-infos SET: right after `version INTEGER 0` (02 01 00 31 ..).
+/// Offset of what follows `version INTEGER 0`: the originatorInfo [0] with the recipients'
+/// certificates, then the recipient-infos SET.
 fn recipient_infos_start(envelope: &[u8]) -> usize {
     envelope
         .windows(4)
-        .position(|w| w == [0x02, 0x01, 0x00, 0x31])
-        .expect("version followed by SET")
+        .position(|w| w[..3] == [0x02, 0x01, 0x00] && (w[3] == 0xA0 || w[3] == 0x31))
+        .expect("version followed by originatorInfo or SET")
         + 3
 }
 
@@ -33,7 +34,8 @@ fn any_single_changed_byte_stops_decryption_and_leaves_no_output() {
     let tag_start = envelope.len() - 16;
     let ct_start = tag_start - 2 - plain_len;
     let mut positions: Vec<usize> = (0..ri_start).collect(); // every header byte
-    positions.extend((ri_start..ct_start).step_by(3)); // all recipients' entries, GCM params
+                                                             // certificates, all recipients' entries, GCM params
+    positions.extend((ri_start..ct_start).step_by(3));
     positions.extend((ct_start..tag_start).step_by(plain_len / 40)); // ciphertext
     positions.extend(tag_start - 2..envelope.len()); // mac header and tag
     positions.sort();

@@ -55,6 +55,8 @@ pub struct SignatureReport {
     pub organization: Option<String>,
     /// Unified social credit code from the certificate.
     pub credit_code: Option<String>,
+    /// The signer certificate, when the CMS parsed (for callers' own checks: key usage...).
+    pub signer_certificate: Option<bidseal_cms::cert::Certificate>,
     /// `/ByteRange`.
     pub byte_range: Vec<u64>,
     /// End of the covered range (the revision the signature seals).
@@ -302,6 +304,7 @@ fn check_signature(
         signer: None,
         organization: None,
         credit_code: None,
+        signer_certificate: None,
         byte_range: byte_range.clone(),
         covered_end: 0,
         covers_whole_file: false,
@@ -342,6 +345,7 @@ fn check_signature(
             report.signer = v.signer.common_name();
             report.organization = v.signer.organization();
             report.credit_code = v.signer.credit_code();
+            report.signer_certificate = Some(v.signer.clone());
         }
         Err(e) => report.error = Some(e.to_string()),
     }

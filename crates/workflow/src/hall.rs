@@ -8,7 +8,6 @@
 
 use crate::phone_adapters::{DecryptContext, PhoneKeyAgreement};
 use crate::scan_session::{ScanPresenter, ScanSession, ScanTarget};
-use bidseal_bid::bidfile::read_recipients_sidecar;
 use bidseal_bid::opening::{open_bid_file, BidOpeningReport, HallContext, OpeningCheck};
 use bidseal_cms::envelope;
 use bidseal_scan::OperationKind;
@@ -39,13 +38,15 @@ pub async fn open_by_scan(
             return report;
         }
     };
-    let recipients = match read_recipients_sidecar(bid_file) {
-        Ok(r) => r,
-        Err(e) => {
-            fail(&mut report, e.code(), e.to_string());
-            return report;
-        }
-    };
+    // The recipients' certificates travel inside the bid file (originatorInfo); only those
+    // naming a bound recipient entry and chaining to a CA the tender accepts are shown to the
+    // phone.
+    let recipients: Vec<_> = header
+        .recipient_certificates
+        .iter()
+        .filter(|c| hall.accepted.verify_chain(c, &[], hall.at).is_ok())
+        .cloned()
+        .collect();
     let envelope_digest = match sha256_file(bid_file) {
         Ok(d) => d,
         Err(e) => {
@@ -103,30 +104,16 @@ pub async fn open_by_scan(
     opened
 }
 
-/// What the hall knows from a verified tender package: accepted CAs, project, opening time
-/// (unix seconds), and what the phone is shown.
+/// What the hall knows from a verified tender package (the caller pinned its platform):
+/// accepted CAs, project, bid deadline and opening time; and the opening time (unix seconds)
+/// the phone is shown.
 pub fn hall_from_tender(
     tender: &bidseal_bid::tender::TenderPackage,
     at: std::time::SystemTime,
 ) -> Result<(HallContext, u64), crate::FlowError> {
-    let m = &tender.manifest;
-    let accepted = bidseal_bid::bidfile::accepted_cas(tender)?;
-    let expected = bidseal_bid::bidfile::BidProjectIds {
-        project_id: m.project.id.clone(),
-        project_name: m.project.name.clone(),
-        lot_id: m.project.lot.id.clone(),
-        lot_name: m.project.lot.name.clone(),
-        platform_id: m.platform.id.clone(),
-    };
-    let opens_at = m.opening_time.unix_timestamp().max(0) as u64;
-    Ok((
-        HallContext {
-            accepted,
-            expected_project: Some(expected),
-            at,
-        },
-        opens_at,
-    ))
+    let hall = HallContext::from_tender(tender, at)?;
+    let opens_at = hall.opens_at;
+    Ok((hall, opens_at))
 }
 
 /// SHA-256 of a file, streamed.

@@ -410,7 +410,6 @@ platform.pem               演示交易平台证书（签发招标文件包清�
 composed-before-seal.pdf   合成后的投标文件，尚未盖章\n\
 sealed/投标文件.pdf         扫码盖章后的投标文件（{seals} 个 PAdES 签名，增量更新；上一个文件是它的字节前缀）\n\
 bid/投标文件.bidseal        加密投标文件：CMS AuthEnvelopedData（DER），可由以下任一证书解密：\n{recips}\n\
-bid/投标文件.bidseal.recipients.pem  上述解密证书（公开信息）\n\
 opening-report.json        开标报告：每本证书扫码解密后的全部检查（信封、清单签名、文件摘要、PDF 签章）\n\
 opening-report.pdf         同一开标报告的 PDF 版（中文）\n\
 hall/                      开标解密出的文件（hall/<证书>/投标文件.bidseal.opened/parts/）\n\

@@ -15,8 +15,9 @@
 //! Guarantees: nothing is written at the output path until the whole envelope is complete and
 //! fsynced (temporary file + rename; a crash or kill -9 at any point leaves the previous bid
 //! file as it was); inputs are only read; a part that changed after the manifest was signed
-//! is refused. The public sidecar `<output>.recipients.pem` lists the recipient certificates
-//! (public data) so that a hall can tell the phone which certificates may open the file.
+//! is refused. The bid file is self-contained: the recipient certificates (public data) travel
+//! inside the envelope (`originatorInfo`), so that a hall can tell the phone which
+//! certificates may open a file that was copied alone.
 //!
 //! Does not: upload the file, or decide which colleagues to add (the phone does).
 
@@ -34,9 +35,6 @@ use bidseal_cms::envelope::{self, RecipientSet};
 use bidseal_cms::signed_data::{sha256, AttributeProfile, SignedAttributes};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-/// Suffix of the public recipient-certificate list written next to a bid file.
-pub const RECIPIENTS_SUFFIX: &str = ".recipients.pem";
 
 /// The signed attributes of the manifest signature for `chain` (signer first): plain CMS with
 /// signingTime, over SHA-256 of `manifest_bytes`.
@@ -79,8 +77,6 @@ pub struct BidFileSummary {
     pub sha256: String,
     /// Recipient subjects.
     pub recipients: Vec<String>,
-    /// The recipients sidecar.
-    pub recipients_pem: PathBuf,
 }
 
 /// A temporary file deleted on drop.
@@ -90,64 +86,6 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
-}
-
-fn temp_beside(output: &Path, tag: &str) -> Result<PathBuf, BidFileError> {
-    let name = output
-        .file_name()
-        .ok_or_else(|| BidFileError::io(output, "输出路径没有文件名"))?
-        .to_string_lossy()
-        .into_owned();
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    Ok(dir.join(format!(".{name}.{tag}-{}-{nanos}.tmp", std::process::id())))
-}
-
-/// Removes temporary packages (plaintext) left next to `output` by a writer that was killed:
-/// `.{name}.package-{pid}-*.tmp` whose process no longer runs (checked via `/proc` on Linux;
-/// elsewhere only this process's own leftovers are removed).
-fn remove_stale_packages(output: &Path) {
-    let (Some(name), Some(dir)) = (output.file_name(), output.parent()) else {
-        return;
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let prefix = format!(".{}.package-", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file.strip_prefix(&prefix) else {
-            continue;
-        };
-        if !file.ends_with(".tmp") {
-            continue;
-        }
-        let pid = rest.split('-').next().unwrap_or_default();
-        let alive = pid == std::process::id().to_string()
-            || !Path::new("/proc").exists()
-            || Path::new("/proc").join(pid).exists();
-        if !alive {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// The path of the recipients sidecar of `bid_file`.
-pub fn recipients_sidecar(bid_file: &Path) -> PathBuf {
-    let mut s = bid_file.as_os_str().to_owned();
-    s.push(RECIPIENTS_SUFFIX);
-    PathBuf::from(s)
 }
 
 /// Checks and writes the bid file at `output` (see the module doc for the steps).
@@ -228,9 +166,14 @@ pub fn write_bid_file(
             )));
         }
     }
-    // 5. Package → temporary file; encrypt → output (atomic inside encrypt_file).
-    remove_stale_packages(output);
-    let package = TempFile(temp_beside(output, "package")?);
+    // 5. Package → private temporary file beside the output (plaintext: 0600; a killed
+    //    writer's is swept here next time); encrypt → output (atomic inside encrypt_file).
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    crate::fsio::sweep_stale_plaintext(&dir, SystemTime::now());
+    let package = TempFile(dir.join(crate::fsio::plaintext_temp_name(".zip")));
     package::write_package(
         &package.0,
         &inputs.manifest_bytes,
@@ -239,14 +182,6 @@ pub fn write_bid_file(
     )?;
     envelope::encrypt_file(&package.0, output, &recipients, &mut |_, _| {})?;
     drop(package);
-    // 6. Public recipient list.
-    let mut pem = String::new();
-    for cert in &inputs.recipients {
-        pem.push_str(&pem_block(cert.der()));
-    }
-    let sidecar = recipients_sidecar(output);
-    crate::fsio::write_atomic(&sidecar, pem.as_bytes())
-        .map_err(|e| BidFileError::io(&sidecar, e))?;
     let (sha256, size) = manifest::hash_file(output)?;
     Ok(BidFileSummary {
         path: output.to_path_buf(),
@@ -257,22 +192,5 @@ pub fn write_bid_file(
             .iter()
             .map(Certificate::subject_string)
             .collect(),
-        recipients_pem: sidecar,
     })
-}
-
-/// PEM `CERTIFICATE` block of `der`.
-pub fn pem_block(der: &[u8]) -> String {
-    use der::pem::{encode_string, LineEnding};
-    encode_string("CERTIFICATE", LineEnding::LF, der).unwrap_or_default()
-}
-
-/// Reads the recipients sidecar of `bid_file`, if there is one.
-pub fn read_recipients_sidecar(bid_file: &Path) -> Result<Vec<Certificate>, BidFileError> {
-    let path = recipients_sidecar(bid_file);
-    match std::fs::read(&path) {
-        Ok(bytes) => Certificate::many_from_pem(&bytes).map_err(|e| BidFileError::io(&path, e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(BidFileError::io(&path, e)),
-    }
 }

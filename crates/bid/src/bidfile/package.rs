@@ -1,14 +1,20 @@
 //! The bid package: a zip (stored, not compressed — PDFs are compressed already) with
 //! `manifest.json`, `manifest.p7s` and every part named in the manifest.
 //!
-//! Guarantees: writing streams each part from disk; reading refuses more entries than the
-//! manifest allows, entries not named in the manifest, missing entries, names that are not
-//! plain file names, and parts larger than declared (so a crafted zip cannot fill the disk);
-//! extracted parts are written inside the given folder only. Does not: check hashes or
+//! Guarantees: writing streams each part from disk. Reading is in two steps so that the hall
+//! checks the bidder's signature before anything is inflated: [`open_package`] walks the raw
+//! central directory (duplicate names, which the `zip` crate would merge silently, are refused),
+//! reads only the manifest and its signature (each bounded), and refuses entries not named in
+//! the manifest, missing entries, names that are not plain file names, symlinks, a declared
+//! size different from the manifest's, and implausible compression ratios;
+//! [`OpenedPackage::extract`] then refuses a package whose declared total does not fit on the
+//! disk, writes each part (mode `0600`) inside the given folder only, never more than its
+//! declared size, and removes what it wrote when it fails. Does not: check hashes or
 //! signatures (see `opening`).
 
 use super::error::BidFileError;
 use super::manifest::{check_part_name, BidManifest, MANIFEST_NAME, MAX_PARTS, SIGNATURE_NAME};
+use crate::zipcheck::{central_directory_names, check_entry_sizes, ZipCheckError};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -19,15 +25,19 @@ use zip::write::SimpleFileOptions;
 pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 /// Largest manifest signature accepted.
 pub const MAX_SIGNATURE_BYTES: u64 = 64 * 1024;
+/// Largest single part (the envelope format allows more; a bid part above 64 GiB is refused).
+pub const MAX_PART_BYTES: u64 = 64 << 30;
+/// Free space left on the hall's disk after extracting a package.
+pub const DISK_RESERVE: u64 = 256 << 20;
 
-/// Writes the package zip to `path` (a temporary file chosen by the caller).
+/// Writes the package zip to `path` (a temporary file chosen by the caller), mode `0600`.
 pub fn write_package(
     path: &Path,
     manifest_bytes: &[u8],
     signature_der: &[u8],
     parts: &[(String, PathBuf)],
 ) -> Result<(), BidFileError> {
-    let file = File::create(path).map_err(|e| BidFileError::io(path, e))?;
+    let file = crate::fsio::create_private(path).map_err(|e| BidFileError::io(path, e))?;
     let mut zip = zip::ZipWriter::new(file);
     let opts = SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
@@ -80,13 +90,37 @@ fn read_limited(entry: &mut impl Read, limit: u64, what: &str) -> Result<Vec<u8>
     Ok(out)
 }
 
-/// Reads the package at `zip_path` and extracts its parts into `into` (which must exist).
-pub fn read_package(zip_path: &Path, into: &Path) -> Result<ExtractedPackage, BidFileError> {
-    let file = File::open(zip_path).map_err(|e| BidFileError::io(zip_path, e))?;
+/// A package whose directory passed every check and whose manifest and signature were read,
+/// nothing else inflated: check the signature, then [`OpenedPackage::extract`].
+pub struct OpenedPackage {
+    zip: zip::ZipArchive<File>,
+    /// The exact manifest bytes (what the signature covers).
+    pub manifest_bytes: Vec<u8>,
+    /// The parsed manifest.
+    pub manifest: BidManifest,
+    /// DER of `manifest.p7s`.
+    pub signature_der: Vec<u8>,
+}
+
+fn zip_refused(e: ZipCheckError) -> BidFileError {
+    BidFileError::invalid(e.to_string())
+}
+
+/// Opens the package at `zip_path` and checks its directory without inflating any part:
+/// no duplicate names (raw central directory), at most [`MAX_PARTS`] + 2 entries, only the
+/// manifest, its signature and the listed parts, each declared at exactly its listed size
+/// with a plausible compression ratio.
+pub fn open_package(zip_path: &Path) -> Result<OpenedPackage, BidFileError> {
+    let mut file = File::open(zip_path).map_err(|e| BidFileError::io(zip_path, e))?;
+    let zip_len = file
+        .metadata()
+        .map_err(|e| BidFileError::io(zip_path, e))?
+        .len();
+    let names = central_directory_names(&mut file, MAX_PARTS as u64 + 2).map_err(zip_refused)?;
     let mut zip = zip::ZipArchive::new(file)
         .map_err(|e| BidFileError::invalid(format!("不是有效的 zip：{e}")))?;
-    if zip.len() > MAX_PARTS + 2 {
-        return Err(BidFileError::invalid(format!("条目过多（{}）", zip.len())));
+    if zip.len() != names.len() {
+        return Err(BidFileError::invalid("zip 目录条目数不一致"));
     }
     let manifest_bytes = {
         let mut entry = zip
@@ -101,10 +135,9 @@ pub fn read_package(zip_path: &Path, into: &Path) -> Result<ExtractedPackage, Bi
             .map_err(|_| BidFileError::invalid("缺少投标人签名 manifest.p7s"))?;
         read_limited(&mut entry, MAX_SIGNATURE_BYTES, SIGNATURE_NAME)?
     };
-    let mut parts = BTreeMap::new();
     for i in 0..zip.len() {
-        let mut entry = zip
-            .by_index(i)
+        let entry = zip
+            .by_index_raw(i)
             .map_err(|e| BidFileError::invalid(format!("第 {i} 个条目损坏：{e}")))?;
         let name = entry
             .name()
@@ -114,38 +147,126 @@ pub fn read_package(zip_path: &Path, into: &Path) -> Result<ExtractedPackage, Bi
             continue;
         }
         check_part_name(&name)?;
+        if entry.is_symlink() || entry.is_dir() {
+            return Err(BidFileError::BadPartName { name });
+        }
         let declared = manifest
             .part(&name)
             .ok_or_else(|| BidFileError::invalid(format!("包含清单未列出的文件“{name}”")))?;
-        if parts.contains_key(&name) {
-            return Err(BidFileError::invalid(format!("文件“{name}”重复出现")));
-        }
-        let target = into.join(&name);
-        let mut out = File::create(&target).map_err(|e| BidFileError::io(&target, e))?;
-        let copied = std::io::copy(&mut (&mut entry).take(declared.size + 1), &mut out)
-            .map_err(|e| BidFileError::invalid(format!("文件“{name}”无法解压：{e}")))?;
-        if copied > declared.size {
+        if entry.size() != declared.size {
             return Err(BidFileError::invalid(format!(
-                "文件“{name}”比清单声明的 {} 字节大",
+                "文件“{name}”在 zip 目录中声明 {} 字节，清单中为 {} 字节",
+                entry.size(),
                 declared.size
             )));
         }
-        parts.insert(name, target);
+        if entry.compressed_size() > zip_len {
+            return Err(BidFileError::invalid(format!(
+                "文件“{name}”的压缩大小超过整个文件包"
+            )));
+        }
+        check_entry_sizes(&name, entry.size(), entry.compressed_size(), MAX_PART_BYTES)
+            .map_err(zip_refused)?;
     }
     for part in &manifest.parts {
-        if !parts.contains_key(&part.name) {
+        if !names.contains(&part.name) {
             return Err(BidFileError::invalid(format!(
                 "缺少清单列出的文件“{}”",
                 part.name
             )));
         }
     }
-    Ok(ExtractedPackage {
+    Ok(OpenedPackage {
+        zip,
         manifest_bytes,
         manifest,
         signature_der,
-        parts,
     })
+}
+
+impl OpenedPackage {
+    /// Total size of the parts the manifest lists.
+    pub fn declared_total(&self) -> u64 {
+        self.manifest
+            .parts
+            .iter()
+            .fold(0u64, |t, p| t.saturating_add(p.size))
+    }
+
+    /// Extracts every part into `into` (which must exist), files created `0600` on Unix.
+    /// Refuses first when the declared total does not fit on the disk of `into` (with a
+    /// reserve); never writes more than a part's declared size. On error the parts written so
+    /// far are removed.
+    pub fn extract(self, into: &Path) -> Result<ExtractedPackage, BidFileError> {
+        let free = crate::fsio::free_space(into);
+        self.extract_within(into, free)
+    }
+
+    /// [`Self::extract`] with the free space of `into` given (`None`: unknown, not checked).
+    pub fn extract_within(
+        mut self,
+        into: &Path,
+        free: Option<u64>,
+    ) -> Result<ExtractedPackage, BidFileError> {
+        let total = self.declared_total();
+        if let Some(free) = free {
+            if total.saturating_add(DISK_RESERVE) > free {
+                return Err(BidFileError::invalid(format!(
+                    "解压需要 {total} 字节，目录 {} 只剩 {free} 字节可用",
+                    into.display()
+                )));
+            }
+        }
+        let mut parts = BTreeMap::new();
+        let result = self.extract_into(into, &mut parts);
+        if result.is_err() {
+            for path in parts.values() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        result?;
+        Ok(ExtractedPackage {
+            manifest_bytes: self.manifest_bytes,
+            manifest: self.manifest,
+            signature_der: self.signature_der,
+            parts,
+        })
+    }
+
+    fn extract_into(
+        &mut self,
+        into: &Path,
+        parts: &mut BTreeMap<String, PathBuf>,
+    ) -> Result<(), BidFileError> {
+        for declared in self.manifest.parts.clone() {
+            let name = declared.name.clone();
+            let mut entry = self
+                .zip
+                .by_name(&name)
+                .map_err(|e| BidFileError::invalid(format!("文件“{name}”无法读取：{e}")))?;
+            let target = into.join(&name);
+            let mut out =
+                crate::fsio::create_private(&target).map_err(|e| BidFileError::io(&target, e))?;
+            parts.insert(name.clone(), target.clone());
+            let copied = std::io::copy(&mut (&mut entry).take(declared.size + 1), &mut out)
+                .map_err(|e| BidFileError::invalid(format!("文件“{name}”无法解压：{e}")))?;
+            if copied != declared.size {
+                return Err(BidFileError::invalid(format!(
+                    "文件“{name}”解压后为 {copied}{} 字节，清单声明 {} 字节",
+                    if copied > declared.size { "+" } else { "" },
+                    declared.size
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the package at `zip_path` and extracts its parts into `into` (which must exist),
+/// without checking the signature in between: for tools and tests. The hall uses
+/// [`open_package`], checks the signature, then [`OpenedPackage::extract`].
+pub fn read_package(zip_path: &Path, into: &Path) -> Result<ExtractedPackage, BidFileError> {
+    open_package(zip_path)?.extract(into)
 }
 
 #[cfg(test)]
@@ -265,6 +386,75 @@ mod tests {
             ("a.pdf", b"abcdef"),
         ]);
         assert!(why.contains("a.pdf"), "{why}");
+    }
+
+    #[test]
+    fn a_package_that_does_not_fit_on_the_disk_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // Incompressible (a compressible body would be refused as a bomb first).
+        let mut x: u32 = 0x9E37_79B9;
+        let body: Vec<u8> = (0..2 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let m = manifest(vec![part("a.pdf", body.len() as u64)]);
+        let zip = zip_of(
+            dir.path(),
+            &[
+                (MANIFEST_NAME, &m),
+                (SIGNATURE_NAME, b"s"),
+                ("a.pdf", &body),
+            ],
+        );
+        let out = dir.path().join("x");
+        std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
+        let opened = open_package(&zip).unwrap_or_else(|e| panic!("{e}"));
+        let free = Some(DISK_RESERVE + (1 << 20));
+        let err = opened
+            .extract_within(&out, free)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("可用")),
+            "{err:?}"
+        );
+        assert_eq!(std::fs::read_dir(&out).map(|d| d.count()).ok(), Some(0));
+        // With room for it, the same package extracts.
+        let opened = open_package(&zip).unwrap_or_else(|e| panic!("{e}"));
+        let free = Some(DISK_RESERVE + (3 << 20));
+        assert!(opened.extract_within(&out, free).is_ok());
+    }
+
+    #[test]
+    fn a_duplicate_part_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let m = manifest(vec![part("a.pdf", 3)]);
+        let zip = zip_of(
+            dir.path(),
+            &[
+                (MANIFEST_NAME, &m),
+                (SIGNATURE_NAME, b"s"),
+                ("a.pdf", b"abc"),
+                ("b.pdf", b"xyz"),
+            ],
+        );
+        // Rename b.pdf to a.pdf in place (local header and central directory).
+        let mut bytes = std::fs::read(&zip).unwrap_or_default();
+        for i in 0..bytes.len().saturating_sub(5) {
+            if &bytes[i..i + 5] == b"b.pdf" {
+                bytes[i..i + 5].copy_from_slice(b"a.pdf");
+            }
+        }
+        std::fs::write(&zip, bytes).unwrap_or_else(|e| panic!("{e}"));
+        let err = open_package(&zip).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("重复")),
+            "{err:?}"
+        );
     }
 
     #[test]

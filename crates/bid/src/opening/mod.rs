@@ -6,30 +6,42 @@
 //! 1. `envelope` — the envelope opens for this recipient and its GCM tag verifies (a single
 //!    flipped byte fails here: "tampered"); "not a recipient" is reported as such;
 //! 2. `package` — the package has the manifest, its signature and exactly the listed parts;
-//! 3. `manifest_signature` — the bidder's CMS signature over the manifest is valid, chains to
-//!    a CA the tender accepts, and names the manifest's bidder (name + credit code);
-//! 4. `project` — the manifest is for this tender's project and lot (when the hall knows it);
+//! 2. `package` — the package has the manifest, its signature and exactly the listed parts,
+//!    no duplicate names, each declared at its listed size with a plausible compression ratio
+//!    (read from the zip directory: nothing is inflated yet);
+//! 3. `manifest_signature` — the bidder's CMS signature over the manifest is valid, carries a
+//!    signing time not after the bid deadline (nor in the future), its certificate chains to a
+//!    CA the tender accepts and was valid at that time, allows digital signatures (keyUsage
+//!    digitalSignature or nonRepudiation), and names the manifest's bidder (name + credit
+//!    code). Only when it holds are the parts extracted (`extract`: bounded by the declared
+//!    sizes and the free disk space);
+//! 4. `project` — the manifest is for this tender's project, lot and platform;
 //! 5. `hash:<part>` — every part's SHA-256 and size match the manifest;
-//! 6. `pdf:<part>` — every PDF has at least one signature and every signature is valid
-//!    (byte range, digest, ECDSA, chain to the accepted CAs, no change after it but further
-//!    signatures) and was made by a certificate of the bidder's enterprise.
+//! 6. `pdf:<part>` — every PDF has at least one signature and every signature is valid at the
+//!    manifest's signing time (byte range, digest, ECDSA, chain to the accepted CAs, no change
+//!    after it but further signatures) and was made by a certificate allowed to sign, of the
+//!    bidder's enterprise (name and credit code).
 //!
 //! Guarantees: a report is produced for every bid, never a panic; `passed` is true only if
-//! every check ran and passed; plaintext is only written inside the caller's work folder, and
-//! only after the envelope's tag verified. Does not: revocation lookups (a revoked certificate
+//! every check ran and passed; plaintext is only written inside the caller's work folder
+//! (folders `0700`, files `0600`): the decrypted package is a temporary removed before
+//! returning (a killed run's is swept by the next), and parts are extracted only after the
+//! bidder's signature verified. Does not: revocation lookups (a revoked certificate
 //! cannot decrypt because the co-signing service refuses; PDF signer revocation is not checked).
 
 pub mod report_pdf;
 
-use crate::bidfile::package::read_package;
+use crate::bidfile::package::open_package;
 use crate::bidfile::{check_same_company, BidFileError, BidManifest, BidProjectIds, BidderIds};
+use crate::tender::TenderPackage;
 use bidseal_cms::cert::TrustStore;
+use bidseal_cms::cert::{Certificate, KeyUsages};
 use bidseal_cms::envelope::{self, KeyAgreement};
 use bidseal_cms::signed_data::{sha256, verify_detached};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// One check of one bid.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -123,7 +135,7 @@ impl BidOpeningReport {
     }
 
     fn has_all_checks(&self) -> bool {
-        ["envelope", "package", "manifest_signature"]
+        ["envelope", "package", "manifest_signature", "project"]
             .iter()
             .all(|k| self.checks.iter().any(|c| c.key == *k))
     }
@@ -134,16 +146,45 @@ impl BidOpeningReport {
     }
 }
 
-/// What the hall knows about the tender.
+/// What the hall knows about the tender: always taken from a verified tender package
+/// ([`HallContext::from_tender`]), never guessed.
 #[derive(Debug, Clone)]
 pub struct HallContext {
     /// CAs the tender accepts.
     pub accepted: TrustStore,
-    /// The tender's project ids (project id, lot id, platform id), when known.
-    pub expected_project: Option<BidProjectIds>,
-    /// Time of the checks.
+    /// The tender's project ids (project id, lot id, platform id).
+    pub expected_project: BidProjectIds,
+    /// The tender's bid deadline: a manifest signed later is refused.
+    pub bid_deadline: SystemTime,
+    /// The tender's opening time, unix seconds (what the phone is told).
+    pub opens_at: u64,
+    /// Now (a signing time after it is refused).
     pub at: SystemTime,
 }
+
+impl HallContext {
+    /// The hall's context from a tender package the caller verified (platform pinned).
+    pub fn from_tender(tender: &TenderPackage, now: SystemTime) -> Result<Self, BidFileError> {
+        let m = &tender.manifest;
+        let unix = |t: time::OffsetDateTime| t.unix_timestamp().max(0) as u64;
+        Ok(HallContext {
+            accepted: crate::bidfile::accepted_cas(tender)?,
+            expected_project: BidProjectIds {
+                project_id: m.project.id.clone(),
+                project_name: m.project.name.clone(),
+                lot_id: m.project.lot.id.clone(),
+                lot_name: m.project.lot.name.clone(),
+                platform_id: m.platform.id.clone(),
+            },
+            bid_deadline: SystemTime::UNIX_EPOCH + Duration::from_secs(unix(m.bid_deadline)),
+            opens_at: unix(m.opening_time),
+            at: now,
+        })
+    }
+}
+
+/// Signing times this far after the hall's clock are tolerated (clock skew).
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// The folder a bid file is opened into: `<work>/<file name>.opened/`.
 pub fn opened_dir(work: &Path, bid_file: &Path) -> PathBuf {
@@ -154,8 +195,25 @@ pub fn opened_dir(work: &Path, bid_file: &Path) -> PathBuf {
     work.join(format!("{name}.opened"))
 }
 
-/// Decrypts `bid_file` with `agreement` into `<work>/<name>.opened/package.zip` and verifies
-/// it (see the module doc). The report is complete whatever fails.
+/// Removes the plaintext temporaries a killed hall left in any `<work>/*.opened/` folder
+/// (see [`crate::fsio::sweep_stale_plaintext`]); run once when the hall starts. Returns how
+/// many were removed.
+pub fn sweep_work(work: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(work) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".opened"))
+        .map(|e| crate::fsio::sweep_stale_plaintext(&e.path(), SystemTime::now()))
+        .sum()
+}
+
+/// Decrypts `bid_file` with `agreement` into a private temporary package in
+/// `<work>/<name>.opened/` (removed before returning, whatever happens) and verifies it (see
+/// the module doc); the parts are extracted, mode `0600`, into `<work>/<name>.opened/parts/`
+/// only after the bidder's signature over the manifest checked out. The report is complete
+/// whatever fails.
 pub async fn open_bid_file<K: KeyAgreement>(
     bid_file: &Path,
     work: &Path,
@@ -165,7 +223,10 @@ pub async fn open_bid_file<K: KeyAgreement>(
     let mut report = BidOpeningReport::new(bid_file);
     let dir = opened_dir(work, bid_file);
     let parts_dir = dir.join("parts");
-    if let Err(e) = std::fs::create_dir_all(&parts_dir) {
+    let made = crate::fsio::create_private_dir(work)
+        .and_then(|()| crate::fsio::create_private_dir(&dir))
+        .and_then(|()| crate::fsio::create_private_dir(&parts_dir));
+    if let Err(e) = made {
         let err = BidFileError::io(&parts_dir, e);
         report.push(OpeningCheck::fail(
             "envelope",
@@ -175,8 +236,9 @@ pub async fn open_bid_file<K: KeyAgreement>(
         ));
         return report;
     }
-    let plaintext = dir.join("package.zip");
-    match envelope::decrypt_file(bid_file, &plaintext, agreement, &mut |_, _| {}).await {
+    crate::fsio::sweep_stale_plaintext(&dir, SystemTime::now());
+    let plaintext = PlaintextFile(dir.join(crate::fsio::plaintext_temp_name(".zip")));
+    match envelope::decrypt_file(bid_file, &plaintext.0, agreement, &mut |_, _| {}).await {
         Ok(summary) => {
             report.opened_as = Some(summary.opened_as.clone());
             report.push(OpeningCheck::pass(
@@ -202,19 +264,33 @@ pub async fn open_bid_file<K: KeyAgreement>(
             return report;
         }
     }
-    report.extracted_to = Some(parts_dir.display().to_string());
-    verify_package(&plaintext, &parts_dir, hall, &mut report);
+    verify_package(&plaintext.0, &parts_dir, hall, &mut report);
+    if report.extracted_to.is_none() {
+        let _ = std::fs::remove_dir(&parts_dir);
+    }
     report
 }
 
-/// Verifies an already decrypted package (checks 2–6 of the module doc) into `report`.
+/// The decrypted package: plaintext, removed when dropped (every return path of
+/// [`open_bid_file`], and unwinding). A kill -9 leaves it to the next run's sweep.
+struct PlaintextFile(PathBuf);
+
+impl Drop for PlaintextFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Verifies an already decrypted package (checks 2–6 of the module doc) into `report`. Parts
+/// are extracted into `parts_dir` only after the manifest signature verified, and
+/// `report.extracted_to` is set only then.
 pub fn verify_package(
     package_zip: &Path,
     parts_dir: &Path,
     hall: &HallContext,
     report: &mut BidOpeningReport,
 ) {
-    let package = match read_package(package_zip, parts_dir) {
+    let opened = match open_package(package_zip) {
         Ok(p) => p,
         Err(e) => {
             report.push(OpeningCheck::fail(
@@ -229,47 +305,64 @@ pub fn verify_package(
     report.push(OpeningCheck::pass(
         "package",
         "文件包结构",
-        format!("清单列出 {} 个文件，均在包内", package.manifest.parts.len()),
+        format!("清单列出 {} 个文件，均在包内", opened.manifest.parts.len()),
     ));
-    let manifest: &BidManifest = &package.manifest;
-    report.bidder = Some(manifest.bidder.clone());
-    report.project = Some(manifest.project.clone());
-    report.price = manifest.price.clone();
-    // 3. Manifest signature.
-    report.push(manifest_signature_check(
-        &package.signature_der,
-        &package.manifest_bytes,
-        &manifest.bidder,
+    report.bidder = Some(opened.manifest.bidder.clone());
+    report.project = Some(opened.manifest.project.clone());
+    report.price = opened.manifest.price.clone();
+    // 3. Manifest signature: nothing is inflated unless it holds.
+    let (check, signed_at) = manifest_signature_check(
+        &opened.signature_der,
+        &opened.manifest_bytes,
+        &opened.manifest.bidder,
         hall,
-    ));
+    );
+    report.push(check);
     // 4. Project.
-    if let Some(expected) = &hall.expected_project {
-        let got = &manifest.project;
-        if got.project_id == expected.project_id
-            && got.lot_id == expected.lot_id
-            && got.platform_id == expected.platform_id
-        {
-            report.push(OpeningCheck::pass(
-                "project",
-                "项目与标段",
-                format!("{} / {}", got.project_id, got.lot_id),
-            ));
-        } else {
-            report.push(OpeningCheck::fail(
-                "project",
-                "项目与标段",
-                "OPEN_WRONG_PROJECT",
-                format!(
-                    "投标文件属于项目 {} 标段 {}（平台 {}），不是本次开标的 {} 标段 {}",
-                    got.project_id,
-                    got.lot_id,
-                    got.platform_id,
-                    expected.project_id,
-                    expected.lot_id
-                ),
-            ));
-        }
+    let expected = &hall.expected_project;
+    let got = &opened.manifest.project;
+    if got.project_id == expected.project_id
+        && got.lot_id == expected.lot_id
+        && got.platform_id == expected.platform_id
+    {
+        report.push(OpeningCheck::pass(
+            "project",
+            "项目与标段",
+            format!("{} / {}", got.project_id, got.lot_id),
+        ));
+    } else {
+        report.push(OpeningCheck::fail(
+            "project",
+            "项目与标段",
+            "OPEN_WRONG_PROJECT",
+            format!(
+                "投标文件属于项目 {} 标段 {}（平台 {}），不是本次开标的 {} 标段 {}（平台 {}）",
+                got.project_id,
+                got.lot_id,
+                got.platform_id,
+                expected.project_id,
+                expected.lot_id,
+                expected.platform_id
+            ),
+        ));
     }
+    let Some(signed_at) = signed_at else {
+        return;
+    };
+    let package = match opened.extract(parts_dir) {
+        Ok(p) => p,
+        Err(e) => {
+            report.push(OpeningCheck::fail(
+                "extract",
+                "解压文件",
+                e.code(),
+                e.to_string(),
+            ));
+            return;
+        }
+    };
+    report.extracted_to = Some(parts_dir.display().to_string());
+    let manifest: &BidManifest = &package.manifest;
     // 5 + 6. Hashes and PDF signatures.
     for part in &manifest.parts {
         let key = format!("hash:{}", part.name);
@@ -296,23 +389,38 @@ pub fn verify_package(
             Err(e) => report.push(OpeningCheck::fail(key, name, e.code(), e.to_string())),
         }
         if part.name.to_ascii_lowercase().ends_with(".pdf") {
-            report.push(pdf_check(&part.name, path, &manifest.bidder, hall));
+            report.push(pdf_check(
+                &part.name,
+                path,
+                &manifest.bidder,
+                hall,
+                signed_at,
+            ));
         }
     }
 }
 
+/// A bidder's signing certificate must allow signatures: keyUsage present with
+/// digitalSignature or nonRepudiation.
+fn signing_key_usage_ok(cert: &Certificate) -> bool {
+    cert.key_usage().is_some_and(|ku| {
+        ku.0.contains(KeyUsages::DigitalSignature) || ku.0.contains(KeyUsages::NonRepudiation)
+    })
+}
+
+/// Check 3; returns the signing time when the signature holds (the time at which every
+/// certificate of this bid is checked).
 fn manifest_signature_check(
     der: &[u8],
     manifest_bytes: &[u8],
     bidder: &BidderIds,
     hall: &HallContext,
-) -> OpeningCheck {
+) -> (OpeningCheck, Option<SystemTime>) {
     let (key, name) = ("manifest_signature", "投标人清单签名");
+    let fail = |code: &str, detail: String| (OpeningCheck::fail(key, name, code, detail), None);
     let v = match verify_detached(der, &sha256(manifest_bytes), &hall.accepted, hall.at) {
         Ok(v) => v,
-        Err(e) => {
-            return OpeningCheck::fail(key, name, e.code(), format!("签名无法解析：{e}"));
-        }
+        Err(e) => return fail(e.code(), format!("签名无法解析：{e}")),
     };
     let who = format!(
         "{}（{}）",
@@ -320,39 +428,72 @@ fn manifest_signature_check(
         v.signer.organization().unwrap_or_default()
     );
     if !v.digest_matches {
-        return OpeningCheck::fail(
-            key,
-            name,
+        return fail(
             "OPEN_MANIFEST_TAMPERED",
-            "清单在签名后被修改（摘要不符）",
+            "清单在签名后被修改（摘要不符）".into(),
         );
     }
     if !v.signature_valid || !v.signing_certificate_matches {
-        return OpeningCheck::fail(
-            key,
-            name,
+        return fail(
             "OPEN_SIGNATURE_INVALID",
             format!("签名值无效（签名人 {who}）"),
         );
     }
-    if let Err(e) = &v.chain {
-        return OpeningCheck::fail(
-            key,
-            name,
+    let Some(signed_at) = v.signing_time else {
+        return fail(
+            "OPEN_SIGNATURE_INVALID",
+            format!("签名没有签名时间（签名人 {who}），无法确认签名时证书有效"),
+        );
+    };
+    if signed_at > hall.at + CLOCK_SKEW {
+        return fail(
+            "OPEN_SIGNATURE_INVALID",
+            format!("签名时间晚于当前时间（签名人 {who}），签名不可信"),
+        );
+    }
+    if signed_at > hall.bid_deadline {
+        return fail(
+            "OPEN_SIGNED_AFTER_DEADLINE",
+            format!("清单签名时间晚于投标截止时间（签名人 {who}），不予受理"),
+        );
+    }
+    if let Err(e) = hall
+        .accepted
+        .verify_chain(&v.signer, &v.certificates, signed_at)
+    {
+        return fail(
             "OPEN_CA_NOT_ACCEPTED",
-            format!("签名证书 {who} 不是招标文件认可的 CA 签发或已过期：{e}"),
+            format!("签名证书 {who} 不是招标文件认可的 CA 签发，或签名时不在有效期内：{e}"),
+        );
+    }
+    if !signing_key_usage_ok(&v.signer) {
+        return fail(
+            "OPEN_KEY_USAGE",
+            format!("签名证书 {who} 的密钥用途不含数字签名，不能用于签署投标文件"),
         );
     }
     if let Err(e) = check_same_company(&v.signer, bidder) {
-        return OpeningCheck::fail(key, name, e.code(), e.to_string());
+        return fail(e.code(), e.to_string());
     }
-    OpeningCheck::pass(key, name, format!("有效，签名人 {who}"))
+    (
+        OpeningCheck::pass(key, name, format!("有效，签名人 {who}")),
+        Some(signed_at),
+    )
 }
 
-fn pdf_check(part: &str, path: &Path, bidder: &BidderIds, hall: &HallContext) -> OpeningCheck {
+/// Check 6 for one PDF: every signature valid at `signed_at` (the manifest's signing time,
+/// after every seal), chained to an accepted CA, by a certificate allowed to sign, of the
+/// bidder's enterprise (name and credit code).
+fn pdf_check(
+    part: &str,
+    path: &Path,
+    bidder: &BidderIds,
+    hall: &HallContext,
+    signed_at: SystemTime,
+) -> OpeningCheck {
     let key = format!("pdf:{part}");
     let name = format!("PDF 签章 {part}");
-    let report = match bidseal_pdf::verify_file(path, &hall.accepted, hall.at) {
+    let report = match bidseal_pdf::verify_file(path, &hall.accepted, signed_at) {
         Ok(r) => r,
         Err(e) => {
             return OpeningCheck::fail(key, name, e.code(), format!("无法验证：{e}"));
@@ -365,17 +506,18 @@ fn pdf_check(part: &str, path: &Path, bidder: &BidderIds, hall: &HallContext) ->
     for sig in &report.signatures {
         if !sig.is_valid() {
             problems.push(sig.summary_line());
-        } else if sig
-            .credit_code
-            .as_deref()
-            .map(|c| c.eq_ignore_ascii_case(&bidder.credit_code))
-            != Some(true)
-        {
+            continue;
+        }
+        let Some(cert) = &sig.signer_certificate else {
+            problems.push(format!("{}：没有签章证书", sig.field_name));
+            continue;
+        };
+        if let Err(e) = check_same_company(cert, bidder) {
+            problems.push(format!("{}：{e}", sig.field_name));
+        } else if !signing_key_usage_ok(cert) {
             problems.push(format!(
-                "{}：签章证书单位 {}（{}）不是投标人",
-                sig.field_name,
-                sig.organization.as_deref().unwrap_or("-"),
-                sig.credit_code.as_deref().unwrap_or("-")
+                "{}：签章证书的密钥用途不含数字签名",
+                sig.field_name
             ));
         }
     }

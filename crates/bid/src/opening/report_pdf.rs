@@ -146,10 +146,22 @@ mod tests {
             .arg(&path)
             .output()
             .unwrap_or_else(|e| panic!("pdfinfo is required: {e}"));
-        let info = String::from_utf8_lossy(&info.stdout);
         assert!(
-            !info.contains("Pages:           1\n"),
-            "several pages: {info}"
+            info.status.success(),
+            "pdfinfo: {}",
+            String::from_utf8_lossy(&info.stderr)
         );
+        let info = String::from_utf8_lossy(&info.stdout);
+        let pages: usize = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Pages:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("pdfinfo shows no page count: {info}"));
+        assert!(
+            pages >= 2,
+            "12 bids need several pages, got {pages}: {info}"
+        );
+        // pdftotext ends every page with a form feed: the text really spans those pages.
+        assert_eq!(text.matches('\u{c}').count(), pages, "{text}");
     }
 }

@@ -4,7 +4,9 @@
 //! Guarantees when [`open`] returns `Ok`: the zip had only the entries the format allows (no
 //! path traversal, no absolute paths, no symlinks, no duplicates, no unlisted files), no entry
 //! exceeded its size limit or an implausible compression ratio (zip bombs), the manifest bytes
-//! carry a valid platform signature, the manifest passed [`TenderManifest::check`], and every
+//! carry a valid platform signature (checked before any other entry is read: at most three
+//! small entries are inflated for an unsigned or forged package), the listed files together
+//! hold at most [`MAX_UNPACKED_BYTES`], the manifest passed [`TenderManifest::check`], and every
 //! listed file matched its size and SHA-256. Does not: decide whether the platform is trusted
 //! (see [`super::verify`]) or whether the deadline has passed (the caller decides what to do
 //! with a past deadline).
@@ -22,6 +24,7 @@ use super::manifest::{is_plain_id, PackagedFile, TenderManifest, TENDER_FORMAT};
 use super::signature::{PlatformCertificate, PlatformSigner};
 use super::{TenderError, TenderSpec};
 use crate::fsio::write_atomic;
+use crate::zipcheck::{central_directory_names, check_entry_sizes, ZipCheckError};
 
 /// The manifest entry (signed bytes).
 pub const MANIFEST: &str = "tender.json";
@@ -48,7 +51,9 @@ pub const MAX_SMALL_ENTRY_BYTES: u64 = 64 * 1024;
 pub const MAX_PDF_BYTES: u64 = 256 * 1024 * 1024;
 /// Highest uncompressed/compressed ratio accepted for entries above 1 MiB (PDFs are mostly
 /// compressed already; text compresses ~10x; a bomb compresses ~1000x).
-pub const MAX_COMPRESSION_RATIO: u64 = 200;
+pub const MAX_COMPRESSION_RATIO: u64 = crate::zipcheck::MAX_COMPRESSION_RATIO;
+/// Most bytes the listed files may hold together (they are kept in memory).
+pub const MAX_UNPACKED_BYTES: u64 = 512 * 1024 * 1024;
 
 /// A package whose signature, structure and hashes checked out.
 #[derive(Debug, Clone)]
@@ -130,13 +135,64 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Opens and checks a package (see the module doc for what is guaranteed).
+fn zip_check_error(e: ZipCheckError) -> TenderError {
+    match e {
+        ZipCheckError::Duplicate(name) => TenderError::ForbiddenEntry { name },
+        ZipCheckError::TooMany { count, limit } => TenderError::TooManyEntries {
+            count: count as usize,
+            limit: limit as usize,
+        },
+        ZipCheckError::TooLarge { name, limit, .. } => TenderError::TooLarge { entry: name, limit },
+        ZipCheckError::Bomb { name, .. } => TenderError::ZipBomb { entry: name },
+        ZipCheckError::Io(why) | ZipCheckError::Malformed(why) => TenderError::NotAZip { why },
+    }
+}
+
+/// Reads entry `index` (named `name`), at most `cap` bytes, and requires exactly `expected`.
+fn read_entry(
+    zip: &mut zip::ZipArchive<File>,
+    index: usize,
+    name: &str,
+    cap: u64,
+    expected: u64,
+) -> Result<Vec<u8>, TenderError> {
+    let entry = zip
+        .by_index(index)
+        .map_err(|e| TenderError::NotAZip { why: e.to_string() })?;
+    let mut bytes = Vec::with_capacity(expected.min(cap) as usize);
+    entry
+        .take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| TenderError::Corrupt {
+            entry: name.to_string(),
+            why: e.to_string(),
+        })?;
+    if bytes.len() as u64 > cap {
+        return Err(TenderError::TooLarge {
+            entry: name.to_string(),
+            limit: cap,
+        });
+    }
+    if bytes.len() as u64 != expected {
+        return Err(TenderError::Corrupt {
+            entry: name.to_string(),
+            why: "实际长度与目录记录不符".into(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Opens and checks a package (see the module doc for what is guaranteed). Order: the raw
+/// central directory (duplicates, entry count), every entry's name, declared size and
+/// compression ratio (nothing inflated yet), then the manifest, its signature and the
+/// platform certificate (small entries), the signature, the manifest; only then the listed
+/// files, each declared at exactly its listed size, within [`MAX_UNPACKED_BYTES`] in total.
 pub fn open(path: &Path) -> Result<TenderPackage, TenderError> {
     let io = |e: std::io::Error| TenderError::Io {
         path: path.display().to_string(),
         why: e.to_string(),
     };
-    let file = File::open(path).map_err(io)?;
+    let mut file = File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     if len > MAX_PACKAGE_BYTES {
         return Err(TenderError::TooLarge {
@@ -144,18 +200,19 @@ pub fn open(path: &Path) -> Result<TenderPackage, TenderError> {
             limit: MAX_PACKAGE_BYTES,
         });
     }
+    let names = central_directory_names(&mut file, MAX_ENTRIES as u64).map_err(zip_check_error)?;
     let mut zip =
         zip::ZipArchive::new(file).map_err(|e| TenderError::NotAZip { why: e.to_string() })?;
-    if zip.len() > MAX_ENTRIES {
-        return Err(TenderError::TooManyEntries {
-            count: zip.len(),
-            limit: MAX_ENTRIES,
+    if zip.len() != names.len() {
+        return Err(TenderError::NotAZip {
+            why: "目录条目数不一致".into(),
         });
     }
-    let mut entries: BTreeMap<String, (EntryRole, Vec<u8>)> = BTreeMap::new();
+    // name → (index, role, declared size)
+    let mut entries: BTreeMap<String, (usize, EntryRole, u64)> = BTreeMap::new();
     for i in 0..zip.len() {
-        let mut entry = zip
-            .by_index(i)
+        let entry = zip
+            .by_index_raw(i)
             .map_err(|e| TenderError::NotAZip { why: e.to_string() })?;
         let name = entry
             .name()
@@ -170,52 +227,34 @@ pub fn open(path: &Path) -> Result<TenderPackage, TenderError> {
         let Some(role) = entry_role(&name) else {
             return Err(TenderError::ForbiddenEntry { name });
         };
-        let cap = limit(role);
-        let declared = entry.size();
-        if declared > cap {
-            return Err(TenderError::TooLarge {
-                entry: name,
-                limit: cap,
-            });
-        }
-        let compressed = entry.compressed_size().max(1);
-        if declared > 1024 * 1024 && declared / compressed > MAX_COMPRESSION_RATIO {
-            return Err(TenderError::ZipBomb { entry: name });
-        }
-        let mut bytes = Vec::with_capacity(declared.min(cap) as usize);
-        (&mut entry)
-            .take(cap + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| TenderError::Corrupt {
-                entry: name.clone(),
-                why: e.to_string(),
-            })?;
-        if bytes.len() as u64 > cap {
-            return Err(TenderError::TooLarge {
-                entry: name,
-                limit: cap,
-            });
-        }
-        if bytes.len() as u64 != declared {
+        check_entry_sizes(&name, entry.size(), entry.compressed_size(), limit(role))
+            .map_err(zip_check_error)?;
+        if entry.compressed_size() > len {
             return Err(TenderError::Corrupt {
                 entry: name,
-                why: "实际长度与目录记录不符".into(),
+                why: "压缩大小超过整个文件".into(),
             });
         }
+        let declared = entry.size();
         drop(entry);
-        if entries.insert(name.clone(), (role, bytes)).is_some() {
+        if entries.insert(name.clone(), (i, role, declared)).is_some() {
             return Err(TenderError::ForbiddenEntry { name });
         }
     }
 
-    let take = |entries: &mut BTreeMap<String, (EntryRole, Vec<u8>)>, name: &str| {
-        entries.remove(name).map(|(_, b)| b)
+    let mut small = |name: &str| -> Result<Option<Vec<u8>>, TenderError> {
+        match entries.remove(name) {
+            Some((i, role, declared)) => {
+                read_entry(&mut zip, i, name, limit(role), declared).map(Some)
+            }
+            None => Ok(None),
+        }
     };
-    let manifest_bytes = take(&mut entries, MANIFEST).ok_or(TenderError::MissingEntry {
+    let manifest_bytes = small(MANIFEST)?.ok_or(TenderError::MissingEntry {
         name: MANIFEST.into(),
     })?;
-    let signature = take(&mut entries, MANIFEST_SIG).ok_or(TenderError::Unsigned)?;
-    let cert_pem = take(&mut entries, PLATFORM_CERT).ok_or(TenderError::Unsigned)?;
+    let signature = small(MANIFEST_SIG)?.ok_or(TenderError::Unsigned)?;
+    let cert_pem = small(PLATFORM_CERT)?.ok_or(TenderError::Unsigned)?;
     let cert_pem = String::from_utf8(cert_pem).map_err(|_| TenderError::PlatformCertificate {
         why: "不是 PEM 文本".into(),
     })?;
@@ -228,14 +267,22 @@ pub fn open(path: &Path) -> Result<TenderPackage, TenderError> {
         })?;
     manifest.check()?;
 
-    let mut files = BTreeMap::new();
-    let listed = manifest
+    let listed: Vec<(&PackagedFile, bool)> = manifest
         .documents
         .iter()
         .map(|d| (d, false))
-        .chain(manifest.accepted_cas.iter().map(|c| (c, true)));
+        .chain(manifest.accepted_cas.iter().map(|c| (c, true)))
+        .collect();
+    if let Some(name) = entries
+        .keys()
+        .find(|n| !listed.iter().any(|(f, _)| f.file == **n))
+    {
+        return Err(TenderError::UnlistedEntry { name: name.clone() });
+    }
+    let mut total = 0u64;
+    let mut files = BTreeMap::new();
     for (listed_file, is_ca) in listed {
-        let Some((role, bytes)) = entries.remove(&listed_file.file) else {
+        let Some((index, role, declared)) = entries.remove(&listed_file.file) else {
             return Err(TenderError::MissingEntry {
                 name: listed_file.file.clone(),
             });
@@ -250,7 +297,20 @@ pub fn open(path: &Path) -> Result<TenderPackage, TenderError> {
                 name: listed_file.file.clone(),
             });
         }
-        if bytes.len() as u64 != listed_file.size || sha256_hex(&bytes) != listed_file.sha256 {
+        if declared != listed_file.size {
+            return Err(TenderError::HashMismatch {
+                entry: listed_file.file.clone(),
+            });
+        }
+        total = total.saturating_add(declared);
+        if total > MAX_UNPACKED_BYTES {
+            return Err(TenderError::TooLarge {
+                entry: listed_file.file.clone(),
+                limit: MAX_UNPACKED_BYTES,
+            });
+        }
+        let bytes = read_entry(&mut zip, index, &listed_file.file, limit(role), declared)?;
+        if sha256_hex(&bytes) != listed_file.sha256 {
             return Err(TenderError::HashMismatch {
                 entry: listed_file.file.clone(),
             });
@@ -268,9 +328,6 @@ pub fn open(path: &Path) -> Result<TenderPackage, TenderError> {
             });
         }
         files.insert(listed_file.file.clone(), bytes);
-    }
-    if let Some(name) = entries.keys().next() {
-        return Err(TenderError::UnlistedEntry { name: name.clone() });
     }
     Ok(TenderPackage {
         manifest,

@@ -61,9 +61,16 @@ pub const OID_AES256_GCM: ObjectIdentifier =
 /// First nonce bytes of a BidSeal envelope whose nonce commits to its recipient list.
 pub const BINDING_MAGIC: [u8; 4] = *b"BSv1";
 
-/// The GCM nonce that commits to the DER `RecipientInfos` (see `writer`).
-pub(crate) fn nonce_binding(recipient_infos_der: &[u8]) -> [u8; gcm::NONCE_LEN] {
-    let digest = Sha256::digest(recipient_infos_der);
+/// The GCM nonce that commits to the DER `originatorInfo` (empty when absent) followed by
+/// the DER `RecipientInfos` (see `writer`).
+pub(crate) fn nonce_binding(
+    originator_info_der: &[u8],
+    recipient_infos_der: &[u8],
+) -> [u8; gcm::NONCE_LEN] {
+    let mut hasher = Sha256::new();
+    hasher.update(originator_info_der);
+    hasher.update(recipient_infos_der);
+    let digest = hasher.finalize();
     let mut nonce = [0u8; gcm::NONCE_LEN];
     nonce[..4].copy_from_slice(&BINDING_MAGIC);
     nonce[4..].copy_from_slice(&digest[..gcm::NONCE_LEN - 4]);

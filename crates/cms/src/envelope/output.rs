@@ -2,7 +2,8 @@
 //! write-behind thread, see `pipeline`) to a temporary file in the same folder, which is
 //! flushed, fsynced and renamed over the target by
 //! [`PendingOutput::commit`]. Dropping an uncommitted output deletes the temporary file, so a
-//! failed or tampered decryption leaves nothing behind.
+//! failed or tampered decryption leaves nothing behind. The file is created `0600` on Unix
+//! (decrypted bids are plaintext; the rename keeps the mode).
 //!
 //! Does not: protect against another process writing the same target concurrently (the last
 //! rename wins), or keep an existing target when the commit succeeds (it is replaced).
@@ -42,9 +43,12 @@ impl PendingOutput {
             _ => PathBuf::from("."),
         };
         let temp = folder.join(format!(".{name}.{:016x}.part", OsRng.next_u64()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        // Decrypted plaintext: readable by its owner only.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
             .open(&temp)
             .map_err(|e| EnvelopeError::io(&temp, e))?;
         Ok(Self {

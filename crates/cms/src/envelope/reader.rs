@@ -4,7 +4,8 @@
 //!
 //! Two steps, so that the private-key step can happen elsewhere in between:
 //! 1. [`EnvelopeReader::open`] reads everything up to the ciphertext: the recipient list and
-//!    the AES-GCM parameters (and checks the recipient-list binding, see `writer`).
+//!    the AES-GCM parameters, the recipients' certificates from `originatorInfo` (and checks
+//!    the binding of both, see `writer`).
 //! 2. After the caller has the content key (`RecipientEntry::unwrap_content_key`),
 //!    [`EnvelopeReader::decrypt_into`] streams the ciphertext through AES-GCM into a sink,
 //!    then reads and checks the rest of the structure and the tag.
@@ -23,6 +24,7 @@ use super::recipient::RecipientList;
 use super::{
     nonce_binding, BINDING_MAGIC, CHUNK_LEN, OID_AES256_GCM, OID_AUTH_ENVELOPED_DATA, OID_DATA,
 };
+use crate::cert::Certificate;
 use const_oid::ObjectIdentifier;
 use der::asn1::OctetString;
 use der::{Decode, Sequence};
@@ -31,12 +33,67 @@ use std::io::BufRead;
 
 /// Largest recipient list we read (64 recipients need about 15 KB).
 pub const MAX_RECIPIENT_INFOS_LEN: u64 = 1 << 20;
-/// Largest optional block (originatorInfo, unauthAttrs) we skip over.
+/// Largest optional block (unauthAttrs) we skip over.
 const MAX_SKIPPED_LEN: u64 = 16 << 20;
+/// Largest originatorInfo we read (64 recipient certificates of ~1 KB each fit easily).
+pub const MAX_ORIGINATOR_INFO_LEN: u64 = 1 << 20;
 /// Largest small field (OIDs, algorithm identifiers, version, mac).
 const MAX_SMALL_LEN: u64 = 4096;
 /// envelopedData (RFC 5652), to give a helpful message.
 const OID_ENVELOPED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.3");
+
+/// The plain certificates of an `OriginatorInfo` value (`certs [0]` and/or `crls [1]`);
+/// other certificate choices and anything unparsable are left out, never an error: the list
+/// is a hint, the recipient entries decide.
+fn originator_certificates(value: &[u8]) -> Vec<Certificate> {
+    let mut out = Vec::new();
+    for (tag, certs, _) in der_children(value) {
+        if tag != 0xA0 {
+            continue;
+        }
+        for (tag, _, full) in der_children(certs) {
+            if tag == 0x30 {
+                if let Ok(c) = Certificate::from_der(full) {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The DER TLVs directly inside `value`: (tag, contents, whole TLV). Stops at the first
+/// malformed one.
+fn der_children(value: &[u8]) -> Vec<(u8, &[u8], &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let (Some(&tag), Some(&first)) = (value.get(at), value.get(at + 1)) {
+        let (len, header) = if first < 0x80 {
+            (first as usize, 2)
+        } else {
+            let n = (first & 0x7F) as usize;
+            let Some(bytes) = value
+                .get(at + 2..at + 2 + n)
+                .filter(|_| (1..=4).contains(&n))
+            else {
+                break;
+            };
+            (
+                bytes.iter().fold(0usize, |l, b| (l << 8) | *b as usize),
+                2 + n,
+            )
+        };
+        let (Some(contents), Some(full)) = (
+            value.get(at + header..at + header + len),
+            value.get(at..at + header + len),
+        ) else {
+            break;
+        };
+        out.push((tag, contents, full));
+        at += header + len;
+    }
+    out
+}
 
 /// GCMParameters (RFC 5084).
 #[derive(Sequence)]
@@ -70,6 +127,10 @@ pub struct EnvelopeHeader {
     pub binding: RecipientBinding,
     /// Ciphertext length when declared up front (definite-length encoding).
     pub content_len: Option<u64>,
+    /// Certificates from `originatorInfo.certs` that name one of the recipient entries
+    /// (issuer and serial number): which certificates open this envelope. Bound to the content
+    /// like the entries (see `writer`), so authenticated once the tag verified; a hint before.
+    pub recipient_certificates: Vec<Certificate>,
 }
 
 /// An envelope positioned at its ciphertext.
@@ -117,18 +178,31 @@ impl<R: BufRead> EnvelopeReader<R> {
                 "AuthEnvelopedData 版本号不是 0",
             ));
         }
+        let mut originator_certs = Vec::new();
+        let mut originator_der = Vec::new();
         if ber.peek()? == Some(0xA0) {
             let originator_info = ber.read_header()?;
-            if let Length::Definite(len) = originator_info.length {
-                if len > MAX_SKIPPED_LEN {
+            match originator_info.length {
+                Length::Definite(len) if len > MAX_ORIGINATOR_INFO_LEN => {
                     return Err(EnvelopeError::TooLarge {
                         what: "originatorInfo",
                         len,
-                        limit: MAX_SKIPPED_LEN,
+                        limit: MAX_ORIGINATOR_INFO_LEN,
                     });
                 }
+                Length::Definite(_) => {
+                    let value = ber.read_value(
+                        &originator_info,
+                        MAX_ORIGINATOR_INFO_LEN,
+                        "originatorInfo",
+                    )?;
+                    originator_certs = originator_certificates(&value);
+                    originator_der = originator_info.raw.clone();
+                    originator_der.extend_from_slice(&value);
+                }
+                // Another producer's streamed (BER) originatorInfo: not ours, skipped.
+                Length::Indefinite => ber.skip_value(&originator_info, "originatorInfo")?,
             }
-            ber.skip_value(&originator_info, "originatorInfo")?;
         }
         let set = ber.expect(0x31, "接收者列表")?;
         let contents = ber.read_value(&set, MAX_RECIPIENT_INFOS_LEN, "接收者列表")?;
@@ -151,7 +225,7 @@ impl<R: BufRead> EnvelopeReader<R> {
         let nonce = gcm_nonce(&alg_der, alg_header.offset)?;
 
         let binding = if nonce.starts_with(&BINDING_MAGIC) {
-            if nonce_binding(&recipient_infos) != nonce {
+            if nonce_binding(&originator_der, &recipient_infos) != nonce {
                 return Err(EnvelopeError::RecipientsTampered);
             }
             RecipientBinding::Verified
@@ -179,6 +253,10 @@ impl<R: BufRead> EnvelopeReader<R> {
         Ok(Self {
             ber,
             header: EnvelopeHeader {
+                recipient_certificates: originator_certs
+                    .into_iter()
+                    .filter(|c| recipients.entry_for(c).is_ok())
+                    .collect(),
                 recipients,
                 nonce,
                 binding,

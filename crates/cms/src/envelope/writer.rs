@@ -7,7 +7,9 @@
 //!
 //! ```text
 //! ContentInfo SEQUENCE { contentType id-ct-authEnvelopedData, [0] {
-//!   AuthEnvelopedData SEQUENCE { version 0, recipientInfos SET { [1] KARI … },
+//!   AuthEnvelopedData SEQUENCE { version 0,
+//!     originatorInfo [0] { certs [0] { recipient certificates } },
+//!     recipientInfos SET { [1] KARI … },
 //!     authEncryptedContentInfo SEQUENCE { id-data,
 //!       AlgorithmIdentifier { id-aes256-GCM, GCMParameters { nonce(12), ICVlen 16 } },
 //!       [0] IMPLICIT OCTET STRING <ciphertext> },
@@ -16,10 +18,17 @@
 //!
 //! Binding the recipient list: GCM authenticates only the content, so a changed recipient
 //! entry of *another* recipient would go unnoticed. The nonce is therefore
-//! `"BSv1" ‖ SHA-256(DER RecipientInfos)[0..8]`: the opener recomputes it, and because the
-//! nonce enters the GCM tag, changing any recipient entry (or the nonce to match) fails.
+//! `"BSv1" ‖ SHA-256(DER originatorInfo ‖ DER RecipientInfos)[0..8]` (originatorInfo empty
+//! when absent): the opener recomputes it, and because the nonce enters the GCM tag, changing
+//! any recipient entry or certificate, removing the certificates (or the nonce to match)
+//! fails.
 //! The content key is fresh for every envelope, so a deterministic nonce never repeats under
 //! one key. Files from other producers have random nonces and are opened without this check.
+//!
+//! The recipients' certificates (public) travel in `originatorInfo.certs` (RFC 5083 allows
+//! it; openssl ignores it when decrypting) so that a bid file copied alone still tells the
+//! hall which certificates open it. They are bound like the recipient entries (above); before
+//! the tag is checked they are a hint, and a reader keeps only those naming a recipient entry.
 //!
 //! Guarantees: memory is the chunk buffers in flight plus the recipient infos, whatever the
 //! file size (sealing itself holds one chunk at a time);
@@ -60,6 +69,25 @@ fn oid_der(oid: &const_oid::ObjectIdentifier) -> Result<Vec<u8>, EnvelopeError> 
     oid.to_der().map_err(|e| EnvelopeError::Unsupported {
         what: format!("无法编码 OID（{e}）"),
     })
+}
+
+/// `originatorInfo [0] IMPLICIT OriginatorInfo { certs [0] IMPLICIT CertificateSet }` holding
+/// every recipient's certificate (DER SET OF: sorted encodings).
+fn originator_info(recipients: &RecipientSet) -> Vec<u8> {
+    let mut certs: Vec<&[u8]> = recipients
+        .recipients()
+        .iter()
+        .map(|r| r.certificate().der())
+        .collect();
+    certs.sort();
+    let certs_len: u64 = certs.iter().map(|c| c.len() as u64).sum();
+    let set = tlv_len(0xA0, certs_len);
+    let mut out = der_header(0xA0, set);
+    out.extend(der_header(0xA0, certs_len));
+    for cert in certs {
+        out.extend_from_slice(cert);
+    }
+    out
 }
 
 /// What sealing produced.
@@ -104,7 +132,8 @@ pub fn seal_stream(
     for info in &infos {
         recipient_infos.extend_from_slice(info);
     }
-    let nonce: [u8; NONCE_LEN] = nonce_binding(&recipient_infos);
+    let originator_info = originator_info(recipients);
+    let nonce: [u8; NONCE_LEN] = nonce_binding(&originator_info, &recipient_infos);
 
     // AlgorithmIdentifier { id-aes256-GCM, GCMParameters { aes-nonce, aes-ICVlen 16 } }
     let mut gcm_params = der_header(0x04, NONCE_LEN as u64);
@@ -122,8 +151,11 @@ pub fn seal_stream(
     let eci_len = data_oid.len() as u64 + algorithm.len() as u64 + tlv_len(0x80, plaintext_len);
     let version = [0x02u8, 0x01, 0x00];
     let mac_len = tlv_len(0x04, TAG_LEN as u64);
-    let aed_len =
-        version.len() as u64 + recipient_infos.len() as u64 + tlv_len(0x30, eci_len) + mac_len;
+    let aed_len = version.len() as u64
+        + originator_info.len() as u64
+        + recipient_infos.len() as u64
+        + tlv_len(0x30, eci_len)
+        + mac_len;
     let explicit_len = tlv_len(0x30, aed_len);
     let aed_oid = oid_der(&OID_AUTH_ENVELOPED_DATA)?;
     let content_info_len = aed_oid.len() as u64 + tlv_len(0xA0, explicit_len);
@@ -133,6 +165,7 @@ pub fn seal_stream(
     prefix.extend(der_header(0xA0, explicit_len));
     prefix.extend(der_header(0x30, aed_len));
     prefix.extend_from_slice(&version);
+    prefix.extend_from_slice(&originator_info);
     prefix.extend_from_slice(&recipient_infos);
     prefix.extend(der_header(0x30, eci_len));
     prefix.extend_from_slice(&data_oid);
