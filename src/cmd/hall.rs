@@ -7,10 +7,9 @@
 mod demo;
 
 use anyhow::{anyhow, bail, Context, Result};
-use bidseal_bid::opening::{BidOpeningReport, HallContext};
-use bidseal_cms::cert::TrustStore;
+use bidseal_bid::opening::BidOpeningReport;
 use bidseal_scan::client::ScanOptions;
-use bidseal_scan::{OperationKind, PlatformRef, ProjectRef, QrPayload};
+use bidseal_scan::{OperationKind, QrPayload};
 use bidseal_workflow::scan_session::{ScanPresenter, ScanTarget};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -26,7 +25,7 @@ pub struct OpenArgs {
     /// 招标文件包（提供认可的 CA、项目标段与开标时间）
     #[arg(long, conflicts_with = "trust")]
     pub tender: Option<PathBuf>,
-    /// 不用招标文件包时：认可的 CA 证书（PEM，可含多本）
+    /// 已不再支持：开标必须用 --tender（手机以平台签名的招标文件确定开标时间）
     #[arg(long)]
     pub trust: Option<PathBuf>,
     /// 扫码中继地址（默认在 127.0.0.1 上启动内置中继）
@@ -161,36 +160,20 @@ pub fn write_pdf_report(path: &Path, reports: &[BidOpeningReport]) -> Result<()>
 /// Runs `bidseal open`.
 pub fn open(args: OpenArgs) -> Result<ExitCode> {
     let now = SystemTime::now();
-    let (hall, opens_at, platform, project) = if let Some(tender) = &args.tender {
-        let package =
-            bidseal_bid::tender::open(tender).map_err(|e| anyhow!("[{}] {e}", e.code()))?;
-        let (hall, opens_at) = bidseal_workflow::hall::hall_from_tender(&package, now)
-            .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
-        let (platform, project) =
-            bidseal_workflow::scan_session::refs_from_tender(&package.manifest);
-        (hall, opens_at, platform, project)
-    } else if let Some(trust) = &args.trust {
-        let mut accepted = TrustStore::new();
-        accepted
-            .add_pem_file(trust)
-            .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
-        let hall = HallContext {
-            accepted,
-            expected_project: None,
-            at: now,
-        };
-        let platform = PlatformRef {
-            id: "hall".into(),
-            name: "开标大厅".into(),
-        };
-        let project = ProjectRef {
-            code: "-".into(),
-            name: "开标".into(),
-        };
-        (hall, bidseal_scan::unix_now(), platform, project)
-    } else {
-        bail!("[E_NO_TRUST] 请用 --tender 指定招标文件包（或用 --trust 指定认可的 CA 证书）");
+    let Some(tender) = &args.tender else {
+        bail!(
+            "[E_NO_TENDER] 开标需要招标文件包（--tender）：手机以交易平台签名的招标文件确定开标时间，{}",
+            if args.trust.is_some() {
+                "仅凭 --trust 的 CA 证书不能解密"
+            } else {
+                "请用 --tender 指定"
+            }
+        );
     };
+    let package = bidseal_bid::tender::open(tender).map_err(|e| anyhow!("[{}] {e}", e.code()))?;
+    let (hall, signed) = bidseal_workflow::hall::hall_from_tender(&package, now)
+        .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
+    let (platform, project) = bidseal_workflow::scan_session::refs_from_tender(&package.manifest);
     std::fs::create_dir_all(&args.work)
         .with_context(|| format!("无法创建目录 {}", args.work.display()))?;
     let qr_dir = args.qr_dir.clone().unwrap_or_else(|| args.work.clone());
@@ -228,7 +211,7 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
                     &hall,
                     bid,
                     &args.work,
-                    opens_at,
+                    &signed,
                 )
                 .await,
             );

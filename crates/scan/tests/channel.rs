@@ -28,8 +28,9 @@ fn sign_request(n: u8) -> OperationRequest {
             document: "商务标.pdf".into(),
             pages: vec![u32::from(n)],
             seal_kind: SealKind::Enterprise,
-            digest: Digest32([n; 32]),
+            signed_attributes: Bytes(vec![0x31, 1, n]),
         }],
+        lookup: vec![],
     })
 }
 
@@ -97,6 +98,8 @@ fn session_mode_carries_five_requests_with_auto_confirm_then_ends() {
     let grant = SessionGrant {
         idle_timeout_secs: 300,
         auto_confirm: true,
+        max_requests: 64,
+        expires_at: u64::MAX,
     };
     for n in 1..=5u8 {
         let (_, frame) = desktop
@@ -166,6 +169,8 @@ fn flipped_byte_replayed_and_foreign_frames_are_detected() {
     let grant = SessionGrant {
         idle_timeout_secs: 60,
         auto_confirm: false,
+        max_requests: 64,
+        expires_at: u64::MAX,
     };
     let answer = phone
         .seal_response(

@@ -335,6 +335,16 @@ fn manifest_signature_check(
             format!("签名值无效（签名人 {who}）"),
         );
     }
+    if v.signing_time.is_none() {
+        // Only a `generate` signature carries signingTime; a PDF seal signature (PAdES, no
+        // signingTime) reused as a manifest signature is refused (issue #10, point 2).
+        return OpeningCheck::fail(
+            key,
+            name,
+            "OPEN_MANIFEST_NOT_GENERATED",
+            format!("清单签名没有签名时间属性，不是生成标书时的清单签名（签名人 {who}），不予认可"),
+        );
+    }
     if let Err(e) = &v.chain {
         return OpeningCheck::fail(
             key,
