@@ -341,3 +341,81 @@ pub fn check_manifest_attributes(
         project: format!("{}/{}", head.project.project_id, head.project.lot_id),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bidseal_cms::signed_data::{sha256, AttributeProfile, SignedAttributes};
+
+    fn certs() -> (Certificate, Certificate, String) {
+        let ca = crate::pki::TestCa::generate("ca-1", "测试CA").unwrap();
+        let specs = crate::pki::standard_specs().unwrap();
+        let leaf = |id: &str| {
+            let spec = specs.iter().find(|s| s.id == id).unwrap();
+            let issued = ca.issue(spec).unwrap();
+            Certificate::from_der(&issued.cert.to_der().unwrap()).unwrap()
+        };
+        let uscc = specs
+            .iter()
+            .find(|s| s.id == "ent-huaxia")
+            .unwrap()
+            .uscc
+            .clone();
+        (leaf("ent-huaxia"), leaf("ent-jiangnan"), uscc)
+    }
+
+    fn attrs(content: &[u8], cert: &Certificate, profile: AttributeProfile) -> Vec<u8> {
+        SignedAttributes::new(sha256(content), vec![cert.clone()], profile)
+            .unwrap()
+            .to_be_signed()
+            .unwrap()
+    }
+
+    fn detail(r: RefusalReason) -> String {
+        match r {
+            RefusalReason::SuspiciousRequest { detail } => detail,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_a_pades_set_for_this_certificate_is_a_seal() {
+        let (own, other, _) = certs();
+        let pades = attrs(b"pdf", &own, AttributeProfile::Pades);
+        let ok = check_pades_attributes(&pades, &own).unwrap();
+        assert_eq!(ok.message_digest, Digest32(sha256(b"pdf")));
+        assert_eq!(ok.to_sign, Digest32::of(&pades));
+        // A manifest attribute set (signingTime) is not a seal.
+        let cms = attrs(
+            b"m",
+            &own,
+            AttributeProfile::CmsWithSigningTime(std::time::SystemTime::now()),
+        );
+        assert!(detail(check_pades_attributes(&cms, &own).unwrap_err()).contains("signingTime"));
+        // Another certificate's set, a bare digest, trailing bytes.
+        assert!(check_pades_attributes(&pades, &other).is_err());
+        assert!(check_pades_attributes(&[0x42; 32], &own).is_err());
+        let mut trailing = pades.clone();
+        trailing.push(0);
+        assert!(check_pades_attributes(&trailing, &own).is_err());
+    }
+
+    #[test]
+    fn a_manifest_signature_covers_this_companys_manifest_only() {
+        let (own, _, uscc) = certs();
+        let manifest = format!(
+            r#"{{"format":"bidseal-bid/1","project":{{"project_id":"P","lot_id":"1"}},"bidder":{{"name":"华夏","credit_code":"{uscc}"}}}}"#
+        )
+        .into_bytes();
+        let now = AttributeProfile::CmsWithSigningTime(std::time::SystemTime::now());
+        let good = attrs(&manifest, &own, now);
+        let checked = check_manifest_attributes(&manifest, &good, &own, &uscc).unwrap();
+        assert_eq!(checked.manifest_digest, Digest32::of(&manifest));
+        // Attributes over another manifest, a PAdES set, another company's code.
+        let other = attrs(b"other manifest", &own, now);
+        assert!(check_manifest_attributes(&manifest, &other, &own, &uscc).is_err());
+        let pades = attrs(&manifest, &own, AttributeProfile::Pades);
+        assert!(check_manifest_attributes(&manifest, &pades, &own, &uscc).is_err());
+        assert!(check_manifest_attributes(&manifest, &good, &own, "91110000000000000X").is_err());
+    }
+}
