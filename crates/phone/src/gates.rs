@@ -199,6 +199,15 @@ fn parse_attributes(der: &[u8]) -> Result<Vec<(ObjectIdentifier, Vec<u8>)>, Stri
     Ok(out)
 }
 
+/// The messageDigest of a signed-attribute set (for the screen, before any check), if it has
+/// one.
+pub fn message_digest_of(der: &[u8]) -> Option<Digest32> {
+    let attrs = parse_attributes(der).ok()?;
+    let (_, value) = attrs.iter().find(|(oid, _)| *oid == OID_MESSAGE_DIGEST)?;
+    let digest = OctetString::from_der(value).ok()?;
+    Some(Digest32(digest.as_bytes().try_into().ok()?))
+}
+
 /// The checked content of a signed-attribute set.
 #[derive(Debug, Clone, Copy)]
 pub struct CheckedAttributes {

@@ -196,10 +196,13 @@ pub fn describe(request: &OperationRequest) -> String {
                 .iter()
                 .map(|i| {
                     format!(
-                        "《{}》第 {:?} 页 {} 签名属性摘要 {}…",
+                        "《{}》第 {:?} 页 {} 文档摘要 {}…（签名属性摘要 {}…）",
                         i.document,
                         i.pages,
                         i.seal_kind.name_zh(),
+                        crate::gates::message_digest_of(&i.signed_attributes.0)
+                            .map(|d| d.short_hex())
+                            .unwrap_or_else(|| "（无法读取）".into()),
                         i.digest().short_hex()
                     )
                 })
