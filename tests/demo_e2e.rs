@@ -300,7 +300,9 @@ fn open_with_phone(
     let phone = run(Command::new(BIDSEAL)
         .args(["phone", "scan", &payload, "--keystore"])
         .arg(dir.join("phones"))
-        .args(["--cosign", cosign_url, "--pin", "123456", "--cert", cert]));
+        .args(["--cosign", cosign_url, "--pin", "123456", "--cert", cert])
+        .arg("--platform-cert")
+        .arg(dir.join("platform.pem")));
     let _ = phone;
     for _ in lines.by_ref() {}
     let status = hall.wait().unwrap_or_else(|e| panic!("{e}"));
@@ -313,21 +315,38 @@ fn open_with_phone(
 fn hall_opens_by_scan_with_real_processes_and_says_why_a_bid_fails() {
     let dir = demo();
     let (_service, url) = cosign(&dir.join("phones"));
-    // The hall takes everything from the tender, pinned to the demo platform's certificate:
-    // the tender's opening time is not reached yet, so the co-signing service refuses.
-    // (Opening after the opening time, revoked certificates and hostile bids: hall_attacks.rs.)
+    // The hall takes everything from the tender, pinned to the demo platform's certificate;
+    // the demo waited for the tender's opening time, so opening is allowed now.
     let tender = dir.join("tender.zip").to_string_lossy().into_owned();
     let platform = dir.join("platform.pem").to_string_lossy().into_owned();
-    let (ok, report) = open_with_phone(
-        dir,
-        &url,
-        "ent-huaxia",
-        &["--tender", &tender, "--platform-cert", &platform],
-        "early",
+    let pinned = ["--tender", tender.as_str(), "--platform-cert", platform.as_str()];
+
+    // The enterprise admin revokes a colleague's certificate: it can no longer decrypt.
+    run_ok(
+        Command::new(BIDSEAL)
+            .args(["phone", "admin", "--cosign", &url, "--state"])
+            .arg(dir.join("phones"))
+            .args(["revoke", "colleague-liu"]),
     );
+    let (ok, report) = open_with_phone(dir, &url, "colleague-liu", &pinned, "liu");
     assert!(!ok);
-    assert_eq!(
-        report[0]["checks"][0]["code"], "before_opening_time",
-        "{report:#}"
-    );
+    let failed: Vec<&serde_json::Value> = report[0]["checks"]
+        .as_array()
+        .map(|c| c.iter().filter(|c| c["passed"] == false).collect())
+        .unwrap_or_default();
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert_eq!(failed[0]["code"], "certificate_revoked", "{report:#}");
+
+    // Without the platform pin the tender is not trusted: refused before any scan.
+    let out = run(Command::new(BIDSEAL)
+        .arg("open")
+        .arg(dir.join(BID))
+        .args(["--tender", &tender, "--work"])
+        .arg(dir.join("cli-nopin")));
+    assert!(!out.status.success());
+
+    // Last: a colleague opens it: exit 0, every check passed.
+    let (ok, report) = open_with_phone(dir, &url, "colleague-wang", &pinned, "wang");
+    assert!(ok, "{report:#}");
+    assert_eq!(report[0]["passed"], serde_json::Value::Bool(true));
 }

@@ -10,10 +10,11 @@ use bidseal_bid::bidfile::{BidManifest, BidPart, BidProjectIds, BidderIds, MANIF
 use bidseal_bid::compose::{NodePlacement, NodeRect};
 use bidseal_bid::opening::HallContext;
 use bidseal_pdf::{PageRect, WidgetLayout};
-use bidseal_scan::{CertificateChoice, SealKind};
+use bidseal_scan::{unix_now, CertificateChoice, SealKind};
 use bidseal_workflow::auth::authenticate;
 use bidseal_workflow::generate::{generate_bid_file, trial_decrypt, GenerateJob};
 use bidseal_workflow::hall::open_by_scan;
+use bidseal_workflow::phone_adapters::SealPolicy;
 use bidseal_workflow::seal::{ensure_mandatory_sealed, seal_by_scan, SealJob, SealPlacement};
 use flow_support::*;
 use std::collections::BTreeMap;
@@ -106,6 +107,10 @@ async fn sealed_pdf(world: &World) -> PathBuf {
                 },
             },
         ],
+        policy: SealPolicy {
+            accepted: world.trust(&["ca-1", "ca-2"]),
+            bidder: bidder_of(world),
+        },
     };
     let mut phone = world.phone(None, &[]);
     let before = std::fs::read(&composed).unwrap_or_default();
@@ -162,6 +167,9 @@ async fn bidder_seals_generates_with_two_colleagues_and_each_certificate_opens()
         .await
         .unwrap_or_else(|e| panic!("[{}] {e}", e.code()));
     let output = world.dir.join("bid.bidseal");
+    // The tender opens shortly: generation and the trial decryption come before, the hall after.
+    let opens_at = unix_now() as i64 + 25;
+    let tender = world.signed_tender(opens_at);
     let job = GenerateJob {
         manifest: manifest_for(&world, &sealed),
         files: vec![(PDF_NAME.into(), sealed.clone())],
@@ -170,6 +178,7 @@ async fn bidder_seals_generates_with_two_colleagues_and_each_certificate_opens()
             min_extra: 2,
             max_extra: 2,
         },
+        tender_digest: tender.digest(),
     };
     let summary = generate_bid_file(&target, &mut phone, &accepted, &bidder, &job)
         .await
@@ -178,9 +187,45 @@ async fn bidder_seals_generates_with_two_colleagues_and_each_certificate_opens()
 
     // Trial decryption right after generation passes every check and leaves no plaintext.
     let work = world.dir.join("trial");
-    let trial = trial_decrypt(&target, &mut phone, &hall(&world), &output, &work).await;
+    let manifest_bytes = job.manifest.to_bytes().unwrap_or_default();
+    assert!(
+        (unix_now() as i64) < opens_at,
+        "the trial must come before the opening time"
+    );
+    let trial = trial_decrypt(
+        &target,
+        &mut phone,
+        &hall(&world),
+        &tender,
+        &manifest_bytes,
+        &output,
+        &work,
+    )
+    .await;
     assert!(trial.passed, "trial: {:#?}", trial.checks);
     assert!(!bidseal_bid::opening::opened_dir(&work, &output).exists());
+    // Before the opening time, outside a trial, the phone refuses (opening time from the tender).
+    let mut early = world.phone(Some("colleague-wang"), &[]);
+    let report = open_by_scan(
+        &target,
+        &mut early,
+        &hall(&world),
+        &output,
+        &world.dir.join("early"),
+        &tender,
+    )
+    .await;
+    assert_eq!(
+        report
+            .first_failure()
+            .and_then(|c| c.code.clone())
+            .as_deref(),
+        Some("before_opening_time"),
+        "{:#?}",
+        report.checks
+    );
+    let wait = (opens_at - unix_now() as i64).max(0) as u64 + 1;
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
 
     for id in ["ent-huaxia", "colleague-wang", "colleague-liu"] {
         // openssl opens it with each recipient key.
@@ -205,7 +250,15 @@ async fn bidder_seals_generates_with_two_colleagues_and_each_certificate_opens()
         // The hall opens it by scan with this certificate; every check passes.
         let mut hall_phone = world.phone(Some(id), &[]);
         let work = world.dir.join(format!("hall-{id}"));
-        let report = open_by_scan(&target, &mut hall_phone, &hall(&world), &output, &work, 0).await;
+        let report = open_by_scan(
+            &target,
+            &mut hall_phone,
+            &hall(&world),
+            &output,
+            &work,
+            &tender,
+        )
+        .await;
         assert!(report.passed, "{id}: {:#?}", report.checks);
         for key in ["decrypt_scan", "envelope", "package", "manifest_signature"] {
             assert!(
@@ -231,7 +284,7 @@ async fn bidder_seals_generates_with_two_colleagues_and_each_certificate_opens()
         &hall(&world),
         &output,
         &world.dir.join("x"),
-        0,
+        &tender,
     )
     .await;
     assert!(!report.passed);
@@ -258,7 +311,7 @@ async fn bidder_seals_generates_with_two_colleagues_and_each_certificate_opens()
         &hall(&world),
         &tampered,
         &world.dir.join("t"),
-        0,
+        &tender,
     )
     .await;
     let env = report.checks.iter().find(|c| c.key == "envelope");

@@ -108,6 +108,7 @@ fn write_once(dir: &Path, tag: &str) {
             cert(dir, "colleague-wang"),
             cert(dir, "colleague-liu"),
         ],
+        ukm: None,
     };
     write_bid_file(&output(dir), &inputs, &trust, &chain, SystemTime::now())
         .unwrap_or_else(|e| panic!("[{}] {e}", e.code()));

@@ -608,6 +608,8 @@ fn open_as(hall: &Hall, bids: &[PathBuf], tender: &Path, tag: &str, cert: &str) 
                 .args(["phone", "scan", payload, "--keystore"])
                 .arg(hall.world())
                 .args(["--cosign", &hall.cosign_url, "--pin", PIN, "--cert", cert])
+                .arg("--platform-cert")
+                .arg(&hall.platform_cert)
                 .output()
                 .unwrap_or_else(|e| panic!("{e}"));
             log.push_str(&String::from_utf8_lossy(&phone.stderr));

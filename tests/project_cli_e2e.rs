@@ -363,7 +363,8 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
             "--qr-dir",
             s(&dir.join("qr-trial")),
         ],
-        &[&[]],
+        // The phone pins the platform; the trial is one generate scan (re-confirm + decrypt).
+        &[&["--platform-cert", s(&cert)]],
     );
     assert!(
         trial_ok,

@@ -109,23 +109,14 @@ async fn sign_two_seals_signatures_verify_with_openssl_and_seal_image_is_png() {
     let phone = world.phone(&scan.payload().to_url(), &["--confirm"]);
     scan.wait_scanned().await.expect("scanned");
     let items = vec![
-        SignItem {
-            document: "商务标.pdf".into(),
-            pages: vec![1],
-            seal_kind: SealKind::Enterprise,
-            digest: digest("a"),
-        },
-        SignItem {
-            document: "技术标.pdf".into(),
-            pages: vec![3, 4],
-            seal_kind: SealKind::Enterprise,
-            digest: digest("b"),
-        },
+        world.pades_item("ent-huaxia", "商务标.pdf", SealKind::Enterprise, b"a"),
+        world.pades_item("ent-huaxia", "技术标.pdf", SealKind::Enterprise, b"b"),
     ];
     let req = SignRequest {
         platform: platform(),
         project: Some(project()),
         items: items.clone(),
+        lookup: vec![],
     };
     let answer = scan
         .perform(OperationRequest::Sign(req), None)
@@ -144,7 +135,7 @@ async fn sign_two_seals_signatures_verify_with_openssl_and_seal_image_is_png() {
         "phone showed document and seal kind: {stderr}"
     );
     assert!(
-        stderr.contains(&digest("a").short_hex()),
+        stderr.contains(&items[0].digest().short_hex()),
         "phone showed the hash prefix"
     );
 
@@ -152,17 +143,25 @@ async fn sign_two_seals_signatures_verify_with_openssl_and_seal_image_is_png() {
     assert_eq!(leaf.common_name().as_deref(), Some(BIDDER));
     assert_eq!(signed.signatures.len(), 2);
     for (item, sig) in items.iter().zip(&signed.signatures) {
-        assert_eq!(item.digest, sig.digest);
+        assert_eq!(item.digest(), sig.digest);
         assert!(
-            openssl_verify_prehash(leaf.der(), &item.digest.0, &sig.signature.0),
+            openssl_verify_prehash(leaf.der(), &item.digest().0, &sig.signature.0),
             "openssl verifies seal signature"
         );
     }
     // A signature does not verify for the other document's digest.
     assert!(!openssl_verify_prehash(
         leaf.der(),
-        &items[1].digest.0,
+        &items[1].digest().0,
         &signed.signatures[0].signature.0
+    ));
+    // The seal image is bound to the signing certificate by its key.
+    let image = &signed.seal_images[0];
+    let bound = SealImage::binding_hash(leaf.der(), image.seal_kind, &image.png.0);
+    assert!(openssl_verify_prehash(
+        leaf.der(),
+        &bound.0,
+        &image.binding.0
     ));
     assert_eq!(signed.seal_images.len(), 1);
     assert_eq!(signed.seal_images[0].seal_kind, SealKind::Enterprise);
@@ -178,16 +177,12 @@ async fn legal_person_seal_is_signed_with_the_legal_person_certificate() {
     let mut scan = world.desktop(OperationKind::Sign, 60).await;
     let phone = world.phone(&scan.payload().to_url(), &["--confirm"]);
     scan.wait_scanned().await.expect("scanned");
-    let item = SignItem {
-        document: "投标函.pdf".into(),
-        pages: vec![2],
-        seal_kind: SealKind::LegalPerson,
-        digest: digest("c"),
-    };
+    let item = world.pades_item("legal-zhang", "投标函.pdf", SealKind::LegalPerson, b"c");
     let req = SignRequest {
         platform: platform(),
         project: None,
         items: vec![item.clone()],
+        lookup: vec![],
     };
     let answer = scan
         .perform(OperationRequest::Sign(req), None)
@@ -205,7 +200,7 @@ async fn legal_person_seal_is_signed_with_the_legal_person_certificate() {
     assert_eq!(leaf.common_name().as_deref(), Some("张伟"));
     assert!(openssl_verify_prehash(
         leaf.der(),
-        &item.digest.0,
+        &item.digest().0,
         &signed.signatures[0].signature.0
     ));
     assert_eq!(signed.seal_images[0].seal_kind, SealKind::LegalPerson);
@@ -226,14 +221,17 @@ async fn generate_with_two_colleague_certificates_returns_three_recipients_of_th
         ],
     );
     scan.wait_scanned().await.expect("scanned");
+    let (manifest, attrs) = world.manifest("ent-huaxia", "generate");
     let req = GenerateRequest {
         platform: platform(),
         project: project(),
-        manifest_digest: digest("manifest"),
+        manifest: Bytes(manifest),
+        signed_attributes: Bytes(attrs),
         choose: CertificateChoice {
             min_extra: 0,
             max_extra: 4,
         },
+        trial: false,
     };
     let answer = scan
         .perform(OperationRequest::Generate(req.clone()), None)
@@ -246,13 +244,14 @@ async fn generate_with_two_colleague_certificates_returns_three_recipients_of_th
     else {
         panic!("{answer:?}")
     };
+    scan.end().await.expect("end: no trial decryption follows");
     let (_, stderr) = finish_phone(phone);
     assert!(stderr.contains("生成标书"), "{stderr}");
 
     let signer = Certificate::from_der(&g.certificate_chain[0].0).unwrap();
     assert!(openssl_verify_prehash(
         signer.der(),
-        &req.manifest_digest.0,
+        &req.manifest_digest().0,
         &g.signature.0
     ));
     assert_eq!(g.encryption_certificates.len(), 3, "own + 2 colleagues");
@@ -295,14 +294,17 @@ async fn colleague_of_another_company_cannot_be_picked() {
         &["--confirm", "--pick-colleague", "ent-jiangnan"],
     );
     scan.wait_scanned().await.expect("scanned");
+    let (manifest, attrs) = world.manifest("ent-huaxia", "other");
     let req = GenerateRequest {
         platform: platform(),
         project: project(),
-        manifest_digest: digest("manifest"),
+        manifest: Bytes(manifest),
+        signed_attributes: Bytes(attrs),
         choose: CertificateChoice {
             min_extra: 0,
             max_extra: 4,
         },
+        trial: false,
     };
     let answer = scan
         .perform(OperationRequest::Generate(req), None)
@@ -316,12 +318,19 @@ async fn colleague_of_another_company_cannot_be_picked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn decrypt_returns_the_ecdh_secret_of_the_certificate_key() {
+async fn decrypt_returns_the_key_encryption_key_of_its_own_entry_only() {
     let world = World::new();
     let k1 = openssl_ephemeral_key();
     let k2 = openssl_ephemeral_key();
-    let own = pem_file_to_der(&world.path("pki/ent-huaxia.pem"));
-    let other = pem_file_to_der(&world.path("pki/colleague-wang.pem"));
+    let own = world.cert("ent-huaxia");
+    let other = world.cert("colleague-wang");
+    let tender = world.signed_tender(unix_now() as i64 - 60);
+    let ukm = EnvelopeUkm {
+        tender: tender.digest(),
+        manifest: digest("manifest"),
+    }
+    .to_bytes();
+    let id = issuer_serial;
     let mut scan = world.desktop(OperationKind::Decrypt, 60).await;
     let phone = world.phone(&scan.payload().to_url(), &["--confirm"]);
     scan.wait_scanned().await.expect("scanned");
@@ -330,9 +339,19 @@ async fn decrypt_returns_the_ecdh_secret_of_the_certificate_key() {
         project: project(),
         bid_file: "华夏建设-投标文件.bid".into(),
         envelope_digest: digest("envelope"),
-        originator_keys: vec![Bytes(k1.point.clone()), Bytes(k2.point.clone())],
-        recipient_certificates: vec![Bytes(other), Bytes(own.clone())],
-        opens_at: unix_now() - 60,
+        tender,
+        recipients: vec![
+            DecryptRecipient {
+                recipient: id(&other),
+                originator_key: Bytes(k1.point.clone()),
+                ukm: Bytes(ukm.clone()),
+            },
+            DecryptRecipient {
+                recipient: id(&own),
+                originator_key: Bytes(k2.point.clone()),
+                ukm: Bytes(ukm.clone()),
+            },
+        ],
     };
     let answer = scan
         .perform(OperationRequest::Decrypt(req), None)
@@ -346,19 +365,26 @@ async fn decrypt_returns_the_ecdh_secret_of_the_certificate_key() {
         panic!("{answer:?}")
     };
     let (_, stderr) = finish_phone(phone);
-    assert!(stderr.contains("扫码解密"), "{stderr}");
-    assert_eq!(
-        d.certificate.0, own,
-        "the phone answers with its first certificate that is a recipient"
+    assert!(
+        stderr.contains("扫码解密") && stderr.contains("招标文件已验证"),
+        "{stderr}"
     );
-    let key = world.path("pki/ent-huaxia.key.pem");
-    assert_eq!(d.shared_secrets.len(), 2);
     assert_eq!(
-        d.shared_secrets[0].0 .0,
-        openssl_ecdh(&key, &k1),
-        "ECDH with the certificate key (openssl)"
+        d.certificate.0,
+        own.der(),
+        "the phone answers for its own certificate"
     );
-    assert_eq!(d.shared_secrets[1].0 .0, openssl_ecdh(&key, &k2));
+    assert_eq!(d.recipient, 1, "and only for its own entry");
+    // The KEK is X9.63-KDF(ECDH (openssl), SharedInfo{aes256-wrap, ukm, 256}).
+    let z = openssl_ecdh(&world.path("pki/ent-huaxia.key.pem"), &k2);
+    let z: [u8; 32] = z.try_into().unwrap();
+    let kek = bidseal_cms::envelope::aes256_wrap_kek(
+        &bidseal_cms::envelope::SharedSecret::from_bytes(z),
+        Some(&ukm),
+    )
+    .unwrap();
+    assert_eq!(d.key_encryption_key.0 .0, kek.as_bytes());
+    assert_ne!(d.key_encryption_key.0 .0, z, "never the raw ECDH secret");
     let log = world.usage_log("ent-huaxia");
     assert_eq!(log.last().unwrap()["operation"], "解密");
 }
@@ -371,16 +397,17 @@ async fn session_mode_five_seals_with_auto_confirm_then_end_session() {
     let (_, binding) = scan.wait_scanned().await.expect("scanned");
     let key_der = pem_file_to_der(&world.path("pki/ent-huaxia.pem"));
     for n in 1..=5u32 {
-        let item = SignItem {
-            document: format!("第{n}册.pdf"),
-            pages: vec![n],
-            seal_kind: SealKind::Enterprise,
-            digest: digest(&format!("doc-{n}")),
-        };
+        let item = world.pades_item(
+            "ent-huaxia",
+            &format!("第{n}册.pdf"),
+            SealKind::Enterprise,
+            format!("doc-{n}").as_bytes(),
+        );
         let req = SignRequest {
             platform: platform(),
             project: Some(project()),
             items: vec![item.clone()],
+            lookup: vec![],
         };
         let session = (n == 1).then_some(SessionModeRequest {
             idle_timeout_secs: 120,
@@ -401,7 +428,7 @@ async fn session_mode_five_seals_with_auto_confirm_then_end_session() {
             assert!(g.auto_confirm);
         }
         assert!(
-            openssl_verify_prehash(&key_der, &item.digest.0, &s.signatures[0].signature.0),
+            openssl_verify_prehash(&key_der, &item.digest().0, &s.signatures[0].signature.0),
             "seal {n}"
         );
     }
@@ -416,6 +443,10 @@ async fn session_mode_five_seals_with_auto_confirm_then_end_session() {
     }
     assert_eq!(summary["ended"], "ended_by_desktop");
     assert!(stderr.contains("自动确认"), "{stderr}");
+    assert!(
+        stderr.contains("最多 64 次签章请求") && stderr.contains("有效至"),
+        "the phone shows the session limits: {stderr}"
+    );
     // Every seal was still authorised and logged separately, bound to this session.
     let log = world.usage_log("ent-huaxia");
     let sid = binding.session.to_base64();
@@ -465,16 +496,12 @@ async fn user_rejects_on_the_phone() {
     let mut scan = world.desktop(OperationKind::Sign, 60).await;
     let phone = world.phone(&scan.payload().to_url(), &["--reject"]);
     scan.wait_scanned().await.expect("scanned");
-    let item = SignItem {
-        document: "商务标.pdf".into(),
-        pages: vec![1],
-        seal_kind: SealKind::Enterprise,
-        digest: digest("r"),
-    };
+    let item = world.pades_item("ent-huaxia", "商务标.pdf", SealKind::Enterprise, b"r");
     let req = SignRequest {
         platform: platform(),
         project: None,
         items: vec![item],
+        lookup: vec![],
     };
     let answer = scan
         .perform(OperationRequest::Sign(req), None)
@@ -497,16 +524,17 @@ async fn session_mode_without_auto_confirm_asks_scan_seal_confirmation_each_time
     let phone = world.phone(&scan.payload().to_url(), &["--confirm"]);
     scan.wait_scanned().await.expect("scanned");
     for n in 1..=2u32 {
-        let item = SignItem {
-            document: format!("附件{n}.pdf"),
-            pages: vec![1],
-            seal_kind: SealKind::Enterprise,
-            digest: digest(&format!("att-{n}")),
-        };
+        let item = world.pades_item(
+            "ent-huaxia",
+            &format!("附件{n}.pdf"),
+            SealKind::Enterprise,
+            format!("att-{n}").as_bytes(),
+        );
         let req = SignRequest {
             platform: platform(),
             project: None,
             items: vec![item],
+            lookup: vec![],
         };
         let session = (n == 1).then_some(SessionModeRequest {
             idle_timeout_secs: 60,

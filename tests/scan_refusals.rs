@@ -9,17 +9,27 @@ use bidseal_scan::client::Answer;
 use bidseal_scan::*;
 use scan_common::*;
 
-fn personal_seal_request(tag: &str) -> OperationRequest {
+fn personal_seal_request(world: &World, cert: &str, tag: &str) -> OperationRequest {
     OperationRequest::Sign(SignRequest {
         platform: platform(),
         project: Some(project()),
-        items: vec![SignItem {
-            document: "授权委托书.pdf".into(),
-            pages: vec![1],
-            seal_kind: SealKind::Personal { index: 1 },
-            digest: Digest32::of(tag.as_bytes()),
-        }],
+        items: vec![world.pades_item(
+            cert,
+            "授权委托书.pdf",
+            SealKind::Personal { index: 1 },
+            tag.as_bytes(),
+        )],
+        lookup: vec![],
     })
+}
+
+/// `cert` if this world has it, else a certificate that exists (for the attribute set).
+fn known<'a>(world: &World, cert: &'a str) -> &'a str {
+    if world.path(&format!("pki/{cert}.pem")).exists() {
+        cert
+    } else {
+        "staff-li"
+    }
 }
 
 /// One single-request sign scan with `cert` and `pin`; returns the desktop's answer.
@@ -32,7 +42,7 @@ async fn sign_once(world: &World, cert: &str, pin: &str, tag: &str) -> Answer {
     );
     scan.wait_scanned().await.expect("scanned");
     let answer = scan
-        .perform(personal_seal_request(tag), None)
+        .perform(personal_seal_request(world, known(world, cert), tag), None)
         .await
         .expect("answer");
     finish_phone(phone);
@@ -120,9 +130,15 @@ async fn five_wrong_pins_lock_the_certificate_and_the_right_pin_is_then_refused(
         panic!("{answer:?}")
     };
     let cert = pem_file_to_der(&world.path("pki/staff-li.pem"));
+    let item = world.pades_item(
+        "staff-li",
+        "授权委托书.pdf",
+        SealKind::Personal { index: 1 },
+        b"after-reset",
+    );
     assert!(openssl_verify_prehash(
         &cert,
-        &Digest32::of(b"after-reset").0,
+        &item.digest().0,
         &signed.signatures[0].signature.0
     ));
     let r = refusal(sign_once(&world, "staff-li", PIN, "old-pin").await);
@@ -148,22 +164,19 @@ async fn revoked_certificate_can_no_longer_decrypt_or_be_enabled() {
     let world = World::new();
     world.admin(&["revoke", "ent-jiangnan"]);
     let eph = openssl_ephemeral_key();
-    let own = pem_file_to_der(&world.path("pki/ent-jiangnan.pem"));
+    let own = world.cert("ent-jiangnan");
     let mut scan = world.desktop(OperationKind::Decrypt, 60).await;
     let phone = world.phone(
         &scan.payload().to_url(),
         &["--confirm", "--cert", "ent-jiangnan"],
     );
     scan.wait_scanned().await.expect("scanned");
-    let req = DecryptRequest {
-        platform: platform(),
-        project: project(),
-        bid_file: "江南路桥-投标文件.bid".into(),
-        envelope_digest: Digest32::of(b"env"),
-        originator_keys: vec![Bytes(eph.point.clone())],
-        recipient_certificates: vec![Bytes(own)],
-        opens_at: unix_now() - 10,
-    };
+    let req = decrypt_request(
+        &own,
+        &eph.point,
+        world.signed_tender(unix_now() as i64 - 10),
+        Digest32::of(b"manifest"),
+    );
     let r = refusal(
         scan.perform(OperationRequest::Decrypt(req), None)
             .await
@@ -212,20 +225,17 @@ async fn expired_certificate_is_refused() {
 async fn decryption_before_the_opening_time_is_refused() {
     let world = World::new();
     let eph = openssl_ephemeral_key();
-    let own = pem_file_to_der(&world.path("pki/ent-huaxia.pem"));
+    let own = world.cert("ent-huaxia");
     let opens_at = unix_now() + 3600;
     let mut scan = world.desktop(OperationKind::Decrypt, 60).await;
     let phone = world.phone(&scan.payload().to_url(), &["--confirm"]);
     scan.wait_scanned().await.expect("scanned");
-    let req = DecryptRequest {
-        platform: platform(),
-        project: project(),
-        bid_file: "华夏建设-投标文件.bid".into(),
-        envelope_digest: Digest32::of(b"env"),
-        originator_keys: vec![Bytes(eph.point.clone())],
-        recipient_certificates: vec![Bytes(own)],
-        opens_at,
-    };
+    let req = decrypt_request(
+        &own,
+        &eph.point,
+        world.signed_tender(opens_at as i64),
+        Digest32::of(b"manifest"),
+    );
     let r = refusal(
         scan.perform(OperationRequest::Decrypt(req), None)
             .await
@@ -243,7 +253,9 @@ async fn phone_that_never_answers_ends_the_scan_with_a_timeout() {
     let mut phone = world.phone(&scan.payload().to_url(), &["--confirm", "--never-answer"]);
     scan.wait_scanned().await.expect("scanned");
     let started = std::time::Instant::now();
-    let result = scan.perform(personal_seal_request("silent"), None).await;
+    let result = scan
+        .perform(personal_seal_request(&world, "staff-li", "silent"), None)
+        .await;
     let err = result.expect_err("no answer must not look like an answer");
     assert_eq!(err, ScanError::PhoneTimeout);
     assert!(err.to_string().contains("手机未在规定时间内确认"), "{err}");
@@ -280,7 +292,7 @@ async fn co_signing_service_down_is_reported_not_worked_around() {
         .unwrap();
     scan.wait_scanned().await.expect("scanned");
     let r = refusal(
-        scan.perform(personal_seal_request("down"), None)
+        scan.perform(personal_seal_request(&world, "staff-li", "down"), None)
             .await
             .expect("answer"),
     );

@@ -183,7 +183,7 @@ fn pinned_tender(
 pub fn open(args: OpenArgs) -> Result<ExitCode> {
     let now = SystemTime::now();
     let package = pinned_tender(&args.tender, &args.platform_certs)?;
-    let (hall, opens_at) = bidseal_workflow::hall::hall_from_tender(&package, now)
+    let (hall, signed) = bidseal_workflow::hall::hall_from_tender(&package, now)
         .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
     let (platform, project) = bidseal_workflow::scan_session::refs_from_tender(&package.manifest);
     bidseal_bid::fsio::create_private_dir(&args.work)
@@ -227,7 +227,7 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
                     &hall,
                     bid,
                     &args.work,
-                    opens_at,
+                    &signed,
                 )
                 .await,
             );

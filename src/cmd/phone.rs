@@ -111,6 +111,10 @@ struct ScanArgs {
     /// Colleague certificate to add as encryption recipient (generate); repeatable.
     #[arg(long = "pick-colleague")]
     pick_colleague: Vec<String>,
+    /// Trading-platform certificate (PEM) whose signed tenders the phone accepts for
+    /// decryption (the opening time comes from them); repeatable.
+    #[arg(long = "platform-cert")]
+    platform_cert: Vec<PathBuf>,
     /// Scan, read the first request and never answer (fault injection for tests).
     #[arg(long)]
     never_answer: bool,
@@ -259,7 +263,9 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
         cert: a.cert.clone(),
         colleagues: a.pick_colleague.clone(),
     };
-    let phone = PhoneSimulator::new(keystore, cosign, user);
+    let platforms = bidseal_phone::gates::PinnedPlatforms::from_pem_files(&a.platform_cert)
+        .map_err(|e| anyhow::anyhow!("[E_PHONE_PLATFORM_CERT] {e}"))?;
+    let phone = PhoneSimulator::new(keystore, cosign, user).with_platforms(platforms);
     let behaviour = if a.never_answer {
         PhoneBehaviour::Silent
     } else {

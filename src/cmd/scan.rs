@@ -3,6 +3,10 @@
 //! of the chosen operation once the phone scanned, and prints every state event until done.
 //!
 //! The payload URL contains the QR secret: this is a test tool, the desktop app never prints it.
+//! The demo requests carry no real document: `sign` is a seal lookup (certificate and bound
+//! seal image, nothing signed), `generate` a manifest of an unknown bidder and `decrypt` an
+//! unsigned tender — a phone refuses the last two with its reason (the gates of issue #10);
+//! the real flows are `bidseal project seal|generate|trial-decrypt` and `bidseal open`.
 //! Exit codes: 0 confirmed (or session ended normally), 2 rejected by the phone, 3 expired or
 //! failed.
 
@@ -89,21 +93,19 @@ fn demo_request(op: OperationKind, platform: &PlatformRef, n: u32) -> OperationR
         OperationKind::Sign => OperationRequest::Sign(SignRequest {
             platform: platform.clone(),
             project: Some(project),
-            items: vec![SignItem {
-                document: "演示文件.pdf".into(),
-                pages: vec![n],
-                seal_kind: SealKind::Enterprise,
-                digest,
-            }],
+            items: Vec::new(),
+            lookup: vec![SealKind::Enterprise],
         }),
         OperationKind::Generate => OperationRequest::Generate(GenerateRequest {
             platform: platform.clone(),
             project,
-            manifest_digest: digest,
+            manifest: Bytes(format!("{{\"format\":\"bidseal-bid/1\",\"demo\":{n}}}").into_bytes()),
+            signed_attributes: Bytes(digest.0.to_vec()),
             choose: CertificateChoice {
                 min_extra: 0,
                 max_extra: 5,
             },
+            trial: false,
         }),
         OperationKind::Decrypt => {
             let originator = p256_demo_point(&digest);
@@ -112,9 +114,15 @@ fn demo_request(op: OperationKind, platform: &PlatformRef, n: u32) -> OperationR
                 project,
                 bid_file: "演示投标文件.bsbid".into(),
                 envelope_digest: digest,
-                originator_keys: vec![Bytes(originator)],
-                recipient_certificates: vec![],
-                opens_at: unix_now(),
+                tender: SignedTender {
+                    manifest: Bytes(b"{}".to_vec()),
+                    signature: Bytes(Vec::new()),
+                },
+                recipients: vec![DecryptRecipient {
+                    recipient: Bytes(Vec::new()),
+                    originator_key: Bytes(originator),
+                    ukm: Bytes(Vec::new()),
+                }],
             })
         }
     }

@@ -48,6 +48,14 @@ impl World {
         let relay = Relay::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("relay: {e}"));
+        // The trading platform whose signed tenders the phones accept.
+        let platform = bidseal_phone::pki::TestCa::generate("platform", "测试交易平台")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pem = bidseal_phone::pki::cert_pem(&platform.cert).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("platform.pem"), pem).unwrap_or_else(|e| panic!("{e}"));
+        let key = platform.key_pem().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("platform.key.pem"), key.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
         World {
             dir,
             cosign_url: format!("http://{addr}"),
@@ -62,6 +70,28 @@ impl World {
     pub fn cert(&self, id: &str) -> Certificate {
         let pem = std::fs::read(self.pki(&format!("{id}.pem"))).unwrap_or_else(|e| panic!("{e}"));
         Certificate::from_pem(&pem).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A tender signed by this world's platform, opening at `opening_time` (unix seconds).
+    pub fn signed_tender(&self, opening_time: i64) -> bidseal_scan::SignedTender {
+        let at = bidseal_bid::time::OffsetDateTime::from_unix_timestamp(opening_time)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = at
+            .format(&bidseal_bid::time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let json = serde_json::json!({
+            "project": {"id": "DEMO-2026-001", "name": "演示项目", "lot": {"id": "01", "name": "一标段"}},
+            "platform": {"id": "demo-ggzy", "name": "演示公共资源交易平台"},
+            "opening_time": text,
+        });
+        let manifest = serde_json::to_vec_pretty(&json).unwrap_or_else(|e| panic!("{e}"));
+        let signer =
+            bidseal_bid::tender::PlatformSigner::from_pem_file(&self.dir.join("platform.key.pem"))
+                .unwrap_or_else(|e| panic!("{e}"));
+        bidseal_scan::SignedTender {
+            signature: signer.sign(&manifest).into(),
+            manifest: manifest.into(),
+        }
     }
 
     pub fn trust(&self, cas: &[&str]) -> TrustStore {
@@ -104,8 +134,11 @@ impl World {
             cert: cert.map(str::to_string),
             colleagues: colleagues.iter().map(|s| s.to_string()).collect(),
         };
+        let platforms =
+            bidseal_phone::gates::PinnedPlatforms::from_pem_files(&[self.dir.join("platform.pem")])
+                .unwrap_or_else(|e| panic!("{e}"));
         TestPhone {
-            phone: Arc::new(PhoneSimulator::new(keystore, cosign, user)),
+            phone: Arc::new(PhoneSimulator::new(keystore, cosign, user).with_platforms(platforms)),
             shown: Arc::new(Mutex::new(Vec::new())),
         }
     }

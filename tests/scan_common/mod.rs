@@ -7,8 +7,12 @@
 
 #![allow(dead_code)]
 
+use bidseal_cms::cert::Certificate;
+use bidseal_cms::signed_data::{sha256, AttributeProfile, SignedAttributes};
 use bidseal_scan::client::{start_scan, DesktopScan, ScanOptions};
-use bidseal_scan::{OperationKind, PlatformRef, ProjectRef};
+use bidseal_scan::{
+    Bytes, Digest32, OperationKind, PlatformRef, ProjectRef, SealKind, SignItem, SignedTender,
+};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -155,7 +159,98 @@ impl World {
             &state,
         ]);
         let relay = spawn_server(&["relay", "--listen", "127.0.0.1:0"]);
+        // The trading platform whose signed tenders the phones accept (--platform-cert).
+        let platform =
+            bidseal_phone::pki::TestCa::generate("platform", "测试交易平台").expect("platform key");
+        std::fs::write(
+            dir.0.join("platform.pem"),
+            bidseal_phone::pki::cert_pem(&platform.cert).expect("platform pem"),
+        )
+        .expect("write platform.pem");
+        std::fs::write(
+            dir.0.join("platform.key.pem"),
+            platform.key_pem().expect("platform key pem").as_bytes(),
+        )
+        .expect("write platform key");
         World { relay, cosign, dir }
+    }
+
+    /// A tender signed by this world's platform, opening at `opening_time` (unix seconds).
+    pub fn signed_tender(&self, opening_time: i64) -> SignedTender {
+        self.signed_tender_with(opening_time, "GZ2026-001")
+    }
+
+    /// A tender of project `project_id` signed by this world's platform.
+    pub fn signed_tender_with(&self, opening_time: i64, project_id: &str) -> SignedTender {
+        let at =
+            bidseal_bid::time::OffsetDateTime::from_unix_timestamp(opening_time).expect("time");
+        let text = at
+            .format(&bidseal_bid::time::format_description::well_known::Rfc3339)
+            .expect("rfc3339");
+        let json = serde_json::json!({
+            "format": "bidseal-tender/1",
+            "project": {"id": project_id, "name": "某某道路改造工程", "lot": {"id": "BD01", "name": "第一标段"}},
+            "platform": {"id": "gz-ggzy", "name": "广州公共资源交易中心"},
+            "opening_time": text,
+        });
+        let manifest = serde_json::to_vec_pretty(&json).expect("json");
+        let signer =
+            bidseal_bid::tender::PlatformSigner::from_pem_file(&self.path("platform.key.pem"))
+                .expect("platform signer");
+        SignedTender {
+            signature: Bytes(signer.sign(&manifest)),
+            manifest: Bytes(manifest),
+        }
+    }
+
+    /// A test certificate of this world.
+    pub fn cert(&self, id: &str) -> Certificate {
+        Certificate::from_pem(&std::fs::read(self.path(&format!("pki/{id}.pem"))).expect("pem"))
+            .expect("certificate")
+    }
+
+    /// A seal item: the PAdES signed attributes over `content` for certificate `cert`.
+    pub fn pades_item(
+        &self,
+        cert: &str,
+        document: &str,
+        kind: SealKind,
+        content: &[u8],
+    ) -> SignItem {
+        let attrs = SignedAttributes::new(
+            sha256(content),
+            vec![self.cert(cert)],
+            AttributeProfile::Pades,
+        )
+        .expect("attributes");
+        SignItem {
+            document: document.into(),
+            pages: vec![1],
+            seal_kind: kind,
+            signed_attributes: Bytes(attrs.to_be_signed().expect("der")),
+        }
+    }
+
+    /// A bid manifest of the bidder and its CMS signed attributes for `cert` (with signingTime).
+    pub fn manifest(&self, cert: &str, tag: &str) -> (Vec<u8>, Vec<u8>) {
+        let leaf = self.cert(cert);
+        let json = serde_json::json!({
+            "format": "bidseal-bid/1",
+            "project": {"project_id": "GZ2026-001", "project_name": "某某道路改造工程",
+                        "lot_id": "BD01", "lot_name": "第一标段", "platform_id": "gz-ggzy"},
+            "bidder": {"name": leaf.organization().unwrap_or_default(),
+                       "credit_code": leaf.credit_code().unwrap_or_default()},
+            "parts": [], "price": {"tag": tag}, "integrity_records": [],
+            "tool_version": "test", "created_at": "2026-12-01T00:00:00Z",
+        });
+        let manifest = serde_json::to_vec_pretty(&json).expect("json");
+        let attrs = SignedAttributes::new(
+            sha256(&manifest),
+            vec![leaf],
+            AttributeProfile::CmsWithSigningTime(std::time::SystemTime::now()),
+        )
+        .expect("attributes");
+        (manifest, attrs.to_be_signed().expect("der"))
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -172,6 +267,8 @@ impl World {
             .args(["phone", "scan", payload, "--keystore"])
             .arg(&self.dir.0)
             .args(["--cosign", &self.cosign.url, "--pin", pin])
+            .arg("--platform-cert")
+            .arg(self.path("platform.pem"))
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -348,6 +445,43 @@ pub fn openssl_ecdh(cert_key_pem: &Path, peer: &OpensslKey) -> Vec<u8> {
         String::from_utf8_lossy(&o.stderr)
     );
     o.stdout
+}
+
+/// A decrypt request for one entry naming `cert` with originator key `point` and the BidSeal
+/// `ukm` of `tender` and `manifest`.
+pub fn decrypt_request(
+    cert: &Certificate,
+    point: &[u8],
+    tender: SignedTender,
+    manifest: Digest32,
+) -> bidseal_scan::DecryptRequest {
+    let ukm = bidseal_scan::EnvelopeUkm {
+        tender: tender.digest(),
+        manifest,
+    }
+    .to_bytes();
+    bidseal_scan::DecryptRequest {
+        platform: platform(),
+        project: project(),
+        bid_file: "华夏建设-投标文件.bid".into(),
+        envelope_digest: Digest32::of(b"env"),
+        tender,
+        recipients: vec![bidseal_scan::DecryptRecipient {
+            recipient: issuer_serial(cert),
+            originator_key: Bytes(point.to_vec()),
+            ukm: Bytes(ukm),
+        }],
+    }
+}
+
+/// DER IssuerAndSerialNumber of `cert` (how an envelope names its recipients).
+pub fn issuer_serial(cert: &Certificate) -> Bytes {
+    Bytes(bidseal_phone::gates::recipient_id(cert).expect("der"))
+}
+
+/// SHA-256 of `data` as a [`Digest32`].
+pub fn digest_of(data: &[u8]) -> Digest32 {
+    Digest32::of(data)
 }
 
 /// The DER of a PEM certificate file.

@@ -9,7 +9,9 @@
 //!   operation only when everything checks out.
 //! - [`simulator`] + [`scan_loop`] + [`camera`]: `bidseal phone scan` — read the QR (payload
 //!   text or PNG), join the scan through the relay, show each request, confirm / reject, PIN,
-//!   session mode with auto-confirm, colleague certificates for `generate`, ECDH for `decrypt`.
+//!   session mode with auto-confirm, colleague certificates for `generate`, the
+//!   key-encryption key for `decrypt`; [`gates`]: what the phone checks before it uses a key
+//!   (signed tender and opening time, PAdES / manifest attribute sets).
 //!
 //! What it does not do: split the private key itself between phone and service (threshold
 //! ECDSA is a later issue; here the phone holds the key sealed under PIN + service share).
@@ -17,6 +19,7 @@
 
 pub mod camera;
 pub mod cosign;
+pub mod gates;
 pub mod key_seal;
 pub mod keystore;
 pub mod pki;

@@ -8,7 +8,7 @@
 //! ended. With [`PhoneBehaviour::Silent`] the phone scans, reads the first request and then
 //! never answers (the "phone that never answers" fault), until the desktop or relay gives up.
 
-use crate::simulator::{describe, PhoneSimulator};
+use crate::simulator::{describe, PhoneSimulator, ScanMemory};
 use bidseal_scan::client::{join, PhoneOptions};
 use bidseal_scan::{OperationOutcome, PhoneHello, QrPayload, ScanError, SessionEndReason};
 use serde::Serialize;
@@ -45,7 +45,8 @@ pub struct ScanSummary {
     pub operation: &'static str,
     /// Answers, in order.
     pub answered: Vec<AnsweredRequest>,
-    /// How it ended: `completed`, `ended_by_desktop`, `idle_timeout`, `desktop_left`.
+    /// How it ended: `completed`, `ended_by_desktop`, `idle_timeout`, `desktop_left`,
+    /// `session_limit` (the session's request count or lifetime was used up).
     pub ended: &'static str,
 }
 
@@ -89,6 +90,7 @@ pub async fn run_scan(
         answered: Vec::new(),
         ended: "completed",
     };
+    let mut memory = ScanMemory::default();
     loop {
         let incoming = match link.next_request().await {
             Ok(Some(r)) => r,
@@ -104,6 +106,12 @@ pub async fn run_scan(
             }
             Err(ScanError::PeerLeft { .. }) => {
                 summary.ended = "desktop_left";
+                break;
+            }
+            // After a Generate the desktop may send a trial decryption; if it sends nothing,
+            // the scan is simply over.
+            Err(ScanError::PhoneTimeout) if !summary.answered.is_empty() => {
+                summary.ended = "completed";
                 break;
             }
             Err(e) => return Err(e.into()),
@@ -126,7 +134,9 @@ pub async fn run_scan(
         }
         let id = incoming.id;
         let prompted = incoming.needs_confirmation;
-        let outcome = phone.answer(&incoming, link.binding(), prompt).await;
+        let outcome = phone
+            .answer(&incoming, link.binding(), &mut memory, prompt)
+            .await;
         let (label, code) = match &outcome {
             OperationOutcome::Confirmed { .. } => ("confirmed", None),
             OperationOutcome::Refused { reason } => ("refused", Some(reason.code())),
@@ -140,6 +150,14 @@ pub async fn run_scan(
         });
         if !link.is_open() {
             break;
+        }
+        if let Some(g) = memory.grant() {
+            if id >= g.max_requests || bidseal_scan::unix_now() > g.expires_at {
+                prompt("会话签章次数已用完或已到期，手机结束会话");
+                summary.ended = "session_limit";
+                let _ = link.end(SessionEndReason::EndedByUser).await;
+                return Ok(summary);
+            }
         }
     }
     if summary.ended == "completed" && link.is_open() {

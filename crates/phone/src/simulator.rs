@@ -7,10 +7,20 @@
 //! - `sign`: the `--cert` given, else the certificate that holds the first item's seal kind
 //!   (公章 → enterprise, 法人章/法人手写签名 → legal person, 私章 → personal); every item must be
 //!   a seal that certificate has, else `seal_not_available`;
-//! - `decrypt`: the phone's certificate that is among the envelope's recipients, else
+//! - `decrypt`: the phone's certificate named by one of the envelope's recipient entries, else
 //!   `not_a_recipient`;
 //! - `generate`: colleague certificates picked by id (`--pick-colleague`) must belong to the
 //!   same company (same credit code) and their number must fit the request's `choose` range.
+//!
+//! What each operation signs or computes is fixed here, never a digest the desktop chose
+//! (see [`crate::gates`]): `auth` the session-bound transcript; `sign` SHA-256 of checked
+//! PAdES signed attributes; `generate` SHA-256 of checked manifest signed attributes;
+//! `decrypt` the key-encryption key of the one envelope entry naming the phone's certificate,
+//! with the entry's `ukm` checked against the tender the phone verified, and only when the
+//! phone's clock is past the signed opening time — or, for a trial decryption (试解密), when
+//! the `ukm` names the manifest signed by a confirmed Generate in this same scan.
+//! Session mode (会话签章) is granted for `sign` only, capped in idle time, requests and
+//! lifetime ([`bidseal_scan::MAX_GRANT_REQUESTS`] …), which the phone shows and enforces.
 //!
 //! Guarantees: no key is used without a fresh "yes" from the co-signing service for this
 //! exact operation (one service call per request, logged there with session id and hash
@@ -19,15 +29,19 @@
 //! desktop sent. It does not talk to the relay (the CLI drives a `bidseal_scan` phone link).
 
 use crate::cosign::client::CosignClient;
-use crate::cosign::state::{CosignOperation, OperationContext};
+use crate::cosign::state::{CosignOperation, OperationContext, TenderEvidence};
+use crate::gates::{
+    check_manifest_attributes, check_pades_attributes, recipient_id, PinnedPlatforms,
+};
 use crate::keystore::{Keystore, KeystoreEntry};
 use crate::pki::HolderRole;
 use crate::seal_image::SealImageKind;
 use bidseal_scan::{
-    AuthRequest, AuthResponse, Bytes, DecryptRequest, DecryptResponse, GenerateRequest,
-    GenerateResponse, IncomingRequest, ItemSignature, OperationOutcome, OperationRequest,
-    OperationResponse, RefusalReason, SealImage, SealKind, SessionBinding, SessionGrant,
-    SharedSecretBytes, SignRequest, SignResponse,
+    AuthRequest, AuthResponse, Bytes, DecryptRequest, DecryptResponse, Digest32, EnvelopeUkm,
+    GenerateRequest, GenerateResponse, IncomingRequest, ItemSignature, OperationOutcome,
+    OperationRequest, OperationResponse, RefusalReason, SealImage, SealKind, SessionBinding,
+    SessionGrant, SharedSecretBytes, SignRequest, SignResponse, MAX_GRANT_IDLE_SECS,
+    MAX_GRANT_LIFETIME_SECS, MAX_GRANT_REQUESTS,
 };
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::ecdsa::{Signature, SigningKey};
@@ -76,11 +90,44 @@ pub struct PhoneUser {
     pub colleagues: Vec<String>,
 }
 
-/// The phone: keystore, co-signing service, user.
+/// The phone: keystore, co-signing service, user, pinned trading platforms.
 pub struct PhoneSimulator {
     keystore: Keystore,
     cosign: CosignClient,
     user: PhoneUser,
+    platforms: PinnedPlatforms,
+}
+
+/// What the phone remembers within one scan (one channel): the Generate it signed (for the
+/// trial decryption that may follow) and the session grant it gave.
+#[derive(Debug, Default)]
+pub struct ScanMemory {
+    generated: Option<Generated>,
+    grant: Option<SessionGrant>,
+}
+
+impl ScanMemory {
+    /// The session grant given in this scan, if any.
+    pub fn grant(&self) -> Option<SessionGrant> {
+        self.grant
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Generated {
+    cert_id: String,
+    signed_digest: Digest32,
+    manifest_digest: Digest32,
+}
+
+fn suspicious(detail: impl Into<String>) -> RefusalReason {
+    RefusalReason::SuspiciousRequest {
+        detail: detail.into(),
+    }
+}
+
+fn cms_certificate(entry: &KeystoreEntry) -> Result<bidseal_cms::cert::Certificate, RefusalReason> {
+    bidseal_cms::cert::Certificate::from_der(&cert_der(entry)?).map_err(|_| invalid("手机证书损坏"))
 }
 
 fn invalid(detail: impl Into<String>) -> RefusalReason {
@@ -136,11 +183,7 @@ pub fn describe(request: &OperationRequest) -> String {
             "扫码认证：平台 {}（{}），用途 {}{}，挑战 {}…",
             r.platform.name,
             r.platform.id,
-            match r.purpose {
-                bidseal_scan::AuthPurpose::Login => "登录",
-                bidseal_scan::AuthPurpose::Bind => "绑定证书",
-                bidseal_scan::AuthPurpose::SyncIntegrity => "同步诚信库",
-            },
+            r.purpose.name_zh(),
             r.project
                 .as_ref()
                 .map(|p| format!("，项目 {} {}", p.code, p.name))
@@ -153,11 +196,14 @@ pub fn describe(request: &OperationRequest) -> String {
                 .iter()
                 .map(|i| {
                     format!(
-                        "《{}》第 {:?} 页 {} 摘要 {}…",
+                        "《{}》第 {:?} 页 {} 文档摘要 {}…（签名属性摘要 {}…）",
                         i.document,
                         i.pages,
                         i.seal_kind.name_zh(),
-                        i.digest.short_hex()
+                        crate::gates::message_digest_of(&i.signed_attributes.0)
+                            .map(|d| d.short_hex())
+                            .unwrap_or_else(|| "（无法读取）".into()),
+                        i.digest().short_hex()
                     )
                 })
                 .collect();
@@ -169,26 +215,42 @@ pub fn describe(request: &OperationRequest) -> String {
                     .map(|p| format!("，项目 {} {}", p.code, p.name))
                     .unwrap_or_default(),
                 r.items.len(),
-                items.join("；")
+                if items.is_empty() {
+                    format!(
+                        "签章准备（查询{}与证书）",
+                        r.lookup
+                            .iter()
+                            .map(SealKind::name_zh)
+                            .collect::<Vec<_>>()
+                            .join("、")
+                    )
+                } else {
+                    items.join("；")
+                }
             )
         }
         OperationRequest::Generate(r) => format!(
-            "生成标书：平台 {}，项目 {} {}，清单摘要 {}…，需选择参与加密证书 {}–{} 本",
+            "{}：平台 {}，项目 {} {}，清单摘要 {}…，需选择参与加密证书 {}–{} 本",
+            if r.trial {
+                "试解密（确认投标文件清单）"
+            } else {
+                "生成标书"
+            },
             r.platform.name,
             r.project.code,
             r.project.name,
-            r.manifest_digest.short_hex(),
+            Digest32::of(&r.manifest.0).short_hex(),
             r.choose.min_extra,
             r.choose.max_extra
         ),
         OperationRequest::Decrypt(r) => format!(
-            "扫码解密：平台 {}，项目 {} {}，投标文件 {}（摘要 {}…），开标时间 {}",
+            "扫码解密：平台 {}，项目 {} {}，投标文件 {}（摘要 {}…），招标文件清单摘要 {}…（开标时间以平台签名的招标文件为准）",
             r.platform.name,
             r.project.code,
             r.project.name,
             r.bid_file,
             r.envelope_digest.short_hex(),
-            crate::cosign::state::rfc3339(r.opens_at.min(i64::MAX as u64) as i64)
+            r.tender.digest().short_hex()
         ),
     }
 }
@@ -200,7 +262,14 @@ impl PhoneSimulator {
             keystore,
             cosign,
             user,
+            platforms: PinnedPlatforms::default(),
         }
+    }
+
+    /// Pins the trading platforms whose signed tenders the phone accepts for decryption.
+    pub fn with_platforms(mut self, platforms: PinnedPlatforms) -> Self {
+        self.platforms = platforms;
+        self
     }
 
     /// The keystore.
@@ -208,11 +277,13 @@ impl PhoneSimulator {
         &self.keystore
     }
 
-    /// Answers one request. `prompt` is called with the zh-CN screen text (stderr in the CLI).
+    /// Answers one request of the scan whose state is `memory`. `prompt` is called with the
+    /// zh-CN screen text (stderr in the CLI).
     pub async fn answer(
         &self,
         incoming: &IncomingRequest,
         binding: &SessionBinding,
+        memory: &mut ScanMemory,
         prompt: &mut (dyn FnMut(&str) + Send),
     ) -> OperationOutcome {
         let confirm_title = if incoming.id > 1 {
@@ -224,6 +295,10 @@ impl PhoneSimulator {
             "[{confirm_title}] {}",
             describe(&incoming.request)
         ));
+        if let Err(reason) = Self::session_rules(incoming, memory) {
+            prompt(&format!("已拒绝：{}", reason.message_zh()));
+            return OperationOutcome::Refused { reason };
+        }
         if incoming.needs_confirmation && self.user.decision == UserDecision::Reject {
             prompt("用户选择：拒绝");
             return OperationOutcome::Refused {
@@ -237,26 +312,35 @@ impl PhoneSimulator {
             OperationRequest::Auth(r) => self.auth(r, binding).await.map(OperationResponse::Auth),
             OperationRequest::Sign(r) => self.sign(r, binding).await.map(OperationResponse::Sign),
             OperationRequest::Generate(r) => self
-                .generate(r, binding)
+                .generate(r, binding, memory)
                 .await
                 .map(OperationResponse::Generate),
             OperationRequest::Decrypt(r) => self
-                .decrypt(r, binding)
+                .decrypt(r, binding, memory, prompt)
                 .await
                 .map(OperationResponse::Decrypt),
         };
         match result {
             Ok(response) => {
                 let session = incoming.session_mode.map(|asked| SessionGrant {
-                    idle_timeout_secs: asked.idle_timeout_secs,
+                    idle_timeout_secs: asked.idle_timeout_secs.clamp(1, MAX_GRANT_IDLE_SECS),
                     auto_confirm: self.user.auto_confirm,
+                    max_requests: MAX_GRANT_REQUESTS,
+                    expires_at: bidseal_scan::unix_now() + MAX_GRANT_LIFETIME_SECS,
                 });
-                if session.is_some() {
-                    prompt(if self.user.auto_confirm {
-                        "已建立会话（自动确认）"
-                    } else {
-                        "已建立会话"
-                    });
+                if let Some(g) = session {
+                    memory.grant = Some(g);
+                    prompt(&format!(
+                        "已建立会话{}：最多 {} 次签章请求，有效至 {}，空闲 {} 秒自动结束",
+                        if self.user.auto_confirm {
+                            "（自动确认）"
+                        } else {
+                            ""
+                        },
+                        g.max_requests,
+                        crate::cosign::state::rfc3339(g.expires_at.min(i64::MAX as u64) as i64),
+                        g.idle_timeout_secs
+                    ));
                 }
                 prompt("已确认，结果已加密发送到桌面端");
                 OperationOutcome::Confirmed { response, session }
@@ -266,6 +350,25 @@ impl PhoneSimulator {
                 OperationOutcome::Refused { reason }
             }
         }
+    }
+
+    /// Session mode only for `sign`; a session's requests only within its lifetime.
+    fn session_rules(incoming: &IncomingRequest, memory: &ScanMemory) -> Result<(), RefusalReason> {
+        if incoming.session_mode.is_some() && !matches!(incoming.request, OperationRequest::Sign(_))
+        {
+            return Err(suspicious(format!(
+                "会话模式只用于签章，{}必须每次扫码单独确认",
+                incoming.request.kind().name_zh()
+            )));
+        }
+        if let Some(g) = memory.grant {
+            if bidseal_scan::unix_now() > g.expires_at {
+                return Err(RefusalReason::InvalidRequest {
+                    detail: "会话已超过有效期，请重新扫码建立会话".into(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn entry_by_id(&self, id: &str) -> Result<&KeystoreEntry, RefusalReason> {
@@ -288,6 +391,7 @@ impl PhoneSimulator {
     }
 
     /// Asks the service for consent and unseals the key for this one operation.
+    #[allow(clippy::too_many_arguments)] // one call site per operation, each names every part
     async fn unlock(
         &self,
         entry: &KeystoreEntry,
@@ -295,14 +399,16 @@ impl PhoneSimulator {
         binding: &SessionBinding,
         desktop: &str,
         detail: String,
-        not_before: Option<u64>,
+        tender: Option<TenderEvidence>,
+        bound_digest: Option<Digest32>,
     ) -> Result<SecretKey, RefusalReason> {
         let ctx = OperationContext {
             operation,
             desktop: desktop.to_string(),
             session_id: binding.session.to_base64(),
             detail,
-            not_before: not_before.map(|t| t.min(i64::MAX as u64) as i64),
+            tender,
+            bound_digest: bound_digest.map(|d| hex::encode(d.0)),
         };
         let share = self
             .cosign
@@ -332,8 +438,9 @@ impl PhoneSimulator {
         let entry = self.entry_by_role(HolderRole::Enterprise)?;
         let hash = r.transcript_hash(binding);
         let detail = format!(
-            "认证 {}，挑战 {}…，会话摘要 {}…",
+            "认证 {}，用途 {}，挑战 {}…，会话摘要 {}…",
             r.platform.id,
+            r.purpose.name_zh(),
             r.challenge.short_hex(),
             hash.short_hex()
         );
@@ -344,6 +451,7 @@ impl PhoneSimulator {
                 binding,
                 &desktop_label(&r.platform, binding),
                 detail,
+                None,
                 None,
             )
             .await?;
@@ -359,72 +467,84 @@ impl PhoneSimulator {
         r: &SignRequest,
         binding: &SessionBinding,
     ) -> Result<SignResponse, RefusalReason> {
-        let first = r
+        let kinds: Vec<SealKind> = r
             .items
+            .iter()
+            .map(|i| i.seal_kind)
+            .chain(r.lookup.iter().copied())
+            .collect();
+        let first = *kinds
             .first()
-            .ok_or_else(|| invalid("签章请求中没有待签摘要"))?;
+            .ok_or_else(|| invalid("签章请求中没有待签内容"))?;
         let entry = match &self.user.cert {
             Some(id) => self.entry_by_id(id)?,
             None => {
-                let (kind, index) =
-                    seal_image_kind(first.seal_kind).ok_or(RefusalReason::SealNotAvailable {
-                        seal_kind: first.seal_kind,
-                    })?;
+                let (kind, index) = seal_image_kind(first)
+                    .ok_or(RefusalReason::SealNotAvailable { seal_kind: first })?;
                 self.keystore
                     .manifest
                     .certificates
                     .iter()
                     .find(|e| e.seals.iter().any(|s| s.kind == kind && s.index == index))
-                    .ok_or(RefusalReason::SealNotAvailable {
-                        seal_kind: first.seal_kind,
-                    })?
+                    .ok_or(RefusalReason::SealNotAvailable { seal_kind: first })?
             }
         };
-        let mut seal_images: Vec<SealImage> = Vec::new();
-        for item in &r.items {
+        let certificate = cms_certificate(entry)?;
+        // Every item must be a PAdES attribute set for this certificate (never a bare digest).
+        let checked = r
+            .items
+            .iter()
+            .map(|i| check_pades_attributes(&i.signed_attributes.0, &certificate))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seal_pngs: Vec<(SealKind, Vec<u8>)> = Vec::new();
+        for seal_kind in kinds {
             let (kind, index) =
-                seal_image_kind(item.seal_kind).ok_or(RefusalReason::SealNotAvailable {
-                    seal_kind: item.seal_kind,
-                })?;
+                seal_image_kind(seal_kind).ok_or(RefusalReason::SealNotAvailable { seal_kind })?;
             let seal = entry
                 .seals
                 .iter()
                 .find(|s| s.kind == kind && s.index == index)
-                .ok_or(RefusalReason::SealNotAvailable {
-                    seal_kind: item.seal_kind,
-                })?;
-            if !seal_images.iter().any(|s| s.seal_kind == item.seal_kind) {
-                let png =
-                    self.keystore
-                        .seal_png(seal)
-                        .map_err(|_| RefusalReason::SealNotAvailable {
-                            seal_kind: item.seal_kind,
-                        })?;
-                seal_images.push(SealImage {
-                    seal_kind: item.seal_kind,
-                    png: Bytes(png),
-                });
+                .ok_or(RefusalReason::SealNotAvailable { seal_kind })?;
+            if !seal_pngs.iter().any(|(k, _)| *k == seal_kind) {
+                let png = self
+                    .keystore
+                    .seal_png(seal)
+                    .map_err(|_| RefusalReason::SealNotAvailable { seal_kind })?;
+                seal_pngs.push((seal_kind, png));
             }
         }
         let approval = r.approval_hash(binding);
         let docs: Vec<String> = r
             .items
             .iter()
-            .map(|i| {
+            .zip(&checked)
+            .map(|(i, c)| {
                 format!(
-                    "{}:{}:{}…",
+                    "{}:{}:内容摘要 {}…",
                     i.document,
                     i.seal_kind.name_zh(),
-                    i.digest.short_hex()
+                    c.message_digest.short_hex()
                 )
             })
             .collect();
-        let detail = format!(
-            "{} 处签章 [{}]，批准摘要 {}…",
-            r.items.len(),
-            docs.join(", "),
-            approval.short_hex()
-        );
+        let detail = if r.items.is_empty() {
+            format!(
+                "签章准备：查询{}与证书，批准摘要 {}…",
+                r.lookup
+                    .iter()
+                    .map(SealKind::name_zh)
+                    .collect::<Vec<_>>()
+                    .join("、"),
+                approval.short_hex()
+            )
+        } else {
+            format!(
+                "{} 处签章 [{}]，批准摘要 {}…",
+                r.items.len(),
+                docs.join(", "),
+                approval.short_hex()
+            )
+        };
         let key = self
             .unlock(
                 entry,
@@ -433,15 +553,26 @@ impl PhoneSimulator {
                 &desktop_label(&r.platform, binding),
                 detail,
                 None,
+                None,
             )
             .await?;
-        let signatures = r
-            .items
+        let signatures = checked
             .iter()
-            .map(|i| {
+            .map(|c| {
                 Ok(ItemSignature {
-                    digest: i.digest,
-                    signature: Self::sign_digest(&key, &i.digest.0)?,
+                    digest: c.to_sign,
+                    signature: Self::sign_digest(&key, &c.to_sign.0)?,
+                })
+            })
+            .collect::<Result<Vec<_>, RefusalReason>>()?;
+        let seal_images = seal_pngs
+            .into_iter()
+            .map(|(seal_kind, png)| {
+                let hash = SealImage::binding_hash(certificate.der(), seal_kind, &png);
+                Ok(SealImage {
+                    seal_kind,
+                    binding: Self::sign_digest(&key, &hash.0)?,
+                    png: Bytes(png),
                 })
             })
             .collect::<Result<Vec<_>, RefusalReason>>()?;
@@ -456,17 +587,30 @@ impl PhoneSimulator {
         &self,
         r: &GenerateRequest,
         binding: &SessionBinding,
+        memory: &mut ScanMemory,
     ) -> Result<GenerateResponse, RefusalReason> {
         let entry = self.entry_by_role(HolderRole::Enterprise)?;
-        let picked = self.user.colleagues.len();
-        if picked < usize::from(r.choose.min_extra) || picked > usize::from(r.choose.max_extra) {
+        // A trial re-confirms an existing bid: no colleague certificates are picked.
+        let colleagues: &[String] = if r.trial { &[] } else { &self.user.colleagues };
+        let picked = colleagues.len();
+        if !r.trial
+            && (picked < usize::from(r.choose.min_extra)
+                || picked > usize::from(r.choose.max_extra))
+        {
             return Err(invalid(format!(
                 "需选择 {}–{} 本参与加密的同事证书，实际选择了 {} 本",
                 r.choose.min_extra, r.choose.max_extra, picked
             )));
         }
+        let certificate = cms_certificate(entry)?;
+        let checked = check_manifest_attributes(
+            &r.manifest.0,
+            &r.signed_attributes.0,
+            &certificate,
+            &entry.uscc,
+        )?;
         let mut encryption_certificates = vec![Bytes(cert_der(entry)?)];
-        for id in &self.user.colleagues {
+        for id in colleagues {
             let colleague = self.entry_by_id(id)?;
             if colleague.uscc != entry.uscc {
                 return Err(invalid(format!(
@@ -480,10 +624,13 @@ impl PhoneSimulator {
             encryption_certificates.push(Bytes(cert_der(colleague)?));
         }
         let approval = r.approval_hash(binding);
+        let digest = checked.attributes.to_sign;
         let detail = format!(
-            "项目 {}，清单摘要 {}…，已选择参与加密证书 {} 本，批准摘要 {}…",
-            r.project.code,
-            r.manifest_digest.short_hex(),
+            "{}项目 {}，投标人 {}，清单摘要 {}…，已选择参与加密证书 {} 本，批准摘要 {}…",
+            if r.trial { "试解密确认，" } else { "" },
+            checked.project,
+            checked.bidder,
+            checked.manifest_digest.short_hex(),
             picked,
             approval.short_hex()
         );
@@ -495,55 +642,112 @@ impl PhoneSimulator {
                 &desktop_label(&r.platform, binding),
                 detail,
                 None,
+                Some(digest),
             )
             .await?;
+        let signature = Self::sign_digest(&key, &digest.0)?;
+        memory.generated = Some(Generated {
+            cert_id: entry.id.clone(),
+            signed_digest: digest,
+            manifest_digest: checked.manifest_digest,
+        });
         Ok(GenerateResponse {
-            signature: Self::sign_digest(&key, &r.manifest_digest.0)?,
+            signature,
             certificate_chain: der_chain(entry)?,
             encryption_certificates,
         })
+    }
+
+    /// The certificate to decrypt with and the index of its one entry in the request.
+    fn decrypt_entry(&self, r: &DecryptRequest) -> Result<(&KeystoreEntry, usize), RefusalReason> {
+        let candidates: Vec<&KeystoreEntry> = match &self.user.cert {
+            Some(id) => vec![self.entry_by_id(id)?],
+            None => self.keystore.manifest.certificates.iter().collect(),
+        };
+        for entry in candidates {
+            let id = recipient_id(&cms_certificate(entry)?)?;
+            let mut matches = r
+                .recipients
+                .iter()
+                .enumerate()
+                .filter(|(_, rec)| rec.recipient.0 == id);
+            match (matches.next(), matches.next()) {
+                (Some((index, _)), None) => return Ok((entry, index)),
+                (Some(_), Some(_)) => {
+                    return Err(suspicious(
+                        "同一证书在解密请求中出现多个接收者条目（可能夹带了其他投标文件的密钥）",
+                    ))
+                }
+                (None, _) => continue,
+            }
+        }
+        Err(RefusalReason::NotARecipient)
     }
 
     async fn decrypt(
         &self,
         r: &DecryptRequest,
         binding: &SessionBinding,
+        memory: &ScanMemory,
+        prompt: &mut (dyn FnMut(&str) + Send),
     ) -> Result<DecryptResponse, RefusalReason> {
-        if r.originator_keys.is_empty() {
-            return Err(invalid("解密请求中没有发送方临时公钥"));
+        let now = bidseal_scan::unix_now().min(i64::MAX as u64) as i64;
+        let tender = self.platforms.verify(&r.tender, now)?;
+        prompt(&format!(
+            "招标文件已验证：{}，{}，开标时间 {}（平台证书 {}）",
+            tender.platform,
+            tender.project,
+            crate::cosign::state::rfc3339(tender.opening_time),
+            tender.signer
+        ));
+        let (entry, index) = self.decrypt_entry(r)?;
+        let recipient = &r.recipients[index];
+        let ukm = EnvelopeUkm::parse(&recipient.ukm.0).ok_or_else(|| {
+            suspicious("信封的 ukm 不是 BidSeal 格式，无法确认它属于哪个招标项目")
+        })?;
+        if ukm.tender != tender.digest {
+            return Err(suspicious(format!(
+                "该投标文件属于另一份招标文件（清单摘要 {}…），不是所示招标文件（{}…）",
+                ukm.tender.short_hex(),
+                tender.digest.short_hex()
+            )));
         }
-        let entry = match &self.user.cert {
-            Some(id) => self.entry_by_id(id)?,
-            None => {
-                let mut found = None;
-                for e in &self.keystore.manifest.certificates {
-                    let der = cert_der(e)?;
-                    if r.recipient_certificates.iter().any(|c| c.0 == der) {
-                        found = Some(e);
-                        break;
-                    }
-                }
-                found.ok_or(RefusalReason::NotARecipient)?
-            }
+        let originator = PublicKey::from_sec1_bytes(&recipient.originator_key.0)
+            .map_err(|_| invalid("发送方临时公钥不是 P-256 点"))?;
+        // Opening (the phone's clock is past the signed opening time) or trial decryption of
+        // the manifest just signed in this scan; nothing else.
+        let trial = memory
+            .generated
+            .as_ref()
+            .filter(|g| g.cert_id == entry.id && g.manifest_digest == ukm.manifest);
+        let (evidence, bound, mode) = if now >= tender.opening_time {
+            (
+                Some(TenderEvidence {
+                    manifest: r.tender.manifest.clone(),
+                    signature: r.tender.signature.clone(),
+                }),
+                None,
+                "开标解密",
+            )
+        } else if let Some(g) = trial {
+            (
+                None,
+                Some(g.signed_digest),
+                "试解密（本次扫码刚确认的投标文件）",
+            )
+        } else {
+            return Err(RefusalReason::BeforeOpeningTime {
+                opens_at: tender.opening_time.max(0) as u64,
+            });
         };
-        let own = cert_der(entry)?;
-        if !r.recipient_certificates.is_empty()
-            && !r.recipient_certificates.iter().any(|c| c.0 == own)
-        {
-            return Err(RefusalReason::NotARecipient);
-        }
-        let keys = r
-            .originator_keys
-            .iter()
-            .map(|k| {
-                PublicKey::from_sec1_bytes(&k.0).map_err(|_| invalid("发送方临时公钥不是 P-256 点"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        prompt(&format!("{mode}：证书 {}", entry.label()));
         let detail = format!(
-            "项目 {}，投标文件 {}，信封摘要 {}…",
-            r.project.code,
+            "{mode}，项目 {}，投标文件 {}，信封摘要 {}…，招标文件 {}…，清单 {}…",
+            tender.project,
             r.bid_file,
-            r.envelope_digest.short_hex()
+            r.envelope_digest.short_hex(),
+            ukm.tender.short_hex(),
+            ukm.manifest.short_hex()
         );
         let key = self
             .unlock(
@@ -552,19 +756,20 @@ impl PhoneSimulator {
                 binding,
                 &desktop_label(&r.platform, binding),
                 detail,
-                Some(r.opens_at),
+                evidence,
+                bound,
             )
             .await?;
-        let shared_secrets = keys
-            .iter()
-            .map(|pk| {
-                let shared = p256::ecdh::diffie_hellman(key.to_nonzero_scalar(), pk.as_affine());
-                SharedSecretBytes(Bytes(shared.raw_secret_bytes().to_vec()))
-            })
-            .collect();
+        let shared = p256::ecdh::diffie_hellman(key.to_nonzero_scalar(), originator.as_affine());
+        let mut z = Zeroizing::new([0u8; 32]);
+        z.copy_from_slice(shared.raw_secret_bytes());
+        let secret = bidseal_cms::envelope::SharedSecret::from_bytes(*z);
+        let kek = bidseal_cms::envelope::aes256_wrap_kek(&secret, Some(&recipient.ukm.0))
+            .map_err(|_| invalid("密钥派生失败"))?;
         Ok(DecryptResponse {
-            certificate: Bytes(own),
-            shared_secrets,
+            certificate: Bytes(cert_der(entry)?),
+            recipient: index as u32,
+            key_encryption_key: SharedSecretBytes(Bytes(kek.as_bytes().to_vec())),
         })
     }
 }
@@ -590,8 +795,9 @@ mod tests {
                 document: "商务标.pdf".into(),
                 pages: vec![3],
                 seal_kind: SealKind::LegalPerson,
-                digest,
+                signed_attributes: Bytes(b"page".to_vec()),
             }],
+            lookup: Vec::new(),
         });
         let screen = describe(&request);
         for part in [

@@ -164,8 +164,9 @@ fn sign_request(n: u32) -> OperationRequest {
             document: "bench.pdf".into(),
             pages: vec![n],
             seal_kind: SealKind::Enterprise,
-            digest: Digest32::of(&n.to_be_bytes()),
+            signed_attributes: Bytes(n.to_be_bytes().to_vec()),
         }],
+        lookup: vec![],
     })
 }
 
@@ -193,6 +194,8 @@ async fn bench_phone(payload: QrPayload) {
         let session = req.session_mode.map(|m| SessionGrant {
             idle_timeout_secs: m.idle_timeout_secs,
             auto_confirm: true,
+            max_requests: u32::MAX,
+            expires_at: u64::MAX,
         });
         if link
             .respond(
@@ -245,6 +248,8 @@ fn channel_cost(n: usize) {
         let session = req.session_mode.map(|m| SessionGrant {
             idle_timeout_secs: m.idle_timeout_secs,
             auto_confirm: true,
+            max_requests: u32::MAX,
+            expires_at: u64::MAX,
         });
         let answer = phone
             .seal_response(
@@ -447,6 +452,8 @@ async fn bare_scan(host: &str) -> (BareDesktop, tokio::task::JoinHandle<()>) {
             let session = req.session_mode.map(|m| SessionGrant {
                 idle_timeout_secs: m.idle_timeout_secs,
                 auto_confirm: true,
+                max_requests: u32::MAX,
+                expires_at: u64::MAX,
             });
             let outcome = OperationOutcome::Confirmed {
                 response: sign_response(),

@@ -78,18 +78,19 @@ fn respond_to(link: &PhoneLink, req: &IncomingRequest) -> OperationResponse {
                 .items
                 .iter()
                 .map(|i| ItemSignature {
-                    digest: i.digest,
-                    signature: sign(&i.digest),
+                    digest: i.digest(),
+                    signature: sign(&i.digest()),
                 })
                 .collect(),
             certificate_chain: chain,
             seal_images: vec![SealImage {
                 seal_kind: SealKind::Enterprise,
                 png: Bytes(vec![0x89, b'P', b'N', b'G']),
+                binding: Bytes(vec![]),
             }],
         }),
         OperationRequest::Generate(g) => OperationResponse::Generate(GenerateResponse {
-            signature: sign(&g.manifest_digest),
+            signature: sign(&g.manifest_digest()),
             certificate_chain: chain,
             encryption_certificates: vec![
                 Bytes(b"own-enc".to_vec()),
@@ -98,19 +99,15 @@ fn respond_to(link: &PhoneLink, req: &IncomingRequest) -> OperationResponse {
             ],
         }),
         OperationRequest::Decrypt(d) => {
+            // Transport test: the fake phone answers for the first entry with the raw ECDH
+            // value (the real phone's KDF is tested in the phone and end-to-end tests).
             let sk = p256::SecretKey::from_slice(&[0x42; 32]).unwrap();
-            let secrets = d
-                .originator_keys
-                .iter()
-                .map(|k| {
-                    let pk = p256::PublicKey::from_sec1_bytes(&k.0).unwrap();
-                    let z = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
-                    SharedSecretBytes(Bytes(z.raw_secret_bytes().to_vec()))
-                })
-                .collect();
+            let pk = p256::PublicKey::from_sec1_bytes(&d.recipients[0].originator_key.0).unwrap();
+            let z = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
             OperationResponse::Decrypt(DecryptResponse {
                 certificate: Bytes(b"enc-cert".to_vec()),
-                shared_secrets: secrets,
+                recipient: 0,
+                key_encryption_key: SharedSecretBytes(Bytes(z.raw_secret_bytes().to_vec())),
             })
         }
     }
@@ -161,6 +158,8 @@ async fn phone(payload: QrPayload, behaviour: Behaviour) -> PhoneResult {
                 let session = req.session_mode.map(|m| SessionGrant {
                     idle_timeout_secs: m.idle_timeout_secs,
                     auto_confirm,
+                    max_requests: 64,
+                    expires_at: u64::MAX,
                 });
                 OperationOutcome::Confirmed {
                     response: respond_to(&link, &req),
@@ -239,15 +238,16 @@ fn sign_request(n: u8) -> OperationRequest {
                 document: "商务标.pdf".into(),
                 pages: vec![1],
                 seal_kind: SealKind::Enterprise,
-                digest: Digest32([n; 32]),
+                signed_attributes: Bytes(vec![n; 32]),
             },
             SignItem {
                 document: "商务标.pdf".into(),
                 pages: vec![2, 3],
                 seal_kind: SealKind::Enterprise,
-                digest: Digest32([n ^ 0xff; 32]),
+                signed_attributes: Bytes(vec![n ^ 0xff; 32]),
             },
         ],
+        lookup: vec![],
     })
 }
 
@@ -319,7 +319,7 @@ async fn sign_round_trip_signs_every_hash() {
     for (s, d) in r
         .signatures
         .iter()
-        .zip([Digest32([7; 32]), Digest32([7 ^ 0xff; 32])])
+        .zip([Digest32::of(&[7; 32]), Digest32::of(&[7 ^ 0xff; 32])])
     {
         assert_eq!(s.digest, d);
         assert!(verify(&d, &s.signature));
@@ -338,15 +338,17 @@ async fn generate_round_trip_returns_signature_and_two_colleague_certificates() 
         Behaviour::Confirm,
     )
     .await;
-    let digest = Digest32::of(b"manifest");
+    let digest = Digest32::of(b"attributes");
     let request = OperationRequest::Generate(GenerateRequest {
         platform: platform(),
         project: project(),
-        manifest_digest: digest,
+        manifest: Bytes(b"manifest".to_vec()),
+        signed_attributes: Bytes(b"attributes".to_vec()),
         choose: CertificateChoice {
             min_extra: 0,
             max_extra: 5,
         },
+        trial: false,
     });
     let Answer::Confirmed {
         response: OperationResponse::Generate(r),
@@ -357,11 +359,13 @@ async fn generate_round_trip_returns_signature_and_two_colleague_certificates() 
     };
     assert!(verify(&digest, &r.signature));
     assert_eq!(r.encryption_certificates.len(), 3);
+    // A trial decryption may follow a Generate on this channel; none does here.
+    scan.end().await.unwrap();
     assert_eq!(phone.await.unwrap(), (1, Ok(())));
 }
 
 #[tokio::test]
-async fn decrypt_round_trip_returns_the_ecdh_secrets_the_desktop_expects() {
+async fn decrypt_round_trip_returns_the_key_the_desktop_expects() {
     let relay = relay().await;
     let (mut scan, _, phone) = scanned(
         &relay,
@@ -383,12 +387,18 @@ async fn decrypt_round_trip_returns_the_ecdh_secrets_the_desktop_expects() {
         project: project(),
         bid_file: "投标文件.bsbid".into(),
         envelope_digest: Digest32::of(b"envelope"),
-        originator_keys: originators
+        tender: SignedTender {
+            manifest: Bytes(b"{}".to_vec()),
+            signature: Bytes(vec![]),
+        },
+        recipients: originators
             .iter()
-            .map(|k| Bytes(k.public_key().to_sec1_bytes().to_vec()))
+            .map(|k| DecryptRecipient {
+                recipient: Bytes(vec![]),
+                originator_key: Bytes(k.public_key().to_sec1_bytes().to_vec()),
+                ukm: Bytes(vec![]),
+            })
             .collect(),
-        recipient_certificates: vec![],
-        opens_at: unix_now(),
     });
     let Answer::Confirmed {
         response: OperationResponse::Decrypt(r),
@@ -397,11 +407,10 @@ async fn decrypt_round_trip_returns_the_ecdh_secrets_the_desktop_expects() {
     else {
         panic!()
     };
-    assert_eq!(r.shared_secrets.len(), 2);
-    for (k, got) in originators.iter().zip(&r.shared_secrets) {
-        let want = p256::ecdh::diffie_hellman(k.to_nonzero_scalar(), recipient.as_affine());
-        assert_eq!(got.0 .0, want.raw_secret_bytes().to_vec());
-    }
+    assert_eq!(r.recipient, 0);
+    let want =
+        p256::ecdh::diffie_hellman(originators[0].to_nonzero_scalar(), recipient.as_affine());
+    assert_eq!(r.key_encryption_key.0 .0, want.raw_secret_bytes().to_vec());
     assert_eq!(phone.await.unwrap(), (1, Ok(())));
 }
 
@@ -469,7 +478,7 @@ async fn session_mode_five_seals_with_auto_confirm_then_desktop_ends_it() {
         else {
             panic!()
         };
-        assert!(verify(&Digest32([n; 32]), &r.signatures[0].signature));
+        assert!(verify(&Digest32::of(&[n; 32]), &r.signatures[0].signature));
         assert_eq!(session.is_some(), n == 1);
     }
     scan.end().await.unwrap();
@@ -843,6 +852,8 @@ async fn a_relay_reordering_frames_is_caught() {
         let grant = SessionGrant {
             idle_timeout_secs: 60,
             auto_confirm: true,
+            max_requests: 64,
+            expires_at: u64::MAX,
         };
         link.respond(
             req,

@@ -4,11 +4,20 @@
 //! they are (platform, project, document, page, seal kind, hash) so the phone can show it
 //! before the PIN, and every approval is bound to the exact hashes it covers (CSC "SCAL2").
 //!
-//! Conventions: every `digest` is a SHA-256 value the phone signs *as a digest* (ECDSA P-256
-//! "prehash", i.e. CSC `signHash`); every `signature` is a DER-encoded ECDSA signature;
-//! certificate chains are DER certificates, leaf first; binary fields are base64url in JSON.
-//! Does not verify certificates or signatures: that is the desktop's trust store
-//! (`bidseal-cms`), this module only carries them.
+//! Conventions: the phone never signs a digest the desktop hands it. Each operation signs
+//! only what the phone can recognise and hash itself (domain separation):
+//! - `auth`: [`AuthRequest::transcript_hash`] (labelled; binds session, platform, purpose,
+//!   project, time and challenge);
+//! - `sign`: SHA-256 of the DER PAdES signed attributes carried in [`SignItem`];
+//! - `generate`: SHA-256 of the DER CMS signed attributes of the bid manifest carried, with
+//!   the manifest itself, in [`GenerateRequest`];
+//! - `decrypt`: no signature: a key-encryption key for one envelope entry whose `ukm`
+//!   ([`EnvelopeUkm`]) names the tender the phone verified ([`SignedTender`]).
+//!
+//! Every `signature` is a DER-encoded ECDSA signature; certificate chains are DER
+//! certificates, leaf first; binary fields are base64url in JSON. Does not verify
+//! certificates, signatures or attribute sets: the phone (`bidseal-phone`) and the desktop's
+//! trust store (`bidseal-cms`) do; this module carries them and defines the hashes.
 
 use crate::channel::SessionBinding;
 use crate::payload::OperationKind;
@@ -89,7 +98,8 @@ impl<'de> Deserialize<'de> for Digest32 {
     }
 }
 
-/// An ECDH shared secret (x-coordinate, 32 bytes); zeroized on drop, redacted in Debug.
+/// A 32-byte secret key (the key-encryption key of one envelope entry); zeroized on drop,
+/// redacted in Debug.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
 pub struct SharedSecretBytes(pub Bytes);
 
@@ -164,6 +174,32 @@ pub enum AuthPurpose {
     SyncIntegrity,
 }
 
+impl AuthPurpose {
+    /// Stable name, as bound into the auth transcript.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthPurpose::Login => "login",
+            AuthPurpose::Bind => "bind",
+            AuthPurpose::SyncIntegrity => "sync_integrity",
+        }
+    }
+
+    /// zh-CN name shown on the phone.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            AuthPurpose::Login => "登录",
+            AuthPurpose::Bind => "绑定证书",
+            AuthPurpose::SyncIntegrity => "同步诚信库",
+        }
+    }
+}
+
+/// SHA-256 input helper: a length-prefixed (u64 BE) field.
+fn update_field(h: &mut Sha256, field: &[u8]) {
+    h.update((field.len() as u64).to_be_bytes());
+    h.update(field);
+}
+
 /// `auth` request: sign a fresh challenge bound to this session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthRequest {
@@ -184,16 +220,27 @@ pub const APPROVAL_LABEL: &[u8] = b"bidseal-scan/v1/approval";
 impl AuthRequest {
     /// The digest the phone signs for `auth`: SHA-256 over a label, the session id, the
     /// desktop's ephemeral key, the channel transcript (which binds both keys and the
-    /// operation), the platform id, the issue time and the challenge. A signature over it is
-    /// useless in any other session, for any other platform or challenge.
+    /// operation), the platform id, the purpose, the project (code and name, or a marker for
+    /// none), the issue time and the challenge. A signature over it is useless in any other
+    /// session, for any other platform, purpose, project or challenge; the label keeps it
+    /// apart from every other hash the phone signs (attribute sets start with a DER SET tag,
+    /// not with the label, and are hashed by the phone itself).
     pub fn transcript_hash(&self, binding: &SessionBinding) -> Digest32 {
         let mut h = Sha256::new();
         h.update(AUTH_TRANSCRIPT_LABEL);
         h.update(binding.session.0);
         h.update(binding.desktop_key.as_bytes());
         h.update(binding.transcript.0);
-        h.update((self.platform.id.len() as u64).to_be_bytes());
-        h.update(self.platform.id.as_bytes());
+        update_field(&mut h, self.platform.id.as_bytes());
+        update_field(&mut h, self.purpose.as_str().as_bytes());
+        match &self.project {
+            Some(p) => {
+                h.update([1u8]);
+                update_field(&mut h, p.code.as_bytes());
+                update_field(&mut h, p.name.as_bytes());
+            }
+            None => h.update([0u8]),
+        }
         h.update(self.issued_at.to_be_bytes());
         h.update(self.challenge.0);
         Digest32(h.finalize().into())
@@ -211,7 +258,7 @@ pub struct AuthResponse {
     pub signed_at: u64,
 }
 
-/// One hash to sign and what it is.
+/// One PDF seal to sign and what it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignItem {
     /// Document name as the user knows it, e.g. `商务标.pdf`.
@@ -219,24 +266,39 @@ pub struct SignItem {
     /// Pages the seal appears on (1-based); several for a cross-page seal 骑缝章.
     pub pages: Vec<u32>,
     pub seal_kind: SealKind,
-    /// The digest to sign (for PAdES: SHA-256 of the DER signed attributes).
-    pub digest: Digest32,
+    /// The DER PAdES signed attributes (`SET OF Attribute`: contentType id-data,
+    /// messageDigest of the PDF byte range, signingCertificateV2 of the phone's certificate,
+    /// no signingTime). The phone checks them and signs SHA-256 of exactly these bytes.
+    pub signed_attributes: Bytes,
 }
 
-/// `sign` request: one or more digests.
+impl SignItem {
+    /// SHA-256 of the signed attributes: what the phone signs for this item.
+    pub fn digest(&self) -> Digest32 {
+        Digest32::of(&self.signed_attributes.0)
+    }
+}
+
+/// `sign` request: one or more PDF seals, or (no items) a seal lookup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignRequest {
     pub platform: PlatformRef,
     pub project: Option<ProjectRef>,
     pub items: Vec<SignItem>,
+    /// With no `items`: the seal kinds whose certificate chain and bound seal images the
+    /// desktop needs before it can build PAdES attributes (nothing is signed but the image
+    /// bindings).
+    #[serde(default)]
+    pub lookup: Vec<SealKind>,
 }
 
 impl SignRequest {
     /// Hash of the exact list of digests approved, bound to the session (what the co-signing
     /// service logs as the approval, CSC SCAL2 style).
     pub fn approval_hash(&self, binding: &SessionBinding) -> Digest32 {
-        let digests: Vec<&Digest32> = self.items.iter().map(|i| &i.digest).collect();
-        approval_hash(binding, &digests)
+        let digests: Vec<Digest32> = self.items.iter().map(SignItem::digest).collect();
+        let refs: Vec<&Digest32> = digests.iter().collect();
+        approval_hash(binding, &refs)
     }
 }
 
@@ -260,12 +322,32 @@ pub struct ItemSignature {
     pub signature: Bytes,
 }
 
-/// A seal image the phone holds for the signing certificate.
+/// A seal image the phone holds for the signing certificate, bound to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealImage {
     pub seal_kind: SealKind,
     /// PNG with transparency.
     pub png: Bytes,
+    /// DER ECDSA signature by the signing certificate's key over
+    /// [`SealImage::binding_hash`]: the certificate's holder vouches that this image is their
+    /// seal of this kind (the desktop checks it before placing the image).
+    pub binding: Bytes,
+}
+
+/// Domain separation label of the seal-image binding.
+pub const SEAL_IMAGE_LABEL: &[u8] = b"bidseal-scan/v1/seal-image";
+
+impl SealImage {
+    /// SHA-256("bidseal-scan/v1/seal-image" ‖ SHA-256(certificate DER) ‖ len‖seal kind ‖
+    /// SHA-256(png)).
+    pub fn binding_hash(certificate_der: &[u8], seal_kind: SealKind, png: &[u8]) -> Digest32 {
+        let mut h = Sha256::new();
+        h.update(SEAL_IMAGE_LABEL);
+        h.update(Sha256::digest(certificate_der));
+        update_field(&mut h, seal_kind.name_zh().as_bytes());
+        h.update(Sha256::digest(png));
+        Digest32(h.finalize().into())
+    }
 }
 
 /// `sign` result.
@@ -293,22 +375,36 @@ pub struct CertificateChoice {
 pub struct GenerateRequest {
     pub platform: PlatformRef,
     pub project: ProjectRef,
-    /// Digest to sign (SHA-256 of the manifest's DER signed attributes, or of the manifest).
-    pub manifest_digest: Digest32,
+    /// The exact bid manifest bytes (`manifest.json`, a `bidseal-bid-manifest` JSON).
+    pub manifest: Bytes,
+    /// The DER CMS signed attributes over the manifest (contentType id-data, signingTime,
+    /// messageDigest = SHA-256(manifest), signingCertificateV2). The phone checks them and
+    /// signs SHA-256 of exactly these bytes.
+    pub signed_attributes: Bytes,
     pub choose: CertificateChoice,
+    /// A trial decryption (试解密) follows on this channel: the phone signs the manifest
+    /// again only to prove, within this scan, which bid may be opened before the opening time.
+    #[serde(default)]
+    pub trial: bool,
 }
 
 impl GenerateRequest {
+    /// SHA-256 of the signed attributes: the digest the phone signs, and the `bound_digest`
+    /// of a trial decryption in the same scan.
+    pub fn manifest_digest(&self) -> Digest32 {
+        Digest32::of(&self.signed_attributes.0)
+    }
+
     /// Approval hash of the manifest digest, bound to the session.
     pub fn approval_hash(&self, binding: &SessionBinding) -> Digest32 {
-        approval_hash(binding, &[&self.manifest_digest])
+        approval_hash(binding, &[&self.manifest_digest()])
     }
 }
 
 /// `generate` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenerateResponse {
-    /// DER ECDSA P-256 signature over `manifest_digest`.
+    /// DER ECDSA P-256 signature over [`GenerateRequest::manifest_digest`].
     pub signature: Bytes,
     /// Signing certificate chain, leaf first.
     pub certificate_chain: Vec<Bytes>,
@@ -317,7 +413,81 @@ pub struct GenerateResponse {
     pub encryption_certificates: Vec<Bytes>,
 }
 
-/// `decrypt` request: ECDH with the originator keys of one envelope.
+/// The tender as the trading platform signed it: the exact `tender.json` bytes and the
+/// platform's DER ECDSA P-256 / SHA-256 signature over them (`tender.json.sig`). The phone
+/// verifies it under the platform certificates pinned on the phone and reads the opening
+/// time from it; the desktop cannot change either.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTender {
+    /// Exact bytes of `tender.json`.
+    pub manifest: Bytes,
+    /// DER ECDSA signature of the platform over `manifest`.
+    pub signature: Bytes,
+}
+
+impl SignedTender {
+    /// SHA-256 of `tender.json`, as named in every envelope's `ukm`.
+    pub fn digest(&self) -> Digest32 {
+        Digest32::of(&self.manifest.0)
+    }
+}
+
+/// Label at the start of every BidSeal envelope `ukm`.
+pub const UKM_LABEL: &[u8] = b"bidseal-ukm/v1";
+/// Length of a BidSeal `ukm`: label ‖ tender digest ‖ manifest digest.
+pub const UKM_LEN: usize = 14 + 32 + 32;
+
+/// The RFC 5753 user keying material of every KeyAgreeRecipientInfo of a bid envelope:
+/// `"bidseal-ukm/v1" ‖ SHA-256(tender.json) ‖ SHA-256(manifest.json)` (78 bytes). It enters
+/// the X9.63 KDF (as `entityUInfo` of `ECC-CMS-SharedInfo`), so a key-encryption key is
+/// bound to one tender and one bid manifest: the phone checks the tender part against the
+/// tender it verified and, for a trial decryption, the manifest part against the manifest
+/// it signed in the same scan. Kept readable (not hashed) so the phone can check both parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvelopeUkm {
+    /// SHA-256 of the exact `tender.json` bytes.
+    pub tender: Digest32,
+    /// SHA-256 of the exact bid `manifest.json` bytes.
+    pub manifest: Digest32,
+}
+
+impl EnvelopeUkm {
+    /// The 78 `ukm` bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(UKM_LEN);
+        out.extend_from_slice(UKM_LABEL);
+        out.extend_from_slice(&self.tender.0);
+        out.extend_from_slice(&self.manifest.0);
+        out
+    }
+
+    /// Parses `ukm` bytes; `None` unless exactly label ‖ 32 ‖ 32 bytes.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != UKM_LEN || !bytes.starts_with(UKM_LABEL) {
+            return None;
+        }
+        let rest = bytes.get(UKM_LABEL.len()..)?;
+        let tender: [u8; 32] = rest.get(..32)?.try_into().ok()?;
+        let manifest: [u8; 32] = rest.get(32..)?.try_into().ok()?;
+        Some(Self {
+            tender: Digest32(tender),
+            manifest: Digest32(manifest),
+        })
+    }
+}
+
+/// One key-agreement recipient entry of the envelope, as the phone needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecryptRecipient {
+    /// DER `IssuerAndSerialNumber` naming the recipient certificate.
+    pub recipient: Bytes,
+    /// The entry's originator ephemeral public key (SEC1, compressed or not).
+    pub originator_key: Bytes,
+    /// The entry's `ukm` ([`EnvelopeUkm`]).
+    pub ukm: Bytes,
+}
+
+/// `decrypt` request: the key-encryption key of the phone's own entry of one envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecryptRequest {
     pub platform: PlatformRef,
@@ -326,22 +496,22 @@ pub struct DecryptRequest {
     pub bid_file: String,
     /// SHA-256 of the whole envelope (logged by the co-signing service).
     pub envelope_digest: Digest32,
-    /// The envelope's originator ephemeral public keys (SEC1, compressed or not), one per
-    /// recipient info the phone may match.
-    pub originator_keys: Vec<Bytes>,
-    /// Recipient certificates of the envelope (DER), so the phone picks its own.
-    pub recipient_certificates: Vec<Bytes>,
-    /// Opening time, unix seconds (the co-signing service refuses before it).
-    pub opens_at: u64,
+    /// The platform-signed tender: the phone's only source for the opening time.
+    pub tender: SignedTender,
+    /// The envelope's key-agreement entries (the phone uses the one naming its certificate).
+    pub recipients: Vec<DecryptRecipient>,
 }
 
-/// `decrypt` result: the raw ECDH x-coordinates, delivered only inside the channel.
+/// `decrypt` result: one key-encryption key, delivered only inside the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecryptResponse {
     /// The certificate whose key performed the ECDH (DER).
     pub certificate: Bytes,
-    /// One per originator key, same order; the x-coordinate of the shared point.
-    pub shared_secrets: Vec<SharedSecretBytes>,
+    /// Index into the request's `recipients` of the entry this key opens.
+    pub recipient: u32,
+    /// X9.63-KDF(ECDH(certificate key, originator key), ECC-CMS-SharedInfo{id-aes256-wrap,
+    /// ukm, 256}) for that entry, with the `ukm` the phone checked.
+    pub key_encryption_key: SharedSecretBytes,
 }
 
 /// A request of one operation.
@@ -389,19 +559,34 @@ impl OperationResponse {
 }
 
 /// The desktop asks to keep the channel open after this request (会话签章, "建立会话").
+/// Only for `sign`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionModeRequest {
     /// Idle timeout the desktop proposes, seconds.
     pub idle_timeout_secs: u32,
 }
 
+/// Longest idle time-out a phone grants, seconds.
+pub const MAX_GRANT_IDLE_SECS: u32 = 300;
+/// Most requests (each one seal signature or more) a session may carry, the first included.
+pub const MAX_GRANT_REQUESTS: u32 = 64;
+/// Longest lifetime of a session from the grant, seconds.
+pub const MAX_GRANT_LIFETIME_SECS: u64 = 1800;
+
 /// The phone opened session mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionGrant {
-    /// Idle timeout both ends enforce, seconds (≤ the desktop's proposal).
+    /// Idle timeout both ends enforce, seconds (≤ the desktop's proposal and
+    /// [`MAX_GRANT_IDLE_SECS`]).
     pub idle_timeout_secs: u32,
     /// The user ticked "自动确认": later requests are signed without a prompt.
     pub auto_confirm: bool,
+    /// Requests the session may carry in all, the granting one included
+    /// (≤ [`MAX_GRANT_REQUESTS`]); the phone refuses more.
+    pub max_requests: u32,
+    /// Unix seconds after which the phone answers no more requests of this session
+    /// (≤ grant time + [`MAX_GRANT_LIFETIME_SECS`]).
+    pub expires_at: u64,
 }
 
 /// Why a session ended.

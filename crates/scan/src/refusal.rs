@@ -38,6 +38,13 @@ pub enum RefusalReason {
     CoSigningUnavailable,
     /// The request is not acceptable (for example an empty hash list); `detail` says why.
     InvalidRequest { detail: String },
+    /// The tender the desktop sent for decryption did not verify under a platform certificate
+    /// pinned on the phone (forged, changed or unknown platform); `detail` says which check.
+    TenderUnverified { detail: String },
+    /// The request breaks a rule of its operation in a way an honest desktop never does (a
+    /// "seal" that is no PDF signature, another bid's keys, session mode for decryption...);
+    /// `detail` says what.
+    SuspiciousRequest { detail: String },
 }
 
 impl RefusalReason {
@@ -58,6 +65,8 @@ impl RefusalReason {
             RefusalReason::PlatformNotAllowed => "platform_not_allowed",
             RefusalReason::CoSigningUnavailable => "co_signing_unavailable",
             RefusalReason::InvalidRequest { .. } => "invalid_request",
+            RefusalReason::TenderUnverified { .. } => "tender_unverified",
+            RefusalReason::SuspiciousRequest { .. } => "suspicious_request",
         }
     }
 
@@ -107,6 +116,12 @@ impl RefusalReason {
             RefusalReason::InvalidRequest { detail } => {
                 format!("手机端认为请求无效（{detail}），请在桌面端重新发起")
             }
+            RefusalReason::TenderUnverified { detail } => format!(
+                "招标文件未通过手机端的交易平台签名验证（{detail}）：请使用交易平台发布的原始招标文件包，或在手机端导入该平台的证书后重新扫码"
+            ),
+            RefusalReason::SuspiciousRequest { detail } => format!(
+                "手机拒绝了可疑请求：{detail}。桌面端程序可能被篡改或出错，请停止操作、检查电脑后再重新发起"
+            ),
         }
     }
 }

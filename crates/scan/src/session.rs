@@ -10,9 +10,12 @@
 //! auto-confirm) → [`PhoneSession::seal_response`] consumes the token, so a request is answered
 //! exactly once and no answer exists without a request.
 //!
-//! Guarantees: an offer accepts exactly one phone; each request's operation equals the QR's;
-//! a second request is only possible after the phone granted session mode; after an end, a
-//! failure or a tampered frame the session refuses everything. Does not do time-outs or
+//! Guarantees: an offer accepts exactly one phone; each request's operation equals the QR's,
+//! with one exception: a `generate` scan whose Generate was confirmed may carry exactly one
+//! `decrypt` request after it (the trial decryption, 试解密); a second request is otherwise
+//! only possible after the phone granted session mode, and then at most the grant's
+//! `max_requests` in all; after an end, a failure or a tampered frame the session refuses
+//! everything. Does not do time-outs or
 //! networking: [`crate::client`] drives these over the relay.
 
 use crate::channel::{ChannelCrypto, End, SessionBinding};
@@ -144,6 +147,13 @@ enum Mode {
     Open(SessionGrant),
     /// Single request answered without session mode: nothing more may be sent.
     Spent,
+    /// A `generate` scan's Generate was confirmed: one trial `decrypt` request may follow.
+    Trial,
+}
+
+/// Whether a request of `kind` may follow on a channel of `op` after a confirmed Generate.
+fn is_trial_follow_up(op: OperationKind, kind: OperationKind) -> bool {
+    op == OperationKind::Generate && kind == OperationKind::Decrypt
 }
 
 /// A request the desktop sent and awaits the answer to.
@@ -167,7 +177,7 @@ pub struct DesktopSession {
     binding: SessionBinding,
     crypto: ChannelCrypto,
     next_id: u32,
-    pending: Option<u32>,
+    pending: Option<(u32, OperationKind)>,
     mode: Mode,
     ended: bool,
 }
@@ -200,8 +210,8 @@ impl DesktopSession {
     pub fn can_request(&self) -> bool {
         !self.ended
             && self.pending.is_none()
-            && matches!(self.mode, Mode::Single | Mode::Open(_))
-            && (self.next_id == 1 || matches!(self.mode, Mode::Open(_)))
+            && matches!(self.mode, Mode::Single | Mode::Open(_) | Mode::Trial)
+            && (self.next_id == 1 || matches!(self.mode, Mode::Open(_) | Mode::Trial))
     }
 
     /// Seals a request. The first request may ask for session mode; later ones are only
@@ -220,10 +230,16 @@ impl DesktopSession {
         if !self.can_request() {
             return Err(ScanError::SessionEnded);
         }
-        if request.kind() != self.binding.op {
+        let kind = request.kind();
+        let allowed = if self.mode == Mode::Trial {
+            is_trial_follow_up(self.binding.op, kind)
+        } else {
+            kind == self.binding.op
+        };
+        if !allowed {
             return Err(ScanError::OperationMismatch {
                 expected: self.binding.op.as_str().into(),
-                got: request.kind().as_str().into(),
+                got: kind.as_str().into(),
             });
         }
         if session.is_some() && self.next_id != 1 {
@@ -241,7 +257,7 @@ impl DesktopSession {
             session,
         })?;
         self.next_id += 1;
-        self.pending = Some(id);
+        self.pending = Some((id, kind));
         if session.is_some() {
             self.mode = Mode::Asked;
         }
@@ -256,13 +272,20 @@ impl DesktopSession {
         match self.crypto.open::<PhoneMessage>(frame)? {
             PhoneMessage::Hello(_) => Err(self.fail("会话中收到第二个 hello")),
             PhoneMessage::Response { id, outcome } => {
-                if self.pending != Some(id) {
-                    return Err(self.fail(format!("收到未请求的回应 {id}")));
-                }
+                let kind = match self.pending {
+                    Some((pending, kind)) if pending == id => kind,
+                    _ => return Err(self.fail(format!("收到未请求的回应 {id}"))),
+                };
                 self.pending = None;
                 match (&outcome, self.mode) {
+                    (OperationOutcome::Confirmed { response, .. }, Mode::Trial) => {
+                        if response.kind() != kind {
+                            return Err(self.fail("回应的操作与请求不符"));
+                        }
+                        self.mode = Mode::Spent;
+                    }
                     (OperationOutcome::Confirmed { response, session }, mode) => {
-                        if response.kind() != self.binding.op {
+                        if response.kind() != kind {
                             return Err(self.fail("回应的操作与请求不符"));
                         }
                         self.mode = match (mode, session) {
@@ -272,6 +295,7 @@ impl DesktopSession {
                             {
                                 Mode::Open(*g)
                             }
+                            (Mode::Single, None) if kind == OperationKind::Generate => Mode::Trial,
                             (Mode::Asked | Mode::Single, None) => Mode::Spent,
                             (Mode::Open(g), None) => Mode::Open(g),
                             _ => return Err(self.fail("手机的会话授权不符合请求")),
@@ -334,9 +358,11 @@ pub struct PhoneSession {
     binding: SessionBinding,
     crypto: ChannelCrypto,
     expected_id: u32,
-    pending: Option<u32>,
+    pending: Option<(u32, OperationKind)>,
     grant: Option<SessionGrant>,
     spent: bool,
+    /// A Generate was confirmed: one trial `decrypt` may follow.
+    trial_open: bool,
     ended: bool,
 }
 
@@ -385,6 +411,7 @@ impl PhoneSession {
             pending: None,
             grant: None,
             spent: false,
+            trial_open: false,
             ended: false,
         };
         Ok((session, frame))
@@ -417,22 +444,38 @@ impl PhoneSession {
                 if id != self.expected_id {
                     return Err(self.fail(format!("请求编号应为 {}，收到 {id}", self.expected_id)));
                 }
-                if self.spent && self.grant.is_none() {
+                let trial = self.trial_open;
+                if self.spent && self.grant.is_none() && !trial {
                     return Err(self.fail("未建立会话，不能发送第二个请求"));
+                }
+                if let Some(g) = self.grant {
+                    if id > g.max_requests {
+                        return Err(self.fail(format!(
+                            "本次会话最多 {} 个请求，已用完，请重新扫码",
+                            g.max_requests
+                        )));
+                    }
                 }
                 if session.is_some() && id != 1 {
                     return Err(self.fail("只有第一个请求可以建立会话"));
                 }
-                if request.kind() != self.binding.op {
+                let kind = request.kind();
+                let allowed = if trial {
+                    is_trial_follow_up(self.binding.op, kind)
+                } else {
+                    kind == self.binding.op
+                };
+                if !allowed {
                     let e = ScanError::OperationMismatch {
                         expected: self.binding.op.as_str().into(),
-                        got: request.kind().as_str().into(),
+                        got: kind.as_str().into(),
                     };
                     self.ended = true;
                     return Err(e);
                 }
+                self.trial_open = false;
                 self.expected_id += 1;
-                self.pending = Some(id);
+                self.pending = Some((id, kind));
                 let needs_confirmation = match self.grant {
                     Some(g) => !g.auto_confirm,
                     None => true,
@@ -462,20 +505,22 @@ impl PhoneSession {
         if self.ended {
             return Err(ScanError::SessionEnded);
         }
-        if self.pending != Some(request.id) {
-            return Err(ScanError::protocol("该请求不属于本会话或已回应"));
-        }
+        let kind = match self.pending {
+            Some((id, kind)) if id == request.id => kind,
+            _ => return Err(ScanError::protocol("该请求不属于本会话或已回应")),
+        };
         if let OperationOutcome::Confirmed { response, session } = &outcome {
-            if response.kind() != self.binding.op {
+            if response.kind() != kind {
                 return Err(ScanError::OperationMismatch {
-                    expected: self.binding.op.as_str().into(),
+                    expected: kind.as_str().into(),
                     got: response.kind().as_str().into(),
                 });
             }
             match (session, request.session_mode) {
                 (Some(g), Some(asked))
                     if g.idle_timeout_secs > 0
-                        && g.idle_timeout_secs <= asked.idle_timeout_secs => {}
+                        && g.idle_timeout_secs <= asked.idle_timeout_secs
+                        && g.max_requests >= 1 => {}
                 (Some(_), _) => return Err(ScanError::protocol("会话授权与请求不符")),
                 (None, _) => {}
             }
@@ -485,19 +530,25 @@ impl PhoneSession {
             outcome: outcome.clone(),
         })?;
         self.pending = None;
+        let first = !self.spent;
         self.spent = true;
-        if let OperationOutcome::Confirmed {
-            session: Some(g), ..
-        } = outcome
-        {
-            self.grant = Some(g);
+        match outcome {
+            OperationOutcome::Confirmed {
+                session: Some(g), ..
+            } => self.grant = Some(g),
+            OperationOutcome::Confirmed { session: None, .. }
+                if first && kind == OperationKind::Generate && self.grant.is_none() =>
+            {
+                self.trial_open = true
+            }
+            _ => {}
         }
         Ok(frame)
     }
 
     /// Whether the desktop may still send requests (session mode open, not ended).
     pub fn is_open(&self) -> bool {
-        !self.ended && (!self.spent || self.grant.is_some())
+        !self.ended && (!self.spent || self.grant.is_some() || self.trial_open)
     }
 
     /// Seals "结束会话" and ends this side.

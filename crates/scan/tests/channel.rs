@@ -28,8 +28,9 @@ fn sign_request(n: u8) -> OperationRequest {
             document: "商务标.pdf".into(),
             pages: vec![u32::from(n)],
             seal_kind: SealKind::Enterprise,
-            digest: Digest32([n; 32]),
+            signed_attributes: Bytes(vec![0x31, 1, n]),
         }],
+        lookup: vec![],
     })
 }
 
@@ -97,6 +98,8 @@ fn session_mode_carries_five_requests_with_auto_confirm_then_ends() {
     let grant = SessionGrant {
         idle_timeout_secs: 300,
         auto_confirm: true,
+        max_requests: 64,
+        expires_at: u64::MAX,
     };
     for n in 1..=5u8 {
         let (_, frame) = desktop
@@ -166,6 +169,8 @@ fn flipped_byte_replayed_and_foreign_frames_are_detected() {
     let grant = SessionGrant {
         idle_timeout_secs: 60,
         auto_confirm: false,
+        max_requests: 64,
+        expires_at: u64::MAX,
     };
     let answer = phone
         .seal_response(
@@ -327,4 +332,134 @@ fn refusal_reasons_have_codes_and_chinese_messages() {
     assert!(RefusalReason::AuthorisationEnded { ended_at: 0 }
         .message_zh()
         .contains("授权结束"));
+}
+
+#[test]
+fn auth_transcript_binds_purpose_and_project() {
+    let (desktop, _) = pair(OperationKind::Auth);
+    let base = AuthRequest {
+        platform: PlatformRef {
+            id: "gz-ggzy".into(),
+            name: "广州".into(),
+        },
+        purpose: AuthPurpose::Login,
+        project: None,
+        challenge: Digest32([7; 32]),
+        issued_at: NOW,
+    };
+    let h = base.transcript_hash(desktop.binding());
+    let mut bind = base.clone();
+    bind.purpose = AuthPurpose::Bind;
+    assert_ne!(h, bind.transcript_hash(desktop.binding()), "purpose");
+    let mut with_project = base.clone();
+    with_project.project = Some(ProjectRef {
+        code: "P1".into(),
+        name: "工程".into(),
+    });
+    let hp = with_project.transcript_hash(desktop.binding());
+    assert_ne!(h, hp, "project");
+    // Length prefixes: moving a character between code and name changes the hash.
+    let mut shifted = with_project.clone();
+    shifted.project = Some(ProjectRef {
+        code: "P".into(),
+        name: "1工程".into(),
+    });
+    assert_ne!(hp, shifted.transcript_hash(desktop.binding()));
+}
+
+#[test]
+fn envelope_ukm_round_trips_and_rejects_other_bytes() {
+    let ukm = EnvelopeUkm {
+        tender: Digest32([1; 32]),
+        manifest: Digest32([2; 32]),
+    };
+    let bytes = ukm.to_bytes();
+    assert_eq!(bytes.len(), UKM_LEN);
+    assert!(bytes.starts_with(b"bidseal-ukm/v1"));
+    assert_eq!(EnvelopeUkm::parse(&bytes), Some(ukm));
+    assert_eq!(EnvelopeUkm::parse(&bytes[..UKM_LEN - 1]), None);
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(EnvelopeUkm::parse(&longer), None);
+    let mut relabelled = bytes.clone();
+    relabelled[0] = b'B';
+    assert_eq!(EnvelopeUkm::parse(&relabelled), None);
+}
+
+#[test]
+fn a_generate_scan_admits_exactly_one_trial_decrypt_and_nothing_else() {
+    let gen_request = || {
+        OperationRequest::Generate(GenerateRequest {
+            platform: platform(),
+            project: ProjectRef {
+                code: "P".into(),
+                name: "p".into(),
+            },
+            manifest: Bytes(b"m".to_vec()),
+            signed_attributes: Bytes(b"a".to_vec()),
+            choose: CertificateChoice {
+                min_extra: 0,
+                max_extra: 0,
+            },
+            trial: true,
+        })
+    };
+    let decrypt_request = || {
+        OperationRequest::Decrypt(DecryptRequest {
+            platform: platform(),
+            project: ProjectRef {
+                code: "P".into(),
+                name: "p".into(),
+            },
+            bid_file: "b".into(),
+            envelope_digest: Digest32([0; 32]),
+            tender: SignedTender {
+                manifest: Bytes(vec![]),
+                signature: Bytes(vec![]),
+            },
+            recipients: vec![],
+        })
+    };
+    let gen_response = || {
+        OperationResponse::Generate(GenerateResponse {
+            signature: Bytes(vec![1]),
+            certificate_chain: vec![],
+            encryption_certificates: vec![],
+        })
+    };
+    // Before the Generate: a decrypt is not allowed on a generate channel.
+    let (mut desktop, _) = pair(OperationKind::Generate);
+    assert!(desktop.seal_request(decrypt_request(), None).is_err());
+    // After a confirmed Generate: exactly one decrypt.
+    let (mut desktop, mut phone) = pair(OperationKind::Generate);
+    let (_, frame) = desktop.seal_request(gen_request(), None).unwrap();
+    let req = expect_request(&mut phone, &frame);
+    let answer = phone
+        .seal_response(
+            req,
+            OperationOutcome::Confirmed {
+                response: gen_response(),
+                session: None,
+            },
+        )
+        .unwrap();
+    desktop.open_frame(&answer).unwrap();
+    assert!(phone.is_open(), "waiting for the trial");
+    // A second Generate is not the trial.
+    assert!(desktop.seal_request(gen_request(), None).is_err());
+    let (_, frame) = desktop.seal_request(decrypt_request(), None).unwrap();
+    let req = expect_request(&mut phone, &frame);
+    assert_eq!(req.request.kind(), OperationKind::Decrypt);
+    let answer = phone
+        .seal_response(
+            req,
+            OperationOutcome::Refused {
+                reason: RefusalReason::NotARecipient,
+            },
+        )
+        .unwrap();
+    desktop.open_frame(&answer).unwrap();
+    assert!(!phone.is_open(), "one trial only");
+    assert!(!desktop.can_request());
+    assert!(desktop.seal_request(decrypt_request(), None).is_err());
 }

@@ -130,6 +130,7 @@ fn an_authentic_answer_from_another_channel_is_refused() {
                 },
                 project: None,
                 items: vec![],
+                lookup: vec![],
             }),
             None,
         )

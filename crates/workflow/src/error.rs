@@ -43,6 +43,24 @@ pub enum FlowError {
         /// What failed.
         detail: String,
     },
+    /// The certificate (or seal image) the phone would seal with is not acceptable for this
+    /// tender and bidder: refused before anything is embedded.
+    #[error("不能用该证书盖{seal}：{subject}——{why}。请用本单位在招标文件认可的 CA 申领、在有效期内的签章证书扫码")]
+    SealCertificateRefused {
+        /// Seal kind, zh-CN.
+        seal: String,
+        /// Certificate subject.
+        subject: String,
+        /// Why, zh-CN.
+        why: String,
+    },
+    /// A trial decryption cannot be done for this bid file (its manifest is not known here or
+    /// does not match the envelope).
+    #[error("无法试解密：{why}")]
+    TrialNotPossible {
+        /// Why, zh-CN.
+        why: String,
+    },
     /// The project has no current composition to seal or generate from.
     #[error("投标项目尚未合成（或修改后需重新合成），请先运行 bidseal project compose")]
     NotComposed,
@@ -67,6 +85,8 @@ impl FlowError {
             FlowError::MissingSeals { .. } => "E_MISSING_SEALS",
             FlowError::System { .. } => "E_SYSTEM",
             FlowError::NotComposed => "E_NOT_COMPOSED",
+            FlowError::SealCertificateRefused { .. } => "E_SEAL_CERTIFICATE_REFUSED",
+            FlowError::TrialNotPossible { .. } => "E_TRIAL_NOT_POSSIBLE",
         }
     }
 }

@@ -6,16 +6,23 @@
 //! SHA-256 and returns the colleague certificates picked there (已选择参与加密证书 N 本); check
 //! the answer (same certificate, signature verifies); write the bid file atomically.
 //!
-//! [`trial_decrypt`]: a `decrypt` scan right after generation, the full opening verification
-//! on a private copy, then the plaintext is deleted: the bidder learns before the deadline
-//! that the file opens and every check passes.
+//! Every envelope entry carries the `ukm` `"bidseal-ukm/v1" ‖ SHA-256(tender.json) ‖
+//! SHA-256(manifest.json)` ([`EnvelopeUkm`]): its key-encryption key is bound to this tender
+//! and this manifest.
+//!
+//! [`trial_decrypt`] (试解密, before the opening time): one `generate` scan in which the phone
+//! first re-confirms the bid's manifest (a Generate with `trial: true` over fresh signed
+//! attributes of the same manifest bytes), then — on the same channel — one `decrypt`
+//! request; the phone gives the key-encryption key only for an entry whose `ukm` names that
+//! manifest, and the co-signing service only for the digest signed in that scan (its rule B).
+//! Then the full opening verification on a private copy, and the plaintext is deleted.
 //!
 //! Guarantees: a refusal, a time-out or a failed check leaves the previous bid file and all
 //! inputs untouched. Does not: upload.
 
 use crate::auth::AuthenticatedBidder;
 use crate::error::FlowError;
-use crate::hall::open_by_scan;
+use crate::hall::{decrypt_in_session, fail_scan, prepare};
 use crate::phone_adapters::{parse_chain, verify_prehash};
 use crate::scan_session::{ScanPresenter, ScanSession, ScanTarget};
 use bidseal_bid::bidfile::{
@@ -25,10 +32,9 @@ use bidseal_bid::bidfile::{
 use bidseal_bid::opening::{BidOpeningReport, HallContext};
 use bidseal_cms::cert::{Certificate, TrustStore};
 use bidseal_scan::{
-    CertificateChoice, Digest32, GenerateRequest, OperationKind, OperationRequest,
-    OperationResponse,
+    Bytes, CertificateChoice, Digest32, EnvelopeUkm, GenerateRequest, OperationKind,
+    OperationRequest, OperationResponse, SignedTender,
 };
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -43,6 +49,8 @@ pub struct GenerateJob {
     pub output: PathBuf,
     /// How many colleague certificates the phone must pick.
     pub colleagues: CertificateChoice,
+    /// SHA-256 of the tender's exact `tender.json` (named in every envelope entry's `ukm`).
+    pub tender_digest: Digest32,
 }
 
 /// Runs the `generate` scan and writes the bid file.
@@ -60,14 +68,21 @@ pub async fn generate_bid_file(
     let tbs = attrs.to_be_signed().map_err(|e| FlowError::System {
         detail: e.to_string(),
     })?;
-    let digest = Digest32(Sha256::digest(&tbs).into());
-    let session = ScanSession::start(target, OperationKind::Generate, false, presenter).await?;
-    let request = OperationRequest::Generate(GenerateRequest {
+    let request = GenerateRequest {
         platform: target.platform.clone(),
         project: target.project.clone(),
-        manifest_digest: digest,
+        manifest: Bytes(manifest_bytes.clone()),
+        signed_attributes: Bytes(tbs),
         choose: job.colleagues,
-    });
+        trial: false,
+    };
+    let digest = request.manifest_digest();
+    let ukm = EnvelopeUkm {
+        tender: job.tender_digest,
+        manifest: Digest32::of(&manifest_bytes),
+    };
+    let session = ScanSession::start(target, OperationKind::Generate, false, presenter).await?;
+    let request = OperationRequest::Generate(request);
     let response = session.perform(request).await;
     session.end().await;
     let OperationResponse::Generate(resp) = response? else {
@@ -102,6 +117,7 @@ pub async fn generate_bid_file(
         manifest_signature: signature,
         files: job.files.clone(),
         recipients,
+        ukm: Some(ukm.to_bytes()),
     };
     let summary = write_bid_file(&job.output, &inputs, accepted, &bidder.chain, now)?;
     presenter.status(&format!(
@@ -112,24 +128,120 @@ pub async fn generate_bid_file(
     Ok(summary)
 }
 
-/// Trial decryption (试解密) of `bid_file` by a `decrypt` scan; the plaintext is removed
-/// afterwards. The co-signing service's opening-time lock does not apply: `opens_at` is now.
+/// Trial decryption (试解密) of `bid_file`, made from `manifest_bytes` for `tender`, by one
+/// `generate` scan (re-confirm the manifest, then decrypt on the same channel); the plaintext
+/// is removed afterwards. Works before the opening time for this bid only (see module doc).
 pub async fn trial_decrypt(
     target: &ScanTarget,
     presenter: &mut dyn ScanPresenter,
     hall: &HallContext,
+    tender: &SignedTender,
+    manifest_bytes: &[u8],
     bid_file: &Path,
     work: &Path,
 ) -> BidOpeningReport {
-    let report = open_by_scan(
-        target,
-        presenter,
-        hall,
-        bid_file,
-        work,
-        bidseal_scan::unix_now(),
-    )
-    .await;
+    let mut report = BidOpeningReport::new(bid_file);
+    let Some(prepared) = prepare(bid_file, tender, &mut report) else {
+        return report;
+    };
+    let request = match trial_request(target, &prepared, manifest_bytes, tender) {
+        Ok(r) => r,
+        Err(e) => {
+            fail_scan(&mut report, e.code(), e.to_string());
+            return report;
+        }
+    };
+    let session = match ScanSession::start(target, OperationKind::Generate, false, presenter).await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            fail_scan(&mut report, e.code(), e.to_string());
+            return report;
+        }
+    };
+    let digest = request.0.manifest_digest();
+    let confirmed = match session.perform(OperationRequest::Generate(request.0)).await {
+        Ok(OperationResponse::Generate(resp)) => {
+            verify_prehash(&request.1, &digest.0, &resp.signature.0)
+        }
+        Ok(_) => Err(FlowError::BadPhoneAnswer {
+            detail: "不是生成标书应答".into(),
+        }),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = confirmed {
+        session.end().await;
+        fail_scan(&mut report, e.code(), e.to_string());
+        return report;
+    }
+    let report =
+        decrypt_in_session(&session, target, hall, bid_file, work, &prepared, report).await;
     let _ = std::fs::remove_dir_all(bidseal_bid::opening::opened_dir(work, bid_file));
     report
+}
+
+/// The trial's Generate request (fresh signed attributes over the same manifest bytes, for
+/// the bidder's certificate = the envelope's first recipient) and that certificate; refuses
+/// when the envelope's `ukm` does not name this tender and manifest.
+fn trial_request(
+    target: &ScanTarget,
+    prepared: &crate::hall::PreparedBid,
+    manifest_bytes: &[u8],
+    tender: &SignedTender,
+) -> Result<(GenerateRequest, Certificate), FlowError> {
+    let expected = EnvelopeUkm {
+        tender: tender.digest(),
+        manifest: Digest32::of(manifest_bytes),
+    };
+    let named = prepared
+        .header
+        .recipients
+        .entries
+        .iter()
+        .all(|e| e.ukm().and_then(EnvelopeUkm::parse) == Some(expected));
+    if !named || prepared.header.recipients.entries.is_empty() {
+        return Err(FlowError::TrialNotPossible {
+            why: "该投标文件不是由本项目最近一次生成的清单和本招标文件生成的，请重新生成投标文件后再试解密".into(),
+        });
+    }
+    // The bidder's enterprise certificate (CN = O = the bidder named in the manifest, with its
+    // credit code) is among the recipients; their certificates travel inside the bid file
+    // (originatorInfo). Recipient entries are a DER SET, so their order says nothing.
+    let manifest = bidseal_bid::bidfile::BidManifest::from_bytes(manifest_bytes).map_err(|e| {
+        FlowError::TrialNotPossible {
+            why: format!("投标文件清单无法读取：{e}"),
+        }
+    })?;
+    let bidder = &manifest.bidder;
+    let leaf = prepared
+        .header
+        .recipient_certificates
+        .iter()
+        .find(|c| {
+            c.credit_code().as_deref() == Some(bidder.credit_code.as_str())
+                && c.common_name().as_deref() == Some(bidder.name.as_str())
+                && c.organization().as_deref() == Some(bidder.name.as_str())
+        })
+        .cloned()
+        .ok_or_else(|| FlowError::TrialNotPossible {
+            why: "投标文件中没有投标人企业证书（接收者证书），无法试解密，请重新生成投标文件".into(),
+        })?;
+    let attrs = manifest_signed_attributes(manifest_bytes, vec![leaf.clone()], SystemTime::now())?;
+    let tbs = attrs.to_be_signed().map_err(|e| FlowError::System {
+        detail: e.to_string(),
+    })?;
+    Ok((
+        GenerateRequest {
+            platform: target.platform.clone(),
+            project: target.project.clone(),
+            manifest: Bytes(manifest_bytes.to_vec()),
+            signed_attributes: Bytes(tbs),
+            choose: CertificateChoice {
+                min_extra: 0,
+                max_extra: 0,
+            },
+            trial: true,
+        },
+        leaf,
+    ))
 }

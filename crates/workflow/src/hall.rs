@@ -2,30 +2,30 @@
 //! recipients (on site or remote), then the full verification of `bidseal_bid::opening`.
 //!
 //! Guarantees: every bid gets a report, whatever fails; a scan failure or phone refusal
-//! (revoked certificate, not a recipient, before opening time, wrong PIN...) is a failed
-//! `decrypt_scan` check with the phone's reason, and nothing is decrypted. Does not: fetch bid
-//! files from the platform.
+//! (revoked certificate, not a recipient, before opening time, wrong PIN, a tender the phone
+//! cannot verify...) is a failed `decrypt_scan` check with the phone's reason, and nothing is
+//! decrypted. The opening time is never the desktop's: the phone reads it from the
+//! platform-signed tender sent with the request. Does not: fetch bid files from the platform.
 
 use crate::phone_adapters::{DecryptContext, PhoneKeyAgreement};
 use crate::scan_session::{ScanPresenter, ScanSession, ScanTarget};
 use bidseal_bid::opening::{open_bid_file, BidOpeningReport, HallContext, OpeningCheck};
-use bidseal_cms::envelope;
-use bidseal_scan::OperationKind;
+use bidseal_cms::envelope::{self, EnvelopeHeader};
+use bidseal_scan::{OperationKind, SignedTender};
 use std::path::Path;
 
-/// Opens one bid file by scan. `opens_at` is the tender's opening time (unix seconds).
-pub async fn open_by_scan(
-    target: &ScanTarget,
-    presenter: &mut dyn ScanPresenter,
-    hall: &HallContext,
+/// What opening needs from the bid file before the scan: its envelope header and digest.
+pub(crate) struct PreparedBid {
+    pub header: EnvelopeHeader,
+    pub ctx: DecryptContext,
+}
+
+/// Reads the envelope header and digest of `bid_file`; a failure is pushed to `report`.
+pub(crate) fn prepare(
     bid_file: &Path,
-    work: &Path,
-    opens_at: u64,
-) -> BidOpeningReport {
-    let mut report = BidOpeningReport::new(bid_file);
-    let fail = |report: &mut BidOpeningReport, code: &str, detail: String| {
-        report.push(OpeningCheck::fail("decrypt_scan", "扫码解密", code, detail));
-    };
+    tender: &SignedTender,
+    report: &mut BidOpeningReport,
+) -> Option<PreparedBid> {
     let header = match envelope::inspect_file(bid_file) {
         Ok(h) => h,
         Err(e) => {
@@ -35,51 +35,56 @@ pub async fn open_by_scan(
                 e.code(),
                 format!("投标文件无法读取或已损坏：{e}"),
             ));
-            return report;
+            return None;
         }
     };
-    // The recipients' certificates travel inside the bid file (originatorInfo); only those
-    // naming a bound recipient entry and chaining to a CA the tender accepts are shown to the
-    // phone.
-    let recipients: Vec<_> = header
-        .recipient_certificates
-        .iter()
-        .filter(|c| hall.accepted.verify_chain(c, &[], hall.at).is_ok())
-        .cloned()
-        .collect();
     let envelope_digest = match sha256_file(bid_file) {
         Ok(d) => d,
         Err(e) => {
-            fail(
-                &mut report,
+            fail_scan(
+                report,
                 "E_IO",
                 format!("无法读取 {}：{e}", bid_file.display()),
             );
-            return report;
+            return None;
         }
     };
-    let ctx = DecryptContext {
-        bid_file: bid_file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        envelope_digest,
-        recipients,
-        opens_at,
-    };
-    let session = match ScanSession::start(target, OperationKind::Decrypt, false, presenter).await {
-        Ok(s) => s,
-        Err(e) => {
-            fail(&mut report, e.code(), e.to_string());
-            return report;
-        }
-    };
-    let agreement = PhoneKeyAgreement::obtain(&session, target, &header, &ctx).await;
+    Some(PreparedBid {
+        header,
+        ctx: DecryptContext {
+            bid_file: bid_file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            envelope_digest,
+            tender: tender.clone(),
+        },
+    })
+}
+
+/// A failed `decrypt_scan` check.
+pub(crate) fn fail_scan(report: &mut BidOpeningReport, code: &str, detail: String) {
+    report.push(OpeningCheck::fail("decrypt_scan", "扫码解密", code, detail));
+}
+
+/// Obtains the phone's key-encryption key in `session` (already scanned) and runs the full
+/// opening verification; the session is ended either way.
+pub(crate) async fn decrypt_in_session(
+    session: &ScanSession,
+    target: &ScanTarget,
+    hall: &HallContext,
+    bid_file: &Path,
+    work: &Path,
+    prepared: &PreparedBid,
+    mut report: BidOpeningReport,
+) -> BidOpeningReport {
+    let agreement =
+        PhoneKeyAgreement::obtain(session, target, &prepared.header, &prepared.ctx).await;
     session.end().await;
     let agreement = match agreement {
         Ok(a) => a,
         Err(e) => {
-            fail(&mut report, e.code(), e.to_string());
+            fail_scan(&mut report, e.code(), e.to_string());
             return report;
         }
     };
@@ -104,20 +109,51 @@ pub async fn open_by_scan(
     opened
 }
 
+/// Opens one bid file by scan. `tender` is the platform-signed tender: the phone verifies it
+/// and takes the opening time from it (the desktop's clock and word do not count).
+pub async fn open_by_scan(
+    target: &ScanTarget,
+    presenter: &mut dyn ScanPresenter,
+    hall: &HallContext,
+    bid_file: &Path,
+    work: &Path,
+    tender: &SignedTender,
+) -> BidOpeningReport {
+    let mut report = BidOpeningReport::new(bid_file);
+    let Some(prepared) = prepare(bid_file, tender, &mut report) else {
+        return report;
+    };
+    let session = match ScanSession::start(target, OperationKind::Decrypt, false, presenter).await {
+        Ok(s) => s,
+        Err(e) => {
+            fail_scan(&mut report, e.code(), e.to_string());
+            return report;
+        }
+    };
+    decrypt_in_session(&session, target, hall, bid_file, work, &prepared, report).await
+}
+
+/// The platform-signed tender of a package, as the phone verifies it.
+pub fn signed_tender(tender: &bidseal_bid::tender::TenderPackage) -> SignedTender {
+    SignedTender {
+        manifest: tender.manifest_bytes.clone().into(),
+        signature: tender.signature.clone().into(),
+    }
+}
+
 /// What the hall knows from a verified tender package (the caller pinned its platform):
-/// accepted CAs, project, bid deadline and opening time; and the opening time (unix seconds)
-/// the phone is shown.
+/// accepted CAs, project, bid deadline and opening time; and the platform-signed tender the
+/// phone checks (the phone takes the opening time from it, never from the desktop).
 pub fn hall_from_tender(
     tender: &bidseal_bid::tender::TenderPackage,
     at: std::time::SystemTime,
-) -> Result<(HallContext, u64), crate::FlowError> {
+) -> Result<(HallContext, SignedTender), crate::FlowError> {
     let hall = HallContext::from_tender(tender, at)?;
-    let opens_at = hall.opens_at;
-    Ok((hall, opens_at))
+    Ok((hall, signed_tender(tender)))
 }
 
 /// SHA-256 of a file, streamed.
-fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;

@@ -1,35 +1,41 @@
 //! The two places where the desktop needs a private key, answered by the phone instead:
-//! [`PhoneSigner`] (a `bidseal_cms` [`Signer`]: one `sign` request per signature, in the scan's
-//! session) and [`PhoneKeyAgreement`] (a `bidseal_cms` [`KeyAgreement`]: the ECDH result for
-//! one envelope from a `decrypt` request). The desktop never sees a private key.
+//! [`PhoneSigner`] (a `bidseal_cms` [`Signer`]: one `sign` request per PAdES signature, in the
+//! scan's session, carrying the DER signed attributes) and [`PhoneKeyAgreement`] (a
+//! `bidseal_cms` [`KeyAgreement`]: the key-encryption key of the phone's own entry of one
+//! envelope, from a `decrypt` request carrying the platform-signed tender). The desktop never
+//! sees a private key nor a raw ECDH secret.
 //!
-//! Guarantees: every answer is checked before use — the signed digest echoes the request, the
-//! certificate is the one agreed before signing, the signature verifies under it; the shared
-//! secret is only used for the recipient entry of the certificate the phone named, and is
-//! zeroized on drop. A probe ([`probe_seal`]) learns the certificate chain and seal image of a
-//! seal kind before the first real signature (PAdES signed attributes name the certificate),
-//! by signing a domain-separated digest bound to this scan that can never be a document hash.
-//! Does not: decide trust (callers check chains against the tender's CAs).
+//! Before the first seal of a kind, [`lookup_seal`] asks the phone (a `sign` request without
+//! items) for the certificate chain and the seal image it will use, and checks them *before
+//! anything is embedded* ([`check_seal_certificate`]: chain to the tender's accepted CAs,
+//! valid now, keyUsage digitalSignature or nonRepudiation, the bidder's company for
+//! enterprise / legal-person / department seals; the image bound to that certificate by its
+//! key).
+//!
+//! Guarantees: every answer is checked before use — the signed digest is SHA-256 of the exact
+//! attributes sent, the certificate is the one agreed before signing, the signature verifies
+//! under it; the key-encryption key is only used for the recipient entry of the certificate
+//! the phone named, and is zeroized on drop. Does not: decide what the tender accepts (the
+//! caller passes the accepted CAs and the bidder).
 
 use crate::error::FlowError;
 use crate::scan_session::{ScanSession, ScanTarget};
-use bidseal_cms::cert::Certificate;
-use bidseal_cms::envelope::{EnvelopeError, EnvelopeHeader, KeyAgreement, SharedSecret};
+use bidseal_bid::bidfile::{check_bidder_certificate, BidderIds};
+use bidseal_cms::cert::{Certificate, KeyUsages, TrustStore};
+use bidseal_cms::envelope::{EnvelopeError, EnvelopeHeader, KeyAgreement, KeyEncryptionKey};
+use bidseal_cms::envelope::{RecipientEntry, RecipientList};
 use bidseal_cms::signed_data::{
     SignFuture, SignRequest as CmsSignRequest, SignedDataError, Signer,
 };
 use bidseal_scan::{
-    Bytes, DecryptRequest, Digest32, OperationRequest, OperationResponse, SealKind, SignItem,
-    SignRequest,
+    Bytes, DecryptRecipient, DecryptRequest, Digest32, OperationRequest, OperationResponse,
+    SealImage, SealKind, SignItem, SignRequest, SignedTender,
 };
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::sync::Arc;
-
-/// Label of the seal probe digest.
-pub const SEAL_PROBE_LABEL: &[u8] = b"bidseal-workflow/v1/seal-probe";
+use std::time::SystemTime;
 
 /// Parses DER certificates from the phone.
 pub fn parse_chain(chain: &[Bytes]) -> Result<Vec<Certificate>, FlowError> {
@@ -67,59 +73,112 @@ pub fn verify_prehash(cert: &Certificate, digest: &[u8; 32], sig: &[u8]) -> Resu
         .map_err(|_| bad("签名值与证书不符"))
 }
 
-/// What a seal kind is, as the phone will sign it.
+/// What a seal kind is, as the phone will sign it: checked against the tender.
 #[derive(Debug, Clone)]
 pub struct SealIdentity {
     /// Signer chain, leaf first.
     pub chain: Vec<Certificate>,
-    /// The seal image (PNG).
+    /// The seal image (PNG), bound to `chain[0]`.
     pub image_png: Vec<u8>,
 }
 
-/// Learns the certificate chain and seal image the phone uses for `kind` (see module doc).
-pub async fn probe_seal(
+/// What a seal certificate must satisfy: the tender's accepted CAs and the bidder.
+#[derive(Debug, Clone)]
+pub struct SealPolicy {
+    /// CAs the tender accepts.
+    pub accepted: TrustStore,
+    /// The bidder (company name + credit code).
+    pub bidder: BidderIds,
+}
+
+/// Whether a seal of `kind` must be the bidder company's own (公章, 法人章, 法人签名, 部门章).
+fn must_be_bidders(kind: SealKind) -> bool {
+    !matches!(kind, SealKind::Personal { .. })
+}
+
+/// Checks the certificate a seal of `kind` would be made with, at `at`, before anything is
+/// embedded: chain to an accepted CA and validity, keyUsage digitalSignature or
+/// nonRepudiation, and for company seals the bidder's name and credit code. zh-CN reasons.
+pub fn check_seal_certificate(
+    chain: &[Certificate],
+    kind: SealKind,
+    policy: &SealPolicy,
+    at: SystemTime,
+) -> Result<(), FlowError> {
+    let leaf = chain.first().ok_or_else(|| FlowError::BadPhoneAnswer {
+        detail: "没有证书".into(),
+    })?;
+    let refuse = |why: String| FlowError::SealCertificateRefused {
+        seal: kind.name_zh(),
+        subject: leaf.subject_string(),
+        why,
+    };
+    if !(leaf.allows(KeyUsages::DigitalSignature) || leaf.allows(KeyUsages::NonRepudiation)) {
+        return Err(refuse(
+            "证书的密钥用法不含数字签名（digitalSignature）或不可否认（nonRepudiation）".into(),
+        ));
+    }
+    if must_be_bidders(kind) {
+        check_bidder_certificate(chain, &policy.accepted, &policy.bidder, at)
+            .map_err(|e| refuse(e.to_string()))?;
+    } else {
+        policy
+            .accepted
+            .verify_chain(leaf, chain.get(1..).unwrap_or_default(), at)
+            .map_err(|e| refuse(format!("不是招标文件认可的 CA 签发或不在有效期内：{e}")))?;
+    }
+    Ok(())
+}
+
+/// Asks the phone which certificate and seal image it uses for `kind` (a `sign` request
+/// with no items: nothing is signed but the image binding) and checks both against `policy`
+/// before any seal is made.
+pub async fn lookup_seal(
     session: &ScanSession,
     target: &ScanTarget,
     kind: SealKind,
+    policy: &SealPolicy,
 ) -> Result<SealIdentity, FlowError> {
-    let mut h = Sha256::new();
-    h.update(SEAL_PROBE_LABEL);
-    h.update(session.binding().transcript.0);
-    h.update(kind.name_zh().as_bytes());
-    let digest = Digest32(h.finalize().into());
     let request = OperationRequest::Sign(SignRequest {
         platform: target.platform.clone(),
         project: Some(target.project.clone()),
-        items: vec![SignItem {
-            document: format!("（确认{}与证书）", kind.name_zh()),
-            pages: Vec::new(),
-            seal_kind: kind,
-            digest,
-        }],
+        items: Vec::new(),
+        lookup: vec![kind],
     });
     let OperationResponse::Sign(resp) = session.perform(request).await? else {
         return Err(FlowError::BadPhoneAnswer {
             detail: "不是签章应答".into(),
         });
     };
+    if !resp.signatures.is_empty() {
+        return Err(FlowError::BadPhoneAnswer {
+            detail: "查询印章时手机不应返回签名".into(),
+        });
+    }
     let chain = parse_chain(&resp.certificate_chain)?;
-    let sig = resp
-        .signatures
-        .first()
-        .filter(|s| s.digest == digest && resp.signatures.len() == 1)
-        .ok_or_else(|| FlowError::BadPhoneAnswer {
-            detail: "签章应答中的摘要与请求不符".into(),
-        })?;
-    verify_prehash(&chain[0], &digest.0, &sig.signature.0)?;
-    let image_png = resp
+    check_seal_certificate(&chain, kind, policy, SystemTime::now())?;
+    let image = resp
         .seal_images
         .into_iter()
         .find(|i| i.seal_kind == kind)
-        .map(|i| i.png.0)
         .ok_or_else(|| FlowError::BadPhoneAnswer {
             detail: format!("手机没有返回{}图片", kind.name_zh()),
         })?;
-    Ok(SealIdentity { chain, image_png })
+    check_seal_image(&chain[0], &image)?;
+    Ok(SealIdentity {
+        chain,
+        image_png: image.png.0,
+    })
+}
+
+/// Checks that `image` is bound to `leaf` by its key (the holder vouches for the image).
+pub fn check_seal_image(leaf: &Certificate, image: &SealImage) -> Result<(), FlowError> {
+    let hash = SealImage::binding_hash(leaf.der(), image.seal_kind, &image.png.0);
+    verify_prehash(leaf, &hash.0, &image.binding.0).map_err(|_| FlowError::SealCertificateRefused {
+        seal: image.seal_kind.name_zh(),
+        subject: leaf.subject_string(),
+        why: "印章图片不是该证书持有人的印章（图片与证书的绑定签名无效）".into(),
+    })
 }
 
 /// A [`Signer`] whose signatures come from the phone through an open scan session.
@@ -133,7 +192,7 @@ pub struct PhoneSigner {
 }
 
 impl PhoneSigner {
-    /// A signer for one seal: `chain` from [`probe_seal`], what the phone shows.
+    /// A signer for one seal: `chain` from [`lookup_seal`], what the phone shows.
     pub fn new(
         session: Arc<ScanSession>,
         target: ScanTarget,
@@ -153,16 +212,18 @@ impl PhoneSigner {
     }
 
     async fn sign_on_phone(&self, to_be_signed: &[u8]) -> Result<Vec<u8>, FlowError> {
-        let digest = Digest32(Sha256::digest(to_be_signed).into());
+        let item = SignItem {
+            document: self.document.clone(),
+            pages: self.pages.clone(),
+            seal_kind: self.kind,
+            signed_attributes: Bytes(to_be_signed.to_vec()),
+        };
+        let digest = item.digest();
         let request = OperationRequest::Sign(SignRequest {
             platform: self.target.platform.clone(),
             project: Some(self.target.project.clone()),
-            items: vec![SignItem {
-                document: self.document.clone(),
-                pages: self.pages.clone(),
-                seal_kind: self.kind,
-                digest,
-            }],
+            items: vec![item],
+            lookup: Vec::new(),
         });
         let OperationResponse::Sign(resp) = self.session.perform(request).await? else {
             return Err(FlowError::BadPhoneAnswer {
@@ -203,11 +264,12 @@ impl Signer for PhoneSigner {
     }
 }
 
-/// The ECDH result for one envelope, obtained from the phone by a `decrypt` request.
+/// The key-encryption key of one recipient entry, obtained from the phone by a `decrypt`
+/// request.
 pub struct PhoneKeyAgreement {
     certificate: Certificate,
-    originator: p256::PublicKey,
-    secret: SharedSecret,
+    entry: RecipientEntry,
+    kek: KeyEncryptionKey,
 }
 
 impl std::fmt::Debug for PhoneKeyAgreement {
@@ -225,40 +287,59 @@ pub struct DecryptContext {
     pub bid_file: String,
     /// SHA-256 of the whole bid file.
     pub envelope_digest: [u8; 32],
-    /// Recipient certificates (public; from the bid file's sidecar), may be empty.
-    pub recipients: Vec<Certificate>,
-    /// Opening time, unix seconds (the co-signing service refuses before it).
-    pub opens_at: u64,
+    /// The platform-signed tender (the phone's source of the opening time).
+    pub tender: SignedTender,
+}
+
+fn not_recipient(list: &RecipientList) -> FlowError {
+    FlowError::Bid(bidseal_bid::bidfile::BidFileError::Envelope(
+        EnvelopeError::NotRecipient {
+            recipients: list.entries.iter().map(|e| e.describe()).collect(),
+        },
+    ))
+}
+
+/// The request's view of the envelope's key-agreement entries, with the entries themselves.
+pub fn decrypt_recipients(
+    header: &EnvelopeHeader,
+) -> Result<Vec<(DecryptRecipient, RecipientEntry)>, FlowError> {
+    let mut out = Vec::new();
+    for entry in &header.recipients.entries {
+        let Ok(key) = entry.originator_key() else {
+            continue;
+        };
+        let id = entry.id_der().map_err(|e| FlowError::System {
+            detail: format!("接收者标识无法编码：{e}"),
+        })?;
+        out.push((
+            DecryptRecipient {
+                recipient: Bytes(id),
+                originator_key: Bytes(key.to_encoded_point(false).as_bytes().to_vec()),
+                ukm: Bytes(entry.ukm().unwrap_or_default().to_vec()),
+            },
+            entry.clone(),
+        ));
+    }
+    Ok(out)
 }
 
 impl PhoneKeyAgreement {
-    /// Asks the phone in `session` for the ECDH results of the envelope with `header`.
+    /// Asks the phone in `session` for the key-encryption key of its entry of the envelope
+    /// with `header`.
     pub async fn obtain(
         session: &ScanSession,
         target: &ScanTarget,
         header: &EnvelopeHeader,
         ctx: &DecryptContext,
     ) -> Result<Self, FlowError> {
-        let mut keys = Vec::new();
-        let mut originators = Vec::new();
-        for entry in &header.recipients.entries {
-            if let Ok(key) = entry.originator_key() {
-                keys.push(Bytes(key.to_encoded_point(false).as_bytes().to_vec()));
-                originators.push((entry.clone(), *key));
-            }
-        }
+        let entries = decrypt_recipients(header)?;
         let request = OperationRequest::Decrypt(DecryptRequest {
             platform: target.platform.clone(),
             project: target.project.clone(),
             bid_file: ctx.bid_file.clone(),
             envelope_digest: Digest32(ctx.envelope_digest),
-            originator_keys: keys,
-            recipient_certificates: ctx
-                .recipients
-                .iter()
-                .map(|c| Bytes(c.der().to_vec()))
-                .collect(),
-            opens_at: ctx.opens_at,
+            tender: ctx.tender.clone(),
+            recipients: entries.iter().map(|(r, _)| r.clone()).collect(),
         });
         let OperationResponse::Decrypt(resp) = session.perform(request).await? else {
             return Err(FlowError::BadPhoneAnswer {
@@ -269,38 +350,26 @@ impl PhoneKeyAgreement {
             Certificate::from_der(&resp.certificate.0).map_err(|e| FlowError::BadPhoneAnswer {
                 detail: format!("解密证书无法解析：{e}"),
             })?;
-        let index = originators
-            .iter()
-            .position(|(entry, _)| entry.is_for(&certificate))
-            .ok_or_else(|| {
-                FlowError::Bid(bidseal_bid::bidfile::BidFileError::Envelope(
-                    EnvelopeError::NotRecipient {
-                        recipients: header
-                            .recipients
-                            .entries
-                            .iter()
-                            .map(|e| e.describe())
-                            .collect(),
-                    },
-                ))
+        let (_, entry) = usize::try_from(resp.recipient)
+            .ok()
+            .and_then(|i| entries.get(i))
+            .ok_or_else(|| FlowError::BadPhoneAnswer {
+                detail: "手机指明的接收者条目不存在".into(),
             })?;
-        if resp.shared_secrets.len() != originators.len() {
-            return Err(FlowError::BadPhoneAnswer {
-                detail: "共享密钥数量与请求不符".into(),
-            });
+        if !entry.is_for(&certificate) {
+            return Err(not_recipient(&header.recipients));
         }
-        let raw = &resp.shared_secrets[index].0 .0;
-        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-        if raw.len() != 32 {
-            return Err(FlowError::BadPhoneAnswer {
-                detail: "共享密钥长度不是 32 字节".into(),
-            });
-        }
-        bytes.copy_from_slice(raw);
+        let raw = &resp.key_encryption_key.0 .0;
+        let bytes: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| FlowError::BadPhoneAnswer {
+                detail: "密钥加密密钥长度不是 32 字节".into(),
+            })?;
         Ok(PhoneKeyAgreement {
             certificate,
-            originator: originators[index].1,
-            secret: SharedSecret::from_bytes(*bytes),
+            entry: entry.clone(),
+            kek: KeyEncryptionKey::from_bytes(bytes),
         })
     }
 }
@@ -310,15 +379,18 @@ impl KeyAgreement for PhoneKeyAgreement {
         &self.certificate
     }
 
-    fn agree(
+    fn key_encryption_key(
         &self,
-        originator: &p256::PublicKey,
-    ) -> impl Future<Output = Result<SharedSecret, EnvelopeError>> + Send {
-        let result = if *originator == self.originator {
-            Ok(SharedSecret::from_bytes(*self.secret.as_bytes()))
+        entry: &RecipientEntry,
+    ) -> impl Future<Output = Result<KeyEncryptionKey, EnvelopeError>> + Send {
+        let same = entry.id() == self.entry.id()
+            && entry.ukm() == self.entry.ukm()
+            && entry.originator_key().ok() == self.entry.originator_key().ok();
+        let result = if same {
+            Ok(KeyEncryptionKey::from_bytes(*self.kek.as_bytes()))
         } else {
             Err(EnvelopeError::Agreement {
-                detail: "手机提供的共享密钥不属于此发送方公钥".into(),
+                detail: "手机提供的密钥加密密钥不属于此接收者条目".into(),
             })
         };
         std::future::ready(result)

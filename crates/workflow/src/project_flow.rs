@@ -11,6 +11,7 @@
 use crate::auth::authenticate;
 use crate::error::FlowError;
 use crate::generate::{generate_bid_file, trial_decrypt, GenerateJob};
+use crate::phone_adapters::SealPolicy;
 use crate::scan_session::{ScanPresenter, ScanTarget};
 use crate::seal::{
     ensure_mandatory_sealed, placements_from_composition, seal_by_scan, SealJob, SealedPlacement,
@@ -35,6 +36,9 @@ pub const SEAL_RECORD: &str = "out/seals.json";
 pub const SEAL_RECORD_FORMAT: &str = "bidseal-seals/1";
 /// Name of the sealed PDF inside the bid file (and shown on the phone).
 pub const BID_PART: &str = "投标文件.pdf";
+/// The exact manifest bytes of the last generated bid file (private: it holds the price);
+/// a trial decryption re-confirms them on the phone.
+pub const BID_MANIFEST: &str = "out/bid-manifest.json";
 
 /// One signature recorded after sealing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,6 +115,10 @@ pub async fn seal_project(
         output: dir.join(SEALED_PDF),
         document: BID_PART.into(),
         placements: placements_from_composition(&c.placements),
+        policy: SealPolicy {
+            accepted: accepted_cas(project.tender())?,
+            bidder: project_bidder(project),
+        },
     };
     let sealed = seal_by_scan(target, presenter, &job).await?;
     let record = SealRecord {
@@ -203,11 +211,17 @@ pub async fn generate_project(
         files: vec![(BID_PART.into(), sealed)],
         output: output.to_path_buf(),
         colleagues,
+        tender_digest: crate::hall::signed_tender(project.tender()).digest(),
     };
-    generate_bid_file(target, presenter, &accepted, &who, &job).await
+    let summary = generate_bid_file(target, presenter, &accepted, &who, &job).await?;
+    let bytes = job.manifest.to_bytes()?;
+    bidseal_bid::fsio::write_atomic(&project.dir().join(BID_MANIFEST), &bytes)
+        .map_err(|e| system("投标文件清单写出失败", e))?;
+    Ok(summary)
 }
 
-/// 试解密 of `bid_file` against `project`'s tender, now (the opening-time lock does not apply).
+/// 试解密 of `bid_file` against `project`'s tender, now: one `generate` scan re-confirms the
+/// manifest of the last generation ([`BID_MANIFEST`]) and decrypts on the same channel.
 pub async fn trial_decrypt_project(
     target: &ScanTarget,
     presenter: &mut dyn ScanPresenter,
@@ -215,7 +229,12 @@ pub async fn trial_decrypt_project(
     bid_file: &Path,
     work: &Path,
 ) -> Result<BidOpeningReport, FlowError> {
-    let (mut hall, _opens_at) = crate::hall::hall_from_tender(project.tender(), SystemTime::now())?;
+    let (mut hall, tender) = crate::hall::hall_from_tender(project.tender(), SystemTime::now())?;
     hall.at = SystemTime::now();
-    Ok(trial_decrypt(target, presenter, &hall, bid_file, work).await)
+    let manifest = std::fs::read(project.dir().join(BID_MANIFEST)).map_err(|_| {
+        FlowError::TrialNotPossible {
+            why: format!("找不到本项目生成投标文件时的清单（{BID_MANIFEST}），请先生成投标文件"),
+        }
+    })?;
+    Ok(trial_decrypt(target, presenter, &hall, &tender, &manifest, bid_file, work).await)
 }

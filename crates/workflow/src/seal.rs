@@ -1,9 +1,11 @@
 //! Sealing the composed bid PDF by scan (标书签章 + 会话签章, seed 4.3 / 2.12).
 //!
-//! One `sign` scan in session mode seals every placement: for each seal kind a probe learns
-//! the certificate and seal image ([`crate::phone_adapters::probe_seal`]), then each
-//! placement is one PAdES signature through `bidseal_pdf`'s prepare → digest → finalize, with
-//! the phone as the signer. "Seal all nodes of this kind" is one signature with one widget per
+//! One `sign` scan in session mode seals every placement: for each seal kind a lookup learns
+//! the certificate and seal image ([`crate::phone_adapters::lookup_seal`]) and checks them
+//! against the tender and bidder *before anything is embedded* (accepted CA, validity,
+//! keyUsage, the bidder's company for company seals, the image bound to the certificate);
+//! then each placement is one PAdES signature through `bidseal_pdf`'s prepare → digest →
+//! finalize, with the phone as the signer (it receives and checks the DER signed attributes). "Seal all nodes of this kind" is one signature with one widget per
 //! node, each at its own rectangle ([`WidgetLayout::PerPage`]); 骑缝章 is
 //! [`WidgetLayout::CrossPage`].
 //! [`placements_from_composition`] turns the composer's node record into placements, and
@@ -14,7 +16,7 @@
 //! placements itself (the composer records them).
 
 use crate::error::FlowError;
-use crate::phone_adapters::{probe_seal, PhoneSigner, SealIdentity};
+use crate::phone_adapters::{lookup_seal, PhoneSigner, SealIdentity, SealPolicy};
 use crate::scan_session::{ScanPresenter, ScanSession, ScanTarget};
 use bidseal_bid::compose::NodePlacement;
 use bidseal_bid::tender::SealKind as NodeSealKind;
@@ -49,6 +51,8 @@ pub struct SealJob {
     pub document: String,
     /// Signatures, in order.
     pub placements: Vec<SealPlacement>,
+    /// Whose certificates may seal (the tender's accepted CAs, the bidder).
+    pub policy: SealPolicy,
 }
 
 /// One signature made.
@@ -215,7 +219,7 @@ async fn seal_all(
     for placement in &job.placements {
         let key = placement.kind.name_zh();
         if !identities.contains_key(&key) {
-            let identity = probe_seal(session, target, placement.kind).await?;
+            let identity = lookup_seal(session, target, placement.kind, &job.policy).await?;
             identities.insert(key.clone(), identity);
         }
         let identity = identities.get(&key).ok_or_else(|| FlowError::System {

@@ -5,9 +5,12 @@
 //! into the binary, the phones' fresh test PKI. Steps: tender package signed by a demo
 //! platform key and accepting the phones' two CAs → bid project (attachments, bid form) →
 //! composition → seal every signing node by one scan in session mode → authenticate →
-//! generate with two colleague certificates → trial decryption → opening: first at the
-//! tender's real opening time (the co-signing service must refuse: not yet open), then with
-//! each of the three certificates. Everything is left in DIR with a README.txt.
+//! generate with two colleague certificates → trial decryption (before the opening time, in
+//! one `generate` scan) → opening: first before the tender's opening time (the phone must
+//! refuse: it reads the opening time from the platform-signed tender and its own clock), then,
+//! once the opening time has come, with each of the three certificates. The demo tender opens
+//! [`OPENING_AFTER`] after it is made, so the demo waits for it. Everything is left in DIR
+//! with a README.txt.
 //!
 //! Guarantees: any failing step stops the demo with its error code (never a fake success);
 //! the exit code is 0 only when every opening check passed.
@@ -23,6 +26,7 @@ use bidseal_bid::tender::{
 };
 use bidseal_bid::time::OffsetDateTime;
 use bidseal_phone::cosign::client::CosignClient;
+use bidseal_phone::gates::PinnedPlatforms;
 use bidseal_phone::keystore::Keystore;
 use bidseal_phone::pki::TestCa;
 use bidseal_phone::scan_loop::{run_scan, PhoneBehaviour};
@@ -41,6 +45,9 @@ const PIN: &str = "123456";
 /// PIN key-derivation work for the demo's phones (lower than production to keep it quick).
 const DEMO_KDF_ITERATIONS: u32 = 20_000;
 const COLLEAGUES: [&str; 2] = ["colleague-wang", "colleague-liu"];
+/// Bid deadline and opening time of the demo tender, counted from its making: long enough
+/// for composing, sealing, generating and the trial decryption of a debug build.
+pub const OPENING_AFTER: Duration = Duration::from_secs(90);
 
 /// A simulated phone that "photographs" each QR PNG and joins the scan.
 struct DemoPhone {
@@ -124,8 +131,10 @@ impl DemoWorld {
             cert: cert.map(str::to_string),
             colleagues: colleagues.iter().map(|s| s.to_string()).collect(),
         };
+        let platforms = PinnedPlatforms::from_pem_files(&[self.out.join("platform.pem")])
+            .map_err(|e| anyhow!("[E_DEMO_PLATFORM] {e}"))?;
         Ok(DemoPhone {
-            phone: Arc::new(PhoneSimulator::new(keystore, cosign, user)),
+            phone: Arc::new(PhoneSimulator::new(keystore, cosign, user).with_platforms(platforms)),
             out: self.out.clone(),
             counter: self.counter.clone(),
             label: label.to_string(),
@@ -194,7 +203,14 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     let platform = PlatformCertificate::from_pem(&platform_pem).map_err(|e| coded(e.code(), e))?;
     let signer = PlatformSigner::from_pkcs8_pem(platform_ca.key_pem().map_err(|e| anyhow!("{e}"))?)
         .map_err(|e| coded(e.code(), e))?;
-    let spec: TenderSpec = serde_json::from_str(SPEC).context("内置演示招标规格无法解析")?;
+    let mut spec: TenderSpec = serde_json::from_str(SPEC).context("内置演示招标规格无法解析")?;
+    spec.bid_deadline = now + OPENING_AFTER;
+    spec.opening_time = spec.bid_deadline;
+    eprintln!(
+        "   投标截止与开标时间：{}（{} 秒后）",
+        spec.opening_time,
+        OPENING_AFTER.as_secs()
+    );
     let mut cas = Vec::new();
     for id in ["ca-1", "ca-2"] {
         let pem = std::fs::read(pki.join(format!("{id}.pem")))?;
@@ -305,10 +321,6 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     )
     .await
     .map_err(flow)?;
-    let (mut hall, opens_at) =
-        bidseal_workflow::hall::hall_from_tender(project.tender(), SystemTime::now())
-            .map_err(flow)?;
-    hall.at = SystemTime::now();
     let trial = bidseal_workflow::project_flow::trial_decrypt_project(
         &target,
         &mut phone,
@@ -330,10 +342,27 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
         );
     }
 
-    // 6. Opening: at the tender's opening time (not yet reached: must be refused), then now.
-    eprintln!("== 6. 开标：先按招标文件的开标时间（尚未到达，协同签名服务应拒绝），再逐一用 3 本证书扫码解密");
+    // 6. Opening: before the tender's opening time (must be refused by the phone), then at it.
+    eprintln!(
+        "== 6. 开标：先在开标时间之前扫码解密（手机应拒绝），到开标时间后再逐一用 3 本证书扫码解密"
+    );
     let hall_dir = out.join("hall");
     std::fs::create_dir_all(&hall_dir)?;
+    let (mut hall, tender) =
+        bidseal_workflow::hall::hall_from_tender(project.tender(), SystemTime::now())
+            .map_err(flow)?;
+    let opens_at = project
+        .tender()
+        .manifest
+        .opening_time
+        .unix_timestamp()
+        .max(0) as u64;
+    if bidseal_scan::unix_now() >= opens_at {
+        bail!(
+            "[E_DEMO_TOO_SLOW] 到开标时间（{} 秒）前未能完成签章与生成，无法演示开标前的拒绝；请在负载较低时重试",
+            OPENING_AFTER.as_secs()
+        );
+    }
     let mut early_phone = world.phone("华夏建设的手机", None, &[])?;
     let early = bidseal_workflow::hall::open_by_scan(
         &target,
@@ -341,7 +370,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
         &hall,
         &bid_file,
         &hall_dir.join("early"),
-        opens_at,
+        &tender,
     )
     .await;
     let early_code = early.first_failure().and_then(|c| c.code.clone());
@@ -351,9 +380,12 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
             early.first_failure()
         );
     }
-    eprintln!("   开标时间前解密被拒绝（before_opening_time），符合预期");
+    eprintln!("   开标时间前解密被手机拒绝（before_opening_time），符合预期");
+    let wait = opens_at.saturating_sub(bidseal_scan::unix_now()) + 1;
+    eprintln!("   等待开标时间（约 {wait} 秒）……");
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    hall.at = SystemTime::now();
     let mut reports: Vec<BidOpeningReport> = Vec::new();
-    let now_unix = bidseal_scan::unix_now();
     for (id, device) in [
         ("ent-huaxia", "华夏建设的手机"),
         ("colleague-wang", "王芳的手机"),
@@ -362,10 +394,8 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
         let mut p = world.phone(device, Some(id), &[])?;
         let work = hall_dir.join(id);
         reports.push(
-            bidseal_workflow::hall::open_by_scan(
-                &target, &mut p, &hall, &bid_file, &work, now_unix,
-            )
-            .await,
+            bidseal_workflow::hall::open_by_scan(&target, &mut p, &hall, &bid_file, &work, &tender)
+                .await,
         );
     }
     print_table(&reports);

@@ -64,6 +64,9 @@ pub struct BidFileInputs {
     pub files: Vec<(String, PathBuf)>,
     /// Recipient certificates: the bidder's first, then colleagues.
     pub recipients: Vec<Certificate>,
+    /// RFC 5753 user keying material for every recipient entry (BidSeal: `bidseal-ukm/v1` ‖
+    /// SHA-256(tender.json) ‖ SHA-256(manifest), see `bidseal_scan::EnvelopeUkm`).
+    pub ukm: Option<Vec<u8>>,
 }
 
 /// What was written.
@@ -117,6 +120,11 @@ pub fn write_bid_file(
             why: "清单签名无效或不是投标人证书所签".into(),
         });
     }
+    if check.signing_time.is_none() {
+        return Err(BidFileError::ManifestSignature {
+            why: "清单签名没有签名时间属性（不是生成标书的清单签名）".into(),
+        });
+    }
     if BidManifest::from_bytes(&inputs.manifest_bytes)? != inputs.manifest {
         return Err(BidFileError::ManifestSignature {
             why: "签名的清单与待打包的清单不一致".into(),
@@ -146,7 +154,10 @@ pub fn write_bid_file(
             why: "第一本加密证书必须是投标人本单位的证书".into(),
         });
     }
-    let recipients = RecipientSet::new(inputs.recipients.clone(), at)?;
+    let mut recipients = RecipientSet::new(inputs.recipients.clone(), at)?;
+    if let Some(ukm) = &inputs.ukm {
+        recipients = recipients.with_ukm(ukm)?;
+    }
     // 4. Every input still is what the manifest says.
     inputs.manifest.check_parts()?;
     if inputs.files.len() != inputs.manifest.parts.len() {

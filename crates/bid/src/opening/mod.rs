@@ -440,9 +440,11 @@ fn manifest_signature_check(
         );
     }
     let Some(signed_at) = v.signing_time else {
+        // Only a `generate` signature carries signingTime; a PDF seal signature (PAdES, no
+        // signingTime) reused as a manifest signature is refused (issue #10, point 2).
         return fail(
-            "OPEN_SIGNATURE_INVALID",
-            format!("签名没有签名时间（签名人 {who}），无法确认签名时证书有效"),
+            "OPEN_MANIFEST_NOT_GENERATED",
+            format!("清单签名没有签名时间属性，不是生成标书时的清单签名（签名人 {who}），不予认可"),
         );
     };
     if signed_at > hall.at + CLOCK_SKEW {

@@ -1,13 +1,16 @@
 //! The private-key step of opening an envelope, behind a trait so that it can happen
-//! elsewhere: [`KeyAgreement`] returns the ECDH shared secret between a recipient's private
-//! key and the originator's ephemeral public key, nothing more. The opening hall gets it from
-//! the phone (via the scan protocol); tests and the CLI use [`LocalKeyAgreement`].
+//! elsewhere: [`KeyAgreement`] returns the key-encryption key of one recipient entry — ECDH
+//! between the recipient's private key and the entry's originator key, through the RFC 5753
+//! KDF with the entry's `ukm` — nothing more (never the raw ECDH secret across a trust
+//! boundary). The opening hall gets it from the phone (via the scan protocol); tests and the
+//! CLI use [`LocalKeyAgreement`].
 //!
-//! Guarantees: the shared secret is held in a zeroizing buffer; [`LocalKeyAgreement`] refuses
+//! Guarantees: shared secrets and keys are held in zeroizing buffers; [`LocalKeyAgreement`] refuses
 //! a key that does not belong to its certificate. Does not: decide whether the certificate is
 //! trusted, or talk to the phone (that implementation lives with the scan protocol).
 
 use super::error::EnvelopeError;
+use super::recipient::{KeyEncryptionKey, RecipientEntry};
 use crate::cert::Certificate;
 use std::future::Future;
 use std::path::Path;
@@ -39,11 +42,12 @@ pub trait KeyAgreement {
     /// The certificate whose private key this agreement uses.
     fn certificate(&self) -> &Certificate;
 
-    /// ECDH between the private key and `originator` (the envelope's ephemeral public key).
-    fn agree(
+    /// The key-encryption key of `entry` (this certificate's recipient entry): ECDH with the
+    /// entry's originator key, then the KDF with the entry's `ukm`.
+    fn key_encryption_key(
         &self,
-        originator: &p256::PublicKey,
-    ) -> impl Future<Output = Result<SharedSecret, EnvelopeError>> + Send;
+        entry: &RecipientEntry,
+    ) -> impl Future<Output = Result<KeyEncryptionKey, EnvelopeError>> + Send;
 }
 
 /// Key agreement with a P-256 private key held in this process (tests, CLI, local use).
@@ -112,16 +116,19 @@ impl KeyAgreement for LocalKeyAgreement {
         &self.certificate
     }
 
-    fn agree(
+    fn key_encryption_key(
         &self,
-        originator: &p256::PublicKey,
-    ) -> impl Future<Output = Result<SharedSecret, EnvelopeError>> + Send {
-        let shared =
-            p256::ecdh::diffie_hellman(self.key.to_nonzero_scalar(), originator.as_affine());
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(shared.raw_secret_bytes());
-        let secret = SharedSecret::from_bytes(bytes);
-        zeroize::Zeroize::zeroize(&mut bytes);
-        std::future::ready(Ok(secret))
+        entry: &RecipientEntry,
+    ) -> impl Future<Output = Result<KeyEncryptionKey, EnvelopeError>> + Send {
+        let result = entry.originator_key().and_then(|originator| {
+            let shared =
+                p256::ecdh::diffie_hellman(self.key.to_nonzero_scalar(), originator.as_affine());
+            let mut bytes = [0u8; 32];
+            bytes.copy_from_slice(shared.raw_secret_bytes());
+            let secret = SharedSecret::from_bytes(bytes);
+            zeroize::Zeroize::zeroize(&mut bytes);
+            entry.key_encryption_key(&secret)
+        });
+        std::future::ready(result)
     }
 }

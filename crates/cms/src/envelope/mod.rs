@@ -34,7 +34,10 @@ pub mod writer;
 pub use agreement::{parse_private_key_pem, KeyAgreement, LocalKeyAgreement, SharedSecret};
 pub use error::EnvelopeError;
 pub use reader::{EnvelopeHeader, EnvelopeReader, RecipientBinding};
-pub use recipient::{Recipient, RecipientEntry, RecipientList, RecipientSet, MAX_RECIPIENTS};
+pub use recipient::{
+    aes256_wrap_kek, KeyEncryptionKey, Recipient, RecipientEntry, RecipientList, RecipientSet,
+    MAX_RECIPIENTS,
+};
 pub use writer::SealSummary;
 
 use const_oid::ObjectIdentifier;
@@ -184,9 +187,9 @@ pub async fn decrypt_file<K: KeyAgreement>(
         .recipients
         .entry_for(agreement.certificate())?
         .clone();
-    let secret = agreement.agree(entry.originator_key()?).await?;
-    let cek = entry.unwrap_content_key(&secret)?;
-    drop(secret);
+    let kek = agreement.key_encryption_key(&entry).await?;
+    let cek = entry.unwrap_content_key(&kek)?;
+    drop(kek);
     let binding = reader.header().binding;
     let mut pending = output::PendingOutput::create(output)?;
     let plaintext_len = reader.decrypt_into(

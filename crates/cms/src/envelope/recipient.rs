@@ -3,8 +3,8 @@
 //!
 //! Sealing ([`RecipientSet`], [`RecipientSet::recipient_info`]): for every certificate a fresh
 //! ephemeral P-256 key, ECDH with the certificate's key, the X9.63 KDF with SHA-256 over the
-//! DER `ECC-CMS-SharedInfo` (RFC 5753 §7.2: key-wrap algorithm, no ukm, key length 256 bits),
-//! and AES-256 key wrap of the content key (`dhSinglePass-stdDH-sha256kdf-scheme`,
+//! DER `ECC-CMS-SharedInfo` (RFC 5753 §7.2: key-wrap algorithm, the optional user keying
+//! material `ukm` as `entityUInfo`, key length 256 bits), and AES-256 key wrap of the content key (`dhSinglePass-stdDH-sha256kdf-scheme`,
 //! `id-aes256-wrap`). The recipient is named by issuer and serial number.
 //!
 //! Opening ([`RecipientEntry`]): the parsed recipient list, matching a certificate to its entry
@@ -87,10 +87,15 @@ impl Recipient {
     }
 }
 
-/// The checked, duplicate-free list of 1 to [`MAX_RECIPIENTS`] recipient certificates.
+/// Longest user keying material accepted (RFC 5753 allows any length; ours is 78 bytes).
+pub const MAX_UKM_LEN: usize = 1024;
+
+/// The checked, duplicate-free list of 1 to [`MAX_RECIPIENTS`] recipient certificates, and
+/// the `ukm` every KeyAgreeRecipientInfo carries (none unless [`RecipientSet::with_ukm`]).
 #[derive(Clone)]
 pub struct RecipientSet {
     recipients: Vec<Recipient>,
+    ukm: Option<OctetString>,
 }
 
 impl RecipientSet {
@@ -116,7 +121,23 @@ impl RecipientSet {
             }
             recipients.push(recipient);
         }
-        Ok(Self { recipients })
+        Ok(Self {
+            recipients,
+            ukm: None,
+        })
+    }
+
+    /// Puts `ukm` (RFC 5753 user keying material, 1 to [`MAX_UKM_LEN`] bytes) into every
+    /// recipient info; it enters each key-encryption key through the KDF's SharedInfo, so an
+    /// opener must use the same bytes (standard: `openssl cms -decrypt` does).
+    pub fn with_ukm(mut self, ukm: &[u8]) -> Result<Self, EnvelopeError> {
+        if ukm.is_empty() || ukm.len() > MAX_UKM_LEN {
+            return Err(EnvelopeError::Unsupported {
+                what: format!("ukm 长度 {} 字节（须为 1–{MAX_UKM_LEN}）", ukm.len()),
+            });
+        }
+        self.ukm = Some(OctetString::new(ukm.to_vec()).map_err(|e| encode_error("ukm", e))?);
+        Ok(self)
     }
 
     /// The recipients, in the order given.
@@ -136,6 +157,7 @@ impl RecipientSet {
 
     /// The DER `RecipientInfo` (`[1] KeyAgreeRecipientInfo`) carrying `cek` to `recipient`.
     pub(crate) fn recipient_info(
+        &self,
         recipient: &Recipient,
         cek: &[u8; CEK_LEN],
     ) -> Result<Vec<u8>, EnvelopeError> {
@@ -148,8 +170,8 @@ impl RecipientSet {
             oid: OID_AES256_WRAP,
             parameters: None,
         };
-        let kek = derive_kek(&SharedSecret::from_bytes(*z), &wrap_alg, None)?;
-        let wrapped = keywrap::wrap(&kek, cek);
+        let kek = derive_kek(&SharedSecret::from_bytes(*z), &wrap_alg, self.ukm.as_ref())?;
+        let wrapped = keywrap::wrap(kek.as_bytes(), cek);
         let kari = KeyAgreeRecipientInfo {
             version: cms::content_info::CmsVersion::V3,
             originator: OriginatorIdentifierOrKey::OriginatorKey(OriginatorPublicKey {
@@ -160,7 +182,7 @@ impl RecipientSet {
                 public_key: BitString::from_bytes(ephemeral_public.as_bytes())
                     .map_err(|e| encode_error("originator key", e))?,
             }),
-            ukm: None,
+            ukm: self.ukm.clone(),
             key_enc_alg: AlgorithmIdentifierOwned {
                 oid: OID_ECDH_SHA256_KDF,
                 parameters: Some(
@@ -263,12 +285,51 @@ fn check_recipient(certificate: Certificate, at: SystemTime) -> Result<Recipient
     })
 }
 
+/// A 256-bit key-encryption key (the KDF output that wraps the content key), zeroized on
+/// drop, redacted in `Debug`. What the phone returns for one recipient entry.
+pub struct KeyEncryptionKey(Zeroizing<[u8; 32]>);
+
+impl KeyEncryptionKey {
+    /// Wraps raw key bytes (e.g. as returned by the phone).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey(..)")
+    }
+}
+
+/// The key-encryption key of a BidSeal recipient entry (`id-aes256-wrap`, X9.63-KDF with
+/// SHA-256) from the ECDH shared secret and the entry's `ukm`: what a holder of the private
+/// key (the phone) computes without the rest of the envelope.
+pub fn aes256_wrap_kek(
+    secret: &SharedSecret,
+    ukm: Option<&[u8]>,
+) -> Result<KeyEncryptionKey, EnvelopeError> {
+    let wrap_alg = AlgorithmIdentifierOwned {
+        oid: OID_AES256_WRAP,
+        parameters: None,
+    };
+    let ukm = ukm
+        .map(|u| OctetString::new(u.to_vec()).map_err(|e| encode_error("ukm", e)))
+        .transpose()?;
+    derive_kek(secret, &wrap_alg, ukm.as_ref())
+}
+
 /// Derives the 256-bit key-encryption key from an ECDH shared secret (RFC 5753 §3.1.2/§7.2).
 fn derive_kek(
     secret: &SharedSecret,
     wrap_alg: &AlgorithmIdentifierOwned,
     ukm: Option<&OctetString>,
-) -> Result<Zeroizing<[u8; 32]>, EnvelopeError> {
+) -> Result<KeyEncryptionKey, EnvelopeError> {
     let shared_info = EccCmsSharedInfo {
         key_info: wrap_alg.clone(),
         entity_u_info: ukm.cloned(),
@@ -284,7 +345,7 @@ fn derive_kek(
             what: "KDF 输出长度".to_string(),
         }
     })?;
-    Ok(kek)
+    Ok(KeyEncryptionKey(kek))
 }
 
 /// One recipient as found in an envelope: who, and what their content key is wrapped with.
@@ -302,6 +363,11 @@ impl RecipientEntry {
     /// Issuer and serial number of the recipient certificate.
     pub fn id(&self) -> &IssuerAndSerialNumber {
         &self.id
+    }
+
+    /// DER of the issuer and serial number (how the phone recognises its own entry).
+    pub fn id_der(&self) -> Result<Vec<u8>, EnvelopeError> {
+        self.id.to_der().map_err(|e| encode_error("接收者标识", e))
     }
 
     /// Upper-case hex of the serial number.
@@ -355,18 +421,31 @@ impl RecipientEntry {
         }
     }
 
-    /// Derives the key-encryption key from `secret` and unwraps the content key.
-    pub fn unwrap_content_key(
+    /// The entry's user keying material (RFC 5753 `ukm`), if any.
+    pub fn ukm(&self) -> Option<&[u8]> {
+        self.ukm.as_ref().map(OctetString::as_bytes)
+    }
+
+    /// Derives this entry's key-encryption key from an ECDH `secret` (with its `ukm`).
+    pub fn key_encryption_key(
         &self,
         secret: &SharedSecret,
-    ) -> Result<Zeroizing<[u8; CEK_LEN]>, EnvelopeError> {
+    ) -> Result<KeyEncryptionKey, EnvelopeError> {
         self.check_scheme()?;
         let wrap_alg = self
             .wrap_alg
             .as_ref()
             .ok_or(EnvelopeError::KeyUnwrapFailed)?;
-        let kek = derive_kek(secret, wrap_alg, self.ukm.as_ref())?;
-        keywrap::unwrap(&kek, &self.encrypted_key).ok_or(EnvelopeError::KeyUnwrapFailed)
+        derive_kek(secret, wrap_alg, self.ukm.as_ref())
+    }
+
+    /// Unwraps the content key with this entry's key-encryption key.
+    pub fn unwrap_content_key(
+        &self,
+        kek: &KeyEncryptionKey,
+    ) -> Result<Zeroizing<[u8; CEK_LEN]>, EnvelopeError> {
+        self.check_scheme()?;
+        keywrap::unwrap(kek.as_bytes(), &self.encrypted_key).ok_or(EnvelopeError::KeyUnwrapFailed)
     }
 }
 

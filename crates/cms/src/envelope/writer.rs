@@ -123,7 +123,7 @@ pub fn seal_stream(
 
     let mut infos = Vec::with_capacity(recipients.len());
     for recipient in recipients.recipients() {
-        infos.push(RecipientSet::recipient_info(recipient, &cek)?);
+        infos.push(recipients.recipient_info(recipient, &cek)?);
     }
     // DER SET OF: elements in ascending order of their encodings.
     infos.sort();

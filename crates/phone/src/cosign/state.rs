@@ -7,8 +7,9 @@
 //!   compared in constant time.
 //! - Order of checks (each refusal is logged with its code): unknown → revoked (注销) →
 //!   certificate expired → disabled (已禁用) → staff authorisation ended (授权结束时间) →
-//!   PIN locked → PIN wrong (counts; the 5th wrong PIN locks) → decryption before the opening
-//!   time. Only when all pass is the share released.
+//!   PIN locked → PIN wrong (counts; the 5th wrong PIN locks). Only when all pass is the share
+//!   released. (The opening-time rule on `ctx.tender` / `ctx.bound_digest` is the co-signing
+//!   rewrite's; the phone checks the signed tender before it asks.)
 //! - Every call to `authorise` and every admin action appends one log entry.
 //! - [`CosignBook::save`] writes atomically (temp file in the same folder, fsync, rename).
 //!
@@ -291,8 +292,20 @@ pub struct OperationContext {
     pub session_id: String,
     /// Human-readable summary (project, document, hash prefix).
     pub detail: String,
-    /// For decryption: refuse before this Unix time (the tender's opening time).
-    pub not_before: Option<i64>,
+    /// Decrypt at opening: exact tender.json bytes + platform DER signature.
+    #[serde(default)]
+    pub tender: Option<TenderEvidence>,
+    /// Generate: hex manifest digest signed; trial decrypt: the same digest.
+    #[serde(default)]
+    pub bound_digest: Option<String>,
+}
+
+/// The platform-signed tender the phone verified, passed on so the service can check the
+/// opening time itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenderEvidence {
+    pub manifest: bidseal_scan::Bytes,
+    pub signature: bidseal_scan::Bytes,
 }
 
 /// Admin actions (enterprise administrator, seed 2.6).
@@ -396,7 +409,7 @@ impl CosignBook {
     fn decide(
         rec: &mut CertRecord,
         pin: &str,
-        ctx: &OperationContext,
+        _ctx: &OperationContext,
         now: i64,
     ) -> Result<ServiceShare, RefusalReason> {
         if rec.state == CertState::Revoked {
@@ -428,15 +441,6 @@ impl CosignBook {
             });
         }
         rec.wrong_pins = 0;
-        if ctx.operation == CosignOperation::Decrypt {
-            if let Some(open) = ctx.not_before {
-                if now < open {
-                    return Err(RefusalReason::BeforeOpeningTime {
-                        opens_at: open.max(0) as u64,
-                    });
-                }
-            }
-        }
         rec.share().ok_or(RefusalReason::NoSuitableCertificate)
     }
 
@@ -667,7 +671,8 @@ mod tests {
             desktop: "d".into(),
             session_id: "s".into(),
             detail: String::new(),
-            not_before: None,
+            tender: None,
+            bound_digest: None,
         }
     }
 
@@ -749,18 +754,6 @@ mod tests {
             b.admin("c", &AdminAction::Enable, 0),
             Err(BookError::RevokedIsFinal)
         ));
-    }
-
-    #[test]
-    fn decryption_before_opening_time_is_refused_even_with_right_pin() {
-        let mut b = book();
-        let mut c = ctx(CosignOperation::Decrypt);
-        c.not_before = Some(1000);
-        assert!(matches!(
-            b.authorise("c", "123456", &c, "x", 999),
-            Err(RefusalReason::BeforeOpeningTime { .. })
-        ));
-        assert!(b.authorise("c", "123456", &c, "x", 1000).is_ok());
     }
 
     #[test]
