@@ -27,6 +27,9 @@ pub struct TenderArgs {
 #[derive(Debug, Subcommand)]
 enum TenderCmd {
     /// 制作并签名招标文件包（交易平台使用） / build and sign a tender package
+    #[command(
+        after_help = "示例 / example:\n  bidseal tender make --world world --out tender.zip\n  bidseal tender make --spec spec.json --pdf 招标文件.pdf --ca ca.pem --key platform.key.pem --cert platform.crt --out tender.zip"
+    )]
     Make {
         /// 招标要求（JSON：项目、标段、组成部分、投标函字段、签章节点）
         #[arg(long)]
@@ -51,14 +54,20 @@ enum TenderCmd {
         issued_at: Option<String>,
     },
     /// 查看招标文件包内容（校验包内签名，不要求信任平台） / show what a package asks for
+    #[command(after_help = "示例 / example:\n  bidseal tender inspect tender.zip --json")]
     Inspect {
+        /// 招标文件包（.zip） / the tender package
         package: PathBuf,
-        /// 以 JSON 输出清单
+        /// 以 JSON 输出清单（字段见 docs/tender-format.md） / print the manifest as JSON
         #[arg(long)]
         json: bool,
     },
     /// 校验招标文件包（签名、摘要、结构；可指定信任的平台证书） / verify a package
+    #[command(
+        after_help = "示例 / example:\n  bidseal tender verify tender.zip --platform-cert world/pki/platform.crt"
+    )]
     Verify {
+        /// 招标文件包（.zip） / the tender package
         package: PathBuf,
         /// 信任的交易平台证书（PEM，可重复）
         #[arg(long = "platform-cert")]
@@ -66,8 +75,12 @@ enum TenderCmd {
     },
 }
 
-fn coded<E: std::fmt::Display>(code: &str, err: E) -> anyhow::Error {
-    anyhow::anyhow!("[{code}] {err}")
+use super::exit::{coded, Exit};
+
+/// Pretty JSON of a result type (these serialise infallibly: plain structs of strings and
+/// numbers); `{}` if serde ever says otherwise, never a panic.
+fn json_or_empty<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into())
 }
 
 fn tender_err(e: TenderError) -> anyhow::Error {
@@ -92,13 +105,13 @@ fn trusted_platforms(paths: &[PathBuf]) -> Result<TrustedPlatforms> {
 }
 
 fn print_manifest(m: &TenderManifest) {
-    println!("项目：{}（{}）", m.project.name, m.project.id);
-    println!("标段：{}（{}）", m.project.lot.name, m.project.lot.id);
-    println!("招标人：{}", m.tenderer.name);
-    println!("交易平台：{}（{}）", m.platform.name, m.platform.id);
-    println!("投标截止：{}", m.bid_deadline);
-    println!("开标时间：{}", m.opening_time);
-    println!(
+    crate::outln!("项目：{}（{}）", m.project.name, m.project.id);
+    crate::outln!("标段：{}（{}）", m.project.lot.name, m.project.lot.id);
+    crate::outln!("招标人：{}", m.tenderer.name);
+    crate::outln!("交易平台：{}（{}）", m.platform.name, m.platform.id);
+    crate::outln!("投标截止：{}", m.bid_deadline);
+    crate::outln!("开标时间：{}", m.opening_time);
+    crate::outln!(
         "可接受的 CA：{}",
         m.accepted_cas
             .iter()
@@ -106,9 +119,9 @@ fn print_manifest(m: &TenderManifest) {
             .collect::<Vec<_>>()
             .join("；")
     );
-    println!("投标文件组成：");
+    crate::outln!("投标文件组成：");
     for s in &m.sections {
-        println!(
+        crate::outln!(
             "  [{}] {}（{}）：{}",
             s.id,
             s.title,
@@ -116,9 +129,9 @@ fn print_manifest(m: &TenderManifest) {
             s.required_content.join("、")
         );
     }
-    println!("投标函字段：");
+    crate::outln!("投标函字段：");
     for f in &m.price_form {
-        println!(
+        crate::outln!(
             "  {} = {}{}{}",
             f.key,
             f.label,
@@ -129,10 +142,10 @@ fn print_manifest(m: &TenderManifest) {
                 .unwrap_or_default()
         );
     }
-    println!("签章节点：");
+    crate::outln!("签章节点：");
     for n in &m.signing_nodes {
         let kinds: Vec<&str> = n.seal_kinds.iter().map(|k| k.zh()).collect();
-        println!(
+        crate::outln!(
             "  [{}] {} @ {}：{}{}",
             n.id,
             n.label,
@@ -209,7 +222,7 @@ pub fn tender(args: TenderArgs) -> Result<ExitCode> {
             };
             let manifest =
                 bidseal_bid::tender::make(spec, inputs, issued_at, &out).map_err(tender_err)?;
-            println!(
+            crate::outln!(
                 "已生成招标文件包 {}（{} {}，平台证书 SHA-256 {}）",
                 out.display(),
                 manifest.project.id,
@@ -226,10 +239,10 @@ pub fn tender(args: TenderArgs) -> Result<ExitCode> {
             )
             .map_err(tender_err)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&v.package.manifest)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&v.package.manifest)?);
             } else {
                 print_manifest(&v.package.manifest);
-                println!(
+                crate::outln!(
                     "平台签名：有效（包内证书 {}，SHA-256 {}；未与信任的平台证书比对）",
                     v.package.platform.subject(),
                     v.package.platform.fingerprint()
@@ -245,8 +258,8 @@ pub fn tender(args: TenderArgs) -> Result<ExitCode> {
             let v = bidseal_bid::tender::verify(&package, &trusted, OffsetDateTime::now_utc())
                 .map_err(tender_err)?;
             match &v.trust {
-                PlatformTrust::Pinned { fingerprint } => println!("校验通过：招标文件由受信任的平台证书签名（SHA-256 {fingerprint}），内容完整"),
-                PlatformTrust::SignatureOnly { fingerprint } => println!(
+                PlatformTrust::Pinned { fingerprint } => crate::outln!("校验通过：招标文件由受信任的平台证书签名（SHA-256 {fingerprint}），内容完整"),
+                PlatformTrust::SignatureOnly { fingerprint } => crate::outln!(
                     "签名与内容校验通过，但未指定信任的平台证书（包内证书 SHA-256 {fingerprint}）；导入投标项目时须用 --platform-cert 指定"
                 ),
             }
@@ -265,7 +278,11 @@ pub struct ProjectArgs {
 #[derive(Debug, Subcommand)]
 enum ProjectCmd {
     /// 导入招标文件，新建投标项目文件夹（NAME.bidproj） / new project from a tender
+    #[command(
+        after_help = "示例 / example:\n  bidseal project new 我的投标.bidproj --tender tender.zip --platform-cert world/pki/platform.crt"
+    )]
     New {
+        /// 新建的项目文件夹（须以 .bidproj 结尾，不存在或为空） / project folder to create
         dir: PathBuf,
         /// 招标文件包
         #[arg(long)]
@@ -274,41 +291,65 @@ enum ProjectCmd {
         #[arg(long = "platform-cert", required = true)]
         platform_certs: Vec<PathBuf>,
     },
-    /// 为某个组成部分添加 PDF 附件 / attach PDFs to a section
+    /// 为某个组成部分添加附件（PDF，或 JPG/PNG 扫描件） / attach PDFs or scans to a section
+    #[command(
+        after_help = "示例 / example:\n  bidseal project attach 我的投标.bidproj --section qualification 营业执照.pdf 资质证书.jpg"
+    )]
     Attach {
+        /// 投标项目文件夹 / project folder
         dir: PathBuf,
-        /// 组成部分编号（见 project show）
+        /// 组成部分编号（见 project show） / section id
         #[arg(long)]
         section: String,
+        /// 附件文件（PDF、JPG 或 PNG，可多个） / files to attach
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// 填写投标人信息与投标函字段（KEY=VALUE） / fill the bid form
+    /// 填写投标人信息与投标函字段（KEY=VALUE，全部有效才写入） / fill the bid form
+    #[command(
+        after_help = "示例 / example:\n  bidseal project set 我的投标.bidproj price=4321000.50 duration=300"
+    )]
     Set {
+        /// 投标项目文件夹 / project folder
         dir: PathBuf,
+        /// 字段赋值 KEY=VALUE（字段见 project show） / KEY=VALUE assignments
         #[arg(required = true)]
         assignments: Vec<String>,
     },
     /// 显示投标项目 / show a project
+    #[command(after_help = "示例 / example:\n  bidseal project show 我的投标.bidproj --json")]
     Show {
+        /// 投标项目文件夹 / project folder
         dir: PathBuf,
+        /// 以 JSON 输出项目文件（project.json） / print project.json
         #[arg(long)]
         json: bool,
     },
     /// 合成投标文件 PDF（封面、目录、投标函、附件、页码、书签） / compose the bid PDF
+    #[command(after_help = "示例 / example:\n  bidseal project compose 我的投标.bidproj")]
     Compose {
+        /// 投标项目文件夹 / project folder
         dir: PathBuf,
+        /// 以 JSON 输出合成结果（字段见 docs/cli.md） / print JSON
         #[arg(long)]
         json: bool,
     },
     /// 扫码签章：一次扫码（会话模式）盖全部签章节点 / seal every signing node by one scan
+    #[command(
+        after_help = "示例 / example:\n  bidseal project seal 我的投标.bidproj --relay http://127.0.0.1:47800"
+    )]
     Seal {
+        /// 投标项目文件夹（须已合成） / project folder (composed)
         dir: PathBuf,
         #[command(flatten)]
         scan: ScanArgs,
     },
     /// 扫码认证并生成加密投标文件（手机上选择参与加密的同事证书） / generate the bid file
+    #[command(
+        after_help = "示例 / example:\n  bidseal project generate 我的投标.bidproj --out 投标文件.bsbid --colleagues 2"
+    )]
     Generate {
+        /// 投标项目文件夹（须已签章） / project folder (sealed)
         dir: PathBuf,
         #[command(flatten)]
         scan: ScanArgs,
@@ -320,13 +361,19 @@ enum ProjectCmd {
         colleagues: u8,
     },
     /// 试解密：扫码解密并做开标时的全部检查 / trial decryption by scan
+    #[command(
+        after_help = "示例 / example:\n  bidseal project trial-decrypt 我的投标.bidproj 投标文件.bsbid"
+    )]
     TrialDecrypt {
+        /// 投标项目文件夹 / project folder
         dir: PathBuf,
+        /// 要试解密的投标文件 / the bid file to try
         bid_file: PathBuf,
         #[command(flatten)]
         scan: ScanArgs,
     },
     /// 最近的投标项目 / recent projects
+    #[command(after_help = "示例 / example:\n  bidseal project list")]
     List,
 }
 
@@ -342,6 +389,9 @@ struct ScanArgs {
     /// 二维码有效期（秒）
     #[arg(long, default_value_t = 180)]
     qr_ttl: u64,
+    /// 以 JSON 输出结果（字段见 docs/cli.md）；进度与二维码提示仍在标准错误 / print JSON
+    #[arg(long)]
+    json: bool,
 }
 
 /// What a scanning subcommand does once the relay is up.
@@ -402,65 +452,99 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
             },
         };
         let mut presenter = super::hall::TerminalQr::new(qr_dir);
-        let result = match step {
-            ScanStep::Seal => project_flow::seal_project(&target, &mut presenter, &project)
-                .await
-                .map(|r| {
-                    println!(
-                        "已签章 {} 处 → {}（SHA-256 {}）",
-                        r.seals.len(),
-                        dir.join(&r.sealed).display(),
-                        r.sealed_sha256
-                    );
-                    for s in &r.seals {
-                        println!(
-                            "  {} [{}] {}",
-                            s.field_name,
-                            s.node_ids.join("、"),
-                            s.signer
+        let work = async {
+            match step {
+                ScanStep::Seal => project_flow::seal_project(&target, &mut presenter, &project)
+                    .await
+                    .map(|r| {
+                        if scan.json {
+                            crate::outln!("{}", json_or_empty(&r));
+                            return ExitCode::SUCCESS;
+                        }
+                        crate::outln!(
+                            "已签章 {} 处 → {}（SHA-256 {}）",
+                            r.seals.len(),
+                            dir.join(&r.sealed).display(),
+                            r.sealed_sha256
                         );
+                        for s in &r.seals {
+                            crate::outln!(
+                                "  {} [{}] {}",
+                                s.field_name,
+                                s.node_ids.join("、"),
+                                s.signer
+                            );
+                        }
+                        ExitCode::SUCCESS
+                    }),
+                ScanStep::Generate { out, colleagues } => project_flow::generate_project(
+                    &target,
+                    &mut presenter,
+                    &project,
+                    &out,
+                    bidseal_scan::CertificateChoice {
+                        min_extra: colleagues,
+                        max_extra: colleagues,
+                    },
+                )
+                .await
+                .map(|s| {
+                    if scan.json {
+                        let value = serde_json::json!({
+                            "bid_file": s.path.display().to_string(),
+                            "size": s.size,
+                            "sha256": s.sha256,
+                            "recipients": s.recipients,
+                        });
+                        crate::outln!("{value:#}");
+                        return ExitCode::SUCCESS;
+                    }
+                    crate::outln!("已生成投标文件 {}（{} 字节）", s.path.display(), s.size);
+                    for r in &s.recipients {
+                        crate::outln!("  可解密证书：{r}");
                     }
                     ExitCode::SUCCESS
                 }),
-            ScanStep::Generate { out, colleagues } => project_flow::generate_project(
-                &target,
-                &mut presenter,
-                &project,
-                &out,
-                bidseal_scan::CertificateChoice {
-                    min_extra: colleagues,
-                    max_extra: colleagues,
-                },
-            )
-            .await
-            .map(|s| {
-                println!("已生成投标文件 {}（{} 字节）", s.path.display(), s.size);
-                for r in &s.recipients {
-                    println!("  可解密证书：{r}");
-                }
-                ExitCode::SUCCESS
-            }),
-            ScanStep::TrialDecrypt { bid_file } => project_flow::trial_decrypt_project(
-                &target,
-                &mut presenter,
-                &project,
-                &bid_file,
-                &dir.join("work").join("trial"),
-            )
-            .await
-            .map(|report| {
-                super::hall::print_table(std::slice::from_ref(&report));
-                if report.passed {
-                    println!("试解密通过：投标文件可以开启，全部检查有效");
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
-            }),
+                ScanStep::TrialDecrypt { bid_file } => project_flow::trial_decrypt_project(
+                    &target,
+                    &mut presenter,
+                    &project,
+                    &bid_file,
+                    &dir.join("work").join("trial"),
+                )
+                .await
+                .map(|report| {
+                    if scan.json {
+                        crate::outln!("{}", json_or_empty(&report));
+                    } else {
+                        super::hall::print_table(std::slice::from_ref(&report));
+                        if report.passed {
+                            crate::outln!("试解密通过：投标文件可以开启，全部检查有效");
+                        }
+                    }
+                    if report.passed {
+                        ExitCode::SUCCESS
+                    } else {
+                        Exit::No.into()
+                    }
+                }),
+            }
+        };
+        // Ctrl-C drops the scan (its temporary files clean themselves up) and exits 4.
+        let result = tokio::select! {
+            r = work => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
         };
         if let Some(r) = relay {
             r.shutdown().await;
         }
+        let Some(result) = result else {
+            write_scan_record(&project, operation, "interrupted", "E_INTERRUPTED");
+            return Err(coded(
+                "E_INTERRUPTED",
+                "已中断（Ctrl-C），本次操作未完成，未写出任何结果；需要时请重新运行",
+            ));
+        };
         record_scan(&project, operation, &result);
         result.map_err(flow_err)
     })?;
@@ -479,12 +563,17 @@ fn record_scan(
         Err(bidseal_workflow::FlowError::Refused(r)) => ("rejected", r.code().to_string()),
         Err(e) => ("failed", e.code().to_string()),
     };
+    write_scan_record(project, operation, outcome, &detail);
+}
+
+/// Writes one line of the project's scan history (never blocks the bid).
+fn write_scan_record(project: &BidProject, operation: &str, outcome: &str, detail: &str) {
     let record = bidseal_bid::project::index::ScanRecord {
         project_path: project.recent_entry().path,
         at_unix: OffsetDateTime::now_utc().unix_timestamp(),
         operation: operation.into(),
         outcome: outcome.into(),
-        detail,
+        detail: detail.into(),
     };
     if let Err(e) = ProjectIndex::open_default().and_then(|i| i.record_scan(&record)) {
         eprintln!("提示：扫码记录未写入本地索引：{e}");
@@ -511,14 +600,14 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
             let p = BidProject::create(&dir, &tender, &trusted, OffsetDateTime::now_utc())
                 .map_err(project_err)?;
             touch_index(&p);
-            println!(
+            crate::outln!(
                 "已新建投标项目 {}（{} {}）",
                 dir.display(),
                 p.manifest().project.name,
                 p.manifest().project.lot.name
             );
             for m in p.missing() {
-                println!("  待办：{m}");
+                crate::outln!("  待办：{m}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -530,7 +619,7 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
             let mut p = BidProject::open(&dir).map_err(project_err)?;
             for f in files {
                 let a = p.attach(&section, &f).map_err(project_err)?;
-                println!("已添加 {}（{} 页）→ {}", a.original_name, a.pages, a.file);
+                crate::outln!("已添加 {}（{} 页）→ {}", a.original_name, a.pages, a.file);
             }
             touch_index(&p);
             Ok(ExitCode::SUCCESS)
@@ -545,7 +634,7 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
                     ));
                 };
                 let stored = p.set(k.trim(), v).map_err(project_err)?;
-                println!("{} = {stored}", k.trim());
+                crate::outln!("{} = {stored}", k.trim());
             }
             touch_index(&p);
             Ok(ExitCode::SUCCESS)
@@ -553,32 +642,36 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
         ProjectCmd::Show { dir, json } => {
             let p = BidProject::open(&dir).map_err(project_err)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(p.file())?);
+                crate::outln!("{}", serde_json::to_string_pretty(p.file())?);
                 return Ok(ExitCode::SUCCESS);
             }
             let f = p.file();
             print_manifest(p.manifest());
-            println!(
+            crate::outln!(
                 "投标人：{}（{}），法定代表人 {}",
-                f.bidder.name, f.bidder.credit_code, f.bidder.legal_representative
+                f.bidder.name,
+                f.bidder.credit_code,
+                f.bidder.legal_representative
             );
             for (k, v) in &f.form {
-                println!("  {k} = {v}");
+                crate::outln!("  {k} = {v}");
             }
             for s in &p.manifest().sections {
                 for a in f.attachments.get(&s.id).into_iter().flatten() {
-                    println!("  附件 [{}] {}（{} 页）", s.id, a.original_name, a.pages);
+                    crate::outln!("  附件 [{}] {}（{} 页）", s.id, a.original_name, a.pages);
                 }
             }
             match &f.composition {
-                Some(c) => println!(
+                Some(c) => crate::outln!(
                     "已合成：{}（{} 页，SHA-256 {}）",
-                    c.output, c.pages, c.sha256
+                    c.output,
+                    c.pages,
+                    c.sha256
                 ),
-                None => println!("尚未合成（或修改后需重新合成）"),
+                None => crate::outln!("尚未合成（或修改后需重新合成）"),
             }
             for m in p.missing() {
-                println!("  待办：{m}");
+                crate::outln!("  待办：{m}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -587,9 +680,9 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
             let c = compose(&mut p, OffsetDateTime::now_utc()).map_err(|e| coded(e.code(), e))?;
             touch_index(&p);
             if json {
-                println!("{}", serde_json::to_string_pretty(&c)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&c)?);
             } else {
-                println!(
+                crate::outln!(
                     "已合成 {}：{} 页，{} 字节",
                     dir.join(&c.output).display(),
                     c.pages,
@@ -601,7 +694,7 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
                         .iter()
                         .map(|r| (r.page_index + 1).to_string())
                         .collect();
-                    println!(
+                    crate::outln!(
                         "  签章节点 [{}] {} → 第 {} 页",
                         n.node_id,
                         n.label,
@@ -626,7 +719,7 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
         ProjectCmd::List => {
             let index = ProjectIndex::open_default().map_err(|e| coded("INDEX", e))?;
             for r in index.recent(50).map_err(|e| coded("INDEX", e))? {
-                println!("{}\t{}\t{}", r.path, r.tender_project_id, r.title);
+                crate::outln!("{}\t{}\t{}", r.path, r.tender_project_id, r.title);
             }
             Ok(ExitCode::SUCCESS)
         }
