@@ -130,3 +130,122 @@ fn bidder_builds_a_bid_project_from_the_demo_tender_at_the_command_line() {
         serde_json::from_str(&ok(&bidseal(dir.path(), &["project", "show", p, "--json"]))).unwrap();
     assert!(shown.get("composition").is_none());
 }
+
+/// A fresh `phone init` world and `tender make --world` fit together: the tender accepts the
+/// world's two CAs (and only them), is signed by the world's platform key, imports with the
+/// world's platform certificate and not with another world's.
+#[test]
+fn a_fresh_world_makes_a_tender_that_accepts_its_own_cas() {
+    let dir = TestDir::new();
+    let world = dir.path().join("world");
+    let other = dir.path().join("other");
+    for w in [&world, &other] {
+        ok(&bidseal(
+            dir.path(),
+            &["phone", "init", s(w), "--kdf-iterations", "1000"],
+        ));
+    }
+    let tender = dir.path().join("tender.zip");
+    let made = ok(&bidseal(
+        dir.path(),
+        &[
+            "tender",
+            "make",
+            "--world",
+            s(&world),
+            "--out",
+            s(&tender),
+            "--deadline",
+            "2030-01-01T09:00:00+08:00",
+            "--opening-time",
+            "2030-01-01T09:30:00+08:00",
+        ],
+    ));
+    assert!(
+        made.contains("测试CA 一") && made.contains("测试CA 二"),
+        "{made}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&ok(&bidseal(
+        dir.path(),
+        &["tender", "inspect", s(&tender), "--json"],
+    )))
+    .expect("manifest JSON");
+    assert_eq!(manifest["opening_time"], "2030-01-01T09:30:00+08:00");
+    // The accepted CA files are byte-for-byte the world's CA certificates.
+    let cas = manifest["accepted_cas"].as_array().expect("accepted_cas");
+    assert_eq!(cas.len(), 2, "{manifest}");
+    for (i, ca) in cas.iter().enumerate() {
+        let packaged = dir.path().join(format!("packaged-{i}.pem"));
+        extract(&tender, ca["file"].as_str().expect("file"), &packaged);
+        let ours = std::fs::read(world.join(format!("pki/ca-{}.pem", i + 1))).expect("ca");
+        assert_eq!(std::fs::read(&packaged).expect("packaged"), ours);
+    }
+    // Signed by this world's platform: trusted with its certificate, not with the other's.
+    ok(&bidseal(
+        dir.path(),
+        &[
+            "tender",
+            "verify",
+            s(&tender),
+            "--platform-cert",
+            s(&world.join("pki/platform.crt")),
+        ],
+    ));
+    let stranger = bidseal(
+        dir.path(),
+        &[
+            "tender",
+            "verify",
+            s(&tender),
+            "--platform-cert",
+            s(&other.join("pki/platform.crt")),
+        ],
+    );
+    refused(&stranger, "TENDER_UNTRUSTED_PLATFORM");
+    assert_eq!(stranger.status.code(), Some(1));
+    ok(&bidseal(
+        dir.path(),
+        &[
+            "project",
+            "new",
+            s(&dir.path().join("p.bidproj")),
+            "--tender",
+            s(&tender),
+            "--platform-cert",
+            s(&world.join("pki/platform.crt")),
+        ],
+    ));
+    // Bad inputs: opening before the deadline, no world and no keys, a folder that is no world.
+    let early = bidseal(
+        dir.path(),
+        &[
+            "tender",
+            "make",
+            "--world",
+            s(&world),
+            "--out",
+            s(&tender),
+            "--deadline",
+            "2030-01-01T09:00:00+08:00",
+            "--opening-time",
+            "2029-12-31T09:00:00+08:00",
+        ],
+    );
+    refused(&early, "E_USAGE");
+    assert_eq!(early.status.code(), Some(2));
+    let nothing = bidseal(dir.path(), &["tender", "make", "--out", s(&tender)]);
+    refused(&nothing, "E_USAGE");
+    assert_eq!(nothing.status.code(), Some(2));
+    let not_a_world = bidseal(
+        dir.path(),
+        &[
+            "tender",
+            "make",
+            "--world",
+            s(dir.path()),
+            "--out",
+            s(&tender),
+        ],
+    );
+    assert_eq!(not_a_world.status.code(), Some(3));
+}

@@ -17,6 +17,47 @@ use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// `bidseal tender make`: the platform's inputs, given one by one or as a `phone init` world.
+#[derive(Debug, Args)]
+struct TenderMakeArgs {
+    /// phone init 生成的文件夹：认可其中的测试 CA（pki/ca-*.pem），以其平台证书与私钥
+    /// （pki/platform.crt、pki/platform.key.pem）签名 / accept a `phone init` world's CAs
+    #[arg(long, conflicts_with_all = ["cas", "key", "cert"])]
+    world: Option<PathBuf>,
+    /// 招标要求（JSON：项目、标段、组成部分、投标函字段、签章节点；默认内置演示招标） / spec
+    #[arg(long, alias = "from")]
+    spec: Option<PathBuf>,
+    /// 招标文件正文 PDF（默认内置演示招标文件） / the tender document PDF
+    #[arg(long)]
+    pdf: Option<PathBuf>,
+    /// 可接受的 CA 根证书（PEM，可重复；不用 --world 时必填） / accepted CA root (repeatable)
+    #[arg(long = "ca")]
+    cas: Vec<PathBuf>,
+    /// 平台签名私钥（PKCS#8 PEM，P-256；不用 --world 时必填） / platform signing key
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// 平台证书（PEM；不用 --world 时必填） / platform certificate
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// 输出文件（.zip） / the package to write
+    #[arg(long)]
+    out: PathBuf,
+    /// 签发时间（RFC 3339，默认当前时间） / issue time
+    #[arg(long)]
+    issued_at: Option<String>,
+    /// 投标截止时间（RFC 3339，覆盖招标要求中的时间） / bid deadline
+    #[arg(long)]
+    deadline: Option<String>,
+    /// 开标时间（RFC 3339，覆盖招标要求中的时间；不得早于投标截止时间） / opening time
+    #[arg(long)]
+    opening_time: Option<String>,
+}
+
+/// The demo tender's spec and PDF, the default of `tender make` (the same files `bidseal demo`
+/// builds into the binary).
+const TEMPLATE_SPEC: &str = include_str!("../../assets/demo-tender/spec.json");
+const TEMPLATE_PDF: &[u8] = include_bytes!("../../assets/demo-tender/tender.pdf");
+
 /// `bidseal tender`: make, inspect and verify tender packages.
 #[derive(Debug, Args)]
 pub struct TenderArgs {
@@ -28,31 +69,9 @@ pub struct TenderArgs {
 enum TenderCmd {
     /// 制作并签名招标文件包（交易平台使用） / build and sign a tender package
     #[command(
-        after_help = "示例 / example:\n  bidseal tender make --world world --out tender.zip\n  bidseal tender make --spec spec.json --pdf 招标文件.pdf --ca ca.pem --key platform.key.pem --cert platform.crt --out tender.zip"
+        after_help = "示例 / example:\n  bidseal tender make --world world --out tender.zip --opening-time 2027-06-30T09:30:00+08:00\n  bidseal tender make --spec spec.json --pdf 招标文件.pdf --ca ca.pem --key platform.key.pem --cert platform.crt --out tender.zip"
     )]
-    Make {
-        /// 招标要求（JSON：项目、标段、组成部分、投标函字段、签章节点）
-        #[arg(long)]
-        spec: PathBuf,
-        /// 招标文件正文 PDF
-        #[arg(long)]
-        pdf: PathBuf,
-        /// 可接受的 CA 根证书（PEM，可重复）
-        #[arg(long = "ca", required = true)]
-        cas: Vec<PathBuf>,
-        /// 平台签名私钥（PKCS#8 PEM，P-256）
-        #[arg(long)]
-        key: PathBuf,
-        /// 平台证书（PEM）
-        #[arg(long)]
-        cert: PathBuf,
-        /// 输出文件（.zip）
-        #[arg(long)]
-        out: PathBuf,
-        /// 签发时间（RFC 3339，默认当前时间）
-        #[arg(long)]
-        issued_at: Option<String>,
-    },
+    Make(TenderMakeArgs),
     /// 查看招标文件包内容（校验包内签名，不要求信任平台） / show what a package asks for
     #[command(after_help = "示例 / example:\n  bidseal tender inspect tender.zip --json")]
     Inspect {
@@ -156,81 +175,186 @@ fn print_manifest(m: &TenderManifest) {
     }
 }
 
+fn parse_time(what: &str, text: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
+        coded(
+            "E_USAGE",
+            format!("{what}“{text}”无效（{e}），应为 RFC 3339 时间，如 2027-06-30T09:30:00+08:00"),
+        )
+    })
+}
+
+/// The accepted CA roots of a `phone init` world: `pki/ca-*.pem` (not the keys).
+fn world_cas(pki: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(pki).map_err(|e| {
+        coded(
+            "IO",
+            format!(
+                "无法读取 {}（{e}）：--world 应为 bidseal phone init 生成的文件夹",
+                pki.display()
+            ),
+        )
+    })?;
+    let mut cas: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("ca-") && n.ends_with(".pem") && !n.ends_with(".key.pem")
+            })
+        })
+        .collect();
+    cas.sort();
+    if cas.is_empty() {
+        return Err(coded(
+            "IO",
+            format!(
+                "{} 中没有 CA 证书（ca-*.pem）：--world 应为 bidseal phone init 生成的文件夹",
+                pki.display()
+            ),
+        ));
+    }
+    Ok(cas)
+}
+
+/// Runs `bidseal tender make`.
+fn make_tender(args: TenderMakeArgs) -> Result<ExitCode> {
+    let (cas, key, cert) = match &args.world {
+        Some(world) => {
+            let pki = world.join("pki");
+            let key = pki.join(bidseal_phone::provision::PLATFORM_KEY_FILE);
+            let cert = pki.join(bidseal_phone::provision::PLATFORM_CERT_FILE);
+            if !key.exists() || !cert.exists() {
+                return Err(coded(
+                    "IO",
+                    format!(
+                        "{} 中没有平台证书与私钥（platform.crt、platform.key.pem）：请用本版本的 bidseal phone init 重新生成测试环境",
+                        pki.display()
+                    ),
+                ));
+            }
+            (world_cas(&pki)?, key, cert)
+        }
+        None => match (&args.key, &args.cert) {
+            (Some(k), Some(c)) if !args.cas.is_empty() => (args.cas.clone(), k.clone(), c.clone()),
+            _ => {
+                return Err(coded(
+                    "E_USAGE",
+                    "请给出 --world DIR，或同时给出 --ca、--key 与 --cert",
+                ))
+            }
+        },
+    };
+    let spec_text = match &args.spec {
+        Some(p) => read_text(p)?,
+        None => TEMPLATE_SPEC.to_string(),
+    };
+    let mut spec: TenderSpec = serde_json::from_str(&spec_text).map_err(|e| {
+        coded(
+            "TENDER_SPEC_INVALID",
+            format!(
+                "招标要求 {} 无法解析: {e}",
+                args.spec
+                    .as_deref()
+                    .map_or_else(|| "（内置模板）".to_string(), |p| p.display().to_string())
+            ),
+        )
+    })?;
+    if let Some(t) = &args.deadline {
+        spec.bid_deadline = parse_time("投标截止时间", t)?;
+    }
+    if let Some(t) = &args.opening_time {
+        spec.opening_time = parse_time("开标时间", t)?;
+    }
+    if spec.opening_time < spec.bid_deadline {
+        return Err(coded(
+            "E_USAGE",
+            format!(
+                "开标时间 {} 早于投标截止时间 {}：请同时调整 --deadline 与 --opening-time",
+                spec.opening_time, spec.bid_deadline
+            ),
+        ));
+    }
+    let pdf_bytes = match &args.pdf {
+        Some(pdf) => std::fs::read(pdf)
+            .map_err(|e| coded("IO", format!("无法读取 {}: {e}", pdf.display())))?,
+        None => TEMPLATE_PDF.to_vec(),
+    };
+    let platform_cert = PlatformCertificate::from_pem(&read_text(&cert)?).map_err(tender_err)?;
+    let signer = PlatformSigner::from_pem_file(&key).map_err(tender_err)?;
+    let mut accepted = Vec::new();
+    for ca in &cas {
+        let pem = std::fs::read(ca)
+            .map_err(|e| coded("IO", format!("无法读取 {}: {e}", ca.display())))?;
+        let stem: String = ca
+            .file_stem()
+            .map(|s| {
+                s.to_string_lossy()
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|| "ca".into());
+        let title = PlatformCertificate::parse_any_pem(&pem)
+            .map(|c| c.tbs_certificate.subject.to_string())
+            .map_err(|why| {
+                coded(
+                    "TENDER_CA_INVALID",
+                    format!("CA 证书 {} 无法解析: {why}", ca.display()),
+                )
+            })?;
+        accepted.push((stem, title, pem));
+    }
+    let issued_at = match &args.issued_at {
+        Some(t) => parse_time("签发时间", t)?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let inputs = PackageInputs {
+        tender_pdf: &pdf_bytes,
+        extra_docs: Vec::new(),
+        accepted_cas: accepted,
+        platform_cert: &platform_cert,
+        signer: &signer,
+    };
+    let manifest =
+        bidseal_bid::tender::make(spec, inputs, issued_at, &args.out).map_err(tender_err)?;
+    crate::outln!(
+        "已生成招标文件包 {}（{} {}，平台证书 SHA-256 {}）",
+        args.out.display(),
+        manifest.project.id,
+        manifest.project.lot.id,
+        platform_cert.fingerprint()
+    );
+    crate::outln!(
+        "  可接受的 CA：{}",
+        manifest
+            .accepted_cas
+            .iter()
+            .map(|c| c.title.as_str())
+            .collect::<Vec<_>>()
+            .join("；")
+    );
+    crate::outln!(
+        "  投标截止：{}，开标时间：{}",
+        manifest.bid_deadline.format(&Rfc3339).unwrap_or_default(),
+        manifest.opening_time.format(&Rfc3339).unwrap_or_default()
+    );
+    crate::outln!(
+        "  投标人导入时用 --platform-cert {} 指定信任的平台证书",
+        cert.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `bidseal tender`.
 pub fn tender(args: TenderArgs) -> Result<ExitCode> {
     match args.cmd {
-        TenderCmd::Make {
-            spec,
-            pdf,
-            cas,
-            key,
-            cert,
-            out,
-            issued_at,
-        } => {
-            let spec: TenderSpec = serde_json::from_str(&read_text(&spec)?).map_err(|e| {
-                coded(
-                    "TENDER_SPEC_INVALID",
-                    format!("招标要求 {} 无法解析: {e}", spec.display()),
-                )
-            })?;
-            let pdf_bytes = std::fs::read(&pdf)
-                .map_err(|e| coded("IO", format!("无法读取 {}: {e}", pdf.display())))?;
-            let platform_cert =
-                PlatformCertificate::from_pem(&read_text(&cert)?).map_err(tender_err)?;
-            let signer = PlatformSigner::from_pem_file(&key).map_err(tender_err)?;
-            let mut accepted = Vec::new();
-            for ca in &cas {
-                let pem = std::fs::read(ca)
-                    .map_err(|e| coded("IO", format!("无法读取 {}: {e}", ca.display())))?;
-                let stem: String = ca
-                    .file_stem()
-                    .map(|s| {
-                        s.to_string_lossy()
-                            .chars()
-                            .map(|c| {
-                                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                                    c
-                                } else {
-                                    '_'
-                                }
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_else(|| "ca".into());
-                let title = PlatformCertificate::parse_any_pem(&pem)
-                    .map(|c| c.tbs_certificate.subject.to_string())
-                    .map_err(|why| {
-                        coded(
-                            "TENDER_CA_INVALID",
-                            format!("CA 证书 {} 无法解析: {why}", ca.display()),
-                        )
-                    })?;
-                accepted.push((stem, title, pem));
-            }
-            let issued_at = match issued_at {
-                Some(t) => OffsetDateTime::parse(&t, &Rfc3339)
-                    .map_err(|e| coded("TENDER_SPEC_INVALID", format!("签发时间无效: {e}")))?,
-                None => OffsetDateTime::now_utc(),
-            };
-            let inputs = PackageInputs {
-                tender_pdf: &pdf_bytes,
-                extra_docs: Vec::new(),
-                accepted_cas: accepted,
-                platform_cert: &platform_cert,
-                signer: &signer,
-            };
-            let manifest =
-                bidseal_bid::tender::make(spec, inputs, issued_at, &out).map_err(tender_err)?;
-            crate::outln!(
-                "已生成招标文件包 {}（{} {}，平台证书 SHA-256 {}）",
-                out.display(),
-                manifest.project.id,
-                manifest.project.lot.id,
-                platform_cert.fingerprint()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        TenderCmd::Make(args) => make_tender(args),
         TenderCmd::Inspect { package, json } => {
             let v = bidseal_bid::tender::verify(
                 &package,
