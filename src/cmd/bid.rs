@@ -6,7 +6,7 @@
 use anyhow::Result;
 use bidseal_bid::compose::compose;
 use bidseal_bid::project::index::ProjectIndex;
-use bidseal_bid::project::{BidProject, ProjectError};
+use bidseal_bid::project::{AttachmentKind, BidProject, ProjectError};
 use bidseal_bid::tender::{
     PackageInputs, PlatformCertificate, PlatformSigner, PlatformTrust, TenderError, TenderManifest,
     TenderSpec, TrustedPlatforms,
@@ -449,6 +449,15 @@ enum ProjectCmd {
         #[arg(long)]
         json: bool,
     },
+    /// 项目进度：是否已合成、各签章节点是否已签、签章与投标文件是否最新、下一步 / status
+    #[command(after_help = "示例 / example:\n  bidseal project status 我的投标.bidproj --json")]
+    Status {
+        /// 投标项目文件夹 / project folder
+        dir: PathBuf,
+        /// 以 JSON 输出（字段见 docs/cli.md） / print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// 合成投标文件 PDF（封面、目录、投标函、附件、页码、书签） / compose the bid PDF
     #[command(after_help = "示例 / example:\n  bidseal project compose 我的投标.bidproj")]
     Compose {
@@ -507,7 +516,7 @@ struct ScanArgs {
     /// 扫码中继地址（默认在本进程内启动内置中继，仅监听 127.0.0.1）
     #[arg(long)]
     relay: Option<String>,
-    /// 二维码图片写入的目录（默认 PROJECT/work/qr）
+    /// 二维码图片写入的目录，每次运行一个子目录 run-时间-进程号（默认 PROJECT/work/qr）
     #[arg(long)]
     qr_dir: Option<PathBuf>,
     /// 二维码有效期（秒）
@@ -537,10 +546,17 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
         // Refuse before any scan when seals are missing.
         project_flow::sealed_for_generation(&project).map_err(flow_err)?;
     }
+    // One folder per run, so this run's QR files never reuse an earlier run's names.
+    let run = format!(
+        "run-{}-{}",
+        OffsetDateTime::now_utc().unix_timestamp(),
+        std::process::id()
+    );
     let qr_dir = scan
         .qr_dir
         .clone()
-        .unwrap_or_else(|| dir.join("work").join("qr"));
+        .unwrap_or_else(|| dir.join("work").join("qr"))
+        .join(run);
     std::fs::create_dir_all(&qr_dir)
         .map_err(|e| coded("IO", format!("无法创建目录 {}: {e}", qr_dir.display())))?;
     let operation = match &step {
@@ -704,6 +720,63 @@ fn write_scan_record(project: &BidProject, operation: &str, outcome: &str, detai
     }
 }
 
+/// Tells the bidder when an edit retired the sealed PDF (stderr: a warning, not a result).
+fn warn_retired(project: &BidProject) {
+    if let Some(old) = project.retired_seals() {
+        eprintln!(
+            "注意：投标内容已修改，原签章已失效；旧的签章文件已移到 {}。请重新合成（bidseal project compose）并签章（bidseal project seal），之前生成的投标文件也须重新生成",
+            old.display()
+        );
+    }
+}
+
+/// `project status` for people.
+fn print_status(st: &bidseal_workflow::project_flow::ProjectStatus) {
+    crate::outln!("投标项目：{}", st.project);
+    for m in &st.missing {
+        crate::outln!("  待办：{m}");
+    }
+    match &st.composed {
+        Some(c) if c.current => crate::outln!("合成：已合成 {}（{} 页）", c.output, c.pages),
+        Some(c) => crate::outln!("合成：{} 已被修改或删除，须重新合成", c.output),
+        None => crate::outln!("合成：尚未合成（或修改后需重新合成）"),
+    }
+    match &st.sealed {
+        Some(s) if s.current => crate::outln!("签章：{} 为最新", s.sealed),
+        Some(s) => crate::outln!(
+            "签章：{} 已失效（{}）",
+            s.sealed,
+            s.stale_reason.as_deref().unwrap_or("")
+        ),
+        None => crate::outln!("签章：尚未签章"),
+    }
+    for n in &st.nodes {
+        crate::outln!(
+            "  [{}] {}{}：{}",
+            n.node_id,
+            n.label,
+            if n.mandatory { "（必须）" } else { "" },
+            if n.sealed { "已签章" } else { "未签章" }
+        );
+    }
+    match &st.bid_file {
+        Some(b) if b.current => crate::outln!("投标文件：{} 为最新", b.bid_file),
+        Some(b) => crate::outln!(
+            "投标文件：{} 已失效（{}）",
+            b.bid_file,
+            b.stale_reason.as_deref().unwrap_or("")
+        ),
+        None => crate::outln!("投标文件：尚未生成"),
+    }
+    if !st.retired_seals.is_empty() {
+        crate::outln!(
+            "已失效的旧签章文件：{} 个（out/stale/）",
+            st.retired_seals.len()
+        );
+    }
+    crate::outln!("下一步：{}", st.next);
+}
+
 fn touch_index(project: &BidProject) {
     // The index is a convenience: a failure is reported but never blocks the bid.
     match ProjectIndex::open_default().and_then(|i| i.touch(&project.recent_entry())) {
@@ -743,24 +816,48 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
             let mut p = BidProject::open(&dir).map_err(project_err)?;
             for f in files {
                 let a = p.attach(&section, &f).map_err(project_err)?;
-                crate::outln!("已添加 {}（{} 页）→ {}", a.original_name, a.pages, a.file);
+                let what = match a.kind {
+                    AttachmentKind::Pdf => format!("{} 页", a.pages),
+                    AttachmentKind::Image => "扫描件，合成为 1 页".to_string(),
+                    AttachmentKind::Chapter => "文字章节，合成时排版".to_string(),
+                };
+                crate::outln!("已添加 {}（{what}）→ {}", a.original_name, a.file);
             }
+            warn_retired(&p);
             touch_index(&p);
             Ok(ExitCode::SUCCESS)
         }
         ProjectCmd::Set { dir, assignments } => {
             let mut p = BidProject::open(&dir).map_err(project_err)?;
-            for a in assignments {
+            let mut pairs = Vec::new();
+            for a in &assignments {
                 let Some((k, v)) = a.split_once('=') else {
                     return Err(coded(
                         "PROJECT_BAD_ASSIGNMENT",
-                        format!("“{a}”应写成 KEY=VALUE"),
+                        format!("“{a}”应写成 KEY=VALUE（未写入任何字段）"),
                     ));
                 };
-                let stored = p.set(k.trim(), v).map_err(project_err)?;
-                crate::outln!("{} = {stored}", k.trim());
+                pairs.push((k.trim(), v));
             }
+            // All or nothing: one refused value leaves the project as it was.
+            let stored = p
+                .set_all(&pairs)
+                .map_err(|e| coded(e.code(), format!("{e}（全部未写入，请改正后重新运行）")))?;
+            for ((k, _), v) in pairs.iter().zip(&stored) {
+                crate::outln!("{k} = {v}");
+            }
+            warn_retired(&p);
             touch_index(&p);
+            Ok(ExitCode::SUCCESS)
+        }
+        ProjectCmd::Status { dir, json } => {
+            let p = BidProject::open(&dir).map_err(project_err)?;
+            let st = bidseal_workflow::project_flow::project_status(&p);
+            if json {
+                crate::outln!("{}", json_or_empty(&st));
+            } else {
+                print_status(&st);
+            }
             Ok(ExitCode::SUCCESS)
         }
         ProjectCmd::Show { dir, json } => {
@@ -802,6 +899,7 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
         ProjectCmd::Compose { dir, json } => {
             let mut p = BidProject::open(&dir).map_err(project_err)?;
             let c = compose(&mut p, OffsetDateTime::now_utc()).map_err(|e| coded(e.code(), e))?;
+            warn_retired(&p);
             touch_index(&p);
             if json {
                 crate::outln!("{}", serde_json::to_string_pretty(&c)?);

@@ -27,10 +27,9 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// The sealed bid PDF inside the project folder.
-pub const SEALED_PDF: &str = "out/sealed.pdf";
-/// The sealing record inside the project folder.
-pub const SEAL_RECORD: &str = "out/seals.json";
+pub use bidseal_bid::project::{SEALED_PDF, SEAL_RECORD};
+/// The record of the last bid file generated from the project (`project status` compares it).
+pub const GENERATION_RECORD: &str = "out/generated.json";
 /// Format tag of the sealing record.
 pub const SEAL_RECORD_FORMAT: &str = "bidseal-seals/1";
 /// Name of the sealed PDF inside the bid file (and shown on the phone).
@@ -204,7 +203,205 @@ pub async fn generate_project(
         output: output.to_path_buf(),
         colleagues,
     };
-    generate_bid_file(target, presenter, &accepted, &who, &job).await
+    let summary = generate_bid_file(target, presenter, &accepted, &who, &job).await?;
+    record_generation(project, &summary);
+    Ok(summary)
+}
+
+/// What `out/generated.json` says about the last bid file generated from the project.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenerationRecord {
+    /// The bid file (absolute when it could be resolved).
+    pub bid_file: String,
+    /// Its SHA-256 (hex) when written.
+    pub sha256: String,
+    /// SHA-256 of the sealed PDF it carries.
+    pub sealed_sha256: String,
+}
+
+/// Notes the generated bid file in the project (best effort: the bid file itself is what
+/// counts; a failure here only means `project status` cannot vouch for it).
+fn record_generation(project: &BidProject, summary: &BidFileSummary) {
+    let dir = project.dir();
+    let Ok(sealed_sha256) = sha256_file(&dir.join(SEALED_PDF)) else {
+        return;
+    };
+    let path = std::fs::canonicalize(&summary.path).unwrap_or_else(|_| summary.path.clone());
+    let record = GenerationRecord {
+        bid_file: path.display().to_string(),
+        sha256: summary.sha256.clone(),
+        sealed_sha256,
+    };
+    if let Ok(json) = serde_json::to_vec_pretty(&record) {
+        let _ = bidseal_bid::fsio::write_atomic(&dir.join(GENERATION_RECORD), &json);
+    }
+}
+
+/// One signing node in [`ProjectStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub node_id: String,
+    pub label: String,
+    pub mandatory: bool,
+    /// Covered by a signature of the current sealed PDF.
+    pub sealed: bool,
+}
+
+/// The composed PDF in [`ProjectStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ComposedStatus {
+    pub output: String,
+    pub sha256: String,
+    pub pages: u32,
+    /// The file on disk is still the one recorded.
+    pub current: bool,
+}
+
+/// The sealed PDF in [`ProjectStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SealedStatus {
+    pub sealed: String,
+    /// Seals the current composition and the file is unchanged since sealing.
+    pub current: bool,
+    /// Why not current (zh-CN), when not.
+    pub stale_reason: Option<String>,
+}
+
+/// The last generated bid file in [`ProjectStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct BidFileStatus {
+    pub bid_file: String,
+    /// Carries the current sealed PDF and is unchanged since generation.
+    pub current: bool,
+    /// Why not current (zh-CN), when not.
+    pub stale_reason: Option<String>,
+}
+
+/// Where a project stands (`bidseal project status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectStatus {
+    pub project: String,
+    /// What is missing before composing (zh-CN).
+    pub missing: Vec<String>,
+    pub composed: Option<ComposedStatus>,
+    pub sealed: Option<SealedStatus>,
+    pub nodes: Vec<NodeStatus>,
+    pub bid_file: Option<BidFileStatus>,
+    /// Sealed PDFs retired by edits (`out/stale/`).
+    pub retired_seals: Vec<String>,
+    /// What to do next (zh-CN, a command line where there is one).
+    pub next: String,
+}
+
+/// Reads where `project` stands, from its files: nothing is changed.
+pub fn project_status(project: &BidProject) -> ProjectStatus {
+    let dir = project.dir();
+    let dir_text = dir.display().to_string();
+    let composed = project.file().composition.as_ref().map(|c| ComposedStatus {
+        output: c.output.clone(),
+        sha256: c.sha256.clone(),
+        pages: c.pages,
+        current: sha256_file(&dir.join(&c.output)).is_ok_and(|h| h == c.sha256),
+    });
+    let record: Option<SealRecord> = std::fs::read(dir.join(SEAL_RECORD))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let sealed_now = sha256_file(&dir.join(SEALED_PDF)).ok();
+    let sealed = match (&record, &sealed_now) {
+        (None, None) => None,
+        (None, Some(_)) => Some(SealedStatus {
+            sealed: SEALED_PDF.into(),
+            current: false,
+            stale_reason: Some("没有签章记录（out/seals.json）".into()),
+        }),
+        (Some(r), _) => {
+            let reason = if sealed_now.as_deref() != Some(r.sealed_sha256.as_str()) {
+                Some("签章后的 PDF 已被修改或删除".to_string())
+            } else if composed.as_ref().map(|c| c.sha256.as_str())
+                != Some(r.composition_sha256.as_str())
+            {
+                Some("签章后又修改或重新合成了投标文件".to_string())
+            } else {
+                None
+            };
+            Some(SealedStatus {
+                sealed: r.sealed.clone(),
+                current: reason.is_none(),
+                stale_reason: reason,
+            })
+        }
+    };
+    let sealed_current = sealed.as_ref().is_some_and(|s| s.current);
+    let covered: Vec<String> = record
+        .as_ref()
+        .filter(|_| sealed_current)
+        .map(|r| r.seals.iter().flat_map(|s| s.node_ids.clone()).collect())
+        .unwrap_or_default();
+    let nodes: Vec<NodeStatus> = project
+        .manifest()
+        .signing_nodes
+        .iter()
+        .map(|n| NodeStatus {
+            node_id: n.id.clone(),
+            label: n.label.clone(),
+            mandatory: n.mandatory,
+            sealed: covered.contains(&n.id),
+        })
+        .collect();
+    let generation: Option<GenerationRecord> = std::fs::read(dir.join(GENERATION_RECORD))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let bid_file = generation.map(|g| {
+        let reason =
+            if sha256_file(Path::new(&g.bid_file)).ok().as_deref() != Some(g.sha256.as_str()) {
+                Some("投标文件已被修改、移动或删除".to_string())
+            } else if !sealed_current || sealed_now.as_deref() != Some(g.sealed_sha256.as_str()) {
+                Some("生成后投标内容或签章已变化，须重新生成".to_string())
+            } else {
+                None
+            };
+        BidFileStatus {
+            bid_file: g.bid_file,
+            current: reason.is_none(),
+            stale_reason: reason,
+        }
+    });
+    let retired_seals = std::fs::read_dir(dir.join(bidseal_bid::project::STALE_DIR))
+        .map(|d| {
+            let mut v: Vec<String> = d
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+                .map(|p| p.display().to_string())
+                .collect();
+            v.sort();
+            v
+        })
+        .unwrap_or_default();
+    let missing = project.missing();
+    let unsealed_mandatory = nodes.iter().any(|n| n.mandatory && !n.sealed);
+    let next = if !missing.is_empty() {
+        format!("补全投标内容：{}", missing.join("；"))
+    } else if !composed.as_ref().is_some_and(|c| c.current) {
+        format!("合成投标文件：bidseal project compose {dir_text}")
+    } else if !sealed_current || unsealed_mandatory {
+        format!("扫码签章：bidseal project seal {dir_text}")
+    } else if !bid_file.as_ref().is_some_and(|b| b.current) {
+        format!("生成加密投标文件：bidseal project generate {dir_text} --out 投标文件.bsbid")
+    } else {
+        let file = bid_file.as_ref().map_or("", |b| b.bid_file.as_str());
+        format!("可试解密后上传：bidseal project trial-decrypt {dir_text} {file}")
+    };
+    ProjectStatus {
+        project: dir_text,
+        missing,
+        composed,
+        sealed,
+        nodes,
+        bid_file,
+        retired_seals,
+        next,
+    }
 }
 
 /// 试解密 of `bid_file` against `project`'s tender, now (the opening-time lock does not apply).

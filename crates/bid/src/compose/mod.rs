@@ -16,6 +16,7 @@ pub mod font;
 pub mod forms;
 pub mod merge;
 pub mod page;
+pub mod scan;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,7 @@ use forms::{FormPage, TocEntry};
 use merge::{Bookmark, PlannedPage};
 pub use page::PdfRect;
 use page::{Align, PageDraft, MM};
+pub use scan::scan_size;
 
 /// Where the composed bid goes inside the project.
 pub const OUTPUT: &str = "out/bid.pdf";
@@ -175,9 +177,20 @@ fn to_8bit(raw: printpdf::RawImage) -> printpdf::RawImage {
     }
 }
 
+/// Decodes a PNG/JPEG for placing on a page (8-bit, see [`to_8bit`]); `name` is for errors.
+fn decode_image(bytes: &[u8], name: &str) -> Result<printpdf::RawImage, ComposeError> {
+    let mut warnings = Vec::new();
+    printpdf::RawImage::decode_from_bytes(bytes, &mut warnings)
+        .map(to_8bit)
+        .map_err(|why| ComposeError::AttachmentInvalid {
+            file: name.to_string(),
+            why,
+        })
+}
+
 fn display_title(original_name: &str) -> String {
     let lower = original_name.to_ascii_lowercase();
-    for ext in [".pdf", ".md", ".txt"] {
+    for ext in [".pdf", ".md", ".txt", ".png", ".jpg", ".jpeg"] {
         if lower.ends_with(ext) {
             return original_name[..original_name.len() - ext.len()].to_string();
         }
@@ -258,6 +271,13 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
                         title,
                     });
                 }
+                AttachmentKind::Image => {
+                    let raw = decode_image(&bytes, &a.original_name)?;
+                    let (px_w, px_h) = (raw.width, raw.height);
+                    let id = doc.add_image(&raw);
+                    let drafts = vec![scan::scan_page(draft(), &id, px_w, px_h)];
+                    list.push(Part::Chapter { drafts, title });
+                }
                 AttachmentKind::Chapter => {
                     let text =
                         String::from_utf8(bytes).map_err(|_| ComposeError::AttachmentInvalid {
@@ -275,13 +295,7 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
                     let mut placed = std::collections::BTreeMap::new();
                     for img in &a.images {
                         let bytes = read_checked(&img.file, &img.sha256, &img.reference)?;
-                        let mut warnings = Vec::new();
-                        let raw = printpdf::RawImage::decode_from_bytes(&bytes, &mut warnings)
-                            .map_err(|why| ComposeError::AttachmentInvalid {
-                                file: img.reference.clone(),
-                                why,
-                            })?;
-                        let raw = to_8bit(raw);
+                        let raw = decode_image(&bytes, &img.reference)?;
                         let (px_w, px_h) = (raw.width, raw.height);
                         placed.insert(
                             img.reference.clone(),
