@@ -225,6 +225,22 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
     assert!(!err.contains("二维码"), "no scan before the refusal: {err}");
     assert!(!bid.exists());
 
+    // Checks before any QR: a relay address without a scheme, a bid file that is not one —
+    // each refused with its code, no QR shown.
+    let no_scheme =
+        tool(bidseal(&world).args(["project", "seal", p, "--relay", "127.0.0.1:47800"]));
+    let err = String::from_utf8_lossy(&no_scheme.stderr);
+    assert_eq!(no_scheme.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[E_USAGE]") && err.contains("http://"),
+        "{err}"
+    );
+    let not_a_bid =
+        tool(bidseal(&world).args(["project", "trial-decrypt", p, s(&proj.join("out/bid.pdf"))]));
+    let err = String::from_utf8_lossy(&not_a_bid.stderr);
+    assert_eq!(not_a_bid.status.code(), Some(3), "{err}");
+    assert!(err.contains("[E_ENV_") && !err.contains("二维码"), "{err}");
+
     // Seal every node by one scan (session mode, the phone ticks 自动确认).
     let qr_seal = dir.join("qr-seal");
     let (sealed_ok, stdout, log, phones) = run_with_phones(
@@ -241,6 +257,10 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         &[&["--auto-confirm"]],
     );
     assert!(sealed_ok, "project seal: {log}\nphone: {phones:?}");
+    assert!(
+        log.contains("将在手机上依次确认") && log.contains("测试CA 一"),
+        "the prompt says what will be asked: {log}"
+    );
     assert_eq!(phones.len(), 1, "one scan seals everything: {log}");
     assert!(log.contains("扫码内容：bidseal://scan?"), "{log}");
     let sealed = proj.join("out/sealed.pdf");
@@ -292,6 +312,22 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         );
     }
 
+    // Sealed, but the output folder does not exist: refused before the first QR, not after
+    // both scans.
+    let no_folder = tool(bidseal(&world).args([
+        "project",
+        "generate",
+        p,
+        "--out",
+        s(&dir.join("没有这个文件夹/投标文件.bsbid")),
+    ]));
+    let err = String::from_utf8_lossy(&no_folder.stderr);
+    assert_eq!(no_folder.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("[E_OUTPUT_DIR]") && !err.contains("二维码"),
+        "{err}"
+    );
+
     // Generate: auth scan, then the generate scan where the phone picks 2 colleagues.
     let qr_gen = dir.join("qr-generate");
     let (gen_ok, stdout, log, phones) = run_with_phones(
@@ -318,6 +354,7 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         ],
     );
     assert!(gen_ok, "project generate: {log}\nphones: {phones:?}");
+    assert!(log.contains("须另选恰好 2 张同事的加密证书"), "{log}");
     assert_eq!(phones.len(), 2, "auth + generate scans: {log}");
     assert!(stdout.contains("已生成投标文件"), "{stdout}");
     let sealed_bytes = std::fs::read(&sealed).unwrap_or_default();

@@ -538,13 +538,38 @@ fn flow_err(e: bidseal_workflow::FlowError) -> anyhow::Error {
     coded(e.code(), e)
 }
 
+/// A relay address the phone can use: `http://` or `https://` with a host (the QR carries it).
+fn check_relay_url(url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
+        _ => Err(coded(
+            "E_USAGE",
+            format!("--relay “{url}”无效：中继地址应以 http:// 或 https:// 开头，如 http://127.0.0.1:47800"),
+        )),
+    }
+}
+
 /// Runs one scanning step on `dir`: embedded relay unless `--relay`, QR as PNG + payload line.
 fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
     use bidseal_workflow::project_flow;
     let project = BidProject::open(dir).map_err(project_err)?;
-    if let ScanStep::Generate { .. } = step {
-        // Refuse before any scan when seals are missing.
-        project_flow::sealed_for_generation(&project).map_err(flow_err)?;
+    if let Some(relay) = &scan.relay {
+        check_relay_url(relay)?;
+    }
+    // Everything checkable without the phone, before any QR: then say what will be asked.
+    let flow_step = match &step {
+        ScanStep::Seal => project_flow::ProjectStep::Seal,
+        ScanStep::Generate { out, colleagues } => project_flow::ProjectStep::Generate {
+            output: out,
+            colleagues: *colleagues,
+        },
+        ScanStep::TrialDecrypt { bid_file } => project_flow::ProjectStep::TrialDecrypt { bid_file },
+    };
+    for line in project_flow::preflight(&project, flow_step).map_err(flow_err)? {
+        eprintln!("{line}");
     }
     // One folder per run, so this run's QR files never reuse an earlier run's names.
     let run = format!(

@@ -237,6 +237,165 @@ fn record_generation(project: &BidProject, summary: &BidFileSummary) {
     }
 }
 
+/// A scanning step of a project, for [`preflight`].
+#[derive(Debug, Clone, Copy)]
+pub enum ProjectStep<'a> {
+    /// 标书签章.
+    Seal,
+    /// 生成标书 into `output`, with exactly `colleagues` colleague certificates.
+    Generate {
+        /// The bid file to write.
+        output: &'a Path,
+        /// Colleague certificates the phone must pick.
+        colleagues: u8,
+    },
+    /// 试解密 of `bid_file`.
+    TrialDecrypt {
+        /// The bid file to open.
+        bid_file: &'a Path,
+    },
+}
+
+fn not_ready(code: &'static str, message: String) -> FlowError {
+    FlowError::NotReady { code, message }
+}
+
+/// The accepted CAs' titles, for prompts.
+fn accepted_titles(project: &BidProject) -> String {
+    project
+        .manifest()
+        .accepted_cas
+        .iter()
+        .map(|c| c.title.as_str())
+        .collect::<Vec<_>>()
+        .join("；")
+}
+
+/// Checks everything about `step` that can be checked without the phone, before any QR is
+/// shown, and returns what each scan will ask (zh-CN lines for the bidder). Seal: a current
+/// composition (the composed PDF unchanged on disk) and readable accepted CAs. Generate: the
+/// mandatory seals (as [`sealed_for_generation`]), an output folder that exists and is
+/// writable, an output that is not a folder nor the sealed PDF. Trial decryption: the bid file
+/// exists and is an envelope whose header reads.
+pub fn preflight(project: &BidProject, step: ProjectStep<'_>) -> Result<Vec<String>, FlowError> {
+    let dir = project.dir();
+    let cas = accepted_titles(project);
+    accepted_cas(project.tender())?;
+    match step {
+        ProjectStep::Seal => {
+            let c = composition(project)?;
+            if sha256_file(&dir.join(&c.output)).ok().as_deref() != Some(c.sha256.as_str()) {
+                return Err(not_ready(
+                    "E_COMPOSED_CHANGED",
+                    format!(
+                        "合成的投标文件 {} 在合成后被修改或删除，请重新运行 bidseal project compose",
+                        c.output
+                    ),
+                ));
+            }
+            let mut lines = vec![format!(
+                "本次扫码（会话模式，一次扫码）将在手机上依次确认 {} 个签章节点，须使用招标文件认可的 CA（{cas}）签发的证书：",
+                c.placements.len()
+            )];
+            for n in &c.placements {
+                let kinds: Vec<&str> = n.seal_kinds.iter().map(|k| k.zh()).collect();
+                let pages: Vec<String> = n
+                    .rects
+                    .iter()
+                    .map(|r| (r.page_index + 1).to_string())
+                    .collect();
+                lines.push(format!(
+                    "  {}（{}，第 {} 页）{}",
+                    n.label,
+                    kinds.join("、"),
+                    pages.join("、"),
+                    if n.mandatory { "，必须" } else { "" }
+                ));
+            }
+            Ok(lines)
+        }
+        ProjectStep::Generate { output, colleagues } => {
+            let sealed = sealed_for_generation(project)?;
+            check_output(output, &sealed)?;
+            let b = &project.file().bidder;
+            Ok(vec![
+                format!(
+                    "第 1 次扫码：扫码认证，须使用 {}（统一社会信用代码 {}）的企业证书，由招标文件认可的 CA（{cas}）签发",
+                    b.name, b.credit_code
+                ),
+                format!(
+                    "第 2 次扫码：生成投标文件，手机上须另选恰好 {colleagues} 张同事的加密证书（连同企业证书共 {} 张可解密）",
+                    u32::from(colleagues) + 1
+                ),
+            ])
+        }
+        ProjectStep::TrialDecrypt { bid_file } => {
+            let header = bidseal_cms::envelope::inspect_file(bid_file).map_err(|e| {
+                not_ready(
+                    e.code(),
+                    format!("投标文件 {} 无法试解密：{e}", bid_file.display()),
+                )
+            })?;
+            Ok(vec![format!(
+                "本次扫码：试解密，须使用投标文件的 {} 个接收证书之一（手机上确认解密）",
+                header.recipients.entries.len()
+            )])
+        }
+    }
+}
+
+/// The bid file's folder exists and takes a new file; the output is neither a folder nor the
+/// sealed PDF itself.
+fn check_output(output: &Path, sealed: &Path) -> Result<(), FlowError> {
+    if output.is_dir() {
+        return Err(not_ready(
+            "E_OUTPUT_IS_DIR",
+            format!(
+                "--out {} 是一个文件夹，请给出投标文件的文件名",
+                output.display()
+            ),
+        ));
+    }
+    let same = |a: &Path, b: &Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+    if same(output, sealed) {
+        return Err(not_ready(
+            "E_OUTPUT_IS_INPUT",
+            "--out 不能是签章后的 PDF 本身，请另给投标文件的文件名".into(),
+        ));
+    }
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(not_ready(
+            "E_OUTPUT_DIR",
+            format!(
+                "投标文件的输出文件夹 {} 不存在，请先创建它或换一个位置",
+                parent.display()
+            ),
+        ));
+    }
+    let probe = parent.join(format!(".bidseal-write-test-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(not_ready(
+            "E_OUTPUT_DIR",
+            format!(
+                "不能在 {} 中写入投标文件（{e}），请换一个有写权限的位置",
+                parent.display()
+            ),
+        )),
+    }
+}
+
 /// One signing node in [`ProjectStatus`].
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeStatus {
