@@ -338,3 +338,122 @@ fn admin_list_is_a_table_for_people_and_json_on_request() {
         assert!(first.get(field).is_some(), "no `{field}` in {first}");
     }
 }
+
+/// Output that claims no more than it checked, and messages that say what is wrong.
+#[test]
+fn inspect_refuses_truncated_envelopes_and_commands_fail_before_claiming_readiness() {
+    let dir = scan_common::TempDir::new("cli-messages");
+    let world = dir.0.join("world");
+    let init = bidseal(&[
+        "phone",
+        "init",
+        world.to_str().expect("utf-8"),
+        "--kdf-iterations",
+        "1000",
+    ]);
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let plain = dir.0.join("plain.txt");
+    std::fs::write(&plain, vec![7u8; 5000]).expect("write");
+    let env = dir.0.join("plain.bsbid");
+    let to = world.join("pki/ent-huaxia.pem");
+    let enc = bidseal(&[
+        "envelope",
+        "encrypt",
+        plain.to_str().expect("utf-8"),
+        env.to_str().expect("utf-8"),
+        "--to",
+        to.to_str().expect("utf-8"),
+    ]);
+    assert!(enc.status.success(), "{}", text(&enc.stderr));
+    let inspect = |path: &std::path::Path| {
+        bidseal(&[
+            "envelope",
+            "inspect",
+            path.to_str().expect("utf-8"),
+            "--json",
+        ])
+    };
+    let whole = inspect(&env);
+    assert_eq!(whole.status.code(), Some(0), "{}", text(&whole.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&whole.stdout).expect("JSON");
+    assert_eq!(json["length"], "complete");
+    assert_eq!(json["content_integrity"], "not_checked");
+    assert_eq!(json["recipient_binding"], "verified");
+    let human = bidseal(&["envelope", "inspect", env.to_str().expect("utf-8")]);
+    assert!(
+        text(&human.stdout).contains("内容完整性：未校验"),
+        "{}",
+        text(&human.stdout)
+    );
+    // Cut short by one byte, or with a byte appended: refused, nothing claimed.
+    let bytes = std::fs::read(&env).expect("read");
+    let cut = dir.0.join("cut.bsbid");
+    std::fs::write(&cut, &bytes[..bytes.len() - 1]).expect("write");
+    let out = inspect(&cut);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        out.stdout.is_empty() && text(&out.stderr).contains("[E_ENV_TRUNCATED]"),
+        "{}",
+        text(&out.stderr)
+    );
+    let long = dir.0.join("long.bsbid");
+    std::fs::write(&long, [bytes.as_slice(), b"x"].concat()).expect("write");
+    let out = inspect(&long);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("[E_ENV_MALFORMED]"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The co-signing service reads its state before saying it listens.
+    let out = bidseal(&[
+        "phone",
+        "serve-cosign",
+        "--listen",
+        "127.0.0.1:0",
+        "--state",
+        "/nonexistent",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing claimed: {}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("[E_COSIGN_STATE]"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A certificate id that is not in the keystore is named as such.
+    let out = bidseal(&[
+        "phone",
+        "scan",
+        "bidseal://scan?x",
+        "--keystore",
+        world.to_str().expect("utf-8"),
+        "--cosign",
+        "http://127.0.0.1:9",
+        "--pin",
+        "123456",
+        "--cert",
+        "no-such-cert",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no-such-cert") && err.contains("ent-huaxia"),
+        "{err}"
+    );
+
+    // A relay address without a scheme is a usage error, before any QR.
+    let out = bidseal(&["scan", "--relay", "127.0.0.1:47800"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stdout.is_empty() && text(&out.stderr).contains("http://"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -535,20 +535,21 @@ enum ScanStep {
 }
 
 fn flow_err(e: bidseal_workflow::FlowError) -> anyhow::Error {
-    coded(e.code(), e)
-}
-
-/// A relay address the phone can use: `http://` or `https://` with a host (the QR carries it).
-fn check_relay_url(url: &str) -> Result<()> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
-        _ => Err(coded(
-            "E_USAGE",
-            format!("--relay “{url}”无效：中继地址应以 http:// 或 https:// 开头，如 http://127.0.0.1:47800"),
-        )),
+    // The scan layer's words are for the desktop app ("在桌面端刷新二维码"); at the command
+    // line a new QR comes from running the command again.
+    let cli_words = match e.code() {
+        "scan.expired" => Some("二维码已过期：请重新运行本命令，用新的二维码扫码"),
+        "scan.unknown_session" => {
+            Some("扫码会话不存在或已结束：请重新运行本命令，用新的二维码扫码")
+        }
+        "scan.already_scanned" => {
+            Some("该二维码已被扫描过（二维码只能使用一次）：请重新运行本命令，用新的二维码扫码")
+        }
+        _ => None,
+    };
+    match cli_words {
+        Some(text) => coded(e.code(), text),
+        None => coded(e.code(), e),
     }
 }
 
@@ -557,7 +558,7 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
     use bidseal_workflow::project_flow;
     let project = BidProject::open(dir).map_err(project_err)?;
     if let Some(relay) = &scan.relay {
-        check_relay_url(relay)?;
+        super::check_relay_url(relay)?;
     }
     // Everything checkable without the phone, before any QR: then say what will be asked.
     let flow_step = match &step {

@@ -114,3 +114,20 @@ pub fn format_cst(unix: i64) -> String {
             },
         )
 }
+
+/// A relay address the phone can use: `http://` or `https://` with a host (the QR carries it
+/// to the phone, which could do nothing with `127.0.0.1:47800`). Checked before any QR.
+pub fn check_relay_url(url: &str) -> anyhow::Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
+        _ => Err(exit::coded(
+            "E_USAGE",
+            format!(
+                "--relay “{url}”无效：中继地址应以 http:// 或 https:// 开头，如 http://127.0.0.1:47800"
+            ),
+        )),
+    }
+}

@@ -275,6 +275,17 @@ fn init(dir: &Path, pin: &str, kdf_iterations: u32) -> Result<ExitCode> {
 }
 
 async fn serve_cosign(listen: SocketAddr, state: &Path) -> Result<ExitCode> {
+    // Read the state before saying "listening": a wrong --state fails here, not after.
+    let state_file = state.join(STATE_FILE);
+    bidseal_phone::cosign::state::CosignBook::load(&state_file).map_err(|e| {
+        super::exit::coded(
+            "E_COSIGN_STATE",
+            format!(
+                "协同签名服务状态 {} 无法读取（{e}）：--state 应为 bidseal phone init 生成的文件夹或其 cosign/ 子文件夹",
+                state_file.display()
+            ),
+        )
+    })?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("无法监听 {listen}"))?;
@@ -316,6 +327,25 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
         }
     };
     let keystore = Keystore::load(&phone_dir(&a.keystore))?;
+    // Certificate ids named on the command line must be in the keystore: a typo is a usage
+    // error here, not a "service unavailable" refusal from the co-signing service later.
+    for id in a.cert.iter().chain(&a.pick_colleague) {
+        if keystore.entry(id).is_err() {
+            return Err(super::exit::coded(
+                "E_USAGE",
+                format!(
+                    "手机证书库中没有证书“{id}”（可用：{}）",
+                    keystore
+                        .manifest
+                        .certificates
+                        .iter()
+                        .map(|c| c.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join("、")
+                ),
+            ));
+        }
+    }
     let cosign = CosignClient::new(&a.cosign)?;
     let user = PhoneUser {
         pin: read_pin(&a)?.into(),

@@ -139,6 +139,9 @@ fn p256_demo_point(_seed: &Digest32) -> Vec<u8> {
 }
 
 async fn scan(args: ScanArgs) -> Result<ExitCode> {
+    if let Some(relay) = &args.relay {
+        super::check_relay_url(relay)?;
+    }
     let op = OperationKind::from(args.op);
     let embedded = match &args.relay {
         Some(_) => None,
