@@ -107,6 +107,9 @@ fn bidder_builds_a_bid_project_from_the_demo_tender_at_the_command_line() {
         .as_u64()
         .unwrap()
         + 1;
+    // No two seals on one page overlap (投标函: 公章 and 法人章; 商务文件末页: 公章 and 法人签名
+    // of one node get a place each), and every seal lies on its page.
+    assert_seals_apart(&c);
     let lp = letter_page.to_string();
     let letter = ok(&tool("pdftotext", &["-f", &lp, "-l", &lp, s(&pdf), "-"]));
     assert!(
@@ -454,4 +457,41 @@ fn set_is_all_or_nothing_scans_become_pages_and_edits_retire_seals() {
     assert!(!proj.join("out/sealed.pdf").exists());
     let moved: Vec<_> = std::fs::read_dir(proj.join("out/stale")).unwrap().collect();
     assert_eq!(moved.len(), 1);
+}
+
+/// Every pair of single-page seal rectangles on one page is disjoint, each lies within the
+/// A4 page, and a node with several seal kinds has one rectangle per kind.
+fn assert_seals_apart(composition: &serde_json::Value) {
+    let mut rects: Vec<(String, u64, [f64; 4])> = Vec::new();
+    for n in composition["placements"].as_array().expect("placements") {
+        if n["cross_page"] == true {
+            continue;
+        }
+        let kinds = n["seal_kinds"].as_array().map_or(0, Vec::len);
+        let node_rects = n["rects"].as_array().expect("rects");
+        if kinds > 1 {
+            assert_eq!(node_rects.len(), kinds, "one place per kind: {n}");
+        }
+        for r in node_rects {
+            let q = &r["rect"];
+            let v = |k: &str| q[k].as_f64().expect("coordinate");
+            let rect = [v("x1"), v("y1"), v("x2"), v("y2")];
+            assert!(
+                rect[0] >= 0.0 && rect[1] >= 0.0 && rect[2] <= 595.3 && rect[3] <= 841.9,
+                "off the page: {n}"
+            );
+            let label = format!("{} {}", n["node_id"], r["kind"]);
+            rects.push((label, r["page_index"].as_u64().expect("page"), rect));
+        }
+    }
+    for (i, (a, pa, ra)) in rects.iter().enumerate() {
+        for (b, pb, rb) in &rects[i + 1..] {
+            let apart = ra[2] <= rb[0] || rb[2] <= ra[0] || ra[3] <= rb[1] || rb[3] <= ra[1];
+            assert!(
+                pa != pb || apart,
+                "{a} and {b} overlap on page {}: {ra:?} {rb:?}",
+                pa + 1
+            );
+        }
+    }
 }

@@ -276,6 +276,42 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         "{text}"
     );
 
+    // The seals' widgets as written in the PDF (read by pyHanko's PDF reader): none overlaps
+    // another on its page, except the slices of the 骑缝章 which sit at the right edge.
+    let tools_dir =
+        std::env::var("BIDSEAL_TOOLS_DIR").unwrap_or_else(|_| "/var/cache/bidseal".into());
+    let program = r#"
+import sys
+from pyhanko.pdf_utils.reader import PdfFileReader
+r = PdfFileReader(open(sys.argv[1], 'rb'))
+bad = []
+seen = 0
+for i, page in enumerate(r.root['/Pages']['/Kids']):
+    page = page.get_object()
+    rects = []
+    for a in page.get('/Annots', []):
+        a = a.get_object()
+        if a.get('/Subtype') == '/Widget':
+            x1, y1, x2, y2 = [float(v) for v in a['/Rect']]
+            if x2 - x1 > 20:  # a whole seal, not a cross-page slice
+                rects.append((min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)))
+    seen += len(rects)
+    for j, a in enumerate(rects):
+        for b in rects[j + 1:]:
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                bad.append((i + 1, a, b))
+print(len(bad), seen, bad)
+"#;
+    let out = ok(Command::new(Path::new(&tools_dir).join("venv/bin/python3"))
+        .arg("-c")
+        .arg(program)
+        .arg(&sealed));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    assert_eq!(words.next(), Some("0"), "overlapping seal widgets: {text}");
+    let seen: usize = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(seen >= mandatory.len(), "the widgets were found: {text}");
+
     // The project knows it is sealed: every node, the sealed PDF current, next is generate.
     let st = status(&world);
     assert_eq!(st["sealed"]["current"], true, "{st}");
