@@ -324,6 +324,19 @@ fn admin_list_is_a_table_for_people_and_json_on_request() {
         "{table}"
     );
     assert!(table.contains("（北京时间）"), "{table}");
+    // An id the service does not know is named as such, not "service unavailable".
+    let out = Command::new(bin())
+        .args(["phone", "admin", "--cosign", &world.cosign.url, "--state"])
+        .arg(&world.dir.0)
+        .args(["disable", "no-such-cert"])
+        .output()
+        .expect("run phone admin");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[E_UNKNOWN_CERT]") && err.contains("ent-huaxia") && !err.contains("暂不可用"),
+        "{err}"
+    );
     let json: serde_json::Value =
         serde_json::from_slice(&world.admin(&["list", "--json"]).stdout).expect("JSON");
     let first = &json[0];
@@ -425,27 +438,6 @@ fn inspect_refuses_truncated_envelopes_and_commands_fail_before_claiming_readine
         text(&out.stderr).contains("[E_COSIGN_STATE]"),
         "{}",
         text(&out.stderr)
-    );
-
-    // A certificate id that is not in the keystore is named as such.
-    let out = bidseal(&[
-        "phone",
-        "scan",
-        "bidseal://scan?x",
-        "--keystore",
-        world.to_str().expect("utf-8"),
-        "--cosign",
-        "http://127.0.0.1:9",
-        "--pin",
-        "123456",
-        "--cert",
-        "no-such-cert",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("no-such-cert") && err.contains("ent-huaxia"),
-        "{err}"
     );
 
     // A relay address without a scheme is a usage error, before any QR.

@@ -153,8 +153,9 @@ expect 0 verify "$P/out/sealed.pdf" --trust world/pki/trust.pem
 expect 3 project generate "$P" --out 没有的文件夹/投标文件.bsbid
 has err.txt "[E_OUTPUT_DIR]"
 scanning 0 "" "--pick-colleague colleague-wang --pick-colleague colleague-liu" -- \
-  project generate "$P" --relay "$RELAY" --out 投标文件.bsbid
-has out.txt "已生成投标文件"
+  project generate "$P" --relay "$RELAY" --out 投标文件.bsbid --json
+has out.txt '"bid_file": '
+has out.txt '"recipients": [' 
 has err.txt "须另选恰好 2 张"
 expect 0 envelope inspect 投标文件.bsbid --json
 has out.txt '"length": "complete"'
@@ -162,8 +163,8 @@ head -c 1000 投标文件.bsbid >截断.bsbid
 expect 3 envelope inspect 截断.bsbid
 has err.txt "[E_ENV_TRUNCATED]"
 
-scanning 0 "" -- project trial-decrypt "$P" 投标文件.bsbid --relay "$RELAY"
-has out.txt "试解密通过"
+scanning 0 "" -- project trial-decrypt "$P" 投标文件.bsbid --relay "$RELAY" --json
+has out.txt '"passed": true' 
 expect 0 project status "$P" --json
 has out.txt '"current": true'
 

@@ -327,25 +327,6 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
         }
     };
     let keystore = Keystore::load(&phone_dir(&a.keystore))?;
-    // Certificate ids named on the command line must be in the keystore: a typo is a usage
-    // error here, not a "service unavailable" refusal from the co-signing service later.
-    for id in a.cert.iter().chain(&a.pick_colleague) {
-        if keystore.entry(id).is_err() {
-            return Err(super::exit::coded(
-                "E_USAGE",
-                format!(
-                    "手机证书库中没有证书“{id}”（可用：{}）",
-                    keystore
-                        .manifest
-                        .certificates
-                        .iter()
-                        .map(|c| c.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join("、")
-                ),
-            ));
-        }
-    }
     let cosign = CosignClient::new(&a.cosign)?;
     let user = PhoneUser {
         pin: read_pin(&a)?.into(),
@@ -448,6 +429,26 @@ fn local_time(unix: i64) -> String {
     super::format_cst(unix)
 }
 
+/// An id the service does not know is named as such (the service's 404 would otherwise read
+/// as "service unavailable, try later").
+async fn ensure_known(client: &CosignClient, token: &str, cert: &str) -> Result<()> {
+    let known = client.list(token).await?;
+    if known.iter().any(|c| c.id == cert) {
+        return Ok(());
+    }
+    Err(super::exit::coded(
+        "E_UNKNOWN_CERT",
+        format!(
+            "协同签名服务中没有证书“{cert}”（可用：{}）",
+            known
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>()
+                .join("、")
+        ),
+    ))
+}
+
 async fn admin(a: AdminArgs) -> Result<ExitCode> {
     let token_path = cosign_dir(&a.state).join(ADMIN_TOKEN_FILE);
     let token = server::SecretText::new(
@@ -469,6 +470,7 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::Log { cert } => {
+            ensure_known(&client, token, &cert).await?;
             crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&client.log(token, &cert).await?)?
@@ -487,6 +489,7 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
             },
         ),
     };
+    ensure_known(&client, token, &cert).await?;
     if let Some(code) = client.admin(token, &cert, &action).await? {
         crate::outln!("{code}");
     }
