@@ -1,6 +1,6 @@
 //! `bidseal`: the command line of BidSeal. Thin by design: it parses arguments, prints progress
 //! and results, and calls the `workflow` crate for everything else. Each subcommand lives in
-//! its own module under `cmd/`.
+//! its own module under `cmd/`; exit codes are decided in one place, `cmd::exit`.
 
 mod cmd;
 
@@ -8,12 +8,21 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cmd::Cli::parse();
-    match cmd::run(cli) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("错误: {err:#}");
-            ExitCode::from(2)
+    // `println!` in code not yet on `outln!` panics on a closed pipe or a full disk: keep that
+    // panic's message off stderr and end as `outln!` would (see `cmd::exit`).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if cmd::exit::is_stdout_panic(info.payload()).is_none() {
+            default_hook(info);
         }
+    }));
+    let cli = cmd::Cli::parse();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cmd::run(cli))) {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) => cmd::exit::report(&err),
+        Err(payload) => match cmd::exit::is_stdout_panic(payload.as_ref()) {
+            Some(err) => cmd::exit::stdout_failed(&err),
+            None => std::panic::resume_unwind(payload),
+        },
     }
 }

@@ -373,6 +373,7 @@ fn a_missing_mandatory_seal_blocks_generation_with_a_list() {
                 x2: 10.0,
                 y2: 10.0,
             },
+            kind: None,
         }],
     };
     let nodes = vec![node("n1", true), node("n2", true), node("n3", false)];

@@ -43,6 +43,8 @@ impl Drop for Killed {
 struct Hall {
     dir: PathBuf,
     tender: PathBuf,
+    /// SHA-256 of the tender's signed `tender.json` (the tender part of every bid's ukm).
+    tender_digest: [u8; 32],
     platform_cert: PathBuf,
     project: BidProjectIds,
     _cosign: Killed,
@@ -162,9 +164,11 @@ fn setup(name: &str) -> Hall {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected: {line}"))
         .to_string();
+    let tender_digest = bidseal_scan::Digest32::of(&package.manifest_bytes).0;
     Hall {
         dir,
         tender,
+        tender_digest,
         platform_cert: cert,
         project,
         _cosign: Killed(child),
@@ -225,10 +229,17 @@ fn signed_before_deadline() -> SystemTime {
 
 /// Encrypts the package `zip` to the bidder's enterprise certificate as `bids/<name>` (each
 /// bid alone in the folder: nothing travels beside it).
-fn encrypt(hall: &Hall, zip: &Path, name: &str) -> PathBuf {
+/// Encrypts `zip` to the bidder as a bid of this tender whose manifest is `manifest` (the
+/// BidSeal `ukm` names both, as `generate` writes it).
+fn encrypt(hall: &Hall, zip: &Path, name: &str, manifest: &[u8]) -> PathBuf {
     let bid = hall.dir.join("bids").join(name);
     std::fs::create_dir_all(hall.dir.join("bids")).unwrap_or_else(|e| panic!("{e}"));
+    let ukm = bidseal_scan::EnvelopeUkm {
+        tender: bidseal_scan::Digest32(hall.tender_digest),
+        manifest: bidseal_scan::Digest32::of(manifest),
+    };
     let recipients = RecipientSet::new(vec![hall.cert("ent-huaxia")], SystemTime::now())
+        .and_then(|set| set.with_ukm(&ukm.to_bytes()))
         .unwrap_or_else(|e| panic!("{e}"));
     encrypt_file(zip, &bid, &recipients, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
     bid
@@ -247,7 +258,7 @@ fn bid(
     let p7s = sign(signer, &bytes, at);
     let zip = hall.dir.join(format!("{name}.zip"));
     write_package(&zip, &bytes, &p7s, files).unwrap_or_else(|e| panic!("{e}"));
-    encrypt(hall, &zip, name)
+    encrypt(hall, &zip, name, &bytes)
 }
 
 fn file(hall: &Hall, name: &str, body: &[u8]) -> PathBuf {
@@ -695,7 +706,7 @@ fn the_hall_refuses_every_hostile_bid_and_still_opens_the_good_one() {
             ("a.txt", &evil),
         ],
     );
-    bids.push(encrypt(&hall, &zip, "duplicate.bidseal"));
+    bids.push(encrypt(&hall, &zip, "duplicate.bidseal", &bytes));
 
     // A 10 GB part that is a deflate bomb, in a manifest the bidder really signed.
     let mut m = manifest(&hall, vec![]);
@@ -710,7 +721,7 @@ fn the_hall_refuses_every_hostile_bid_and_still_opens_the_good_one() {
     let p7s = file(&hall, "bomb.p7s", &sign(&ent, &bytes, at));
     let zip = hall.dir.join("bomb.zip");
     deflate_bomb_zip(&zip, &mfile, &p7s);
-    bids.push(encrypt(&hall, &zip, "bomb.bidseal"));
+    bids.push(encrypt(&hall, &zip, "bomb.bidseal", &bytes));
 
     // The right bidder, another project/lot.
     let mut m = manifest(&hall, vec![part("a.txt", &txt)]);
@@ -1008,6 +1019,15 @@ fn a_bid_file_copied_alone_opens_by_any_recipient_but_not_by_a_revoked_one() {
             .collect(),
         SystemTime::now(),
     )
+    .and_then(|set| {
+        set.with_ukm(
+            &bidseal_scan::EnvelopeUkm {
+                tender: bidseal_scan::Digest32(hall.tender_digest),
+                manifest: bidseal_scan::Digest32::of(&bytes),
+            }
+            .to_bytes(),
+        )
+    })
     .unwrap_or_else(|e| panic!("{e}"));
     encrypt_file(&zip, &built, &recipients, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
     // Copied alone into an empty folder: nothing else travels with it.

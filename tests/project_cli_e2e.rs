@@ -110,56 +110,22 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap_or_else(|| panic!("non-UTF-8 test path"))
 }
 
-#[test]
-fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
-    let world = World::new();
+/// A project of the world's bidder, from a tender made with `tender make --world`, filled in
+/// and ready to compose. Returns (project folder, tender package).
+fn filled_project(world: &World) -> (PathBuf, PathBuf) {
     let dir = world.path("bidder");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let pki = world.path("pki");
     let demo = repo().join("assets/demo-tender");
-
-    // The platform publishes a tender accepting the phones' two test CAs.
-    let key = dir.join("platform.key");
-    let cert = dir.join("platform.crt");
-    ok(Command::new("openssl").args([
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        s(&key),
-    ]));
-    ok(Command::new("openssl").args([
-        "req",
-        "-new",
-        "-x509",
-        "-key",
-        s(&key),
-        "-days",
-        "30",
-        "-sha256",
-        "-subj",
-        "/O=Test/CN=platform",
-        "-out",
-        s(&cert),
-    ]));
+    // The platform publishes a tender accepting the phones' two test CAs: the world's own
+    // platform identity (`phone init`) signs it (`tender make --world`).
+    let cert = world.path("pki/platform.crt");
     let tender = dir.join("tender.zip");
-    ok(bidseal(&world).args([
+    ok(bidseal(world).args([
         "tender",
         "make",
-        "--spec",
-        s(&demo.join("spec.json")),
-        "--pdf",
-        s(&demo.join("tender.pdf")),
-        "--ca",
-        s(&pki.join("ca-1.pem")),
-        "--ca",
-        s(&pki.join("ca-2.pem")),
-        "--key",
-        s(&key),
-        "--cert",
-        s(&cert),
+        "--world",
+        s(&world.dir.0),
         "--out",
         s(&tender),
     ]));
@@ -173,7 +139,7 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
     let code = ent.credit_code().unwrap_or_default();
     let proj = dir.join("我的投标.bidproj");
     let p = s(&proj);
-    ok(bidseal(&world).args([
+    ok(bidseal(world).args([
         "project",
         "new",
         p,
@@ -183,7 +149,7 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         s(&cert),
     ]));
     for section in ["business", "technical", "qualification"] {
-        ok(bidseal(&world).args([
+        ok(bidseal(world).args([
             "project",
             "attach",
             p,
@@ -192,7 +158,7 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
             s(&demo.join("tender.pdf")),
         ]));
     }
-    ok(bidseal(&world).args(["project", "set", p]).args([
+    ok(bidseal(world).args(["project", "set", p]).args([
         format!("bidder.name={name}"),
         format!("bidder.credit_code={code}"),
         "bidder.legal_representative=张伟".into(),
@@ -201,6 +167,27 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         "quality=合格".into(),
         "project_manager=王芳".into(),
     ]));
+    (proj, tender)
+}
+
+#[test]
+fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
+    let world = World::new();
+    let dir = world.path("bidder");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let pki = world.path("pki");
+    let status = |w: &World| -> serde_json::Value {
+        let out = ok(bidseal(w).args([
+            "project",
+            "status",
+            s(&w.path("bidder/我的投标.bidproj")),
+            "--json",
+        ]));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("status JSON: {e}"))
+    };
+
+    let (proj, _tender) = filled_project(&world);
+    let p = s(&proj);
     let composed = ok(bidseal(&world).args(["project", "compose", p, "--json"]));
     let composition: serde_json::Value =
         serde_json::from_slice(&composed.stdout).unwrap_or_else(|e| panic!("{e}"));
@@ -238,6 +225,22 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
     assert!(!err.contains("二维码"), "no scan before the refusal: {err}");
     assert!(!bid.exists());
 
+    // Checks before any QR: a relay address without a scheme, a bid file that is not one —
+    // each refused with its code, no QR shown.
+    let no_scheme =
+        tool(bidseal(&world).args(["project", "seal", p, "--relay", "127.0.0.1:47800"]));
+    let err = String::from_utf8_lossy(&no_scheme.stderr);
+    assert_eq!(no_scheme.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[E_USAGE]") && err.contains("http://"),
+        "{err}"
+    );
+    let not_a_bid =
+        tool(bidseal(&world).args(["project", "trial-decrypt", p, s(&proj.join("out/bid.pdf"))]));
+    let err = String::from_utf8_lossy(&not_a_bid.stderr);
+    assert_eq!(not_a_bid.status.code(), Some(3), "{err}");
+    assert!(err.contains("[E_ENV_") && !err.contains("二维码"), "{err}");
+
     // Seal every node by one scan (session mode, the phone ticks 自动确认).
     let qr_seal = dir.join("qr-seal");
     let (sealed_ok, stdout, log, phones) = run_with_phones(
@@ -254,6 +257,10 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         &[&["--auto-confirm"]],
     );
     assert!(sealed_ok, "project seal: {log}\nphone: {phones:?}");
+    assert!(
+        log.contains("将在手机上依次确认") && log.contains("测试CA 一"),
+        "the prompt says what will be asked: {log}"
+    );
     assert_eq!(phones.len(), 1, "one scan seals everything: {log}");
     assert!(log.contains("扫码内容：bidseal://scan?"), "{log}");
     let sealed = proj.join("out/sealed.pdf");
@@ -268,6 +275,60 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         entries,
         "{text}"
     );
+
+    // The seals' widgets as written in the PDF (read by pyHanko's PDF reader): none overlaps
+    // another on its page, except the slices of the 骑缝章 which sit at the right edge.
+    let tools_dir =
+        std::env::var("BIDSEAL_TOOLS_DIR").unwrap_or_else(|_| "/var/cache/bidseal".into());
+    let program = r#"
+import sys
+from pyhanko.pdf_utils.reader import PdfFileReader
+r = PdfFileReader(open(sys.argv[1], 'rb'))
+bad = []
+seen = 0
+for i, page in enumerate(r.root['/Pages']['/Kids']):
+    page = page.get_object()
+    rects = []
+    for a in page.get('/Annots', []):
+        a = a.get_object()
+        if a.get('/Subtype') == '/Widget':
+            x1, y1, x2, y2 = [float(v) for v in a['/Rect']]
+            if x2 - x1 > 20:  # a whole seal, not a cross-page slice
+                rects.append((min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)))
+    seen += len(rects)
+    for j, a in enumerate(rects):
+        for b in rects[j + 1:]:
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                bad.append((i + 1, a, b))
+print(len(bad), seen, bad)
+"#;
+    let out = ok(Command::new(Path::new(&tools_dir).join("venv/bin/python3"))
+        .arg("-c")
+        .arg(program)
+        .arg(&sealed));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    assert_eq!(words.next(), Some("0"), "overlapping seal widgets: {text}");
+    let seen: usize = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(seen >= mandatory.len(), "the widgets were found: {text}");
+
+    // The project knows it is sealed: every node, the sealed PDF current, next is generate.
+    let st = status(&world);
+    assert_eq!(st["sealed"]["current"], true, "{st}");
+    assert!(
+        st["nodes"]
+            .as_array()
+            .is_some_and(|n| n.iter().all(|n| n["sealed"] == true)),
+        "{st}"
+    );
+    assert!(
+        st["next"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("project generate"),
+        "{st}"
+    );
+    assert!(st["bid_file"].is_null(), "{st}");
 
     // pyHanko agrees: every signature intact and trusted under the phones' test CAs.
     let tools = std::env::var("BIDSEAL_TOOLS_DIR").unwrap_or_else(|_| "/var/cache/bidseal".into());
@@ -286,6 +347,22 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
             "pyHanko: {line}"
         );
     }
+
+    // Sealed, but the output folder does not exist: refused before the first QR, not after
+    // both scans.
+    let no_folder = tool(bidseal(&world).args([
+        "project",
+        "generate",
+        p,
+        "--out",
+        s(&dir.join("没有这个文件夹/投标文件.bsbid")),
+    ]));
+    let err = String::from_utf8_lossy(&no_folder.stderr);
+    assert_eq!(no_folder.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("[E_OUTPUT_DIR]") && !err.contains("二维码"),
+        "{err}"
+    );
 
     // Generate: auth scan, then the generate scan where the phone picks 2 colleagues.
     let qr_gen = dir.join("qr-generate");
@@ -313,6 +390,7 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         ],
     );
     assert!(gen_ok, "project generate: {log}\nphones: {phones:?}");
+    assert!(log.contains("须另选恰好 2 张同事的加密证书"), "{log}");
     assert_eq!(phones.len(), 2, "auth + generate scans: {log}");
     assert!(stdout.contains("已生成投标文件"), "{stdout}");
     let sealed_bytes = std::fs::read(&sealed).unwrap_or_default();
@@ -351,6 +429,16 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
     );
     assert!(!other.status.success(), "staff-li is not a recipient");
 
+    let st = status(&world);
+    assert_eq!(st["bid_file"]["current"], true, "{st}");
+    assert!(
+        st["next"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("trial-decrypt"),
+        "{st}"
+    );
+
     // 试解密 by a decrypt scan, this time through the relay the command starts in-process:
     // the file opens and every check passes.
     let (trial_ok, stdout, log, phones) = run_with_phones(
@@ -364,7 +452,7 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
             s(&dir.join("qr-trial")),
         ],
         // The phone pins the platform; the trial is one generate scan (re-confirm + decrypt).
-        &[&["--platform-cert", s(&cert)]],
+        &[&["--platform-cert", s(&world.path("pki/platform.crt"))]],
     );
     assert!(
         trial_ok,
@@ -376,7 +464,31 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
     // Changing the bid after sealing: the seals belong to the old composition, so generating
     // from the new one is refused again with the missing seals, and the bid file stays as it was.
     let before = std::fs::read(&bid).unwrap_or_default();
-    ok(bidseal(&world).args(["project", "set", p, "price=4320000.00"]));
+    let changed = ok(bidseal(&world).args(["project", "set", p, "price=4320000.00"]));
+    let warning = String::from_utf8_lossy(&changed.stderr);
+    assert!(
+        warning.contains("原签章已失效"),
+        "the edit says so: {warning}"
+    );
+    assert!(
+        !sealed.exists(),
+        "no stale sealed PDF where a current one is expected"
+    );
+    let st = status(&world);
+    assert!(st["sealed"].is_null() && st["composed"].is_null(), "{st}");
+    assert_eq!(st["bid_file"]["current"], false, "{st}");
+    assert_eq!(
+        st["retired_seals"].as_array().map(Vec::len),
+        Some(1),
+        "{st}"
+    );
+    assert!(
+        st["next"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("project compose"),
+        "{st}"
+    );
     ok(bidseal(&world).args(["project", "compose", p]));
     let stale = tool(bidseal(&world).args([
         "project",
@@ -393,4 +505,59 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
         "{err}"
     );
     assert_eq!(std::fs::read(&bid).unwrap_or_default(), before);
+}
+
+/// Ctrl-C while the sealing QR waits for the phone: the command exits 4 with
+/// `[E_INTERRUPTED]`, and the temporary working copy next to `out/sealed.pdf` is gone.
+#[test]
+fn ctrl_c_during_sealing_exits_4_and_leaves_no_temporary_file() {
+    let world = World::new();
+    let (proj, _) = filled_project(&world);
+    ok(bidseal(&world).args(["project", "compose", s(&proj)]));
+    let mut desktop = bidseal(&world)
+        .args(["project", "seal", s(&proj), "--relay", &world.relay.url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = desktop.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    let mut log = String::new();
+    for line in lines.by_ref() {
+        log.push_str(&line);
+        log.push('\n');
+        if line.starts_with("二维码（") {
+            break;
+        }
+    }
+    let temporaries = || -> Vec<String> {
+        std::fs::read_dir(proj.join("out"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".tmp"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        temporaries().len(),
+        1,
+        "the working copy exists while waiting: {log}"
+    );
+    ok(Command::new("kill").args(["-INT", &desktop.id().to_string()]));
+    for line in lines {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let status = desktop.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status.code(), Some(4), "{log}");
+    assert!(log.contains("[E_INTERRUPTED]"), "{log}");
+    assert!(
+        temporaries().is_empty(),
+        "temporary file left behind: {:?}",
+        temporaries()
+    );
+    assert!(!proj.join("out/sealed.pdf").exists());
 }

@@ -6,7 +6,7 @@
 use anyhow::Result;
 use bidseal_bid::compose::compose;
 use bidseal_bid::project::index::ProjectIndex;
-use bidseal_bid::project::{BidProject, ProjectError};
+use bidseal_bid::project::{AttachmentKind, BidProject, ProjectError};
 use bidseal_bid::tender::{
     PackageInputs, PlatformCertificate, PlatformSigner, PlatformTrust, TenderError, TenderManifest,
     TenderSpec, TrustedPlatforms,
@@ -16,6 +16,47 @@ use bidseal_bid::time::OffsetDateTime;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// `bidseal tender make`: the platform's inputs, given one by one or as a `phone init` world.
+#[derive(Debug, Args)]
+struct TenderMakeArgs {
+    /// phone init 生成的文件夹：认可其中的测试 CA（pki/ca-*.pem），以其平台证书与私钥
+    /// （pki/platform.crt、pki/platform.key.pem）签名 / accept a `phone init` world's CAs
+    #[arg(long, conflicts_with_all = ["cas", "key", "cert"])]
+    world: Option<PathBuf>,
+    /// 招标要求（JSON：项目、标段、组成部分、投标函字段、签章节点；默认内置演示招标） / spec
+    #[arg(long, alias = "from")]
+    spec: Option<PathBuf>,
+    /// 招标文件正文 PDF（默认内置演示招标文件） / the tender document PDF
+    #[arg(long)]
+    pdf: Option<PathBuf>,
+    /// 可接受的 CA 根证书（PEM，可重复；不用 --world 时必填） / accepted CA root (repeatable)
+    #[arg(long = "ca")]
+    cas: Vec<PathBuf>,
+    /// 平台签名私钥（PKCS#8 PEM，P-256；不用 --world 时必填） / platform signing key
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// 平台证书（PEM；不用 --world 时必填） / platform certificate
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// 输出文件（.zip） / the package to write
+    #[arg(long)]
+    out: PathBuf,
+    /// 签发时间（RFC 3339，默认当前时间） / issue time
+    #[arg(long)]
+    issued_at: Option<String>,
+    /// 投标截止时间（RFC 3339，覆盖招标要求中的时间） / bid deadline
+    #[arg(long)]
+    deadline: Option<String>,
+    /// 开标时间（RFC 3339，覆盖招标要求中的时间；不得早于投标截止时间） / opening time
+    #[arg(long)]
+    opening_time: Option<String>,
+}
+
+/// The demo tender's spec and PDF, the default of `tender make` (the same files `bidseal demo`
+/// builds into the binary).
+const TEMPLATE_SPEC: &str = include_str!("../../assets/demo-tender/spec.json");
+const TEMPLATE_PDF: &[u8] = include_bytes!("../../assets/demo-tender/tender.pdf");
 
 /// `bidseal tender`: make, inspect and verify tender packages.
 #[derive(Debug, Args)]
@@ -27,38 +68,25 @@ pub struct TenderArgs {
 #[derive(Debug, Subcommand)]
 enum TenderCmd {
     /// 制作并签名招标文件包（交易平台使用） / build and sign a tender package
-    Make {
-        /// 招标要求（JSON：项目、标段、组成部分、投标函字段、签章节点）
-        #[arg(long)]
-        spec: PathBuf,
-        /// 招标文件正文 PDF
-        #[arg(long)]
-        pdf: PathBuf,
-        /// 可接受的 CA 根证书（PEM，可重复）
-        #[arg(long = "ca", required = true)]
-        cas: Vec<PathBuf>,
-        /// 平台签名私钥（PKCS#8 PEM，P-256）
-        #[arg(long)]
-        key: PathBuf,
-        /// 平台证书（PEM）
-        #[arg(long)]
-        cert: PathBuf,
-        /// 输出文件（.zip）
-        #[arg(long)]
-        out: PathBuf,
-        /// 签发时间（RFC 3339，默认当前时间）
-        #[arg(long)]
-        issued_at: Option<String>,
-    },
+    #[command(
+        after_help = "示例 / example:\n  bidseal tender make --world world --out tender.zip --opening-time 2027-06-30T09:30:00+08:00\n  bidseal tender make --spec spec.json --pdf 招标文件.pdf --ca ca.pem --key platform.key.pem --cert platform.crt --out tender.zip"
+    )]
+    Make(TenderMakeArgs),
     /// 查看招标文件包内容（校验包内签名，不要求信任平台） / show what a package asks for
+    #[command(after_help = "示例 / example:\n  bidseal tender inspect tender.zip --json")]
     Inspect {
+        /// 招标文件包（.zip） / the tender package
         package: PathBuf,
-        /// 以 JSON 输出清单
+        /// 以 JSON 输出清单（字段见 docs/tender-format.md） / print the manifest as JSON
         #[arg(long)]
         json: bool,
     },
     /// 校验招标文件包（签名、摘要、结构；可指定信任的平台证书） / verify a package
+    #[command(
+        after_help = "示例 / example:\n  bidseal tender verify tender.zip --platform-cert world/pki/platform.crt"
+    )]
     Verify {
+        /// 招标文件包（.zip） / the tender package
         package: PathBuf,
         /// 信任的交易平台证书（PEM，可重复）
         #[arg(long = "platform-cert")]
@@ -66,8 +94,12 @@ enum TenderCmd {
     },
 }
 
-fn coded<E: std::fmt::Display>(code: &str, err: E) -> anyhow::Error {
-    anyhow::anyhow!("[{code}] {err}")
+use super::exit::{coded, Exit};
+
+/// Pretty JSON of a result type (these serialise infallibly: plain structs of strings and
+/// numbers); `{}` if serde ever says otherwise, never a panic.
+fn json_or_empty<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into())
 }
 
 fn tender_err(e: TenderError) -> anyhow::Error {
@@ -92,13 +124,13 @@ fn trusted_platforms(paths: &[PathBuf]) -> Result<TrustedPlatforms> {
 }
 
 fn print_manifest(m: &TenderManifest) {
-    println!("项目：{}（{}）", m.project.name, m.project.id);
-    println!("标段：{}（{}）", m.project.lot.name, m.project.lot.id);
-    println!("招标人：{}", m.tenderer.name);
-    println!("交易平台：{}（{}）", m.platform.name, m.platform.id);
-    println!("投标截止：{}", m.bid_deadline);
-    println!("开标时间：{}", m.opening_time);
-    println!(
+    crate::outln!("项目：{}（{}）", m.project.name, m.project.id);
+    crate::outln!("标段：{}（{}）", m.project.lot.name, m.project.lot.id);
+    crate::outln!("招标人：{}", m.tenderer.name);
+    crate::outln!("交易平台：{}（{}）", m.platform.name, m.platform.id);
+    crate::outln!("投标截止：{}", m.bid_deadline);
+    crate::outln!("开标时间：{}", m.opening_time);
+    crate::outln!(
         "可接受的 CA：{}",
         m.accepted_cas
             .iter()
@@ -106,9 +138,9 @@ fn print_manifest(m: &TenderManifest) {
             .collect::<Vec<_>>()
             .join("；")
     );
-    println!("投标文件组成：");
+    crate::outln!("投标文件组成：");
     for s in &m.sections {
-        println!(
+        crate::outln!(
             "  [{}] {}（{}）：{}",
             s.id,
             s.title,
@@ -116,9 +148,9 @@ fn print_manifest(m: &TenderManifest) {
             s.required_content.join("、")
         );
     }
-    println!("投标函字段：");
+    crate::outln!("投标函字段：");
     for f in &m.price_form {
-        println!(
+        crate::outln!(
             "  {} = {}{}{}",
             f.key,
             f.label,
@@ -129,10 +161,10 @@ fn print_manifest(m: &TenderManifest) {
                 .unwrap_or_default()
         );
     }
-    println!("签章节点：");
+    crate::outln!("签章节点：");
     for n in &m.signing_nodes {
         let kinds: Vec<&str> = n.seal_kinds.iter().map(|k| k.zh()).collect();
-        println!(
+        crate::outln!(
             "  [{}] {} @ {}：{}{}",
             n.id,
             n.label,
@@ -143,81 +175,186 @@ fn print_manifest(m: &TenderManifest) {
     }
 }
 
+fn parse_time(what: &str, text: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
+        coded(
+            "E_USAGE",
+            format!("{what}“{text}”无效（{e}），应为 RFC 3339 时间，如 2027-06-30T09:30:00+08:00"),
+        )
+    })
+}
+
+/// The accepted CA roots of a `phone init` world: `pki/ca-*.pem` (not the keys).
+fn world_cas(pki: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(pki).map_err(|e| {
+        coded(
+            "IO",
+            format!(
+                "无法读取 {}（{e}）：--world 应为 bidseal phone init 生成的文件夹",
+                pki.display()
+            ),
+        )
+    })?;
+    let mut cas: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("ca-") && n.ends_with(".pem") && !n.ends_with(".key.pem")
+            })
+        })
+        .collect();
+    cas.sort();
+    if cas.is_empty() {
+        return Err(coded(
+            "IO",
+            format!(
+                "{} 中没有 CA 证书（ca-*.pem）：--world 应为 bidseal phone init 生成的文件夹",
+                pki.display()
+            ),
+        ));
+    }
+    Ok(cas)
+}
+
+/// Runs `bidseal tender make`.
+fn make_tender(args: TenderMakeArgs) -> Result<ExitCode> {
+    let (cas, key, cert) = match &args.world {
+        Some(world) => {
+            let pki = world.join("pki");
+            let key = pki.join(bidseal_phone::provision::PLATFORM_KEY_FILE);
+            let cert = pki.join(bidseal_phone::provision::PLATFORM_CERT_FILE);
+            if !key.exists() || !cert.exists() {
+                return Err(coded(
+                    "IO",
+                    format!(
+                        "{} 中没有平台证书与私钥（platform.crt、platform.key.pem）：请用本版本的 bidseal phone init 重新生成测试环境",
+                        pki.display()
+                    ),
+                ));
+            }
+            (world_cas(&pki)?, key, cert)
+        }
+        None => match (&args.key, &args.cert) {
+            (Some(k), Some(c)) if !args.cas.is_empty() => (args.cas.clone(), k.clone(), c.clone()),
+            _ => {
+                return Err(coded(
+                    "E_USAGE",
+                    "请给出 --world DIR，或同时给出 --ca、--key 与 --cert",
+                ))
+            }
+        },
+    };
+    let spec_text = match &args.spec {
+        Some(p) => read_text(p)?,
+        None => TEMPLATE_SPEC.to_string(),
+    };
+    let mut spec: TenderSpec = serde_json::from_str(&spec_text).map_err(|e| {
+        coded(
+            "TENDER_SPEC_INVALID",
+            format!(
+                "招标要求 {} 无法解析: {e}",
+                args.spec
+                    .as_deref()
+                    .map_or_else(|| "（内置模板）".to_string(), |p| p.display().to_string())
+            ),
+        )
+    })?;
+    if let Some(t) = &args.deadline {
+        spec.bid_deadline = parse_time("投标截止时间", t)?;
+    }
+    if let Some(t) = &args.opening_time {
+        spec.opening_time = parse_time("开标时间", t)?;
+    }
+    if spec.opening_time < spec.bid_deadline {
+        return Err(coded(
+            "E_USAGE",
+            format!(
+                "开标时间 {} 早于投标截止时间 {}：请同时调整 --deadline 与 --opening-time",
+                spec.opening_time, spec.bid_deadline
+            ),
+        ));
+    }
+    let pdf_bytes = match &args.pdf {
+        Some(pdf) => std::fs::read(pdf)
+            .map_err(|e| coded("IO", format!("无法读取 {}: {e}", pdf.display())))?,
+        None => TEMPLATE_PDF.to_vec(),
+    };
+    let platform_cert = PlatformCertificate::from_pem(&read_text(&cert)?).map_err(tender_err)?;
+    let signer = PlatformSigner::from_pem_file(&key).map_err(tender_err)?;
+    let mut accepted = Vec::new();
+    for ca in &cas {
+        let pem = std::fs::read(ca)
+            .map_err(|e| coded("IO", format!("无法读取 {}: {e}", ca.display())))?;
+        let stem: String = ca
+            .file_stem()
+            .map(|s| {
+                s.to_string_lossy()
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|| "ca".into());
+        let title = PlatformCertificate::parse_any_pem(&pem)
+            .map(|c| c.tbs_certificate.subject.to_string())
+            .map_err(|why| {
+                coded(
+                    "TENDER_CA_INVALID",
+                    format!("CA 证书 {} 无法解析: {why}", ca.display()),
+                )
+            })?;
+        accepted.push((stem, title, pem));
+    }
+    let issued_at = match &args.issued_at {
+        Some(t) => parse_time("签发时间", t)?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let inputs = PackageInputs {
+        tender_pdf: &pdf_bytes,
+        extra_docs: Vec::new(),
+        accepted_cas: accepted,
+        platform_cert: &platform_cert,
+        signer: &signer,
+    };
+    let manifest =
+        bidseal_bid::tender::make(spec, inputs, issued_at, &args.out).map_err(tender_err)?;
+    crate::outln!(
+        "已生成招标文件包 {}（{} {}，平台证书 SHA-256 {}）",
+        args.out.display(),
+        manifest.project.id,
+        manifest.project.lot.id,
+        platform_cert.fingerprint()
+    );
+    crate::outln!(
+        "  可接受的 CA：{}",
+        manifest
+            .accepted_cas
+            .iter()
+            .map(|c| c.title.as_str())
+            .collect::<Vec<_>>()
+            .join("；")
+    );
+    crate::outln!(
+        "  投标截止：{}，开标时间：{}",
+        manifest.bid_deadline.format(&Rfc3339).unwrap_or_default(),
+        manifest.opening_time.format(&Rfc3339).unwrap_or_default()
+    );
+    crate::outln!(
+        "  投标人导入时用 --platform-cert {} 指定信任的平台证书",
+        cert.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `bidseal tender`.
 pub fn tender(args: TenderArgs) -> Result<ExitCode> {
     match args.cmd {
-        TenderCmd::Make {
-            spec,
-            pdf,
-            cas,
-            key,
-            cert,
-            out,
-            issued_at,
-        } => {
-            let spec: TenderSpec = serde_json::from_str(&read_text(&spec)?).map_err(|e| {
-                coded(
-                    "TENDER_SPEC_INVALID",
-                    format!("招标要求 {} 无法解析: {e}", spec.display()),
-                )
-            })?;
-            let pdf_bytes = std::fs::read(&pdf)
-                .map_err(|e| coded("IO", format!("无法读取 {}: {e}", pdf.display())))?;
-            let platform_cert =
-                PlatformCertificate::from_pem(&read_text(&cert)?).map_err(tender_err)?;
-            let signer = PlatformSigner::from_pem_file(&key).map_err(tender_err)?;
-            let mut accepted = Vec::new();
-            for ca in &cas {
-                let pem = std::fs::read(ca)
-                    .map_err(|e| coded("IO", format!("无法读取 {}: {e}", ca.display())))?;
-                let stem: String = ca
-                    .file_stem()
-                    .map(|s| {
-                        s.to_string_lossy()
-                            .chars()
-                            .map(|c| {
-                                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                                    c
-                                } else {
-                                    '_'
-                                }
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_else(|| "ca".into());
-                let title = PlatformCertificate::parse_any_pem(&pem)
-                    .map(|c| c.tbs_certificate.subject.to_string())
-                    .map_err(|why| {
-                        coded(
-                            "TENDER_CA_INVALID",
-                            format!("CA 证书 {} 无法解析: {why}", ca.display()),
-                        )
-                    })?;
-                accepted.push((stem, title, pem));
-            }
-            let issued_at = match issued_at {
-                Some(t) => OffsetDateTime::parse(&t, &Rfc3339)
-                    .map_err(|e| coded("TENDER_SPEC_INVALID", format!("签发时间无效: {e}")))?,
-                None => OffsetDateTime::now_utc(),
-            };
-            let inputs = PackageInputs {
-                tender_pdf: &pdf_bytes,
-                extra_docs: Vec::new(),
-                accepted_cas: accepted,
-                platform_cert: &platform_cert,
-                signer: &signer,
-            };
-            let manifest =
-                bidseal_bid::tender::make(spec, inputs, issued_at, &out).map_err(tender_err)?;
-            println!(
-                "已生成招标文件包 {}（{} {}，平台证书 SHA-256 {}）",
-                out.display(),
-                manifest.project.id,
-                manifest.project.lot.id,
-                platform_cert.fingerprint()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        TenderCmd::Make(args) => make_tender(args),
         TenderCmd::Inspect { package, json } => {
             let v = bidseal_bid::tender::verify(
                 &package,
@@ -226,10 +363,10 @@ pub fn tender(args: TenderArgs) -> Result<ExitCode> {
             )
             .map_err(tender_err)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&v.package.manifest)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&v.package.manifest)?);
             } else {
                 print_manifest(&v.package.manifest);
-                println!(
+                crate::outln!(
                     "平台签名：有效（包内证书 {}，SHA-256 {}；未与信任的平台证书比对）",
                     v.package.platform.subject(),
                     v.package.platform.fingerprint()
@@ -245,8 +382,8 @@ pub fn tender(args: TenderArgs) -> Result<ExitCode> {
             let v = bidseal_bid::tender::verify(&package, &trusted, OffsetDateTime::now_utc())
                 .map_err(tender_err)?;
             match &v.trust {
-                PlatformTrust::Pinned { fingerprint } => println!("校验通过：招标文件由受信任的平台证书签名（SHA-256 {fingerprint}），内容完整"),
-                PlatformTrust::SignatureOnly { fingerprint } => println!(
+                PlatformTrust::Pinned { fingerprint } => crate::outln!("校验通过：招标文件由受信任的平台证书签名（SHA-256 {fingerprint}），内容完整"),
+                PlatformTrust::SignatureOnly { fingerprint } => crate::outln!(
                     "签名与内容校验通过，但未指定信任的平台证书（包内证书 SHA-256 {fingerprint}）；导入投标项目时须用 --platform-cert 指定"
                 ),
             }
@@ -265,7 +402,11 @@ pub struct ProjectArgs {
 #[derive(Debug, Subcommand)]
 enum ProjectCmd {
     /// 导入招标文件，新建投标项目文件夹（NAME.bidproj） / new project from a tender
+    #[command(
+        after_help = "示例 / example:\n  bidseal project new 我的投标.bidproj --tender tender.zip --platform-cert world/pki/platform.crt"
+    )]
     New {
+        /// 新建的项目文件夹（须以 .bidproj 结尾，不存在或为空） / project folder to create
         dir: PathBuf,
         /// 招标文件包
         #[arg(long)]
@@ -274,41 +415,74 @@ enum ProjectCmd {
         #[arg(long = "platform-cert", required = true)]
         platform_certs: Vec<PathBuf>,
     },
-    /// 为某个组成部分添加 PDF 附件 / attach PDFs to a section
+    /// 为某个组成部分添加附件（PDF，或 JPG/PNG 扫描件） / attach PDFs or scans to a section
+    #[command(
+        after_help = "示例 / example:\n  bidseal project attach 我的投标.bidproj --section qualification 营业执照.pdf 资质证书.jpg"
+    )]
     Attach {
+        /// 投标项目文件夹 / project folder
         dir: PathBuf,
-        /// 组成部分编号（见 project show）
+        /// 组成部分编号（见 project show） / section id
         #[arg(long)]
         section: String,
+        /// 附件文件（PDF、JPG 或 PNG，可多个） / files to attach
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// 填写投标人信息与投标函字段（KEY=VALUE） / fill the bid form
+    /// 填写投标人信息与投标函字段（KEY=VALUE，全部有效才写入） / fill the bid form
+    #[command(
+        after_help = "示例 / example:\n  bidseal project set 我的投标.bidproj price=4321000.50 duration=300"
+    )]
     Set {
+        /// 投标项目文件夹 / project folder
         dir: PathBuf,
+        /// 字段赋值 KEY=VALUE（字段见 project show） / KEY=VALUE assignments
         #[arg(required = true)]
         assignments: Vec<String>,
     },
     /// 显示投标项目 / show a project
+    #[command(after_help = "示例 / example:\n  bidseal project show 我的投标.bidproj --json")]
     Show {
+        /// 投标项目文件夹 / project folder
         dir: PathBuf,
+        /// 以 JSON 输出项目文件（project.json） / print project.json
+        #[arg(long)]
+        json: bool,
+    },
+    /// 项目进度：是否已合成、各签章节点是否已签、签章与投标文件是否最新、下一步 / status
+    #[command(after_help = "示例 / example:\n  bidseal project status 我的投标.bidproj --json")]
+    Status {
+        /// 投标项目文件夹 / project folder
+        dir: PathBuf,
+        /// 以 JSON 输出（字段见 docs/cli.md） / print JSON
         #[arg(long)]
         json: bool,
     },
     /// 合成投标文件 PDF（封面、目录、投标函、附件、页码、书签） / compose the bid PDF
+    #[command(after_help = "示例 / example:\n  bidseal project compose 我的投标.bidproj")]
     Compose {
+        /// 投标项目文件夹 / project folder
         dir: PathBuf,
+        /// 以 JSON 输出合成结果（字段见 docs/cli.md） / print JSON
         #[arg(long)]
         json: bool,
     },
     /// 扫码签章：一次扫码（会话模式）盖全部签章节点 / seal every signing node by one scan
+    #[command(
+        after_help = "示例 / example:\n  bidseal project seal 我的投标.bidproj --relay http://127.0.0.1:47800"
+    )]
     Seal {
+        /// 投标项目文件夹（须已合成） / project folder (composed)
         dir: PathBuf,
         #[command(flatten)]
         scan: ScanArgs,
     },
     /// 扫码认证并生成加密投标文件（手机上选择参与加密的同事证书） / generate the bid file
+    #[command(
+        after_help = "示例 / example:\n  bidseal project generate 我的投标.bidproj --out 投标文件.bsbid --colleagues 2"
+    )]
     Generate {
+        /// 投标项目文件夹（须已签章） / project folder (sealed)
         dir: PathBuf,
         #[command(flatten)]
         scan: ScanArgs,
@@ -320,13 +494,19 @@ enum ProjectCmd {
         colleagues: u8,
     },
     /// 试解密：扫码解密并做开标时的全部检查 / trial decryption by scan
+    #[command(
+        after_help = "示例 / example:\n  bidseal project trial-decrypt 我的投标.bidproj 投标文件.bsbid"
+    )]
     TrialDecrypt {
+        /// 投标项目文件夹 / project folder
         dir: PathBuf,
+        /// 要试解密的投标文件 / the bid file to try
         bid_file: PathBuf,
         #[command(flatten)]
         scan: ScanArgs,
     },
     /// 最近的投标项目 / recent projects
+    #[command(after_help = "示例 / example:\n  bidseal project list")]
     List,
 }
 
@@ -336,12 +516,15 @@ struct ScanArgs {
     /// 扫码中继地址（默认在本进程内启动内置中继，仅监听 127.0.0.1）
     #[arg(long)]
     relay: Option<String>,
-    /// 二维码图片写入的目录（默认 PROJECT/work/qr）
+    /// 二维码图片写入的目录，每次运行一个子目录 run-时间-进程号（默认 PROJECT/work/qr）
     #[arg(long)]
     qr_dir: Option<PathBuf>,
     /// 二维码有效期（秒）
     #[arg(long, default_value_t = 180)]
     qr_ttl: u64,
+    /// 以 JSON 输出结果（字段见 docs/cli.md）；进度与二维码提示仍在标准错误 / print JSON
+    #[arg(long)]
+    json: bool,
 }
 
 /// What a scanning subcommand does once the relay is up.
@@ -352,21 +535,54 @@ enum ScanStep {
 }
 
 fn flow_err(e: bidseal_workflow::FlowError) -> anyhow::Error {
-    coded(e.code(), e)
+    // The scan layer's words are for the desktop app ("在桌面端刷新二维码"); at the command
+    // line a new QR comes from running the command again.
+    let cli_words = match e.code() {
+        "scan.expired" => Some("二维码已过期：请重新运行本命令，用新的二维码扫码"),
+        "scan.unknown_session" => {
+            Some("扫码会话不存在或已结束：请重新运行本命令，用新的二维码扫码")
+        }
+        "scan.already_scanned" => {
+            Some("该二维码已被扫描过（二维码只能使用一次）：请重新运行本命令，用新的二维码扫码")
+        }
+        _ => None,
+    };
+    match cli_words {
+        Some(text) => coded(e.code(), text),
+        None => coded(e.code(), e),
+    }
 }
 
 /// Runs one scanning step on `dir`: embedded relay unless `--relay`, QR as PNG + payload line.
 fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
     use bidseal_workflow::project_flow;
     let project = BidProject::open(dir).map_err(project_err)?;
-    if let ScanStep::Generate { .. } = step {
-        // Refuse before any scan when seals are missing.
-        project_flow::sealed_for_generation(&project).map_err(flow_err)?;
+    if let Some(relay) = &scan.relay {
+        super::check_relay_url(relay)?;
     }
+    // Everything checkable without the phone, before any QR: then say what will be asked.
+    let flow_step = match &step {
+        ScanStep::Seal => project_flow::ProjectStep::Seal,
+        ScanStep::Generate { out, colleagues } => project_flow::ProjectStep::Generate {
+            output: out,
+            colleagues: *colleagues,
+        },
+        ScanStep::TrialDecrypt { bid_file } => project_flow::ProjectStep::TrialDecrypt { bid_file },
+    };
+    for line in project_flow::preflight(&project, flow_step).map_err(flow_err)? {
+        eprintln!("{line}");
+    }
+    // One folder per run, so this run's QR files never reuse an earlier run's names.
+    let run = format!(
+        "run-{}-{}",
+        OffsetDateTime::now_utc().unix_timestamp(),
+        std::process::id()
+    );
     let qr_dir = scan
         .qr_dir
         .clone()
-        .unwrap_or_else(|| dir.join("work").join("qr"));
+        .unwrap_or_else(|| dir.join("work").join("qr"))
+        .join(run);
     std::fs::create_dir_all(&qr_dir)
         .map_err(|e| coded("IO", format!("无法创建目录 {}: {e}", qr_dir.display())))?;
     let operation = match &step {
@@ -402,65 +618,99 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
             },
         };
         let mut presenter = super::hall::TerminalQr::new(qr_dir);
-        let result = match step {
-            ScanStep::Seal => project_flow::seal_project(&target, &mut presenter, &project)
-                .await
-                .map(|r| {
-                    println!(
-                        "已签章 {} 处 → {}（SHA-256 {}）",
-                        r.seals.len(),
-                        dir.join(&r.sealed).display(),
-                        r.sealed_sha256
-                    );
-                    for s in &r.seals {
-                        println!(
-                            "  {} [{}] {}",
-                            s.field_name,
-                            s.node_ids.join("、"),
-                            s.signer
+        let work = async {
+            match step {
+                ScanStep::Seal => project_flow::seal_project(&target, &mut presenter, &project)
+                    .await
+                    .map(|r| {
+                        if scan.json {
+                            crate::outln!("{}", json_or_empty(&r));
+                            return ExitCode::SUCCESS;
+                        }
+                        crate::outln!(
+                            "已签章 {} 处 → {}（SHA-256 {}）",
+                            r.seals.len(),
+                            dir.join(&r.sealed).display(),
+                            r.sealed_sha256
                         );
+                        for s in &r.seals {
+                            crate::outln!(
+                                "  {} [{}] {}",
+                                s.field_name,
+                                s.node_ids.join("、"),
+                                s.signer
+                            );
+                        }
+                        ExitCode::SUCCESS
+                    }),
+                ScanStep::Generate { out, colleagues } => project_flow::generate_project(
+                    &target,
+                    &mut presenter,
+                    &project,
+                    &out,
+                    bidseal_scan::CertificateChoice {
+                        min_extra: colleagues,
+                        max_extra: colleagues,
+                    },
+                )
+                .await
+                .map(|s| {
+                    if scan.json {
+                        let value = serde_json::json!({
+                            "bid_file": s.path.display().to_string(),
+                            "size": s.size,
+                            "sha256": s.sha256,
+                            "recipients": s.recipients,
+                        });
+                        crate::outln!("{value:#}");
+                        return ExitCode::SUCCESS;
+                    }
+                    crate::outln!("已生成投标文件 {}（{} 字节）", s.path.display(), s.size);
+                    for r in &s.recipients {
+                        crate::outln!("  可解密证书：{r}");
                     }
                     ExitCode::SUCCESS
                 }),
-            ScanStep::Generate { out, colleagues } => project_flow::generate_project(
-                &target,
-                &mut presenter,
-                &project,
-                &out,
-                bidseal_scan::CertificateChoice {
-                    min_extra: colleagues,
-                    max_extra: colleagues,
-                },
-            )
-            .await
-            .map(|s| {
-                println!("已生成投标文件 {}（{} 字节）", s.path.display(), s.size);
-                for r in &s.recipients {
-                    println!("  可解密证书：{r}");
-                }
-                ExitCode::SUCCESS
-            }),
-            ScanStep::TrialDecrypt { bid_file } => project_flow::trial_decrypt_project(
-                &target,
-                &mut presenter,
-                &project,
-                &bid_file,
-                &dir.join("work").join("trial"),
-            )
-            .await
-            .map(|report| {
-                super::hall::print_table(std::slice::from_ref(&report));
-                if report.passed {
-                    println!("试解密通过：投标文件可以开启，全部检查有效");
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
-            }),
+                ScanStep::TrialDecrypt { bid_file } => project_flow::trial_decrypt_project(
+                    &target,
+                    &mut presenter,
+                    &project,
+                    &bid_file,
+                    &dir.join("work").join("trial"),
+                )
+                .await
+                .map(|report| {
+                    if scan.json {
+                        crate::outln!("{}", json_or_empty(&report));
+                    } else {
+                        super::hall::print_table(std::slice::from_ref(&report));
+                        if report.passed {
+                            crate::outln!("试解密通过：投标文件可以开启，全部检查有效");
+                        }
+                    }
+                    if report.passed {
+                        ExitCode::SUCCESS
+                    } else {
+                        Exit::No.into()
+                    }
+                }),
+            }
+        };
+        // Ctrl-C drops the scan (its temporary files clean themselves up) and exits 4.
+        let result = tokio::select! {
+            r = work => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
         };
         if let Some(r) = relay {
             r.shutdown().await;
         }
+        let Some(result) = result else {
+            write_scan_record(&project, operation, "interrupted", "E_INTERRUPTED");
+            return Err(coded(
+                "E_INTERRUPTED",
+                "已中断（Ctrl-C），本次操作未完成，未写出任何结果；需要时请重新运行",
+            ));
+        };
         record_scan(&project, operation, &result);
         result.map_err(flow_err)
     })?;
@@ -479,16 +729,78 @@ fn record_scan(
         Err(bidseal_workflow::FlowError::Refused(r)) => ("rejected", r.code().to_string()),
         Err(e) => ("failed", e.code().to_string()),
     };
+    write_scan_record(project, operation, outcome, &detail);
+}
+
+/// Writes one line of the project's scan history (never blocks the bid).
+fn write_scan_record(project: &BidProject, operation: &str, outcome: &str, detail: &str) {
     let record = bidseal_bid::project::index::ScanRecord {
         project_path: project.recent_entry().path,
         at_unix: OffsetDateTime::now_utc().unix_timestamp(),
         operation: operation.into(),
         outcome: outcome.into(),
-        detail,
+        detail: detail.into(),
     };
     if let Err(e) = ProjectIndex::open_default().and_then(|i| i.record_scan(&record)) {
         eprintln!("提示：扫码记录未写入本地索引：{e}");
     }
+}
+
+/// Tells the bidder when an edit retired the sealed PDF (stderr: a warning, not a result).
+fn warn_retired(project: &BidProject) {
+    if let Some(old) = project.retired_seals() {
+        eprintln!(
+            "注意：投标内容已修改，原签章已失效；旧的签章文件已移到 {}。请重新合成（bidseal project compose）并签章（bidseal project seal），之前生成的投标文件也须重新生成",
+            old.display()
+        );
+    }
+}
+
+/// `project status` for people.
+fn print_status(st: &bidseal_workflow::project_flow::ProjectStatus) {
+    crate::outln!("投标项目：{}", st.project);
+    for m in &st.missing {
+        crate::outln!("  待办：{m}");
+    }
+    match &st.composed {
+        Some(c) if c.current => crate::outln!("合成：已合成 {}（{} 页）", c.output, c.pages),
+        Some(c) => crate::outln!("合成：{} 已被修改或删除，须重新合成", c.output),
+        None => crate::outln!("合成：尚未合成（或修改后需重新合成）"),
+    }
+    match &st.sealed {
+        Some(s) if s.current => crate::outln!("签章：{} 为最新", s.sealed),
+        Some(s) => crate::outln!(
+            "签章：{} 已失效（{}）",
+            s.sealed,
+            s.stale_reason.as_deref().unwrap_or("")
+        ),
+        None => crate::outln!("签章：尚未签章"),
+    }
+    for n in &st.nodes {
+        crate::outln!(
+            "  [{}] {}{}：{}",
+            n.node_id,
+            n.label,
+            if n.mandatory { "（必须）" } else { "" },
+            if n.sealed { "已签章" } else { "未签章" }
+        );
+    }
+    match &st.bid_file {
+        Some(b) if b.current => crate::outln!("投标文件：{} 为最新", b.bid_file),
+        Some(b) => crate::outln!(
+            "投标文件：{} 已失效（{}）",
+            b.bid_file,
+            b.stale_reason.as_deref().unwrap_or("")
+        ),
+        None => crate::outln!("投标文件：尚未生成"),
+    }
+    if !st.retired_seals.is_empty() {
+        crate::outln!(
+            "已失效的旧签章文件：{} 个（out/stale/）",
+            st.retired_seals.len()
+        );
+    }
+    crate::outln!("下一步：{}", st.next);
 }
 
 fn touch_index(project: &BidProject) {
@@ -511,14 +823,14 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
             let p = BidProject::create(&dir, &tender, &trusted, OffsetDateTime::now_utc())
                 .map_err(project_err)?;
             touch_index(&p);
-            println!(
+            crate::outln!(
                 "已新建投标项目 {}（{} {}）",
                 dir.display(),
                 p.manifest().project.name,
                 p.manifest().project.lot.name
             );
             for m in p.missing() {
-                println!("  待办：{m}");
+                crate::outln!("  待办：{m}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -530,66 +842,95 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
             let mut p = BidProject::open(&dir).map_err(project_err)?;
             for f in files {
                 let a = p.attach(&section, &f).map_err(project_err)?;
-                println!("已添加 {}（{} 页）→ {}", a.original_name, a.pages, a.file);
+                let what = match a.kind {
+                    AttachmentKind::Pdf => format!("{} 页", a.pages),
+                    AttachmentKind::Image => "扫描件，合成为 1 页".to_string(),
+                    AttachmentKind::Chapter => "文字章节，合成时排版".to_string(),
+                };
+                crate::outln!("已添加 {}（{what}）→ {}", a.original_name, a.file);
             }
+            warn_retired(&p);
             touch_index(&p);
             Ok(ExitCode::SUCCESS)
         }
         ProjectCmd::Set { dir, assignments } => {
             let mut p = BidProject::open(&dir).map_err(project_err)?;
-            for a in assignments {
+            let mut pairs = Vec::new();
+            for a in &assignments {
                 let Some((k, v)) = a.split_once('=') else {
                     return Err(coded(
                         "PROJECT_BAD_ASSIGNMENT",
-                        format!("“{a}”应写成 KEY=VALUE"),
+                        format!("“{a}”应写成 KEY=VALUE（未写入任何字段）"),
                     ));
                 };
-                let stored = p.set(k.trim(), v).map_err(project_err)?;
-                println!("{} = {stored}", k.trim());
+                pairs.push((k.trim(), v));
             }
+            // All or nothing: one refused value leaves the project as it was.
+            let stored = p
+                .set_all(&pairs)
+                .map_err(|e| coded(e.code(), format!("{e}（全部未写入，请改正后重新运行）")))?;
+            for ((k, _), v) in pairs.iter().zip(&stored) {
+                crate::outln!("{k} = {v}");
+            }
+            warn_retired(&p);
             touch_index(&p);
+            Ok(ExitCode::SUCCESS)
+        }
+        ProjectCmd::Status { dir, json } => {
+            let p = BidProject::open(&dir).map_err(project_err)?;
+            let st = bidseal_workflow::project_flow::project_status(&p);
+            if json {
+                crate::outln!("{}", json_or_empty(&st));
+            } else {
+                print_status(&st);
+            }
             Ok(ExitCode::SUCCESS)
         }
         ProjectCmd::Show { dir, json } => {
             let p = BidProject::open(&dir).map_err(project_err)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(p.file())?);
+                crate::outln!("{}", serde_json::to_string_pretty(p.file())?);
                 return Ok(ExitCode::SUCCESS);
             }
             let f = p.file();
             print_manifest(p.manifest());
-            println!(
+            crate::outln!(
                 "投标人：{}（{}），法定代表人 {}",
-                f.bidder.name, f.bidder.credit_code, f.bidder.legal_representative
+                f.bidder.name,
+                f.bidder.credit_code,
+                f.bidder.legal_representative
             );
             for (k, v) in &f.form {
-                println!("  {k} = {v}");
+                crate::outln!("  {k} = {v}");
             }
             for s in &p.manifest().sections {
                 for a in f.attachments.get(&s.id).into_iter().flatten() {
-                    println!("  附件 [{}] {}（{} 页）", s.id, a.original_name, a.pages);
+                    crate::outln!("  附件 [{}] {}（{} 页）", s.id, a.original_name, a.pages);
                 }
             }
             match &f.composition {
-                Some(c) => println!(
+                Some(c) => crate::outln!(
                     "已合成：{}（{} 页，SHA-256 {}）",
-                    c.output, c.pages, c.sha256
+                    c.output,
+                    c.pages,
+                    c.sha256
                 ),
-                None => println!("尚未合成（或修改后需重新合成）"),
+                None => crate::outln!("尚未合成（或修改后需重新合成）"),
             }
             for m in p.missing() {
-                println!("  待办：{m}");
+                crate::outln!("  待办：{m}");
             }
             Ok(ExitCode::SUCCESS)
         }
         ProjectCmd::Compose { dir, json } => {
             let mut p = BidProject::open(&dir).map_err(project_err)?;
             let c = compose(&mut p, OffsetDateTime::now_utc()).map_err(|e| coded(e.code(), e))?;
+            warn_retired(&p);
             touch_index(&p);
             if json {
-                println!("{}", serde_json::to_string_pretty(&c)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&c)?);
             } else {
-                println!(
+                crate::outln!(
                     "已合成 {}：{} 页，{} 字节",
                     dir.join(&c.output).display(),
                     c.pages,
@@ -601,7 +942,7 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
                         .iter()
                         .map(|r| (r.page_index + 1).to_string())
                         .collect();
-                    println!(
+                    crate::outln!(
                         "  签章节点 [{}] {} → 第 {} 页",
                         n.node_id,
                         n.label,
@@ -626,7 +967,7 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
         ProjectCmd::List => {
             let index = ProjectIndex::open_default().map_err(|e| coded("INDEX", e))?;
             for r in index.recent(50).map_err(|e| coded("INDEX", e))? {
-                println!("{}\t{}\t{}", r.path, r.tender_project_id, r.title);
+                crate::outln!("{}\t{}\t{}", r.path, r.tender_project_id, r.title);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -34,6 +34,9 @@ pub struct EnvelopeArgs {
 #[derive(Debug, Subcommand)]
 enum EnvelopeCommand {
     /// 加密文件，任一接收证书均可解密 / encrypt IN to every --to certificate
+    #[command(
+        after_help = "示例 / example:\n  bidseal envelope encrypt 投标文件.pdf 投标文件.bsbid --to a.pem --to b.pem"
+    )]
     Encrypt {
         /// 要加密的文件 / plaintext file
         input: PathBuf,
@@ -44,6 +47,9 @@ enum EnvelopeCommand {
         to: Vec<PathBuf>,
     },
     /// 用接收证书及其私钥解密 / decrypt IN with a recipient certificate and its key
+    #[command(
+        after_help = "示例 / example:\n  bidseal envelope decrypt 投标文件.bsbid 投标文件.pdf --key k.pem --cert c.pem\n\n退出码：0 已解密且完整；1 文件被篡改或不是接收者；3 文件无法读取或格式错误"
+    )]
     Decrypt {
         /// 加密文件 / envelope
         input: PathBuf,
@@ -56,10 +62,14 @@ enum EnvelopeCommand {
         #[arg(long, value_name = "C.pem")]
         cert: PathBuf,
     },
-    /// 列出加密文件的接收者 / list an envelope's recipients
+    /// 列出加密文件的接收者（只读文件头，不解密，不校验内容） / list an envelope's recipients
+    #[command(after_help = "示例 / example:\n  bidseal envelope inspect 投标文件.bsbid --json")]
     Inspect {
         /// 加密文件 / envelope
         file: PathBuf,
+        /// 以 JSON 输出（字段见 docs/cli.md） / print JSON (schema in docs/cli.md)
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -73,7 +83,7 @@ pub fn run(args: EnvelopeArgs) -> Result<ExitCode> {
             key,
             cert,
         } => decrypt(&input, &output, &key, &cert),
-        EnvelopeCommand::Inspect { file } => inspect(&file),
+        EnvelopeCommand::Inspect { file, json } => inspect(&file, json),
     };
     if result.is_err() && PROGRESS_LINE_OPEN.swap(false, Ordering::Relaxed) {
         eprintln!();
@@ -131,7 +141,7 @@ fn encrypt(input: &Path, output: &Path, to: &[PathBuf]) -> Result<(), EnvelopeEr
     let recipients = RecipientSet::new(load_certificates(to)?, SystemTime::now())?;
     let mut progress = progress_printer("加密中");
     let summary = encrypt_file(input, output, &recipients, &mut progress)?;
-    println!(
+    crate::outln!(
         "已加密：{} → {}（{} 字节，{} 个接收者）",
         input.display(),
         output.display(),
@@ -140,7 +150,7 @@ fn encrypt(input: &Path, output: &Path, to: &[PathBuf]) -> Result<(), EnvelopeEr
     );
     for recipient in recipients.recipients() {
         let c = recipient.certificate();
-        println!(
+        crate::outln!(
             "  接收者：{}（序列号 {}）",
             c.subject_string(),
             c.serial_hex()
@@ -158,40 +168,141 @@ fn decrypt(input: &Path, output: &Path, key: &Path, cert: &Path) -> Result<(), E
         })?;
     let mut progress = progress_printer("解密中");
     let summary = runtime.block_on(decrypt_file(input, output, &agreement, &mut progress))?;
-    println!(
+    crate::outln!(
         "已解密并通过完整性校验：{} → {}（{} 字节）",
         input.display(),
         output.display(),
         summary.plaintext_len
     );
-    println!("  使用的接收者：{}", summary.opened_as);
+    crate::outln!("  使用的接收者：{}", summary.opened_as);
     if summary.binding == RecipientBinding::Absent {
-        println!("  注意：该文件不是 BidSeal 生成的，接收者列表未受完整性保护");
+        crate::outln!("  注意：该文件不是 BidSeal 生成的，接收者列表未受完整性保护");
     }
     Ok(())
 }
 
-fn inspect(file: &Path) -> Result<(), EnvelopeError> {
-    let header = inspect_file(file)?;
-    println!("加密投标文件：{}", file.display());
-    println!("  内容加密：AES-256-GCM");
-    match header.content_len {
-        Some(len) => println!("  密文长度：{len} 字节"),
-        None => println!("  密文长度：分段编码（openssl -stream），未预先声明"),
+/// How the file's length compares with what its outer DER header declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LengthCheck {
+    /// The file is exactly as long as declared.
+    Complete,
+    /// Indefinite-length encoding (openssl -stream): nothing declared to compare with.
+    Undeclared,
+}
+
+/// Compares the file size with the length its outer SEQUENCE declares: a truncated file (or
+/// one with bytes appended) is refused here, before anything is printed as checked.
+fn check_length(file: &Path) -> Result<LengthCheck, EnvelopeError> {
+    use std::io::Read;
+    let io = |e| EnvelopeError::Io {
+        path: file.to_path_buf(),
+        source: e,
+    };
+    let mut f = std::fs::File::open(file).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    let mut head = [0u8; 10];
+    let got = f.read(&mut head).map_err(io)?;
+    if got < 2 || head[0] != 0x30 {
+        return Err(EnvelopeError::Malformed {
+            offset: 0,
+            what: "文件开头不是 CMS ContentInfo（DER SEQUENCE）".into(),
+        });
     }
-    println!(
+    let (len, header_len) = match head[1] {
+        0x80 => return Ok(LengthCheck::Undeclared),
+        n if n < 0x80 => (u64::from(n), 2u64),
+        n => {
+            let count = usize::from(n & 0x7f);
+            if count > 8 || got < 2 + count {
+                return Err(EnvelopeError::Malformed {
+                    offset: 1,
+                    what: "文件头长度字段无效".into(),
+                });
+            }
+            let len = head[2..2 + count]
+                .iter()
+                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+            (len, 2 + count as u64)
+        }
+    };
+    let declared = len.saturating_add(header_len);
+    if size < declared {
+        return Err(EnvelopeError::Truncated { offset: size });
+    }
+    if size > declared {
+        return Err(EnvelopeError::Malformed {
+            offset: declared,
+            what: format!(
+                "文件头声明 {declared} 字节之后还有 {} 字节多余数据",
+                size - declared
+            ),
+        });
+    }
+    Ok(LengthCheck::Complete)
+}
+
+fn inspect(file: &Path, json: bool) -> Result<(), EnvelopeError> {
+    let length = check_length(file)?;
+    let header = inspect_file(file)?;
+    let binding = match header.binding {
+        RecipientBinding::Verified => "verified",
+        RecipientBinding::Absent => "absent",
+    };
+    if json {
+        let recipients: Vec<serde_json::Value> = header
+            .recipients
+            .entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "issuer": e.id().issuer.to_string(),
+                    "serial": e.serial_hex(),
+                })
+            })
+            .collect();
+        let value = serde_json::json!({
+            "file": file.display().to_string(),
+            "content_encryption": "AES-256-GCM",
+            "ciphertext_len": header.content_len,
+            "length": match length {
+                LengthCheck::Complete => "complete",
+                LengthCheck::Undeclared => "undeclared",
+            },
+            "recipient_binding": binding,
+            "content_integrity": "not_checked",
+            "recipients": recipients,
+            "other_recipients": header.recipients.other,
+        });
+        crate::outln!("{value:#}");
+        return Ok(());
+    }
+    crate::outln!("加密投标文件：{}", file.display());
+    crate::outln!("  内容加密：AES-256-GCM");
+    match header.content_len {
+        Some(len) => crate::outln!("  密文长度：{len} 字节"),
+        None => crate::outln!("  密文长度：分段编码（openssl -stream），未预先声明"),
+    }
+    crate::outln!(
+        "  文件长度：{}",
+        match length {
+            LengthCheck::Complete => "与文件头声明一致",
+            LengthCheck::Undeclared => "分段编码，无声明长度可比对",
+        }
+    );
+    crate::outln!(
         "  接收者列表保护：{}",
         match header.binding {
-            RecipientBinding::Verified => "已校验（BidSeal 生成）",
+            RecipientBinding::Verified => "已校验（BidSeal 生成，接收者列表未被改动）",
             RecipientBinding::Absent => "无（其他工具生成）",
         }
     );
-    println!("  接收者（{} 个）：", header.recipients.entries.len());
+    crate::outln!("  内容完整性：未校验（只在解密时由认证标签校验；本命令不解密）");
+    crate::outln!("  接收者（{} 个）：", header.recipients.entries.len());
     for entry in &header.recipients.entries {
-        println!("    {}", entry.describe());
+        crate::outln!("    {}", entry.describe());
     }
     if header.recipients.other > 0 {
-        println!(
+        crate::outln!(
             "  另有 {} 个本工具不支持的接收者类型",
             header.recipients.other
         );

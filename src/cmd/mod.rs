@@ -3,6 +3,7 @@
 
 mod bid;
 mod envelope;
+pub mod exit;
 mod hall;
 mod phone;
 mod relay;
@@ -15,7 +16,23 @@ use std::process::ExitCode;
 
 /// BidSeal 投标签章：以手机扫码代替 CA 锁，制作、签章、加密与开启投标文件。
 #[derive(Debug, Parser)]
-#[command(name = "bidseal", version, about, long_about = None)]
+#[command(
+    name = "bidseal",
+    version,
+    about,
+    long_about = None,
+    after_help = concat!(
+        "示例 / example:\n",
+        "  bidseal phone init world && bidseal tender make --world world --out tender.zip\n",
+        "  bidseal project new 我的投标.bidproj --tender tender.zip --platform-cert world/pki/platform.crt\n\n",
+        "退出码 / exit codes（所有子命令一致，见 docs/cli.md）：\n",
+        "  0  成功 / success\n",
+        "  1  校验或操作未通过（签名无效、手机端拒绝、试解密未通过） / the check or operation said no\n",
+        "  2  用法错误（参数） / usage error\n",
+        "  3  输入或环境错误（文件缺失、无法读取、网络、项目未就绪） / input or environment error\n",
+        "  4  已中断（Ctrl-C）或超时（二维码过期、手机未应答） / interrupted or timed out",
+    )
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -24,12 +41,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// 在 PDF 上加盖印章（可见印章 + PDF 数字签名） / seal a PDF
+    #[command(
+        after_help = "示例 / example:\n  bidseal seal in.pdf out.pdf --key k.pem --cert c.pem --image 公章.png --rect 400,100,120,120"
+    )]
     Seal(seal::SealArgs),
     /// 验证 PDF 中的每个签名 / verify every signature in a PDF
+    #[command(
+        after_help = "示例 / example:\n  bidseal verify sealed.pdf --trust world/pki/ca-1.pem\n\n退出码：0 全部有效；1 有签名无效或没有签名；3 文件无法读取"
+    )]
     Verify(seal::VerifyArgs),
     /// 多证书数字信封：加密、解密、查看 / multi-recipient envelope
     Envelope(envelope::EnvelopeArgs),
     /// 运行独立的扫码中继服务 / run the scan relay standalone
+    #[command(after_help = "示例 / example:\n  bidseal relay --listen 127.0.0.1:47800")]
     Relay(relay::RelayArgs),
     /// 发起扫码会话（显示二维码，跟踪状态） / start a scan session
     Scan(scan::ScanArgs),
@@ -40,8 +64,12 @@ pub enum Command {
     /// 投标项目：导入、编辑、合成、签章、生成 / bid projects
     Project(bid::ProjectArgs),
     /// 开标：扫码解密并验证投标文件 / open bid files at the hall
+    #[command(
+        after_help = "示例 / example:\n  bidseal open 投标文件.bsbid --tender tender.zip --work opened"
+    )]
     Open(hall::OpenArgs),
     /// 以内置默认配置跑通完整流程 / run the whole flow on embedded defaults
+    #[command(after_help = "示例 / example:\n  bidseal demo --out /tmp/bidseal-demo")]
     Demo(hall::DemoArgs),
 }
 
@@ -58,5 +86,48 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Project(args) => bid::project(args),
         Command::Open(args) => hall::open(args),
         Command::Demo(args) => hall::demo(args),
+    }
+}
+
+/// Unix seconds as `2026-12-01 16:53:00（北京时间）`, how the CLI shows a time to bidders
+/// (China Standard Time, UTC+8, no fractions); out-of-range values are shown as the number.
+pub fn format_cst(unix: i64) -> String {
+    use bidseal_bid::time::{OffsetDateTime, UtcOffset};
+    let Ok(offset) = UtcOffset::from_hms(8, 0, 0) else {
+        return unix.to_string();
+    };
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .map(|t| t.to_offset(offset))
+        .map_or_else(
+            || unix.to_string(),
+            |t| {
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}（北京时间）",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                )
+            },
+        )
+}
+
+/// A relay address the phone can use: `http://` or `https://` with a host (the QR carries it
+/// to the phone, which could do nothing with `127.0.0.1:47800`). Checked before any QR.
+pub fn check_relay_url(url: &str) -> anyhow::Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
+        _ => Err(exit::coded(
+            "E_USAGE",
+            format!(
+                "--relay “{url}”无效：中继地址应以 http:// 或 https:// 开头，如 http://127.0.0.1:47800"
+            ),
+        )),
     }
 }

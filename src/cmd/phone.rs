@@ -10,7 +10,7 @@
 //! - `phone admin --cosign URL --state DIR <list|log|disable|enable|revoke|reset-pin|authorise-until>`
 //!   — the enterprise administrator's actions, for tests.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use bidseal_phone::cosign::client::CosignClient;
 use bidseal_phone::cosign::server::{self, ADMIN_TOKEN_FILE, STATE_FILE};
 use bidseal_phone::cosign::state::AdminAction;
@@ -32,23 +32,27 @@ pub struct PhoneArgs {
 
 #[derive(Debug, Subcommand)]
 enum PhoneCommand {
-    /// 生成测试 PKI、手机证书库与协同签名服务状态 / make the test PKI in DIR
+    /// 生成测试 PKI、手机证书库、协同签名服务状态与平台签名证书 / make a test world in DIR
+    #[command(after_help = "示例 / example:\n  bidseal phone init world --pin 123456")]
     Init {
-        /// Folder to create (pki/, phone/, cosign/).
+        /// 要创建的文件夹（pki/、phone/、cosign/） / folder to create
         dir: PathBuf,
-        /// The 6-digit PIN of every test certificate.
+        /// 每张测试证书的 6 位 PIN / the 6-digit PIN of every test certificate
         #[arg(long, default_value = "123456")]
         pin: String,
-        /// PBKDF2 iterations of the PIN-derived keys and verifiers (tests use fewer).
+        /// PIN 派生密钥的 PBKDF2 迭代次数（测试可用更少） / PBKDF2 iterations
         #[arg(long, default_value_t = bidseal_phone::key_seal::PIN_KDF_ITERATIONS)]
         kdf_iterations: u32,
     },
     /// 运行协同签名服务 / run the co-signing service
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone serve-cosign --listen 127.0.0.1:7001 --state world"
+    )]
     ServeCosign {
-        /// Address to listen on, e.g. 127.0.0.1:0.
+        /// 监听地址，如 127.0.0.1:0 / address to listen on
         #[arg(long)]
         listen: SocketAddr,
-        /// The init folder or its cosign/ subfolder.
+        /// phone init 生成的文件夹或其 cosign/ 子文件夹 / the init folder or its cosign/
         #[arg(long)]
         state: PathBuf,
     },
@@ -57,78 +61,87 @@ enum PhoneCommand {
     /// 企业管理员操作（测试用） / enterprise-admin actions
     Admin(AdminArgs),
     /// 忘记证书密码：凭验证码设置新 PIN / set a new PIN with a one-time code
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone reset-pin --keystore world --cosign http://127.0.0.1:7001 --cert ent-huaxia --code 123456 --new-pin 654321"
+    )]
     ResetPin {
-        /// The init folder or its phone/ subfolder.
+        /// phone init 生成的文件夹或其 phone/ 子文件夹 / the init folder or its phone/
         #[arg(long)]
         keystore: PathBuf,
-        /// Co-signing service base URL.
+        /// 协同签名服务地址 / co-signing service base URL
         #[arg(long)]
         cosign: String,
-        /// Certificate id.
+        /// 证书编号 / certificate id
         #[arg(long)]
         cert: String,
-        /// The verification code (from `phone admin reset-code`).
+        /// 验证码（phone admin reset-code 给出） / the one-time code
         #[arg(long)]
         code: String,
-        /// The new 6-digit PIN.
+        /// 新的 6 位 PIN / the new 6-digit PIN
         #[arg(long)]
         new_pin: String,
     },
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "示例 / example:\n  bidseal phone scan --qr-png 项目/work/qr/qr-1.png --keystore world --cosign http://127.0.0.1:7001 --pin-stdin\n\n退出码：0 全部确认；1 有请求被拒绝（PIN 错误、用户拒绝、证书状态）；3 二维码或网络错误；4 超时"
+)]
 struct ScanArgs {
-    /// The QR payload text (bidseal://scan?...).
+    /// 二维码内容（bidseal://scan?...） / the QR payload text
+    #[arg(required_unless_present = "qr_png", conflicts_with = "qr_png")]
     payload: Option<String>,
-    /// Read the payload from a PNG of the QR code instead.
+    /// 从二维码 PNG 图片读取（代替 PAYLOAD） / read the payload from a PNG of the QR
     #[arg(long)]
     qr_png: Option<PathBuf>,
-    /// The init folder or its phone/ subfolder.
+    /// phone init 生成的文件夹或其 phone/ 子文件夹 / the init folder or its phone/
     #[arg(long)]
     keystore: PathBuf,
-    /// Co-signing service base URL, e.g. http://127.0.0.1:7001.
+    /// 协同签名服务地址，如 http://127.0.0.1:7001 / co-signing service base URL
     #[arg(long)]
     cosign: String,
-    /// The certificate PIN (6 digits). Visible in the process list: prefer --pin-stdin
-    /// outside tests.
+    /// 证书 PIN（6 位；会出现在进程列表中，测试以外请用 --pin-stdin） / the certificate PIN
     #[arg(long, required_unless_present = "pin_stdin")]
     pin: Option<String>,
-    /// Read the PIN from the first line of stdin.
+    /// 从标准输入第一行读取 PIN / read the PIN from the first line of stdin
     #[arg(long, conflicts_with = "pin")]
     pin_stdin: bool,
-    /// Press 确认 on every prompt (default).
+    /// 每次提示都按“确认”（默认） / press 确认 on every prompt (default)
     #[arg(long, conflicts_with = "reject")]
     confirm: bool,
-    /// Press 拒绝.
+    /// 按“拒绝” / press 拒绝
     #[arg(long)]
     reject: bool,
-    /// Tick 自动确认 when the desktop opens a session.
+    /// 桌面端建立会话时勾选“自动确认” / tick 自动确认 in session mode
     #[arg(long)]
     auto_confirm: bool,
-    /// Use this certificate instead of the automatic choice.
+    /// 使用此证书（代替自动选择） / use this certificate
     #[arg(long)]
     cert: Option<String>,
-    /// Colleague certificate to add as encryption recipient (generate); repeatable.
+    /// 生成投标文件时加选的同事加密证书（可重复） / colleague certificate to add (repeatable)
     #[arg(long = "pick-colleague")]
     pick_colleague: Vec<String>,
-    /// Trading-platform certificate (PEM) whose signed tenders the phone accepts for
-    /// decryption (the opening time comes from them); repeatable.
+    /// 交易平台证书（PEM，可重复）：手机只接受其签名的招标文件作为开标时间来源 / trading-platform
+    /// certificate whose signed tenders give the opening time (repeatable)
     #[arg(long = "platform-cert")]
     platform_cert: Vec<PathBuf>,
-    /// Scan, read the first request and never answer (fault injection for tests).
+    /// 扫码、读取第一个请求后不再应答（测试用的故障注入） / never answer (fault injection)
     #[arg(long)]
     never_answer: bool,
-    /// Device name shown on the desktop.
+    /// 桌面端显示的设备名 / device name shown on the desktop
     #[arg(long, default_value = "模拟手机")]
     device: String,
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world list"
+)]
 struct AdminArgs {
-    /// Co-signing service base URL.
+    /// 协同签名服务地址 / co-signing service base URL
     #[arg(long)]
     cosign: String,
-    /// The init folder or its cosign/ subfolder (for the admin token).
+    /// phone init 生成的文件夹或其 cosign/ 子文件夹（读取管理员令牌） / the init folder
     #[arg(long)]
     state: PathBuf,
     #[command(subcommand)]
@@ -137,22 +150,73 @@ struct AdminArgs {
 
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
-    /// List certificates and their state.
-    List,
-    /// Print the usage log (证书日志) of a certificate as JSON.
-    Log { cert: String },
-    /// 禁用.
-    Disable { cert: String },
-    /// 启用.
-    Enable { cert: String },
-    /// 注销 (final).
-    Revoke { cert: String },
-    /// Clear the wrong-PIN counter (解锁).
-    Unlock { cert: String },
-    /// Issue a one-time code for 忘记证书密码 (printed on stdout, as the SMS would carry it).
-    ResetCode { cert: String },
-    /// Set the staff authorisation end (unix seconds or RFC 3339), or `none`.
-    AuthoriseUntil { cert: String, until: String },
+    /// 列出证书及其状态 / list certificates and their state
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world list --json"
+    )]
+    List {
+        /// 以 JSON 输出（字段见 docs/cli.md） / print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// 以 JSON 输出证书使用日志（证书日志） / print a certificate's usage log as JSON
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world log ent-huaxia"
+    )]
+    Log {
+        /// 证书编号 / certificate id
+        cert: String,
+    },
+    /// 禁用证书 / disable
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world disable ent-huaxia"
+    )]
+    Disable {
+        /// 证书编号 / certificate id
+        cert: String,
+    },
+    /// 启用证书 / enable
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world enable ent-huaxia"
+    )]
+    Enable {
+        /// 证书编号 / certificate id
+        cert: String,
+    },
+    /// 注销证书（不可恢复） / revoke (final)
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world revoke colleague-liu"
+    )]
+    Revoke {
+        /// 证书编号 / certificate id
+        cert: String,
+    },
+    /// 解锁：清零 PIN 错误次数 / clear the wrong-PIN counter
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world unlock ent-huaxia"
+    )]
+    Unlock {
+        /// 证书编号 / certificate id
+        cert: String,
+    },
+    /// 为“忘记证书密码”签发一次性验证码（输出到标准输出，如短信所带） / issue a reset code
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world reset-code ent-huaxia"
+    )]
+    ResetCode {
+        /// 证书编号 / certificate id
+        cert: String,
+    },
+    /// 设置员工授权截止时间 / set the staff authorisation end
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world authorise-until colleague-wang 2026-12-31T18:00:00+08:00"
+    )]
+    AuthoriseUntil {
+        /// 证书编号 / certificate id
+        cert: String,
+        /// 截止时间：Unix 秒数、RFC 3339 时间或 none / unix seconds, RFC 3339 or `none`
+        until: String,
+    },
 }
 
 /// Runs the command.
@@ -204,9 +268,9 @@ fn phone_dir(dir: &Path) -> PathBuf {
 
 fn init(dir: &Path, pin: &str, kdf_iterations: u32) -> Result<ExitCode> {
     let report = bidseal_phone::provision::init_test_world(dir, pin, kdf_iterations)?;
-    println!("测试证书已生成：{}", report.dir.display());
+    crate::outln!("测试证书已生成：{}", report.dir.display());
     for (id, label) in &report.certificates {
-        println!("  {id}\t{label}");
+        crate::outln!("  {id}\t{label}");
     }
     if report.font_missing {
         eprintln!("警告：未找到中文字体（fonts-noto-cjk），印章图片只有图形没有文字");
@@ -215,11 +279,22 @@ fn init(dir: &Path, pin: &str, kdf_iterations: u32) -> Result<ExitCode> {
 }
 
 async fn serve_cosign(listen: SocketAddr, state: &Path) -> Result<ExitCode> {
+    // Read the state before saying "listening": a wrong --state fails here, not after.
+    let state_file = state.join(STATE_FILE);
+    bidseal_phone::cosign::state::CosignBook::load(&state_file).map_err(|e| {
+        super::exit::coded(
+            "E_COSIGN_STATE",
+            format!(
+                "协同签名服务状态 {} 无法读取（{e}）：--state 应为 bidseal phone init 生成的文件夹或其 cosign/ 子文件夹",
+                state_file.display()
+            ),
+        )
+    })?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("无法监听 {listen}"))?;
     let addr = listener.local_addr()?;
-    println!("listening on http://{addr}");
+    crate::outln!("listening on http://{addr}");
     std::io::stdout().flush()?;
     eprintln!(
         "协同签名服务已启动：http://{addr}（状态目录 {}）",
@@ -248,7 +323,12 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
     let payload_text = match (&a.payload, &a.qr_png) {
         (Some(p), None) => p.clone(),
         (None, Some(png)) => bidseal_phone::camera::read_qr_png(png)?,
-        _ => bail!("请给出二维码内容（PAYLOAD）或 --qr-png 图片中的一个"),
+        _ => {
+            return Err(super::exit::coded(
+                "E_USAGE",
+                "请给出二维码内容（PAYLOAD）或 --qr-png 图片中的一个",
+            ))
+        }
     };
     let keystore = Keystore::load(&phone_dir(&a.keystore))?;
     let cosign = CosignClient::new(&a.cosign)?;
@@ -281,8 +361,21 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
         },
     )
     .await?;
-    println!("{}", serde_json::to_string(&summary)?);
-    Ok(ExitCode::SUCCESS)
+    crate::outln!("{}", serde_json::to_string(&summary)?);
+    Ok(scan_exit(&summary).into())
+}
+
+/// The exit code of one phone scan: 1 when any request was refused (wrong PIN, the user's
+/// 拒绝, a certificate state), 4 when the scan ended by time-out before any answer, else 0.
+fn scan_exit(summary: &bidseal_phone::scan_loop::ScanSummary) -> super::exit::Exit {
+    use super::exit::Exit;
+    if summary.answered.iter().any(|a| a.outcome != "confirmed") {
+        Exit::No
+    } else if summary.answered.is_empty() && summary.ended == "idle_timeout" {
+        Exit::Interrupted
+    } else {
+        Exit::Success
+    }
 }
 
 async fn reset_pin(
@@ -314,6 +407,54 @@ fn parse_until(text: &str) -> Result<Option<i64>> {
     Ok(Some(t))
 }
 
+/// `phone admin list` for people: one line per certificate.
+fn print_cert_list(certs: &[bidseal_phone::cosign::server::CertSummary]) {
+    use bidseal_phone::cosign::state::CertState;
+    crate::outln!("证书\t持有人\t状态\tPIN 连续错误\t授权截止\t证书有效期至");
+    for c in certs {
+        let state = match c.state {
+            CertState::Active => "正常",
+            CertState::Disabled => "已禁用",
+            CertState::Revoked => "已注销",
+        };
+        crate::outln!(
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            c.id,
+            c.holder,
+            state,
+            c.wrong_pins,
+            c.authorised_until
+                .map_or_else(|| "不限".to_string(), local_time),
+            local_time(c.not_after)
+        );
+    }
+}
+
+/// Unix seconds as `2026-12-01 16:53（UTC+8）` (China Standard Time, what the bidders read).
+fn local_time(unix: i64) -> String {
+    super::format_cst(unix)
+}
+
+/// An id the service does not know is named as such (the service's 404 would otherwise read
+/// as "service unavailable, try later").
+async fn ensure_known(client: &CosignClient, token: &str, cert: &str) -> Result<()> {
+    let known = client.list(token).await?;
+    if known.iter().any(|c| c.id == cert) {
+        return Ok(());
+    }
+    Err(super::exit::coded(
+        "E_UNKNOWN_CERT",
+        format!(
+            "协同签名服务中没有证书“{cert}”（可用：{}）",
+            known
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>()
+                .join("、")
+        ),
+    ))
+}
+
 async fn admin(a: AdminArgs) -> Result<ExitCode> {
     let token_path = cosign_dir(&a.state).join(ADMIN_TOKEN_FILE);
     let token = server::SecretText::new(
@@ -325,15 +466,18 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
     let token = token.expose();
     let client = CosignClient::new(&a.cosign)?;
     let (cert, action) = match a.action {
-        AdminCommand::List => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&client.list(token).await?)?
-            );
+        AdminCommand::List { json } => {
+            let certs = client.list(token).await?;
+            if json {
+                crate::outln!("{}", serde_json::to_string_pretty(&certs)?);
+            } else {
+                print_cert_list(&certs);
+            }
             return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::Log { cert } => {
-            println!(
+            ensure_known(&client, token, &cert).await?;
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&client.log(token, &cert).await?)?
             );
@@ -351,8 +495,9 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
             },
         ),
     };
+    ensure_known(&client, token, &cert).await?;
     if let Some(code) = client.admin(token, &cert, &action).await? {
-        println!("{code}");
+        crate::outln!("{code}");
     }
     eprintln!("已完成：{cert}");
     Ok(ExitCode::SUCCESS)

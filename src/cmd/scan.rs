@@ -7,9 +7,10 @@
 //! seal image, nothing signed), `generate` a manifest of an unknown bidder and `decrypt` an
 //! unsigned tender — a phone refuses the last two with its reason (the gates of issue #10);
 //! the real flows are `bidseal project seal|generate|trial-decrypt` and `bidseal open`.
-//! Exit codes: 0 confirmed (or session ended normally), 2 rejected by the phone, 3 expired or
-//! failed.
+//! Exit codes (`cmd::exit`, the same for every subcommand): 0 confirmed (or session ended
+//! normally), 1 refused by the phone, 3 failed (relay, channel), 4 QR expired or time-out.
 
+use super::exit::Exit;
 use anyhow::{Context, Result};
 use bidseal_scan::client::{self, ScanEvent, ScanOptions};
 use bidseal_scan::*;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 /// 发起扫码会话 / start a scan session.
 #[derive(Debug, Args)]
+#[command(after_help = "示例 / example:\n  bidseal scan --op sign --png qr.png --json")]
 pub struct ScanArgs {
     /// 操作 / operation
     #[arg(long, value_enum, default_value_t = OpArg::Auth)]
@@ -48,6 +50,9 @@ pub struct ScanArgs {
     /// 交易平台标识 / platform id
     #[arg(long, default_value = "demo-ggzy")]
     pub platform: String,
+    /// 每个状态输出一行 JSON（JSON Lines，字段见 docs/cli.md） / one JSON object per event
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Operation to start.
@@ -142,6 +147,9 @@ fn p256_demo_point(_seed: &Digest32) -> Vec<u8> {
 }
 
 async fn scan(args: ScanArgs) -> Result<ExitCode> {
+    if let Some(relay) = &args.relay {
+        super::check_relay_url(relay)?;
+    }
     let op = OperationKind::from(args.op);
     let embedded = match &args.relay {
         Some(_) => None,
@@ -166,27 +174,41 @@ async fn scan(args: ScanArgs) -> Result<ExitCode> {
     let payload = scan.payload().clone();
     if let Some(p) = &args.png {
         qr::write_atomic(p, &qr::render_png(&payload)?)?;
-        println!("qr-png: {}", p.display());
+        crate::outln!("qr-png: {}", p.display());
     }
     if let Some(p) = &args.svg {
         qr::write_atomic(p, qr::render_svg(&payload)?.as_bytes())?;
-        println!("qr-svg: {}", p.display());
+        crate::outln!("qr-svg: {}", p.display());
     }
     if let Some(p) = &args.payload_file {
         qr::write_atomic(p, payload.to_url().as_bytes())?;
     }
-    println!("relay: {relay}");
-    println!("qr-version: {}", qr::version_of(&payload)?);
-    println!("payload: {}", payload.to_url());
+    if args.json {
+        let started = serde_json::json!({
+            "event": "started",
+            "relay": relay,
+            "qr_version": qr::version_of(&payload)?,
+            "payload": payload.to_url(),
+        });
+        crate::outln!("{started}");
+    } else {
+        crate::outln!("relay: {relay}");
+        crate::outln!("qr-version: {}", qr::version_of(&payload)?);
+        crate::outln!("payload: {}", payload.to_url());
+    }
     let platform = PlatformRef {
         id: args.platform.clone(),
         name: "演示交易平台".into(),
     };
     let total = args.session.unwrap_or(1).max(1);
     let mut sent = 0u32;
-    let mut code = ExitCode::from(3);
+    let mut code = Exit::Input;
     while let Some(event) = scan.next_event().await {
-        print_event(&event);
+        if args.json {
+            crate::outln!("{}", event_json(&event));
+        } else {
+            print_event(&event);
+        }
         match event {
             ScanEvent::Scanned { .. } => {
                 sent += 1;
@@ -198,11 +220,11 @@ async fn scan(args: ScanArgs) -> Result<ExitCode> {
             }
             ScanEvent::Confirmed { .. } | ScanEvent::Rejected { .. } => {
                 code = if matches!(event, ScanEvent::Confirmed { .. }) {
-                    ExitCode::SUCCESS
+                    Exit::Success
                 } else {
-                    ExitCode::from(2)
+                    Exit::No
                 };
-                if args.session.is_some() && sent < total && code == ExitCode::SUCCESS {
+                if args.session.is_some() && sent < total && code == Exit::Success {
                     sent += 1;
                     scan.request(demo_request(op, &platform, sent), None)
                         .await?;
@@ -211,29 +233,69 @@ async fn scan(args: ScanArgs) -> Result<ExitCode> {
                 }
             }
             ScanEvent::SessionEnded { .. } => {}
-            ScanEvent::Expired | ScanEvent::Failed(_) => code = ExitCode::from(3),
+            ScanEvent::Expired => code = Exit::Interrupted,
+            ScanEvent::Failed(e) => code = super::exit::class_of(e.code()),
             ScanEvent::Waiting { .. } => {}
         }
     }
     if let Some(h) = embedded {
         h.shutdown().await;
     }
-    Ok(code)
+    Ok(code.into())
+}
+
+/// One event as a JSON object (`--json`); field names are stable (docs/cli.md).
+fn event_json(event: &ScanEvent) -> serde_json::Value {
+    use serde_json::json;
+    match event {
+        ScanEvent::Waiting { expires_at } => json!({"event": "waiting", "expires_at": expires_at}),
+        ScanEvent::Scanned { phone, .. } => json!({"event": "scanned", "device": phone.device}),
+        ScanEvent::Confirmed {
+            id,
+            response,
+            session,
+        } => json!({
+            "event": "confirmed",
+            "request": id,
+            "op": response.kind().as_str(),
+            "session": session.map(|g| json!({
+                "idle_timeout_secs": g.idle_timeout_secs,
+                "auto_confirm": g.auto_confirm,
+            })),
+        }),
+        ScanEvent::Rejected { id, reason } => json!({
+            "event": "rejected",
+            "request": id,
+            "code": reason.code(),
+            "message": reason.message_zh(),
+        }),
+        ScanEvent::Expired => json!({"event": "expired"}),
+        ScanEvent::SessionEnded { reason, by_phone } => json!({
+            "event": "ended",
+            "reason": format!("{reason:?}"),
+            "by_phone": by_phone,
+        }),
+        ScanEvent::Failed(e) => json!({
+            "event": "failed",
+            "code": e.code(),
+            "message": e.to_string(),
+        }),
+    }
 }
 
 fn print_event(event: &ScanEvent) {
     match event {
         ScanEvent::Waiting { expires_at } => {
-            println!("state: waiting (expires_at={expires_at}) 等待扫码")
+            crate::outln!("state: waiting (expires_at={expires_at}) 等待扫码")
         }
         ScanEvent::Scanned { phone, .. } => {
-            println!("state: scanned device={:?} 已扫码", phone.device)
+            crate::outln!("state: scanned device={:?} 已扫码", phone.device)
         }
         ScanEvent::Confirmed {
             id,
             response,
             session,
-        } => println!(
+        } => crate::outln!(
             "state: confirmed request={id} op={} session={} 已确认",
             response.kind().as_str(),
             session
@@ -244,16 +306,16 @@ fn print_event(event: &ScanEvent) {
                 .unwrap_or_else(|| "-".into())
         ),
         ScanEvent::Rejected { id, reason } => {
-            println!(
+            crate::outln!(
                 "state: rejected request={id} code={} {}",
                 reason.code(),
                 reason.message_zh()
             )
         }
-        ScanEvent::Expired => println!("state: expired 二维码已过期"),
+        ScanEvent::Expired => crate::outln!("state: expired 二维码已过期"),
         ScanEvent::SessionEnded { reason, by_phone } => {
-            println!("state: ended reason={reason:?} by_phone={by_phone} 会话已结束")
+            crate::outln!("state: ended reason={reason:?} by_phone={by_phone} 会话已结束")
         }
-        ScanEvent::Failed(e) => println!("state: failed code={} {e}", e.code()),
+        ScanEvent::Failed(e) => crate::outln!("state: failed code={} {e}", e.code()),
     }
 }

@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import net from "node:net";
 import fs from "node:fs";
 import path from "node:path";
+import zlib from "node:zlib";
 import { Builder } from "selenium-webdriver";
 
 export const APP = process.env.BIDSEAL_APP;
@@ -83,4 +84,84 @@ export function expectedVersion() {
   const m = toml.match(/\[workspace\.package\][^[]*?version\s*=\s*"([^"]+)"/);
   if (!m) throw new Error("no [workspace.package] version in Cargo.toml");
   return m[1];
+}
+
+/**
+ * Decodes a PNG (8-bit RGB or RGBA, non-interlaced — what WebKit's screenshots are) into
+ * `{ width, height, channels, pixels }`, with `pixels` one byte per channel, rows top to bottom.
+ * Throws on anything else, so a check built on it cannot pass on a file it did not read.
+ */
+export function decodePng(buffer) {
+  const sig = "89504e470d0a1a0a";
+  if (buffer.subarray(0, 8).toString("hex") !== sig) throw new Error("not a PNG");
+  let pos = 8;
+  let width = 0, height = 0, channels = 0;
+  const idat = [];
+  while (pos < buffer.length) {
+    const len = buffer.readUInt32BE(pos);
+    const type = buffer.toString("ascii", pos + 4, pos + 8);
+    const data = buffer.subarray(pos + 8, pos + 8 + len);
+    if (type === "IHDR") {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      const depth = data[8], colour = data[9], interlace = data[12];
+      if (depth !== 8 || interlace !== 0 || (colour !== 2 && colour !== 6)) {
+        throw new Error(`unsupported PNG: depth ${depth}, colour type ${colour}, interlace ${interlace}`);
+      }
+      channels = colour === 6 ? 4 : 3;
+    } else if (type === "IDAT") {
+      idat.push(data);
+    } else if (type === "IEND") {
+      break;
+    }
+    pos += 12 + len;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const pixels = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const a = x >= channels ? pixels[y * stride + x - channels] : 0;
+      const b = y > 0 ? pixels[(y - 1) * stride + x] : 0;
+      const c = x >= channels && y > 0 ? pixels[(y - 1) * stride + x - channels] : 0;
+      let v = line[x];
+      if (filter === 1) v += a;
+      else if (filter === 2) v += b;
+      else if (filter === 3) v += (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      } else if (filter !== 0) throw new Error(`bad PNG filter ${filter}`);
+      pixels[y * stride + x] = v & 0xff;
+    }
+  }
+  return { width, height, channels, pixels };
+}
+
+
+/** Pixels of `img` inside `rect` ({x, y, width, height} in image pixels) that are dark (text). */
+export function darkPixels(img, rect) {
+  let dark = 0;
+  const x0 = Math.max(0, Math.floor(rect.x)), y0 = Math.max(0, Math.floor(rect.y));
+  const x1 = Math.min(img.width, Math.ceil(rect.x + rect.width));
+  const y1 = Math.min(img.height, Math.ceil(rect.y + rect.height));
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      const i = (y * img.width + x) * img.channels;
+      const lum = 0.299 * img.pixels[i] + 0.587 * img.pixels[i + 1] + 0.114 * img.pixels[i + 2];
+      if (lum < 128) dark++;
+    }
+  }
+  return dark;
+}
+
+/** Number of distinct colours (quantised to 4 bits per channel) in the whole image. */
+export function colourCount(img) {
+  const seen = new Set();
+  for (let i = 0; i < img.pixels.length; i += img.channels) {
+    seen.add(((img.pixels[i] >> 4) << 8) | ((img.pixels[i + 1] >> 4) << 4) | (img.pixels[i + 2] >> 4));
+  }
+  return seen.size;
 }

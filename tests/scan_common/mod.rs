@@ -314,13 +314,22 @@ impl World {
     }
 }
 
-/// Waits for the phone process and returns (summary JSON, stderr text).
+/// Waits for the phone process and returns (summary JSON, stderr text). The exit code must
+/// match the summary (docs/cli.md): 1 when a request was refused, else 0.
 pub fn finish_phone(child: Child) -> (serde_json::Value, String) {
     let out = child.wait_with_output().expect("phone exits");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "phone failed: {stderr}");
-    let summary = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("phone summary not JSON ({e}): {stderr}"));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("phone failed, summary not JSON ({e}): {stderr}"));
+    let refused = summary["answered"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|r| r["outcome"] != "confirmed"));
+    let expected = if refused { 1 } else { 0 };
+    assert_eq!(
+        out.status.code(),
+        Some(expected),
+        "phone exit code does not match its summary {summary}: {stderr}"
+    );
     (summary, stderr)
 }
 

@@ -6,6 +6,8 @@
 //! DIR/pki/ca-N.key.pem                          test CA keys (PKCS#8; test only)
 //! DIR/pki/<id>.pem <id>.chain.pem <id>.key.pem leaf, leaf+CA, PKCS#8 key (test escrow for
 //!                                              independent tools such as `openssl cms`)
+//! DIR/pki/platform.crt platform.key.pem        the world's trading-platform tender-signing
+//!                                              identity (`bidseal tender make --world DIR`)
 //! DIR/phone/keystore.json, DIR/phone/seals/*.png   what the phone carries (sealed keys)
 //! DIR/cosign/state.json, DIR/cosign/admin-token    what the co-signing service keeps
 //! ```
@@ -139,6 +141,7 @@ pub fn init_test_world(
         trust.push_str(&pem);
     }
     write_public(&pki_dir.join("trust.pem"), trust.as_bytes())?;
+    write_platform_identity(&pki_dir)?;
 
     let font = SealFont::load();
     let mut book = CosignBook::default();
@@ -259,6 +262,27 @@ pub fn init_test_world(
     })
 }
 
+/// The world's platform certificate (public), for `bidseal tender make --world` and
+/// `project new --platform-cert`.
+pub const PLATFORM_CERT_FILE: &str = "platform.crt";
+/// The world's platform signing key (PKCS#8 PEM, mode 0600).
+pub const PLATFORM_KEY_FILE: &str = "platform.key.pem";
+
+/// Writes the world's trading-platform identity into `pki_dir`: a fresh self-signed P-256
+/// certificate and its key, with which `bidseal tender make --world` signs tender packages
+/// that accept this world's CAs. Test only, like every key of the world.
+pub fn write_platform_identity(pki_dir: &Path) -> Result<(), ProvisionError> {
+    let platform = TestCa::generate("platform", "BidSeal 测试交易平台")?;
+    write_public(
+        &pki_dir.join(PLATFORM_CERT_FILE),
+        pki::cert_pem(&platform.cert)?.as_bytes(),
+    )?;
+    write(
+        &pki_dir.join(PLATFORM_KEY_FILE),
+        platform.key_pem()?.as_bytes(),
+    )
+}
+
 fn serde_kind(kind: SealImageKind) -> &'static str {
     match kind {
         SealImageKind::EnterpriseSeal => "enterprise_seal",
@@ -289,6 +313,10 @@ mod tests {
             init_test_world(dir.path(), "123456", 1000).is_err(),
             "must not overwrite"
         );
+        let platform = std::fs::read_to_string(dir.path().join("pki/platform.crt")).unwrap();
+        assert!(platform.starts_with("-----BEGIN CERTIFICATE-----"));
+        let key = std::fs::read_to_string(dir.path().join("pki/platform.key.pem")).unwrap();
+        assert!(key.contains("PRIVATE KEY"));
         let keystore_text =
             std::fs::read_to_string(dir.path().join("phone/keystore.json")).unwrap();
         assert!(!keystore_text.contains("PRIVATE KEY"));

@@ -64,6 +64,15 @@ pub enum FlowError {
     /// The project has no current composition to seal or generate from.
     #[error("投标项目尚未合成（或修改后需重新合成），请先运行 bidseal project compose")]
     NotComposed,
+    /// A check made before any QR is shown failed (output folder, changed files, a bid file
+    /// that is not one): nothing was asked of the phone. `code` is stable (`E_OUTPUT_DIR`, …).
+    #[error("{message}（尚未扫码，手机端未收到任何请求）")]
+    NotReady {
+        /// Stable code.
+        code: &'static str,
+        /// What is wrong and what to do, zh-CN.
+        message: String,
+    },
     /// Mandatory signing nodes are not sealed: generation is blocked.
     #[error("以下必须签章的节点尚未签章，不能生成投标文件：{}", .missing.join("；"))]
     MissingSeals {
@@ -87,6 +96,7 @@ impl FlowError {
             FlowError::NotComposed => "E_NOT_COMPOSED",
             FlowError::SealCertificateRefused { .. } => "E_SEAL_CERTIFICATE_REFUSED",
             FlowError::TrialNotPossible { .. } => "E_TRIAL_NOT_POSSIBLE",
+            FlowError::NotReady { code, .. } => code,
         }
     }
 }

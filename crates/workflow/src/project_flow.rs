@@ -28,10 +28,9 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// The sealed bid PDF inside the project folder.
-pub const SEALED_PDF: &str = "out/sealed.pdf";
-/// The sealing record inside the project folder.
-pub const SEAL_RECORD: &str = "out/seals.json";
+pub use bidseal_bid::project::{SEALED_PDF, SEAL_RECORD};
+/// The record of the last bid file generated from the project (`project status` compares it).
+pub const GENERATION_RECORD: &str = "out/generated.json";
 /// Format tag of the sealing record.
 pub const SEAL_RECORD_FORMAT: &str = "bidseal-seals/1";
 /// Name of the sealed PDF inside the bid file (and shown on the phone).
@@ -217,7 +216,363 @@ pub async fn generate_project(
     let bytes = job.manifest.to_bytes()?;
     bidseal_bid::fsio::write_atomic(&project.dir().join(BID_MANIFEST), &bytes)
         .map_err(|e| system("投标文件清单写出失败", e))?;
+    record_generation(project, &summary);
     Ok(summary)
+}
+
+/// What `out/generated.json` says about the last bid file generated from the project.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenerationRecord {
+    /// The bid file (absolute when it could be resolved).
+    pub bid_file: String,
+    /// Its SHA-256 (hex) when written.
+    pub sha256: String,
+    /// SHA-256 of the sealed PDF it carries.
+    pub sealed_sha256: String,
+}
+
+/// Notes the generated bid file in the project (best effort: the bid file itself is what
+/// counts; a failure here only means `project status` cannot vouch for it).
+fn record_generation(project: &BidProject, summary: &BidFileSummary) {
+    let dir = project.dir();
+    let Ok(sealed_sha256) = sha256_file(&dir.join(SEALED_PDF)) else {
+        return;
+    };
+    let path = std::fs::canonicalize(&summary.path).unwrap_or_else(|_| summary.path.clone());
+    let record = GenerationRecord {
+        bid_file: path.display().to_string(),
+        sha256: summary.sha256.clone(),
+        sealed_sha256,
+    };
+    if let Ok(json) = serde_json::to_vec_pretty(&record) {
+        let _ = bidseal_bid::fsio::write_atomic(&dir.join(GENERATION_RECORD), &json);
+    }
+}
+
+/// A scanning step of a project, for [`preflight`].
+#[derive(Debug, Clone, Copy)]
+pub enum ProjectStep<'a> {
+    /// 标书签章.
+    Seal,
+    /// 生成标书 into `output`, with exactly `colleagues` colleague certificates.
+    Generate {
+        /// The bid file to write.
+        output: &'a Path,
+        /// Colleague certificates the phone must pick.
+        colleagues: u8,
+    },
+    /// 试解密 of `bid_file`.
+    TrialDecrypt {
+        /// The bid file to open.
+        bid_file: &'a Path,
+    },
+}
+
+fn not_ready(code: &'static str, message: String) -> FlowError {
+    FlowError::NotReady { code, message }
+}
+
+/// The accepted CAs' titles, for prompts.
+fn accepted_titles(project: &BidProject) -> String {
+    project
+        .manifest()
+        .accepted_cas
+        .iter()
+        .map(|c| c.title.as_str())
+        .collect::<Vec<_>>()
+        .join("；")
+}
+
+/// Checks everything about `step` that can be checked without the phone, before any QR is
+/// shown, and returns what each scan will ask (zh-CN lines for the bidder). Seal: a current
+/// composition (the composed PDF unchanged on disk) and readable accepted CAs. Generate: the
+/// mandatory seals (as [`sealed_for_generation`]), an output folder that exists and is
+/// writable, an output that is not a folder nor the sealed PDF. Trial decryption: the bid file
+/// exists and is an envelope whose header reads.
+pub fn preflight(project: &BidProject, step: ProjectStep<'_>) -> Result<Vec<String>, FlowError> {
+    let dir = project.dir();
+    let cas = accepted_titles(project);
+    accepted_cas(project.tender())?;
+    match step {
+        ProjectStep::Seal => {
+            let c = composition(project)?;
+            if sha256_file(&dir.join(&c.output)).ok().as_deref() != Some(c.sha256.as_str()) {
+                return Err(not_ready(
+                    "E_COMPOSED_CHANGED",
+                    format!(
+                        "合成的投标文件 {} 在合成后被修改或删除，请重新运行 bidseal project compose",
+                        c.output
+                    ),
+                ));
+            }
+            let mut lines = vec![format!(
+                "本次扫码（会话模式，一次扫码）将在手机上依次确认 {} 个签章节点，须使用招标文件认可的 CA（{cas}）签发的证书：",
+                c.placements.len()
+            )];
+            for n in &c.placements {
+                let kinds: Vec<&str> = n.seal_kinds.iter().map(|k| k.zh()).collect();
+                let pages: Vec<String> = n
+                    .rects
+                    .iter()
+                    .map(|r| (r.page_index + 1).to_string())
+                    .collect();
+                lines.push(format!(
+                    "  {}（{}，第 {} 页）{}",
+                    n.label,
+                    kinds.join("、"),
+                    pages.join("、"),
+                    if n.mandatory { "，必须" } else { "" }
+                ));
+            }
+            Ok(lines)
+        }
+        ProjectStep::Generate { output, colleagues } => {
+            let sealed = sealed_for_generation(project)?;
+            check_output(output, &sealed)?;
+            let b = &project.file().bidder;
+            Ok(vec![
+                format!(
+                    "第 1 次扫码：扫码认证，须使用 {}（统一社会信用代码 {}）的企业证书，由招标文件认可的 CA（{cas}）签发",
+                    b.name, b.credit_code
+                ),
+                format!(
+                    "第 2 次扫码：生成投标文件，手机上须另选恰好 {colleagues} 张同事的加密证书（连同企业证书共 {} 张可解密）",
+                    u32::from(colleagues) + 1
+                ),
+            ])
+        }
+        ProjectStep::TrialDecrypt { bid_file } => {
+            let header = bidseal_cms::envelope::inspect_file(bid_file).map_err(|e| {
+                not_ready(
+                    e.code(),
+                    format!("投标文件 {} 无法试解密：{e}", bid_file.display()),
+                )
+            })?;
+            Ok(vec![format!(
+                "本次扫码：试解密，须使用投标文件的 {} 个接收证书之一（手机上确认解密）",
+                header.recipients.entries.len()
+            )])
+        }
+    }
+}
+
+/// The bid file's folder exists and takes a new file; the output is neither a folder nor the
+/// sealed PDF itself.
+fn check_output(output: &Path, sealed: &Path) -> Result<(), FlowError> {
+    if output.is_dir() {
+        return Err(not_ready(
+            "E_OUTPUT_IS_DIR",
+            format!(
+                "--out {} 是一个文件夹，请给出投标文件的文件名",
+                output.display()
+            ),
+        ));
+    }
+    let same = |a: &Path, b: &Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+    if same(output, sealed) {
+        return Err(not_ready(
+            "E_OUTPUT_IS_INPUT",
+            "--out 不能是签章后的 PDF 本身，请另给投标文件的文件名".into(),
+        ));
+    }
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(not_ready(
+            "E_OUTPUT_DIR",
+            format!(
+                "投标文件的输出文件夹 {} 不存在，请先创建它或换一个位置",
+                parent.display()
+            ),
+        ));
+    }
+    let probe = parent.join(format!(".bidseal-write-test-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(not_ready(
+            "E_OUTPUT_DIR",
+            format!(
+                "不能在 {} 中写入投标文件（{e}），请换一个有写权限的位置",
+                parent.display()
+            ),
+        )),
+    }
+}
+
+/// One signing node in [`ProjectStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub node_id: String,
+    pub label: String,
+    pub mandatory: bool,
+    /// Covered by a signature of the current sealed PDF.
+    pub sealed: bool,
+}
+
+/// The composed PDF in [`ProjectStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ComposedStatus {
+    pub output: String,
+    pub sha256: String,
+    pub pages: u32,
+    /// The file on disk is still the one recorded.
+    pub current: bool,
+}
+
+/// The sealed PDF in [`ProjectStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SealedStatus {
+    pub sealed: String,
+    /// Seals the current composition and the file is unchanged since sealing.
+    pub current: bool,
+    /// Why not current (zh-CN), when not.
+    pub stale_reason: Option<String>,
+}
+
+/// The last generated bid file in [`ProjectStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct BidFileStatus {
+    pub bid_file: String,
+    /// Carries the current sealed PDF and is unchanged since generation.
+    pub current: bool,
+    /// Why not current (zh-CN), when not.
+    pub stale_reason: Option<String>,
+}
+
+/// Where a project stands (`bidseal project status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectStatus {
+    pub project: String,
+    /// What is missing before composing (zh-CN).
+    pub missing: Vec<String>,
+    pub composed: Option<ComposedStatus>,
+    pub sealed: Option<SealedStatus>,
+    pub nodes: Vec<NodeStatus>,
+    pub bid_file: Option<BidFileStatus>,
+    /// Sealed PDFs retired by edits (`out/stale/`).
+    pub retired_seals: Vec<String>,
+    /// What to do next (zh-CN, a command line where there is one).
+    pub next: String,
+}
+
+/// Reads where `project` stands, from its files: nothing is changed.
+pub fn project_status(project: &BidProject) -> ProjectStatus {
+    let dir = project.dir();
+    let dir_text = dir.display().to_string();
+    let composed = project.file().composition.as_ref().map(|c| ComposedStatus {
+        output: c.output.clone(),
+        sha256: c.sha256.clone(),
+        pages: c.pages,
+        current: sha256_file(&dir.join(&c.output)).is_ok_and(|h| h == c.sha256),
+    });
+    let record: Option<SealRecord> = std::fs::read(dir.join(SEAL_RECORD))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let sealed_now = sha256_file(&dir.join(SEALED_PDF)).ok();
+    let sealed = match (&record, &sealed_now) {
+        (None, None) => None,
+        (None, Some(_)) => Some(SealedStatus {
+            sealed: SEALED_PDF.into(),
+            current: false,
+            stale_reason: Some("没有签章记录（out/seals.json）".into()),
+        }),
+        (Some(r), _) => {
+            let reason = if sealed_now.as_deref() != Some(r.sealed_sha256.as_str()) {
+                Some("签章后的 PDF 已被修改或删除".to_string())
+            } else if composed.as_ref().map(|c| c.sha256.as_str())
+                != Some(r.composition_sha256.as_str())
+            {
+                Some("签章后又修改或重新合成了投标文件".to_string())
+            } else {
+                None
+            };
+            Some(SealedStatus {
+                sealed: r.sealed.clone(),
+                current: reason.is_none(),
+                stale_reason: reason,
+            })
+        }
+    };
+    let sealed_current = sealed.as_ref().is_some_and(|s| s.current);
+    let covered: Vec<String> = record
+        .as_ref()
+        .filter(|_| sealed_current)
+        .map(|r| r.seals.iter().flat_map(|s| s.node_ids.clone()).collect())
+        .unwrap_or_default();
+    let nodes: Vec<NodeStatus> = project
+        .manifest()
+        .signing_nodes
+        .iter()
+        .map(|n| NodeStatus {
+            node_id: n.id.clone(),
+            label: n.label.clone(),
+            mandatory: n.mandatory,
+            sealed: covered.contains(&n.id),
+        })
+        .collect();
+    let generation: Option<GenerationRecord> = std::fs::read(dir.join(GENERATION_RECORD))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let bid_file = generation.map(|g| {
+        let reason =
+            if sha256_file(Path::new(&g.bid_file)).ok().as_deref() != Some(g.sha256.as_str()) {
+                Some("投标文件已被修改、移动或删除".to_string())
+            } else if !sealed_current || sealed_now.as_deref() != Some(g.sealed_sha256.as_str()) {
+                Some("生成后投标内容或签章已变化，须重新生成".to_string())
+            } else {
+                None
+            };
+        BidFileStatus {
+            bid_file: g.bid_file,
+            current: reason.is_none(),
+            stale_reason: reason,
+        }
+    });
+    let retired_seals = std::fs::read_dir(dir.join(bidseal_bid::project::STALE_DIR))
+        .map(|d| {
+            let mut v: Vec<String> = d
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+                .map(|p| p.display().to_string())
+                .collect();
+            v.sort();
+            v
+        })
+        .unwrap_or_default();
+    let missing = project.missing();
+    let unsealed_mandatory = nodes.iter().any(|n| n.mandatory && !n.sealed);
+    let next = if !missing.is_empty() {
+        format!("补全投标内容：{}", missing.join("；"))
+    } else if !composed.as_ref().is_some_and(|c| c.current) {
+        format!("合成投标文件：bidseal project compose {dir_text}")
+    } else if !sealed_current || unsealed_mandatory {
+        format!("扫码签章：bidseal project seal {dir_text}")
+    } else if !bid_file.as_ref().is_some_and(|b| b.current) {
+        format!("生成加密投标文件：bidseal project generate {dir_text} --out 投标文件.bsbid")
+    } else {
+        let file = bid_file.as_ref().map_or("", |b| b.bid_file.as_str());
+        format!("可试解密后上传：bidseal project trial-decrypt {dir_text} {file}")
+    };
+    ProjectStatus {
+        project: dir_text,
+        missing,
+        composed,
+        sealed,
+        nodes,
+        bid_file,
+        retired_seals,
+        next,
+    }
 }
 
 /// 试解密 of `bid_file` against `project`'s tender, now: one `generate` scan re-confirms the

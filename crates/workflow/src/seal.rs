@@ -124,7 +124,11 @@ pub fn placements_from_composition(nodes: &[NodePlacement]) -> Vec<SealPlacement
                 });
                 continue;
             }
-            for r in &node.rects {
+            for r in node
+                .rects
+                .iter()
+                .filter(|r| r.kind.is_none_or(|k| scan_kind(k) == kind))
+            {
                 let rect = PageRect {
                     x: f64::from(r.rect.x1),
                     y: f64::from(r.rect.y1),
@@ -277,6 +281,7 @@ mod tests {
                 .map(|&(page_index, x, y)| NodeRect {
                     page_index,
                     rect: PdfRect::from_xywh(x, y, 100.0, 100.0),
+                    kind: None,
                 })
                 .collect(),
         }

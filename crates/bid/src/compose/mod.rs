@@ -16,6 +16,7 @@ pub mod font;
 pub mod forms;
 pub mod merge;
 pub mod page;
+pub mod scan;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,7 @@ use forms::{FormPage, TocEntry};
 use merge::{Bookmark, PlannedPage};
 pub use page::PdfRect;
 use page::{Align, PageDraft, MM};
+pub use scan::scan_size;
 
 /// Where the composed bid goes inside the project.
 pub const OUTPUT: &str = "out/bid.pdf";
@@ -43,6 +45,10 @@ pub struct NodeRect {
     /// 0-based page index in the composed PDF.
     pub page_index: u32,
     pub rect: PdfRect,
+    /// The one seal kind this rectangle is for, when the node asks for several kinds on one
+    /// page (each gets its own place, side by side); `None`: every kind of the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SealKind>,
 }
 
 /// Where a signing node landed: one rectangle, or one per page for a cross-page seal (骑缝章:
@@ -175,9 +181,20 @@ fn to_8bit(raw: printpdf::RawImage) -> printpdf::RawImage {
     }
 }
 
+/// Decodes a PNG/JPEG for placing on a page (8-bit, see [`to_8bit`]); `name` is for errors.
+fn decode_image(bytes: &[u8], name: &str) -> Result<printpdf::RawImage, ComposeError> {
+    let mut warnings = Vec::new();
+    printpdf::RawImage::decode_from_bytes(bytes, &mut warnings)
+        .map(to_8bit)
+        .map_err(|why| ComposeError::AttachmentInvalid {
+            file: name.to_string(),
+            why,
+        })
+}
+
 fn display_title(original_name: &str) -> String {
     let lower = original_name.to_ascii_lowercase();
-    for ext in [".pdf", ".md", ".txt"] {
+    for ext in [".pdf", ".md", ".txt", ".png", ".jpg", ".jpeg"] {
         if lower.ends_with(ext) {
             return original_name[..original_name.len() - ext.len()].to_string();
         }
@@ -258,6 +275,13 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
                         title,
                     });
                 }
+                AttachmentKind::Image => {
+                    let raw = decode_image(&bytes, &a.original_name)?;
+                    let (px_w, px_h) = (raw.width, raw.height);
+                    let id = doc.add_image(&raw);
+                    let drafts = vec![scan::scan_page(draft(), &id, px_w, px_h)];
+                    list.push(Part::Chapter { drafts, title });
+                }
                 AttachmentKind::Chapter => {
                     let text =
                         String::from_utf8(bytes).map_err(|_| ComposeError::AttachmentInvalid {
@@ -275,13 +299,7 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
                     let mut placed = std::collections::BTreeMap::new();
                     for img in &a.images {
                         let bytes = read_checked(&img.file, &img.sha256, &img.reference)?;
-                        let mut warnings = Vec::new();
-                        let raw = printpdf::RawImage::decode_from_bytes(&bytes, &mut warnings)
-                            .map_err(|why| ComposeError::AttachmentInvalid {
-                                file: img.reference.clone(),
-                                why,
-                            })?;
-                        let raw = to_8bit(raw);
+                        let raw = decode_image(&bytes, &img.reference)?;
                         let (px_w, px_h) = (raw.width, raw.height);
                         placed.insert(
                             img.reference.clone(),
@@ -368,6 +386,7 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
                 NodeRect {
                     page_index: index,
                     rect,
+                    kind: None,
                 },
             ));
         }
@@ -551,6 +570,7 @@ fn place_nodes(
                             x2,
                             y2: y1 + h,
                         },
+                        kind: None,
                     }],
                     false,
                 )
@@ -571,11 +591,27 @@ fn place_nodes(
                                 x2: b[2],
                                 y2: mid + seal / 2.0,
                             },
+                            kind: None,
                         })
                     })
                     .collect();
                 (rects, true)
             }
+        };
+        // Several kinds on one single-page anchor (公章 + 法人签名): one place per kind, the
+        // first at the anchor; the others are moved clear of it below.
+        let rects = if !cross_page && node.seal_kinds.len() > 1 {
+            rects
+                .iter()
+                .flat_map(|r| {
+                    node.seal_kinds.iter().map(move |k| NodeRect {
+                        kind: Some(*k),
+                        ..r.clone()
+                    })
+                })
+                .collect()
+        } else {
+            rects
         };
         out.push(NodePlacement {
             node_id: node.id.clone(),
@@ -587,7 +623,67 @@ fn place_nodes(
             rects,
         });
     }
+    separate_seals(&mut out, boxes);
     Ok(out)
+}
+
+/// Smallest gap kept between two seals on one page.
+const SEAL_GAP: f32 = 3.0 * MM;
+
+fn overlaps(a: &PdfRect, b: &PdfRect) -> bool {
+    a.x1 < b.x2 + SEAL_GAP
+        && b.x1 < a.x2 + SEAL_GAP
+        && a.y1 < b.y2 + SEAL_GAP
+        && b.y1 < a.y2 + SEAL_GAP
+}
+
+/// Moves single-page seal rectangles so that no two on one page overlap: cross-page slices
+/// stay where they are; every other rectangle, in node order, keeps its place if it is free,
+/// else takes the nearest free place inside the page (to the right, left, below, above, in
+/// steps of 2 mm). A page too full for that keeps the rectangle where it was (never lost).
+fn separate_seals(nodes: &mut [NodePlacement], boxes: &[[f32; 4]]) {
+    let mut taken: Vec<(u32, PdfRect)> = nodes
+        .iter()
+        .filter(|n| n.cross_page)
+        .flat_map(|n| n.rects.iter().map(|r| (r.page_index, r.rect)))
+        .collect();
+    for node in nodes.iter_mut().filter(|n| !n.cross_page) {
+        for r in &mut node.rects {
+            let Some(b) = boxes.get(r.page_index as usize).copied() else {
+                continue;
+            };
+            let page = r.page_index;
+            let free = |c: &PdfRect, taken: &[(u32, PdfRect)]| {
+                c.x1 >= b[0]
+                    && c.y1 >= b[1]
+                    && c.x2 <= b[2]
+                    && c.y2 <= b[3]
+                    && !taken.iter().any(|(p, t)| *p == page && overlaps(c, t))
+            };
+            if !free(&r.rect, &taken) {
+                let step = 2.0 * MM;
+                let (w, h) = (b[2] - b[0], b[3] - b[1]);
+                let shifted = |dx: f32, dy: f32| PdfRect {
+                    x1: r.rect.x1 + dx,
+                    y1: r.rect.y1 + dy,
+                    x2: r.rect.x2 + dx,
+                    y2: r.rect.y2 + dy,
+                };
+                let limit = (w.max(h) / step) as i32;
+                let found = (1..=limit).find_map(|i| {
+                    let d = i as f32 * step;
+                    [(d, 0.0), (-d, 0.0), (0.0, -d), (0.0, d)]
+                        .into_iter()
+                        .map(|(dx, dy)| shifted(dx, dy))
+                        .find(|c| free(c, &taken))
+                });
+                if let Some(c) = found {
+                    r.rect = c;
+                }
+            }
+            taken.push((page, r.rect));
+        }
+    }
 }
 
 fn outline(

@@ -5,16 +5,22 @@
 //! NAME.bidproj/
 //!   project.json        everything the bidder entered (this module's ProjectFile), autosaved
 //!   sources/tender.zip  the verified tender package, as downloaded
-//!   sources/SECTION/NN.pdf  attached PDFs per bid section (copies; originals untouched)
-//!   work/               intermediate files of composition (and, later, sealing)
+//!   sources/SECTION/NN.pdf|png|jpg|md  attachments per bid section: PDFs, scanned pages,
+//!                       text chapters (copies; originals untouched)
+//!   work/               intermediate files of composition and the QR codes of each scan run
 //!   out/bid.pdf         the composed bid
+//!   out/sealed.pdf, out/seals.json   the sealed bid and its record (sealing flow)
+//!   out/stale/          sealed PDFs an edit made invalid, moved out of the way
 //! ```
 //!
 //! Guarantees: every change is saved at once with an atomic write, so reopening restores
 //! exactly what was entered; a project only ever holds a tender whose platform signature
 //! verified against a pinned platform certificate at import, and reopening re-checks the stored
 //! package against the fingerprint and hash recorded at import. Any edit invalidates the
-//! recorded composition (the sealing step must never seal a stale layout). Does not: seal,
+//! recorded composition (the sealing step must never seal a stale layout) and moves a sealed
+//! PDF made on it to `out/stale/` ([`BidProject::retired_seals`]); `set_all` stores several
+//! fields all or nothing; attachments are refused unless they are a PDF, a PNG/JPEG scan (size
+//! checked from its header before decoding) or a `.md` chapter. Does not: seal,
 //! generate the bid file or talk to the platform.
 
 pub mod form;
@@ -41,6 +47,16 @@ pub const TENDER_COPY: &str = "sources/tender.zip";
 pub const PROJECT_SUFFIX: &str = ".bidproj";
 /// Largest PDF accepted as an attachment.
 pub const MAX_ATTACHMENT_BYTES: u64 = 512 * 1024 * 1024;
+/// The sealed bid PDF inside the project folder (written by the sealing flow).
+pub const SEALED_PDF: &str = "out/sealed.pdf";
+/// The sealing record inside the project folder (written by the sealing flow).
+pub const SEAL_RECORD: &str = "out/seals.json";
+/// Where seals made invalid by an edit are moved (`out/stale/sealed-UNIX.pdf`): kept for the
+/// bidder's reference, never where a current sealed PDF is looked for.
+pub const STALE_DIR: &str = "out/stale";
+/// Largest image (pixels) accepted as a scanned attachment: 100 megapixels, an A4 page at
+/// 1200 dpi; a larger one is a decompression bomb, not a scan.
+pub const MAX_SCAN_PIXELS: u64 = 100_000_000;
 
 /// The bidder (投标人) as printed on the generated forms.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -83,8 +99,10 @@ pub enum AttachmentKind {
     /// A PDF, merged page by page.
     #[default]
     Pdf,
-    /// A text chapter (`.md`/`.txt`, see `compose::chapter`) laid out by the composer.
+    /// A text chapter (`.md`, see `compose::chapter`) laid out by the composer.
     Chapter,
+    /// A scanned page (PNG or JPEG, e.g. 营业执照), composed as one A4 page fitted to it.
+    Image,
 }
 
 /// An image a chapter refers to, copied into the project.
@@ -107,7 +125,7 @@ pub struct Attachment {
     /// The name the user attached it under.
     pub original_name: String,
     pub sha256: String,
-    /// Pages of a PDF; 0 for a chapter (its length is known only once laid out).
+    /// Pages of a PDF, 1 for a scanned image; 0 for a chapter (known only once laid out).
     pub pages: u32,
     #[serde(default)]
     pub kind: AttachmentKind,
@@ -155,6 +173,8 @@ pub struct BidProject {
     dir: PathBuf,
     file: ProjectFile,
     tender: TenderPackage,
+    /// Where the last edit moved seals it made invalid (see [`BidProject::retired_seals`]).
+    retired_seals: Option<PathBuf>,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -232,6 +252,7 @@ impl BidProject {
             dir: dir.to_path_buf(),
             file,
             tender: verified.package,
+            retired_seals: None,
         };
         project.save()?;
         Ok(project)
@@ -281,6 +302,7 @@ impl BidProject {
             dir: dir.to_path_buf(),
             file,
             tender,
+            retired_seals: None,
         })
     }
 
@@ -312,10 +334,40 @@ impl BidProject {
         write_atomic(&path, &bytes).map_err(|e| io_err(&path, e))
     }
 
+    /// After any edit: the composition is gone and seals made on it are retired, so no stale
+    /// sealed PDF stays where a current one is expected.
     fn changed(&mut self) -> Result<(), ProjectError> {
         self.file.updated_at = OffsetDateTime::now_utc();
         self.file.composition = None;
-        self.save()
+        self.save()?;
+        self.retire_seals()
+    }
+
+    /// Moves `out/sealed.pdf` (and its record) to `out/stale/` when it exists: the bid it
+    /// carries is no longer the project's. Remembered for [`BidProject::retired_seals`].
+    fn retire_seals(&mut self) -> Result<(), ProjectError> {
+        let sealed = self.dir.join(SEALED_PDF);
+        if !sealed.exists() {
+            return Ok(());
+        }
+        let stale = self.dir.join(STALE_DIR);
+        std::fs::create_dir_all(&stale).map_err(|e| io_err(&stale, e))?;
+        let stamp = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let target = stale.join(format!("sealed-{stamp}.pdf"));
+        std::fs::rename(&sealed, &target).map_err(|e| io_err(&sealed, e))?;
+        let record = self.dir.join(SEAL_RECORD);
+        if record.exists() {
+            let record_target = stale.join(format!("seals-{stamp}.json"));
+            std::fs::rename(&record, &record_target).map_err(|e| io_err(&record, e))?;
+        }
+        self.retired_seals = Some(target);
+        Ok(())
+    }
+
+    /// Where the last edit in this process moved a sealed PDF it made invalid, if it did: the
+    /// caller tells the bidder to compose and seal again.
+    pub fn retired_seals(&self) -> Option<&Path> {
+        self.retired_seals.as_deref()
     }
 
     /// Copies a PDF, or a text chapter (`.md`/`.txt`) with the images it refers to, into the
@@ -334,9 +386,25 @@ impl BidProject {
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
-        let is_chapter = ext == "md" || ext == "txt";
+        let is_chapter = ext == "md";
+        let is_image = matches!(ext.as_str(), "png" | "jpg" | "jpeg");
+        match ext.as_str() {
+            "pdf" | "md" | "png" | "jpg" | "jpeg" => {}
+            "txt" => {
+                return Err(invalid(
+                    "纯文本文件不能作为附件；如要作为文字章节排版，请改用 .md 扩展名（格式见文档），否则请先转换为 PDF".into(),
+                ))
+            }
+            _ => {
+                return Err(invalid(
+                    "只接受 PDF、JPG/PNG 扫描件或 .md 文字章节；其他格式请先转换为 PDF".into(),
+                ))
+            }
+        }
         let limit = if is_chapter {
             chapter::MAX_CHAPTER_BYTES
+        } else if is_image {
+            chapter::MAX_IMAGE_BYTES
         } else {
             MAX_ATTACHMENT_BYTES
         };
@@ -381,6 +449,8 @@ impl BidProject {
                     return Err(invalid(format!("图片“{reference}”超过 32 MB")));
                 }
                 let img = std::fs::read(&img_path).map_err(|e| io_err(&img_path, e))?;
+                check_scan_pixels(&img)
+                    .map_err(|why| invalid(format!("图片“{reference}”{why}")))?;
                 let rel = format!("sources/{section}/{next:02}-{}.{img_ext}", images.len() + 1);
                 write_atomic(&self.dir.join(&rel), &img).map_err(|e| io_err(&img_path, e))?;
                 images.push(ChapterImage {
@@ -398,6 +468,19 @@ impl BidProject {
                 pages: 0,
                 kind: AttachmentKind::Chapter,
                 images,
+            }
+        } else if is_image {
+            check_scan_pixels(&bytes).map_err(invalid)?;
+            let stored_ext = if ext == "png" { "png" } else { "jpg" };
+            let rel = format!("sources/{section}/{next:02}.{stored_ext}");
+            write_atomic(&self.dir.join(&rel), &bytes).map_err(|e| io_err(source, e))?;
+            Attachment {
+                file: rel,
+                original_name,
+                sha256: sha256_hex(&bytes),
+                pages: 1,
+                kind: AttachmentKind::Image,
+                images: Vec::new(),
             }
         } else {
             let pages = crate::compose::merge::count_pages(&bytes).map_err(invalid)?;
@@ -423,6 +506,31 @@ impl BidProject {
 
     /// Sets a bidder field (`bidder.*`) or a price-form field (by its key), validated (autosaved).
     pub fn set(&mut self, key: &str, value: &str) -> Result<String, ProjectError> {
+        let stored = self.apply(key, value)?;
+        self.changed()?;
+        Ok(stored)
+    }
+
+    /// Sets several fields at once, all or nothing: if any value is refused, none is stored
+    /// and the project is unchanged. Returns the stored (canonical) values in order.
+    pub fn set_all(&mut self, assignments: &[(&str, &str)]) -> Result<Vec<String>, ProjectError> {
+        let before = (self.file.bidder.clone(), self.file.form.clone());
+        let mut stored = Vec::new();
+        for (key, value) in assignments {
+            match self.apply(key, value) {
+                Ok(v) => stored.push(v),
+                Err(e) => {
+                    (self.file.bidder, self.file.form) = before;
+                    return Err(e);
+                }
+            }
+        }
+        self.changed()?;
+        Ok(stored)
+    }
+
+    /// Validates and applies one assignment in memory (no save).
+    fn apply(&mut self, key: &str, value: &str) -> Result<String, ProjectError> {
         let refused = |why: String| ProjectError::ValueRefused {
             key: key.to_string(),
             why,
@@ -465,7 +573,6 @@ impl BidProject {
             self.file.form.insert(key.to_string(), v.clone());
             v
         };
-        self.changed()?;
         Ok(value)
     }
 
@@ -513,8 +620,18 @@ impl BidProject {
     /// Records a composition (called by `compose`), autosaved.
     pub fn record_composition(&mut self, composition: Composition) -> Result<(), ProjectError> {
         self.file.updated_at = OffsetDateTime::now_utc();
+        let sealed_on = std::fs::read(self.dir.join(SEAL_RECORD))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["composition_sha256"].as_str().map(str::to_string));
+        let seals_still_fit = sealed_on.as_deref() == Some(composition.sha256.as_str());
         self.file.composition = Some(composition);
-        self.save()
+        self.save()?;
+        if seals_still_fit {
+            Ok(())
+        } else {
+            self.retire_seals()
+        }
     }
 
     /// The index entry describing this project.
@@ -531,6 +648,19 @@ impl BidProject {
             last_opened_unix: OffsetDateTime::now_utc().unix_timestamp(),
         }
     }
+}
+
+/// Refuses an image whose header is not PNG/JPEG or declares more than [`MAX_SCAN_PIXELS`],
+/// before anything decodes it.
+fn check_scan_pixels(bytes: &[u8]) -> Result<(), String> {
+    let (w, h) = crate::compose::scan_size(bytes)?;
+    if w == 0 || h == 0 || w.saturating_mul(h) > MAX_SCAN_PIXELS {
+        return Err(format!(
+            "图片 {w}×{h} 像素超出范围（最多 {} 万像素）",
+            MAX_SCAN_PIXELS / 10_000
+        ));
+    }
+    Ok(())
 }
 
 /// `sources/SECTION/NN.pdf` and nothing that could escape the folder.

@@ -1,0 +1,233 @@
+//! Exit codes of `bidseal`, in one place, and the stdout writer every subcommand prints with.
+//!
+//! Guarantees: every subcommand ends with one of five codes (documented in `bidseal --help` and
+//! docs/cli.md):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | the check or operation said no (invalid signature, refusal on the phone, failed trial) |
+//! | 2 | usage error (arguments; clap's own errors also exit 2) |
+//! | 3 | input or environment error (missing file, unreadable input, network, project not ready) |
+//! | 4 | interrupted (Ctrl-C) or timed out (QR expired, phone did not answer) |
+//!
+//! Errors travel as `anyhow::Error` whose message starts with `[CODE]` (the stable code of the
+//! typed error); [`class_of`] maps a code to its exit code — the only such table. An error
+//! without a code is an input/environment error (3).
+//!
+//! Writing results: [`outln!`] writes one line to stdout. A closed pipe (`bidseal tender
+//! inspect X | head -1`) ends the process quietly with 0 (the reader took what it wanted); any
+//! other write failure (a full disk, `>/dev/full`) ends it with `[E_STDOUT]` on stderr and 3. It
+//! never panics, unlike `println!`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+/// The five exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: success.
+    Success = 0,
+    /// 1: the check or the operation said no.
+    No = 1,
+    /// 2: usage error.
+    Usage = 2,
+    /// 3: input or environment error.
+    Input = 3,
+    /// 4: interrupted or timed out.
+    Interrupted = 4,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// The exit code of an error code (`TENDER_SIGNATURE_INVALID`, `wrong_pin`, `scan.expired`, …).
+pub fn class_of(code: &str) -> Exit {
+    // Refusals from the phone or the co-signing service (scan protocol `RefusalReason` codes).
+    const REFUSALS: &[&str] = &[
+        "rejected_by_user",
+        "wrong_pin",
+        "pin_locked",
+        "certificate_disabled",
+        "certificate_revoked",
+        "certificate_expired",
+        "authorisation_ended",
+        "before_opening_time",
+        "not_a_recipient",
+        "no_suitable_certificate",
+        "seal_not_available",
+        "platform_not_allowed",
+        "co_signing_unavailable",
+        "invalid_request",
+    ];
+    // A check that said no: a signature, digest or trust decision, a rule of the tender.
+    const SAID_NO: &[&str] = &[
+        "TENDER_UNSIGNED",
+        "TENDER_SIGNATURE_INVALID",
+        "TENDER_HASH_MISMATCH",
+        "TENDER_UNTRUSTED_PLATFORM",
+        "TENDER_PLATFORM_CERT_EXPIRED",
+        "PROJECT_PLATFORM_NOT_PINNED",
+        "PROJECT_DEADLINE_PASSED",
+        "PROJECT_TENDER_REPLACED",
+        "PROJECT_VALUE_REFUSED",
+        "PROJECT_SEALS_STALE",
+        "BID_CA_NOT_ACCEPTED",
+        "BID_WRONG_COMPANY",
+        "BID_RECIPIENT_REFUSED",
+        "BID_MANIFEST_SIGNATURE",
+        "E_ENV_RECIPIENTS_TAMPERED",
+        "E_ENV_TAMPERED",
+        "E_ENV_NOT_RECIPIENT",
+        "E_ENV_KEY_MISMATCH",
+        "E_CERT_BAD_SIGNATURE",
+        "E_CERT_UNTRUSTED",
+        "E_CERT_EXPIRED",
+        "E_CERT_NOT_YET_VALID",
+        "E_PDF_CERTIFIED_NO_CHANGES",
+        "E_PDF_CERTIFIED_FORMS_ONLY",
+        "E_BAD_PHONE_ANSWER",
+        "E_MISSING_SEALS",
+        "E_CHECK_FAILED",
+        "E_CA_NOT_ACCEPTED",
+        "E_TOO_FEW_COLLEAGUES",
+    ];
+    const USAGE: &[&str] = &[
+        "E_USAGE",
+        "E_UNKNOWN_CERT",
+        "E_SAME_FILE",
+        "E_PDF_PAGE_LIST",
+        "PROJECT_BAD_ASSIGNMENT",
+        "PROJECT_UNKNOWN_KEY",
+        "PROJECT_UNKNOWN_SECTION",
+    ];
+    const INTERRUPTED: &[&str] = &[
+        "E_INTERRUPTED",
+        "scan.expired",
+        "scan.phone_timeout",
+        "scan.idle_timeout",
+    ];
+    if REFUSALS.contains(&code) || SAID_NO.contains(&code) {
+        Exit::No
+    } else if USAGE.contains(&code) {
+        Exit::Usage
+    } else if INTERRUPTED.contains(&code) {
+        Exit::Interrupted
+    } else {
+        Exit::Input
+    }
+}
+
+/// The `[CODE]` an error message starts with, if any (the outermost context first).
+pub fn code_of(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|e| {
+        let text = e.to_string();
+        let rest = text.strip_prefix('[')?;
+        let (code, _) = rest.split_once(']')?;
+        let well_formed = !code.is_empty()
+            && code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        well_formed.then(|| code.to_string())
+    })
+}
+
+/// Prints the error on stderr (`错误: [CODE] 消息`) and returns its exit code.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    let class = code_of(err).map_or(Exit::Input, |c| class_of(&c));
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "错误: {err:#}");
+    class.into()
+}
+
+/// An error with a code, as the subcommands return it: `[CODE] message`.
+pub fn coded<E: std::fmt::Display>(code: &str, err: E) -> anyhow::Error {
+    anyhow::anyhow!("[{code}] {err}")
+}
+
+/// Ends the process after stdout failed: quietly with 0 on a closed pipe, else with
+/// `[E_STDOUT]` and 3.
+pub fn stdout_failed(err: &std::io::Error) -> ! {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(Exit::Success as i32);
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(
+        stderr,
+        "错误: [E_STDOUT] 结果无法写到标准输出（{err}），请检查输出重定向的目标（磁盘已满？）"
+    );
+    std::process::exit(Exit::Input as i32);
+}
+
+/// Writes `args` and a newline to stdout; see the module doc for what happens when it fails.
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        stdout_failed(&e);
+    }
+    if let Err(e) = out.flush() {
+        stdout_failed(&e);
+    }
+}
+
+/// `println!` that never panics: see [`write_line`].
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::cmd::exit::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cmd::exit::write_line(format_args!($($arg)*))
+    };
+}
+
+/// The one panic the standard library raises on output (`println!` on a closed pipe or a full
+/// disk, in code not yet on [`outln!`]): recognised by its message so that main can end as
+/// [`stdout_failed`] would instead of printing a panic.
+pub fn is_stdout_panic(payload: &(dyn std::any::Any + Send)) -> Option<std::io::Error> {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())?;
+    if !text.starts_with("failed printing to stdout") {
+        return None;
+    }
+    let kind = if text.contains("Broken pipe") {
+        std::io::ErrorKind::BrokenPipe
+    } else {
+        std::io::ErrorKind::Other
+    };
+    let detail = text.trim_start_matches("failed printing to stdout: ");
+    Some(std::io::Error::new(kind, detail.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_their_class() {
+        assert_eq!(class_of("wrong_pin"), Exit::No);
+        assert_eq!(class_of("TENDER_SIGNATURE_INVALID"), Exit::No);
+        assert_eq!(class_of("PROJECT_BAD_ASSIGNMENT"), Exit::Usage);
+        assert_eq!(class_of("scan.expired"), Exit::Interrupted);
+        assert_eq!(class_of("TENDER_IO"), Exit::Input);
+        assert_eq!(class_of("anything else"), Exit::Input);
+    }
+
+    #[test]
+    fn code_is_read_from_the_message_only_when_well_formed() {
+        assert_eq!(
+            code_of(&coded("E_ENV_TAMPERED", "x")).as_deref(),
+            Some("E_ENV_TAMPERED")
+        );
+        assert_eq!(code_of(&anyhow::anyhow!("[ no code ] x")), None);
+        assert_eq!(code_of(&anyhow::anyhow!("plain")), None);
+        // A context without a code over an error with one: the inner code counts.
+        let e = coded("wrong_pin", "x").context("扫码失败");
+        assert_eq!(code_of(&e).as_deref(), Some("wrong_pin"));
+    }
+}
