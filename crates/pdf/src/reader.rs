@@ -958,6 +958,11 @@ fn png_unpredict(
 ) -> Result<Vec<u8>, PdfError> {
     let bpp = (colors * bpc).div_ceil(8).max(1);
     let row_len = (columns * colors * bpc).div_ceil(8);
+    // Each row of output needs a row of input: a row longer than the data is a lie, and the
+    // output never grows past the input.
+    if row_len == 0 || row_len > data.len() {
+        return Err(PdfError::corrupt("PNG 预测器参数与数据长度不符"));
+    }
     let mut out = Vec::with_capacity(data.len());
     let mut prev = vec![0u8; row_len];
     for chunk in data.chunks(row_len + 1) {
