@@ -13,7 +13,7 @@ fn qr_payload_with_raw_control_bytes_in_the_relay_is_refused() {
     let err = QrPayload::parse(text).expect_err("raw NULs in r");
     assert!(err.to_string().contains("中继地址"), "{err}");
     // Encoded control characters are refused too (an encoded blank is a legal relay path).
-    let clean = text.replace('\0', "").replace(' ', "");
+    let clean = text.replace(['\0', ' '], "");
     let ok = QrPayload::parse(&clean).expect("the same payload without the junk parses");
     assert_eq!(QrPayload::parse(&ok.to_url()).expect("round trip"), ok);
     for junk in ["%00", "%0A", "%7F", " "] {
