@@ -27,9 +27,9 @@ for t in $targets; do
     -artifact_prefix="artifacts/$t/" >"$log" 2>&1
   rc=$?
   set -e
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+  execs=$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' | tail -1 || true)
   if [ -z "$execs" ]; then
-    execs=$(grep -o '#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
+    execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
   fi
   crashes=$(find "artifacts/$t" -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' | wc -l)
   echo "fuzz: $t: exit $rc, executions ${execs:-?}, findings $crashes (log $here/$log)"
