@@ -128,7 +128,12 @@ impl<R: BufRead> BerReader<R> {
     pub fn read_header(&mut self) -> Result<Header, EnvelopeError> {
         let offset = self.pos;
         if self.bound() == Some(offset) {
-            return Err(EnvelopeError::malformed(offset, "结构提前结束"));
+            return Err(if self.frames.iter().all(Option::is_none) {
+                // Only the input's end bounds us: the input is cut short.
+                EnvelopeError::Truncated { offset }
+            } else {
+                EnvelopeError::malformed(offset, "结构提前结束")
+            });
         }
         let tag = self.read_byte()?;
         if tag & 0x1f == 0x1f {
