@@ -1,7 +1,7 @@
 //! Scenario: an attacker hands a bidder small PDFs that claim huge structures (an xref stream
 //! of 32 M entries per section, a table of 10 M rows, an object stream of 1 M objects, an array
 //! of 8 M values, a stream that inflates to 64 MiB, a predictor with gigantic rows, a catalog of
-//! 200 000 keys). The real `bidseal seal` and `bidseal verify` binaries run under a 512 MB
+//! 100 000 keys). The real `bidseal seal` and `bidseal verify` binaries run under a 512 MB
 //! address-space limit and a 20 s timeout: each file is refused with a clear `E_PDF_*` code (or
 //! handled in time), never an abort on allocation failure, a hang, or a crash.
 

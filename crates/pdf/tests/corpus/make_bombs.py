@@ -8,7 +8,7 @@ Usage: make_bombs.py OUT_DIR   -> writes the files and prints one name per line.
 - objstm-count.pdf: an object stream claiming /N 1000000 in a few bytes.
 - array-bomb.pdf: a page whose /Annots array holds 8 M integers (16 MB of "0 ").
 - flate-bomb.pdf: the page tree root inside an object stream that inflates to 64 MiB.
-- many-keys.pdf: a catalog with 200 000 distinct keys (a quadratic duplicate check stalls).
+- many-keys.pdf: a catalog with 100 000 distinct keys (a quadratic duplicate check stalls).
 - predictor-bomb.pdf: an xref stream whose PNG predictor claims 1 M columns of 32 × 16 bits.
 """
 import os
@@ -113,7 +113,7 @@ save("flate-bomb.pdf", buf)
 
 # many keys in the catalog
 buf = bytearray(HEAD)
-keys = b"".join(b"/K%d 1 " % i for i in range(200_000))
+keys = b"".join(b"/K%d 1 " % i for i in range(100_000))
 offs = basic(buf, catalog=b"<</Type /Catalog /Pages 2 0 R " + keys + b">>")
 table(buf, offs, 4)
 save("many-keys.pdf", buf)
