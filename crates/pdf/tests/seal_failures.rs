@@ -222,3 +222,66 @@ fn wrong_page_lists_and_images_are_refused_with_their_codes() {
     }
     assert!(!out.exists());
 }
+
+/// A minimal one-page PDF whose classic xref also lists object `high` (pointing at the page).
+fn pdf_listing_object(high: u64) -> Vec<u8> {
+    let mut b = b"%PDF-1.7\n".to_vec();
+    let mut offs = Vec::new();
+    for body in [
+        "<</Type /Catalog /Pages 2 0 R>>",
+        "<</Type /Pages /Kids [3 0 R] /Count 1>>",
+        "<</Type /Page /Parent 2 0 R /MediaBox [0 0 595 842]>>",
+    ] {
+        offs.push(b.len());
+        b.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", offs.len()).as_bytes());
+    }
+    let xref = b.len();
+    b.extend_from_slice(b"xref\n0 4\n0000000000 65535 f \n");
+    for o in &offs {
+        b.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    b.extend_from_slice(format!("{high} 1\n{:010} 00000 n \n", offs[2]).as_bytes());
+    b.extend_from_slice(
+        format!("trailer\n<</Size 4 /Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    b
+}
+
+#[test]
+fn object_numbers_at_the_limit_are_refused_and_high_ones_are_allocated_above() {
+    let dir = tempdir("fail-numbers");
+    make_pki(&dir);
+    make_seal_png(&dir);
+    let rt = runtime();
+    // An entry numbered just below u32::MAX: counting on from it would overflow.
+    let input = dir.join("max.pdf");
+    std::fs::write(&input, pdf_listing_object(u64::from(u32::MAX) - 2)).expect("write");
+    let mut work = WorkingCopy::create(&input, &dir.join("out.pdf")).expect("working copy");
+    let err = rt
+        .block_on(work.seal(
+            request(&dir, one_page(1, 60.0, 80.0, 100.0, 100.0)),
+            &signer(&dir),
+        ))
+        .expect_err("no numbers left");
+    assert_eq!(err.code(), "E_PDF_OBJECT_NUMBERS", "{err}");
+    // A listed object far above /Size: the seal's objects are numbered above it.
+    let input = dir.join("high.pdf");
+    std::fs::write(&input, pdf_listing_object(5000)).expect("write");
+    let out = dir.join("high-out.pdf");
+    let pending = seal(
+        &dir,
+        &input,
+        &out,
+        "公章",
+        one_page(1, 60.0, 80.0, 100.0, 100.0),
+    )
+    .expect("seal");
+    let new: Vec<u32> = pending
+        .entries
+        .iter()
+        .map(|e| e.0)
+        .filter(|n| *n > 3)
+        .collect();
+    assert!(!new.is_empty() && new.iter().all(|n| *n > 5000), "{new:?}");
+    assert_pdfsig_valid(&out, 1);
+}
