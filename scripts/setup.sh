@@ -12,6 +12,18 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS_DIR=${BIDSEAL_TOOLS_DIR:-/var/cache/bidseal}
 mkdir -p "$TOOLS_DIR"
 
+# Optional: `setup.sh --fuzz` installs only cargo-fuzz (+ nightly) for fuzz/run.sh; not needed
+# to build or test.
+if [ "${1:-}" = "--fuzz" ]; then
+  rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "setup: cargo install cargo-fuzz (takes minutes)" >&2
+    cargo install cargo-fuzz --locked -q
+  fi
+  echo "setup: fuzz ok" >&2
+  exit 0
+fi
+
 apt_pkgs=(build-essential pkg-config libwebkit2gtk-4.1-dev libssl-dev xvfb xauth
   webkit2gtk-driver poppler-utils qpdf ghostscript zbar-tools openssl fonts-noto-cjk
   imagemagick librsvg2-bin libreoffice-writer-nogui libnss3-tools time)

@@ -182,13 +182,228 @@ fn seal_then_cross_page_seal_then_verify() {
         "{text}"
     );
 
-    // pdfsig (poppler) agrees.
+    // pdfsig (poppler/NSS, trusting only ca.pem) agrees: one entry for the 公章 and one per
+    // widget of the 骑缝章 (3 pages), every one valid and trusted.
+    let sig = pdfsig(&dir, "two.pdf", "ca.pem");
+    assert_pdfsig_all_valid_and_trusted(&sig, 4);
+}
+
+/// pdfsig's report on `file`, with a fresh NSS database that trusts only `anchor`.
+fn pdfsig(dir: &Path, file: &str, anchor: &str) -> String {
+    let nss = dir.join(format!("nss-{}", anchor.replace('.', "-")));
+    if !nss.exists() {
+        std::fs::create_dir_all(&nss).expect("nss dir");
+        let db = format!("sql:{}", nss.display());
+        tool(dir, "certutil", &["-N", "-d", &db, "--empty-password"]);
+        tool(
+            dir,
+            "certutil",
+            &[
+                "-A", "-d", &db, "-n", "anchor", "-t", "CT,C,C", "-i", anchor,
+            ],
+        );
+    }
     let o = Command::new("pdfsig")
-        .arg(dir.join("two.pdf"))
+        .arg("-nssdir")
+        .arg(format!("sql:{}", nss.display()))
+        .arg(dir.join(file))
         .output()
         .expect("pdfsig must be installed");
-    let sig = String::from_utf8_lossy(&o.stdout);
-    assert!(sig.matches("Signature is Valid").count() >= 2, "{sig}");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Exactly `entries` signature entries, each "Signature is Valid" and "Certificate is
+/// Trusted", and no "Unknown issue" anywhere.
+fn assert_pdfsig_all_valid_and_trusted(report: &str, entries: usize) {
+    assert_eq!(
+        report.matches("Signature Validation:").count(),
+        entries,
+        "{report}"
+    );
+    assert_eq!(
+        report.matches("Signature is Valid").count(),
+        entries,
+        "{report}"
+    );
+    assert_eq!(
+        report.matches("Certificate is Trusted").count(),
+        entries,
+        "{report}"
+    );
+    assert!(!report.contains("Unknown issue"), "{report}");
+}
+
+/// A root, an issuing CA under it and a leaf under that (`root.pem`, `inter.pem`,
+/// `leaf3.pem`/`leaf3.key`), and `chain.pem` = leaf + issuing CA, as CAs hand them out.
+fn three_level_pki(dir: &Path) {
+    let o = |args: &[&str]| tool(dir, "openssl", args);
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut root = vec!["req", "-x509"];
+    root.extend(ec);
+    root.extend([
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=CLI Root CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    o(&root);
+    std::fs::write(
+        dir.join("ca.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    )
+    .expect("ext");
+    let mut inter = vec!["req", "-new"];
+    inter.extend(ec);
+    inter.extend([
+        "-keyout",
+        "inter.key",
+        "-out",
+        "inter.csr",
+        "-subj",
+        "/CN=CLI Issuing CA",
+    ]);
+    o(&inter);
+    o(&[
+        "x509",
+        "-req",
+        "-in",
+        "inter.csr",
+        "-CA",
+        "root.pem",
+        "-CAkey",
+        "root.key",
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        "ca.ext",
+        "-out",
+        "inter.pem",
+    ]);
+    let mut leaf = vec!["req", "-new", "-utf8"];
+    leaf.extend(ec);
+    leaf.extend([
+        "-keyout",
+        "leaf3.key",
+        "-out",
+        "leaf3.csr",
+        "-subj",
+        "/CN=王五/O=某某公司",
+    ]);
+    o(&leaf);
+    o(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf3.csr",
+        "-CA",
+        "inter.pem",
+        "-CAkey",
+        "inter.key",
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf3.pem",
+    ]);
+    let chain = [
+        std::fs::read_to_string(dir.join("leaf3.pem")).expect("leaf"),
+        std::fs::read_to_string(dir.join("inter.pem")).expect("inter"),
+    ]
+    .concat();
+    std::fs::write(dir.join("chain.pem"), chain).expect("chain");
+}
+
+#[test]
+fn chain_file_with_the_leaf_seals_twice_and_pdfsig_trusts_every_widget() {
+    let dir = fixture("chain");
+    three_level_pki(&dir);
+    // `--chain chain.pem` holds the leaf again (this failed with "SET OF contains duplicate");
+    // the root comes from --trust and is embedded, so poppler/NSS can build the path.
+    let signer3 = [
+        "--key",
+        "leaf3.key",
+        "--cert",
+        "leaf3.pem",
+        "--chain",
+        "chain.pem",
+        "--trust",
+        "root.pem",
+        "--image",
+        "seal.png",
+    ];
+    let mut args = vec!["seal", "in.pdf", "one.pdf"];
+    args.extend(signer3);
+    args.extend(["--page", "1", "--rect", "100,100,120,120"]);
+    let out = bidseal(&args, &dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A second seal by the same certificate, with one widget on each of the three pages.
+    let mut args = vec!["seal", "one.pdf", "two.pdf"];
+    args.extend(signer3);
+    args.extend([
+        "--pages",
+        "1-3",
+        "--rect",
+        "300,300,100,100",
+        "--kind",
+        "法人章",
+    ]);
+    let out = bidseal(&args, &dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sig = pdfsig(&dir, "two.pdf", "root.pem");
+    assert_pdfsig_all_valid_and_trusted(&sig, 4);
+    let out = bidseal(&["verify", "two.pdf", "--trust", "root.pem"], &dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A chain file that does not connect (root without the issuing CA) is explained.
+    let mut args = vec!["seal", "in.pdf", "bad.pdf"];
+    args.extend([
+        "--key",
+        "leaf3.key",
+        "--cert",
+        "leaf3.pem",
+        "--chain",
+        "root.pem",
+        "--image",
+        "seal.png",
+        "--rect",
+        "100,100,120,120",
+    ]);
+    let out = bidseal(&args, &dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("E_CERT_CHAIN_BROKEN") && err.contains("CLI Issuing CA"),
+        "{err}"
+    );
+    assert!(!dir.join("bad.pdf").exists());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! written atomically next to OUT (temporary file, fsync, rename); the input is never modified.
 
 use anyhow::{bail, Result};
-use bidseal_cms::cert::TrustStore;
+use bidseal_cms::cert::{Certificate, TrustStore};
 use bidseal_cms::signed_data::{LocalKeySigner, Signer};
 use bidseal_pdf::pages::page_count;
 use bidseal_pdf::seal::CONTENTS_SLACK;
@@ -28,9 +28,12 @@ pub struct SealArgs {
     /// 签名证书（PEM，可含中间证书）
     #[arg(long)]
     pub cert: PathBuf,
-    /// 额外嵌入的 CA 证书（PEM），可重复
+    /// 额外嵌入的 CA 证书（PEM），可重复；可含签名证书本身，顺序和重复不影响
     #[arg(long)]
     pub chain: Vec<PathBuf>,
+    /// 受信任的 CA 根证书（PEM），可重复：位于签发路径上的根证书会一并嵌入签名
+    #[arg(long)]
+    pub trust: Vec<PathBuf>,
     /// 印章图片（PNG，建议透明背景）
     #[arg(long)]
     pub image: PathBuf,
@@ -63,7 +66,13 @@ pub fn seal(args: SealArgs) -> Result<ExitCode> {
         )
     })?;
     let chain: Vec<&Path> = args.chain.iter().map(PathBuf::as_path).collect();
-    let signer = LocalKeySigner::from_files(&args.key, &args.cert, &chain)
+    let mut roots = Vec::new();
+    for path in &args.trust {
+        roots.extend(
+            Certificate::load_pem_chain(path).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?,
+        );
+    }
+    let signer = LocalKeySigner::from_files_with_roots(&args.key, &args.cert, &chain, &roots)
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
     let rect = PageRect::parse(&args.rect).map_err(pdf_err)?;
     let mut work = WorkingCopy::create(&args.input, &args.output).map_err(pdf_err)?;

@@ -113,6 +113,13 @@ pub enum CertError {
     /// The path is longer than [`MAX_CHAIN_DEPTH`].
     #[error("证书链过长（超过 {MAX_CHAIN_DEPTH} 级），已拒绝")]
     ChainTooLong,
+    /// Certificates handed over as the signer's chain do not form one path from the signer
+    /// certificate upwards.
+    #[error("证书链不完整或有多余证书：{detail}")]
+    BrokenChain {
+        /// Where the path breaks, in words.
+        detail: String,
+    },
 }
 
 impl CertError {
@@ -130,6 +137,7 @@ impl CertError {
             CertError::NotCa { .. } => "E_CERT_NOT_CA",
             CertError::UntrustedRoot { .. } => "E_CERT_UNTRUSTED",
             CertError::ChainTooLong => "E_CERT_CHAIN_TOO_LONG",
+            CertError::BrokenChain { .. } => "E_CERT_CHAIN_BROKEN",
         }
     }
 }
@@ -447,6 +455,89 @@ impl TrustStore {
                 }
             }
         }
+    }
+}
+
+/// The certificates to embed with a signature by `leaf`, as users hand them over: `given` may
+/// hold the leaf again, duplicates, and the CAs in any order (a CA's "chain file" usually starts
+/// with the leaf). Returns each certificate once: the leaf, then the path upwards — every
+/// issuer found in `given` or `roots` whose signature over the previous certificate verifies —
+/// ending at a self-signed root when one is known (from `given` or `roots`; validators such as
+/// poppler/NSS need it to judge a signature whose chain would otherwise stop at an intermediate).
+///
+/// Unused `roots` are fine (a trust store holds many CAs); a certificate in `given` that is not
+/// on the path is an error that says where the path breaks ([`CertError::BrokenChain`]):
+/// a missing intermediate, a same-named CA with another key, or an unrelated certificate.
+pub fn signing_chain(
+    leaf: &Certificate,
+    given: &[Certificate],
+    roots: &[Certificate],
+) -> Result<Vec<Certificate>, CertError> {
+    let mut path = vec![leaf.clone()];
+    let mut mismatch: Option<String> = None;
+    loop {
+        let current = path.last().ok_or(CertError::Empty)?;
+        if current.subject() == current.issuer() && issued_by(current, current) {
+            break;
+        }
+        if path.len() >= MAX_CHAIN_DEPTH {
+            return Err(CertError::ChainTooLong);
+        }
+        let mut found = None;
+        for cand in given.iter().chain(roots) {
+            if cand.subject() != current.issuer() || path.iter().any(|p| p.der == cand.der) {
+                continue;
+            }
+            match issued_by(current, cand) {
+                true => {
+                    found = Some(cand.clone());
+                    break;
+                }
+                false => {
+                    mismatch = Some(format!(
+                        "证书“{}”与“{}”的签发者同名，但其公钥验证不了该证书的签名（可能是同名的另一个 CA 或旧证书）",
+                        cand.subject_string(),
+                        current.subject_string()
+                    ))
+                }
+            }
+        }
+        match found {
+            Some(next) => path.push(next),
+            None => break,
+        }
+    }
+    let stray: Vec<&Certificate> = given
+        .iter()
+        .filter(|c| !path.iter().any(|p| p.der == c.der))
+        .collect();
+    if let Some(first) = stray.first() {
+        let last = path.last().ok_or(CertError::Empty)?;
+        let detail = match mismatch {
+            Some(m) => m,
+            None => format!(
+                "提供的证书“{}”不在签名证书的签发路径上：路径 {} 在“{}”处中断，缺少其签发者“{}”的证书；请提供完整的 CA 证书链（或去掉无关证书）",
+                first.subject_string(),
+                path.iter()
+                    .map(|c| format!("“{}”", c.subject_string()))
+                    .collect::<Vec<_>>()
+                    .join(" → "),
+                last.subject_string(),
+                last.issuer()
+            ),
+        };
+        return Err(CertError::BrokenChain { detail });
+    }
+    Ok(path)
+}
+
+/// `issuer`'s key verifies `child`'s signature — or cannot be checked here (an algorithm
+/// other than ECDSA P-256/SHA-256), in which case the matching name decides.
+fn issued_by(child: &Certificate, issuer: &Certificate) -> bool {
+    match child.verify_signed_by(issuer) {
+        Ok(()) => true,
+        Err(CertError::UnsupportedSignatureAlgorithm { .. } | CertError::NotP256) => true,
+        Err(_) => false,
     }
 }
 

@@ -25,7 +25,9 @@
 //! revocation data, countersignatures; verification re-encodes the parsed signed attributes as
 //! DER (signatures over non-DER attribute sets from other tools are reported as invalid).
 
-use crate::cert::{CertError, Certificate, TrustStore, OID_ECDSA_WITH_SHA256, OID_EC_PUBLIC_KEY};
+use crate::cert::{
+    signing_chain, CertError, Certificate, TrustStore, OID_ECDSA_WITH_SHA256, OID_EC_PUBLIC_KEY,
+};
 use cms::cert::CertificateChoices;
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
@@ -189,6 +191,19 @@ impl LocalKeySigner {
         cert_pem: &Path,
         extra_chain: &[&Path],
     ) -> Result<Self, SignedDataError> {
+        Self::from_files_with_roots(key_pem, cert_pem, extra_chain, &[])
+    }
+
+    /// Like [`LocalKeySigner::from_files`], with certificates given as users have them: the
+    /// signer certificate is the one matching the key, wherever it is; duplicates and order do
+    /// not matter; the embedded chain is [`signing_chain`] (leaf, path upwards, and the root
+    /// when it is among the files or `roots`).
+    pub fn from_files_with_roots(
+        key_pem: &Path,
+        cert_pem: &Path,
+        extra_chain: &[&Path],
+        roots: &[Certificate],
+    ) -> Result<Self, SignedDataError> {
         use pkcs8::DecodePrivateKey;
         let key_err = |detail: String| SignedDataError::Key {
             path: key_pem.display().to_string(),
@@ -198,10 +213,17 @@ impl LocalKeySigner {
             std::fs::read_to_string(key_pem).map_err(|e| key_err(e.to_string()))?,
         );
         let key = p256::SecretKey::from_pkcs8_pem(&text).map_err(|e| key_err(e.to_string()))?;
-        let mut chain = Certificate::load_pem_chain(cert_pem)?;
+        let mut given = Certificate::load_pem_chain(cert_pem)?;
         for path in extra_chain {
-            chain.extend(Certificate::load_pem_chain(path)?);
+            given.extend(Certificate::load_pem_chain(path)?);
         }
+        let public = key.public_key();
+        let leaf = given
+            .iter()
+            .find(|c| c.p256_public_key().is_ok_and(|k| k == public))
+            .cloned()
+            .ok_or(SignedDataError::SignatureMismatch)?;
+        let chain = signing_chain(&leaf, &given, roots)?;
         Self::new(key, chain)
     }
 }
@@ -338,8 +360,15 @@ impl SignedAttributes {
             signature: OctetString::new(sig.to_der().as_bytes().to_vec()).map_err(malformed)?,
             unsigned_attrs: None,
         };
-        let certs: Vec<CertificateChoices> = self
-            .chain
+        // Each certificate once (a DER SET OF may not repeat an element; signers may hand
+        // over the leaf twice).
+        let mut unique: Vec<&Certificate> = Vec::with_capacity(self.chain.len());
+        for c in &self.chain {
+            if !unique.iter().any(|u| u.der() == c.der()) {
+                unique.push(c);
+            }
+        }
+        let certs: Vec<CertificateChoices> = unique
             .iter()
             .map(|c| CertificateChoices::Certificate(c.inner().clone()))
             .collect();
@@ -356,7 +385,9 @@ impl SignedAttributes {
             crls: None,
             signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info]).map_err(malformed)?),
         };
-        let content = Any::from_der(&signed.to_der().map_err(malformed)?).map_err(malformed)?;
+        let mut signed_der = signed.to_der().map_err(malformed)?;
+        leaf_first(&mut signed_der, &unique);
+        let content = Any::from_der(&signed_der).map_err(malformed)?;
         ContentInfo {
             content_type: OID_SIGNED_DATA,
             content,
@@ -364,6 +395,34 @@ impl SignedAttributes {
         .to_der()
         .map_err(malformed)
     }
+}
+
+/// Puts the embedded certificates in path order (leaf first, then upwards) inside an encoded
+/// SignedData. DER sorts a SET OF by encoding, which can put a CA before the signer; poppler/NSS
+/// then reports "Unknown issue with Certificate" for later signatures by the same certificate.
+/// The `certificates` field is not covered by the signature, and CMS readers take any order
+/// (RFC 5652 §5.1 defines it as a BER SET), so the same bytes are rewritten in place.
+fn leaf_first(encoded: &mut [u8], path: &[&Certificate]) {
+    let total: usize = path.iter().map(|c| c.der().len()).sum();
+    // The sorted block starts at the certificate whose encoding sorts first.
+    let Some(first) = path.iter().map(|c| c.der()).min() else {
+        return;
+    };
+    let Some(start) = encoded.windows(first.len()).position(|w| w == first) else {
+        return;
+    };
+    let Some(block) = encoded.get_mut(start..start + total) else {
+        return;
+    };
+    // Only rewrite when the block is exactly these certificates (it always is for our own
+    // encoding; anything else is left alone).
+    let mut sorted: Vec<&[u8]> = path.iter().map(|c| c.der()).collect();
+    sorted.sort();
+    if sorted.concat() != block {
+        return;
+    }
+    let ordered: Vec<u8> = path.iter().flat_map(|c| c.der().iter().copied()).collect();
+    block.copy_from_slice(&ordered);
 }
 
 fn parse_signature(bytes: &[u8]) -> Result<p256::ecdsa::Signature, SignedDataError> {

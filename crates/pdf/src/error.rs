@@ -40,6 +40,25 @@ pub enum PdfError {
         /// The limit in MB.
         limit_mb: u64,
     },
+    /// The cross-reference data declares more objects than the file has bytes for.
+    #[error("PDF 交叉引用数据声明了至少 {entries} 个对象，超过该文件大小所能容纳的 {limit} 个（疑似恶意构造），已拒绝；请用原软件重新导出 PDF")]
+    XrefTooLarge {
+        /// Entries declared so far.
+        entries: u64,
+        /// What the file size allows.
+        limit: u64,
+    },
+    /// One object holds more values than the parser builds for a single object.
+    #[error("PDF 中单个对象包含的元素过多（超过 {limit} 个，疑似恶意构造），已拒绝")]
+    ObjectTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// No object number is left for the seal's new objects.
+    #[error(
+        "PDF 对象编号已用尽（文件中出现了接近上限的对象号），无法追加印章；请用原软件重新导出 PDF"
+    )]
+    ObjectNumbersExhausted,
     /// Password-protected / encrypted documents cannot be sealed.
     #[error("PDF 文件已加密（设置了密码或权限），请先去除加密后再签章")]
     Encrypted,
@@ -105,6 +124,9 @@ impl PdfError {
             PdfError::ReferenceLoop => "E_PDF_REF_LOOP",
             PdfError::TooDeep => "E_PDF_TOO_DEEP",
             PdfError::FlateBomb { .. } => "E_PDF_FLATE_BOMB",
+            PdfError::XrefTooLarge { .. } => "E_PDF_XREF_TOO_LARGE",
+            PdfError::ObjectTooLarge { .. } => "E_PDF_OBJECT_TOO_LARGE",
+            PdfError::ObjectNumbersExhausted => "E_PDF_OBJECT_NUMBERS",
             PdfError::Encrypted => "E_PDF_ENCRYPTED",
             PdfError::Certified => "E_PDF_CERTIFIED_NO_CHANGES",
             PdfError::CertifiedFormsOnly => "E_PDF_CERTIFIED_FORMS_ONLY",

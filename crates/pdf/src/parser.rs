@@ -2,12 +2,19 @@
 //!
 //! Guarantees: never panics and never recurses deeper than [`MAX_DEPTH`]; running out of
 //! window is reported as [`ParseError::Eof`] so that the reader can retry with a larger window.
+//! Work and memory are linear in the window: one parse builds at most [`MAX_OBJECTS`] objects
+//! (a 32 MiB window of `0 0 0 …` would otherwise become 16 M boxed values), and the
+//! duplicate-key check of dictionaries is linear (a hash set once a dictionary grows large).
 //! Does not: read files, follow references, or decode streams (that is `reader`'s job).
 
 use crate::object::{Dict, ObjRef, Object};
 
 /// Deepest array/dictionary nesting accepted (hostile files nest thousands deep).
 pub const MAX_DEPTH: usize = 64;
+/// Most objects (array items, dictionary values, nested containers) one parse may build.
+pub const MAX_OBJECTS: usize = 1 << 20;
+/// Dictionaries up to this many keys check duplicates by scanning; larger ones use a set.
+const SMALL_DICT: usize = 32;
 
 /// Why a parse stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +25,8 @@ pub enum ParseError {
     Syntax(&'static str),
     /// Nesting beyond [`MAX_DEPTH`].
     TooDeep,
+    /// More than [`MAX_OBJECTS`] objects in one parse.
+    TooMany,
 }
 
 /// What an indirect object (`n g obj … endobj`) turned out to be.
@@ -34,6 +43,8 @@ pub enum Indirect {
 pub struct Parser<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Objects this parser may still build.
+    budget: usize,
 }
 
 fn is_white(b: u8) -> bool {
@@ -50,7 +61,11 @@ fn is_delim(b: u8) -> bool {
 impl<'a> Parser<'a> {
     /// A parser at `pos` of `buf`.
     pub fn new(buf: &'a [u8], pos: usize) -> Self {
-        Self { buf, pos }
+        Self {
+            buf,
+            pos,
+            budget: MAX_OBJECTS,
+        }
     }
 
     /// Current position in the window.
@@ -160,6 +175,7 @@ impl<'a> Parser<'a> {
         if depth > MAX_DEPTH {
             return Err(ParseError::TooDeep);
         }
+        self.budget = self.budget.checked_sub(1).ok_or(ParseError::TooMany)?;
         self.skip_ws();
         let b = self.peek().ok_or(ParseError::Eof)?;
         match b {
@@ -210,6 +226,9 @@ impl<'a> Parser<'a> {
 
     fn dict_body(&mut self, depth: usize) -> Result<Dict, ParseError> {
         let mut d = Dict::new();
+        // Later duplicates are ignored, as most readers do. Small dictionaries (nearly all)
+        // scan; past SMALL_DICT keys a set keeps the check linear.
+        let mut large: Option<std::collections::HashSet<Vec<u8>>> = None;
         loop {
             self.skip_ws();
             match self.peek() {
@@ -225,9 +244,15 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     let key = decode_name(self.token());
                     let value = self.object(depth + 1)?;
-                    // Later duplicates are ignored, as most readers do.
-                    if d.get(&key).is_none() {
+                    let fresh = match &mut large {
+                        Some(keys) => keys.insert(key.clone()),
+                        None => d.get(&key).is_none(),
+                    };
+                    if fresh {
                         d.0.push((key, value));
+                        if large.is_none() && d.0.len() > SMALL_DICT {
+                            large = Some(d.0.iter().map(|(k, _)| k.clone()).collect());
+                        }
                     }
                 }
                 Some(_) => return Err(ParseError::Syntax("expected a name key")),
@@ -412,6 +437,48 @@ mod tests {
     fn deep_nesting_is_refused_not_a_stack_overflow() {
         let s = "[".repeat(100_000);
         assert_eq!(parse(s.as_bytes()), Err(ParseError::TooDeep));
+    }
+
+    #[test]
+    fn a_huge_array_is_refused_not_an_allocation_bomb() {
+        let s = format!("[{}]", "0 ".repeat(MAX_OBJECTS + 1));
+        assert_eq!(parse(s.as_bytes()), Err(ParseError::TooMany));
+        let ok = format!("[{}]", "0 ".repeat(1000));
+        assert!(parse(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_first_in_small_and_large_dictionaries() {
+        for n in [3usize, 5000] {
+            let mut s = String::from("<<");
+            for i in 0..n {
+                s.push_str(&format!(" /K{i} {i}"));
+            }
+            s.push_str(" /K1 99 /K0 98 >> ");
+            let o = parse(s.as_bytes()).unwrap();
+            let d = o.as_dict().unwrap();
+            assert_eq!(d.0.len(), n);
+            assert_eq!(d.int(b"K1"), Some(1));
+            assert_eq!(d.int(b"K0"), Some(0));
+        }
+    }
+
+    #[test]
+    fn many_keys_parse_in_linear_time() {
+        // 200 000 distinct keys: quadratic scanning would take minutes.
+        let mut s = String::from("<<");
+        for i in 0..200_000 {
+            s.push_str(&format!("/K{i} 1 "));
+        }
+        s.push_str(">> ");
+        let t = std::time::Instant::now();
+        let o = parse(s.as_bytes()).unwrap();
+        assert_eq!(o.as_dict().unwrap().0.len(), 200_000);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]

@@ -2,12 +2,22 @@
 //!
 //! What it is for: sealing a 100 MB tender document without loading it. [`PdfReader::open`]
 //! reads `startxref`, then every cross-reference section along the `/Prev` chain — classic
-//! tables, xref streams and hybrid files (`/XRefStm`) — into one map of object locations.
-//! Objects are parsed on demand by offset, including objects inside object streams.
+//! tables, xref streams and hybrid files (`/XRefStm`). Each section keeps its entries once,
+//! sorted by object number; a compact index (object number → newest section defining it)
+//! answers "where is object n now". Objects are parsed on demand by offset, including objects
+//! inside object streams.
 //!
 //! Guarantees: bounded work on hostile input — `/Prev` loops, reference loops and deep nesting
 //! are typed errors, decompression stops at [`MAX_DECODED`], windows grow to at most
-//! [`MAX_OBJECT_WINDOW`]; memory is proportional to the number of objects, not the file size.
+//! [`MAX_OBJECT_WINDOW`]. Every entry needs bytes that exist: the cross-reference entries of
+//! all sections together are at most [`xref_entry_limit`] of the file length (a 100 KB file
+//! cannot declare 32 M objects through a compressed xref stream); beyond it the file is refused
+//! with `E_PDF_XREF_TOO_LARGE` before anything is allocated for those entries. Memory is
+//! proportional to the number of entries (about 32 bytes each), never to declared counts.
+//!
+//! New object numbers ([`PdfReader::next_free_number`]) start above the highest number seen
+//! anywhere: every section of every revision, every `/Size`, the headers of every object
+//! stream, and — when those disagree — a scan of the file body for `n g obj`.
 //!
 //! Does not: repair broken files (no reconstruction by scanning for `obj`), decrypt, or decode
 //! filters other than FlateDecode with PNG predictors (all that xref/object streams use).
@@ -15,7 +25,7 @@
 use crate::error::PdfError;
 use crate::object::{Dict, ObjRef, Object};
 use crate::parser::{Indirect, ParseError, Parser};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -25,6 +35,21 @@ pub const MAX_DECODED: u64 = 32 * 1024 * 1024;
 /// Largest window read to parse one object or xref table.
 pub const MAX_OBJECT_WINDOW: usize = 32 * 1024 * 1024;
 const MAX_SECTIONS: usize = 4096;
+/// Object numbers above this (ISO 32000-1 Annex C: 8,388,607) are not allocated by us, and
+/// body-scan hits above it are ignored as noise.
+pub const MAX_OBJECT_NUMBER: u32 = 8_388_607;
+
+/// How many cross-reference entries (all sections together) a file of `len` bytes may declare:
+/// a quarter of its length (the smallest object, `1 0 obj 0`, takes more than 4 bytes; a classic
+/// table row takes 20) plus a margin for tiny files.
+/// Never more than [`MAX_XREF_ENTRIES`] (about 270 MB of entries and index).
+pub fn xref_entry_limit(len: u64) -> u64 {
+    (len / 4 + 4096).min(MAX_XREF_ENTRIES)
+}
+
+/// Cross-reference entries of all sections together, whatever the file size: ISO 32000-1
+/// Annex C's object limit (8,388,607) plus one.
+pub const MAX_XREF_ENTRIES: u64 = 8_388_608;
 const MAX_RESOLVE_DEPTH: usize = 32;
 
 /// Where an object lives.
@@ -55,8 +80,31 @@ pub struct XrefSection {
     pub offset: u64,
     /// True for an xref stream, false for a classic table.
     pub is_stream: bool,
-    /// Objects this section defines (in use or freed) and where they are.
+    /// Objects this section defines (in use or freed) and where they are, sorted by object
+    /// number, one entry per number (the first one the section lists wins).
     pub entries: Vec<(u32, XrefEntry)>,
+}
+
+impl XrefSection {
+    /// A section from entries in file order (sorted and de-duplicated here).
+    pub fn new(offset: u64, is_stream: bool, mut entries: Vec<(u32, XrefEntry)>) -> Self {
+        entries.sort_by_key(|e| e.0);
+        entries.dedup_by_key(|e| e.0);
+        entries.shrink_to_fit();
+        Self {
+            offset,
+            is_stream,
+            entries,
+        }
+    }
+
+    /// This section's entry for `num`, if it has one.
+    pub fn get(&self, num: u32) -> Option<XrefEntry> {
+        self.entries
+            .binary_search_by_key(&num, |e| e.0)
+            .ok()
+            .map(|i| self.entries[i].1)
+    }
 }
 
 /// A lazily read PDF file.
@@ -65,8 +113,15 @@ pub struct PdfReader {
     path: PathBuf,
     file: File,
     len: u64,
-    xref: HashMap<u32, XrefEntry>,
+    /// `(object number, revision)` sorted by number: the newest section defining it, counted
+    /// from the oldest section (0), so that prepending a section keeps the index valid.
+    index: Vec<(u32, u32)>,
+    /// Newest first.
     sections: Vec<XrefSection>,
+    /// Entries read so far, against [`xref_entry_limit`].
+    entries_read: u64,
+    /// Some section's `/Size` is not above its own highest object number.
+    size_inconsistent: bool,
     trailer: Dict,
     size: u32,
     objstm_cache: Vec<(u32, std::rc::Rc<ObjectStream>)>,
@@ -82,6 +137,9 @@ struct ObjectStream {
 fn parse_err(e: ParseError, what: &str) -> PdfError {
     match e {
         ParseError::TooDeep => PdfError::TooDeep,
+        ParseError::TooMany => PdfError::ObjectTooLarge {
+            limit: crate::parser::MAX_OBJECTS,
+        },
         ParseError::Eof => PdfError::corrupt(format!("{what}: 数据被截断")),
         ParseError::Syntax(s) => PdfError::corrupt(format!("{what}: {s}")),
     }
@@ -101,8 +159,10 @@ impl PdfReader {
             path: path.to_owned(),
             file,
             len,
-            xref: HashMap::new(),
+            index: Vec::new(),
             sections: Vec::new(),
+            entries_read: 0,
+            size_inconsistent: false,
             trailer: Dict::new(),
             size: 0,
             objstm_cache: Vec::new(),
@@ -149,7 +209,142 @@ impl PdfReader {
 
     /// Where object `num` lives, if anywhere.
     pub fn entry(&self, num: u32) -> Option<XrefEntry> {
-        self.xref.get(&num).copied()
+        let i = self.index.binary_search_by_key(&num, |e| e.0).ok()?;
+        let rev = self.index[i].1 as usize;
+        let pos = self.sections.len().checked_sub(rev + 1)?;
+        self.sections.get(pos)?.get(num)
+    }
+
+    /// Where object `num` lived in the newest section starting before byte `end` (the
+    /// revision a signature covering `0..end` saw). Logarithmic per section.
+    pub fn entry_before(&self, num: u32, end: u64) -> Option<XrefEntry> {
+        self.sections
+            .iter()
+            .filter(|s| s.offset < end)
+            .find_map(|s| s.get(num))
+    }
+
+    /// Object numbers defined (in use or freed) by sections starting at or after `end`,
+    /// sorted, each once. Linear in those sections' entries.
+    pub fn numbers_defined_from(&self, end: u64) -> Vec<u32> {
+        let mut nums: Vec<u32> = self
+            .sections
+            .iter()
+            .filter(|s| s.offset >= end)
+            .flat_map(|s| s.entries.iter().map(|e| e.0))
+            .collect();
+        nums.sort_unstable();
+        nums.dedup();
+        nums
+    }
+
+    /// The first object number that is safe for new objects: above every number any section
+    /// of any revision defines, every `/Size`, every object listed in an object stream's
+    /// header, and — when some `/Size` is not above its own section's numbers (poppler's
+    /// `pdfunite` writes such files) — every `n g obj` found by scanning the file body.
+    /// Numbers above [`MAX_OBJECT_NUMBER`] found by the scan are ignored (stream noise).
+    pub fn next_free_number(&mut self) -> Result<u32, PdfError> {
+        let mut highest = self.size.saturating_sub(1);
+        if let Some(&(num, _)) = self.index.last() {
+            highest = highest.max(num);
+        }
+        let streams: Vec<u32> = {
+            let mut v: Vec<u32> = self
+                .sections
+                .iter()
+                .flat_map(|s| s.entries.iter())
+                .filter_map(|e| match e.1 {
+                    XrefEntry::InStream { stream, .. } => Some(stream),
+                    _ => None,
+                })
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        for stream in streams {
+            highest = highest.max(stream);
+            // An object stream that cannot be read adds nothing (its objects are unreachable).
+            if let Ok(listed) = self.object_stream_numbers(stream) {
+                highest = highest.max(listed);
+            }
+        }
+        let inconsistent = self.size_inconsistent || highest >= self.size;
+        if inconsistent {
+            highest = highest.max(self.scan_body_numbers()?);
+        }
+        highest
+            .checked_add(1)
+            .filter(|n| *n < u32::MAX - 1024)
+            .ok_or(PdfError::ObjectNumbersExhausted)
+    }
+
+    /// The highest object number an object stream's header lists.
+    fn object_stream_numbers(&mut self, stream: u32) -> Result<u32, PdfError> {
+        let obj = self.object_guarded(ObjRef::new(stream), &mut HashSet::new(), true)?;
+        let Object::Stream(dict, raw) = obj else {
+            return Ok(0);
+        };
+        let data = decode_stream(&dict, &raw)?;
+        let n = dict.int(b"N").unwrap_or(0).clamp(0, 1_000_000) as usize;
+        let mut p = Parser::new(&data, 0);
+        let mut highest = 0u32;
+        for _ in 0..n.min(data.len() / 4) {
+            let (Ok(num), Ok(_)) = (p.unsigned(), p.unsigned()) else {
+                break;
+            };
+            highest = highest.max(u32::try_from(num).unwrap_or(0).min(MAX_OBJECT_NUMBER));
+        }
+        Ok(highest)
+    }
+
+    /// The highest `n g obj` header in the file (streamed, 1 MiB at a time), at most
+    /// [`MAX_OBJECT_NUMBER`].
+    fn scan_body_numbers(&mut self) -> Result<u32, PdfError> {
+        const CHUNK: usize = 1 << 20;
+        const OVERLAP: usize = 64;
+        let mut highest = 0u32;
+        let mut offset = 0u64;
+        while offset < self.len {
+            let buf = self.read_at(offset, CHUNK + OVERLAP)?;
+            highest = highest.max(highest_obj_header(&buf));
+            offset += CHUNK as u64;
+        }
+        Ok(highest)
+    }
+
+    /// Rebuilds the index from the sections (after reading the chain).
+    fn rebuild_index(&mut self) {
+        let total = self.sections.len();
+        let mut index: Vec<(u32, u32)> = Vec::with_capacity(
+            self.sections
+                .iter()
+                .map(|s| s.entries.len())
+                .max()
+                .unwrap_or(0),
+        );
+        for (pos, section) in self.sections.iter().enumerate() {
+            let rev = (total - 1 - pos) as u32;
+            index.extend(section.entries.iter().map(|e| (e.0, rev)));
+        }
+        // Newest revision first within a number, then keep that one.
+        index.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        index.dedup_by_key(|e| e.0);
+        index.shrink_to_fit();
+        self.index = index;
+    }
+
+    /// Counts `n` more entries against the file's limit; refuses past it.
+    fn charge_entries(&mut self, n: u64) -> Result<(), PdfError> {
+        self.entries_read = self.entries_read.saturating_add(n);
+        let limit = xref_entry_limit(self.len);
+        if self.entries_read > limit {
+            return Err(PdfError::XrefTooLarge {
+                entries: self.entries_read,
+                limit,
+            });
+        }
+        Ok(())
     }
 
     /// Registers objects appended by an incremental update we wrote ourselves (so a working
@@ -161,8 +356,24 @@ impl PdfReader {
         entries: &[(u32, u64)],
         trailer: Dict,
     ) {
-        for &(num, offset) in entries {
-            self.xref.insert(num, XrefEntry::InFile { offset, gen: 0 });
+        let rev = self.sections.len() as u32;
+        let section = if entries.is_empty() {
+            section
+        } else {
+            XrefSection::new(
+                section.offset,
+                section.is_stream,
+                entries
+                    .iter()
+                    .map(|&(num, offset)| (num, XrefEntry::InFile { offset, gen: 0 }))
+                    .collect(),
+            )
+        };
+        for &(num, _) in &section.entries {
+            match self.index.binary_search_by_key(&num, |e| e.0) {
+                Ok(i) => self.index[i].1 = rev,
+                Err(i) => self.index.insert(i, (num, rev)),
+            }
         }
         self.size = self
             .size
@@ -238,6 +449,9 @@ impl PdfReader {
             }
             let size = trailer.int(b"Size").unwrap_or(0).clamp(0, u32::MAX as i64) as u32;
             self.size = self.size.max(size);
+            if section.entries.last().is_some_and(|e| e.0 >= size) {
+                self.size_inconsistent = true;
+            }
             self.sections.push(section);
             next = match trailer.get(b"Prev") {
                 Some(Object::Int(p)) if *p >= 0 => Some(*p as u64),
@@ -245,51 +459,26 @@ impl PdfReader {
                 _ => None,
             };
         }
+        self.rebuild_index();
         Ok(())
     }
 
     fn read_section(&mut self, offset: u64) -> Result<(Dict, XrefSection), PdfError> {
         let head = self.read_at(offset, 4)?;
         if head == b"xref" {
-            let (trailer, entries) = self.read_xref_table(offset)?;
-            let mut objects = Vec::with_capacity(entries.len());
-            for (num, entry) in entries {
-                objects.push((num, entry));
-                self.xref.entry(num).or_insert(entry);
-            }
-            // Hybrid file: the xref stream of the same revision fills in compressed objects.
+            let (trailer, mut entries) = self.read_xref_table(offset)?;
+            // Hybrid file: the xref stream of the same revision fills in compressed objects
+            // (the table's own entries win, as they come first).
             if let Some(Object::Int(stm)) = trailer.get(b"XRefStm") {
                 if *stm >= 0 && (*stm as u64) < self.len {
                     let (_, extra) = self.read_xref_stream(*stm as u64)?;
-                    for (num, entry) in extra {
-                        objects.push((num, entry));
-                        self.xref.entry(num).or_insert(entry);
-                    }
+                    entries.extend(extra);
                 }
             }
-            Ok((
-                trailer,
-                XrefSection {
-                    offset,
-                    is_stream: false,
-                    entries: objects,
-                },
-            ))
+            Ok((trailer, XrefSection::new(offset, false, entries)))
         } else {
             let (dict, entries) = self.read_xref_stream(offset)?;
-            let mut objects = Vec::with_capacity(entries.len());
-            for (num, entry) in entries {
-                objects.push((num, entry));
-                self.xref.entry(num).or_insert(entry);
-            }
-            Ok((
-                dict,
-                XrefSection {
-                    offset,
-                    is_stream: true,
-                    entries: objects,
-                },
-            ))
+            Ok((dict, XrefSection::new(offset, true, entries)))
         }
     }
 
@@ -305,6 +494,7 @@ impl PdfReader {
             inner: std::io::BufReader::with_capacity(64 * 1024, limited),
             consumed: 0,
         };
+        let (len, limit, mut read) = (self.len, xref_entry_limit(self.len), self.entries_read);
         let mut next = || tokens.next().map_err(|e| PdfError::io(&self.path, e));
         if next()?.as_deref() != Some(&b"xref"[..]) {
             return Err(bad("缺少 xref 关键字"));
@@ -322,6 +512,17 @@ impl PdfReader {
                 .ok_or_else(|| bad("子节数量无效"))?;
             if count > 10_000_000 || start.saturating_add(count) > u64::from(u32::MAX) {
                 return Err(bad("子节过大"));
+            }
+            // A table row is 20 bytes of the file: a count beyond what is left is a lie.
+            if count.saturating_mul(20) > len - offset {
+                return Err(bad("子节数量超出文件剩余长度"));
+            }
+            read = read.saturating_add(count);
+            if read > limit {
+                return Err(PdfError::XrefTooLarge {
+                    entries: read,
+                    limit,
+                });
             }
             for i in 0..count {
                 let off = next()?
@@ -343,6 +544,7 @@ impl PdfReader {
                 entries.push(((start + i) as u32, entry));
             }
         }
+        self.entries_read = read;
         let trailer_at = offset + tokens.consumed;
         let trailer = self.parse_window(trailer_at, "trailer", |buf| {
             match Parser::new(buf, 0).object(0)? {
@@ -386,13 +588,24 @@ impl PdfReader {
         if row == 0 {
             return Err(PdfError::corrupt("xref 流 /W 全为 0"));
         }
-        let mut entries = Vec::new();
+        // Declared rows must exist in the decoded data, and together with every other
+        // section stay within what the file's size allows — checked before any allocation.
+        let mut declared = 0u64;
+        for pair in index.chunks(2) {
+            let [start, count] = pair else { break };
+            if *start < 0 || *count < 0 || start.saturating_add(*count) > i64::from(u32::MAX) {
+                return Err(PdfError::corrupt("xref 流 /Index 无效"));
+            }
+            declared = declared.saturating_add(*count as u64);
+        }
+        if declared.saturating_mul(row as u64) > data.len() as u64 {
+            return Err(PdfError::corrupt("xref 流数据不足"));
+        }
+        self.charge_entries(declared)?;
+        let mut entries = Vec::with_capacity(declared as usize);
         let mut pos = 0usize;
         for pair in index.chunks(2) {
             let [start, count] = pair else { break };
-            if *start < 0 || *count < 0 {
-                return Err(PdfError::corrupt("xref 流 /Index 无效"));
-            }
             for i in 0..*count {
                 let Some(rowbytes) = data.get(pos..pos + row) else {
                     return Err(PdfError::corrupt("xref 流数据不足"));
@@ -443,7 +656,7 @@ impl PdfReader {
         if !busy.insert(r.num) || busy.len() > MAX_RESOLVE_DEPTH {
             return Err(PdfError::ReferenceLoop);
         }
-        let result = match self.xref.get(&r.num).copied() {
+        let result = match self.entry(r.num) {
             None | Some(XrefEntry::Free) => Ok(Object::Null),
             Some(XrefEntry::InFile { offset, .. }) => self
                 .load_at(offset, Some(r.num), with_data, busy)
@@ -551,7 +764,9 @@ impl PdfReader {
                     return Err(PdfError::corrupt("对象流不是流"));
                 };
                 let data = decode_stream(&dict, &raw)?;
+                // Each header pair takes at least 4 bytes ("1 0 "): a larger /N is a lie.
                 let n = dict.int(b"N").unwrap_or(0).clamp(0, 1_000_000) as usize;
+                let n = n.min(data.len() / 4);
                 let first = dict.int(b"First").unwrap_or(0).max(0) as usize;
                 let mut p = Parser::new(&data, 0);
                 let mut offsets = Vec::with_capacity(n);
@@ -589,6 +804,55 @@ impl PdfReader {
             .object(0)
             .map_err(|e| parse_err(e, "对象流中的对象"))
     }
+}
+
+/// The highest `n g obj` (n ≤ [`MAX_OBJECT_NUMBER`], at a token boundary) in `buf`.
+fn highest_obj_header(buf: &[u8]) -> u32 {
+    let mut highest = 0u32;
+    let is_ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | b'\0');
+    let mut at = 0;
+    while let Some(rel) = buf[at..].windows(3).position(|w| w == b"obj") {
+        let kw = at + rel;
+        at = kw + 3;
+        // Walk back: whitespace, generation digits, whitespace, number digits.
+        let mut i = kw;
+        let skip_ws = |mut i: usize| {
+            while i > 0 && is_ws(buf[i - 1]) {
+                i -= 1;
+            }
+            i
+        };
+        let digits = |mut i: usize| {
+            let end = i;
+            while i > 0 && buf[i - 1].is_ascii_digit() && end - i < 10 {
+                i -= 1;
+            }
+            (i, end)
+        };
+        let j = skip_ws(i);
+        if j == i {
+            continue;
+        }
+        let (gs, ge) = digits(j);
+        if gs == ge {
+            continue;
+        }
+        i = skip_ws(gs);
+        if i == gs {
+            continue;
+        }
+        let (ns, ne) = digits(i);
+        if ns == ne || (ns > 0 && !is_ws(buf[ns - 1])) {
+            continue;
+        }
+        let num = std::str::from_utf8(&buf[ns..ne])
+            .ok()
+            .and_then(|t| t.parse::<u32>().ok());
+        if let Some(n) = num.filter(|n| *n <= MAX_OBJECT_NUMBER) {
+            highest = highest.max(n);
+        }
+    }
+    highest
 }
 
 /// Whitespace-separated tokens from a buffered reader (for xref tables), counting bytes.
@@ -694,6 +958,11 @@ fn png_unpredict(
 ) -> Result<Vec<u8>, PdfError> {
     let bpp = (colors * bpc).div_ceil(8).max(1);
     let row_len = (columns * colors * bpc).div_ceil(8);
+    // Each row of output needs a row of input: a row longer than the data is a lie, and the
+    // output never grows past the input.
+    if row_len == 0 || row_len > data.len() {
+        return Err(PdfError::corrupt("PNG 预测器参数与数据长度不符"));
+    }
     let mut out = Vec::with_capacity(data.len());
     let mut prev = vec![0u8; row_len];
     for chunk in data.chunks(row_len + 1) {

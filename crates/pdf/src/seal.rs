@@ -424,8 +424,13 @@ impl WorkingCopy {
         };
         let field_name = unique_field_name(r, &fields)?;
 
-        // Object numbers.
-        let mut next = r.size();
+        // Object numbers: above every number used anywhere in the file (not just `/Size`,
+        // which some writers get wrong), with room for all we add plus the xref stream.
+        let mut next = r.next_free_number()?;
+        let needed = 6 + 2 * pages.len() as u64;
+        if u64::from(next) + needed >= u64::from(u32::MAX) {
+            return Err(PdfError::ObjectNumbersExhausted);
+        }
         let mut alloc = || {
             let n = next;
             next += 1;

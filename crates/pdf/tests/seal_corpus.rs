@@ -186,6 +186,55 @@ fn rotated_pages_show_the_seal_upright_inside_the_rect() {
     assert_qpdf_check(&current);
     assert_pdfsig_valid(&current, 4);
     assert_pyhanko_valid(&dir, &current, 4);
+
+    // Upright: an image that is red only in its top-left quadrant must show red only in the
+    // top-left quadrant of the displayed rectangle on every rotation (a round seal would pass
+    // even when turned by 90°/180°/270°).
+    run_ok(
+        std::process::Command::new("convert")
+            .args(["-size", "200x200", "xc:none", "-fill", "rgb(220,0,0)"])
+            .args(["-draw", "rectangle 0,0 99,99", "seal.png"])
+            .current_dir(&dir),
+    );
+    let square = PageRect {
+        x: 60.0,
+        y: 200.0,
+        w: 120.0,
+        h: 120.0,
+    };
+    let mut current = input.clone();
+    for page in 1..=4 {
+        let out = dir.join(format!("upright{page}.pdf"));
+        seal(
+            &dir,
+            &current,
+            &out,
+            "公章",
+            WidgetLayout::SameRect {
+                pages: vec![page],
+                rect: square,
+            },
+        )
+        .expect("seal");
+        current = out;
+    }
+    let (hw, hh) = (square.w / 2.0, square.h / 2.0);
+    let quadrant = |dx: f64, dy: f64| PageRect {
+        x: square.x + dx + 3.0,
+        y: square.y + dy + 3.0,
+        w: hw - 6.0,
+        h: hh - 6.0,
+    };
+    for page in 1..=4 {
+        let top_left = red_share(&current, page, quadrant(0.0, hh)).0;
+        let others = [quadrant(hw, hh), quadrant(0.0, 0.0), quadrant(hw, 0.0)]
+            .map(|q| red_share(&current, page, q).0);
+        assert!(
+            top_left > 0.9 && others.iter().all(|o| *o < 0.02),
+            "page {page} (rotated {}°): top-left red {top_left:.2}, others {others:?}",
+            [0, 90, 180, 270][page - 1]
+        );
+    }
 }
 
 #[test]

@@ -255,7 +255,17 @@ impl QrPayload {
                 return Err(bad(format!("参数 {key} 重复")));
             }
         }
-        let relay = percent_decode(relay.ok_or_else(|| bad("缺少中继地址 r"))?)?;
+        let relay = relay.ok_or_else(|| bad("缺少中继地址 r"))?;
+        // Canonical form only: every byte the printer would encode must arrive encoded (so
+        // printing a parsed payload never makes it longer), and no control characters once
+        // decoded (found by fuzzing: raw NULs in `r` parsed, then printed too long).
+        if relay.bytes().any(|b| !(keep_char(b) || b == b'%')) {
+            return Err(bad("中继地址含有未编码的字符"));
+        }
+        let relay = percent_decode(relay)?;
+        if relay.chars().any(char::is_control) {
+            return Err(bad("中继地址含有控制字符"));
+        }
         if !(relay.starts_with("http://") || relay.starts_with("https://")) {
             return Err(bad("中继地址必须以 http:// 或 https:// 开头"));
         }

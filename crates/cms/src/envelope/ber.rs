@@ -8,7 +8,11 @@
 //!
 //! Guarantees: memory use is bounded by the caller's limits (values are read into memory only
 //! through [`BerReader::read_value`] with an explicit limit; large values are streamed with
-//! [`BerReader::stream_value`]); no panic on any input; errors carry the byte offset.
+//! [`BerReader::stream_value`]) *and* by the bytes actually present: a value's buffer grows as
+//! its bytes arrive, so a declared length that the input does not hold costs nothing; with
+//! [`BerReader::with_input_len`] every declared length is checked against the bytes left before
+//! anything is read. Nesting is at most [`MAX_DEPTH`]. No panic on any input; errors carry the
+//! byte offset.
 //! Does not: accept multi-byte tags, indefinite primitive values, or nesting beyond
 //! [`MAX_DEPTH`] (CMS envelopes need neither).
 
@@ -56,6 +60,8 @@ pub struct BerReader<R> {
     pos: u64,
     /// End offsets of open constructed values (`None` = indefinite).
     frames: Vec<Option<u64>>,
+    /// Total input length, when known.
+    input_len: Option<u64>,
 }
 
 impl<R: BufRead> BerReader<R> {
@@ -65,6 +71,15 @@ impl<R: BufRead> BerReader<R> {
             inner,
             pos: 0,
             frames: Vec::new(),
+            input_len: None,
+        }
+    }
+
+    /// Starts reading an input of `len` bytes: no declared length may reach past its end.
+    pub fn with_input_len(inner: R, len: u64) -> Self {
+        Self {
+            input_len: Some(len),
+            ..Self::new(inner)
         }
     }
 
@@ -104,16 +119,21 @@ impl<R: BufRead> BerReader<R> {
         Ok(b[0])
     }
 
-    /// The end of the nearest enclosing definite-length value, if any.
+    /// The end of the nearest enclosing definite-length value, else of the input, if known.
     fn bound(&self) -> Option<u64> {
-        self.frames.iter().rev().find_map(|f| *f)
+        self.frames.iter().rev().find_map(|f| *f).or(self.input_len)
     }
 
     /// Reads an identifier and length, checking they fit in the enclosing value.
     pub fn read_header(&mut self) -> Result<Header, EnvelopeError> {
         let offset = self.pos;
         if self.bound() == Some(offset) {
-            return Err(EnvelopeError::malformed(offset, "结构提前结束"));
+            return Err(if self.frames.iter().all(Option::is_none) {
+                // Only the input's end bounds us: the input is cut short.
+                EnvelopeError::Truncated { offset }
+            } else {
+                EnvelopeError::malformed(offset, "结构提前结束")
+            });
         }
         let tag = self.read_byte()?;
         if tag & 0x1f == 0x1f {
@@ -147,7 +167,11 @@ impl<R: BufRead> BerReader<R> {
         if let (Length::Definite(len), Some(end)) = (length, self.bound()) {
             let fits = self.pos.checked_add(len).is_some_and(|e| e <= end);
             if !fits {
-                return Err(EnvelopeError::malformed(offset, "长度超出外层结构"));
+                return Err(if self.frames.iter().all(Option::is_none) {
+                    EnvelopeError::Truncated { offset: end }
+                } else {
+                    EnvelopeError::malformed(offset, "长度超出外层结构")
+                });
             }
         }
         Ok(Header {
@@ -244,9 +268,17 @@ impl<R: BufRead> BerReader<R> {
         if len > limit {
             return Err(EnvelopeError::TooLarge { what, len, limit });
         }
-        let len = usize::try_from(len).map_err(|_| EnvelopeError::TooLarge { what, len, limit })?;
-        let mut value = vec![0u8; len];
-        self.read_exact(&mut value)?;
+        // Grow with the bytes that arrive: a length the input does not hold allocates nothing.
+        use std::io::Read;
+        let mut value = Vec::with_capacity(len.min(64 * 1024) as usize);
+        let got = (&mut self.inner)
+            .take(len)
+            .read_to_end(&mut value)
+            .map_err(|e| self.io_error(e))?;
+        self.pos += got as u64;
+        if (got as u64) < len {
+            return Err(EnvelopeError::Truncated { offset: self.pos });
+        }
         Ok(value)
     }
 
@@ -335,6 +367,46 @@ mod tests {
         let h = r.read_header().unwrap();
         let err = r.read_value(&h, 1 << 20, "测试").unwrap_err();
         assert_eq!(err.code(), "E_ENV_TOO_LARGE");
+    }
+
+    #[test]
+    fn declared_lengths_beyond_the_input_are_refused_before_reading() {
+        // OCTET STRING claiming 1 MiB in a 10-byte input; within the caller's limit.
+        let bytes = [0x04, 0x83, 0x10, 0x00, 0x00, 1, 2, 3, 4, 5];
+        let mut r = BerReader::with_input_len(&bytes[..], bytes.len() as u64);
+        assert_eq!(r.read_header().unwrap_err().code(), "E_ENV_TRUNCATED");
+        // Without a known length the value is read as it arrives, and found short.
+        let mut r = BerReader::new(&bytes[..]);
+        let h = r.read_header().unwrap();
+        assert_eq!(
+            r.read_value(&h, 2 << 20, "x").unwrap_err().code(),
+            "E_ENV_TRUNCATED"
+        );
+        // A constructed value whose length reaches past the input.
+        let bytes = [0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x04, 0x00];
+        let mut r = BerReader::with_input_len(&bytes[..], bytes.len() as u64);
+        assert!(r.read_header().is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut bytes = Vec::new();
+        for _ in 0..100 {
+            bytes.extend_from_slice(&[0x30, 0x80]);
+        }
+        let mut r = BerReader::new(&bytes[..]);
+        let mut err = None;
+        for _ in 0..100 {
+            match r.read_header().and_then(|h| r.open(&h)) {
+                Ok(()) => {}
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        assert_eq!(r.depth(), MAX_DEPTH);
+        assert_eq!(err.map(|e| e.code()), Some("E_ENV_MALFORMED"));
     }
 
     #[test]

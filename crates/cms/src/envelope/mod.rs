@@ -159,7 +159,11 @@ pub fn encrypt_file(
 /// Reads the recipient list and parameters of the envelope at `path` (no key needed).
 pub fn inspect_file(path: &Path) -> Result<EnvelopeHeader, EnvelopeError> {
     let file = File::open(path).map_err(|e| EnvelopeError::io(path, e))?;
-    let reader = EnvelopeReader::open(BufReader::with_capacity(64 * 1024, file))?;
+    let len = file
+        .metadata()
+        .map_err(|e| EnvelopeError::io(path, e))?
+        .len();
+    let reader = EnvelopeReader::open_with_len(BufReader::with_capacity(64 * 1024, file), len)?;
     Ok(reader.header().clone())
 }
 
@@ -181,7 +185,10 @@ pub async fn decrypt_file<K: KeyAgreement>(
         .metadata()
         .map_err(|e| EnvelopeError::io(input, e))?
         .len();
-    let reader = EnvelopeReader::open(pipeline::PrefetchReader::new(file, CHUNK_LEN, READ_DEPTH))?;
+    let reader = EnvelopeReader::open_with_len(
+        pipeline::PrefetchReader::new(file, CHUNK_LEN, READ_DEPTH),
+        total,
+    )?;
     let entry = reader
         .header()
         .recipients

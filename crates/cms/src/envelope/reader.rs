@@ -153,7 +153,16 @@ fn read_oid<R: BufRead>(
 impl<R: BufRead> EnvelopeReader<R> {
     /// Reads the envelope up to its ciphertext.
     pub fn open(source: R) -> Result<Self, EnvelopeError> {
-        let mut ber = BerReader::new(source);
+        Self::open_ber(BerReader::new(source))
+    }
+
+    /// Like [`EnvelopeReader::open`] for an input of `len` bytes (a file): every declared
+    /// length is checked against the bytes that exist before anything is read.
+    pub fn open_with_len(source: R, len: u64) -> Result<Self, EnvelopeError> {
+        Self::open_ber(BerReader::with_input_len(source, len))
+    }
+
+    fn open_ber(mut ber: BerReader<R>) -> Result<Self, EnvelopeError> {
         if ber.peek()?.is_none() {
             return Err(EnvelopeError::Truncated { offset: 0 });
         }

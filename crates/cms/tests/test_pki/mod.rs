@@ -103,3 +103,111 @@ pub fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A three-level PKI in `dir`: `root.pem` (self-signed), `inter.pem` (CA signed by the root)
+/// and `leaf.pem`/`leaf.key` signed by the intermediate, plus `chain.pem` = leaf + intermediate
+/// (what CAs hand out).
+pub fn make_three_level(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut root = vec!["req", "-x509"];
+    root.extend(ec);
+    root.extend([
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.pem",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=Chain Test Root/O=Test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &root);
+    std::fs::write(
+        dir.join("ca.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n",
+    )
+    .unwrap();
+    let mut inter = vec!["req", "-new"];
+    inter.extend(ec);
+    inter.extend([
+        "-keyout",
+        "inter.key",
+        "-out",
+        "inter.csr",
+        "-subj",
+        "/CN=Chain Test Issuing CA/O=Test CA",
+    ]);
+    openssl(dir, &inter);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "inter.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "1000",
+            "-extfile",
+            "ca.ext",
+            "-out",
+            "inter.pem",
+        ],
+    );
+    let mut leaf = vec!["req", "-new", "-utf8"];
+    leaf.extend(ec);
+    leaf.extend([
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=王五/O=某某建设工程有限公司",
+    ]);
+    openssl(dir, &leaf);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "inter.pem",
+            "-CAkey",
+            "inter.key",
+            "-CAcreateserial",
+            "-days",
+            "365",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.pem",
+        ],
+    );
+    let chain = [
+        std::fs::read_to_string(dir.join("leaf.pem")).unwrap(),
+        std::fs::read_to_string(dir.join("inter.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join("chain.pem"), chain).unwrap();
+}

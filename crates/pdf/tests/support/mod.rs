@@ -446,6 +446,23 @@ fn pdfsig_check(file: &Path, expected: usize, check_trust: bool) {
 /// pyHanko validates every embedded signature: intact, valid, trusted by `ca.pem`, and any
 /// later change at an acceptable modification level. Returns the number of signatures.
 pub fn assert_pyhanko_valid(dir: &Path, file: &Path, expected: usize) -> usize {
+    assert_pyhanko_valid_with(dir, file, expected, true)
+}
+
+/// Whether pyHanko's strict reader accepts `file` at all (it refuses hybrid-xref files and
+/// tables that list objects beyond the trailer's `/Size`, whoever wrote them).
+pub fn pyhanko_reads_strictly(dir: &Path, file: &Path) -> bool {
+    let script = "import sys\nfrom pyhanko.pdf_utils.reader import PdfFileReader\nr = PdfFileReader(open(sys.argv[1], 'rb'))\nif r.xrefs.hybrid_xrefs_present: sys.exit(3)\nr.root\n";
+    let o = run(Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(file)
+        .current_dir(dir));
+    o.status.success()
+}
+
+/// [`assert_pyhanko_valid`] with pyHanko's strict or lenient reader.
+pub fn assert_pyhanko_valid_with(dir: &Path, file: &Path, expected: usize, strict: bool) -> usize {
     let script = r#"
 import sys
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -455,7 +472,7 @@ from pyhanko_certvalidator import ValidationContext
 ca = load_cert_from_pemder(sys.argv[2])
 vc = ValidationContext(trust_roots=[ca], allow_fetching=False)
 with open(sys.argv[1], 'rb') as f:
-    r = PdfFileReader(f)
+    r = PdfFileReader(f, strict=sys.argv[3] == 'strict')
     for s in r.embedded_signatures:
         st = validate_pdf_signature(s, vc)
         level = st.modification_level.name if st.modification_level is not None else 'NONE'
@@ -467,6 +484,7 @@ with open(sys.argv[1], 'rb') as f:
         &[
             file.to_str().expect("utf8"),
             dir.join("ca.pem").to_str().expect("utf8"),
+            if strict { "strict" } else { "lenient" },
         ],
     );
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
