@@ -1,7 +1,8 @@
 //! The two ends of a scan as state machines, without any I/O ("sans-IO").
 //!
 //! Desktop: [`DesktopOffer::new`] → show [`DesktopOffer::payload`] as a QR → on the phone's first
-//! frame [`DesktopOffer::accept_hello`] consumes the offer and yields a [`DesktopSession`] →
+//! frame [`DesktopOffer::accept_hello`] consumes the offer and yields a [`DesktopSession`] (or,
+//! for a frame that does not authenticate, hands the offer back to wait on) →
 //! [`DesktopSession::seal_request`] / [`DesktopSession::open_frame`] / [`DesktopSession::seal_end`].
 //!
 //! Phone: [`PhoneSession::join`] (checks expiry, makes the hello frame) →
@@ -90,13 +91,28 @@ impl DesktopOffer {
     }
 
     /// Accepts the phone's first frame. Consumes the offer: one QR, one phone.
-    /// `Expired` if `now` is past the QR's expiry.
+    /// `Expired` if `now` is past the QR's expiry (the offer is gone). Any other refusal (not a
+    /// hello, a bad key, a hello that does not authenticate under this QR's secret) hands the
+    /// offer back in [`RefusedHello::offer`]: such a frame is not from the phone that scanned
+    /// the QR, so the caller may keep waiting for that phone.
     pub fn accept_hello(
         self,
         frame: &[u8],
         now: u64,
-    ) -> Result<(DesktopSession, PhoneHello), ScanError> {
-        self.payload.check_not_expired(now)?;
+    ) -> Result<(DesktopSession, PhoneHello), RefusedHello> {
+        if let Err(error) = self.payload.check_not_expired(now) {
+            return Err(RefusedHello { error, offer: None });
+        }
+        match self.open_hello(frame) {
+            Ok(accepted) => Ok(accepted),
+            Err(error) => Err(RefusedHello {
+                error,
+                offer: Some(Box::new(self)),
+            }),
+        }
+    }
+
+    fn open_hello(&self, frame: &[u8]) -> Result<(DesktopSession, PhoneHello), ScanError> {
         if frame.first() != Some(&crate::channel::FRAME_HELLO) {
             return Err(ScanError::protocol("手机的第一条消息不是 hello"));
         }
@@ -131,6 +147,22 @@ impl DesktopOffer {
             ended: false,
         };
         Ok((session, hello))
+    }
+}
+
+/// Why [`DesktopOffer::accept_hello`] refused a frame, and the offer back when it is still
+/// valid (the frame was not the scanning phone's hello; the QR has not expired).
+#[derive(Debug)]
+pub struct RefusedHello {
+    /// What was wrong with the frame (`Expired`, `Tampered`, `Malformed`, `Protocol`).
+    pub error: ScanError,
+    /// The untouched offer, unless it expired (boxed: keeps the `Result` small).
+    pub offer: Option<Box<DesktopOffer>>,
+}
+
+impl From<RefusedHello> for ScanError {
+    fn from(r: RefusedHello) -> Self {
+        r.error
     }
 }
 
