@@ -547,3 +547,87 @@ impl PhoneSession {
         ScanError::protocol(detail)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn pair(op: OperationKind) -> (DesktopSession, PhoneSession) {
+        let offer = DesktopOffer::new("http://127.0.0.1:1", op, DEFAULT_QR_TTL, NOW)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let hello = PhoneHello {
+            device: "d".into(),
+            app: "a".into(),
+        };
+        let (phone, frame) =
+            PhoneSession::join(offer.payload(), &hello, NOW).unwrap_or_else(|e| panic!("{e}"));
+        let (desktop, _) = offer
+            .accept_hello(&frame, NOW)
+            .unwrap_or_else(|e| panic!("{}", e.error));
+        (desktop, phone)
+    }
+
+    fn sign_request() -> OperationRequest {
+        OperationRequest::Sign(SignRequest {
+            platform: PlatformRef {
+                id: "p".into(),
+                name: "平台".into(),
+            },
+            project: None,
+            items: vec![],
+        })
+    }
+
+    #[test]
+    fn a_desktop_that_skips_its_own_check_gets_its_foreign_operation_refused_by_the_phone() {
+        let (mut desktop, mut phone) = pair(OperationKind::Auth);
+        // Sealed below `seal_request`, as a modified desktop would.
+        let frame = desktop
+            .crypto
+            .seal(&DesktopMessage::Request {
+                id: 1,
+                request: sign_request(),
+                session: None,
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            phone.open_frame(&frame),
+            Err(ScanError::OperationMismatch { .. })
+        ));
+        assert!(!phone.is_open());
+    }
+
+    #[test]
+    fn a_phone_that_skips_its_own_check_gets_its_foreign_answer_refused_by_the_desktop() {
+        let (mut desktop, mut phone) = pair(OperationKind::Sign);
+        let (pending, frame) = desktop
+            .seal_request(sign_request(), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Ok(PhoneEvent::Request(_)) = phone.open_frame(&frame) else {
+            panic!("no request")
+        };
+        // An auth answer to a sign request, sealed below `seal_response`.
+        let answer = phone
+            .crypto
+            .seal(&PhoneMessage::Response {
+                id: pending.id,
+                outcome: OperationOutcome::Confirmed {
+                    response: OperationResponse::Auth(AuthResponse {
+                        certificate_chain: vec![],
+                        signature: Bytes(vec![1]),
+                        signed_at: NOW,
+                    }),
+                    session: None,
+                },
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            desktop.open_frame(&answer),
+            Err(ScanError::Protocol { .. })
+        ));
+        assert!(!desktop.can_request());
+    }
+}
