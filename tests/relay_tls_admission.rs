@@ -6,7 +6,10 @@
 //! `bidseal_scan::client::join` answering like a phone would.
 //!
 //! The TLS trust of the scan client is process-wide (`client::set_relay_ca`), so everything
-//! that depends on it runs in one test function, in order.
+//! in this test process that depends on it runs in one test function, in order; the
+//! phone-simulator test keeps all TLS trust in its child processes.
+
+mod scan_common;
 
 use bidseal_scan::client::{self, Answer, PhoneOptions, ScanOptions};
 use bidseal_scan::*;
@@ -285,33 +288,19 @@ fn tls_relay_process_serves_wss_with_the_dev_ca_and_refuses_plain_and_untrusting
     // 6. The `bidseal scan` desktop process against the TLS relay with --relay-ca.
     let dir = std::env::temp_dir().join(format!("bidseal-relay-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let payload_file = dir.join("payload.txt");
-    let desktop = Command::new(bin())
-        .args(["scan", "--op", "auth", "--ttl", "60", "--relay", &relay.url])
-        .arg("--relay-ca")
-        .arg(&ca)
-        .arg("--payload-file")
-        .arg(&payload_file)
-        .env_remove(client::RELAY_CA_ENV)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn bidseal scan");
-    let started = std::time::Instant::now();
-    let text = loop {
-        if let Ok(t) = std::fs::read_to_string(&payload_file) {
-            if !t.is_empty() {
-                break t;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "bidseal scan wrote no payload"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let payload = QrPayload::parse(&text).expect("payload");
+    let (desktop, payload) = desktop_process(
+        &[
+            "--op",
+            "auth",
+            "--ttl",
+            "60",
+            "--relay",
+            &relay.url,
+            "--relay-ca",
+            &ca.to_string_lossy(),
+        ],
+        &dir,
+    );
     assert_eq!(payload.relay, relay.url);
     assert_eq!(rt.block_on(confirming_phone(payload)), Ok(1));
     let out = desktop.wait_with_output().expect("bidseal scan exits");
@@ -323,4 +312,93 @@ fn tls_relay_process_serves_wss_with_the_dev_ca_and_refuses_plain_and_untrusting
     );
     assert!(stdout.contains("state: confirmed"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts `bidseal scan ARGS --payload-file` and waits for the payload it writes. The caller
+/// waits for the returned child (clippy cannot see that across the return).
+#[allow(clippy::zombie_processes)]
+fn desktop_process(args: &[&str], dir: &std::path::Path) -> (Child, QrPayload) {
+    let payload_file = dir.join("payload.txt");
+    let mut child = Command::new(bin())
+        .arg("scan")
+        .args(args)
+        .arg("--payload-file")
+        .arg(&payload_file)
+        .env_remove(client::RELAY_CA_ENV)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bidseal scan");
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(p) = std::fs::read_to_string(&payload_file)
+            .ok()
+            .and_then(|t| QrPayload::parse(&t).ok())
+        {
+            return (child, p);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("bidseal scan wrote no payload");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_phone_simulator_process_needs_the_relay_ca_to_scan_over_wss() {
+    let world = scan_common::World::new();
+    let relay = relay_process(&[
+        "--tls-cert",
+        &devca("server.pem").to_string_lossy(),
+        "--tls-key",
+        &devca("server.key.pem").to_string_lossy(),
+    ]);
+    let ca = devca("ca.pem");
+    let (desktop, payload) = desktop_process(
+        &[
+            "--op",
+            "sign",
+            "--ttl",
+            "90",
+            "--relay",
+            &relay.url,
+            "--relay-ca",
+            &ca.to_string_lossy(),
+        ],
+        &world.dir.0,
+    );
+    assert!(payload.relay.starts_with("https://"));
+    let url = payload.to_url();
+    let phone = |ca: Option<&std::path::Path>| {
+        let mut cmd = Command::new(bin());
+        cmd.args(["phone", "scan", &url, "--keystore"])
+            .arg(&world.dir.0)
+            .args(["--cosign", &world.cosign.url, "--pin", scan_common::PIN])
+            .env_remove(client::RELAY_CA_ENV)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(ca) = ca {
+            cmd.env(client::RELAY_CA_ENV, ca);
+        }
+        cmd.spawn().expect("spawn phone")
+    };
+    // A phone that does not trust the relay's CA refuses the connection (and joins nothing).
+    let out = phone(None).wait_with_output().expect("phone exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "untrusting phone succeeded: {stderr}"
+    );
+    assert!(stderr.contains("安全连接"), "{stderr}");
+    // With BIDSEAL_RELAY_CA the same QR scans over wss:// and the seal is confirmed.
+    let (summary, _) = scan_common::finish_phone(phone(Some(&ca)));
+    assert_eq!(summary["operation"], "sign", "{summary}");
+    let out = desktop.wait_with_output().expect("bidseal scan exits");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "bidseal scan failed: {stdout}");
+    assert!(stdout.contains("state: confirmed"), "{stdout}");
 }
