@@ -264,9 +264,21 @@ fn tls_relay_process_serves_wss_with_the_dev_ca_and_refuses_plain_and_untrusting
     ));
     let _ = std::fs::remove_file(&bad);
 
-    // 4. With the development CA: a full scan over wss://, QR still version <= 10 at M.
+    // 4. With the development CA: a full scan over wss://, QR still version <= 10 at M, while
+    //    three clients hold TCP connections open without ever starting a handshake (they must
+    //    not hold up anyone: the handshake limit is 10 s).
+    let silent: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("tcp"))
+        .collect();
     client::set_relay_ca(&ca).expect("dev CA");
+    let started = std::time::Instant::now();
     let payload = rt.block_on(full_scan(&relay.url));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "silent connections delayed the scan: {:?}",
+        started.elapsed()
+    );
+    drop(silent);
     assert!(payload.relay.starts_with("https://"));
     assert!(qr::version_of(&payload).expect("QR") <= qr::MAX_QR_VERSION);
 
