@@ -344,34 +344,40 @@ mod tests {
 
     #[test]
     fn message_and_frame_size_limits_are_exact() {
-        // A JSON string of n characters is n + 2 bytes.
+        // docs/scan-protocol.md §2: plaintext messages up to 1 MiB; frames add 50 bytes at most
+        // (hello: type, key, tag). A JSON string of n characters is n + 2 bytes.
+        const MIB: usize = 1024 * 1024;
+        assert_eq!(MAX_FRAME_BYTES, MIB + 1 + 33 + 16);
         let (mut desktop, mut phone) = ends();
-        let biggest = "a".repeat(MAX_MESSAGE_BYTES - 2);
+        let biggest = "a".repeat(MIB - 2);
         let frame = desktop.seal(&biggest).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(phone.open::<String>(&frame), Ok(biggest));
-        let too_big = "a".repeat(MAX_MESSAGE_BYTES - 1);
+        let too_big = "a".repeat(MIB - 1);
         assert_eq!(
             desktop.seal(&too_big).err(),
             Some(ScanError::TooLarge {
-                size: MAX_MESSAGE_BYTES + 1,
-                limit: MAX_MESSAGE_BYTES
+                size: MIB + 1,
+                limit: MIB
             })
         );
         // On receipt: a ciphertext one byte over the limit is refused for its size, one at
         // the limit gets as far as authentication.
         let mut frame = vec![FRAME_DATA];
         frame.extend_from_slice(&1u64.to_be_bytes());
-        frame.resize(9 + MAX_MESSAGE_BYTES + TAG_LEN, 0);
+        frame.resize(9 + MIB + 16, 0);
         assert_eq!(
             phone.open::<String>(&frame).err(),
             Some(ScanError::Tampered)
         );
         let (_, mut phone) = ends();
         frame.push(0);
-        assert!(matches!(
+        assert_eq!(
             phone.open::<String>(&frame).err(),
-            Some(ScanError::TooLarge { .. })
-        ));
+            Some(ScanError::TooLarge {
+                size: MIB + 16 + 1,
+                limit: MIB + 16
+            })
+        );
         let (_, mut phone) = ends();
         frame.resize(MAX_FRAME_BYTES + 1, 0);
         assert_eq!(
