@@ -329,9 +329,11 @@ mod tests {
         let msg = "the same message twice".to_string();
         let a = desktop.seal(&msg).unwrap_or_else(|e| panic!("{e}"));
         let b = desktop.seal(&msg).unwrap_or_else(|e| panic!("{e}"));
-        // Same plaintext, same key: equal ciphertext bodies would mean a repeated nonce (the
-        // GCM keystream and authentication key would be reused).
-        assert_ne!(a[9..], b[9..]);
+        // Same plaintext, same key: equal ciphertexts (without the tags, which also cover the
+        // differing headers) would mean a repeated nonce, i.e. a reused GCM keystream.
+        assert_eq!(a.len(), b.len());
+        let body = |f: &[u8]| f[9..f.len() - TAG_LEN].to_vec();
+        assert_ne!(body(&a), body(&b));
         assert_eq!(phone.open::<String>(&a), Ok(msg.clone()));
         assert_eq!(phone.open::<String>(&b), Ok(msg));
         // Directions use different keys: the phone's first frame differs from the desktop's.
@@ -378,8 +380,20 @@ mod tests {
                 limit: MIB + 16
             })
         );
+        // A frame exactly at the frame limit passes the frame check and is refused for its
+        // ciphertext (a data header is shorter than the hello's); one byte more is refused
+        // for the frame.
         let (_, mut phone) = ends();
-        frame.resize(MAX_FRAME_BYTES + 1, 0);
+        frame.resize(MAX_FRAME_BYTES, 0);
+        assert_eq!(
+            phone.open::<String>(&frame).err(),
+            Some(ScanError::TooLarge {
+                size: MAX_FRAME_BYTES - 9,
+                limit: MIB + 16
+            })
+        );
+        let (_, mut phone) = ends();
+        frame.push(0);
         assert_eq!(
             phone.open::<String>(&frame).err(),
             Some(ScanError::TooLarge {
