@@ -507,12 +507,16 @@ async fn session_mode_ends_on_both_sides_after_the_idle_timeout() {
     let ended = tokio::time::timeout(Duration::from_secs(5), scan.next_event())
         .await
         .unwrap();
-    assert_eq!(
-        ended,
-        Some(ScanEvent::SessionEnded {
-            reason: SessionEndReason::IdleTimeout,
-            by_phone: false
-        })
+    // Both ends time out after the same second; under load either may be first.
+    assert!(
+        matches!(
+            ended,
+            Some(ScanEvent::SessionEnded {
+                reason: SessionEndReason::IdleTimeout,
+                ..
+            })
+        ),
+        "{ended:?}"
     );
     let (_, result) = tokio::time::timeout(Duration::from_secs(5), phone)
         .await
