@@ -26,9 +26,12 @@ pub struct ScanArgs {
     /// 操作 / operation
     #[arg(long, value_enum, default_value_t = OpArg::Auth)]
     pub op: OpArg,
-    /// 中继地址（http://host:port）；省略则在本机 127.0.0.1 启动内嵌中继 / relay URL
+    /// 中继地址（http://host:port 或 https://host:port）；省略则在本机 127.0.0.1 启动内嵌中继 / relay URL
     #[arg(long)]
     pub relay: Option<String>,
+    /// 额外信任的中继 CA 证书（PEM，在系统根证书之外；也可用环境变量 BIDSEAL_RELAY_CA） / extra CA for https relays
+    #[arg(long)]
+    pub relay_ca: Option<PathBuf>,
     /// 二维码有效期（秒，1–300） / QR lifetime in seconds
     #[arg(long, default_value_t = 180)]
     pub ttl: u64,
@@ -151,6 +154,9 @@ async fn scan(args: ScanArgs) -> Result<ExitCode> {
         super::check_relay_url(relay)?;
     }
     let op = OperationKind::from(args.op);
+    if let Some(ca) = &args.relay_ca {
+        client::set_relay_ca(ca).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    }
     let embedded = match &args.relay {
         Some(_) => None,
         None => Some(

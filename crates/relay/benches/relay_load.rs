@@ -123,7 +123,8 @@ async fn pending_sessions(url: &str, pid: u32, n: usize) {
     let mut sockets = Vec::with_capacity(n);
     let mut batch = Vec::new();
     for i in 0..n {
-        let path = bidseal_scan::wire::desktop_path(&SessionId::random().expect("rng"), 300);
+        let sid = SessionId::random().expect("rng");
+        let path = bidseal_scan::wire::desktop_path(&sid, 300, &admission(&sid).1);
         let u = format!("ws://{host}{path}");
         batch.push(tokio::spawn(async move {
             let (mut ws, _) = tokio_tungstenite::connect_async(u).await.ok()?;
@@ -293,11 +294,17 @@ async fn latency(url: &str, n: usize) {
         .expect("echo");
     // 3. Relay forwarding alone: raw desktop and phone sockets, the phone bounces each frame.
     let sid = SessionId::random().expect("rng");
-    let desk_url = format!("ws://{host}{}", bidseal_scan::wire::desktop_path(&sid, 300));
+    let (token, commitment) = admission(&sid);
+    let desk_url = format!(
+        "ws://{host}{}",
+        bidseal_scan::wire::desktop_path(&sid, 300, &commitment)
+    );
     let (mut desk, _) = raw_connect(desk_url).await.expect("raw desktop");
     let _ = desk.next().await; // waiting
     let phone_url = format!("ws://{host}{}", bidseal_scan::wire::phone_path(&sid));
-    let (mut ph, _) = raw_connect(phone_url).await.expect("raw phone");
+    let (mut ph, _) = raw_connect(phone_request(&phone_url, &token))
+        .await
+        .expect("raw phone");
     let _ = desk.next().await; // peer_joined
     let bouncer = tokio::spawn(async move {
         while let Some(Ok(m)) = ph.next().await {
@@ -378,8 +385,35 @@ async fn latency(url: &str, n: usize) {
 
 /// A raw WebSocket with the same settings as the scan clients (read buffer, TCP_NODELAY), so
 /// the echo and forwarding references pay the same socket costs as the scan.
+/// A fresh join token for `sid` (random QR secret) and its commitment.
+fn admission(
+    sid: &SessionId,
+) -> (
+    bidseal_scan::wire::JoinToken,
+    bidseal_scan::wire::JoinCommitment,
+) {
+    let secret = bidseal_scan::QrSecret::random().expect("rng");
+    let token = bidseal_scan::wire::JoinToken::derive(&secret, sid).expect("token");
+    let commitment = token.commitment();
+    (token, commitment)
+}
+
+/// The phone's join request: `url` with the join token header.
+fn phone_request(
+    url: &str,
+    token: &bidseal_scan::wire::JoinToken,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().expect("phone url");
+    request.headers_mut().insert(
+        bidseal_scan::wire::JOIN_TOKEN_HEADER,
+        token.to_base64().parse().expect("header value"),
+    );
+    request
+}
+
 async fn raw_connect(
-    url: String,
+    url: impl tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
 ) -> Result<
     (
         RawWs,
@@ -432,7 +466,11 @@ async fn bare_scan(host: &str) -> (BareDesktop, tokio::task::JoinHandle<()>) {
     )
     .expect("offer");
     let sid = offer.payload().session;
-    let desk_url = format!("ws://{host}{}", bidseal_scan::wire::desktop_path(&sid, 60));
+    let token = offer.payload().join_token().expect("token");
+    let desk_url = format!(
+        "ws://{host}{}",
+        bidseal_scan::wire::desktop_path(&sid, 60, &token.commitment())
+    );
     let (mut desk, _) = raw_connect(desk_url).await.expect("bare desktop");
     let _ = desk.next().await; // waiting
     let hello = PhoneHello {
@@ -441,7 +479,9 @@ async fn bare_scan(host: &str) -> (BareDesktop, tokio::task::JoinHandle<()>) {
     };
     let (mut phone, frame) = PhoneSession::join(offer.payload(), &hello, now).expect("join");
     let phone_url = format!("ws://{host}{}", bidseal_scan::wire::phone_path(&sid));
-    let (mut ph, _) = raw_connect(phone_url).await.expect("bare phone");
+    let (mut ph, _) = raw_connect(phone_request(&phone_url, &token))
+        .await
+        .expect("bare phone");
     ph.send(Message::binary(frame)).await.expect("hello");
     let task = tokio::spawn(async move {
         while let Some(Ok(m)) = ph.next().await {

@@ -166,6 +166,7 @@ pub(crate) async fn run(
                         let mut outgoing = Vec::with_capacity(2);
                         match action {
                             FaultAction::Forward(b) => outgoing.push(b),
+                            FaultAction::ForwardAll(frames) => outgoing.extend(frames),
                             FaultAction::Drop => {}
                             FaultAction::HoldForReorder(b) => held = Some(b),
                             FaultAction::Delay(d, b) => {

@@ -2,7 +2,7 @@
 //!
 //! A [`FrameFault`] sees every binary frame the relay is about to forward and decides what a
 //! malicious or broken relay would do with it: forward it changed, drop it, delay it, or hold
-//! it back and release it after the next one (reordering). The ends must detect every such
+//! it back and release it after the next one (reordering), or inject frames of its own. The ends must detect every such
 //! fault (`scan.tampered`, `scan.out_of_order`, `scan.expired`, `scan.phone_timeout`).
 //!
 //! Only tests set a fault (`RelayConfig::fault`); the `bidseal relay` command never does.
@@ -16,6 +16,8 @@ use std::time::Duration;
 pub enum FaultAction {
     /// Forward these bytes (unchanged or not).
     Forward(Vec<u8>),
+    /// Forward these frames in this order (inject frames of one's own before or after).
+    ForwardAll(Vec<Vec<u8>>),
     /// Forward nothing.
     Drop,
     /// Forward after a delay.

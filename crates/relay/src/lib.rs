@@ -10,22 +10,26 @@
 //! Guarantees: sessions expire (TTL ≤ 5 min until a phone joins; idle and lifetime limits
 //! after); per-connection frame size, rate and byte limits; shutdown tells every connected end
 //! `relay.shutdown` and closes it, and a relay that dies closes the sockets, so no end hangs.
-//! Logs carry session-id prefixes and event names only, never frame contents. Does not
-//! terminate TLS (put it behind a TLS proxy when exposed) and does not share state between
+//! Logs carry session-id prefixes and event names only, never frame contents. Admits a phone
+//! only with the session's join token (`bidseal_scan::wire::JoinToken`; the desktop registers
+//! its commitment), so knowing a session id is not enough to take a session's phone slot.
+//! Terminates TLS itself when given a certificate ([`RelayConfig::tls`], [`tls`]); the
+//! desktop's embedded relay stays plain HTTP on loopback. Does not share state between
 //! instances yet ([`store::SessionStore`] is the seam for a Redis backend).
 
 mod connection;
 pub mod fault;
 pub mod store;
+pub mod tls;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
-use bidseal_scan::wire::Role;
+use bidseal_scan::wire::{self, JoinCommitment, Role};
 use bidseal_scan::SessionId;
 use futures_channel::mpsc;
 use serde::Deserialize;
@@ -60,6 +64,8 @@ pub struct RelayConfig {
     pub fault: Option<Arc<dyn fault::FrameFault>>,
     /// Print one line per session event to stderr (ids shortened, no contents).
     pub log: bool,
+    /// Serve HTTPS/WSS with these settings ([`tls::server_config`]); `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for RelayConfig {
@@ -78,6 +84,7 @@ impl Default for RelayConfig {
             read_buffer_bytes: 512,
             fault: None,
             log: false,
+            tls: None,
         }
     }
 }
@@ -87,6 +94,10 @@ impl Default for RelayConfig {
 pub enum RelayError {
     #[error("无法监听地址 {addr}（{detail}），请换一个端口或检查权限")]
     Bind { addr: String, detail: String },
+    #[error(
+        "无法使用 TLS 证书或私钥 {path}（{detail}），请检查 --tls-cert / --tls-key 指定的 PEM 文件"
+    )]
+    Tls { path: String, detail: String },
 }
 
 impl RelayError {
@@ -94,6 +105,7 @@ impl RelayError {
     pub fn code(&self) -> &'static str {
         match self {
             RelayError::Bind { .. } => "relay.bind",
+            RelayError::Tls { .. } => "relay.tls",
         }
     }
 }
@@ -127,6 +139,7 @@ impl Relay {
         })?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new(config.max_sessions));
+        let tls = config.tls.clone();
         let shared = Arc::new(Shared {
             store: store.clone(),
             config,
@@ -139,17 +152,28 @@ impl Relay {
             .route("/v1/echo", get(echo_ws).post(echo_http))
             .with_state(shared.clone());
         let mut stop_serve = stop_rx.clone();
-        let server = tokio::spawn(async move {
-            // Small frames both ways: disable Nagle so a forwarded frame leaves at once.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_serve.wait_for(|s| *s).await;
+        let stopped = async move {
+            let _ = stop_serve.wait_for(|s| *s).await;
+        };
+        let server = match tls.clone() {
+            Some(config) => {
+                let listener = tls::TlsListener::new(listener, config);
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await;
                 })
-                .await;
-        });
+            }
+            None => tokio::spawn(async move {
+                // Small frames both ways: disable Nagle so a forwarded frame leaves at once.
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await;
+            }),
+        };
         let mut stop_sweep = stop_rx;
         let sweeper = tokio::spawn(async move {
             loop {
@@ -182,9 +206,14 @@ pub struct RelayHandle {
 }
 
 impl RelayHandle {
-    /// The base URL to put in QR payloads, `http://ADDR`.
+    /// The base URL to put in QR payloads: `http://ADDR`, or `https://ADDR` with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.shared.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Sessions currently held.
@@ -201,8 +230,10 @@ impl RelayHandle {
 }
 
 #[derive(Deserialize)]
-struct TtlQuery {
+struct DesktopQuery {
     ttl: Option<u64>,
+    /// Commitment to the phone's join token (base64url SHA-256), see `wire::JoinToken`.
+    jc: Option<String>,
 }
 
 fn parse_sid(text: &str) -> Result<SessionId, (StatusCode, &'static str)> {
@@ -221,7 +252,7 @@ fn configure(ws: WebSocketUpgrade, config: &RelayConfig) -> WebSocketUpgrade {
 async fn desktop(
     State(shared): State<Arc<Shared>>,
     Path(sid): Path<String>,
-    Query(q): Query<TtlQuery>,
+    Query(q): Query<DesktopQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let sid = match parse_sid(&sid) {
@@ -232,9 +263,12 @@ async fn desktop(
     if ttl == 0 || ttl > shared.config.max_ttl.as_secs() {
         return (StatusCode::BAD_REQUEST, "有效期超出范围").into_response();
     }
+    let Some(commitment) = q.jc.as_deref().and_then(JoinCommitment::from_base64) else {
+        return (StatusCode::BAD_REQUEST, "缺少或无效的加入凭据承诺 jc").into_response();
+    };
     let expires_at = bidseal_scan::unix_now() + ttl;
     let (tx, rx) = mpsc::channel(16);
-    if let Err(e) = shared.store.create(sid, expires_at, tx) {
+    if let Err(e) = shared.store.create(sid, expires_at, commitment, tx) {
         return store_refusal(e);
     }
     connection::log(&shared, sid, Role::Desktop, "created");
@@ -248,14 +282,21 @@ async fn desktop(
 async fn phone(
     State(shared): State<Arc<Shared>>,
     Path(sid): Path<String>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     let sid = match parse_sid(&sid) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
+    let token = headers
+        .get(wire::JOIN_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok());
     let (tx, rx) = mpsc::channel(16);
-    if let Err(e) = shared.store.join(sid, bidseal_scan::unix_now(), tx) {
+    if let Err(e) = shared.store.join(sid, bidseal_scan::unix_now(), token, tx) {
+        if e == StoreError::NotAdmitted {
+            connection::log(&shared, sid, Role::Phone, "refused (no valid join token)");
+        }
         return store_refusal(e);
     }
     connection::log(&shared, sid, Role::Phone, "joined");
@@ -266,6 +307,7 @@ async fn phone(
 fn store_refusal(e: StoreError) -> Response {
     let status = match e {
         StoreError::Conflict | StoreError::Taken => StatusCode::CONFLICT,
+        StoreError::NotAdmitted => StatusCode::FORBIDDEN,
         StoreError::Unknown => StatusCode::NOT_FOUND,
         StoreError::Expired => StatusCode::GONE,
         StoreError::Full | StoreError::Backpressure => StatusCode::SERVICE_UNAVAILABLE,

@@ -4,14 +4,15 @@
 //! The store routes a message to the other end's mailbox and tells an end when its peer
 //! joins, leaves or the session expires.
 //!
-//! Guarantees (`MemoryStore`): one desktop creates a session, at most one phone joins it
-//! (single use), a pending session past its expiry can no longer be joined and is swept;
+//! Guarantees (`MemoryStore`): one desktop creates a session with a commitment to the join
+//! token; only a phone presenting that token joins it (a stranger who knows only the session
+//! id is refused and does not use up the slot), at most one phone joins (single use), a pending session past its expiry can no longer be joined and is swept;
 //! an entry is small (no buffers: the mailboxes are bounded channels owned by the connections).
 //! Does not: persist anything or share state between relay instances. A Redis backend
 //! (sessions as keys with TTL, mailboxes as pub/sub channels so ends may sit on different
 //! instances) fits this trait but is not built yet.
 
-use bidseal_scan::wire::{RelayEvent, Role};
+use bidseal_scan::wire::{JoinCommitment, RelayEvent, Role};
 use bidseal_scan::SessionId;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -40,6 +41,8 @@ pub enum StoreError {
     Unknown,
     #[error("该会话已有手机加入")]
     Taken,
+    #[error("未出示本会话的加入凭据")]
+    NotAdmitted,
     #[error("会话已过期")]
     Expired,
     #[error("中继会话数已满")]
@@ -50,10 +53,25 @@ pub enum StoreError {
 
 /// The relay's session registry.
 pub trait SessionStore: Send + Sync + 'static {
-    /// Creates a pending session owned by a desktop mailbox; expires at `expires_at` (unix s).
-    fn create(&self, id: SessionId, expires_at: u64, desktop: Mailbox) -> Result<(), StoreError>;
-    /// Joins the phone at `now`; tells the desktop `PeerJoined`.
-    fn join(&self, id: SessionId, now: u64, phone: Mailbox) -> Result<(), StoreError>;
+    /// Creates a pending session owned by a desktop mailbox; expires at `expires_at` (unix s);
+    /// only a phone presenting the token behind `commitment` may join.
+    fn create(
+        &self,
+        id: SessionId,
+        expires_at: u64,
+        commitment: JoinCommitment,
+        desktop: Mailbox,
+    ) -> Result<(), StoreError>;
+    /// Joins the phone at `now` if `token` (the header value it presented) matches the
+    /// session's commitment; tells the desktop `PeerJoined`. A wrong or missing token is
+    /// `NotAdmitted` and changes nothing.
+    fn join(
+        &self,
+        id: SessionId,
+        now: u64,
+        token: Option<&str>,
+        phone: Mailbox,
+    ) -> Result<(), StoreError>;
     /// Delivers `msg` from `from` to the other end.
     fn deliver(&self, id: SessionId, from: Role, msg: Outbound) -> Result<(), StoreError>;
     /// An end left: the session is removed and the other end is told `event`.
@@ -73,6 +91,7 @@ pub trait SessionStore: Send + Sync + 'static {
 
 struct Entry {
     expires_at: u64,
+    commitment: JoinCommitment,
     desktop: Mailbox,
     phone: Option<Mailbox>,
 }
@@ -101,7 +120,13 @@ impl MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    fn create(&self, id: SessionId, expires_at: u64, desktop: Mailbox) -> Result<(), StoreError> {
+    fn create(
+        &self,
+        id: SessionId,
+        expires_at: u64,
+        commitment: JoinCommitment,
+        desktop: Mailbox,
+    ) -> Result<(), StoreError> {
         let mut map = self.map();
         if map.contains_key(&id) {
             return Err(StoreError::Conflict);
@@ -113,6 +138,7 @@ impl SessionStore for MemoryStore {
             id,
             Entry {
                 expires_at,
+                commitment,
                 desktop,
                 phone: None,
             },
@@ -120,9 +146,19 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    fn join(&self, id: SessionId, now: u64, phone: Mailbox) -> Result<(), StoreError> {
+    fn join(
+        &self,
+        id: SessionId,
+        now: u64,
+        token: Option<&str>,
+        phone: Mailbox,
+    ) -> Result<(), StoreError> {
         let mut map = self.map();
         let entry = map.get_mut(&id).ok_or(StoreError::Unknown)?;
+        // Admission first: without the token nobody learns whether the slot is free.
+        if !token.is_some_and(|t| entry.commitment.admits(t)) {
+            return Err(StoreError::NotAdmitted);
+        }
         if entry.phone.is_some() {
             return Err(StoreError::Taken);
         }
@@ -192,18 +228,42 @@ mod tests {
         mpsc::channel(4)
     }
 
+    /// The token (header value) and commitment of session `id` under a QR secret of `s`.
+    fn admission(id: SessionId, s: u8) -> (String, JoinCommitment) {
+        let secret = bidseal_scan::QrSecret::from_bytes([s; 16]);
+        let token = bidseal_scan::wire::JoinToken::derive(&secret, &id).unwrap();
+        (token.to_base64(), token.commitment())
+    }
+
     #[tokio::test]
     async fn one_desktop_one_phone_then_gone() {
         let store = MemoryStore::new(10);
         let id = SessionId([1; 16]);
+        let (token, jc) = admission(id, 7);
         let (d, mut d_rx) = mailbox();
-        store.create(id, 100, d).unwrap();
+        store.create(id, 100, jc, d).unwrap();
         let (d2, _) = mailbox();
-        assert_eq!(store.create(id, 100, d2), Err(StoreError::Conflict));
+        assert_eq!(store.create(id, 100, jc, d2), Err(StoreError::Conflict));
         let (p, mut p_rx) = mailbox();
-        assert_eq!(store.join(id, 101, p.clone()), Err(StoreError::Expired));
-        store.join(id, 50, p.clone()).unwrap();
-        assert_eq!(store.join(id, 50, p), Err(StoreError::Taken));
+        let t = Some(token.as_str());
+        assert_eq!(store.join(id, 101, t, p.clone()), Err(StoreError::Expired));
+        // A stranger (no token, another QR's token, a token of another session) is refused
+        // and does not take the slot.
+        let (other_qr, _) = admission(id, 8);
+        let (other_sid, _) = admission(SessionId([2; 16]), 7);
+        for bad in [
+            None,
+            Some(""),
+            Some("AAAA"),
+            Some(other_qr.as_str()),
+            Some(other_sid.as_str()),
+        ] {
+            let (s, _) = mailbox();
+            assert_eq!(store.join(id, 50, bad, s), Err(StoreError::NotAdmitted));
+        }
+        assert!(!store.is_joined(id));
+        store.join(id, 50, t, p.clone()).unwrap();
+        assert_eq!(store.join(id, 50, t, p), Err(StoreError::Taken));
         assert!(
             matches!(d_rx.next().await, Some(Outbound::Event(e)) if *e == RelayEvent::PeerJoined)
         );
@@ -227,15 +287,17 @@ mod tests {
         let store = MemoryStore::new(2);
         let (a, mut a_rx) = mailbox();
         let (b, _b_rx) = mailbox();
-        store.create(SessionId([1; 16]), 10, a).unwrap();
-        store.create(SessionId([2; 16]), 10, b).unwrap();
+        let (_, jc1) = admission(SessionId([1; 16]), 1);
+        let (t2, jc2) = admission(SessionId([2; 16]), 1);
+        store.create(SessionId([1; 16]), 10, jc1, a).unwrap();
+        store.create(SessionId([2; 16]), 10, jc2, b).unwrap();
         let (c, _) = mailbox();
         assert_eq!(
-            store.create(SessionId([3; 16]), 10, c),
+            store.create(SessionId([3; 16]), 10, jc1, c),
             Err(StoreError::Full)
         );
         let (p, _p_rx) = mailbox();
-        store.join(SessionId([2; 16]), 5, p).unwrap();
+        store.join(SessionId([2; 16]), 5, Some(&t2), p).unwrap();
         assert_eq!(store.sweep(11), 1);
         assert!(matches!(a_rx.next().await, Some(Outbound::Event(e)) if *e == RelayEvent::Expired));
         assert!(store.is_joined(SessionId([2; 16])));

@@ -293,3 +293,148 @@ fn nonce(seq: u64) -> [u8; 12] {
     n[4..].copy_from_slice(&seq.to_be_bytes());
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+
+    fn key(seed: u8) -> EphemeralKey {
+        let sk = p256::SecretKey::from_slice(&[seed; 32]).unwrap_or_else(|e| panic!("{e}"));
+        EphemeralKey::from_bytes(sk.public_key().to_encoded_point(true).as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Both ends of one channel from fixed inputs (the same inputs give the same keys).
+    fn ends() -> (ChannelCrypto, ChannelCrypto) {
+        let binding = SessionBinding::new(
+            SessionId([1; 16]),
+            OperationKind::Sign,
+            1_800_000_000,
+            "http://127.0.0.1:1",
+            key(2),
+            key(3),
+        );
+        let secret = QrSecret::from_bytes([4; 16]);
+        let z = [5u8; 32];
+        let derive = |end| {
+            ChannelCrypto::derive(&z, &secret, &binding, end).unwrap_or_else(|e| panic!("{e}"))
+        };
+        (derive(End::Desktop), derive(End::Phone))
+    }
+
+    #[test]
+    fn a_nonce_is_never_reused_under_one_key() {
+        let (mut desktop, mut phone) = ends();
+        let msg = "the same message twice".to_string();
+        let a = desktop.seal(&msg).unwrap_or_else(|e| panic!("{e}"));
+        let b = desktop.seal(&msg).unwrap_or_else(|e| panic!("{e}"));
+        // Same plaintext, same key: equal ciphertexts (without the tags, which also cover the
+        // differing headers) would mean a repeated nonce, i.e. a reused GCM keystream.
+        assert_eq!(a.len(), b.len());
+        let body = |f: &[u8]| f[9..f.len() - TAG_LEN].to_vec();
+        assert_ne!(body(&a), body(&b));
+        assert_eq!(phone.open::<String>(&a), Ok(msg.clone()));
+        assert_eq!(phone.open::<String>(&b), Ok(msg));
+        // Directions use different keys: the phone's first frame differs from the desktop's.
+        let (mut desktop2, mut phone2) = ends();
+        let d = desktop2.seal(&"x").unwrap_or_else(|e| panic!("{e}"));
+        let p = phone2.seal(&"x").unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(d, p);
+        assert_eq!(desktop2.open::<String>(&p), Ok("x".into()));
+    }
+
+    #[test]
+    fn message_and_frame_size_limits_are_exact() {
+        // docs/scan-protocol.md §2: plaintext messages up to 1 MiB; frames add 50 bytes at most
+        // (hello: type, key, tag). A JSON string of n characters is n + 2 bytes.
+        const MIB: usize = 1024 * 1024;
+        assert_eq!(MAX_FRAME_BYTES, MIB + 1 + 33 + 16);
+        let (mut desktop, mut phone) = ends();
+        let biggest = "a".repeat(MIB - 2);
+        let frame = desktop.seal(&biggest).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(phone.open::<String>(&frame), Ok(biggest));
+        let too_big = "a".repeat(MIB - 1);
+        assert_eq!(
+            desktop.seal(&too_big).err(),
+            Some(ScanError::TooLarge {
+                size: MIB + 1,
+                limit: MIB
+            })
+        );
+        // On receipt: a ciphertext one byte over the limit is refused for its size, one at
+        // the limit gets as far as authentication.
+        let mut frame = vec![FRAME_DATA];
+        frame.extend_from_slice(&1u64.to_be_bytes());
+        frame.resize(9 + MIB + 16, 0);
+        assert_eq!(
+            phone.open::<String>(&frame).err(),
+            Some(ScanError::Tampered)
+        );
+        let (_, mut phone) = ends();
+        frame.push(0);
+        assert_eq!(
+            phone.open::<String>(&frame).err(),
+            Some(ScanError::TooLarge {
+                size: MIB + 16 + 1,
+                limit: MIB + 16
+            })
+        );
+        // A frame exactly at the frame limit passes the frame check and is refused for its
+        // ciphertext (a data header is shorter than the hello's); one byte more is refused
+        // for the frame.
+        let (_, mut phone) = ends();
+        frame.resize(MAX_FRAME_BYTES, 0);
+        assert_eq!(
+            phone.open::<String>(&frame).err(),
+            Some(ScanError::TooLarge {
+                size: MAX_FRAME_BYTES - 9,
+                limit: MIB + 16
+            })
+        );
+        let (_, mut phone) = ends();
+        frame.push(0);
+        assert_eq!(
+            phone.open::<String>(&frame).err(),
+            Some(ScanError::TooLarge {
+                size: MAX_FRAME_BYTES + 1,
+                limit: MAX_FRAME_BYTES
+            })
+        );
+    }
+
+    #[test]
+    fn the_hello_is_the_phones_first_frame_only_and_a_second_hello_is_refused() {
+        let (mut desktop, mut phone) = ends();
+        let hello = phone
+            .seal_hello(&key(3), &"hi")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(hello.first(), Some(&FRAME_HELLO));
+        assert!(matches!(
+            phone.seal_hello(&key(3), &"again"),
+            Err(ScanError::Protocol { .. })
+        ));
+        assert_eq!(desktop.open_hello::<String>(&hello), Ok("hi".into()));
+        // The phone's next data frame is its seq 1; a hello inside the session is refused.
+        let data = phone.seal(&"data").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(data[1..9], 1u64.to_be_bytes());
+        assert!(matches!(
+            desktop.open::<String>(&hello),
+            Err(ScanError::Protocol { .. })
+        ));
+        // ... and poisons the channel: the genuine data frame is refused afterwards.
+        assert!(matches!(
+            desktop.open::<String>(&data),
+            Err(ScanError::Protocol { .. })
+        ));
+        let (mut desktop, mut phone) = ends();
+        let _ = phone.seal_hello(&key(3), &"hi");
+        let data = phone.seal(&"data").unwrap_or_else(|e| panic!("{e}"));
+        let mut unknown = data.clone();
+        unknown[0] = 0x07;
+        assert!(matches!(
+            desktop.open::<String>(&unknown),
+            Err(ScanError::Malformed { .. })
+        ));
+    }
+}

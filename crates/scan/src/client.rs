@@ -6,8 +6,18 @@
 //! [`ScanError`] (phone); nothing hangs: a relay that restarts or vanishes closes the socket
 //! and both ends report `scan.relay_lost`.
 //!
-//! Does not retry or reconnect (a scan is single use; the user rescans), and speaks plain
-//! `ws://` only (a TLS front end for `https://` relays is not built yet).
+//! Admission: the desktop registers the commitment to the join token when it creates the
+//! session; the phone presents the token (derived from the QR secret, see
+//! [`crate::wire::JoinToken`]) when it joins, so a stranger who knows only the session id is
+//! refused by the relay. A hello that still fails to authenticate (a lying relay, a broken
+//! phone) is ignored by the desktop, which keeps waiting for the real phone, up to
+//! [`MAX_REFUSED_HELLOS`].
+//!
+//! Transport: `http://` relays over `ws://`, `https://` relays over `wss://` (rustls, ring),
+//! trusting the system roots plus an optional extra CA ([`set_relay_ca`] or the
+//! [`RELAY_CA_ENV`] environment variable).
+//!
+//! Does not retry or reconnect (a scan is single use; the user rescans).
 
 use crate::channel::{SessionBinding, MAX_FRAME_BYTES};
 use crate::error::ScanError;
@@ -20,20 +30,32 @@ use crate::refusal::RefusalReason;
 use crate::session::{
     DesktopEvent, DesktopOffer, DesktopSession, IncomingRequest, PhoneEvent, PhoneSession,
 };
-use crate::wire::{self, RelayEvent};
+use crate::wire::{self, JoinToken, RelayEvent};
 use futures_util::{SinkExt, StreamExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long to wait for the relay to accept a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Hellos that fail to authenticate which the desktop ignores (keeps waiting for the real
+/// phone); the next one fails the scan with the hello's error.
+pub const MAX_REFUSED_HELLOS: u32 = 4;
+
+/// Environment variable naming an extra CA certificate file (PEM) trusted for `https://`
+/// relays, on top of the system roots (used unless [`set_relay_ca`] was called).
+pub const RELAY_CA_ENV: &str = "BIDSEAL_RELAY_CA";
 
 /// Desktop-side options of one scan.
 #[derive(Debug, Clone, Copy)]
@@ -143,8 +165,9 @@ pub async fn start_scan(
 ) -> Result<DesktopScan, ScanError> {
     let relay = relay.trim_end_matches('/');
     let offer = DesktopOffer::new(relay, op, options.ttl, crate::unix_now())?;
-    let path = wire::desktop_path(&offer.payload().session, options.ttl.as_secs());
-    let mut ws = connect(relay, &path).await?;
+    let commitment = offer.payload().join_token()?.commitment();
+    let path = wire::desktop_path(&offer.payload().session, options.ttl.as_secs(), &commitment);
+    let mut ws = connect(relay, &path, None).await?;
     // The relay answers with `waiting` once the session exists.
     let first = tokio::time::timeout(CONNECT_TIMEOUT, ws.next())
         .await
@@ -180,6 +203,7 @@ pub async fn start_scan(
         commands: command_rx,
         options,
         state: DesktopState::Offered(offer),
+        refused_hellos: 0,
         deadline: None,
         idle: None,
     };
@@ -298,6 +322,8 @@ struct DesktopDriver {
     commands: mpsc::Receiver<Command>,
     options: ScanOptions,
     state: DesktopState,
+    /// Hellos that failed to authenticate so far (ignored up to [`MAX_REFUSED_HELLOS`]).
+    refused_hellos: u32,
     /// Response deadline of the pending request.
     deadline: Option<Instant>,
     /// Session-mode idle deadline.
@@ -479,8 +505,18 @@ impl DesktopDriver {
                         .send(ScanEvent::Scanned { phone, binding })
                         .await;
                 }
-                Err(ScanError::Expired) => self.finish(ScanEvent::Expired).await,
-                Err(e) => self.finish(ScanEvent::Failed(e)).await,
+                Err(refused) => match refused.offer {
+                    // Not from the real phone (which holds the QR secret): ignore it and keep
+                    // waiting, so a stranger's frame cannot end the scan, up to the limit.
+                    Some(offer) if self.refused_hellos < MAX_REFUSED_HELLOS => {
+                        self.refused_hellos += 1;
+                        self.state = DesktopState::Offered(*offer);
+                    }
+                    _ if refused.error == ScanError::Expired => {
+                        self.finish(ScanEvent::Expired).await
+                    }
+                    _ => self.finish(ScanEvent::Failed(refused.error)).await,
+                },
             },
             DesktopState::Open(mut session) => match session.open_frame(frame) {
                 Ok(DesktopEvent::Outcome { id, outcome }) => {
@@ -536,6 +572,7 @@ fn relay_error(code: &str, message: &str) -> ScanError {
     match code {
         wire::RELAY_UNKNOWN => ScanError::UnknownSession,
         wire::RELAY_TAKEN => ScanError::AlreadyScanned,
+        wire::RELAY_NOT_ADMITTED => ScanError::NotAdmitted,
         wire::RELAY_EXPIRED => ScanError::Expired,
         wire::RELAY_SHUTDOWN => ScanError::RelayLost {
             detail: "中继服务已停止".into(),
@@ -561,27 +598,116 @@ pub fn ws_config() -> WebSocketConfig {
     c
 }
 
-async fn connect(relay: &str, path: &str) -> Result<Ws, ScanError> {
-    let base = if let Some(rest) = relay.strip_prefix("http://") {
-        format!("ws://{rest}")
+/// The extra CA file set by [`set_relay_ca`] (`None`: use [`RELAY_CA_ENV`]).
+static RELAY_CA: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// The TLS client settings last built, with the extra CA they were built for.
+static RELAY_TLS: Mutex<Option<(Option<PathBuf>, Arc<rustls::ClientConfig>)>> = Mutex::new(None);
+
+/// Trusts the CA certificate(s) in `path` (PEM) for `https://` relays, on top of the system
+/// roots, for every later connection of this process (overrides [`RELAY_CA_ENV`]). Checks the
+/// file now: `Err(RelayTls)` if it is unreadable or holds no certificate.
+pub fn set_relay_ca(path: &Path) -> Result<(), ScanError> {
+    let config = tls_config(Some(path))?;
+    *RELAY_CA.lock().unwrap_or_else(|p| p.into_inner()) = Some(path.to_path_buf());
+    *RELAY_TLS.lock().unwrap_or_else(|p| p.into_inner()) = Some((Some(path.into()), config));
+    Ok(())
+}
+
+/// The TLS settings for `https://` relays: system roots plus the extra CA of
+/// [`set_relay_ca`] or, failing that, of [`RELAY_CA_ENV`].
+fn relay_tls() -> Result<Arc<rustls::ClientConfig>, ScanError> {
+    let extra = RELAY_CA
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .or_else(|| {
+            std::env::var_os(RELAY_CA_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+    let mut cache = RELAY_TLS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((for_ca, config)) = cache.as_ref() {
+        if *for_ca == extra {
+            return Ok(config.clone());
+        }
+    }
+    let config = tls_config(extra.as_deref())?;
+    *cache = Some((extra, config.clone()));
+    Ok(config)
+}
+
+fn tls_config(extra_ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, ScanError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let tls_err = |detail: String| ScanError::RelayTls { detail };
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system roots are not fatal: the extra CA may be all that is needed.
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = extra_ca {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| tls_err(format!("CA 文件 {} 无法读取：{e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(tls_err(format!("CA 文件 {} 中没有证书", path.display())));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| tls_err(format!("CA 文件 {} 中的证书无效：{e}", path.display())))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+async fn connect(relay: &str, path: &str, join: Option<&JoinToken>) -> Result<Ws, ScanError> {
+    let (base, tls) = if let Some(rest) = relay.strip_prefix("http://") {
+        (format!("ws://{rest}"), false)
     } else if let Some(rest) = relay.strip_prefix("https://") {
-        format!("wss://{rest}")
+        (format!("wss://{rest}"), true)
     } else {
         return Err(ScanError::BadPayload {
             detail: "中继地址必须以 http:// 或 https:// 开头".into(),
         });
     };
-    let url = format!("{base}{path}");
     let unreachable = |detail: String| ScanError::RelayUnreachable {
         relay: relay.into(),
         detail,
     };
-    let attempt =
-        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config()), true);
+    let mut request =
+        format!("{base}{path}")
+            .into_client_request()
+            .map_err(|e| ScanError::BadPayload {
+                detail: format!("中继地址无效：{e}"),
+            })?;
+    if let Some(token) = join {
+        let value = HeaderValue::from_str(&token.to_base64())
+            .map_err(|e| ScanError::protocol(e.to_string()))?;
+        request.headers_mut().insert(wire::JOIN_TOKEN_HEADER, value);
+    }
+    let connector = if tls {
+        Connector::Rustls(relay_tls()?)
+    } else {
+        Connector::Plain
+    };
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(ws_config()),
+        true,
+        Some(connector),
+    );
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Err(_) => Err(unreachable("连接超时".into())),
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(tungstenite::Error::Http(resp))) => Err(match resp.status().as_u16() {
+            403 => ScanError::NotAdmitted,
             404 => ScanError::UnknownSession,
             409 => ScanError::AlreadyScanned,
             410 => ScanError::Expired,
@@ -590,6 +716,17 @@ async fn connect(relay: &str, path: &str) -> Result<Ws, ScanError> {
                 detail: "中继拒绝了连接".into(),
             },
         }),
+        Ok(Err(tungstenite::Error::Tls(e))) => Err(ScanError::RelayTls {
+            detail: e.to_string(),
+        }),
+        // tokio-rustls reports a failed handshake (unknown CA, name mismatch) as InvalidData.
+        Ok(Err(tungstenite::Error::Io(e)))
+            if tls && e.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            Err(ScanError::RelayTls {
+                detail: e.to_string(),
+            })
+        }
         Ok(Err(e)) => Err(unreachable(e.to_string())),
     }
 }
@@ -626,14 +763,20 @@ impl std::fmt::Debug for PhoneLink {
 }
 
 /// Joins the scan described by `payload` (the phone scanned it): checks expiry, connects to
-/// the relay, sends the authenticated hello.
+/// the relay presenting the join token, sends the authenticated hello.
 pub async fn join(
     payload: &QrPayload,
     hello: &PhoneHello,
     options: PhoneOptions,
 ) -> Result<PhoneLink, ScanError> {
     payload.check_not_expired(crate::unix_now())?;
-    let mut ws = connect(&payload.relay, &wire::phone_path(&payload.session)).await?;
+    let token = payload.join_token()?;
+    let mut ws = connect(
+        &payload.relay,
+        &wire::phone_path(&payload.session),
+        Some(&token),
+    )
+    .await?;
     let (session, frame) = PhoneSession::join(payload, hello, crate::unix_now())?;
     ws.send(Message::binary(frame))
         .await

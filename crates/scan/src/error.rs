@@ -70,6 +70,12 @@ pub enum ScanError {
     /// The system clock or random source failed.
     #[error("系统时钟或随机数不可用（{detail}）")]
     System { detail: String },
+    /// The relay refused to let this phone join: it did not prove it saw the QR.
+    #[error("扫码中继拒绝加入：二维码内容不完整或不属于该会话，请重新扫描桌面端显示的二维码")]
+    NotAdmitted,
+    /// No TLS connection to an `https://` relay (unknown CA, bad certificate, bad CA file).
+    #[error("无法与扫码中继建立安全连接（{detail}），请检查中继证书，或用 --relay-ca / BIDSEAL_RELAY_CA 指定签发它的 CA 证书文件")]
+    RelayTls { detail: String },
 }
 
 impl ScanError {
@@ -96,6 +102,8 @@ impl ScanError {
             ScanError::QrTooLarge { .. } => "scan.qr_too_large",
             ScanError::Io { .. } => "scan.io",
             ScanError::System { .. } => "scan.system",
+            ScanError::NotAdmitted => "scan.not_admitted",
+            ScanError::RelayTls { .. } => "scan.relay_tls",
         }
     }
 

@@ -43,7 +43,7 @@ pub use payload::{EphemeralKey, OperationKind, QrPayload, QrSecret, SessionId};
 pub use refusal::RefusalReason;
 pub use session::{
     DesktopEvent, DesktopOffer, DesktopSession, IncomingRequest, PendingRequest, PhoneEvent,
-    PhoneSession,
+    PhoneSession, RefusedHello,
 };
 
 /// Fills `buf` from the operating system's random source.

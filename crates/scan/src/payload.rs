@@ -126,6 +126,11 @@ impl QrSecret {
         Ok(QrSecret(s))
     }
 
+    /// Wraps known bytes (tests, and a phone that received the secret some other way).
+    pub fn from_bytes(bytes: [u8; QR_SECRET_LEN]) -> Self {
+        QrSecret(bytes)
+    }
+
     /// The secret bytes (for key derivation only).
     pub fn expose(&self) -> &[u8; QR_SECRET_LEN] {
         &self.0
@@ -293,6 +298,12 @@ impl QrPayload {
             desktop_key: desktop_key?,
             secret,
         })
+    }
+
+    /// The token the phone presents to the relay to join this session (see
+    /// [`crate::wire::JoinToken`]); the desktop registers its commitment.
+    pub fn join_token(&self) -> Result<crate::wire::JoinToken, ScanError> {
+        crate::wire::JoinToken::derive(&self.secret, &self.session)
     }
 
     /// `Err(Expired)` when `now` (unix seconds) is past the expiry.

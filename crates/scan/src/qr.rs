@@ -103,6 +103,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ScanError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payload::OperationKind;
+    use crate::session::DesktopOffer;
+
+    #[test]
+    fn an_https_relay_url_still_fits_version_10_at_m() {
+        // A platform's public relay over TLS; the join token adds nothing to the QR.
+        for relay in [
+            "https://127.0.0.1:47800",
+            "https://scan-relay.ggzy.guangzhou.gov.cn:47800",
+        ] {
+            let offer = DesktopOffer::new(
+                relay,
+                OperationKind::Generate,
+                std::time::Duration::from_secs(300),
+                4_000_000_000,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let v = version_of(offer.payload()).unwrap_or_else(|e| panic!("{e}"));
+            assert!(v <= MAX_QR_VERSION, "{relay}: version {v}");
+            assert_eq!(
+                encode(offer.payload()).map(|c| c.error_correction_level()),
+                Ok(EcLevel::M)
+            );
+        }
+    }
 
     #[test]
     fn oversized_text_is_refused_not_rendered_bigger() {

@@ -1,7 +1,8 @@
 //! The two ends of a scan as state machines, without any I/O ("sans-IO").
 //!
 //! Desktop: [`DesktopOffer::new`] → show [`DesktopOffer::payload`] as a QR → on the phone's first
-//! frame [`DesktopOffer::accept_hello`] consumes the offer and yields a [`DesktopSession`] →
+//! frame [`DesktopOffer::accept_hello`] consumes the offer and yields a [`DesktopSession`] (or,
+//! for a frame that does not authenticate, hands the offer back to wait on) →
 //! [`DesktopSession::seal_request`] / [`DesktopSession::open_frame`] / [`DesktopSession::seal_end`].
 //!
 //! Phone: [`PhoneSession::join`] (checks expiry, makes the hello frame) →
@@ -93,13 +94,28 @@ impl DesktopOffer {
     }
 
     /// Accepts the phone's first frame. Consumes the offer: one QR, one phone.
-    /// `Expired` if `now` is past the QR's expiry.
+    /// `Expired` if `now` is past the QR's expiry (the offer is gone). Any other refusal (not a
+    /// hello, a bad key, a hello that does not authenticate under this QR's secret) hands the
+    /// offer back in [`RefusedHello::offer`]: such a frame is not from the phone that scanned
+    /// the QR, so the caller may keep waiting for that phone.
     pub fn accept_hello(
         self,
         frame: &[u8],
         now: u64,
-    ) -> Result<(DesktopSession, PhoneHello), ScanError> {
-        self.payload.check_not_expired(now)?;
+    ) -> Result<(DesktopSession, PhoneHello), RefusedHello> {
+        if let Err(error) = self.payload.check_not_expired(now) {
+            return Err(RefusedHello { error, offer: None });
+        }
+        match self.open_hello(frame) {
+            Ok(accepted) => Ok(accepted),
+            Err(error) => Err(RefusedHello {
+                error,
+                offer: Some(Box::new(self)),
+            }),
+        }
+    }
+
+    fn open_hello(&self, frame: &[u8]) -> Result<(DesktopSession, PhoneHello), ScanError> {
         if frame.first() != Some(&crate::channel::FRAME_HELLO) {
             return Err(ScanError::protocol("手机的第一条消息不是 hello"));
         }
@@ -134,6 +150,22 @@ impl DesktopOffer {
             ended: false,
         };
         Ok((session, hello))
+    }
+}
+
+/// Why [`DesktopOffer::accept_hello`] refused a frame, and the offer back when it is still
+/// valid (the frame was not the scanning phone's hello; the QR has not expired).
+#[derive(Debug)]
+pub struct RefusedHello {
+    /// What was wrong with the frame (`Expired`, `Tampered`, `Malformed`, `Protocol`).
+    pub error: ScanError,
+    /// The untouched offer, unless it expired (boxed: keeps the `Result` small).
+    pub offer: Option<Box<DesktopOffer>>,
+}
+
+impl From<RefusedHello> for ScanError {
+    fn from(r: RefusedHello) -> Self {
+        r.error
     }
 }
 
@@ -564,5 +596,90 @@ impl PhoneSession {
     fn fail(&mut self, detail: impl Into<String>) -> ScanError {
         self.ended = true;
         ScanError::protocol(detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn pair(op: OperationKind) -> (DesktopSession, PhoneSession) {
+        let offer = DesktopOffer::new("http://127.0.0.1:1", op, DEFAULT_QR_TTL, NOW)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let hello = PhoneHello {
+            device: "d".into(),
+            app: "a".into(),
+        };
+        let (phone, frame) =
+            PhoneSession::join(offer.payload(), &hello, NOW).unwrap_or_else(|e| panic!("{e}"));
+        let (desktop, _) = offer
+            .accept_hello(&frame, NOW)
+            .unwrap_or_else(|e| panic!("{}", e.error));
+        (desktop, phone)
+    }
+
+    fn sign_request() -> OperationRequest {
+        OperationRequest::Sign(SignRequest {
+            platform: PlatformRef {
+                id: "p".into(),
+                name: "平台".into(),
+            },
+            project: None,
+            items: vec![],
+            lookup: vec![],
+        })
+    }
+
+    #[test]
+    fn a_desktop_that_skips_its_own_check_gets_its_foreign_operation_refused_by_the_phone() {
+        let (mut desktop, mut phone) = pair(OperationKind::Auth);
+        // Sealed below `seal_request`, as a modified desktop would.
+        let frame = desktop
+            .crypto
+            .seal(&DesktopMessage::Request {
+                id: 1,
+                request: sign_request(),
+                session: None,
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            phone.open_frame(&frame),
+            Err(ScanError::OperationMismatch { .. })
+        ));
+        assert!(!phone.is_open());
+    }
+
+    #[test]
+    fn a_phone_that_skips_its_own_check_gets_its_foreign_answer_refused_by_the_desktop() {
+        let (mut desktop, mut phone) = pair(OperationKind::Sign);
+        let (pending, frame) = desktop
+            .seal_request(sign_request(), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Ok(PhoneEvent::Request(_)) = phone.open_frame(&frame) else {
+            panic!("no request")
+        };
+        // An auth answer to a sign request, sealed below `seal_response`.
+        let answer = phone
+            .crypto
+            .seal(&PhoneMessage::Response {
+                id: pending.id,
+                outcome: OperationOutcome::Confirmed {
+                    response: OperationResponse::Auth(AuthResponse {
+                        certificate_chain: vec![],
+                        signature: Bytes(vec![1]),
+                        signed_at: NOW,
+                    }),
+                    session: None,
+                },
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            desktop.open_frame(&answer),
+            Err(ScanError::Protocol { .. })
+        ));
+        assert!(!desktop.can_request());
     }
 }

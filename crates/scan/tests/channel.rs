@@ -136,26 +136,7 @@ fn session_mode_carries_five_requests_with_auto_confirm_then_ends() {
     );
 }
 
-#[test]
-fn flipped_byte_replayed_and_foreign_frames_are_detected() {
-    let (mut desktop, mut phone) = pair(OperationKind::Sign);
-    let (mut other_desktop, _other_phone) = pair(OperationKind::Sign);
-    let (_, frame) = desktop
-        .seal_request(
-            sign_request(1),
-            Some(SessionModeRequest {
-                idle_timeout_secs: 60,
-            }),
-        )
-        .unwrap();
-    // A frame of another session (same sequence number) does not authenticate.
-    let (_, foreign) = other_desktop.seal_request(sign_request(1), None).unwrap();
-    let mut phone2 = pair(OperationKind::Sign).1;
-    assert_eq!(phone2.open_frame(&frame).err(), Some(ScanError::Tampered));
-    assert_eq!(phone.open_frame(&foreign).err(), Some(ScanError::Tampered));
-    // The channel stays poisoned even for the genuine frame afterwards.
-    assert_eq!(phone.open_frame(&frame).err(), Some(ScanError::Tampered));
-
+fn sign_in_session_mode() -> (DesktopSession, PhoneSession, Vec<u8>) {
     let (mut desktop, mut phone) = pair(OperationKind::Sign);
     let (_, frame) = desktop
         .seal_request(
@@ -166,23 +147,57 @@ fn flipped_byte_replayed_and_foreign_frames_are_detected() {
         )
         .unwrap();
     let req = expect_request(&mut phone, &frame);
-    let grant = SessionGrant {
-        idle_timeout_secs: 60,
-        auto_confirm: false,
-        max_requests: 64,
-        expires_at: u64::MAX,
-    };
     let answer = phone
         .seal_response(
             req,
             OperationOutcome::Confirmed {
                 response: sign_response(1),
-                session: Some(grant),
+                session: Some(SessionGrant {
+                    idle_timeout_secs: 60,
+                    auto_confirm: false,
+                    max_requests: 64,
+                    expires_at: u64::MAX,
+                }),
             },
         )
         .unwrap();
-    desktop.open_frame(&answer).unwrap();
-    // Replaying the answer: authentic but old.
+    (desktop, phone, answer)
+}
+
+#[test]
+fn flipped_byte_replayed_and_foreign_frames_are_detected() {
+    // Foreign: a frame of another session (same sequence number) does not authenticate, in
+    // either direction of use.
+    let (mut desktop, mut phone) = pair(OperationKind::Sign);
+    let (mut other_desktop, mut other_phone) = pair(OperationKind::Sign);
+    let (_, frame) = desktop.seal_request(sign_request(1), None).unwrap();
+    let (_, foreign) = other_desktop.seal_request(sign_request(1), None).unwrap();
+    assert_eq!(
+        other_phone.open_frame(&frame).err(),
+        Some(ScanError::Tampered)
+    );
+    assert_eq!(phone.open_frame(&foreign).err(), Some(ScanError::Tampered));
+    // The channel stays poisoned even for the genuine frame afterwards.
+    assert_eq!(phone.open_frame(&frame).err(), Some(ScanError::Tampered));
+
+    // Flipped: one bit of the phone's answer changed on the way, opened by the desktop of the
+    // same session (which would have accepted the genuine answer, see below).
+    let (mut desktop, _phone, answer) = sign_in_session_mode();
+    let mut flipped = answer.clone();
+    let last = flipped.len() - 20;
+    flipped[last] ^= 0x01;
+    assert_eq!(
+        desktop.open_frame(&flipped).err(),
+        Some(ScanError::Tampered)
+    );
+    assert_eq!(desktop.open_frame(&answer).err(), Some(ScanError::Tampered));
+
+    // Replayed: the genuine answer, opened once (accepted), then again (authentic but old).
+    let (mut desktop, _phone, answer) = sign_in_session_mode();
+    assert!(matches!(
+        desktop.open_frame(&answer).unwrap(),
+        DesktopEvent::Outcome { id: 1, .. }
+    ));
     assert_eq!(
         desktop.open_frame(&answer).err(),
         Some(ScanError::OutOfOrder {
@@ -194,25 +209,85 @@ fn flipped_byte_replayed_and_foreign_frames_are_detected() {
 
 #[test]
 fn every_single_byte_flip_of_a_frame_fails_authentication_or_ordering() {
-    let (mut desktop, _phone) = pair(OperationKind::Auth);
-    let request = OperationRequest::Auth(AuthRequest {
-        platform: platform(),
-        purpose: AuthPurpose::Login,
-        project: None,
-        challenge: Digest32([5; 32]),
-        issued_at: NOW,
-    });
-    let (_, frame) = desktop.seal_request(request, None).unwrap();
-    for i in 0..frame.len() {
-        let (_d, mut p) = pair(OperationKind::Auth);
-        let mut bad = frame.clone();
+    // Each flip gets a session of its own (a failed frame poisons the channel). In that
+    // session the phone first opens the genuine frame (so the keys and state are right), then
+    // the flipped copy: an authentic frame would now be `OutOfOrder` (a replay of seq 0), so
+    // anything but `Tampered`/`Malformed` means the flip got past authentication.
+    let request = || {
+        OperationRequest::Auth(AuthRequest {
+            platform: platform(),
+            purpose: AuthPurpose::Login,
+            project: None,
+            challenge: Digest32([5; 32]),
+            issued_at: NOW,
+        })
+    };
+    let len = {
+        let (mut d, _) = pair(OperationKind::Auth);
+        d.seal_request(request(), None).unwrap().1.len()
+    };
+    for i in 0..len {
+        for bit in [0x01u8, 0x80] {
+            let (mut desktop, mut phone) = pair(OperationKind::Auth);
+            let (_, frame) = desktop.seal_request(request(), None).unwrap();
+            assert_eq!(frame.len(), len);
+            let mut bad = frame.clone();
+            bad[i] ^= bit;
+            assert_eq!(expect_request(&mut phone, &frame).request, request());
+            let err = phone.open_frame(&bad).err();
+            assert!(
+                matches!(err, Some(ScanError::Tampered | ScanError::Malformed { .. })),
+                "flip {bit:#04x} at {i}: {err:?}"
+            );
+        }
+    }
+    // The same for the phone's answer, opened by the desktop of the same session.
+    let (_, _, answer) = sign_in_session_mode();
+    for i in 0..answer.len() {
+        let (mut desktop, _phone, answer) = sign_in_session_mode();
+        let mut bad = answer.clone();
         bad[i] ^= 0x80;
-        let err = p.open_frame(&bad).err();
+        assert!(matches!(
+            desktop.open_frame(&answer).unwrap(),
+            DesktopEvent::Outcome { id: 1, .. }
+        ));
+        let err = desktop.open_frame(&bad).err();
         assert!(
             matches!(err, Some(ScanError::Tampered | ScanError::Malformed { .. })),
-            "flip at {i}: {err:?}"
+            "answer flip at {i}: {err:?}"
         );
     }
+}
+
+#[test]
+fn every_single_byte_flip_of_the_hello_is_refused_and_the_offer_survives() {
+    let offer = DesktopOffer::new(
+        "http://127.0.0.1:1",
+        OperationKind::Auth,
+        Duration::from_secs(180),
+        NOW,
+    )
+    .unwrap();
+    let payload = offer.payload().clone();
+    let (_, hello_frame) = PhoneSession::join(&payload, &hello(), NOW).unwrap();
+    let mut offer = offer;
+    for i in 0..hello_frame.len() {
+        let mut bad = hello_frame.clone();
+        bad[i] ^= 0x80;
+        let refused = offer.accept_hello(&bad, NOW + 1).err().unwrap();
+        assert!(
+            matches!(
+                refused.error,
+                ScanError::Tampered | ScanError::Malformed { .. } | ScanError::Protocol { .. }
+            ),
+            "hello flip at {i}: {:?}",
+            refused.error
+        );
+        // Not the phone's hello: the offer comes back unchanged to wait for the real one.
+        offer = *refused.offer.expect("offer handed back");
+    }
+    let (_, got) = offer.accept_hello(&hello_frame, NOW + 1).unwrap();
+    assert_eq!(got, hello());
 }
 
 #[test]
@@ -231,7 +306,10 @@ fn a_phone_cannot_join_an_expired_qr_and_the_desktop_refuses_a_late_hello() {
     );
     let (_, hello_frame) = PhoneSession::join(&payload, &hello(), NOW + 100).unwrap();
     assert_eq!(
-        offer.accept_hello(&hello_frame, NOW + 121).err(),
+        offer
+            .accept_hello(&hello_frame, NOW + 121)
+            .err()
+            .map(|r| r.error),
         Some(ScanError::Expired)
     );
 }
@@ -254,16 +332,43 @@ fn a_hello_made_for_another_qr_is_refused() {
     .unwrap();
     let (_, hello_frame) = PhoneSession::join(other.payload(), &hello(), NOW).unwrap();
     assert_eq!(
-        offer.accept_hello(&hello_frame, NOW).err(),
+        offer.accept_hello(&hello_frame, NOW).err().map(|r| r.error),
         Some(ScanError::Tampered)
     );
 }
 
 #[test]
 fn operations_other_than_the_qrs_are_refused_on_both_ends() {
-    let (mut desktop, _) = pair(OperationKind::Auth);
+    // Desktop end: it will not seal a request of another operation.
+    let (mut desktop, mut phone) = pair(OperationKind::Auth);
     assert!(matches!(
         desktop.seal_request(sign_request(1), None),
+        Err(ScanError::OperationMismatch { .. })
+    ));
+    // Phone end: it will not seal an answer of another operation to an auth request. (A
+    // desktop or phone that skips its own check is refused on receipt: `session.rs` unit
+    // tests, which can seal frames below these checks.)
+    let (_, frame) = desktop
+        .seal_request(
+            OperationRequest::Auth(AuthRequest {
+                platform: platform(),
+                purpose: AuthPurpose::Login,
+                project: None,
+                challenge: Digest32([5; 32]),
+                issued_at: NOW,
+            }),
+            None,
+        )
+        .unwrap();
+    let req = expect_request(&mut phone, &frame);
+    assert!(matches!(
+        phone.seal_response(
+            req,
+            OperationOutcome::Confirmed {
+                response: sign_response(1),
+                session: None,
+            },
+        ),
         Err(ScanError::OperationMismatch { .. })
     ));
 }
