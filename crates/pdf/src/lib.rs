@@ -9,6 +9,7 @@
 //! Never rewrites earlier bytes of a document: the input is always a byte prefix of the
 //! output. Does not compose new PDFs (a later issue).
 
+pub mod diff;
 pub mod error;
 pub mod image;
 pub mod object;
@@ -19,6 +20,7 @@ pub mod reader;
 pub mod seal;
 pub mod update;
 pub mod verify;
+pub mod xmp;
 
 pub use error::PdfError;
 pub use placement::PageRect;

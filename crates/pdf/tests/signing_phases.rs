@@ -252,9 +252,9 @@ fn page_content_added_after_sealing_makes_the_seal_invalid_but_a_later_seal_does
             .collect::<Vec<_>>()
     );
     assert!(report.signatures[0]
-        .changes_after
-        .keys()
-        .any(|k| k.starts_with("修改 Page")));
+        .changes
+        .iter()
+        .any(|c| c.allowed && c.description == "新增签名控件：第 1 页"));
     // pyHanko (an independent writer) appends visible text to the page in a new revision.
     let altered = dir.join("altered.pdf");
     let script = r#"
