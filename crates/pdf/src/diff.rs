@@ -286,7 +286,9 @@ impl Judge<'_> {
             explained.insert(n);
             for k in changed_keys(&old_catalog, &new_catalog) {
                 match k.as_slice() {
+                    // /Version only raises the header version (pyHanko's writer does).
                     b"AcroForm" | b"DSS" | b"Metadata" => {}
+                    b"Version" if matches!(new_catalog.get(&k), Some(Object::Name(_))) => {}
                     b"Pages" => {
                         self.out
                             .push(Change::bad("签名后页面树（/Pages）被替换", None, Some(n)))
@@ -815,6 +817,12 @@ impl Judge<'_> {
                     Some(r.num),
                 ));
                 continue;
+            }
+            if new_obj {
+                // Its own new objects (appearance, fonts) belong to this finding.
+                explained.insert(r.num);
+                let mut budget = WALK_BUDGET;
+                self.explain_new_tree(&annot, explained, &mut budget);
             }
             let msg = if subtype == "Widget" {
                 format!(
