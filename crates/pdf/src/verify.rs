@@ -583,3 +583,41 @@ pub fn byte_range_digests(path: &Path, ranges: &[[u64; 4]]) -> Result<Vec<[u8; 3
         .map(|h| h.map(|h| h.finalize().into()).unwrap_or([0; 32]))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::byte_range_digest;
+
+    #[test]
+    fn one_pass_digests_equal_separate_digests_for_nested_and_odd_ranges() {
+        let dir = std::env::temp_dir().join(format!("bidseal-brd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("data.bin");
+        // 3 MiB of varied bytes (more than one read chunk).
+        let data: Vec<u8> = (0..3 * 1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        std::fs::write(&path, &data).expect("write");
+        let len = data.len() as u64;
+        let ranges = vec![
+            [0, 1000, 1500, 500_000],        // an early signature
+            [0, 1_200_000, 1_201_000, 5000], // a later one, gap across a chunk edge
+            [0, 0, 10, len - 10],            // empty first part
+            [0, len - 100, len - 2, 2],      // covers nearly everything
+            [0, 1000, 1500, 500_000],        // duplicate range
+            [0, 2_000_000, 2_000_001, 0],    // nothing after the gap
+        ];
+        let one_pass = byte_range_digests(&path, &ranges).expect("digests");
+        assert_eq!(one_pass.len(), ranges.len());
+        for (r, d) in ranges.iter().zip(&one_pass) {
+            assert_eq!(*d, byte_range_digest(&path, r).expect("digest"), "{r:?}");
+        }
+        // Out of file or inverted ranges are refused, not hashed.
+        assert!(byte_range_digests(&path, &[[0, 10, 20, len]]).is_err());
+        assert!(byte_range_digests(&path, &[[0, 20, 10, 5]]).is_err());
+        assert!(byte_range_digests(&path, &[[5, 10, 20, 5]]).is_err());
+        assert!(byte_range_digests(&path, &[]).expect("none").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -140,6 +140,30 @@ fn byte_range_attacks_are_reported() {
             "/ByteRange 超出文件范围",
         ),
     ];
+    // A gap of the right width that starts with `<` and ends with `>` but lies elsewhere:
+    // only its content tells it is not this signature's /Contents.
+    let width = (b - a) as usize;
+    let p = 20usize;
+    assert!(
+        p + width < a as usize,
+        "the decoy gap must lie before the signature"
+    );
+    let mut decoy = bytes.clone();
+    decoy[p] = b'<';
+    decoy[p + width - 1] = b'>';
+    let decoy_file = with_byte_range(
+        &dir,
+        &decoy,
+        "gap-elsewhere.pdf",
+        &format!("[0 {p} {} {}]", p + width, len - (p + width) as i64),
+    );
+    let sig = verify_one(&dir, &decoy_file);
+    assert!(
+        !sig.byte_range_ok && !sig.is_valid(),
+        "{}",
+        sig.summary_line()
+    );
+    assert!(sig.summary_line().contains("签名范围异常"));
     for (name, text, expect) in cases {
         let file = with_byte_range(&dir, &bytes, &format!("{name}.pdf"), &text);
         let sig = verify_one(&dir, &file);
