@@ -515,7 +515,8 @@ impl Judge<'_> {
         (added, widgets)
     }
 
-    /// A new top-level field: must be a signature field built only of new objects.
+    /// A new top-level field: must be a signature field built only of new objects. Its new
+    /// objects are accounted to this field either way (one finding, not one per object).
     fn judge_new_sig_field(
         &mut self,
         num: u32,
@@ -526,6 +527,9 @@ impl Judge<'_> {
             .new
             .object_shallow(ObjRef::new(num))
             .unwrap_or(Object::Null);
+        explained.insert(num);
+        let mut budget = WALK_BUDGET;
+        self.explain_new_tree(&field, explained, &mut budget);
         let Some(d) = dict_of(&field).cloned() else {
             self.out.push(Change::bad(
                 format!("签名后新增的表单域 {num} 无效"),

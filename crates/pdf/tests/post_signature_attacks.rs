@@ -210,6 +210,15 @@ fn update_hidden_after_eof_junk() {
 }
 
 #[test]
+fn widgets_that_are_not_clean_new_signature_widgets() {
+    let dir = setup("attack-widgets");
+    // The appearance of a new signature widget redefines the page's content object.
+    attack_is_caught(&dir, "widget-ap-override", "签名后页面内容被替换：第 1 页");
+    // A widget of a new text field, drawn over the page.
+    attack_is_caught(&dir, "text-widget", "签名后新增了非签名表单域（/FT Tx");
+}
+
+#[test]
 fn a_second_seal_by_us_keeps_the_first_valid_in_both_verifiers() {
     let dir = setup("attack-benign");
     for (who, base) in signed_bases(&dir) {

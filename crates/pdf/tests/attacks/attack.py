@@ -11,7 +11,9 @@ verifier and pyHanko's validator both reject the result.
                                     unreferenced "shadow" copy of the content object
   attack.py NAME IN OUT             apply attack NAME to the signed file IN
 Attacks: stream-swap, annot-<Subtype> (FreeText, Stamp, Square, Ink, Link), rotate, mediabox,
-resources, font, image, shadow, eof-junk.
+resources, font, image, shadow, eof-junk, widget-ap-override (a new signature field whose
+widget appearance is the page's existing content object, redefined), text-widget (a new text
+field's widget with an appearance drawn over the page).
 """
 import base64
 import io
@@ -248,6 +250,63 @@ def annotation(data, subtype):
     return with_writer(data, add)
 
 
+def new_field(data, kind):
+    from pyhanko.pdf_utils import generic as g
+
+    def add(w, page_ref, page):
+        n = g.NameObject
+        if kind == 'widget-ap-override':
+            # The appearance is not a new object: it reuses (and redefines) the number of the
+            # page's content stream.
+            contents = page.raw_get('/Contents')
+            if isinstance(contents, g.ArrayObject):
+                contents = contents[0]
+            ap_dict = g.DictionaryObject({
+                n('/Type'): n('/XObject'), n('/Subtype'): n('/Form'),
+                n('/BBox'): g.ArrayObject([g.NumberObject(v) for v in (0, 0, 220, 24)]),
+            })
+            ap = g.StreamObject(ap_dict, stream_data=b'1 1 1 rg 0 0 220 24 re f')
+            # pyHanko has no "redefine as" helper: mark the number updated, then put the new
+            # stream in its place.
+            w.mark_update(contents)
+            w.objects[(contents.generation, contents.idnum)] = ap
+            ap_ref = contents
+            ft = '/Sig'
+        else:
+            ap = g.StreamObject(g.DictionaryObject({
+                n('/Type'): n('/XObject'), n('/Subtype'): n('/Form'),
+                n('/BBox'): g.ArrayObject([g.NumberObject(v) for v in (0, 0, 220, 24)]),
+            }), stream_data=b'1 1 1 rg 0 0 220 24 re f')
+            ap_ref = w.add_object(ap)
+            ft = '/Tx'
+        field = g.DictionaryObject({
+            n('/Type'): n('/Annot'), n('/Subtype'): n('/Widget'),
+            n('/FT'): n(ft), n('/T'): g.TextStringObject('Injected'),
+            n('/Rect'): g.ArrayObject([g.NumberObject(v) for v in (70, 694, 290, 718)]),
+            n('/F'): g.NumberObject(4), n('/P'): page_ref,
+            n('/AP'): g.DictionaryObject({n('/N'): ap_ref}),
+        })
+        field_ref = w.add_object(field)
+        form = w.root['/AcroForm'] if '/AcroForm' in w.root else None
+        raw_form = w.root.raw_get('/AcroForm') if form is not None else None
+        form.get_object()['/Fields'].append(field_ref)
+        if isinstance(raw_form, g.IndirectObject):
+            w.update_container(form.get_object())
+        else:
+            w.update_root()
+        raw = page.raw_get('/Annots') if '/Annots' in page else None
+        if isinstance(raw, g.IndirectObject):
+            arr = raw.get_object()
+            arr.append(field_ref)
+            w.update_container(arr)
+        else:
+            arr = page['/Annots'] if raw is not None else g.ArrayObject()
+            arr.append(field_ref)
+            page[n('/Annots')] = arr
+            w.update_container(page)
+    return with_writer(data, add)
+
+
 def page_change(data, what):
     from pyhanko.pdf_utils import generic as g
 
@@ -292,6 +351,8 @@ def main():
         res = image(data)
     elif name.startswith('annot-'):
         res = annotation(data, name[len('annot-'):])
+    elif name in ('widget-ap-override', 'text-widget'):
+        res = new_field(data, name)
     elif name in ('rotate', 'mediabox', 'resources'):
         res = page_change(data, name)
     else:
