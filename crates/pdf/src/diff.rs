@@ -289,6 +289,11 @@ impl Judge<'_> {
                     // /Version only raises the header version (pyHanko's writer does).
                     b"AcroForm" | b"DSS" | b"Metadata" => {}
                     b"Version" if matches!(new_catalog.get(&k), Some(Object::Name(_))) => {}
+                    // Developer extension declarations (pyHanko's signer adds ISO_ 32002).
+                    b"Extensions"
+                        if new_catalog
+                            .get(&k)
+                            .is_some_and(|v| matches!(v, Object::Dict(_))) => {}
                     b"Pages" => {
                         self.out
                             .push(Change::bad("签名后页面树（/Pages）被替换", None, Some(n)))
@@ -372,7 +377,26 @@ impl Judge<'_> {
             }
         }
 
-        // 7. Everything left is a violation; say what it was.
+        // 7. New objects nothing in the document refers to (a writer's leftovers, e.g. the
+        // placeholder appearance pyHanko replaces when it signs) cannot be displayed: accepted
+        // when a full walk from the trailer does not reach them. Objects the old revision
+        // referred to without defining them (dangling references) are reached and judged.
+        let orphans: HashSet<u32> = changed
+            .iter()
+            .filter(|(n, (old, _))| !explained.contains(n) && matches!(old, Object::Null))
+            .map(|(n, _)| *n)
+            .collect();
+        if !orphans.is_empty() {
+            if let Some(reached) = self.reachable(&orphans) {
+                for n in orphans.difference(&reached) {
+                    explained.insert(*n);
+                    self.out
+                        .push(Change::ok("新增未被引用的对象（不显示）", None, Some(*n)));
+                }
+            }
+        }
+
+        // 8. Everything left is a violation; say what it was.
         let left: Vec<(u32, Object, Object)> = changed
             .iter()
             .filter(|(n, _)| !explained.contains(n))
@@ -885,6 +909,30 @@ impl Judge<'_> {
             None => format!("签名后对象被修改：对象 {num}（{}）", type_label(old)),
         };
         Change::bad(msg, page, Some(num))
+    }
+
+    /// Which of `targets` the new revision reaches from its trailer (None when the walk
+    /// exceeds its budget: then nothing counts as unreferenced).
+    fn reachable(&mut self, targets: &HashSet<u32>) -> Option<HashSet<u32>> {
+        let mut stack = Vec::new();
+        refs_in(&Object::Dict(self.new.trailer().clone()), &mut stack);
+        let mut seen = HashSet::new();
+        let mut reached = HashSet::new();
+        while let Some(r) = stack.pop() {
+            if !seen.insert(r.num) {
+                continue;
+            }
+            if seen.len() > WALK_BUDGET {
+                return None;
+            }
+            if targets.contains(&r.num) {
+                reached.insert(r.num);
+            }
+            if let Ok(o) = self.new.object_shallow(r) {
+                refs_in(&o, &mut stack);
+            }
+        }
+        Some(reached)
     }
 
     fn page_number(&mut self, num: u32) -> Option<usize> {

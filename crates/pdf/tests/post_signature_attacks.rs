@@ -219,6 +219,49 @@ fn widgets_that_are_not_clean_new_signature_widgets() {
 }
 
 #[test]
+fn an_object_the_signed_page_referred_to_but_never_defined_is_defined_later() {
+    // The signed page draws `/Later Do`, XObject 99 0 R, which does not exist (nothing drawn).
+    // Defining object 99 afterwards references nothing new from a changed object: only a walk
+    // of the document finds that it is displayed. (pyHanko's verdict is printed, not required:
+    // it judges new object numbers by what changed, so it may accept this.)
+    let dir = setup("attack-dangling");
+    let input = dir.join("input.pdf");
+    run_ok(
+        std::process::Command::new(python())
+            .arg(attack_script())
+            .arg("make-input-dangling")
+            .arg(&input)
+            .current_dir(&dir),
+    );
+    let ours = dir.join("sealed-ours.pdf");
+    seal(
+        &dir,
+        &input,
+        &ours,
+        "公章",
+        one_page(1, 400.0, 60.0, 100.0, 100.0),
+    )
+    .expect("seal");
+    let theirs = pyhanko_sign(&dir, &input, "signed-pyhanko.pdf", None);
+    for (who, base) in [("ours", ours), ("pyhanko", theirs)] {
+        assert!(verify(&dir, &base).all_valid(), "{who}: base");
+        let out = dir.join(format!("{who}-dangling.pdf"));
+        run_attack(&dir, "dangling", &base, &out);
+        let sig = verify(&dir, &out).signatures[0].clone();
+        assert!(!sig.is_valid(), "{who}: {}", sig.summary_line());
+        assert!(
+            sig.violations().any(|c| c.object == Some(99)),
+            "{who}: {:#?}",
+            sig.changes
+        );
+        eprintln!(
+            "{who}: pyHanko on the dangling attack: {:?}",
+            pyhanko_verdicts(&dir, &out)
+        );
+    }
+}
+
+#[test]
 fn a_second_seal_by_us_keeps_the_first_valid_in_both_verifiers() {
     let dir = setup("attack-benign");
     for (who, base) in signed_bases(&dir) {
@@ -247,5 +290,20 @@ fn a_second_seal_by_us_keeps_the_first_valid_in_both_verifiers() {
             verdicts.len() == 2 && verdicts.iter().all(|v| v.1),
             "{who}: pyHanko {verdicts:?}"
         );
+        if who == "ours" {
+            // pyHanko's own signer after our seal (its update: field, widget, /Info or XMP).
+            let later = pyhanko_sign(&dir, &base, "ours-then-pyhanko.pdf", None);
+            let report = verify(&dir, &later);
+            assert!(
+                report.signatures.len() == 2 && report.all_valid(),
+                "{:?}",
+                report
+                    .signatures
+                    .iter()
+                    .map(|s| s.summary_line())
+                    .collect::<Vec<_>>()
+            );
+            assert!(pyhanko_verdicts(&dir, &later).iter().all(|v| v.1));
+        }
     }
 }

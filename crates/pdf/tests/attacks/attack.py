@@ -13,7 +13,8 @@ verifier and pyHanko's validator both reject the result.
 Attacks: stream-swap, annot-<Subtype> (FreeText, Stamp, Square, Ink, Link), rotate, mediabox,
 resources, font, image, shadow, eof-junk, widget-ap-override (a new signature field whose
 widget appearance is the page's existing content object, redefined), text-widget (a new text
-field's widget with an appearance drawn over the page).
+field's widget with an appearance drawn over the page), dangling (defines object 99, which
+the page of a `make-input-dangling` document refers to but never defined).
 """
 import base64
 import io
@@ -48,6 +49,41 @@ def make_input(out):
     out_data += b'%d %d obj\n' % (num, gen) + shadow_body + b'\nendobj\n'
     out_data = finish_update(data, out_data, {})
     open(out, 'wb').write(out_data)
+
+
+def make_input_dangling(out):
+    """A document whose page refers to an XObject number it never defines (a null, so
+    nothing is drawn when it is signed) and draws it: the "dangling" attack defines it later."""
+    make_input(out)
+    data = bytearray(open(out, 'rb').read())
+    r, page_ref = first_page(data)
+    num, gen = page_ref.idnum, page_ref.generation
+    _, page_bytes, _ = object_bytes(data, num, gen)
+    i = page_bytes.index(b'/XObject')
+    j = page_bytes.index(b'<<', i) + 2
+    page_bytes = page_bytes[:j] + b' /Later 99 0 R ' + page_bytes[j:]
+    c_num, c_gen, _, c_dict, c_stream = content_object(data)
+    stream = c_stream.rstrip() + b'\nq /Later Do Q\n'
+    c_dict = re.sub(rb'/Length \d+', b'/Length %d' % len(stream), c_dict)
+    out_data = bytearray(data)
+    entries = {}
+    entries[num] = (len(out_data), gen)
+    out_data += b'%d %d obj\n' % (num, gen) + page_bytes + b'\nendobj\n'
+    entries[c_num] = (len(out_data), c_gen)
+    out_data += b'%d %d obj\n' % (c_num, c_gen) + c_dict + b'stream\n' + stream + b'\nendstream\nendobj\n'
+    open(out, 'wb').write(finish_update(data, out_data, entries))
+
+
+def dangling(data):
+    draw = b'1 0 0 rg 70 694 220 24 re f'
+    body = (b'<< /Type /XObject /Subtype /Form /BBox [0 0 600 800] /Length %d >>\n' % len(draw)
+            + b'stream\n' + draw + b'\nendstream')
+    out = bytearray(data)
+    if not out.endswith(b'\n'):
+        out += b'\n'
+    off = len(out)
+    out += b'99 0 obj\n' + body + b'\nendobj\n'
+    return finish_update(data, out, {99: (off, 0)}, size=100)
 
 
 def pad(text, length):
@@ -100,7 +136,7 @@ def id_bytes(x):
 def first_page(data):
     from pyhanko.pdf_utils.reader import PdfFileReader
     r = PdfFileReader(io.BytesIO(bytes(data)))
-    page_ref = r.root.raw_get('/Pages').get_object().raw_get('/Kids')[0]
+    page_ref = r.root.raw_get('/Pages').get_object()['/Kids'].raw_get(0)
     return r, page_ref
 
 
@@ -336,6 +372,9 @@ def main():
     if sys.argv[1] == 'make-input':
         make_input(sys.argv[2])
         return
+    if sys.argv[1] == 'make-input-dangling':
+        make_input_dangling(sys.argv[2])
+        return
     name, inp, out = sys.argv[1:4]
     data = bytearray(open(inp, 'rb').read())
     if name == 'stream-swap':
@@ -343,6 +382,8 @@ def main():
     elif name == 'eof-junk':
         junk = b'%%EOF\n' + b'JUNK after the end of file; not PDF syntax at all\n' * 80
         res = stream_swap(data, junk)
+    elif name == 'dangling':
+        res = dangling(data)
     elif name == 'shadow':
         res = shadow(data)
     elif name == 'font':
