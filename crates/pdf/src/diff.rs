@@ -13,7 +13,8 @@
 //! `/Annots` gaining exactly such widgets (old entries kept, in order); the catalog changing
 //! only `/AcroForm`, `/DSS` or `/Metadata`; the AcroForm changing only `/Fields` (old entries
 //! kept) and `/SigFlags`; DSS/VRI validation data; a well-formed XMP packet at `/Metadata`;
-//! the `/Info` dictionary; new cross-reference and object streams. Anything else — a content
+//! the `/Info` dictionary; new cross-reference and object streams; new objects that a walk of
+//! the whole document from the trailer does not reach (writers' leftovers). Anything else — a content
 //! stream, font or image replaced even with an identical dictionary and `/Length`, a page
 //! attribute, any non-widget annotation, a widget that is not a new signature field's, an
 //! appearance that overrides an existing object, a deleted object — is a violation, described

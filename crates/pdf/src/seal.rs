@@ -18,6 +18,11 @@
 //! Guarantees: the input is a byte prefix of the output; earlier bytes are never rewritten;
 //! field names are unique; documents certified with DocMDP P=1 and encrypted documents are
 //! refused (and P=2, which forbids new fields); the reader loads only the catalog, AcroForm and the pages being sealed.
+//! Before anything is signed, prepare re-reads its own update with a fresh reader and diffs
+//! it against the document ([`crate::diff`]): an update that would change anything but the
+//! new field, its widgets/appearances, the catalog/AcroForm entries and the sealed pages'
+//! `/Annots` (e.g. after an object-number collision) is refused with `E_PDF_SELF_CHECK` and
+//! truncated away. Malformed XMP at `/Metadata` is replaced by a fresh packet in the update.
 //! Does not: timestamps (PAdES B-T), DSS/LTV data, FieldMDP locks, or appearance text.
 
 use crate::error::PdfError;
