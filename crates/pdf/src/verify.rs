@@ -320,7 +320,7 @@ fn judge_later_changes(
         if let Some(p) = &tail_problem {
             changes.push(p.clone());
         }
-        if changes.is_empty() {
+        if changes.is_empty() && !only_whitespace_after(full, sig.covered_end)? {
             // Bytes after the signature that no revision accounts for.
             changes.push(Change {
                 allowed: false,
@@ -328,6 +328,9 @@ fn judge_later_changes(
                 page: None,
                 object: None,
             });
+        }
+        if changes.is_empty() {
+            continue; // only line ends appended: nothing changed
         }
         changes.sort();
         changes.dedup();
@@ -341,6 +344,20 @@ fn judge_later_changes(
     Ok(())
 }
 
+/// The bytes from `from` to the end are PDF whitespace (at most 64 KiB are looked at; more
+/// counts as data).
+fn only_whitespace_after(r: &mut PdfReader, from: u64) -> Result<bool, PdfError> {
+    let n = r.len().saturating_sub(from);
+    if n > 64 * 1024 {
+        return Ok(false);
+    }
+    Ok(r.read_at(from, n as usize)?.iter().all(is_pdf_whitespace))
+}
+
+fn is_pdf_whitespace(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | b'\0')
+}
+
 /// Non-whitespace after the last `%%EOF`: data only a repairing reader would pick up.
 fn trailing_data_problem(r: &mut PdfReader) -> Result<Option<Change>, PdfError> {
     let len = r.len();
@@ -350,10 +367,7 @@ fn trailing_data_problem(r: &mut PdfReader) -> Result<Option<Change>, PdfError> 
         Some(p) => &tail[p + 5..],
         None => &tail[..],
     };
-    Ok((!after
-        .iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | b'\0')))
-    .then(|| Change {
+    Ok((!after.iter().all(is_pdf_whitespace)).then(|| Change {
         allowed: false,
         description: "文件末尾 %%EOF 之后有未被交叉引用表引用的数据".into(),
         page: None,

@@ -235,3 +235,43 @@ for s in r.embedded_signatures:
         "pyHanko"
     );
 }
+
+#[test]
+fn bytes_appended_without_a_revision() {
+    let (dir, _out, bytes) = sealed("br-appended");
+    let write = |name: &str, tail: &[u8]| {
+        let p = dir.join(name);
+        let mut b = bytes.clone();
+        b.extend_from_slice(tail);
+        std::fs::write(&p, b).expect("write");
+        p
+    };
+    // Line ends only (some transfer tools add them): nothing changed.
+    let sig = verify_one(&dir, &write("newlines.pdf", b"\r\n\n"));
+    assert!(
+        sig.is_valid() && sig.changes.is_empty(),
+        "{}",
+        sig.summary_line()
+    );
+    // Data after the last %%EOF: what a repairing reader would pick up.
+    let sig = verify_one(&dir, &write("junk.pdf", b"5 0 obj (junk) endobj\n"));
+    assert!(!sig.is_valid());
+    assert!(
+        sig.summary_line()
+            .contains("文件末尾 %%EOF 之后有未被交叉引用表引用的数据"),
+        "{}",
+        sig.summary_line()
+    );
+    // Data that ends with its own %%EOF but is no revision.
+    let sig = verify_one(
+        &dir,
+        &write("fake-eof.pdf", b"5 0 obj (junk) endobj\n%%EOF\n"),
+    );
+    assert!(!sig.is_valid());
+    assert!(
+        sig.summary_line()
+            .contains("签名后追加了未被任何修订引用的数据"),
+        "{}",
+        sig.summary_line()
+    );
+}
