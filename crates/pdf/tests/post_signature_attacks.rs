@@ -262,6 +262,56 @@ fn an_object_the_signed_page_referred_to_but_never_defined_is_defined_later() {
 }
 
 #[test]
+fn a_change_between_two_seals_invalidates_only_the_first() {
+    // Sealed, content swapped, then sealed twice more on top: the later seals cover the swap
+    // (they are valid), the first must still see it.
+    let dir = setup("attack-between");
+    for (who, base) in signed_bases(&dir) {
+        let swapped = dir.join(format!("{who}-swapped.pdf"));
+        run_attack(&dir, "stream-swap", &base, &swapped);
+        let resealed = dir.join(format!("{who}-resealed.pdf"));
+        seal(
+            &dir,
+            &swapped,
+            &resealed,
+            "法人章",
+            one_page(1, 400.0, 200.0, 100.0, 100.0),
+        )
+        .expect("seal on top");
+        // And a third seal, so that the swap lies between two signatures that are not the
+        // last (each span between covered ends is compared on its own).
+        let thrice = dir.join(format!("{who}-thrice.pdf"));
+        seal(
+            &dir,
+            &resealed,
+            &thrice,
+            "私章",
+            one_page(1, 400.0, 320.0, 100.0, 100.0),
+        )
+        .expect("third seal");
+        let report = verify(&dir, &thrice);
+        assert_eq!(report.signatures.len(), 3);
+        assert!(report.signatures[2].is_valid());
+        let (first, second) = (&report.signatures[0], &report.signatures[1]);
+        assert!(!first.is_valid(), "{who}: {}", first.summary_line());
+        assert!(
+            first
+                .violations()
+                .any(|c| c.description.contains("签名后页面内容被替换：第 1 页")),
+            "{who}: {:#?}",
+            first.changes
+        );
+        assert!(second.is_valid(), "{who}: {}", second.summary_line());
+        let verdicts = pyhanko_verdicts(&dir, &thrice);
+        assert_eq!(verdicts.len(), 3, "{who}: {verdicts:?}");
+        assert!(
+            !verdicts[0].1 && verdicts[1].1 && verdicts[2].1,
+            "{who}: pyHanko {verdicts:?}"
+        );
+    }
+}
+
+#[test]
 fn a_second_seal_by_us_keeps_the_first_valid_in_both_verifiers() {
     let dir = setup("attack-benign");
     for (who, base) in signed_bases(&dir) {
