@@ -6,6 +6,8 @@
 #   - A project venv (.venv-tools, outside the clone by default) with pyHanko + pyhanko-cli
 #     and reportlab for building the validation corpus.
 #   - tauri-driver (WebDriver bridge) via cargo install.
+#   - optional (BIDSEAL_SETUP_MUTANTS=1): cargo-mutants, for mutation runs by hand; never
+#     part of the test path.
 #   - npm packages of the E2E harness (tests/e2e).
 #   - A self-signed development CA and a server certificate for 127.0.0.1/localhost in
 #     $TOOLS_DIR/devca (ca.pem, server.pem, server.key.pem): TLS of the scan relay
@@ -43,15 +45,20 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 venv="$TOOLS_DIR/venv"
-if ! "$venv/bin/python" -c 'import pyhanko, pyhanko.cli, reportlab, fontTools' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import pyhanko, pyhanko.cli, reportlab, fontTools, lxml' 2>/dev/null; then
   echo "setup: python venv with pyHanko at $venv" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q 'pyhanko[image-support]' pyhanko-cli reportlab fonttools
+  "$venv/bin/pip" install -q 'pyhanko[image-support]' pyhanko-cli reportlab fonttools lxml
 fi
 
 if ! command -v tauri-driver >/dev/null 2>&1; then
   echo "setup: cargo install tauri-driver" >&2
   cargo install tauri-driver --version '^2' --locked -q
+fi
+
+if [ "${BIDSEAL_SETUP_MUTANTS:-0}" = 1 ] && ! command -v cargo-mutants >/dev/null 2>&1; then
+  echo "setup: cargo install cargo-mutants (optional)" >&2
+  cargo install cargo-mutants --locked -q
 fi
 
 if [ -f "$here/tests/e2e/package.json" ] && [ ! -d "$here/tests/e2e/node_modules/selenium-webdriver" ]; then

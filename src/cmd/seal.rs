@@ -7,6 +7,7 @@
 use anyhow::{bail, Result};
 use bidseal_cms::cert::{Certificate, TrustStore};
 use bidseal_cms::signed_data::{LocalKeySigner, Signer};
+use bidseal_pdf::diff::Policy;
 use bidseal_pdf::pages::page_count;
 use bidseal_pdf::seal::CONTENTS_SLACK;
 use bidseal_pdf::{PageRect, SealKind, SealRequest, WidgetLayout, WorkingCopy};
@@ -132,6 +133,10 @@ pub struct VerifyArgs {
     /// 受信任的 CA 根证书（PEM），可重复
     #[arg(long, required = true)]
     pub trust: Vec<PathBuf>,
+    /// 宽松模式：签名后新增的普通注释（批注、图章等）也视为允许（相当于 pyHanko 的
+    /// “允许注释”级别）；投标文件验证请勿使用，默认严格
+    #[arg(long)]
+    pub lenient: bool,
 }
 
 /// Runs `bidseal verify`: one line per signature; exit code 0 only if all are valid.
@@ -142,14 +147,27 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
             .add_pem_file(path)
             .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
     }
+    let policy = if args.lenient {
+        Policy::AnnotationsAllowed
+    } else {
+        Policy::SealedBid
+    };
     let report =
-        bidseal_pdf::verify_file(&args.file, &trust, SystemTime::now()).map_err(pdf_err)?;
+        bidseal_pdf::verify::verify_file_with(&args.file, &trust, SystemTime::now(), policy)
+            .map_err(pdf_err)?;
     if report.signatures.is_empty() {
         println!("[无签名] {} 中没有找到数字签名", args.file.display());
         return Ok(ExitCode::FAILURE);
     }
+    if args.lenient {
+        println!("注意：宽松模式（允许签名后新增注释），不适用于投标文件");
+    }
     for sig in &report.signatures {
         println!("{}", sig.summary_line());
+        for change in &sig.changes {
+            let mark = if change.allowed { "允许" } else { "违规" };
+            println!("    签名后修改 [{mark}] {}", change.description);
+        }
     }
     let valid = report.signatures.iter().filter(|s| s.is_valid()).count();
     println!(

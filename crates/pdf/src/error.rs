@@ -105,6 +105,13 @@ pub enum PdfError {
         /// What differs.
         detail: String,
     },
+    /// The engine re-read its own update and found it changes more than a seal may (e.g. an
+    /// object number that collided with document content). Nothing was written.
+    #[error("签章自检失败：本次更新会改动原文件内容（{detail}）；未写入任何文件，请将此文件提交技术支持")]
+    SelfCheck {
+        /// What the update would change, zh-CN.
+        detail: String,
+    },
     /// A signature problem from the CMS layer.
     #[error(transparent)]
     Signature(#[from] SignedDataError),
@@ -135,6 +142,7 @@ impl PdfError {
             PdfError::BadImage { .. } => "E_PDF_IMAGE",
             PdfError::SignatureTooLarge { .. } => "E_PDF_SIG_TOO_LARGE",
             PdfError::WorkingCopyChanged { .. } => "E_PDF_WORKING_COPY",
+            PdfError::SelfCheck { .. } => "E_PDF_SELF_CHECK",
             PdfError::Signature(e) => e.code(),
             PdfError::Cert(e) => e.code(),
         }

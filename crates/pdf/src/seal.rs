@@ -18,6 +18,11 @@
 //! Guarantees: the input is a byte prefix of the output; earlier bytes are never rewritten;
 //! field names are unique; documents certified with DocMDP P=1 and encrypted documents are
 //! refused (and P=2, which forbids new fields); the reader loads only the catalog, AcroForm and the pages being sealed.
+//! Before anything is signed, prepare re-reads its own update with a fresh reader and diffs
+//! it against the document ([`crate::diff`]): an update that would change anything but the
+//! new field, its widgets/appearances, the catalog/AcroForm entries and the sealed pages'
+//! `/Annots` (e.g. after an object-number collision) is refused with `E_PDF_SELF_CHECK` and
+//! truncated away. Malformed XMP at `/Metadata` is replaced by a fresh packet in the update.
 //! Does not: timestamps (PAdES B-T), DSS/LTV data, FieldMDP locks, or appearance text.
 
 use crate::error::PdfError;
@@ -185,6 +190,8 @@ pub struct WorkingCopy {
     committed: bool,
     /// Background flush of the copied prefix, joined at commit.
     flusher: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    /// Test hook: the first object number the next update allocates (to force a collision).
+    next_number_override: Option<u32>,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> PdfError + '_ {
@@ -263,6 +270,7 @@ impl WorkingCopy {
             pending: None,
             committed: false,
             flusher: Some(flusher),
+            next_number_override: None,
         })
     }
 
@@ -305,6 +313,7 @@ impl WorkingCopy {
             pending: Some((pending.clone(), update, trailer)),
             committed: false,
             flusher: None,
+            next_number_override: None,
         })
     }
 
@@ -321,6 +330,14 @@ impl WorkingCopy {
     /// Reader over the finalized part (for page counts etc.).
     pub fn reader(&mut self) -> &mut PdfReader {
         &mut self.reader
+    }
+
+    /// Test hook: makes the next [`WorkingCopy::prepare`] allocate object numbers from `first`
+    /// (e.g. numbers the document already uses), so tests can prove that the post-write self
+    /// check refuses an update that would replace existing objects.
+    #[doc(hidden)]
+    pub fn force_next_object_number_for_test(&mut self, first: u32) {
+        self.next_number_override = Some(first);
     }
 
     /// Phase 1: appends the seal's incremental update with a `/Contents` placeholder and
@@ -423,10 +440,14 @@ impl WorkingCopy {
             _ => (None, Vec::new()),
         };
         let field_name = unique_field_name(r, &fields)?;
+        let xmp_needed = metadata_needs_fresh_packet(r, &catalog)?;
 
         // Object numbers: above every number used anywhere in the file (not just `/Size`,
         // which some writers get wrong), with room for all we add plus the xref stream.
-        let mut next = r.next_free_number()?;
+        let mut next = match self.next_number_override.take() {
+            Some(forced) => forced,
+            None => r.next_free_number()?,
+        };
         let needed = 6 + 2 * pages.len() as u64;
         if u64::from(next) + needed >= u64::from(u32::MAX) {
             return Err(PdfError::ObjectNumbersExhausted);
@@ -447,6 +468,7 @@ impl WorkingCopy {
         } else {
             None
         };
+        let xmp_num = xmp_needed.then(&mut alloc);
 
         // Assemble the update.
         let base = self.safe_len;
@@ -543,14 +565,29 @@ impl WorkingCopy {
             None => acroform.set(b"Fields", Object::Array(fields)),
         }
         acroform.set(b"SigFlags", Object::Int(3));
+        let mut catalog_changed = false;
         match (acroform_ref, new_acroform_num) {
             (Some(a), _) => up.add(a.num, a.gen, &Object::Dict(acroform)),
             (None, Some(n)) => {
                 up.add(n, 0, &Object::Dict(acroform));
                 catalog.set(b"AcroForm", Object::r(n));
-                up.add(root_ref.num, root_ref.gen, &Object::Dict(catalog));
+                catalog_changed = true;
             }
             (None, None) => return Err(PdfError::corrupt("内部错误：AcroForm 编号")),
+        }
+        // Malformed XMP (validators refuse later revisions over it): a fresh packet, as
+        // pyHanko's signer writes one.
+        if let Some(n) = xmp_num {
+            let packet = crate::xmp::fresh_packet("BidSeal", &xmp_date(req.time));
+            let dict = Dict::new()
+                .with(b"Type", Object::name("Metadata"))
+                .with(b"Subtype", Object::name("XML"));
+            up.add(n, 0, &Object::Stream(dict, packet));
+            catalog.set(b"Metadata", Object::r(n));
+            catalog_changed = true;
+        }
+        if catalog_changed {
+            up.add(root_ref.num, root_ref.gen, &Object::Dict(catalog));
         }
 
         let prev = self
@@ -588,6 +625,10 @@ impl WorkingCopy {
             .map_err(io(&self.path))?;
         self.file.write_all(&bytes).map_err(io(&self.path))?;
         self.file.set_len(total).map_err(io(&self.path))?;
+        if let Err(e) = self.self_check(total, &pages_1based) {
+            self.file.set_len(base).map_err(io(&self.path))?;
+            return Err(e);
+        }
         let pending = PendingSeal {
             base_len: base,
             update_len: bytes.len() as u64,
@@ -602,6 +643,45 @@ impl WorkingCopy {
         };
         self.pending = Some((pending.clone(), bytes, finished.trailer));
         Ok(pending)
+    }
+
+    /// Re-reads the update just written (a fresh reader over the working copy) and compares
+    /// it with the finalized part using the verifier's diff: anything but one new signature
+    /// field with its widgets/appearances, the catalog/AcroForm entries it needs, XMP, and the
+    /// `/Annots` of the sealed pages is refused.
+    fn self_check(&mut self, total: u64, sealed_pages: &[usize]) -> Result<(), PdfError> {
+        let handle = File::open(&self.path).map_err(io(&self.path))?;
+        let mut written = PdfReader::from_file(&self.path, handle, total)?;
+        let changes = crate::diff::changes_between(
+            &mut self.reader,
+            &mut written,
+            crate::diff::Policy::SealedBid,
+        )?;
+        let mut problems: Vec<String> = changes
+            .iter()
+            .filter(|c| !c.allowed)
+            .map(|c| c.description.clone())
+            .collect();
+        for c in changes.iter().filter(|c| c.allowed) {
+            if let Some(p) = c.page.filter(|p| !sealed_pages.contains(p)) {
+                problems.push(format!("改动了未盖章的第 {p} 页"));
+            }
+        }
+        if !changes
+            .iter()
+            .any(|c| c.allowed && c.description.starts_with("新增签名域"))
+        {
+            problems.push("更新中没有新的签名域".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            problems.sort();
+            problems.dedup();
+            Err(PdfError::SelfCheck {
+                detail: problems.join("；"),
+            })
+        }
     }
 
     /// Phase 3: writes the CMS SignedData (DER) into the reserved `/Contents`.
@@ -850,6 +930,38 @@ pub fn pdf_date(t: SystemTime) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ` (XMP dates) from the PDF date of `t`.
+fn xmp_date(t: SystemTime) -> String {
+    let d = pdf_date(t);
+    let n = |a: usize, b: usize| d.get(a..b).unwrap_or("00");
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        n(2, 6),
+        n(6, 8),
+        n(8, 10),
+        n(10, 12),
+        n(12, 14),
+        n(14, 16)
+    )
+}
+
+/// True when the catalog has `/Metadata` that is not a well-formed XMP packet (or cannot be
+/// read): the seal then writes a fresh packet.
+fn metadata_needs_fresh_packet(r: &mut PdfReader, catalog: &Dict) -> Result<bool, PdfError> {
+    let Some(meta) = catalog.get(b"Metadata") else {
+        return Ok(false);
+    };
+    let obj = match meta {
+        Object::Ref(m) => r.object(*m).unwrap_or(Object::Null),
+        other => other.clone(),
+    };
+    Ok(match obj {
+        Object::Stream(d, raw) => !crate::reader::decode_stream(&d, &raw)
+            .is_ok_and(|x| crate::xmp::is_well_formed_xmp(&x)),
+        _ => true,
+    })
 }
 
 fn refuse_certified(r: &mut PdfReader, catalog: &Dict) -> Result<(), PdfError> {

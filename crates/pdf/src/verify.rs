@@ -5,23 +5,31 @@
 //! byte-range sanity check (the gap is exactly the `/Contents` string — no shadow content),
 //! digest, signature and chain checks (via `bidseal_cms`), and what later revisions changed.
 //!
-//! Later revisions are judged object by object: a new object is acceptable if it is signature
-//! bookkeeping (signature, field, widget, appearance XObject, font, xref); an object that
-//! existed when the signature was made may change only in the keys a new signature needs (see
-//! `modification_allowed`) — any other change (page content, resources, metadata…) makes the
-//! signature "changed afterwards" and therefore not valid.
+//! Later revisions are judged by [`crate::diff`]: the file is re-read as it was at each
+//! signature's covered end (a second reader over that prefix), and every object a later
+//! section defines is compared with its signed version, stream data included. Under the
+//! sealed-bid policy only new signature fields (widgets, appearances), the catalog/AcroForm/
+//! `/Annots` entries they need, DSS, XMP metadata and `/Info` may change; anything else makes
+//! the signature invalid and is listed in zh-CN ("签名后页面内容被替换：第 1 页"). Bytes after the
+//! last `%%EOF` that are not whitespace also do (an update only a repairing reader would see).
+//!
+//! All signatures are hashed in one read of the file ([`byte_range_digests`]): nested byte
+//! ranges share the prefix hash, so five signatures cost about one SHA-256 of the file.
 //!
 //! Guarantees: bounded work on hostile files (lazy reader, streamed hashing); a broken
-//! signature is reported, never a panic. Does not: check revocation or timestamps, or judge
-//! objects inside object streams by their historical version (the current stream is read).
+//! signature is reported, never a panic; the `/ByteRange` gap must be exactly this signature's
+//! `/Contents` hex string. Does not: check revocation or timestamps.
 
+use crate::diff::{changes_between, Change, Policy};
 use crate::error::PdfError;
-use crate::object::{decode_text, Dict, ObjRef, Object};
-use crate::reader::{PdfReader, XrefEntry};
-use crate::seal::byte_range_digest;
+use crate::object::{decode_text, Dict, Object};
+use crate::reader::PdfReader;
 use bidseal_cms::cert::TrustStore;
 use bidseal_cms::signed_data::verify_detached;
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -30,9 +38,9 @@ use std::time::SystemTime;
 pub enum LaterChanges {
     /// Nothing: the signature covers the whole file.
     None,
-    /// Only signature fields, widgets, appearances, annotation lists and the form dictionary.
+    /// Only what the policy accepts (new signatures and their bookkeeping, DSS, XMP, /Info).
     SignaturesAndAnnotations,
-    /// Anything else (content, fonts, metadata…): a reviewer must look.
+    /// Anything else (content, fonts, images, page attributes, other annotations…).
     Other,
 }
 
@@ -73,13 +81,18 @@ pub struct SignatureReport {
     pub chain_error: Option<String>,
     /// A problem that stopped the checks (unsupported or malformed CMS), zh-CN.
     pub error: Option<String>,
-    /// Object kinds added or changed after this signature, with counts.
-    pub changes_after: BTreeMap<String, usize>,
+    /// What later revisions changed, accepted or not (zh-CN descriptions).
+    pub changes: Vec<Change>,
     /// Classification of those changes.
     pub later_changes: LaterChanges,
 }
 
 impl SignatureReport {
+    /// The later changes the policy does not accept.
+    pub fn violations(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| !c.allowed)
+    }
+
     /// Intact, trusted, and nothing but signatures/annotations added afterwards.
     pub fn is_valid(&self) -> bool {
         self.error.is_none()
@@ -111,19 +124,20 @@ impl SignatureReport {
         }
         if self.later_changes == LaterChanges::Other {
             problems.push("签名后文件有其他修改".into());
+            problems.extend(self.violations().map(|c| c.description.clone()));
         }
         let coverage = if self.covers_whole_file {
             "覆盖整个文件".to_owned()
         } else {
-            let changes: Vec<String> = self
-                .changes_after
-                .iter()
-                .map(|(k, n)| format!("{k}×{n}"))
-                .collect();
+            let accepted = count_descriptions(self.changes.iter().filter(|c| c.allowed));
             format!(
                 "覆盖前 {} 字节，之后追加：{}",
                 self.covered_end,
-                changes.join(", ")
+                if accepted.is_empty() {
+                    "-".into()
+                } else {
+                    accepted.join("，")
+                }
             )
         };
         format!(
@@ -162,11 +176,22 @@ impl VerificationReport {
     }
 }
 
-/// Verifies every signature of the PDF at `path` against `trust`, at time `at`.
+/// Verifies every signature of the PDF at `path` against `trust`, at time `at`, under the
+/// sealed-bid policy.
 pub fn verify_file(
     path: &Path,
     trust: &TrustStore,
     at: SystemTime,
+) -> Result<VerificationReport, PdfError> {
+    verify_file_with(path, trust, at, Policy::SealedBid)
+}
+
+/// [`verify_file`] with an explicit later-changes policy.
+pub fn verify_file_with(
+    path: &Path,
+    trust: &TrustStore,
+    at: SystemTime,
+    policy: Policy,
 ) -> Result<VerificationReport, PdfError> {
     let mut r = PdfReader::open(path)?;
     let file_len = r.len();
@@ -179,7 +204,6 @@ pub fn verify_file(
         Some(a) => r.resolve(a)?,
         None => Object::Null,
     };
-    let acroform_ref = catalog.reference(b"AcroForm");
     let fields = match acroform.as_dict().and_then(|d| d.get(b"Fields")) {
         Some(f) => r.resolve(f)?,
         None => Object::Null,
@@ -191,25 +215,185 @@ pub fn verify_file(
             collect_sig_fields(&mut r, &f, "", false, 0, &mut seen, &mut sig_fields)?;
         }
     }
-    let mut signatures = Vec::new();
+    // 1. Each signature's dictionary and byte-range sanity.
+    let mut pending: Vec<PendingCheck> = Vec::new();
     for (name, value) in sig_fields {
         let sig = r.resolve(&value)?;
         let Some(sig) = sig.as_dict() else { continue };
-        signatures.push(check_signature(
-            &mut r,
-            path,
-            &name,
-            sig,
-            trust,
-            at,
-            acroform_ref,
-        )?);
+        pending.push(check_byte_range(&mut r, &name, sig)?);
     }
+    // 2. One read of the file for every digest.
+    let ranges: Vec<[u64; 4]> = pending.iter().filter_map(|p| p.2).collect();
+    let mut digests = byte_range_digests(path, &ranges)?.into_iter();
+    // 3. The CMS of each.
+    let mut signatures = Vec::with_capacity(pending.len());
+    for (mut report, contents, range) in pending {
+        if range.is_some() {
+            let digest = digests
+                .next()
+                .ok_or_else(|| PdfError::corrupt("内部错误：摘要数量"))?;
+            match verify_detached(&contents, &digest, trust, at) {
+                Ok(v) => {
+                    report.digest_ok = v.digest_matches;
+                    report.signature_ok = v.signature_valid && v.signing_certificate_matches;
+                    report.chain_error = v.chain.as_ref().err().map(ToString::to_string);
+                    report.signer = v.signer.common_name();
+                    report.organization = v.signer.organization();
+                    report.credit_code = v.signer.credit_code();
+                    report.signer_certificate = Some(v.signer.clone());
+                }
+                Err(e) => report.error = Some(e.to_string()),
+            }
+        }
+        signatures.push(report);
+    }
+    // 4. What changed after each signature.
+    judge_later_changes(path, &mut r, &mut signatures, policy)?;
     Ok(VerificationReport {
         file_len,
         revisions: r.sections().len(),
         signatures,
     })
+}
+
+/// Fills `changes`/`later_changes` of every signature: the file is re-read at each distinct
+/// covered end, and consecutive versions are compared once (shared by the signatures).
+fn judge_later_changes(
+    path: &Path,
+    full: &mut PdfReader,
+    signatures: &mut [SignatureReport],
+    policy: Policy,
+) -> Result<(), PdfError> {
+    let file_len = full.len();
+    let mut ends: Vec<u64> = signatures
+        .iter()
+        .filter(|s| s.error.is_none() && s.covered_end > 0 && s.covered_end < file_len)
+        .map(|s| s.covered_end)
+        .collect();
+    ends.sort_unstable();
+    ends.dedup();
+    // Readers of the signed versions (None when that prefix is not a readable PDF).
+    let mut readers: Vec<(u64, Result<PdfReader, String>)> = Vec::new();
+    for &end in &ends {
+        let opened = File::open(path)
+            .map_err(|e| PdfError::io(path, e))
+            .and_then(|f| PdfReader::from_file(path, f, end))
+            .map_err(|e| e.to_string());
+        readers.push((end, opened));
+    }
+    // Changes of each segment: from one readable version to the next (the last to the file).
+    let mut segment: BTreeMap<u64, Vec<Change>> = BTreeMap::new();
+    let readable: Vec<usize> = (0..readers.len())
+        .filter(|i| readers[*i].1.is_ok())
+        .collect();
+    for (k, &i) in readable.iter().enumerate() {
+        let end = readers[i].0;
+        let changes = match readable.get(k + 1) {
+            Some(&j) => {
+                let (left, right) = readers.split_at_mut(j);
+                match (&mut left[i].1, &mut right[0].1) {
+                    (Ok(a), Ok(b)) => changes_between(a, b, policy)?,
+                    _ => Vec::new(),
+                }
+            }
+            None => match &mut readers[i].1 {
+                Ok(a) => changes_between(a, full, policy)?,
+                Err(_) => Vec::new(),
+            },
+        };
+        segment.insert(end, changes);
+    }
+    let tail_problem = trailing_data_problem(full)?;
+    for sig in signatures.iter_mut() {
+        if sig.error.is_some() || sig.covered_end == 0 || sig.covers_whole_file {
+            continue;
+        }
+        let mut changes = Vec::new();
+        if let Some((_, Err(e))) = readers.iter().find(|(e, _)| *e == sig.covered_end) {
+            changes.push(Change {
+                allowed: false,
+                description: format!("无法读取签名覆盖的文件版本（{e}）"),
+                page: None,
+                object: None,
+            });
+        }
+        for (_, c) in segment.range(sig.covered_end..) {
+            changes.extend(c.iter().cloned());
+        }
+        if let Some(p) = &tail_problem {
+            changes.push(p.clone());
+        }
+        if changes.is_empty() && !only_whitespace_after(full, sig.covered_end)? {
+            // Bytes after the signature that no revision accounts for.
+            changes.push(Change {
+                allowed: false,
+                description: "签名后追加了未被任何修订引用的数据".into(),
+                page: None,
+                object: None,
+            });
+        }
+        if changes.is_empty() {
+            continue; // only line ends appended: nothing changed
+        }
+        changes.sort();
+        changes.dedup();
+        sig.later_changes = if changes.iter().any(|c| !c.allowed) {
+            LaterChanges::Other
+        } else {
+            LaterChanges::SignaturesAndAnnotations
+        };
+        sig.changes = changes;
+    }
+    Ok(())
+}
+
+/// The bytes from `from` to the end are PDF whitespace (at most 64 KiB are looked at; more
+/// counts as data).
+fn only_whitespace_after(r: &mut PdfReader, from: u64) -> Result<bool, PdfError> {
+    let n = r.len().saturating_sub(from);
+    if n > 64 * 1024 {
+        return Ok(false);
+    }
+    Ok(r.read_at(from, n as usize)?.iter().all(is_pdf_whitespace))
+}
+
+fn is_pdf_whitespace(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | b'\0')
+}
+
+/// Non-whitespace after the last `%%EOF`: data only a repairing reader would pick up.
+fn trailing_data_problem(r: &mut PdfReader) -> Result<Option<Change>, PdfError> {
+    let len = r.len();
+    let tail_len = 4096.min(len);
+    let tail = r.read_at(len - tail_len, tail_len as usize)?;
+    let after = match tail.windows(5).rposition(|w| w == b"%%EOF") {
+        Some(p) => &tail[p + 5..],
+        None => &tail[..],
+    };
+    Ok((!after.iter().all(is_pdf_whitespace)).then(|| Change {
+        allowed: false,
+        description: "文件末尾 %%EOF 之后有未被交叉引用表引用的数据".into(),
+        page: None,
+        object: None,
+    }))
+}
+
+/// Distinct descriptions with counts ("新增签名控件：第 1 页×2").
+fn count_descriptions<'a>(changes: impl Iterator<Item = &'a Change>) -> Vec<String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in changes {
+        *counts.entry(c.description.as_str()).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(d, n)| {
+            if n > 1 {
+                format!("{d}×{n}")
+            } else {
+                d.to_owned()
+            }
+        })
+        .collect()
 }
 
 fn collect_sig_fields(
@@ -266,26 +450,29 @@ fn text_of(d: &Dict, key: &[u8]) -> Option<String> {
     }
 }
 
-fn check_signature(
+/// A signature's report so far, its CMS bytes and the byte range to hash.
+type PendingCheck = (SignatureReport, Vec<u8>, Option<[u64; 4]>);
+
+/// Reads one signature dictionary and checks its `/ByteRange` (format, inside the file, the
+/// gap exactly `<hex of /Contents>`); returns the report so far, the CMS bytes and the range
+/// to hash (None when the range is unusable).
+fn check_byte_range(
     r: &mut PdfReader,
-    path: &Path,
     field_name: &str,
     sig: &Dict,
-    trust: &TrustStore,
-    at: SystemTime,
-    acroform_ref: Option<ObjRef>,
-) -> Result<SignatureReport, PdfError> {
+) -> Result<PendingCheck, PdfError> {
     let file_len = r.len();
-    let byte_range: Vec<u64> = match sig.get(b"ByteRange") {
-        Some(Object::Array(a)) => a
-            .iter()
-            .filter_map(|v| match v {
-                Object::Int(i) if *i >= 0 => Some(*i as u64),
-                _ => None,
-            })
-            .collect(),
+    let raw_range: Vec<Object> = match sig.get(b"ByteRange") {
+        Some(Object::Array(a)) => a.clone(),
         _ => Vec::new(),
     };
+    let byte_range: Vec<u64> = raw_range
+        .iter()
+        .filter_map(|v| match v {
+            Object::Int(i) if *i >= 0 => Some(*i as u64),
+            _ => None,
+        })
+        .collect();
     let contents = match sig.get(b"Contents") {
         Some(Object::Str(s)) => s.clone(),
         _ => Vec::new(),
@@ -313,154 +500,142 @@ fn check_signature(
         signature_ok: false,
         chain_error: None,
         error: None,
-        changes_after: BTreeMap::new(),
+        changes: Vec::new(),
         later_changes: LaterChanges::None,
     };
-    let [0, a, b, c] = byte_range.as_slice() else {
-        report.error = Some("/ByteRange 格式无效".into());
-        return Ok(report);
+    let ([0, a, b, c], 4) = (byte_range.as_slice(), raw_range.len()) else {
+        report.error = Some("/ByteRange 格式无效（应为 4 个非负整数且从 0 开始）".into());
+        return Ok((report, contents, None));
     };
     let (a, b, c) = (*a, *b, *c);
-    let end = b.saturating_add(c);
+    let Some(end) = b.checked_add(c) else {
+        report.error = Some("/ByteRange 超出文件范围".into());
+        return Ok((report, contents, None));
+    };
     report.covered_end = end;
     report.covers_whole_file = end == file_len;
     if a >= b || end > file_len {
-        report.error = Some("/ByteRange 超出文件范围".into());
-        return Ok(report);
+        report.error = Some("/ByteRange 超出文件范围或区间重叠".into());
+        return Ok((report, contents, None));
     }
-    // The gap must be exactly `<hex>` holding this signature's /Contents.
-    let gap_ok = b - a == 2 + 2 * contents.len() as u64 && {
-        let lt = r.read_at(a, 1)?;
-        let gt = r.read_at(b - 1, 1)?;
-        lt == b"<" && gt == b">"
+    // The gap must be exactly `<hex>` of this signature's /Contents, nothing else.
+    report.byte_range_ok = b - a == 2 + 2 * contents.len() as u64 && {
+        let gap = r.read_at(a, (b - a) as usize)?;
+        gap.first() == Some(&b'<')
+            && gap.last() == Some(&b'>')
+            && decode_hex(&gap[1..gap.len() - 1]).as_deref() == Some(&contents[..])
     };
-    report.byte_range_ok = gap_ok;
-    let range = [0, a, b, c];
-    let digest = byte_range_digest(path, &range)?;
-    match verify_detached(&contents, &digest, trust, at) {
-        Ok(v) => {
-            report.digest_ok = v.digest_matches;
-            report.signature_ok = v.signature_valid && v.signing_certificate_matches;
-            report.chain_error = v.chain.as_ref().err().map(ToString::to_string);
-            report.signer = v.signer.common_name();
-            report.organization = v.signer.organization();
-            report.credit_code = v.signer.credit_code();
-            report.signer_certificate = Some(v.signer.clone());
-        }
-        Err(e) => report.error = Some(e.to_string()),
+    Ok((report, contents, Some([0, a, b, c])))
+}
+
+fn decode_hex(hex: &[u8]) -> Option<Vec<u8>> {
+    let nibble = |h: u8| (h as char).to_digit(16).map(|d| d as u8);
+    hex.chunks(2)
+        .map(|p| match p {
+            [h, l] => Some(nibble(*h)? << 4 | nibble(*l)?),
+            _ => None,
+        })
+        .collect()
+}
+
+/// SHA-256 of several `/ByteRange`s `[0 a b c]` in one sequential read: one running hash of
+/// the file is cloned at each `a` (so nested signatures share the prefix), and each clone then
+/// hashes only its own `[b, b+c)`. Ranges must lie inside the file with `a < b`.
+pub fn byte_range_digests(path: &Path, ranges: &[[u64; 4]]) -> Result<Vec<[u8; 32]>, PdfError> {
+    if ranges.is_empty() {
+        return Ok(Vec::new());
     }
-    // Later revisions: every section starting at or after the covered end.
-    let later: Vec<u32> = r
-        .sections()
+    let mut f = File::open(path).map_err(|e| PdfError::io(path, e))?;
+    let len = f.metadata().map_err(|e| PdfError::io(path, e))?.len();
+    for &[start, a, b, c] in ranges {
+        if start != 0 || a >= b || b.checked_add(c).is_none_or(|e| e > len) {
+            return Err(PdfError::corrupt("ByteRange 超出文件范围"));
+        }
+    }
+    let last_a = ranges.iter().map(|r| r[1]).max().unwrap_or(0);
+    let stop = ranges.iter().map(|r| r[2] + r[3]).max().unwrap_or(0);
+    let mut cuts: Vec<u64> = ranges
         .iter()
-        .filter(|s| s.offset >= end)
-        .flat_map(|s| s.entries.iter().map(|e| e.0))
-        .collect::<HashSet<u32>>()
-        .into_iter()
+        .flat_map(|r| [r[1], r[2], r[2] + r[3]])
         .collect();
-    let mut other = false;
-    for num in later {
-        // The version the signature covers: newest entry among the covered sections.
-        let signed_entry = r
-            .sections()
-            .iter()
-            .filter(|s| s.offset < end)
-            .find_map(|s| s.entries.iter().find(|e| e.0 == num).map(|e| e.1));
-        let now = r.object_shallow(ObjRef::new(num)).unwrap_or(Object::Null);
-        let is_acroform = acroform_ref.is_some_and(|a| a.num == num);
-        let (label, allowed) = match signed_entry {
-            None | Some(XrefEntry::Free) => {
-                let (label, allowed) = classify(&now, is_acroform);
-                (format!("新增 {label}"), allowed)
-            }
-            Some(entry) => {
-                let before = r.object_version(num, entry).unwrap_or(Object::Null);
-                let (label, _) = classify(&now, is_acroform);
-                (
-                    format!("修改 {label}"),
-                    modification_allowed(&before, &now, is_acroform),
-                )
-            }
-        };
-        other |= !allowed;
-        *report.changes_after.entry(label).or_default() += 1;
-    }
-    report.later_changes = if report.changes_after.is_empty() {
-        LaterChanges::None
-    } else if other {
-        LaterChanges::Other
-    } else {
-        LaterChanges::SignaturesAndAnnotations
-    };
-    Ok(report)
-}
-
-/// Whether an object that existed when the signature was made may change as it did: only
-/// the bookkeeping a new signature needs (a page's `/Annots`, the catalog's `/AcroForm`, the
-/// form's field list and flags, a signature field receiving its value, lists that only grew).
-fn modification_allowed(before: &Object, now: &Object, is_acroform: bool) -> bool {
-    match (before, now) {
-        (Object::Array(old), Object::Array(new)) => {
-            new.len() >= old.len() && new[..old.len()] == old[..]
+    cuts.push(stop);
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut main = Sha256::new();
+    let mut forks: Vec<Option<Sha256>> = ranges
+        .iter()
+        .map(|r| (r[1] == 0).then(Sha256::new))
+        .collect();
+    const CHUNK: u64 = 1 << 20;
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut pos = 0u64;
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| PdfError::io(path, e))?;
+    while pos < stop {
+        let next_cut = cuts.iter().copied().find(|c| *c > pos).unwrap_or(stop);
+        let next = next_cut.min(pos + CHUNK);
+        let n = (next - pos) as usize;
+        f.read_exact(&mut buf[..n])
+            .map_err(|e| PdfError::io(path, e))?;
+        let data = &buf[..n];
+        if pos < last_a {
+            main.update(data);
         }
-        (Object::Dict(old), Object::Dict(new)) => {
-            let allowed: &[&[u8]] = if is_acroform || old.get(b"Fields").is_some() {
-                &[b"Fields", b"SigFlags", b"DR", b"DA", b"NeedAppearances"]
-            } else {
-                match old.name(b"Type") {
-                    Some(b"Page") => &[b"Annots"],
-                    Some(b"Catalog") => &[b"AcroForm", b"DSS"],
-                    _ if old.name(b"FT") == Some(b"Sig") || new.name(b"FT") == Some(b"Sig") => {
-                        &[b"V", b"AP", b"Kids"]
-                    }
-                    _ => &[],
+        for (k, fork) in forks.iter_mut().enumerate() {
+            let [_, _, b, c] = ranges[k];
+            if let Some(h) = fork {
+                if pos >= b && next <= b + c {
+                    h.update(data);
                 }
-            };
-            let keys: HashSet<&Vec<u8>> =
-                old.0.iter().chain(new.0.iter()).map(|(k, _)| k).collect();
-            keys.into_iter()
-                .filter(|k| old.get(k) != new.get(k))
-                .all(|k| allowed.contains(&k.as_slice()))
+            }
         }
-        _ => before == now,
+        pos = next;
+        for (k, fork) in forks.iter_mut().enumerate() {
+            if fork.is_none() && ranges[k][1] == pos {
+                *fork = Some(main.clone());
+            }
+        }
     }
+    Ok(forks
+        .into_iter()
+        .map(|h| h.map(|h| h.finalize().into()).unwrap_or([0; 32]))
+        .collect())
 }
 
-/// A label for an object and whether adding it after a signature is acceptable.
-fn classify(obj: &Object, is_acroform: bool) -> (String, bool) {
-    if is_acroform {
-        return ("AcroForm".into(), true);
-    }
-    match obj {
-        Object::Array(_) => ("数组(字段/注释列表)".into(), true),
-        Object::Null => ("空对象".into(), true),
-        Object::Dict(d) | Object::Stream(d, _) => {
-            let ty = d
-                .name(b"Type")
-                .map(|t| String::from_utf8_lossy(t).into_owned());
-            let sub = d
-                .name(b"Subtype")
-                .map(|t| String::from_utf8_lossy(t).into_owned());
-            if d.name(b"FT") == Some(b"Sig")
-                || d.get(b"Parent").is_some() && sub.as_deref() == Some("Widget")
-            {
-                return ("签名域".into(), true);
-            }
-            match (ty.as_deref(), sub.as_deref()) {
-                (Some("Sig"), _) => ("签名".into(), true),
-                (_, Some("Widget")) => ("Widget".into(), true),
-                (Some("Annot"), Some(s)) => (format!("Annot/{s}"), true),
-                (Some("XObject"), Some(s)) => (format!("XObject/{s}"), true),
-                (Some("XRef"), _) => ("XRef".into(), true),
-                (Some("Catalog"), _) => ("Catalog".into(), true),
-                (Some("Page"), _) => ("Page".into(), true),
-                (Some("Font"), _) | (Some("FontDescriptor"), _) => ("Font".into(), true),
-                (Some("ObjStm"), _) => ("ObjStm".into(), true),
-                (Some(t), _) => (t.to_owned(), false),
-                (None, _) if d.get(b"Fields").is_some() => ("AcroForm".into(), true),
-                (None, _) => ("字典".into(), false),
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::byte_range_digest;
+
+    #[test]
+    fn one_pass_digests_equal_separate_digests_for_nested_and_odd_ranges() {
+        let dir = std::env::temp_dir().join(format!("bidseal-brd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("data.bin");
+        // 3 MiB of varied bytes (more than one read chunk).
+        let data: Vec<u8> = (0..3 * 1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        std::fs::write(&path, &data).expect("write");
+        let len = data.len() as u64;
+        let ranges = vec![
+            [0, 1000, 1500, 500_000],        // an early signature
+            [0, 1_200_000, 1_201_000, 5000], // a later one, gap across a chunk edge
+            [0, 0, 10, len - 10],            // empty first part
+            [0, len - 100, len - 2, 2],      // covers nearly everything
+            [0, 1000, 1500, 500_000],        // duplicate range
+            [0, 2_000_000, 2_000_001, 0],    // nothing after the gap
+        ];
+        let one_pass = byte_range_digests(&path, &ranges).expect("digests");
+        assert_eq!(one_pass.len(), ranges.len());
+        for (r, d) in ranges.iter().zip(&one_pass) {
+            assert_eq!(*d, byte_range_digest(&path, r).expect("digest"), "{r:?}");
         }
-        _ => ("其他".into(), false),
+        // Out of file or inverted ranges are refused, not hashed.
+        assert!(byte_range_digests(&path, &[[0, 10, 20, len]]).is_err());
+        assert!(byte_range_digests(&path, &[[0, 20, 10, 5]]).is_err());
+        assert!(byte_range_digests(&path, &[[5, 10, 20, 5]]).is_err());
+        assert!(byte_range_digests(&path, &[]).expect("none").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -78,7 +78,16 @@ fn seal_twice_and_validate(dir: &Path, input: &Path, second_page: usize, prior: 
     assert_eq!(last.seal_kind.as_deref(), Some("法人章"));
     assert_eq!(last.credit_code.as_deref(), Some("91350100M000100Y43"));
     let first_ours = &report.signatures[prior];
-    assert!(!first_ours.covers_whole_file && !first_ours.changes_after.is_empty());
+    assert!(!first_ours.covers_whole_file && !first_ours.changes.is_empty());
+    assert!(
+        first_ours.changes.iter().all(|c| c.allowed)
+            && first_ours
+                .changes
+                .iter()
+                .any(|c| c.description.starts_with("新增签名控件")),
+        "{}",
+        first_ours.summary_line()
+    );
     if second_page == 1 {
         assert!(
             red_share(&twice, 1, r1).0 > 0.08 && red_share(&twice, 1, r2).0 > 0.08,

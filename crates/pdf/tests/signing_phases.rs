@@ -200,10 +200,26 @@ fn a_byte_changed_after_sealing_is_reported_by_us_and_by_pdfsig() {
     assert_eq!(report.signatures.len(), 1);
     assert!(!report.signatures[0].digest_ok && !report.all_valid());
     assert!(report.signatures[0].summary_line().contains("摘要不符"));
+    // pdfsig must list the signature and call it invalid (its digest no longer matches); a
+    // crash or an empty listing is not a verdict.
     let o = run(std::process::Command::new("pdfsig").arg(&tampered));
     let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "pdfsig failed on the file:\n{text}"
+    );
+    let verdicts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Signature Validation:"))
+        .collect();
+    assert_eq!(
+        verdicts.len(),
+        1,
+        "pdfsig did not list the signature:\n{text}"
+    );
     assert!(
-        !text.contains("Signature is Valid"),
+        verdicts[0].contains("Digest Mismatch"),
         "pdfsig accepted a tampered file:\n{text}"
     );
     // And an untrusted CA is reported as a chain problem, not as valid.
@@ -252,9 +268,9 @@ fn page_content_added_after_sealing_makes_the_seal_invalid_but_a_later_seal_does
             .collect::<Vec<_>>()
     );
     assert!(report.signatures[0]
-        .changes_after
-        .keys()
-        .any(|k| k.starts_with("修改 Page")));
+        .changes
+        .iter()
+        .any(|c| c.allowed && c.description == "新增签名控件：第 1 页"));
     // pyHanko (an independent writer) appends visible text to the page in a new revision.
     let altered = dir.join("altered.pdf");
     let script = r#"
@@ -318,4 +334,107 @@ fn an_edited_pending_record_is_refused_on_resume() {
         "E_PDF_WORKING_COPY"
     );
     assert!(WorkingCopy::resume(&path, &pending).is_ok());
+}
+
+/// Object numbers of the first page's content streams and of every object of `file`'s
+/// newest xref (via qpdf, an independent reader).
+fn page_content_number(dir: &Path, file: &Path) -> u32 {
+    let o = py(
+        dir,
+        r#"
+import sys
+from pyhanko.pdf_utils.reader import PdfFileReader
+r = PdfFileReader(open(sys.argv[1], 'rb'))
+page = r.root['/Pages']['/Kids'][0].get_object()
+c = page.raw_get('/Contents')
+print(c.idnum)
+"#,
+        &[file.to_str().expect("utf8")],
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .expect("content object number")
+}
+
+#[test]
+fn an_update_that_would_replace_document_objects_is_refused_before_anything_is_written() {
+    let dir = setup("phases-selfcheck");
+    let input = reportlab_pdf(&dir, "in.pdf", 1, &[], false);
+    let before = file_sha(&input);
+    let out = dir.join("out.pdf");
+    let content = page_content_number(&dir, &input);
+    let mut work = WorkingCopy::create(&input, &out).expect("create");
+    let safe = work.safe_len();
+    // Allocation collides with the page's content stream (the image goes there first).
+    work.force_next_object_number_for_test(content);
+    let err = work
+        .prepare(&request(&dir, 1, 100.0))
+        .expect_err("a colliding update must be refused");
+    assert_eq!(err.code(), "E_PDF_SELF_CHECK", "{err}");
+    assert!(
+        err.to_string().contains("签名后页面内容被替换：第 1 页"),
+        "{err}"
+    );
+    // Nothing appended, nothing written, the input untouched.
+    assert_eq!(
+        std::fs::metadata(work.path()).expect("working copy").len(),
+        safe
+    );
+    drop(work);
+    assert!(!out.exists());
+    assert_eq!(file_sha(&input), before);
+    // A collision with a non-content object (the catalog, object 1.. of reportlab) too.
+    let mut work = WorkingCopy::create(&input, &out).expect("create");
+    work.force_next_object_number_for_test(1);
+    let err = work
+        .prepare(&request(&dir, 1, 100.0))
+        .expect_err("a colliding update must be refused");
+    assert_eq!(err.code(), "E_PDF_SELF_CHECK", "{err}");
+    // Without the forced numbers the same working copy seals fine.
+    let pending = work.prepare(&request(&dir, 1, 100.0)).expect("prepare");
+    assert!(pending.is_consistent());
+}
+
+#[test]
+fn a_trailer_size_too_low_never_yields_a_seal_that_replaced_content() {
+    let dir = setup("phases-lowsize");
+    let input = reportlab_pdf(&dir, "in.pdf", 1, &[], false);
+    // Lower the trailer's /Size in place (same byte length): object numbers from /Size on are
+    // taken by the document's own objects.
+    let mut bytes = std::fs::read(&input).expect("read");
+    let at = bytes
+        .windows(6)
+        .rposition(|w| w == b"/Size ")
+        .expect("trailer /Size");
+    let digits = bytes[at + 6..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let low = format!("{:<width$}", 3, width = digits);
+    bytes[at + 6..at + 6 + digits].copy_from_slice(low.as_bytes());
+    let crafted = dir.join("low-size.pdf");
+    std::fs::write(&crafted, &bytes).expect("write");
+    let out = dir.join("out.pdf");
+    match seal(
+        &dir,
+        &crafted,
+        &out,
+        "公章",
+        one_page(1, 60.0, 80.0, 100.0, 100.0),
+    ) {
+        // Our guard caught the collision: nothing written.
+        Err(e) => {
+            assert_eq!(e.code(), "E_PDF_SELF_CHECK", "{e}");
+            assert!(!out.exists());
+        }
+        // Allocation avoided it (issue #9 allocation fix): the result must be a clean seal.
+        Ok(_) => {
+            let mut trust = TrustStore::new();
+            trust.add_pem_file(&dir.join("ca.pem")).expect("ca");
+            let report = bidseal_pdf::verify_file(&out, &trust, SystemTime::now()).expect("verify");
+            assert!(report.all_valid());
+            assert_pyhanko_valid(&dir, &out, 1);
+        }
+    }
 }
