@@ -6,7 +6,7 @@
 #   - A project venv (.venv-tools, outside the clone by default) with pyHanko + pyhanko-cli
 #     and reportlab for building the validation corpus.
 #   - tauri-driver (WebDriver bridge) via cargo install.
-#   - npm packages of the E2E harness (tests/e2e).
+#   - npm packages of the desktop front end (ui/) and of the E2E harness (tests/e2e).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS_DIR=${BIDSEAL_TOOLS_DIR:-/var/cache/bidseal}
@@ -41,5 +41,9 @@ fi
 if [ -f "$here/tests/e2e/package.json" ] && [ ! -d "$here/tests/e2e/node_modules/selenium-webdriver" ]; then
   echo "setup: npm install (tests/e2e)" >&2
   (cd "$here/tests/e2e" && npm ci --no-audit --no-fund --silent)
+fi
+if [ -f "$here/ui/package-lock.json" ] && [ ! -x "$here/ui/node_modules/.bin/vite" ]; then
+  echo "setup: npm ci (ui)" >&2
+  (cd "$here/ui" && npm ci --no-audit --no-fund --silent)
 fi
 echo "setup: ok" >&2

@@ -1,0 +1,241 @@
+//! Scan flows in the window: a command starts a `workflow` flow as a task and returns its id;
+//! the flow's QR, the phone's progress and the outcome go to the window as [`ScanUpdate`]s on a
+//! Tauri `Channel` that the command's caller passed (ordered, one per scan, no polling).
+//!
+//! Guarantees: every started scan ends with exactly one final update (`authenticated`,
+//! `rejected`, `expired` or `failed`) unless it is cancelled; cancelling drops the flow, which
+//! closes the scan at the relay. The QR is sent as SVG rendered by `bidseal_scan::qr` (the
+//! same encoder and size limits as the CLI's PNGs); its secret payload is not sent as text.
+//! Does not: decide anything about the certificate (the flow does) or keep a scan alive after
+//! the window closes.
+
+use super::{lock, CommandError, DesktopState};
+use bidseal_bid::bidfile::accepted_cas;
+use bidseal_bid::project::BidProject;
+use bidseal_scan::client::ScanOptions;
+use bidseal_scan::{qr, OperationKind, PhoneHello, QrPayload, ScanError};
+use bidseal_workflow::auth::{authenticate, AuthenticatedBidder};
+use bidseal_workflow::project_flow::project_bidder;
+use bidseal_workflow::scan_session::{refs_from_tender, ScanPresenter, ScanTarget};
+use bidseal_workflow::FlowError;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, UNIX_EPOCH};
+use tauri::async_runtime::JoinHandle;
+use tauri::ipc::Channel;
+
+/// Shortest QR lifetime the window accepts, seconds (staff tests of expiry use a few seconds).
+pub const MIN_QR_TTL_SECS: u64 = 3;
+/// Longest QR lifetime (the relay's limit).
+pub const MAX_QR_TTL_SECS: u64 = 300;
+/// How long the phone may take to answer one request (the user reads, enters the PIN).
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What the window learns about one scan, in order.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ScanUpdate {
+    /// Show this QR until `expires_at` (Unix seconds): 等待扫码.
+    Qr {
+        /// What the scan authorises (`auth`, `sign`, `generate`, `decrypt`); the window names it.
+        operation: String,
+        /// The QR as SVG (integer module size, quiet zone).
+        svg: String,
+        /// Expiry of the QR, Unix seconds.
+        expires_at: u64,
+    },
+    /// The phone scanned: 已扫码，请在手机上确认.
+    Scanned {
+        /// The phone's label, e.g. 张伟的手机.
+        device: String,
+    },
+    /// A progress line of the flow, zh-CN.
+    Status {
+        /// The line.
+        line: String,
+    },
+    /// 扫码认证 succeeded; the certificate passed the tender's CA and bidder checks.
+    Authenticated(AuthenticatedView),
+    /// The phone refused; `message` says why and what to do.
+    Rejected {
+        /// Stable refusal code.
+        code: String,
+        /// zh-CN reason.
+        message: String,
+    },
+    /// Nobody scanned before the QR expired (刷新二维码 starts a new scan).
+    Expired,
+    /// The flow failed; `message` says why and what to do.
+    Failed {
+        /// Stable error code.
+        code: String,
+        /// zh-CN message.
+        message: String,
+    },
+}
+
+/// The authenticated certificate as the window shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuthenticatedView {
+    /// Enterprise (O) of the certificate.
+    pub enterprise: String,
+    /// 统一社会信用代码 from the certificate.
+    pub credit_code: String,
+    /// Holder (CN).
+    pub holder: String,
+    /// Issuing CA.
+    pub issuer: String,
+    /// End of validity, Unix seconds.
+    pub not_after: u64,
+    /// The phone that scanned.
+    pub device: String,
+}
+
+impl From<&AuthenticatedBidder> for AuthenticatedView {
+    fn from(who: &AuthenticatedBidder) -> Self {
+        let leaf = who.chain.first();
+        AuthenticatedView {
+            enterprise: leaf.and_then(|c| c.organization()).unwrap_or_default(),
+            credit_code: leaf.and_then(|c| c.credit_code()).unwrap_or_default(),
+            holder: leaf.and_then(|c| c.common_name()).unwrap_or_default(),
+            issuer: leaf.map(|c| c.issuer().to_string()).unwrap_or_default(),
+            not_after: leaf
+                .and_then(|c| c.not_after().duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+            device: who.device.clone(),
+        }
+    }
+}
+
+/// The outcome of a flow as the final update: a phone refusal is `rejected`, an unscanned QR
+/// `expired`, anything else `failed` with its code.
+fn final_update<T>(result: Result<T, FlowError>, done: impl FnOnce(T) -> ScanUpdate) -> ScanUpdate {
+    match result {
+        Ok(v) => done(v),
+        Err(FlowError::Refused(reason)) => ScanUpdate::Rejected {
+            code: reason.code().into(),
+            message: reason.message_zh(),
+        },
+        Err(FlowError::Scan(ScanError::Expired)) => ScanUpdate::Expired,
+        Err(e) => ScanUpdate::Failed {
+            code: e.code().into(),
+            message: e.to_string(),
+        },
+    }
+}
+
+/// The flows' presenter for the window: every call becomes a [`ScanUpdate`] on the channel.
+struct WindowPresenter {
+    updates: Channel<ScanUpdate>,
+}
+
+impl WindowPresenter {
+    fn send(&self, update: ScanUpdate) {
+        // The window may be gone (closed mid-scan); the flow then ends on its own time-out.
+        let _ = self.updates.send(update);
+    }
+}
+
+impl ScanPresenter for WindowPresenter {
+    fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
+        let update = match qr::render_svg(payload) {
+            Ok(svg) => ScanUpdate::Qr {
+                operation: op.as_str().into(),
+                svg,
+                expires_at: payload.expires_at,
+            },
+            Err(e) => ScanUpdate::Failed {
+                code: e.code().into(),
+                message: e.to_string(),
+            },
+        };
+        self.send(update);
+    }
+
+    fn status(&mut self, line: &str) {
+        self.send(ScanUpdate::Status { line: line.into() });
+    }
+
+    fn scanned(&mut self, phone: &PhoneHello) {
+        self.send(ScanUpdate::Scanned {
+            device: phone.device.clone(),
+        });
+    }
+}
+
+/// The scans running in this window, by id, so that the window can cancel one.
+#[derive(Default)]
+pub struct ScanTasks {
+    next: AtomicU64,
+    running: Mutex<HashMap<u64, JoinHandle<()>>>,
+}
+
+impl ScanTasks {
+    fn spawn(&self, flow: impl Future<Output = ()> + Send + 'static) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let handle = tauri::async_runtime::spawn(flow);
+        let mut running = lock(&self.running);
+        running.retain(|_, h| !h.inner().is_finished());
+        running.insert(id, handle);
+        id
+    }
+
+    fn cancel(&self, id: u64) -> bool {
+        match lock(&self.running).remove(&id) {
+            Some(handle) => {
+                handle.abort();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn scan_options(qr_ttl_secs: u64) -> ScanOptions {
+    ScanOptions {
+        ttl: Duration::from_secs(qr_ttl_secs.clamp(MIN_QR_TTL_SECS, MAX_QR_TTL_SECS)),
+        response_timeout: RESPONSE_TIMEOUT,
+    }
+}
+
+/// 扫码认证 for the bid project at `project_path`: the tender's accepted CAs and the project's
+/// bidder are what the certificate must match. Returns the scan id (for [`cancel_scan`]).
+#[tauri::command]
+pub fn start_auth_scan(
+    state: tauri::State<'_, DesktopState>,
+    tasks: tauri::State<'_, ScanTasks>,
+    project_path: String,
+    qr_ttl_secs: u64,
+    updates: Channel<ScanUpdate>,
+) -> Result<u64, CommandError> {
+    let relay = state.relay_url()?;
+    let project =
+        BidProject::open(Path::new(&project_path)).map_err(|e| CommandError::coded(e.code(), e))?;
+    let accepted = accepted_cas(project.tender()).map_err(|e| CommandError::coded(e.code(), e))?;
+    let bidder = project_bidder(&project);
+    let (platform, project_ref) = refs_from_tender(project.manifest());
+    let target = ScanTarget {
+        relay,
+        platform,
+        project: project_ref,
+        options: scan_options(qr_ttl_secs),
+    };
+    Ok(tasks.spawn(async move {
+        let mut window = WindowPresenter { updates };
+        let result = authenticate(&target, &mut window, &accepted, &bidder).await;
+        window.send(final_update(result, |who| {
+            ScanUpdate::Authenticated(AuthenticatedView::from(&who))
+        }));
+    }))
+}
+
+/// Cancels a running scan (the dialog was closed); `false` if it had already ended.
+#[tauri::command]
+pub fn cancel_scan(tasks: tauri::State<'_, ScanTasks>, scan_id: u64) -> bool {
+    tasks.cancel(scan_id)
+}
