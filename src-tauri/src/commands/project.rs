@@ -101,6 +101,16 @@ fn current_seal_record(project: &BidProject) -> Option<SealRecord> {
         .then_some(record)
 }
 
+/// `2027-06-30 09:30 (+08:00)`: the tender's own offset, as the tender states it.
+fn local_time(t: bidseal_bid::time::OffsetDateTime) -> String {
+    bidseal_bid::time::format_description::parse_borrowed::<2>(
+        "[year]-[month]-[day] [hour]:[minute]（UTC[offset_hour sign:mandatory]:[offset_minute]）",
+    )
+    .ok()
+    .and_then(|f| t.format(&f).ok())
+    .unwrap_or_else(|| t.to_string())
+}
+
 fn project_view(project: &BidProject) -> ProjectView {
     let m = project.manifest();
     let f = project.file();
@@ -155,8 +165,8 @@ fn project_view(project: &BidProject) -> ProjectView {
         lot_name: m.project.lot.name.clone(),
         tenderer: m.tenderer.name.clone(),
         platform: m.platform.name.clone(),
-        bid_deadline: m.bid_deadline.to_string(),
-        opening_time: m.opening_time.to_string(),
+        bid_deadline: local_time(m.bid_deadline),
+        opening_time: local_time(m.opening_time),
         bidder_name: f.bidder.name.clone(),
         bidder_credit_code: f.bidder.credit_code.clone(),
         composed_pages: f.composition.as_ref().map(|c| c.pages),
