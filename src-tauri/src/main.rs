@@ -23,6 +23,7 @@ fn main() {
             commands::scan::cancel_scan,
             commands::project::recent_projects,
             commands::project::open_project,
+            commands::project::new_project,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

@@ -41,7 +41,7 @@ export class World {
     w.bin = cliPath();
     w.dir = fs.mkdtempSync(path.join(os.tmpdir(), "bidseal-e2e-"));
     w.index = path.join(w.dir, "index.sqlite");
-    const run = (args) => execFileSync(w.bin, args, { env: { ...process.env, BIDSEAL_INDEX: w.index }, stdio: ["ignore", "pipe", "pipe"] });
+    const run = (args) => w.cli(args);
     run(["phone", "init", w.dir, "--pin", PIN, "--kdf-iterations", "1000"]);
     w.cosign = await spawnServer(w.bin, ["phone", "serve-cosign", "--listen", "127.0.0.1:0", "--state", w.dir]);
 
@@ -50,6 +50,7 @@ export class World {
     execFileSync("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key], { stdio: "ignore" });
     execFileSync("openssl", ["req", "-new", "-x509", "-key", key, "-days", "30", "-sha256", "-subj", "/O=Test/CN=platform", "-out", cert], { stdio: "ignore" });
     const demo = path.join(REPO, "assets/demo-tender");
+    w.platformCert = cert;
     w.tender = path.join(w.dir, "tender.zip");
     run(["tender", "make", "--spec", path.join(demo, "spec.json"), "--pdf", path.join(demo, "tender.pdf"),
       "--ca", path.join(w.dir, "pki/ca-1.pem"), "--ca", path.join(w.dir, "pki/ca-2.pem"),
@@ -63,6 +64,49 @@ export class World {
     run(["project", "new", w.project, "--tender", w.tender, "--platform-cert", cert]);
     run(["project", "set", w.project, `bidder.name=${w.enterprise}`, `bidder.credit_code=${w.creditCode}`, "bidder.legal_representative=张伟"]);
     return w;
+  }
+
+  /** Runs `bidseal ARGS` with this world's project index; returns stdout. */
+  cli(args) {
+    return execFileSync(this.bin, args, { env: { ...process.env, BIDSEAL_INDEX: this.index }, stdio: ["ignore", "pipe", "pipe"] }).toString();
+  }
+
+  /** Fills the project, attaches the tender PDF to every section and composes the bid PDF. */
+  compose() {
+    const pdf = path.join(REPO, "assets/demo-tender/tender.pdf");
+    for (const section of ["business", "technical", "qualification"]) {
+      this.cli(["project", "attach", this.project, "--section", section, pdf]);
+    }
+    this.cli(["project", "set", this.project, "price=4321000.50", "duration=300", "quality=合格", "project_manager=王芳"]);
+    this.cli(["project", "compose", this.project]);
+  }
+
+  /** `bidseal project seal` (embedded relay); its QR PNG is scanned by a phone that ticks
+   * 自动确认. Resolves with the CLI's exit code and output. */
+  sealByScan() {
+    const qrDir = path.join(this.dir, "qr-seal");
+    const child = spawn(this.bin, ["project", "seal", this.project, "--qr-dir", qrDir],
+      { env: { ...process.env, BIDSEAL_INDEX: this.index }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let log = "";
+    const phones = [];
+    child.stdout.on("data", (c) => (out += c));
+    let seen = 0;
+    child.stderr.on("data", (c) => {
+      log += c;
+      const lines = log.split("\n");
+      const complete = lines.slice(seen, lines.length - 1);
+      seen = lines.length - 1;
+      for (const m of complete.map((l) => l.match(/^二维码（[^）]*）：(.+\.png)$/)).filter(Boolean)) {
+        const p = spawn(this.bin, ["phone", "scan", "--qr-png", m[1], "--keystore", this.dir, "--cosign", this.cosign.url,
+          "--pin", PIN, "--confirm", "--auto-confirm"], { stdio: "ignore" });
+        phones.push(new Promise((r) => p.once("exit", r)));
+      }
+    });
+    return new Promise((resolve) => child.once("close", async (code) => {
+      await Promise.all(phones);
+      resolve({ code, out, log, phones: phones.length });
+    }));
   }
 
   /** A phone scanning `payload`; resolves with { code, stdout, stderr } when it exits. */

@@ -117,3 +117,7 @@ export function authScan(projectPath: string, qrTtlSecs: number): ScanStarter {
 }
 
 export const cancelScan = (scanId: number) => invoke<boolean>("cancel_scan", { scanId });
+
+/** New project folder `dir` from the tender package `tender`, pinned to `platformCert` (PEM). */
+export const newProject = (dir: string, tender: string, platformCert: string) =>
+  invoke<ProjectView>("new_project", { dir, tender, platformCert });

@@ -4,12 +4,15 @@
 //!
 //! Guarantees: a node is `done` only when the current sealing record (same composition, the
 //! sealed PDF unchanged since) lists it, `unsealed` when the current composition places it,
-//! `unmapped` otherwise. Does not: edit, compose or seal (those are CLI-only so far) — the
-//! window says so rather than pretending.
+//! `unmapped` otherwise; a new project is only created from a package verified against the
+//! platform certificate the user names. Does not: edit, compose or seal (those are CLI-only so
+//! far) — the window says so rather than pretending.
 
 use super::CommandError;
 use bidseal_bid::project::index::{ProjectIndex, RecentProject};
 use bidseal_bid::project::BidProject;
+use bidseal_bid::tender::{PlatformCertificate, TrustedPlatforms};
+use bidseal_bid::time::OffsetDateTime;
 use bidseal_workflow::project_flow::{SealRecord, SEALED_PDF, SEAL_RECORD, SEAL_RECORD_FORMAT};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -181,6 +184,30 @@ pub fn recent_projects() -> Result<Vec<RecentProject>, CommandError> {
     ProjectIndex::open_default()
         .and_then(|i| i.recent(RECENT_LIMIT))
         .map_err(index_err)
+}
+
+/// Creates a project folder `dir` (`….bidproj`, new or empty) from the tender package at
+/// `tender`, which must be signed by the platform certificate (PEM) at `platform_cert`; the
+/// package is verified before anything is written.
+#[tauri::command]
+pub fn new_project(
+    dir: String,
+    tender: String,
+    platform_cert: String,
+) -> Result<ProjectView, CommandError> {
+    let pem = std::fs::read_to_string(&platform_cert).map_err(|e| {
+        CommandError::coded("E_IO", format!("无法读取平台证书 {platform_cert}：{e}"))
+    })?;
+    let cert = PlatformCertificate::from_pem(&pem).map_err(|e| CommandError::coded(e.code(), e))?;
+    let project = BidProject::create(
+        Path::new(&dir),
+        Path::new(&tender),
+        &TrustedPlatforms::pinned(vec![cert]),
+        OffsetDateTime::now_utc(),
+    )
+    .map_err(project_err)?;
+    let _ = ProjectIndex::open_default().and_then(|i| i.touch(&project.recent_entry()));
+    Ok(project_view(&project))
 }
 
 /// Opens the project folder at `path` and notes it in the recent list.
