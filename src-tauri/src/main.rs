@@ -20,6 +20,7 @@ fn main() {
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::scan::start_auth_scan,
+            commands::scan::start_seal_scan,
             commands::scan::cancel_scan,
             commands::project::recent_projects,
             commands::project::open_project,

@@ -5,9 +5,10 @@
 // 刷新二维码 that gives a new QR which works.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { By, Key, until } from "selenium-webdriver";
+import { By, Key } from "selenium-webdriver";
 import { startApp, stopApp, screenshot } from "./harness.mjs";
-import { World, decodeQr } from "./world.mjs";
+import { World } from "./world.mjs";
+import { byTestId, closeScanDialog, readQrFromWindow, stateText, visible, waitState } from "./window.mjs";
 
 let world;
 let app;
@@ -19,42 +20,6 @@ after(async () => {
   await stopApp(app);
   await world?.close();
 });
-
-const byTestId = (id) => By.css(`[data-testid="${id}"]`);
-
-async function visible(session, id, timeout = 10000) {
-  const el = await session.wait(until.elementLocated(byTestId(id)), timeout);
-  await session.wait(until.elementIsVisible(el), timeout);
-  return el;
-}
-
-async function stateText(session) {
-  return (await session.findElement(byTestId("scan-state"))).getText();
-}
-
-async function waitState(session, pattern, timeout) {
-  let last = "";
-  try {
-    await session.wait(async () => {
-      last = await stateText(session).catch(() => "");
-      return pattern.test(last);
-    }, timeout);
-  } catch {
-    throw new Error(`scan state never matched ${pattern}; last shown: "${last}"`);
-  }
-  return last;
-}
-
-/** Screenshot of the window → zbarimg → the one QR payload shown. */
-async function readQrFromWindow(session, name) {
-  await visible(session, "scan-qr");
-  await waitState(session, /^等待扫码$/, 10000);
-  const png = await screenshot(session, name);
-  const codes = decodeQr(png);
-  assert.equal(codes.length, 1, `expected one QR code in ${png}, zbarimg found ${codes.length}`);
-  assert.match(codes[0], /^bidseal:\/\//, "the QR carries a BidSeal scan payload");
-  return codes[0];
-}
 
 /** The project page of the test world's project (opened from the recent list if needed). */
 async function projectPage(session) {
@@ -72,17 +37,6 @@ async function openAuthDialog(session, ttlSecs) {
   await ttl.clear();
   await ttl.sendKeys(String(ttlSecs), Key.TAB);
   await session.wait(async () => (await ttl.getAttribute("value")) === String(ttlSecs), 3000);
-}
-
-/** Closes the scan dialog (which closes the method dialog) and waits until no dialog covers
- * the page. */
-async function closeScanDialog(session) {
-  await (await visible(session, "scan-close")).click();
-  await session.wait(async () => {
-    const overlays = await session.findElements(By.css(".el-overlay"));
-    for (const o of overlays) if (await o.isDisplayed()) return false;
-    return true;
-  }, 5000);
 }
 
 test("the project from the local index opens with the tender's tree of signing nodes", async () => {

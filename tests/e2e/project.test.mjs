@@ -1,16 +1,17 @@
 // Bidder mode in the real window: a new project from a tender package (verified against the
 // platform certificate the user names — a package of another platform is refused and nothing
-// is written), and the tender-derived tree whose node states follow the project made by the
-// CLI: 未映射 before composing, 未签章 after, 已完成 after sealing by scan (a real phone
-// process), and 未签章 again when one byte of the sealed PDF changes.
+// is written), and the tender-derived tree whose node states follow the project: 未映射 before
+// composing (CLI), 未签章 after, 已完成 after 标书签章 in the window by one scan (a real phone
+// process; pdfsig validates the result), and 未签章 again when one byte of the sealed PDF changes.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { By, Key, until } from "selenium-webdriver";
+import { By } from "selenium-webdriver";
 import { startApp, stopApp, screenshot } from "./harness.mjs";
 import { World } from "./world.mjs";
+import { byTestId, closeScanDialog, readQrFromWindow, type, visible, waitState } from "./window.mjs";
 
 let world;
 let app;
@@ -22,25 +23,6 @@ after(async () => {
   await stopApp(app);
   await world?.close();
 });
-
-const byTestId = (id) => By.css(`[data-testid="${id}"]`);
-
-async function visible(session, id, timeout = 10000) {
-  const el = await session.wait(until.elementLocated(byTestId(id)), timeout);
-  await session.wait(until.elementIsVisible(el), timeout);
-  return el;
-}
-
-/** Replaces the text of an el-input (the testid is on the <input> itself) with real key
- * presses: WebDriver's clear() empties the DOM without an input event, so Vue's model would
- * keep the old text. */
-async function type(session, id, text) {
-  const input = await session.findElement(By.css(`input[data-testid="${id}"]`));
-  const old = await input.getAttribute("value");
-  await input.click();
-  await input.sendKeys(Key.END, ...Array(old.length).fill(Key.BACK_SPACE), text);
-  assert.equal(await input.getAttribute("value"), text);
-}
 
 async function home(session) {
   if ((await session.findElements(byTestId("project-page"))).length) {
@@ -93,26 +75,51 @@ test("导入招标文件: a package of another platform is refused; with the rig
   await screenshot(session, "new-project.png");
 });
 
-test("node states: 未映射 → 未签章 after compose → 已完成 after sealing by scan → 未签章 when the sealed PDF changes", async () => {
+test("标书签章 in the window: 未映射 → 未签章 after compose → one scan seals every node (已完成, pdfsig valid) → 未签章 when the sealed PDF changes", async () => {
   const { session } = app;
   const before = await nodeStates(session, world.project);
   assert.ok(before.length > 0);
   assert.deepEqual([...new Set(before)], ["未映射"]);
+  assert.equal(await (await session.findElement(byTestId("project-seal"))).isEnabled(), false, "no sealing before compose");
 
   world.compose();
   const composed = await nodeStates(session, world.project);
   assert.deepEqual([...new Set(composed)], ["未签章"]);
   await screenshot(session, "project-composed.png");
 
-  const sealed = await world.sealByScan();
-  assert.equal(sealed.code, 0, `project seal failed: ${sealed.log}`);
-  assert.equal(sealed.phones, 1, "one scan seals every node");
-  const done = await nodeStates(session, world.project);
-  assert.deepEqual([...new Set(done)], ["已完成"]);
+  await (await visible(session, "project-seal")).click();
+  const payload = await readQrFromWindow(session, "seal-waiting.png");
+  const phone = world.phone(payload, ["--confirm", "--auto-confirm", "--device", "张伟的手机"]);
+  await waitState(session, /^成功$/, 120000);
+  const result = await phone.done;
+  assert.equal(result.code, 0, `phone failed: ${result.stderr}`);
+  const summary = JSON.parse(result.stdout);
+  const text = await (await visible(session, "seal-result")).getText();
+  const n = Number(text.match(/已签章 (\d+) 处/)?.[1]);
+  assert.ok(n >= 4, `seals made: ${text}`);
+  assert.match(await (await session.findElement(byTestId("scan-remaining"))).getText(), new RegExp(`剩余 0 / ${n} 个签章`));
+  assert.ok(summary.answered.length >= n, "the phone answered every seal of the session");
+  await screenshot(session, "seal-success.png");
+  await closeScanDialog(session);
+
+  // The window reloaded the project: every node is sealed by the current record.
+  await session.wait(async () => {
+    const tags = await session.findElements(byTestId("node-state"));
+    const states = await Promise.all(tags.map(async (t) => (await t.getAttribute("textContent")).trim()));
+    return states.length > 0 && states.every((s) => s === "已完成");
+  }, 10000);
   await screenshot(session, "project-sealed.png");
 
-  // One changed byte in the sealed PDF: the record no longer describes it.
+  // An independent validator accepts every signature of the sealed PDF.
   const pdf = path.join(world.project, "out/sealed.pdf");
+  const pdfsig = execFileSync("pdfsig", [pdf]).toString();
+  // (pdfsig lists a field once per widget: a cross-page seal shows several times.)
+  const blocks = pdfsig.split(/Signature #\d+:/).slice(1);
+  const fields = new Set(blocks.map((b) => b.match(/Signature Field Name: (\S+)/)?.[1]));
+  assert.equal(fields.size, n, `one signature field per seal made: ${pdfsig}`);
+  for (const b of blocks) assert.match(b, /Signature Validation: Signature is Valid\./, `pdfsig: ${b}`);
+
+  // One changed byte in the sealed PDF: the record no longer describes it.
   const bytes = fs.readFileSync(pdf);
   bytes[Math.floor(bytes.length / 2)] ^= 0x01;
   fs.writeFileSync(pdf, bytes);

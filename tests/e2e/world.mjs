@@ -81,34 +81,6 @@ export class World {
     this.cli(["project", "compose", this.project]);
   }
 
-  /** `bidseal project seal` (embedded relay); its QR PNG is scanned by a phone that ticks
-   * 自动确认. Resolves with the CLI's exit code and output. */
-  sealByScan() {
-    const qrDir = path.join(this.dir, "qr-seal");
-    const child = spawn(this.bin, ["project", "seal", this.project, "--qr-dir", qrDir],
-      { env: { ...process.env, BIDSEAL_INDEX: this.index }, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let log = "";
-    const phones = [];
-    child.stdout.on("data", (c) => (out += c));
-    let seen = 0;
-    child.stderr.on("data", (c) => {
-      log += c;
-      const lines = log.split("\n");
-      const complete = lines.slice(seen, lines.length - 1);
-      seen = lines.length - 1;
-      for (const m of complete.map((l) => l.match(/^二维码（[^）]*）：(.+\.png)$/)).filter(Boolean)) {
-        const p = spawn(this.bin, ["phone", "scan", "--qr-png", m[1], "--keystore", this.dir, "--cosign", this.cosign.url,
-          "--pin", PIN, "--confirm", "--auto-confirm"], { stdio: "ignore" });
-        phones.push(new Promise((r) => p.once("exit", r)));
-      }
-    });
-    return new Promise((resolve) => child.once("close", async (code) => {
-      await Promise.all(phones);
-      resolve({ code, out, log, phones: phones.length });
-    }));
-  }
-
   /** A phone scanning `payload`; resolves with { code, stdout, stderr } when it exits. */
   phone(payload, extra = []) {
     const child = spawn(this.bin, ["phone", "scan", payload, "--keystore", this.dir, "--cosign", this.cosign.url, "--pin", PIN, ...extra],

@@ -76,6 +76,8 @@ export type ScanUpdate =
   | { type: "qr"; operation: string; svg: string; expires_at: number }
   | { type: "scanned"; device: string }
   | { type: "status"; line: string }
+  | { type: "progress"; done: number; total: number }
+  | { type: "sealed"; count: number; sealed_pdf: string }
   | ({ type: "authenticated" } & AuthenticatedView)
   | { type: "rejected"; code: string; message: string }
   | { type: "expired" }
@@ -86,6 +88,9 @@ export function toScanInput(u: ScanUpdate): ScanInput {
   if (u.type === "authenticated") {
     const { type: _type, ...view } = u;
     return { type: "confirmed", result: view };
+  }
+  if (u.type === "sealed") {
+    return { type: "confirmed", result: { count: u.count, sealed_pdf: u.sealed_pdf }, remaining: 0 };
   }
   return u;
 }
@@ -114,6 +119,21 @@ export function authScan(projectPath: string, qrTtlSecs: number): ScanStarter {
     updates.onmessage = (u) => onInput(toScanInput(u));
     return invoke<number>("start_auth_scan", { projectPath, qrTtlSecs, updates });
   };
+}
+
+/** 标书签章 of every signing node of the project's current composition, one scan (session mode). */
+export function sealScan(projectPath: string, qrTtlSecs: number): ScanStarter {
+  return (onInput) => {
+    const updates = new Channel<ScanUpdate>();
+    updates.onmessage = (u) => onInput(toScanInput(u));
+    return invoke<number>("start_seal_scan", { projectPath, qrTtlSecs, updates });
+  };
+}
+
+/** What 标书签章 made. */
+export interface SealedView {
+  count: number;
+  sealed_pdf: string;
 }
 
 export const cancelScan = (scanId: number) => invoke<boolean>("cancel_scan", { scanId });

@@ -27,6 +27,9 @@ pub trait ScanPresenter: Send {
     /// The phone scanned the QR shown last (a window switches to "已扫码，请在手机上确认").
     /// The status line is sent as well; the default does nothing more.
     fn scanned(&mut self, _phone: &PhoneHello) {}
+    /// `done` of `total` items of a session-mode scan are finished (e.g. seals placed), so a
+    /// window can show how many remain. The default does nothing.
+    fn progress(&mut self, _done: usize, _total: usize) {}
 }
 
 /// Relay and what the phone is told about the platform and project.

@@ -15,7 +15,7 @@ use bidseal_bid::project::BidProject;
 use bidseal_scan::client::ScanOptions;
 use bidseal_scan::{qr, OperationKind, PhoneHello, QrPayload, ScanError};
 use bidseal_workflow::auth::{authenticate, AuthenticatedBidder};
-use bidseal_workflow::project_flow::project_bidder;
+use bidseal_workflow::project_flow::{project_bidder, seal_project};
 use bidseal_workflow::scan_session::{refs_from_tender, ScanPresenter, ScanTarget};
 use bidseal_workflow::FlowError;
 use serde::Serialize;
@@ -27,6 +27,7 @@ use std::sync::Mutex;
 use std::time::{Duration, UNIX_EPOCH};
 use tauri::async_runtime::JoinHandle;
 use tauri::ipc::Channel;
+use tokio::sync::oneshot;
 
 /// Shortest QR lifetime the window accepts, seconds (staff tests of expiry use a few seconds).
 pub const MIN_QR_TTL_SECS: u64 = 3;
@@ -57,6 +58,20 @@ pub enum ScanUpdate {
     Status {
         /// The line.
         line: String,
+    },
+    /// Session mode: `done` of `total` items finished (seals placed).
+    Progress {
+        /// Items finished.
+        done: usize,
+        /// Items in this scan.
+        total: usize,
+    },
+    /// 标书签章 succeeded: every placement sealed, the sealed PDF and its record written.
+    Sealed {
+        /// Signatures made.
+        count: usize,
+        /// The sealed PDF.
+        sealed_pdf: String,
     },
     /// 扫码认证 succeeded; the certificate passed the tender's CA and bidder checks.
     Authenticated(AuthenticatedView),
@@ -166,31 +181,75 @@ impl ScanPresenter for WindowPresenter {
             device: phone.device.clone(),
         });
     }
+
+    fn progress(&mut self, done: usize, total: usize) {
+        self.send(ScanUpdate::Progress { done, total });
+    }
+}
+
+/// A running scan flow and how to stop it.
+enum Running {
+    /// A `Send` flow on the async runtime.
+    Task(JoinHandle<()>),
+    /// A flow that is not `Send` (the PDF engine keeps `Rc`s) on its own thread; dropping or
+    /// firing the sender stops it.
+    Thread(oneshot::Sender<()>),
+}
+
+impl Running {
+    fn is_finished(&self) -> bool {
+        match self {
+            Running::Task(h) => h.inner().is_finished(),
+            Running::Thread(stop) => stop.is_closed(),
+        }
+    }
 }
 
 /// The scans running in this window, by id, so that the window can cancel one.
 #[derive(Default)]
 pub struct ScanTasks {
     next: AtomicU64,
-    running: Mutex<HashMap<u64, JoinHandle<()>>>,
+    running: Mutex<HashMap<u64, Running>>,
 }
 
 impl ScanTasks {
-    fn spawn(&self, flow: impl Future<Output = ()> + Send + 'static) -> u64 {
+    fn insert(&self, run: Running) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let handle = tauri::async_runtime::spawn(flow);
         let mut running = lock(&self.running);
-        running.retain(|_, h| !h.inner().is_finished());
-        running.insert(id, handle);
+        running.retain(|_, r| !r.is_finished());
+        running.insert(id, run);
         id
+    }
+
+    fn spawn(&self, flow: impl Future<Output = ()> + Send + 'static) -> u64 {
+        self.insert(Running::Task(tauri::async_runtime::spawn(flow)))
+    }
+
+    /// Runs the flow made by `make` on a thread of its own, driven by the app's runtime.
+    fn spawn_local<F, Fut>(&self, make: F) -> u64
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            tauri::async_runtime::block_on(async move {
+                tokio::select! {
+                    _ = make() => {}
+                    _ = stopped => {}
+                }
+            })
+        });
+        self.insert(Running::Thread(stop))
     }
 
     fn cancel(&self, id: u64) -> bool {
         match lock(&self.running).remove(&id) {
-            Some(handle) => {
+            Some(Running::Task(handle)) => {
                 handle.abort();
                 true
             }
+            Some(Running::Thread(stop)) => stop.send(()).is_ok(),
             None => false,
         }
     }
@@ -230,6 +289,38 @@ pub fn start_auth_scan(
         let result = authenticate(&target, &mut window, &accepted, &bidder).await;
         window.send(final_update(result, |who| {
             ScanUpdate::Authenticated(AuthenticatedView::from(&who))
+        }));
+    }))
+}
+
+/// 标书签章 of the project at `project_path`: every signing node of the current composition by
+/// one scan in session mode (`workflow::project_flow::seal_project`). Cancelling before the end
+/// writes nothing (the sealed PDF is committed only when every seal is made).
+#[tauri::command]
+pub fn start_seal_scan(
+    state: tauri::State<'_, DesktopState>,
+    tasks: tauri::State<'_, ScanTasks>,
+    project_path: String,
+    qr_ttl_secs: u64,
+    updates: Channel<ScanUpdate>,
+) -> Result<u64, CommandError> {
+    let relay = state.relay_url()?;
+    let project =
+        BidProject::open(Path::new(&project_path)).map_err(|e| CommandError::coded(e.code(), e))?;
+    let (platform, project_ref) = refs_from_tender(project.manifest());
+    let target = ScanTarget {
+        relay,
+        platform,
+        project: project_ref,
+        options: scan_options(qr_ttl_secs),
+    };
+    Ok(tasks.spawn_local(move || async move {
+        let mut window = WindowPresenter { updates };
+        let result = seal_project(&target, &mut window, &project).await;
+        let dir = project.dir().to_path_buf();
+        window.send(final_update(result, |record| ScanUpdate::Sealed {
+            count: record.seals.len(),
+            sealed_pdf: dir.join(&record.sealed).display().to_string(),
         }));
     }))
 }

@@ -131,6 +131,35 @@ describe("session mode (会话签章)", () => {
   });
 });
 
+describe("progress of a session-mode flow (标书签章)", () => {
+  test("progress opens the session with the flow's count; the final answer is success", () => {
+    let s = run(initialScan("sign"), qr, { type: "scanned", device: "d" }, { type: "progress", done: 1, total: 5 });
+    expect(s.phase).toBe("session");
+    expect(s.session).toEqual({ total: 5, remaining: 4 });
+    s = reduce(s, { type: "progress", done: 5, total: 5 });
+    expect(s.phase).toBe("session");
+    expect(s.session?.remaining).toBe(0);
+    s = reduce(s, { type: "confirmed", result: { count: 5 }, remaining: 0 });
+    expect(s.phase).toBe("success");
+    expect(s.result).toEqual({ count: 5 });
+  });
+
+  test("progress before a scan or after the end changes nothing", () => {
+    const waiting = run(initialScan("sign"), qr);
+    expect(reduce(waiting, { type: "progress", done: 1, total: 2 })).toBe(waiting);
+    const expired = reduce(waiting, { type: "expired" });
+    expect(reduce(expired, { type: "progress", done: 1, total: 2 })).toBe(expired);
+  });
+
+  test("结束会话 mid-way ends it; nothing more is counted", () => {
+    const open = run(initialScan("sign"), qr, { type: "scanned", device: "d" }, { type: "progress", done: 1, total: 3 });
+    const ended = reduce(open, { type: "session_ended" });
+    expect(ended.phase).toBe("ended");
+    expect(reduce(ended, { type: "progress", done: 2, total: 3 })).toBe(ended);
+    expect(reduce(ended, { type: "confirmed", result: 1 })).toBe(ended);
+  });
+});
+
 describe("countdown", () => {
   test("whole seconds left, never negative, none without a QR", () => {
     const s = run(initialScan("扫码认证"), qr);

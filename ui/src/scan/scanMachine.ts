@@ -49,6 +49,7 @@ export type ScanInput =
   | { type: "qr"; operation: string; svg: string; expires_at: number }
   | { type: "scanned"; device: string }
   | { type: "status"; line: string }
+  | { type: "progress"; done: number; total: number }
   | { type: "confirmed"; result: unknown; remaining?: number }
   | { type: "rejected"; code: string; message: string }
   | { type: "expired" }
@@ -90,6 +91,12 @@ export function reduce(state: ScanState, input: ScanInput): ScanState {
       return { ...state, phase: "scanned", device: input.device };
     case "status":
       return open ? { ...state, statusLine: input.line } : state;
+    case "progress": {
+      if (state.phase !== "scanned" && state.phase !== "session") return state;
+      const total = Math.max(0, input.total);
+      const remaining = Math.max(0, total - input.done);
+      return { ...state, phase: "session", session: { total, remaining } };
+    }
     case "confirmed": {
       if (state.phase !== "scanned" && state.phase !== "session") return state;
       if (state.session) {
