@@ -28,5 +28,7 @@ for (let i = 0; i < runs; i++) {
     console.log(`run ${i + 1}: interactive home ${ready.toFixed(0)} ms; idle RSS app ${(app_ / 1024).toFixed(0)} MiB + WebKitWebProcess ${(web / 1024).toFixed(0)} MiB + WebKitNetworkProcess ${(net / 1024).toFixed(0)} MiB = ${((app_ + web + net) / 1024).toFixed(0)} MiB`);
   } finally {
     await stopApp(app);
+    // Let the previous app and its WebKit processes exit before the next cold start.
+    for (let w = 0; w < 50 && rssKiB(/bidseal-desktop|WebKitWebProcess/) > 0; w++) await new Promise((r) => setTimeout(r, 100));
   }
 }
