@@ -126,3 +126,25 @@ test("标书签章 in the window: 未映射 → 未签章 after compose → one 
   const tampered = await nodeStates(session, world.project);
   assert.deepEqual([...new Set(tampered)], ["未签章"]);
 });
+
+test("hostile or wrong folders: not a project, a garbage project file — an error with its code, nothing opens", async () => {
+  const { session } = app;
+  const garbage = path.join(world.dir, "坏的.bidproj");
+  fs.mkdirSync(garbage, { recursive: true });
+  fs.writeFileSync(path.join(garbage, "project.json"), '{"format": "bidseal-project/1", "id": [1,2,');
+  const shown = [];
+  for (const dir of [path.join(world.dir, "pki"), garbage, path.join(world.dir, "no-such.bidproj")]) {
+    await home(session);
+    await type(session, "open-path", dir);
+    await (await visible(session, "open-path-button")).click();
+    const message = await session.findElement(By.id("message"));
+    // Each answer is new (the line is blanked when opening starts) and carries a code.
+    await session.wait(async () => {
+      const text = await message.getText();
+      return /^\[[A-Z_]+\] /.test(text) && !shown.includes(text);
+    }, 5000);
+    shown.push(await message.getText());
+    assert.equal((await session.findElements(byTestId("project-page"))).length, 0, `${dir} must not open`);
+  }
+  await screenshot(session, "open-refused.png");
+});
