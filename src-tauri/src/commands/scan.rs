@@ -330,3 +330,121 @@ pub fn start_seal_scan(
 pub fn cancel_scan(tasks: tauri::State<'_, ScanTasks>, scan_id: u64) -> bool {
     tasks.cancel(scan_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bidseal_scan::RefusalReason;
+    use serde_json::json;
+
+    #[test]
+    fn a_refusal_is_rejected_with_its_reason_an_unscanned_qr_is_expired_the_rest_failed() {
+        let refused = final_update::<()>(
+            Err(FlowError::Refused(RefusalReason::WrongPin {
+                remaining_tries: 2,
+            })),
+            |_| ScanUpdate::Expired,
+        );
+        let ScanUpdate::Rejected { code, message } = refused else {
+            panic!("a refusal must be 已拒绝: {refused:?}")
+        };
+        assert_eq!(code, "wrong_pin");
+        assert!(
+            message.contains('2'),
+            "the reason keeps its detail: {message}"
+        );
+
+        let expired = final_update::<()>(Err(FlowError::Scan(ScanError::Expired)), |_| {
+            ScanUpdate::Status { line: "ok".into() }
+        });
+        assert_eq!(expired, ScanUpdate::Expired);
+
+        // A phone answer that does not fit is neither a refusal nor an expiry.
+        let forged = final_update::<()>(
+            Err(FlowError::BadPhoneAnswer {
+                detail: "签名不符".into(),
+            }),
+            |_| ScanUpdate::Expired,
+        );
+        assert!(
+            matches!(&forged, ScanUpdate::Failed { code, .. } if code == "E_BAD_PHONE_ANSWER"),
+            "{forged:?}"
+        );
+
+        let done = final_update(Ok(3usize), |n| ScanUpdate::Progress { done: n, total: n });
+        assert_eq!(done, ScanUpdate::Progress { done: 3, total: 3 });
+    }
+
+    /// The window (ui/src/api.ts) reads these exact shapes.
+    #[test]
+    fn updates_serialise_with_the_type_tag_the_window_reads() {
+        let cases = [
+            (
+                ScanUpdate::Qr {
+                    operation: "auth".into(),
+                    svg: "<svg/>".into(),
+                    expires_at: 7,
+                },
+                json!({"type": "qr", "operation": "auth", "svg": "<svg/>", "expires_at": 7}),
+            ),
+            (
+                ScanUpdate::Scanned {
+                    device: "张伟的手机".into(),
+                },
+                json!({"type": "scanned", "device": "张伟的手机"}),
+            ),
+            (
+                ScanUpdate::Progress { done: 1, total: 4 },
+                json!({"type": "progress", "done": 1, "total": 4}),
+            ),
+            (
+                ScanUpdate::Sealed {
+                    count: 4,
+                    sealed_pdf: "/p/out/sealed.pdf".into(),
+                },
+                json!({"type": "sealed", "count": 4, "sealed_pdf": "/p/out/sealed.pdf"}),
+            ),
+            (
+                ScanUpdate::Authenticated(AuthenticatedView {
+                    enterprise: "华夏".into(),
+                    credit_code: "91110108715267269X".into(),
+                    holder: "华夏".into(),
+                    issuer: "CN=CA".into(),
+                    not_after: 9,
+                    device: "d".into(),
+                }),
+                json!({"type": "authenticated", "enterprise": "华夏",
+                       "credit_code": "91110108715267269X", "holder": "华夏",
+                       "issuer": "CN=CA", "not_after": 9, "device": "d"}),
+            ),
+            (
+                ScanUpdate::Rejected {
+                    code: "rejected_by_user".into(),
+                    message: "拒绝".into(),
+                },
+                json!({"type": "rejected", "code": "rejected_by_user", "message": "拒绝"}),
+            ),
+            (ScanUpdate::Expired, json!({"type": "expired"})),
+            (
+                ScanUpdate::Failed {
+                    code: "E".into(),
+                    message: "m".into(),
+                },
+                json!({"type": "failed", "code": "E", "message": "m"}),
+            ),
+        ];
+        for (update, expected) in cases {
+            assert_eq!(serde_json::to_value(&update).unwrap_or_default(), expected);
+        }
+    }
+
+    #[test]
+    fn qr_lifetime_is_clamped_to_what_the_relay_accepts() {
+        assert_eq!(scan_options(0).ttl, Duration::from_secs(MIN_QR_TTL_SECS));
+        assert_eq!(
+            scan_options(10_000).ttl,
+            Duration::from_secs(MAX_QR_TTL_SECS)
+        );
+        assert_eq!(scan_options(120).ttl, Duration::from_secs(120));
+    }
+}
