@@ -8,6 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
 . scripts/env.sh
+bash scripts/build-ui.sh
 cargo build --locked -p bidseal-desktop -p bidseal
 app="$CARGO_TARGET_DIR/debug/bidseal-desktop"
 if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then

@@ -8,7 +8,7 @@
 #   - tauri-driver (WebDriver bridge) via cargo install.
 #   - optional (BIDSEAL_SETUP_MUTANTS=1): cargo-mutants, for mutation runs by hand; never
 #     part of the test path.
-#   - npm packages of the E2E harness (tests/e2e).
+#   - npm packages of the desktop front end (ui/) and of the E2E harness (tests/e2e).
 #   - A self-signed development CA and a server certificate for 127.0.0.1/localhost in
 #     $TOOLS_DIR/devca (ca.pem, server.pem, server.key.pem): TLS of the scan relay
 #     (`bidseal relay --tls-cert/--tls-key`, clients `--relay-ca`/BIDSEAL_RELAY_CA) and of
@@ -89,5 +89,9 @@ if ! { [ -f "$devca/ca.pem" ] && [ -f "$devca/server.key.pem" ] && [ -f "$devca/
   install -m 0644 "$tmp/server.pem" "$devca/server.pem"
   install -m 0600 "$tmp/server.key.p8" "$devca/server.key.pem"
   rm -rf "$tmp"
+fi
+if [ -f "$here/ui/package-lock.json" ] && [ ! -x "$here/ui/node_modules/.bin/vite" ]; then
+  echo "setup: npm ci (ui)" >&2
+  (cd "$here/ui" && npm ci --no-audit --no-fund --silent)
 fi
 echo "setup: ok" >&2

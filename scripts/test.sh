@@ -13,6 +13,11 @@ step() { printf '\n== %s ==\n' "$*" >&2; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+# The desktop crate embeds ui/dist: build it before anything compiles bidseal-desktop.
+step "front end: unit tests (vitest) and build (vue-tsc + vite → ui/dist)"
+(cd ui && npm test --silent)
+bash scripts/build-ui.sh
+
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -25,4 +30,4 @@ cargo build --locked -p bidseal-desktop
 export BIDSEAL_APP="$CARGO_TARGET_DIR/debug/bidseal-desktop"
 export BIDSEAL_E2E_OUT="$root/target/e2e"
 (cd tests/e2e && xvfb-run -a -s "-screen 0 1280x1024x24" node --test --test-concurrency=1)
-echo "screenshot: $BIDSEAL_E2E_OUT/home.png" >&2
+echo "screenshots: $BIDSEAL_E2E_OUT/*.png" >&2

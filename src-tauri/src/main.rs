@@ -1,5 +1,6 @@
 //! BidSeal desktop app: a Tauri 2 shell whose commands are thin wrappers over the `workflow`
-//! crate (see `commands`). State lives in managed structs; progress goes to the UI as events.
+//! crate (see `commands`). State lives in managed structs; scan progress goes to the window as
+//! typed updates on a channel.
 
 // Hide the console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
@@ -11,11 +12,20 @@ use tauri::Manager;
 fn main() {
     let result = tauri::Builder::default()
         .manage(commands::DesktopState::new())
+        .manage(commands::scan::ScanTasks::default())
         .setup(|app| {
             app.state::<commands::DesktopState>().start_embedded_relay();
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![commands::app_info])
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::scan::start_auth_scan,
+            commands::scan::start_seal_scan,
+            commands::scan::cancel_scan,
+            commands::project::recent_projects,
+            commands::project::open_project,
+            commands::project::new_project,
+        ])
         .run(tauri::generate_context!());
     if let Err(err) = result {
         eprintln!("BidSeal 启动失败: {err}");

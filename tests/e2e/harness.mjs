@@ -30,12 +30,14 @@ async function waitPorts(ports, timeoutMs) {
   throw new Error(`tauri-driver did not open ports ${ports.join(", ")} within ${timeoutMs} ms`);
 }
 
-/** Starts tauri-driver and a WebDriver session on the app at `app`. */
-export async function startApp(app = APP) {
+/** Starts tauri-driver and a WebDriver session on the app at `app`; `env` is added to the
+ * environment of the driver, which the app inherits (e.g. BIDSEAL_INDEX). */
+export async function startApp(app = APP, env = {}) {
   if (!app) throw new Error("BIDSEAL_APP is not set (path to the built bidseal-desktop binary)");
   if (!fs.existsSync(app)) throw new Error(`app binary not found: ${app}`);
   const driver = spawn("tauri-driver", ["--port", String(DRIVER_PORT), "--native-port", String(NATIVE_PORT)], {
     stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, ...env },
   });
   const exited = new Promise((resolve) => driver.once("exit", resolve));
   try {

@@ -24,6 +24,12 @@ pub trait ScanPresenter: Send {
     fn show_qr(&mut self, op: OperationKind, payload: &QrPayload);
     /// A progress line, zh-CN.
     fn status(&mut self, line: &str);
+    /// The phone scanned the QR shown last (a window switches to "已扫码，请在手机上确认").
+    /// The status line is sent as well; the default does nothing more.
+    fn scanned(&mut self, _phone: &PhoneHello) {}
+    /// `done` of `total` items of a session-mode scan are finished (e.g. seals placed), so a
+    /// window can show how many remain. The default does nothing.
+    fn progress(&mut self, _done: usize, _total: usize) {}
 }
 
 /// Relay and what the phone is told about the platform and project.
@@ -67,6 +73,7 @@ impl ScanSession {
         presenter.show_qr(op, scan.payload());
         presenter.status(&format!("请用手机扫码（{}）", op.name_zh()));
         let (phone, binding) = scan.wait_scanned().await?;
+        presenter.scanned(&phone);
         presenter.status(&format!("已扫码：{}，请在手机上确认", phone.device));
         Ok(ScanSession {
             scan: Mutex::new((scan, 0)),

@@ -259,6 +259,7 @@ async fn seal_all(
             field_name: pending.field_name,
             signer: leaf.subject_string(),
         });
+        presenter.progress(sealed.len(), job.placements.len());
     }
     Ok(sealed)
 }

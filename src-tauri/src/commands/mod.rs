@@ -1,8 +1,16 @@
-//! Tauri commands: each one calls the `workflow` crate and returns typed data to the UI.
-//! Nothing here decides anything a CLI user would not also get.
+//! Tauri commands: each one calls the `workflow` (or `bid`) crate and returns typed data to
+//! the UI; long work reports through a `Channel` of typed updates (see [`scan`]). Nothing here
+//! decides anything a CLI user would not also get.
+//!
+//! Commands live in submodules (a `#[tauri::command] pub fn` at the crate root clashes with the
+//! macro's generated items, E0255).
+
+pub mod project;
+pub mod scan;
 
 use bidseal_relay::{Relay, RelayHandle};
 use bidseal_workflow::about::AppInfo;
+use serde::Serialize;
 use std::sync::Mutex;
 
 /// State shared by every command of the main window.
@@ -38,11 +46,39 @@ impl DesktopState {
         };
         *lock(&self.info) = info;
     }
+
+    /// The embedded relay's URL, or why scanning is unavailable.
+    pub fn relay_url(&self) -> Result<String, CommandError> {
+        let info = lock(&self.info);
+        info.relay_address.clone().ok_or_else(|| CommandError {
+            code: "E_RELAY_DOWN".into(),
+            message: format!("扫码中继未运行：{}，请重启 BidSeal", info.relay_status),
+        })
+    }
 }
 
 impl Default for DesktopState {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// An error a command returns to the window: stable code and a zh-CN message saying what to do.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CommandError {
+    /// Stable code (`E_...`, `PROJECT_...`).
+    pub code: String,
+    /// What happened and what to do, zh-CN.
+    pub message: String,
+}
+
+impl CommandError {
+    /// From any coded error of the library crates.
+    pub fn coded(code: &str, err: impl std::fmt::Display) -> Self {
+        CommandError {
+            code: code.into(),
+            message: err.to_string(),
+        }
     }
 }
 

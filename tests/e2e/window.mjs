@@ -1,0 +1,66 @@
+// Helpers of the desktop E2E tests that read and drive the window the way a user does:
+// elements by data-testid (docs/ui-testids.md), the scan dialog's state, and the QR read
+// from a screenshot by zbarimg.
+import assert from "node:assert/strict";
+import { By, Key, until } from "selenium-webdriver";
+import { screenshot } from "./harness.mjs";
+import { decodeQr } from "./world.mjs";
+
+export const byTestId = (id) => By.css(`[data-testid="${id}"]`);
+
+/** The element with `data-testid=id`, once located and visible. */
+export async function visible(session, id, timeout = 10000) {
+  const el = await session.wait(until.elementLocated(byTestId(id)), timeout);
+  await session.wait(until.elementIsVisible(el), timeout);
+  return el;
+}
+
+/** Replaces the text of an el-input (the testid is on the <input> itself) with real key
+ * presses: WebDriver's clear() empties the DOM without an input event, so Vue's model would
+ * keep the old text. */
+export async function type(session, id, text) {
+  const input = await session.findElement(By.css(`input[data-testid="${id}"]`));
+  const old = await input.getAttribute("value");
+  await input.click();
+  await input.sendKeys(Key.END, ...Array(old.length).fill(Key.BACK_SPACE), text);
+  assert.equal(await input.getAttribute("value"), text);
+}
+
+export async function stateText(session) {
+  return (await session.findElement(byTestId("scan-state"))).getText();
+}
+
+/** Waits until the scan dialog's state text matches `pattern`; returns it. */
+export async function waitState(session, pattern, timeout) {
+  let last = "";
+  try {
+    await session.wait(async () => {
+      last = await stateText(session).catch(() => "");
+      return pattern.test(last);
+    }, timeout);
+  } catch {
+    throw new Error(`scan state never matched ${pattern}; last shown: "${last}"`);
+  }
+  return last;
+}
+
+/** Screenshot of the window → zbarimg → the one QR payload shown. */
+export async function readQrFromWindow(session, name) {
+  await visible(session, "scan-qr");
+  await waitState(session, /^等待扫码$/, 10000);
+  const png = await screenshot(session, name);
+  const codes = decodeQr(png);
+  assert.equal(codes.length, 1, `expected one QR code in ${png}, zbarimg found ${codes.length}`);
+  assert.match(codes[0], /^bidseal:\/\//, "the QR carries a BidSeal scan payload");
+  return codes[0];
+}
+
+/** Closes the scan dialog and waits until no dialog covers the page. */
+export async function closeScanDialog(session) {
+  await (await visible(session, "scan-close")).click();
+  await session.wait(async () => {
+    const overlays = await session.findElements(By.css(".el-overlay"));
+    for (const o of overlays) if (await o.isDisplayed()) return false;
+    return true;
+  }, 5000);
+}

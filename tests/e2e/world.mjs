@@ -1,0 +1,116 @@
+// A test world for the desktop scan flows, made of real processes on 127.0.0.1 like
+// tests/scan_common (Rust): `bidseal phone init` (keys, two test CAs, certificates), a running
+// `bidseal phone serve-cosign`, a tender accepting the two CAs (`bidseal tender make`) and the
+// bidder's project for the enterprise of the phone's certificate (`bidseal project new|set`).
+// The phone is a `bidseal phone scan PAYLOAD` process per scan; the payload comes from the
+// window's screenshot through `zbarimg`, as a phone camera would read it.
+import { spawn, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+export const PIN = "123456";
+const REPO = path.resolve(new URL("../..", import.meta.url).pathname);
+
+/** The `bidseal` CLI next to the app binary (same target dir). */
+export function cliPath(app = process.env.BIDSEAL_APP) {
+  const bin = process.env.BIDSEAL_BIN ?? path.join(path.dirname(app ?? ""), "bidseal");
+  if (!fs.existsSync(bin)) throw new Error(`bidseal CLI not found at ${bin} (cargo build -p bidseal)`);
+  return bin;
+}
+
+/** Starts a server process and resolves with its http://127.0.0.1:PORT once printed. */
+function spawnServer(bin, args) {
+  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`${args.join(" ")}: no URL in 60 s`)); }, 60000);
+    const look = (chunk) => {
+      const m = String(chunk).match(/http:\/\/127\.0\.0\.1:\d+/);
+      if (m) { clearTimeout(timer); resolve({ child, url: m[0] }); }
+    };
+    child.stdout.on("data", look);
+    child.stderr.on("data", look);
+    child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`${args.join(" ")} exited with ${code}`)); });
+  });
+}
+
+export class World {
+  /** Builds the world in a fresh temporary folder. */
+  static async create() {
+    const w = new World();
+    w.bin = cliPath();
+    w.dir = fs.mkdtempSync(path.join(os.tmpdir(), "bidseal-e2e-"));
+    w.index = path.join(w.dir, "index.sqlite");
+    const run = (args) => w.cli(args);
+    run(["phone", "init", w.dir, "--pin", PIN, "--kdf-iterations", "1000"]);
+    w.cosign = await spawnServer(w.bin, ["phone", "serve-cosign", "--listen", "127.0.0.1:0", "--state", w.dir]);
+
+    const key = path.join(w.dir, "platform.key");
+    const cert = path.join(w.dir, "platform.crt");
+    execFileSync("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key], { stdio: "ignore" });
+    execFileSync("openssl", ["req", "-new", "-x509", "-key", key, "-days", "30", "-sha256", "-subj", "/O=Test/CN=platform", "-out", cert], { stdio: "ignore" });
+    const demo = path.join(REPO, "assets/demo-tender");
+    w.platformCert = cert;
+    w.tender = path.join(w.dir, "tender.zip");
+    run(["tender", "make", "--spec", path.join(demo, "spec.json"), "--pdf", path.join(demo, "tender.pdf"),
+      "--ca", path.join(w.dir, "pki/ca-1.pem"), "--ca", path.join(w.dir, "pki/ca-2.pem"),
+      "--key", key, "--cert", cert, "--out", w.tender]);
+
+    // The bidder is the enterprise of the phone's enterprise certificate.
+    const subject = execFileSync("openssl", ["x509", "-in", path.join(w.dir, "pki/ent-huaxia.pem"), "-noout", "-subject", "-nameopt", "RFC2253,-esc_msb"]).toString();
+    w.enterprise = subject.match(/(?:^|[=,])O=([^,\n]+)/)[1];
+    w.creditCode = subject.match(/serialNumber=([0-9A-Z]{18})/)[1];
+    w.project = path.join(w.dir, "华夏投标.bidproj");
+    run(["project", "new", w.project, "--tender", w.tender, "--platform-cert", cert]);
+    run(["project", "set", w.project, `bidder.name=${w.enterprise}`, `bidder.credit_code=${w.creditCode}`, "bidder.legal_representative=张伟"]);
+    return w;
+  }
+
+  /** Runs `bidseal ARGS` with this world's project index; returns stdout. */
+  cli(args) {
+    return execFileSync(this.bin, args, { env: { ...process.env, BIDSEAL_INDEX: this.index }, stdio: ["ignore", "pipe", "pipe"] }).toString();
+  }
+
+  /** Fills the project, attaches the tender PDF to every section and composes the bid PDF. */
+  compose() {
+    const pdf = path.join(REPO, "assets/demo-tender/tender.pdf");
+    for (const section of ["business", "technical", "qualification"]) {
+      this.cli(["project", "attach", this.project, "--section", section, pdf]);
+    }
+    this.cli(["project", "set", this.project, "price=4321000.50", "duration=300", "quality=合格", "project_manager=王芳"]);
+    this.cli(["project", "compose", this.project]);
+  }
+
+  /** A phone scanning `payload`; resolves with { code, stdout, stderr } when it exits. */
+  phone(payload, extra = []) {
+    const child = spawn(this.bin, ["phone", "scan", payload, "--keystore", this.dir, "--cosign", this.cosign.url, "--pin", PIN, ...extra],
+      { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    child.stderr.on("data", (c) => (stderr += c));
+    const done = new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+    return { child, done };
+  }
+
+  /** Stops the co-signing service and removes the folder. */
+  async close() {
+    if (this.cosign) {
+      const exited = new Promise((r) => this.cosign.child.once("exit", r));
+      this.cosign.child.kill("SIGKILL");
+      await exited;
+    }
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Decodes every QR code in a PNG with zbarimg (an independent decoder); [] when none. */
+export function decodeQr(png) {
+  try {
+    const out = execFileSync("zbarimg", ["--raw", "-q", "-Sdisable", "-Sqrcode.enable", png]).toString();
+    return out.split("\n").filter(Boolean);
+  } catch (e) {
+    if (e.status === 4) return []; // zbarimg: no symbol found
+    throw e;
+  }
+}

@@ -1,0 +1,21 @@
+// Entry of the window. Element Plus components are registered one by one (only those the
+// views use) so that the bundle carries no unused component code; its full stylesheet stays.
+import { createApp, type Component } from "vue";
+import {
+  ElAlert, ElButton, ElCard, ElConfigProvider, ElDescriptions, ElDescriptionsItem, ElDialog,
+  ElForm, ElFormItem, ElInput, ElInputNumber, ElLink, ElLoading, ElRadio, ElRadioGroup, ElTable,
+  ElTableColumn, ElTag, ElTooltip, ElTree,
+} from "element-plus";
+import "element-plus/dist/index.css";
+import "./style.css";
+import App from "./App.vue";
+import { i18n } from "./i18n";
+
+const app = createApp(App).use(i18n).use(ElLoading);
+const components: Component[] = [
+  ElAlert, ElButton, ElCard, ElConfigProvider, ElDescriptions, ElDescriptionsItem, ElDialog,
+  ElForm, ElFormItem, ElInput, ElInputNumber, ElLink, ElRadio, ElRadioGroup, ElTable,
+  ElTableColumn, ElTag, ElTooltip, ElTree,
+];
+for (const c of components) app.use(c as never);
+app.mount("#app");
