@@ -66,7 +66,7 @@ scanning() {
       case "${phones[$seen]}" in *--pin*) pin="" ;; esac
       # shellcheck disable=SC2086
       "$BIDSEAL" phone scan --qr-png "$png" --keystore world --cosign "$COSIGN" $pin \
-        ${phones[$seen]} >"phone-$STEP-$seen.out" 2>"phone-$STEP-$seen.err" &
+        --platform-cert world/pki/platform.crt ${phones[$seen]} >"phone-$STEP-$seen.out" 2>"phone-$STEP-$seen.err" &
       phone_pids+=($!)
       seen=$((seen + 1))
     done
@@ -180,7 +180,7 @@ has out.txt "下一步：合成投标文件"
 
 # --- the opening at the hall, once the opening time is reached ---------------------------------
 while [ "$(date -u +%s)" -le "$(date -u -d "$OPENING" +%s)" ]; do sleep 1; done
-scanning 0 "" -- open 投标文件.bsbid --tender tender.zip --relay "$RELAY" --work opened
+scanning 0 "" -- open 投标文件.bsbid --tender tender.zip --platform-cert world/pki/platform.crt --relay "$RELAY" --work opened
 has out.txt "投标文件.bsbid"
 
 echo "newcomer flow: $STEP steps passed" >&2
