@@ -12,6 +12,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use bidseal_phone::cosign::client::CosignClient;
+use bidseal_phone::cosign::opening::PlatformPins;
 use bidseal_phone::cosign::server::{self, ADMIN_TOKEN_FILE, STATE_FILE};
 use bidseal_phone::cosign::state::AdminAction;
 use bidseal_phone::keystore::{Keystore, KEYSTORE_FILE};
@@ -51,6 +52,10 @@ enum PhoneCommand {
         /// The init folder or its cosign/ subfolder.
         #[arg(long)]
         state: PathBuf,
+        /// Trading-platform certificate (PEM, one or more) whose signed tenders state the
+        /// opening time; repeatable. Without one, opening-time decryption is refused.
+        #[arg(long = "platform-cert")]
+        platform_cert: Vec<PathBuf>,
     },
     /// 模拟手机扫码 / act as the phone for one scan
     Scan(ScanArgs),
@@ -159,8 +164,15 @@ pub fn run(args: PhoneArgs) -> Result<ExitCode> {
             pin,
             kdf_iterations,
         } => init(&dir, &pin, kdf_iterations),
-        PhoneCommand::ServeCosign { listen, state } => {
-            runtime()?.block_on(serve_cosign(listen, &cosign_dir(&state)))
+        PhoneCommand::ServeCosign {
+            listen,
+            state,
+            platform_cert,
+        } => {
+            let config = server::ServiceConfig {
+                platform_pins: PlatformPins::load(&platform_cert)?,
+            };
+            runtime()?.block_on(serve_cosign(listen, &cosign_dir(&state), config))
         }
         PhoneCommand::Scan(a) => runtime()?.block_on(scan(a)),
         PhoneCommand::Admin(a) => runtime()?.block_on(admin(a)),
@@ -210,7 +222,16 @@ fn init(dir: &Path, pin: &str, kdf_iterations: u32) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve_cosign(listen: SocketAddr, state: &Path) -> Result<ExitCode> {
+async fn serve_cosign(
+    listen: SocketAddr,
+    state: &Path,
+    config: server::ServiceConfig,
+) -> Result<ExitCode> {
+    if config.platform_pins.is_empty() {
+        eprintln!(
+            "警告：未配置交易平台证书（--platform-cert），开标解密将一律被拒绝（试解密不受影响）"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("无法监听 {listen}"))?;
@@ -221,7 +242,7 @@ async fn serve_cosign(listen: SocketAddr, state: &Path) -> Result<ExitCode> {
         "协同签名服务已启动：http://{addr}（状态目录 {}）",
         state.display()
     );
-    server::serve(listener, state)
+    server::serve_with(listener, state, config)
         .await
         .context("协同签名服务异常退出")?;
     Ok(ExitCode::SUCCESS)

@@ -295,14 +295,15 @@ impl PhoneSimulator {
         binding: &SessionBinding,
         desktop: &str,
         detail: String,
-        not_before: Option<u64>,
+        _not_before: Option<u64>,
     ) -> Result<SecretKey, RefusalReason> {
         let ctx = OperationContext {
             operation,
             desktop: desktop.to_string(),
             session_id: binding.session.to_base64(),
             detail,
-            not_before: not_before.map(|t| t.min(i64::MAX as u64) as i64),
+            tender: None, // H4: forward the DecryptRequest's platform-signed tender here
+            bound_digest: None,
         };
         let share = self
             .cosign

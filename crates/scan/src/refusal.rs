@@ -38,6 +38,14 @@ pub enum RefusalReason {
     CoSigningUnavailable,
     /// The request is not acceptable (for example an empty hash list); `detail` says why.
     InvalidRequest { detail: String },
+    /// The co-signing service could not establish the opening time itself (no platform-signed
+    /// tender, a signature it does not trust, no trial-decryption record); `detail` says why.
+    OpeningTimeUnverified { detail: String },
+    /// The call did not come from the phone the certificate is bound to (device signature
+    /// missing, wrong or stale); refused before the PIN is looked at.
+    DeviceNotRecognised,
+    /// Too many attempts from this phone or on this certificate; retry after the given seconds.
+    TooManyAttempts { retry_after_secs: u64 },
 }
 
 impl RefusalReason {
@@ -58,6 +66,9 @@ impl RefusalReason {
             RefusalReason::PlatformNotAllowed => "platform_not_allowed",
             RefusalReason::CoSigningUnavailable => "co_signing_unavailable",
             RefusalReason::InvalidRequest { .. } => "invalid_request",
+            RefusalReason::OpeningTimeUnverified { .. } => "opening_time_unverified",
+            RefusalReason::DeviceNotRecognised => "device_not_recognised",
+            RefusalReason::TooManyAttempts { .. } => "too_many_attempts",
         }
     }
 
@@ -106,6 +117,16 @@ impl RefusalReason {
             RefusalReason::CoSigningUnavailable => "协同签名服务暂不可用，请稍后重新扫码".into(),
             RefusalReason::InvalidRequest { detail } => {
                 format!("手机端认为请求无效（{detail}），请在桌面端重新发起")
+            }
+            RefusalReason::OpeningTimeUnverified { detail } => {
+                format!("协同签名服务无法确认已到开标时间，拒绝解密：{detail}")
+            }
+            RefusalReason::DeviceNotRecognised => {
+                "协同签名服务不认识这台手机（设备签名无效），请在已绑定证书的手机上操作或重新绑定"
+                    .into()
+            }
+            RefusalReason::TooManyAttempts { retry_after_secs } => {
+                format!("尝试过于频繁，请 {retry_after_secs} 秒后再试")
             }
         }
     }

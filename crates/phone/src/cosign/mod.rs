@@ -3,5 +3,6 @@
 //! by the phone and the admin CLI ([`client`]).
 
 pub mod client;
+pub mod opening;
 pub mod server;
 pub mod state;

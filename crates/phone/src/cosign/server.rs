@@ -126,6 +126,13 @@ pub struct CertSummary {
     pub not_after: i64,
 }
 
+/// Configuration of a running service beyond its state folder.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceConfig {
+    /// Platform certificates trusted to state tender opening times (`--platform-cert`).
+    pub platform_pins: super::opening::PlatformPins,
+}
+
 struct Service {
     book: Mutex<CosignBook>,
     state_path: PathBuf,
@@ -155,9 +162,10 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// Builds the router over the state dir (loads `state.json` and `admin-token`).
-pub fn router(state_dir: &Path) -> Result<Router, ServeError> {
+pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeError> {
     let state_path = state_dir.join(STATE_FILE);
-    let book = CosignBook::load(&state_path)?;
+    let mut book = CosignBook::load(&state_path)?;
+    book.platform_pins = config.platform_pins;
     let token_path = state_dir.join(ADMIN_TOKEN_FILE);
     let token = Zeroizing::new(
         std::fs::read_to_string(&token_path)
@@ -182,7 +190,16 @@ pub fn router(state_dir: &Path) -> Result<Router, ServeError> {
 
 /// Serves until the listener fails.
 pub async fn serve(listener: tokio::net::TcpListener, state_dir: &Path) -> Result<(), ServeError> {
-    let app = router(state_dir)?;
+    serve_with(listener, state_dir, ServiceConfig::default()).await
+}
+
+/// Serves with `config` (pinned platform certificates) until the listener fails.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state_dir: &Path,
+    config: ServiceConfig,
+) -> Result<(), ServeError> {
+    let app = router(state_dir, config)?;
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -15,6 +15,8 @@
 //! It does not authenticate the phone device itself (any caller with the PIN is the holder)
 //! and does not rate-limit by network address.
 
+pub use super::opening::TenderEvidence;
+use super::opening::{GenerateLedger, PlatformPins};
 use crate::key_seal::ServiceShare;
 pub use bidseal_scan::RefusalReason;
 use rand_core::{OsRng, RngCore};
@@ -289,11 +291,22 @@ pub struct OperationContext {
     pub desktop: String,
     /// Scan session id.
     pub session_id: String,
-    /// Human-readable summary (project, document, hash prefix).
+    /// Human-readable summary (project, document, hash prefix); logged, at most
+    /// [`MAX_DETAIL`] bytes (longer is cut at a character boundary).
     pub detail: String,
-    /// For decryption: refuse before this Unix time (the tender's opening time).
-    pub not_before: Option<i64>,
+    /// decrypt at the opening: the platform-signed tender, exact `tender.json` bytes and the
+    /// platform's DER ECDSA-P256/SHA-256 signature over them (the tender package's
+    /// `tender.json` + `tender.json.sig`, see docs/tender-format.md).
+    #[serde(default)]
+    pub tender: Option<TenderEvidence>,
+    /// generate: hex SHA-256 the phone signs (the bid manifest's digest); decrypt as trial
+    /// decryption: the same manifest digest of the freshly generated bid.
+    #[serde(default)]
+    pub bound_digest: Option<String>,
 }
+
+/// Longest `detail` kept in the usage log, bytes.
+pub const MAX_DETAIL: usize = 1024;
 
 /// Admin actions (enterprise administrator, seed 2.6).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -343,6 +356,29 @@ pub enum BookError {
 pub struct CosignBook {
     /// Records by keystore id.
     pub certs: BTreeMap<String, CertRecord>,
+    /// Platform certificates trusted for opening times (configuration, not persisted).
+    #[serde(skip)]
+    pub platform_pins: PlatformPins,
+    /// Recent `generate` authorisations, for trial decryption (not persisted).
+    #[serde(skip)]
+    generated: GenerateLedger,
+}
+
+/// Log operation name of a trial decryption.
+pub const DECRYPT_TRIAL: &str = "试解密";
+/// Longest `who` / `desktop` / `session_id` kept in the usage log, bytes.
+pub const MAX_WHO: usize = 256;
+
+/// `text` cut to at most `max` bytes at a character boundary.
+pub fn bounded(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Unix seconds as RFC 3339 in China Standard Time (UTC+8), for logs and phone screens.
@@ -377,14 +413,40 @@ impl CosignBook {
         let Some(rec) = self.certs.get_mut(id) else {
             return Err(RefusalReason::NoSuitableCertificate);
         };
-        let decision = Self::decide(rec, pin, ctx, now);
+        let mut operation = ctx.operation.zh_name().to_string();
+        let mut detail = bounded(&ctx.detail, MAX_DETAIL).to_string();
+        let decision = Self::decide(rec, pin, now).and_then(|share| {
+            match ctx.operation {
+                CosignOperation::Decrypt => {
+                    let note = Self::decrypt_allowed(
+                        &self.platform_pins,
+                        &self.generated,
+                        &rec.id,
+                        ctx,
+                        now,
+                    )?;
+                    if note == DECRYPT_TRIAL {
+                        operation = DECRYPT_TRIAL.to_string();
+                    } else {
+                        detail = format!("{}；{note}", bounded(&detail, MAX_DETAIL / 2));
+                    }
+                }
+                CosignOperation::Generate => {
+                    if let Some(digest) = ctx.bound_digest.as_deref() {
+                        self.generated.record(&rec.id, &ctx.session_id, digest, now);
+                    }
+                }
+                CosignOperation::Auth | CosignOperation::Sign => {}
+            }
+            Ok(share)
+        });
         rec.log.push(UsageLogEntry {
             at: now,
-            who: who.to_string(),
-            operation: ctx.operation.zh_name().to_string(),
-            desktop: ctx.desktop.clone(),
-            session_id: ctx.session_id.clone(),
-            detail: ctx.detail.clone(),
+            who: bounded(who, MAX_WHO).to_string(),
+            operation,
+            desktop: bounded(&ctx.desktop, MAX_WHO).to_string(),
+            session_id: bounded(&ctx.session_id, MAX_WHO).to_string(),
+            detail,
             result: match &decision {
                 Ok(_) => "OK".to_string(),
                 Err(r) => r.code().to_string(),
@@ -393,12 +455,45 @@ impl CosignBook {
         decision
     }
 
-    fn decide(
-        rec: &mut CertRecord,
-        pin: &str,
+    /// Decides whether a decrypt may happen now (after the PIN passed): a trial decryption of
+    /// a bid this certificate just generated in this session, or the opening time of a tender
+    /// signed by a pinned platform reached on the service's clock. Returns a note for the log.
+    fn decrypt_allowed(
+        pins: &PlatformPins,
+        generated: &GenerateLedger,
+        cert: &str,
         ctx: &OperationContext,
         now: i64,
-    ) -> Result<ServiceShare, RefusalReason> {
+    ) -> Result<String, RefusalReason> {
+        if let Some(digest) = ctx.bound_digest.as_deref() {
+            if generated.allows_trial(cert, &ctx.session_id, digest, now) {
+                return Ok(DECRYPT_TRIAL.to_string());
+            }
+        }
+        let Some(tender) = ctx.tender.as_ref() else {
+            return Err(RefusalReason::OpeningTimeUnverified {
+                detail: if ctx.bound_digest.is_some() {
+                    "本会话中没有用该证书生成这份投标文件的记录（试解密只能在生成后 10 分钟内、同一次扫码会话中进行）".into()
+                } else {
+                    "请求中没有交易平台签名的招标文件，无法确认开标时间".into()
+                },
+            });
+        };
+        let facts = pins.verify(tender, now)?;
+        if now < facts.opening_time {
+            return Err(RefusalReason::BeforeOpeningTime {
+                opens_at: facts.opening_time.max(0) as u64,
+            });
+        }
+        Ok(format!(
+            "开标解密：项目 {} 标段 {}，开标时间 {}（平台签名已验证）",
+            bounded(&facts.project_id, 128),
+            bounded(&facts.lot_id, 64),
+            rfc3339(facts.opening_time)
+        ))
+    }
+
+    fn decide(rec: &mut CertRecord, pin: &str, now: i64) -> Result<ServiceShare, RefusalReason> {
         if rec.state == CertState::Revoked {
             return Err(RefusalReason::CertificateRevoked);
         }
@@ -428,15 +523,6 @@ impl CosignBook {
             });
         }
         rec.wrong_pins = 0;
-        if ctx.operation == CosignOperation::Decrypt {
-            if let Some(open) = ctx.not_before {
-                if now < open {
-                    return Err(RefusalReason::BeforeOpeningTime {
-                        opens_at: open.max(0) as u64,
-                    });
-                }
-            }
-        }
         rec.share().ok_or(RefusalReason::NoSuitableCertificate)
     }
 
@@ -667,7 +753,8 @@ mod tests {
             desktop: "d".into(),
             session_id: "s".into(),
             detail: String::new(),
-            not_before: None,
+            tender: None,
+            bound_digest: None,
         }
     }
 
@@ -751,16 +838,258 @@ mod tests {
         ));
     }
 
+    /// A platform (self-signed P-256 certificate + key) and a tender it signed.
+    struct Platform {
+        cert_pem: String,
+        signer: bidseal_bid::tender::PlatformSigner,
+    }
+
+    impl Platform {
+        fn new() -> Self {
+            let ca = crate::pki::TestCa::generate("ca-1", "某交易平台").unwrap();
+            Self {
+                cert_pem: crate::pki::cert_pem(&ca.cert).unwrap(),
+                signer: bidseal_bid::tender::PlatformSigner::from_pkcs8_pem(ca.key_pem().unwrap())
+                    .unwrap(),
+            }
+        }
+
+        fn pins(&self) -> PlatformPins {
+            PlatformPins::new(vec![bidseal_bid::tender::PlatformCertificate::from_pem(
+                &self.cert_pem,
+            )
+            .unwrap()])
+        }
+
+        /// A signed tender opening at `opens` (Unix seconds).
+        fn tender(&self, opens: i64) -> TenderEvidence {
+            let manifest = serde_json::json!({
+                "format": "bidseal-tender/1",
+                "project": {"id": "ZB-2026-001", "name": "某工程", "lot": {"id": "BD01", "name": "第一标段"}},
+                "opening_time": rfc3339(opens),
+            })
+            .to_string()
+            .into_bytes();
+            let signature = self.signer.sign(&manifest);
+            TenderEvidence {
+                manifest: manifest.into(),
+                signature: signature.into(),
+            }
+        }
+    }
+
+    fn decrypt(
+        tender: Option<TenderEvidence>,
+        digest: Option<&str>,
+        session: &str,
+    ) -> OperationContext {
+        OperationContext {
+            tender,
+            bound_digest: digest.map(str::to_string),
+            session_id: session.into(),
+            ..ctx(CosignOperation::Decrypt)
+        }
+    }
+
+    fn unverified(r: Result<ServiceShare, RefusalReason>) -> bool {
+        matches!(r, Err(RefusalReason::OpeningTimeUnverified { .. }))
+    }
+
     #[test]
-    fn decryption_before_opening_time_is_refused_even_with_right_pin() {
+    fn opening_decrypt_needs_a_tender_signed_by_a_pinned_platform_and_the_service_clock() {
+        let platform = Platform::new();
         let mut b = book();
-        let mut c = ctx(CosignOperation::Decrypt);
-        c.not_before = Some(1000);
+        b.platform_pins = platform.pins();
+        let open = 1_800_000_000;
+        let good = platform.tender(open);
+        // The service's clock decides: one second before the opening is refused.
+        assert_eq!(
+            b.authorise(
+                "c",
+                "123456",
+                &decrypt(Some(good.clone()), None, "s"),
+                "x",
+                open - 1
+            )
+            .err(),
+            Some(RefusalReason::BeforeOpeningTime {
+                opens_at: open as u64
+            })
+        );
+        assert!(b
+            .authorise(
+                "c",
+                "123456",
+                &decrypt(Some(good.clone()), None, "s"),
+                "x",
+                open
+            )
+            .is_ok());
+        let log = &b.certs["c"].log;
+        assert!(
+            log.last().unwrap().detail.contains("ZB-2026-001"),
+            "{log:?}"
+        );
+
+        // A tender signed by another key (a forged platform) is refused, even past the time.
+        let forger = Platform::new();
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(Some(forger.tender(0)), None, "s"),
+            "x",
+            open
+        )));
+        // The pinned platform's signature over different bytes (opening moved earlier).
+        let mut moved = platform.tender(open);
+        moved.manifest = platform.tender(0).manifest;
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(Some(moved), None, "s"),
+            "x",
+            open - 1
+        )));
+        // No tender at all.
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(None, None, "s"),
+            "x",
+            open
+        )));
+        // Signed, but not a manifest with an opening time.
+        let mut junk = platform.tender(0);
+        junk.manifest = b"{\"opening_time\": \"tomorrow\"}".to_vec().into();
+        junk.signature = platform.signer.sign(&junk.manifest.0).into();
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(Some(junk), None, "s"),
+            "x",
+            open
+        )));
+        // A wrong PIN is still a wrong PIN, whatever the tender says.
         assert!(matches!(
-            b.authorise("c", "123456", &c, "x", 999),
-            Err(RefusalReason::BeforeOpeningTime { .. })
+            b.authorise("c", "000000", &decrypt(Some(good), None, "s"), "x", open),
+            Err(RefusalReason::WrongPin { .. })
         ));
-        assert!(b.authorise("c", "123456", &c, "x", 1000).is_ok());
+    }
+
+    #[test]
+    fn without_a_pinned_platform_every_opening_decrypt_is_refused_but_trial_works() {
+        let platform = Platform::new();
+        let mut b = book();
+        assert!(b.platform_pins.is_empty());
+        let r = b.authorise(
+            "c",
+            "123456",
+            &decrypt(Some(platform.tender(0)), None, "s"),
+            "x",
+            1_000,
+        );
+        match r {
+            Err(RefusalReason::OpeningTimeUnverified { detail }) => {
+                assert!(detail.contains("未配置交易平台证书"), "{detail}")
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        let gen = OperationContext {
+            bound_digest: Some("ab".repeat(32)),
+            ..ctx(CosignOperation::Generate)
+        };
+        b.authorise("c", "123456", &gen, "x", 1_000).unwrap();
+        assert!(b
+            .authorise(
+                "c",
+                "123456",
+                &decrypt(None, Some(&"ab".repeat(32)), "s"),
+                "x",
+                1_001
+            )
+            .is_ok());
+        assert_eq!(b.certs["c"].log.last().unwrap().operation, DECRYPT_TRIAL);
+    }
+
+    #[test]
+    fn trial_decrypt_only_for_the_digest_generated_in_this_session_within_ten_minutes() {
+        let mut b = book();
+        b.certs.insert(
+            "other".into(),
+            CertRecord::new(
+                "other",
+                "fp2",
+                "王芳",
+                i64::MAX / 2,
+                "123456",
+                CertShares {
+                    share: &crate::key_seal::new_share(),
+                    recovery_share: &crate::key_seal::new_share(),
+                },
+                1000,
+            ),
+        );
+        let digest = "cd".repeat(32);
+        let t0 = 5_000;
+        let gen = OperationContext {
+            bound_digest: Some(digest.clone()),
+            session_id: "s".into(),
+            ..ctx(CosignOperation::Generate)
+        };
+        b.authorise("c", "123456", &gen, "x", t0).unwrap();
+        // Another digest, another session, another certificate: refused.
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(None, Some(&"ce".repeat(32)), "s"),
+            "x",
+            t0 + 1
+        )));
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(None, Some(&digest), "s2"),
+            "x",
+            t0 + 1
+        )));
+        assert!(unverified(b.authorise(
+            "other",
+            "123456",
+            &decrypt(None, Some(&digest), "s"),
+            "x",
+            t0 + 1
+        )));
+        // Within the window (inclusive) it works, after it not.
+        assert!(b
+            .authorise(
+                "c",
+                "123456",
+                &decrypt(None, Some(&digest), "s"),
+                "x",
+                t0 + super::super::opening::TRIAL_WINDOW_SECS
+            )
+            .is_ok());
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(None, Some(&digest), "s"),
+            "x",
+            t0 + super::super::opening::TRIAL_WINDOW_SECS + 1
+        )));
+        // A refused generate (wrong PIN) records nothing.
+        let gen2 = OperationContext {
+            bound_digest: Some("ef".repeat(32)),
+            session_id: "s3".into(),
+            ..ctx(CosignOperation::Generate)
+        };
+        assert!(b.authorise("c", "000000", &gen2, "x", t0).is_err());
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(None, Some(&"ef".repeat(32)), "s3"),
+            "x",
+            t0 + 1
+        )));
     }
 
     #[test]
