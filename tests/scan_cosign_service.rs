@@ -4,6 +4,8 @@
 
 mod scan_common;
 
+use bidseal_phone::cosign::device::{DeviceKey, DeviceRoute};
+use bidseal_phone::keystore::Keystore;
 use scan_common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -41,18 +43,66 @@ fn http(
     (status, body)
 }
 
-fn authorise(base: &str, cert: &str, pin: &str) -> (u16, String) {
-    let body = serde_json::json!({
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The device key of the world's phone (made by `phone init`).
+fn device_key(world: &World) -> DeviceKey {
+    Keystore::load(&world.path("phone"))
+        .expect("keystore")
+        .device_key()
+        .expect("phone init makes a device key")
+        .clone()
+}
+
+fn authorise_body(pin: &str) -> Vec<u8> {
+    serde_json::json!({
         "pin": pin,
         "who": "李娜",
-        "context": {"operation": "sign", "desktop": "测试桌面", "session_id": "s-1", "detail": "d", "not_before": null}
-    });
+        "context": {"operation": "sign", "desktop": "测试桌面", "session_id": "s-1", "detail": "d"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A call signed with `key` (or unsigned with `None`).
+fn post_signed(
+    base: &str,
+    route: DeviceRoute,
+    cert: &str,
+    key: Option<&DeviceKey>,
+    body: &[u8],
+) -> (u16, String) {
+    let path = match route {
+        DeviceRoute::Authorise => "authorise",
+        DeviceRoute::ResetPin => "reset-pin",
+    };
+    let signed = key.map(|k| k.sign_call(route, cert, unix_now(), body));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(call) = &signed {
+        headers.extend(call.headers());
+    }
     http(
         base,
         "POST",
-        &format!("/v1/certs/{cert}/authorise"),
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
+        &format!("/v1/certs/{cert}/{path}"),
+        &headers,
+        body,
+    )
+}
+
+fn authorise(world: &World, cert: &str, pin: &str) -> (u16, String) {
+    let key = device_key(world);
+    post_signed(
+        &world.cosign.url,
+        DeviceRoute::Authorise,
+        cert,
+        Some(&key),
+        &authorise_body(pin),
     )
 }
 
@@ -69,7 +119,16 @@ fn hostile_requests_are_refused_and_the_service_keeps_serving() {
         b"{not json",
     );
     assert!((400..500).contains(&status), "malformed JSON: {status}");
-    let big = vec![b'a'; 200 * 1024];
+    let key = device_key(&world);
+    let (status, body) = post_signed(
+        base,
+        DeviceRoute::Authorise,
+        "staff-li",
+        Some(&key),
+        b"{not json",
+    );
+    assert_eq!(status, 422, "signed but malformed JSON: {body}");
+    let big = vec![b'a'; 300 * 1024];
     let (status, _) = http(base, "POST", "/v1/certs/staff-li/authorise", &json, &big);
     assert_eq!(status, 413, "oversized body");
     let (status, _) = http(
@@ -91,12 +150,12 @@ fn hostile_requests_are_refused_and_the_service_keeps_serving() {
         br#"{"action":"revoke"}"#,
     );
     assert_eq!(status, 401, "admin with a wrong token");
-    let (status, body) = authorise(base, "no-such-cert", PIN);
+    let (status, body) = authorise(&world, "no-such-cert", PIN);
     assert_eq!(status, 403);
-    assert!(body.contains("no_suitable_certificate"), "{body}");
+    assert!(body.contains("device_not_recognised"), "{body}");
     // Still alive, and nothing above changed the certificate.
     assert_eq!(http(base, "GET", "/healthz", &[], b"").0, 200);
-    let (status, body) = authorise(base, "staff-li", PIN);
+    let (status, body) = authorise(&world, "staff-li", PIN);
     assert_eq!(status, 200, "{body}");
     assert!(!body.contains(PIN), "the PIN is never echoed");
 }
@@ -105,14 +164,14 @@ fn hostile_requests_are_refused_and_the_service_keeps_serving() {
 fn lockout_and_usage_log_survive_a_service_restart() {
     let mut world = World::new();
     for remaining in (1..=4).rev() {
-        let (status, body) = authorise(&world.cosign.url, "staff-li", "000000");
+        let (status, body) = authorise(&world, "staff-li", "000000");
         assert_eq!(status, 403);
         assert!(
             body.contains(&format!("\"remaining_tries\":{remaining}")),
             "{body}"
         );
     }
-    let (_, body) = authorise(&world.cosign.url, "staff-li", "000000");
+    let (_, body) = authorise(&world, "staff-li", "000000");
     assert!(body.contains("pin_locked"), "{body}");
     let state_file = world.path("cosign/state.json");
     let state = std::fs::read_to_string(&state_file).unwrap();
@@ -131,7 +190,7 @@ fn lockout_and_usage_log_survive_a_service_restart() {
         "--state",
         &dir,
     ]);
-    let (status, body) = authorise(&world.cosign.url, "staff-li", PIN);
+    let (status, body) = authorise(&world, "staff-li", PIN);
     assert_eq!(status, 403);
     assert!(
         body.contains("pin_locked"),
@@ -143,4 +202,107 @@ fn lockout_and_usage_log_survive_a_service_restart() {
         .iter()
         .all(|e| e["who"] == "李娜" && e["operation"] == "签章" && e["session_id"] == "s-1"));
     assert_eq!(log[5]["result"], "pin_locked");
+}
+
+#[test]
+fn a_stranger_cannot_lock_a_certificate_or_fill_its_log() {
+    let world = World::new();
+    let base = &world.cosign.url;
+    let stranger = DeviceKey::generate();
+    let wrong = authorise_body("000000");
+    // Twenty wrong PINs: unsigned, signed by another phone, signed for another certificate,
+    // with a stale time, or with a body changed after signing. None is even looked at.
+    for _ in 0..4 {
+        for (status, body) in [
+            post_signed(base, DeviceRoute::Authorise, "staff-li", None, &wrong),
+            post_signed(
+                base,
+                DeviceRoute::Authorise,
+                "staff-li",
+                Some(&stranger),
+                &wrong,
+            ),
+        ] {
+            assert_eq!(status, 403);
+            assert!(body.contains("device_not_recognised"), "{body}");
+        }
+        let key = device_key(&world);
+        let other_cert = key.sign_call(DeviceRoute::Authorise, "legal-zhang", unix_now(), &wrong);
+        let stale = key.sign_call(
+            DeviceRoute::Authorise,
+            "staff-li",
+            unix_now() - 3600,
+            &wrong,
+        );
+        let other_body = key.sign_call(
+            DeviceRoute::Authorise,
+            "staff-li",
+            unix_now(),
+            &authorise_body("111111"),
+        );
+        let other_route = key.sign_call(DeviceRoute::ResetPin, "staff-li", unix_now(), &wrong);
+        for call in [other_cert, stale, other_body, other_route] {
+            let mut headers = vec![("Content-Type", "application/json")];
+            headers.extend(call.headers());
+            let (status, body) = http(
+                base,
+                "POST",
+                "/v1/certs/staff-li/authorise",
+                &headers,
+                &wrong,
+            );
+            assert_eq!(status, 403);
+            assert!(body.contains("device_not_recognised"), "{body}");
+        }
+    }
+    assert!(world.usage_log("staff-li").is_empty(), "nothing logged");
+    // The real phone still gets in with the right PIN: nothing was counted.
+    let (status, body) = authorise(&world, "staff-li", PIN);
+    assert_eq!(status, 200, "{body}");
+
+    // A recorded genuine call replayed byte for byte is refused.
+    let key = device_key(&world);
+    let body = authorise_body("000000");
+    let call = key.sign_call(DeviceRoute::Authorise, "staff-li", unix_now(), &body);
+    let mut headers = vec![("Content-Type", "application/json")];
+    headers.extend(call.headers());
+    let first = http(
+        base,
+        "POST",
+        "/v1/certs/staff-li/authorise",
+        &headers,
+        &body,
+    );
+    assert!(first.1.contains("wrong_pin"), "{first:?}");
+    let again = http(
+        base,
+        "POST",
+        "/v1/certs/staff-li/authorise",
+        &headers,
+        &body,
+    );
+    assert!(again.1.contains("device_not_recognised"), "{again:?}");
+    assert_eq!(world.usage_log("staff-li").len(), 2);
+}
+
+#[test]
+fn the_real_phone_is_rate_limited_per_certificate() {
+    let world = World::new();
+    let mut limited = None;
+    for i in 0..30 {
+        let (status, body) = authorise(&world, "ent-huaxia", PIN);
+        if body.contains("too_many_attempts") {
+            assert_eq!(status, 403);
+            limited = Some(i);
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        limited,
+        Some(bidseal_phone::cosign::limits::PER_CERT),
+        "the call after the allowance is refused"
+    );
+    // Another certificate of the same phone is still within its own allowance.
+    assert_eq!(authorise(&world, "staff-li", PIN).0, 200);
 }

@@ -268,7 +268,7 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
         _ => bail!("请给出二维码内容（PAYLOAD）或 --qr-png 图片中的一个"),
     };
     let keystore = Keystore::load(&phone_dir(&a.keystore))?;
-    let cosign = CosignClient::new(&a.cosign)?;
+    let cosign = CosignClient::new(&a.cosign)?.with_device_key(keystore.device_key());
     let user = PhoneUser {
         pin: read_pin(&a)?.into(),
         decision: if a.reject {
@@ -310,7 +310,7 @@ async fn reset_pin(
     bidseal_phone::provision::check_pin_format(new_pin)?;
     let mut keystore = Keystore::load(&phone_dir(keystore))?;
     keystore.entry(cert)?;
-    let client = CosignClient::new(cosign)?;
+    let client = CosignClient::new(cosign)?.with_device_key(keystore.device_key());
     let (share, recovery_share) = client.reset_pin(cert, code, new_pin).await?;
     keystore.reseal_after_pin_reset(cert, new_pin, &share, &recovery_share)?;
     eprintln!("证书 {cert} 的证书密码（PIN）已重置");

@@ -96,7 +96,9 @@ impl World {
     pub fn phone(&self, cert: Option<&str>, colleagues: &[&str]) -> TestPhone {
         let keystore = Keystore::load(&self.dir.join("world").join("phone"))
             .unwrap_or_else(|e| panic!("keystore: {e}"));
-        let cosign = CosignClient::new(&self.cosign_url).unwrap_or_else(|e| panic!("{e}"));
+        let cosign = CosignClient::new(&self.cosign_url)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_device_key(keystore.device_key());
         let user = PhoneUser {
             pin: PIN.to_string().into(),
             decision: UserDecision::Confirm,

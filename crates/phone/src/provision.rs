@@ -15,6 +15,7 @@
 //! keys in `pki/` exist because independent validators need them in tests; the phone never
 //! reads them. It refuses to overwrite an existing `DIR/phone/keystore.json`.
 
+use crate::cosign::device::DeviceKey;
 use crate::cosign::state::{write_atomic, CertRecord, CertShares, CosignBook};
 use crate::key_seal::{new_share, RecoverySeal, SealedKey};
 use crate::keystore::{
@@ -141,6 +142,7 @@ pub fn init_test_world(
     write_public(&pki_dir.join("trust.pem"), trust.as_bytes())?;
 
     let font = SealFont::load();
+    let device = DeviceKey::generate();
     let mut book = CosignBook::default();
     let mut entries = Vec::new();
     let mut report = Vec::new();
@@ -179,7 +181,8 @@ pub fn init_test_world(
                     recovery_share: &recovery_share,
                 },
                 kdf_iterations,
-            ),
+            )
+            .with_device(&device.public_hex()),
         );
 
         let mut seals = Vec::new();
@@ -239,6 +242,7 @@ pub fn init_test_world(
     let manifest = KeystoreManifest {
         version: KEYSTORE_VERSION,
         certificates: entries,
+        device_key: Some(device),
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ProvisionError::Io {
         path: KEYSTORE_FILE.into(),

@@ -116,7 +116,9 @@ impl DemoWorld {
     fn phone(&self, label: &str, cert: Option<&str>, colleagues: &[&str]) -> Result<DemoPhone> {
         let keystore = Keystore::load(&self.out.join("phones").join("phone"))
             .map_err(|e| anyhow!("手机证书库无法读取：{e}"))?;
-        let cosign = CosignClient::new(&self.cosign_url).map_err(|e| anyhow!("{e}"))?;
+        let cosign = CosignClient::new(&self.cosign_url)
+            .map_err(|e| anyhow!("{e}"))?
+            .with_device_key(keystore.device_key());
         let user = PhoneUser {
             pin: PIN.to_string().into(),
             decision: UserDecision::Confirm,

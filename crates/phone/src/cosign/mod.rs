@@ -3,6 +3,8 @@
 //! by the phone and the admin CLI ([`client`]).
 
 pub mod client;
+pub mod device;
+pub mod limits;
 pub mod opening;
 pub mod server;
 pub mod state;

@@ -13,6 +13,8 @@
 //! wrong PIN or a log line. PINs and shares never appear in logs or error texts. It does not
 //! terminate TLS: run it on loopback or behind a TLS proxy.
 
+use super::device::{self, DeviceRoute};
+use super::limits::{self, RateLimiter, ReplayGuard};
 use super::state::{
     AdminAction, CertState, CosignBook, OperationContext, RefusalReason, ResetRefusal,
     UsageLogEntry,
@@ -29,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 /// Largest request body accepted.
-pub const MAX_BODY: usize = 64 * 1024;
+pub const MAX_BODY: usize = 256 * 1024;
 /// File name of the state inside the state dir.
 pub const STATE_FILE: &str = "state.json";
 /// File name of the admin token inside the state dir.
@@ -137,6 +139,7 @@ struct Service {
     book: Mutex<CosignBook>,
     state_path: PathBuf,
     admin_token_hash: [u8; 32],
+    guards: Mutex<(RateLimiter, ReplayGuard)>,
 }
 
 /// Errors starting the service.
@@ -176,6 +179,7 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
         book: Mutex::new(book),
         state_path,
         admin_token_hash,
+        guards: Mutex::new((RateLimiter::default(), ReplayGuard::default())),
     });
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -204,11 +208,84 @@ pub async fn serve_with(
     Ok(())
 }
 
+/// The gate in front of every PIN call: the device signature of the phone bound to the
+/// certificate (unknown certificate, missing, wrong, stale or replayed signature →
+/// `device_not_recognised`, nothing logged, nothing counted), then the rate limits per device
+/// and per certificate.
+fn device_gate(
+    svc: &Service,
+    route: DeviceRoute,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<(), RefusalReason> {
+    let device_key = {
+        let book = svc
+            .book
+            .lock()
+            .map_err(|_| RefusalReason::CoSigningUnavailable)?;
+        book.certs.get(id).and_then(|r| r.device_key.clone())
+    };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (Some(public), Some(time), Some(nonce), Some(signature)) = (
+        device_key,
+        header(device::TIME_HEADER),
+        header(device::NONCE_HEADER),
+        header(device::SIGNATURE_HEADER),
+    ) else {
+        return Err(RefusalReason::DeviceNotRecognised);
+    };
+    let call = device::SignedCall {
+        time,
+        nonce,
+        signature,
+    };
+    if !device::verify_call(&public, route, id, &call, body, now) {
+        return Err(RefusalReason::DeviceNotRecognised);
+    }
+    let mut guards = svc
+        .guards
+        .lock()
+        .map_err(|_| RefusalReason::CoSigningUnavailable)?;
+    let (limiter, replay) = &mut *guards;
+    if !replay.first_use(call.nonce.as_bytes(), now, device::CLOCK_SKEW_SECS) {
+        return Err(RefusalReason::DeviceNotRecognised);
+    }
+    limiter
+        .hit(&format!("device:{public}"), limits::PER_DEVICE, now)
+        .and_then(|()| limiter.hit(&format!("cert:{id}"), limits::PER_CERT, now))
+        .map_err(|retry_after_secs| RefusalReason::TooManyAttempts { retry_after_secs })
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("请求格式错误：{e}"),
+        ))
+    })
+}
+
 async fn authorise(
     State(svc): State<Arc<Service>>,
     UrlPath(id): UrlPath<String>,
-    Json(req): Json<AuthoriseRequest>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
+    let body = Zeroizing::new(body.to_vec());
+    if let Err(refusal) = device_gate(&svc, DeviceRoute::Authorise, &id, &headers, &body, now()) {
+        return (StatusCode::FORBIDDEN, Json(AuthoriseRefusal { refusal })).into_response();
+    }
+    let req: AuthoriseRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
     // PBKDF2 is slow on purpose: keep it off the async workers.
     let outcome = tokio::task::spawn_blocking(move || {
         let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
@@ -233,8 +310,23 @@ async fn authorise(
 async fn reset_pin(
     State(svc): State<Arc<Service>>,
     UrlPath(id): UrlPath<String>,
-    Json(req): Json<ResetPinRequest>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
+    let body = Zeroizing::new(body.to_vec());
+    if let Err(r) = device_gate(&svc, DeviceRoute::ResetPin, &id, &headers, &body, now()) {
+        let refusal = match r {
+            RefusalReason::TooManyAttempts { retry_after_secs } => {
+                ResetRefusal::TooManyAttempts { retry_after_secs }
+            }
+            _ => ResetRefusal::DeviceNotRecognised,
+        };
+        return (StatusCode::FORBIDDEN, Json(ResetPinRefusal { refusal })).into_response();
+    }
+    let req: ResetPinRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
     let outcome = tokio::task::spawn_blocking(move || {
         let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
         let decision = book.reset_pin(&id, req.code.expose(), req.new_pin.expose(), now());

@@ -167,6 +167,10 @@ pub struct CertRecord {
     /// A pending PIN reset (one-time verification code), if the admin issued one.
     #[serde(default)]
     pub pending_reset: Option<PendingReset>,
+    /// Public device key (hex SEC1) of the phone this certificate is bound to; calls not
+    /// signed by it are refused before the PIN is looked at ([`super::device`]).
+    #[serde(default)]
+    pub device_key: Option<String>,
     /// Usage log, oldest first.
     pub log: Vec<UsageLogEntry>,
 }
@@ -206,8 +210,15 @@ impl CertRecord {
             share: hex::encode(share.as_ref()),
             recovery_share: hex::encode(recovery_share.as_ref()),
             pending_reset: None,
+            device_key: None,
             log: Vec::new(),
         }
+    }
+
+    /// Binds the record to the phone with this public device key (hex SEC1).
+    pub fn with_device(mut self, public_hex: &str) -> Self {
+        self.device_key = Some(public_hex.to_string());
+        self
     }
 
     fn share(&self) -> Option<ServiceShare> {
@@ -272,6 +283,15 @@ pub enum ResetRefusal {
     /// Unknown certificate.
     #[error("协同签名服务中没有这本证书")]
     Unknown,
+    /// The call was not signed by the phone the certificate is bound to.
+    #[error("协同签名服务不认识这台手机（设备签名无效），请在已绑定证书的手机上操作")]
+    DeviceNotRecognised,
+    /// Too many attempts from this phone or on this certificate.
+    #[error("尝试过于频繁，请 {retry_after_secs} 秒后再试")]
+    TooManyAttempts {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
 }
 
 /// What a successful PIN reset releases to the phone so it can re-seal its key.
