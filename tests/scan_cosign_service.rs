@@ -173,12 +173,15 @@ fn lockout_and_usage_log_survive_a_service_restart() {
     }
     let (_, body) = authorise(&world, "staff-li", "000000");
     assert!(body.contains("pin_locked"), "{body}");
-    let state_file = world.path("cosign/state.json");
-    let state = std::fs::read_to_string(&state_file).unwrap();
-    assert!(
-        !state.contains("\"123456\"") && !state.contains("\"000000\""),
-        "no PIN in the state file"
-    );
+    for file in ["cosign/state.db", "cosign/state.db-wal"] {
+        let state = std::fs::read(world.path(file)).unwrap_or_default();
+        assert!(
+            !state
+                .windows(8)
+                .any(|w| w == b"\"123456\"" || w == b"\"000000\""),
+            "no PIN in {file}"
+        );
+    }
 
     // Restart the service on the same state folder.
     let dir = world.dir.0.to_string_lossy().to_string();
@@ -305,4 +308,38 @@ fn the_real_phone_is_rate_limited_per_certificate() {
     );
     // Another certificate of the same phone is still within its own allowance.
     assert_eq!(authorise(&world, "staff-li", PIN).0, 200);
+}
+
+#[test]
+fn phone_admin_log_checks_the_hash_chain_and_spots_an_edited_entry() {
+    let world = World::new();
+    assert!(authorise(&world, "staff-li", "000000")
+        .1
+        .contains("wrong_pin"));
+    assert_eq!(authorise(&world, "staff-li", PIN).0, 200);
+    let out = world.admin(&["log", "staff-li"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("校验通过：2"));
+    let log: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log[1]["prev_hash"], log[0]["hash"]);
+
+    // Someone with access to the database hides the wrong PIN.
+    let db = rusqlite::Connection::open(world.path("cosign/state.db")).unwrap();
+    db.execute(
+        "UPDATE log SET result = 'OK' WHERE cert_id = 'staff-li' AND result = 'wrong_pin'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let out = std::process::Command::new(bin())
+        .args(["phone", "admin", "--cosign", &world.cosign.url, "--state"])
+        .arg(&world.dir.0)
+        .args(["log", "staff-li"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "broken chain is an error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("E_COSIGN_LOG_CHAIN") && err.contains("哈希链断开"),
+        "{err}"
+    );
 }

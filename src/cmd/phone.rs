@@ -140,7 +140,8 @@ struct AdminArgs {
 enum AdminCommand {
     /// List certificates and their state.
     List,
-    /// Print the usage log (证书日志) of a certificate as JSON.
+    /// Print the usage log (证书日志) of a certificate as JSON and check its hash chain (exit
+    /// code 3 when it is broken).
     Log { cert: String },
     /// 禁用.
     Disable { cert: String },
@@ -348,11 +349,22 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::Log { cert } => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&client.log(token, &cert).await?)?
-            );
-            return Ok(ExitCode::SUCCESS);
+            let (entries, head) = client.log(token, &cert).await?;
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+            return match bidseal_phone::cosign::state::verify_chain(
+                &cert,
+                &entries,
+                head.as_deref(),
+            ) {
+                Ok(n) => {
+                    eprintln!("证书日志哈希链校验通过：{n} 条记录");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("E_COSIGN_LOG_CHAIN: {e}");
+                    Ok(ExitCode::from(3))
+                }
+            };
         }
         AdminCommand::Disable { cert } => (cert, AdminAction::Disable),
         AdminCommand::Enable { cert } => (cert, AdminAction::Enable),

@@ -7,7 +7,7 @@
 //! DIR/pki/<id>.pem <id>.chain.pem <id>.key.pem leaf, leaf+CA, PKCS#8 key (test escrow for
 //!                                              independent tools such as `openssl cms`)
 //! DIR/phone/keystore.json, DIR/phone/seals/*.png   what the phone carries (sealed keys)
-//! DIR/cosign/state.json, DIR/cosign/admin-token    what the co-signing service keeps
+//! DIR/cosign/state.db, DIR/cosign/admin-token      what the co-signing service keeps
 //! ```
 //!
 //! Guarantees: every file is written atomically; secrets (keys, token, state) are mode 0600 on
@@ -143,7 +143,7 @@ pub fn init_test_world(
 
     let font = SealFont::load();
     let device = DeviceKey::generate();
-    let mut book = CosignBook::default();
+    let mut book = CosignBook::create(&cosign_dir.join(crate::cosign::server::STATE_FILE))?;
     let mut entries = Vec::new();
     let mut report = Vec::new();
     for spec in pki::standard_specs()? {
@@ -168,9 +168,8 @@ pub fn init_test_world(
         let recovery = RecoverySeal::seal(&issued.key_pkcs8, &recovery_share, &fp)?;
         let sealed = SealedKey::seal(&issued.key_pkcs8, pin, &share, &fp, kdf_iterations)?;
         let holder = spec.person.clone().unwrap_or_else(|| spec.company.clone());
-        book.certs.insert(
-            spec.id.clone(),
-            CertRecord::new(
+        book.insert(
+            &CertRecord::new(
                 &spec.id,
                 &fp,
                 &holder,
@@ -183,7 +182,7 @@ pub fn init_test_world(
                 kdf_iterations,
             )
             .with_device(&device.public_hex()),
-        );
+        )?;
 
         let mut seals = Vec::new();
         let mut add =
@@ -249,7 +248,6 @@ pub fn init_test_world(
         source: std::io::Error::other(e),
     })?;
     write(&phone_dir.join(KEYSTORE_FILE), &json)?;
-    book.save(&cosign_dir.join(crate::cosign::server::STATE_FILE))?;
     let mut token = [0u8; 32];
     OsRng.fill_bytes(&mut token);
     write(
@@ -287,8 +285,13 @@ mod tests {
         assert_eq!(ent.seals.len(), 1);
         assert!(ks.seal_png(&ent.seals[0]).unwrap().starts_with(b"\x89PNG"));
         assert_eq!(ks.entry("staff-li").unwrap().seals.len(), 3);
-        let book = CosignBook::load(&dir.path().join("cosign/state.json")).unwrap();
-        assert!(book.certs["ent-huaxia"].pin.matches("123456"));
+        let mut book = CosignBook::load(&dir.path().join("cosign/state.db")).unwrap();
+        assert!(book
+            .record("ent-huaxia")
+            .unwrap()
+            .unwrap()
+            .pin
+            .matches("123456"));
         assert!(
             init_test_world(dir.path(), "123456", 1000).is_err(),
             "must not overwrite"

@@ -234,12 +234,13 @@ impl CosignClient {
         }
     }
 
-    /// The usage log of one certificate.
+    /// The usage log of one certificate and the chain head the service keeps (check both
+    /// with [`super::state::verify_chain`]).
     pub async fn log(
         &self,
         token: &str,
         cert_id: &str,
-    ) -> Result<Vec<UsageLogEntry>, CosignCallError> {
+    ) -> Result<(Vec<UsageLogEntry>, Option<String>), CosignCallError> {
         let url = format!("{}/v1/admin/certs/{}/log", self.base, cert_id);
         let resp = self
             .http
@@ -248,6 +249,11 @@ impl CosignClient {
             .send()
             .await
             .map_err(unavailable)?;
+        let head = resp
+            .headers()
+            .get(super::server::LOG_HEAD_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let (status, bytes) = body(resp).await?;
         if !status.is_success() {
             return Err(unavailable(format!(
@@ -255,7 +261,7 @@ impl CosignClient {
                 String::from_utf8_lossy(&bytes)
             )));
         }
-        serde_json::from_slice(&bytes).map_err(unavailable)
+        Ok((serde_json::from_slice(&bytes).map_err(unavailable)?, head))
     }
 
     /// Summary of every certificate.

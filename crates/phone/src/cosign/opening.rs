@@ -7,12 +7,12 @@
 //!   service's own clock must be at or after the manifest's `opening_time`.
 //! - **Trial decryption** (试解密, right after generating a bid): the same certificate had a
 //!   successful `generate` authorisation for the same manifest digest in the same scan session
-//!   within [`TRIAL_WINDOW_SECS`] ([`GenerateLedger`]).
+//!   within [`TRIAL_WINDOW_SECS`] (the book's `generated` table).
 //!
 //! Guarantees: the manifest is parsed only after its signature verified, and only the fields
 //! needed here (`opening_time`, project id, lot id); the time the desktop states is never used.
 //! Does not: check that the tender belongs to the envelope being opened (the envelope carries
-//! no tender binding yet), nor keep the ledger across a restart of the service.
+//! no tender binding yet).
 
 use bidseal_bid::tender::PlatformCertificate;
 use bidseal_scan::{Bytes, RefusalReason};
@@ -179,33 +179,4 @@ fn opening_facts(manifest: &[u8]) -> Option<OpeningFacts> {
         project_id: m.project.id,
         lot_id: m.project.lot.id,
     })
-}
-
-/// Recent successful `generate` authorisations: (certificate, session, manifest digest, time).
-#[derive(Debug, Clone, Default)]
-pub struct GenerateLedger {
-    entries: Vec<(String, String, String, i64)>,
-}
-
-impl GenerateLedger {
-    /// Records a successful `generate` of `digest` by `cert` in `session` at `now`, dropping
-    /// entries older than the trial window.
-    pub fn record(&mut self, cert: &str, session: &str, digest: &str, now: i64) {
-        self.entries.retain(|e| now - e.3 <= TRIAL_WINDOW_SECS);
-        self.entries.push((
-            cert.to_string(),
-            session.to_string(),
-            digest.to_ascii_lowercase(),
-            now,
-        ));
-    }
-
-    /// Whether `cert` generated `digest` in `session` at most [`TRIAL_WINDOW_SECS`] before
-    /// `now` (and not in the future).
-    pub fn allows_trial(&self, cert: &str, session: &str, digest: &str, now: i64) -> bool {
-        let digest = digest.to_ascii_lowercase();
-        self.entries.iter().any(|(c, s, d, at)| {
-            c == cert && s == session && *d == digest && *at <= now && now - at <= TRIAL_WINDOW_SECS
-        })
-    }
 }

@@ -8,16 +8,18 @@
 //!   <token>` with the token from `<state>/admin-token`.
 //! - `GET /healthz`.
 //!
-//! Guarantees: every decision goes through [`CosignBook::authorise`] and is persisted to
-//! `<state>/state.json` (atomically) before the answer is sent, so a crash never forgets a
-//! wrong PIN or a log line. PINs and shares never appear in logs or error texts. It does not
-//! terminate TLS: run it on loopback or behind a TLS proxy.
+//! Guarantees: a PIN call is first checked for the phone's device signature and the rate
+//! limits ([`super::device`], [`super::limits`]); only then is the body parsed. Every decision
+//! goes through [`CosignBook::authorise_checked`] and is committed to `<state>/state.db` (one
+//! SQLite transaction) before the answer is sent, so a crash never forgets a wrong PIN or a
+//! log line; PBKDF2 runs outside the book's lock. PINs and shares never appear in logs or
+//! error texts.
 
 use super::device::{self, DeviceRoute};
 use super::limits::{self, RateLimiter, ReplayGuard};
 use super::state::{
-    AdminAction, CertState, CosignBook, OperationContext, RefusalReason, ResetRefusal,
-    UsageLogEntry,
+    AdminAction, CertState, CosignBook, OperationContext, PinCheck, PinVerifier, RefusalReason,
+    ResetRefusal, UsageLogEntry,
 };
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -26,14 +28,16 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 256 * 1024;
 /// File name of the state inside the state dir.
-pub const STATE_FILE: &str = "state.json";
+pub const STATE_FILE: &str = "state.db";
+/// Header of `GET /v1/admin/certs/{id}/log` carrying the chain head the service keeps.
+pub const LOG_HEAD_HEADER: &str = "x-bidseal-log-head";
 /// File name of the admin token inside the state dir.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
@@ -137,7 +141,6 @@ pub struct ServiceConfig {
 
 struct Service {
     book: Mutex<CosignBook>,
-    state_path: PathBuf,
     admin_token_hash: [u8; 32],
     guards: Mutex<(RateLimiter, ReplayGuard)>,
 }
@@ -177,7 +180,6 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
     let admin_token_hash: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
     let service = Arc::new(Service {
         book: Mutex::new(book),
-        state_path,
         admin_token_hash,
         guards: Mutex::new((RateLimiter::default(), ReplayGuard::default())),
     });
@@ -225,7 +227,10 @@ fn device_gate(
             .book
             .lock()
             .map_err(|_| RefusalReason::CoSigningUnavailable)?;
-        book.certs.get(id).and_then(|r| r.device_key.clone())
+        let mut book = book;
+        book.record(id)
+            .map_err(|_| RefusalReason::CoSigningUnavailable)?
+            .and_then(|r| r.device_key.clone())
     };
     let header = |name: &str| {
         headers
@@ -286,12 +291,31 @@ async fn authorise(
         Ok(r) => r,
         Err(resp) => return *resp,
     };
-    // PBKDF2 is slow on purpose: keep it off the async workers.
+    // PBKDF2 is slow on purpose: keep it off the async workers and outside the book's lock
+    // (the lock is held for reading the verifier, then for the one decision transaction).
     let outcome = tokio::task::spawn_blocking(move || {
+        let verifier = svc
+            .book
+            .lock()
+            .map_err(|_| "状态锁损坏")?
+            .pin_verifier(&id)
+            .map_err(|_| "状态读取失败")?;
+        let Some(verifier) = verifier else {
+            return Ok(Err(RefusalReason::NoSuitableCertificate));
+        };
+        let check = PinCheck {
+            matches: verifier.matches(req.pin.expose()),
+            verifier,
+        };
         let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
-        let decision = book.authorise(&id, req.pin.expose(), &req.context, &req.who, now());
-        book.save(&svc.state_path).map_err(|_| "状态保存失败")?;
-        Ok::<_, &'static str>(decision)
+        Ok::<_, &'static str>(book.authorise_checked(
+            &id,
+            req.pin.expose(),
+            check,
+            &req.context,
+            &req.who,
+            now(),
+        ))
     })
     .await;
     match outcome {
@@ -327,11 +351,30 @@ async fn reset_pin(
         Ok(r) => r,
         Err(resp) => return *resp,
     };
+    if crate::provision::check_pin_format(req.new_pin.expose()).is_err() {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(ResetPinRefusal {
+                refusal: ResetRefusal::BadPin,
+            }),
+        )
+            .into_response();
+    }
     let outcome = tokio::task::spawn_blocking(move || {
+        let iterations = svc
+            .book
+            .lock()
+            .map_err(|_| "状态锁损坏")?
+            .pin_verifier(&id)
+            .map_err(|_| "状态读取失败")?
+            .map(|v| v.iterations);
+        let Some(iterations) = iterations else {
+            return Ok(Err(ResetRefusal::Unknown));
+        };
+        // The new verifier's PBKDF2 runs outside the lock.
+        let verifier = PinVerifier::new(req.new_pin.expose(), iterations);
         let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
-        let decision = book.reset_pin(&id, req.code.expose(), req.new_pin.expose(), now());
-        book.save(&svc.state_path).map_err(|_| "状态保存失败")?;
-        Ok::<_, &'static str>(decision)
+        Ok::<_, &'static str>(book.reset_pin_checked(&id, req.code.expose(), verifier, now()))
     })
     .await;
     match outcome {
@@ -366,12 +409,15 @@ async fn list(State(svc): State<Arc<Service>>, headers: HeaderMap) -> Response {
     if !admin_ok(&svc, &headers) {
         return error(StatusCode::UNAUTHORIZED, "管理员令牌错误");
     }
-    let Ok(book) = svc.book.lock() else {
+    let Ok(mut book) = svc.book.lock() else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
     };
-    let list: Vec<CertSummary> = book
-        .certs
-        .values()
+    let records = match book.records() {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let list: Vec<CertSummary> = records
+        .iter()
         .map(|r| CertSummary {
             id: r.id.clone(),
             holder: r.holder.clone(),
@@ -397,10 +443,7 @@ async fn admin(
         return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
     };
     match book.admin(&id, &action, now()) {
-        Ok(code) => match book.save(&svc.state_path) {
-            Ok(()) => Json(serde_json::json!({ "code": code })).into_response(),
-            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        },
+        Ok(code) => Json(serde_json::json!({ "code": code })).into_response(),
         Err(e @ super::state::BookError::Unknown(_)) => {
             error(StatusCode::NOT_FOUND, &e.to_string())
         }
@@ -419,8 +462,13 @@ async fn log(
     let Ok(book) = svc.book.lock() else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
     };
-    match book.certs.get(&id) {
-        Some(rec) => Json::<Vec<UsageLogEntry>>(rec.log.clone()).into_response(),
-        None => error(StatusCode::NOT_FOUND, "没有这本证书"),
+    match book.log(&id) {
+        Ok((entries, Some(head))) => (
+            [(LOG_HEAD_HEADER, head)],
+            Json::<Vec<UsageLogEntry>>(entries),
+        )
+            .into_response(),
+        Ok((_, None)) => error(StatusCode::NOT_FOUND, "没有这本证书"),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
