@@ -350,6 +350,18 @@ pub enum ResetRefusal {
     /// A revoked certificate cannot get a new PIN.
     #[error("证书已注销，不能重置证书密码，请重新办理证书")]
     CertificateRevoked,
+    /// An expired certificate cannot get a new PIN.
+    #[error("证书已过期（已失效），不能重置证书密码，请办理证书续期")]
+    CertificateExpired,
+    /// A disabled certificate cannot get a new PIN until the administrator enables it.
+    #[error("证书已被单位管理员禁用，不能重置证书密码，请联系单位管理员启用")]
+    CertificateDisabled,
+    /// The holder's authorisation ended (授权结束时间), Unix seconds.
+    #[error("您对该证书的使用授权已到期（授权结束），不能重置证书密码，请联系单位管理员")]
+    AuthorisationEnded {
+        /// When it ended.
+        ended_at: u64,
+    },
     /// The new PIN is not 6 digits.
     #[error("新的证书密码（PIN）必须是 6 位数字")]
     BadPin,
@@ -938,22 +950,29 @@ impl CosignBook {
         )))
     }
 
-    fn decide(rec: &mut CertRecord, pin_ok: bool, now: i64) -> Result<ServiceShare, RefusalReason> {
+    /// The certificate-state checks, in order: revoked → expired → disabled → authorisation
+    /// ended. No side effects.
+    fn state_refusal(rec: &CertRecord, now: i64) -> Option<RefusalReason> {
         if rec.state == CertState::Revoked {
-            return Err(RefusalReason::CertificateRevoked);
+            return Some(RefusalReason::CertificateRevoked);
         }
         if now > rec.not_after {
-            return Err(RefusalReason::CertificateExpired);
+            return Some(RefusalReason::CertificateExpired);
         }
         if rec.state == CertState::Disabled {
-            return Err(RefusalReason::CertificateDisabled);
+            return Some(RefusalReason::CertificateDisabled);
         }
-        if let Some(until) = rec.authorised_until {
-            if now > until {
-                return Err(RefusalReason::AuthorisationEnded {
-                    ended_at: until.max(0) as u64,
-                });
-            }
+        match rec.authorised_until {
+            Some(until) if now > until => Some(RefusalReason::AuthorisationEnded {
+                ended_at: until.max(0) as u64,
+            }),
+            _ => None,
+        }
+    }
+
+    fn decide(rec: &mut CertRecord, pin_ok: bool, now: i64) -> Result<ServiceShare, RefusalReason> {
+        if let Some(refusal) = Self::state_refusal(rec, now) {
+            return Err(refusal);
         }
         if rec.wrong_pins >= MAX_WRONG_PINS {
             return Err(RefusalReason::PinLocked);
@@ -1084,8 +1103,22 @@ impl CosignBook {
         new_verifier: PinVerifier,
         now: i64,
     ) -> Result<ResetGrant, ResetRefusal> {
-        if rec.state == CertState::Revoked {
-            return Err(ResetRefusal::CertificateRevoked);
+        // The same state checks as every operation, in the same order; a locked PIN is what
+        // a reset is for, so the lock alone does not refuse it.
+        match Self::state_refusal(rec, now) {
+            Some(RefusalReason::CertificateRevoked) => {
+                return Err(ResetRefusal::CertificateRevoked)
+            }
+            Some(RefusalReason::CertificateExpired) => {
+                return Err(ResetRefusal::CertificateExpired)
+            }
+            Some(RefusalReason::CertificateDisabled) => {
+                return Err(ResetRefusal::CertificateDisabled)
+            }
+            Some(RefusalReason::AuthorisationEnded { ended_at }) => {
+                return Err(ResetRefusal::AuthorisationEnded { ended_at })
+            }
+            Some(_) | None => {}
         }
         let Some(pending) = rec.pending_reset.as_mut() else {
             return Err(ResetRefusal::NoValidCode);
@@ -1252,6 +1285,134 @@ mod tests {
             Some(ResetRefusal::NoValidCode),
             "expired code"
         );
+    }
+
+    fn issue_code(b: &mut CosignBook) -> (String, String) {
+        let code = b
+            .admin("c", &AdminAction::IssueResetCode, 0)
+            .unwrap()
+            .unwrap();
+        let wrong = if code == "111111" { "222222" } else { "111111" };
+        (code, wrong.to_string())
+    }
+
+    #[test]
+    fn reset_pin_applies_every_state_check_before_the_code() {
+        // (set-up, expected refusal) — each with a valid, pending code.
+        let cases: Vec<(AdminAction, i64, ResetRefusal)> = vec![
+            (AdminAction::Revoke, 1, ResetRefusal::CertificateRevoked),
+            (AdminAction::Disable, 1, ResetRefusal::CertificateDisabled),
+            (
+                AdminAction::SetAuthorisationEnd { until: Some(0) },
+                1,
+                ResetRefusal::AuthorisationEnded { ended_at: 0 },
+            ),
+        ];
+        for (action, now, expected) in cases {
+            let mut b = book();
+            let (code, _) = issue_code(&mut b);
+            b.admin("c", &action, 0).unwrap();
+            assert_eq!(
+                b.reset_pin("c", &code, "654321", now).err(),
+                Some(expected.clone())
+            );
+            // Nothing changed: the old PIN is still the PIN (for a usable certificate), the
+            // code was not consumed by the refusal.
+            assert!(b.record("c").unwrap().unwrap().pin.matches("123456"));
+            assert!(b.record("c").unwrap().unwrap().pending_reset.is_some());
+        }
+        // Expired certificate.
+        let mut b = CosignBook::in_memory().unwrap();
+        b.insert(&CertRecord::new(
+            "c",
+            "fp",
+            "赵磊",
+            100,
+            "123456",
+            CertShares {
+                share: &crate::key_seal::new_share(),
+                recovery_share: &crate::key_seal::new_share(),
+            },
+            1000,
+        ))
+        .unwrap();
+        let (code, _) = issue_code(&mut b);
+        assert_eq!(
+            b.reset_pin("c", &code, "654321", 101).err(),
+            Some(ResetRefusal::CertificateExpired)
+        );
+        assert!(
+            b.reset_pin("c", &code, "654321", 100).is_ok(),
+            "until notAfter"
+        );
+        // A locked PIN is what a reset is for: allowed, and it clears the lock.
+        let mut b = book();
+        for _ in 0..MAX_WRONG_PINS {
+            let _ = b.authorise("c", "000000", &ctx(CosignOperation::Sign), "x", 0);
+        }
+        assert_eq!(
+            b.authorise("c", "123456", &ctx(CosignOperation::Sign), "x", 0)
+                .err(),
+            Some(RefusalReason::PinLocked)
+        );
+        let (code, _) = issue_code(&mut b);
+        assert!(b.reset_pin("c", &code, "654321", 1).is_ok());
+        assert!(b
+            .authorise("c", "654321", &ctx(CosignOperation::Sign), "x", 2)
+            .is_ok());
+    }
+
+    #[test]
+    fn five_wrong_reset_codes_void_the_code_and_the_right_one_then_fails() {
+        let mut b = book();
+        let (code, wrong) = issue_code(&mut b);
+        for remaining in (1..MAX_WRONG_PINS).rev() {
+            assert_eq!(
+                b.reset_pin("c", &wrong, "654321", 1).err(),
+                Some(ResetRefusal::WrongCode {
+                    remaining_tries: remaining
+                })
+            );
+        }
+        assert_eq!(
+            b.reset_pin("c", &wrong, "654321", 1).err(),
+            Some(ResetRefusal::NoValidCode),
+            "the fifth wrong code voids it"
+        );
+        assert_eq!(
+            b.reset_pin("c", &code, "654321", 1).err(),
+            Some(ResetRefusal::NoValidCode),
+            "the right code no longer works"
+        );
+        assert!(b.record("c").unwrap().unwrap().pin.matches("123456"));
+        // A wrong code does not clear the wrong-PIN counter either.
+        let _ = b.authorise("c", "000000", &ctx(CosignOperation::Sign), "x", 2);
+        let (_, wrong) = issue_code(&mut b);
+        let _ = b.reset_pin("c", &wrong, "654321", 3);
+        assert_eq!(b.record("c").unwrap().unwrap().wrong_pins, 1);
+    }
+
+    #[test]
+    fn a_correct_pin_clears_the_wrong_pin_counter() {
+        let mut b = book();
+        for _ in 0..MAX_WRONG_PINS - 1 {
+            let _ = b.authorise("c", "000000", &ctx(CosignOperation::Sign), "x", 0);
+        }
+        assert_eq!(
+            b.record("c").unwrap().unwrap().wrong_pins,
+            MAX_WRONG_PINS - 1
+        );
+        assert!(b
+            .authorise("c", "123456", &ctx(CosignOperation::Sign), "x", 0)
+            .is_ok());
+        assert_eq!(b.record("c").unwrap().unwrap().wrong_pins, 0);
+        // So four more wrong PINs do not lock (the counter started again).
+        for _ in 0..MAX_WRONG_PINS - 1 {
+            let _ = b.authorise("c", "000000", &ctx(CosignOperation::Sign), "x", 0);
+        }
+        assert!(b
+            .authorise("c", "123456", &ctx(CosignOperation::Sign), "x", 0)
+            .is_ok());
     }
 
     #[test]
