@@ -7,6 +7,10 @@
 #     and reportlab for building the validation corpus.
 #   - tauri-driver (WebDriver bridge) via cargo install.
 #   - npm packages of the E2E harness (tests/e2e).
+#   - A self-signed development CA and a server certificate for 127.0.0.1/localhost in
+#     $TOOLS_DIR/devca (ca.pem, server.pem, server.key.pem): TLS of the scan relay
+#     (`bidseal relay --tls-cert/--tls-key`, clients `--relay-ca`/BIDSEAL_RELAY_CA) and of
+#     the co-signing service in tests. Never for production.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS_DIR=${BIDSEAL_TOOLS_DIR:-/var/cache/bidseal}
@@ -41,5 +45,30 @@ fi
 if [ -f "$here/tests/e2e/package.json" ] && [ ! -d "$here/tests/e2e/node_modules/selenium-webdriver" ]; then
   echo "setup: npm install (tests/e2e)" >&2
   (cd "$here/tests/e2e" && npm ci --no-audit --no-fund --silent)
+fi
+devca="$TOOLS_DIR/devca"
+if ! { [ -f "$devca/ca.pem" ] && [ -f "$devca/server.key.pem" ] && [ -f "$devca/server.pem" ] \
+    && openssl verify -CAfile "$devca/ca.pem" "$devca/server.pem" >/dev/null 2>&1 \
+    && openssl x509 -in "$devca/server.pem" -noout -checkend 2592000 >/dev/null 2>&1; }; then
+  echo "setup: development CA and 127.0.0.1/localhost server certificate in $devca" >&2
+  mkdir -p "$devca"
+  tmp=$(mktemp -d)
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=BidSeal development CA" -keyout "$tmp/ca.key.pem" -out "$tmp/ca.pem" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=localhost" -keyout "$tmp/server.key.pem" -out "$tmp/server.csr" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost" >"$tmp/ext"
+  openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key.pem" \
+    -CAcreateserial -days 825 -extfile "$tmp/ext" -out "$tmp/server.pem" 2>/dev/null
+  # PKCS#8 key files readable by rustls and openssl alike.
+  openssl pkcs8 -topk8 -nocrypt -in "$tmp/server.key.pem" -out "$tmp/server.key.p8" 2>/dev/null
+  install -m 0644 "$tmp/ca.pem" "$devca/ca.pem"
+  install -m 0600 "$tmp/ca.key.pem" "$devca/ca.key.pem"
+  install -m 0644 "$tmp/server.pem" "$devca/server.pem"
+  install -m 0600 "$tmp/server.key.p8" "$devca/server.key.pem"
+  rm -rf "$tmp"
 fi
 echo "setup: ok" >&2

@@ -343,3 +343,126 @@ fn phone_admin_log_checks_the_hash_chain_and_spots_an_edited_entry() {
         "{err}"
     );
 }
+
+/// The development CA and server certificate made by scripts/setup.sh.
+const DEVCA: &str = "/var/cache/bidseal/devca";
+
+/// A process killed (by its own handle) when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `serve-cosign` over https on the world's state; returns (process, https URL).
+fn spawn_https_service(world: &World) -> (KillOnDrop, String) {
+    use std::io::BufRead;
+    assert!(
+        std::path::Path::new(DEVCA).join("server.pem").exists(),
+        "run scripts/setup.sh first (dev CA in {DEVCA})"
+    );
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "phone",
+            "serve-cosign",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+        ])
+        .arg(&world.dir.0)
+        .args(["--tls-cert", &format!("{DEVCA}/server.pem")])
+        .args(["--tls-key", &format!("{DEVCA}/server.key.pem")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn serve-cosign");
+    let stdout = child.stdout.take().expect("stdout");
+    let child = KillOnDrop(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    (child, url)
+}
+
+fn phone_admin(url: &str, world: &World, ca: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["phone", "admin", "--cosign", url, "--state"])
+        .arg(&world.dir.0);
+    if let Some(ca) = ca {
+        cmd.args(["--cosign-ca", ca]);
+    }
+    cmd.args(args).output().expect("run phone admin")
+}
+
+#[test]
+fn the_service_speaks_https_with_the_dev_ca_and_refuses_plain_or_untrusting_clients() {
+    let world = World::new();
+    let (_service, url) = spawn_https_service(&world);
+    let ca = format!("{DEVCA}/ca.pem");
+
+    // Trusting the dev CA: admin and the phone's signed PIN calls work over https.
+    let out = phone_admin(&url, &world, Some(&ca), &["list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = phone_admin(&url, &world, Some(&ca), &["reset-code", "staff-li"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let reset = std::process::Command::new(bin())
+        .args(["phone", "reset-pin", "--keystore"])
+        .arg(&world.dir.0)
+        .args(["--cosign", &url, "--cosign-ca", &ca])
+        .args(["--cert", "staff-li", "--code", &code, "--new-pin", "654321"])
+        .output()
+        .unwrap();
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+
+    // Not trusting the dev CA (a server certificate from nowhere): refused by the client.
+    let out = phone_admin(&url, &world, None, &["list"]);
+    assert!(
+        !out.status.success(),
+        "untrusted server certificate accepted"
+    );
+    // Trusting another CA only (the test PKI's): refused too.
+    let other = world.path("pki/trust.pem").to_string_lossy().to_string();
+    let out = phone_admin(&url, &world, Some(&other), &["list"]);
+    assert!(
+        !out.status.success(),
+        "server certificate from another CA accepted"
+    );
+    // Plain http to the https port: no HTTP answer at all.
+    let plain = url.replacen("https://", "http://", 1);
+    let (status, _) = http(&plain, "GET", "/healthz", &[], b"");
+    assert_eq!(status, 0, "plain http must not be served");
+    let out = phone_admin(&plain, &world, None, &["list"]);
+    assert!(!out.status.success());
+    // The client refuses plain http beyond loopback, and http together with --cosign-ca.
+    let out = phone_admin("http://192.0.2.1:9", &world, None, &["list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("必须使用 https://"),
+        "{err}"
+    );
+    let out = phone_admin(&plain, &world, Some(&ca), &["list"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("必须使用 https://"));
+}

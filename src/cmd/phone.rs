@@ -56,6 +56,12 @@ enum PhoneCommand {
         /// opening time; repeatable. Without one, opening-time decryption is refused.
         #[arg(long = "platform-cert")]
         platform_cert: Vec<PathBuf>,
+        /// Serve https with this certificate chain (PEM, leaf first).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// 模拟手机扫码 / act as the phone for one scan
     Scan(ScanArgs),
@@ -69,6 +75,9 @@ enum PhoneCommand {
         /// Co-signing service base URL.
         #[arg(long)]
         cosign: String,
+        /// Trust these root certificates (PEM) for the co-signing service's https.
+        #[arg(long)]
+        cosign_ca: Option<PathBuf>,
         /// Certificate id.
         #[arg(long)]
         cert: String,
@@ -91,9 +100,12 @@ struct ScanArgs {
     /// The init folder or its phone/ subfolder.
     #[arg(long)]
     keystore: PathBuf,
-    /// Co-signing service base URL, e.g. http://127.0.0.1:7001.
+    /// Co-signing service base URL, e.g. https://127.0.0.1:7001.
     #[arg(long)]
     cosign: String,
+    /// Trust these root certificates (PEM) for the co-signing service's https.
+    #[arg(long)]
+    cosign_ca: Option<PathBuf>,
     /// The certificate PIN (6 digits). Visible in the process list: prefer --pin-stdin
     /// outside tests.
     #[arg(long, required_unless_present = "pin_stdin")]
@@ -129,6 +141,9 @@ struct AdminArgs {
     /// Co-signing service base URL.
     #[arg(long)]
     cosign: String,
+    /// Trust these root certificates (PEM) for the co-signing service's https.
+    #[arg(long)]
+    cosign_ca: Option<PathBuf>,
     /// The init folder or its cosign/ subfolder (for the admin token).
     #[arg(long)]
     state: PathBuf,
@@ -169,9 +184,18 @@ pub fn run(args: PhoneArgs) -> Result<ExitCode> {
             listen,
             state,
             platform_cert,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(bidseal_phone::cosign::tls::server_config(&cert, &key)?)
+                }
+                _ => None,
+            };
             let config = server::ServiceConfig {
                 platform_pins: PlatformPins::load(&platform_cert)?,
+                tls,
             };
             runtime()?.block_on(serve_cosign(listen, &cosign_dir(&state), config))
         }
@@ -180,10 +204,14 @@ pub fn run(args: PhoneArgs) -> Result<ExitCode> {
         PhoneCommand::ResetPin {
             keystore,
             cosign,
+            cosign_ca,
             cert,
             code,
             new_pin,
-        } => runtime()?.block_on(reset_pin(&keystore, &cosign, &cert, &code, &new_pin)),
+        } => {
+            let client = CosignClient::connect(&cosign, cosign_ca.as_deref())?;
+            runtime()?.block_on(reset_pin(&keystore, client, &cert, &code, &new_pin))
+        }
     }
 }
 
@@ -237,12 +265,20 @@ async fn serve_cosign(
         .await
         .with_context(|| format!("无法监听 {listen}"))?;
     let addr = listener.local_addr()?;
-    println!("listening on http://{addr}");
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("listening on {scheme}://{addr}");
     std::io::stdout().flush()?;
     eprintln!(
-        "协同签名服务已启动：http://{addr}（状态目录 {}）",
+        "协同签名服务已启动：{scheme}://{addr}（状态目录 {}）",
         state.display()
     );
+    if config.tls.is_none() && !addr.ip().is_loopback() {
+        eprintln!("警告：未启用 TLS（--tls-cert/--tls-key），手机只能经本机回环地址连接");
+    }
     server::serve_with(listener, state, config)
         .await
         .context("协同签名服务异常退出")?;
@@ -269,7 +305,8 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
         _ => bail!("请给出二维码内容（PAYLOAD）或 --qr-png 图片中的一个"),
     };
     let keystore = Keystore::load(&phone_dir(&a.keystore))?;
-    let cosign = CosignClient::new(&a.cosign)?.with_device_key(keystore.device_key());
+    let cosign = CosignClient::connect(&a.cosign, a.cosign_ca.as_deref())?
+        .with_device_key(keystore.device_key());
     let user = PhoneUser {
         pin: read_pin(&a)?.into(),
         decision: if a.reject {
@@ -303,7 +340,7 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
 
 async fn reset_pin(
     keystore: &Path,
-    cosign: &str,
+    client: CosignClient,
     cert: &str,
     code: &str,
     new_pin: &str,
@@ -311,7 +348,7 @@ async fn reset_pin(
     bidseal_phone::provision::check_pin_format(new_pin)?;
     let mut keystore = Keystore::load(&phone_dir(keystore))?;
     keystore.entry(cert)?;
-    let client = CosignClient::new(cosign)?.with_device_key(keystore.device_key());
+    let client = client.with_device_key(keystore.device_key());
     let (share, recovery_share) = client.reset_pin(cert, code, new_pin).await?;
     keystore.reseal_after_pin_reset(cert, new_pin, &share, &recovery_share)?;
     eprintln!("证书 {cert} 的证书密码（PIN）已重置");
@@ -339,7 +376,7 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
             .to_string(),
     );
     let token = token.expose();
-    let client = CosignClient::new(&a.cosign)?;
+    let client = CosignClient::connect(&a.cosign, a.cosign_ca.as_deref())?;
     let (cert, action) = match a.action {
         AdminCommand::List => {
             println!(

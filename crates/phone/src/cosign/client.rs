@@ -84,13 +84,43 @@ async fn body(resp: reqwest::Response) -> Result<(reqwest::StatusCode, Vec<u8>),
 }
 
 impl CosignClient {
-    /// A client for `base`.
+    /// A client for `base` without extra trust roots (http:// on loopback only).
     pub fn new(base: &str) -> Result<Self, CosignCallError> {
-        let http = reqwest::Client::builder()
+        Self::connect(base, None)
+    }
+
+    /// A client for `base`: `https://` trusting the PEM roots in `ca` (`--cosign-ca`), or
+    /// `http://` only to a loopback address (PIN and shares never cross a network in clear).
+    /// With `ca` given, only https is used.
+    pub fn connect(base: &str, ca: Option<&std::path::Path>) -> Result<Self, CosignCallError> {
+        let url = reqwest::Url::parse(base).map_err(unavailable)?;
+        let host = url.host_str().unwrap_or_default();
+        let loopback = host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback && ca.is_none() => {}
+            _ => {
+                return Err(CosignCallError::Unavailable(format!(
+                    "协同签名服务地址 {base} 必须使用 https://（http:// 只允许本机 127.0.0.1，且不能与 --cosign-ca 同用）"
+                )))
+            }
+        }
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .https_only(url.scheme() == "https")
             .timeout(Duration::from_secs(20))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(unavailable)?;
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(ca) = ca {
+            for root in super::tls::client_roots(ca).map_err(unavailable)? {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        let http = builder.build().map_err(unavailable)?;
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             http,

@@ -8,3 +8,4 @@ pub mod limits;
 pub mod opening;
 pub mod server;
 pub mod state;
+pub mod tls;

@@ -137,6 +137,8 @@ pub struct CertSummary {
 pub struct ServiceConfig {
     /// Platform certificates trusted to state tender opening times (`--platform-cert`).
     pub platform_pins: super::opening::PlatformPins,
+    /// Serve https with these settings (`--tls-cert`/`--tls-key`); plain http when `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 struct Service {
@@ -205,8 +207,12 @@ pub async fn serve_with(
     state_dir: &Path,
     config: ServiceConfig,
 ) -> Result<(), ServeError> {
+    let tls = config.tls.clone();
     let app = router(state_dir, config)?;
-    axum::serve(listener, app).await?;
+    match tls {
+        Some(tls) => axum::serve(super::tls::TlsListener::new(listener, tls), app).await?,
+        None => axum::serve(listener, app).await?,
+    }
     Ok(())
 }
 
