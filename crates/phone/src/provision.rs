@@ -299,5 +299,48 @@ mod tests {
         let keystore_text =
             std::fs::read_to_string(dir.path().join("phone/keystore.json")).unwrap();
         assert!(!keystore_text.contains("PRIVATE KEY"));
+
+        // Every key opens with the PIN and its own service share, and is the certificate's key;
+        // a wrong share, another certificate's share or a wrong PIN opens nothing.
+        let shares: Vec<_> = ks
+            .manifest
+            .certificates
+            .iter()
+            .map(|e| book.record(&e.id).unwrap().unwrap().share().unwrap())
+            .collect();
+        for (i, e) in ks.manifest.certificates.iter().enumerate() {
+            use p256::pkcs8::DecodePrivateKey;
+            use x509_cert::der::DecodePem;
+            let pkcs8 = e
+                .sealed_key
+                .unseal("123456", &shares[i], &e.fingerprint)
+                .unwrap();
+            let key = p256::SecretKey::from_pkcs8_der(&pkcs8).unwrap();
+            let cert = x509_cert::Certificate::from_pem(e.cert_pem.as_bytes()).unwrap();
+            assert_eq!(
+                key.public_key().to_sec1_bytes().as_ref(),
+                cert.tbs_certificate
+                    .subject_public_key_info
+                    .subject_public_key
+                    .raw_bytes(),
+                "{}: the sealed key is the certificate's key",
+                e.id
+            );
+            let other = &shares[(i + 1) % shares.len()];
+            assert!(e
+                .sealed_key
+                .unseal("123456", other, &e.fingerprint)
+                .is_err());
+            let mut flipped = *shares[i];
+            flipped[0] ^= 1;
+            assert!(e
+                .sealed_key
+                .unseal("123456", &zeroize::Zeroizing::new(flipped), &e.fingerprint)
+                .is_err());
+            assert!(e
+                .sealed_key
+                .unseal("654321", &shares[i], &e.fingerprint)
+                .is_err());
+        }
     }
 }

@@ -294,7 +294,8 @@ impl CertRecord {
         self
     }
 
-    fn share(&self) -> Option<ServiceShare> {
+    /// The service key share (secret).
+    pub(crate) fn share(&self) -> Option<ServiceShare> {
         decode_share(&self.share)
     }
 
