@@ -1417,6 +1417,105 @@ mod tests {
     }
 
     #[test]
+    fn pin_verifier_refuses_tampered_hashes_and_iteration_counts() {
+        let v = PinVerifier::new("123456", 10);
+        assert!(v.matches("123456"));
+        assert!(!v.matches("123457"));
+        // Two bytes of the stored hash flipped by the same mask: a comparison that XORs the
+        // differences together (instead of OR) would call this equal.
+        let mut raw = hex::decode(&v.hash).unwrap();
+        raw[0] ^= 0x5a;
+        raw[1] ^= 0x5a;
+        let twice = PinVerifier {
+            hash: hex::encode(&raw),
+            ..v.clone()
+        };
+        assert!(!twice.matches("123456"));
+        // A stored iteration count of 0 (or above the maximum) is refused, not run.
+        for iterations in [0, crate::key_seal::MAX_KDF_ITERATIONS + 1] {
+            let bad = PinVerifier {
+                iterations,
+                ..v.clone()
+            };
+            assert!(!bad.matches("123456"));
+        }
+        let short = PinVerifier {
+            hash: v.hash[..62].to_string(),
+            ..v.clone()
+        };
+        assert!(!short.matches("123456"));
+    }
+
+    #[test]
+    fn log_entries_name_the_operation_in_chinese() {
+        let mut b = book();
+        for op in [
+            CosignOperation::Auth,
+            CosignOperation::Sign,
+            CosignOperation::Generate,
+            CosignOperation::Decrypt,
+        ] {
+            let _ = b.authorise("c", "123456", &ctx(op), "x", 0);
+        }
+        let names: Vec<String> = b
+            .log("c")
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|e| e.operation)
+            .collect();
+        assert_eq!(names, ["扫码认证", "签章", "生成标书", "解密"]);
+    }
+
+    #[test]
+    fn bounded_cuts_at_a_character_boundary_and_keeps_short_text() {
+        assert_eq!(bounded("abc", 3), "abc");
+        assert_eq!(bounded("abc", 2), "ab");
+        assert_eq!(bounded("", 0), "");
+        // "签" is 3 bytes: cutting at 4 or 5 keeps one character, never half of one.
+        assert_eq!(bounded("签名", 4), "签");
+        assert_eq!(bounded("签名", 5), "签");
+        assert_eq!(bounded("签名", 6), "签名");
+        assert_eq!(bounded("签名", 2), "");
+    }
+
+    #[test]
+    fn reset_refusals_are_logged_with_their_code_and_the_grant_carries_both_shares() {
+        let mut b = CosignBook::in_memory().unwrap();
+        let share = crate::key_seal::new_share();
+        let recovery_share = crate::key_seal::new_share();
+        b.insert(&CertRecord::new(
+            "c",
+            "fp",
+            "张伟",
+            i64::MAX / 2,
+            "123456",
+            CertShares {
+                share: &share,
+                recovery_share: &recovery_share,
+            },
+            1000,
+        ))
+        .unwrap();
+        let (code, wrong) = issue_code(&mut b);
+        let _ = b.reset_pin("c", &wrong, "654321", 1);
+        let grant = b.reset_pin("c", &code, "654321", 2).unwrap();
+        assert_eq!(*grant.share, *share);
+        assert_eq!(*grant.recovery_share, *recovery_share);
+        b.admin("c", &AdminAction::Revoke, 3).unwrap();
+        let _ = b.reset_pin("c", &code, "111111", 4);
+        let results: Vec<String> = b
+            .log("c")
+            .unwrap()
+            .0
+            .into_iter()
+            .filter(|e| e.operation.contains("重置 PIN"))
+            .map(|e| e.result)
+            .collect();
+        assert_eq!(results, ["wrong_code", "OK", "certificate_revoked"]);
+    }
+
+    #[test]
     fn revoked_cannot_decrypt_and_cannot_be_enabled_again() {
         let mut b = book();
         b.admin("c", &AdminAction::Revoke, 0).unwrap();
