@@ -1457,6 +1457,8 @@ mod tests {
         ] {
             let _ = b.authorise("c", "123456", &ctx(op), "x", 0);
         }
+        let log = b.log("c").unwrap().0;
+        assert!(log.iter().all(|e| e.desktop == "d" && e.session_id == "s"));
         let names: Vec<String> = b
             .log("c")
             .unwrap()
