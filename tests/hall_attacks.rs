@@ -150,6 +150,8 @@ fn setup(name: &str) -> Hall {
             "--state",
         ])
         .arg(dir.join("world"))
+        .arg("--platform-cert")
+        .arg(&cert)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -100,7 +100,8 @@ expect 0 phone init world --kdf-iterations 1000
 has out.txt "测试证书已生成"
 [ -f world/pki/platform.crt ] && [ -f world/pki/platform.key.pem ] || fail "no platform identity"
 
-"$BIDSEAL" phone serve-cosign --listen 127.0.0.1:0 --state world >cosign.out 2>cosign.err &
+"$BIDSEAL" phone serve-cosign --listen 127.0.0.1:0 --state world \
+  --platform-cert world/pki/platform.crt >cosign.out 2>cosign.err &
 PIDS+=($!)
 COSIGN=$(line_after cosign.out "listening on ")
 "$BIDSEAL" relay --listen 127.0.0.1:0 >relay.out 2>relay.err &

@@ -12,6 +12,47 @@ use bidseal_scan::*;
 use scan_common::*;
 use std::time::SystemTime;
 
+/// `openssl verify -CAfile CA -untrusted <rest of chain> <leaf>`; (accepted, output).
+fn openssl_verify_chain(chain: &[Certificate], ca_file: &std::path::Path) -> (bool, String) {
+    let tmp = TempDir::new("ossl-chain");
+    let to_pem = |i: usize, c: &Certificate| -> std::path::PathBuf {
+        let der = tmp.0.join(format!("{i}.der"));
+        let pem = tmp.0.join(format!("{i}.pem"));
+        std::fs::write(&der, c.der()).expect("write DER");
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-inform", "DER", "-in"])
+            .arg(&der)
+            .arg("-out")
+            .arg(&pem)
+            .output()
+            .expect("openssl is required (scripts/setup.sh installs it)");
+        assert!(out.status.success(), "openssl x509: {out:?}");
+        pem
+    };
+    let leaf = to_pem(0, &chain[0]);
+    let mut untrusted = String::new();
+    for (i, c) in chain.iter().enumerate().skip(1) {
+        untrusted.push_str(&std::fs::read_to_string(to_pem(i, c)).expect("PEM"));
+    }
+    let bundle = tmp.0.join("untrusted.pem");
+    std::fs::write(&bundle, untrusted).expect("write bundle");
+    let out = std::process::Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(ca_file)
+        .arg("-untrusted")
+        .arg(&bundle)
+        .arg(&leaf)
+        .output()
+        .expect("run openssl verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success() && text.contains(": OK"), text)
+}
+
 fn trust(world: &World) -> TrustStore {
     let mut t = TrustStore::new();
     t.add_pem_file(&world.path("pki/trust.pem"))
@@ -68,6 +109,15 @@ async fn auth_returns_enterprise_chain_of_a_test_ca_and_a_signature_bound_to_the
     trust(&world)
         .verify_chain(leaf, &chain[1..], SystemTime::now())
         .expect("chain verifies");
+    // Independently: `openssl verify` against the test CAs accepts it, against the other CA
+    // only (ent-huaxia is issued by 测试CA 一) it does not.
+    let (ok, out) = openssl_verify_chain(&chain, &world.path("pki/trust.pem"));
+    assert!(ok, "openssl verify: {out}");
+    let (ok, out) = openssl_verify_chain(&chain, &world.path("pki/ca-2.pem"));
+    assert!(
+        !ok,
+        "openssl verify must refuse a chain to an untrusted CA: {out}"
+    );
     assert_eq!(leaf.organization().as_deref(), Some(BIDDER));
     let code = leaf.credit_code().expect("credit code in subject");
     assert_eq!(code.len(), 18);

@@ -12,6 +12,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use bidseal_phone::cosign::client::CosignClient;
+use bidseal_phone::cosign::opening::PlatformPins;
 use bidseal_phone::cosign::server::{self, ADMIN_TOKEN_FILE, STATE_FILE};
 use bidseal_phone::cosign::state::AdminAction;
 use bidseal_phone::keystore::{Keystore, KEYSTORE_FILE};
@@ -55,6 +56,16 @@ enum PhoneCommand {
         /// phone init 生成的文件夹或其 cosign/ 子文件夹 / the init folder or its cosign/
         #[arg(long)]
         state: PathBuf,
+        /// Trading-platform certificate (PEM, one or more) whose signed tenders state the
+        /// opening time; repeatable. Without one, opening-time decryption is refused.
+        #[arg(long = "platform-cert")]
+        platform_cert: Vec<PathBuf>,
+        /// Serve https with this certificate chain (PEM, leaf first).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// 模拟手机扫码 / act as the phone for one scan
     Scan(ScanArgs),
@@ -71,6 +82,9 @@ enum PhoneCommand {
         /// 协同签名服务地址 / co-signing service base URL
         #[arg(long)]
         cosign: String,
+        /// 协同签名服务 https 的根证书（PEM） / trust these roots for the service's https
+        #[arg(long)]
+        cosign_ca: Option<PathBuf>,
         /// 证书编号 / certificate id
         #[arg(long)]
         cert: String,
@@ -100,6 +114,9 @@ struct ScanArgs {
     /// 协同签名服务地址，如 http://127.0.0.1:7001 / co-signing service base URL
     #[arg(long)]
     cosign: String,
+    /// 协同签名服务 https 的根证书（PEM） / trust these roots for the service's https
+    #[arg(long)]
+    cosign_ca: Option<PathBuf>,
     /// 证书 PIN（6 位；会出现在进程列表中，测试以外请用 --pin-stdin） / the certificate PIN
     #[arg(long, required_unless_present = "pin_stdin")]
     pin: Option<String>,
@@ -141,6 +158,9 @@ struct AdminArgs {
     /// 协同签名服务地址 / co-signing service base URL
     #[arg(long)]
     cosign: String,
+    /// 协同签名服务 https 的根证书（PEM） / trust these roots for the service's https
+    #[arg(long)]
+    cosign_ca: Option<PathBuf>,
     /// phone init 生成的文件夹或其 cosign/ 子文件夹（读取管理员令牌） / the init folder
     #[arg(long)]
     state: PathBuf,
@@ -159,7 +179,8 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
-    /// 以 JSON 输出证书使用日志（证书日志） / print a certificate's usage log as JSON
+    /// 以 JSON 输出证书使用日志（证书日志）并校验其哈希链（断链时退出码 3） / print the usage log
+    /// as JSON and check its hash chain (exit 3 when broken)
     #[command(
         after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world log ent-huaxia"
     )]
@@ -227,18 +248,38 @@ pub fn run(args: PhoneArgs) -> Result<ExitCode> {
             pin,
             kdf_iterations,
         } => init(&dir, &pin, kdf_iterations),
-        PhoneCommand::ServeCosign { listen, state } => {
-            runtime()?.block_on(serve_cosign(listen, &cosign_dir(&state)))
+        PhoneCommand::ServeCosign {
+            listen,
+            state,
+            platform_cert,
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(bidseal_phone::cosign::tls::server_config(&cert, &key)?)
+                }
+                _ => None,
+            };
+            let config = server::ServiceConfig {
+                platform_pins: PlatformPins::load(&platform_cert)?,
+                tls,
+            };
+            runtime()?.block_on(serve_cosign(listen, &cosign_dir(&state), config))
         }
         PhoneCommand::Scan(a) => runtime()?.block_on(scan(a)),
         PhoneCommand::Admin(a) => runtime()?.block_on(admin(a)),
         PhoneCommand::ResetPin {
             keystore,
             cosign,
+            cosign_ca,
             cert,
             code,
             new_pin,
-        } => runtime()?.block_on(reset_pin(&keystore, &cosign, &cert, &code, &new_pin)),
+        } => {
+            let client = CosignClient::connect(&cosign, cosign_ca.as_deref())?;
+            runtime()?.block_on(reset_pin(&keystore, client, &cert, &code, &new_pin))
+        }
     }
 }
 
@@ -278,7 +319,11 @@ fn init(dir: &Path, pin: &str, kdf_iterations: u32) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve_cosign(listen: SocketAddr, state: &Path) -> Result<ExitCode> {
+async fn serve_cosign(
+    listen: SocketAddr,
+    state: &Path,
+    config: server::ServiceConfig,
+) -> Result<ExitCode> {
     // Read the state before saying "listening": a wrong --state fails here, not after.
     let state_file = state.join(STATE_FILE);
     bidseal_phone::cosign::state::CosignBook::load(&state_file).map_err(|e| {
@@ -290,17 +335,30 @@ async fn serve_cosign(listen: SocketAddr, state: &Path) -> Result<ExitCode> {
             ),
         )
     })?;
+    if config.platform_pins.is_empty() {
+        eprintln!(
+            "警告：未配置交易平台证书（--platform-cert），开标解密将一律被拒绝（试解密不受影响）"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("无法监听 {listen}"))?;
     let addr = listener.local_addr()?;
-    crate::outln!("listening on http://{addr}");
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    crate::outln!("listening on {scheme}://{addr}");
     std::io::stdout().flush()?;
     eprintln!(
-        "协同签名服务已启动：http://{addr}（状态目录 {}）",
+        "协同签名服务已启动：{scheme}://{addr}（状态目录 {}）",
         state.display()
     );
-    server::serve(listener, state)
+    if config.tls.is_none() && !addr.ip().is_loopback() {
+        eprintln!("警告：未启用 TLS（--tls-cert/--tls-key），手机只能经本机回环地址连接");
+    }
+    server::serve_with(listener, state, config)
         .await
         .context("协同签名服务异常退出")?;
     Ok(ExitCode::SUCCESS)
@@ -331,7 +389,8 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
         }
     };
     let keystore = Keystore::load(&phone_dir(&a.keystore))?;
-    let cosign = CosignClient::new(&a.cosign)?;
+    let cosign = CosignClient::connect(&a.cosign, a.cosign_ca.as_deref())?
+        .with_device_key(keystore.device_key());
     let user = PhoneUser {
         pin: read_pin(&a)?.into(),
         decision: if a.reject {
@@ -380,7 +439,7 @@ fn scan_exit(summary: &bidseal_phone::scan_loop::ScanSummary) -> super::exit::Ex
 
 async fn reset_pin(
     keystore: &Path,
-    cosign: &str,
+    client: CosignClient,
     cert: &str,
     code: &str,
     new_pin: &str,
@@ -388,7 +447,7 @@ async fn reset_pin(
     bidseal_phone::provision::check_pin_format(new_pin)?;
     let mut keystore = Keystore::load(&phone_dir(keystore))?;
     keystore.entry(cert)?;
-    let client = CosignClient::new(cosign)?;
+    let client = client.with_device_key(keystore.device_key());
     let (share, recovery_share) = client.reset_pin(cert, code, new_pin).await?;
     keystore.reseal_after_pin_reset(cert, new_pin, &share, &recovery_share)?;
     eprintln!("证书 {cert} 的证书密码（PIN）已重置");
@@ -464,7 +523,7 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
             .to_string(),
     );
     let token = token.expose();
-    let client = CosignClient::new(&a.cosign)?;
+    let client = CosignClient::connect(&a.cosign, a.cosign_ca.as_deref())?;
     let (cert, action) = match a.action {
         AdminCommand::List { json } => {
             let certs = client.list(token).await?;
@@ -477,11 +536,22 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
         }
         AdminCommand::Log { cert } => {
             ensure_known(&client, token, &cert).await?;
-            crate::outln!(
-                "{}",
-                serde_json::to_string_pretty(&client.log(token, &cert).await?)?
-            );
-            return Ok(ExitCode::SUCCESS);
+            let (entries, head) = client.log(token, &cert).await?;
+            crate::outln!("{}", serde_json::to_string_pretty(&entries)?);
+            return match bidseal_phone::cosign::state::verify_chain(
+                &cert,
+                &entries,
+                head.as_deref(),
+            ) {
+                Ok(n) => {
+                    eprintln!("证书日志哈希链校验通过：{n} 条记录");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("E_COSIGN_LOG_CHAIN: {e}");
+                    Ok(ExitCode::from(3))
+                }
+            };
         }
         AdminCommand::Disable { cert } => (cert, AdminAction::Disable),
         AdminCommand::Enable { cert } => (cert, AdminAction::Enable),

@@ -41,10 +41,6 @@ impl World {
             .await
             .unwrap_or_else(|e| panic!("bind cosign: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-        let state = world.join("cosign");
-        tokio::spawn(async move {
-            let _ = bidseal_phone::cosign::server::serve(listener, &state).await;
-        });
         let relay = Relay::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("relay: {e}"));
@@ -53,6 +49,17 @@ impl World {
             .unwrap_or_else(|e| panic!("{e}"));
         let pem = bidseal_phone::pki::cert_pem(&platform.cert).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.join("platform.pem"), pem).unwrap_or_else(|e| panic!("{e}"));
+        // The co-signing service pins the same platform (opening time from its tenders).
+        let pins = bidseal_phone::cosign::opening::PlatformPins::load(&[dir.join("platform.pem")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let state = world.join("cosign");
+        tokio::spawn(async move {
+            let config = bidseal_phone::cosign::server::ServiceConfig {
+                platform_pins: pins,
+                ..Default::default()
+            };
+            let _ = bidseal_phone::cosign::server::serve_with(listener, &state, config).await;
+        });
         let key = platform.key_pem().unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.join("platform.key.pem"), key.as_bytes())
             .unwrap_or_else(|e| panic!("{e}"));
@@ -126,7 +133,9 @@ impl World {
     pub fn phone(&self, cert: Option<&str>, colleagues: &[&str]) -> TestPhone {
         let keystore = Keystore::load(&self.dir.join("world").join("phone"))
             .unwrap_or_else(|e| panic!("keystore: {e}"));
-        let cosign = CosignClient::new(&self.cosign_url).unwrap_or_else(|e| panic!("{e}"));
+        let cosign = CosignClient::new(&self.cosign_url)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_device_key(keystore.device_key());
         let user = PhoneUser {
             pin: PIN.to_string().into(),
             decision: UserDecision::Confirm,

@@ -149,16 +149,6 @@ impl World {
             "phone init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let state = dir.0.to_string_lossy().to_string();
-        let cosign = spawn_server(&[
-            "phone",
-            "serve-cosign",
-            "--listen",
-            "127.0.0.1:0",
-            "--state",
-            &state,
-        ]);
-        let relay = spawn_server(&["relay", "--listen", "127.0.0.1:0"]);
         // The trading platform whose signed tenders the phones accept (--platform-cert).
         let platform =
             bidseal_phone::pki::TestCa::generate("platform", "测试交易平台").expect("platform key");
@@ -172,6 +162,20 @@ impl World {
             platform.key_pem().expect("platform key pem").as_bytes(),
         )
         .expect("write platform key");
+        // The co-signing service pins the same platform (opening time from its tenders).
+        let state = dir.0.to_string_lossy().to_string();
+        let platform_pem = dir.0.join("platform.pem").to_string_lossy().to_string();
+        let cosign = spawn_server(&[
+            "phone",
+            "serve-cosign",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            &state,
+            "--platform-cert",
+            &platform_pem,
+        ]);
+        let relay = spawn_server(&["relay", "--listen", "127.0.0.1:0"]);
         World { relay, cosign, dir }
     }
 

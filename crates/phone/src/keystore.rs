@@ -2,11 +2,14 @@
 //! keys (see [`crate::key_seal`]) and seal images, as `keystore.json` plus PNG files.
 //!
 //! Guarantees: loading checks the manifest version and that every certificate and chain is
-//! PEM that parses; no private key is ever in the clear on disk (the keystore holds only
-//! [`SealedKey`]s). Paths in the manifest are file names inside the keystore's `seals/`
+//! PEM that parses; no certificate private key is ever in the clear on disk (the keystore
+//! holds only [`SealedKey`]s). The phone's device key (which only proves "this phone", not
+//! any certificate) is stored as is in the mode-0600 `keystore.json`, standing in for a
+//! hardware-keystore key. Paths in the manifest are file names inside the keystore's `seals/`
 //! folder; anything with a path separator or `..` is refused. It does not check trust
 //! (that is the desktop's job) or certificate state (the co-signing service's).
 
+use crate::cosign::device::DeviceKey;
 use crate::key_seal::{RecoverySeal, SealedKey};
 use crate::pki::HolderRole;
 use crate::seal_image::SealImageKind;
@@ -108,6 +111,10 @@ pub struct KeystoreManifest {
     pub version: u32,
     /// Certificates.
     pub certificates: Vec<KeystoreEntry>,
+    /// This phone's device key, registered with the co-signing service for every certificate
+    /// above (stands in for a hardware-keystore key; see [`crate::cosign::device`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key: Option<DeviceKey>,
 }
 
 /// A loaded keystore.
@@ -220,6 +227,11 @@ impl Keystore {
             path: path.display().to_string(),
             source,
         })
+    }
+
+    /// The phone's device key, if the keystore has one (made by `phone init`).
+    pub fn device_key(&self) -> Option<&DeviceKey> {
+        self.manifest.device_key.as_ref()
     }
 
     /// The folder the keystore lives in.

@@ -428,6 +428,47 @@ mod tests {
                 ku.0.contains(KeyUsages::DigitalSignature)
                     && ku.0.contains(KeyUsages::KeyAgreement)
             );
+            // The key really is the certificate's: it signs what the certificate's public key
+            // verifies, and agrees on the same ECDH secret as a peer using that public key.
+            use p256::pkcs8::DecodePrivateKey;
+            let secret = p256::SecretKey::from_pkcs8_der(&issued.key_pkcs8).unwrap();
+            let cert_key = p256::PublicKey::from_sec1_bytes(
+                issued
+                    .cert
+                    .tbs_certificate
+                    .subject_public_key_info
+                    .subject_public_key
+                    .raw_bytes(),
+            )
+            .unwrap();
+            let leaf_verifier = VerifyingKey::from(&cert_key);
+            let message = format!("{} 的投标文件摘要", spec.id);
+            let signature: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(
+                &SigningKey::from(&secret),
+                message.as_bytes(),
+            );
+            leaf_verifier
+                .verify(message.as_bytes(), &signature)
+                .unwrap();
+            assert!(
+                leaf_verifier
+                    .verify(b"another message", &signature)
+                    .is_err(),
+                "a signature verifies only its own message"
+            );
+            let peer = p256::SecretKey::random(&mut OsRng);
+            let ours = p256::ecdh::diffie_hellman(
+                secret.to_nonzero_scalar(),
+                peer.public_key().as_affine(),
+            );
+            let theirs = p256::ecdh::diffie_hellman(peer.to_nonzero_scalar(), cert_key.as_affine());
+            assert_eq!(ours.raw_secret_bytes(), theirs.raw_secret_bytes());
+            let stranger = p256::SecretKey::random(&mut OsRng);
+            let wrong = p256::ecdh::diffie_hellman(
+                stranger.to_nonzero_scalar(),
+                peer.public_key().as_affine(),
+            );
+            assert_ne!(wrong.raw_secret_bytes(), theirs.raw_secret_bytes());
             let subject = issued.cert.tbs_certificate.subject.to_string();
             assert!(subject.contains(&spec.company), "{subject}");
         }

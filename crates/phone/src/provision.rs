@@ -9,7 +9,7 @@
 //! DIR/pki/platform.crt platform.key.pem        the world's trading-platform tender-signing
 //!                                              identity (`bidseal tender make --world DIR`)
 //! DIR/phone/keystore.json, DIR/phone/seals/*.png   what the phone carries (sealed keys)
-//! DIR/cosign/state.json, DIR/cosign/admin-token    what the co-signing service keeps
+//! DIR/cosign/state.db, DIR/cosign/admin-token      what the co-signing service keeps
 //! ```
 //!
 //! Guarantees: every file is written atomically; secrets (keys, token, state) are mode 0600 on
@@ -17,6 +17,7 @@
 //! keys in `pki/` exist because independent validators need them in tests; the phone never
 //! reads them. It refuses to overwrite an existing `DIR/phone/keystore.json`.
 
+use crate::cosign::device::DeviceKey;
 use crate::cosign::state::{write_atomic, CertRecord, CertShares, CosignBook};
 use crate::key_seal::{new_share, RecoverySeal, SealedKey};
 use crate::keystore::{
@@ -144,7 +145,8 @@ pub fn init_test_world(
     write_platform_identity(&pki_dir)?;
 
     let font = SealFont::load();
-    let mut book = CosignBook::default();
+    let device = DeviceKey::generate();
+    let mut book = CosignBook::create(&cosign_dir.join(crate::cosign::server::STATE_FILE))?;
     let mut entries = Vec::new();
     let mut report = Vec::new();
     for spec in pki::standard_specs()? {
@@ -169,9 +171,8 @@ pub fn init_test_world(
         let recovery = RecoverySeal::seal(&issued.key_pkcs8, &recovery_share, &fp)?;
         let sealed = SealedKey::seal(&issued.key_pkcs8, pin, &share, &fp, kdf_iterations)?;
         let holder = spec.person.clone().unwrap_or_else(|| spec.company.clone());
-        book.certs.insert(
-            spec.id.clone(),
-            CertRecord::new(
+        book.insert(
+            &CertRecord::new(
                 &spec.id,
                 &fp,
                 &holder,
@@ -182,8 +183,9 @@ pub fn init_test_world(
                     recovery_share: &recovery_share,
                 },
                 kdf_iterations,
-            ),
-        );
+            )
+            .with_device(&device.public_hex()),
+        )?;
 
         let mut seals = Vec::new();
         let mut add =
@@ -242,13 +244,13 @@ pub fn init_test_world(
     let manifest = KeystoreManifest {
         version: KEYSTORE_VERSION,
         certificates: entries,
+        device_key: Some(device),
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ProvisionError::Io {
         path: KEYSTORE_FILE.into(),
         source: std::io::Error::other(e),
     })?;
     write(&phone_dir.join(KEYSTORE_FILE), &json)?;
-    book.save(&cosign_dir.join(crate::cosign::server::STATE_FILE))?;
     let mut token = [0u8; 32];
     OsRng.fill_bytes(&mut token);
     write(
@@ -307,8 +309,13 @@ mod tests {
         assert_eq!(ent.seals.len(), 1);
         assert!(ks.seal_png(&ent.seals[0]).unwrap().starts_with(b"\x89PNG"));
         assert_eq!(ks.entry("staff-li").unwrap().seals.len(), 3);
-        let book = CosignBook::load(&dir.path().join("cosign/state.json")).unwrap();
-        assert!(book.certs["ent-huaxia"].pin.matches("123456"));
+        let mut book = CosignBook::load(&dir.path().join("cosign/state.db")).unwrap();
+        assert!(book
+            .record("ent-huaxia")
+            .unwrap()
+            .unwrap()
+            .pin
+            .matches("123456"));
         assert!(
             init_test_world(dir.path(), "123456", 1000).is_err(),
             "must not overwrite"
@@ -320,5 +327,48 @@ mod tests {
         let keystore_text =
             std::fs::read_to_string(dir.path().join("phone/keystore.json")).unwrap();
         assert!(!keystore_text.contains("PRIVATE KEY"));
+
+        // Every key opens with the PIN and its own service share, and is the certificate's key;
+        // a wrong share, another certificate's share or a wrong PIN opens nothing.
+        let shares: Vec<_> = ks
+            .manifest
+            .certificates
+            .iter()
+            .map(|e| book.record(&e.id).unwrap().unwrap().share().unwrap())
+            .collect();
+        for (i, e) in ks.manifest.certificates.iter().enumerate() {
+            use p256::pkcs8::DecodePrivateKey;
+            use x509_cert::der::DecodePem;
+            let pkcs8 = e
+                .sealed_key
+                .unseal("123456", &shares[i], &e.fingerprint)
+                .unwrap();
+            let key = p256::SecretKey::from_pkcs8_der(&pkcs8).unwrap();
+            let cert = x509_cert::Certificate::from_pem(e.cert_pem.as_bytes()).unwrap();
+            assert_eq!(
+                key.public_key().to_sec1_bytes().as_ref(),
+                cert.tbs_certificate
+                    .subject_public_key_info
+                    .subject_public_key
+                    .raw_bytes(),
+                "{}: the sealed key is the certificate's key",
+                e.id
+            );
+            let other = &shares[(i + 1) % shares.len()];
+            assert!(e
+                .sealed_key
+                .unseal("123456", other, &e.fingerprint)
+                .is_err());
+            let mut flipped = *shares[i];
+            flipped[0] ^= 1;
+            assert!(e
+                .sealed_key
+                .unseal("123456", &zeroize::Zeroizing::new(flipped), &e.fingerprint)
+                .is_err());
+            assert!(e
+                .sealed_key
+                .unseal("654321", &shares[i], &e.fingerprint)
+                .is_err());
+        }
     }
 }

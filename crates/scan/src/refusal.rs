@@ -45,6 +45,14 @@ pub enum RefusalReason {
     /// "seal" that is no PDF signature, another bid's keys, session mode for decryption...);
     /// `detail` says what.
     SuspiciousRequest { detail: String },
+    /// The co-signing service could not establish the opening time itself (no platform-signed
+    /// tender, a signature it does not trust, no trial-decryption record); `detail` says why.
+    OpeningTimeUnverified { detail: String },
+    /// The call did not come from the phone the certificate is bound to (device signature
+    /// missing, wrong or stale); refused before the PIN is looked at.
+    DeviceNotRecognised,
+    /// Too many attempts from this phone or on this certificate; retry after the given seconds.
+    TooManyAttempts { retry_after_secs: u64 },
 }
 
 impl RefusalReason {
@@ -67,6 +75,9 @@ impl RefusalReason {
             RefusalReason::InvalidRequest { .. } => "invalid_request",
             RefusalReason::TenderUnverified { .. } => "tender_unverified",
             RefusalReason::SuspiciousRequest { .. } => "suspicious_request",
+            RefusalReason::OpeningTimeUnverified { .. } => "opening_time_unverified",
+            RefusalReason::DeviceNotRecognised => "device_not_recognised",
+            RefusalReason::TooManyAttempts { .. } => "too_many_attempts",
         }
     }
 
@@ -122,6 +133,16 @@ impl RefusalReason {
             RefusalReason::SuspiciousRequest { detail } => format!(
                 "手机拒绝了可疑请求：{detail}。桌面端程序可能被篡改或出错，请停止操作、检查电脑后再重新发起"
             ),
+            RefusalReason::OpeningTimeUnverified { detail } => {
+                format!("协同签名服务无法确认已到开标时间，拒绝解密：{detail}")
+            }
+            RefusalReason::DeviceNotRecognised => {
+                "协同签名服务不认识这台手机（设备签名无效），请在已绑定证书的手机上操作或重新绑定"
+                    .into()
+            }
+            RefusalReason::TooManyAttempts { retry_after_secs } => {
+                format!("尝试过于频繁，请 {retry_after_secs} 秒后再试")
+            }
         }
     }
 }

@@ -123,7 +123,9 @@ impl DemoWorld {
     fn phone(&self, label: &str, cert: Option<&str>, colleagues: &[&str]) -> Result<DemoPhone> {
         let keystore = Keystore::load(&self.out.join("phones").join("phone"))
             .map_err(|e| anyhow!("手机证书库无法读取：{e}"))?;
-        let cosign = CosignClient::new(&self.cosign_url).map_err(|e| anyhow!("{e}"))?;
+        let cosign = CosignClient::new(&self.cosign_url)
+            .map_err(|e| anyhow!("{e}"))?
+            .with_device_key(keystore.device_key());
         let user = PhoneUser {
             pin: PIN.to_string().into(),
             decision: UserDecision::Confirm,
@@ -176,11 +178,6 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let cosign_url = format!("http://{}", listener.local_addr()?);
     let state = phones.join("cosign");
-    tokio::spawn(async move {
-        if let Err(e) = bidseal_phone::cosign::server::serve(listener, &state).await {
-            eprintln!("协同签名服务停止：{e}");
-        }
-    });
     let relay = bidseal_relay::Relay::bind("127.0.0.1:0")
         .await
         .map_err(|e| anyhow!("[E_DEMO_RELAY] 内置扫码中继无法启动：{e}"))?;
@@ -200,6 +197,19 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     let platform_pem =
         bidseal_phone::pki::cert_pem(&platform_ca.cert).map_err(|e| anyhow!("{e}"))?;
     std::fs::write(out.join("platform.pem"), &platform_pem)?;
+    // The co-signing service pins the demo platform: it reads the opening time from the tenders
+    // this platform signs (its listener is already bound; phones only call it from step 4 on).
+    let pins = bidseal_phone::cosign::opening::PlatformPins::load(&[out.join("platform.pem")])
+        .map_err(|e| anyhow!("[E_DEMO_PLATFORM] {e}"))?;
+    tokio::spawn(async move {
+        let config = bidseal_phone::cosign::server::ServiceConfig {
+            platform_pins: pins,
+            ..Default::default()
+        };
+        if let Err(e) = bidseal_phone::cosign::server::serve_with(listener, &state, config).await {
+            eprintln!("协同签名服务停止：{e}");
+        }
+    });
     let platform = PlatformCertificate::from_pem(&platform_pem).map_err(|e| coded(e.code(), e))?;
     let signer = PlatformSigner::from_pkcs8_pem(platform_ca.key_pem().map_err(|e| anyhow!("{e}"))?)
         .map_err(|e| coded(e.code(), e))?;

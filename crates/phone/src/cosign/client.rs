@@ -6,6 +6,7 @@
 //! forwards as `co_signing_unavailable`. Answers are size-checked before parsing. The PIN is
 //! sent in the request body only (never in a URL) and is not kept.
 
+use super::device::{DeviceKey, DeviceRoute};
 use super::server::{
     AuthoriseGrant, AuthoriseRefusal, AuthoriseRequest, CertSummary, ResetPinGrant,
     ResetPinRefusal, ResetPinRequest, SecretText,
@@ -52,11 +53,15 @@ fn share_from_hex(text: &str) -> Result<ServiceShare, CosignCallError> {
     Ok(share)
 }
 
-/// A client bound to one service base URL (e.g. `http://127.0.0.1:7001`).
+/// A client bound to one service base URL (e.g. `http://127.0.0.1:7001`). The phone's
+/// client also holds the phone's device key ([`CosignClient::with_device_key`]) and signs
+/// every `authorise` / `reset-pin` call with it; without one those calls are refused by the
+/// service (`device_not_recognised`).
 #[derive(Clone)]
 pub struct CosignClient {
     base: String,
     http: reqwest::Client,
+    device: Option<DeviceKey>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> CosignCallError {
@@ -79,24 +84,65 @@ async fn body(resp: reqwest::Response) -> Result<(reqwest::StatusCode, Vec<u8>),
 }
 
 impl CosignClient {
-    /// A client for `base`.
+    /// A client for `base` without extra trust roots (http:// on loopback only).
     pub fn new(base: &str) -> Result<Self, CosignCallError> {
-        let http = reqwest::Client::builder()
+        Self::connect(base, None)
+    }
+
+    /// A client for `base`: `https://` trusting the PEM roots in `ca` (`--cosign-ca`), or
+    /// `http://` only to a loopback address (PIN and shares never cross a network in clear).
+    /// With `ca` given, only https is used.
+    pub fn connect(base: &str, ca: Option<&std::path::Path>) -> Result<Self, CosignCallError> {
+        let url = reqwest::Url::parse(base).map_err(unavailable)?;
+        let host = url.host_str().unwrap_or_default();
+        let loopback = host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback && ca.is_none() => {}
+            _ => {
+                return Err(CosignCallError::Unavailable(format!(
+                    "协同签名服务地址 {base} 必须使用 https://（http:// 只允许本机 127.0.0.1，且不能与 --cosign-ca 同用）"
+                )))
+            }
+        }
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .https_only(url.scheme() == "https")
             .timeout(Duration::from_secs(20))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(unavailable)?;
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(ca) = ca {
+            for root in super::tls::client_roots(ca).map_err(unavailable)? {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        let http = builder.build().map_err(unavailable)?;
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             http,
+            device: None,
         })
+    }
+
+    /// The same client signing its PIN calls with the phone's device key (`None` keeps it
+    /// unsigned, which the service refuses).
+    pub fn with_device_key(mut self, key: Option<&DeviceKey>) -> Self {
+        self.device = key.cloned();
+        self
     }
 
     /// Posts a request that carries a secret (PIN, reset code): a 403 answer is the service's
     /// typed refusal `F`, a success the grant `G`. The answer body is zeroized after parsing.
+    /// The call is signed with the device key over `route`, `cert_id`, the time and the exact
+    /// body bytes.
     async fn post_secret<Q, G, F>(
         &self,
-        url: String,
+        route: DeviceRoute,
+        cert_id: &str,
         req: &Q,
     ) -> Result<Result<G, F>, CosignCallError>
     where
@@ -104,10 +150,24 @@ impl CosignClient {
         G: serde::de::DeserializeOwned,
         F: serde::de::DeserializeOwned,
     {
-        let resp = self
+        let path = match route {
+            DeviceRoute::Authorise => "authorise",
+            DeviceRoute::ResetPin => "reset-pin",
+        };
+        let url = format!("{}/v1/certs/{}/{path}", self.base, cert_id);
+        let request = Zeroizing::new(serde_json::to_vec(req).map_err(unavailable)?);
+        let mut call = self
             .http
             .post(url)
-            .json(req)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if let Some(device) = &self.device {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            for (name, value) in device.sign_call(route, cert_id, now, &request).headers() {
+                call = call.header(name, value);
+            }
+        }
+        let resp = call
+            .body(request.to_vec())
             .send()
             .await
             .map_err(unavailable)?;
@@ -135,9 +195,12 @@ impl CosignClient {
             who: who.to_string(),
             context: context.clone(),
         };
-        let url = format!("{}/v1/certs/{}/authorise", self.base, cert_id);
         match self
-            .post_secret::<_, AuthoriseGrant, AuthoriseRefusal>(url, &req)
+            .post_secret::<_, AuthoriseGrant, AuthoriseRefusal>(
+                DeviceRoute::Authorise,
+                cert_id,
+                &req,
+            )
             .await?
         {
             Ok(grant) => share_from_hex(grant.share.expose()),
@@ -156,9 +219,8 @@ impl CosignClient {
             code: SecretText::new(code.to_string()),
             new_pin: SecretText::new(new_pin.to_string()),
         };
-        let url = format!("{}/v1/certs/{}/reset-pin", self.base, cert_id);
         let grant = match self
-            .post_secret::<_, ResetPinGrant, ResetPinRefusal>(url, &req)
+            .post_secret::<_, ResetPinGrant, ResetPinRefusal>(DeviceRoute::ResetPin, cert_id, &req)
             .await?
         {
             Ok(grant) => grant,
@@ -202,12 +264,13 @@ impl CosignClient {
         }
     }
 
-    /// The usage log of one certificate.
+    /// The usage log of one certificate and the chain head the service keeps (check both
+    /// with [`super::state::verify_chain`]).
     pub async fn log(
         &self,
         token: &str,
         cert_id: &str,
-    ) -> Result<Vec<UsageLogEntry>, CosignCallError> {
+    ) -> Result<(Vec<UsageLogEntry>, Option<String>), CosignCallError> {
         let url = format!("{}/v1/admin/certs/{}/log", self.base, cert_id);
         let resp = self
             .http
@@ -216,6 +279,11 @@ impl CosignClient {
             .send()
             .await
             .map_err(unavailable)?;
+        let head = resp
+            .headers()
+            .get(super::server::LOG_HEAD_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let (status, bytes) = body(resp).await?;
         if !status.is_success() {
             return Err(unavailable(format!(
@@ -223,7 +291,7 @@ impl CosignClient {
                 String::from_utf8_lossy(&bytes)
             )));
         }
-        serde_json::from_slice(&bytes).map_err(unavailable)
+        Ok((serde_json::from_slice(&bytes).map_err(unavailable)?, head))
     }
 
     /// Summary of every certificate.

@@ -3,5 +3,9 @@
 //! by the phone and the admin CLI ([`client`]).
 
 pub mod client;
+pub mod device;
+pub mod limits;
+pub mod opening;
 pub mod server;
 pub mod state;
+pub mod tls;

@@ -8,14 +8,18 @@
 //!   <token>` with the token from `<state>/admin-token`.
 //! - `GET /healthz`.
 //!
-//! Guarantees: every decision goes through [`CosignBook::authorise`] and is persisted to
-//! `<state>/state.json` (atomically) before the answer is sent, so a crash never forgets a
-//! wrong PIN or a log line. PINs and shares never appear in logs or error texts. It does not
-//! terminate TLS: run it on loopback or behind a TLS proxy.
+//! Guarantees: a PIN call is first checked for the phone's device signature and the rate
+//! limits ([`super::device`], [`super::limits`]); only then is the body parsed. Every decision
+//! goes through [`CosignBook::authorise_checked`] and is committed to `<state>/state.db` (one
+//! SQLite transaction) before the answer is sent, so a crash never forgets a wrong PIN or a
+//! log line; PBKDF2 runs outside the book's lock. PINs and shares never appear in logs or
+//! error texts.
 
+use super::device::{self, DeviceRoute};
+use super::limits::{self, RateLimiter, ReplayGuard};
 use super::state::{
-    AdminAction, CertState, CosignBook, OperationContext, RefusalReason, ResetRefusal,
-    UsageLogEntry,
+    AdminAction, CertState, CosignBook, OperationContext, PinCheck, PinVerifier, RefusalReason,
+    ResetRefusal, UsageLogEntry,
 };
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -24,14 +28,16 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 /// Largest request body accepted.
-pub const MAX_BODY: usize = 64 * 1024;
+pub const MAX_BODY: usize = 256 * 1024;
 /// File name of the state inside the state dir.
-pub const STATE_FILE: &str = "state.json";
+pub const STATE_FILE: &str = "state.db";
+/// Header of `GET /v1/admin/certs/{id}/log` carrying the chain head the service keeps.
+pub const LOG_HEAD_HEADER: &str = "x-bidseal-log-head";
 /// File name of the admin token inside the state dir.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
@@ -126,10 +132,19 @@ pub struct CertSummary {
     pub not_after: i64,
 }
 
+/// Configuration of a running service beyond its state folder.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceConfig {
+    /// Platform certificates trusted to state tender opening times (`--platform-cert`).
+    pub platform_pins: super::opening::PlatformPins,
+    /// Serve https with these settings (`--tls-cert`/`--tls-key`); plain http when `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
 struct Service {
     book: Mutex<CosignBook>,
-    state_path: PathBuf,
     admin_token_hash: [u8; 32],
+    guards: Mutex<(RateLimiter, ReplayGuard)>,
 }
 
 /// Errors starting the service.
@@ -155,9 +170,10 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// Builds the router over the state dir (loads `state.json` and `admin-token`).
-pub fn router(state_dir: &Path) -> Result<Router, ServeError> {
+pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeError> {
     let state_path = state_dir.join(STATE_FILE);
-    let book = CosignBook::load(&state_path)?;
+    let mut book = CosignBook::load(&state_path)?;
+    book.platform_pins = config.platform_pins;
     let token_path = state_dir.join(ADMIN_TOKEN_FILE);
     let token = Zeroizing::new(
         std::fs::read_to_string(&token_path)
@@ -166,8 +182,8 @@ pub fn router(state_dir: &Path) -> Result<Router, ServeError> {
     let admin_token_hash: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
     let service = Arc::new(Service {
         book: Mutex::new(book),
-        state_path,
         admin_token_hash,
+        guards: Mutex::new((RateLimiter::default(), ReplayGuard::default())),
     });
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -182,22 +198,130 @@ pub fn router(state_dir: &Path) -> Result<Router, ServeError> {
 
 /// Serves until the listener fails.
 pub async fn serve(listener: tokio::net::TcpListener, state_dir: &Path) -> Result<(), ServeError> {
-    let app = router(state_dir)?;
-    axum::serve(listener, app).await?;
+    serve_with(listener, state_dir, ServiceConfig::default()).await
+}
+
+/// Serves with `config` (pinned platform certificates) until the listener fails.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state_dir: &Path,
+    config: ServiceConfig,
+) -> Result<(), ServeError> {
+    let tls = config.tls.clone();
+    let app = router(state_dir, config)?;
+    match tls {
+        Some(tls) => axum::serve(super::tls::TlsListener::new(listener, tls), app).await?,
+        None => axum::serve(listener, app).await?,
+    }
     Ok(())
+}
+
+/// The gate in front of every PIN call: the device signature of the phone bound to the
+/// certificate (unknown certificate, missing, wrong, stale or replayed signature →
+/// `device_not_recognised`, nothing logged, nothing counted), then the rate limits per device
+/// and per certificate.
+fn device_gate(
+    svc: &Service,
+    route: DeviceRoute,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<(), RefusalReason> {
+    let device_key = {
+        let book = svc
+            .book
+            .lock()
+            .map_err(|_| RefusalReason::CoSigningUnavailable)?;
+        let mut book = book;
+        book.record(id)
+            .map_err(|_| RefusalReason::CoSigningUnavailable)?
+            .and_then(|r| r.device_key.clone())
+    };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (Some(public), Some(time), Some(nonce), Some(signature)) = (
+        device_key,
+        header(device::TIME_HEADER),
+        header(device::NONCE_HEADER),
+        header(device::SIGNATURE_HEADER),
+    ) else {
+        return Err(RefusalReason::DeviceNotRecognised);
+    };
+    let call = device::SignedCall {
+        time,
+        nonce,
+        signature,
+    };
+    if !device::verify_call(&public, route, id, &call, body, now) {
+        return Err(RefusalReason::DeviceNotRecognised);
+    }
+    let mut guards = svc
+        .guards
+        .lock()
+        .map_err(|_| RefusalReason::CoSigningUnavailable)?;
+    let (limiter, replay) = &mut *guards;
+    if !replay.first_use(call.nonce.as_bytes(), now, device::CLOCK_SKEW_SECS) {
+        return Err(RefusalReason::DeviceNotRecognised);
+    }
+    limiter
+        .hit(&format!("device:{public}"), limits::PER_DEVICE, now)
+        .and_then(|()| limiter.hit(&format!("cert:{id}"), limits::PER_CERT, now))
+        .map_err(|retry_after_secs| RefusalReason::TooManyAttempts { retry_after_secs })
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("请求格式错误：{e}"),
+        ))
+    })
 }
 
 async fn authorise(
     State(svc): State<Arc<Service>>,
     UrlPath(id): UrlPath<String>,
-    Json(req): Json<AuthoriseRequest>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
-    // PBKDF2 is slow on purpose: keep it off the async workers.
+    let body = Zeroizing::new(body.to_vec());
+    if let Err(refusal) = device_gate(&svc, DeviceRoute::Authorise, &id, &headers, &body, now()) {
+        return (StatusCode::FORBIDDEN, Json(AuthoriseRefusal { refusal })).into_response();
+    }
+    let req: AuthoriseRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    // PBKDF2 is slow on purpose: keep it off the async workers and outside the book's lock
+    // (the lock is held for reading the verifier, then for the one decision transaction).
     let outcome = tokio::task::spawn_blocking(move || {
+        let verifier = svc
+            .book
+            .lock()
+            .map_err(|_| "状态锁损坏")?
+            .pin_verifier(&id)
+            .map_err(|_| "状态读取失败")?;
+        let Some(verifier) = verifier else {
+            return Ok(Err(RefusalReason::NoSuitableCertificate));
+        };
+        let check = PinCheck {
+            matches: verifier.matches(req.pin.expose()),
+            verifier,
+        };
         let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
-        let decision = book.authorise(&id, req.pin.expose(), &req.context, &req.who, now());
-        book.save(&svc.state_path).map_err(|_| "状态保存失败")?;
-        Ok::<_, &'static str>(decision)
+        Ok::<_, &'static str>(book.authorise_checked(
+            &id,
+            req.pin.expose(),
+            check,
+            &req.context,
+            &req.who,
+            now(),
+        ))
     })
     .await;
     match outcome {
@@ -216,13 +340,47 @@ async fn authorise(
 async fn reset_pin(
     State(svc): State<Arc<Service>>,
     UrlPath(id): UrlPath<String>,
-    Json(req): Json<ResetPinRequest>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
+    let body = Zeroizing::new(body.to_vec());
+    if let Err(r) = device_gate(&svc, DeviceRoute::ResetPin, &id, &headers, &body, now()) {
+        let refusal = match r {
+            RefusalReason::TooManyAttempts { retry_after_secs } => {
+                ResetRefusal::TooManyAttempts { retry_after_secs }
+            }
+            _ => ResetRefusal::DeviceNotRecognised,
+        };
+        return (StatusCode::FORBIDDEN, Json(ResetPinRefusal { refusal })).into_response();
+    }
+    let req: ResetPinRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    if crate::provision::check_pin_format(req.new_pin.expose()).is_err() {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(ResetPinRefusal {
+                refusal: ResetRefusal::BadPin,
+            }),
+        )
+            .into_response();
+    }
     let outcome = tokio::task::spawn_blocking(move || {
+        let iterations = svc
+            .book
+            .lock()
+            .map_err(|_| "状态锁损坏")?
+            .pin_verifier(&id)
+            .map_err(|_| "状态读取失败")?
+            .map(|v| v.iterations);
+        let Some(iterations) = iterations else {
+            return Ok(Err(ResetRefusal::Unknown));
+        };
+        // The new verifier's PBKDF2 runs outside the lock.
+        let verifier = PinVerifier::new(req.new_pin.expose(), iterations);
         let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
-        let decision = book.reset_pin(&id, req.code.expose(), req.new_pin.expose(), now());
-        book.save(&svc.state_path).map_err(|_| "状态保存失败")?;
-        Ok::<_, &'static str>(decision)
+        Ok::<_, &'static str>(book.reset_pin_checked(&id, req.code.expose(), verifier, now()))
     })
     .await;
     match outcome {
@@ -257,12 +415,15 @@ async fn list(State(svc): State<Arc<Service>>, headers: HeaderMap) -> Response {
     if !admin_ok(&svc, &headers) {
         return error(StatusCode::UNAUTHORIZED, "管理员令牌错误");
     }
-    let Ok(book) = svc.book.lock() else {
+    let Ok(mut book) = svc.book.lock() else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
     };
-    let list: Vec<CertSummary> = book
-        .certs
-        .values()
+    let records = match book.records() {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let list: Vec<CertSummary> = records
+        .iter()
         .map(|r| CertSummary {
             id: r.id.clone(),
             holder: r.holder.clone(),
@@ -288,10 +449,7 @@ async fn admin(
         return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
     };
     match book.admin(&id, &action, now()) {
-        Ok(code) => match book.save(&svc.state_path) {
-            Ok(()) => Json(serde_json::json!({ "code": code })).into_response(),
-            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        },
+        Ok(code) => Json(serde_json::json!({ "code": code })).into_response(),
         Err(e @ super::state::BookError::Unknown(_)) => {
             error(StatusCode::NOT_FOUND, &e.to_string())
         }
@@ -310,8 +468,13 @@ async fn log(
     let Ok(book) = svc.book.lock() else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
     };
-    match book.certs.get(&id) {
-        Some(rec) => Json::<Vec<UsageLogEntry>>(rec.log.clone()).into_response(),
-        None => error(StatusCode::NOT_FOUND, "没有这本证书"),
+    match book.log(&id) {
+        Ok((entries, Some(head))) => (
+            [(LOG_HEAD_HEADER, head)],
+            Json::<Vec<UsageLogEntry>>(entries),
+        )
+            .into_response(),
+        Ok((_, None)) => error(StatusCode::NOT_FOUND, "没有这本证书"),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

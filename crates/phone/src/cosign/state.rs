@@ -1,27 +1,34 @@
 //! The co-signing service's book of certificates: state, PIN verifier, wrong-PIN counter,
 //! service key share and usage log (证书日志), and the one decision function every operation
-//! goes through, [`CosignBook::authorise`].
+//! goes through, [`CosignBook::authorise`]. Kept in a SQLite database (`state.db`).
 //!
 //! Guarantees:
 //! - The PIN is never stored: only a PBKDF2-HMAC-SHA256 verifier with a per-certificate salt,
-//!   compared in constant time.
+//!   compared in constant time. The PBKDF2 work happens outside the book
+//!   ([`CosignBook::pin_verifier`] → [`PinVerifier::matches`] → [`CosignBook::authorise_checked`]),
+//!   so the service's lock is held only for the short transaction.
 //! - Order of checks (each refusal is logged with its code): unknown → revoked (注销) →
 //!   certificate expired → disabled (已禁用) → staff authorisation ended (授权结束时间) →
-//!   PIN locked → PIN wrong (counts; the 5th wrong PIN locks). Only when all pass is the share
-//!   released. (The opening-time rule on `ctx.tender` / `ctx.bound_digest` is the co-signing
-//!   rewrite's; the phone checks the signed tender before it asks.)
-//! - Every call to `authorise` and every admin action appends one log entry.
-//! - [`CosignBook::save`] writes atomically (temp file in the same folder, fsync, rename).
+//!   PIN locked → PIN wrong (counts; the 5th wrong PIN locks) → for decrypt, the opening time
+//!   established by the service ([`super::opening`]). Only when all pass is the share released.
+//! - Every decision and its log entry are one SQLite transaction (WAL, `synchronous=FULL`):
+//!   committed before the answer, never half-applied.
+//! - Log entries are bounded ([`MAX_DETAIL`], [`MAX_WHO`]) and hash-chained per certificate:
+//!   each carries SHA-256 of the previous one and the certificate row keeps the head, so an
+//!   edited, removed or reordered entry fails [`verify_chain`].
 //!
-//! It does not authenticate the phone device itself (any caller with the PIN is the holder)
-//! and does not rate-limit by network address.
+//! It does not authenticate the phone (the server does, [`super::device`]); the chain shows
+//! tampering by someone who edits rows, not by someone who recomputes the whole chain (no
+//! outside anchor).
 
+pub use super::opening::TenderEvidence;
+use super::opening::{PlatformPins, TRIAL_WINDOW_SECS};
 use crate::key_seal::ServiceShare;
 pub use bidseal_scan::RefusalReason;
 use rand_core::{OsRng, RngCore};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -84,6 +91,76 @@ pub struct UsageLogEntry {
     pub detail: String,
     /// `OK` or the refusal code.
     pub result: String,
+    /// Position in the service's log (increasing, shared by all certificates).
+    #[serde(default)]
+    pub seq: i64,
+    /// Hex SHA-256 of the previous entry of the same certificate (64 zeros for the first).
+    #[serde(default)]
+    pub prev_hash: String,
+    /// Hex SHA-256 of this entry ([`UsageLogEntry::compute_hash`]).
+    #[serde(default)]
+    pub hash: String,
+}
+
+/// `prev_hash` of a certificate's first log entry.
+pub const LOG_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl UsageLogEntry {
+    /// SHA-256 (hex) over the JSON array `[cert_id, seq, at, who, operation, desktop,
+    /// session_id, detail, result, prev_hash]`.
+    pub fn compute_hash(&self, cert_id: &str) -> String {
+        let canonical = serde_json::json!([
+            cert_id,
+            self.seq,
+            self.at,
+            self.who,
+            self.operation,
+            self.desktop,
+            self.session_id,
+            self.detail,
+            self.result,
+            self.prev_hash
+        ]);
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
+
+/// A broken usage-log chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("证书 {cert} 的使用日志校验失败：第 {seq} 条记录被改动、删除或调换（哈希链断开），请立即核查协同签名服务")]
+pub struct ChainBroken {
+    /// Certificate.
+    pub cert: String,
+    /// The first entry that does not fit (0: the chain's end does not match the head).
+    pub seq: i64,
+}
+
+/// Checks a certificate's log (oldest first) against its chain and, if given, the head the
+/// service keeps. Returns the number of entries.
+pub fn verify_chain(
+    cert_id: &str,
+    entries: &[UsageLogEntry],
+    head: Option<&str>,
+) -> Result<usize, ChainBroken> {
+    let mut prev = LOG_GENESIS.to_string();
+    let mut last_seq = i64::MIN;
+    for e in entries {
+        if e.prev_hash != prev || e.hash != e.compute_hash(cert_id) || e.seq <= last_seq {
+            return Err(ChainBroken {
+                cert: cert_id.to_string(),
+                seq: e.seq,
+            });
+        }
+        last_seq = e.seq;
+        prev = e.hash.clone();
+    }
+    if head.is_some_and(|h| h != prev) {
+        return Err(ChainBroken {
+            cert: cert_id.to_string(),
+            seq: 0,
+        });
+    }
+    Ok(entries.len())
 }
 
 /// PBKDF2 verifier of a PIN.
@@ -166,8 +243,10 @@ pub struct CertRecord {
     /// A pending PIN reset (one-time verification code), if the admin issued one.
     #[serde(default)]
     pub pending_reset: Option<PendingReset>,
-    /// Usage log, oldest first.
-    pub log: Vec<UsageLogEntry>,
+    /// Public device key (hex SEC1) of the phone this certificate is bound to; calls not
+    /// signed by it are refused before the PIN is looked at ([`super::device`]).
+    #[serde(default)]
+    pub device_key: Option<String>,
 }
 
 /// The two service-side secrets of one certificate.
@@ -205,11 +284,18 @@ impl CertRecord {
             share: hex::encode(share.as_ref()),
             recovery_share: hex::encode(recovery_share.as_ref()),
             pending_reset: None,
-            log: Vec::new(),
+            device_key: None,
         }
     }
 
-    fn share(&self) -> Option<ServiceShare> {
+    /// Binds the record to the phone with this public device key (hex SEC1).
+    pub fn with_device(mut self, public_hex: &str) -> Self {
+        self.device_key = Some(public_hex.to_string());
+        self
+    }
+
+    /// The service key share (secret).
+    pub(crate) fn share(&self) -> Option<ServiceShare> {
         decode_share(&self.share)
     }
 
@@ -265,12 +351,33 @@ pub enum ResetRefusal {
     /// A revoked certificate cannot get a new PIN.
     #[error("证书已注销，不能重置证书密码，请重新办理证书")]
     CertificateRevoked,
+    /// An expired certificate cannot get a new PIN.
+    #[error("证书已过期（已失效），不能重置证书密码，请办理证书续期")]
+    CertificateExpired,
+    /// A disabled certificate cannot get a new PIN until the administrator enables it.
+    #[error("证书已被单位管理员禁用，不能重置证书密码，请联系单位管理员启用")]
+    CertificateDisabled,
+    /// The holder's authorisation ended (授权结束时间), Unix seconds.
+    #[error("您对该证书的使用授权已到期（授权结束），不能重置证书密码，请联系单位管理员")]
+    AuthorisationEnded {
+        /// When it ended.
+        ended_at: u64,
+    },
     /// The new PIN is not 6 digits.
     #[error("新的证书密码（PIN）必须是 6 位数字")]
     BadPin,
     /// Unknown certificate.
     #[error("协同签名服务中没有这本证书")]
     Unknown,
+    /// The call was not signed by the phone the certificate is bound to.
+    #[error("协同签名服务不认识这台手机（设备签名无效），请在已绑定证书的手机上操作")]
+    DeviceNotRecognised,
+    /// Too many attempts from this phone or on this certificate.
+    #[error("尝试过于频繁，请 {retry_after_secs} 秒后再试")]
+    TooManyAttempts {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
 }
 
 /// What a successful PIN reset releases to the phone so it can re-seal its key.
@@ -290,23 +397,22 @@ pub struct OperationContext {
     pub desktop: String,
     /// Scan session id.
     pub session_id: String,
-    /// Human-readable summary (project, document, hash prefix).
+    /// Human-readable summary (project, document, hash prefix); logged, at most
+    /// [`MAX_DETAIL`] bytes (longer is cut at a character boundary).
     pub detail: String,
-    /// Decrypt at opening: exact tender.json bytes + platform DER signature.
+    /// decrypt at the opening: the platform-signed tender, exact `tender.json` bytes and the
+    /// platform's DER ECDSA-P256/SHA-256 signature over them (the tender package's
+    /// `tender.json` + `tender.json.sig`, see docs/tender-format.md).
     #[serde(default)]
     pub tender: Option<TenderEvidence>,
-    /// Generate: hex manifest digest signed; trial decrypt: the same digest.
+    /// generate: hex SHA-256 the phone signs (the bid manifest's digest); decrypt as trial
+    /// decryption: the same manifest digest of the freshly generated bid.
     #[serde(default)]
     pub bound_digest: Option<String>,
 }
 
-/// The platform-signed tender the phone verified, passed on so the service can check the
-/// opening time itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TenderEvidence {
-    pub manifest: bidseal_scan::Bytes,
-    pub signature: bidseal_scan::Bytes,
-}
+/// Longest `detail` kept in the usage log, bytes.
+pub const MAX_DETAIL: usize = 1024;
 
 /// Admin actions (enterprise administrator, seed 2.6).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -349,13 +455,89 @@ pub enum BookError {
     /// State file is not valid JSON of the expected shape.
     #[error("协同签名服务状态文件损坏（{0}），请重新执行 bidseal phone init")]
     Corrupt(String),
+    /// The database failed.
+    #[error("协同签名服务数据库错误（{0}），请检查磁盘空间与 state.db 文件权限")]
+    Db(String),
+    /// The usage log does not verify.
+    #[error(transparent)]
+    Chain(#[from] ChainBroken),
 }
 
-/// The whole book, persisted as `state.json`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+impl From<rusqlite::Error> for BookError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Db(e.to_string())
+    }
+}
+
+/// Format tag stored in the database's `meta` table.
+pub const DB_FORMAT: &str = "bidseal-cosign-state/2";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS certs(
+    id TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    log_head TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log(
+    seq INTEGER PRIMARY KEY,
+    cert_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    who TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    desktop TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    result TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_by_cert ON log(cert_id, seq);
+CREATE TABLE IF NOT EXISTS generated(
+    cert_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS generated_by_cert ON generated(cert_id, session_id, digest);
+";
+
+/// The whole book: a SQLite database (`state.db`, mode 0600) plus configuration.
 pub struct CosignBook {
-    /// Records by keystore id.
-    pub certs: BTreeMap<String, CertRecord>,
+    conn: Connection,
+    /// Platform certificates trusted for opening times (configuration, not persisted).
+    pub platform_pins: PlatformPins,
+}
+
+impl std::fmt::Debug for CosignBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CosignBook(..)")
+    }
+}
+
+/// A PIN checked outside the book: the verifier it was checked against and the answer.
+pub struct PinCheck {
+    /// The verifier read by [`CosignBook::pin_verifier`].
+    pub verifier: PinVerifier,
+    /// Whether the PIN matched it.
+    pub matches: bool,
+}
+
+/// Log operation name of a trial decryption.
+pub const DECRYPT_TRIAL: &str = "试解密";
+/// Longest `who` / `desktop` / `session_id` kept in the usage log, bytes.
+pub const MAX_WHO: usize = 256;
+
+/// `text` cut to at most `max` bytes at a character boundary.
+pub fn bounded(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Unix seconds as RFC 3339 in China Standard Time (UTC+8), for logs and phone screens.
@@ -377,8 +559,236 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         .map(|t| t.unix_timestamp())
 }
 
+fn log_result_of_reset(r: &ResetRefusal) -> String {
+    serde_json::to_value(r)
+        .ok()
+        .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Loads one record inside a transaction.
+fn load_record(tx: &Transaction<'_>, id: &str) -> Result<Option<CertRecord>, BookError> {
+    let text: Option<Zeroizing<String>> = tx
+        .query_row("SELECT record FROM certs WHERE id = ?1", [id], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()?
+        .map(Zeroizing::new);
+    text.map(|t| serde_json::from_str(&t).map_err(|e| BookError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+fn store_record(tx: &Transaction<'_>, rec: &CertRecord) -> Result<(), BookError> {
+    let json =
+        Zeroizing::new(serde_json::to_string(rec).map_err(|e| BookError::Corrupt(e.to_string()))?);
+    tx.execute(
+        "UPDATE certs SET record = ?2 WHERE id = ?1",
+        params![rec.id, json.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Appends one bounded, chained entry for `cert_id`.
+fn append_log(tx: &Transaction<'_>, cert_id: &str, mut e: UsageLogEntry) -> Result<(), BookError> {
+    e.who = bounded(&e.who, MAX_WHO).to_string();
+    e.operation = bounded(&e.operation, MAX_WHO).to_string();
+    e.desktop = bounded(&e.desktop, MAX_WHO).to_string();
+    e.session_id = bounded(&e.session_id, MAX_WHO).to_string();
+    e.detail = bounded(&e.detail, MAX_DETAIL).to_string();
+    e.result = bounded(&e.result, MAX_WHO).to_string();
+    e.prev_hash = tx.query_row("SELECT log_head FROM certs WHERE id = ?1", [cert_id], |r| {
+        r.get(0)
+    })?;
+    e.seq = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM log", [], |r| {
+        r.get(0)
+    })?;
+    e.hash = e.compute_hash(cert_id);
+    tx.execute(
+        "INSERT INTO log(seq, cert_id, at, who, operation, desktop, session_id, detail, result, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            e.seq, cert_id, e.at, e.who, e.operation, e.desktop, e.session_id, e.detail, e.result,
+            e.prev_hash, e.hash
+        ],
+    )?;
+    tx.execute(
+        "UPDATE certs SET log_head = ?2 WHERE id = ?1",
+        params![cert_id, e.hash],
+    )?;
+    Ok(())
+}
+
+fn entry(who: &str, operation: &str, result: &str, now: i64) -> UsageLogEntry {
+    UsageLogEntry {
+        at: now,
+        who: who.to_string(),
+        operation: operation.to_string(),
+        desktop: String::new(),
+        session_id: String::new(),
+        detail: String::new(),
+        result: result.to_string(),
+        seq: 0,
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
 impl CosignBook {
-    /// Decides one operation at time `now`; releases the share only on success. Logs always.
+    fn with_connection(conn: Connection) -> Result<Self, BookError> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(Self {
+            conn,
+            platform_pins: PlatformPins::default(),
+        })
+    }
+
+    /// A new, empty database at `path` (refuses an existing file).
+    pub fn create(path: &Path) -> Result<Self, BookError> {
+        if path.exists() {
+            return Err(BookError::Corrupt(format!("{} 已存在", path.display())));
+        }
+        #[cfg(unix)]
+        {
+            // Create the file 0600 before SQLite opens it: it holds the shares.
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| BookError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+        }
+        let book = Self::with_connection(Connection::open(path)?)?;
+        book.init_schema()?;
+        Ok(book)
+    }
+
+    /// A book in memory (tests).
+    pub fn in_memory() -> Result<Self, BookError> {
+        let book = Self {
+            conn: Connection::open_in_memory()?,
+            platform_pins: PlatformPins::default(),
+        };
+        book.init_schema()?;
+        Ok(book)
+    }
+
+    fn init_schema(&self) -> Result<(), BookError> {
+        self.conn.execute_batch(SCHEMA)?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('format', ?1)",
+            [DB_FORMAT],
+        )?;
+        Ok(())
+    }
+
+    /// Opens an existing database (never creates one) and checks its format tag.
+    pub fn load(path: &Path) -> Result<Self, BookError> {
+        if !path.is_file() {
+            return Err(BookError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| BookError::Corrupt(e.to_string()))?;
+        let format: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| BookError::Corrupt(e.to_string()))?;
+        if format.as_deref() != Some(DB_FORMAT) {
+            return Err(BookError::Corrupt(format!(
+                "格式标记为 {format:?}，应为 {DB_FORMAT}"
+            )));
+        }
+        Self::with_connection(conn)
+    }
+
+    /// Adds a certificate (provisioning).
+    pub fn insert(&mut self, rec: &CertRecord) -> Result<(), BookError> {
+        let json = Zeroizing::new(
+            serde_json::to_string(rec).map_err(|e| BookError::Corrupt(e.to_string()))?,
+        );
+        self.conn.execute(
+            "INSERT INTO certs(id, record, log_head) VALUES (?1, ?2, ?3)",
+            params![rec.id, json.as_str(), LOG_GENESIS],
+        )?;
+        Ok(())
+    }
+
+    /// One record (its secrets included), if known.
+    pub fn record(&mut self, id: &str) -> Result<Option<CertRecord>, BookError> {
+        let tx = self.conn.transaction()?;
+        let rec = load_record(&tx, id)?;
+        tx.commit()?;
+        Ok(rec)
+    }
+
+    /// Every record, by id.
+    pub fn records(&mut self) -> Result<Vec<CertRecord>, BookError> {
+        let ids: Vec<String> = {
+            let mut stmt = self.conn.prepare("SELECT id FROM certs ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(r) = self.record(&id)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The usage log of `id`, oldest first, and the chain head the book keeps.
+    pub fn log(&self, id: &str) -> Result<(Vec<UsageLogEntry>, Option<String>), BookError> {
+        let head: Option<String> = self
+            .conn
+            .query_row("SELECT log_head FROM certs WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, at, who, operation, desktop, session_id, detail, result, prev_hash, hash
+             FROM log WHERE cert_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(UsageLogEntry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                who: r.get(2)?,
+                operation: r.get(3)?,
+                desktop: r.get(4)?,
+                session_id: r.get(5)?,
+                detail: r.get(6)?,
+                result: r.get(7)?,
+                prev_hash: r.get(8)?,
+                hash: r.get(9)?,
+            })
+        })?;
+        Ok((rows.collect::<Result<_, _>>()?, head))
+    }
+
+    /// Checks the chain of `id`'s log against the stored head; the number of entries.
+    pub fn verify_log(&self, id: &str) -> Result<usize, BookError> {
+        let (entries, head) = self.log(id)?;
+        Ok(verify_chain(id, &entries, head.as_deref())?)
+    }
+
+    /// The PIN verifier of `id`, to run PBKDF2 outside the book's lock.
+    pub fn pin_verifier(&mut self, id: &str) -> Result<Option<PinVerifier>, BookError> {
+        Ok(self.record(id)?.map(|r| r.pin.clone()))
+    }
+
+    /// Decides one operation at time `now` (computes the PIN check itself; the server uses
+    /// [`Self::pin_verifier`] + [`Self::authorise_checked`] to keep PBKDF2 outside its lock).
     pub fn authorise(
         &mut self,
         id: &str,
@@ -387,51 +797,188 @@ impl CosignBook {
         who: &str,
         now: i64,
     ) -> Result<ServiceShare, RefusalReason> {
-        let Some(rec) = self.certs.get_mut(id) else {
-            return Err(RefusalReason::NoSuitableCertificate);
-        };
-        let decision = Self::decide(rec, pin, ctx, now);
-        rec.log.push(UsageLogEntry {
-            at: now,
-            who: who.to_string(),
-            operation: ctx.operation.zh_name().to_string(),
-            desktop: ctx.desktop.clone(),
-            session_id: ctx.session_id.clone(),
-            detail: ctx.detail.clone(),
-            result: match &decision {
-                Ok(_) => "OK".to_string(),
-                Err(r) => r.code().to_string(),
+        let check = match self.pin_verifier(id) {
+            Ok(Some(verifier)) => PinCheck {
+                matches: verifier.matches(pin),
+                verifier,
             },
-        });
-        decision
+            Ok(None) => return Err(RefusalReason::NoSuitableCertificate),
+            Err(_) => return Err(RefusalReason::CoSigningUnavailable),
+        };
+        self.authorise_checked(id, pin, check, ctx, who, now)
     }
 
-    fn decide(
-        rec: &mut CertRecord,
+    /// Decides one operation with a PIN already checked against `check.verifier`; if the
+    /// verifier changed meanwhile (a PIN reset), the PIN is checked again here. Releases the
+    /// share only on success; the decision and its log entry are one transaction.
+    pub fn authorise_checked(
+        &mut self,
+        id: &str,
         pin: &str,
-        _ctx: &OperationContext,
+        check: PinCheck,
+        ctx: &OperationContext,
+        who: &str,
         now: i64,
     ) -> Result<ServiceShare, RefusalReason> {
+        let pins = self.platform_pins.clone();
+        self.transaction(|tx| {
+            let Some(mut rec) = load_record(tx, id)? else {
+                return Ok(Err(RefusalReason::NoSuitableCertificate));
+            };
+            let pin_ok = if rec.pin.hash == check.verifier.hash {
+                check.matches
+            } else {
+                rec.pin.matches(pin)
+            };
+            let mut operation = ctx.operation.zh_name().to_string();
+            let mut detail = bounded(&ctx.detail, MAX_DETAIL).to_string();
+            let mut decision = Self::decide(&mut rec, pin_ok, now);
+            if decision.is_ok() {
+                match ctx.operation {
+                    CosignOperation::Decrypt => match Self::decrypt_allowed(tx, &pins, id, ctx, now)? {
+                        Ok(note) if note == DECRYPT_TRIAL => operation = note,
+                        Ok(note) => detail = format!("{}；{note}", bounded(&detail, MAX_DETAIL / 2)),
+                        Err(r) => decision = Err(r),
+                    },
+                    CosignOperation::Generate => {
+                        if let Some(digest) = ctx.bound_digest.as_deref() {
+                            tx.execute(
+                                "DELETE FROM generated WHERE at < ?1",
+                                [now - TRIAL_WINDOW_SECS],
+                            )?;
+                            tx.execute(
+                                "INSERT INTO generated(cert_id, session_id, digest, at) VALUES (?1, ?2, ?3, ?4)",
+                                params![
+                                    id,
+                                    bounded(&ctx.session_id, MAX_WHO),
+                                    bounded(&digest.to_ascii_lowercase(), 128),
+                                    now
+                                ],
+                            )?;
+                        }
+                    }
+                    CosignOperation::Auth | CosignOperation::Sign => {}
+                }
+            }
+            store_record(tx, &rec)?;
+            append_log(
+                tx,
+                id,
+                UsageLogEntry {
+                    desktop: ctx.desktop.clone(),
+                    session_id: ctx.session_id.clone(),
+                    detail,
+                    ..entry(
+                        who,
+                        &operation,
+                        match &decision {
+                            Ok(_) => "OK",
+                            Err(r) => r.code(),
+                        },
+                        now,
+                    )
+                },
+            )?;
+            Ok(decision)
+        })
+        .unwrap_or(Err(RefusalReason::CoSigningUnavailable))
+    }
+
+    /// Runs `f` in one transaction; commits when `f` returns `Ok` (even an `Ok(Err(refusal))`,
+    /// which is a decision to persist).
+    fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, BookError>,
+    ) -> Result<T, BookError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Whether a decrypt may happen now (after the PIN passed): a trial decryption of a bid
+    /// this certificate just generated in this session, or the opening time of a tender signed
+    /// by a pinned platform reached on the service's clock. `Ok(note)` for the log.
+    fn decrypt_allowed(
+        tx: &Transaction<'_>,
+        pins: &PlatformPins,
+        cert: &str,
+        ctx: &OperationContext,
+        now: i64,
+    ) -> Result<Result<String, RefusalReason>, BookError> {
+        if let Some(digest) = ctx.bound_digest.as_deref() {
+            let generated: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM generated WHERE cert_id = ?1 AND session_id = ?2
+                 AND digest = ?3 AND at <= ?4 AND ?4 - at <= ?5",
+                params![
+                    cert,
+                    bounded(&ctx.session_id, MAX_WHO),
+                    bounded(&digest.to_ascii_lowercase(), 128),
+                    now,
+                    TRIAL_WINDOW_SECS
+                ],
+                |r| r.get(0),
+            )?;
+            if generated > 0 {
+                return Ok(Ok(DECRYPT_TRIAL.to_string()));
+            }
+        }
+        let Some(tender) = ctx.tender.as_ref() else {
+            return Ok(Err(RefusalReason::OpeningTimeUnverified {
+                detail: if ctx.bound_digest.is_some() {
+                    "本会话中没有用该证书生成这份投标文件的记录（试解密只能在生成后 10 分钟内、同一次扫码会话中进行）".into()
+                } else {
+                    "请求中没有交易平台签名的招标文件，无法确认开标时间".into()
+                },
+            }));
+        };
+        let facts = match pins.verify(tender, now) {
+            Ok(f) => f,
+            Err(r) => return Ok(Err(r)),
+        };
+        if now < facts.opening_time {
+            return Ok(Err(RefusalReason::BeforeOpeningTime {
+                opens_at: facts.opening_time.max(0) as u64,
+            }));
+        }
+        Ok(Ok(format!(
+            "开标解密：项目 {} 标段 {}，开标时间 {}（平台签名已验证）",
+            bounded(&facts.project_id, 128),
+            bounded(&facts.lot_id, 64),
+            rfc3339(facts.opening_time)
+        )))
+    }
+
+    /// The certificate-state checks, in order: revoked → expired → disabled → authorisation
+    /// ended. No side effects.
+    fn state_refusal(rec: &CertRecord, now: i64) -> Option<RefusalReason> {
         if rec.state == CertState::Revoked {
-            return Err(RefusalReason::CertificateRevoked);
+            return Some(RefusalReason::CertificateRevoked);
         }
         if now > rec.not_after {
-            return Err(RefusalReason::CertificateExpired);
+            return Some(RefusalReason::CertificateExpired);
         }
         if rec.state == CertState::Disabled {
-            return Err(RefusalReason::CertificateDisabled);
+            return Some(RefusalReason::CertificateDisabled);
         }
-        if let Some(until) = rec.authorised_until {
-            if now > until {
-                return Err(RefusalReason::AuthorisationEnded {
-                    ended_at: until.max(0) as u64,
-                });
-            }
+        match rec.authorised_until {
+            Some(until) if now > until => Some(RefusalReason::AuthorisationEnded {
+                ended_at: until.max(0) as u64,
+            }),
+            _ => None,
+        }
+    }
+
+    fn decide(rec: &mut CertRecord, pin_ok: bool, now: i64) -> Result<ServiceShare, RefusalReason> {
+        if let Some(refusal) = Self::state_refusal(rec, now) {
+            return Err(refusal);
         }
         if rec.wrong_pins >= MAX_WRONG_PINS {
             return Err(RefusalReason::PinLocked);
         }
-        if !rec.pin.matches(pin) {
+        if !pin_ok {
             rec.wrong_pins += 1;
             if rec.wrong_pins >= MAX_WRONG_PINS {
                 return Err(RefusalReason::PinLocked);
@@ -451,67 +998,60 @@ impl CosignBook {
         action: &AdminAction,
         now: i64,
     ) -> Result<Option<String>, BookError> {
-        let mut output = None;
-        let rec = self
-            .certs
-            .get_mut(id)
-            .ok_or_else(|| BookError::Unknown(id.to_string()))?;
-        let what = match action {
-            AdminAction::Disable => {
-                if rec.state == CertState::Active {
-                    rec.state = CertState::Disabled;
+        self.transaction(|tx| {
+            let mut rec = load_record(tx, id)?.ok_or_else(|| BookError::Unknown(id.to_string()))?;
+            let mut output = None;
+            let what = match action {
+                AdminAction::Disable => {
+                    if rec.state == CertState::Active {
+                        rec.state = CertState::Disabled;
+                    }
+                    "禁用证书".to_string()
                 }
-                "禁用证书".to_string()
-            }
-            AdminAction::Enable => {
-                if rec.state == CertState::Revoked {
-                    return Err(BookError::RevokedIsFinal);
+                AdminAction::Enable => {
+                    if rec.state == CertState::Revoked {
+                        return Err(BookError::RevokedIsFinal);
+                    }
+                    rec.state = CertState::Active;
+                    "启用证书".to_string()
                 }
-                rec.state = CertState::Active;
-                "启用证书".to_string()
-            }
-            AdminAction::Revoke => {
-                rec.state = CertState::Revoked;
-                "注销证书".to_string()
-            }
-            AdminAction::SetAuthorisationEnd { until } => {
-                rec.authorised_until = *until;
-                match until {
-                    Some(t) => format!("设置授权结束时间 {}", rfc3339(*t)),
-                    None => "取消授权结束时间".to_string(),
+                AdminAction::Revoke => {
+                    rec.state = CertState::Revoked;
+                    "注销证书".to_string()
                 }
-            }
-            AdminAction::Unlock => {
-                rec.wrong_pins = 0;
-                "解锁（清除 PIN 错误次数）".to_string()
-            }
-            AdminAction::IssueResetCode => {
-                let mut n = [0u8; 4];
-                OsRng.fill_bytes(&mut n);
-                let code = format!("{:06}", u32::from_be_bytes(n) % 1_000_000);
-                rec.pending_reset = Some(PendingReset {
-                    code_sha256: hex::encode(Sha256::digest(code.as_bytes())),
-                    expires_at: now + RESET_CODE_TTL_SECS,
-                    wrong_codes: 0,
-                });
-                output = Some(code);
-                "签发证书密码重置验证码".to_string()
-            }
-        };
-        rec.log.push(UsageLogEntry {
-            at: now,
-            who: "管理员".to_string(),
-            operation: what,
-            desktop: String::new(),
-            session_id: String::new(),
-            detail: String::new(),
-            result: "OK".to_string(),
-        });
-        Ok(output)
+                AdminAction::SetAuthorisationEnd { until } => {
+                    rec.authorised_until = *until;
+                    match until {
+                        Some(t) => format!("设置授权结束时间 {}", rfc3339(*t)),
+                        None => "取消授权结束时间".to_string(),
+                    }
+                }
+                AdminAction::Unlock => {
+                    rec.wrong_pins = 0;
+                    "解锁（清除 PIN 错误次数）".to_string()
+                }
+                AdminAction::IssueResetCode => {
+                    let mut n = [0u8; 4];
+                    OsRng.fill_bytes(&mut n);
+                    let code = format!("{:06}", u32::from_be_bytes(n) % 1_000_000);
+                    rec.pending_reset = Some(PendingReset {
+                        code_sha256: hex::encode(Sha256::digest(code.as_bytes())),
+                        expires_at: now + RESET_CODE_TTL_SECS,
+                        wrong_codes: 0,
+                    });
+                    output = Some(code);
+                    "签发证书密码重置验证码".to_string()
+                }
+            };
+            store_record(tx, &rec)?;
+            append_log(tx, id, entry("管理员", &what, "OK", now))?;
+            Ok(output)
+        })
     }
 
-    /// 忘记证书密码: checks the one-time code, sets the new PIN, clears the lock, and releases
-    /// both shares so the phone can re-seal its key under the new PIN. Logged either way.
+    /// 忘记证书密码: checks the certificate's state and the one-time code, sets the new PIN,
+    /// clears the lock, and releases both shares so the phone can re-seal its key under the
+    /// new PIN. Logged either way.
     pub fn reset_pin(
         &mut self,
         id: &str,
@@ -519,37 +1059,67 @@ impl CosignBook {
         new_pin: &str,
         now: i64,
     ) -> Result<ResetGrant, ResetRefusal> {
-        let rec = self.certs.get_mut(id).ok_or(ResetRefusal::Unknown)?;
-        let decision = Self::decide_reset(rec, code, new_pin, now);
-        rec.log.push(UsageLogEntry {
-            at: now,
-            who: rec.holder.clone(),
-            operation: "忘记证书密码：重置 PIN".to_string(),
-            desktop: String::new(),
-            session_id: String::new(),
-            detail: String::new(),
-            result: match &decision {
+        if new_pin.len() != 6 || !new_pin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ResetRefusal::BadPin);
+        }
+        let Ok(Some(iterations)) = self.pin_verifier(id).map(|v| v.map(|v| v.iterations)) else {
+            return Err(ResetRefusal::Unknown);
+        };
+        // The new verifier's PBKDF2 runs before the transaction.
+        let verifier = PinVerifier::new(new_pin, iterations);
+        self.reset_pin_checked(id, code, verifier, now)
+    }
+
+    /// [`Self::reset_pin`] with the new PIN's verifier already computed.
+    pub fn reset_pin_checked(
+        &mut self,
+        id: &str,
+        code: &str,
+        new_verifier: PinVerifier,
+        now: i64,
+    ) -> Result<ResetGrant, ResetRefusal> {
+        self.transaction(|tx| {
+            let Some(mut rec) = load_record(tx, id)? else {
+                return Ok(Err(ResetRefusal::Unknown));
+            };
+            let decision = Self::decide_reset(&mut rec, code, new_verifier, now);
+            store_record(tx, &rec)?;
+            let result = match &decision {
                 Ok(_) => "OK".to_string(),
-                Err(r) => serde_json::to_value(r)
-                    .ok()
-                    .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_string))
-                    .unwrap_or_default(),
-            },
-        });
-        decision
+                Err(r) => log_result_of_reset(r),
+            };
+            append_log(
+                tx,
+                id,
+                entry(&rec.holder, "忘记证书密码：重置 PIN", &result, now),
+            )?;
+            Ok(decision)
+        })
+        .unwrap_or(Err(ResetRefusal::Unknown))
     }
 
     fn decide_reset(
         rec: &mut CertRecord,
         code: &str,
-        new_pin: &str,
+        new_verifier: PinVerifier,
         now: i64,
     ) -> Result<ResetGrant, ResetRefusal> {
-        if rec.state == CertState::Revoked {
-            return Err(ResetRefusal::CertificateRevoked);
-        }
-        if new_pin.len() != 6 || !new_pin.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ResetRefusal::BadPin);
+        // The same state checks as every operation, in the same order; a locked PIN is what
+        // a reset is for, so the lock alone does not refuse it.
+        match Self::state_refusal(rec, now) {
+            Some(RefusalReason::CertificateRevoked) => {
+                return Err(ResetRefusal::CertificateRevoked)
+            }
+            Some(RefusalReason::CertificateExpired) => {
+                return Err(ResetRefusal::CertificateExpired)
+            }
+            Some(RefusalReason::CertificateDisabled) => {
+                return Err(ResetRefusal::CertificateDisabled)
+            }
+            Some(RefusalReason::AuthorisationEnded { ended_at }) => {
+                return Err(ResetRefusal::AuthorisationEnded { ended_at })
+            }
+            Some(_) | None => {}
         }
         let Some(pending) = rec.pending_reset.as_mut() else {
             return Err(ResetRefusal::NoValidCode);
@@ -579,33 +1149,12 @@ impl CosignBook {
         let (Some(share), Some(recovery_share)) = (rec.share(), rec.recovery_share()) else {
             return Err(ResetRefusal::Unknown);
         };
-        let iterations = rec.pin.iterations;
-        rec.pin = PinVerifier::new(new_pin, iterations);
+        rec.pin = new_verifier;
         rec.wrong_pins = 0;
         rec.pending_reset = None;
         Ok(ResetGrant {
             share,
             recovery_share,
-        })
-    }
-
-    /// Loads `state.json`.
-    pub fn load(path: &Path) -> Result<Self, BookError> {
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| BookError::Io {
-            path: path.display().to_string(),
-            source,
-        })?);
-        serde_json::from_slice(&bytes).map_err(|e| BookError::Corrupt(e.to_string()))
-    }
-
-    /// Saves atomically (temp + fsync + rename).
-    pub fn save(&self, path: &Path) -> Result<(), BookError> {
-        let json = Zeroizing::new(
-            serde_json::to_vec_pretty(self).map_err(|e| BookError::Corrupt(e.to_string()))?,
-        );
-        write_atomic(path, &json).map_err(|source| BookError::Io {
-            path: path.display().to_string(),
-            source,
         })
     }
 }
@@ -646,22 +1195,20 @@ mod tests {
     use super::*;
 
     fn book() -> CosignBook {
-        let mut b = CosignBook::default();
-        b.certs.insert(
-            "c".into(),
-            CertRecord::new(
-                "c",
-                "fp",
-                "张伟",
-                i64::MAX / 2,
-                "123456",
-                CertShares {
-                    share: &crate::key_seal::new_share(),
-                    recovery_share: &crate::key_seal::new_share(),
-                },
-                1000,
-            ),
-        );
+        let mut b = CosignBook::in_memory().unwrap();
+        b.insert(&CertRecord::new(
+            "c",
+            "fp",
+            "张伟",
+            i64::MAX / 2,
+            "123456",
+            CertShares {
+                share: &crate::key_seal::new_share(),
+                recovery_share: &crate::key_seal::new_share(),
+            },
+            1000,
+        ))
+        .unwrap();
         b
     }
 
@@ -702,7 +1249,7 @@ mod tests {
         assert!(b
             .authorise("c", "123456", &ctx(CosignOperation::Sign), "x", 0)
             .is_ok());
-        assert_eq!(b.certs["c"].log.len(), 8);
+        assert_eq!(b.verify_log("c").unwrap(), 8);
     }
 
     #[test]
@@ -741,6 +1288,235 @@ mod tests {
         );
     }
 
+    fn issue_code(b: &mut CosignBook) -> (String, String) {
+        let code = b
+            .admin("c", &AdminAction::IssueResetCode, 0)
+            .unwrap()
+            .unwrap();
+        let wrong = if code == "111111" { "222222" } else { "111111" };
+        (code, wrong.to_string())
+    }
+
+    #[test]
+    fn reset_pin_applies_every_state_check_before_the_code() {
+        // (set-up, expected refusal) — each with a valid, pending code.
+        let cases: Vec<(AdminAction, i64, ResetRefusal)> = vec![
+            (AdminAction::Revoke, 1, ResetRefusal::CertificateRevoked),
+            (AdminAction::Disable, 1, ResetRefusal::CertificateDisabled),
+            (
+                AdminAction::SetAuthorisationEnd { until: Some(0) },
+                1,
+                ResetRefusal::AuthorisationEnded { ended_at: 0 },
+            ),
+        ];
+        for (action, now, expected) in cases {
+            let mut b = book();
+            let (code, _) = issue_code(&mut b);
+            b.admin("c", &action, 0).unwrap();
+            assert_eq!(
+                b.reset_pin("c", &code, "654321", now).err(),
+                Some(expected.clone())
+            );
+            // Nothing changed: the old PIN is still the PIN (for a usable certificate), the
+            // code was not consumed by the refusal.
+            assert!(b.record("c").unwrap().unwrap().pin.matches("123456"));
+            assert!(b.record("c").unwrap().unwrap().pending_reset.is_some());
+        }
+        // Expired certificate.
+        let mut b = CosignBook::in_memory().unwrap();
+        b.insert(&CertRecord::new(
+            "c",
+            "fp",
+            "赵磊",
+            100,
+            "123456",
+            CertShares {
+                share: &crate::key_seal::new_share(),
+                recovery_share: &crate::key_seal::new_share(),
+            },
+            1000,
+        ))
+        .unwrap();
+        let (code, _) = issue_code(&mut b);
+        assert_eq!(
+            b.reset_pin("c", &code, "654321", 101).err(),
+            Some(ResetRefusal::CertificateExpired)
+        );
+        assert!(
+            b.reset_pin("c", &code, "654321", 100).is_ok(),
+            "until notAfter"
+        );
+        // A locked PIN is what a reset is for: allowed, and it clears the lock.
+        let mut b = book();
+        for _ in 0..MAX_WRONG_PINS {
+            let _ = b.authorise("c", "000000", &ctx(CosignOperation::Sign), "x", 0);
+        }
+        assert_eq!(
+            b.authorise("c", "123456", &ctx(CosignOperation::Sign), "x", 0)
+                .err(),
+            Some(RefusalReason::PinLocked)
+        );
+        let (code, _) = issue_code(&mut b);
+        assert!(b.reset_pin("c", &code, "654321", 1).is_ok());
+        assert!(b
+            .authorise("c", "654321", &ctx(CosignOperation::Sign), "x", 2)
+            .is_ok());
+    }
+
+    #[test]
+    fn five_wrong_reset_codes_void_the_code_and_the_right_one_then_fails() {
+        let mut b = book();
+        let (code, wrong) = issue_code(&mut b);
+        for remaining in (1..MAX_WRONG_PINS).rev() {
+            assert_eq!(
+                b.reset_pin("c", &wrong, "654321", 1).err(),
+                Some(ResetRefusal::WrongCode {
+                    remaining_tries: remaining
+                })
+            );
+        }
+        assert_eq!(
+            b.reset_pin("c", &wrong, "654321", 1).err(),
+            Some(ResetRefusal::NoValidCode),
+            "the fifth wrong code voids it"
+        );
+        assert_eq!(
+            b.reset_pin("c", &code, "654321", 1).err(),
+            Some(ResetRefusal::NoValidCode),
+            "the right code no longer works"
+        );
+        assert!(b.record("c").unwrap().unwrap().pin.matches("123456"));
+        // A wrong code does not clear the wrong-PIN counter either.
+        let _ = b.authorise("c", "000000", &ctx(CosignOperation::Sign), "x", 2);
+        let (_, wrong) = issue_code(&mut b);
+        let _ = b.reset_pin("c", &wrong, "654321", 3);
+        assert_eq!(b.record("c").unwrap().unwrap().wrong_pins, 1);
+    }
+
+    #[test]
+    fn a_correct_pin_clears_the_wrong_pin_counter() {
+        let mut b = book();
+        for _ in 0..MAX_WRONG_PINS - 1 {
+            let _ = b.authorise("c", "000000", &ctx(CosignOperation::Sign), "x", 0);
+        }
+        assert_eq!(
+            b.record("c").unwrap().unwrap().wrong_pins,
+            MAX_WRONG_PINS - 1
+        );
+        assert!(b
+            .authorise("c", "123456", &ctx(CosignOperation::Sign), "x", 0)
+            .is_ok());
+        assert_eq!(b.record("c").unwrap().unwrap().wrong_pins, 0);
+        // So four more wrong PINs do not lock (the counter started again).
+        for _ in 0..MAX_WRONG_PINS - 1 {
+            let _ = b.authorise("c", "000000", &ctx(CosignOperation::Sign), "x", 0);
+        }
+        assert!(b
+            .authorise("c", "123456", &ctx(CosignOperation::Sign), "x", 0)
+            .is_ok());
+    }
+
+    #[test]
+    fn pin_verifier_refuses_tampered_hashes_and_iteration_counts() {
+        let v = PinVerifier::new("123456", 10);
+        assert!(v.matches("123456"));
+        assert!(!v.matches("123457"));
+        // Two bytes of the stored hash flipped by the same mask: a comparison that XORs the
+        // differences together (instead of OR) would call this equal.
+        let mut raw = hex::decode(&v.hash).unwrap();
+        raw[0] ^= 0x5a;
+        raw[1] ^= 0x5a;
+        let twice = PinVerifier {
+            hash: hex::encode(&raw),
+            ..v.clone()
+        };
+        assert!(!twice.matches("123456"));
+        // A stored iteration count of 0 (or above the maximum) is refused, not run.
+        for iterations in [0, crate::key_seal::MAX_KDF_ITERATIONS + 1] {
+            let bad = PinVerifier {
+                iterations,
+                ..v.clone()
+            };
+            assert!(!bad.matches("123456"));
+        }
+        let short = PinVerifier {
+            hash: v.hash[..62].to_string(),
+            ..v.clone()
+        };
+        assert!(!short.matches("123456"));
+    }
+
+    #[test]
+    fn log_entries_name_the_operation_in_chinese() {
+        let mut b = book();
+        for op in [
+            CosignOperation::Auth,
+            CosignOperation::Sign,
+            CosignOperation::Generate,
+            CosignOperation::Decrypt,
+        ] {
+            let _ = b.authorise("c", "123456", &ctx(op), "x", 0);
+        }
+        let log = b.log("c").unwrap().0;
+        assert!(log.iter().all(|e| e.desktop == "d" && e.session_id == "s"));
+        let names: Vec<String> = b
+            .log("c")
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|e| e.operation)
+            .collect();
+        assert_eq!(names, ["扫码认证", "签章", "生成标书", "解密"]);
+    }
+
+    #[test]
+    fn bounded_cuts_at_a_character_boundary_and_keeps_short_text() {
+        assert_eq!(bounded("abc", 3), "abc");
+        assert_eq!(bounded("abc", 2), "ab");
+        assert_eq!(bounded("", 0), "");
+        // "签" is 3 bytes: cutting at 4 or 5 keeps one character, never half of one.
+        assert_eq!(bounded("签名", 4), "签");
+        assert_eq!(bounded("签名", 5), "签");
+        assert_eq!(bounded("签名", 6), "签名");
+        assert_eq!(bounded("签名", 2), "");
+    }
+
+    #[test]
+    fn reset_refusals_are_logged_with_their_code_and_the_grant_carries_both_shares() {
+        let mut b = CosignBook::in_memory().unwrap();
+        let share = crate::key_seal::new_share();
+        let recovery_share = crate::key_seal::new_share();
+        b.insert(&CertRecord::new(
+            "c",
+            "fp",
+            "张伟",
+            i64::MAX / 2,
+            "123456",
+            CertShares {
+                share: &share,
+                recovery_share: &recovery_share,
+            },
+            1000,
+        ))
+        .unwrap();
+        let (code, wrong) = issue_code(&mut b);
+        let _ = b.reset_pin("c", &wrong, "654321", 1);
+        let grant = b.reset_pin("c", &code, "654321", 2).unwrap();
+        assert_eq!(*grant.share, *share);
+        assert_eq!(*grant.recovery_share, *recovery_share);
+        b.admin("c", &AdminAction::Revoke, 3).unwrap();
+        let _ = b.reset_pin("c", &code, "111111", 4);
+        let results: Vec<String> = b
+            .log("c")
+            .unwrap()
+            .0
+            .into_iter()
+            .filter(|e| e.operation.contains("重置 PIN"))
+            .map(|e| e.result)
+            .collect();
+        assert_eq!(results, ["wrong_code", "OK", "certificate_revoked"]);
+    }
+
     #[test]
     fn revoked_cannot_decrypt_and_cannot_be_enabled_again() {
         let mut b = book();
@@ -754,6 +1530,261 @@ mod tests {
             b.admin("c", &AdminAction::Enable, 0),
             Err(BookError::RevokedIsFinal)
         ));
+    }
+
+    /// A platform (self-signed P-256 certificate + key) and a tender it signed.
+    struct Platform {
+        cert_pem: String,
+        signer: bidseal_bid::tender::PlatformSigner,
+    }
+
+    impl Platform {
+        fn new() -> Self {
+            let ca = crate::pki::TestCa::generate("ca-1", "某交易平台").unwrap();
+            Self {
+                cert_pem: crate::pki::cert_pem(&ca.cert).unwrap(),
+                signer: bidseal_bid::tender::PlatformSigner::from_pkcs8_pem(ca.key_pem().unwrap())
+                    .unwrap(),
+            }
+        }
+
+        fn pins(&self) -> PlatformPins {
+            PlatformPins::new(vec![bidseal_bid::tender::PlatformCertificate::from_pem(
+                &self.cert_pem,
+            )
+            .unwrap()])
+        }
+
+        /// A signed tender opening at `opens` (Unix seconds).
+        fn tender(&self, opens: i64) -> TenderEvidence {
+            let manifest = serde_json::json!({
+                "format": "bidseal-tender/1",
+                "project": {"id": "ZB-2026-001", "name": "某工程", "lot": {"id": "BD01", "name": "第一标段"}},
+                "opening_time": rfc3339(opens),
+            })
+            .to_string()
+            .into_bytes();
+            let signature = self.signer.sign(&manifest);
+            TenderEvidence {
+                manifest: manifest.into(),
+                signature: signature.into(),
+            }
+        }
+    }
+
+    fn decrypt(
+        tender: Option<TenderEvidence>,
+        digest: Option<&str>,
+        session: &str,
+    ) -> OperationContext {
+        OperationContext {
+            tender,
+            bound_digest: digest.map(str::to_string),
+            session_id: session.into(),
+            ..ctx(CosignOperation::Decrypt)
+        }
+    }
+
+    fn unverified(r: Result<ServiceShare, RefusalReason>) -> bool {
+        matches!(r, Err(RefusalReason::OpeningTimeUnverified { .. }))
+    }
+
+    #[test]
+    fn opening_decrypt_needs_a_tender_signed_by_a_pinned_platform_and_the_service_clock() {
+        let platform = Platform::new();
+        let mut b = book();
+        b.platform_pins = platform.pins();
+        let open = 1_800_000_000;
+        let good = platform.tender(open);
+        // The service's clock decides: one second before the opening is refused.
+        assert_eq!(
+            b.authorise(
+                "c",
+                "123456",
+                &decrypt(Some(good.clone()), None, "s"),
+                "x",
+                open - 1
+            )
+            .err(),
+            Some(RefusalReason::BeforeOpeningTime {
+                opens_at: open as u64
+            })
+        );
+        assert!(b
+            .authorise(
+                "c",
+                "123456",
+                &decrypt(Some(good.clone()), None, "s"),
+                "x",
+                open
+            )
+            .is_ok());
+        let log = b.log("c").unwrap().0;
+        assert!(
+            log.last().unwrap().detail.contains("ZB-2026-001"),
+            "{log:?}"
+        );
+
+        // A tender signed by another key (a forged platform) is refused, even past the time.
+        let forger = Platform::new();
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(Some(forger.tender(0)), None, "s"),
+            "x",
+            open
+        )));
+        // The pinned platform's signature over different bytes (opening moved earlier).
+        let mut moved = platform.tender(open);
+        moved.manifest = platform.tender(0).manifest;
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(Some(moved), None, "s"),
+            "x",
+            open - 1
+        )));
+        // No tender at all.
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(None, None, "s"),
+            "x",
+            open
+        )));
+        // Signed, but not a manifest with an opening time.
+        let mut junk = platform.tender(0);
+        junk.manifest = b"{\"opening_time\": \"tomorrow\"}".to_vec().into();
+        junk.signature = platform.signer.sign(&junk.manifest.0).into();
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(Some(junk), None, "s"),
+            "x",
+            open
+        )));
+        // A wrong PIN is still a wrong PIN, whatever the tender says.
+        assert!(matches!(
+            b.authorise("c", "000000", &decrypt(Some(good), None, "s"), "x", open),
+            Err(RefusalReason::WrongPin { .. })
+        ));
+    }
+
+    #[test]
+    fn without_a_pinned_platform_every_opening_decrypt_is_refused_but_trial_works() {
+        let platform = Platform::new();
+        let mut b = book();
+        assert!(b.platform_pins.is_empty());
+        let r = b.authorise(
+            "c",
+            "123456",
+            &decrypt(Some(platform.tender(0)), None, "s"),
+            "x",
+            1_000,
+        );
+        match r {
+            Err(RefusalReason::OpeningTimeUnverified { detail }) => {
+                assert!(detail.contains("未配置交易平台证书"), "{detail}")
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        let gen = OperationContext {
+            bound_digest: Some("ab".repeat(32)),
+            ..ctx(CosignOperation::Generate)
+        };
+        b.authorise("c", "123456", &gen, "x", 1_000).unwrap();
+        assert!(b
+            .authorise(
+                "c",
+                "123456",
+                &decrypt(None, Some(&"ab".repeat(32)), "s"),
+                "x",
+                1_001
+            )
+            .is_ok());
+        assert_eq!(
+            b.log("c").unwrap().0.last().unwrap().operation,
+            DECRYPT_TRIAL
+        );
+    }
+
+    #[test]
+    fn trial_decrypt_only_for_the_digest_generated_in_this_session_within_ten_minutes() {
+        let mut b = book();
+        b.insert(&CertRecord::new(
+            "other",
+            "fp2",
+            "王芳",
+            i64::MAX / 2,
+            "123456",
+            CertShares {
+                share: &crate::key_seal::new_share(),
+                recovery_share: &crate::key_seal::new_share(),
+            },
+            1000,
+        ))
+        .unwrap();
+        let digest = "cd".repeat(32);
+        let t0 = 5_000;
+        let gen = OperationContext {
+            bound_digest: Some(digest.clone()),
+            session_id: "s".into(),
+            ..ctx(CosignOperation::Generate)
+        };
+        b.authorise("c", "123456", &gen, "x", t0).unwrap();
+        // Another digest, another session, another certificate: refused.
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(None, Some(&"ce".repeat(32)), "s"),
+            "x",
+            t0 + 1
+        )));
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(None, Some(&digest), "s2"),
+            "x",
+            t0 + 1
+        )));
+        assert!(unverified(b.authorise(
+            "other",
+            "123456",
+            &decrypt(None, Some(&digest), "s"),
+            "x",
+            t0 + 1
+        )));
+        // Within the window (inclusive) it works, after it not.
+        assert!(b
+            .authorise(
+                "c",
+                "123456",
+                &decrypt(None, Some(&digest), "s"),
+                "x",
+                t0 + super::super::opening::TRIAL_WINDOW_SECS
+            )
+            .is_ok());
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(None, Some(&digest), "s"),
+            "x",
+            t0 + super::super::opening::TRIAL_WINDOW_SECS + 1
+        )));
+        // A refused generate (wrong PIN) records nothing.
+        let gen2 = OperationContext {
+            bound_digest: Some("ef".repeat(32)),
+            session_id: "s3".into(),
+            ..ctx(CosignOperation::Generate)
+        };
+        assert!(b.authorise("c", "000000", &gen2, "x", t0).is_err());
+        assert!(unverified(b.authorise(
+            "c",
+            "123456",
+            &decrypt(None, Some(&"ef".repeat(32)), "s3"),
+            "x",
+            t0 + 1
+        )));
     }
 
     #[test]
@@ -780,14 +1811,121 @@ mod tests {
     }
 
     #[test]
-    fn state_file_round_trips_without_the_pin() {
+    fn state_db_round_trips_without_the_pin_and_keeps_the_trial_record() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        book().save(&path).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains("123456"));
-        let b = CosignBook::load(&path).unwrap();
-        assert!(b.certs["c"].pin.matches("123456"));
+        let path = dir.path().join("state.db");
+        {
+            let mut b = CosignBook::create(&path).unwrap();
+            b.insert(&book().record("c").unwrap().unwrap()).unwrap();
+            let gen = OperationContext {
+                bound_digest: Some("ab".repeat(32)),
+                ..ctx(CosignOperation::Generate)
+            };
+            b.authorise("c", "123456", &gen, "x", 100).unwrap();
+        }
+        assert!(CosignBook::create(&path).is_err(), "never overwritten");
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"123456"));
+        let mut b = CosignBook::load(&path).unwrap();
+        assert!(b.record("c").unwrap().unwrap().pin.matches("123456"));
+        // The generate survives a restart: trial decryption still allowed.
+        assert!(b
+            .authorise(
+                "c",
+                "123456",
+                &decrypt(None, Some(&"ab".repeat(32)), "s"),
+                "x",
+                101
+            )
+            .is_ok());
+        assert_eq!(b.verify_log("c").unwrap(), 2);
+    }
+
+    #[test]
+    fn an_edited_removed_or_reordered_log_entry_breaks_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut b = CosignBook::create(&path).unwrap();
+        b.insert(&book().record("c").unwrap().unwrap()).unwrap();
+        for (i, pin) in ["123456", "000000", "123456", "123456"].iter().enumerate() {
+            let _ = b.authorise("c", pin, &ctx(CosignOperation::Sign), "李娜", i as i64);
+        }
+        assert_eq!(b.verify_log("c").unwrap(), 4);
+        let edit = |sql: &str| {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(sql).unwrap();
+        };
+        // Someone with database access turns the wrong PIN into OK.
+        edit("UPDATE log SET result = 'OK' WHERE result = 'wrong_pin'");
+        assert!(matches!(
+            b.verify_log("c"),
+            Err(BookError::Chain(ChainBroken { seq: 2, .. }))
+        ));
+        edit("UPDATE log SET result = 'wrong_pin' WHERE seq = 2");
+        assert_eq!(b.verify_log("c").unwrap(), 4, "restored");
+        // Swapping two entries' times.
+        edit("UPDATE log SET at = 9 WHERE seq = 3");
+        assert!(matches!(
+            b.verify_log("c"),
+            Err(BookError::Chain(ChainBroken { seq: 3, .. }))
+        ));
+        edit("UPDATE log SET at = 2 WHERE seq = 3");
+        // Removing the last entry: the chain itself holds, the head does not.
+        edit("DELETE FROM log WHERE seq = 4");
+        assert!(matches!(
+            b.verify_log("c"),
+            Err(BookError::Chain(ChainBroken { seq: 0, .. }))
+        ));
+        // Removing one in the middle.
+        edit("DELETE FROM log WHERE seq = 2");
+        assert!(matches!(
+            b.verify_log("c"),
+            Err(BookError::Chain(ChainBroken { seq: 3, .. }))
+        ));
+    }
+
+    #[test]
+    fn oversized_details_are_cut_and_the_state_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut b = CosignBook::create(&path).unwrap();
+        // Size, not durability, is measured here: skip the fsync per transaction.
+        b.conn.pragma_update(None, "synchronous", "OFF").unwrap();
+        let mut rec = book().record("c").unwrap().unwrap();
+        rec.pin = PinVerifier::new("123456", 1);
+        b.insert(&rec).unwrap();
+        let huge = OperationContext {
+            detail: "签".repeat(64 * 1024 / 3),
+            desktop: "d".repeat(64 * 1024),
+            session_id: "s".repeat(64 * 1024),
+            ..ctx(CosignOperation::Sign)
+        };
+        let who = "w".repeat(64 * 1024);
+        let n = 10_000;
+        let started = std::time::Instant::now();
+        for i in 0..n {
+            b.authorise("c", "123456", &huge, &who, i).unwrap();
+        }
+        let (log, _) = b.log("c").unwrap();
+        assert_eq!(log.len(), n as usize);
+        assert!(log.iter().all(|e| e.detail.len() <= MAX_DETAIL
+            && e.desktop.len() <= MAX_WHO
+            && e.who.len() <= MAX_WHO
+            && e.session_id.len() <= MAX_WHO));
+        drop(b);
+        let size: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        // ≤ 2.5 KiB per entry (1 KiB detail + 4 × 256 B + hashes), not 4 × 64 KiB.
+        assert!(
+            size < n as u64 * 2560,
+            "state is {size} bytes for {n} calls"
+        );
+        println!(
+            "state.db after {n} oversized calls: {size} bytes, {:?}",
+            started.elapsed()
+        );
     }
 }
 
@@ -796,9 +1934,10 @@ mod hostile_file_tests {
     use super::*;
 
     #[test]
-    fn garbled_state_file_is_a_typed_error() {
+    fn garbled_or_foreign_state_files_are_typed_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
+        let path = dir.path().join("state.db");
+        assert!(matches!(CosignBook::load(&path), Err(BookError::Io { .. })));
         std::fs::write(&path, b"{\"certs\": {\"x\": 1}}").unwrap();
         assert!(matches!(
             CosignBook::load(&path),
@@ -809,5 +1948,37 @@ mod hostile_file_tests {
             CosignBook::load(&path),
             Err(BookError::Corrupt(_))
         ));
+        // A valid SQLite database that is not ours.
+        std::fs::remove_file(&path).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x)")
+            .unwrap();
+        assert!(matches!(
+            CosignBook::load(&path),
+            Err(BookError::Corrupt(_))
+        ));
+        // Ours, with a record that is not JSON: refused when used, not a panic.
+        std::fs::remove_file(&path).unwrap();
+        let mut b = CosignBook::create(&path).unwrap();
+        b.conn
+            .execute(
+                "INSERT INTO certs(id, record, log_head) VALUES ('x', 'nope', '')",
+                [],
+            )
+            .unwrap();
+        assert!(matches!(b.record("x"), Err(BookError::Corrupt(_))));
+        let ctx = OperationContext {
+            operation: CosignOperation::Sign,
+            desktop: String::new(),
+            session_id: String::new(),
+            detail: String::new(),
+            tender: None,
+            bound_digest: None,
+        };
+        assert_eq!(
+            b.authorise("x", "123456", &ctx, "x", 0).err(),
+            Some(RefusalReason::CoSigningUnavailable)
+        );
     }
 }
