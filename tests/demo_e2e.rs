@@ -322,7 +322,12 @@ fn hall_opens_by_scan_with_real_processes_and_says_why_a_bid_fails() {
     // the demo waited for the tender's opening time, so opening is allowed now.
     let tender = dir.join("tender.zip").to_string_lossy().into_owned();
     let platform = dir.join("platform.pem").to_string_lossy().into_owned();
-    let pinned = ["--tender", tender.as_str(), "--platform-cert", platform.as_str()];
+    let pinned = [
+        "--tender",
+        tender.as_str(),
+        "--platform-cert",
+        platform.as_str(),
+    ];
 
     // The enterprise admin revokes a colleague's certificate: it can no longer decrypt.
     run_ok(

@@ -224,7 +224,8 @@ fn trial_request(
         })
         .cloned()
         .ok_or_else(|| FlowError::TrialNotPossible {
-            why: "投标文件中没有投标人企业证书（接收者证书），无法试解密，请重新生成投标文件".into(),
+            why: "投标文件中没有投标人企业证书（接收者证书），无法试解密，请重新生成投标文件"
+                .into(),
         })?;
     let attrs = manifest_signed_attributes(manifest_bytes, vec![leaf.clone()], SystemTime::now())?;
     let tbs = attrs.to_be_signed().map_err(|e| FlowError::System {
