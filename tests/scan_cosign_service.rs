@@ -292,7 +292,7 @@ fn a_stranger_cannot_lock_a_certificate_or_fill_its_log() {
 fn the_real_phone_is_rate_limited_per_certificate() {
     let world = World::new();
     let mut limited = None;
-    for i in 0..30 {
+    for i in 0..bidseal_phone::cosign::limits::PER_CERT + 5 {
         let (status, body) = authorise(&world, "ent-huaxia", PIN);
         if body.contains("too_many_attempts") {
             assert_eq!(status, 403);

@@ -434,7 +434,10 @@ fn a_trailer_size_too_low_never_yields_a_seal_that_replaced_content() {
             trust.add_pem_file(&dir.join("ca.pem")).expect("ca");
             let report = bidseal_pdf::verify_file(&out, &trust, SystemTime::now()).expect("verify");
             assert!(report.all_valid());
-            assert_pyhanko_valid(&dir, &out, 1);
+            // pyHanko's strict reader refuses the crafted *input* (objects beyond its /Size),
+            // whoever sealed it: judge the seal with its lenient reader then.
+            let strict = pyhanko_reads_strictly(&dir, &crafted);
+            assert_pyhanko_valid_with(&dir, &out, 1, strict);
         }
     }
 }

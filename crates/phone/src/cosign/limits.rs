@@ -18,10 +18,13 @@ pub const WINDOW_SECS: i64 = 60;
 pub const BASE_BLOCK_SECS: i64 = 30;
 /// Longest block.
 pub const MAX_BLOCK_SECS: i64 = 900;
-/// Calls per window for one device key.
-pub const PER_DEVICE: usize = 60;
-/// Calls per window for one certificate.
-pub const PER_CERT: usize = 20;
+/// Calls per window for one certificate: a whole signing session (会话签章, at most
+/// [`bidseal_scan::MAX_GRANT_REQUESTS`] seals, each one authorisation) twice over, so an honest
+/// bidder sealing a large bid is never stopped, while scripted guessing still is (and the 5th
+/// wrong PIN in a row locks anyway).
+pub const PER_CERT: usize = 2 * bidseal_scan::MAX_GRANT_REQUESTS as usize;
+/// Calls per window for one device key (a phone holds several certificates).
+pub const PER_DEVICE: usize = 2 * PER_CERT;
 
 #[derive(Debug, Default)]
 struct Bucket {
