@@ -183,5 +183,7 @@ has out.txt "下一步：合成投标文件"
 while [ "$(date -u +%s)" -le "$(date -u -d "$OPENING" +%s)" ]; do sleep 1; done
 scanning 0 "" -- open 投标文件.bsbid --tender tender.zip --platform-cert world/pki/platform.crt --relay "$RELAY" --work opened
 has out.txt "投标文件.bsbid"
+# The reading (唱标) names each price-form field by its label and unit, as the form printed it.
+has out.txt "投标总价 4321000.50 元"
 
 echo "newcomer flow: $STEP steps passed" >&2

@@ -683,7 +683,10 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
                     if scan.json {
                         crate::outln!("{}", json_or_empty(&report));
                     } else {
-                        super::hall::print_table(std::slice::from_ref(&report));
+                        super::hall::print_table(
+                            std::slice::from_ref(&report),
+                            &project.tender().manifest.price_form,
+                        );
                         if report.passed {
                             crate::outln!("试解密通过：投标文件可以开启，全部检查有效");
                         }

@@ -8,6 +8,7 @@ mod demo;
 
 use anyhow::{anyhow, Context, Result};
 use bidseal_bid::opening::BidOpeningReport;
+use bidseal_bid::tender::PriceFormField;
 use bidseal_scan::client::ScanOptions;
 use bidseal_scan::{OperationKind, QrPayload};
 use bidseal_workflow::scan_session::{ScanPresenter, ScanTarget};
@@ -98,8 +99,25 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("无法启动异步运行时")
 }
 
-/// Prints the result table (bidder, price, every check).
-pub fn print_table(reports: &[BidOpeningReport]) {
+/// One price entry as the bidder's form printed it: "投标总价 4321000.50 元" for a field the
+/// tender's price form names, `key=value` for anything else.
+fn price_entry(form: &[PriceFormField], key: &str, value: &str) -> String {
+    match form.iter().find(|f| f.key == key) {
+        Some(f) => format!(
+            "{} {value}{}",
+            f.label,
+            f.unit
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default()
+        ),
+        None => format!("{key}={value}"),
+    }
+}
+
+/// Prints the result table (bidder, price with the labels of the tender's price form `form`,
+/// every check).
+pub fn print_table(reports: &[BidOpeningReport], form: &[PriceFormField]) {
     println!("开标结果（{} 份投标文件）", reports.len());
     for (i, r) in reports.iter().enumerate() {
         let bidder = r
@@ -107,7 +125,11 @@ pub fn print_table(reports: &[BidOpeningReport]) {
             .as_ref()
             .map(|b| format!("{}（{}）", b.name, b.credit_code))
             .unwrap_or_else(|| "（未能解密）".into());
-        let price: Vec<String> = r.price.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let price: Vec<String> = r
+            .price
+            .iter()
+            .map(|(k, v)| price_entry(form, k, v))
+            .collect();
         println!(
             "{}. {} 投标人：{} 报价：{} 结论：{}",
             i + 1,
@@ -116,7 +138,7 @@ pub fn print_table(reports: &[BidOpeningReport]) {
             if price.is_empty() {
                 "-".into()
             } else {
-                price.join(", ")
+                price.join("，")
             },
             if r.passed { "通过" } else { "不通过" }
         );
@@ -144,14 +166,23 @@ pub fn write_json_report(path: &Path, reports: &[BidOpeningReport]) -> Result<()
 
 /// Writes the PDF report atomically.
 pub fn write_pdf_report(path: &Path, reports: &[BidOpeningReport]) -> Result<()> {
-    let now = bidseal_bid::time::OffsetDateTime::now_utc();
-    let stamp = now
-        .format(&bidseal_bid::time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    // Beijing time to the second, as the hall reads it (not raw UTC with nanoseconds).
+    let beijing = bidseal_bid::time::UtcOffset::from_hms(8, 0, 0)
+        .unwrap_or(bidseal_bid::time::UtcOffset::UTC);
+    let now = bidseal_bid::time::OffsetDateTime::now_utc().to_offset(beijing);
+    let stamp = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}（北京时间）",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
     bidseal_bid::opening::report_pdf::write_report_pdf(
         path,
         "开标记录（BidSeal 扫码解密与验证）",
-        &format!("生成时间（UTC）：{stamp}"),
+        &format!("生成时间：{stamp}"),
         reports,
     )
     .map_err(|e| anyhow!("[{}] {e}", e.code()))
@@ -241,7 +272,7 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
         }
         Ok::<_, anyhow::Error>(reports)
     })?;
-    print_table(&reports);
+    print_table(&reports, &package.manifest.price_form);
     if let Some(path) = &args.report_json {
         write_json_report(path, &reports)?;
         eprintln!("报告已写出：{}", path.display());

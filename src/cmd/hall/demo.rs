@@ -345,7 +345,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     } else {
         // Keep going so that every output (bid file, reports, README) can be inspected; the
         // demo still ends with a non-zero exit code.
-        print_table(std::slice::from_ref(&trial));
+        print_table(std::slice::from_ref(&trial), &manifest.price_form);
         eprintln!(
             "   试解密未通过：{:?}（继续开标以留下完整输出，最终以失败结束）",
             trial.first_failure().map(|c| c.code.clone())
@@ -408,7 +408,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
                 .await,
         );
     }
-    print_table(&reports);
+    print_table(&reports, &manifest.price_form);
     write_json_report(&out.join("opening-report.json"), &reports)?;
     write_pdf_report(&out.join("opening-report.pdf"), &reports)?;
     let errors = world.errors.lock().map(|e| e.clone()).unwrap_or_default();
