@@ -6,6 +6,9 @@
 //! other clients; at most [`MAX_HANDSHAKES`] handshakes run at once; a failed handshake just
 //! closes that connection. Protocol versions are rustls' safe defaults (TLS 1.2 and 1.3).
 //! Does not do client certificates, OCSP stapling or certificate reloading (restart the relay).
+//!
+//! The co-signing service (`bidseal phone serve-cosign --tls-cert`) serves through the same
+//! [`TlsListener`] and [`server_config`], with its own handshake limit.
 
 use crate::RelayError;
 use rustls_pki_types::pem::PemObject;
@@ -49,21 +52,31 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
 }
 
 /// An axum listener yielding TLS streams whose handshake completed.
-pub(crate) struct TlsListener {
+pub struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
     acceptor: tokio::task::JoinHandle<()>,
 }
 
 impl TlsListener {
-    /// Starts accepting on `listener`; handshakes run in their own tasks.
-    pub(crate) fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> Self {
+    /// Starts accepting on `listener`; handshakes run in their own tasks, at most
+    /// [`MAX_HANDSHAKES`] at once.
+    pub fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> Self {
+        Self::with_max_handshakes(listener, config, MAX_HANDSHAKES)
+    }
+
+    /// As [`TlsListener::new`], with at most `max_handshakes` handshakes at once.
+    pub fn with_max_handshakes(
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+        max_handshakes: usize,
+    ) -> Self {
         let local = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let (tx, ready) = mpsc::channel(64);
         let tls = TlsAcceptor::from(config);
-        let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let slots = Arc::new(Semaphore::new(max_handshakes));
         let acceptor = tokio::spawn(async move {
             loop {
                 let Ok(permit) = slots.clone().acquire_owned().await else {

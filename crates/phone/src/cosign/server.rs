@@ -210,7 +210,7 @@ pub async fn serve_with(
     let tls = config.tls.clone();
     let app = router(state_dir, config)?;
     match tls {
-        Some(tls) => axum::serve(super::tls::TlsListener::new(listener, tls), app).await?,
+        Some(tls) => axum::serve(super::tls::listener(listener, tls), app).await?,
         None => axum::serve(listener, app).await?,
     }
     Ok(())

@@ -8,21 +8,16 @@
 //! (rustls' safe defaults). Does not: client certificates (the phone proves itself with its
 //! device key, [`super::device`]), certificate reloading.
 //!
-//! The relay has the same listener shape (crates/relay, `bidseal relay --tls-cert`).
+//! The listener and the server settings are the relay's (`bidseal_relay::tls`), with the
+//! service's own handshake limit.
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use std::net::SocketAddr;
+use bidseal_relay::RelayError;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
+use tokio::net::TcpListener;
 
-/// Longest a client may take to complete the handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use bidseal_relay::tls::{TlsListener, HANDSHAKE_TIMEOUT};
+
 /// Handshakes in progress at once.
 pub const MAX_HANDSHAKES: usize = 256;
 
@@ -43,23 +38,18 @@ fn bad(path: &Path, detail: impl std::fmt::Display) -> TlsFileError {
     }
 }
 
-/// Server settings from a PEM chain (leaf first) and a PEM private key.
+/// Server settings from a PEM chain (leaf first) and a PEM private key (the relay's loader).
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsFileError> {
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| bad(cert, e))?;
-    if chain.is_empty() {
-        return Err(bad(cert, "文件中没有证书"));
-    }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(cert, e))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key_der)
-        .map_err(|e| bad(key, format!("证书与私钥不匹配或无效：{e}")))?;
-    Ok(Arc::new(config))
+    bidseal_relay::tls::server_config(cert, key).map_err(|e| match e {
+        RelayError::Tls { path, detail } => TlsFileError { path, detail },
+        other => bad(cert, other),
+    })
+}
+
+/// The service's listener: TLS streams whose handshake completed, at most
+/// [`MAX_HANDSHAKES`] handshakes at once.
+pub fn listener(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> TlsListener {
+    TlsListener::with_max_handshakes(listener, config, MAX_HANDSHAKES)
 }
 
 /// Reads one or more PEM root certificates for the client.
@@ -70,72 +60,4 @@ pub fn client_roots(ca: &Path) -> Result<Vec<reqwest::Certificate>, TlsFileError
         return Err(bad(ca, "文件中没有证书"));
     }
     Ok(roots)
-}
-
-/// An axum listener yielding TLS streams whose handshake completed.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-    acceptor: tokio::task::JoinHandle<()>,
-}
-
-impl TlsListener {
-    /// Starts accepting on `listener`.
-    pub fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> Self {
-        let local = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let (tx, ready) = mpsc::channel(64);
-        let tls = TlsAcceptor::from(config);
-        let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        let acceptor = tokio::spawn(async move {
-            loop {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(c) => c,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let (tls, tx) = (tls.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await;
-                    drop(permit);
-                    if let Ok(Ok(stream)) = done {
-                        let _ = tx.send((stream, peer)).await;
-                    }
-                });
-            }
-        });
-        Self {
-            ready,
-            local,
-            acceptor,
-        }
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.acceptor.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }
