@@ -145,19 +145,26 @@ pub async fn seal_project(
 /// node not covered by a current sealing record.
 pub fn sealed_for_generation(project: &BidProject) -> Result<PathBuf, FlowError> {
     let c = composition(project)?;
-    let dir = project.dir();
-    let sealed = dir.join(SEALED_PDF);
-    let record: Option<SealRecord> = std::fs::read(dir.join(SEAL_RECORD))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let current = record.filter(|r| {
-        r.format == SEAL_RECORD_FORMAT
-            && r.composition_sha256 == c.sha256
-            && sha256_file(&sealed).is_ok_and(|h| h == r.sealed_sha256)
-    });
-    let placements = current.map(|r| r.placements()).unwrap_or_default();
+    let placements = current_seal_record(project)
+        .map(|r| r.placements())
+        .unwrap_or_default();
     ensure_mandatory_sealed(&c.placements, &placements)?;
-    Ok(sealed)
+    Ok(project.dir().join(SEALED_PDF))
+}
+
+/// The sealing record of `project`, only when it is current: same format, made on the current
+/// composition, and the sealed PDF's SHA-256 still the one recorded (the desktop's node states
+/// and generation both ask this).
+pub fn current_seal_record(project: &BidProject) -> Option<SealRecord> {
+    let dir = project.dir();
+    let record: SealRecord = std::fs::read(dir.join(SEAL_RECORD))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())?;
+    let composition = project.file().composition.as_ref()?;
+    (record.format == SEAL_RECORD_FORMAT
+        && record.composition_sha256 == composition.sha256
+        && sha256_file(&dir.join(SEALED_PDF)).is_ok_and(|h| h == record.sealed_sha256))
+    .then_some(record)
 }
 
 /// The bidder as entered in the project.

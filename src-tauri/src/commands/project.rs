@@ -13,9 +13,8 @@ use bidseal_bid::project::index::{ProjectIndex, RecentProject};
 use bidseal_bid::project::BidProject;
 use bidseal_bid::tender::{PlatformCertificate, TrustedPlatforms};
 use bidseal_bid::time::OffsetDateTime;
-use bidseal_workflow::project_flow::{SealRecord, SEALED_PDF, SEAL_RECORD, SEAL_RECORD_FORMAT};
+use bidseal_workflow::project_flow::current_seal_record;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// How many recent projects the home screen lists.
@@ -84,27 +83,6 @@ fn index_err(e: bidseal_bid::project::index::IndexError) -> CommandError {
     CommandError::coded("E_INDEX", e)
 }
 
-/// The sealing record of `project`, only when it is current: same format, made on the current
-/// composition, and the sealed PDF's SHA-256 still the one recorded. (The same test as
-/// `project_flow::sealed_for_generation`, which only answers for the mandatory nodes; it
-/// belongs in `workflow` as one function — see the report of the desktop work.)
-fn current_seal_record(project: &BidProject) -> Option<SealRecord> {
-    let record: SealRecord = std::fs::read(project.dir().join(SEAL_RECORD))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())?;
-    let composition = project.file().composition.as_ref()?;
-    let sealed = std::fs::read(project.dir().join(SEALED_PDF)).ok()?;
-    let sealed_sha256: String = Sha256::digest(&sealed)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (record.format == SEAL_RECORD_FORMAT
-        && record.composition_sha256 == composition.sha256
-        && record.sealed_sha256 == sealed_sha256)
-        .then_some(record)
-}
-
-/// `2027-06-30 09:30 (+08:00)`: the tender's own offset, as the tender states it.
 fn local_time(t: bidseal_bid::time::OffsetDateTime) -> String {
     bidseal_bid::time::format_description::parse_borrowed::<2>(
         "[year]-[month]-[day] [hour]:[minute]（UTC[offset_hour sign:mandatory]:[offset_minute]）",
