@@ -180,10 +180,23 @@ expect 0 project status "$P"
 has out.txt "下一步：合成投标文件"
 
 # --- the opening at the hall, once the opening time is reached ---------------------------------
+# A relay address without its scheme is a usage error, before any QR.
+expect 2 open 投标文件.bsbid --tender tender.zip --platform-cert world/pki/platform.crt --relay 127.0.0.1:47800
+has err.txt "[E_RELAY_URL]"
+has err.txt "请在地址前加上 http://"
+cp 投标文件.bsbid 副本.bsbid
 while [ "$(date -u +%s)" -le "$(date -u -d "$OPENING" +%s)" ]; do sleep 1; done
-scanning 0 "" -- open 投标文件.bsbid --tender tender.zip --platform-cert world/pki/platform.crt --relay "$RELAY" --work opened
+# The same bid given three times (twice by name, once as a copy): one scan, one bid counted.
+scanning 0 "" -- open 投标文件.bsbid ./投标文件.bsbid 副本.bsbid --tender tender.zip \
+  --platform-cert world/pki/platform.crt --relay "$RELAY" --work opened --report-pdf 开标记录.pdf
+has out.txt "开标结果（1 份投标文件）"
+has err.txt "只开启、计数一次"
 has out.txt "投标文件.bsbid"
 # The reading (唱标) names each price-form field by its label and unit, as the form printed it.
 has out.txt "投标总价 4321000.50 元"
+pdftotext 开标记录.pdf 开标记录.txt || fail "pdftotext"
+has 开标记录.txt "投标总价 4321000.50 元"
+has 开标记录.txt "北京时间"
+grep -q "price=" 开标记录.txt && fail "key=value in the PDF report: $(cat 开标记录.txt)"
 
 echo "newcomer flow: $STEP steps passed" >&2

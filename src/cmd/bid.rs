@@ -13,6 +13,8 @@ use bidseal_bid::tender::{
 };
 use bidseal_bid::time::format_description::well_known::Rfc3339;
 use bidseal_bid::time::OffsetDateTime;
+use bidseal_workflow::history::{ScanOperation, ScanOutcome};
+use bidseal_workflow::relay::{check_relay_url, ScanRelay};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -558,7 +560,7 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
     use bidseal_workflow::project_flow;
     let project = BidProject::open(dir).map_err(project_err)?;
     if let Some(relay) = &scan.relay {
-        super::check_relay_url(relay)?;
+        check_relay_url(relay).map_err(flow_err)?;
     }
     // Everything checkable without the phone, before any QR: then say what will be asked.
     let flow_step = match &step {
@@ -573,22 +575,16 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
         eprintln!("{line}");
     }
     // One folder per run, so this run's QR files never reuse an earlier run's names.
-    let run = format!(
-        "run-{}-{}",
-        OffsetDateTime::now_utc().unix_timestamp(),
-        std::process::id()
-    );
-    let qr_dir = scan
+    let qr_base = scan
         .qr_dir
         .clone()
-        .unwrap_or_else(|| dir.join("work").join("qr"))
-        .join(run);
-    std::fs::create_dir_all(&qr_dir)
-        .map_err(|e| coded("IO", format!("无法创建目录 {}: {e}", qr_dir.display())))?;
+        .unwrap_or_else(|| dir.join("work").join("qr"));
+    let qr_dir = bidseal_workflow::qr_files::create_run_dir(&qr_base)
+        .map_err(|e| coded("IO", format!("无法创建目录 {}: {e}", qr_base.display())))?;
     let operation = match &step {
-        ScanStep::Seal => "seal",
-        ScanStep::Generate { .. } => "generate",
-        ScanStep::TrialDecrypt { .. } => "trial_decrypt",
+        ScanStep::Seal => ScanOperation::Seal,
+        ScanStep::Generate { .. } => ScanOperation::Generate,
+        ScanStep::TrialDecrypt { .. } => ScanOperation::TrialDecrypt,
     };
     let (platform, project_ref) =
         bidseal_workflow::scan_session::refs_from_tender(project.manifest());
@@ -598,18 +594,14 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
         .build()
         .map_err(|e| coded("IO", format!("无法启动异步运行时: {e}")))?;
     let code = rt.block_on(async {
-        let (relay_url, relay) = match &scan.relay {
-            Some(url) => (url.clone(), None),
-            None => {
-                let handle = bidseal_relay::Relay::bind("127.0.0.1:0")
-                    .await
-                    .map_err(|e| coded("E_RELAY", format!("内置扫码中继无法启动：{e}")))?;
-                eprintln!("内置扫码中继：{}", handle.url());
-                (handle.url(), Some(handle))
-            }
-        };
+        let relay = ScanRelay::start(scan.relay.as_deref())
+            .await
+            .map_err(flow_err)?;
+        if relay.is_embedded() {
+            eprintln!("内置扫码中继：{}", relay.url());
+        }
         let target = bidseal_workflow::scan_session::ScanTarget {
-            relay: relay_url,
+            relay: relay.url(),
             platform,
             project: project_ref,
             options: bidseal_scan::client::ScanOptions {
@@ -704,47 +696,29 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
             r = work => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         };
-        if let Some(r) = relay {
-            r.shutdown().await;
-        }
+        relay.shutdown().await;
         let Some(result) = result else {
-            write_scan_record(&project, operation, "interrupted", "E_INTERRUPTED");
+            note_scan(
+                &project,
+                operation,
+                ScanOutcome::Interrupted,
+                "E_INTERRUPTED",
+            );
             return Err(coded(
                 "E_INTERRUPTED",
                 "已中断（Ctrl-C），本次操作未完成，未写出任何结果；需要时请重新运行",
             ));
         };
-        record_scan(&project, operation, &result);
+        let (outcome, detail) = ScanOutcome::of(&result, |code| *code == ExitCode::SUCCESS);
+        note_scan(&project, operation, outcome, &detail);
         result.map_err(flow_err)
     })?;
     Ok(code)
 }
 
 /// Adds the scan to the project's history in the local index (never blocks the bid).
-fn record_scan(
-    project: &BidProject,
-    operation: &str,
-    result: &std::result::Result<ExitCode, bidseal_workflow::FlowError>,
-) {
-    let (outcome, detail) = match result {
-        Ok(code) if *code == ExitCode::SUCCESS => ("confirmed", String::new()),
-        Ok(_) => ("failed", "检查未通过".to_string()),
-        Err(bidseal_workflow::FlowError::Refused(r)) => ("rejected", r.code().to_string()),
-        Err(e) => ("failed", e.code().to_string()),
-    };
-    write_scan_record(project, operation, outcome, &detail);
-}
-
-/// Writes one line of the project's scan history (never blocks the bid).
-fn write_scan_record(project: &BidProject, operation: &str, outcome: &str, detail: &str) {
-    let record = bidseal_bid::project::index::ScanRecord {
-        project_path: project.recent_entry().path,
-        at_unix: OffsetDateTime::now_utc().unix_timestamp(),
-        operation: operation.into(),
-        outcome: outcome.into(),
-        detail: detail.into(),
-    };
-    if let Err(e) = ProjectIndex::open_default().and_then(|i| i.record_scan(&record)) {
+fn note_scan(project: &BidProject, operation: ScanOperation, outcome: ScanOutcome, detail: &str) {
+    if let Err(e) = bidseal_workflow::history::record_scan(project, operation, outcome, detail) {
         eprintln!("提示：扫码记录未写入本地索引：{e}");
     }
 }

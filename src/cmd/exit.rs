@@ -97,6 +97,7 @@ pub fn class_of(code: &str) -> Exit {
     ];
     const USAGE: &[&str] = &[
         "E_USAGE",
+        "E_RELAY_URL",
         "E_UNKNOWN_CERT",
         "E_SAME_FILE",
         "E_PDF_PAGE_LIST",
