@@ -113,6 +113,10 @@ case "$COSIGN$RELAY" in http://127.0.0.1:*http://127.0.0.1:*) ;; *) fail "servic
 OPENING=$(date -u -d "+75 seconds" +%Y-%m-%dT%H:%M:%SZ)
 expect 0 tender make --world world --out tender.zip --deadline "$OPENING" --opening-time "$OPENING"
 has out.txt "测试CA 一"
+has out.txt "（北京时间）"
+expect 0 tender inspect tender.zip
+has out.txt "开标时间：20"
+has out.txt "（北京时间）"
 expect 0 tender verify tender.zip --platform-cert world/pki/platform.crt
 has out.txt "校验通过"
 expect 1 tender verify tender.zip --platform-cert world/pki/ca-1.pem
@@ -185,6 +189,19 @@ expect 2 open 投标文件.bsbid --tender tender.zip --platform-cert world/pki/p
 has err.txt "[E_RELAY_URL]"
 has err.txt "请在地址前加上 http://"
 cp 投标文件.bsbid 副本.bsbid
+# Nobody scans: the QR expires, the hall says to run the command again (it has no refresh
+# button) and exits 4; a phone scanning that QR afterwards says why once, not twice.
+expect 4 open 投标文件.bsbid --tender tender.zip --platform-cert world/pki/platform.crt \
+  --relay "$RELAY" --work opened-expired --qr-ttl 1
+has out.txt "请重新运行本命令"
+grep -q "桌面端" out.txt && fail "desktop words at the command line: $(cat out.txt)"
+EXPIRED=$(sed -n 's/^扫码内容：//p' err.txt)
+STEP=$((STEP + 1))
+"$BIDSEAL" phone scan "$EXPIRED" --keystore world --cosign "$COSIGN" --pin 123456 \
+  --platform-cert world/pki/platform.crt >out.txt 2>err.txt
+case $? in 3|4) ;; *) fail "phone scan of an expired QR: exit $?: $(cat err.txt)" ;; esac
+has err.txt "[scan."
+[ "$(grep -o "重新扫码" err.txt | wc -l)" -le 1 ] || fail "the phone says it twice: $(cat err.txt)"
 while [ "$(date -u +%s)" -le "$(date -u -d "$OPENING" +%s)" ]; do sleep 1; done
 # The same bid given three times (twice by name, once as a copy): one scan, one bid counted.
 scanning 0 "" -- open 投标文件.bsbid ./投标文件.bsbid 副本.bsbid --tender tender.zip \

@@ -15,6 +15,7 @@ use bidseal_bid::time::format_description::well_known::Rfc3339;
 use bidseal_bid::time::OffsetDateTime;
 use bidseal_workflow::history::{ScanOperation, ScanOutcome};
 use bidseal_workflow::relay::{check_relay_url, ScanRelay};
+use bidseal_workflow::report::format_beijing_time;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -96,7 +97,7 @@ enum TenderCmd {
     },
 }
 
-use super::exit::{coded, Exit};
+use super::exit::{coded, flow_err, Exit};
 
 /// Pretty JSON of a result type (these serialise infallibly: plain structs of strings and
 /// numbers); `{}` if serde ever says otherwise, never a panic.
@@ -130,8 +131,8 @@ fn print_manifest(m: &TenderManifest) {
     crate::outln!("标段：{}（{}）", m.project.lot.name, m.project.lot.id);
     crate::outln!("招标人：{}", m.tenderer.name);
     crate::outln!("交易平台：{}（{}）", m.platform.name, m.platform.id);
-    crate::outln!("投标截止：{}", m.bid_deadline);
-    crate::outln!("开标时间：{}", m.opening_time);
+    crate::outln!("投标截止：{}", format_beijing_time(m.bid_deadline));
+    crate::outln!("开标时间：{}", format_beijing_time(m.opening_time));
     crate::outln!(
         "可接受的 CA：{}",
         m.accepted_cas
@@ -272,7 +273,8 @@ fn make_tender(args: TenderMakeArgs) -> Result<ExitCode> {
             "E_USAGE",
             format!(
                 "开标时间 {} 早于投标截止时间 {}：请同时调整 --deadline 与 --opening-time",
-                spec.opening_time, spec.bid_deadline
+                format_beijing_time(spec.opening_time),
+                format_beijing_time(spec.bid_deadline)
             ),
         ));
     }
@@ -343,8 +345,8 @@ fn make_tender(args: TenderMakeArgs) -> Result<ExitCode> {
     );
     crate::outln!(
         "  投标截止：{}，开标时间：{}",
-        manifest.bid_deadline.format(&Rfc3339).unwrap_or_default(),
-        manifest.opening_time.format(&Rfc3339).unwrap_or_default()
+        format_beijing_time(manifest.bid_deadline),
+        format_beijing_time(manifest.opening_time)
     );
     crate::outln!(
         "  投标人导入时用 --platform-cert {} 指定信任的平台证书",
@@ -534,25 +536,6 @@ enum ScanStep {
     Seal,
     Generate { out: PathBuf, colleagues: u8 },
     TrialDecrypt { bid_file: PathBuf },
-}
-
-fn flow_err(e: bidseal_workflow::FlowError) -> anyhow::Error {
-    // The scan layer's words are for the desktop app ("在桌面端刷新二维码"); at the command
-    // line a new QR comes from running the command again.
-    let cli_words = match e.code() {
-        "scan.expired" => Some("二维码已过期：请重新运行本命令，用新的二维码扫码"),
-        "scan.unknown_session" => {
-            Some("扫码会话不存在或已结束：请重新运行本命令，用新的二维码扫码")
-        }
-        "scan.already_scanned" => {
-            Some("该二维码已被扫描过（二维码只能使用一次）：请重新运行本命令，用新的二维码扫码")
-        }
-        _ => None,
-    };
-    match cli_words {
-        Some(text) => coded(e.code(), text),
-        None => coded(e.code(), e),
-    }
 }
 
 /// Runs one scanning step on `dir`: embedded relay unless `--relay`, QR as PNG + payload line.

@@ -89,9 +89,17 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("无法启动异步运行时")
 }
 
-/// A workflow error as the CLI reports it (`[CODE] message`).
-pub fn flow_err(e: bidseal_workflow::FlowError) -> anyhow::Error {
-    anyhow!("[{}] {e}", e.code())
+pub use super::exit::flow_err;
+
+/// The check details of `report` in the command line's words ([`super::exit::cli_words`]:
+/// "rerun the command", not "refresh the QR on the desktop").
+fn in_cli_words(mut report: BidOpeningReport) -> BidOpeningReport {
+    for check in &mut report.checks {
+        if let Some(words) = check.code.as_deref().and_then(super::exit::cli_words) {
+            check.detail = format!("{words}（bidseal open 可只给出这一份投标文件）");
+        }
+    }
+    report
 }
 
 /// Prints the result table (`bidseal_workflow::report::opening_table`) on stdout.
@@ -173,7 +181,7 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
         let mut reports = Vec::new();
         for bid in &bid_files {
             eprintln!("开启投标文件：{}", bid.display());
-            reports.push(
+            reports.push(in_cli_words(
                 bidseal_workflow::hall::open_by_scan(
                     &target,
                     &mut presenter,
@@ -183,7 +191,7 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
                     &signed,
                 )
                 .await,
-            );
+            ));
             // Written after every bid, so that the reports of the bids already opened survive
             // if a later bid brings the process down.
             if let Some(path) = &args.report_json {
@@ -204,11 +212,28 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
         report::write_pdf_report(path, &reports, &package.manifest.price_form).map_err(flow_err)?;
         eprintln!("报告已写出：{}", path.display());
     }
-    Ok(if reports.iter().all(|r| r.passed) {
-        ExitCode::SUCCESS
+    Ok(opening_exit(&reports).into())
+}
+
+/// The exit code of an opening: 0 when every bid passed; 4 when the only failures are scans
+/// that timed out (QR expired, phone did not answer: run again for those bids); else 1.
+fn opening_exit(reports: &[BidOpeningReport]) -> super::exit::Exit {
+    use super::exit::{class_of, Exit};
+    let failed: Vec<&bidseal_bid::opening::OpeningCheck> = reports
+        .iter()
+        .flat_map(|r| r.checks.iter().filter(|c| !c.passed))
+        .collect();
+    if reports.iter().all(|r| r.passed) {
+        Exit::Success
+    } else if !failed.is_empty()
+        && failed
+            .iter()
+            .all(|c| c.code.as_deref().map(class_of) == Some(Exit::Interrupted))
+    {
+        Exit::Interrupted
     } else {
-        ExitCode::from(1)
-    })
+        Exit::No
+    }
 }
 
 /// 以内置默认配置跑通完整流程：内置中继、模拟手机、演示招标文件，结果写入 --out 目录。

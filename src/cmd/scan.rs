@@ -274,9 +274,14 @@ fn event_json(event: &ScanEvent) -> serde_json::Value {
         ScanEvent::Failed(e) => json!({
             "event": "failed",
             "code": e.code(),
-            "message": e.to_string(),
+            "message": words_of(e),
         }),
     }
+}
+
+/// A scan error's message in the command line's words (`cmd::exit::cli_words`).
+fn words_of(e: &ScanError) -> String {
+    super::exit::cli_words(e.code()).map_or_else(|| e.to_string(), str::to_string)
 }
 
 fn print_event(event: &ScanEvent) {
@@ -312,6 +317,6 @@ fn print_event(event: &ScanEvent) {
         ScanEvent::SessionEnded { reason, by_phone } => {
             crate::outln!("state: ended reason={reason:?} by_phone={by_phone} 会话已结束")
         }
-        ScanEvent::Failed(e) => crate::outln!("state: failed code={} {e}", e.code()),
+        ScanEvent::Failed(e) => crate::outln!("state: failed code={} {}", e.code(), words_of(e)),
     }
 }
