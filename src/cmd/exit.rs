@@ -157,7 +157,7 @@ pub fn message_of(err: &anyhow::Error) -> String {
             continue;
         }
         if !message.is_empty() {
-            message.push_str("：");
+            message.push('：');
         }
         message.push_str(text);
     }
