@@ -140,7 +140,12 @@ pub fn code_of(err: &anyhow::Error) -> Option<String> {
 pub fn report(err: &anyhow::Error) -> ExitCode {
     let class = code_of(err).map_or(Exit::Input, |c| class_of(&c));
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "错误: {}", message_of(err));
+    let _ = writeln!(
+        stderr,
+        "{}: {}",
+        super::lang::tr("error.prefix", &[]),
+        message_of(err)
+    );
     class.into()
 }
 

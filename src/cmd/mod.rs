@@ -5,6 +5,7 @@ mod bid;
 mod envelope;
 pub mod exit;
 mod hall;
+pub mod lang;
 mod phone;
 mod relay;
 mod scan;
