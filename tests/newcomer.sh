@@ -154,6 +154,24 @@ scanning 0 "--auto-confirm" -- project seal "$P" --relay "$RELAY"
 has out.txt "已签章"
 has err.txt "将在手机上依次确认"
 expect 0 verify "$P/out/sealed.pdf" --trust world/pki/trust.pem
+has out.txt "信任列表：指定的 CA 证书"
+# Without --trust: the CAs the project's tender accepts, said so; signing times in Beijing time.
+expect 0 verify "$P/out/sealed.pdf" --project "$P"
+has out.txt "信任列表：招标文件"
+has out.txt "（北京时间）"
+grep -q "时间=D:" out.txt && fail "raw PDF date: $(cat out.txt)"
+expect 0 verify "$P/out/sealed.pdf" --tender tender.zip --platform-cert world/pki/platform.crt --json
+has out.txt '"source": "tender"'
+has out.txt '"platform_pinned": true'
+has out.txt '"all_valid": true'
+has out.txt '"signing_time_unix": '
+# A tender "signed" by someone else than the pinned platform gives no trust list at all.
+expect 1 verify "$P/out/sealed.pdf" --tender tender.zip --platform-cert world/pki/ca-1.pem
+has err.txt "[TENDER_UNTRUSTED_PLATFORM]"
+# Nothing given: the system trust store, which does not know the test CAs — said, and a no.
+expect 1 verify "$P/out/sealed.pdf"
+has out.txt "信任列表：系统信任库"
+has out.txt "无效"
 
 expect 3 project generate "$P" --out 没有的文件夹/投标文件.bsbid
 has err.txt "[E_OUTPUT_DIR]"

@@ -11,7 +11,8 @@
 //! - [`relay`]: the embedded relay, or the one the user named (address checked);
 //! - [`history`]: a project's scan history in the local index;
 //! - [`qr_files`]: QR images, one folder per run, numbered names;
-//! - [`report`]: the opening report (table, JSON, PDF) and Beijing time.
+//! - [`report`]: the opening report (table, JSON, PDF) and Beijing time;
+//! - [`trust`]: the CA roots a PDF signature is checked against, and where they came from.
 
 pub mod about;
 pub mod auth;
@@ -26,5 +27,6 @@ pub mod relay;
 pub mod report;
 pub mod scan_session;
 pub mod seal;
+pub mod trust;
 
 pub use error::FlowError;

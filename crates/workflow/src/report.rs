@@ -10,33 +10,19 @@
 use crate::FlowError;
 use bidseal_bid::opening::BidOpeningReport;
 use bidseal_bid::tender::PriceFormField;
-use bidseal_bid::time::{OffsetDateTime, UtcOffset};
+use bidseal_bid::time::OffsetDateTime;
 use std::path::Path;
 
 /// Unix seconds as `2026-12-01 16:53:00（北京时间）`, how BidSeal shows a time to people (China
-/// Standard Time, UTC+8, no fractions); an out-of-range value is shown as the number.
+/// Standard Time, UTC+8, no fractions); an out-of-range value is shown as the number. The one
+/// implementation is `bidseal_pdf::date` (also used for the signing times of PDF signatures).
 pub fn format_beijing(unix: i64) -> String {
-    match OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format_beijing_time(t),
-        Err(_) => unix.to_string(),
-    }
+    bidseal_pdf::date::format_beijing(unix)
 }
 
 /// A time as [`format_beijing`] shows it, whatever offset it carries.
 pub fn format_beijing_time(t: OffsetDateTime) -> String {
-    let Ok(beijing) = UtcOffset::from_hms(8, 0, 0) else {
-        return t.unix_timestamp().to_string();
-    };
-    let t = t.to_offset(beijing);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}（北京时间）",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format_beijing(t.unix_timestamp())
 }
 
 /// The result table, one line per entry: a heading, then per bid its number, file, bidder,
