@@ -407,30 +407,14 @@ pub struct OpensslKey {
 
 pub fn openssl_ephemeral_key() -> OpensslKey {
     let tmp = TempDir::new("eph");
+    bidseal_testkit::key(&tmp.0, "eph");
     let o = openssl(
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "eph.pem",
-        ],
-        &tmp.0,
-    );
-    assert!(
-        o.status.success(),
-        "openssl genpkey: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let o = openssl(
-        &["pkey", "-in", "eph.pem", "-pubout", "-out", "eph.pub.pem"],
+        &["pkey", "-in", "eph.key", "-pubout", "-out", "eph.pub.pem"],
         &tmp.0,
     );
     assert!(o.status.success());
     let o = openssl(
-        &["pkey", "-in", "eph.pem", "-pubout", "-outform", "DER"],
+        &["pkey", "-in", "eph.key", "-pubout", "-outform", "DER"],
         &tmp.0,
     );
     assert!(o.status.success());
