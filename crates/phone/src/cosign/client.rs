@@ -150,11 +150,7 @@ impl CosignClient {
         G: serde::de::DeserializeOwned,
         F: serde::de::DeserializeOwned,
     {
-        let path = match route {
-            DeviceRoute::Authorise => "authorise",
-            DeviceRoute::ResetPin => "reset-pin",
-        };
-        let url = format!("{}/v1/certs/{}/{path}", self.base, cert_id);
+        let url = format!("{}/v1/certs/{}/{}", self.base, cert_id, route.name());
         let request = Zeroizing::new(serde_json::to_vec(req).map_err(unavailable)?);
         let mut call = self
             .http
@@ -206,6 +202,73 @@ impl CosignClient {
             Ok(grant) => share_from_hex(grant.share.expose()),
             Err(r) => Err(CosignCallError::Refused(r.refusal)),
         }
+    }
+
+    /// One joint signature of the SHA-256 `digest` with the phone's `share` of a split key
+    /// ([`super::split`]): two device-signed calls; the PIN travels in the first. Returns the
+    /// signature after checking it against the certificate's joint public key.
+    pub async fn split_sign(
+        &self,
+        cert_id: &str,
+        pin: &str,
+        who: &str,
+        context: &OperationContext,
+        share: &crate::key_split::KeyShare,
+        digest: &[u8; 32],
+    ) -> Result<p256::ecdsa::Signature, CosignCallError> {
+        use super::split::{
+            b64, sign_id, unb64, SplitSignDone, SplitSignFinishRequest, SplitSignRequest,
+            SplitSignStarted,
+        };
+        use crate::key_split::PhoneSign;
+        let device = self
+            .device
+            .as_ref()
+            .ok_or(CosignCallError::Refused(RefusalReason::DeviceNotRecognised))?;
+        let mut raw = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut raw);
+        let nonce = hex::encode(raw);
+        let digest_hex = hex::encode(digest);
+        let id = sign_id(cert_id, &device.public_hex(), context, &digest_hex, &nonce);
+        let (mut phone, first) = PhoneSign::start(share, &id, digest).map_err(unavailable)?;
+        let req = SplitSignRequest {
+            pin: SecretText::new(pin.to_string()),
+            who: who.to_string(),
+            context: context.clone(),
+            digest: digest_hex,
+            nonce,
+            message: b64(&first),
+        };
+        let started = match self
+            .post_secret::<_, SplitSignStarted, AuthoriseRefusal>(
+                DeviceRoute::SplitSign,
+                cert_id,
+                &req,
+            )
+            .await?
+        {
+            Ok(started) => started,
+            Err(r) => return Err(CosignCallError::Refused(r.refusal)),
+        };
+        let reply = unb64(&started.message).ok_or_else(|| unavailable("协议消息不是 base64"))?;
+        let second = phone.step(&reply).map_err(unavailable)?;
+        let finish = SplitSignFinishRequest {
+            token: started.token,
+            message: b64(&second),
+        };
+        let done = match self
+            .post_secret::<_, SplitSignDone, AuthoriseRefusal>(
+                DeviceRoute::SplitSignFinish,
+                cert_id,
+                &finish,
+            )
+            .await?
+        {
+            Ok(done) => done,
+            Err(r) => return Err(CosignCallError::Refused(r.refusal)),
+        };
+        let last = unb64(&done.message).ok_or_else(|| unavailable("协议消息不是 base64"))?;
+        phone.finish(&last).map_err(unavailable)
     }
 
     /// 忘记证书密码: exchanges the one-time code and the new PIN for (share, recovery share).

@@ -3,6 +3,8 @@
 //! Routes (JSON bodies, at most [`MAX_BODY`] bytes):
 //! - `POST /v1/certs/{id}/authorise` `{pin, who, context}` → `200 {share}` (hex, the key share
 //!   for this one operation) or `403 {refusal}` ([`RefusalReason`], typed).
+//! - `POST /v1/certs/{id}/split-sign`, `POST /v1/certs/{id}/split-sign/finish`: the two
+//!   rounds of a joint signature with a split key ([`super::split`]); the share never leaves.
 //! - `POST /v1/admin/certs/{id}` [`AdminAction`] → `200 {}`; `GET /v1/admin/certs` (summary),
 //!   `GET /v1/admin/certs/{id}/log` (证书日志). Admin routes need `Authorization: Bearer
 //!   <token>` with the token from `<state>/admin-token`.
@@ -145,6 +147,8 @@ struct Service {
     book: Mutex<CosignBook>,
     admin_token_hash: [u8; 32],
     guards: Mutex<(RateLimiter, ReplayGuard)>,
+    /// Joint signatures waiting for their second round ([`super::split`]).
+    pending: Mutex<super::split::PendingTable>,
 }
 
 /// Errors starting the service.
@@ -184,11 +188,14 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
         book: Mutex::new(book),
         admin_token_hash,
         guards: Mutex::new((RateLimiter::default(), ReplayGuard::default())),
+        pending: Mutex::new(super::split::PendingTable::default()),
     });
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/certs/{id}/authorise", post(authorise))
         .route("/v1/certs/{id}/reset-pin", post(reset_pin))
+        .route("/v1/certs/{id}/split-sign", post(split_sign))
+        .route("/v1/certs/{id}/split-sign/finish", post(split_sign_finish))
         .route("/v1/admin/certs", get(list))
         .route("/v1/admin/certs/{id}", post(admin))
         .route("/v1/admin/certs/{id}/log", get(log))
@@ -219,7 +226,7 @@ pub async fn serve_with(
 /// The gate in front of every PIN call: the device signature of the phone bound to the
 /// certificate (unknown certificate, missing, wrong, stale or replayed signature →
 /// `device_not_recognised`, nothing logged, nothing counted), then the rate limits per device
-/// and per certificate.
+/// and per certificate. Returns the device's public key (hex).
 fn device_gate(
     svc: &Service,
     route: DeviceRoute,
@@ -227,7 +234,7 @@ fn device_gate(
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
-) -> Result<(), RefusalReason> {
+) -> Result<String, RefusalReason> {
     let device_key = {
         let book = svc
             .book
@@ -271,7 +278,220 @@ fn device_gate(
     limiter
         .hit(&format!("device:{public}"), limits::PER_DEVICE, now)
         .and_then(|()| limiter.hit(&format!("cert:{id}"), limits::PER_CERT, now))
-        .map_err(|retry_after_secs| RefusalReason::TooManyAttempts { retry_after_secs })
+        .map_err(|retry_after_secs| RefusalReason::TooManyAttempts { retry_after_secs })?;
+    Ok(public)
+}
+
+/// The answer of a PIN call decided on a blocking thread: the grant, the typed refusal, or a
+/// 500 for a broken lock / store / task.
+fn answer<T: Serialize>(
+    outcome: Result<Result<Result<T, RefusalReason>, &'static str>, tokio::task::JoinError>,
+) -> Response {
+    match outcome {
+        Ok(Ok(Ok(grant))) => Json(grant).into_response(),
+        Ok(Ok(Err(refusal))) => refused(refusal),
+        Ok(Err(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
+    }
+}
+
+/// Checks `pin` against the certificate's verifier outside the book's lock (PBKDF2 is slow);
+/// `None` for an unknown certificate.
+fn check_pin(svc: &Service, id: &str, pin: &str) -> Result<Option<PinCheck>, &'static str> {
+    let verifier = svc
+        .book
+        .lock()
+        .map_err(|_| "状态锁损坏")?
+        .pin_verifier(id)
+        .map_err(|_| "状态读取失败")?;
+    Ok(verifier.map(|verifier| PinCheck {
+        matches: verifier.matches(pin),
+        verifier,
+    }))
+}
+
+fn refused(refusal: RefusalReason) -> Response {
+    (StatusCode::FORBIDDEN, Json(AuthoriseRefusal { refusal })).into_response()
+}
+
+fn protocol_refusal(e: &crate::key_split::KeySplitError) -> RefusalReason {
+    RefusalReason::InvalidRequest {
+        detail: format!("{}：{e}", e.code()),
+    }
+}
+
+/// First round of a joint signature: the whole decision with the PIN, then the service's
+/// share answers the phone's first message ([`super::split`]).
+async fn split_sign(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use super::split::{self, PendingSign, SplitSignRequest, SplitSignStarted};
+    let body = Zeroizing::new(body.to_vec());
+    let device = match device_gate(&svc, DeviceRoute::SplitSign, &id, &headers, &body, now()) {
+        Ok(d) => d,
+        Err(refusal) => return refused(refusal),
+    };
+    let req: SplitSignRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let (Some(digest), Some(_), Some(message)) = (
+        split::hex_exact::<32>(&req.digest),
+        split::hex_exact::<16>(&req.nonce),
+        split::unb64(&req.message),
+    ) else {
+        return refused(RefusalReason::InvalidRequest {
+            detail: "联合签名请求的摘要、随机数或协议消息格式错误".into(),
+        });
+    };
+    let sign_id = split::sign_id(&id, &device, &req.context, &req.digest, &req.nonce);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let Some(check) = check_pin(&svc, &id, req.pin.expose())? else {
+            return Ok(Err(RefusalReason::NoSuitableCertificate));
+        };
+        let binding = format!(
+            "联合签名：摘要 SHA-256 {}，签名标识 {}，设备 {}",
+            req.digest.to_ascii_lowercase(),
+            hex::encode(sign_id),
+            device
+        );
+        let started = now();
+        let share = {
+            let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
+            match book.authorise_split_checked(
+                &id,
+                req.pin.expose(),
+                check,
+                &req.context,
+                &req.who,
+                started,
+                &binding,
+            ) {
+                Ok(share) => share,
+                Err(refusal) => return Ok(Err(refusal)),
+            }
+        };
+        let (state, reply) =
+            match crate::key_split::ServiceSign::answer(&share, &sign_id, &digest, &message) {
+                Ok(r) => r,
+                Err(e) => {
+                    svc.book
+                        .lock()
+                        .map_err(|_| "状态锁损坏")?
+                        .log_split_use(
+                            &id,
+                            &req.who,
+                            &req.context,
+                            e.code(),
+                            "联合签名第一轮失败",
+                            now(),
+                        )
+                        .map_err(|_| "状态写入失败")?;
+                    return Ok(Err(protocol_refusal(&e)));
+                }
+            };
+        let pending = PendingSign {
+            cert_id: id,
+            who: req.who.clone(),
+            context: req.context.clone(),
+            digest: req.digest.to_ascii_lowercase(),
+            share,
+            state,
+            started,
+        };
+        let token = svc
+            .pending
+            .lock()
+            .map_err(|_| "状态锁损坏")?
+            .insert(pending, started);
+        Ok::<_, &'static str>(match token {
+            Some(token) => Ok(SplitSignStarted {
+                token,
+                message: split::b64(&reply),
+            }),
+            None => Err(RefusalReason::TooManyAttempts {
+                retry_after_secs: split::PENDING_TTL_SECS as u64,
+            }),
+        })
+    })
+    .await;
+    answer(outcome)
+}
+
+/// Second round of a joint signature: takes the waiting round (single use), finishes the
+/// service's part, checks the joint signature and logs the end.
+async fn split_sign_finish(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use super::split::{self, SplitSignDone, SplitSignFinishRequest};
+    let body = Zeroizing::new(body.to_vec());
+    if let Err(refusal) = device_gate(
+        &svc,
+        DeviceRoute::SplitSignFinish,
+        &id,
+        &headers,
+        &body,
+        now(),
+    ) {
+        return refused(refusal);
+    }
+    let req: SplitSignFinishRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        let at = now();
+        let Some(pending) = svc
+            .pending
+            .lock()
+            .map_err(|_| "状态锁损坏")?
+            .take(&req.token, &id, at)
+        else {
+            return Ok(Err(RefusalReason::InvalidRequest {
+                detail: "联合签名的第二轮不属于任何进行中的签名（已用过、已超时或属于其他证书），请重新扫码".into(),
+            }));
+        };
+        let result = split::unb64(&req.message)
+            .ok_or_else(|| {
+                crate::key_split::KeySplitError::Message("协议消息不是 base64".into())
+            })
+            .and_then(|message| pending.state.finish(&pending.share, &message));
+        let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
+        match result {
+            Ok((done, signature)) => {
+                let detail = format!(
+                    "联合签名完成：摘要 SHA-256 {}，签名 SHA-256 {}",
+                    pending.digest,
+                    hex::encode(Sha256::digest(signature.to_der().as_bytes()))
+                );
+                book.log_split_use(&id, &pending.who, &pending.context, "OK", &detail, at)
+                    .map_err(|_| "状态写入失败")?;
+                Ok::<_, &'static str>(Ok(SplitSignDone {
+                    message: split::b64(&done),
+                }))
+            }
+            Err(e) => {
+                book.log_split_use(
+                    &id,
+                    &pending.who,
+                    &pending.context,
+                    e.code(),
+                    &format!("联合签名失败：摘要 SHA-256 {}", pending.digest),
+                    at,
+                )
+                .map_err(|_| "状态写入失败")?;
+                Ok(Err(protocol_refusal(&e)))
+            }
+        }
+    })
+    .await;
+    answer(outcome)
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
@@ -300,18 +520,8 @@ async fn authorise(
     // PBKDF2 is slow on purpose: keep it off the async workers and outside the book's lock
     // (the lock is held for reading the verifier, then for the one decision transaction).
     let outcome = tokio::task::spawn_blocking(move || {
-        let verifier = svc
-            .book
-            .lock()
-            .map_err(|_| "状态锁损坏")?
-            .pin_verifier(&id)
-            .map_err(|_| "状态读取失败")?;
-        let Some(verifier) = verifier else {
+        let Some(check) = check_pin(&svc, &id, req.pin.expose())? else {
             return Ok(Err(RefusalReason::NoSuitableCertificate));
-        };
-        let check = PinCheck {
-            matches: verifier.matches(req.pin.expose()),
-            verifier,
         };
         let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
         Ok::<_, &'static str>(book.authorise_checked(
@@ -324,17 +534,13 @@ async fn authorise(
         ))
     })
     .await;
-    match outcome {
-        Ok(Ok(Ok(share))) => Json(AuthoriseGrant {
-            share: SecretText::new(hex::encode(share.as_ref())),
+    answer(outcome.map(|o| {
+        o.map(|decision| {
+            decision.map(|share| AuthoriseGrant {
+                share: SecretText::new(hex::encode(share.as_ref())),
+            })
         })
-        .into_response(),
-        Ok(Ok(Err(refusal))) => {
-            (StatusCode::FORBIDDEN, Json(AuthoriseRefusal { refusal })).into_response()
-        }
-        Ok(Err(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
-    }
+    }))
 }
 
 async fn reset_pin(
