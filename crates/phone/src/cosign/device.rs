@@ -13,7 +13,8 @@
 //!     hex(SHA-256(body))
 //! ```
 //!
-//! where `route` is `authorise`, `reset-pin`, `split-sign` or `split-sign/finish` and `body` the exact request bytes (which hold
+//! where `route` is `authorise`, `reset-pin`, `split-sign`, `split-sign/round`,
+//! `split-sign/finish` or `split-ecdh` and `body` the exact request bytes (which hold
 //! the operation and the scan session id). The service verifies this before it parses the body
 //! or looks at the PIN; a call that fails it is refused as `device_not_recognised`, is not
 //! logged and does not count towards the PIN lockout.
@@ -45,10 +46,14 @@ pub enum DeviceRoute {
     Authorise,
     /// `POST /v1/certs/{id}/reset-pin`.
     ResetPin,
-    /// `POST /v1/certs/{id}/split-sign` (first round of a joint signature, with the PIN).
+    /// `POST /v1/certs/{id}/split-sign` (grant of a joint signature, with the PIN).
     SplitSign,
-    /// `POST /v1/certs/{id}/split-sign/finish` (second round).
+    /// `POST /v1/certs/{id}/split-sign/round` (first protocol round).
+    SplitSignRound,
+    /// `POST /v1/certs/{id}/split-sign/finish` (second protocol round).
     SplitSignFinish,
+    /// `POST /v1/certs/{id}/split-ecdh` (the service's ECDH part, with the PIN).
+    SplitEcdh,
 }
 
 impl DeviceRoute {
@@ -58,7 +63,9 @@ impl DeviceRoute {
             Self::Authorise => "authorise",
             Self::ResetPin => "reset-pin",
             Self::SplitSign => "split-sign",
+            Self::SplitSignRound => "split-sign/round",
             Self::SplitSignFinish => "split-sign/finish",
+            Self::SplitEcdh => "split-ecdh",
         }
     }
 }

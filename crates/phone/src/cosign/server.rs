@@ -3,8 +3,9 @@
 //! Routes (JSON bodies, at most [`MAX_BODY`] bytes):
 //! - `POST /v1/certs/{id}/authorise` `{pin, who, context}` → `200 {share}` (hex, the key share
 //!   for this one operation) or `403 {refusal}` ([`RefusalReason`], typed).
-//! - `POST /v1/certs/{id}/split-sign`, `POST /v1/certs/{id}/split-sign/finish`: the two
-//!   rounds of a joint signature with a split key ([`super::split`]); the share never leaves.
+//! - `POST /v1/certs/{id}/split-sign` (+ `/round`, `/finish`), `POST /v1/certs/{id}/split-ecdh`:
+//!   joint signatures and the service's ECDH part with a split key ([`super::split`]); the
+//!   service's share never leaves.
 //! - `POST /v1/admin/certs/{id}` [`AdminAction`] → `200 {}`; `GET /v1/admin/certs` (summary),
 //!   `GET /v1/admin/certs/{id}/log` (证书日志). Admin routes need `Authorization: Bearer
 //!   <token>` with the token from `<state>/admin-token`.
@@ -194,8 +195,19 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/certs/{id}/authorise", post(authorise))
         .route("/v1/certs/{id}/reset-pin", post(reset_pin))
-        .route("/v1/certs/{id}/split-sign", post(split_sign))
-        .route("/v1/certs/{id}/split-sign/finish", post(split_sign_finish))
+        .route(
+            "/v1/certs/{id}/split-sign",
+            post(split_sign).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+        )
+        .route(
+            "/v1/certs/{id}/split-sign/round",
+            post(split_sign_round).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+        )
+        .route(
+            "/v1/certs/{id}/split-sign/finish",
+            post(split_sign_finish).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+        )
+        .route("/v1/certs/{id}/split-ecdh", post(split_ecdh))
         .route("/v1/admin/certs", get(list))
         .route("/v1/admin/certs/{id}", post(admin))
         .route("/v1/admin/certs/{id}/log", get(log))
@@ -234,6 +246,31 @@ fn device_gate(
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
+) -> Result<String, RefusalReason> {
+    device_gate_with(svc, route, id, headers, body, now, true)
+}
+
+/// [`device_gate`] without the rate limits: for the rounds of a grant that was decided (and
+/// counted) already.
+fn device_gate_unlimited(
+    svc: &Service,
+    route: DeviceRoute,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<String, RefusalReason> {
+    device_gate_with(svc, route, id, headers, body, now, false)
+}
+
+fn device_gate_with(
+    svc: &Service,
+    route: DeviceRoute,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+    limited: bool,
 ) -> Result<String, RefusalReason> {
     let device_key = {
         let book = svc
@@ -274,6 +311,9 @@ fn device_gate(
     let (limiter, replay) = &mut *guards;
     if !replay.first_use(call.nonce.as_bytes(), now, device::CLOCK_SKEW_SECS) {
         return Err(RefusalReason::DeviceNotRecognised);
+    }
+    if !limited {
+        return Ok(public);
     }
     limiter
         .hit(&format!("device:{public}"), limits::PER_DEVICE, now)
@@ -320,15 +360,41 @@ fn protocol_refusal(e: &crate::key_split::KeySplitError) -> RefusalReason {
     }
 }
 
-/// First round of a joint signature: the whole decision with the PIN, then the service's
-/// share answers the phone's first message ([`super::split`]).
+/// Body limit of the split-key routes (a grant's rounds carry ~80 KB per digest).
+pub const SPLIT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The device check, then the one decision with the PIN on a blocking thread; `binding` is
+/// appended to the log detail; on success `then` runs with the released split share and the
+/// seal share (still on the blocking thread).
+fn split_decision<T>(
+    svc: &Service,
+    id: &str,
+    pin: &str,
+    who: &str,
+    context: &OperationContext,
+    binding: &str,
+    then: impl FnOnce(crate::key_split::KeyShare, String) -> Result<T, RefusalReason>,
+) -> Result<Result<T, RefusalReason>, &'static str> {
+    let Some(check) = check_pin(svc, id, pin)? else {
+        return Ok(Err(RefusalReason::NoSuitableCertificate));
+    };
+    let released = svc
+        .book
+        .lock()
+        .map_err(|_| "状态锁损坏")?
+        .authorise_split_checked(id, pin, check, context, who, now(), binding);
+    Ok(released.and_then(|(share, seal_share)| then(share, hex::encode(seal_share.as_ref()))))
+}
+
+/// `split-sign`: the whole decision with the PIN for a batch of digests; on success the grant
+/// waits for its two rounds ([`super::split`]).
 async fn split_sign(
     State(svc): State<Arc<Service>>,
     UrlPath(id): UrlPath<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    use super::split::{self, PendingSign, SplitSignRequest, SplitSignStarted};
+    use super::split::{self, GrantStage, PendingGrant, SplitSignGrant, SplitSignRequest};
     let body = Zeroizing::new(body.to_vec());
     let device = match device_gate(&svc, DeviceRoute::SplitSign, &id, &headers, &body, now()) {
         Ok(d) => d,
@@ -338,157 +404,303 @@ async fn split_sign(
         Ok(r) => r,
         Err(resp) => return *resp,
     };
-    let (Some(digest), Some(_), Some(message)) = (
-        split::hex_exact::<32>(&req.digest),
-        split::hex_exact::<16>(&req.nonce),
-        split::unb64(&req.message),
-    ) else {
+    let digests: Option<Vec<[u8; 32]>> = req
+        .digests
+        .iter()
+        .map(|d| split::hex_exact::<32>(d))
+        .collect();
+    let (Some(digests), Some(_)) = (digests, split::hex_exact::<16>(&req.nonce)) else {
         return refused(RefusalReason::InvalidRequest {
-            detail: "联合签名请求的摘要、随机数或协议消息格式错误".into(),
+            detail: "联合签名请求的摘要或随机数格式错误".into(),
         });
     };
-    let sign_id = split::sign_id(&id, &device, &req.context, &req.digest, &req.nonce);
-    let outcome = tokio::task::spawn_blocking(move || {
-        let Some(check) = check_pin(&svc, &id, req.pin.expose())? else {
-            return Ok(Err(RefusalReason::NoSuitableCertificate));
-        };
-        let binding = format!(
-            "联合签名：摘要 SHA-256 {}，签名标识 {}，设备 {}",
-            req.digest.to_ascii_lowercase(),
-            hex::encode(sign_id),
-            device
-        );
-        let started = now();
-        let share = {
-            let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
-            match book.authorise_split_checked(
-                &id,
-                req.pin.expose(),
-                check,
-                &req.context,
-                &req.who,
-                started,
-                &binding,
-            ) {
-                Ok(share) => share,
-                Err(refusal) => return Ok(Err(refusal)),
-            }
-        };
-        let (state, reply) =
-            match crate::key_split::ServiceSign::answer(&share, &sign_id, &digest, &message) {
-                Ok(r) => r,
-                Err(e) => {
-                    svc.book
-                        .lock()
-                        .map_err(|_| "状态锁损坏")?
-                        .log_split_use(
-                            &id,
-                            &req.who,
-                            &req.context,
-                            e.code(),
-                            "联合签名第一轮失败",
-                            now(),
-                        )
-                        .map_err(|_| "状态写入失败")?;
-                    return Ok(Err(protocol_refusal(&e)));
-                }
-            };
-        let pending = PendingSign {
-            cert_id: id,
-            who: req.who.clone(),
-            context: req.context.clone(),
-            digest: req.digest.to_ascii_lowercase(),
-            share,
-            state,
-            started,
-        };
-        let token = svc
-            .pending
-            .lock()
-            .map_err(|_| "状态锁损坏")?
-            .insert(pending, started);
-        Ok::<_, &'static str>(match token {
-            Some(token) => Ok(SplitSignStarted {
-                token,
-                message: split::b64(&reply),
-            }),
-            None => Err(RefusalReason::TooManyAttempts {
-                retry_after_secs: split::PENDING_TTL_SECS as u64,
-            }),
+    if digests.is_empty() || digests.len() > split::MAX_BATCH {
+        return refused(RefusalReason::InvalidRequest {
+            detail: format!("一次联合签名须含 1–{} 个摘要", split::MAX_BATCH),
+        });
+    }
+    let bound: Vec<([u8; 32], [u8; 32])> = digests
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let hex_digest = hex::encode(d);
+            (
+                *d,
+                split::sign_id(&id, &device, &req.context, &hex_digest, &req.nonce, i),
+            )
         })
+        .collect();
+    let binding = format!(
+        "联合签名 {} 个摘要 SHA-256 [{}]，设备 {}，随机数 {}",
+        digests.len(),
+        digests
+            .iter()
+            .map(hex::encode)
+            .collect::<Vec<_>>()
+            .join(", "),
+        device,
+        req.nonce.to_ascii_lowercase()
+    );
+    let outcome = tokio::task::spawn_blocking(move || {
+        let started = now();
+        let pending = &svc.pending;
+        split_decision(
+            &svc,
+            &id,
+            req.pin.expose(),
+            &req.who,
+            &req.context,
+            &binding,
+            |share, seal_share| {
+                let grant = PendingGrant {
+                    cert_id: id.clone(),
+                    who: req.who.clone(),
+                    context: req.context.clone(),
+                    digests: bound,
+                    share,
+                    stage: GrantStage::Granted,
+                    started,
+                };
+                let token = pending
+                    .lock()
+                    .map_err(|_| RefusalReason::CoSigningUnavailable)?
+                    .insert(grant, started)
+                    .ok_or(RefusalReason::TooManyAttempts {
+                        retry_after_secs: split::PENDING_TTL_SECS as u64,
+                    })?;
+                Ok(SplitSignGrant {
+                    token,
+                    seal_share: SecretText::new(seal_share),
+                })
+            },
+        )
     })
     .await;
     answer(outcome)
 }
 
-/// Second round of a joint signature: takes the waiting round (single use), finishes the
-/// service's part, checks the joint signature and logs the end.
+/// `split-sign/round` and `split-sign/finish`: one protocol round for every digest of a grant.
+async fn split_round(
+    svc: Arc<Service>,
+    id: String,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    route: DeviceRoute,
+) -> Response {
+    use super::split::{self, GrantStage, SplitRound};
+    let body = Zeroizing::new(body.to_vec());
+    // Bound to a decided grant: device-checked and replay-guarded, not rate limited.
+    if let Err(refusal) = device_gate_unlimited(&svc, route, &id, &headers, &body, now()) {
+        return refused(refusal);
+    }
+    let req: SplitRound = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        let at = now();
+        let stale = || RefusalReason::InvalidRequest {
+            detail: "联合签名的这一轮不属于任何进行中的签名（已用过、已超时、顺序不对或属于其他证书），请重新扫码".into(),
+        };
+        let Some(mut grant) = svc
+            .pending
+            .lock()
+            .map_err(|_| "状态锁损坏")?
+            .take(&req.token, &id, at)
+        else {
+            return Ok(Err(stale()));
+        };
+        let messages: Option<Vec<Vec<u8>>> = req.messages.iter().map(|m| split::unb64(m)).collect();
+        let messages = match messages {
+            Some(m) if m.len() == grant.digests.len() => m,
+            _ => {
+                let e = crate::key_split::KeySplitError::Message("消息个数或编码不符".into());
+                return end_of_use(&svc, &grant, Err(&e), at).map(|()| Err(protocol_refusal(&e)));
+            }
+        };
+        let stage = std::mem::replace(&mut grant.stage, GrantStage::Granted);
+        match (route, stage) {
+            (DeviceRoute::SplitSignRound, GrantStage::Granted) => {
+                let mut states = Vec::with_capacity(messages.len());
+                let mut replies = Vec::with_capacity(messages.len());
+                for ((digest, sign_id), message) in grant.digests.iter().zip(&messages) {
+                    match crate::key_split::ServiceSign::answer(&grant.share, sign_id, digest, message) {
+                        Ok((state, reply)) => {
+                            states.push(state);
+                            replies.push(split::b64(&reply));
+                        }
+                        Err(e) => {
+                            return end_of_use(&svc, &grant, Err(&e), at)
+                                .map(|()| Err(protocol_refusal(&e)))
+                        }
+                    }
+                }
+                grant.stage = GrantStage::Answered(states);
+                svc.pending
+                    .lock()
+                    .map_err(|_| "状态锁损坏")?
+                    .put_back(req.token, grant);
+                Ok(Ok(SplitRound {
+                    token: String::new(),
+                    messages: replies,
+                }))
+            }
+            (DeviceRoute::SplitSignFinish, GrantStage::Answered(states)) => {
+                let mut replies = Vec::with_capacity(messages.len());
+                let mut signatures = Vec::with_capacity(messages.len());
+                for (state, message) in states.into_iter().zip(&messages) {
+                    match state.finish(&grant.share, message) {
+                        Ok((done, signature)) => {
+                            replies.push(split::b64(&done));
+                            signatures.push(signature);
+                        }
+                        Err(e) => {
+                            return end_of_use(&svc, &grant, Err(&e), at)
+                                .map(|()| Err(protocol_refusal(&e)))
+                        }
+                    }
+                }
+                end_of_use(&svc, &grant, Ok(&signatures), at)?;
+                Ok(Ok(SplitRound {
+                    token: String::new(),
+                    messages: replies,
+                }))
+            }
+            _ => Ok(Err(stale())),
+        }
+    })
+    .await;
+    answer(outcome)
+}
+
+/// Logs the end of one grant: the signatures' hashes, or the failure code.
+fn end_of_use(
+    svc: &Service,
+    grant: &super::split::PendingGrant,
+    result: Result<&[p256::ecdsa::Signature], &crate::key_split::KeySplitError>,
+    at: i64,
+) -> Result<(), &'static str> {
+    let digests = grant
+        .digests
+        .iter()
+        .map(|(d, _)| hex::encode(d))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (code, detail) = match result {
+        Ok(signatures) => (
+            "OK",
+            format!(
+                "联合签名完成：摘要 [{digests}]，签名 SHA-256 [{}]",
+                signatures
+                    .iter()
+                    .map(|s| hex::encode(Sha256::digest(s.to_der().as_bytes())))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        Err(e) => (e.code(), format!("联合签名失败：摘要 [{digests}]")),
+    };
+    svc.book
+        .lock()
+        .map_err(|_| "状态锁损坏")?
+        .log_split_use(
+            &grant.cert_id,
+            &grant.who,
+            &grant.context,
+            code,
+            &detail,
+            at,
+        )
+        .map_err(|_| "状态写入失败")
+}
+
+async fn split_sign_round(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    split_round(svc, id, headers, body, DeviceRoute::SplitSignRound).await
+}
+
 async fn split_sign_finish(
     State(svc): State<Arc<Service>>,
     UrlPath(id): UrlPath<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    use super::split::{self, SplitSignDone, SplitSignFinishRequest};
+    split_round(svc, id, headers, body, DeviceRoute::SplitSignFinish).await
+}
+
+/// `split-ecdh`: the decrypt decision with the PIN (opening time / trial rule), the envelope's
+/// `ukm` checked against the platform-signed tender, then `d₂·P`.
+async fn split_ecdh(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use super::split::{SplitEcdhPart, SplitEcdhRequest};
     let body = Zeroizing::new(body.to_vec());
-    if let Err(refusal) = device_gate(
-        &svc,
-        DeviceRoute::SplitSignFinish,
-        &id,
-        &headers,
-        &body,
-        now(),
-    ) {
-        return refused(refusal);
-    }
-    let req: SplitSignFinishRequest = match parse_body(&body) {
+    let device = match device_gate(&svc, DeviceRoute::SplitEcdh, &id, &headers, &body, now()) {
+        Ok(d) => d,
+        Err(refusal) => return refused(refusal),
+    };
+    let req: SplitEcdhRequest = match parse_body(&body) {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
-    let outcome = tokio::task::spawn_blocking(move || {
-        let at = now();
-        let Some(pending) = svc
-            .pending
-            .lock()
-            .map_err(|_| "状态锁损坏")?
-            .take(&req.token, &id, at)
-        else {
-            return Ok(Err(RefusalReason::InvalidRequest {
-                detail: "联合签名的第二轮不属于任何进行中的签名（已用过、已超时或属于其他证书），请重新扫码".into(),
-            }));
-        };
-        let result = split::unb64(&req.message)
-            .ok_or_else(|| {
-                crate::key_split::KeySplitError::Message("协议消息不是 base64".into())
-            })
-            .and_then(|message| pending.state.finish(&pending.share, &message));
-        let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
-        match result {
-            Ok((done, signature)) => {
-                let detail = format!(
-                    "联合签名完成：摘要 SHA-256 {}，签名 SHA-256 {}",
-                    pending.digest,
-                    hex::encode(Sha256::digest(signature.to_der().as_bytes()))
-                );
-                book.log_split_use(&id, &pending.who, &pending.context, "OK", &detail, at)
-                    .map_err(|_| "状态写入失败")?;
-                Ok::<_, &'static str>(Ok(SplitSignDone {
-                    message: split::b64(&done),
-                }))
-            }
-            Err(e) => {
-                book.log_split_use(
-                    &id,
-                    &pending.who,
-                    &pending.context,
-                    e.code(),
-                    &format!("联合签名失败：摘要 SHA-256 {}", pending.digest),
-                    at,
-                )
-                .map_err(|_| "状态写入失败")?;
-                Ok(Err(protocol_refusal(&e)))
-            }
+    let invalid = |detail: &str| {
+        refused(RefusalReason::InvalidRequest {
+            detail: detail.to_string(),
+        })
+    };
+    if req.context.operation != super::state::CosignOperation::Decrypt {
+        return invalid("联合解密请求的操作必须是解密");
+    }
+    let Some(originator) = hex::decode(&req.originator)
+        .ok()
+        .and_then(|b| p256::PublicKey::from_sec1_bytes(&b).ok())
+    else {
+        return invalid("发送方临时公钥不是 P-256 点");
+    };
+    let Some(ukm) = hex::decode(&req.ukm)
+        .ok()
+        .and_then(|b| bidseal_scan::EnvelopeUkm::parse(&b))
+    else {
+        return invalid("信封的 ukm 不是 BidSeal 格式");
+    };
+    if let Some(tender) = &req.context.tender {
+        if bidseal_scan::Digest32::of(&tender.manifest.0) != ukm.tender {
+            return refused(RefusalReason::SuspiciousRequest {
+                detail: "该信封属于另一份招标文件，不是请求中平台签名的招标文件".into(),
+            });
         }
+    }
+    let binding = format!(
+        "联合解密：发起方公钥 {}…，招标文件 {}，清单 {}，设备 {}",
+        &req.originator[..req.originator.len().min(18)],
+        hex::encode(ukm.tender.0),
+        hex::encode(ukm.manifest.0),
+        device
+    );
+    let outcome = tokio::task::spawn_blocking(move || {
+        split_decision(
+            &svc,
+            &id,
+            req.pin.expose(),
+            &req.who,
+            &req.context,
+            &binding,
+            |share, seal_share| {
+                let part = crate::key_split::ecdh_part(&share, &originator)
+                    .map_err(|e| protocol_refusal(&e))?;
+                Ok(SplitEcdhPart {
+                    seal_share: SecretText::new(seal_share),
+                    part: hex::encode(part),
+                })
+            },
+        )
     })
     .await;
     answer(outcome)

@@ -1,26 +1,31 @@
-//! Transport of the joint-signature rounds ([`crate::key_split`]) between phone and co-signing
+//! Transport of the split-key protocols ([`crate::key_split`]) between phone and co-signing
 //! service over the co-signing HTTP API.
 //!
 //! ```text
-//! POST /v1/certs/{id}/split-sign          {pin, who, context, digest, nonce, message}
-//!      → 200 {token, message}  |  403 {refusal}
-//! POST /v1/certs/{id}/split-sign/finish   {token, message}
-//!      → 200 {message}         |  403 {refusal}
+//! POST /v1/certs/{id}/split-sign         {pin, who, context, digests[hex], nonce}
+//!      → 200 {token, seal_share}  |  403 {refusal}
+//! POST /v1/certs/{id}/split-sign/round   {token, messages[b64]} → 200 {messages[b64]}
+//! POST /v1/certs/{id}/split-sign/finish  {token, messages[b64]} → 200 {messages[b64]}
+//! POST /v1/certs/{id}/split-ecdh         {pin, who, context, originator, ukm}
+//!      → 200 {seal_share, part}   |  403 {refusal}
 //! ```
 //!
-//! Both calls are signed with the phone's device key like every PIN call ([`super::device`],
-//! routes `split-sign` and `split-sign/finish`), so a request changed in flight is refused
-//! before it is parsed. The first call goes through the service's whole decision (device,
-//! rate limits, PIN, lockout, certificate state, 授权结束, decrypt rules; logged); only then
-//! does the service's share take part. The protocol's sign id is [`sign_id`] over the
-//! certificate, the phone's device key, the operation context (session, operation), the
-//! digest and a fresh phone nonce — so the service's rounds fit only this one signature, and
-//! the service signs only the digest it logged. The second call must name a token the service
-//! issued for the same certificate within [`PENDING_TTL_SECS`]; a token is used once (taken
-//! out of the table before its round runs, whatever the outcome). The end of every use is
-//! logged with the signature's hash or the failure code.
+//! Every call is signed with the phone's device key like every PIN call ([`super::device`]),
+//! so a request changed in flight is refused before it is parsed. The first call of each goes
+//! through the service's whole decision (device, rate limits, PIN, lockout, certificate state,
+//! 授权结束, decrypt rules; logged with the digests / envelope it is for); only then does the
+//! service's share take part, and `seal_share` (which opens the phone's sealed share, see
+//! `docs/key-split.md`) is released. The protocol's sign id of digest *i* is [`sign_id`] over the
+//! certificate, the phone's device key, the operation context (session, operation), the digest
+//! and the phone's nonce with *i* — so the service's rounds fit only these signatures, and the
+//! service signs only the digests it logged. `round` and `finish` must name a token issued for
+//! the same certificate within [`PENDING_TTL_SECS`], in that order, once each (the grant is
+//! taken out of the table before a round runs, whatever its outcome). The end of every use is
+//! logged with the signatures' hashes or the failure code.
 //!
-//! Does not: carry the DKG or the ECDH part (later steps of issue #14).
+//! `split-ecdh` answers `d₂·P` for the originator key `P` after the decrypt gates (opening time
+//! from the platform-signed tender, or the trial rule) and, when a tender is given, only for an
+//! envelope whose `ukm` names that tender; the phone adds `d₁·P` last.
 
 use super::state::OperationContext;
 use crate::key_split::{KeyShare, ServiceSign};
@@ -34,7 +39,10 @@ pub const PENDING_TTL_SECS: i64 = 60;
 /// At most this many joint signatures wait for their second round at once (memory bound).
 pub const MAX_PENDING: usize = 64;
 
-/// First round (phone → service).
+/// Most digests one grant may sign (bounded by body size: ~80 KB of protocol per digest).
+pub const MAX_BATCH: usize = 24;
+
+/// First call of a joint signature (phone → service).
 #[derive(Serialize, Deserialize)]
 pub struct SplitSignRequest {
     /// The certificate PIN (never logged).
@@ -43,37 +51,53 @@ pub struct SplitSignRequest {
     pub who: String,
     /// What the phone is about to do.
     pub context: OperationContext,
-    /// Hex SHA-256 digest to sign (64 hex digits).
-    pub digest: String,
-    /// Hex 16-byte fresh nonce of the phone (part of the sign id).
+    /// Hex SHA-256 digests to sign (64 hex digits each, 1..=[`MAX_BATCH`]).
+    pub digests: Vec<String>,
+    /// Hex 16-byte fresh nonce of the phone (part of every sign id).
     pub nonce: String,
-    /// Base64 of the phone's first protocol message.
-    pub message: String,
 }
 
-/// First round answer.
+/// Answer of the first call.
 #[derive(Serialize, Deserialize)]
-pub struct SplitSignStarted {
-    /// Names the waiting second round (hex, single use).
+pub struct SplitSignGrant {
+    /// Names the grant for the two protocol rounds (hex, single use each).
     pub token: String,
-    /// Base64 of the service's protocol message.
-    pub message: String,
+    /// Hex of the service's seal share (opens the phone's sealed key share).
+    pub seal_share: super::server::SecretText,
 }
 
-/// Second round (phone → service).
+/// A protocol round for every digest of a grant (both directions).
 #[derive(Serialize, Deserialize)]
-pub struct SplitSignFinishRequest {
-    /// From [`SplitSignStarted::token`].
+pub struct SplitRound {
+    /// The grant (requests only; empty in answers).
+    #[serde(default)]
     pub token: String,
-    /// Base64 of the phone's second protocol message.
-    pub message: String,
+    /// Base64 protocol messages, one per digest, in the grant's order.
+    pub messages: Vec<String>,
 }
 
-/// Second round answer.
+/// Joint ECDH request: the service's part for one envelope entry.
 #[derive(Serialize, Deserialize)]
-pub struct SplitSignDone {
-    /// Base64 of the service's last protocol message.
-    pub message: String,
+pub struct SplitEcdhRequest {
+    /// The certificate PIN (never logged).
+    pub pin: super::server::SecretText,
+    /// Holder name for the log.
+    pub who: String,
+    /// The decrypt context (tender evidence or trial digest).
+    pub context: OperationContext,
+    /// Hex SEC1 originator (ephemeral) public key of the envelope entry.
+    pub originator: String,
+    /// Hex `ukm` of the envelope entry (names the tender and the bid manifest).
+    pub ukm: String,
+}
+
+/// Joint ECDH answer.
+#[derive(Serialize, Deserialize)]
+pub struct SplitEcdhPart {
+    /// Hex of the service's seal share (opens the phone's sealed key share).
+    pub seal_share: super::server::SecretText,
+    /// Hex SEC1 `d₂·P`.
+    pub part: String,
 }
 
 /// The protocol's sign id: SHA-256 over a tag and the length-prefixed binding fields.
@@ -83,6 +107,7 @@ pub fn sign_id(
     context: &OperationContext,
     digest_hex: &str,
     nonce_hex: &str,
+    index: usize,
 ) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"bidseal/split-sign/v1");
@@ -94,6 +119,7 @@ pub fn sign_id(
         context.session_id.as_str(),
         &digest_hex.to_ascii_lowercase(),
         &nonce_hex.to_ascii_lowercase(),
+        &index.to_string(),
     ] {
         h.update((field.len() as u64).to_be_bytes());
         h.update(field.as_bytes());
@@ -121,33 +147,41 @@ pub fn unb64(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
-/// One joint signature waiting for its second round.
-pub struct PendingSign {
+/// Where a grant is in the protocol.
+pub enum GrantStage {
+    /// Waiting for the phone's first round.
+    Granted,
+    /// Waiting for the phone's second round, with the service's state per digest.
+    Answered(Vec<ServiceSign>),
+}
+
+/// One authorised batch of joint signatures waiting for its rounds.
+pub struct PendingGrant {
     /// The certificate.
     pub cert_id: String,
     /// Holder (for the log line of the end).
     pub who: String,
     /// The context it was authorised for.
     pub context: OperationContext,
-    /// The digest authorised (hex).
-    pub digest: String,
+    /// The digests authorised, with their sign ids.
+    pub digests: Vec<([u8; 32], [u8; 32])>,
     /// The service's share (secret; zeroized on drop).
     pub share: KeyShare,
-    /// The service's protocol state.
-    pub state: ServiceSign,
-    /// Service clock when started.
+    /// Protocol progress.
+    pub stage: GrantStage,
+    /// Service clock when granted.
     pub started: i64,
 }
 
-/// The table of waiting second rounds.
+/// The table of grants waiting for their rounds.
 #[derive(Default)]
 pub struct PendingTable {
-    waiting: HashMap<String, PendingSign>,
+    waiting: HashMap<String, PendingGrant>,
 }
 
 impl PendingTable {
     /// Adds one; returns its token, or `None` when [`MAX_PENDING`] are waiting.
-    pub fn insert(&mut self, pending: PendingSign, now: i64) -> Option<String> {
+    pub fn insert(&mut self, pending: PendingGrant, now: i64) -> Option<String> {
         self.waiting
             .retain(|_, p| now - p.started <= PENDING_TTL_SECS && p.started <= now);
         if self.waiting.len() >= MAX_PENDING {
@@ -160,10 +194,14 @@ impl PendingTable {
         Some(token)
     }
 
-    /// Takes the one named `token` for `cert_id` (single use: gone from the table whatever
-    /// the caller does next). Expired or another certificate's → `None` (and it is dropped
-    /// only when it belongs to `cert_id`).
-    pub fn take(&mut self, token: &str, cert_id: &str, now: i64) -> Option<PendingSign> {
+    /// Puts a grant back after its first round under the same token.
+    pub fn put_back(&mut self, token: String, pending: PendingGrant) {
+        self.waiting.insert(token, pending);
+    }
+
+    /// Takes the grant named `token` for `cert_id` (gone from the table whatever the caller
+    /// does next). Expired or another certificate's → `None` (another certificate's stays).
+    pub fn take(&mut self, token: &str, cert_id: &str, now: i64) -> Option<PendingGrant> {
         if self.waiting.get(token)?.cert_id != cert_id {
             return None;
         }

@@ -856,13 +856,21 @@ impl CosignBook {
         who: &str,
         now: i64,
     ) -> Result<ServiceShare, RefusalReason> {
-        self.authorise_with(id, pin, check, ctx, who, now, None, CertRecord::share)
+        // A split certificate is only used through the joint protocol.
+        self.authorise_with(id, pin, check, ctx, who, now, None, |r| {
+            if r.is_split() {
+                None
+            } else {
+                r.share()
+            }
+        })
     }
 
     /// Like [`Self::authorise_checked`] for a split key: on success returns the service's
-    /// share of the split key (never released to the caller over the wire: the server runs
-    /// the joint protocol with it). `binding` (what the share will be used for: digest, sign
-    /// id, device) is appended to the log entry's detail.
+    /// share of the split key (never released over the wire: the server runs the joint
+    /// protocol with it) and the seal share that opens the phone's sealed share. `binding`
+    /// (what the share will be used for: digests, envelope, device) is appended to the log
+    /// entry's detail.
     #[allow(clippy::too_many_arguments)]
     pub fn authorise_split_checked(
         &mut self,
@@ -873,17 +881,10 @@ impl CosignBook {
         who: &str,
         now: i64,
         binding: &str,
-    ) -> Result<crate::key_split::KeyShare, RefusalReason> {
-        self.authorise_with(
-            id,
-            pin,
-            check,
-            ctx,
-            who,
-            now,
-            Some(binding),
-            CertRecord::split_share,
-        )
+    ) -> Result<(crate::key_split::KeyShare, ServiceShare), RefusalReason> {
+        self.authorise_with(id, pin, check, ctx, who, now, Some(binding), |r| {
+            Some((r.split_share()?, r.share()?))
+        })
     }
 
     /// Logs the end of one use of a split share (the joint result, or why it failed), chained
