@@ -616,6 +616,48 @@ impl ServiceSign {
     }
 }
 
+// ---------------------------------------------------------------- both parties in one process
+
+/// Runs the DKG with both parties in this process. Only for `phone init`'s test world, which
+/// plays phone and service at once to write both sides' state (the two shares are never
+/// combined; they are dropped, zeroized, after sealing).
+pub fn dkg_in_process(session_id: &[u8]) -> Result<(KeyShare, KeyShare), KeySplitError> {
+    let (phone, hello) = PhoneDkg::start(session_id)?;
+    let (service, reply) = ServiceDkg::answer(session_id, &hello)?;
+    let (phone_share, finish) = phone.finish(&reply)?;
+    let service_share = service.finish(&finish)?;
+    Ok((phone_share, service_share))
+}
+
+/// One joint signature with both parties in this process (`phone init`: the jointly signed
+/// certificate request).
+pub fn sign_in_process(
+    phone: &KeyShare,
+    service: &KeyShare,
+    sign_id: &[u8],
+    digest: &[u8; 32],
+) -> Result<p256::ecdsa::Signature, KeySplitError> {
+    let (mut p, hello) = PhoneSign::start(phone, sign_id, digest)?;
+    let (s, reply) = ServiceSign::answer(service, sign_id, digest, &hello)?;
+    let second = p.step(&reply)?;
+    let (done, _) = s.finish(service, &second)?;
+    p.finish(&done)
+}
+
+/// The whole private key `d = d₁ + d₂` from both shares — only for tests that search a world
+/// for any trace of it (the product never calls this).
+#[doc(hidden)]
+pub fn whole_key_for_leak_search(
+    phone: &KeyShare,
+    service: &KeyShare,
+) -> Result<Zeroizing<[u8; 32]>, KeySplitError> {
+    if phone.side != Side::Phone || service.side != Side::Service {
+        return Err(KeySplitError::WrongSide);
+    }
+    let d = Zeroizing::new(*phone.additive()? + *service.additive()?);
+    Ok(Zeroizing::new(d.to_repr().into()))
+}
+
 // ---------------------------------------------------------------- ECDH
 
 /// One side's ECDH part `dᵢ·P` for the originator key `P` (SEC1 uncompressed). The service
@@ -672,11 +714,7 @@ mod tests {
     }
 
     fn dkg(session: &[u8]) -> (KeyShare, KeyShare) {
-        let (phone, hello) = PhoneDkg::start(session).expect("start");
-        let (service, reply) = ServiceDkg::answer(session, &hello).expect("answer");
-        let (phone_share, finish) = phone.finish(&reply).expect("phone finish");
-        let service_share = service.finish(&finish).expect("service finish");
-        (phone_share, service_share)
+        dkg_in_process(session).expect("dkg")
     }
 
     /// Runs a signature, letting `tamper` change each message in flight (index 0..4).
