@@ -616,6 +616,194 @@ impl ServiceSign {
     }
 }
 
+// ---------------------------------------------------------------- refresh
+
+/// Phase-2/3 output of one side of a refresh.
+#[derive(Serialize, Deserialize)]
+struct RefreshRoundMsgs {
+    proof: ProofCommitment<Curve>,
+    zero2: Vec<TransmitInitZeroSharePhase2to4>,
+    zero3: Vec<TransmitInitZeroSharePhase3to4>,
+    mul3: Vec<TransmitInitMulPhase3to4<Curve>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RefreshReplyMsg {
+    fragment: LibScalar,
+    round: RefreshRoundMsgs,
+}
+
+type RefreshKept = (
+    BTreeMap<PartyIndex, dkls23_secp256r1::protocols::dkg::KeepInitZeroSharePhase3to4>,
+    BTreeMap<PartyIndex, dkls23_secp256r1::protocols::dkg::KeepInitMulPhase3to4<Curve>>,
+);
+
+/// One side of a complete refresh in progress (the library's `refresh_complete_*`: a DKG of
+/// zero whose result corrects each share; the public key stays, old shares stop fitting).
+struct RefreshSide {
+    share: KeyShare,
+    refresh_id: Vec<u8>,
+    correction: Zeroizing<[u8; 32]>,
+    kept: Option<RefreshKept>,
+    round: Option<RefreshRoundMsgs>,
+}
+
+impl RefreshSide {
+    /// Phases 2 and 3 with both fragments of this side (own first or second by index).
+    fn phase23(
+        share: KeyShare,
+        refresh_id: &[u8],
+        fragments: [LibScalar; 2],
+    ) -> Result<Self, KeySplitError> {
+        let party = &share.party;
+        let (correction, proof, zero_keep, zero2) =
+            party.refresh_complete_phase2(refresh_id, &fragments);
+        let (zero_keep3, zero3, mul_keep, mul3) =
+            party.refresh_complete_phase3(refresh_id, &zero_keep);
+        Ok(Self {
+            correction: Zeroizing::new(correction.to_repr().into()),
+            refresh_id: refresh_id.to_vec(),
+            kept: Some((zero_keep3, mul_keep)),
+            round: Some(RefreshRoundMsgs {
+                proof,
+                zero2,
+                zero3,
+                mul3,
+            }),
+            share,
+        })
+    }
+
+    fn round_copy(&self) -> Result<RefreshRoundMsgs, KeySplitError> {
+        let r = self.round.as_ref().ok_or(KeySplitError::Routing)?;
+        Ok(RefreshRoundMsgs {
+            proof: r.proof.clone(),
+            zero2: r.zero2.clone(),
+            zero3: r.zero3.clone(),
+            mul3: r.mul3.clone(),
+        })
+    }
+
+    fn phase4(mut self, theirs: &RefreshRoundMsgs) -> Result<KeyShare, KeySplitError> {
+        let me = self.share.side;
+        let other = me.other();
+        let zero2: Vec<&PartiesMessage> = theirs.zero2.iter().map(|m| &m.parties).collect();
+        routed(&zero2, other, me)?;
+        let zero3: Vec<&PartiesMessage> = theirs.zero3.iter().map(|m| &m.parties).collect();
+        routed(&zero3, other, me)?;
+        let mul3: Vec<&PartiesMessage> = theirs.mul3.iter().map(|m| &m.parties).collect();
+        routed(&mul3, other, me)?;
+        let mine = self.round.take().ok_or(KeySplitError::Routing)?;
+        if theirs.proof.index != other.index() || mine.proof.index != me.index() {
+            return Err(KeySplitError::Routing);
+        }
+        let mut proofs = [mine.proof, theirs.proof.clone()];
+        proofs.sort_by_key(|p| p.index);
+        let (zero_keep3, mul_keep) = self.kept.take().ok_or(KeySplitError::Routing)?;
+        let correction = lib_scalar(&self.correction)?;
+        let before = self.share.public_key()?;
+        let party = self
+            .share
+            .party
+            .refresh_complete_phase4(
+                &self.refresh_id,
+                &correction,
+                &proofs,
+                &zero_keep3,
+                &theirs.zero2,
+                &theirs.zero3,
+                &mul_keep,
+                &theirs.mul3,
+            )
+            .map_err(abort)?;
+        let refreshed = KeyShare { side: me, party };
+        if refreshed.public_key()? != before {
+            return Err(KeySplitError::Mismatch);
+        }
+        Ok(refreshed)
+    }
+}
+
+/// The phone's side of a refresh (new phone / restore: the phone share from the backup is
+/// renewed together with the service's; the public key stays).
+pub struct PhoneRefresh {
+    share: KeyShare,
+    refresh_id: Vec<u8>,
+    own_fragment: Zeroizing<[u8; 32]>,
+}
+
+impl PhoneRefresh {
+    /// Starts a refresh of the phone's `share` bound to `refresh_id`; returns the message for
+    /// the service.
+    pub fn start(share: KeyShare, refresh_id: &[u8]) -> Result<(Self, Vec<u8>), KeySplitError> {
+        if share.side != Side::Phone {
+            return Err(KeySplitError::WrongSide);
+        }
+        let fragments = Zeroizing::new(share.party.refresh_complete_phase1());
+        let [mine, for_service] = fragments.as_slice() else {
+            return Err(KeySplitError::Routing);
+        };
+        let hello = encode(&DkgHelloMsg {
+            fragment: *for_service,
+        })?;
+        Ok((
+            Self {
+                own_fragment: Zeroizing::new(mine.to_repr().into()),
+                share,
+                refresh_id: refresh_id.to_vec(),
+            },
+            hello,
+        ))
+    }
+
+    /// Takes the service's reply; returns the phone's new share and the last message.
+    pub fn finish(self, reply: &[u8]) -> Result<(KeyShare, Vec<u8>), KeySplitError> {
+        let reply: RefreshReplyMsg = decode(reply)?;
+        let mine = lib_scalar(&self.own_fragment)?;
+        let side = RefreshSide::phase23(self.share, &self.refresh_id, [*mine, reply.fragment])?;
+        let finish = encode(&side.round_copy()?)?;
+        let share = side.phase4(&reply.round)?;
+        Ok((share, finish))
+    }
+}
+
+/// The service's side of a refresh (kept in memory between the two calls).
+pub struct ServiceRefresh {
+    side: RefreshSide,
+}
+
+impl ServiceRefresh {
+    /// Answers the phone's first refresh message with the service's current `share`.
+    pub fn answer(
+        share: KeyShare,
+        refresh_id: &[u8],
+        hello: &[u8],
+    ) -> Result<(Self, Vec<u8>), KeySplitError> {
+        if share.side != Side::Service {
+            return Err(KeySplitError::WrongSide);
+        }
+        let hello: DkgHelloMsg = decode(hello)?;
+        let fragments = Zeroizing::new(share.party.refresh_complete_phase1());
+        let [for_phone, mine] = fragments.as_slice() else {
+            return Err(KeySplitError::Routing);
+        };
+        let for_phone = *for_phone;
+        let side = RefreshSide::phase23(share, refresh_id, [hello.fragment, *mine])?;
+        let reply = encode(&RefreshReplyMsg {
+            fragment: for_phone,
+            round: side.round_copy()?,
+        })?;
+        Ok((Self { side }, reply))
+    }
+
+    /// Takes the phone's last message; returns the service's new share (the caller replaces
+    /// the stored one, so the old phone share stops working).
+    pub fn finish(self, finish: &[u8]) -> Result<KeyShare, KeySplitError> {
+        let theirs: RefreshRoundMsgs = decode(finish)?;
+        self.side.phase4(&theirs)
+    }
+}
+
 // ---------------------------------------------------------------- both parties in one process
 
 /// Runs the DKG with both parties in this process. Only for `phone init`'s test world, which
@@ -895,5 +1083,49 @@ mod tests {
             Err(KeySplitError::BadPoint)
         ));
         assert!(combine_ecdh(&service, &originator, &part).is_err());
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_key_and_old_shares_stop_working() {
+        let (phone, service) = world();
+        let pk = phone.public_key().expect("pk");
+        let old_phone =
+            KeyShare::from_secret_bytes(&phone.to_secret_bytes().expect("e"), Side::Phone)
+                .expect("copy");
+        let old_service =
+            KeyShare::from_secret_bytes(&service.to_secret_bytes().expect("e"), Side::Service)
+                .expect("copy");
+        let (p, hello) = PhoneRefresh::start(phone, b"refresh-1").expect("start");
+        let (s, reply) = ServiceRefresh::answer(service, b"refresh-1", &hello).expect("answer");
+        let (new_phone, finish) = p.finish(&reply).expect("phone");
+        let new_service = s.finish(&finish).expect("service");
+        assert_eq!(new_phone.public_key().expect("pk"), pk, "public key stays");
+        let d = digest("after refresh");
+        let sig = sign_with(&new_phone, &new_service, &d, &d, &mut |_, _| {}).expect("sign");
+        assert!(p256::ecdsa::VerifyingKey::from(pk)
+            .verify_prehash(&d, &sig)
+            .is_ok());
+        assert!(
+            sign_with(&old_phone, &new_service, &d, &d, &mut |_, _| {}).is_err(),
+            "the old phone share no longer signs"
+        );
+        assert!(sign_with(&new_phone, &old_service, &d, &d, &mut |_, _| {}).is_err());
+        // ... nor decrypts.
+        let eph = p256::SecretKey::random(&mut rand_core::OsRng);
+        let expected = p256::ecdh::diffie_hellman(eph.to_nonzero_scalar(), pk.as_affine());
+        let part = ecdh_part(&new_service, &eph.public_key()).expect("part");
+        let z = combine_ecdh(&new_phone, &eph.public_key(), &part).expect("z");
+        assert_eq!(z.as_slice(), expected.raw_secret_bytes().as_slice());
+        let z_old = combine_ecdh(&old_phone, &eph.public_key(), &part).expect("z");
+        assert_ne!(z_old.as_slice(), expected.raw_secret_bytes().as_slice());
+        // A tampered refresh is refused, never a share for another key.
+        let (p, hello) = PhoneRefresh::start(new_phone, b"refresh-2").expect("start");
+        let (s, reply) = ServiceRefresh::answer(new_service, b"refresh-2", &hello).expect("answer");
+        let mut bad = reply.clone();
+        let i = bad.len() / 3;
+        bad[i] ^= 1;
+        assert!(p.finish(&bad).is_err());
+        let (_p2, _) = PhoneRefresh::start(old_phone, b"refresh-3").expect("start");
+        assert!(s.finish(&[1, 2, 3]).is_err());
     }
 }
