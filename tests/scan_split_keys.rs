@@ -56,7 +56,7 @@ fn no_whole_key(world: &World, when: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auth_seal_and_opening_decrypt_with_split_keys() {
+async fn auth_seal_opening_decrypt_and_session_mode_with_split_keys() {
     let world = World::new_with(&["--split-keys"]);
     no_whole_key(&world, "after phone init");
 
@@ -200,5 +200,56 @@ async fn auth_seal_and_opening_decrypt_with_split_keys() {
         .as_str()
         .unwrap_or("")
         .contains(&hex(&tender.digest().0)));
-    no_whole_key(&world, "after auth, seal and opening");
+
+    // Session mode (会话签章): five seals with auto-confirm, each a joint grant of its own.
+    let mut scan = world.desktop(OperationKind::Sign, 120).await;
+    let phone = world.phone(&scan.payload().to_url(), &["--confirm", "--auto-confirm"]);
+    let (_, binding) = scan.wait_scanned().await.expect("scanned");
+    for n in 1..=5u32 {
+        let item = world.pades_item(
+            "ent-huaxia",
+            &format!("第{n}册.pdf"),
+            SealKind::Enterprise,
+            format!("doc-{n}").as_bytes(),
+        );
+        let req = SignRequest {
+            platform: platform(),
+            project: Some(project()),
+            items: vec![item.clone()],
+            lookup: vec![],
+        };
+        let session = (n == 1).then_some(SessionModeRequest {
+            idle_timeout_secs: 120,
+        });
+        let answer = scan
+            .perform(OperationRequest::Sign(req), session)
+            .await
+            .expect("answer");
+        let Answer::Confirmed {
+            response: OperationResponse::Sign(signed),
+            ..
+        } = answer
+        else {
+            panic!("seal {n}: {answer:?}")
+        };
+        assert!(
+            openssl_verify_prehash(
+                leaf.der(),
+                &item.digest().0,
+                &signed.signatures[0].signature.0
+            ),
+            "seal {n}"
+        );
+    }
+    scan.end().await.expect("end session");
+    finish_phone(phone);
+    let log = world.usage_log("ent-huaxia");
+    let sid = binding.session.to_base64();
+    let in_session = log
+        .iter()
+        .filter(|e| e["session_id"] == sid.as_str() && e["operation"] == "签章")
+        .count();
+    assert_eq!(in_session, 10, "a decision and an end per seal: {log:#?}");
+
+    no_whole_key(&world, "after auth, seal, opening and a signing session");
 }
