@@ -44,6 +44,9 @@ enum PhoneCommand {
         /// PIN 派生密钥的 PBKDF2 迭代次数（测试可用更少） / PBKDF2 iterations
         #[arg(long, default_value_t = bidseal_phone::key_seal::PIN_KDF_ITERATIONS)]
         kdf_iterations: u32,
+        /// 密钥拆分：每张证书的私钥由手机与协同签名服务联合生成，任何地方都没有完整私钥（不生成 pki/<id>.key.pem） / split every key between phone and co-signing service (docs/key-split.md)
+        #[arg(long)]
+        split_keys: bool,
     },
     /// 运行协同签名服务 / run the co-signing service
     #[command(
@@ -247,7 +250,8 @@ pub fn run(args: PhoneArgs) -> Result<ExitCode> {
             dir,
             pin,
             kdf_iterations,
-        } => init(&dir, &pin, kdf_iterations),
+            split_keys,
+        } => init(&dir, &pin, kdf_iterations, split_keys),
         PhoneCommand::ServeCosign {
             listen,
             state,
@@ -307,8 +311,9 @@ fn phone_dir(dir: &Path) -> PathBuf {
     }
 }
 
-fn init(dir: &Path, pin: &str, kdf_iterations: u32) -> Result<ExitCode> {
-    let report = bidseal_phone::provision::init_test_world(dir, pin, kdf_iterations)?;
+fn init(dir: &Path, pin: &str, kdf_iterations: u32, split_keys: bool) -> Result<ExitCode> {
+    let options = bidseal_phone::provision::InitOptions { split_keys };
+    let report = bidseal_phone::provision::init_test_world_with(dir, pin, kdf_iterations, options)?;
     crate::outln!("测试证书已生成：{}", report.dir.display());
     for (id, label) in &report.certificates {
         crate::outln!("  {id}\t{label}");
