@@ -107,6 +107,7 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         data_dir: Arc::new(data.clone()),
         clock: Clock::system(),
         login_throttle: Arc::new(LoginThrottle::default()),
+        upload_locks: Arc::new(crate::bids::UploadLocks::default()),
     };
     if let Some(world) = &config.demo_world {
         crate::demo::seed(&state, world, &config.demo_password).await?;

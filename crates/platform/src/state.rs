@@ -4,6 +4,7 @@
 //! through [`PlatformIdentity::sign`]. Does not: hold per-request data.
 
 use crate::auth::LoginThrottle;
+use crate::bids::UploadLocks;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::identity::PlatformIdentity;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Wrong-password counter.
     pub login_throttle: Arc<LoginThrottle>,
+    /// One lock per upload (chunks and completion of one upload never run at once).
+    pub upload_locks: Arc<UploadLocks>,
 }
 
 impl std::fmt::Debug for AppState {
