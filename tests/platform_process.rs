@@ -259,6 +259,8 @@ fn scenario(backend: Backend) {
         "{}",
         text(&again).0
     );
+    // What an intruder could have recorded: every record's signed version 1.
+    let version_1 = local_records(&proj);
 
     // Staff edit one record (version 1 → 2), delete one, add one.
     let company = project_uscc(&proj);
@@ -385,6 +387,49 @@ fn scenario(backend: Backend) {
         "the last good copy is kept"
     );
     assert!(!local_json(&proj, &personnel).contains("总工程师"));
+
+    // The intruder replays the award's genuinely signed version 1 over version 2, and moves
+    // another company's genuinely signed record into this company: both refused.
+    let (old_json, old_sig) = &version_1[&award];
+    backend.exec(
+        &data,
+        &format!(
+            "UPDATE records SET version = 1, record_json = '{}', signature = '{}' WHERE id = '{award}'",
+            old_json.replace('\'', "''"),
+            old_sig
+        ),
+    );
+    let other = other_uscc(&world);
+    let theirs = curl(
+        "GET",
+        &format!("{api}/staff/companies/{other}/records"),
+        Some(&staff),
+        &[],
+    )
+    .json();
+    let foreign = theirs["records"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    backend.exec(
+        &data,
+        &format!("UPDATE records SET company_uscc = '{company}' WHERE id = '{foreign}'"),
+    );
+    let out = sync(h, &base, &proj);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("拒收  {award}  版本回退（平台 1，本地 2）")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("拒收  {foreign}  记录属于另一家企业")),
+        "{stdout}"
+    );
+    assert!(
+        local_json(&proj, &award).contains("鲁班奖（2024）"),
+        "v2 kept"
+    );
 
     // --- upload, receipt, replace ---------------------------------------------------------
     let bid1 = bid_file(h, &world, "bid1", 3 * 1024 * 1024 + 17, 1);
@@ -681,6 +726,17 @@ fn local_sha(proj: &Path, id: &str) -> String {
         r.get(0)
     })
     .expect("record kept")
+}
+
+fn local_records(proj: &Path) -> std::collections::BTreeMap<String, (String, String)> {
+    let conn = rusqlite::Connection::open(proj.join("integrity.sqlite")).expect("store");
+    let mut stmt = conn
+        .prepare("SELECT id, record_json, signature FROM records")
+        .expect("select");
+    stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
 }
 
 fn local_json(proj: &Path, id: &str) -> String {
