@@ -657,6 +657,38 @@ fn scenario(backend: Backend) {
         "{:?}",
         text(&out)
     );
+    // Staff register a company: a code whose check character is wrong is refused, a good one
+    // gets an account that logs in, a second registration of it is refused.
+    let good = bidseal_phone::uscc::UnifiedSocialCreditCode::from_body("9144030012345678")
+        .expect("uscc")
+        .to_string();
+    let mut wrong = good.clone();
+    let last = if wrong.ends_with('1') { '2' } else { '1' };
+    wrong.pop();
+    wrong.push(last);
+    for (uscc, status, code) in [
+        (wrong.as_str(), 400, Some("E_COMPANY_INVALID")),
+        (good.as_str(), 201, None),
+        (good.as_str(), 409, Some("E_COMPANY_EXISTS")),
+    ] {
+        let body = serde_json::json!({"uscc": uscc, "name": "岭南建设有限公司", "password": "Lingnan@2026"});
+        let r = curl(
+            "POST",
+            &format!("{api}/staff/companies"),
+            Some(&staff),
+            &[
+                "-H",
+                "content-type: application/json",
+                "--data",
+                &body.to_string(),
+            ],
+        );
+        assert_eq!(r.status, status, "{uscc}: {}", r.body);
+        if code.is_some() {
+            assert_eq!(r.json()["code"].as_str(), code, "{}", r.body);
+        }
+    }
+    login(&base, &good, "Lingnan@2026");
     let r = curl("GET", &format!("{api}/platform"), None, &[]);
     assert_eq!(r.status, 200, "still serving");
 

@@ -35,7 +35,10 @@ pub fn router() -> Router<AppState> {
         .route("/receipts/{id}", get(bid::receipt))
         .route("/staff/tenders/{id}/bids", get(bid::staff_bids))
         .route("/staff/tenders", post(tender::publish))
-        .route("/staff/companies", get(library::staff_companies))
+        .route(
+            "/staff/companies",
+            get(library::staff_companies).post(library::staff_register),
+        )
         .route(
             "/staff/companies/{uscc}/records",
             get(library::staff_records).post(library::staff_create),
