@@ -689,6 +689,26 @@ fn scenario(backend: Backend) {
         }
     }
     login(&base, &good, "Lingnan@2026");
+    // Guessing its password: five wrong tries, then even the right one is refused for a while.
+    let guess = |pw: &str| {
+        let body = serde_json::json!({"login": good, "password": pw}).to_string();
+        curl(
+            "POST",
+            &format!("{api}/login"),
+            None,
+            &["-H", "content-type: application/json", "--data", &body],
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(guess("wrong-guess").status, 401);
+    }
+    let r = guess("Lingnan@2026");
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (429, Some("E_LOGIN_LOCKED")),
+        "{}",
+        r.body
+    );
     let r = curl("GET", &format!("{api}/platform"), None, &[]);
     assert_eq!(r.status, 200, "still serving");
 

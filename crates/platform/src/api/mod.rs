@@ -34,7 +34,12 @@ pub fn router() -> Router<AppState> {
         .route("/tenders/{id}/bid", get(bid::current).delete(bid::withdraw))
         .route("/receipts/{id}", get(bid::receipt))
         .route("/staff/tenders/{id}/bids", get(bid::staff_bids))
-        .route("/staff/tenders", post(tender::publish))
+        .route(
+            "/staff/tenders",
+            post(tender::publish).layer(axum::extract::DefaultBodyLimit::max(
+                crate::tenders::MAX_TENDER_PACKAGE,
+            )),
+        )
         .route(
             "/staff/companies",
             get(library::staff_companies).post(library::staff_register),
