@@ -261,6 +261,27 @@ fn scenario(backend: Backend) {
     );
     // What an intruder could have recorded: every record's signed version 1.
     let version_1 = local_records(&proj);
+    // The bid manifest cites each kept record by id, version and SHA-256 of the exact bytes the
+    // platform signed, so an evaluator can match them against the platform's records.
+    let opened = bidseal_bid::project::BidProject::open(&proj).expect("open project");
+    let manifest =
+        bidseal_workflow::project_flow::bid_manifest(&opened, &demo_zip).expect("manifest");
+    assert_eq!(
+        manifest.integrity_records.len(),
+        7,
+        "{:?}",
+        manifest.integrity_records
+    );
+    for (id, (json, _)) in &version_1 {
+        let sha = bidseal_bid::platform_docs::document_sha256(json);
+        assert!(
+            manifest
+                .integrity_records
+                .contains(&format!("{id}@v1:sha256:{sha}")),
+            "{id} cited: {:?}",
+            manifest.integrity_records
+        );
+    }
 
     // Staff edit one record (version 1 → 2), delete one, add one.
     let company = project_uscc(&proj);
