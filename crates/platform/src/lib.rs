@@ -1,4 +1,6 @@
 //! The reference trading platform: publishes tenders, serves the integrity library (诚信库)
 //! signed by the platform, accepts bid uploads with a signed receipt, and runs the opening.
 //!
-//! Not built yet: this crate is an empty shell.
+//! - [`scan`]: 扫码登录 / 扫码绑定 — the platform as the initiator of `auth` scans.
+
+pub mod scan;
