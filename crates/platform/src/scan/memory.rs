@@ -84,3 +84,16 @@ impl ScanAccounts for MemoryAccounts {
         })
     }
 }
+
+impl super::http::CallerAccount for MemoryAccounts {
+    fn account<'a>(&'a self, headers: &'a axum::http::HeaderMap) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let value = headers
+                .get(axum::http::header::AUTHORIZATION)?
+                .to_str()
+                .ok()?;
+            let token = value.strip_prefix("Bearer ")?;
+            self.session_account(token.trim())
+        })
+    }
+}

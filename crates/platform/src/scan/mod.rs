@@ -20,6 +20,7 @@
 //! side), or protect against a user scanning a QR an attacker shows them (the phone shows the
 //! platform and the purpose; see docs/platform-scan.md).
 
+pub mod http;
 pub mod memory;
 pub mod verify;
 
