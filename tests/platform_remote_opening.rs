@@ -107,31 +107,30 @@ async fn platform(dir: &Path) -> Platform {
         .add_pem_file(&dir.join("phones/pki/trust.pem"))
         .expect("trust");
     let package = tender(dir);
-    let hub = ScanHub::new(
-        ScanHubConfig {
-            relay: relay.url.clone(),
-            platform: bidseal_scan::PlatformRef {
-                id: package.manifest.platform.id.clone(),
-                name: package.manifest.platform.name.clone(),
-            },
-            trust,
-            options: ScanOptions {
-                ttl: Duration::from_secs(60),
-                response_timeout: Duration::from_secs(60),
-            },
+    let hub = ScanHub::new(ScanHubConfig {
+        relay: relay.url.clone(),
+        platform: bidseal_scan::PlatformRef {
+            id: package.manifest.platform.id.clone(),
+            name: package.manifest.platform.name.clone(),
         },
-        accounts.clone(),
-    );
+        trust,
+        options: ScanOptions {
+            ttl: Duration::from_secs(60),
+            response_timeout: Duration::from_secs(60),
+        },
+    });
     let mailbox = Arc::new(PushMailbox::default());
-    let app = bidseal_platform::scan::http::router(ScanApi {
+    let api: axum::Router = bidseal_platform::scan::http::router(ScanApi {
         hub,
         caller: accounts.clone(),
+        accounts: accounts.clone(),
     })
     .merge(bidseal_platform::remote_opening::http::router(PushApi {
         mailbox: mailbox.clone(),
         caller: accounts.clone(),
         accounts: accounts.clone(),
     }));
+    let app = axum::Router::new().nest("/api/v1", api);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -35,21 +35,18 @@ fn make_hub(world: &World, trust_file: &str, ttl_secs: u64) -> (ScanHub, Arc<Mem
     trust
         .add_pem_file(&world.path(trust_file))
         .expect("trust file");
-    let hub = ScanHub::new(
-        ScanHubConfig {
-            relay: world.relay.url.clone(),
-            platform: PlatformRef {
-                id: "gz-ggzy".into(),
-                name: "广州公共资源交易中心".into(),
-            },
-            trust,
-            options: ScanOptions {
-                ttl: Duration::from_secs(ttl_secs),
-                response_timeout: Duration::from_secs(60),
-            },
+    let hub = ScanHub::new(ScanHubConfig {
+        relay: world.relay.url.clone(),
+        platform: PlatformRef {
+            id: "gz-ggzy".into(),
+            name: "广州公共资源交易中心".into(),
         },
-        accounts.clone(),
-    );
+        trust,
+        options: ScanOptions {
+            ttl: Duration::from_secs(ttl_secs),
+            response_timeout: Duration::from_secs(60),
+        },
+    });
     (hub, accounts)
 }
 
@@ -91,9 +88,12 @@ async fn bind_then_login_by_scan_gives_one_token_for_the_bound_company() {
 
     // Bind: the account's own enterprise certificate.
     let bind = hub
-        .start(ScanPurpose::Bind {
-            account: ACCOUNT.into(),
-        })
+        .start(
+            ScanPurpose::Bind {
+                account: ACCOUNT.into(),
+            },
+            accounts.clone(),
+        )
         .await
         .expect("start bind");
     assert!(bind.qr.starts_with("bidseal://scan?"), "{}", bind.qr);
@@ -116,7 +116,10 @@ async fn bind_then_login_by_scan_gives_one_token_for_the_bound_company() {
     );
 
     // Login with the bound certificate: done, with a token exactly once.
-    let login = hub.start(ScanPurpose::Login).await.expect("start login");
+    let login = hub
+        .start(ScanPurpose::Login, accounts.clone())
+        .await
+        .expect("start login");
     let status = scan_with(&world, &hub, &login, None, "ent-huaxia", &[]).await;
     assert_eq!(status.state, ScanState::Done, "{status:?}");
     let token = status.token.expect("token on done");
@@ -130,7 +133,10 @@ async fn bind_then_login_by_scan_gives_one_token_for_the_bound_company() {
     assert!(again.token.is_none(), "the token is handed out once");
 
     // A colleague's certificate of the same company is not bound: refused, saying so.
-    let login = hub.start(ScanPurpose::Login).await.expect("start login");
+    let login = hub
+        .start(ScanPurpose::Login, accounts.clone())
+        .await
+        .expect("start login");
     let status = scan_with(&world, &hub, &login, None, "staff-li", &[]).await;
     assert_eq!(status.state, ScanState::Rejected, "{status:?}");
     assert_eq!(status.code.as_deref(), Some("PLATFORM_CERT_NOT_BOUND"));
@@ -146,9 +152,12 @@ async fn bind_refuses_another_companys_certificate_and_says_which_field_differs(
     let world = World::new();
     let (hub, accounts) = make_hub(&world, "pki/trust.pem", 120);
     let bind = hub
-        .start(ScanPurpose::Bind {
-            account: ACCOUNT.into(),
-        })
+        .start(
+            ScanPurpose::Bind {
+                account: ACCOUNT.into(),
+            },
+            accounts.clone(),
+        )
         .await
         .expect("start bind");
     let status = scan_with(&world, &hub, &bind, Some(ACCOUNT), "ent-jiangnan", &[]).await;
@@ -180,9 +189,12 @@ async fn bind_refuses_another_companys_certificate_and_says_which_field_differs(
     renamed.name = "华夏建设工程股份有限公司".into();
     accounts.add_company("acct-renamed", renamed);
     let bind = hub
-        .start(ScanPurpose::Bind {
-            account: "acct-renamed".into(),
-        })
+        .start(
+            ScanPurpose::Bind {
+                account: "acct-renamed".into(),
+            },
+            accounts.clone(),
+        )
         .await
         .expect("start bind");
     let status = scan_with(&world, &hub, &bind, Some("acct-renamed"), "ent-huaxia", &[]).await;
@@ -198,8 +210,11 @@ async fn bind_refuses_another_companys_certificate_and_says_which_field_differs(
 async fn phone_rejection_untrusted_ca_and_expired_qr_are_refused_with_reasons() {
     let world = World::new();
     // The phone presses 拒绝.
-    let (hub, _) = make_hub(&world, "pki/trust.pem", 120);
-    let login = hub.start(ScanPurpose::Login).await.expect("start");
+    let (hub, accounts) = make_hub(&world, "pki/trust.pem", 120);
+    let login = hub
+        .start(ScanPurpose::Login, accounts.clone())
+        .await
+        .expect("start");
     let status = scan_with(&world, &hub, &login, None, "ent-huaxia", &["--reject"]).await;
     assert_eq!(status.state, ScanState::Rejected, "{status:?}");
     assert_eq!(status.code.as_deref(), Some("PHONE_REJECTED_BY_USER"));
@@ -207,11 +222,14 @@ async fn phone_rejection_untrusted_ca_and_expired_qr_are_refused_with_reasons() 
 
     // A platform that trusts only CA 2: ent-huaxia (CA 1) is refused before any account
     // lookup, even once bound elsewhere.
-    let (hub2, _) = hub_trusting_ca2(&world);
+    let (hub2, accounts2) = hub_trusting_ca2(&world);
     let bind = hub2
-        .start(ScanPurpose::Bind {
-            account: ACCOUNT.into(),
-        })
+        .start(
+            ScanPurpose::Bind {
+                account: ACCOUNT.into(),
+            },
+            accounts2,
+        )
         .await
         .expect("start");
     let status = scan_with(&world, &hub2, &bind, Some(ACCOUNT), "ent-huaxia", &[]).await;
@@ -222,8 +240,11 @@ async fn phone_rejection_untrusted_ca_and_expired_qr_are_refused_with_reasons() 
     );
 
     // Nobody scans: the QR expires, the state says so.
-    let (hub3, _) = make_hub(&world, "pki/trust.pem", 2);
-    let login = hub3.start(ScanPurpose::Login).await.expect("start");
+    let (hub3, accounts3) = make_hub(&world, "pki/trust.pem", 2);
+    let login = hub3
+        .start(ScanPurpose::Login, accounts3)
+        .await
+        .expect("start");
     let status = final_status(&hub3, &login.id, None).await;
     assert_eq!(status.state, ScanState::Expired, "{status:?}");
     assert_eq!(status.code.as_deref(), Some("PLATFORM_SCAN_EXPIRED"));

@@ -442,10 +442,10 @@ pub mod http {
         pub wait: Option<u64>,
     }
 
-    /// The route, to be merged into the platform's app.
-    pub fn router(api: PushApi) -> Router {
+    /// The route relative to the API root, to be nested under `/api/v1`.
+    pub fn router<S: Clone + Send + Sync + 'static>(api: PushApi) -> Router<S> {
         Router::new()
-            .route("/api/v1/opening/push", get(take))
+            .route("/opening/push", get(take))
             .with_state(api)
     }
 

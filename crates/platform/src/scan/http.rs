@@ -6,7 +6,7 @@
 //! status, never a panic. Does not: know how callers are authenticated (the server passes a
 //! [`CallerAccount`]).
 
-use super::{ScanHub, ScanPurpose, ScanRefusal, ScanState, LONG_POLL_MAX};
+use super::{ScanAccounts, ScanHub, ScanPurpose, ScanRefusal, ScanState, LONG_POLL_MAX};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,17 +30,19 @@ pub struct ScanApi {
     pub hub: ScanHub,
     /// How to tell the caller.
     pub caller: Arc<dyn CallerAccount>,
+    /// Accounts, bindings and sessions.
+    pub accounts: Arc<dyn ScanAccounts>,
 }
 
-/// The routes, to be merged into the platform's app.
-pub fn router(api: ScanApi) -> Router {
+/// The routes relative to the API root (`/scan-login`, ...), to be nested under `/api/v1`.
+pub fn router<S: Clone + Send + Sync + 'static>(api: ScanApi) -> Router<S> {
     Router::new()
-        .route("/api/v1/scan-login", post(start_login))
-        .route("/api/v1/scan-login/{id}", get(poll_login))
-        .route("/api/v1/scan-login/{id}/qr.svg", get(qr_login))
-        .route("/api/v1/scan-bind", post(start_bind))
-        .route("/api/v1/scan-bind/{id}", get(poll_bind))
-        .route("/api/v1/scan-bind/{id}/qr.svg", get(qr_bind))
+        .route("/scan-login", post(start_login))
+        .route("/scan-login/{id}", get(poll_login))
+        .route("/scan-login/{id}/qr.svg", get(qr_login))
+        .route("/scan-bind", post(start_bind))
+        .route("/scan-bind/{id}", get(poll_bind))
+        .route("/scan-bind/{id}/qr.svg", get(qr_bind))
         .with_state(api)
 }
 
@@ -98,7 +100,7 @@ pub struct PollQuery {
 }
 
 async fn start(api: &ScanApi, purpose: ScanPurpose) -> Response {
-    match api.hub.start(purpose).await {
+    match api.hub.start(purpose, api.accounts.clone()).await {
         Ok(started) => ([(header::CACHE_CONTROL, "no-store")], Json(started)).into_response(),
         Err(r) => refusal(&r),
     }

@@ -364,6 +364,7 @@ pub struct StartedScan {
 
 struct Entry {
     purpose: ScanPurpose,
+    accounts: Arc<dyn ScanAccounts>,
     qr_svg: String,
     status: watch::Sender<ScanStatus>,
     token: Mutex<Option<String>>,
@@ -372,7 +373,6 @@ struct Entry {
 
 struct HubInner {
     config: ScanHubConfig,
-    accounts: Arc<dyn ScanAccounts>,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
 }
 
@@ -395,12 +395,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ScanHub {
-    /// A hub starting scans at `config.relay`, deciding with `accounts`.
-    pub fn new(config: ScanHubConfig, accounts: Arc<dyn ScanAccounts>) -> Self {
+    /// A hub starting scans at `config.relay`.
+    pub fn new(config: ScanHubConfig) -> Self {
         ScanHub {
             inner: Arc::new(HubInner {
                 config,
-                accounts,
                 entries: Mutex::new(HashMap::new()),
             }),
         }
@@ -411,8 +410,13 @@ impl ScanHub {
         &self.inner.config.relay
     }
 
-    /// Starts a scan for `purpose` at the relay and returns its id and QR.
-    pub async fn start(&self, purpose: ScanPurpose) -> Result<StartedScan, ScanRefusal> {
+    /// Starts a scan for `purpose` at the relay and returns its id and QR; `accounts` decides
+    /// once the phone answered.
+    pub async fn start(
+        &self,
+        purpose: ScanPurpose,
+        accounts: Arc<dyn ScanAccounts>,
+    ) -> Result<StartedScan, ScanRefusal> {
         self.forget_old();
         if lock(&self.inner.entries).len() >= MAX_PENDING {
             return Err(ScanRefusal::Busy);
@@ -438,6 +442,7 @@ impl ScanHub {
         });
         let entry = Arc::new(Entry {
             purpose,
+            accounts,
             qr_svg,
             status,
             token: Mutex::new(None),
@@ -565,11 +570,11 @@ async fn drive(
     let identity = verify::identify(&response, &hash, &inner.config.trust, SystemTime::now())?;
     match &entry.purpose {
         ScanPurpose::Login | ScanPurpose::SyncIntegrity => {
-            let token = login(inner.accounts.as_ref(), &identity).await?;
+            let token = login(entry.accounts.as_ref(), &identity).await?;
             Ok((identity, Some(token)))
         }
         ScanPurpose::Bind { account } => {
-            bind(inner.accounts.as_ref(), account, &identity).await?;
+            bind(entry.accounts.as_ref(), account, &identity).await?;
             Ok((identity, None))
         }
     }
