@@ -6,6 +6,7 @@ mod envelope;
 pub mod exit;
 mod hall;
 mod phone;
+mod platform;
 mod relay;
 mod scan;
 mod seal;
@@ -68,6 +69,8 @@ pub enum Command {
         after_help = "示例 / example:\n  bidseal open 投标文件.bsbid --tender tender.zip --work opened"
     )]
     Open(hall::OpenArgs),
+    /// 参考交易平台（招标项目、诚信库、上传回执、开标） / the reference trading platform
+    Platform(platform::PlatformArgs),
     /// 以内置默认配置跑通完整流程 / run the whole flow on embedded defaults
     #[command(after_help = "示例 / example:\n  bidseal demo --out /tmp/bidseal-demo")]
     Demo(hall::DemoArgs),
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Project(args) => bid::project(args),
         Command::Open(args) => hall::open(args),
         Command::Demo(args) => hall::demo(args),
+        Command::Platform(args) => platform::run(args),
     }
 }
 

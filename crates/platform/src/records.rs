@@ -1,0 +1,321 @@
+//! The integrity library (诚信库): a company's records — 基本信息, 资质, 人员, 业绩, 财务, 奖项 —
+//! each signed by the platform so the bid tool can prove where a qualification table came
+//! from.
+//!
+//! A record travels as `record_json`, the exact UTF-8 bytes the platform signed (format
+//! `bidseal-record/1`, see [`SignedRecord`]), plus `signature`, base64 of the DER ECDSA P-256 /
+//! SHA-256 signature by the platform certificate (the one that signs tender manifests). A bid
+//! cites a record by id + SHA-256 of `record_json`.
+//!
+//! Guarantees: every stored record's signature covers its id, owner, version, kind and
+//! fields; an edit bumps the version and re-signs; fields are checked per kind (required keys,
+//! sizes) before signing. Does not: verify the facts a record states (staff do).
+
+use crate::db::{Company, StoredRecord};
+use crate::error::ApiError;
+use crate::identity::PlatformIdentity;
+use base64::Engine;
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Format tag of a signed record.
+pub const RECORD_FORMAT: &str = "bidseal-record/1";
+/// Largest `fields` object accepted, as JSON bytes.
+pub const MAX_FIELDS_BYTES: usize = 16 * 1024;
+/// Longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// The kinds of record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// 基本信息: legal representative, capital, address.
+    Basic,
+    /// 资质: type, grade, number, validity.
+    Qualification,
+    /// 人员: a person with their certificates.
+    Personnel,
+    /// 业绩: a finished project.
+    Performance,
+    /// 财务: one year's figures.
+    Finance,
+    /// 奖项: an award.
+    Award,
+}
+
+impl RecordKind {
+    /// The tag stored and sent (`qualification`, ...).
+    pub fn tag(self) -> &'static str {
+        match self {
+            RecordKind::Basic => "basic",
+            RecordKind::Qualification => "qualification",
+            RecordKind::Personnel => "personnel",
+            RecordKind::Performance => "performance",
+            RecordKind::Finance => "finance",
+            RecordKind::Award => "award",
+        }
+    }
+
+    /// The zh-CN name.
+    pub fn zh(self) -> &'static str {
+        match self {
+            RecordKind::Basic => "基本信息",
+            RecordKind::Qualification => "资质",
+            RecordKind::Personnel => "人员",
+            RecordKind::Performance => "业绩",
+            RecordKind::Finance => "财务",
+            RecordKind::Award => "奖项",
+        }
+    }
+
+    /// Parses a tag.
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        [
+            RecordKind::Basic,
+            RecordKind::Qualification,
+            RecordKind::Personnel,
+            RecordKind::Performance,
+            RecordKind::Finance,
+            RecordKind::Award,
+        ]
+        .into_iter()
+        .find(|k| k.tag() == tag)
+    }
+
+    /// Field keys a record of this kind must have (string values, except `certificates`).
+    pub fn required_fields(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            RecordKind::Basic => &[
+                ("legal_representative", "法定代表人"),
+                ("registered_capital", "注册资本"),
+                ("address", "注册地址"),
+            ],
+            RecordKind::Qualification => &[
+                ("type", "资质类别"),
+                ("grade", "资质等级"),
+                ("number", "证书编号"),
+                ("valid_until", "有效期至"),
+            ],
+            RecordKind::Personnel => &[
+                ("name", "姓名"),
+                ("role", "岗位"),
+                ("certificates", "执业证书"),
+            ],
+            RecordKind::Performance => &[
+                ("project", "项目名称"),
+                ("client", "建设单位"),
+                ("amount", "合同金额"),
+                ("completed", "竣工日期"),
+            ],
+            RecordKind::Finance => &[
+                ("year", "年度"),
+                ("revenue", "营业收入"),
+                ("net_assets", "净资产"),
+            ],
+            RecordKind::Award => &[
+                ("name", "奖项名称"),
+                ("issuer", "颁发单位"),
+                ("year", "年度"),
+            ],
+        }
+    }
+}
+
+/// What the platform signs for one record (serialized in this field order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedRecord {
+    /// [`RECORD_FORMAT`].
+    pub format: String,
+    /// Record id.
+    pub id: String,
+    /// Version, from 1.
+    pub version: i64,
+    /// The company it belongs to.
+    pub company: Company,
+    /// Kind tag.
+    pub kind: RecordKind,
+    /// Short title (资质名称, 人员姓名, 项目名称...).
+    pub title: String,
+    /// Kind-specific fields.
+    pub fields: Map<String, Value>,
+    /// When the platform signed this version, RFC 3339 UTC.
+    pub signed_at: String,
+    /// SHA-256 fingerprint of the signing platform certificate.
+    pub platform_fingerprint: String,
+}
+
+/// Checks a title and fields for `kind`; the message names the field in zh-CN.
+pub fn check_fields(
+    kind: RecordKind,
+    title: &str,
+    fields: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    let bad = |m: String| ApiError::bad_request("E_RECORD_INVALID", m);
+    let title_len = title.chars().count();
+    if title.trim().is_empty() || title_len > MAX_TITLE_CHARS {
+        return Err(bad(format!("标题不能为空且不超过 {MAX_TITLE_CHARS} 个字")));
+    }
+    let size = serde_json::to_vec(fields)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_FIELDS_BYTES {
+        return Err(bad(format!(
+            "记录内容过大（{size} 字节，上限 {MAX_FIELDS_BYTES}）"
+        )));
+    }
+    for (key, zh) in kind.required_fields() {
+        let ok = match (key, fields.get(*key)) {
+            (&"certificates", Some(Value::Array(items))) => items.iter().all(Value::is_object),
+            (_, Some(Value::String(s))) => !s.trim().is_empty(),
+            (_, Some(Value::Number(_))) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(bad(format!("{}记录缺少“{zh}”（{key}）", kind.zh())));
+        }
+    }
+    Ok(())
+}
+
+/// A fresh record id (`R` + 16 hex).
+pub fn new_record_id() -> String {
+    let mut b = [0u8; 8];
+    OsRng.fill_bytes(&mut b);
+    format!("R{}", hex::encode(b))
+}
+
+/// What a record says (kind, title, fields), before it is signed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordContent {
+    /// Kind.
+    pub kind: RecordKind,
+    /// Title.
+    pub title: String,
+    /// Kind-specific fields.
+    pub fields: Map<String, Value>,
+}
+
+/// Signs version `version` of record `id` of `company` and returns the row to store.
+pub fn sign_record(
+    identity: &PlatformIdentity,
+    id: &str,
+    version: i64,
+    company: &Company,
+    content: RecordContent,
+    now: i64,
+) -> Result<StoredRecord, ApiError> {
+    let RecordContent {
+        kind,
+        title,
+        fields,
+    } = content;
+    check_fields(kind, &title, &fields)?;
+    let signed = SignedRecord {
+        format: RECORD_FORMAT.into(),
+        id: id.to_string(),
+        version,
+        company: company.clone(),
+        kind,
+        title,
+        fields,
+        signed_at: crate::clock::rfc3339(now),
+        platform_fingerprint: identity.fingerprint().to_string(),
+    };
+    let record_json =
+        serde_json::to_string(&signed).map_err(|e| ApiError::internal("record json", e))?;
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(identity.sign(record_json.as_bytes()));
+    Ok(StoredRecord {
+        id: id.to_string(),
+        company_uscc: company.uscc.clone(),
+        kind: kind.tag().to_string(),
+        version,
+        sha256: hex::encode(Sha256::digest(record_json.as_bytes())),
+        record_json,
+        signature,
+        updated_at: now,
+    })
+}
+
+/// The filled library a demo company starts with (one record of each kind, two 资质).
+pub fn demo_library(company: &Company) -> Vec<RecordContent> {
+    let obj = |v: Value| match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    vec![
+        RecordContent {
+            kind: RecordKind::Basic,
+            title: format!("{} 基本信息", company.name),
+            fields: obj(serde_json::json!({
+                "legal_representative": "张伟",
+                "registered_capital": "人民币 10000 万元",
+                "address": "北京市朝阳区建国路 88 号",
+                "uscc": company.uscc,
+            })),
+        },
+        RecordContent {
+            kind: RecordKind::Qualification,
+            title: "建筑工程施工总承包 一级".into(),
+            fields: obj(serde_json::json!({
+                "type": "建筑工程施工总承包",
+                "grade": "一级",
+                "number": "D111000001",
+                "valid_until": "2029-12-31",
+            })),
+        },
+        RecordContent {
+            kind: RecordKind::Qualification,
+            title: "安全生产许可证".into(),
+            fields: obj(serde_json::json!({
+                "type": "安全生产许可证",
+                "grade": "—",
+                "number": "(京)JZ安许证字[2024]000001",
+                "valid_until": "2027-12-31",
+            })),
+        },
+        RecordContent {
+            kind: RecordKind::Personnel,
+            title: "项目经理 李娜".into(),
+            fields: obj(serde_json::json!({
+                "name": "李娜",
+                "role": "项目经理",
+                "certificates": [
+                    {"type": "一级注册建造师", "number": "京111000000001", "valid_until": "2028-06-30"},
+                    {"type": "安全生产考核合格证（B 证）", "number": "京建安B(2023)0001", "valid_until": "2026-12-31"}
+                ],
+            })),
+        },
+        RecordContent {
+            kind: RecordKind::Performance,
+            title: "城市快速路改造工程".into(),
+            fields: obj(serde_json::json!({
+                "project": "城市快速路改造工程",
+                "client": "北京市市政工程管理处",
+                "amount": "人民币 12800 万元",
+                "completed": "2024-10-30",
+            })),
+        },
+        RecordContent {
+            kind: RecordKind::Finance,
+            title: "2024 年度财务状况".into(),
+            fields: obj(serde_json::json!({
+                "year": "2024",
+                "revenue": "人民币 58000 万元",
+                "net_assets": "人民币 21000 万元",
+            })),
+        },
+        RecordContent {
+            kind: RecordKind::Award,
+            title: "鲁班奖".into(),
+            fields: obj(serde_json::json!({
+                "name": "中国建设工程鲁班奖",
+                "issuer": "中国建筑业协会",
+                "year": "2023",
+            })),
+        },
+    ]
+}
