@@ -28,6 +28,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Wrong-password counter.
     pub login_throttle: Arc<LoginThrottle>,
+    /// Scans (扫码登录/绑定), pushes and openings of the web module.
+    pub web: crate::web::WebServices,
 }
 
 impl std::fmt::Debug for AppState {

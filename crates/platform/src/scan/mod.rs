@@ -417,16 +417,26 @@ impl ScanHub {
         purpose: ScanPurpose,
         accounts: Arc<dyn ScanAccounts>,
     ) -> Result<StartedScan, ScanRefusal> {
+        self.start_with(purpose, accounts, None).await
+    }
+
+    /// [`ScanHub::start`] with a QR lifetime shorter than the configured one (`ttl`, capped
+    /// at it).
+    pub async fn start_with(
+        &self,
+        purpose: ScanPurpose,
+        accounts: Arc<dyn ScanAccounts>,
+        ttl: Option<Duration>,
+    ) -> Result<StartedScan, ScanRefusal> {
         self.forget_old();
         if lock(&self.inner.entries).len() >= MAX_PENDING {
             return Err(ScanRefusal::Busy);
         }
-        let scan = start_scan(
-            &self.inner.config.relay,
-            OperationKind::Auth,
-            self.inner.config.options,
-        )
-        .await?;
+        let mut options = self.inner.config.options;
+        if let Some(ttl) = ttl {
+            options.ttl = ttl.min(options.ttl);
+        }
+        let scan = start_scan(&self.inner.config.relay, OperationKind::Auth, options).await?;
         let payload = scan.payload().clone();
         let qr_svg = bidseal_scan::qr::render_svg(&payload)?;
         let id = SessionId::random()?.to_base64();
