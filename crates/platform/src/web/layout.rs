@@ -103,6 +103,7 @@ pub fn page(title: &str, account: Option<&Account>, body: &str) -> Response {
 /// The stylesheet.
 pub const SITE_CSS: &str = r#"
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif; color: #1f2933; background: #f3f5f8; font-size: 15px; line-height: 1.6; }
 header { background: #0b4f8a; color: #fff; }
 header .bar { max-width: 1100px; margin: 0 auto; display: flex; align-items: center; justify-content: space-between; padding: 10px 20px; gap: 16px; flex-wrap: wrap; }
