@@ -216,3 +216,52 @@ test("refusals in the page: phone presses 拒绝, unbound certificate, expired Q
   await waitState("waiting");
   assert.equal(await driver.getCurrentUrl(), platform + "/login?qr_ttl=5");
 });
+
+test("staff edit a record (hostile title stays text), the company's library shows the new signed version", async () => {
+  await driver.get(platform + "/login");
+  await driver.findElement(By.css("[data-testid=login-name]")).sendKeys("staff");
+  await driver.findElement(By.css("[data-testid=login-password]")).sendKeys(PASSWORD);
+  await driver.findElement(By.css("[data-testid=login-submit]")).click();
+  await driver.wait(until.urlContains("/staff"), 10000);
+  assert.match(await driver.findElement(By.css("main")).getText(), /ZB-2026-DEMO-001/);
+  await shot("14-staff-tenders");
+  await driver.findElement(By.css("main table a")).click();
+  await driver.wait(until.urlContains("/staff/tenders/"), 10000);
+  const main = await driver.findElement(By.css("main")).getText();
+  assert.match(main, /开标时间 .* 之后才能开始/, "the opening cannot start before its time");
+  await shot("15-staff-tender");
+
+  await driver.get(platform + "/staff/companies/" + huaxia.uscc);
+  const form = await driver.findElement(By.css("form[data-record]"));
+  const before = Number(await form.getAttribute("data-version"));
+  const title = await form.findElement(By.name("title"));
+  await title.clear();
+  const hostile = '<img src=x onerror="document.title=\'pwned\'">企业资质（已更新）';
+  await title.sendKeys(hostile);
+  await form.findElement(By.css("button[type=submit]")).click();
+  await driver.wait(async () => {
+    try {
+      const f = await driver.findElement(By.css("form[data-record]"));
+      return Number(await f.getAttribute("data-version")) === before + 1;
+    } catch (e) {
+      return false; // the page is reloading
+    }
+  }, 15000, "the record was not saved and re-signed");
+  await shot("16-staff-record-saved");
+  await driver.findElement(By.css("[data-testid=logout]")).click();
+  await driver.wait(until.urlContains("/login"), 10000);
+
+  await driver.findElement(By.css("[data-testid=login-name]")).sendKeys(huaxia.uscc);
+  await driver.findElement(By.css("[data-testid=login-password]")).sendKeys(PASSWORD);
+  await driver.findElement(By.css("[data-testid=login-submit]")).click();
+  await driver.wait(until.urlContains("/me"), 10000);
+  await driver.get(platform + "/library");
+  const first = await driver.findElement(By.css("[data-testid=record]"));
+  const text = await first.getText();
+  assert.ok(text.includes(hostile), "the title is shown as text: " + text);
+  assert.match(text, new RegExp("版本\\s*" + (before + 1)));
+  assert.match(text, /平台签名有效/);
+  assert.equal((await driver.findElements(By.css("[data-testid=record] img"))).length, 0, "no element injected");
+  assert.notEqual(await driver.getTitle(), "pwned");
+  await shot("17-company-library");
+});

@@ -123,6 +123,7 @@ label { display: block; margin: 10px 0 4px; color: #52606d; }
 input[type=text], input[type=password], input[type=file], textarea, select { width: 100%; padding: 8px 10px; border: 1px solid #cbd2d9; border-radius: 4px; font: inherit; }
 button, .button { background: #0b6bcb; color: #fff; border: 0; border-radius: 4px; padding: 8px 18px; font: inherit; cursor: pointer; display: inline-block; text-decoration: none; }
 button.secondary { background: #e4e7eb; color: #1f2933; }
+button:disabled { background: #cbd2d9; color: #52606d; cursor: not-allowed; }
 form.inline { display: inline; margin: 0; }
 .qr { display: flex; flex-direction: column; align-items: center; gap: 8px; }
 .qr .frame { min-width: 295px; min-height: 295px; border: 1px solid #e4e7eb; border-radius: 6px; display: flex; align-items: center; justify-content: center; background: #fff; position: relative; padding: 4px; }

@@ -261,10 +261,7 @@ pub fn render_records(
         };
         let mut rows = String::new();
         for (k, v) in &fields {
-            let value = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
+            let value = field_text(v);
             let label = parsed
                 .as_ref()
                 .and_then(|p| {
@@ -274,7 +271,10 @@ pub fn render_records(
                         .find(|(key, _)| key == k)
                         .map(|(_, zh)| *zh)
                 })
-                .unwrap_or(k.as_str());
+                .unwrap_or(match k.as_str() {
+                    "uscc" => "统一社会信用代码",
+                    other => other,
+                });
             rows.push_str(&format!("<dt>{}</dt><dd>{}</dd>", esc(label), esc(&value)));
         }
         let sig = if sig_ok {
@@ -303,6 +303,38 @@ pub fn render_records(
         ));
     }
     out
+}
+
+/// A record field as text: strings as they are, a list of certificates one per line-part
+/// (`一级注册建造师 京111… 有效期至 2028-06-30；…`), anything else as JSON.
+fn field_text(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::Object(o) => {
+                    let get = |k: &str| o.get(k).map(field_text).unwrap_or_default();
+                    let mut parts = vec![get("type"), get("number")];
+                    if o.contains_key("valid_until") {
+                        parts.push(format!("有效期至 {}", get("valid_until")));
+                    }
+                    let known = ["type", "number", "valid_until"];
+                    parts.extend(
+                        o.iter()
+                            .filter(|(k, _)| !known.contains(&k.as_str()))
+                            .map(|(_, v)| field_text(v)),
+                    );
+                    parts.retain(|p| !p.is_empty());
+                    parts.join(" ")
+                }
+                other => field_text(other),
+            })
+            .collect::<Vec<_>>()
+            .join("；"),
+        other => other.to_string(),
+    }
 }
 
 // --- /web/scan/... ------------------------------------------------------------------------
