@@ -92,9 +92,10 @@ CREATE TABLE receipts (
     id TEXT PRIMARY KEY,
     tender_id TEXT NOT NULL REFERENCES tenders (id),
     company_uscc TEXT NOT NULL REFERENCES companies (uscc),
+    sequence BIGINT NOT NULL,
     action TEXT NOT NULL,
     receipt_json TEXT NOT NULL,
     signature TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
-CREATE INDEX receipts_owner ON receipts (tender_id, company_uscc);
+CREATE UNIQUE INDEX receipts_sequence ON receipts (tender_id, company_uscc, sequence);

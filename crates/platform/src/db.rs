@@ -31,14 +31,8 @@ pub struct Db {
     backend: Backend,
 }
 
-/// A company (企业) known to the platform.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Company {
-    /// 统一社会信用代码.
-    pub uscc: String,
-    /// 企业名称.
-    pub name: String,
-}
+/// A company (企业) known to the platform: name and 统一社会信用代码.
+pub use bidseal_bid::platform_docs::CompanyRef as Company;
 
 /// Who an account is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -194,6 +188,8 @@ pub struct StoredReceipt {
     pub tender_id: String,
     /// Bidder.
     pub company_uscc: String,
+    /// 1, 2, 3, … per tender and company (unique: two racing receipts cannot share one).
+    pub sequence: i64,
     /// `submit`, `replace` or `withdraw`.
     pub action: String,
     /// The signed JSON, exactly.
@@ -619,6 +615,31 @@ impl Db {
         .transpose()
     }
 
+    /// The open (unfinished) uploads of a company for a tender.
+    pub async fn open_uploads(
+        &self,
+        tender_id: &str,
+        uscc: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id FROM uploads WHERE tender_id = $1 AND company_uscc = $2 AND state = 'open'",
+        )
+        .bind(tender_id)
+        .bind(uscc)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| r.try_get("id")).collect()
+    }
+
+    /// Marks an open upload aborted (bad hash, not a bid file).
+    pub async fn abort_upload(&self, id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE uploads SET state = 'aborted' WHERE id = $1 AND state = 'open'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Moves an upload's received count from `from` to `to` (only if it still is `from`:
     /// two racing writers of the same chunk cannot both advance it).
     pub async fn record_upload_progress(
@@ -741,6 +762,22 @@ impl Db {
         row.map(|r| receipt_from(&r)).transpose()
     }
 
+    /// The next receipt sequence number of a company for a tender.
+    pub async fn next_receipt_sequence(
+        &self,
+        tender_id: &str,
+        uscc: &str,
+    ) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM receipts WHERE tender_id = $1 AND company_uscc = $2",
+        )
+        .bind(tender_id)
+        .bind(uscc)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? + 1)
+    }
+
     /// Every receipt of a company for a tender, oldest first.
     pub async fn receipts_of(
         &self,
@@ -749,7 +786,7 @@ impl Db {
     ) -> Result<Vec<StoredReceipt>, sqlx::Error> {
         let rows = sqlx::query(audited(format!(
             "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE tender_id = $1 AND company_uscc = $2 \
-             ORDER BY created_at, id"
+             ORDER BY sequence"
         )))
         .bind(tender_id)
         .bind(uscc)
@@ -770,12 +807,13 @@ async fn insert_receipt(
     r: &StoredReceipt,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO receipts (id, tender_id, company_uscc, action, receipt_json, signature, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO receipts (id, tender_id, company_uscc, sequence, action, receipt_json, signature, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&r.id)
     .bind(&r.tender_id)
     .bind(&r.company_uscc)
+    .bind(r.sequence)
     .bind(&r.action)
     .bind(&r.receipt_json)
     .bind(&r.signature)
@@ -797,7 +835,7 @@ const RECORD_COLUMNS: &str =
 const BID_COLUMNS: &str =
     "tender_id, company_uscc, state, upload_id, size, sha256, receipt_id, updated_at";
 const RECEIPT_COLUMNS: &str =
-    "id, tender_id, company_uscc, action, receipt_json, signature, created_at";
+    "id, tender_id, company_uscc, sequence, action, receipt_json, signature, created_at";
 
 fn company_from(r: &AnyRow) -> Result<Company, sqlx::Error> {
     Ok(Company {
@@ -871,6 +909,7 @@ fn receipt_from(r: &AnyRow) -> Result<StoredReceipt, sqlx::Error> {
         id: r.try_get("id")?,
         tender_id: r.try_get("tender_id")?,
         company_uscc: r.try_get("company_uscc")?,
+        sequence: r.try_get("sequence")?,
         action: r.try_get("action")?,
         receipt_json: r.try_get("receipt_json")?,
         signature: r.try_get("signature")?,

@@ -8,7 +8,7 @@
 //! - [`auth`]: accounts, password login, sessions, the [`auth::CompanyAuth`] /
 //!   [`auth::StaffAuth`] extractors;
 //! - [`identity`]: the platform's signing key and certificate;
-//! - [`tenders`], [`records`]: publishing, the integrity library, uploads and
+//! - [`tenders`], [`records`], [`bids`]: publishing, the integrity library, uploads and
 //!   receipts;
 //! - [`demo`]: `--demo-world`, seeding from a `bidseal phone init` world;
 //! - [`scan`]: 扫码登录 / 扫码绑定 — the platform as the initiator of `auth` scans;
@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bids;
 
 pub mod clock;
 pub mod db;

@@ -15,136 +15,52 @@ use crate::db::{Company, StoredRecord};
 use crate::error::ApiError;
 use crate::identity::PlatformIdentity;
 use base64::Engine;
+pub use bidseal_bid::platform_docs::{RecordKind, SignedRecord, RECORD_FORMAT};
 use rand_core::{OsRng, RngCore};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// Format tag of a signed record.
-pub const RECORD_FORMAT: &str = "bidseal-record/1";
 /// Largest `fields` object accepted, as JSON bytes.
 pub const MAX_FIELDS_BYTES: usize = 16 * 1024;
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
-/// The kinds of record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordKind {
-    /// 基本信息: legal representative, capital, address.
-    Basic,
-    /// 资质: type, grade, number, validity.
-    Qualification,
-    /// 人员: a person with their certificates.
-    Personnel,
-    /// 业绩: a finished project.
-    Performance,
-    /// 财务: one year's figures.
-    Finance,
-    /// 奖项: an award.
-    Award,
-}
-
-impl RecordKind {
-    /// The tag stored and sent (`qualification`, ...).
-    pub fn tag(self) -> &'static str {
-        match self {
-            RecordKind::Basic => "basic",
-            RecordKind::Qualification => "qualification",
-            RecordKind::Personnel => "personnel",
-            RecordKind::Performance => "performance",
-            RecordKind::Finance => "finance",
-            RecordKind::Award => "award",
-        }
+/// Field keys a record of `kind` must have (string values, except `certificates`).
+pub fn required_fields(kind: RecordKind) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        RecordKind::Basic => &[
+            ("legal_representative", "法定代表人"),
+            ("registered_capital", "注册资本"),
+            ("address", "注册地址"),
+        ],
+        RecordKind::Qualification => &[
+            ("type", "资质类别"),
+            ("grade", "资质等级"),
+            ("number", "证书编号"),
+            ("valid_until", "有效期至"),
+        ],
+        RecordKind::Personnel => &[
+            ("name", "姓名"),
+            ("role", "岗位"),
+            ("certificates", "执业证书"),
+        ],
+        RecordKind::Performance => &[
+            ("project", "项目名称"),
+            ("client", "建设单位"),
+            ("amount", "合同金额"),
+            ("completed", "竣工日期"),
+        ],
+        RecordKind::Finance => &[
+            ("year", "年度"),
+            ("revenue", "营业收入"),
+            ("net_assets", "净资产"),
+        ],
+        RecordKind::Award => &[
+            ("name", "奖项名称"),
+            ("issuer", "颁发单位"),
+            ("year", "年度"),
+        ],
     }
-
-    /// The zh-CN name.
-    pub fn zh(self) -> &'static str {
-        match self {
-            RecordKind::Basic => "基本信息",
-            RecordKind::Qualification => "资质",
-            RecordKind::Personnel => "人员",
-            RecordKind::Performance => "业绩",
-            RecordKind::Finance => "财务",
-            RecordKind::Award => "奖项",
-        }
-    }
-
-    /// Parses a tag.
-    pub fn from_tag(tag: &str) -> Option<Self> {
-        [
-            RecordKind::Basic,
-            RecordKind::Qualification,
-            RecordKind::Personnel,
-            RecordKind::Performance,
-            RecordKind::Finance,
-            RecordKind::Award,
-        ]
-        .into_iter()
-        .find(|k| k.tag() == tag)
-    }
-
-    /// Field keys a record of this kind must have (string values, except `certificates`).
-    pub fn required_fields(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            RecordKind::Basic => &[
-                ("legal_representative", "法定代表人"),
-                ("registered_capital", "注册资本"),
-                ("address", "注册地址"),
-            ],
-            RecordKind::Qualification => &[
-                ("type", "资质类别"),
-                ("grade", "资质等级"),
-                ("number", "证书编号"),
-                ("valid_until", "有效期至"),
-            ],
-            RecordKind::Personnel => &[
-                ("name", "姓名"),
-                ("role", "岗位"),
-                ("certificates", "执业证书"),
-            ],
-            RecordKind::Performance => &[
-                ("project", "项目名称"),
-                ("client", "建设单位"),
-                ("amount", "合同金额"),
-                ("completed", "竣工日期"),
-            ],
-            RecordKind::Finance => &[
-                ("year", "年度"),
-                ("revenue", "营业收入"),
-                ("net_assets", "净资产"),
-            ],
-            RecordKind::Award => &[
-                ("name", "奖项名称"),
-                ("issuer", "颁发单位"),
-                ("year", "年度"),
-            ],
-        }
-    }
-}
-
-/// What the platform signs for one record (serialized in this field order).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignedRecord {
-    /// [`RECORD_FORMAT`].
-    pub format: String,
-    /// Record id.
-    pub id: String,
-    /// Version, from 1.
-    pub version: i64,
-    /// The company it belongs to.
-    pub company: Company,
-    /// Kind tag.
-    pub kind: RecordKind,
-    /// Short title (资质名称, 人员姓名, 项目名称...).
-    pub title: String,
-    /// Kind-specific fields.
-    pub fields: Map<String, Value>,
-    /// When the platform signed this version, RFC 3339 UTC.
-    pub signed_at: String,
-    /// SHA-256 fingerprint of the signing platform certificate.
-    pub platform_fingerprint: String,
 }
 
 /// Checks a title and fields for `kind`; the message names the field in zh-CN.
@@ -166,7 +82,7 @@ pub fn check_fields(
             "记录内容过大（{size} 字节，上限 {MAX_FIELDS_BYTES}）"
         )));
     }
-    for (key, zh) in kind.required_fields() {
+    for (key, zh) in required_fields(kind) {
         let ok = match (key, fields.get(*key)) {
             (&"certificates", Some(Value::Array(items))) => items.iter().all(Value::is_object),
             (_, Some(Value::String(s))) => !s.trim().is_empty(),

@@ -112,6 +112,7 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         clock: Clock::system(),
         login_throttle: Arc::new(LoginThrottle::default()),
         web,
+        upload_locks: Arc::new(crate::bids::UploadLocks::default()),
     };
     if let Some(world) = &config.demo_world {
         crate::demo::seed(&state, world, &config.demo_password).await?;

@@ -4,6 +4,7 @@
 //! through [`PlatformIdentity::sign`]. Does not: hold per-request data.
 
 use crate::auth::LoginThrottle;
+use crate::bids::UploadLocks;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::identity::PlatformIdentity;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Scans (扫码登录/绑定), pushes and openings of the web module.
     pub web: crate::web::WebServices,
+    /// One lock per upload (chunks and completion of one upload never run at once).
+    pub upload_locks: Arc<UploadLocks>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -7,14 +7,19 @@
 //! - [`generate`]: 生成标书 and 试解密;
 //! - [`seal`]: 标书签章 by scan in session mode;
 //! - [`hall`]: 开标 by scan;
-//! - [`project_flow`]: a bid project sealed, generated and tried by scan.
+//! - [`project_flow`]: a bid project sealed, generated and tried by scan;
+//! - [`platform_client`], [`library_sync`], [`bid_upload`]: the trading platform — login,
+//!   同步诚信库, upload with a signed receipt.
 
 pub mod about;
 pub mod auth;
+pub mod bid_upload;
 pub mod error;
 pub mod generate;
 pub mod hall;
+pub mod library_sync;
 pub mod phone_adapters;
+pub mod platform_client;
 pub mod project_flow;
 pub mod scan_session;
 pub mod seal;

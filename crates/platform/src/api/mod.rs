@@ -6,6 +6,7 @@
 //! `web`).
 
 mod account;
+mod bid;
 mod library;
 mod tender;
 
@@ -27,6 +28,12 @@ pub fn router() -> Router<AppState> {
         .route("/tenders/{id}", get(tender::one))
         .route("/tenders/{id}/package", get(tender::package))
         .route("/records", get(library::company_records))
+        .route("/tenders/{id}/uploads", post(bid::start))
+        .route("/uploads/{id}", get(bid::status).put(bid::chunk))
+        .route("/uploads/{id}/complete", post(bid::complete))
+        .route("/tenders/{id}/bid", get(bid::current).delete(bid::withdraw))
+        .route("/receipts/{id}", get(bid::receipt))
+        .route("/staff/tenders/{id}/bids", get(bid::staff_bids))
         .route("/staff/tenders", post(tender::publish))
         .route("/staff/companies", get(library::staff_companies))
         .route(

@@ -265,8 +265,7 @@ pub fn render_records(
             let label = parsed
                 .as_ref()
                 .and_then(|p| {
-                    p.kind
-                        .required_fields()
+                    crate::records::required_fields(p.kind)
                         .iter()
                         .find(|(key, _)| key == k)
                         .map(|(_, zh)| *zh)

@@ -283,7 +283,7 @@ pub async fn start_opening(
                 uscc: b.company_uscc.clone(),
                 name,
             },
-            file: bid_file_path(&state, &upload),
+            file: crate::bids::bid_file_path(&state, &upload),
         });
     }
     let opening = {
@@ -319,14 +319,6 @@ pub async fn start_opening(
         "tender": tender.id,
         "hall": format!("/hall/{id}"),
     })))
-}
-
-/// Where a completed bid file lives (the platform's upload store).
-fn bid_file_path(state: &AppState, upload_id: &str) -> std::path::PathBuf {
-    state
-        .data_dir
-        .join("bids")
-        .join(format!("{upload_id}.bsbid"))
 }
 
 /// `GET /hall/{id}`: 开标大厅 (public, as an opening is).
