@@ -26,6 +26,106 @@ use std::time::Duration;
 
 const DEADLINE_AFTER: i64 = 75;
 
+/// Headless Debian chromium through chromium-driver, spoken to in plain W3C WebDriver.
+struct Browser {
+    driver: std::process::Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let driver = Command::new(
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()),
+        )
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (scripts/setup.sh installs chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900", "--lang=zh-CN"]}}}});
+        let mut session = String::new();
+        for _ in 0..100 {
+            if let Ok(r) = http
+                .post(format!("{base}/session"))
+                .json(&caps)
+                .send()
+                .await
+            {
+                let v: serde_json::Value = r.json().await.unwrap_or_default();
+                session = v["value"]["sessionId"].as_str().unwrap_or("").to_string();
+                if !session.is_empty() {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!session.is_empty(), "no WebDriver session");
+        Browser {
+            driver,
+            base,
+            session,
+            http,
+        }
+    }
+
+    async fn cmd(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = self
+            .http
+            .post(format!("{}/session/{}/{path}", self.base, self.session))
+            .json(&body)
+            .send()
+            .await
+            .expect("webdriver");
+        r.json::<serde_json::Value>().await.expect("json")["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.cmd("url", serde_json::json!({ "url": url })).await;
+    }
+
+    async fn js(&self, script: &str) -> serde_json::Value {
+        self.cmd(
+            "execute/sync",
+            serde_json::json!({"script": script, "args": []}),
+        )
+        .await
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let r = self
+            .http
+            .get(format!("{}/session/{}/screenshot", self.base, self.session))
+            .send()
+            .await
+            .expect("screenshot");
+        let v: serde_json::Value = r.json().await.expect("json");
+        use base64::Engine;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v["value"].as_str().unwrap_or(""))
+            .expect("png");
+        let dir = repo_path("target/e2e/platform");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join(name), png).expect("write png");
+    }
+}
+
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
@@ -247,6 +347,25 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
         tokio::time::sleep(Duration::from_secs(wait as u64)).await;
     }
 
+    // The 开标大厅 page in a real browser, opened before the opening and never reloaded.
+    let browser = Browser::start().await;
+    browser.go(&format!("{base}/hall/{tender_id}")).await;
+    let states = r#"return Array.from(document.querySelectorAll('[data-testid=hall-state]')).map(e => e.textContent).join(',')"#;
+    let mut seen = String::new();
+    for _ in 0..50 {
+        seen = browser.js(states).await.as_str().unwrap_or("").to_string();
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        seen, "未解密",
+        "the hall lists the uploaded bid before the opening"
+    );
+    browser.js("window.__sameDocument = 42; return 0").await;
+    browser.screenshot("20-hall-before-opening.png").await;
+
     // The phone on standby, then staff start the opening.
     let standby = Command::new(bin())
         .args([
@@ -272,6 +391,38 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
     assert!(r.status().is_success(), "start: {}", r.status());
     let r = start(staff.clone()).await;
     assert_eq!(r.status().as_u16(), 409, "started once");
+
+    // The page follows by itself: 已推送 / 已解密 and the reading appear without a reload.
+    let mut history = Vec::new();
+    for _ in 0..600 {
+        let now_seen = browser.js(states).await.as_str().unwrap_or("").to_string();
+        if history.last() != Some(&now_seen) {
+            history.push(now_seen.clone());
+        }
+        if now_seen == "已解密" || now_seen == "失败" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        history.last().map(String::as_str),
+        Some("已解密"),
+        "{history:?}"
+    );
+    assert_eq!(
+        browser.js("return window.__sameDocument").await,
+        42,
+        "no reload"
+    );
+    let prices = browser
+        .js("return document.getElementById('hall-prices').textContent")
+        .await;
+    assert!(
+        prices.as_str().unwrap_or("").contains("4321000.50 元"),
+        "唱标 in the page: {prices}"
+    );
+    browser.screenshot("21-hall-after-opening.png").await;
+    drop(browser);
 
     let mut board = serde_json::Value::Null;
     let mut known = -1i64;

@@ -99,22 +99,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("无法启动异步运行时")
 }
 
-/// One price entry as the bidder's form printed it: "投标总价 4321000.50 元" for a field the
-/// tender's price form names, `key=value` for anything else.
-fn price_entry(form: &[PriceFormField], key: &str, value: &str) -> String {
-    match form.iter().find(|f| f.key == key) {
-        Some(f) => format!(
-            "{} {value}{}",
-            f.label,
-            f.unit
-                .as_deref()
-                .map(|u| format!(" {u}"))
-                .unwrap_or_default()
-        ),
-        None => format!("{key}={value}"),
-    }
-}
-
 /// Prints the result table (bidder, price with the labels of the tender's price form `form`,
 /// every check).
 pub fn print_table(reports: &[BidOpeningReport], form: &[PriceFormField]) {
@@ -128,7 +112,7 @@ pub fn print_table(reports: &[BidOpeningReport], form: &[PriceFormField]) {
         let price: Vec<String> = r
             .price
             .iter()
-            .map(|(k, v)| price_entry(form, k, v))
+            .map(|(k, v)| bidseal_bid::opening::price_entry(form, k, v))
             .collect();
         println!(
             "{}. {} 投标人：{} 报价：{} 结论：{}",

@@ -144,6 +144,8 @@ pub struct BidderRow {
     pub reason: Option<String>,
     /// 唱标 fields from the verified manifest (only when decrypted).
     pub price: BTreeMap<String, String>,
+    /// The same as read out, labelled by the tender's price form ("投标总价 4321000.50 元").
+    pub reading: Vec<String>,
 }
 
 /// The opening hall's board: what the 开标大厅 page shows.
@@ -221,6 +223,7 @@ impl RemoteOpening {
                 code: None,
                 reason: None,
                 price: BTreeMap::new(),
+                reading: Vec::new(),
             })
             .collect();
         let (board, _) = watch::channel(OpeningBoard {
@@ -321,7 +324,7 @@ impl RemoteOpening {
                 let report =
                     open_by_scan(target, &mut presenter, hall, &bid.file, work, signed).await;
                 mailbox.withdraw(&bid.company.uscc, &bid.bid);
-                self.finish_row(&bid.bid, &report);
+                self.finish_row(&bid.bid, &report, &tender.manifest.price_form);
             }
         });
         futures_util::future::join_all(jobs).await;
@@ -332,11 +335,21 @@ impl RemoteOpening {
         Ok(())
     }
 
-    fn finish_row(&self, bid: &str, report: &BidOpeningReport) {
+    fn finish_row(
+        &self,
+        bid: &str,
+        report: &BidOpeningReport,
+        form: &[bidseal_bid::tender::PriceFormField],
+    ) {
         self.update(bid, |row| {
             if report.passed {
                 row.state = BidderState::Decrypted;
                 row.price = report.price.clone();
+                row.reading = report
+                    .price
+                    .iter()
+                    .map(|(k, v)| bidseal_bid::opening::price_entry(form, k, v))
+                    .collect();
             } else {
                 row.state = BidderState::Failed;
                 let failure = report.first_failure();

@@ -146,6 +146,23 @@ impl BidOpeningReport {
     }
 }
 
+/// One price entry as the bidder's form printed it: "投标总价 4321000.50 元" for a field the
+/// tender's price form names, `key=value` for anything else (the hall's table, the
+/// platform's 唱标).
+pub fn price_entry(form: &[crate::tender::PriceFormField], key: &str, value: &str) -> String {
+    match form.iter().find(|f| f.key == key) {
+        Some(f) => format!(
+            "{} {value}{}",
+            f.label,
+            f.unit
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default()
+        ),
+        None => format!("{key}={value}"),
+    }
+}
+
 /// What the hall knows about the tender: always taken from a verified tender package
 /// ([`HallContext::from_tender`]), never guessed.
 #[derive(Debug, Clone)]

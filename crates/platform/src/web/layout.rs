@@ -273,7 +273,7 @@ function hallBoard(root) {
         const pr = document.createElement('tr');
         pr.appendChild(cell(String(i + 1)));
         pr.appendChild(cell(row.company.name));
-        pr.appendChild(cell(Object.entries(row.price).map(([k, v]) => k + '：' + v).join('；')));
+        pr.appendChild(cell(row.reading.join('；')));
         prices.appendChild(pr);
       }
     });
