@@ -126,6 +126,10 @@ impl Browser {
     }
 }
 
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
@@ -290,6 +294,25 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // Staff see the bid and its receipt on the tender page.
+    let page = http
+        .get(format!("{base}/staff/tenders/{tender_id}"))
+        .header("Cookie", format!("bidseal_session={staff}"))
+        .send()
+        .await
+        .expect("staff page")
+        .text()
+        .await
+        .expect("html");
+    let sha = hex_of(&bidseal_cms::signed_data::sha256(
+        &std::fs::read(&bid_file).expect("bid"),
+    ));
+    assert!(
+        page.contains("已递交") && page.contains(&uscc) && page.contains(&sha),
+        "staff page lists the bid: {page}"
+    );
+    assert!(page.contains("submit"), "and its receipt: {page}");
 
     // 扫码绑定证书 through the API, the phone as a process.
     let r = http
