@@ -29,4 +29,5 @@ pub mod provision;
 pub mod scan_loop;
 pub mod seal_image;
 pub mod simulator;
+pub mod standby;
 pub mod uscc;

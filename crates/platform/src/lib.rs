@@ -10,7 +10,9 @@
 //! - [`identity`]: the platform's signing key and certificate;
 //! - [`tenders`], [`records`], [`bids`]: publishing, the integrity library, uploads and
 //!   receipts;
-//! - [`demo`]: `--demo-world`, seeding from a `bidseal phone init` world.
+//! - [`demo`]: `--demo-world`, seeding from a `bidseal phone init` world;
+//! - [`scan`]: 扫码登录 / 扫码绑定 — the platform as the initiator of `auth` scans;
+//! - [`remote_opening`]: 不见面开标 — decrypt requests pushed to the bidders' phones.
 //!
 //! Guarantees: everything the platform states to a bidder (tender, record, receipt) is signed
 //! by its certificate over exact bytes. Does not: hold any bidder key.
@@ -25,6 +27,8 @@ pub mod demo;
 pub mod error;
 pub mod identity;
 pub mod records;
+pub mod remote_opening;
+pub mod scan;
 pub mod server;
 pub mod state;
 pub mod tenders;

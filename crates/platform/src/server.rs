@@ -63,7 +63,10 @@ impl RunningPlatform {
 /// The whole app: `/api/v1/…` and the web pages.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .nest("/api/v1", crate::api::router())
+        .nest(
+            "/api/v1",
+            crate::api::router().merge(crate::web::api_router(&state)),
+        )
         .merge(crate::web::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
@@ -99,6 +102,7 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             }
         }
     }
+    let web = crate::web::WebServices::new(config.relay_url.as_deref(), &trusted);
     let state = AppState {
         db,
         identity: Arc::new(identity),
@@ -107,6 +111,7 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         data_dir: Arc::new(data.clone()),
         clock: Clock::system(),
         login_throttle: Arc::new(LoginThrottle::default()),
+        web,
         upload_locks: Arc::new(crate::bids::UploadLocks::default()),
     };
     if let Some(world) = &config.demo_world {

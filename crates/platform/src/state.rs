@@ -29,6 +29,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Wrong-password counter.
     pub login_throttle: Arc<LoginThrottle>,
+    /// Scans (扫码登录/绑定), pushes and openings of the web module.
+    pub web: crate::web::WebServices,
     /// One lock per upload (chunks and completion of one upload never run at once).
     pub upload_locks: Arc<UploadLocks>,
 }
