@@ -57,7 +57,7 @@ pub fn run(args: PlatformArgs) -> Result<ExitCode> {
 
 fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     if let Some(relay) = &args.relay {
-        super::check_relay_url(relay)?;
+        bidseal_workflow::relay::check_relay_url(relay).map_err(super::exit::flow_err)?;
     }
     let rt = tokio::runtime::Runtime::new().context("无法启动异步运行时")?;
     rt.block_on(async {

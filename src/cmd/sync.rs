@@ -111,7 +111,7 @@ pub async fn login(args: &PlatformLoginArgs, project: &BidProject) -> Result<Pla
         eprintln!("扫码内容：{}", start.qr);
         eprintln!(
             "请用手机扫码登录交易平台（{} 前有效）",
-            super::format_cst(start.expires_at)
+            bidseal_workflow::report::format_beijing(start.expires_at)
         );
         client
             .scan_login_wait(&start.id, &mut |state| match state {

@@ -42,7 +42,10 @@ fn print_receipt(r: &bidseal_bid::platform_docs::SignedReceipt, path: &std::path
     );
     crate::outln!("投标人：{}（{}）", r.bidder.name, r.bidder.uscc);
     crate::outln!("文件 SHA-256：{}（{} 字节）", r.sha256, r.size);
-    crate::outln!("平台时间：{}", super::format_cst(r.received_at_unix));
+    crate::outln!(
+        "平台时间：{}",
+        bidseal_workflow::report::format_beijing(r.received_at_unix)
+    );
     crate::outln!("回执已验证（平台签名有效）并保存：{}", path.display());
 }
 

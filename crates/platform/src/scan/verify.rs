@@ -152,7 +152,13 @@ mod tests {
     }
 
     fn sign(issued: &IssuedCert, digest: &Digest32) -> Bytes {
-        let key = SigningKey::from_pkcs8_der(&issued.key_pkcs8).expect("key");
+        let key = SigningKey::from_pkcs8_der(
+            issued
+                .key_pkcs8
+                .as_deref()
+                .expect("ca.issue makes a plain key"),
+        )
+        .expect("key");
         let sig: Signature = key.sign_prehash(&digest.0).expect("sign");
         Bytes(sig.to_der().as_bytes().to_vec())
     }
