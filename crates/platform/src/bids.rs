@@ -25,9 +25,8 @@ use base64::Engine;
 pub use bidseal_bid::platform_docs::{ReceiptTender, SignedReceipt, RECEIPT_FORMAT};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -269,23 +268,6 @@ pub async fn put_chunk(
     Ok(end)
 }
 
-/// Hashes the stored bytes (streamed).
-fn hash_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1024 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), total))
-}
-
 /// Signs a receipt and returns the row to store.
 async fn sign_receipt(
     state: &AppState,
@@ -376,7 +358,8 @@ pub async fn complete(
     let part = upload_path(state, &upload.id);
     let check_path = part.clone();
     let (sha, len, envelope) = tokio::task::spawn_blocking(move || {
-        let (sha, len) = hash_file(&check_path)?;
+        let (sha, len) = bidseal_bid::bidfile::manifest::hash_file(&check_path)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let envelope = bidseal_cms::envelope::inspect_file(&check_path)
             .map(|h| h.recipients.entries.len())
             .map_err(|e| e.to_string());

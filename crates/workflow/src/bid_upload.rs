@@ -110,22 +110,11 @@ pub async fn find_tender(
         })
 }
 
-/// SHA-256 and size of a file, streamed.
+/// SHA-256 (hex) and size of a file, streamed.
 pub fn file_digest(path: &Path) -> Result<(String, i64), PlatformClientError> {
-    let mut f = std::fs::File::open(path)
-        .map_err(|e| local(format!("无法读取 {}：{e}", path.display())))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1024 * 1024];
-    let mut n_total = 0i64;
-    loop {
-        let n = f.read(&mut buf).map_err(local)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        n_total += n as i64;
-    }
-    Ok((hex::encode(h.finalize()), n_total))
+    bidseal_bid::bidfile::manifest::hash_file(path)
+        .map(|(sha, len)| (sha, len as i64))
+        .map_err(|e| local(format!("无法读取 {}：{e}", path.display())))
 }
 
 fn read_chunk(path: &Path, offset: i64, len: usize) -> Result<Vec<u8>, PlatformClientError> {
