@@ -259,6 +259,29 @@ fn scenario(backend: Backend) {
         "{}",
         text(&again).0
     );
+    // What an intruder could have recorded: every record's signed version 1.
+    let version_1 = local_records(&proj);
+    // The bid manifest cites each kept record by id, version and SHA-256 of the exact bytes the
+    // platform signed, so an evaluator can match them against the platform's records.
+    let opened = bidseal_bid::project::BidProject::open(&proj).expect("open project");
+    let manifest =
+        bidseal_workflow::project_flow::bid_manifest(&opened, &demo_zip).expect("manifest");
+    assert_eq!(
+        manifest.integrity_records.len(),
+        7,
+        "{:?}",
+        manifest.integrity_records
+    );
+    for (id, (json, _)) in &version_1 {
+        let sha = bidseal_bid::platform_docs::document_sha256(json);
+        assert!(
+            manifest
+                .integrity_records
+                .contains(&format!("{id}@v1:sha256:{sha}")),
+            "{id} cited: {:?}",
+            manifest.integrity_records
+        );
+    }
 
     // Staff edit one record (version 1 → 2), delete one, add one.
     let company = project_uscc(&proj);
@@ -385,6 +408,49 @@ fn scenario(backend: Backend) {
         "the last good copy is kept"
     );
     assert!(!local_json(&proj, &personnel).contains("总工程师"));
+
+    // The intruder replays the award's genuinely signed version 1 over version 2, and moves
+    // another company's genuinely signed record into this company: both refused.
+    let (old_json, old_sig) = &version_1[&award];
+    backend.exec(
+        &data,
+        &format!(
+            "UPDATE records SET version = 1, record_json = '{}', signature = '{}' WHERE id = '{award}'",
+            old_json.replace('\'', "''"),
+            old_sig
+        ),
+    );
+    let other = other_uscc(&world);
+    let theirs = curl(
+        "GET",
+        &format!("{api}/staff/companies/{other}/records"),
+        Some(&staff),
+        &[],
+    )
+    .json();
+    let foreign = theirs["records"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    backend.exec(
+        &data,
+        &format!("UPDATE records SET company_uscc = '{company}' WHERE id = '{foreign}'"),
+    );
+    let out = sync(h, &base, &proj);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("拒收  {award}  版本回退（平台 1，本地 2）")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("拒收  {foreign}  记录属于另一家企业")),
+        "{stdout}"
+    );
+    assert!(
+        local_json(&proj, &award).contains("鲁班奖（2024）"),
+        "v2 kept"
+    );
 
     // --- upload, receipt, replace ---------------------------------------------------------
     let bid1 = bid_file(h, &world, "bid1", 3 * 1024 * 1024 + 17, 1);
@@ -612,6 +678,58 @@ fn scenario(backend: Backend) {
         "{:?}",
         text(&out)
     );
+    // Staff register a company: a code whose check character is wrong is refused, a good one
+    // gets an account that logs in, a second registration of it is refused.
+    let good = bidseal_phone::uscc::UnifiedSocialCreditCode::from_body("9144030012345678")
+        .expect("uscc")
+        .to_string();
+    let mut wrong = good.clone();
+    let last = if wrong.ends_with('1') { '2' } else { '1' };
+    wrong.pop();
+    wrong.push(last);
+    for (uscc, status, code) in [
+        (wrong.as_str(), 400, Some("E_COMPANY_INVALID")),
+        (good.as_str(), 201, None),
+        (good.as_str(), 409, Some("E_COMPANY_EXISTS")),
+    ] {
+        let body = serde_json::json!({"uscc": uscc, "name": "岭南建设有限公司", "password": "Lingnan@2026"});
+        let r = curl(
+            "POST",
+            &format!("{api}/staff/companies"),
+            Some(&staff),
+            &[
+                "-H",
+                "content-type: application/json",
+                "--data",
+                &body.to_string(),
+            ],
+        );
+        assert_eq!(r.status, status, "{uscc}: {}", r.body);
+        if code.is_some() {
+            assert_eq!(r.json()["code"].as_str(), code, "{}", r.body);
+        }
+    }
+    login(&base, &good, "Lingnan@2026");
+    // Guessing its password: five wrong tries, then even the right one is refused for a while.
+    let guess = |pw: &str| {
+        let body = serde_json::json!({"login": good, "password": pw}).to_string();
+        curl(
+            "POST",
+            &format!("{api}/login"),
+            None,
+            &["-H", "content-type: application/json", "--data", &body],
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(guess("wrong-guess").status, 401);
+    }
+    let r = guess("Lingnan@2026");
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (429, Some("E_LOGIN_LOCKED")),
+        "{}",
+        r.body
+    );
     let r = curl("GET", &format!("{api}/platform"), None, &[]);
     assert_eq!(r.status, 200, "still serving");
 
@@ -681,6 +799,17 @@ fn local_sha(proj: &Path, id: &str) -> String {
         r.get(0)
     })
     .expect("record kept")
+}
+
+fn local_records(proj: &Path) -> std::collections::BTreeMap<String, (String, String)> {
+    let conn = rusqlite::Connection::open(proj.join("integrity.sqlite")).expect("store");
+    let mut stmt = conn
+        .prepare("SELECT id, record_json, signature FROM records")
+        .expect("select");
+    stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
 }
 
 fn local_json(proj: &Path, id: &str) -> String {

@@ -235,3 +235,56 @@ pub fn demo_library(company: &Company) -> Vec<RecordContent> {
         },
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn every_demo_record_passes_its_own_kind_check() {
+        let company = Company {
+            uscc: "9111010871526726X9".into(),
+            name: "华夏建设工程有限公司".into(),
+        };
+        for c in demo_library(&company) {
+            check_fields(c.kind, &c.title, &c.fields).expect("demo record valid");
+        }
+    }
+
+    #[test]
+    fn a_record_missing_a_field_or_too_large_is_refused_naming_the_field() {
+        let q = fields(
+            serde_json::json!({"type": "建筑工程施工总承包", "grade": "一级", "number": "D1"}),
+        );
+        let err = check_fields(RecordKind::Qualification, "资质", &q).unwrap_err();
+        assert!(err.message.contains("有效期至"), "{}", err.message);
+        let p = fields(
+            serde_json::json!({"name": "李娜", "role": "项目经理", "certificates": ["not an object"]}),
+        );
+        let err = check_fields(RecordKind::Personnel, "人员", &p).unwrap_err();
+        assert!(err.message.contains("执业证书"), "{}", err.message);
+        let blank = fields(serde_json::json!({"name": " ", "issuer": "x", "year": "2024"}));
+        assert!(check_fields(RecordKind::Award, "奖项", &blank).is_err());
+        let ok = fields(serde_json::json!({"name": "a", "issuer": "x", "year": 2024}));
+        assert!(check_fields(RecordKind::Award, "奖项", &ok).is_ok());
+        assert!(
+            check_fields(RecordKind::Award, "", &ok).is_err(),
+            "empty title"
+        );
+        let mut big = ok.clone();
+        big.insert("note".into(), Value::String("x".repeat(MAX_FIELDS_BYTES)));
+        assert_eq!(
+            check_fields(RecordKind::Award, "奖项", &big)
+                .unwrap_err()
+                .code,
+            "E_RECORD_INVALID"
+        );
+    }
+}

@@ -79,6 +79,81 @@ pub async fn staff_companies(
     Ok(Json(state.db.companies().await?))
 }
 
+/// Body of a company registration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCompany {
+    /// 统一社会信用代码 (checked: GB 32100 check characters).
+    pub uscc: String,
+    /// 企业名称.
+    pub name: String,
+    /// Initial password of the company account (at least 8 characters).
+    pub password: String,
+}
+
+/// `POST /staff/companies`: registers a company and its account (login = its code).
+pub async fn staff_register(
+    State(state): State<AppState>,
+    _staff: StaffAuth,
+    JsonBody(body): JsonBody<NewCompany>,
+) -> Result<(StatusCode, Json<Company>), ApiError> {
+    let uscc = bidseal_phone::uscc::UnifiedSocialCreditCode::parse(&body.uscc)
+        .map_err(|e| {
+            ApiError::bad_request(
+                "E_COMPANY_INVALID",
+                format!("统一社会信用代码“{}”无效：{e}", body.uscc),
+            )
+        })?
+        .as_str()
+        .to_string();
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::bad_request(
+            "E_COMPANY_INVALID",
+            "企业名称不能为空且不超过 100 个字",
+        ));
+    }
+    if body.password.chars().count() < 8 || body.password.len() > 256 {
+        return Err(ApiError::bad_request(
+            "E_COMPANY_INVALID",
+            "初始密码至少 8 个字符",
+        ));
+    }
+    if state.db.account(&uscc).await?.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "E_COMPANY_EXISTS",
+            format!("统一社会信用代码 {uscc} 已有账号"),
+        ));
+    }
+    let password = body.password;
+    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal("hash task", e))??;
+    let company = Company { uscc, name };
+    let now = state.clock.now_unix();
+    state.db.upsert_company(&company, now).await?;
+    if !state
+        .db
+        .create_account(
+            &company.uscc,
+            crate::db::Role::Company,
+            Some(&company.uscc),
+            &company.name,
+            &hash,
+            now,
+        )
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "E_COMPANY_EXISTS",
+            format!("统一社会信用代码 {} 已有账号", company.uscc),
+        ));
+    }
+    Ok((StatusCode::CREATED, Json(company)))
+}
+
 /// `GET /staff/companies/{uscc}/records`.
 pub async fn staff_records(
     State(state): State<AppState>,

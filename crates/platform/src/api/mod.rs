@@ -34,8 +34,16 @@ pub fn router() -> Router<AppState> {
         .route("/tenders/{id}/bid", get(bid::current).delete(bid::withdraw))
         .route("/receipts/{id}", get(bid::receipt))
         .route("/staff/tenders/{id}/bids", get(bid::staff_bids))
-        .route("/staff/tenders", post(tender::publish))
-        .route("/staff/companies", get(library::staff_companies))
+        .route(
+            "/staff/tenders",
+            post(tender::publish).layer(axum::extract::DefaultBodyLimit::max(
+                crate::tenders::MAX_TENDER_PACKAGE,
+            )),
+        )
+        .route(
+            "/staff/companies",
+            get(library::staff_companies).post(library::staff_register),
+        )
         .route(
             "/staff/companies/{uscc}/records",
             get(library::staff_records).post(library::staff_create),
