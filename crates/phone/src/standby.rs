@@ -314,3 +314,84 @@ async fn handle(
     }
     handled
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cosign::client::CosignClient;
+    use crate::keystore::Keystore;
+    use crate::simulator::{PhoneUser, UserDecision};
+    use bidseal_scan::DesktopOffer;
+
+    fn phone(dir: &std::path::Path) -> PhoneSimulator {
+        crate::provision::init_test_world(dir, "123456", 1000).expect("world");
+        let keystore = Keystore::load(&dir.join("phone")).expect("keystore");
+        // Nothing may be contacted: the co-signing service and relay addresses are dead.
+        let cosign = CosignClient::new("http://127.0.0.1:9").expect("client");
+        let user = PhoneUser {
+            pin: "123456".to_string().into(),
+            decision: UserDecision::Confirm,
+            auto_confirm: false,
+            cert: None,
+            colleagues: Vec::new(),
+        };
+        PhoneSimulator::new(keystore, cosign, user)
+    }
+
+    fn push(op: OperationKind) -> Push {
+        let offer = DesktopOffer::new(
+            "http://127.0.0.1:9",
+            op,
+            Duration::from_secs(60),
+            bidseal_scan::unix_now(),
+        )
+        .expect("offer");
+        Push {
+            tender: "T1".into(),
+            bid: "B1".into(),
+            project: "P".into(),
+            qr: offer.payload().to_url(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pushed_sign_generate_or_auth_is_refused_without_joining() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let phone = phone(dir.path());
+        let options = StandbyOptions {
+            platform: "http://127.0.0.1:9".into(),
+            device: "test".into(),
+            count: 1,
+            idle: Duration::from_secs(1),
+        };
+        for op in [
+            OperationKind::Sign,
+            OperationKind::Generate,
+            OperationKind::Auth,
+        ] {
+            let mut lines = Vec::new();
+            let handled = handle(&push(op), &phone, &options, &mut |l: &str| {
+                lines.push(l.to_string())
+            })
+            .await;
+            assert!(handled.scan.is_none(), "{op:?} was joined");
+            let error = handled.error.unwrap_or_default();
+            assert!(error.contains("只接受开标解密请求"), "{op:?}: {error}");
+        }
+        // A decrypt push is joined (and fails here only because the relay is dead).
+        let handled = handle(&push(OperationKind::Decrypt), &phone, &options, &mut |_| {}).await;
+        let error = handled.error.unwrap_or_default();
+        assert!(!error.contains("只接受开标解密请求"), "{error}");
+        // Garbage is refused, not a panic.
+        let mut bad = push(OperationKind::Decrypt);
+        bad.qr = "bidseal://scan?garbage".into();
+        let handled = handle(&bad, &phone, &options, &mut |_| {}).await;
+        assert!(handled.error.unwrap_or_default().contains("无法识别"));
+    }
+
+    #[test]
+    fn a_platform_address_must_be_http() {
+        assert!(Platform::new("ftp://x").is_err());
+        assert!(Platform::new("http://127.0.0.1:1/").is_ok());
+    }
+}
