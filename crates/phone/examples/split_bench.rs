@@ -213,7 +213,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let expected = p256::ecdh::diffie_hellman(eph.to_nonzero_scalar(), public.as_affine());
         assert_eq!(z.as_slice(), expected.raw_secret_bytes().as_slice());
     }
-    println!("loopback, release build, {rounds} rounds each, same run:");
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    println!("loopback, {build} build, {rounds} rounds each, same run:");
     let l = stats("local ECDSA (whole key in memory)", local);
     let p = stats("seal today: authorise + unseal + 2 ECDSA", plain);
     let j = stats("joint ECDSA, 1 digest (3 calls)", joint);
