@@ -25,6 +25,10 @@ fn main() {
             commands::project::recent_projects,
             commands::project::open_project,
             commands::project::new_project,
+            // Bidder: pages, composing, seal placement (deskbid).
+            commands::pages::compose_project,
+            commands::pages::bid_pdf,
+            commands::pages::place_seal,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

@@ -5,6 +5,7 @@
  */
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { ScanInput } from "./scan/scanMachine";
+import type { PageBox, PdfRect } from "./pages/layout";
 
 export interface AppInfo {
   version: string;
@@ -35,6 +36,15 @@ export interface NodeView {
   mandatory: boolean;
   pages: number[];
   state: NodeState;
+  /** Seal kinds as the tender names them, same order as `seal_kinds`. */
+  kind_ids: SealKindId[];
+  cross_page: boolean;
+  /** Where the seals go now (PDF points, 0-based pages); empty when unmapped. */
+  rects: NodeRect[];
+  /** The composer's place (the area placement snaps to). */
+  anchor: NodeRect[];
+  /** The bidder placed or confirmed the seals in the window. */
+  placed: boolean;
 }
 
 export interface SectionView {
@@ -43,6 +53,8 @@ export interface SectionView {
   kind: string;
   attachments: number;
   nodes: NodeView[];
+  /** 0-based first and last page in the composed PDF. */
+  pages: [number, number] | null;
 }
 
 export interface ProjectView {
@@ -57,6 +69,8 @@ export interface ProjectView {
   bidder_name: string;
   bidder_credit_code: string;
   composed_pages: number | null;
+  /** Media box of every composed page, PDF points. */
+  page_boxes: PageBox[];
   sections: SectionView[];
   missing: string[];
 }
@@ -141,3 +155,33 @@ export const cancelScan = (scanId: number) => invoke<boolean>("cancel_scan", { s
 /** New project folder `dir` from the tender package `tender`, pinned to `platformCert` (PEM). */
 export const newProject = (dir: string, tender: string, platformCert: string) =>
   invoke<ProjectView>("new_project", { dir, tender, platformCert });
+
+// ---- Bidder: the bid's pages, composing and seal placement (src-tauri/src/commands/pages.rs) ----
+
+/** Seal kinds as the tender names them. */
+export type SealKindId = "enterprise" | "legal_person" | "legal_person_signature" | "personal" | "department";
+
+/** Where one seal of a node goes: a page (0-based) and a rectangle in PDF points. */
+export interface NodeRect {
+  page_index: number;
+  rect: PdfRect;
+  /** The one kind this rectangle is for when the node asks for several. */
+  kind?: SealKindId | null;
+}
+
+/** Where the bidder puts a seal (`bid::compose::placement::NodePosition`). */
+export type NodePosition =
+  | { type: "page"; page_index: number; rect: PdfRect }
+  | { type: "cross_page"; first_page: number; last_page: number; y_mid: number };
+
+export type BidPdfKind = "composed" | "sealed";
+
+/** Composes the bid PDF and maps every signing node to its page. */
+export const composeProject = (projectPath: string) => invoke<ProjectView>("compose_project", { projectPath });
+
+/** The composed or sealed PDF's bytes (only while they are what the project records). */
+export const bidPdf = (projectPath: string, which: BidPdfKind) => invoke<ArrayBuffer>("bid_pdf", { projectPath, which });
+
+/** Stores where the bidder puts `node`'s seal of `kind`; refused with a `PLACE_…` code. */
+export const placeSeal = (projectPath: string, node: string, kind: SealKindId | null, position: NodePosition) =>
+  invoke<ProjectView>("place_seal", { projectPath, node, kind, position });

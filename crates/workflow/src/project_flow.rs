@@ -167,6 +167,53 @@ pub fn current_seal_record(project: &BidProject) -> Option<SealRecord> {
     .then_some(record)
 }
 
+/// The composed PDF's bytes, only while they are the recorded composition (what the seal
+/// placements describe); else `E_NOT_COMPOSED` / `E_COMPOSED_CHANGED`.
+pub fn composed_pdf_bytes(project: &BidProject) -> Result<Vec<u8>, FlowError> {
+    let c = project.file().composition.as_ref().ok_or_else(|| {
+        not_ready(
+            "E_NOT_COMPOSED",
+            "投标文件尚未合成，请先合成投标文件".into(),
+        )
+    })?;
+    read_recorded(
+        &project.dir().join(&c.output),
+        &c.sha256,
+        "请重新合成投标文件",
+    )
+}
+
+/// The sealed PDF's bytes, only while its sealing record is current ([`current_seal_record`]).
+pub fn sealed_pdf_bytes(project: &BidProject) -> Result<Vec<u8>, FlowError> {
+    let record = current_seal_record(project).ok_or_else(|| {
+        not_ready(
+            "E_NOT_SEALED",
+            "没有与当前合成一致的签章文件，请先完成标书签章".into(),
+        )
+    })?;
+    read_recorded(
+        &project.dir().join(&record.sealed),
+        &record.sealed_sha256,
+        "请重新签章",
+    )
+}
+
+/// Reads `path` once and checks it against the recorded SHA-256 (hex).
+fn read_recorded(path: &Path, sha256: &str, what_to_do: &str) -> Result<Vec<u8>, FlowError> {
+    let bytes = std::fs::read(path).map_err(|e| system(&path.display().to_string(), e))?;
+    let actual: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if actual != sha256 {
+        return Err(not_ready(
+            "E_COMPOSED_CHANGED",
+            format!("{} 在记录后被修改，{what_to_do}", path.display()),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// The bidder as entered in the project.
 pub fn project_bidder(project: &BidProject) -> BidderIds {
     let b = &project.file().bidder;

@@ -5,12 +5,14 @@
 //! Guarantees: a node is `done` only when the current sealing record (same composition, the
 //! sealed PDF unchanged since) lists it, `unsealed` when the current composition places it,
 //! `unmapped` otherwise; a new project is only created from a package verified against the
-//! platform certificate the user names. Does not: edit, compose or seal (those are CLI-only so
-//! far) — the window says so rather than pretending.
+//! platform certificate the user names. Does not: edit the project (see `pages` for composing and
+//! placing seals) or seal (see `scan`).
 
 use super::CommandError;
+use bidseal_bid::compose::NodeRect;
 use bidseal_bid::project::index::{ProjectIndex, RecentProject};
 use bidseal_bid::project::BidProject;
+use bidseal_bid::tender::SealKind;
 use bidseal_bid::tender::{PlatformCertificate, TrustedPlatforms};
 use bidseal_bid::time::OffsetDateTime;
 use bidseal_workflow::project_flow::current_seal_record;
@@ -43,6 +45,17 @@ pub struct NodeView {
     /// 1-based pages it sits on in the composed PDF (empty when unmapped).
     pub pages: Vec<u32>,
     pub state: NodeState,
+    /// Seal kinds as the tender names them (`enterprise`, `legal_person`, …), same order as
+    /// `seal_kinds`.
+    pub kind_ids: Vec<SealKind>,
+    /// 骑缝章 (placed over a page range).
+    pub cross_page: bool,
+    /// Where the seals go now (PDF points, 0-based pages); empty when unmapped.
+    pub rects: Vec<NodeRect>,
+    /// The composer's place from the tender's anchor (the area the window snaps to).
+    pub anchor: Vec<NodeRect>,
+    /// The bidder placed or confirmed the seals in the window.
+    pub placed: bool,
 }
 
 /// A section of the bid, with its signing nodes.
@@ -54,6 +67,8 @@ pub struct SectionView {
     pub kind: String,
     pub attachments: usize,
     pub nodes: Vec<NodeView>,
+    /// 0-based first and last page in the composed PDF (when composed).
+    pub pages: Option<(u32, u32)>,
 }
 
 /// One bid project as the window shows it.
@@ -70,12 +85,15 @@ pub struct ProjectView {
     pub bidder_name: String,
     pub bidder_credit_code: String,
     pub composed_pages: Option<u32>,
+    /// Media box of every composed page (`[x1, y1, x2, y2]`, points); empty when not composed
+    /// or composed by a version that did not record them.
+    pub page_boxes: Vec<[f32; 4]>,
     pub sections: Vec<SectionView>,
     /// What is still to do, zh-CN (from the project).
     pub missing: Vec<String>,
 }
 
-fn project_err(e: bidseal_bid::project::ProjectError) -> CommandError {
+pub(crate) fn project_err(e: bidseal_bid::project::ProjectError) -> CommandError {
     CommandError::coded(e.code(), e)
 }
 
@@ -92,7 +110,7 @@ fn local_time(t: bidseal_bid::time::OffsetDateTime) -> String {
     .unwrap_or_else(|| t.to_string())
 }
 
-fn project_view(project: &BidProject) -> ProjectView {
+pub(crate) fn project_view(project: &BidProject) -> ProjectView {
     let m = project.manifest();
     let f = project.file();
     let record = current_seal_record(project);
@@ -134,9 +152,20 @@ fn project_view(project: &BidProject) -> ProjectView {
                         mandatory: n.mandatory,
                         pages,
                         state,
+                        kind_ids: n.seal_kinds.clone(),
+                        cross_page: placed.is_some_and(|p| p.cross_page),
+                        rects: placed.map(|p| p.rects.clone()).unwrap_or_default(),
+                        anchor: placed.map(|p| p.anchor().to_vec()).unwrap_or_default(),
+                        placed: placed.is_some_and(|p| p.placed),
                     }
                 })
                 .collect(),
+            pages: f.composition.as_ref().and_then(|c| {
+                c.sections
+                    .iter()
+                    .find(|p| p.section == s.id)
+                    .map(|p| (p.first_page, p.last_page))
+            }),
         })
         .collect();
     ProjectView {
@@ -151,6 +180,11 @@ fn project_view(project: &BidProject) -> ProjectView {
         bidder_name: f.bidder.name.clone(),
         bidder_credit_code: f.bidder.credit_code.clone(),
         composed_pages: f.composition.as_ref().map(|c| c.pages),
+        page_boxes: f
+            .composition
+            .as_ref()
+            .map(|c| c.page_boxes.clone())
+            .unwrap_or_default(),
         sections,
         missing: project.missing(),
     }

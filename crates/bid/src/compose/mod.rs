@@ -16,6 +16,7 @@ pub mod font;
 pub mod forms;
 pub mod merge;
 pub mod page;
+pub mod placement;
 pub mod scan;
 
 use std::path::{Path, PathBuf};
@@ -62,7 +63,27 @@ pub struct NodePlacement {
     pub seal_kinds: Vec<SealKind>,
     pub mandatory: bool,
     pub cross_page: bool,
+    /// Where the seal(s) go: the composer's place from the tender's anchor, or where the
+    /// bidder put them in the window ([`Composition::place`]). Everything that seals reads this.
     pub rects: Vec<NodeRect>,
+    /// The composer's rectangles, kept once the bidder moved the seal (the area the window
+    /// snaps to); empty while `rects` are still the composer's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anchor_rects: Vec<NodeRect>,
+    /// The bidder placed (or confirmed) this node's seals in the window.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub placed: bool,
+}
+
+impl NodePlacement {
+    /// The composer's rectangles (the node's area), whether or not the bidder moved the seal.
+    pub fn anchor(&self) -> &[NodeRect] {
+        if self.anchor_rects.is_empty() {
+            &self.rects
+        } else {
+            &self.anchor_rects
+        }
+    }
 }
 
 /// Pages of one section in the composed PDF.
@@ -87,6 +108,10 @@ pub struct Composition {
     pub composed_at: OffsetDateTime,
     pub sections: Vec<SectionPages>,
     pub placements: Vec<NodePlacement>,
+    /// Media box `[x1, y1, x2, y2]` of every page, points (what placements are checked against
+    /// and the window lays pages out with); empty in compositions made before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page_boxes: Vec<[f32; 4]>,
 }
 
 /// Composition errors.
@@ -514,6 +539,7 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
         composed_at: now,
         sections: section_pages,
         placements,
+        page_boxes,
     };
     project.record_composition(composition.clone())?;
     Ok(composition)
@@ -575,28 +601,10 @@ fn place_nodes(
                     false,
                 )
             }
-            PageAnchor::CrossPage => {
-                let n = (sp.last_page - sp.first_page + 1) as f32;
-                let seal = forms::SEAL_BOX;
-                let slice = (seal / n).max(2.0 * MM);
-                let rects = (sp.first_page..=sp.last_page)
-                    .filter_map(|i| {
-                        let b = boxes.get(i as usize)?;
-                        let mid = (b[1] + b[3]) / 2.0;
-                        Some(NodeRect {
-                            page_index: i,
-                            rect: PdfRect {
-                                x1: b[2] - slice,
-                                y1: mid - seal / 2.0,
-                                x2: b[2],
-                                y2: mid + seal / 2.0,
-                            },
-                            kind: None,
-                        })
-                    })
-                    .collect();
-                (rects, true)
-            }
+            PageAnchor::CrossPage => (
+                placement::cross_page_rects(boxes, sp.first_page, sp.last_page, None),
+                true,
+            ),
         };
         // Several kinds on one single-page anchor (公章 + 法人签名): one place per kind, the
         // first at the anchor; the others are moved clear of it below.
@@ -621,6 +629,8 @@ fn place_nodes(
             mandatory: node.mandatory,
             cross_page,
             rects,
+            anchor_rects: Vec::new(),
+            placed: false,
         });
     }
     separate_seals(&mut out, boxes);

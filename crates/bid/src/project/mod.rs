@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::compose::placement::{NodePosition, PlacementError};
 use crate::compose::{chapter, Composition};
 use crate::fsio::write_atomic;
 use crate::tender::{self, TenderError, TenderManifest, TenderPackage, TrustedPlatforms};
@@ -617,8 +618,41 @@ impl BidProject {
         out
     }
 
-    /// Records a composition (called by `compose`), autosaved.
-    pub fn record_composition(&mut self, composition: Composition) -> Result<(), ProjectError> {
+    /// Stores where the bidder puts `node`'s seal of `kind` on the current composition
+    /// ([`Composition::place`]), autosaved. When the seal rectangles change, a sealed PDF made
+    /// on the old ones is retired (it no longer matches what the bidder sees).
+    pub fn place_seal(
+        &mut self,
+        node: &str,
+        kind: Option<crate::tender::SealKind>,
+        position: &NodePosition,
+    ) -> Result<(), ProjectError> {
+        let mut composition = self
+            .file
+            .composition
+            .clone()
+            .ok_or(PlacementError::NotComposed)?;
+        let changed = composition.place(node, kind, position)?;
+        self.file.composition = Some(composition);
+        self.file.updated_at = OffsetDateTime::now_utc();
+        self.save()?;
+        if changed {
+            self.retire_seals()?;
+        }
+        Ok(())
+    }
+
+    /// Records a composition (called by `compose`), autosaved. The same PDF composed again
+    /// keeps the bidder's seal placements (same pages, same places).
+    pub fn record_composition(&mut self, mut composition: Composition) -> Result<(), ProjectError> {
+        if let Some(old) = self
+            .file
+            .composition
+            .as_ref()
+            .filter(|old| old.sha256 == composition.sha256)
+        {
+            composition.placements = old.placements.clone();
+        }
         self.file.updated_at = OffsetDateTime::now_utc();
         let sealed_on = std::fs::read(self.dir.join(SEAL_RECORD))
             .ok()
@@ -707,6 +741,8 @@ pub enum ProjectError {
     UnknownKey { key: String, known: String },
     #[error("字段“{key}”的值无效：{why}")]
     ValueRefused { key: String, why: String },
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
 }
 
 impl ProjectError {
@@ -725,6 +761,7 @@ impl ProjectError {
             ProjectError::AttachmentInvalid { .. } => "PROJECT_ATTACHMENT_INVALID",
             ProjectError::UnknownKey { .. } => "PROJECT_UNKNOWN_KEY",
             ProjectError::ValueRefused { .. } => "PROJECT_VALUE_REFUSED",
+            ProjectError::Placement(e) => e.code(),
         }
     }
 }
