@@ -68,6 +68,7 @@ export interface ProjectView {
   opening_time: string;
   bidder_name: string;
   bidder_credit_code: string;
+  legal_representative: string;
   composed_pages: number | null;
   /** Media box of every composed page, PDF points. */
   page_boxes: PageBox[];

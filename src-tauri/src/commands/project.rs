@@ -84,6 +84,8 @@ pub struct ProjectView {
     pub opening_time: String,
     pub bidder_name: String,
     pub bidder_credit_code: String,
+    /// 法定代表人 as entered (the seal previews name them).
+    pub legal_representative: String,
     pub composed_pages: Option<u32>,
     /// Media box of every composed page (`[x1, y1, x2, y2]`, points); empty when not composed
     /// or composed by a version that did not record them.
@@ -179,6 +181,7 @@ pub(crate) fn project_view(project: &BidProject) -> ProjectView {
         opening_time: local_time(m.opening_time),
         bidder_name: f.bidder.name.clone(),
         bidder_credit_code: f.bidder.credit_code.clone(),
+        legal_representative: f.bidder.legal_representative.clone(),
         composed_pages: f.composition.as_ref().map(|c| c.pages),
         page_boxes: f
             .composition
