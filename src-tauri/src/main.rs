@@ -29,6 +29,7 @@ fn main() {
             commands::pages::compose_project,
             commands::pages::bid_pdf,
             commands::pages::place_seal,
+            commands::pages::verify_sealed,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

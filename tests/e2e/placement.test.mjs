@@ -156,3 +156,33 @@ test("placing seals by drag-and-drop on every node, moving and resizing one, a �
   await session.wait(async () => (await session.findElements(By.css('.page[data-rendered="true"]'))).length > 0, 20000);
   await screenshot(session, "placement-sealed-view.png");
 });
+
+test("签名 panel: every signature of the sealed bid valid, the last covering the whole file; one changed byte shows which are invalid and what to do", async () => {
+  const { session } = app;
+  const pdf = path.join(world.project, "out/sealed.pdf");
+  const fields = new Set(execFileSync("pdfsig", [pdf]).toString().match(/Signature Field Name: \S+/g));
+  await (await visible(session, "tab-signatures")).click();
+  await session.wait(async () => (await session.findElements(byTestId("signature-row"))).length === fields.size, 30000);
+  const rows = await session.findElements(byTestId("signature-row"));
+  for (const r of rows) assert.equal(await (await r.findElement(byTestId("sig-valid"))).getText(), "有效");
+  assert.match(await (await rows.at(-1).findElement(byTestId("sig-coverage"))).getText(), /^整个文件/);
+  assert.match(await (await rows[0].findElement(byTestId("sig-coverage"))).getText(), /^前 \d+ 字节/);
+  assert.match(await (await rows[0].findElement(byTestId("sig-changes"))).getText(), /\[允许\]/);
+  assert.match(await (await visible(session, "signatures-summary")).getText(), new RegExp(`${fields.size} 个签名全部有效`));
+  await screenshot(session, "signatures-valid.png");
+
+  // One changed byte in the middle of the file (inside the first revision's content).
+  const bytes = fs.readFileSync(pdf);
+  const i = bytes.indexOf(Buffer.from("stream"), Math.floor(bytes.length / 4)) + 20;
+  bytes[i] ^= 0x01;
+  fs.writeFileSync(pdf, bytes);
+  await (await visible(session, "signatures-reverify")).click();
+  await session.wait(async () => {
+    const s = await session.findElements(byTestId("signatures-summary"));
+    return s.length > 0 && /中 \d+ 个有效/.test(await s[0].getText());
+  }, 30000);
+  const problems = await session.findElements(byTestId("sig-problems"));
+  assert.ok(problems.length > 0);
+  assert.match(await problems[0].getText(), /摘要不符.*请重新合成并签章/);
+  await screenshot(session, "signatures-tampered.png");
+});

@@ -70,6 +70,8 @@ export interface ProjectView {
   bidder_credit_code: string;
   legal_representative: string;
   composed_pages: number | null;
+  /** `out/sealed.pdf` exists (current or not). */
+  has_sealed_pdf: boolean;
   /** Media box of every composed page, PDF points. */
   page_boxes: PageBox[];
   sections: SectionView[];
@@ -186,3 +188,36 @@ export const bidPdf = (projectPath: string, which: BidPdfKind) => invoke<ArrayBu
 /** Stores where the bidder puts `node`'s seal of `kind`; refused with a `PLACE_…` code. */
 export const placeSeal = (projectPath: string, node: string, kind: SealKindId | null, position: NodePosition) =>
   invoke<ProjectView>("place_seal", { projectPath, node, kind, position });
+
+/** A change made after a signature (`verify`). */
+export interface ChangeView {
+  allowed: boolean;
+  description: string;
+  page: number | null;
+}
+
+/** One signature of the sealed PDF, as verified. */
+export interface SignatureView {
+  field_name: string;
+  seal_kind: string | null;
+  signer: string | null;
+  organization: string | null;
+  credit_code: string | null;
+  signing_time: string | null;
+  valid: boolean;
+  covers_whole_file: boolean;
+  covered_end: number;
+  problems: string[];
+  changes: ChangeView[];
+}
+
+export interface SignaturesView {
+  file: string;
+  file_len: number;
+  revisions: number;
+  all_valid: boolean;
+  signatures: SignatureView[];
+}
+
+/** Verifies every signature of the project's sealed PDF against the tender's CAs. */
+export const verifySealed = (projectPath: string) => invoke<SignaturesView>("verify_sealed", { projectPath });

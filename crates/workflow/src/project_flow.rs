@@ -198,6 +198,24 @@ pub fn sealed_pdf_bytes(project: &BidProject) -> Result<Vec<u8>, FlowError> {
     )
 }
 
+/// Every signature of the project's sealed PDF (`out/sealed.pdf`, current or not: a changed
+/// file is exactly what the bidder must see), verified against the tender's accepted CAs now,
+/// under the sealed-bid policy (`bidseal_pdf::verify`, as `bidseal verify` and the hall).
+pub fn verify_sealed(
+    project: &BidProject,
+) -> Result<bidseal_pdf::verify::VerificationReport, FlowError> {
+    let path = project.dir().join(SEALED_PDF);
+    if !path.is_file() {
+        return Err(not_ready(
+            "E_NOT_SEALED",
+            "项目中还没有签章后的投标文件，请先完成标书签章".into(),
+        ));
+    }
+    let trust = accepted_cas(project.tender())?;
+    bidseal_pdf::verify::verify_file(&path, &trust, SystemTime::now())
+        .map_err(|e| not_ready(e.code(), format!("无法验证 {}：{e}", path.display())))
+}
+
 /// Reads `path` once and checks it against the recorded SHA-256 (hex).
 fn read_recorded(path: &Path, sha256: &str, what_to_do: &str) -> Result<Vec<u8>, FlowError> {
     let bytes = std::fs::read(path).map_err(|e| system(&path.display().to_string(), e))?;

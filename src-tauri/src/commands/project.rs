@@ -87,6 +87,8 @@ pub struct ProjectView {
     /// 法定代表人 as entered (the seal previews name them).
     pub legal_representative: String,
     pub composed_pages: Option<u32>,
+    /// `out/sealed.pdf` exists (current or not: the signatures panel verifies it either way).
+    pub has_sealed_pdf: bool,
     /// Media box of every composed page (`[x1, y1, x2, y2]`, points); empty when not composed
     /// or composed by a version that did not record them.
     pub page_boxes: Vec<[f32; 4]>,
@@ -183,6 +185,10 @@ pub(crate) fn project_view(project: &BidProject) -> ProjectView {
         bidder_credit_code: f.bidder.credit_code.clone(),
         legal_representative: f.bidder.legal_representative.clone(),
         composed_pages: f.composition.as_ref().map(|c| c.pages),
+        has_sealed_pdf: project
+            .dir()
+            .join(bidseal_bid::project::SEALED_PDF)
+            .is_file(),
         page_boxes: f
             .composition
             .as_ref()
