@@ -30,6 +30,9 @@ fn main() {
             commands::pages::bid_pdf,
             commands::pages::place_seal,
             commands::pages::verify_sealed,
+            commands::bidform::preview_field,
+            commands::bidform::save_bid_form,
+            commands::bidform::attach_file,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

@@ -52,6 +52,8 @@ export interface SectionView {
   title: string;
   kind: string;
   attachments: number;
+  attachment_files: AttachmentView[];
+  min_attachments: number;
   nodes: NodeView[];
   /** 0-based first and last page in the composed PDF. */
   pages: [number, number] | null;
@@ -75,6 +77,8 @@ export interface ProjectView {
   /** Media box of every composed page, PDF points. */
   page_boxes: PageBox[];
   sections: SectionView[];
+  /** The bidder's facts then the bid form (投标函), with stored values. */
+  form: FormFieldView[];
   missing: string[];
 }
 
@@ -221,3 +225,39 @@ export interface SignaturesView {
 
 /** Verifies every signature of the project's sealed PDF against the tender's CAs. */
 export const verifySealed = (projectPath: string) => invoke<SignaturesView>("verify_sealed", { projectPath });
+
+// ---- Bidder: bid form and attachments (src-tauri/src/commands/bidform.rs) ----
+
+export interface AttachmentView {
+  name: string;
+  kind: "pdf" | "image" | "chapter";
+  pages: number;
+}
+
+/** A field as the tender defines it (`PriceFormField`). */
+export interface FormField {
+  key: string;
+  label: string;
+  kind: "money" | "integer" | "text";
+  unit?: string | null;
+  required: boolean;
+  max?: string | null;
+}
+
+export interface FormFieldView {
+  field: FormField;
+  value: string;
+  capitals: string | null;
+}
+
+export interface FieldPreview {
+  canonical: string;
+  capitals: string | null;
+}
+
+/** The value as it would be stored, with 大写金额 for money; refused with `E_FIELD`. */
+export const previewField = (field: FormField, raw: string) => invoke<FieldPreview>("preview_field", { field, raw });
+/** Stores `[key, value]` pairs, all or nothing. */
+export const saveBidForm = (projectPath: string, values: [string, string][]) => invoke<ProjectView>("save_bid_form", { projectPath, values });
+/** Copies the file at `path` into the project as the next attachment of `section`. */
+export const attachFile = (projectPath: string, section: string, path: string) => invoke<ProjectView>("attach_file", { projectPath, section, path });

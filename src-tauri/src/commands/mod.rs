@@ -9,6 +9,7 @@ pub mod project;
 pub mod scan;
 
 // Bidder: the bid's pages, composing and seal placement (deskbid).
+pub mod bidform;
 pub mod pages;
 
 use bidseal_relay::{Relay, RelayHandle};

@@ -35,7 +35,7 @@ fn open(path: &str) -> Result<BidProject, CommandError> {
     BidProject::open(Path::new(path)).map_err(project_err)
 }
 
-async fn off_thread<T: Send + 'static>(
+pub(crate) async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, CommandError> + Send + 'static,
 ) -> Result<T, CommandError> {
     tauri::async_runtime::spawn_blocking(work)

@@ -10,9 +10,10 @@
 
 use super::CommandError;
 use bidseal_bid::compose::NodeRect;
+use bidseal_bid::project::form::money_in_capitals;
 use bidseal_bid::project::index::{ProjectIndex, RecentProject};
-use bidseal_bid::project::BidProject;
-use bidseal_bid::tender::SealKind;
+use bidseal_bid::project::{AttachmentKind, BidProject, BIDDER_KEYS};
+use bidseal_bid::tender::{FieldKind, PriceFormField, SealKind};
 use bidseal_bid::tender::{PlatformCertificate, TrustedPlatforms};
 use bidseal_bid::time::OffsetDateTime;
 use bidseal_workflow::project_flow::current_seal_record;
@@ -58,6 +59,29 @@ pub struct NodeView {
     pub placed: bool,
 }
 
+/// An attachment of a section.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentView {
+    /// The name it was attached under.
+    pub name: String,
+    /// `pdf`, `image` or `chapter`.
+    pub kind: AttachmentKind,
+    /// Pages (0 for a chapter until laid out).
+    pub pages: u32,
+}
+
+/// A field of the bid form or of the bidder's facts, with its stored value.
+#[derive(Debug, Clone, Serialize)]
+pub struct FormFieldView {
+    /// The tender's definition (key, label, kind, unit, required, max); bidder facts are
+    /// `text` fields keyed `bidder.…`.
+    pub field: PriceFormField,
+    /// The stored (canonical) value, empty when not filled.
+    pub value: String,
+    /// 大写金额 of a stored money value.
+    pub capitals: Option<String>,
+}
+
 /// A section of the bid, with its signing nodes.
 #[derive(Debug, Clone, Serialize)]
 pub struct SectionView {
@@ -66,6 +90,10 @@ pub struct SectionView {
     /// Kind, zh-CN (商务标, 技术标, …).
     pub kind: String,
     pub attachments: usize,
+    /// The attachments, in binding order.
+    pub attachment_files: Vec<AttachmentView>,
+    /// Fewest attachments the tender asks for.
+    pub min_attachments: u32,
     pub nodes: Vec<NodeView>,
     /// 0-based first and last page in the composed PDF (when composed).
     pub pages: Option<(u32, u32)>,
@@ -93,6 +121,8 @@ pub struct ProjectView {
     /// or composed by a version that did not record them.
     pub page_boxes: Vec<[f32; 4]>,
     pub sections: Vec<SectionView>,
+    /// The bidder's facts then the tender's bid form (投标函), with stored values.
+    pub form: Vec<FormFieldView>,
     /// What is still to do, zh-CN (from the project).
     pub missing: Vec<String>,
 }
@@ -131,6 +161,18 @@ pub(crate) fn project_view(project: &BidProject) -> ProjectView {
             title: s.title.clone(),
             kind: s.kind.zh().into(),
             attachments: f.attachments.get(&s.id).map_or(0, Vec::len),
+            attachment_files: f
+                .attachments
+                .get(&s.id)
+                .into_iter()
+                .flatten()
+                .map(|a| AttachmentView {
+                    name: a.original_name.clone(),
+                    kind: a.kind,
+                    pages: a.pages,
+                })
+                .collect(),
+            min_attachments: s.min_attachments,
             nodes: m
                 .signing_nodes
                 .iter()
@@ -195,6 +237,42 @@ pub(crate) fn project_view(project: &BidProject) -> ProjectView {
             .map(|c| c.page_boxes.clone())
             .unwrap_or_default(),
         sections,
+        form: BIDDER_KEYS
+            .iter()
+            .zip([
+                &f.bidder.name,
+                &f.bidder.credit_code,
+                &f.bidder.legal_representative,
+                &f.bidder.address,
+                &f.bidder.contact,
+                &f.bidder.phone,
+            ])
+            .map(|((key, label), value)| FormFieldView {
+                field: PriceFormField {
+                    key: (*key).into(),
+                    label: (*label).into(),
+                    kind: FieldKind::Text,
+                    unit: None,
+                    required: matches!(
+                        *key,
+                        "bidder.name" | "bidder.credit_code" | "bidder.legal_representative"
+                    ),
+                    max: None,
+                },
+                value: value.clone(),
+                capitals: None,
+            })
+            .chain(m.price_form.iter().map(|field| {
+                let value = f.form.get(&field.key).cloned().unwrap_or_default();
+                FormFieldView {
+                    capitals: (field.kind == FieldKind::Money && !value.is_empty())
+                        .then(|| money_in_capitals(&value))
+                        .flatten(),
+                    field: field.clone(),
+                    value,
+                }
+            }))
+            .collect(),
         missing: project.missing(),
     }
 }
