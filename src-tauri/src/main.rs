@@ -33,6 +33,9 @@ fn main() {
             commands::bidform::preview_field,
             commands::bidform::save_bid_form,
             commands::bidform::attach_file,
+            commands::generate::generation_check,
+            commands::generate::start_generate_scan,
+            commands::generate::start_trial_decrypt_scan,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

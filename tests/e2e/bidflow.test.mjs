@@ -127,5 +127,43 @@ test("whole bidder flow in the window: new project → form → attachments → 
   await (await visible(session, "tab-signatures")).click();
   await session.wait(async () => /个签名全部有效/.test(await (await visible(session, "signatures-summary", 30000)).getText()), 30000);
   await screenshot(session, "flow-signatures.png");
+
+  // 生成标书: the checklist, then 扫码认证 and the generate scan in one dialog.
+  await (await visible(session, "tab-generate")).click();
+  await visible(session, "generate-panel");
+  await session.wait(async () => (await session.findElements(By.css('[data-testid="generate-checklist"] li'))).length === 6, 20000);
+  for (const key of ["seals", "bidder", "ca", "deadline", "output"]) {
+    assert.equal(await (await session.findElement(byTestId(`check-${key}`))).getAttribute("data-ok"), "true", `${key}: ${await (await session.findElement(byTestId(`check-${key}`))).getText()}`);
+  }
+  assert.equal(await (await session.findElement(byTestId("check-certificate"))).getAttribute("data-ok"), "null");
+  assert.equal(await (await session.findElement(byTestId("upload-platform"))).isEnabled(), false);
+  assert.match(await (await visible(session, "upload-note")).getText(), /平台上传尚未接入/);
+  await screenshot(session, "generate-checklist.png");
+  const output = path.join(world.dir, "华夏投标文件.bsbid");
+  await fill(session, "generate-output", output);
+  await (await visible(session, "generate-check")).click();
+  await session.wait(async () => (await (await session.findElement(byTestId("check-output"))).getText()).includes(output), 10000);
+  await (await visible(session, "generate-start")).click();
+  const auth2 = world.phone(await readQrFromWindow(session, "generate-auth-waiting.png"), ["--confirm", "--device", "张伟的手机"]);
+  assert.equal((await auth2.done).code, 0, "the 扫码认证 of 生成标书");
+  const gen = world.phone(await readQrFromWindow(session, "generate-waiting.png"), ["--confirm", "--device", "张伟的手机"]);
+  await waitState(session, /^成功$/, 120000);
+  assert.equal((await gen.done).code, 0);
+  assert.match(await (await visible(session, "generate-result")).getText(), new RegExp(`已生成 ${output.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+  await screenshot(session, "generate-success.png");
+  await closeScanDialog(session);
+  assert.ok(fs.statSync(output).size > 1000, "the bid file is written");
+  assert.match(await (await visible(session, "generated-path")).getText(), /华夏投标文件\.bsbid$/);
+
+  // 试解密 by scan.
+  await (await visible(session, "trial-start")).click();
+  const trial = world.phone(await readQrFromWindow(session, "trial-waiting.png"), ["--confirm", "--device", "张伟的手机", "--platform-cert", world.platformCert]);
+  const shown = await waitState(session, /^(成功|失败：.*|已拒绝.*)$/, 120000);
+  const t = await trial.done;
+  await screenshot(session, "trial-done.png");
+  assert.equal(shown, "成功", `试解密: ${shown}; phone: ${t.stderr}`);
+  await closeScanDialog(session);
+  assert.match(await (await visible(session, "trial-summary")).getText(), /试解密通过/);
+  await screenshot(session, "trial-passed.png");
   void Key;
 });

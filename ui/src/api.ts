@@ -102,12 +102,27 @@ export type ScanUpdate =
   | ({ type: "authenticated" } & AuthenticatedView)
   | { type: "rejected"; code: string; message: string }
   | { type: "expired" }
-  | { type: "failed"; code: string; message: string };
+  | { type: "failed"; code: string; message: string }
+  // Bidder: 生成标书 and 试解密 (deskbid).
+  | ({ type: "generated" } & GeneratedView)
+  | ({ type: "trial_decrypted" } & TrialView);
 
 /** A Rust update as an input of the scan machine. */
 export function toScanInput(u: ScanUpdate): ScanInput {
   if (u.type === "authenticated") {
     const { type: _type, ...view } = u;
+    return { type: "confirmed", result: view };
+  }
+  if (u.type === "generated") {
+    const { type: _type, ...view } = u;
+    return { type: "confirmed", result: view };
+  }
+  if (u.type === "trial_decrypted") {
+    const { type: _type, ...view } = u;
+    if (!view.passed) {
+      const failed = view.checks.filter((c) => c.startsWith("[未通过]"));
+      return { type: "failed", code: "TRIAL_NOT_PASSED", message: failed.join("；") || view.checks.join("；") };
+    }
     return { type: "confirmed", result: view };
   }
   if (u.type === "sealed") {
@@ -261,3 +276,46 @@ export const previewField = (field: FormField, raw: string) => invoke<FieldPrevi
 export const saveBidForm = (projectPath: string, values: [string, string][]) => invoke<ProjectView>("save_bid_form", { projectPath, values });
 /** Copies the file at `path` into the project as the next attachment of `section`. */
 export const attachFile = (projectPath: string, section: string, path: string) => invoke<ProjectView>("attach_file", { projectPath, section, path });
+
+// ---- Bidder: 生成标书 and 试解密 (src-tauri/src/commands/generate.rs) ----
+
+/** One line of the 生成标书 checklist (`ok`: true passed, false blocks, null checked during the scan). */
+export interface CheckItem {
+  key: "seals" | "bidder" | "certificate" | "ca" | "deadline" | "output";
+  ok: boolean | null;
+  line: string;
+}
+
+export interface GeneratedView {
+  path: string;
+  size: number;
+  sha256: string;
+  recipients: string[];
+}
+
+export interface TrialView {
+  passed: boolean;
+  opened_as: string | null;
+  checks: string[];
+}
+
+/** The checklist for writing the bid file to `output` ("" = the default place); returns the output used. */
+export const generationCheck = (projectPath: string, output: string) => invoke<[string, CheckItem[]]>("generation_check", { projectPath, output });
+
+/** 生成标书: 扫码认证 then the generate scan. */
+export function generateScan(projectPath: string, output: string, colleagues: number, qrTtlSecs: number): ScanStarter {
+  return (onInput) => {
+    const updates = new Channel<ScanUpdate>();
+    updates.onmessage = (u) => onInput(toScanInput(u));
+    return invoke<number>("start_generate_scan", { projectPath, output, colleagues, qrTtlSecs, updates });
+  };
+}
+
+/** 试解密 of the bid file at `bidFile`. */
+export function trialDecryptScan(projectPath: string, bidFile: string, qrTtlSecs: number): ScanStarter {
+  return (onInput) => {
+    const updates = new Channel<ScanUpdate>();
+    updates.onmessage = (u) => onInput(toScanInput(u));
+    return invoke<number>("start_trial_decrypt_scan", { projectPath, bidFile, qrTtlSecs, updates });
+  };
+}

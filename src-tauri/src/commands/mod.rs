@@ -10,6 +10,7 @@ pub mod scan;
 
 // Bidder: the bid's pages, composing and seal placement (deskbid).
 pub mod bidform;
+pub mod generate;
 pub mod pages;
 
 use bidseal_relay::{Relay, RelayHandle};

@@ -169,3 +169,29 @@ describe("countdown", () => {
     expect(secondsLeft(initialScan("x"), 1)).toBeNull();
   });
 });
+
+describe("a flow of several scans (生成标书: 扫码认证, then the generate scan)", () => {
+  test("a new QR after the first scan's phone answer is the next scan to make", () => {
+    let s = initialScan("auth");
+    s = reduce(s, { type: "qr", operation: "auth", svg: "<svg>1</svg>", expires_at: 10 });
+    s = reduce(s, { type: "scanned", device: "张伟的手机" });
+    s = reduce(s, { type: "qr", operation: "generate", svg: "<svg>2</svg>", expires_at: 20 });
+    expect(s.phase).toBe("waiting");
+    expect(s.operation).toBe("generate");
+    expect(s.qrSvg).toBe("<svg>2</svg>");
+    expect(s.device).toBeNull();
+    s = reduce(s, { type: "scanned", device: "张伟的手机" });
+    s = reduce(s, { type: "confirmed", result: { path: "x" } });
+    expect(s.phase).toBe("success");
+  });
+
+  test("a QR while waiting, in session mode or after the end changes nothing", () => {
+    const waiting = reduce(initialScan("auth"), { type: "qr", operation: "auth", svg: "a", expires_at: 1 });
+    expect(reduce(waiting, { type: "qr", operation: "auth", svg: "b", expires_at: 2 })).toBe(waiting);
+    let session = reduce(initialScan("sign", 3), { type: "qr", operation: "sign", svg: "a", expires_at: 1 });
+    session = reduce(session, { type: "scanned", device: "d" });
+    expect(reduce(session, { type: "qr", operation: "sign", svg: "b", expires_at: 2 })).toBe(session);
+    const done = reduce(reduce(waiting, { type: "scanned", device: "d" }), { type: "confirmed", result: 1 });
+    expect(reduce(done, { type: "qr", operation: "auth", svg: "b", expires_at: 2 })).toBe(done);
+  });
+});

@@ -84,6 +84,11 @@ export function reduce(state: ScanState, input: ScanInput): ScanState {
   const open = !isFinal(state);
   switch (input.type) {
     case "qr":
+      // After "scanned": the next scan of a flow of several (生成标书 = 扫码认证, then the
+      // generate scan) — a new QR to scan, the device of the first scan forgotten.
+      if (state.phase === "scanned" && !state.session) {
+        return { ...state, phase: "waiting", operation: input.operation || state.operation, qrSvg: input.svg, expiresAt: input.expires_at, device: null };
+      }
       if (state.phase !== "starting") return state;
       return { ...state, phase: "waiting", operation: input.operation || state.operation, qrSvg: input.svg, expiresAt: input.expires_at };
     case "scanned":
