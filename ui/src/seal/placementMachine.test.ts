@@ -58,9 +58,10 @@ describe("drag a seal from the palette", () => {
 
   it("unplaced nodes are chosen before placed ones", () => {
     const w = world();
+    // On the placed node's own area: the unplaced node of the same section is the one meant.
+    expect(land(w, "enterprise", 2, 460, 160, null)).toMatchObject({ node: "letter", snapped: true });
     w.nodes[0].placed = true;
-    const l = land(w, "enterprise", 4, 460, 160, null);
-    expect("node" in l && l.node).toBe("sign");
+    expect(land(w, "enterprise", 2, 460, 160, null)).toMatchObject({ node: "sign", snapped: false });
   });
 
   it("refuses where no node of that kind is: another section, a kind no node asks for, off the pages", () => {
