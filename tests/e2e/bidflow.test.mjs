@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { By, Key } from "selenium-webdriver";
 import { startApp, stopApp, screenshot } from "./harness.mjs";
 import { World } from "./world.mjs";
-import { byTestId, closeScanDialog, readQrFromWindow, type, visible, waitState } from "./window.mjs";
+import { byTestId, closeScanDialog, displayed, readQrFromWindow, type, visible, waitState } from "./window.mjs";
 
 const REPO = path.resolve(new URL("../..", import.meta.url).pathname);
 let world;
@@ -150,6 +150,8 @@ test("whole bidder flow in the window: new project → form → attachments → 
   await waitState(session, /^成功$/, 120000);
   assert.equal((await gen.done).code, 0);
   assert.match(await (await visible(session, "generate-result")).getText(), new RegExp(`已生成 ${output.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+  // Packaging and encryption reported their bytes (the last stage stays shown, complete).
+  assert.match(await (await displayed(session, "scan-bytes-text")).getText(), /^加密：[\d.]+ \/ [\d.]+ MiB/);
   await screenshot(session, "generate-success.png");
   await closeScanDialog(session);
   assert.ok(fs.statSync(output).size > 1000, "the bid file is written");

@@ -104,6 +104,7 @@ export type ScanUpdate =
   | { type: "expired" }
   | { type: "failed"; code: string; message: string }
   // Bidder: 生成标书 and 试解密 (deskbid).
+  | { type: "bytes"; stage: string; done: number; total: number }
   | ({ type: "generated" } & GeneratedView)
   | ({ type: "trial_decrypted" } & TrialView);
 

@@ -103,6 +103,15 @@ pub enum ScanUpdate {
         /// Who can decrypt it (certificate subjects).
         recipients: Vec<String>,
     },
+    /// Packaging or encryption of the bid file: `done` of `total` bytes of `stage` (打包, 加密).
+    Bytes {
+        /// zh-CN stage name.
+        stage: String,
+        /// Bytes done.
+        done: u64,
+        /// Bytes in this stage.
+        total: u64,
+    },
     /// 试解密 finished: `passed` when every opening check passed; `checks` one zh-CN line each.
     TrialDecrypted {
         /// Every check passed.
@@ -208,6 +217,14 @@ impl ScanPresenter for WindowPresenter {
 
     fn progress(&mut self, done: usize, total: usize) {
         self.send(ScanUpdate::Progress { done, total });
+    }
+
+    fn bytes(&mut self, stage: &str, done: u64, total: u64) {
+        self.send(ScanUpdate::Bytes {
+            stage: stage.into(),
+            done,
+            total,
+        });
     }
 }
 
