@@ -375,31 +375,8 @@ fn attacker_ca(hall: &Hall) -> (PathBuf, PathBuf, PathBuf) {
     let d = hall.dir.join("attacker");
     std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
     let (ca, ca_key) = (d.join("ca.pem"), d.join("ca.key"));
-    ok(&tool(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            s(&ca_key),
-            "-out",
-            s(&ca),
-            "-days",
-            "30",
-            "-subj",
-            "/CN=BidSeal 测试CA 一",
-            "-utf8",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
-    ));
+    // The same name as the world's CA, another key.
+    bidseal_testkit::root_ca(&d, "ca", "/CN=BidSeal 测试CA 一", 30);
     let (key, cert) = issue_leaf(
         hall,
         &ca,
@@ -422,18 +399,7 @@ fn issue_leaf(
     let d = hall.dir.join(format!("leaf-{tag}"));
     std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
     let p = |f: &str| d.join(f);
-    ok(&tool(
-        "openssl",
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            s(&p("leaf.key")),
-        ],
-    ));
+    bidseal_testkit::key(&d, "leaf");
     let b = bidder(hall);
     ok(&tool(
         "openssl",

@@ -24,30 +24,9 @@ fn tool(dir: &Path, program: &str, args: &[&str]) -> Output {
 
 /// Key, certificate, seal image and the bombs (made by `make_bombs.py`) in a fresh folder.
 fn fixture() -> (PathBuf, Vec<String>) {
-    let dir = std::env::temp_dir().join(format!("bidseal-bombs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    tool(
-        &dir,
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=Bomb Test",
-        ],
-    );
+    let dir = bidseal_testkit::tempdir("bombs", "pdf");
+    // A self-signed signing certificate is enough: these PDFs are refused before any trust.
+    bidseal_testkit::self_signed(&dir, "leaf", "/CN=Bomb Test", 30);
     tool(&dir, "convert", &["-size", "60x60", "xc:red", "seal.png"]);
     let tools = std::env::var("BIDSEAL_TOOLS_DIR").unwrap_or_else(|_| "/var/cache/bidseal".into());
     let script =
@@ -106,7 +85,7 @@ fn hostile_pdfs_are_refused_within_memory_and_time_limits() {
                 "--key",
                 "leaf.key",
                 "--cert",
-                "leaf.pem",
+                "leaf.crt",
                 "--image",
                 "seal.png",
                 "--rect",
@@ -114,7 +93,7 @@ fn hostile_pdfs_are_refused_within_memory_and_time_limits() {
             ],
         );
         assert_clean_exit(&format!("seal {name}"), &seal);
-        let verify = limited(&dir, &["verify", name, "--trust", "leaf.pem"]);
+        let verify = limited(&dir, &["verify", name, "--trust", "leaf.crt"]);
         assert_clean_exit(&format!("verify {name}"), &verify);
         let seal_err = String::from_utf8_lossy(&seal.stderr).into_owned();
         let verify_out = format!(

@@ -28,73 +28,16 @@ fn tool(dir: &Path, program: &str, args: &[&str]) {
 
 /// PKI (openssl), seal image (ImageMagick) and a 3-page PDF (reportlab) in a fresh folder.
 fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bidseal-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let o = |args: &[&str]| tool(&dir, "openssl", args);
-    o(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=CLI Test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    o(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        "leaf.key",
-    ]);
-    o(&[
-        "req",
-        "-new",
-        "-utf8",
-        "-key",
-        "leaf.key",
-        "-subj",
+    let dir = bidseal_testkit::tempdir("cli", name);
+    bidseal_testkit::root_ca(&dir, "ca", "/CN=CLI Test CA", 30);
+    bidseal_testkit::leaf(
+        &dir,
+        "leaf",
+        "ca",
         "/CN=李四/O=某某招标代理有限公司",
-        "-out",
-        "leaf.csr",
-    ]);
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n",
-    )
-    .expect("ext");
-    o(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "30",
-        "-extfile",
-        "leaf.ext",
-        "-out",
-        "leaf.pem",
-    ]);
+        "digitalSignature",
+        30,
+    );
     tool(
         &dir,
         "convert",
@@ -236,98 +179,13 @@ fn assert_pdfsig_all_valid_and_trusted(report: &str, entries: usize) {
 /// A root, an issuing CA under it and a leaf under that (`root.pem`, `inter.pem`,
 /// `leaf3.pem`/`leaf3.key`), and `chain.pem` = leaf + issuing CA, as CAs hand them out.
 fn three_level_pki(dir: &Path) {
-    let o = |args: &[&str]| tool(dir, "openssl", args);
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut root = vec!["req", "-x509"];
-    root.extend(ec);
-    root.extend([
-        "-keyout",
-        "root.key",
-        "-out",
-        "root.pem",
-        "-days",
-        "30",
-        "-subj",
+    bidseal_testkit::three_level(
+        dir,
         "/CN=CLI Root CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    o(&root);
-    std::fs::write(
-        dir.join("ca.ext"),
-        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
-    )
-    .expect("ext");
-    let mut inter = vec!["req", "-new"];
-    inter.extend(ec);
-    inter.extend([
-        "-keyout",
-        "inter.key",
-        "-out",
-        "inter.csr",
-        "-subj",
         "/CN=CLI Issuing CA",
-    ]);
-    o(&inter);
-    o(&[
-        "x509",
-        "-req",
-        "-in",
-        "inter.csr",
-        "-CA",
-        "root.pem",
-        "-CAkey",
-        "root.key",
-        "-CAcreateserial",
-        "-days",
-        "30",
-        "-extfile",
-        "ca.ext",
-        "-out",
-        "inter.pem",
-    ]);
-    let mut leaf = vec!["req", "-new", "-utf8"];
-    leaf.extend(ec);
-    leaf.extend([
-        "-keyout",
-        "leaf3.key",
-        "-out",
-        "leaf3.csr",
-        "-subj",
+        "leaf3",
         "/CN=王五/O=某某公司",
-    ]);
-    o(&leaf);
-    o(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf3.csr",
-        "-CA",
-        "inter.pem",
-        "-CAkey",
-        "inter.key",
-        "-CAcreateserial",
-        "-days",
-        "30",
-        "-extfile",
-        "leaf.ext",
-        "-out",
-        "leaf3.pem",
-    ]);
-    let chain = [
-        std::fs::read_to_string(dir.join("leaf3.pem")).expect("leaf"),
-        std::fs::read_to_string(dir.join("inter.pem")).expect("inter"),
-    ]
-    .concat();
-    std::fs::write(dir.join("chain.pem"), chain).expect("chain");
+    );
 }
 
 #[test]
@@ -414,29 +272,7 @@ fn verify_without_the_right_trust_anchor_fails() {
     args.extend(["--rect", "100,100,120,120"]);
     assert!(bidseal(&args, &dir).status.success());
     // Another CA (same name, different key) is not the issuer.
-    tool(
-        &dir,
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other.pem",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=CLI Test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ],
-    );
+    bidseal_testkit::root_ca(&dir, "other", "/CN=CLI Test CA", 30);
     let out = bidseal(&["verify", "one.pdf", "--trust", "other.pem"], &dir);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("[无效]"));

@@ -5,10 +5,14 @@ mod bid;
 mod envelope;
 pub mod exit;
 mod hall;
+pub mod lang;
 mod phone;
+mod platform;
 mod relay;
 mod scan;
 mod seal;
+mod sync;
+mod upload;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -68,6 +72,18 @@ pub enum Command {
         after_help = "示例 / example:\n  bidseal open 投标文件.bsbid --tender tender.zip --work opened"
     )]
     Open(hall::OpenArgs),
+    /// 同步诚信库（扫码登录交易平台，验证平台签名） / sync the integrity library
+    #[command(
+        after_help = "示例 / example:\n  bidseal sync --platform http://127.0.0.1:8080 --project 我的投标.bidproj"
+    )]
+    Sync(sync::SyncArgs),
+    /// 上传投标文件并保存平台签名回执；撤回；核对 / upload the bid, keep the signed receipt
+    #[command(
+        after_help = "示例 / example:\n  bidseal upload --platform http://127.0.0.1:8080 --project 我的投标.bidproj\n  bidseal upload --platform http://127.0.0.1:8080 --project 我的投标.bidproj --withdraw\n  bidseal upload --platform http://127.0.0.1:8080 --project 我的投标.bidproj --check 投标文件.bsbid"
+    )]
+    Upload(upload::UploadArgs),
+    /// 参考交易平台（招标项目、诚信库、上传回执、开标） / the reference trading platform
+    Platform(platform::PlatformArgs),
     /// 以内置默认配置跑通完整流程 / run the whole flow on embedded defaults
     #[command(after_help = "示例 / example:\n  bidseal demo --out /tmp/bidseal-demo")]
     Demo(hall::DemoArgs),
@@ -86,48 +102,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Project(args) => bid::project(args),
         Command::Open(args) => hall::open(args),
         Command::Demo(args) => hall::demo(args),
-    }
-}
-
-/// Unix seconds as `2026-12-01 16:53:00（北京时间）`, how the CLI shows a time to bidders
-/// (China Standard Time, UTC+8, no fractions); out-of-range values are shown as the number.
-pub fn format_cst(unix: i64) -> String {
-    use bidseal_bid::time::{OffsetDateTime, UtcOffset};
-    let Ok(offset) = UtcOffset::from_hms(8, 0, 0) else {
-        return unix.to_string();
-    };
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .map(|t| t.to_offset(offset))
-        .map_or_else(
-            || unix.to_string(),
-            |t| {
-                format!(
-                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}（北京时间）",
-                    t.year(),
-                    u8::from(t.month()),
-                    t.day(),
-                    t.hour(),
-                    t.minute(),
-                    t.second()
-                )
-            },
-        )
-}
-
-/// A relay address the phone can use: `http://` or `https://` with a host (the QR carries it
-/// to the phone, which could do nothing with `127.0.0.1:47800`). Checked before any QR.
-pub fn check_relay_url(url: &str) -> anyhow::Result<()> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
-        _ => Err(exit::coded(
-            "E_USAGE",
-            format!(
-                "--relay “{url}”无效：中继地址应以 http:// 或 https:// 开头，如 http://127.0.0.1:47800"
-            ),
-        )),
+        Command::Platform(args) => platform::run(args),
+        Command::Sync(args) => sync::run(args),
+        Command::Upload(args) => upload::run(args),
     }
 }

@@ -5,7 +5,7 @@
 //! written atomically next to OUT (temporary file, fsync, rename); the input is never modified.
 
 use anyhow::{bail, Result};
-use bidseal_cms::cert::{Certificate, TrustStore};
+use bidseal_cms::cert::Certificate;
 use bidseal_cms::signed_data::{LocalKeySigner, Signer};
 use bidseal_pdf::diff::Policy;
 use bidseal_pdf::pages::page_count;
@@ -115,7 +115,7 @@ pub fn seal(args: SealArgs) -> Result<ExitCode> {
         .block_on(work.seal(request, &signer))
         .map_err(pdf_err)?;
     work.commit(&args.output).map_err(pdf_err)?;
-    println!(
+    crate::outln!(
         "已签章：{}（签名域 {}，{}，新增 {} 字节）",
         args.output.display(),
         pending.field_name,
@@ -130,57 +130,156 @@ pub fn seal(args: SealArgs) -> Result<ExitCode> {
 pub struct VerifyArgs {
     /// 要验证的 PDF
     pub file: PathBuf,
-    /// 受信任的 CA 根证书（PEM），可重复
-    #[arg(long, required = true)]
+    /// 受信任的 CA 根证书（PEM），可重复；不给出时用 --project / --tender 的认可 CA，再不然用系统信任库
+    #[arg(long, conflicts_with_all = ["project", "tender"])]
     pub trust: Vec<PathBuf>,
+    /// 投标项目文件夹：以其招标文件认可的 CA 为信任列表
+    #[arg(long, conflicts_with = "tender")]
+    pub project: Option<PathBuf>,
+    /// 招标文件包：以其认可的 CA 为信任列表
+    #[arg(long)]
+    pub tender: Option<PathBuf>,
+    /// 信任的交易平台证书（PEM，可重复）：--tender 须由其中之一签名
+    #[arg(long = "platform-cert", requires = "tender")]
+    pub platform_certs: Vec<PathBuf>,
     /// 宽松模式：签名后新增的普通注释（批注、图章等）也视为允许（相当于 pyHanko 的
     /// “允许注释”级别）；投标文件验证请勿使用，默认严格
     #[arg(long)]
     pub lenient: bool,
+    /// 以 JSON 输出（字段见 docs/cli.md）
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Runs `bidseal verify`: one line per signature; exit code 0 only if all are valid.
-pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
-    let mut trust = TrustStore::new();
-    for path in &args.trust {
-        trust
-            .add_pem_file(path)
-            .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+/// The trust list of `verify`: `--trust`, else the tender's accepted CAs (`--project`,
+/// `--tender`), else the system's trust store.
+fn verify_trust(args: &VerifyArgs) -> Result<bidseal_workflow::trust::TrustList> {
+    use bidseal_bid::tender::{PlatformCertificate, TrustedPlatforms};
+    use bidseal_workflow::trust;
+    let flow = super::exit::flow_err;
+    if !args.trust.is_empty() {
+        return trust::from_files(&args.trust).map_err(flow);
     }
+    if let Some(dir) = &args.project {
+        let project = bidseal_bid::project::BidProject::open(dir)
+            .map_err(|e| super::exit::coded(e.code(), e))?;
+        return trust::from_tender(project.tender(), true).map_err(flow);
+    }
+    if let Some(tender) = &args.tender {
+        let mut certs = Vec::new();
+        for p in &args.platform_certs {
+            let pem = std::fs::read_to_string(p).map_err(|e| {
+                super::exit::coded("E_IO", format!("无法读取平台证书 {}：{e}", p.display()))
+            })?;
+            certs.push(
+                PlatformCertificate::from_pem(&pem).map_err(|e| super::exit::coded(e.code(), e))?,
+            );
+        }
+        let pinned = !certs.is_empty();
+        let trusted = if pinned {
+            TrustedPlatforms::pinned(certs)
+        } else {
+            TrustedPlatforms::default()
+        };
+        let verified = bidseal_bid::tender::verify(
+            tender,
+            &trusted,
+            bidseal_bid::time::OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| super::exit::coded(e.code(), e))?;
+        return trust::from_tender(&verified.package, pinned).map_err(flow);
+    }
+    trust::system().map_err(flow)
+}
+
+/// One signature of `verify --json` (fields in docs/cli.md).
+fn signature_json(sig: &bidseal_pdf::verify::SignatureReport) -> serde_json::Value {
+    let time_unix = sig
+        .signing_time
+        .as_deref()
+        .and_then(bidseal_pdf::date::parse_pdf_date);
+    serde_json::json!({
+        "field": sig.field_name,
+        "valid": sig.is_valid(),
+        "seal_kind": sig.seal_kind,
+        "signer": sig.signer,
+        "organization": sig.organization,
+        "credit_code": sig.credit_code,
+        "signing_time": time_unix.map(bidseal_pdf::date::format_beijing),
+        "signing_time_unix": time_unix,
+        "covers_whole_file": sig.covers_whole_file,
+        "covered_end": sig.covered_end,
+        "byte_range_ok": sig.byte_range_ok,
+        "digest_ok": sig.digest_ok,
+        "signature_ok": sig.signature_ok,
+        "chain_error": sig.chain_error,
+        "error": sig.error,
+        "changes": sig.changes.iter().map(|c| serde_json::json!({
+            "allowed": c.allowed,
+            "description": c.description,
+        })).collect::<Vec<_>>(),
+        "summary": sig.summary_line(),
+    })
+}
+
+/// Runs `bidseal verify`: which trust list, one line per signature; exit code 0 only if there
+/// are signatures and all are valid.
+pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
+    let trust = verify_trust(&args)?;
     let policy = if args.lenient {
         Policy::AnnotationsAllowed
     } else {
         Policy::SealedBid
     };
     let report =
-        bidseal_pdf::verify::verify_file_with(&args.file, &trust, SystemTime::now(), policy)
+        bidseal_pdf::verify::verify_file_with(&args.file, &trust.store, SystemTime::now(), policy)
             .map_err(pdf_err)?;
+    let valid = report.signatures.iter().filter(|s| s.is_valid()).count();
+    let code = if report.all_valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    if args.json {
+        let mut trust_json = serde_json::to_value(&trust.source)?;
+        if let Some(obj) = trust_json.as_object_mut() {
+            obj.insert("roots".into(), trust.store.roots().len().into());
+            obj.insert("description".into(), trust.describe_zh().into());
+        }
+        let value = serde_json::json!({
+            "file": args.file.display().to_string(),
+            "trust": trust_json,
+            "lenient": args.lenient,
+            "revisions": report.revisions,
+            "signatures": report.signatures.iter().map(signature_json).collect::<Vec<_>>(),
+            "valid": valid,
+            "all_valid": report.all_valid(),
+        });
+        crate::outln!("{value:#}");
+        return Ok(code);
+    }
+    crate::outln!("{}", trust.describe_zh());
     if report.signatures.is_empty() {
-        println!("[无签名] {} 中没有找到数字签名", args.file.display());
-        return Ok(ExitCode::FAILURE);
+        crate::outln!("[无签名] {} 中没有找到数字签名", args.file.display());
+        return Ok(code);
     }
     if args.lenient {
-        println!("注意：宽松模式（允许签名后新增注释），不适用于投标文件");
+        crate::outln!("注意：宽松模式（允许签名后新增注释），不适用于投标文件");
     }
     for sig in &report.signatures {
-        println!("{}", sig.summary_line());
+        crate::outln!("{}", sig.summary_line());
         for change in &sig.changes {
             let mark = if change.allowed { "允许" } else { "违规" };
-            println!("    签名后修改 [{mark}] {}", change.description);
+            crate::outln!("    签名后修改 [{mark}] {}", change.description);
         }
     }
-    let valid = report.signatures.iter().filter(|s| s.is_valid()).count();
-    println!(
+    crate::outln!(
         "共 {} 个签名，{} 个有效，文件共 {} 次修订",
         report.signatures.len(),
         valid,
         report.revisions
     );
-    Ok(if report.all_valid() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(code)
 }
 
 fn pdf_err(e: bidseal_pdf::PdfError) -> anyhow::Error {

@@ -60,40 +60,10 @@ pub fn s(p: &Path) -> &str {
     p.to_str().expect("test paths are UTF-8")
 }
 
-/// Generates a P-256 key and a self-signed platform certificate with openssl.
+/// Generates a P-256 key and a self-signed platform certificate with openssl
+/// (`NAME.key`, `NAME.crt`).
 pub fn platform_identity(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let key = dir.join(format!("{name}.key"));
-    let cert = dir.join(format!("{name}.crt"));
-    ok(&tool(
-        "openssl",
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            s(&key),
-        ],
-    ));
-    ok(&tool(
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-x509",
-            "-key",
-            s(&key),
-            "-days",
-            "30",
-            "-sha256",
-            "-subj",
-            &format!("/O=Test/CN={name}"),
-            "-out",
-            s(&cert),
-        ],
-    ));
-    (key, cert)
+    bidseal_testkit::self_signed(dir, name, &format!("/O=Test/CN={name}"), 30)
 }
 
 /// Makes a signed tender package from the demo spec, with a fresh platform identity.

@@ -137,7 +137,7 @@ test("whole bidder flow in the window: new project → form → attachments → 
   }
   assert.equal(await (await session.findElement(byTestId("check-certificate"))).getAttribute("data-ok"), "null");
   assert.equal(await (await session.findElement(byTestId("upload-platform"))).isEnabled(), false);
-  assert.match(await (await visible(session, "upload-note")).getText(), /平台上传尚未接入/);
+  assert.match(await (await visible(session, "upload-note")).getText(), /平台上传尚未接入窗口.*bidseal upload/);
   await screenshot(session, "generate-checklist.png");
   const output = path.join(world.dir, "华夏投标文件.bsbid");
   await fill(session, "generate-output", output);

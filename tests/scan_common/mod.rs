@@ -137,11 +137,17 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
+        Self::new_with(&[])
+    }
+
+    /// A world whose `phone init` gets `init_args` too (e.g. `--split-keys`).
+    pub fn new_with(init_args: &[&str]) -> Self {
         let dir = TempDir::new("scan");
         let out = Command::new(bin())
             .args(["phone", "init"])
             .arg(&dir.0)
             .args(["--pin", PIN, "--kdf-iterations", "1000"])
+            .args(init_args)
             .output()
             .expect("run phone init");
         assert!(
@@ -407,30 +413,14 @@ pub struct OpensslKey {
 
 pub fn openssl_ephemeral_key() -> OpensslKey {
     let tmp = TempDir::new("eph");
+    bidseal_testkit::key(&tmp.0, "eph");
     let o = openssl(
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "eph.pem",
-        ],
-        &tmp.0,
-    );
-    assert!(
-        o.status.success(),
-        "openssl genpkey: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let o = openssl(
-        &["pkey", "-in", "eph.pem", "-pubout", "-out", "eph.pub.pem"],
+        &["pkey", "-in", "eph.key", "-pubout", "-out", "eph.pub.pem"],
         &tmp.0,
     );
     assert!(o.status.success());
     let o = openssl(
-        &["pkey", "-in", "eph.pem", "-pubout", "-outform", "DER"],
+        &["pkey", "-in", "eph.key", "-pubout", "-outform", "DER"],
         &tmp.0,
     );
     assert!(o.status.success());

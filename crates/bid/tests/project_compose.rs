@@ -37,36 +37,7 @@ fn s(p: &Path) -> &str {
 
 /// Signs the demo spec with a fresh platform key; returns (package, pinned platforms).
 fn tender_package(dir: &Path) -> (PathBuf, TrustedPlatforms) {
-    let key = dir.join("platform.key");
-    let cert = dir.join("platform.crt");
-    tool(
-        "openssl",
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            s(&key),
-        ],
-    );
-    tool(
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-x509",
-            "-key",
-            s(&key),
-            "-days",
-            "30",
-            "-subj",
-            "/CN=test-platform",
-            "-out",
-            s(&cert),
-        ],
-    );
+    let (key, cert) = bidseal_testkit::self_signed(dir, "platform", "/CN=test-platform", 30);
     let platform = PlatformCertificate::from_pem(&std::fs::read_to_string(&cert).unwrap()).unwrap();
     let signer = PlatformSigner::from_pem_file(&key).unwrap();
     let spec: TenderSpec =

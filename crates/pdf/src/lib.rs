@@ -10,6 +10,7 @@
 //! Never rewrites earlier bytes of a document: the input is always a byte prefix of the
 //! output. Does not compose new PDFs (a later issue).
 
+pub mod date;
 pub mod diff;
 pub mod error;
 pub mod image;

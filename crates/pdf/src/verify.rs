@@ -147,7 +147,9 @@ impl SignatureReport {
             self.signer.as_deref().unwrap_or("-"),
             self.organization.as_deref().unwrap_or("-"),
             self.credit_code.as_deref().unwrap_or("-"),
-            self.signing_time.as_deref().unwrap_or("-"),
+            self.signing_time
+                .as_deref()
+                .map_or_else(|| "-".to_string(), crate::date::display_pdf_date),
             coverage,
             if problems.is_empty() {
                 String::new()

@@ -7,16 +7,31 @@
 //! - [`generate`]: 生成标书 and 试解密;
 //! - [`seal`]: 标书签章 by scan in session mode;
 //! - [`hall`]: 开标 by scan;
-//! - [`project_flow`]: a bid project sealed, generated and tried by scan.
+//! - [`project_flow`]: a bid project sealed, generated and tried by scan;
+//! - [`relay`]: the embedded relay, or the one the user named (address checked);
+//! - [`history`]: a project's scan history in the local index;
+//! - [`qr_files`]: QR images, one folder per run, numbered names;
+//! - [`report`]: the opening report (table, JSON, PDF) and Beijing time;
+//! - [`trust`]: the CA roots a PDF signature is checked against, and where they came from;
+//! - [`platform_client`], [`library_sync`], [`bid_upload`]: the trading platform — login,
+//!   同步诚信库, upload with a signed receipt.
 
 pub mod about;
 pub mod auth;
+pub mod bid_upload;
 pub mod error;
 pub mod generate;
 pub mod hall;
+pub mod history;
+pub mod library_sync;
 pub mod phone_adapters;
+pub mod platform_client;
 pub mod project_flow;
+pub mod qr_files;
+pub mod relay;
+pub mod report;
 pub mod scan_session;
 pub mod seal;
+pub mod trust;
 
 pub use error::FlowError;

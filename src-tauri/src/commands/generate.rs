@@ -6,8 +6,7 @@
 //!
 //! Guarantees: a generation is not started while the checklist has a blocking item (the same
 //! checks the flow makes again itself); every started scan ends with one final update unless
-//! cancelled. Does not: show byte progress of packaging and encryption (the flow does not
-//! report it yet), or upload to a platform (the reference platform is not built).
+//! cancelled. Does not: upload to the platform (`bidseal upload` does; not in the window yet).
 
 use super::pages::off_thread;
 use super::project::project_err;

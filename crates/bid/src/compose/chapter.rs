@@ -8,6 +8,9 @@
 //!   file), scaled to the text width, with its caption below;
 //! - other lines are paragraph text; consecutive lines join, a blank line ends a paragraph.
 //!
+//! The format itself (blocks, limits, [`parse`]) lives in `crate::attachment`, which the
+//! project also uses to check a chapter when it is attached.
+//!
 //! Guarantees: [`parse`] never fails (anything unrecognised is paragraph text); image
 //! references are only ever resolved through the project's recorded copies (see
 //! `project::attach`), never against the file system at composition time.
@@ -18,6 +21,7 @@ use std::collections::BTreeMap;
 use printpdf::XObjectId;
 
 use super::page::{Align, PageDraft, MM};
+pub use crate::attachment::{parse_chapter as parse, Block, MAX_CHAPTER_BYTES, MAX_IMAGE_BYTES};
 
 /// An image ready to place: its XObject in the generated document and its pixel size.
 pub struct PlacedImage {
@@ -96,99 +100,4 @@ pub fn lay_out<'f>(
     }
     pages.push(d);
     pages
-}
-
-/// One block of a chapter.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Block {
-    Heading { level: u8, text: String },
-    Paragraph(String),
-    Image { caption: String, reference: String },
-}
-
-/// Largest chapter text accepted.
-pub const MAX_CHAPTER_BYTES: u64 = 16 * 1024 * 1024;
-/// Largest image accepted.
-pub const MAX_IMAGE_BYTES: u64 = 32 * 1024 * 1024;
-
-fn image_line(line: &str) -> Option<(String, String)> {
-    let rest = line.trim().strip_prefix("![")?;
-    let (caption, rest) = rest.split_once("](")?;
-    let reference = rest.strip_suffix(')')?;
-    (!reference.is_empty()).then(|| (caption.to_string(), reference.to_string()))
-}
-
-/// Splits chapter text into blocks.
-pub fn parse(text: &str) -> Vec<Block> {
-    let mut blocks = Vec::new();
-    let mut para = String::new();
-    let flush = |para: &mut String, blocks: &mut Vec<Block>| {
-        if !para.trim().is_empty() {
-            blocks.push(Block::Paragraph(para.trim().to_string()));
-        }
-        para.clear();
-    };
-    for line in text.lines() {
-        let t = line.trim_end();
-        if t.trim().is_empty() {
-            flush(&mut para, &mut blocks);
-        } else if let Some(h) = t.strip_prefix("## ") {
-            flush(&mut para, &mut blocks);
-            blocks.push(Block::Heading {
-                level: 2,
-                text: h.trim().to_string(),
-            });
-        } else if let Some(h) = t.strip_prefix("# ") {
-            flush(&mut para, &mut blocks);
-            blocks.push(Block::Heading {
-                level: 1,
-                text: h.trim().to_string(),
-            });
-        } else if let Some((caption, reference)) = image_line(t) {
-            flush(&mut para, &mut blocks);
-            blocks.push(Block::Image { caption, reference });
-        } else {
-            // Join lines: CJK text joins without a space, Latin with one.
-            if para
-                .chars()
-                .last()
-                .is_some_and(|c| c.is_ascii_alphanumeric())
-                && t.starts_with(|c: char| c.is_ascii_alphanumeric())
-            {
-                para.push(' ');
-            }
-            para.push_str(t.trim());
-        }
-    }
-    flush(&mut para, &mut blocks);
-    blocks
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn headings_paragraphs_and_images() {
-        let b = parse("# 第一章 施工组织设计\n\n本工程位于\n滨江新区。\n\n![图1 总平面图](img/site.png)\n## 1.1 概况\ntext a\nmore b\n");
-        assert_eq!(
-            b,
-            vec![
-                Block::Heading {
-                    level: 1,
-                    text: "第一章 施工组织设计".into()
-                },
-                Block::Paragraph("本工程位于滨江新区。".into()),
-                Block::Image {
-                    caption: "图1 总平面图".into(),
-                    reference: "img/site.png".into()
-                },
-                Block::Heading {
-                    level: 2,
-                    text: "1.1 概况".into()
-                },
-                Block::Paragraph("text a more b".into()),
-            ]
-        );
-    }
 }

@@ -14,27 +14,7 @@ use std::collections::BTreeMap;
 
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream, StringFormat};
 
-/// Loads a PDF, refusing encrypted ones and turning parser panics into errors.
-pub fn load(bytes: &[u8]) -> Result<Document, String> {
-    if !bytes.starts_with(b"%PDF-") {
-        return Err("不是 PDF 文件".into());
-    }
-    let doc = std::panic::catch_unwind(|| Document::load_mem(bytes))
-        .map_err(|_| "PDF 结构异常，无法解析".to_string())?
-        .map_err(|e| format!("PDF 无法解析: {e}"))?;
-    if doc.was_encrypted() || doc.is_encrypted() {
-        return Err("PDF 已加密，请先解除密码保护再添加".into());
-    }
-    if doc.get_pages().is_empty() {
-        return Err("PDF 没有页面".into());
-    }
-    Ok(doc)
-}
-
-/// Number of pages of a PDF (validating it as [`load`] does).
-pub fn count_pages(bytes: &[u8]) -> Result<u32, String> {
-    Ok(load(bytes)?.get_pages().len() as u32)
-}
+pub use crate::attachment::{count_pages, load};
 
 fn num(o: &Object) -> Option<f32> {
     match o {

@@ -22,97 +22,25 @@ pub mod scan;
 use std::path::{Path, PathBuf};
 
 use printpdf::{PdfDocument, PdfSaveOptions};
-use serde::{Deserialize, Serialize};
+
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::fsio::write_atomic;
 use crate::project::{AttachmentKind, BidProject, ProjectError};
-use crate::tender::{GeneratedForm, PageAnchor, SealKind, SectionPage};
+use crate::tender::{GeneratedForm, PageAnchor, SectionPage};
 
+pub use crate::project::composition::{
+    Composition, NodePlacement, NodeRect, PdfRect, SectionPages,
+};
 use font::CjkFont;
 use forms::{FormPage, TocEntry};
 use merge::{Bookmark, PlannedPage};
-pub use page::PdfRect;
 use page::{Align, PageDraft, MM};
 pub use scan::scan_size;
 
 /// Where the composed bid goes inside the project.
 pub const OUTPUT: &str = "out/bid.pdf";
-
-/// Where a signing node landed on one page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeRect {
-    /// 0-based page index in the composed PDF.
-    pub page_index: u32,
-    pub rect: PdfRect,
-    /// The one seal kind this rectangle is for, when the node asks for several kinds on one
-    /// page (each gets its own place, side by side); `None`: every kind of the node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<SealKind>,
-}
-
-/// Where a signing node landed: one rectangle, or one per page for a cross-page seal (骑缝章:
-/// each rectangle is that page's slice at the right edge; slices are equal widths, in page
-/// order, so that together they make one seal).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodePlacement {
-    pub node_id: String,
-    pub section: String,
-    pub label: String,
-    pub seal_kinds: Vec<SealKind>,
-    pub mandatory: bool,
-    pub cross_page: bool,
-    /// Where the seal(s) go: the composer's place from the tender's anchor, or where the
-    /// bidder put them in the window ([`Composition::place`]). Everything that seals reads this.
-    pub rects: Vec<NodeRect>,
-    /// The composer's rectangles, kept once the bidder moved the seal (the area the window
-    /// snaps to); empty while `rects` are still the composer's.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub anchor_rects: Vec<NodeRect>,
-    /// The bidder placed (or confirmed) this node's seals in the window.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub placed: bool,
-}
-
-impl NodePlacement {
-    /// The composer's rectangles (the node's area), whether or not the bidder moved the seal.
-    pub fn anchor(&self) -> &[NodeRect] {
-        if self.anchor_rects.is_empty() {
-            &self.rects
-        } else {
-            &self.anchor_rects
-        }
-    }
-}
-
-/// Pages of one section in the composed PDF.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SectionPages {
-    pub section: String,
-    pub title: String,
-    /// 0-based, inclusive.
-    pub first_page: u32,
-    pub last_page: u32,
-}
-
-/// The record of a composition, saved in `project.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Composition {
-    /// Path inside the project (`out/bid.pdf`).
-    pub output: String,
-    pub sha256: String,
-    pub size: u64,
-    pub pages: u32,
-    #[serde(with = "time::serde::rfc3339")]
-    pub composed_at: OffsetDateTime,
-    pub sections: Vec<SectionPages>,
-    pub placements: Vec<NodePlacement>,
-    /// Media box `[x1, y1, x2, y2]` of every page, points (what placements are checked against
-    /// and the window lays pages out with); empty in compositions made before it was recorded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub page_boxes: Vec<[f32; 4]>,
-}
 
 /// Composition errors.
 #[derive(Debug, thiserror::Error)]

@@ -16,26 +16,7 @@ pub const A4: (f32, f32) = (595.28, 841.89);
 /// Millimetres to points.
 pub const MM: f32 = 72.0 / 25.4;
 
-/// A rectangle in PDF user space: lower-left and upper-right corners, points.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PdfRect {
-    pub x1: f32,
-    pub y1: f32,
-    pub x2: f32,
-    pub y2: f32,
-}
-
-impl PdfRect {
-    /// From lower-left corner and size.
-    pub fn from_xywh(x: f32, y: f32, w: f32, h: f32) -> Self {
-        Self {
-            x1: x,
-            y1: y,
-            x2: x + w,
-            y2: y + h,
-        }
-    }
-}
+pub use crate::project::composition::PdfRect;
 
 /// Horizontal alignment of a text run.
 #[derive(Clone, Copy)]

@@ -2,64 +2,15 @@
 //! before anything is decoded, and one A4 page per scan with the image fitted inside the
 //! margins (portrait, centred, aspect kept).
 //!
-//! Guarantees: [`scan_size`] reads only the PNG IHDR or the JPEG SOF marker, so a file that
+//! Guarantees: [`scan_size`] (in `crate::attachment`) reads only the PNG IHDR or the JPEG SOF marker, so a file that
 //! declares a huge image is refused before its pixels are allocated; anything that is not a
 //! PNG or baseline/progressive JPEG is refused. Does not: rotate landscape scans, or OCR.
 
 use super::page::{PageDraft, MM};
+pub use crate::attachment::scan_size;
 
 /// Margin around a scan on its page.
 const SCAN_MARGIN: f32 = 15.0 * MM;
-
-/// Width and height in pixels declared by a PNG or JPEG header.
-pub fn scan_size(bytes: &[u8]) -> Result<(u64, u64), String> {
-    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
-    if let Some(rest) = bytes.strip_prefix(PNG) {
-        // The first chunk must be IHDR: length(4) "IHDR" width(4) height(4).
-        if rest.len() < 16 || &rest[4..8] != b"IHDR" {
-            return Err("PNG 文件头损坏（缺少 IHDR）".into());
-        }
-        let w = u32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
-        let h = u32::from_be_bytes([rest[12], rest[13], rest[14], rest[15]]);
-        return Ok((u64::from(w), u64::from(h)));
-    }
-    if bytes.starts_with(&[0xFF, 0xD8]) {
-        let mut i = 2usize;
-        while i + 4 <= bytes.len() {
-            if bytes[i] != 0xFF {
-                return Err("JPEG 文件结构损坏".into());
-            }
-            let marker = bytes[i + 1];
-            if marker == 0xFF {
-                i += 1; // fill byte
-                continue;
-            }
-            if marker == 0xD8 || (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
-                i += 2;
-                continue;
-            }
-            let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
-            if len < 2 {
-                return Err("JPEG 段长度无效".into());
-            }
-            // SOF0..SOF15 except DHT (C4), JPG (C8), DAC (CC) carry the frame size.
-            if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-                if i + 9 > bytes.len() {
-                    break;
-                }
-                let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]);
-                let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]);
-                return Ok((u64::from(w), u64::from(h)));
-            }
-            if marker == 0xDA || marker == 0xD9 {
-                break;
-            }
-            i = i.saturating_add(2 + len);
-        }
-        return Err("JPEG 文件中没有图像尺寸（SOF 段）".into());
-    }
-    Err("不是 PNG 或 JPEG 图片".into())
-}
 
 /// One page with the scan `id` (`px_w` × `px_h` pixels) fitted inside the margins, centred.
 pub fn scan_page<'f>(

@@ -23,6 +23,7 @@
 //! checked from its header before decoding) or a `.md` chapter. Does not: seal,
 //! generate the bid file or talk to the platform.
 
+pub mod composition;
 pub mod form;
 pub mod index;
 
@@ -33,10 +34,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::compose::placement::{NodePosition, PlacementError};
-use crate::compose::{chapter, Composition};
+use crate::attachment;
 use crate::fsio::write_atomic;
 use crate::tender::{self, TenderError, TenderManifest, TenderPackage, TrustedPlatforms};
+use composition::{Composition, NodePosition, PlacementError};
 
 /// The project file inside the folder.
 pub const PROJECT_FILE: &str = "project.json";
@@ -100,7 +101,7 @@ pub enum AttachmentKind {
     /// A PDF, merged page by page.
     #[default]
     Pdf,
-    /// A text chapter (`.md`, see `compose::chapter`) laid out by the composer.
+    /// A text chapter (`.md`, see `attachment::parse_chapter`) laid out by the composer.
     Chapter,
     /// A scanned page (PNG or JPEG, e.g. 营业执照), composed as one A4 page fitted to it.
     Image,
@@ -403,9 +404,9 @@ impl BidProject {
             }
         }
         let limit = if is_chapter {
-            chapter::MAX_CHAPTER_BYTES
+            attachment::MAX_CHAPTER_BYTES
         } else if is_image {
-            chapter::MAX_IMAGE_BYTES
+            attachment::MAX_IMAGE_BYTES
         } else {
             MAX_ATTACHMENT_BYTES
         };
@@ -426,8 +427,8 @@ impl BidProject {
                 .map_err(|_| invalid("文字章节须为 UTF-8 编码".into()))?;
             let base = source.parent().unwrap_or(Path::new("."));
             let mut images = Vec::new();
-            for block in chapter::parse(text) {
-                let chapter::Block::Image { reference, .. } = block else {
+            for block in attachment::parse_chapter(text) {
+                let attachment::Block::Image { reference, .. } = block else {
                     continue;
                 };
                 if images
@@ -446,7 +447,7 @@ impl BidProject {
                 }
                 let img_meta = std::fs::metadata(&img_path)
                     .map_err(|_| invalid(format!("找不到图片“{reference}”")))?;
-                if img_meta.len() > chapter::MAX_IMAGE_BYTES {
+                if img_meta.len() > attachment::MAX_IMAGE_BYTES {
                     return Err(invalid(format!("图片“{reference}”超过 32 MB")));
                 }
                 let img = std::fs::read(&img_path).map_err(|e| io_err(&img_path, e))?;
@@ -484,7 +485,7 @@ impl BidProject {
                 images: Vec::new(),
             }
         } else {
-            let pages = crate::compose::merge::count_pages(&bytes).map_err(invalid)?;
+            let pages = attachment::count_pages(&bytes).map_err(invalid)?;
             let rel = format!("sources/{section}/{next:02}.pdf");
             write_atomic(&self.dir.join(&rel), &bytes).map_err(|e| io_err(source, e))?;
             Attachment {
@@ -687,7 +688,7 @@ impl BidProject {
 /// Refuses an image whose header is not PNG/JPEG or declares more than [`MAX_SCAN_PIXELS`],
 /// before anything decodes it.
 fn check_scan_pixels(bytes: &[u8]) -> Result<(), String> {
-    let (w, h) = crate::compose::scan_size(bytes)?;
+    let (w, h) = attachment::scan_size(bytes)?;
     if w == 0 || h == 0 || w.saturating_mul(h) > MAX_SCAN_PIXELS {
         return Err(format!(
             "图片 {w}×{h} 像素超出范围（最多 {} 万像素）",

@@ -13,6 +13,9 @@ use time::OffsetDateTime;
 use super::TenderError;
 
 /// The format tag every manifest carries; a different tag is refused.
+/// Name of the tender document PDF inside a package (listed in the manifest's documents).
+pub const TENDER_PDF: &str = "tender.pdf";
+
 pub const TENDER_FORMAT: &str = "bidseal-tender/1";
 
 /// The whole manifest. Serialized with `serde_json` as UTF-8; the platform signs the exact bytes.
@@ -312,12 +315,8 @@ impl TenderManifest {
         if self.sections.is_empty() {
             return bad("未定义任何投标文件组成部分".into());
         }
-        if !self
-            .documents
-            .iter()
-            .any(|d| d.file == super::package::TENDER_PDF)
-        {
-            return bad(format!("未列出招标文件正文 {}", super::package::TENDER_PDF));
+        if !self.documents.iter().any(|d| d.file == TENDER_PDF) {
+            return bad(format!("未列出招标文件正文 {}", TENDER_PDF));
         }
         if self.accepted_cas.is_empty() {
             return bad("未列出任何可接受的 CA 根证书".into());

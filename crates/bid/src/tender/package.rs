@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use zip::write::SimpleFileOptions;
 
+pub use super::manifest::TENDER_PDF;
 use super::manifest::{is_plain_id, PackagedFile, TenderManifest, TENDER_FORMAT};
 use super::signature::{PlatformCertificate, PlatformSigner};
 use super::{TenderError, TenderSpec};
@@ -32,8 +33,7 @@ pub const MANIFEST: &str = "tender.json";
 pub const MANIFEST_SIG: &str = "tender.json.sig";
 /// The platform's certificate, PEM.
 pub const PLATFORM_CERT: &str = "platform.crt";
-/// The tender document.
-pub const TENDER_PDF: &str = "tender.pdf";
+
 /// Folder of accepted CA certificates (`trust/NAME.pem`).
 pub const TRUST_DIR: &str = "trust/";
 /// Folder of further tender documents (`docs/NAME.pdf`: drawings, bill of quantities).

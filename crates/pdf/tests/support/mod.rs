@@ -51,80 +51,20 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 
 /// A fresh temporary folder for one test.
 pub fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bidseal-pdf-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    bidseal_testkit::tempdir("pdf", name)
 }
 
-/// A P-256 root CA (`ca.pem`, `ca.key`) and a bidder leaf (`leaf.pem`, `leaf.key`, PKCS#8).
+/// A P-256 root CA (`ca.pem`, `ca.key`) and a bidder leaf (`leaf.pem`, `leaf.key`, PKCS#8),
+/// made with openssl by the workspace's one test-PKI builder (`bidseal_testkit`), and an NSS
+/// database trusting the CA for pdfsig.
 pub fn make_pki(dir: &Path) {
-    let ossl = |args: &[&str]| {
-        run_ok(Command::new("openssl").args(args).current_dir(dir));
-    };
-    ossl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "3650",
-        "-subj",
+    bidseal_testkit::ca_and_leaf(
+        dir,
+        "ca",
         "/CN=BidSeal Test Root CA/O=Test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    ossl(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        "leaf.key",
-    ]);
-    ossl(&[
-        "req",
-        "-new",
-        "-utf8",
-        "-key",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-        "-subj",
+        "leaf",
         "/CN=张三/O=某某建设工程有限公司/serialNumber=91350100M000100Y43",
-    ]);
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n",
-    )
-    .expect("write ext");
-    ossl(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "365",
-        "-extfile",
-        "leaf.ext",
-        "-out",
-        "leaf.pem",
-    ]);
+    );
     make_nss_db(dir);
 }
 
