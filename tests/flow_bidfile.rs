@@ -375,6 +375,8 @@ fn a_missing_mandatory_seal_blocks_generation_with_a_list() {
             },
             kind: None,
         }],
+        anchor_rects: Vec::new(),
+        placed: false,
     };
     let nodes = vec![node("n1", true), node("n2", true), node("n3", false)];
     let sealed = vec![bidseal_workflow::seal::SealedPlacement {

@@ -25,6 +25,17 @@ fn main() {
             commands::project::recent_projects,
             commands::project::open_project,
             commands::project::new_project,
+            // Bidder: pages, composing, seal placement (deskbid).
+            commands::pages::compose_project,
+            commands::pages::bid_pdf,
+            commands::pages::place_seal,
+            commands::pages::verify_sealed,
+            commands::bidform::preview_field,
+            commands::bidform::save_bid_form,
+            commands::bidform::attach_file,
+            commands::generate::generation_check,
+            commands::generate::start_generate_scan,
+            commands::generate::start_trial_decrypt_scan,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

@@ -26,8 +26,17 @@ export async function type(session, id, text) {
   assert.equal(await input.getAttribute("value"), text);
 }
 
+/** The displayed element with `data-testid=id` (closed dialogs keep theirs, hidden), or null. */
+export async function displayed(session, id) {
+  for (const el of await session.findElements(byTestId(id))) {
+    if (await el.isDisplayed().catch(() => false)) return el;
+  }
+  return null;
+}
+
 export async function stateText(session) {
-  return (await session.findElement(byTestId("scan-state"))).getText();
+  const el = await displayed(session, "scan-state");
+  return el ? el.getText() : "";
 }
 
 /** Waits until the scan dialog's state text matches `pattern`; returns it. */
@@ -57,7 +66,9 @@ export async function readQrFromWindow(session, name) {
 
 /** Closes the scan dialog and waits until no dialog covers the page. */
 export async function closeScanDialog(session) {
-  await (await visible(session, "scan-close")).click();
+  let close = null;
+  await session.wait(async () => (close = await displayed(session, "scan-close")) !== null, 10000);
+  await close.click();
   await session.wait(async () => {
     const overlays = await session.findElements(By.css(".el-overlay"));
     for (const o of overlays) if (await o.isDisplayed()) return false;

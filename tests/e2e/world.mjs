@@ -71,14 +71,29 @@ export class World {
     return execFileSync(this.bin, args, { env: { ...process.env, BIDSEAL_INDEX: this.index }, stdio: ["ignore", "pipe", "pipe"] }).toString();
   }
 
-  /** Fills the project, attaches the tender PDF to every section and composes the bid PDF. */
-  compose() {
+  /** Fills the project, attaches the tender PDF to every section and composes the bid PDF;
+   * with `technicalPages`, the technical section gets a PDF of that many pages instead (the
+   * tender's pages repeated, by qpdf). */
+  compose({ technicalPages = 0 } = {}) {
     const pdf = path.join(REPO, "assets/demo-tender/tender.pdf");
     for (const section of ["business", "technical", "qualification"]) {
-      this.cli(["project", "attach", this.project, "--section", section, pdf]);
+      const file = section === "technical" && technicalPages > 0 ? this.longPdf(technicalPages) : pdf;
+      this.cli(["project", "attach", this.project, "--section", section, file]);
     }
     this.cli(["project", "set", this.project, "price=4321000.50", "duration=300", "quality=合格", "project_manager=王芳"]);
     this.cli(["project", "compose", this.project]);
+  }
+
+  /** A PDF of `pages` pages (the demo tender's text pages over and over). */
+  longPdf(pages) {
+    const tender = path.join(REPO, "assets/demo-tender/tender.pdf");
+    const out = path.join(this.dir, `技术文件-${pages}页.pdf`);
+    const per = Number(execFileSync("qpdf", ["--show-npages", tender]).toString().trim());
+    const copies = Array(Math.ceil(pages / per)).fill(tender);
+    execFileSync("qpdf", ["--empty", "--pages", ...copies, "--", out]);
+    execFileSync("qpdf", ["--empty", "--pages", out, `1-${pages}`, "--", `${out}.cut`]);
+    fs.renameSync(`${out}.cut`, out);
+    return out;
   }
 
   /** A phone scanning `payload`; resolves with { code, stdout, stderr } when it exits. */

@@ -5,6 +5,7 @@
  */
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { ScanInput } from "./scan/scanMachine";
+import type { PageBox, PdfRect } from "./pages/layout";
 
 export interface AppInfo {
   version: string;
@@ -35,6 +36,15 @@ export interface NodeView {
   mandatory: boolean;
   pages: number[];
   state: NodeState;
+  /** Seal kinds as the tender names them, same order as `seal_kinds`. */
+  kind_ids: SealKindId[];
+  cross_page: boolean;
+  /** Where the seals go now (PDF points, 0-based pages); empty when unmapped. */
+  rects: NodeRect[];
+  /** The composer's place (the area placement snaps to). */
+  anchor: NodeRect[];
+  /** The bidder placed or confirmed the seals in the window. */
+  placed: boolean;
 }
 
 export interface SectionView {
@@ -42,7 +52,11 @@ export interface SectionView {
   title: string;
   kind: string;
   attachments: number;
+  attachment_files: AttachmentView[];
+  min_attachments: number;
   nodes: NodeView[];
+  /** 0-based first and last page in the composed PDF. */
+  pages: [number, number] | null;
 }
 
 export interface ProjectView {
@@ -56,8 +70,15 @@ export interface ProjectView {
   opening_time: string;
   bidder_name: string;
   bidder_credit_code: string;
+  legal_representative: string;
   composed_pages: number | null;
+  /** `out/sealed.pdf` exists (current or not). */
+  has_sealed_pdf: boolean;
+  /** Media box of every composed page, PDF points. */
+  page_boxes: PageBox[];
   sections: SectionView[];
+  /** The bidder's facts then the bid form (投标函), with stored values. */
+  form: FormFieldView[];
   missing: string[];
 }
 
@@ -81,12 +102,28 @@ export type ScanUpdate =
   | ({ type: "authenticated" } & AuthenticatedView)
   | { type: "rejected"; code: string; message: string }
   | { type: "expired" }
-  | { type: "failed"; code: string; message: string };
+  | { type: "failed"; code: string; message: string }
+  // Bidder: 生成标书 and 试解密 (deskbid).
+  | { type: "bytes"; stage: string; done: number; total: number }
+  | ({ type: "generated" } & GeneratedView)
+  | ({ type: "trial_decrypted" } & TrialView);
 
 /** A Rust update as an input of the scan machine. */
 export function toScanInput(u: ScanUpdate): ScanInput {
   if (u.type === "authenticated") {
     const { type: _type, ...view } = u;
+    return { type: "confirmed", result: view };
+  }
+  if (u.type === "generated") {
+    const { type: _type, ...view } = u;
+    return { type: "confirmed", result: view };
+  }
+  if (u.type === "trial_decrypted") {
+    const { type: _type, ...view } = u;
+    if (!view.passed) {
+      const failed = view.checks.filter((c) => c.startsWith("[未通过]"));
+      return { type: "failed", code: "TRIAL_NOT_PASSED", message: failed.join("；") || view.checks.join("；") };
+    }
     return { type: "confirmed", result: view };
   }
   if (u.type === "sealed") {
@@ -141,3 +178,145 @@ export const cancelScan = (scanId: number) => invoke<boolean>("cancel_scan", { s
 /** New project folder `dir` from the tender package `tender`, pinned to `platformCert` (PEM). */
 export const newProject = (dir: string, tender: string, platformCert: string) =>
   invoke<ProjectView>("new_project", { dir, tender, platformCert });
+
+// ---- Bidder: the bid's pages, composing and seal placement (src-tauri/src/commands/pages.rs) ----
+
+/** Seal kinds as the tender names them. */
+export type SealKindId = "enterprise" | "legal_person" | "legal_person_signature" | "personal" | "department";
+
+/** Where one seal of a node goes: a page (0-based) and a rectangle in PDF points. */
+export interface NodeRect {
+  page_index: number;
+  rect: PdfRect;
+  /** The one kind this rectangle is for when the node asks for several. */
+  kind?: SealKindId | null;
+}
+
+/** Where the bidder puts a seal (`bid::compose::placement::NodePosition`). */
+export type NodePosition =
+  | { type: "page"; page_index: number; rect: PdfRect }
+  | { type: "cross_page"; first_page: number; last_page: number; y_mid: number };
+
+export type BidPdfKind = "composed" | "sealed";
+
+/** Composes the bid PDF and maps every signing node to its page. */
+export const composeProject = (projectPath: string) => invoke<ProjectView>("compose_project", { projectPath });
+
+/** The composed or sealed PDF's bytes (only while they are what the project records). */
+export const bidPdf = (projectPath: string, which: BidPdfKind) => invoke<ArrayBuffer>("bid_pdf", { projectPath, which });
+
+/** Stores where the bidder puts `node`'s seal of `kind`; refused with a `PLACE_…` code. */
+export const placeSeal = (projectPath: string, node: string, kind: SealKindId | null, position: NodePosition) =>
+  invoke<ProjectView>("place_seal", { projectPath, node, kind, position });
+
+/** A change made after a signature (`verify`). */
+export interface ChangeView {
+  allowed: boolean;
+  description: string;
+  page: number | null;
+}
+
+/** One signature of the sealed PDF, as verified. */
+export interface SignatureView {
+  field_name: string;
+  seal_kind: string | null;
+  signer: string | null;
+  organization: string | null;
+  credit_code: string | null;
+  signing_time: string | null;
+  valid: boolean;
+  covers_whole_file: boolean;
+  covered_end: number;
+  problems: string[];
+  changes: ChangeView[];
+}
+
+export interface SignaturesView {
+  file: string;
+  file_len: number;
+  revisions: number;
+  all_valid: boolean;
+  signatures: SignatureView[];
+}
+
+/** Verifies every signature of the project's sealed PDF against the tender's CAs. */
+export const verifySealed = (projectPath: string) => invoke<SignaturesView>("verify_sealed", { projectPath });
+
+// ---- Bidder: bid form and attachments (src-tauri/src/commands/bidform.rs) ----
+
+export interface AttachmentView {
+  name: string;
+  kind: "pdf" | "image" | "chapter";
+  pages: number;
+}
+
+/** A field as the tender defines it (`PriceFormField`). */
+export interface FormField {
+  key: string;
+  label: string;
+  kind: "money" | "integer" | "text";
+  unit?: string | null;
+  required: boolean;
+  max?: string | null;
+}
+
+export interface FormFieldView {
+  field: FormField;
+  value: string;
+  capitals: string | null;
+}
+
+export interface FieldPreview {
+  canonical: string;
+  capitals: string | null;
+}
+
+/** The value as it would be stored, with 大写金额 for money; refused with `E_FIELD`. */
+export const previewField = (field: FormField, raw: string) => invoke<FieldPreview>("preview_field", { field, raw });
+/** Stores `[key, value]` pairs, all or nothing. */
+export const saveBidForm = (projectPath: string, values: [string, string][]) => invoke<ProjectView>("save_bid_form", { projectPath, values });
+/** Copies the file at `path` into the project as the next attachment of `section`. */
+export const attachFile = (projectPath: string, section: string, path: string) => invoke<ProjectView>("attach_file", { projectPath, section, path });
+
+// ---- Bidder: 生成标书 and 试解密 (src-tauri/src/commands/generate.rs) ----
+
+/** One line of the 生成标书 checklist (`ok`: true passed, false blocks, null checked during the scan). */
+export interface CheckItem {
+  key: "seals" | "bidder" | "certificate" | "ca" | "deadline" | "output";
+  ok: boolean | null;
+  line: string;
+}
+
+export interface GeneratedView {
+  path: string;
+  size: number;
+  sha256: string;
+  recipients: string[];
+}
+
+export interface TrialView {
+  passed: boolean;
+  opened_as: string | null;
+  checks: string[];
+}
+
+/** The checklist for writing the bid file to `output` ("" = the default place); returns the output used. */
+export const generationCheck = (projectPath: string, output: string) => invoke<[string, CheckItem[]]>("generation_check", { projectPath, output });
+
+/** 生成标书: 扫码认证 then the generate scan. */
+export function generateScan(projectPath: string, output: string, colleagues: number, qrTtlSecs: number): ScanStarter {
+  return (onInput) => {
+    const updates = new Channel<ScanUpdate>();
+    updates.onmessage = (u) => onInput(toScanInput(u));
+    return invoke<number>("start_generate_scan", { projectPath, output, colleagues, qrTtlSecs, updates });
+  };
+}
+
+/** 试解密 of the bid file at `bidFile`. */
+export function trialDecryptScan(projectPath: string, bidFile: string, qrTtlSecs: number): ScanStarter {
+  return (onInput) => {
+    const updates = new Channel<ScanUpdate>();
+    updates.onmessage = (u) => onInput(toScanInput(u));
+    return invoke<number>("start_trial_decrypt_scan", { projectPath, bidFile, qrTtlSecs, updates });
+  };
+}

@@ -9,6 +9,10 @@ import {
 import "element-plus/dist/index.css";
 import "./style.css";
 import App from "./App.vue";
+// Bidder project views: pages, seal placement, signatures, bid form, generation (deskbid).
+import {
+  ElTabs, ElTabPane, ElRadioButton, ElProgress, ElEmpty, ElTooltip as ElTooltipBid,
+} from "element-plus";
 import { i18n } from "./i18n";
 
 const app = createApp(App).use(i18n).use(ElLoading);
@@ -18,4 +22,5 @@ const components: Component[] = [
   ElTableColumn, ElTag, ElTooltip, ElTree,
 ];
 for (const c of components) app.use(c as never);
+for (const c of [ElTabs, ElTabPane, ElRadioButton, ElProgress, ElEmpty, ElTooltipBid] as Component[]) app.use(c as never);
 app.mount("#app");

@@ -26,8 +26,8 @@ use crate::hall::{decrypt_in_session, fail_scan, prepare};
 use crate::phone_adapters::{parse_chain, verify_prehash};
 use crate::scan_session::{ScanPresenter, ScanSession, ScanTarget};
 use bidseal_bid::bidfile::{
-    check_bidder_certificate, manifest_signed_attributes, write_bid_file, BidFileInputs,
-    BidFileSummary, BidManifest,
+    check_bidder_certificate, manifest_signed_attributes, write_bid_file_with, BidFileInputs,
+    BidFileSummary, BidManifest, WriteStage,
 };
 use bidseal_bid::opening::{BidOpeningReport, HallContext};
 use bidseal_cms::cert::{Certificate, TrustStore};
@@ -119,7 +119,20 @@ pub async fn generate_bid_file(
         recipients,
         ukm: Some(ukm.to_bytes()),
     };
-    let summary = write_bid_file(&job.output, &inputs, accepted, &bidder.chain, now)?;
+    let summary = write_bid_file_with(
+        &job.output,
+        &inputs,
+        accepted,
+        &bidder.chain,
+        now,
+        &mut |stage, done, total| {
+            let stage = match stage {
+                WriteStage::Packaging => "打包",
+                WriteStage::Encrypting => "加密",
+            };
+            presenter.bytes(stage, done, total);
+        },
+    )?;
     presenter.status(&format!(
         "投标文件已生成：{}（{} 字节）",
         summary.path.display(),

@@ -167,6 +167,71 @@ pub fn current_seal_record(project: &BidProject) -> Option<SealRecord> {
     .then_some(record)
 }
 
+/// The composed PDF's bytes, only while they are the recorded composition (what the seal
+/// placements describe); else `E_NOT_COMPOSED` / `E_COMPOSED_CHANGED`.
+pub fn composed_pdf_bytes(project: &BidProject) -> Result<Vec<u8>, FlowError> {
+    let c = project.file().composition.as_ref().ok_or_else(|| {
+        not_ready(
+            "E_NOT_COMPOSED",
+            "投标文件尚未合成，请先合成投标文件".into(),
+        )
+    })?;
+    read_recorded(
+        &project.dir().join(&c.output),
+        &c.sha256,
+        "请重新合成投标文件",
+    )
+}
+
+/// The sealed PDF's bytes, only while its sealing record is current ([`current_seal_record`]).
+pub fn sealed_pdf_bytes(project: &BidProject) -> Result<Vec<u8>, FlowError> {
+    let record = current_seal_record(project).ok_or_else(|| {
+        not_ready(
+            "E_NOT_SEALED",
+            "没有与当前合成一致的签章文件，请先完成标书签章".into(),
+        )
+    })?;
+    read_recorded(
+        &project.dir().join(&record.sealed),
+        &record.sealed_sha256,
+        "请重新签章",
+    )
+}
+
+/// Every signature of the project's sealed PDF (`out/sealed.pdf`, current or not: a changed
+/// file is exactly what the bidder must see), verified against the tender's accepted CAs now,
+/// under the sealed-bid policy (`bidseal_pdf::verify`, as `bidseal verify` and the hall).
+pub fn verify_sealed(
+    project: &BidProject,
+) -> Result<bidseal_pdf::verify::VerificationReport, FlowError> {
+    let path = project.dir().join(SEALED_PDF);
+    if !path.is_file() {
+        return Err(not_ready(
+            "E_NOT_SEALED",
+            "项目中还没有签章后的投标文件，请先完成标书签章".into(),
+        ));
+    }
+    let trust = accepted_cas(project.tender())?;
+    bidseal_pdf::verify::verify_file(&path, &trust, SystemTime::now())
+        .map_err(|e| not_ready(e.code(), format!("无法验证 {}：{e}", path.display())))
+}
+
+/// Reads `path` once and checks it against the recorded SHA-256 (hex).
+fn read_recorded(path: &Path, sha256: &str, what_to_do: &str) -> Result<Vec<u8>, FlowError> {
+    let bytes = std::fs::read(path).map_err(|e| system(&path.display().to_string(), e))?;
+    let actual: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if actual != sha256 {
+        return Err(not_ready(
+            "E_COMPOSED_CHANGED",
+            format!("{} 在记录后被修改，{what_to_do}", path.display()),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// The bidder as entered in the project.
 pub fn project_bidder(project: &BidProject) -> BidderIds {
     let b = &project.file().bidder;
@@ -366,6 +431,95 @@ pub fn preflight(project: &BidProject, step: ProjectStep<'_>) -> Result<Vec<Stri
             )])
         }
     }
+}
+
+/// One line of the 生成标书 checklist.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CheckItem {
+    /// Stable key: `seals`, `bidder`, `certificate`, `ca`, `deadline`, `output`.
+    pub key: &'static str,
+    /// `Some(true)` passed, `Some(false)` blocks generation, `None` checked during the scan.
+    pub ok: Option<bool>,
+    /// What was found and, when it blocks, what to do (zh-CN).
+    pub line: String,
+}
+
+/// Everything about 生成标书 that can be checked before a scan, as a checklist: mandatory
+/// seals (current sealing record), the bidder's name and credit code entered, the tender's
+/// accepted CAs readable (the certificate itself is matched to the bidder and the CAs during the
+/// first scan: `None`), the bid deadline not passed at `now`, and the output place
+/// ([`check_output`]). Generation may start only when no item is `Some(false)`.
+pub fn generation_checklist(
+    project: &BidProject,
+    output: &Path,
+    now: bidseal_bid::time::OffsetDateTime,
+) -> Vec<CheckItem> {
+    let item = |key, r: Result<String, String>| match r {
+        Ok(line) => CheckItem {
+            key,
+            ok: Some(true),
+            line,
+        },
+        Err(line) => CheckItem {
+            key,
+            ok: Some(false),
+            line,
+        },
+    };
+    let seals = sealed_for_generation(project);
+    let b = &project.file().bidder;
+    let deadline = project.manifest().bid_deadline;
+    let cas = accepted_titles(project);
+    vec![
+        item(
+            "seals",
+            match &seals {
+                Ok(_) => Ok("所有必须的签章节点均已签章，签章文件未被修改".into()),
+                Err(e) => Err(format!("{e}（请在「页面与签章」放置印章后点「标书签章」）")),
+            },
+        ),
+        item(
+            "bidder",
+            if b.name.is_empty() || b.credit_code.is_empty() {
+                Err("未填写投标人名称或统一社会信用代码（请在「投标函与附件」填写）".into())
+            } else {
+                Ok(format!("投标人：{}（{}）", b.name, b.credit_code))
+            },
+        ),
+        CheckItem {
+            key: "certificate",
+            ok: None,
+            line: format!(
+                "第 1 次扫码（扫码认证）时核对：证书须属于 {}（{}）",
+                b.name, b.credit_code
+            ),
+        },
+        item(
+            "ca",
+            accepted_cas(project.tender())
+                .map(|_| format!("招标文件认可的 CA：{cas}（扫码认证时核对证书由其签发）"))
+                .map_err(|e| format!("招标文件中的 CA 证书无法读取：{e}（请重新导入招标文件）")),
+        ),
+        item(
+            "deadline",
+            if now < deadline {
+                Ok(format!("投标截止时间 {deadline} 之前"))
+            } else {
+                Err(format!("投标截止时间 {deadline} 已过，不能再生成投标文件"))
+            },
+        ),
+        item(
+            "output",
+            match &seals {
+                Ok(sealed) => check_output(output, sealed)
+                    .map(|()| format!("投标文件将写到 {}", output.display()))
+                    .map_err(|e| e.to_string()),
+                Err(_) => check_output(output, &project.dir().join(SEALED_PDF))
+                    .map(|()| format!("投标文件将写到 {}", output.display()))
+                    .map_err(|e| e.to_string()),
+            },
+        ),
+    ]
 }
 
 /// The bid file's folder exists and takes a new file; the output is neither a folder nor the

@@ -30,6 +30,9 @@ pub trait ScanPresenter: Send {
     /// `done` of `total` items of a session-mode scan are finished (e.g. seals placed), so a
     /// window can show how many remain. The default does nothing.
     fn progress(&mut self, _done: usize, _total: usize) {}
+    /// Long file work after the scan: `done` of `total` bytes of `stage` (zh-CN: 打包, 加密),
+    /// so a window can show a progress bar and the time left. The default does nothing.
+    fn bytes(&mut self, _stage: &str, _done: u64, _total: u64) {}
 }
 
 /// Relay and what the phone is told about the platform and project.

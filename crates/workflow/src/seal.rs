@@ -285,6 +285,8 @@ mod tests {
                     kind: None,
                 })
                 .collect(),
+            anchor_rects: Vec::new(),
+            placed: false,
         }
     }
 

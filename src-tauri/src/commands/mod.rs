@@ -8,6 +8,11 @@
 pub mod project;
 pub mod scan;
 
+// Bidder: the bid's pages, composing and seal placement (deskbid).
+pub mod bidform;
+pub mod generate;
+pub mod pages;
+
 use bidseal_relay::{Relay, RelayHandle};
 use bidseal_workflow::about::AppInfo;
 use serde::Serialize;

@@ -5,12 +5,15 @@
 //! Guarantees: a node is `done` only when the current sealing record (same composition, the
 //! sealed PDF unchanged since) lists it, `unsealed` when the current composition places it,
 //! `unmapped` otherwise; a new project is only created from a package verified against the
-//! platform certificate the user names. Does not: edit, compose or seal (those are CLI-only so
-//! far) — the window says so rather than pretending.
+//! platform certificate the user names. Does not: edit the project (see `pages` for composing and
+//! placing seals) or seal (see `scan`).
 
 use super::CommandError;
+use bidseal_bid::compose::NodeRect;
+use bidseal_bid::project::form::money_in_capitals;
 use bidseal_bid::project::index::{ProjectIndex, RecentProject};
-use bidseal_bid::project::BidProject;
+use bidseal_bid::project::{AttachmentKind, BidProject, BIDDER_KEYS};
+use bidseal_bid::tender::{FieldKind, PriceFormField, SealKind};
 use bidseal_bid::tender::{PlatformCertificate, TrustedPlatforms};
 use bidseal_bid::time::OffsetDateTime;
 use bidseal_workflow::project_flow::current_seal_record;
@@ -43,6 +46,40 @@ pub struct NodeView {
     /// 1-based pages it sits on in the composed PDF (empty when unmapped).
     pub pages: Vec<u32>,
     pub state: NodeState,
+    /// Seal kinds as the tender names them (`enterprise`, `legal_person`, …), same order as
+    /// `seal_kinds`.
+    pub kind_ids: Vec<SealKind>,
+    /// 骑缝章 (placed over a page range).
+    pub cross_page: bool,
+    /// Where the seals go now (PDF points, 0-based pages); empty when unmapped.
+    pub rects: Vec<NodeRect>,
+    /// The composer's place from the tender's anchor (the area the window snaps to).
+    pub anchor: Vec<NodeRect>,
+    /// The bidder placed or confirmed the seals in the window.
+    pub placed: bool,
+}
+
+/// An attachment of a section.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentView {
+    /// The name it was attached under.
+    pub name: String,
+    /// `pdf`, `image` or `chapter`.
+    pub kind: AttachmentKind,
+    /// Pages (0 for a chapter until laid out).
+    pub pages: u32,
+}
+
+/// A field of the bid form or of the bidder's facts, with its stored value.
+#[derive(Debug, Clone, Serialize)]
+pub struct FormFieldView {
+    /// The tender's definition (key, label, kind, unit, required, max); bidder facts are
+    /// `text` fields keyed `bidder.…`.
+    pub field: PriceFormField,
+    /// The stored (canonical) value, empty when not filled.
+    pub value: String,
+    /// 大写金额 of a stored money value.
+    pub capitals: Option<String>,
 }
 
 /// A section of the bid, with its signing nodes.
@@ -53,7 +90,13 @@ pub struct SectionView {
     /// Kind, zh-CN (商务标, 技术标, …).
     pub kind: String,
     pub attachments: usize,
+    /// The attachments, in binding order.
+    pub attachment_files: Vec<AttachmentView>,
+    /// Fewest attachments the tender asks for.
+    pub min_attachments: u32,
     pub nodes: Vec<NodeView>,
+    /// 0-based first and last page in the composed PDF (when composed).
+    pub pages: Option<(u32, u32)>,
 }
 
 /// One bid project as the window shows it.
@@ -69,13 +112,22 @@ pub struct ProjectView {
     pub opening_time: String,
     pub bidder_name: String,
     pub bidder_credit_code: String,
+    /// 法定代表人 as entered (the seal previews name them).
+    pub legal_representative: String,
     pub composed_pages: Option<u32>,
+    /// `out/sealed.pdf` exists (current or not: the signatures panel verifies it either way).
+    pub has_sealed_pdf: bool,
+    /// Media box of every composed page (`[x1, y1, x2, y2]`, points); empty when not composed
+    /// or composed by a version that did not record them.
+    pub page_boxes: Vec<[f32; 4]>,
     pub sections: Vec<SectionView>,
+    /// The bidder's facts then the tender's bid form (投标函), with stored values.
+    pub form: Vec<FormFieldView>,
     /// What is still to do, zh-CN (from the project).
     pub missing: Vec<String>,
 }
 
-fn project_err(e: bidseal_bid::project::ProjectError) -> CommandError {
+pub(crate) fn project_err(e: bidseal_bid::project::ProjectError) -> CommandError {
     CommandError::coded(e.code(), e)
 }
 
@@ -92,7 +144,7 @@ fn local_time(t: bidseal_bid::time::OffsetDateTime) -> String {
     .unwrap_or_else(|| t.to_string())
 }
 
-fn project_view(project: &BidProject) -> ProjectView {
+pub(crate) fn project_view(project: &BidProject) -> ProjectView {
     let m = project.manifest();
     let f = project.file();
     let record = current_seal_record(project);
@@ -109,6 +161,18 @@ fn project_view(project: &BidProject) -> ProjectView {
             title: s.title.clone(),
             kind: s.kind.zh().into(),
             attachments: f.attachments.get(&s.id).map_or(0, Vec::len),
+            attachment_files: f
+                .attachments
+                .get(&s.id)
+                .into_iter()
+                .flatten()
+                .map(|a| AttachmentView {
+                    name: a.original_name.clone(),
+                    kind: a.kind,
+                    pages: a.pages,
+                })
+                .collect(),
+            min_attachments: s.min_attachments,
             nodes: m
                 .signing_nodes
                 .iter()
@@ -134,9 +198,20 @@ fn project_view(project: &BidProject) -> ProjectView {
                         mandatory: n.mandatory,
                         pages,
                         state,
+                        kind_ids: n.seal_kinds.clone(),
+                        cross_page: placed.is_some_and(|p| p.cross_page),
+                        rects: placed.map(|p| p.rects.clone()).unwrap_or_default(),
+                        anchor: placed.map(|p| p.anchor().to_vec()).unwrap_or_default(),
+                        placed: placed.is_some_and(|p| p.placed),
                     }
                 })
                 .collect(),
+            pages: f.composition.as_ref().and_then(|c| {
+                c.sections
+                    .iter()
+                    .find(|p| p.section == s.id)
+                    .map(|p| (p.first_page, p.last_page))
+            }),
         })
         .collect();
     ProjectView {
@@ -150,8 +225,54 @@ fn project_view(project: &BidProject) -> ProjectView {
         opening_time: local_time(m.opening_time),
         bidder_name: f.bidder.name.clone(),
         bidder_credit_code: f.bidder.credit_code.clone(),
+        legal_representative: f.bidder.legal_representative.clone(),
         composed_pages: f.composition.as_ref().map(|c| c.pages),
+        has_sealed_pdf: project
+            .dir()
+            .join(bidseal_bid::project::SEALED_PDF)
+            .is_file(),
+        page_boxes: f
+            .composition
+            .as_ref()
+            .map(|c| c.page_boxes.clone())
+            .unwrap_or_default(),
         sections,
+        form: BIDDER_KEYS
+            .iter()
+            .zip([
+                &f.bidder.name,
+                &f.bidder.credit_code,
+                &f.bidder.legal_representative,
+                &f.bidder.address,
+                &f.bidder.contact,
+                &f.bidder.phone,
+            ])
+            .map(|((key, label), value)| FormFieldView {
+                field: PriceFormField {
+                    key: (*key).into(),
+                    label: (*label).into(),
+                    kind: FieldKind::Text,
+                    unit: None,
+                    required: matches!(
+                        *key,
+                        "bidder.name" | "bidder.credit_code" | "bidder.legal_representative"
+                    ),
+                    max: None,
+                },
+                value: value.clone(),
+                capitals: None,
+            })
+            .chain(m.price_form.iter().map(|field| {
+                let value = f.form.get(&field.key).cloned().unwrap_or_default();
+                FormFieldView {
+                    capitals: (field.kind == FieldKind::Money && !value.is_empty())
+                        .then(|| money_in_capitals(&value))
+                        .flatten(),
+                    field: field.clone(),
+                    value,
+                }
+            }))
+            .collect(),
         missing: project.missing(),
     }
 }

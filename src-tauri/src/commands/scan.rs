@@ -91,6 +91,36 @@ pub enum ScanUpdate {
         /// zh-CN message.
         message: String,
     },
+    // Bidder: 生成标书 and 试解密 (deskbid).
+    /// 生成标书 succeeded: the encrypted bid file is written.
+    Generated {
+        /// The bid file.
+        path: String,
+        /// Its size, bytes.
+        size: u64,
+        /// Its SHA-256, hex.
+        sha256: String,
+        /// Who can decrypt it (certificate subjects).
+        recipients: Vec<String>,
+    },
+    /// Packaging or encryption of the bid file: `done` of `total` bytes of `stage` (打包, 加密).
+    Bytes {
+        /// zh-CN stage name.
+        stage: String,
+        /// Bytes done.
+        done: u64,
+        /// Bytes in this stage.
+        total: u64,
+    },
+    /// 试解密 finished: `passed` when every opening check passed; `checks` one zh-CN line each.
+    TrialDecrypted {
+        /// Every check passed.
+        passed: bool,
+        /// The certificate it was opened with.
+        opened_as: Option<String>,
+        /// `[通过]`/`[未通过]` lines, in order.
+        checks: Vec<String>,
+    },
 }
 
 /// The authenticated certificate as the window shows it.
@@ -129,7 +159,10 @@ impl From<&AuthenticatedBidder> for AuthenticatedView {
 
 /// The outcome of a flow as the final update: a phone refusal is `rejected`, an unscanned QR
 /// `expired`, anything else `failed` with its code.
-fn final_update<T>(result: Result<T, FlowError>, done: impl FnOnce(T) -> ScanUpdate) -> ScanUpdate {
+pub(crate) fn final_update<T>(
+    result: Result<T, FlowError>,
+    done: impl FnOnce(T) -> ScanUpdate,
+) -> ScanUpdate {
     match result {
         Ok(v) => done(v),
         Err(FlowError::Refused(reason)) => ScanUpdate::Rejected {
@@ -145,12 +178,12 @@ fn final_update<T>(result: Result<T, FlowError>, done: impl FnOnce(T) -> ScanUpd
 }
 
 /// The flows' presenter for the window: every call becomes a [`ScanUpdate`] on the channel.
-struct WindowPresenter {
-    updates: Channel<ScanUpdate>,
+pub(crate) struct WindowPresenter {
+    pub(crate) updates: Channel<ScanUpdate>,
 }
 
 impl WindowPresenter {
-    fn send(&self, update: ScanUpdate) {
+    pub(crate) fn send(&self, update: ScanUpdate) {
         // The window may be gone (closed mid-scan); the flow then ends on its own time-out.
         let _ = self.updates.send(update);
     }
@@ -184,6 +217,14 @@ impl ScanPresenter for WindowPresenter {
 
     fn progress(&mut self, done: usize, total: usize) {
         self.send(ScanUpdate::Progress { done, total });
+    }
+
+    fn bytes(&mut self, stage: &str, done: u64, total: u64) {
+        self.send(ScanUpdate::Bytes {
+            stage: stage.into(),
+            done,
+            total,
+        });
     }
 }
 
@@ -226,7 +267,7 @@ impl ScanTasks {
     }
 
     /// Runs the flow made by `make` on a thread of its own, driven by the app's runtime.
-    fn spawn_local<F, Fut>(&self, make: F) -> u64
+    pub(crate) fn spawn_local<F, Fut>(&self, make: F) -> u64
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + 'static,
@@ -255,7 +296,7 @@ impl ScanTasks {
     }
 }
 
-fn scan_options(qr_ttl_secs: u64) -> ScanOptions {
+pub(crate) fn scan_options(qr_ttl_secs: u64) -> ScanOptions {
     ScanOptions {
         ttl: Duration::from_secs(qr_ttl_secs.clamp(MIN_QR_TTL_SECS, MAX_QR_TTL_SECS)),
         response_timeout: RESPONSE_TIMEOUT,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { initialScan, isFinal, reduce, secondsLeft, type ScanInput, type ScanState } from "./scanMachine";
+import { initialScan, isFinal, reduce, secondsLeft, secondsToGo, type ScanInput, type ScanState } from "./scanMachine";
 
 const qr: ScanInput = { type: "qr", operation: "扫码认证", svg: "<svg/>", expires_at: 1000 };
 const run = (s: ScanState, ...inputs: ScanInput[]) => inputs.reduce(reduce, s);
@@ -167,5 +167,54 @@ describe("countdown", () => {
     expect(secondsLeft(s, 1000)).toBe(0);
     expect(secondsLeft(s, 5000)).toBe(0);
     expect(secondsLeft(initialScan("x"), 1)).toBeNull();
+  });
+});
+
+describe("a flow of several scans (生成标书: 扫码认证, then the generate scan)", () => {
+  test("a new QR after the first scan's phone answer is the next scan to make", () => {
+    let s = initialScan("auth");
+    s = reduce(s, { type: "qr", operation: "auth", svg: "<svg>1</svg>", expires_at: 10 });
+    s = reduce(s, { type: "scanned", device: "张伟的手机" });
+    s = reduce(s, { type: "qr", operation: "generate", svg: "<svg>2</svg>", expires_at: 20 });
+    expect(s.phase).toBe("waiting");
+    expect(s.operation).toBe("generate");
+    expect(s.qrSvg).toBe("<svg>2</svg>");
+    expect(s.device).toBeNull();
+    s = reduce(s, { type: "scanned", device: "张伟的手机" });
+    s = reduce(s, { type: "confirmed", result: { path: "x" } });
+    expect(s.phase).toBe("success");
+  });
+
+  test("a QR while waiting, in session mode or after the end changes nothing", () => {
+    const waiting = reduce(initialScan("auth"), { type: "qr", operation: "auth", svg: "a", expires_at: 1 });
+    expect(reduce(waiting, { type: "qr", operation: "auth", svg: "b", expires_at: 2 })).toBe(waiting);
+    let session = reduce(initialScan("sign", 3), { type: "qr", operation: "sign", svg: "a", expires_at: 1 });
+    session = reduce(session, { type: "scanned", device: "d" });
+    expect(reduce(session, { type: "qr", operation: "sign", svg: "b", expires_at: 2 })).toBe(session);
+    const done = reduce(reduce(waiting, { type: "scanned", device: "d" }), { type: "confirmed", result: 1 });
+    expect(reduce(done, { type: "qr", operation: "auth", svg: "b", expires_at: 2 })).toBe(done);
+  });
+});
+
+describe("bytes of the file work after the scan (生成标书)", () => {
+  test("kept per stage, clamped, only once the phone answered and not after the end", () => {
+    let s = run(initialScan("generate"), { type: "qr", operation: "generate", svg: "a", expires_at: 1 });
+    expect(reduce(s, { type: "bytes", stage: "加密", done: 1, total: 2 })).toBe(s);
+    s = reduce(s, { type: "scanned", device: "d" });
+    s = reduce(s, { type: "bytes", stage: "打包", done: 0, total: 100 });
+    expect(s.bytes).toEqual({ stage: "打包", done: 0, total: 100 });
+    s = reduce(s, { type: "bytes", stage: "加密", done: 500, total: 200 });
+    expect(s.bytes).toEqual({ stage: "加密", done: 200, total: 200 });
+    expect(s.phase).toBe("scanned");
+    const done = reduce(s, { type: "confirmed", result: 1 });
+    expect(reduce(done, { type: "bytes", stage: "加密", done: 1, total: 2 })).toBe(done);
+  });
+
+  test("time left from the rate seen so far", () => {
+    expect(secondsToGo({ at: 0, done: 0 }, { at: 1000, done: 10 }, 100)).toBe(9);
+    expect(secondsToGo({ at: 0, done: 0 }, { at: 1000, done: 30 }, 100)).toBe(3);
+    expect(secondsToGo({ at: 0, done: 0 }, { at: 0, done: 10 }, 100)).toBeNull();
+    expect(secondsToGo({ at: 0, done: 10 }, { at: 500, done: 10 }, 100)).toBeNull();
+    expect(secondsToGo({ at: 0, done: 0 }, { at: 500, done: 100 }, 100)).toBe(0);
   });
 });

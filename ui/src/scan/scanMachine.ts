@@ -42,6 +42,8 @@ export interface ScanState {
   result: unknown;
   /** Session mode: seals confirmed and still to come. */
   session: { total: number; remaining: number } | null;
+  /** File work after the scan (生成标书: 打包, 加密): bytes of the current stage. */
+  bytes: { stage: string; done: number; total: number } | null;
 }
 
 /** An update of the scan (from Rust) or an action of the user. */
@@ -50,6 +52,7 @@ export type ScanInput =
   | { type: "scanned"; device: string }
   | { type: "status"; line: string }
   | { type: "progress"; done: number; total: number }
+  | { type: "bytes"; stage: string; done: number; total: number }
   | { type: "confirmed"; result: unknown; remaining?: number }
   | { type: "rejected"; code: string; message: string }
   | { type: "expired" }
@@ -76,6 +79,7 @@ export function initialScan(operation: string, sessionSeals = 0): ScanState {
     reason: null,
     result: null,
     session: sessionSeals > 0 ? { total: sessionSeals, remaining: sessionSeals } : null,
+    bytes: null,
   };
 }
 
@@ -84,6 +88,11 @@ export function reduce(state: ScanState, input: ScanInput): ScanState {
   const open = !isFinal(state);
   switch (input.type) {
     case "qr":
+      // After "scanned": the next scan of a flow of several (生成标书 = 扫码认证, then the
+      // generate scan) — a new QR to scan, the device of the first scan forgotten.
+      if (state.phase === "scanned" && !state.session) {
+        return { ...state, phase: "waiting", operation: input.operation || state.operation, qrSvg: input.svg, expiresAt: input.expires_at, device: null };
+      }
       if (state.phase !== "starting") return state;
       return { ...state, phase: "waiting", operation: input.operation || state.operation, qrSvg: input.svg, expiresAt: input.expires_at };
     case "scanned":
@@ -96,6 +105,11 @@ export function reduce(state: ScanState, input: ScanInput): ScanState {
       const total = Math.max(0, input.total);
       const remaining = Math.max(0, total - input.done);
       return { ...state, phase: "session", session: { total, remaining } };
+    }
+    case "bytes": {
+      if (!open || state.phase === "starting" || state.phase === "waiting") return state;
+      const total = Math.max(0, input.total);
+      return { ...state, bytes: { stage: input.stage, done: Math.min(Math.max(0, input.done), total), total } };
     }
     case "confirmed": {
       if (state.phase !== "scanned" && state.phase !== "session") return state;
@@ -128,4 +142,22 @@ export function reduce(state: ScanState, input: ScanInput): ScanState {
 export function secondsLeft(state: ScanState, nowSecs: number): number | null {
   if (state.expiresAt === null) return null;
   return Math.max(0, Math.floor(state.expiresAt - nowSecs));
+}
+
+/** A byte count at a time (ms). */
+export interface ByteSample {
+  at: number;
+  done: number;
+}
+
+/**
+ * Seconds left for `total` bytes at the rate seen from `first` to `now`, rounded up; null
+ * until there is a rate (no time or no bytes yet), 0 when done.
+ */
+export function secondsToGo(first: ByteSample, now: ByteSample, total: number): number | null {
+  if (now.done >= total) return 0;
+  const ms = now.at - first.at;
+  const bytes = now.done - first.done;
+  if (ms <= 0 || bytes <= 0) return null;
+  return Math.ceil(((total - now.done) * ms) / bytes / 1000);
 }

@@ -100,6 +100,35 @@ pub fn write_bid_file(
     signer_chain: &[Certificate],
     at: SystemTime,
 ) -> Result<BidFileSummary, BidFileError> {
+    write_bid_file_with(
+        output,
+        inputs,
+        accepted,
+        signer_chain,
+        at,
+        &mut |_, _, _| {},
+    )
+}
+
+/// A stage of writing the bid file, for progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteStage {
+    /// Packaging the parts into the plaintext zip: `(0, total)` when it starts, `(total,
+    /// total)` when done (bytes of the parts).
+    Packaging,
+    /// Encrypting the package: plaintext bytes done of the package's size, per chunk.
+    Encrypting,
+}
+
+/// [`write_bid_file`], reporting `(stage, bytes done, bytes total)` to `progress`.
+pub fn write_bid_file_with(
+    output: &Path,
+    inputs: &BidFileInputs,
+    accepted: &TrustStore,
+    signer_chain: &[Certificate],
+    at: SystemTime,
+    progress: &mut (dyn FnMut(WriteStage, u64, u64) + Send),
+) -> Result<BidFileSummary, BidFileError> {
     // 1. Who signs: accepted CA + the project's bidder.
     check_bidder_certificate(signer_chain, accepted, &inputs.manifest.bidder, at)?;
     // 2. The signature really covers these manifest bytes, by this certificate.
@@ -185,13 +214,23 @@ pub fn write_bid_file(
     };
     crate::fsio::sweep_stale_plaintext(&dir, SystemTime::now());
     let package = TempFile(dir.join(crate::fsio::plaintext_temp_name(".zip")));
+    let parts: u64 = inputs
+        .files
+        .iter()
+        .filter_map(|(_, p)| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    progress(WriteStage::Packaging, 0, parts);
     package::write_package(
         &package.0,
         &inputs.manifest_bytes,
         &inputs.manifest_signature,
         &inputs.files,
     )?;
-    envelope::encrypt_file(&package.0, output, &recipients, &mut |_, _| {})?;
+    progress(WriteStage::Packaging, parts, parts);
+    envelope::encrypt_file(&package.0, output, &recipients, &mut |done, total| {
+        progress(WriteStage::Encrypting, done, total)
+    })?;
     drop(package);
     let (sha256, size) = manifest::hash_file(output)?;
     Ok(BidFileSummary {

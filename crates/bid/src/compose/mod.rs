@@ -16,6 +16,7 @@ pub mod font;
 pub mod forms;
 pub mod merge;
 pub mod page;
+pub mod placement;
 pub mod scan;
 
 use std::path::{Path, PathBuf};
@@ -466,6 +467,7 @@ pub fn compose(project: &mut BidProject, now: OffsetDateTime) -> Result<Composit
         composed_at: now,
         sections: section_pages,
         placements,
+        page_boxes,
     };
     project.record_composition(composition.clone())?;
     Ok(composition)
@@ -527,28 +529,10 @@ fn place_nodes(
                     false,
                 )
             }
-            PageAnchor::CrossPage => {
-                let n = (sp.last_page - sp.first_page + 1) as f32;
-                let seal = forms::SEAL_BOX;
-                let slice = (seal / n).max(2.0 * MM);
-                let rects = (sp.first_page..=sp.last_page)
-                    .filter_map(|i| {
-                        let b = boxes.get(i as usize)?;
-                        let mid = (b[1] + b[3]) / 2.0;
-                        Some(NodeRect {
-                            page_index: i,
-                            rect: PdfRect {
-                                x1: b[2] - slice,
-                                y1: mid - seal / 2.0,
-                                x2: b[2],
-                                y2: mid + seal / 2.0,
-                            },
-                            kind: None,
-                        })
-                    })
-                    .collect();
-                (rects, true)
-            }
+            PageAnchor::CrossPage => (
+                placement::cross_page_rects(boxes, sp.first_page, sp.last_page, None),
+                true,
+            ),
         };
         // Several kinds on one single-page anchor (公章 + 法人签名): one place per kind, the
         // first at the anchor; the others are moved clear of it below.
@@ -573,6 +557,8 @@ fn place_nodes(
             mandatory: node.mandatory,
             cross_page,
             rects,
+            anchor_rects: Vec::new(),
+            placed: false,
         });
     }
     separate_seals(&mut out, boxes);

@@ -37,7 +37,7 @@ use time::OffsetDateTime;
 use crate::attachment;
 use crate::fsio::write_atomic;
 use crate::tender::{self, TenderError, TenderManifest, TenderPackage, TrustedPlatforms};
-use composition::Composition;
+use composition::{Composition, NodePosition, PlacementError};
 
 /// The project file inside the folder.
 pub const PROJECT_FILE: &str = "project.json";
@@ -619,8 +619,41 @@ impl BidProject {
         out
     }
 
-    /// Records a composition (called by `compose`), autosaved.
-    pub fn record_composition(&mut self, composition: Composition) -> Result<(), ProjectError> {
+    /// Stores where the bidder puts `node`'s seal of `kind` on the current composition
+    /// ([`Composition::place`]), autosaved. When the seal rectangles change, a sealed PDF made
+    /// on the old ones is retired (it no longer matches what the bidder sees).
+    pub fn place_seal(
+        &mut self,
+        node: &str,
+        kind: Option<crate::tender::SealKind>,
+        position: &NodePosition,
+    ) -> Result<(), ProjectError> {
+        let mut composition = self
+            .file
+            .composition
+            .clone()
+            .ok_or(PlacementError::NotComposed)?;
+        let changed = composition.place(node, kind, position)?;
+        self.file.composition = Some(composition);
+        self.file.updated_at = OffsetDateTime::now_utc();
+        self.save()?;
+        if changed {
+            self.retire_seals()?;
+        }
+        Ok(())
+    }
+
+    /// Records a composition (called by `compose`), autosaved. The same PDF composed again
+    /// keeps the bidder's seal placements (same pages, same places).
+    pub fn record_composition(&mut self, mut composition: Composition) -> Result<(), ProjectError> {
+        if let Some(old) = self
+            .file
+            .composition
+            .as_ref()
+            .filter(|old| old.sha256 == composition.sha256)
+        {
+            composition.placements = old.placements.clone();
+        }
         self.file.updated_at = OffsetDateTime::now_utc();
         let sealed_on = std::fs::read(self.dir.join(SEAL_RECORD))
             .ok()
@@ -709,6 +742,8 @@ pub enum ProjectError {
     UnknownKey { key: String, known: String },
     #[error("字段“{key}”的值无效：{why}")]
     ValueRefused { key: String, why: String },
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
 }
 
 impl ProjectError {
@@ -727,6 +762,7 @@ impl ProjectError {
             ProjectError::AttachmentInvalid { .. } => "PROJECT_ATTACHMENT_INVALID",
             ProjectError::UnknownKey { .. } => "PROJECT_UNKNOWN_KEY",
             ProjectError::ValueRefused { .. } => "PROJECT_VALUE_REFUSED",
+            ProjectError::Placement(e) => e.code(),
         }
     }
 }

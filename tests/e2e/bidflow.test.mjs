@@ -1,0 +1,171 @@
+// The bidder's whole flow in the real window, nothing done by the CLI: new project from the
+// demo tender (导入招标文件) → fill the form (a price over the tender's limit is refused with
+// what to do; the amount in Chinese capitals shown as it will print) → attach a PDF and a
+// scanned image per section (a file that is neither is refused, nothing copied) → 合成投标文件
+// → CA认证 by scan → place every seal (本类全部放置 per kind, 骑缝章 over its range) → 标书签章
+// in session mode → the 签名 panel shows every signature valid. (Drag-and-drop itself is
+// placement.test.mjs; 生成标书 and 试解密 are not in the window yet.)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { By, Key } from "selenium-webdriver";
+import { startApp, stopApp, screenshot } from "./harness.mjs";
+import { World } from "./world.mjs";
+import { byTestId, closeScanDialog, displayed, readQrFromWindow, type, visible, waitState } from "./window.mjs";
+
+const REPO = path.resolve(new URL("../..", import.meta.url).pathname);
+let world;
+let app;
+before(async () => {
+  world = await World.create();
+  app = await startApp(undefined, { BIDSEAL_INDEX: world.index });
+});
+after(async () => {
+  await stopApp(app);
+  await world?.close();
+});
+
+/** Types into an el-input whose testid is on the <input> (select all, then the text). */
+async function fill(session, id, text) {
+  const input = await session.findElement(By.css(`input[data-testid="${id}"]`));
+  await session.executeScript("arguments[0].scrollIntoView({ block: 'center' })", input);
+  await type(session, id, text);
+}
+
+test("whole bidder flow in the window: new project → form → attachments → compose → CA认证 → seals → 标书签章 → 签名 all valid", async () => {
+  const { session } = app;
+  // 导入招标文件.
+  await (await session.findElement(By.css('.card[data-flow="import"]'))).click();
+  const dir = path.join(world.dir, "窗口投标.bidproj");
+  await type(session, "new-project-tender", world.tender);
+  await type(session, "new-project-cert", world.platformCert);
+  await type(session, "new-project-dir", dir);
+  await (await visible(session, "new-project-create")).click();
+  await visible(session, "project-page");
+  assert.equal(await (await session.findElement(byTestId("project-compose"))).isEnabled(), false, "nothing to compose yet");
+
+  // 投标函与附件.
+  await (await visible(session, "tab-form")).click();
+  await visible(session, "project-form");
+  await fill(session, "form-bidder.name", world.enterprise);
+  await fill(session, "form-bidder.credit_code", world.creditCode);
+  await fill(session, "form-bidder.legal_representative", "张伟");
+  await fill(session, "form-price", "5000000.01");
+  await session.wait(async () => /最高限价|不能超过|超过/.test(await (await session.findElement(By.css(".project-form"))).getText()), 10000);
+  await screenshot(session, "form-price-refused.png");
+  await fill(session, "form-price", "4321000.5");
+  await session.wait(async () => (await (await session.findElement(byTestId("form-capitals-price"))).getText()).includes("肆佰叁拾贰万壹仟元伍角整"), 10000);
+  await fill(session, "form-duration", "300");
+  await fill(session, "form-quality", "合格");
+  await fill(session, "form-project_manager", "王芳");
+  await (await visible(session, "form-save")).click();
+  await session.wait(async () => /已保存 \d+ 项/.test(await (await visible(session, "form-message")).getText()), 20000);
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, "project.json"), "utf8"));
+  assert.equal(saved.form.price, "4321000.50");
+  assert.equal(saved.bidder.legal_representative, "张伟");
+
+  // Attachments: a file that is neither PDF nor scan is refused, nothing copied.
+  const junk = path.join(world.dir, "not-a-pdf.pdf");
+  fs.writeFileSync(junk, "MZ\x90\x00 this is not a PDF");
+  await fill(session, "attach-path-business", junk);
+  await (await visible(session, "attach-add-business")).click();
+  const refusal = await visible(session, "attach-error-business", 20000);
+  assert.match(await refusal.getText(), /^\[PROJECT_ATTACHMENT_INVALID\]/);
+  assert.ok(!fs.existsSync(path.join(dir, "sources/business")) || fs.readdirSync(path.join(dir, "sources/business")).length === 0);
+  const pdf = path.join(REPO, "assets/demo-tender/tender.pdf");
+  const scan = path.join(world.dir, "营业执照.png");
+  execFileSync("convert", ["-size", "800x1100", "xc:white", "-fill", "black", "-draw", "rectangle 100,100 700,300", scan]);
+  for (const [section, file] of [["business", pdf], ["technical", pdf], ["qualification", scan]]) {
+    await fill(session, `attach-path-${section}`, file);
+    await (await visible(session, `attach-add-${section}`)).click();
+    await session.wait(async () => (await (await session.findElement(byTestId(`attach-section:${section}`))).findElements(byTestId("attachment-row"))).length === 1, 20000);
+  }
+  await screenshot(session, "form-filled.png");
+
+  // 合成投标文件.
+  await session.wait(async () => (await session.findElement(byTestId("project-compose"))).isEnabled(), 10000);
+  await (await visible(session, "project-compose")).click();
+  await session.wait(async () => (await (await session.findElement(byTestId("tab-pages"))).findElement(By.xpath("..")).getAttribute("class")).includes("is-disabled") === false, 60000);
+
+  // CA认证 by scan.
+  await (await visible(session, "project-auth")).click();
+  await (await visible(session, "auth-start")).click();
+  const authPayload = await readQrFromWindow(session, "flow-auth-waiting.png");
+  const authPhone = world.phone(authPayload, ["--confirm", "--device", "张伟的手机"]);
+  await waitState(session, /^成功$/, 60000);
+  assert.equal((await authPhone.done).code, 0);
+  await closeScanDialog(session);
+  assert.match(await (await visible(session, "project-authenticated")).getText(), new RegExp(world.enterprise));
+
+  // Every seal: 本类全部放置 for each kind the nodes ask for, and the 骑缝章.
+  await (await visible(session, "tab-pages")).click();
+  await visible(session, "placement-panel");
+  const kinds = new Set(JSON.parse(fs.readFileSync(path.join(dir, "project.json"), "utf8")).composition.placements.filter((p) => !p.cross_page).flatMap((p) => p.seal_kinds));
+  for (const kind of kinds) {
+    const pages = await session.findElement(byTestId("project-pages"));
+    const n = Number(await pages.getAttribute("data-attempts"));
+    const button = await session.findElement(byTestId(`place-all-${kind}`));
+    await session.executeScript("arguments[0].scrollIntoView({ block: 'center' })", button);
+    await button.click();
+    await session.wait(async () => Number(await pages.getAttribute("data-attempts")) > n, 20000);
+  }
+  await (await session.findElement(byTestId("cross-place"))).click();
+  await session.wait(async () => JSON.parse(fs.readFileSync(path.join(dir, "project.json"), "utf8")).composition.placements.every((p) => p.placed), 20000);
+  await screenshot(session, "flow-placed.png");
+
+  // 标书签章, one scan in session mode.
+  await (await visible(session, "project-seal")).click();
+  const payload = await readQrFromWindow(session, "flow-seal-waiting.png");
+  const phone = world.phone(payload, ["--confirm", "--auto-confirm", "--device", "张伟的手机"]);
+  await waitState(session, /^成功$/, 180000);
+  assert.equal((await phone.done).code, 0);
+  await closeScanDialog(session);
+
+  // 签名: every signature valid.
+  await (await visible(session, "tab-signatures")).click();
+  await session.wait(async () => /个签名全部有效/.test(await (await visible(session, "signatures-summary", 30000)).getText()), 30000);
+  await screenshot(session, "flow-signatures.png");
+
+  // 生成标书: the checklist, then 扫码认证 and the generate scan in one dialog.
+  await (await visible(session, "tab-generate")).click();
+  await visible(session, "generate-panel");
+  await session.wait(async () => (await session.findElements(By.css('[data-testid="generate-checklist"] li'))).length === 6, 20000);
+  for (const key of ["seals", "bidder", "ca", "deadline", "output"]) {
+    assert.equal(await (await session.findElement(byTestId(`check-${key}`))).getAttribute("data-ok"), "true", `${key}: ${await (await session.findElement(byTestId(`check-${key}`))).getText()}`);
+  }
+  assert.equal(await (await session.findElement(byTestId("check-certificate"))).getAttribute("data-ok"), "null");
+  assert.equal(await (await session.findElement(byTestId("upload-platform"))).isEnabled(), false);
+  assert.match(await (await visible(session, "upload-note")).getText(), /平台上传尚未接入窗口.*bidseal upload/);
+  await screenshot(session, "generate-checklist.png");
+  const output = path.join(world.dir, "华夏投标文件.bsbid");
+  await fill(session, "generate-output", output);
+  await (await visible(session, "generate-check")).click();
+  await session.wait(async () => (await (await session.findElement(byTestId("check-output"))).getText()).includes(output), 10000);
+  await (await visible(session, "generate-start")).click();
+  const auth2 = world.phone(await readQrFromWindow(session, "generate-auth-waiting.png"), ["--confirm", "--device", "张伟的手机"]);
+  assert.equal((await auth2.done).code, 0, "the 扫码认证 of 生成标书");
+  const gen = world.phone(await readQrFromWindow(session, "generate-waiting.png"), ["--confirm", "--device", "张伟的手机"]);
+  await waitState(session, /^成功$/, 120000);
+  assert.equal((await gen.done).code, 0);
+  assert.match(await (await visible(session, "generate-result")).getText(), new RegExp(`已生成 ${output.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+  // Packaging and encryption reported their bytes (the last stage stays shown, complete).
+  assert.match(await (await displayed(session, "scan-bytes-text")).getText(), /^加密：[\d.]+ \/ [\d.]+ MiB/);
+  await screenshot(session, "generate-success.png");
+  await closeScanDialog(session);
+  assert.ok(fs.statSync(output).size > 1000, "the bid file is written");
+  assert.match(await (await visible(session, "generated-path")).getText(), /华夏投标文件\.bsbid$/);
+
+  // 试解密 by scan.
+  await (await visible(session, "trial-start")).click();
+  const trial = world.phone(await readQrFromWindow(session, "trial-waiting.png"), ["--confirm", "--device", "张伟的手机", "--platform-cert", world.platformCert]);
+  const shown = await waitState(session, /^(成功|失败：.*|已拒绝.*)$/, 120000);
+  const t = await trial.done;
+  await screenshot(session, "trial-done.png");
+  assert.equal(shown, "成功", `试解密: ${shown}; phone: ${t.stderr}`);
+  await closeScanDialog(session);
+  assert.match(await (await visible(session, "trial-summary")).getText(), /试解密通过/);
+  await screenshot(session, "trial-passed.png");
+  void Key;
+});
