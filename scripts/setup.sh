@@ -2,7 +2,10 @@
 # Installs everything BidSeal needs on a fresh Debian machine, as root. Idempotent:
 # each step checks whether its result is already there and skips it if so.
 #   - Debian packages: Tauri 2 build deps (webkit2gtk 4.1), Xvfb + WebKitWebDriver for the
-#     desktop E2E test, poppler-utils/qpdf/ghostscript/zbar as independent validators.
+#     desktop E2E test, chromium + chromium-driver for the platform web E2E test
+#     (tests/platform-web), poppler-utils/qpdf/ghostscript/zbar as independent validators,
+#     PostgreSQL (the trading platform's tests start a private throw-away cluster with its
+#     initdb/postgres binaries; the system cluster the package creates is not used) and curl.
 #   - A project venv (.venv-tools, outside the clone by default) with pyHanko + pyhanko-cli
 #     and reportlab for building the validation corpus.
 #   - tauri-driver (WebDriver bridge) via cargo install.
@@ -32,7 +35,8 @@ fi
 
 apt_pkgs=(build-essential pkg-config libwebkit2gtk-4.1-dev libssl-dev xvfb xauth
   webkit2gtk-driver poppler-utils qpdf ghostscript zbar-tools openssl fonts-noto-cjk
-  imagemagick librsvg2-bin libreoffice-writer-nogui libnss3-tools time)
+  imagemagick librsvg2-bin libreoffice-writer-nogui libnss3-tools time
+  chromium chromium-driver postgresql curl)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

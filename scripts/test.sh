@@ -25,6 +25,9 @@ step "Rust tests (cargo nextest)"
 cargo build --locked --bins -p bidseal
 cargo nextest run --workspace --locked --no-fail-fast
 
+step "platform web E2E test (headless chromium + chromium-driver)"
+bash tests/platform-web/run.sh
+
 step "desktop E2E test (Xvfb + tauri-driver + WebKitWebDriver)"
 cargo build --locked -p bidseal-desktop
 export BIDSEAL_APP="$CARGO_TARGET_DIR/debug/bidseal-desktop"

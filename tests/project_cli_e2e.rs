@@ -172,7 +172,20 @@ fn filled_project(world: &World) -> (PathBuf, PathBuf) {
 
 #[test]
 fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
-    let world = World::new();
+    seal_generate_and_trial_decrypt(World::new(), false);
+}
+
+/// The same with split keys (密钥拆分, docs/key-split.md): every seal, the generate signature and
+/// the trial decryption are joint between phone and co-signing service; pdfsig and pyHanko see
+/// ordinary signatures. No recipient key file exists, so the bid file is opened by the trial
+/// decryption (joint ECDH) instead of `openssl cms -decrypt`; afterwards no file of the world
+/// holds a whole key.
+#[test]
+fn with_split_keys_the_same_project_seals_generates_and_trial_decrypts() {
+    seal_generate_and_trial_decrypt(World::new_with(&["--split-keys"]), true);
+}
+
+fn seal_generate_and_trial_decrypt(world: World, split: bool) {
     let dir = world.path("bidder");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let pki = world.path("pki");
@@ -394,7 +407,8 @@ print(len(bad), seen, bad)
     assert_eq!(phones.len(), 2, "auth + generate scans: {log}");
     assert!(stdout.contains("已生成投标文件"), "{stdout}");
     let sealed_bytes = std::fs::read(&sealed).unwrap_or_default();
-    for id in RECIPIENTS {
+    // Split keys: no recipient key file to give openssl (the trial decryption below opens it).
+    for id in RECIPIENTS.iter().filter(|_| !split) {
         let zip = dir.join(format!("openssl-{id}.zip"));
         ok(Command::new("openssl")
             .args(["cms", "-decrypt", "-inform", "DER", "-in"])
@@ -415,19 +429,21 @@ print(len(bad), seen, bad)
             "{id}: the packaged PDF is the sealed one"
         );
     }
-    // A certificate not chosen cannot open it.
-    let other = tool(
-        Command::new("openssl")
-            .args(["cms", "-decrypt", "-inform", "DER", "-in"])
-            .arg(&bid)
-            .arg("-recip")
-            .arg(pki.join("staff-li.pem"))
-            .arg("-inkey")
-            .arg(pki.join("staff-li.key.pem"))
-            .arg("-out")
-            .arg(dir.join("nope.zip")),
-    );
-    assert!(!other.status.success(), "staff-li is not a recipient");
+    if !split {
+        // A certificate not chosen cannot open it.
+        let other = tool(
+            Command::new("openssl")
+                .args(["cms", "-decrypt", "-inform", "DER", "-in"])
+                .arg(&bid)
+                .arg("-recip")
+                .arg(pki.join("staff-li.pem"))
+                .arg("-inkey")
+                .arg(pki.join("staff-li.key.pem"))
+                .arg("-out")
+                .arg(dir.join("nope.zip")),
+        );
+        assert!(!other.status.success(), "staff-li is not a recipient");
+    }
 
     let st = status(&world);
     assert_eq!(st["bid_file"]["current"], true, "{st}");
@@ -505,6 +521,11 @@ print(len(bad), seen, bad)
         "{err}"
     );
     assert_eq!(std::fs::read(&bid).unwrap_or_default(), before);
+    if split {
+        let traces = bidseal_phone::provision::whole_key_traces(&world.dir.0, PIN)
+            .unwrap_or_else(|e| panic!("leak search: {e}"));
+        assert!(traces.is_empty(), "after seal, generate, trial: {traces:?}");
+    }
 }
 
 /// Ctrl-C while the sealing QR waits for the phone: the command exits 4 with

@@ -77,10 +77,7 @@ fn post_signed(
     key: Option<&DeviceKey>,
     body: &[u8],
 ) -> (u16, String) {
-    let path = match route {
-        DeviceRoute::Authorise => "authorise",
-        DeviceRoute::ResetPin => "reset-pin",
-    };
+    let path = route.name();
     let signed = key.map(|k| k.sign_call(route, cert, unix_now(), body));
     let mut headers = vec![("Content-Type", "application/json")];
     if let Some(call) = &signed {

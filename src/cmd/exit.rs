@@ -94,6 +94,12 @@ pub fn class_of(code: &str) -> Exit {
         "E_CHECK_FAILED",
         "E_CA_NOT_ACCEPTED",
         "E_TOO_FEW_COLLEAGUES",
+        // The trading platform (sync, upload).
+        "E_DEADLINE_PASSED",
+        "E_PLATFORM_SIGNATURE",
+        "E_RECEIPT_MISMATCH",
+        "E_BID_WITHDRAWN",
+        "E_LOGIN_FAILED",
     ];
     const USAGE: &[&str] = &[
         "E_USAGE",

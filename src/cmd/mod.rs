@@ -7,9 +7,12 @@ pub mod exit;
 mod hall;
 pub mod lang;
 mod phone;
+mod platform;
 mod relay;
 mod scan;
 mod seal;
+mod sync;
+mod upload;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -69,6 +72,18 @@ pub enum Command {
         after_help = "示例 / example:\n  bidseal open 投标文件.bsbid --tender tender.zip --work opened"
     )]
     Open(hall::OpenArgs),
+    /// 同步诚信库（扫码登录交易平台，验证平台签名） / sync the integrity library
+    #[command(
+        after_help = "示例 / example:\n  bidseal sync --platform http://127.0.0.1:8080 --project 我的投标.bidproj"
+    )]
+    Sync(sync::SyncArgs),
+    /// 上传投标文件并保存平台签名回执；撤回；核对 / upload the bid, keep the signed receipt
+    #[command(
+        after_help = "示例 / example:\n  bidseal upload --platform http://127.0.0.1:8080 --project 我的投标.bidproj\n  bidseal upload --platform http://127.0.0.1:8080 --project 我的投标.bidproj --withdraw\n  bidseal upload --platform http://127.0.0.1:8080 --project 我的投标.bidproj --check 投标文件.bsbid"
+    )]
+    Upload(upload::UploadArgs),
+    /// 参考交易平台（招标项目、诚信库、上传回执、开标） / the reference trading platform
+    Platform(platform::PlatformArgs),
     /// 以内置默认配置跑通完整流程 / run the whole flow on embedded defaults
     #[command(after_help = "示例 / example:\n  bidseal demo --out /tmp/bidseal-demo")]
     Demo(hall::DemoArgs),
@@ -87,5 +102,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Project(args) => bid::project(args),
         Command::Open(args) => hall::open(args),
         Command::Demo(args) => hall::demo(args),
+        Command::Platform(args) => platform::run(args),
+        Command::Sync(args) => sync::run(args),
+        Command::Upload(args) => upload::run(args),
     }
 }

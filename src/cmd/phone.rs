@@ -7,6 +7,8 @@
 //! - `phone scan PAYLOAD | --qr-png FILE --keystore DIR --cosign URL --pin PIN
 //!   [--confirm|--reject] [--auto-confirm] [--cert ID] [--pick-colleague ID]...` — acts as the
 //!   phone for one scan (and its session, in session mode); shows each request on stderr.
+//! - `phone standby --platform URL --keystore DIR --cosign URL --pin PIN [--count N]` — logs in
+//!   to the platform by scan and answers pushed 不见面开标 decrypt requests (`bidseal_phone::standby`).
 //! - `phone admin --cosign URL --state DIR <list|log|disable|enable|revoke|reset-pin|authorise-until>`
 //!   — the enterprise administrator's actions, for tests.
 
@@ -44,6 +46,9 @@ enum PhoneCommand {
         /// PIN 派生密钥的 PBKDF2 迭代次数（测试可用更少） / PBKDF2 iterations
         #[arg(long, default_value_t = bidseal_phone::key_seal::PIN_KDF_ITERATIONS)]
         kdf_iterations: u32,
+        /// 密钥拆分：每张证书的私钥由手机与协同签名服务联合生成，任何地方都没有完整私钥（不生成 pki/<id>.key.pem） / split every key between phone and co-signing service (docs/key-split.md)
+        #[arg(long)]
+        split_keys: bool,
     },
     /// 运行协同签名服务 / run the co-signing service
     #[command(
@@ -69,6 +74,8 @@ enum PhoneCommand {
     },
     /// 模拟手机扫码 / act as the phone for one scan
     Scan(ScanArgs),
+    /// 手机待命：扫码登录交易平台后接收不见面开标的解密推送 / standby for remote opening
+    Standby(StandbyArgs),
     /// 企业管理员操作（测试用） / enterprise-admin actions
     Admin(AdminArgs),
     /// 忘记证书密码：凭验证码设置新 PIN / set a new PIN with a one-time code
@@ -148,6 +155,49 @@ struct ScanArgs {
     /// 桌面端显示的设备名 / device name shown on the desktop
     #[arg(long, default_value = "模拟手机")]
     device: String,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "示例 / example:\n  bidseal phone standby --platform http://127.0.0.1:8080 --keystore world --cosign http://127.0.0.1:7001 --cert ent-huaxia --pin-stdin --platform-cert world/platform.pem --count 1\n\n先扫码登录平台（证书须已绑定账号），再等待平台推送的开标解密请求；每个请求与现场扫码相同：核对招标文件签名与开标时间，确认后才解密。\n退出码：0 全部确认；1 有请求被拒绝或失败；3 平台或网络错误"
+)]
+struct StandbyArgs {
+    /// 交易平台地址，如 http://127.0.0.1:8080 / trading platform base URL
+    #[arg(long)]
+    platform: String,
+    /// phone init 生成的文件夹或其 phone/ 子文件夹 / the init folder or its phone/
+    #[arg(long)]
+    keystore: PathBuf,
+    /// 协同签名服务地址 / co-signing service base URL
+    #[arg(long)]
+    cosign: String,
+    /// 协同签名服务 https 的根证书（PEM） / trust these roots for the service's https
+    #[arg(long)]
+    cosign_ca: Option<PathBuf>,
+    /// 证书 PIN（测试以外请用 --pin-stdin） / the certificate PIN
+    #[arg(long, required_unless_present = "pin_stdin")]
+    pin: Option<String>,
+    /// 从标准输入第一行读取 PIN / read the PIN from the first line of stdin
+    #[arg(long, conflicts_with = "pin")]
+    pin_stdin: bool,
+    /// 对推送的解密请求按“拒绝”（登录仍确认） / press 拒绝 on pushed decrypt requests
+    #[arg(long)]
+    reject: bool,
+    /// 使用此证书 / use this certificate
+    #[arg(long)]
+    cert: Option<String>,
+    /// 交易平台证书（PEM，可重复） / trading-platform certificate (repeatable)
+    #[arg(long = "platform-cert")]
+    platform_cert: Vec<PathBuf>,
+    /// 平台显示的设备名 / device name
+    #[arg(long, default_value = "模拟手机（待命）")]
+    device: String,
+    /// 处理这么多个推送后退出（0 = 不限） / exit after this many pushes (0: never)
+    #[arg(long, default_value_t = 0)]
+    count: usize,
+    /// 这么多秒没有推送则退出 / exit after this many seconds without a push
+    #[arg(long, default_value_t = 600)]
+    idle_secs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -247,7 +297,8 @@ pub fn run(args: PhoneArgs) -> Result<ExitCode> {
             dir,
             pin,
             kdf_iterations,
-        } => init(&dir, &pin, kdf_iterations),
+            split_keys,
+        } => init(&dir, &pin, kdf_iterations, split_keys),
         PhoneCommand::ServeCosign {
             listen,
             state,
@@ -268,6 +319,7 @@ pub fn run(args: PhoneArgs) -> Result<ExitCode> {
             runtime()?.block_on(serve_cosign(listen, &cosign_dir(&state), config))
         }
         PhoneCommand::Scan(a) => runtime()?.block_on(scan(a)),
+        PhoneCommand::Standby(a) => runtime()?.block_on(standby(a)),
         PhoneCommand::Admin(a) => runtime()?.block_on(admin(a)),
         PhoneCommand::ResetPin {
             keystore,
@@ -307,8 +359,9 @@ fn phone_dir(dir: &Path) -> PathBuf {
     }
 }
 
-fn init(dir: &Path, pin: &str, kdf_iterations: u32) -> Result<ExitCode> {
-    let report = bidseal_phone::provision::init_test_world(dir, pin, kdf_iterations)?;
+fn init(dir: &Path, pin: &str, kdf_iterations: u32, split_keys: bool) -> Result<ExitCode> {
+    let options = bidseal_phone::provision::InitOptions { split_keys };
+    let report = bidseal_phone::provision::init_test_world_with(dir, pin, kdf_iterations, options)?;
     crate::outln!("测试证书已生成：{}", report.dir.display());
     for (id, label) in &report.certificates {
         crate::outln!("  {id}\t{label}");
@@ -365,7 +418,11 @@ async fn serve_cosign(
 }
 
 fn read_pin(a: &ScanArgs) -> Result<String> {
-    match &a.pin {
+    pin_or_stdin(&a.pin)
+}
+
+fn pin_or_stdin(pin: &Option<String>) -> Result<String> {
+    match pin {
         Some(pin) => Ok(pin.clone()),
         None => {
             let mut line = String::new();
@@ -388,23 +445,17 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
             ))
         }
     };
-    let keystore = Keystore::load(&phone_dir(&a.keystore))?;
-    let cosign = CosignClient::connect(&a.cosign, a.cosign_ca.as_deref())?
-        .with_device_key(keystore.device_key());
-    let user = PhoneUser {
-        pin: read_pin(&a)?.into(),
-        decision: if a.reject {
-            UserDecision::Reject
-        } else {
-            UserDecision::Confirm
-        },
+    let phone = build_phone(&PhoneSetup {
+        keystore: &a.keystore,
+        cosign: &a.cosign,
+        cosign_ca: a.cosign_ca.as_deref(),
+        pin: read_pin(&a)?,
+        reject: a.reject,
         auto_confirm: a.auto_confirm,
         cert: a.cert.clone(),
         colleagues: a.pick_colleague.clone(),
-    };
-    let platforms = bidseal_phone::gates::PinnedPlatforms::from_pem_files(&a.platform_cert)
-        .map_err(|e| anyhow::anyhow!("[E_PHONE_PLATFORM_CERT] {e}"))?;
-    let phone = PhoneSimulator::new(keystore, cosign, user).with_platforms(platforms);
+        platform_cert: &a.platform_cert,
+    })?;
     let behaviour = if a.never_answer {
         PhoneBehaviour::Silent
     } else {
@@ -422,6 +473,79 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
     .await?;
     crate::outln!("{}", serde_json::to_string(&summary)?);
     Ok(scan_exit(&summary).into())
+}
+
+/// What a simulated phone is made of (`phone scan` and `phone standby`).
+struct PhoneSetup<'a> {
+    keystore: &'a Path,
+    cosign: &'a str,
+    cosign_ca: Option<&'a Path>,
+    pin: String,
+    reject: bool,
+    auto_confirm: bool,
+    cert: Option<String>,
+    colleagues: Vec<String>,
+    platform_cert: &'a [PathBuf],
+}
+
+fn build_phone(s: &PhoneSetup<'_>) -> Result<PhoneSimulator> {
+    let keystore = Keystore::load(&phone_dir(s.keystore))?;
+    let cosign =
+        CosignClient::connect(s.cosign, s.cosign_ca)?.with_device_key(keystore.device_key());
+    let user = PhoneUser {
+        pin: s.pin.clone().into(),
+        decision: if s.reject {
+            UserDecision::Reject
+        } else {
+            UserDecision::Confirm
+        },
+        auto_confirm: s.auto_confirm,
+        cert: s.cert.clone(),
+        colleagues: s.colleagues.clone(),
+    };
+    let platforms = bidseal_phone::gates::PinnedPlatforms::from_pem_files(s.platform_cert)
+        .map_err(|e| anyhow::anyhow!("[E_PHONE_PLATFORM_CERT] {e}"))?;
+    Ok(PhoneSimulator::new(keystore, cosign, user).with_platforms(platforms))
+}
+
+async fn standby(a: StandbyArgs) -> Result<ExitCode> {
+    let mut setup = PhoneSetup {
+        keystore: &a.keystore,
+        cosign: &a.cosign,
+        cosign_ca: a.cosign_ca.as_deref(),
+        pin: pin_or_stdin(&a.pin)?,
+        reject: false,
+        auto_confirm: false,
+        cert: a.cert.clone(),
+        colleagues: Vec::new(),
+        platform_cert: &a.platform_cert,
+    };
+    let login = build_phone(&setup)?;
+    setup.reject = a.reject;
+    let opening = build_phone(&setup)?;
+    let options = bidseal_phone::standby::StandbyOptions {
+        platform: a.platform.clone(),
+        device: a.device.clone(),
+        count: a.count,
+        idle: std::time::Duration::from_secs(a.idle_secs),
+    };
+    let summary =
+        bidseal_phone::standby::run_standby(&options, &login, &opening, &mut |line: &str| {
+            eprintln!("[手机待命] {line}");
+        })
+        .await?;
+    crate::outln!("{}", serde_json::to_string(&summary)?);
+    let all_confirmed = summary.handled.iter().all(|h| {
+        h.error.is_none()
+            && h.scan
+                .as_ref()
+                .is_some_and(|s| s.answered.iter().all(|r| r.outcome == "confirmed"))
+    });
+    Ok(if all_confirmed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// The exit code of one phone scan: 1 when any request was refused (wrong PIN, the user's

@@ -137,11 +137,17 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
+        Self::new_with(&[])
+    }
+
+    /// A world whose `phone init` gets `init_args` too (e.g. `--split-keys`).
+    pub fn new_with(init_args: &[&str]) -> Self {
         let dir = TempDir::new("scan");
         let out = Command::new(bin())
             .args(["phone", "init"])
             .arg(&dir.0)
             .args(["--pin", PIN, "--kdf-iterations", "1000"])
+            .args(init_args)
             .output()
             .expect("run phone init");
         assert!(

@@ -12,6 +12,7 @@ pub mod bidfile;
 pub mod compose;
 pub mod fsio;
 pub mod opening;
+pub mod platform_docs;
 pub mod project;
 pub mod tender;
 pub mod zipcheck;

@@ -74,8 +74,13 @@ pub struct KeystoreEntry {
     pub cert_pem: String,
     /// Leaf then CA, PEM.
     pub chain_pem: String,
-    /// The sealed private key.
+    /// The sealed private key, or for a split key ([`KeystoreEntry::split`]) the sealed phone
+    /// share of it (`key_split::KeyShare` encoding).
     pub sealed_key: SealedKey,
+    /// True when the key is split between phone and co-signing service (`docs/key-split.md`):
+    /// no whole key exists; signatures and ECDH are joint.
+    #[serde(default)]
+    pub split: bool,
     /// The recovery copy for 忘记证书密码.
     #[serde(default)]
     pub recovery: Option<RecoverySeal>,

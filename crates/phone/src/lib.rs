@@ -13,18 +13,21 @@
 //!   key-encryption key for `decrypt`; [`gates`]: what the phone checks before it uses a key
 //!   (signed tender and opening time, PAdES / manifest attribute sets).
 //!
-//! What it does not do: split the private key itself between phone and service (threshold
-//! ECDSA is a later issue; here the phone holds the key sealed under PIN + service share).
+//! - [`key_split`]: 2-of-2 threshold ECDSA / additive ECDH (DKLs23, `docs/key-split.md`) — the
+//!   protocol wrapper; not yet wired into `phone init` and the flows, where the phone still
+//!   holds each key sealed under PIN + service share.
 #![forbid(unsafe_code)]
 
 pub mod camera;
 pub mod cosign;
 pub mod gates;
 pub mod key_seal;
+pub mod key_split;
 pub mod keystore;
 pub mod pki;
 pub mod provision;
 pub mod scan_loop;
 pub mod seal_image;
 pub mod simulator;
+pub mod standby;
 pub mod uscc;

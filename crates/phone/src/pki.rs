@@ -29,6 +29,10 @@ use spki::SubjectPublicKeyInfoOwned;
 use std::time::{Duration, SystemTime};
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+use x509_cert::request::{CertReq, CertReqInfo};
+/// ecdsa-with-SHA256 (RFC 5758).
+const ECDSA_WITH_SHA_256: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
@@ -50,6 +54,10 @@ pub enum PkiError {
     /// A unified social credit code in the generator's table is wrong.
     #[error("统一社会信用代码错误：{0}")]
     Uscc(#[from] crate::uscc::UsccError),
+    /// A certificate request whose signature does not verify under its own public key, or
+    /// whose subject is not the one the CA was asked to issue.
+    #[error("证书申请（CSR）无效：{0}，测试 CA 拒绝签发")]
+    Csr(&'static str),
 }
 
 /// What a certificate is for, from the bidder's point of view (seed 2.3 证书类型).
@@ -75,7 +83,8 @@ pub struct TestCa {
     key: SigningKey,
 }
 
-/// One issued leaf certificate with its private key.
+/// One issued leaf certificate, with its private key when the CA made the key (a split key's
+/// certificate is issued from a jointly signed CSR and has none).
 pub struct IssuedCert {
     /// What the manifest calls it (`ent-huaxia`, `legal-zhang`, ...).
     pub spec: LeafSpec,
@@ -83,8 +92,8 @@ pub struct IssuedCert {
     pub cert: Certificate,
     /// The issuing CA's certificate.
     pub issuer: Certificate,
-    /// The PKCS#8 DER of the private key, zeroized on drop.
-    pub key_pkcs8: Zeroizing<Vec<u8>>,
+    /// The PKCS#8 DER of the private key, zeroized on drop; `None` for a split key.
+    pub key_pkcs8: Option<Zeroizing<Vec<u8>>>,
 }
 
 /// What to issue: the table in [`standard_specs`].
@@ -301,9 +310,47 @@ impl TestCa {
         Ok(Self { id, cert, key })
     }
 
-    /// Issues a leaf for `spec`.
+    /// Issues a leaf for `spec` with a fresh key made here.
     pub fn issue(&self, spec: &LeafSpec) -> Result<IssuedCert, PkiError> {
         let leaf_key = SigningKey::random(&mut OsRng);
+        let key_pkcs8 = Zeroizing::new(
+            leaf_key
+                .to_pkcs8_der()
+                .map_err(|e| PkiError::Key(e.to_string()))?
+                .as_bytes()
+                .to_vec(),
+        );
+        self.issue_for(spec, spki_of(&leaf_key)?, Some(key_pkcs8))
+    }
+
+    /// Issues a leaf for `spec` from a certificate request: the CSR's signature must verify
+    /// under its own public key (ECDSA P-256 / SHA-256: proof that whoever asks holds the key,
+    /// for a split key the phone and the service together) and its subject must be `spec`'s.
+    pub fn issue_from_csr(&self, spec: &LeafSpec, csr: &CertReq) -> Result<IssuedCert, PkiError> {
+        use p256::ecdsa::signature::Verifier;
+        if csr.algorithm.oid != ECDSA_WITH_SHA_256 {
+            return Err(PkiError::Csr("签名算法不是 ECDSA-SHA256"));
+        }
+        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(
+            csr.info.public_key.subject_public_key.raw_bytes(),
+        )
+        .map_err(|_| PkiError::Csr("公钥不是 P-256 点"))?;
+        let signature = p256::ecdsa::DerSignature::from_bytes(csr.signature.raw_bytes())
+            .map_err(|_| PkiError::Csr("签名格式错误"))?;
+        key.verify(&csr.info.to_der()?, &signature)
+            .map_err(|_| PkiError::Csr("签名与公钥不符"))?;
+        if csr.info.subject != subject_name(spec)? {
+            return Err(PkiError::Csr("申请的主体与证书规格不符"));
+        }
+        self.issue_for(spec, csr.info.public_key.clone(), None)
+    }
+
+    fn issue_for(
+        &self,
+        spec: &LeafSpec,
+        spki: SubjectPublicKeyInfoOwned,
+        key_pkcs8: Option<Zeroizing<Vec<u8>>>,
+    ) -> Result<IssuedCert, PkiError> {
         let start = if spec.valid_days < 0 {
             spec.valid_days - 365
         } else {
@@ -318,17 +365,10 @@ impl TestCa {
             serial()?,
             validity(start, spec.valid_days)?,
             subject_name(spec)?,
-            spki_of(&leaf_key)?,
+            spki,
             &self.key,
         )?;
         let cert = builder.build::<DerSignature>()?;
-        let key_pkcs8 = Zeroizing::new(
-            leaf_key
-                .to_pkcs8_der()
-                .map_err(|e| PkiError::Key(e.to_string()))?
-                .as_bytes()
-                .to_vec(),
-        );
         Ok(IssuedCert {
             spec: spec.clone(),
             cert,
@@ -358,10 +398,38 @@ pub fn fingerprint(cert: &Certificate) -> Result<String, PkiError> {
     Ok(hex::encode(sha2::Sha256::digest(cert.to_der()?)))
 }
 
+/// The to-be-signed part of a certificate request for `spec` with `public` (the caller signs
+/// its DER with ECDSA P-256 / SHA-256 and calls [`certificate_request`]).
+pub fn request_info(spec: &LeafSpec, public: &p256::PublicKey) -> Result<CertReqInfo, PkiError> {
+    Ok(CertReqInfo {
+        version: x509_cert::request::Version::V1,
+        subject: subject_name(spec)?,
+        public_key: SubjectPublicKeyInfoOwned::from_key(*public)
+            .map_err(|e| PkiError::Key(e.to_string()))?,
+        attributes: Default::default(),
+    })
+}
+
+/// The certificate request from its info and the DER ECDSA signature over the info's DER.
+pub fn certificate_request(info: CertReqInfo, signature_der: &[u8]) -> Result<CertReq, PkiError> {
+    Ok(CertReq {
+        info,
+        algorithm: spki::AlgorithmIdentifierOwned {
+            oid: ECDSA_WITH_SHA_256,
+            parameters: None,
+        },
+        signature: der::asn1::BitString::from_bytes(signature_der)?,
+    })
+}
+
 impl IssuedCert {
-    /// The private key as PKCS#8 PEM.
+    /// The private key as PKCS#8 PEM (an error for a split key's certificate).
     pub fn key_pem(&self) -> Result<Zeroizing<String>, PkiError> {
-        let doc = pkcs8::SecretDocument::try_from(self.key_pkcs8.as_slice())
+        let key = self
+            .key_pkcs8
+            .as_ref()
+            .ok_or_else(|| PkiError::Key("拆分密钥的证书没有完整私钥".into()))?;
+        let doc = pkcs8::SecretDocument::try_from(key.as_slice())
             .map_err(|e| PkiError::Key(e.to_string()))?;
         let pem = doc
             .to_pem("PRIVATE KEY", LineEnding::LF)
@@ -431,7 +499,8 @@ mod tests {
             // The key really is the certificate's: it signs what the certificate's public key
             // verifies, and agrees on the same ECDH secret as a peer using that public key.
             use p256::pkcs8::DecodePrivateKey;
-            let secret = p256::SecretKey::from_pkcs8_der(&issued.key_pkcs8).unwrap();
+            let secret =
+                p256::SecretKey::from_pkcs8_der(issued.key_pkcs8.as_ref().unwrap()).unwrap();
             let cert_key = p256::PublicKey::from_sec1_bytes(
                 issued
                     .cert

@@ -114,6 +114,77 @@ pub fn init_test_world(
     pin: &str,
     kdf_iterations: u32,
 ) -> Result<ProvisionReport, ProvisionError> {
+    init_test_world_with(dir, pin, kdf_iterations, InitOptions::default())
+}
+
+/// Options of [`init_test_world_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InitOptions {
+    /// Make every certificate's key by the 2-party DKG between phone and service
+    /// (`docs/key-split.md`): no whole key is written anywhere, `pki/<id>.key.pem` does not
+    /// exist, the CA issues from a jointly signed CSR.
+    pub split_keys: bool,
+}
+
+/// One certificate's key material as `init` hands it to the phone and the service.
+struct KeyMaterial {
+    issued: pki::IssuedCert,
+    /// What the phone seals: the PKCS#8 key, or the encoded phone share of a split key.
+    phone_secret: zeroize::Zeroizing<Vec<u8>>,
+    /// The service's share of a split key.
+    service_share: Option<crate::key_split::KeyShare>,
+}
+
+/// Makes the key and certificate for `spec`: a key made by the CA, or (split) a DKG between
+/// the two parties, a jointly signed CSR and a certificate for the joint public key.
+fn key_material(
+    ca: &TestCa,
+    spec: &pki::LeafSpec,
+    split: bool,
+) -> Result<KeyMaterial, ProvisionError> {
+    if !split {
+        let issued = ca.issue(spec)?;
+        let phone_secret = issued
+            .key_pkcs8
+            .clone()
+            .ok_or_else(|| PkiError::Key("CA 未生成私钥".into()))?;
+        return Ok(KeyMaterial {
+            issued,
+            phone_secret,
+            service_share: None,
+        });
+    }
+    use sha2::Digest;
+    let split_err =
+        |e: crate::key_split::KeySplitError| PkiError::Key(format!("{}：{e}", e.code()));
+    let mut session = [0u8; 32];
+    OsRng.fill_bytes(&mut session);
+    let session = [&session[..], spec.id.as_bytes()].concat();
+    let (phone, service) = crate::key_split::dkg_in_process(&session).map_err(split_err)?;
+    let public = phone.public_key().map_err(split_err)?;
+    let info = pki::request_info(spec, &public)?;
+    let digest: [u8; 32] =
+        sha2::Sha256::digest(der::Encode::to_der(&info).map_err(PkiError::from)?).into();
+    let sign_id = [b"bidseal/phone-init/csr/v1:".as_slice(), &session].concat();
+    let signature = crate::key_split::sign_in_process(&phone, &service, &sign_id, &digest)
+        .map_err(split_err)?;
+    let csr = pki::certificate_request(info, signature.to_der().as_bytes())?;
+    let issued = ca.issue_from_csr(spec, &csr)?;
+    let phone_secret = phone.to_secret_bytes().map_err(split_err)?;
+    Ok(KeyMaterial {
+        issued,
+        phone_secret,
+        service_share: Some(service),
+    })
+}
+
+/// [`init_test_world`] with options (split keys).
+pub fn init_test_world_with(
+    dir: &Path,
+    pin: &str,
+    kdf_iterations: u32,
+    options: InitOptions,
+) -> Result<ProvisionReport, ProvisionError> {
     check_pin_format(pin)?;
     let (pki_dir, phone_dir, cosign_dir) = (dir.join("pki"), dir.join("phone"), dir.join("cosign"));
     if phone_dir.join(KEYSTORE_FILE).exists() {
@@ -149,9 +220,27 @@ pub fn init_test_world(
     let mut book = CosignBook::create(&cosign_dir.join(crate::cosign::server::STATE_FILE))?;
     let mut entries = Vec::new();
     let mut report = Vec::new();
-    for spec in pki::standard_specs()? {
+    let specs = pki::standard_specs()?;
+    // A DKG costs ~1.5 s of CPU (release): make the keys on all cores at once.
+    let materials: Vec<Result<KeyMaterial, ProvisionError>> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = specs
+            .iter()
+            .map(|spec| {
+                let ca = &cas[spec.ca_index.min(1)];
+                scope.spawn(move || key_material(ca, spec, options.split_keys))
+            })
+            .collect();
+        jobs.into_iter()
+            .map(|job| {
+                job.join()
+                    .unwrap_or_else(|_| Err(PkiError::Key("密钥生成线程异常退出".into()).into()))
+            })
+            .collect()
+    });
+    for (spec, material) in specs.into_iter().zip(materials) {
         let ca = &cas[spec.ca_index.min(1)];
-        let issued = ca.issue(&spec)?;
+        let material = material?;
+        let issued = &material.issued;
         let fp = pki::fingerprint(&issued.cert)?;
         write_public(
             &pki_dir.join(format!("{}.pem", spec.id)),
@@ -161,31 +250,38 @@ pub fn init_test_world(
             &pki_dir.join(format!("{}.chain.pem", spec.id)),
             issued.chain_pem()?.as_bytes(),
         )?;
-        write(
-            &pki_dir.join(format!("{}.key.pem", spec.id)),
-            issued.key_pem()?.as_bytes(),
-        )?;
+        if issued.key_pkcs8.is_some() {
+            write(
+                &pki_dir.join(format!("{}.key.pem", spec.id)),
+                issued.key_pem()?.as_bytes(),
+            )?;
+        }
 
         let share = new_share();
         let recovery_share = new_share();
-        let recovery = RecoverySeal::seal(&issued.key_pkcs8, &recovery_share, &fp)?;
-        let sealed = SealedKey::seal(&issued.key_pkcs8, pin, &share, &fp, kdf_iterations)?;
+        let secret = &material.phone_secret;
+        let recovery = RecoverySeal::seal(secret, &recovery_share, &fp)?;
+        let sealed = SealedKey::seal(secret, pin, &share, &fp, kdf_iterations)?;
         let holder = spec.person.clone().unwrap_or_else(|| spec.company.clone());
-        book.insert(
-            &CertRecord::new(
-                &spec.id,
-                &fp,
-                &holder,
-                issued.not_after_unix(),
-                pin,
-                CertShares {
-                    share: &share,
-                    recovery_share: &recovery_share,
-                },
-                kdf_iterations,
-            )
-            .with_device(&device.public_hex()),
-        )?;
+        let mut record = CertRecord::new(
+            &spec.id,
+            &fp,
+            &holder,
+            issued.not_after_unix(),
+            pin,
+            CertShares {
+                share: &share,
+                recovery_share: &recovery_share,
+            },
+            kdf_iterations,
+        )
+        .with_device(&device.public_hex());
+        if let Some(service_share) = &material.service_share {
+            record = record
+                .with_split_share(service_share)
+                .map_err(|e| PkiError::Key(format!("{}：{e}", e.code())))?;
+        }
+        book.insert(&record)?;
 
         let mut seals = Vec::new();
         let mut add =
@@ -235,6 +331,7 @@ pub fn init_test_world(
             cert_pem: pki::cert_pem(&issued.cert)?,
             chain_pem: issued.chain_pem()?,
             sealed_key: sealed,
+            split: material.service_share.is_some(),
             recovery: Some(recovery),
             seals,
         };
@@ -292,6 +389,102 @@ fn serde_kind(kind: SealImageKind) -> &'static str {
         SealImageKind::LegalPersonSignature => "legal_person_signature",
         SealImageKind::PersonalSeal => "personal_seal",
     }
+}
+
+// ---------------------------------------------------------------- leak search (tests)
+
+/// Every encoding of `secret` a file could hold: raw big/little endian, hex, base64.
+fn encodings(secret: &[u8; 32]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let mut le = *secret;
+    le.reverse();
+    let mut out = vec![secret.to_vec(), le.to_vec()];
+    for bytes in [secret.as_slice(), le.as_slice()] {
+        out.push(hex::encode(bytes).into_bytes());
+        out.push(hex::encode_upper(bytes).into_bytes());
+        for engine in [
+            &base64::engine::general_purpose::STANDARD,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            let text = engine.encode(bytes);
+            // base64 of 32 bytes at any offset shares at least the first 40 characters'
+            // worth when aligned; search the aligned 40-character prefix.
+            out.push(text.as_bytes()[..40].to_vec());
+        }
+    }
+    out
+}
+
+/// Test helper: searches every file under `dir` for the whole key of each split certificate
+/// (computed here from the two shares, which only a test holding the whole world can do) in
+/// every encoding ([`encodings`]), and for any PEM private key (PKCS#8 or SEC1) of a split
+/// certificate's public key. Returns the files that hold one; errors for an unreadable world
+/// or one without split certificates.
+#[doc(hidden)]
+pub fn whole_key_traces(dir: &Path, pin: &str) -> Result<Vec<String>, String> {
+    use p256::pkcs8::DecodePrivateKey;
+    let text = |e: &dyn std::fmt::Display| e.to_string();
+    let ks = crate::keystore::Keystore::load(&dir.join("phone")).map_err(|e| text(&e))?;
+    let mut book = CosignBook::load(&dir.join("cosign/state.db")).map_err(|e| text(&e))?;
+    let mut needles = Vec::new();
+    let mut publics = Vec::new();
+    for e in ks.manifest.certificates.iter().filter(|e| e.split) {
+        let rec = book
+            .record(&e.id)
+            .map_err(|e| text(&e))?
+            .ok_or("证书不在服务状态中")?;
+        let seal = rec.share().ok_or("无封存分量")?;
+        let phone_bytes = e
+            .sealed_key
+            .unseal(pin, &seal, &e.fingerprint)
+            .map_err(|e| text(&e))?;
+        let phone = crate::key_split::KeyShare::from_secret_bytes(
+            &phone_bytes,
+            crate::key_split::Side::Phone,
+        )
+        .map_err(|e| text(&e))?;
+        let service = rec.split_share().ok_or("无服务端分量")?;
+        let d =
+            crate::key_split::whole_key_for_leak_search(&phone, &service).map_err(|e| text(&e))?;
+        needles.extend(encodings(&d));
+        publics.push(phone.public_key().map_err(|e| text(&e))?);
+    }
+    if publics.is_empty() {
+        return Err(format!("{} 中没有拆分密钥的证书", dir.display()));
+    }
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).map_err(|e| text(&e))? {
+                stack.push(entry.map_err(|e| text(&e))?.path());
+            }
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| text(&e))?;
+        let name = path.display().to_string();
+        if needles
+            .iter()
+            .any(|n| bytes.windows(n.len()).any(|w| w == n.as_slice()))
+        {
+            hits.push(format!("{name}: raw scalar"));
+        }
+        let content = String::from_utf8_lossy(&bytes);
+        for block in content.split("-----BEGIN ").skip(1) {
+            let Some(end) = block.find("-----END ") else {
+                continue;
+            };
+            let tail = block[end + 9..].split("-----").next().unwrap_or("");
+            let pem = format!("-----BEGIN {}{tail}-----\n", &block[..end + 9]);
+            let key = p256::SecretKey::from_pkcs8_pem(&pem)
+                .ok()
+                .or_else(|| p256::SecretKey::from_sec1_pem(&pem).ok());
+            if key.is_some_and(|k| publics.contains(&k.public_key())) {
+                hits.push(format!("{name}: PEM private key"));
+            }
+        }
+    }
+    Ok(hits)
 }
 
 #[cfg(test)]
@@ -370,5 +563,121 @@ mod tests {
                 .unseal("654321", &shares[i], &e.fingerprint)
                 .is_err());
         }
+    }
+
+    #[test]
+    fn split_world_has_joint_keys_certified_from_a_joint_csr_and_no_whole_key_anywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let options = InitOptions { split_keys: true };
+        init_test_world_with(dir.path(), "123456", 1000, options).unwrap();
+        eprintln!(
+            "phone init with 7 split keys (debug build): {:?}",
+            started.elapsed()
+        );
+        let ks = Keystore::load(&dir.path().join("phone")).unwrap();
+        let mut book = CosignBook::load(&dir.path().join("cosign/state.db")).unwrap();
+        for e in &ks.manifest.certificates {
+            assert!(e.split, "{}", e.id);
+            assert!(
+                !dir.path().join(format!("pki/{}.key.pem", e.id)).exists(),
+                "{}: no key file for a split key",
+                e.id
+            );
+            let rec = book.record(&e.id).unwrap().unwrap();
+            let seal = rec.share().unwrap();
+            let phone = crate::key_split::KeyShare::from_secret_bytes(
+                &e.sealed_key
+                    .unseal("123456", &seal, &e.fingerprint)
+                    .unwrap(),
+                crate::key_split::Side::Phone,
+            )
+            .unwrap();
+            let service = rec.split_share().unwrap();
+            use x509_cert::der::DecodePem;
+            let cert = x509_cert::Certificate::from_pem(e.cert_pem.as_bytes()).unwrap();
+            let cert_key = cert
+                .tbs_certificate
+                .subject_public_key_info
+                .subject_public_key
+                .raw_bytes()
+                .to_vec();
+            assert_eq!(
+                phone.public_key().unwrap().to_sec1_bytes().as_ref(),
+                cert_key.as_slice(),
+                "{}: the certificate is for the joint key",
+                e.id
+            );
+            // The shares sign together for the certificate's key.
+            let digest = [e.id.len() as u8; 32];
+            let sig =
+                crate::key_split::sign_in_process(&phone, &service, b"check", &digest).unwrap();
+            use p256::ecdsa::signature::hazmat::PrehashVerifier;
+            assert!(p256::ecdsa::VerifyingKey::from_sec1_bytes(&cert_key)
+                .unwrap()
+                .verify_prehash(&digest, &sig)
+                .is_ok());
+        }
+        assert_eq!(
+            whole_key_traces(dir.path(), "123456"),
+            Ok(Vec::<String>::new())
+        );
+        // The search finds a planted key (hex in a log, PKCS#8 PEM in a backup).
+        let e = &ks.manifest.certificates[0];
+        let rec = book.record(&e.id).unwrap().unwrap();
+        let phone = crate::key_split::KeyShare::from_secret_bytes(
+            &e.sealed_key
+                .unseal("123456", &rec.share().unwrap(), &e.fingerprint)
+                .unwrap(),
+            crate::key_split::Side::Phone,
+        )
+        .unwrap();
+        let d = crate::key_split::whole_key_for_leak_search(&phone, &rec.split_share().unwrap())
+            .unwrap();
+        std::fs::write(dir.path().join("cosign/leak.log"), hex::encode(*d)).unwrap();
+        let hits = whole_key_traces(dir.path(), "123456").unwrap();
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        std::fs::remove_file(dir.path().join("cosign/leak.log")).unwrap();
+        use p256::pkcs8::EncodePrivateKey;
+        let pem = p256::SecretKey::from_slice(d.as_slice())
+            .unwrap()
+            .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+            .unwrap();
+        std::fs::write(dir.path().join("phone/backup.pem"), pem.as_bytes()).unwrap();
+        let hits = whole_key_traces(dir.path(), "123456").unwrap();
+        assert!(
+            hits.iter().any(|h| h.contains("PEM private key")),
+            "{hits:?}"
+        );
+    }
+
+    #[test]
+    fn the_ca_refuses_a_csr_not_signed_by_its_key_or_for_another_subject() {
+        let ca = TestCa::generate("ca-1", "测试").unwrap();
+        let specs = pki::standard_specs().unwrap();
+        let (phone, service) = crate::key_split::dkg_in_process(b"csr").unwrap();
+        let public = phone.public_key().unwrap();
+        let info = pki::request_info(&specs[0], &public).unwrap();
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(der::Encode::to_der(&info).unwrap()).into();
+        let good = crate::key_split::sign_in_process(&phone, &service, b"c", &digest).unwrap();
+        let csr = pki::certificate_request(info.clone(), good.to_der().as_bytes()).unwrap();
+        assert!(ca.issue_from_csr(&specs[0], &csr).is_ok());
+        assert!(matches!(
+            ca.issue_from_csr(&specs[1], &csr),
+            Err(PkiError::Csr(_))
+        ));
+        // Signed by another key (a rogue party's own key) for the joint public key.
+        let rogue = p256::ecdsa::SigningKey::random(&mut OsRng);
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let bad: p256::ecdsa::Signature = rogue.sign_prehash(&digest).unwrap();
+        let csr = pki::certificate_request(info.clone(), bad.to_der().as_bytes()).unwrap();
+        assert!(matches!(
+            ca.issue_from_csr(&specs[0], &csr),
+            Err(PkiError::Csr(_))
+        ));
+        // A signature by the phone's share alone.
+        let (_, other_service) = crate::key_split::dkg_in_process(b"other").unwrap();
+        assert!(crate::key_split::sign_in_process(&phone, &other_service, b"c", &digest).is_err());
     }
 }

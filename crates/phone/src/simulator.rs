@@ -402,14 +402,7 @@ impl PhoneSimulator {
         tender: Option<TenderEvidence>,
         bound_digest: Option<Digest32>,
     ) -> Result<SecretKey, RefusalReason> {
-        let ctx = OperationContext {
-            operation,
-            desktop: desktop.to_string(),
-            session_id: binding.session.to_base64(),
-            detail,
-            tender,
-            bound_digest: bound_digest.map(|d| hex::encode(d.0)),
-        };
+        let ctx = Self::context(operation, binding, desktop, detail, tender, bound_digest);
         let share = self
             .cosign
             .authorise(&entry.id, &self.user.pin.0, entry.holder(), &ctx)
@@ -420,6 +413,84 @@ impl PhoneSimulator {
             .unseal(&self.user.pin.0, &share, &entry.fingerprint)
             .map_err(|_| RefusalReason::NoSuitableCertificate)?;
         SecretKey::from_pkcs8_der(&pkcs8).map_err(|_| RefusalReason::NoSuitableCertificate)
+    }
+
+    /// Signs `digests` with the certificate after the service's consent: a whole key unsealed
+    /// for this one operation, or for a split key ([`KeystoreEntry::split`]) joint signatures
+    /// with the service (one decision for all digests). DER signatures, in order.
+    #[allow(clippy::too_many_arguments)] // one call site per operation, each names every part
+    async fn sign_digests(
+        &self,
+        entry: &KeystoreEntry,
+        operation: CosignOperation,
+        binding: &SessionBinding,
+        desktop: &str,
+        detail: String,
+        bound_digest: Option<Digest32>,
+        digests: &[[u8; 32]],
+    ) -> Result<Vec<Bytes>, RefusalReason> {
+        if !entry.split {
+            let key = self
+                .unlock(
+                    entry,
+                    operation,
+                    binding,
+                    desktop,
+                    detail,
+                    None,
+                    bound_digest,
+                )
+                .await?;
+            return digests.iter().map(|d| Self::sign_digest(&key, d)).collect();
+        }
+        let ctx = Self::context(operation, binding, desktop, detail, None, bound_digest);
+        let signatures = self
+            .cosign
+            .split_sign(
+                &entry.id,
+                &self.user.pin.0,
+                entry.holder(),
+                &ctx,
+                digests,
+                &|seal| self.open_share(entry, seal),
+            )
+            .await
+            .map_err(|e| e.to_refusal())?;
+        Ok(signatures
+            .iter()
+            .map(|s| Bytes(s.to_der().as_bytes().to_vec()))
+            .collect())
+    }
+
+    /// The phone's share of a split key, opened with the seal share the service released.
+    fn open_share(
+        &self,
+        entry: &KeystoreEntry,
+        seal: &crate::key_seal::ServiceShare,
+    ) -> Option<crate::key_split::KeyShare> {
+        let bytes = entry
+            .sealed_key
+            .unseal(&self.user.pin.0, seal, &entry.fingerprint)
+            .ok()?;
+        crate::key_split::KeyShare::from_secret_bytes(&bytes, crate::key_split::Side::Phone).ok()
+    }
+
+    fn context(
+        operation: CosignOperation,
+        binding: &SessionBinding,
+        desktop: &str,
+        detail: String,
+        tender: Option<TenderEvidence>,
+        bound_digest: Option<Digest32>,
+    ) -> OperationContext {
+        OperationContext {
+            operation,
+            desktop: desktop.to_string(),
+            session_id: binding.session.to_base64(),
+            detail,
+            tender,
+            bound_digest: bound_digest.map(|d| hex::encode(d.0)),
+        }
     }
 
     fn sign_digest(key: &SecretKey, digest: &[u8; 32]) -> Result<Bytes, RefusalReason> {
@@ -444,20 +515,21 @@ impl PhoneSimulator {
             r.challenge.short_hex(),
             hash.short_hex()
         );
-        let key = self
-            .unlock(
+        let mut signatures = self
+            .sign_digests(
                 entry,
                 CosignOperation::Auth,
                 binding,
                 &desktop_label(&r.platform, binding),
                 detail,
                 None,
-                None,
+                &[hash.0],
             )
             .await?;
+        let signature = signatures.pop().ok_or_else(|| invalid("签名失败"))?;
         Ok(AuthResponse {
             certificate_chain: der_chain(entry)?,
-            signature: Self::sign_digest(&key, &hash.0)?,
+            signature,
             signed_at: bidseal_scan::unix_now(),
         })
     }
@@ -545,37 +617,47 @@ impl PhoneSimulator {
                 approval.short_hex()
             )
         };
-        let key = self
-            .unlock(
+        let bindings: Vec<Digest32> = seal_pngs
+            .iter()
+            .map(|(seal_kind, png)| SealImage::binding_hash(certificate.der(), *seal_kind, png))
+            .collect();
+        let digests: Vec<[u8; 32]> = checked
+            .iter()
+            .map(|c| c.to_sign.0)
+            .chain(bindings.iter().map(|b| b.0))
+            .collect();
+        let mut signed = self
+            .sign_digests(
                 entry,
                 CosignOperation::Sign,
                 binding,
                 &desktop_label(&r.platform, binding),
                 detail,
                 None,
-                None,
+                &digests,
             )
-            .await?;
+            .await?
+            .into_iter();
+        if signed.len() != digests.len() {
+            return Err(invalid("签名个数不符"));
+        }
         let signatures = checked
             .iter()
-            .map(|c| {
-                Ok(ItemSignature {
-                    digest: c.to_sign,
-                    signature: Self::sign_digest(&key, &c.to_sign.0)?,
-                })
+            .zip(signed.by_ref())
+            .map(|(c, signature)| ItemSignature {
+                digest: c.to_sign,
+                signature,
             })
-            .collect::<Result<Vec<_>, RefusalReason>>()?;
+            .collect();
         let seal_images = seal_pngs
             .into_iter()
-            .map(|(seal_kind, png)| {
-                let hash = SealImage::binding_hash(certificate.der(), seal_kind, &png);
-                Ok(SealImage {
-                    seal_kind,
-                    binding: Self::sign_digest(&key, &hash.0)?,
-                    png: Bytes(png),
-                })
+            .zip(signed)
+            .map(|((seal_kind, png), binding)| SealImage {
+                seal_kind,
+                binding,
+                png: Bytes(png),
             })
-            .collect::<Result<Vec<_>, RefusalReason>>()?;
+            .collect();
         Ok(SignResponse {
             signatures,
             certificate_chain: der_chain(entry)?,
@@ -634,18 +716,19 @@ impl PhoneSimulator {
             picked,
             approval.short_hex()
         );
-        let key = self
-            .unlock(
+        let signature = self
+            .sign_digests(
                 entry,
                 CosignOperation::Generate,
                 binding,
                 &desktop_label(&r.platform, binding),
                 detail,
-                None,
                 Some(digest),
+                &[digest.0],
             )
-            .await?;
-        let signature = Self::sign_digest(&key, &digest.0)?;
+            .await?
+            .pop()
+            .ok_or_else(|| invalid("签名失败"))?;
         memory.generated = Some(Generated {
             cert_id: entry.id.clone(),
             signed_digest: digest,
@@ -749,20 +832,47 @@ impl PhoneSimulator {
             ukm.tender.short_hex(),
             ukm.manifest.short_hex()
         );
-        let key = self
-            .unlock(
-                entry,
+        let desktop = desktop_label(&r.platform, binding);
+        let z = if entry.split {
+            // Joint ECDH: the service answers d₂·P after its own gates, the phone adds d₁·P.
+            let ctx = Self::context(
                 CosignOperation::Decrypt,
                 binding,
-                &desktop_label(&r.platform, binding),
+                &desktop,
                 detail,
                 evidence,
                 bound,
-            )
-            .await?;
-        let shared = p256::ecdh::diffie_hellman(key.to_nonzero_scalar(), originator.as_affine());
-        let mut z = Zeroizing::new([0u8; 32]);
-        z.copy_from_slice(shared.raw_secret_bytes());
+            );
+            self.cosign
+                .split_ecdh(
+                    &entry.id,
+                    &self.user.pin.0,
+                    entry.holder(),
+                    &ctx,
+                    &originator,
+                    &recipient.ukm.0,
+                    &|seal| self.open_share(entry, seal),
+                )
+                .await
+                .map_err(|e| e.to_refusal())?
+        } else {
+            let key = self
+                .unlock(
+                    entry,
+                    CosignOperation::Decrypt,
+                    binding,
+                    &desktop,
+                    detail,
+                    evidence,
+                    bound,
+                )
+                .await?;
+            let shared =
+                p256::ecdh::diffie_hellman(key.to_nonzero_scalar(), originator.as_affine());
+            let mut z = Zeroizing::new([0u8; 32]);
+            z.copy_from_slice(shared.raw_secret_bytes());
+            z
+        };
         let secret = bidseal_cms::envelope::SharedSecret::from_bytes(*z);
         let kek = bidseal_cms::envelope::aes256_wrap_kek(&secret, Some(&recipient.ukm.0))
             .map_err(|_| invalid("密钥派生失败"))?;

@@ -12,15 +12,20 @@
 //! - [`history`]: a project's scan history in the local index;
 //! - [`qr_files`]: QR images, one folder per run, numbered names;
 //! - [`report`]: the opening report (table, JSON, PDF) and Beijing time;
-//! - [`trust`]: the CA roots a PDF signature is checked against, and where they came from.
+//! - [`trust`]: the CA roots a PDF signature is checked against, and where they came from;
+//! - [`platform_client`], [`library_sync`], [`bid_upload`]: the trading platform — login,
+//!   同步诚信库, upload with a signed receipt.
 
 pub mod about;
 pub mod auth;
+pub mod bid_upload;
 pub mod error;
 pub mod generate;
 pub mod hall;
 pub mod history;
+pub mod library_sync;
 pub mod phone_adapters;
+pub mod platform_client;
 pub mod project_flow;
 pub mod qr_files;
 pub mod relay;

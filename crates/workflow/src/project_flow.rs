@@ -191,7 +191,12 @@ pub fn bid_manifest(project: &BidProject, sealed_pdf: &Path) -> Result<BidManife
         bidder: project_bidder(project),
         parts: vec![BidPart::from_file(BID_PART, None, sealed_pdf)?],
         price: project.file().form.clone(),
-        integrity_records: Vec::new(),
+        // 诚信库 records kept by `bidseal sync`, cited as ID@vVERSION:sha256:HEX.
+        integrity_records: crate::library_sync::citations(project.dir()).map_err(|e| {
+            FlowError::System {
+                detail: e.to_string(),
+            }
+        })?,
         tool_version: env!("CARGO_PKG_VERSION").into(),
         created_at: bidseal_bid::time::OffsetDateTime::now_utc()
             .format(&bidseal_bid::time::format_description::well_known::Rfc3339)

@@ -155,11 +155,7 @@ impl CosignClient {
         G: serde::de::DeserializeOwned,
         F: serde::de::DeserializeOwned,
     {
-        let path = match route {
-            DeviceRoute::Authorise => "authorise",
-            DeviceRoute::ResetPin => "reset-pin",
-        };
-        let url = format!("{}/v1/certs/{}/{path}", self.base, cert_id);
+        let url = format!("{}/v1/certs/{}/{}", self.base, cert_id, route.name());
         let request = Zeroizing::new(serde_json::to_vec(req).map_err(unavailable)?);
         let mut call = self
             .http
@@ -209,6 +205,145 @@ impl CosignClient {
             .await?
         {
             Ok(grant) => share_from_hex(grant.share.expose()),
+            Err(r) => Err(CosignCallError::Refused(r.refusal)),
+        }
+    }
+
+    /// Joint signatures of the SHA-256 `digests` with a split key ([`super::split`]): per
+    /// batch of at most [`super::split::MAX_BATCH`] one PIN call (the service's decision; it
+    /// releases the seal share), `open_share` unseals the phone's key share with it, then two
+    /// protocol rounds. Every signature is checked against the certificate's joint key.
+    pub async fn split_sign(
+        &self,
+        cert_id: &str,
+        pin: &str,
+        who: &str,
+        context: &OperationContext,
+        digests: &[[u8; 32]],
+        open_share: &(dyn Fn(&ServiceShare) -> Option<crate::key_split::KeyShare> + Sync),
+    ) -> Result<Vec<p256::ecdsa::Signature>, CosignCallError> {
+        use super::split::{
+            b64, sign_id, unb64, SplitRound, SplitSignGrant, SplitSignRequest, MAX_BATCH,
+        };
+        use crate::key_split::PhoneSign;
+        let device = self
+            .device
+            .as_ref()
+            .ok_or(CosignCallError::Refused(RefusalReason::DeviceNotRecognised))?;
+        let mut out = Vec::with_capacity(digests.len());
+        for batch in digests.chunks(MAX_BATCH) {
+            let mut raw = [0u8; 16];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut raw);
+            let nonce = hex::encode(raw);
+            let req = SplitSignRequest {
+                pin: SecretText::new(pin.to_string()),
+                who: who.to_string(),
+                context: context.clone(),
+                digests: batch.iter().map(hex::encode).collect(),
+                nonce: nonce.clone(),
+            };
+            let grant: SplitSignGrant = self
+                .post_split(DeviceRoute::SplitSign, cert_id, &req)
+                .await?;
+            let seal_share = share_from_hex(grant.seal_share.expose())?;
+            let share = open_share(&seal_share).ok_or(CosignCallError::Refused(
+                RefusalReason::NoSuitableCertificate,
+            ))?;
+            let mut phones = Vec::with_capacity(batch.len());
+            let mut first = Vec::with_capacity(batch.len());
+            for (i, digest) in batch.iter().enumerate() {
+                let id = sign_id(
+                    cert_id,
+                    &device.public_hex(),
+                    context,
+                    &hex::encode(digest),
+                    &nonce,
+                    i,
+                );
+                let (phone, message) =
+                    PhoneSign::start(&share, &id, digest).map_err(unavailable)?;
+                phones.push(phone);
+                first.push(b64(&message));
+            }
+            let round = SplitRound {
+                token: grant.token.clone(),
+                messages: first,
+            };
+            let replies: SplitRound = self
+                .post_split(DeviceRoute::SplitSignRound, cert_id, &round)
+                .await?;
+            if replies.messages.len() != batch.len() {
+                return Err(unavailable("联合签名应答的消息个数不符"));
+            }
+            let mut second = Vec::with_capacity(batch.len());
+            for (phone, reply) in phones.iter_mut().zip(&replies.messages) {
+                let reply = unb64(reply).ok_or_else(|| unavailable("协议消息不是 base64"))?;
+                second.push(b64(&phone.step(&reply).map_err(unavailable)?));
+            }
+            let finish = SplitRound {
+                token: grant.token,
+                messages: second,
+            };
+            let done: SplitRound = self
+                .post_split(DeviceRoute::SplitSignFinish, cert_id, &finish)
+                .await?;
+            if done.messages.len() != batch.len() {
+                return Err(unavailable("联合签名应答的消息个数不符"));
+            }
+            for (phone, last) in phones.into_iter().zip(&done.messages) {
+                let last = unb64(last).ok_or_else(|| unavailable("协议消息不是 base64"))?;
+                out.push(phone.finish(&last).map_err(unavailable)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Joint ECDH for one envelope entry with a split key: the service's part `d₂·P` after its
+    /// decrypt gates (one PIN call), then the phone's share (opened with the released seal
+    /// share) adds `d₁·P`. Returns the shared secret `Z`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn split_ecdh(
+        &self,
+        cert_id: &str,
+        pin: &str,
+        who: &str,
+        context: &OperationContext,
+        originator: &p256::PublicKey,
+        ukm: &[u8],
+        open_share: &(dyn Fn(&ServiceShare) -> Option<crate::key_split::KeyShare> + Sync),
+    ) -> Result<Zeroizing<[u8; 32]>, CosignCallError> {
+        use super::split::{SplitEcdhPart, SplitEcdhRequest};
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let req = SplitEcdhRequest {
+            pin: SecretText::new(pin.to_string()),
+            who: who.to_string(),
+            context: context.clone(),
+            originator: hex::encode(originator.to_encoded_point(false).as_bytes()),
+            ukm: hex::encode(ukm),
+        };
+        let part: SplitEcdhPart = self
+            .post_split(DeviceRoute::SplitEcdh, cert_id, &req)
+            .await?;
+        let seal_share = share_from_hex(part.seal_share.expose())?;
+        let share = open_share(&seal_share).ok_or(CosignCallError::Refused(
+            RefusalReason::NoSuitableCertificate,
+        ))?;
+        let theirs = hex::decode(&part.part).map_err(unavailable)?;
+        crate::key_split::combine_ecdh(&share, originator, &theirs).map_err(unavailable)
+    }
+
+    /// A device-signed split-key call: the answer `G`, or the service's typed refusal.
+    async fn post_split<Q: serde::Serialize, G: serde::de::DeserializeOwned>(
+        &self,
+        route: DeviceRoute,
+        cert_id: &str,
+        req: &Q,
+    ) -> Result<G, CosignCallError> {
+        match self
+            .post_secret::<_, G, AuthoriseRefusal>(route, cert_id, req)
+            .await?
+        {
+            Ok(answer) => Ok(answer),
             Err(r) => Err(CosignCallError::Refused(r.refusal)),
         }
     }

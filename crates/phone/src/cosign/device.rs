@@ -13,7 +13,8 @@
 //!     hex(SHA-256(body))
 //! ```
 //!
-//! where `route` is `authorise` or `reset-pin` and `body` the exact request bytes (which hold
+//! where `route` is `authorise`, `reset-pin`, `split-sign`, `split-sign/round`,
+//! `split-sign/finish` or `split-ecdh` and `body` the exact request bytes (which hold
 //! the operation and the scan session id). The service verifies this before it parses the body
 //! or looks at the PIN; a call that fails it is refused as `device_not_recognised`, is not
 //! logged and does not count towards the PIN lockout.
@@ -45,13 +46,26 @@ pub enum DeviceRoute {
     Authorise,
     /// `POST /v1/certs/{id}/reset-pin`.
     ResetPin,
+    /// `POST /v1/certs/{id}/split-sign` (grant of a joint signature, with the PIN).
+    SplitSign,
+    /// `POST /v1/certs/{id}/split-sign/round` (first protocol round).
+    SplitSignRound,
+    /// `POST /v1/certs/{id}/split-sign/finish` (second protocol round).
+    SplitSignFinish,
+    /// `POST /v1/certs/{id}/split-ecdh` (the service's ECDH part, with the PIN).
+    SplitEcdh,
 }
 
 impl DeviceRoute {
-    fn name(self) -> &'static str {
+    /// The route's path after `/v1/certs/{id}/` (also what is signed).
+    pub fn name(self) -> &'static str {
         match self {
             Self::Authorise => "authorise",
             Self::ResetPin => "reset-pin",
+            Self::SplitSign => "split-sign",
+            Self::SplitSignRound => "split-sign/round",
+            Self::SplitSignFinish => "split-sign/finish",
+            Self::SplitEcdh => "split-ecdh",
         }
     }
 }

@@ -7,5 +7,6 @@ pub mod device;
 pub mod limits;
 pub mod opening;
 pub mod server;
+pub mod split;
 pub mod state;
 pub mod tls;

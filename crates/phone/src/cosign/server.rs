@@ -3,6 +3,9 @@
 //! Routes (JSON bodies, at most [`MAX_BODY`] bytes):
 //! - `POST /v1/certs/{id}/authorise` `{pin, who, context}` → `200 {share}` (hex, the key share
 //!   for this one operation) or `403 {refusal}` ([`RefusalReason`], typed).
+//! - `POST /v1/certs/{id}/split-sign` (+ `/round`, `/finish`), `POST /v1/certs/{id}/split-ecdh`:
+//!   joint signatures and the service's ECDH part with a split key ([`super::split`]); the
+//!   service's share never leaves.
 //! - `POST /v1/admin/certs/{id}` [`AdminAction`] → `200 {}`; `GET /v1/admin/certs` (summary),
 //!   `GET /v1/admin/certs/{id}/log` (证书日志). Admin routes need `Authorization: Bearer
 //!   <token>` with the token from `<state>/admin-token`.
@@ -145,6 +148,8 @@ struct Service {
     book: Mutex<CosignBook>,
     admin_token_hash: [u8; 32],
     guards: Mutex<(RateLimiter, ReplayGuard)>,
+    /// Joint signatures waiting for their second round ([`super::split`]).
+    pending: Mutex<super::split::PendingTable>,
 }
 
 /// Errors starting the service.
@@ -184,11 +189,25 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
         book: Mutex::new(book),
         admin_token_hash,
         guards: Mutex::new((RateLimiter::default(), ReplayGuard::default())),
+        pending: Mutex::new(super::split::PendingTable::default()),
     });
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/certs/{id}/authorise", post(authorise))
         .route("/v1/certs/{id}/reset-pin", post(reset_pin))
+        .route(
+            "/v1/certs/{id}/split-sign",
+            post(split_sign).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+        )
+        .route(
+            "/v1/certs/{id}/split-sign/round",
+            post(split_sign_round).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+        )
+        .route(
+            "/v1/certs/{id}/split-sign/finish",
+            post(split_sign_finish).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+        )
+        .route("/v1/certs/{id}/split-ecdh", post(split_ecdh))
         .route("/v1/admin/certs", get(list))
         .route("/v1/admin/certs/{id}", post(admin))
         .route("/v1/admin/certs/{id}/log", get(log))
@@ -219,7 +238,7 @@ pub async fn serve_with(
 /// The gate in front of every PIN call: the device signature of the phone bound to the
 /// certificate (unknown certificate, missing, wrong, stale or replayed signature →
 /// `device_not_recognised`, nothing logged, nothing counted), then the rate limits per device
-/// and per certificate.
+/// and per certificate. Returns the device's public key (hex).
 fn device_gate(
     svc: &Service,
     route: DeviceRoute,
@@ -227,7 +246,32 @@ fn device_gate(
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
-) -> Result<(), RefusalReason> {
+) -> Result<String, RefusalReason> {
+    device_gate_with(svc, route, id, headers, body, now, true)
+}
+
+/// [`device_gate`] without the rate limits: for the rounds of a grant that was decided (and
+/// counted) already.
+fn device_gate_unlimited(
+    svc: &Service,
+    route: DeviceRoute,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<String, RefusalReason> {
+    device_gate_with(svc, route, id, headers, body, now, false)
+}
+
+fn device_gate_with(
+    svc: &Service,
+    route: DeviceRoute,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+    limited: bool,
+) -> Result<String, RefusalReason> {
     let device_key = {
         let book = svc
             .book
@@ -268,10 +312,398 @@ fn device_gate(
     if !replay.first_use(call.nonce.as_bytes(), now, device::CLOCK_SKEW_SECS) {
         return Err(RefusalReason::DeviceNotRecognised);
     }
+    if !limited {
+        return Ok(public);
+    }
     limiter
         .hit(&format!("device:{public}"), limits::PER_DEVICE, now)
         .and_then(|()| limiter.hit(&format!("cert:{id}"), limits::PER_CERT, now))
-        .map_err(|retry_after_secs| RefusalReason::TooManyAttempts { retry_after_secs })
+        .map_err(|retry_after_secs| RefusalReason::TooManyAttempts { retry_after_secs })?;
+    Ok(public)
+}
+
+/// The answer of a PIN call decided on a blocking thread: the grant, the typed refusal, or a
+/// 500 for a broken lock / store / task.
+fn answer<T: Serialize>(
+    outcome: Result<Result<Result<T, RefusalReason>, &'static str>, tokio::task::JoinError>,
+) -> Response {
+    match outcome {
+        Ok(Ok(Ok(grant))) => Json(grant).into_response(),
+        Ok(Ok(Err(refusal))) => refused(refusal),
+        Ok(Err(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
+    }
+}
+
+/// Checks `pin` against the certificate's verifier outside the book's lock (PBKDF2 is slow);
+/// `None` for an unknown certificate.
+fn check_pin(svc: &Service, id: &str, pin: &str) -> Result<Option<PinCheck>, &'static str> {
+    let verifier = svc
+        .book
+        .lock()
+        .map_err(|_| "状态锁损坏")?
+        .pin_verifier(id)
+        .map_err(|_| "状态读取失败")?;
+    Ok(verifier.map(|verifier| PinCheck {
+        matches: verifier.matches(pin),
+        verifier,
+    }))
+}
+
+fn refused(refusal: RefusalReason) -> Response {
+    (StatusCode::FORBIDDEN, Json(AuthoriseRefusal { refusal })).into_response()
+}
+
+fn protocol_refusal(e: &crate::key_split::KeySplitError) -> RefusalReason {
+    RefusalReason::InvalidRequest {
+        detail: format!("{}：{e}", e.code()),
+    }
+}
+
+/// Body limit of the split-key routes (a grant's rounds carry ~80 KB per digest).
+pub const SPLIT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The device check, then the one decision with the PIN on a blocking thread; `binding` is
+/// appended to the log detail; on success `then` runs with the released split share and the
+/// seal share (still on the blocking thread).
+fn split_decision<T>(
+    svc: &Service,
+    id: &str,
+    pin: &str,
+    who: &str,
+    context: &OperationContext,
+    binding: &str,
+    then: impl FnOnce(crate::key_split::KeyShare, String) -> Result<T, RefusalReason>,
+) -> Result<Result<T, RefusalReason>, &'static str> {
+    let Some(check) = check_pin(svc, id, pin)? else {
+        return Ok(Err(RefusalReason::NoSuitableCertificate));
+    };
+    let released = svc
+        .book
+        .lock()
+        .map_err(|_| "状态锁损坏")?
+        .authorise_split_checked(id, pin, check, context, who, now(), binding);
+    Ok(released.and_then(|(share, seal_share)| then(share, hex::encode(seal_share.as_ref()))))
+}
+
+/// `split-sign`: the whole decision with the PIN for a batch of digests; on success the grant
+/// waits for its two rounds ([`super::split`]).
+async fn split_sign(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use super::split::{self, GrantStage, PendingGrant, SplitSignGrant, SplitSignRequest};
+    let body = Zeroizing::new(body.to_vec());
+    let device = match device_gate(&svc, DeviceRoute::SplitSign, &id, &headers, &body, now()) {
+        Ok(d) => d,
+        Err(refusal) => return refused(refusal),
+    };
+    let req: SplitSignRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let digests: Option<Vec<[u8; 32]>> = req
+        .digests
+        .iter()
+        .map(|d| split::hex_exact::<32>(d))
+        .collect();
+    let (Some(digests), Some(_)) = (digests, split::hex_exact::<16>(&req.nonce)) else {
+        return refused(RefusalReason::InvalidRequest {
+            detail: "联合签名请求的摘要或随机数格式错误".into(),
+        });
+    };
+    if digests.is_empty() || digests.len() > split::MAX_BATCH {
+        return refused(RefusalReason::InvalidRequest {
+            detail: format!("一次联合签名须含 1–{} 个摘要", split::MAX_BATCH),
+        });
+    }
+    let bound: Vec<([u8; 32], [u8; 32])> = digests
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let hex_digest = hex::encode(d);
+            (
+                *d,
+                split::sign_id(&id, &device, &req.context, &hex_digest, &req.nonce, i),
+            )
+        })
+        .collect();
+    let binding = format!(
+        "联合签名 {} 个摘要 SHA-256 [{}]，设备 {}，随机数 {}",
+        digests.len(),
+        digests
+            .iter()
+            .map(hex::encode)
+            .collect::<Vec<_>>()
+            .join(", "),
+        device,
+        req.nonce.to_ascii_lowercase()
+    );
+    let outcome = tokio::task::spawn_blocking(move || {
+        let started = now();
+        let pending = &svc.pending;
+        split_decision(
+            &svc,
+            &id,
+            req.pin.expose(),
+            &req.who,
+            &req.context,
+            &binding,
+            |share, seal_share| {
+                let grant = PendingGrant {
+                    cert_id: id.clone(),
+                    who: req.who.clone(),
+                    context: req.context.clone(),
+                    digests: bound,
+                    share,
+                    stage: GrantStage::Granted,
+                    started,
+                };
+                let token = pending
+                    .lock()
+                    .map_err(|_| RefusalReason::CoSigningUnavailable)?
+                    .insert(grant, started)
+                    .ok_or(RefusalReason::TooManyAttempts {
+                        retry_after_secs: split::PENDING_TTL_SECS as u64,
+                    })?;
+                Ok(SplitSignGrant {
+                    token,
+                    seal_share: SecretText::new(seal_share),
+                })
+            },
+        )
+    })
+    .await;
+    answer(outcome)
+}
+
+/// `split-sign/round` and `split-sign/finish`: one protocol round for every digest of a grant.
+async fn split_round(
+    svc: Arc<Service>,
+    id: String,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    route: DeviceRoute,
+) -> Response {
+    use super::split::{self, GrantStage, SplitRound};
+    let body = Zeroizing::new(body.to_vec());
+    // Bound to a decided grant: device-checked and replay-guarded, not rate limited.
+    if let Err(refusal) = device_gate_unlimited(&svc, route, &id, &headers, &body, now()) {
+        return refused(refusal);
+    }
+    let req: SplitRound = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        let at = now();
+        let stale = || RefusalReason::InvalidRequest {
+            detail: "联合签名的这一轮不属于任何进行中的签名（已用过、已超时、顺序不对或属于其他证书），请重新扫码".into(),
+        };
+        let Some(mut grant) = svc
+            .pending
+            .lock()
+            .map_err(|_| "状态锁损坏")?
+            .take(&req.token, &id, at)
+        else {
+            return Ok(Err(stale()));
+        };
+        let messages: Option<Vec<Vec<u8>>> = req.messages.iter().map(|m| split::unb64(m)).collect();
+        let messages = match messages {
+            Some(m) if m.len() == grant.digests.len() => m,
+            _ => {
+                let e = crate::key_split::KeySplitError::Message("消息个数或编码不符".into());
+                return end_of_use(&svc, &grant, Err(&e), at).map(|()| Err(protocol_refusal(&e)));
+            }
+        };
+        let stage = std::mem::replace(&mut grant.stage, GrantStage::Granted);
+        match (route, stage) {
+            (DeviceRoute::SplitSignRound, GrantStage::Granted) => {
+                let mut states = Vec::with_capacity(messages.len());
+                let mut replies = Vec::with_capacity(messages.len());
+                for ((digest, sign_id), message) in grant.digests.iter().zip(&messages) {
+                    match crate::key_split::ServiceSign::answer(&grant.share, sign_id, digest, message) {
+                        Ok((state, reply)) => {
+                            states.push(state);
+                            replies.push(split::b64(&reply));
+                        }
+                        Err(e) => {
+                            return end_of_use(&svc, &grant, Err(&e), at)
+                                .map(|()| Err(protocol_refusal(&e)))
+                        }
+                    }
+                }
+                grant.stage = GrantStage::Answered(states);
+                svc.pending
+                    .lock()
+                    .map_err(|_| "状态锁损坏")?
+                    .put_back(req.token, grant);
+                Ok(Ok(SplitRound {
+                    token: String::new(),
+                    messages: replies,
+                }))
+            }
+            (DeviceRoute::SplitSignFinish, GrantStage::Answered(states)) => {
+                let mut replies = Vec::with_capacity(messages.len());
+                let mut signatures = Vec::with_capacity(messages.len());
+                for (state, message) in states.into_iter().zip(&messages) {
+                    match state.finish(&grant.share, message) {
+                        Ok((done, signature)) => {
+                            replies.push(split::b64(&done));
+                            signatures.push(signature);
+                        }
+                        Err(e) => {
+                            return end_of_use(&svc, &grant, Err(&e), at)
+                                .map(|()| Err(protocol_refusal(&e)))
+                        }
+                    }
+                }
+                end_of_use(&svc, &grant, Ok(&signatures), at)?;
+                Ok(Ok(SplitRound {
+                    token: String::new(),
+                    messages: replies,
+                }))
+            }
+            _ => Ok(Err(stale())),
+        }
+    })
+    .await;
+    answer(outcome)
+}
+
+/// Logs the end of one grant: the signatures' hashes, or the failure code.
+fn end_of_use(
+    svc: &Service,
+    grant: &super::split::PendingGrant,
+    result: Result<&[p256::ecdsa::Signature], &crate::key_split::KeySplitError>,
+    at: i64,
+) -> Result<(), &'static str> {
+    let digests = grant
+        .digests
+        .iter()
+        .map(|(d, _)| hex::encode(d))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (code, detail) = match result {
+        Ok(signatures) => (
+            "OK",
+            format!(
+                "联合签名完成：摘要 [{digests}]，签名 SHA-256 [{}]",
+                signatures
+                    .iter()
+                    .map(|s| hex::encode(Sha256::digest(s.to_der().as_bytes())))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        Err(e) => (e.code(), format!("联合签名失败：摘要 [{digests}]")),
+    };
+    svc.book
+        .lock()
+        .map_err(|_| "状态锁损坏")?
+        .log_split_use(
+            &grant.cert_id,
+            &grant.who,
+            &grant.context,
+            code,
+            &detail,
+            at,
+        )
+        .map_err(|_| "状态写入失败")
+}
+
+async fn split_sign_round(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    split_round(svc, id, headers, body, DeviceRoute::SplitSignRound).await
+}
+
+async fn split_sign_finish(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    split_round(svc, id, headers, body, DeviceRoute::SplitSignFinish).await
+}
+
+/// `split-ecdh`: the decrypt decision with the PIN (opening time / trial rule), the envelope's
+/// `ukm` checked against the platform-signed tender, then `d₂·P`.
+async fn split_ecdh(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use super::split::{SplitEcdhPart, SplitEcdhRequest};
+    let body = Zeroizing::new(body.to_vec());
+    let device = match device_gate(&svc, DeviceRoute::SplitEcdh, &id, &headers, &body, now()) {
+        Ok(d) => d,
+        Err(refusal) => return refused(refusal),
+    };
+    let req: SplitEcdhRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let invalid = |detail: &str| {
+        refused(RefusalReason::InvalidRequest {
+            detail: detail.to_string(),
+        })
+    };
+    if req.context.operation != super::state::CosignOperation::Decrypt {
+        return invalid("联合解密请求的操作必须是解密");
+    }
+    let Some(originator) = hex::decode(&req.originator)
+        .ok()
+        .and_then(|b| p256::PublicKey::from_sec1_bytes(&b).ok())
+    else {
+        return invalid("发送方临时公钥不是 P-256 点");
+    };
+    let Some(ukm) = hex::decode(&req.ukm)
+        .ok()
+        .and_then(|b| bidseal_scan::EnvelopeUkm::parse(&b))
+    else {
+        return invalid("信封的 ukm 不是 BidSeal 格式");
+    };
+    if let Some(tender) = &req.context.tender {
+        if bidseal_scan::Digest32::of(&tender.manifest.0) != ukm.tender {
+            return refused(RefusalReason::SuspiciousRequest {
+                detail: "该信封属于另一份招标文件，不是请求中平台签名的招标文件".into(),
+            });
+        }
+    }
+    let binding = format!(
+        "联合解密：发起方公钥 {}…，招标文件 {}，清单 {}，设备 {}",
+        &req.originator[..req.originator.len().min(18)],
+        hex::encode(ukm.tender.0),
+        hex::encode(ukm.manifest.0),
+        device
+    );
+    let outcome = tokio::task::spawn_blocking(move || {
+        split_decision(
+            &svc,
+            &id,
+            req.pin.expose(),
+            &req.who,
+            &req.context,
+            &binding,
+            |share, seal_share| {
+                let part = crate::key_split::ecdh_part(&share, &originator)
+                    .map_err(|e| protocol_refusal(&e))?;
+                Ok(SplitEcdhPart {
+                    seal_share: SecretText::new(seal_share),
+                    part: hex::encode(part),
+                })
+            },
+        )
+    })
+    .await;
+    answer(outcome)
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
@@ -300,18 +732,8 @@ async fn authorise(
     // PBKDF2 is slow on purpose: keep it off the async workers and outside the book's lock
     // (the lock is held for reading the verifier, then for the one decision transaction).
     let outcome = tokio::task::spawn_blocking(move || {
-        let verifier = svc
-            .book
-            .lock()
-            .map_err(|_| "状态锁损坏")?
-            .pin_verifier(&id)
-            .map_err(|_| "状态读取失败")?;
-        let Some(verifier) = verifier else {
+        let Some(check) = check_pin(&svc, &id, req.pin.expose())? else {
             return Ok(Err(RefusalReason::NoSuitableCertificate));
-        };
-        let check = PinCheck {
-            matches: verifier.matches(req.pin.expose()),
-            verifier,
         };
         let mut book = svc.book.lock().map_err(|_| "状态锁损坏")?;
         Ok::<_, &'static str>(book.authorise_checked(
@@ -324,17 +746,13 @@ async fn authorise(
         ))
     })
     .await;
-    match outcome {
-        Ok(Ok(Ok(share))) => Json(AuthoriseGrant {
-            share: SecretText::new(hex::encode(share.as_ref())),
+    answer(outcome.map(|o| {
+        o.map(|decision| {
+            decision.map(|share| AuthoriseGrant {
+                share: SecretText::new(hex::encode(share.as_ref())),
+            })
         })
-        .into_response(),
-        Ok(Ok(Err(refusal))) => {
-            (StatusCode::FORBIDDEN, Json(AuthoriseRefusal { refusal })).into_response()
-        }
-        Ok(Err(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
-    }
+    }))
 }
 
 async fn reset_pin(

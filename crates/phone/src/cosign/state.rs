@@ -247,6 +247,10 @@ pub struct CertRecord {
     /// signed by it are refused before the PIN is looked at ([`super::device`]).
     #[serde(default)]
     pub device_key: Option<String>,
+    /// The service's share of a split key ([`crate::key_split`]), base64 of its encoding
+    /// (secret). A split certificate has no whole key anywhere; its `share` is unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    split_share: Option<String>,
 }
 
 /// The two service-side secrets of one certificate.
@@ -285,7 +289,36 @@ impl CertRecord {
             recovery_share: hex::encode(recovery_share.as_ref()),
             pending_reset: None,
             device_key: None,
+            split_share: None,
         }
+    }
+
+    /// Keeps the service's share of a split key for this certificate.
+    pub fn with_split_share(
+        mut self,
+        share: &crate::key_split::KeyShare,
+    ) -> Result<Self, crate::key_split::KeySplitError> {
+        use base64::Engine;
+        let bytes = share.to_secret_bytes()?;
+        self.split_share = Some(base64::engine::general_purpose::STANDARD.encode(&*bytes));
+        Ok(self)
+    }
+
+    /// Whether the certificate's key is split between phone and service.
+    pub fn is_split(&self) -> bool {
+        self.split_share.is_some()
+    }
+
+    /// The service's share of the split key (secret), if the key is split.
+    pub(crate) fn split_share(&self) -> Option<crate::key_split::KeyShare> {
+        use base64::Engine;
+        let text = self.split_share.as_deref()?;
+        let bytes = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .ok()?,
+        );
+        crate::key_split::KeyShare::from_secret_bytes(&bytes, crate::key_split::Side::Service).ok()
     }
 
     /// Binds the record to the phone with this public device key (hex SEC1).
@@ -318,6 +351,9 @@ impl Drop for CertRecord {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.share);
         zeroize::Zeroize::zeroize(&mut self.recovery_share);
+        if let Some(split) = self.split_share.as_mut() {
+            zeroize::Zeroize::zeroize(split);
+        }
     }
 }
 
@@ -820,6 +856,76 @@ impl CosignBook {
         who: &str,
         now: i64,
     ) -> Result<ServiceShare, RefusalReason> {
+        // A split certificate is only used through the joint protocol.
+        self.authorise_with(id, pin, check, ctx, who, now, None, |r| {
+            if r.is_split() {
+                None
+            } else {
+                r.share()
+            }
+        })
+    }
+
+    /// Like [`Self::authorise_checked`] for a split key: on success returns the service's
+    /// share of the split key (never released over the wire: the server runs the joint
+    /// protocol with it) and the seal share that opens the phone's sealed share. `binding`
+    /// (what the share will be used for: digests, envelope, device) is appended to the log
+    /// entry's detail.
+    #[allow(clippy::too_many_arguments)]
+    pub fn authorise_split_checked(
+        &mut self,
+        id: &str,
+        pin: &str,
+        check: PinCheck,
+        ctx: &OperationContext,
+        who: &str,
+        now: i64,
+        binding: &str,
+    ) -> Result<(crate::key_split::KeyShare, ServiceShare), RefusalReason> {
+        self.authorise_with(id, pin, check, ctx, who, now, Some(binding), |r| {
+            Some((r.split_share()?, r.share()?))
+        })
+    }
+
+    /// Logs the end of one use of a split share (the joint result, or why it failed), chained
+    /// like every other entry.
+    pub fn log_split_use(
+        &mut self,
+        id: &str,
+        who: &str,
+        ctx: &OperationContext,
+        result: &str,
+        detail: &str,
+        now: i64,
+    ) -> Result<(), BookError> {
+        self.transaction(|tx| {
+            append_log(
+                tx,
+                id,
+                UsageLogEntry {
+                    desktop: ctx.desktop.clone(),
+                    session_id: ctx.session_id.clone(),
+                    detail: detail.to_string(),
+                    ..entry(who, ctx.operation.zh_name(), result, now)
+                },
+            )
+        })
+    }
+
+    /// The one decision: gates, PIN, lockout, decrypt rules, log entry; `take` picks the
+    /// secret released on success (a missing one is `no_suitable_certificate`, logged so).
+    #[allow(clippy::too_many_arguments)]
+    fn authorise_with<T>(
+        &mut self,
+        id: &str,
+        pin: &str,
+        check: PinCheck,
+        ctx: &OperationContext,
+        who: &str,
+        now: i64,
+        binding: Option<&str>,
+        take: impl FnOnce(&CertRecord) -> Option<T>,
+    ) -> Result<T, RefusalReason> {
         let pins = self.platform_pins.clone();
         self.transaction(|tx| {
             let Some(mut rec) = load_record(tx, id)? else {
@@ -860,6 +966,13 @@ impl CosignBook {
                     CosignOperation::Auth | CosignOperation::Sign => {}
                 }
             }
+            let released = match decision {
+                Ok(()) => take(&rec).ok_or(RefusalReason::NoSuitableCertificate),
+                Err(r) => Err(r),
+            };
+            if let Some(binding) = binding {
+                detail = format!("{}；{}", bounded(&detail, MAX_DETAIL / 2), bounded(binding, MAX_DETAIL / 2));
+            }
             store_record(tx, &rec)?;
             append_log(
                 tx,
@@ -871,7 +984,7 @@ impl CosignBook {
                     ..entry(
                         who,
                         &operation,
-                        match &decision {
+                        match &released {
                             Ok(_) => "OK",
                             Err(r) => r.code(),
                         },
@@ -879,7 +992,7 @@ impl CosignBook {
                     )
                 },
             )?;
-            Ok(decision)
+            Ok(released)
         })
         .unwrap_or(Err(RefusalReason::CoSigningUnavailable))
     }
@@ -971,7 +1084,7 @@ impl CosignBook {
         }
     }
 
-    fn decide(rec: &mut CertRecord, pin_ok: bool, now: i64) -> Result<ServiceShare, RefusalReason> {
+    fn decide(rec: &mut CertRecord, pin_ok: bool, now: i64) -> Result<(), RefusalReason> {
         if let Some(refusal) = Self::state_refusal(rec, now) {
             return Err(refusal);
         }
@@ -988,7 +1101,7 @@ impl CosignBook {
             });
         }
         rec.wrong_pins = 0;
-        rec.share().ok_or(RefusalReason::NoSuitableCertificate)
+        Ok(())
     }
 
     /// Applies an admin action and logs it. `IssueResetCode` returns the code.

@@ -1,0 +1,568 @@
+//! Joint signatures and joint ECDH with a split key over the co-signing HTTP API
+//! (`cosign::split`): the real service router on 127.0.0.1, the phone's client, and an attacker
+//! who changes requests, replays or reorders rounds, uses another device, calls after the
+//! certificate was stopped, or asks for a decrypt part before the opening time.
+
+use bidseal_phone::cosign::client::{CosignCallError, CosignClient};
+use bidseal_phone::cosign::device::{DeviceKey, DeviceRoute};
+use bidseal_phone::cosign::opening::PlatformPins;
+use bidseal_phone::cosign::server::{serve_with, SecretText, ServiceConfig};
+use bidseal_phone::cosign::split::{b64, sign_id, unb64, SplitRound, SplitSignRequest};
+use bidseal_phone::cosign::state::{
+    rfc3339, AdminAction, CertRecord, CertShares, CosignBook, CosignOperation, OperationContext,
+    RefusalReason, TenderEvidence,
+};
+use bidseal_phone::key_seal::{SealedKey, ServiceShare};
+use bidseal_phone::key_split::{KeyShare, PhoneDkg, PhoneSign, ServiceDkg, Side};
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+
+const PIN: &str = "246810";
+const TOKEN: &str = "admin-token-for-tests";
+const FP: &str = "fp-legal-zhang";
+
+struct World {
+    _dir: tempfile::TempDir,
+    state: PathBuf,
+    url: String,
+    device: DeviceKey,
+    sealed: SealedKey,
+    public: p256::PublicKey,
+    platform: bidseal_bid::tender::PlatformSigner,
+}
+
+fn dkg() -> (KeyShare, KeyShare) {
+    let (phone, hello) = PhoneDkg::start(b"transport-test").expect("start");
+    let (service, reply) = ServiceDkg::answer(b"transport-test", &hello).expect("answer");
+    let (phone_share, finish) = phone.finish(&reply).expect("finish");
+    (
+        phone_share,
+        service.finish(&finish).expect("service finish"),
+    )
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("cosign");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    let (phone, service) = dkg();
+    let public = phone.public_key().expect("pk");
+    let device = DeviceKey::generate();
+    let seal_share = bidseal_phone::key_seal::new_share();
+    let sealed = SealedKey::seal(
+        &phone.to_secret_bytes().expect("encode"),
+        PIN,
+        &seal_share,
+        FP,
+        1000,
+    )
+    .expect("seal");
+    drop(phone);
+    let mut book = CosignBook::create(&state.join("state.db")).expect("book");
+    let rec = CertRecord::new(
+        "legal-zhang",
+        FP,
+        "张伟",
+        i64::MAX / 2,
+        PIN,
+        CertShares {
+            share: &seal_share,
+            recovery_share: &bidseal_phone::key_seal::new_share(),
+        },
+        1000,
+    )
+    .with_device(&device.public_hex())
+    .with_split_share(&service)
+    .expect("split share");
+    book.insert(&rec).expect("insert");
+    drop(book);
+    std::fs::write(state.join("admin-token"), TOKEN).expect("token");
+    let ca = bidseal_phone::pki::TestCa::generate("ca-1", "某交易平台").expect("platform");
+    let pins = PlatformPins::new(vec![bidseal_bid::tender::PlatformCertificate::from_pem(
+        &bidseal_phone::pki::cert_pem(&ca.cert).expect("pem"),
+    )
+    .expect("pin")]);
+    let platform = bidseal_bid::tender::PlatformSigner::from_pkcs8_pem(ca.key_pem().expect("key"))
+        .expect("signer");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let serve_state = state.clone();
+    tokio::spawn(async move {
+        let config = ServiceConfig {
+            platform_pins: pins,
+            ..Default::default()
+        };
+        let _ = serve_with(listener, &serve_state, config).await;
+    });
+    World {
+        _dir: dir,
+        state,
+        url: format!("http://{addr}"),
+        device,
+        sealed,
+        public,
+        platform,
+    }
+}
+
+fn ctx() -> OperationContext {
+    OperationContext {
+        operation: CosignOperation::Sign,
+        desktop: "test-desktop".into(),
+        session_id: "session-1".into(),
+        detail: "签章 投标函.pdf".into(),
+        tender: None,
+        bound_digest: None,
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+impl World {
+    fn client(&self) -> CosignClient {
+        CosignClient::new(&self.url)
+            .expect("client")
+            .with_device_key(Some(&self.device))
+    }
+
+    /// Opens the phone's sealed share with the seal share the service released.
+    fn open(&self, seal_share: &ServiceShare) -> Option<KeyShare> {
+        let bytes = self.sealed.unseal(PIN, seal_share, FP).ok()?;
+        KeyShare::from_secret_bytes(&bytes, Side::Phone).ok()
+    }
+
+    async fn sign(
+        &self,
+        pin: &str,
+        digests: &[[u8; 32]],
+    ) -> Result<Vec<p256::ecdsa::Signature>, CosignCallError> {
+        self.client()
+            .split_sign("legal-zhang", pin, "张伟", &ctx(), digests, &|s| {
+                self.open(s)
+            })
+            .await
+    }
+
+    fn log(&self) -> Vec<bidseal_phone::cosign::state::UsageLogEntry> {
+        let book = CosignBook::load(&self.state.join("state.db")).expect("load");
+        assert!(book.verify_log("legal-zhang").is_ok(), "chain intact");
+        book.log("legal-zhang").expect("log").0
+    }
+
+    /// A raw device-signed POST; `tamper` changes the body after it was signed.
+    async fn post(
+        &self,
+        device: &DeviceKey,
+        route: DeviceRoute,
+        body: &[u8],
+        tamper: impl FnOnce(&mut Vec<u8>),
+    ) -> (u16, serde_json::Value) {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let call = device.sign_call(route, "legal-zhang", now, body);
+        let mut sent = body.to_vec();
+        tamper(&mut sent);
+        let mut req = reqwest::Client::new()
+            .post(format!(
+                "{}/v1/certs/legal-zhang/{}",
+                self.url,
+                route.name()
+            ))
+            .header("content-type", "application/json");
+        for (name, value) in call.headers() {
+            req = req.header(name, value);
+        }
+        let resp = req.body(sent).send().await.expect("send");
+        let status = resp.status().as_u16();
+        let json = resp.json().await.unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
+    async fn post_json(
+        &self,
+        route: DeviceRoute,
+        value: &impl serde::Serialize,
+    ) -> (u16, serde_json::Value) {
+        let body = serde_json::to_vec(value).expect("json");
+        self.post(&self.device, route, &body, |_| {}).await
+    }
+
+    fn grant_request(&self, d: &[u8; 32], nonce: &str) -> SplitSignRequest {
+        SplitSignRequest {
+            pin: SecretText::new(PIN.into()),
+            who: "张伟".into(),
+            context: ctx(),
+            digests: vec![hex::encode(d)],
+            nonce: nonce.into(),
+        }
+    }
+
+    fn tender(&self, opens: i64) -> TenderEvidence {
+        let manifest = serde_json::json!({
+            "format": "bidseal-tender/1",
+            "project": {"id": "ZB-2026-001", "name": "某工程", "lot": {"id": "BD01", "name": "第一标段"}},
+            "opening_time": rfc3339(opens),
+        })
+        .to_string()
+        .into_bytes();
+        let signature = self.platform.sign(&manifest);
+        TenderEvidence {
+            manifest: manifest.into(),
+            signature: signature.into(),
+        }
+    }
+}
+
+fn refusal_code(v: &serde_json::Value) -> &str {
+    v["refusal"]["code"].as_str().unwrap_or("")
+}
+
+const NONCE: &str = "00112233445566778899aabbccddeeff";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joint_signatures_over_http_verify_and_every_use_is_logged() {
+    let w = world().await;
+    let digests = [digest("投标函.pdf 的签名属性"), digest("印章绑定")];
+    let sigs = w.sign(PIN, &digests).await.expect("joint signatures");
+    for (d, sig) in digests.iter().zip(&sigs) {
+        p256::ecdsa::VerifyingKey::from(w.public)
+            .verify_prehash(d, sig)
+            .expect("ordinary ECDSA P-256");
+    }
+    let log = w.log();
+    assert_eq!(log.len(), 2, "one decision, one end: {log:?}");
+    assert_eq!(log[0].result, "OK");
+    for d in &digests {
+        assert!(log[0].detail.contains(&hex::encode(d)), "{}", log[0].detail);
+    }
+    assert!(log[0].detail.contains(&w.device.public_hex()));
+    assert_eq!(log[0].session_id, "session-1");
+    assert_eq!(log[1].result, "OK");
+    for sig in &sigs {
+        let sig_hash = hex::encode(Sha256::digest(sig.to_der().as_bytes()));
+        assert!(log[1].detail.contains(&sig_hash), "{}", log[1].detail);
+    }
+    // The plain authorise route gives nothing for a split certificate.
+    let refused = w
+        .client()
+        .authorise("legal-zhang", PIN, "张伟", &ctx())
+        .await
+        .expect_err("no static share for a split key");
+    assert_eq!(refused.to_refusal().code(), "no_suitable_certificate");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_changed_in_flight_or_from_another_device_is_refused() {
+    let w = world().await;
+    let d = digest("x");
+    let body = serde_json::to_vec(&w.grant_request(&d, NONCE)).expect("json");
+    // The same body signed, then one digit of the digest changed.
+    let at = body
+        .windows(11)
+        .position(|win| win == b"\"digests\":[")
+        .expect("digests field")
+        + 12;
+    let (status, answer) = w
+        .post(&w.device, DeviceRoute::SplitSign, &body, |b| {
+            b[at] = if b[at] == b'0' { b'1' } else { b'0' };
+        })
+        .await;
+    assert_eq!(
+        (status, refusal_code(&answer)),
+        (403, "device_not_recognised")
+    );
+    // A stranger's device with the right PIN.
+    let stranger = DeviceKey::generate();
+    let (status, answer) = w
+        .post(&stranger, DeviceRoute::SplitSign, &body, |_| {})
+        .await;
+    assert_eq!(
+        (status, refusal_code(&answer)),
+        (403, "device_not_recognised")
+    );
+    // A signature for another route does not pass.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let call = w
+        .device
+        .sign_call(DeviceRoute::Authorise, "legal-zhang", now, &body);
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/v1/certs/legal-zhang/split-sign", w.url))
+        .header("content-type", "application/json");
+    for (name, value) in call.headers() {
+        req = req.header(name, value);
+    }
+    let resp = req.body(body.clone()).send().await.expect("send");
+    assert_eq!(resp.status().as_u16(), 403);
+    // Nothing was decided or logged.
+    assert!(w.log().is_empty());
+    // The untouched call passes.
+    let (status, answer) = w
+        .post(&w.device, DeviceRoute::SplitSign, &body, |_| {})
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(w.log().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_are_single_use_in_order_and_a_tampered_round_is_detected() {
+    let w = world().await;
+    let d = digest("y");
+    let start = |nonce: &'static str| {
+        let w = &w;
+        async move {
+            let (status, grant) = w
+                .post_json(DeviceRoute::SplitSign, &w.grant_request(&d, nonce))
+                .await;
+            assert_eq!(status, 200, "{grant}");
+            let token = grant["token"].as_str().expect("token").to_string();
+            let seal = grant["seal_share"].as_str().expect("seal share");
+            let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+            hex::decode_to_slice(seal, raw.as_mut()).expect("hex");
+            (token, w.open(&raw).expect("phone share opens"))
+        }
+    };
+    let id = |nonce: &str| {
+        sign_id(
+            "legal-zhang",
+            &w.device.public_hex(),
+            &ctx(),
+            &hex::encode(d),
+            nonce,
+            0,
+        )
+    };
+
+    // finish before round: refused, and the grant is gone.
+    let (token, _share) = start(NONCE).await;
+    let early = SplitRound {
+        token: token.clone(),
+        messages: vec![b64(b"x")],
+    };
+    let (status, answer) = w.post_json(DeviceRoute::SplitSignFinish, &early).await;
+    assert_eq!((status, refusal_code(&answer)), (403, "invalid_request"));
+    let (status, _) = w
+        .post_json(
+            DeviceRoute::SplitSignRound,
+            &SplitRound {
+                token,
+                messages: vec![b64(b"x")],
+            },
+        )
+        .await;
+    assert_eq!(status, 403, "the grant was used up by the wrong call");
+
+    // A validly signed second round whose protocol message a modified app changed.
+    let nonce2 = "ffeeddccbbaa99887766554433221100";
+    let (token, share) = start(nonce2).await;
+    let (mut phone, first) = PhoneSign::start(&share, &id(nonce2), &d).expect("start");
+    let (status, reply) = w
+        .post_json(
+            DeviceRoute::SplitSignRound,
+            &SplitRound {
+                token: token.clone(),
+                messages: vec![b64(&first)],
+            },
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let reply = unb64(reply["messages"][0].as_str().expect("message")).expect("b64");
+    let second = phone.step(&reply).expect("step");
+    let mut changed = second.clone();
+    let i = changed.len() / 2;
+    changed[i] ^= 0x40;
+    let (status, answer) = w
+        .post_json(
+            DeviceRoute::SplitSignFinish,
+            &SplitRound {
+                token: token.clone(),
+                messages: vec![b64(&changed)],
+            },
+        )
+        .await;
+    assert_eq!(
+        (status, refusal_code(&answer)),
+        (403, "invalid_request"),
+        "{answer}"
+    );
+    // The honest second round now finds nothing.
+    let (status, answer) = w
+        .post_json(
+            DeviceRoute::SplitSignFinish,
+            &SplitRound {
+                token,
+                messages: vec![b64(&second)],
+            },
+        )
+        .await;
+    assert_eq!((status, refusal_code(&answer)), (403, "invalid_request"));
+    let log = w.log();
+    assert!(
+        log.iter().any(|e| e.result.starts_with("KEYSPLIT_")),
+        "{log:#?}"
+    );
+
+    // A phone first message made for another digest does not give a signature of this one.
+    let nonce3 = "0123456789abcdef0123456789abcdef";
+    let (token, share) = start(nonce3).await;
+    let other = digest("another document");
+    let (_phone, first) = PhoneSign::start(&share, &id(nonce3), &other).expect("start");
+    let (status, answer) = w
+        .post_json(
+            DeviceRoute::SplitSignRound,
+            &SplitRound {
+                token,
+                messages: vec![b64(&first)],
+            },
+        )
+        .await;
+    // The library binds the first round to the digest: refused at once.
+    assert_eq!(refusal_code(&answer), "invalid_request", "{answer}");
+    assert_eq!(status, 403, "the service signs only the digest it logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_lockout_disable_revoke_and_authorisation_end_stop_the_service_share() {
+    let w = world().await;
+    let d = [digest("z")];
+    let refusal = |r: Result<Vec<p256::ecdsa::Signature>, CosignCallError>| match r {
+        Err(CosignCallError::Refused(reason)) => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert!(matches!(
+        refusal(w.sign("000000", &d).await),
+        RefusalReason::WrongPin { .. }
+    ));
+    let admin = CosignClient::new(&w.url).expect("client");
+    for (action, undo, expected) in [
+        (
+            AdminAction::Disable,
+            AdminAction::Enable,
+            "certificate_disabled",
+        ),
+        (
+            AdminAction::SetAuthorisationEnd { until: Some(1) },
+            AdminAction::SetAuthorisationEnd { until: None },
+            "authorisation_ended",
+        ),
+    ] {
+        admin
+            .admin(TOKEN, "legal-zhang", &action)
+            .await
+            .expect("admin");
+        assert_eq!(refusal(w.sign(PIN, &d).await).code(), expected);
+        admin
+            .admin(TOKEN, "legal-zhang", &undo)
+            .await
+            .expect("undo");
+    }
+    assert!(w.sign(PIN, &d).await.is_ok(), "back to normal");
+    for _ in 0..5 {
+        let _ = w.sign("999999", &d).await;
+    }
+    assert_eq!(refusal(w.sign(PIN, &d).await).code(), "pin_locked");
+    admin
+        .admin(TOKEN, "legal-zhang", &AdminAction::Unlock)
+        .await
+        .expect("unlock");
+    admin
+        .admin(TOKEN, "legal-zhang", &AdminAction::Revoke)
+        .await
+        .expect("revoke");
+    assert_eq!(refusal(w.sign(PIN, &d).await).code(), "certificate_revoked");
+    // The share took part exactly once (the run between the undo and the lockout).
+    let log = w.log();
+    let used = log
+        .iter()
+        .filter(|e| e.result == "OK" && e.detail.contains("联合签名"))
+        .count();
+    assert_eq!(used, 2, "{log:#?}");
+    for code in [
+        "wrong_pin",
+        "certificate_disabled",
+        "authorisation_ended",
+        "pin_locked",
+        "certificate_revoked",
+    ] {
+        assert!(log.iter().any(|e| e.result == code), "{code} logged");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decrypt_part_comes_only_after_the_opening_time_and_for_the_tenders_envelope() {
+    let w = world().await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let ephemeral = p256::SecretKey::random(&mut rand_core::OsRng);
+    let originator = ephemeral.public_key();
+    let expected = p256::ecdh::diffie_hellman(ephemeral.to_nonzero_scalar(), w.public.as_affine());
+    let decrypt = |tender: Option<TenderEvidence>| OperationContext {
+        operation: CosignOperation::Decrypt,
+        tender,
+        ..ctx()
+    };
+    let ukm_for = |t: &TenderEvidence| {
+        bidseal_scan::EnvelopeUkm {
+            tender: bidseal_scan::Digest32::of(&t.manifest.0),
+            manifest: bidseal_scan::Digest32([9; 32]),
+        }
+        .to_bytes()
+    };
+    let call = |context: OperationContext, ukm: Vec<u8>| {
+        let w = &w;
+        async move {
+            w.client()
+                .split_ecdh(
+                    "legal-zhang",
+                    PIN,
+                    "张伟",
+                    &context,
+                    &originator,
+                    &ukm,
+                    &|s| w.open(s),
+                )
+                .await
+        }
+    };
+    // Before the opening time: refused, logged.
+    let future = w.tender(now + 3600);
+    let early = call(decrypt(Some(future.clone())), ukm_for(&future)).await;
+    match early {
+        Err(CosignCallError::Refused(RefusalReason::BeforeOpeningTime { .. })) => {}
+        other => panic!("expected before_opening_time, got {other:?}"),
+    }
+    // No tender at all: refused.
+    let none = call(decrypt(None), ukm_for(&future)).await;
+    assert!(matches!(
+        none,
+        Err(CosignCallError::Refused(
+            RefusalReason::OpeningTimeUnverified { .. }
+        ))
+    ));
+    // After the opening time, but the envelope belongs to another tender.
+    let opened = w.tender(now - 60);
+    let wrong = call(decrypt(Some(opened.clone())), ukm_for(&future)).await;
+    assert!(
+        matches!(
+            wrong,
+            Err(CosignCallError::Refused(
+                RefusalReason::SuspiciousRequest { .. }
+            ))
+        ),
+        "{wrong:?}"
+    );
+    // After the opening time, the right envelope: the joint secret is the ECDH secret.
+    let z = call(decrypt(Some(opened.clone())), ukm_for(&opened))
+        .await
+        .expect("joint ECDH");
+    assert_eq!(z.as_slice(), expected.raw_secret_bytes().as_slice());
+    let log = w.log();
+    assert_eq!(
+        log.iter().filter(|e| e.result == "OK").count(),
+        1,
+        "{log:#?}"
+    );
+    assert!(log.iter().any(|e| e.result == "before_opening_time"));
+}

@@ -1,0 +1,918 @@
+//! The platform's database: one pool, one set of queries for SQLite and PostgreSQL through
+//! sqlx's `Any` driver, and the migrations in `crates/platform/migrations/`.
+//!
+//! Every function here is one statement or one transaction with a domain name
+//! (`create_session`, `record_upload_progress`, ...); handlers never write SQL. Placeholders
+//! are `$1, $2, …` (both backends accept them), types are TEXT / BIGINT / BYTEA, times Unix
+//! seconds.
+//!
+//! Guarantees: migrations run at start, before the first request; a session is stored as the
+//! SHA-256 of its token, so a copy of the database does not log anyone in. Does not: check
+//! permissions (the API layer decides who may call what).
+
+use crate::error::PlatformError;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::path::Path;
+
+/// Which database is behind the pool (for messages and the benchmark table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The bundled SQLite file `DATA/platform.db`.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// The pool and its backend.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A company (企业) known to the platform: name and 统一社会信用代码.
+pub use bidseal_bid::platform_docs::CompanyRef as Company;
+
+/// Who an account is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A bidder company (login = its unified social credit code).
+    Company,
+    /// Platform staff (publish tenders, edit records, run openings).
+    Staff,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Company => "company",
+            Role::Staff => "staff",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "company" => Some(Role::Company),
+            "staff" => Some(Role::Staff),
+            _ => None,
+        }
+    }
+}
+
+/// An account row.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Login name (USCC for a company).
+    pub login: String,
+    /// Role.
+    pub role: Role,
+    /// The company, for a company account.
+    pub company: Option<Company>,
+    /// Shown in pages.
+    pub display_name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// SHA-256 fingerprint of the certificate bound by scan (扫码绑定证书), if any.
+    pub bound_cert_fingerprint: Option<String>,
+}
+
+/// A login session joined with its account.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    /// The account.
+    pub account: Account,
+    /// `password` or `scan`.
+    pub via: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// A published tender (without its package bytes).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Tender {
+    /// Platform id of the tender (`T` + 12 hex of the manifest's SHA-256).
+    pub id: String,
+    /// 项目编号.
+    pub project_id: String,
+    /// 项目名称.
+    pub project_name: String,
+    /// 标段编号.
+    pub lot_id: String,
+    /// 标段名称.
+    pub lot_name: String,
+    /// 招标人.
+    pub tenderer: String,
+    /// 投标截止时间, Unix seconds.
+    pub bid_deadline: i64,
+    /// 开标时间, Unix seconds.
+    pub opening_time: i64,
+    /// Unix seconds.
+    pub published_at: i64,
+    /// SHA-256 of `tender.json`.
+    pub manifest_sha256: String,
+    /// `published`, `opening` or `opened`.
+    pub state: String,
+}
+
+/// One integrity-library record as stored: the exact signed bytes and the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Record id.
+    pub id: String,
+    /// Owner.
+    pub company_uscc: String,
+    /// Kind tag (`basic`, `qualification`, ...).
+    pub kind: String,
+    /// Version, from 1, bumped on every edit.
+    pub version: i64,
+    /// The signed JSON, exactly.
+    pub record_json: String,
+    /// Base64 DER ECDSA signature over `record_json`.
+    pub signature: String,
+    /// SHA-256 of `record_json`, lower-case hex.
+    pub sha256: String,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// A resumable upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Upload id (random).
+    pub id: String,
+    /// Tender.
+    pub tender_id: String,
+    /// Bidder.
+    pub company_uscc: String,
+    /// Declared size.
+    pub size: i64,
+    /// Declared SHA-256, lower-case hex.
+    pub sha256: String,
+    /// Bytes received so far (contiguous from 0).
+    pub received: i64,
+    /// `open`, `complete` or `aborted`.
+    pub state: String,
+    /// The receipt, once complete.
+    pub receipt_id: Option<String>,
+}
+
+/// The current bid of a company for a tender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bid {
+    /// Tender.
+    pub tender_id: String,
+    /// Bidder.
+    pub company_uscc: String,
+    /// `submitted` or `withdrawn`.
+    pub state: String,
+    /// The upload whose file is the bid (`None` once withdrawn).
+    pub upload_id: Option<String>,
+    /// Bytes.
+    pub size: i64,
+    /// SHA-256 of the bid file.
+    pub sha256: String,
+    /// The latest receipt.
+    pub receipt_id: String,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// A signed receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReceipt {
+    /// Receipt id.
+    pub id: String,
+    /// Tender.
+    pub tender_id: String,
+    /// Bidder.
+    pub company_uscc: String,
+    /// 1, 2, 3, … per tender and company (unique: two racing receipts cannot share one).
+    pub sequence: i64,
+    /// `submit`, `replace` or `withdraw`.
+    pub action: String,
+    /// The signed JSON, exactly.
+    pub receipt_json: String,
+    /// Base64 DER ECDSA signature over `receipt_json`.
+    pub signature: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Db {
+    /// Opens `url` (`postgres://…`, `sqlite://…`), or `DATA/platform.db` when `None`, and runs
+    /// the migrations.
+    pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Self, PlatformError> {
+        sqlx::any::install_default_drivers();
+        let url = match url {
+            Some(u) => u.to_string(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("platform.db").display()
+            ),
+        };
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(PlatformError::Database(
+                "只支持 postgres:// 或 sqlite: 地址".into(),
+            ));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect(&url)
+            .await?;
+        if backend == Backend::Sqlite {
+            // Readers do not wait for writers; persistent in the file.
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
+        }
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for queries another module owns (the web pages' scan sessions).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    // --- companies and accounts -------------------------------------------------------------
+
+    /// Adds a company, or renames it if the code is known.
+    pub async fn upsert_company(&self, company: &Company, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO companies (uscc, name, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (uscc) DO UPDATE SET name = excluded.name",
+        )
+        .bind(&company.uscc)
+        .bind(&company.name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One company by its code.
+    pub async fn company(&self, uscc: &str) -> Result<Option<Company>, sqlx::Error> {
+        let row = sqlx::query("SELECT uscc, name FROM companies WHERE uscc = $1")
+            .bind(uscc)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| company_from(&r)).transpose()
+    }
+
+    /// Every company, by name.
+    pub async fn companies(&self) -> Result<Vec<Company>, sqlx::Error> {
+        let rows = sqlx::query("SELECT uscc, name FROM companies ORDER BY name, uscc")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(company_from).collect()
+    }
+
+    /// Creates an account unless the login exists; returns whether it was created.
+    pub async fn create_account(
+        &self,
+        login: &str,
+        role: Role,
+        company_uscc: Option<&str>,
+        display_name: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO accounts (login, role, company_uscc, display_name, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (login) DO NOTHING",
+        )
+        .bind(login)
+        .bind(role.as_str())
+        .bind(company_uscc)
+        .bind(display_name)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether any staff account exists.
+    pub async fn has_staff(&self) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM accounts WHERE role = 'staff'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// One account by login.
+    pub async fn account(&self, login: &str) -> Result<Option<Account>, sqlx::Error> {
+        let row = sqlx::query(audited(format!("{ACCOUNT_SELECT} WHERE a.login = $1")))
+            .bind(login)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| account_from(&r)).transpose()
+    }
+
+    /// The company account of a company (its login is its code).
+    pub async fn company_account(&self, uscc: &str) -> Result<Option<Account>, sqlx::Error> {
+        let row = sqlx::query(audited(format!(
+            "{ACCOUNT_SELECT} WHERE a.company_uscc = $1 AND a.role = 'company' ORDER BY a.login"
+        )))
+        .bind(uscc)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| account_from(&r)).transpose()
+    }
+
+    /// Records the certificate a company bound by scan (扫码绑定证书).
+    pub async fn bind_certificate(
+        &self,
+        login: &str,
+        fingerprint: &str,
+        cert_pem: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE accounts SET bound_cert_fingerprint = $1, bound_cert_pem = $2, bound_at = $3 \
+             WHERE login = $4",
+        )
+        .bind(fingerprint)
+        .bind(cert_pem)
+        .bind(now)
+        .bind(login)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The account whose bound certificate has this fingerprint (scan login).
+    pub async fn account_by_bound_certificate(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<Account>, sqlx::Error> {
+        let row = sqlx::query(audited(format!(
+            "{ACCOUNT_SELECT} WHERE a.bound_cert_fingerprint = $1 ORDER BY a.login"
+        )))
+        .bind(fingerprint)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| account_from(&r)).transpose()
+    }
+
+    // --- sessions ---------------------------------------------------------------------------
+
+    /// Stores a new session (by the SHA-256 of its token).
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        login: &str,
+        via: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, login, via, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(login)
+        .bind(via)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session with this token hash, expired or not (the caller decides).
+    pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRow>, sqlx::Error> {
+        let row = sqlx::query(audited(format!(
+            "SELECT s.via, s.expires_at, {ACCOUNT_COLUMNS} FROM sessions s \
+             JOIN accounts a ON a.login = s.login \
+             LEFT JOIN companies c ON c.uscc = a.company_uscc WHERE s.token_hash = $1"
+        )))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(SessionRow {
+                account: account_from(&r)?,
+                via: r.try_get("via")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session (logout).
+    pub async fn delete_session(&self, token_hash: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Drops sessions that expired before `now`.
+    pub async fn purge_expired_sessions(&self, now: i64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    // --- tenders ----------------------------------------------------------------------------
+
+    /// Publishes a tender; returns false if one with this id exists.
+    pub async fn insert_tender(&self, t: &Tender, package: &[u8]) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO tenders (id, project_id, project_name, lot_id, lot_name, tenderer, \
+             bid_deadline, opening_time, published_at, manifest_sha256, package, state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&t.id)
+        .bind(&t.project_id)
+        .bind(&t.project_name)
+        .bind(&t.lot_id)
+        .bind(&t.lot_name)
+        .bind(&t.tenderer)
+        .bind(t.bid_deadline)
+        .bind(t.opening_time)
+        .bind(t.published_at)
+        .bind(&t.manifest_sha256)
+        .bind(package)
+        .bind(&t.state)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every tender, newest deadline first.
+    pub async fn tenders(&self) -> Result<Vec<Tender>, sqlx::Error> {
+        let rows = sqlx::query(audited(format!(
+            "SELECT {TENDER_COLUMNS} FROM tenders ORDER BY bid_deadline DESC, id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(tender_from).collect()
+    }
+
+    /// One tender.
+    pub async fn tender(&self, id: &str) -> Result<Option<Tender>, sqlx::Error> {
+        let row = sqlx::query(audited(format!(
+            "SELECT {TENDER_COLUMNS} FROM tenders WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| tender_from(&r)).transpose()
+    }
+
+    /// The package (zip) of a tender.
+    pub async fn tender_package(&self, id: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        let row = sqlx::query("SELECT package FROM tenders WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get::<Vec<u8>, _>("package")).transpose()
+    }
+
+    /// Moves a tender to `state` (`opening`, `opened`).
+    pub async fn set_tender_state(&self, id: &str, state: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE tenders SET state = $1 WHERE id = $2")
+            .bind(state)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // --- integrity library ------------------------------------------------------------------
+
+    /// The records of a company, by id.
+    pub async fn records_of(&self, uscc: &str) -> Result<Vec<StoredRecord>, sqlx::Error> {
+        let rows = sqlx::query(audited(format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE company_uscc = $1 ORDER BY id"
+        )))
+        .bind(uscc)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from).collect()
+    }
+
+    /// One record.
+    pub async fn record(&self, id: &str) -> Result<Option<StoredRecord>, sqlx::Error> {
+        let row = sqlx::query(audited(format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| record_from(&r)).transpose()
+    }
+
+    /// Inserts a new record (version 1); false if the id exists.
+    pub async fn insert_record(&self, r: &StoredRecord) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO records (id, company_uscc, kind, version, record_json, signature, sha256, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&r.id)
+        .bind(&r.company_uscc)
+        .bind(&r.kind)
+        .bind(r.version)
+        .bind(&r.record_json)
+        .bind(&r.signature)
+        .bind(&r.sha256)
+        .bind(r.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Replaces a record if its stored version is `r.version - 1` (no lost update between
+    /// two staff editing at once); returns whether it was replaced.
+    pub async fn update_record(&self, r: &StoredRecord) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE records SET version = $1, record_json = $2, signature = $3, sha256 = $4, \
+             updated_at = $5 WHERE id = $6 AND version = $7",
+        )
+        .bind(r.version)
+        .bind(&r.record_json)
+        .bind(&r.signature)
+        .bind(&r.sha256)
+        .bind(r.updated_at)
+        .bind(&r.id)
+        .bind(r.version - 1)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes a record; returns whether it existed.
+    pub async fn delete_record(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM records WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    // --- uploads, bids, receipts ------------------------------------------------------------
+
+    /// Starts an upload.
+    pub async fn insert_upload(&self, u: &Upload, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO uploads (id, tender_id, company_uscc, size, sha256, received, state, \
+             receipt_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        )
+        .bind(&u.id)
+        .bind(&u.tender_id)
+        .bind(&u.company_uscc)
+        .bind(u.size)
+        .bind(&u.sha256)
+        .bind(u.received)
+        .bind(&u.state)
+        .bind(&u.receipt_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One upload.
+    pub async fn upload(&self, id: &str) -> Result<Option<Upload>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, tender_id, company_uscc, size, sha256, received, state, receipt_id \
+             FROM uploads WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Upload {
+                id: r.try_get("id")?,
+                tender_id: r.try_get("tender_id")?,
+                company_uscc: r.try_get("company_uscc")?,
+                size: r.try_get("size")?,
+                sha256: r.try_get("sha256")?,
+                received: r.try_get("received")?,
+                state: r.try_get("state")?,
+                receipt_id: r.try_get("receipt_id")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The open (unfinished) uploads of a company for a tender.
+    pub async fn open_uploads(
+        &self,
+        tender_id: &str,
+        uscc: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id FROM uploads WHERE tender_id = $1 AND company_uscc = $2 AND state = 'open'",
+        )
+        .bind(tender_id)
+        .bind(uscc)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| r.try_get("id")).collect()
+    }
+
+    /// Marks an open upload aborted (bad hash, not a bid file).
+    pub async fn abort_upload(&self, id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE uploads SET state = 'aborted' WHERE id = $1 AND state = 'open'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves an upload's received count from `from` to `to` (only if it still is `from`:
+    /// two racing writers of the same chunk cannot both advance it).
+    pub async fn record_upload_progress(
+        &self,
+        id: &str,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE uploads SET received = $1, updated_at = $2 \
+             WHERE id = $3 AND received = $4 AND state = 'open'",
+        )
+        .bind(to)
+        .bind(now)
+        .bind(id)
+        .bind(from)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Completes an upload: in one transaction, stores the receipt, marks the upload complete
+    /// and makes it the company's current bid. Returns false (and changes nothing) if the
+    /// upload was no longer open.
+    pub async fn complete_upload(
+        &self,
+        upload: &Upload,
+        receipt: &StoredReceipt,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE uploads SET state = 'complete', receipt_id = $1, updated_at = $2 \
+             WHERE id = $3 AND state = 'open' AND received = size",
+        )
+        .bind(&receipt.id)
+        .bind(receipt.created_at)
+        .bind(&upload.id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_receipt(&mut tx, receipt).await?;
+        sqlx::query(
+            "INSERT INTO bids (tender_id, company_uscc, state, upload_id, size, sha256, receipt_id, updated_at) \
+             VALUES ($1, $2, 'submitted', $3, $4, $5, $6, $7) \
+             ON CONFLICT (tender_id, company_uscc) DO UPDATE SET state = 'submitted', \
+             upload_id = excluded.upload_id, size = excluded.size, sha256 = excluded.sha256, \
+             receipt_id = excluded.receipt_id, updated_at = excluded.updated_at",
+        )
+        .bind(&upload.tender_id)
+        .bind(&upload.company_uscc)
+        .bind(&upload.id)
+        .bind(upload.size)
+        .bind(&upload.sha256)
+        .bind(&receipt.id)
+        .bind(receipt.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Withdraws the current bid, storing the withdrawal receipt; false if there was no
+    /// submitted bid.
+    pub async fn withdraw_bid(&self, receipt: &StoredReceipt) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE bids SET state = 'withdrawn', upload_id = NULL, receipt_id = $1, updated_at = $2 \
+             WHERE tender_id = $3 AND company_uscc = $4 AND state = 'submitted'",
+        )
+        .bind(&receipt.id)
+        .bind(receipt.created_at)
+        .bind(&receipt.tender_id)
+        .bind(&receipt.company_uscc)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_receipt(&mut tx, receipt).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The current bid of a company for a tender.
+    pub async fn bid(&self, tender_id: &str, uscc: &str) -> Result<Option<Bid>, sqlx::Error> {
+        let row = sqlx::query(audited(format!(
+            "SELECT {BID_COLUMNS} FROM bids WHERE tender_id = $1 AND company_uscc = $2"
+        )))
+        .bind(tender_id)
+        .bind(uscc)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| bid_from(&r)).transpose()
+    }
+
+    /// Every bid of a tender (staff view, opening).
+    pub async fn bids_of_tender(&self, tender_id: &str) -> Result<Vec<Bid>, sqlx::Error> {
+        let rows = sqlx::query(audited(format!(
+            "SELECT {BID_COLUMNS} FROM bids WHERE tender_id = $1 ORDER BY company_uscc"
+        )))
+        .bind(tender_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(bid_from).collect()
+    }
+
+    /// One receipt.
+    pub async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>, sqlx::Error> {
+        let row = sqlx::query(audited(format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| receipt_from(&r)).transpose()
+    }
+
+    /// The next receipt sequence number of a company for a tender.
+    pub async fn next_receipt_sequence(
+        &self,
+        tender_id: &str,
+        uscc: &str,
+    ) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM receipts WHERE tender_id = $1 AND company_uscc = $2",
+        )
+        .bind(tender_id)
+        .bind(uscc)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? + 1)
+    }
+
+    /// Every receipt of a company for a tender, oldest first.
+    pub async fn receipts_of(
+        &self,
+        tender_id: &str,
+        uscc: &str,
+    ) -> Result<Vec<StoredReceipt>, sqlx::Error> {
+        let rows = sqlx::query(audited(format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE tender_id = $1 AND company_uscc = $2 \
+             ORDER BY sequence"
+        )))
+        .bind(tender_id)
+        .bind(uscc)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(receipt_from).collect()
+    }
+}
+
+/// Marks a query built from this module's own column-list constants (never from input) as
+/// audited for sqlx.
+fn audited(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}
+
+async fn insert_receipt(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &StoredReceipt,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO receipts (id, tender_id, company_uscc, sequence, action, receipt_json, signature, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&r.id)
+    .bind(&r.tender_id)
+    .bind(&r.company_uscc)
+    .bind(r.sequence)
+    .bind(&r.action)
+    .bind(&r.receipt_json)
+    .bind(&r.signature)
+    .bind(r.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+const ACCOUNT_COLUMNS: &str = "a.login, a.role, a.company_uscc, a.display_name, a.password_hash, \
+     a.bound_cert_fingerprint, c.name AS company_name";
+const ACCOUNT_SELECT: &str = "SELECT a.login, a.role, a.company_uscc, a.display_name, \
+     a.password_hash, a.bound_cert_fingerprint, c.name AS company_name FROM accounts a \
+     LEFT JOIN companies c ON c.uscc = a.company_uscc";
+const TENDER_COLUMNS: &str = "id, project_id, project_name, lot_id, lot_name, tenderer, \
+     bid_deadline, opening_time, published_at, manifest_sha256, state";
+const RECORD_COLUMNS: &str =
+    "id, company_uscc, kind, version, record_json, signature, sha256, updated_at";
+const BID_COLUMNS: &str =
+    "tender_id, company_uscc, state, upload_id, size, sha256, receipt_id, updated_at";
+const RECEIPT_COLUMNS: &str =
+    "id, tender_id, company_uscc, sequence, action, receipt_json, signature, created_at";
+
+fn company_from(r: &AnyRow) -> Result<Company, sqlx::Error> {
+    Ok(Company {
+        uscc: r.try_get("uscc")?,
+        name: r.try_get("name")?,
+    })
+}
+
+fn account_from(r: &AnyRow) -> Result<Account, sqlx::Error> {
+    let role: String = r.try_get("role")?;
+    let role = Role::parse(&role).ok_or_else(|| sqlx::Error::ColumnDecode {
+        index: "role".into(),
+        source: format!("unknown role {role}").into(),
+    })?;
+    let uscc: Option<String> = r.try_get("company_uscc")?;
+    let name: Option<String> = r.try_get("company_name")?;
+    Ok(Account {
+        login: r.try_get("login")?,
+        role,
+        company: uscc.zip(name).map(|(uscc, name)| Company { uscc, name }),
+        display_name: r.try_get("display_name")?,
+        password_hash: r.try_get("password_hash")?,
+        bound_cert_fingerprint: r.try_get("bound_cert_fingerprint")?,
+    })
+}
+
+fn tender_from(r: &AnyRow) -> Result<Tender, sqlx::Error> {
+    Ok(Tender {
+        id: r.try_get("id")?,
+        project_id: r.try_get("project_id")?,
+        project_name: r.try_get("project_name")?,
+        lot_id: r.try_get("lot_id")?,
+        lot_name: r.try_get("lot_name")?,
+        tenderer: r.try_get("tenderer")?,
+        bid_deadline: r.try_get("bid_deadline")?,
+        opening_time: r.try_get("opening_time")?,
+        published_at: r.try_get("published_at")?,
+        manifest_sha256: r.try_get("manifest_sha256")?,
+        state: r.try_get("state")?,
+    })
+}
+
+fn record_from(r: &AnyRow) -> Result<StoredRecord, sqlx::Error> {
+    Ok(StoredRecord {
+        id: r.try_get("id")?,
+        company_uscc: r.try_get("company_uscc")?,
+        kind: r.try_get("kind")?,
+        version: r.try_get("version")?,
+        record_json: r.try_get("record_json")?,
+        signature: r.try_get("signature")?,
+        sha256: r.try_get("sha256")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn bid_from(r: &AnyRow) -> Result<Bid, sqlx::Error> {
+    Ok(Bid {
+        tender_id: r.try_get("tender_id")?,
+        company_uscc: r.try_get("company_uscc")?,
+        state: r.try_get("state")?,
+        upload_id: r.try_get("upload_id")?,
+        size: r.try_get("size")?,
+        sha256: r.try_get("sha256")?,
+        receipt_id: r.try_get("receipt_id")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn receipt_from(r: &AnyRow) -> Result<StoredReceipt, sqlx::Error> {
+    Ok(StoredReceipt {
+        id: r.try_get("id")?,
+        tender_id: r.try_get("tender_id")?,
+        company_uscc: r.try_get("company_uscc")?,
+        sequence: r.try_get("sequence")?,
+        action: r.try_get("action")?,
+        receipt_json: r.try_get("receipt_json")?,
+        signature: r.try_get("signature")?,
+        created_at: r.try_get("created_at")?,
+    })
+}

@@ -1,0 +1,497 @@
+//! 不见面开标 (remote opening): at the opening time the platform is the opening hall. For each
+//! bid it starts a `decrypt` scan at the relay exactly as the hall does
+//! (`bidseal_workflow::hall::open_by_scan`), and instead of showing the QR it pushes the QR
+//! payload to the bidder's phone in standby (`bidseal phone standby`), which picked it up from
+//! [`PushMailbox::take`] after logging in by scan. The phone verifies the platform-signed tender
+//! and its opening time, asks its user, and returns the key-encryption key through the relay;
+//! the platform decrypts and verifies the bid as the hall does, and publishes each bidder's
+//! state and the reading table (唱标) on the [`OpeningBoard`].
+//!
+//! Guarantees: nothing is started before the tender's opening time by the platform's clock,
+//! and the phone and co-signing service check it again from the signed tender; a pushed
+//! request is delivered once, only to a session of the bid's own company (by unified social
+//! credit code), and is bound to one relay session, one bid file (its digest) and one tender;
+//! every bid ends `已解密` or `失败` with the reason (phone refusal, nobody picked the request up
+//! before the QR expired, a check of the bid that failed). Does not: choose which certificate
+//! decrypts (the phone picks the recipient it holds), or keep the extracted bids from staff
+//! (they are the platform's, under `work`). Protocol: docs/platform-remote-opening.md.
+
+use crate::scan::Company;
+use bidseal_bid::opening::BidOpeningReport;
+use bidseal_bid::tender::TenderPackage;
+use bidseal_scan::client::ScanOptions;
+use bidseal_scan::{OperationKind, PhoneHello, QrPayload};
+use bidseal_workflow::hall::{hall_from_tender, open_by_scan};
+use bidseal_workflow::scan_session::{refs_from_tender, ScanPresenter, ScanTarget};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+use thiserror::Error;
+use tokio::sync::{watch, Notify};
+
+/// A decrypt request waiting for the bidder's phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushedRequest {
+    /// Tender id on the platform.
+    pub tender: String,
+    /// Bid id on the platform.
+    pub bid: String,
+    /// Project shown to the user (code and name).
+    pub project: String,
+    /// The `bidseal://scan?...op=decrypt` payload to join.
+    pub qr: String,
+    /// Unix seconds when it expires.
+    pub expires_at: u64,
+}
+
+/// Decrypt requests per company (unified social credit code), each delivered once.
+#[derive(Debug, Default)]
+pub struct PushMailbox {
+    pending: Mutex<HashMap<String, Vec<PushedRequest>>>,
+    notify: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PushMailbox {
+    fn push(&self, uscc: &str, request: PushedRequest) {
+        lock(&self.pending)
+            .entry(uscc.to_ascii_uppercase())
+            .or_default()
+            .push(request);
+        self.notify.notify_waiters();
+    }
+
+    /// Removes a request not yet delivered (its scan ended).
+    fn withdraw(&self, uscc: &str, bid: &str) {
+        if let Some(list) = lock(&self.pending).get_mut(&uscc.to_ascii_uppercase()) {
+            list.retain(|r| r.bid != bid);
+        }
+    }
+
+    /// Takes the requests for company `uscc`, waiting up to `wait` for one to arrive. Expired
+    /// requests are dropped, not delivered.
+    pub async fn take(&self, uscc: &str, wait: Duration) -> Vec<PushedRequest> {
+        let key = uscc.to_ascii_uppercase();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = bidseal_scan::unix_now();
+            let taken: Vec<PushedRequest> = lock(&self.pending)
+                .remove(&key)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r.expires_at > now)
+                .collect();
+            if !taken.is_empty() {
+                return taken;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Vec::new();
+            }
+        }
+    }
+}
+
+/// A bidder's state in the opening hall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BidderState {
+    /// 未解密: nothing sent yet.
+    NotDecrypted,
+    /// 已推送: the decrypt request waits for (or is with) the bidder's phone.
+    Pushed,
+    /// 已解密: decrypted and every check passed.
+    Decrypted,
+    /// 失败: see the reason.
+    Failed,
+}
+
+impl BidderState {
+    /// zh-CN label.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            BidderState::NotDecrypted => "未解密",
+            BidderState::Pushed => "已推送",
+            BidderState::Decrypted => "已解密",
+            BidderState::Failed => "失败",
+        }
+    }
+}
+
+/// One bid of the opening.
+#[derive(Debug, Clone, Serialize)]
+pub struct BidderRow {
+    /// Bid id.
+    pub bid: String,
+    /// The company that uploaded it.
+    pub company: Company,
+    /// Where it stands.
+    pub state: BidderState,
+    /// [`BidderState::label_zh`].
+    pub state_zh: &'static str,
+    /// The phone that took the request, once it joined.
+    pub device: Option<String>,
+    /// Stable code of the failure.
+    pub code: Option<String>,
+    /// Why it failed, zh-CN.
+    pub reason: Option<String>,
+    /// 唱标 fields from the verified manifest (only when decrypted).
+    pub price: BTreeMap<String, String>,
+    /// The same as read out, labelled by the tender's price form ("投标总价 4321000.50 元").
+    pub reading: Vec<String>,
+}
+
+/// The opening hall's board: what the 开标大厅 page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpeningBoard {
+    /// Tender id.
+    pub tender: String,
+    /// Unix seconds when staff started it.
+    pub started_at: Option<u64>,
+    /// Every bid has its final state.
+    pub finished: bool,
+    /// Bids, in upload order.
+    pub rows: Vec<BidderRow>,
+    /// Changes so far (for long polls).
+    pub version: u64,
+}
+
+/// A bid to open.
+#[derive(Debug, Clone)]
+pub struct RemoteBid {
+    /// Bid id on the platform.
+    pub bid: String,
+    /// The company that uploaded it.
+    pub company: Company,
+    /// The encrypted bid file as received.
+    pub file: PathBuf,
+}
+
+/// Why an opening could not start.
+#[derive(Debug, Error)]
+pub enum RemoteOpeningError {
+    /// Too early by the platform's clock.
+    #[error("未到开标时间（{opens_at}），不能开始开标")]
+    BeforeOpeningTime {
+        /// Opening time, Beijing time text.
+        opens_at: String,
+    },
+    /// The tender cannot give the hall's context (accepted CAs...).
+    #[error("招标文件无法用于开标：{0}")]
+    Tender(String),
+    /// It is already running or done.
+    #[error("本项目已开标，不能重复开始")]
+    AlreadyStarted,
+}
+
+impl RemoteOpeningError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RemoteOpeningError::BeforeOpeningTime { .. } => "OPEN_BEFORE_OPENING_TIME",
+            RemoteOpeningError::Tender(_) => "OPEN_TENDER_UNUSABLE",
+            RemoteOpeningError::AlreadyStarted => "OPEN_ALREADY_STARTED",
+        }
+    }
+}
+
+/// One remote opening of one tender.
+#[derive(Debug)]
+pub struct RemoteOpening {
+    board: watch::Sender<OpeningBoard>,
+    started: Mutex<bool>,
+}
+
+impl RemoteOpening {
+    /// The opening of `tender` with `bids`, all 未解密.
+    pub fn new(tender: &str, bids: &[RemoteBid]) -> Self {
+        let rows = bids
+            .iter()
+            .map(|b| BidderRow {
+                bid: b.bid.clone(),
+                company: b.company.clone(),
+                state: BidderState::NotDecrypted,
+                state_zh: BidderState::NotDecrypted.label_zh(),
+                device: None,
+                code: None,
+                reason: None,
+                price: BTreeMap::new(),
+                reading: Vec::new(),
+            })
+            .collect();
+        let (board, _) = watch::channel(OpeningBoard {
+            tender: tender.to_string(),
+            started_at: None,
+            finished: false,
+            rows,
+            version: 0,
+        });
+        RemoteOpening {
+            board,
+            started: Mutex::new(false),
+        }
+    }
+
+    /// The board now.
+    pub fn board(&self) -> OpeningBoard {
+        self.board.borrow().clone()
+    }
+
+    /// The board once its version is past `known` (or after `wait`).
+    pub async fn board_after(&self, known: u64, wait: Duration) -> OpeningBoard {
+        let mut rx = self.board.subscribe();
+        let _ = tokio::time::timeout(wait, rx.wait_for(|b| b.version > known)).await;
+        let board = rx.borrow().clone();
+        board
+    }
+
+    fn update(&self, bid: &str, f: impl FnOnce(&mut BidderRow)) {
+        self.board.send_modify(|b| {
+            if let Some(row) = b.rows.iter_mut().find(|r| r.bid == bid) {
+                f(row);
+                row.state_zh = row.state.label_zh();
+            }
+            b.version += 1;
+        });
+    }
+
+    /// Checks the opening time and marks the opening started; then [`RemoteOpening::run`].
+    pub fn begin(&self, tender: &TenderPackage, now: SystemTime) -> Result<(), RemoteOpeningError> {
+        let opens_at = tender.manifest.opening_time;
+        let now_unix = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        if now_unix < opens_at.unix_timestamp() {
+            return Err(RemoteOpeningError::BeforeOpeningTime {
+                opens_at: beijing(opens_at),
+            });
+        }
+        let mut started = lock(&self.started);
+        if *started {
+            return Err(RemoteOpeningError::AlreadyStarted);
+        }
+        *started = true;
+        self.board.send_modify(|b| {
+            b.started_at = Some(now_unix.max(0) as u64);
+            b.version += 1;
+        });
+        Ok(())
+    }
+
+    /// Opens every bid at once by pushed scans (call after [`RemoteOpening::begin`]).
+    pub async fn run(
+        &self,
+        relay: &str,
+        tender: &TenderPackage,
+        bids: Vec<RemoteBid>,
+        work: &Path,
+        mailbox: &PushMailbox,
+        options: ScanOptions,
+    ) -> Result<(), RemoteOpeningError> {
+        let (hall, signed) = hall_from_tender(tender, SystemTime::now())
+            .map_err(|e| RemoteOpeningError::Tender(e.to_string()))?;
+        let (platform, project) = refs_from_tender(&tender.manifest);
+        let target = ScanTarget {
+            relay: relay.to_string(),
+            platform,
+            project: project.clone(),
+            options,
+        };
+        let tender_id = self.board.borrow().tender.clone();
+        let jobs = bids.into_iter().map(|bid| {
+            let target = &target;
+            let hall = &hall;
+            let signed = &signed;
+            let project = &project;
+            let tender_id = &tender_id;
+            async move {
+                let mut presenter = PushPresenter {
+                    opening: self,
+                    mailbox,
+                    tender: tender_id.clone(),
+                    project: format!("{} {}", project.code, project.name),
+                    bid: bid.bid.clone(),
+                    uscc: bid.company.uscc.clone(),
+                };
+                let report =
+                    open_by_scan(target, &mut presenter, hall, &bid.file, work, signed).await;
+                mailbox.withdraw(&bid.company.uscc, &bid.bid);
+                self.finish_row(&bid.bid, &report, &tender.manifest.price_form);
+            }
+        });
+        futures_util::future::join_all(jobs).await;
+        self.board.send_modify(|b| {
+            b.finished = true;
+            b.version += 1;
+        });
+        Ok(())
+    }
+
+    fn finish_row(
+        &self,
+        bid: &str,
+        report: &BidOpeningReport,
+        form: &[bidseal_bid::tender::PriceFormField],
+    ) {
+        self.update(bid, |row| {
+            if report.passed {
+                row.state = BidderState::Decrypted;
+                row.price = report.price.clone();
+                row.reading = report
+                    .price
+                    .iter()
+                    .map(|(k, v)| bidseal_bid::opening::price_entry(form, k, v))
+                    .collect();
+            } else {
+                row.state = BidderState::Failed;
+                let failure = report.first_failure();
+                row.code = Some(
+                    failure
+                        .and_then(|c| c.code.clone())
+                        .unwrap_or_else(|| "OPEN_INCOMPLETE".into()),
+                );
+                row.reason = Some(
+                    failure
+                        .map(|c| format!("{}：{}", c.name, c.detail))
+                        .unwrap_or_else(|| "开标检查未全部完成".into()),
+                );
+            }
+        });
+    }
+}
+
+fn beijing(t: bidseal_bid::time::OffsetDateTime) -> String {
+    let t = t.to_offset(
+        bidseal_bid::time::UtcOffset::from_hms(8, 0, 0)
+            .unwrap_or(bidseal_bid::time::UtcOffset::UTC),
+    );
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}（北京时间）",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Pushes the QR of one bid's decrypt scan to its company's mailbox.
+struct PushPresenter<'a> {
+    opening: &'a RemoteOpening,
+    mailbox: &'a PushMailbox,
+    tender: String,
+    project: String,
+    bid: String,
+    uscc: String,
+}
+
+impl ScanPresenter for PushPresenter<'_> {
+    fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
+        if op != OperationKind::Decrypt {
+            return;
+        }
+        self.mailbox.push(
+            &self.uscc,
+            PushedRequest {
+                tender: self.tender.clone(),
+                bid: self.bid.clone(),
+                project: self.project.clone(),
+                qr: payload.to_url(),
+                expires_at: payload.expires_at,
+            },
+        );
+        self.opening
+            .update(&self.bid, |row| row.state = BidderState::Pushed);
+    }
+
+    fn status(&mut self, _line: &str) {}
+
+    fn scanned(&mut self, phone: &PhoneHello) {
+        let device = phone.device.clone();
+        self.opening
+            .update(&self.bid, |row| row.device = Some(device));
+    }
+}
+
+/// `GET /api/v1/opening/push?wait=SECS` for the phone in standby: the decrypt requests of the
+/// caller's company (bearer token of a scan login), each delivered once.
+pub mod http {
+    use super::PushMailbox;
+    use crate::scan::http::{error, CallerAccount};
+    use crate::scan::{ScanAccounts, LONG_POLL_MAX};
+    use axum::extract::{Query, State};
+    use axum::http::{header, HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use serde::Deserialize;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// What the push route needs.
+    #[derive(Clone)]
+    pub struct PushApi {
+        /// The mailbox the openings push to.
+        pub mailbox: Arc<PushMailbox>,
+        /// How to tell the caller.
+        pub caller: Arc<dyn CallerAccount>,
+        /// The caller's company.
+        pub accounts: Arc<dyn ScanAccounts>,
+    }
+
+    /// Query of the long poll.
+    #[derive(Debug, Deserialize)]
+    pub struct PushQuery {
+        /// Longest wait in seconds (0–25, default 25).
+        pub wait: Option<u64>,
+    }
+
+    /// The route relative to the API root, to be nested under `/api/v1`.
+    pub fn router<S: Clone + Send + Sync + 'static>(api: PushApi) -> Router<S> {
+        Router::new()
+            .route("/opening/push", get(take))
+            .with_state(api)
+    }
+
+    async fn take(
+        State(api): State<PushApi>,
+        headers: HeaderMap,
+        Query(q): Query<PushQuery>,
+    ) -> Response {
+        let Some(account) = api.caller.account(&headers).await else {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "PLATFORM_LOGIN_REQUIRED",
+                "手机待命需先扫码登录（会话已过期时请重新启动待命）",
+            );
+        };
+        let company = match api.accounts.account_company(&account).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "PLATFORM_NOT_A_COMPANY",
+                    "只有企业账号能接收开标解密请求",
+                )
+            }
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.code(), &e.to_string()),
+        };
+        let wait =
+            Duration::from_secs(q.wait.unwrap_or(LONG_POLL_MAX.as_secs())).min(LONG_POLL_MAX);
+        let requests = api.mailbox.take(&company.uscc, wait).await;
+        (
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(serde_json::json!({ "requests": requests })),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,334 @@
+//! 同步诚信库: fetch the company's integrity-library records from the trading platform, verify
+//! each against the platform certificate pinned in the project's tender package, keep them in
+//! the project's local SQLite (`PROJECT/integrity.sqlite`), and report what was added,
+//! changed and removed since the last sync. The bid manifest cites the kept records by id,
+//! version and SHA-256 ([`citations`]).
+//!
+//! Guarantees: a record is stored only if its signature verifies over its exact bytes with the
+//! pinned certificate, it names that certificate, it belongs to the logged-in company and its
+//! version is not older than the local one; a refused record leaves the local copy (its last
+//! good version) untouched and is listed in [`SyncReport::refused`]; the store changes in one
+//! transaction. Does not: detect a record the platform silently stops listing as anything but
+//! "removed" (the list itself is not signed), or judge a record's facts.
+
+use crate::platform_client::{CompanyRef, PlatformClient, PlatformClientError};
+use bidseal_bid::platform_docs::{document_sha256, verify_signed, RecordKind, SignedRecord};
+use bidseal_bid::project::BidProject;
+use bidseal_bid::tender::PlatformCertificate;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The local store inside a project.
+pub const STORE_FILE: &str = "integrity.sqlite";
+
+/// One record as the platform sends it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RecordWire {
+    /// Record id.
+    pub id: String,
+    /// Version.
+    pub version: i64,
+    /// Kind tag.
+    pub kind: String,
+    /// SHA-256 the platform claims (recomputed here, not trusted).
+    pub sha256: String,
+    /// The signed JSON.
+    pub record_json: String,
+    /// Base64 DER signature.
+    pub signature: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct LibraryWire {
+    company: CompanyRef,
+    records: Vec<RecordWire>,
+}
+
+/// A record line of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordLine {
+    /// Record id.
+    pub id: String,
+    /// Version.
+    pub version: i64,
+    /// Kind, zh-CN.
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// SHA-256 of the signed bytes.
+    pub sha256: String,
+}
+
+/// A record that was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedRecord {
+    /// Record id (as sent).
+    pub id: String,
+    /// Why, zh-CN.
+    pub reason: String,
+    /// The local version kept, if any.
+    pub kept_version: Option<i64>,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    /// The company logged in.
+    pub company: Option<CompanyRef>,
+    /// New records.
+    pub added: Vec<RecordLine>,
+    /// Records whose content changed.
+    pub changed: Vec<RecordLine>,
+    /// Records no longer on the platform (deleted locally).
+    pub removed: Vec<RecordLine>,
+    /// Records the same as before.
+    pub unchanged: usize,
+    /// Records refused (bad signature, other company, older version).
+    pub refused: Vec<RefusedRecord>,
+}
+
+/// A record kept in the project.
+#[derive(Debug, Clone)]
+struct LocalRecord {
+    version: i64,
+    kind: String,
+    title: String,
+    sha256: String,
+}
+
+fn local(e: impl std::fmt::Display) -> PlatformClientError {
+    PlatformClientError::Local(format!("诚信库本地库：{e}"))
+}
+
+/// Opens (creating) the project's store.
+fn open_store(project_dir: &Path) -> Result<Connection, PlatformClientError> {
+    let conn = Connection::open(project_dir.join(STORE_FILE)).map_err(local)?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS records (
+             id TEXT PRIMARY KEY,
+             version INTEGER NOT NULL,
+             kind TEXT NOT NULL,
+             title TEXT NOT NULL,
+             sha256 TEXT NOT NULL,
+             record_json TEXT NOT NULL,
+             signature TEXT NOT NULL,
+             synced_at INTEGER NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    )
+    .map_err(local)?;
+    Ok(conn)
+}
+
+fn load_local(conn: &Connection) -> Result<BTreeMap<String, LocalRecord>, PlatformClientError> {
+    let mut stmt = conn
+        .prepare("SELECT id, version, kind, title, sha256 FROM records")
+        .map_err(local)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                LocalRecord {
+                    version: r.get(1)?,
+                    kind: r.get(2)?,
+                    title: r.get(3)?,
+                    sha256: r.get(4)?,
+                },
+            ))
+        })
+        .map_err(local)?;
+    rows.collect::<Result<_, _>>().map_err(local)
+}
+
+fn kind_zh(tag: &str) -> String {
+    RecordKind::from_tag(tag).map_or_else(|| tag.to_string(), |k| k.zh().to_string())
+}
+
+/// Checks one record sent by the platform; returns it parsed, or why not.
+pub fn check_record(
+    cert: &PlatformCertificate,
+    company: &CompanyRef,
+    wire: &RecordWire,
+) -> Result<SignedRecord, String> {
+    let rec: SignedRecord = verify_signed(cert, &wire.record_json, &wire.signature)
+        .map_err(|e| format!("[{}] {e}", e.code()))?;
+    if rec.id != wire.id || rec.version != wire.version || rec.kind.tag() != wire.kind {
+        return Err("签名内容与记录编号、版本或类别不符".into());
+    }
+    if rec.company.uscc != company.uscc {
+        return Err(format!(
+            "记录属于另一家企业（{}），不是当前登录企业 {}",
+            rec.company.uscc, company.uscc
+        ));
+    }
+    Ok(rec)
+}
+
+/// Fetches, verifies and stores the library of the logged-in company into `project`.
+pub async fn sync_library(
+    client: &PlatformClient,
+    project: &BidProject,
+) -> Result<SyncReport, PlatformClientError> {
+    let lib: LibraryWire = client.get_json("/records").await?;
+    let bidder = &project.file().bidder;
+    if !bidder.credit_code.is_empty() && bidder.credit_code != lib.company.uscc {
+        return Err(PlatformClientError::LoginFailed(format!(
+            "登录的企业（{} {}）与投标项目的投标人（{} {}）不一致，请用投标人的账号登录",
+            lib.company.name, lib.company.uscc, bidder.name, bidder.credit_code
+        )));
+    }
+    let cert = &project.tender().platform;
+    apply(project.dir(), cert, &lib.company, &lib.records, now_unix())
+}
+
+/// Applies a fetched library to the store in `project_dir` (the part of [`sync_library`] after
+/// the network).
+pub fn apply(
+    project_dir: &Path,
+    cert: &PlatformCertificate,
+    company: &CompanyRef,
+    records: &[RecordWire],
+    now: i64,
+) -> Result<SyncReport, PlatformClientError> {
+    let mut conn = open_store(project_dir)?;
+    let before = load_local(&conn)?;
+    let mut report = SyncReport {
+        company: Some(company.clone()),
+        ..SyncReport::default()
+    };
+    let tx = conn.transaction().map_err(local)?;
+    let mut seen = std::collections::BTreeSet::new();
+    for wire in records {
+        seen.insert(wire.id.clone());
+        let kept = before.get(&wire.id);
+        let rec = match check_record(cert, company, wire) {
+            Ok(r) => r,
+            Err(reason) => {
+                report.refused.push(RefusedRecord {
+                    id: wire.id.clone(),
+                    reason,
+                    kept_version: kept.map(|k| k.version),
+                });
+                continue;
+            }
+        };
+        if let Some(k) = kept {
+            if rec.version < k.version {
+                report.refused.push(RefusedRecord {
+                    id: wire.id.clone(),
+                    reason: format!("版本回退（平台 {}，本地 {}）", rec.version, k.version),
+                    kept_version: Some(k.version),
+                });
+                continue;
+            }
+        }
+        let sha256 = document_sha256(&wire.record_json);
+        let line = RecordLine {
+            id: rec.id.clone(),
+            version: rec.version,
+            kind: rec.kind.zh().to_string(),
+            title: rec.title.clone(),
+            sha256: sha256.clone(),
+        };
+        match kept {
+            Some(k) if k.sha256 == sha256 => {
+                report.unchanged += 1;
+                continue;
+            }
+            Some(_) => report.changed.push(line),
+            None => report.added.push(line),
+        }
+        tx.execute(
+            "INSERT INTO records (id, version, kind, title, sha256, record_json, signature, synced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, kind = excluded.kind,
+               title = excluded.title, sha256 = excluded.sha256, record_json = excluded.record_json,
+               signature = excluded.signature, synced_at = excluded.synced_at",
+            params![
+                rec.id,
+                rec.version,
+                rec.kind.tag(),
+                rec.title,
+                sha256,
+                wire.record_json,
+                wire.signature,
+                now
+            ],
+        )
+        .map_err(local)?;
+    }
+    for (id, k) in &before {
+        if !seen.contains(id) {
+            tx.execute("DELETE FROM records WHERE id = ?1", params![id])
+                .map_err(local)?;
+            report.removed.push(RecordLine {
+                id: id.clone(),
+                version: k.version,
+                kind: kind_zh(&k.kind),
+                title: k.title.clone(),
+                sha256: k.sha256.clone(),
+            });
+        }
+    }
+    tx.execute(
+        "INSERT INTO sync_meta (key, value) VALUES ('last_sync', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![now.to_string()],
+    )
+    .map_err(local)?;
+    tx.execute(
+        "INSERT INTO sync_meta (key, value) VALUES ('company', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![company.uscc],
+    )
+    .map_err(local)?;
+    tx.commit().map_err(local)?;
+    Ok(report)
+}
+
+/// The records kept in `project_dir`, as the bid manifest cites them:
+/// `ID@vVERSION:sha256:HEX`, by id. Empty when the project was never synced.
+pub fn citations(project_dir: &Path) -> Result<Vec<String>, PlatformClientError> {
+    if !project_dir.join(STORE_FILE).exists() {
+        return Ok(Vec::new());
+    }
+    let conn = open_store(project_dir)?;
+    let mut stmt = conn
+        .prepare("SELECT id, version, sha256 FROM records ORDER BY id")
+        .map_err(local)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(format!(
+                "{}@v{}:sha256:{}",
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?
+            ))
+        })
+        .map_err(local)?;
+    rows.collect::<Result<_, _>>().map_err(local)
+}
+
+/// One kept record's signed JSON and signature (for evaluators' cross-checks).
+pub fn kept_record(
+    project_dir: &Path,
+    id: &str,
+) -> Result<Option<(String, String)>, PlatformClientError> {
+    let conn = open_store(project_dir)?;
+    conn.query_row(
+        "SELECT record_json, signature FROM records WHERE id = ?1",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(local)
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,87 @@
+//! `bidseal platform serve`: run the reference trading platform (tenders, integrity library,
+//! uploads with receipts, opening). Prints `listening on http://ADDR` on stdout once the
+//! database is migrated and the socket bound, serves until Ctrl-C.
+
+use anyhow::{Context, Result};
+use bidseal_platform::{serve, PlatformConfig};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// 参考交易平台 / the reference trading platform.
+#[derive(Debug, Args)]
+pub struct PlatformArgs {
+    #[command(subcommand)]
+    pub command: PlatformCommand,
+}
+
+/// Platform subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlatformCommand {
+    /// 运行交易平台服务（网页 + REST API） / run the platform server
+    #[command(
+        after_help = "示例 / example:\n  bidseal platform serve --listen 127.0.0.1:8080 --data platform-data --demo-world world --relay http://127.0.0.1:47800"
+    )]
+    Serve(ServeArgs),
+}
+
+/// `platform serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// 监听地址（0 端口表示自动分配） / listen address
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// 数据目录（数据库、上传文件、平台证书） / data folder
+    #[arg(long)]
+    pub data: PathBuf,
+    /// 手机可访问的扫码中继地址 / scan relay URL for phones
+    #[arg(long)]
+    pub relay: Option<String>,
+    /// 数据库地址（postgres://…；默认为数据目录下的 SQLite 文件） / database URL
+    #[arg(long)]
+    pub database: Option<String>,
+    /// 以 bidseal phone init 生成的测试环境初始化演示数据 / seed from a phone init world
+    #[arg(long, value_name = "PHONE_DIR")]
+    pub demo_world: Option<PathBuf>,
+    /// 演示账号密码 / password of the demo accounts
+    #[arg(long, default_value = "Demo@1234")]
+    pub demo_password: String,
+}
+
+/// Runs the command.
+pub fn run(args: PlatformArgs) -> Result<ExitCode> {
+    match args.command {
+        PlatformCommand::Serve(a) => run_serve(a),
+    }
+}
+
+fn run_serve(args: ServeArgs) -> Result<ExitCode> {
+    if let Some(relay) = &args.relay {
+        bidseal_workflow::relay::check_relay_url(relay).map_err(super::exit::flow_err)?;
+    }
+    let rt = tokio::runtime::Runtime::new().context("无法启动异步运行时")?;
+    rt.block_on(async {
+        let running = serve(PlatformConfig {
+            listen: args.listen.clone(),
+            data_dir: args.data.clone(),
+            relay_url: args.relay.clone(),
+            database_url: args.database.clone(),
+            demo_world: args.demo_world.clone(),
+            demo_password: args.demo_password.clone(),
+        })
+        .await
+        .map_err(|e| super::exit::coded(e.code(), e.to_string()))?;
+        if let Some(pw) = &running.initial_staff_password {
+            eprintln!("已创建平台工作人员账号 staff，初始密码：{pw}（只显示这一次，请妥善保管）");
+        }
+        eprintln!(
+            "交易平台证书 SHA-256 {}",
+            running.state.identity.fingerprint()
+        );
+        crate::outln!("listening on {}", running.url);
+        tokio::signal::ctrl_c().await.context("无法等待 Ctrl-C")?;
+        eprintln!("正在停止交易平台…");
+        running.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,191 @@
+//! `bidseal sync`: 同步诚信库 — log in to the trading platform (scan login, or `--password` for
+//! scripts), fetch the company's integrity-library records, verify each against the platform
+//! certificate pinned in the project's tender, keep them in the project, and print what was
+//! added, changed and removed. Also the platform login shared with `bidseal upload`.
+
+use anyhow::{Context, Result};
+use bidseal_bid::project::BidProject;
+use bidseal_workflow::library_sync::{sync_library, SyncReport};
+use bidseal_workflow::platform_client::{PlatformClient, PlatformClientError};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// How to reach and log in to the platform (shared by `sync` and `upload`).
+#[derive(Debug, Args)]
+pub struct PlatformLoginArgs {
+    /// 交易平台地址，如 http://127.0.0.1:8080 / platform URL
+    #[arg(long)]
+    pub platform: String,
+    /// 投标项目目录（.bidproj） / bid project folder
+    #[arg(long)]
+    pub project: PathBuf,
+    /// 以账号密码登录（供脚本使用；默认扫码登录） / log in with a password instead of a scan
+    #[arg(long)]
+    pub password: Option<String>,
+    /// 登录账号（默认为项目中投标人的统一社会信用代码） / login (default: the bidder's USCC)
+    #[arg(long)]
+    pub login: Option<String>,
+    /// 扫码登录二维码图片写入的目录（默认 PROJECT/work/qr） / where the login QR PNG goes
+    #[arg(long)]
+    pub qr_dir: Option<PathBuf>,
+}
+
+/// `bidseal sync` flags.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub login: PlatformLoginArgs,
+    /// 以 JSON 输出结果 / print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The CLI form of a platform client error: `[CODE] message` (the platform's own code for a
+/// refusal), exit code per `cmd::exit`.
+pub fn platform_err(e: PlatformClientError) -> anyhow::Error {
+    let code = e.platform_code().unwrap_or(e.code()).to_string();
+    super::exit::coded(&code, e)
+}
+
+pub fn open_project(dir: &Path) -> Result<BidProject> {
+    BidProject::open(dir).map_err(|e| super::exit::coded(e.code(), e))
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Logs in to the platform for `project`: a saved session if still alive, else `--password`,
+/// else scan login (QR as PNG + payload on stderr, like the other scans).
+pub async fn login(args: &PlatformLoginArgs, project: &BidProject) -> Result<PlatformClient> {
+    let mut client = PlatformClient::new(&args.platform).map_err(platform_err)?;
+    let dir = project.dir();
+    if client.load_session(dir, now_unix()) {
+        match client.refresh_me().await {
+            Ok(()) => return Ok(client),
+            Err(PlatformClientError::SessionExpired) => {
+                eprintln!("保存的登录已过期，重新登录…");
+                client.forget_session(dir);
+            }
+            Err(e) => return Err(platform_err(e)),
+        }
+    }
+    if let Some(password) = &args.password {
+        let login = args
+            .login
+            .clone()
+            .unwrap_or_else(|| project.file().bidder.credit_code.clone());
+        if login.is_empty() {
+            return Err(super::exit::coded(
+                "E_USAGE",
+                "项目中没有投标人的统一社会信用代码：请用 --login 指定登录账号，或先 bidseal project set 填写 bidder.credit_code",
+            ));
+        }
+        client
+            .login_password(&login, password)
+            .await
+            .map_err(platform_err)?;
+    } else {
+        let start = client.scan_login_start().await.map_err(platform_err)?;
+        let qr_dir = args
+            .qr_dir
+            .clone()
+            .unwrap_or_else(|| dir.join("work").join("qr"));
+        std::fs::create_dir_all(&qr_dir)
+            .with_context(|| format!("无法创建目录 {}", qr_dir.display()))?;
+        match bidseal_scan::QrPayload::parse(&start.qr)
+            .and_then(|p| bidseal_scan::qr::render_png(&p))
+        {
+            Ok(png) => {
+                let path = qr_dir.join(format!("qr-login-{}.png", start.id));
+                if bidseal_scan::qr::write_atomic(&path, &png).is_ok() {
+                    eprintln!("二维码（扫码登录）：{}", path.display());
+                }
+            }
+            Err(e) => eprintln!("二维码图片无法生成（{e}），请用下面的扫码内容"),
+        }
+        eprintln!("扫码内容：{}", start.qr);
+        eprintln!(
+            "请用手机扫码登录交易平台（{} 前有效）",
+            bidseal_workflow::report::format_beijing(start.expires_at)
+        );
+        client
+            .scan_login_wait(&start.id, &mut |state| match state {
+                "scanned" => eprintln!("已扫码，请在手机上确认登录…"),
+                "done" => eprintln!("扫码登录成功"),
+                _ => {}
+            })
+            .await
+            .map_err(platform_err)?;
+    }
+    client
+        .save_session(dir, now_unix() + 8 * 3600)
+        .map_err(platform_err)?;
+    Ok(client)
+}
+
+fn print_report(report: &SyncReport) {
+    if let Some(c) = &report.company {
+        crate::outln!("企业：{}（{}）", c.name, c.uscc);
+    }
+    for (label, lines) in [
+        ("新增", &report.added),
+        ("变更", &report.changed),
+        ("删除", &report.removed),
+    ] {
+        for l in lines {
+            crate::outln!(
+                "{label}  {}  v{}  {}  {}  sha256:{}",
+                l.id,
+                l.version,
+                l.kind,
+                l.title,
+                &l.sha256[..16.min(l.sha256.len())]
+            );
+        }
+    }
+    for r in &report.refused {
+        crate::outln!(
+            "拒收  {}  {}{}",
+            r.id,
+            r.reason,
+            r.kept_version
+                .map(|v| format!("（保留本地版本 v{v}）"))
+                .unwrap_or_default()
+        );
+    }
+    crate::outln!(
+        "同步完成：新增 {}，变更 {}，删除 {}，未变 {}，拒收 {}",
+        report.added.len(),
+        report.changed.len(),
+        report.removed.len(),
+        report.unchanged,
+        report.refused.len()
+    );
+}
+
+/// Runs `bidseal sync`.
+pub fn run(args: SyncArgs) -> Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new().context("无法启动异步运行时")?;
+    rt.block_on(async {
+        let project = open_project(&args.login.project)?;
+        let client = login(&args.login, &project).await?;
+        let report = sync_library(&client, &project)
+            .await
+            .map_err(platform_err)?;
+        if args.json {
+            crate::outln!("{}", serde_json::to_string(&report)?);
+        } else {
+            print_report(&report);
+        }
+        Ok(if report.refused.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}

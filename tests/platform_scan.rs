@@ -1,0 +1,262 @@
+//! The platform's 扫码绑定 / 扫码登录 as real processes on 127.0.0.1: the platform's
+//! [`ScanHub`] starts `auth` scans at a real `bidseal relay`, a real `bidseal phone scan`
+//! answers with a test certificate (co-signed by `bidseal phone serve-cosign`), and the hub
+//! decides against in-memory accounts. Every rule is tried with the input that should get past
+//! it: another company's certificate, an unbound certificate, a CA the platform does not
+//! trust, the phone's 拒绝, an expired QR, another account reading a bind scan.
+
+mod scan_common;
+
+use bidseal_cms::cert::TrustStore;
+use bidseal_platform::scan::memory::MemoryAccounts;
+use bidseal_platform::scan::{
+    Company, ScanHub, ScanHubConfig, ScanPurpose, ScanState, ScanStatus, StartedScan,
+};
+use bidseal_scan::client::ScanOptions;
+use bidseal_scan::PlatformRef;
+use scan_common::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+const ACCOUNT: &str = "acct-huaxia";
+
+fn huaxia(world: &World) -> Company {
+    let leaf = world.cert("ent-huaxia");
+    Company {
+        uscc: leaf.credit_code().expect("credit code"),
+        name: leaf.organization().expect("organisation"),
+    }
+}
+
+fn make_hub(world: &World, trust_file: &str, ttl_secs: u64) -> (ScanHub, Arc<MemoryAccounts>) {
+    let accounts = Arc::new(MemoryAccounts::default());
+    accounts.add_company(ACCOUNT, huaxia(world));
+    let mut trust = TrustStore::new();
+    trust
+        .add_pem_file(&world.path(trust_file))
+        .expect("trust file");
+    let hub = ScanHub::new(ScanHubConfig {
+        relay: world.relay.url.clone(),
+        platform: PlatformRef {
+            id: "gz-ggzy".into(),
+            name: "广州公共资源交易中心".into(),
+        },
+        trust,
+        options: ScanOptions {
+            ttl: Duration::from_secs(ttl_secs),
+            response_timeout: Duration::from_secs(60),
+        },
+    });
+    (hub, accounts)
+}
+
+/// Scans `started` with the phone using `cert` (plus `extra` arguments) and returns the final
+/// status as the owner `viewer` sees it.
+async fn scan_with(
+    world: &World,
+    hub: &ScanHub,
+    started: &StartedScan,
+    viewer: Option<&str>,
+    cert: &str,
+    extra: &[&str],
+) -> ScanStatus {
+    let mut args = vec!["--cert", cert, "--device", "张伟的手机"];
+    args.extend_from_slice(extra);
+    let phone = world.phone(&started.qr, &args);
+    let status = final_status(hub, &started.id, viewer).await;
+    let _ = finish_phone(phone);
+    status
+}
+
+async fn final_status(hub: &ScanHub, id: &str, viewer: Option<&str>) -> ScanStatus {
+    for _ in 0..8 {
+        let status = hub
+            .wait(id, viewer, None, Duration::from_secs(25))
+            .await
+            .expect("scan visible to its owner");
+        if status.state.is_final() {
+            return status;
+        }
+    }
+    panic!("scan {id} did not finish")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_then_login_by_scan_gives_one_token_for_the_bound_company() {
+    let world = World::new();
+    let (hub, accounts) = make_hub(&world, "pki/trust.pem", 120);
+
+    // Bind: the account's own enterprise certificate.
+    let bind = hub
+        .start(
+            ScanPurpose::Bind {
+                account: ACCOUNT.into(),
+            },
+            accounts.clone(),
+        )
+        .await
+        .expect("start bind");
+    assert!(bind.qr.starts_with("bidseal://scan?"), "{}", bind.qr);
+    // Another account (or nobody) cannot read or show a bind scan.
+    assert!(hub.qr_svg(&bind.id, Some("acct-other")).is_none());
+    assert!(hub.qr_svg(&bind.id, None).is_none());
+    let svg = hub.qr_svg(&bind.id, Some(ACCOUNT)).expect("owner sees QR");
+    assert!(svg.contains("<svg"), "SVG QR");
+    let status = scan_with(&world, &hub, &bind, Some(ACCOUNT), "ent-huaxia", &[]).await;
+    assert_eq!(status.state, ScanState::Done, "{status:?}");
+    assert_eq!(status.company, Some(huaxia(&world)));
+    assert!(status.token.is_none(), "a bind gives no token");
+    let fingerprint = status.certificate.expect("certificate").fingerprint;
+    assert_eq!(accounts.binding(&fingerprint).as_deref(), Some(ACCOUNT));
+    assert!(
+        hub.wait(&bind.id, Some("acct-other"), None, Duration::ZERO)
+            .await
+            .is_none(),
+        "another account cannot read the bind result"
+    );
+
+    // Login with the bound certificate: done, with a token exactly once.
+    let login = hub
+        .start(ScanPurpose::Login, accounts.clone())
+        .await
+        .expect("start login");
+    let status = scan_with(&world, &hub, &login, None, "ent-huaxia", &[]).await;
+    assert_eq!(status.state, ScanState::Done, "{status:?}");
+    let token = status.token.expect("token on done");
+    assert_eq!(accounts.session_account(&token).as_deref(), Some(ACCOUNT));
+    assert_eq!(status.company, Some(huaxia(&world)));
+    let again = hub
+        .wait(&login.id, None, None, Duration::ZERO)
+        .await
+        .expect("still known");
+    assert_eq!(again.state, ScanState::Done);
+    assert!(again.token.is_none(), "the token is handed out once");
+
+    // A colleague's certificate of the same company is not bound: refused, saying so.
+    let login = hub
+        .start(ScanPurpose::Login, accounts.clone())
+        .await
+        .expect("start login");
+    let status = scan_with(&world, &hub, &login, None, "staff-li", &[]).await;
+    assert_eq!(status.state, ScanState::Rejected, "{status:?}");
+    assert_eq!(status.code.as_deref(), Some("PLATFORM_CERT_NOT_BOUND"));
+    assert!(status.token.is_none());
+    assert!(
+        status.reason.as_deref().unwrap_or("").contains("尚未绑定"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_refuses_another_companys_certificate_and_says_which_field_differs() {
+    let world = World::new();
+    let (hub, accounts) = make_hub(&world, "pki/trust.pem", 120);
+    let bind = hub
+        .start(
+            ScanPurpose::Bind {
+                account: ACCOUNT.into(),
+            },
+            accounts.clone(),
+        )
+        .await
+        .expect("start bind");
+    let status = scan_with(&world, &hub, &bind, Some(ACCOUNT), "ent-jiangnan", &[]).await;
+    assert_eq!(status.state, ScanState::Rejected, "{status:?}");
+    assert_eq!(status.code.as_deref(), Some("PLATFORM_BIND_WRONG_COMPANY"));
+    let reason = status.reason.unwrap_or_default();
+    assert!(
+        reason.contains("企业名称不一致")
+            && reason.contains("统一社会信用代码不一致")
+            && reason.contains("江南路桥集团有限公司")
+            && reason.contains("华夏建设工程有限公司"),
+        "{reason}"
+    );
+    // Nothing was bound; logging in with it is refused as unbound.
+    let jiangnan = bidseal_cms::cert::Certificate::from_pem(
+        &std::fs::read(world.path("pki/ent-jiangnan.pem")).expect("pem"),
+    )
+    .expect("cert");
+    let fp: String = jiangnan
+        .sha256_fingerprint()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(accounts.binding(&fp), None);
+
+    // Same credit code, other name: an account whose registered name differs from the
+    // certificate's (e.g. renamed company) is refused with only the name named.
+    let mut renamed = huaxia(&world);
+    renamed.name = "华夏建设工程股份有限公司".into();
+    accounts.add_company("acct-renamed", renamed);
+    let bind = hub
+        .start(
+            ScanPurpose::Bind {
+                account: "acct-renamed".into(),
+            },
+            accounts.clone(),
+        )
+        .await
+        .expect("start bind");
+    let status = scan_with(&world, &hub, &bind, Some("acct-renamed"), "ent-huaxia", &[]).await;
+    assert_eq!(status.code.as_deref(), Some("PLATFORM_BIND_NAME_MISMATCH"));
+    let reason = status.reason.unwrap_or_default();
+    assert!(
+        reason.contains("企业名称不一致") && !reason.contains("统一社会信用代码不一致"),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_rejection_untrusted_ca_and_expired_qr_are_refused_with_reasons() {
+    let world = World::new();
+    // The phone presses 拒绝.
+    let (hub, accounts) = make_hub(&world, "pki/trust.pem", 120);
+    let login = hub
+        .start(ScanPurpose::Login, accounts.clone())
+        .await
+        .expect("start");
+    let status = scan_with(&world, &hub, &login, None, "ent-huaxia", &["--reject"]).await;
+    assert_eq!(status.state, ScanState::Rejected, "{status:?}");
+    assert_eq!(status.code.as_deref(), Some("PHONE_REJECTED_BY_USER"));
+    assert!(status.token.is_none());
+
+    // A platform that trusts only CA 2: ent-huaxia (CA 1) is refused before any account
+    // lookup, even once bound elsewhere.
+    let (hub2, accounts2) = hub_trusting_ca2(&world);
+    let bind = hub2
+        .start(
+            ScanPurpose::Bind {
+                account: ACCOUNT.into(),
+            },
+            accounts2,
+        )
+        .await
+        .expect("start");
+    let status = scan_with(&world, &hub2, &bind, Some(ACCOUNT), "ent-huaxia", &[]).await;
+    assert_eq!(
+        status.code.as_deref(),
+        Some("PLATFORM_CERT_UNTRUSTED"),
+        "{status:?}"
+    );
+
+    // Nobody scans: the QR expires, the state says so.
+    let (hub3, accounts3) = make_hub(&world, "pki/trust.pem", 2);
+    let login = hub3
+        .start(ScanPurpose::Login, accounts3)
+        .await
+        .expect("start");
+    let status = final_status(&hub3, &login.id, None).await;
+    assert_eq!(status.state, ScanState::Expired, "{status:?}");
+    assert_eq!(status.code.as_deref(), Some("PLATFORM_SCAN_EXPIRED"));
+    assert!(status.reason.unwrap_or_default().contains("刷新二维码"));
+
+    // An unknown id is not found, whoever asks.
+    assert!(hub
+        .wait("AAAAAAAAAAAAAAAAAAAAAA", None, None, Duration::ZERO)
+        .await
+        .is_none());
+}
+
+fn hub_trusting_ca2(world: &World) -> (ScanHub, Arc<MemoryAccounts>) {
+    make_hub(world, "pki/ca-2.pem", 120)
+}
