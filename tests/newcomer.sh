@@ -159,7 +159,8 @@ has out.txt "信任列表：指定的 CA 证书"
 expect 0 verify "$P/out/sealed.pdf" --project "$P"
 has out.txt "信任列表：招标文件"
 has out.txt "（北京时间）"
-grep -q "时间=D:" out.txt && fail "raw PDF date: $(cat out.txt)"
+grep -q "D:20\|签名人=" out.txt && fail "raw PDF date or key=value: $(cat out.txt)"
+has out.txt "签名时间：20"
 expect 0 verify "$P/out/sealed.pdf" --tender tender.zip --platform-cert world/pki/platform.crt --json
 has out.txt '"source": "tender"'
 has out.txt '"platform_pinned": true'

@@ -463,3 +463,53 @@ fn the_service_speaks_https_with_the_dev_ca_and_refuses_plain_or_untrusting_clie
     let out = phone_admin(&plain, &world, Some(&ca), &["list"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("必须使用 https://"));
 }
+
+/// A certificate id the service does not know (HTTP 404) is named as such by the client
+/// library the phone, the CLI and the desktop share — not "协同签名服务暂不可用…请稍后重试",
+/// which would send the user to wait for nothing; a known id still gets through.
+#[tokio::test]
+async fn an_unknown_certificate_id_is_unknown_not_unavailable() {
+    use bidseal_phone::cosign::client::{CosignCallError, CosignClient};
+    use bidseal_phone::cosign::state::AdminAction;
+    let world = World::new();
+    let token_file = world
+        .dir
+        .0
+        .join("cosign")
+        .join(bidseal_phone::cosign::server::ADMIN_TOKEN_FILE);
+    let token = std::fs::read_to_string(&token_file).expect("admin token");
+    let client = CosignClient::new(&world.cosign.url).expect("client");
+    let err = client
+        .admin(token.trim(), "no-such-cert", &AdminAction::Disable)
+        .await
+        .expect_err("unknown id");
+    assert!(
+        matches!(&err, CosignCallError::UnknownCertificate(id) if id == "no-such-cert"),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("没有证书“no-such-cert”") && !text.contains("暂不可用"),
+        "{text}"
+    );
+    let err = client
+        .log(token.trim(), "no-such-cert")
+        .await
+        .expect_err("unknown id");
+    assert!(
+        matches!(err, CosignCallError::UnknownCertificate(_)),
+        "{err:?}"
+    );
+    // A known certificate: the log comes back.
+    let (entries, _) = client
+        .log(token.trim(), "ent-huaxia")
+        .await
+        .expect("known id");
+    let _ = entries;
+    // A wrong token on an unknown id is still refused as a wrong token, not named unknown.
+    let err = client
+        .admin("wrong-token", "no-such-cert", &AdminAction::Disable)
+        .await
+        .expect_err("wrong token");
+    assert!(matches!(err, CosignCallError::Unavailable(_)), "{err:?}");
+}

@@ -141,7 +141,7 @@ impl SignatureReport {
             )
         };
         format!(
-            "[{verdict}] {} 签章类型={} 签名人={} 单位={} 信用代码={} 时间={} {}{}",
+            "[{verdict}] {} 签章类型：{}，签名人：{}，单位：{}，信用代码：{}，签名时间：{}，{}{}",
             self.field_name,
             self.seal_kind.as_deref().unwrap_or("-"),
             self.signer.as_deref().unwrap_or("-"),

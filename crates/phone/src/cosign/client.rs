@@ -3,7 +3,8 @@
 //!
 //! Guarantees: a refusal comes back typed ([`CosignCallError::Refused`]); anything else that
 //! goes wrong (network, bad answer) is [`CosignCallError::Unavailable`], which the phone
-//! forwards as `co_signing_unavailable`. Answers are size-checked before parsing. The PIN is
+//! forwards as `co_signing_unavailable`; a certificate id the service does not know (HTTP 404)
+//! is [`CosignCallError::UnknownCertificate`], never "unavailable, try later". Answers are size-checked before parsing. The PIN is
 //! sent in the request body only (never in a URL) and is not kept.
 
 use super::device::{DeviceKey, DeviceRoute};
@@ -31,6 +32,9 @@ pub enum CosignCallError {
     /// The service could not be reached or answered nonsense.
     #[error("协同签名服务暂不可用（{0}），请稍后重试")]
     Unavailable(String),
+    /// The service does not know this certificate id (HTTP 404): waiting does not help.
+    #[error("协同签名服务中没有证书“{0}”：请核对证书编号（bidseal phone admin list 列出全部证书），或确认连接的是管理该证书的协同签名服务")]
+    UnknownCertificate(String),
 }
 
 impl CosignCallError {
@@ -39,6 +43,7 @@ impl CosignCallError {
         match self {
             Self::Refused(r) => r.clone(),
             Self::Unavailable(_) | Self::ResetRefused(_) => RefusalReason::CoSigningUnavailable,
+            Self::UnknownCertificate(_) => RefusalReason::NoSuitableCertificate,
         }
     }
 }
@@ -384,6 +389,9 @@ impl CosignClient {
             .await
             .map_err(unavailable)?;
         let (status, bytes) = body(resp).await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(CosignCallError::UnknownCertificate(cert_id.to_string()));
+        }
         if status.is_success() {
             #[derive(serde::Deserialize)]
             struct Done {
@@ -420,6 +428,9 @@ impl CosignClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let (status, bytes) = body(resp).await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(CosignCallError::UnknownCertificate(cert_id.to_string()));
+        }
         if !status.is_success() {
             return Err(unavailable(format!(
                 "HTTP {status}: {}",
