@@ -159,7 +159,7 @@ struct ScanArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "示例 / example:\n  bidseal phone standby --platform http://127.0.0.1:8080 --keystore world --cosign http://127.0.0.1:7001 --cert ent-huaxia --pin-stdin --platform-cert world/platform.pem --count 1\n\n先扫码登录平台（证书须已绑定账号），再等待平台推送的开标解密请求；每个请求与现场扫码相同：核对招标文件签名与开标时间，确认后才解密。\n退出码：0 全部确认；1 有请求被拒绝或失败；3 平台或网络错误"
+    after_help = "示例 / example:\n  bidseal phone standby --platform http://127.0.0.1:8080 --keystore world --cosign http://127.0.0.1:7001 --cert ent-huaxia --pin-stdin --platform-cert world/pki/platform.crt --count 1\n\n先扫码登录平台（证书须已绑定账号），再等待平台推送的开标解密请求；每个请求与现场扫码相同：核对招标文件签名与开标时间，确认后才解密。\n退出码：0 全部确认；1 有请求被拒绝或失败；3 平台或网络错误"
 )]
 struct StandbyArgs {
     /// 交易平台地址，如 http://127.0.0.1:8080 / trading platform base URL
