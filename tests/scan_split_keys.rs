@@ -34,7 +34,7 @@ fn openssl_ecdh_from_ephemeral(eph: &OpensslKey, cert_pem: &std::path::Path) -> 
     std::fs::write(&public, &o.stdout).expect("write public key");
     let o = Command::new("openssl")
         .args(["pkeyutl", "-derive", "-inkey"])
-        .arg(eph.dir.0.join("eph.pem"))
+        .arg(eph.dir.0.join("eph.key"))
         .arg("-peerkey")
         .arg(&public)
         .output()
