@@ -13,6 +13,8 @@ fn main() {
     let result = tauri::Builder::default()
         .manage(commands::DesktopState::new())
         .manage(commands::scan::ScanTasks::default())
+        // 开标大厅 (deskhall)
+        .manage(commands::hall::HallState::default())
         .setup(|app| {
             app.state::<commands::DesktopState>().start_embedded_relay();
             Ok(())
@@ -25,6 +27,13 @@ fn main() {
             commands::project::recent_projects,
             commands::project::open_project,
             commands::project::new_project,
+            // 开标大厅 (deskhall)
+            commands::hall::hall_load,
+            commands::hall::hall_add_bids,
+            commands::hall::hall_view,
+            commands::hall::start_hall_scan,
+            commands::hall::hall_export_pdf,
+            commands::hall::hall_fetch_from_platform,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

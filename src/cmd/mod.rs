@@ -92,27 +92,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Unix seconds as `2026-12-01 16:53:00（北京时间）`, how the CLI shows a time to bidders
 /// (China Standard Time, UTC+8, no fractions); out-of-range values are shown as the number.
 pub fn format_cst(unix: i64) -> String {
-    use bidseal_bid::time::{OffsetDateTime, UtcOffset};
-    let Ok(offset) = UtcOffset::from_hms(8, 0, 0) else {
-        return unix.to_string();
-    };
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .map(|t| t.to_offset(offset))
-        .map_or_else(
-            || unix.to_string(),
-            |t| {
-                format!(
-                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}（北京时间）",
-                    t.year(),
-                    u8::from(t.month()),
-                    t.day(),
-                    t.hour(),
-                    t.minute(),
-                    t.second()
-                )
-            },
-        )
+    bidseal_workflow::opening_hall::beijing_time(unix)
 }
 
 /// A relay address the phone can use: `http://` or `https://` with a host (the QR carries it

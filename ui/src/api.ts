@@ -141,3 +141,103 @@ export const cancelScan = (scanId: number) => invoke<boolean>("cancel_scan", { s
 /** New project folder `dir` from the tender package `tender`, pinned to `platformCert` (PEM). */
 export const newProject = (dir: string, tender: string, platformCert: string) =>
   invoke<ProjectView>("new_project", { dir, tender, platformCert });
+
+// ---- 开标大厅 (deskhall): commands in src-tauri/src/commands/hall.rs ----
+
+/** One check of an opening report (bidseal_bid::opening::OpeningCheck). */
+export interface OpeningCheck {
+  key: string;
+  name: string;
+  passed: boolean;
+  detail: string;
+  code: string | null;
+}
+
+export interface OpeningReport {
+  bid_file: string;
+  bid_file_sha256: string | null;
+  opened_as: string | null;
+  bidder: { name: string; credit_code: string } | null;
+  price: Record<string, string>;
+  checks: OpeningCheck[];
+  passed: boolean;
+  extracted_to: string | null;
+}
+
+export type BidRowState = "pending" | "opened" | "failed";
+
+export interface BidRow {
+  index: number;
+  file_name: string;
+  path: string;
+  size: number;
+  sha256: string;
+  recipients: string[];
+  state: BidRowState;
+  reason: string | null;
+  report: OpeningReport | null;
+}
+
+export interface PriceEntry {
+  label: string;
+  value: string;
+  unit: string | null;
+}
+
+export interface ReadingRow {
+  index: number;
+  file_name: string;
+  bidder: string | null;
+  credit_code: string | null;
+  price: PriceEntry[];
+  state: BidRowState;
+}
+
+export interface HallView {
+  project_name: string;
+  project_id: string;
+  lot_name: string;
+  tenderer: string;
+  platform: string;
+  opening_time: string;
+  opening_reached: boolean;
+  work: string;
+  bids: BidRow[];
+  reading: ReadingRow[];
+}
+
+export interface HallAdded {
+  view: HallView;
+  refused: { path: string; code: string; message: string }[];
+}
+
+/** What 扫码解密 of one row gave (the scan's final update `opened`). */
+export interface OpenedView {
+  index: number;
+  passed: boolean;
+  bidder: string | null;
+  reason: string | null;
+}
+
+export const hallLoad = (tender: string, platformCert: string, work: string) =>
+  invoke<HallView>("hall_load", { tender, platformCert, work });
+export const hallAddBids = (paths: string[]) => invoke<HallAdded>("hall_add_bids", { paths });
+export const hallView = () => invoke<HallView | null>("hall_view");
+export const hallExportPdf = (path: string) => invoke<number>("hall_export_pdf", { path });
+export const hallFetchFromPlatform = () => invoke<void>("hall_fetch_from_platform");
+
+/** 扫码解密 of hall row `index`; `onInput` also sees every update (for the row's live state). */
+export function hallScan(index: number, qrTtlSecs: number): ScanStarter {
+  return (onInput) => {
+    const updates = new Channel<HallScanUpdate>();
+    updates.onmessage = (u) => onInput(u.type === "opened" ? { type: "confirmed", result: openedView(u) } : toScanInput(u));
+    return invoke<number>("start_hall_scan", { index, qrTtlSecs, updates });
+  };
+}
+
+type HallScanUpdate = ScanUpdate | ({ type: "opened" } & OpenedView);
+
+function openedView(u: { type: "opened" } & OpenedView): OpenedView {
+  const { type: _type, ...view } = u;
+  return view;
+}

@@ -7,6 +7,7 @@
 //! - [`generate`]: 生成标书 and 试解密;
 //! - [`seal`]: 标书签章 by scan in session mode;
 //! - [`hall`]: 开标 by scan;
+//! - [`opening_hall`]: the hall session of the desktop window (rows, reading table, report PDF);
 //! - [`project_flow`]: a bid project sealed, generated and tried by scan.
 
 pub mod about;
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod error;
 pub mod generate;
 pub mod hall;
+pub mod opening_hall;
 pub mod phone_adapters;
 pub mod project_flow;
 pub mod scan_session;

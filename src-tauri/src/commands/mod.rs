@@ -7,6 +7,8 @@
 
 pub mod project;
 pub mod scan;
+// 开标大厅 (deskhall)
+pub mod hall;
 
 use bidseal_relay::{Relay, RelayHandle};
 use bidseal_workflow::about::AppInfo;

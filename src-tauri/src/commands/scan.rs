@@ -75,6 +75,18 @@ pub enum ScanUpdate {
     },
     /// 扫码认证 succeeded; the certificate passed the tender's CA and bidder checks.
     Authenticated(AuthenticatedView),
+    /// 开标大厅 扫码解密: the phone gave the key and the bid was opened and verified (final);
+    /// `passed` is false when any check of the report failed (`reason`: the first).
+    Opened {
+        /// Row of the hall.
+        index: usize,
+        /// Every check passed.
+        passed: bool,
+        /// Bidder from the manifest when passed.
+        bidder: Option<String>,
+        /// First failing check, `[code] name：detail`.
+        reason: Option<String>,
+    },
     /// The phone refused; `message` says why and what to do.
     Rejected {
         /// Stable refusal code.
@@ -129,7 +141,10 @@ impl From<&AuthenticatedBidder> for AuthenticatedView {
 
 /// The outcome of a flow as the final update: a phone refusal is `rejected`, an unscanned QR
 /// `expired`, anything else `failed` with its code.
-fn final_update<T>(result: Result<T, FlowError>, done: impl FnOnce(T) -> ScanUpdate) -> ScanUpdate {
+pub(crate) fn final_update<T>(
+    result: Result<T, FlowError>,
+    done: impl FnOnce(T) -> ScanUpdate,
+) -> ScanUpdate {
     match result {
         Ok(v) => done(v),
         Err(FlowError::Refused(reason)) => ScanUpdate::Rejected {
@@ -145,12 +160,12 @@ fn final_update<T>(result: Result<T, FlowError>, done: impl FnOnce(T) -> ScanUpd
 }
 
 /// The flows' presenter for the window: every call becomes a [`ScanUpdate`] on the channel.
-struct WindowPresenter {
-    updates: Channel<ScanUpdate>,
+pub(crate) struct WindowPresenter {
+    pub(crate) updates: Channel<ScanUpdate>,
 }
 
 impl WindowPresenter {
-    fn send(&self, update: ScanUpdate) {
+    pub(crate) fn send(&self, update: ScanUpdate) {
         // The window may be gone (closed mid-scan); the flow then ends on its own time-out.
         let _ = self.updates.send(update);
     }
@@ -226,7 +241,7 @@ impl ScanTasks {
     }
 
     /// Runs the flow made by `make` on a thread of its own, driven by the app's runtime.
-    fn spawn_local<F, Fut>(&self, make: F) -> u64
+    pub(crate) fn spawn_local<F, Fut>(&self, make: F) -> u64
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + 'static,
@@ -255,7 +270,7 @@ impl ScanTasks {
     }
 }
 
-fn scan_options(qr_ttl_secs: u64) -> ScanOptions {
+pub(crate) fn scan_options(qr_ttl_secs: u64) -> ScanOptions {
     ScanOptions {
         ttl: Duration::from_secs(qr_ttl_secs.clamp(MIN_QR_TTL_SECS, MAX_QR_TTL_SECS)),
         response_timeout: RESPONSE_TIMEOUT,
