@@ -4,7 +4,6 @@
 
 mod cmd;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -16,7 +15,13 @@ fn main() -> ExitCode {
             default_hook(info);
         }
     }));
-    let cli = cmd::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let env_lang = std::env::var(cmd::lang::LANG_ENV).ok();
+    cmd::lang::set(cmd::lang::detect(&args, env_lang.as_deref()));
+    let cli = match cmd::lang::parse_cli(args) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cmd::run(cli))) {
         Ok(Ok(code)) => code,
         Ok(Err(err)) => cmd::exit::report(&err),

@@ -46,6 +46,14 @@ fn help_lists_every_subcommand() {
 
 #[test]
 fn help_documents_the_exit_codes() {
+    let en = text(&bidseal(&["--lang", "en", "--help"]).stdout);
+    for line in [
+        "0  success",
+        "2  usage error",
+        "4  interrupted (Ctrl-C) or timed out",
+    ] {
+        assert!(en.contains(line), "--lang en --help lacks `{line}`:\n{en}");
+    }
     let out = bidseal(&["--help"]);
     let text = text(&out.stdout);
     for line in [
@@ -69,12 +77,43 @@ fn version_matches_the_workspace() {
     );
 }
 
-/// The subcommand names listed under `Commands:` of one help text.
-fn subcommands(help: &str) -> Vec<String> {
+/// clap's headings and the example label in each language (`src/cmd/lang/*.txt`).
+struct Words {
+    lang: &'static str,
+    commands: &'static str,
+    arguments: &'static str,
+    options: &'static str,
+    example: &'static str,
+}
+
+const ZH: Words = Words {
+    lang: "zh-CN",
+    commands: "命令:",
+    arguments: "参数:",
+    options: "选项:",
+    example: "示例：",
+};
+const EN: Words = Words {
+    lang: "en",
+    commands: "Commands:",
+    arguments: "Arguments:",
+    options: "Options:",
+    example: "Example:",
+};
+
+/// `bidseal --lang LANG ARGS…`.
+fn bidseal_in(words: &Words, args: &[&str]) -> Output {
+    let mut all = vec!["--lang", words.lang];
+    all.extend_from_slice(args);
+    bidseal(&all)
+}
+
+/// The subcommand names listed under the commands heading of one help text.
+fn subcommands(help: &str, words: &Words) -> Vec<String> {
     let mut names = Vec::new();
     let mut inside = false;
     for line in help.lines() {
-        if line.starts_with("Commands:") {
+        if line.starts_with(words.commands) {
             inside = true;
             continue;
         }
@@ -92,23 +131,49 @@ fn subcommands(help: &str) -> Vec<String> {
     names
 }
 
-/// Every leaf subcommand's `--help`: each positional argument and each option has a
-/// description, `--json` (where present) says what it prints, and there is an example.
+/// Every leaf subcommand's `--help`, in both languages: each positional argument and each
+/// option has a description, `--json` (where present) says what it prints, there is an
+/// example, and nothing of the other language's headings is left.
 #[test]
 fn every_subcommand_help_describes_its_arguments_and_shows_an_example() {
-    let mut queue: Vec<Vec<String>> = subcommands(&text(&bidseal(&["--help"]).stdout))
+    for words in [&ZH, &EN] {
+        every_help_in(words);
+    }
+}
+
+fn every_help_in(words: &Words) {
+    let other = if words.lang == "en" { &ZH } else { &EN };
+    let top = text(&bidseal_in(words, &["--help"]).stdout);
+    let mut queue: Vec<Vec<String>> = subcommands(&top, words)
         .into_iter()
         .map(|s| vec![s])
         .collect();
+    assert!(queue.len() >= 10, "{}: {top}", words.lang);
     let mut leaves = 0;
     let mut problems = Vec::new();
     while let Some(path) = queue.pop() {
         let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
         args.push("--help");
-        let out = bidseal(&args);
+        let out = bidseal_in(words, &args);
         assert!(out.status.success(), "{args:?} failed");
         let help = text(&out.stdout);
-        let children = subcommands(&help);
+        let name = path.join(" ");
+        for foreign in [
+            other.commands,
+            other.arguments,
+            other.options,
+            other.example,
+        ] {
+            if help.lines().any(|l| l.starts_with(foreign)) {
+                problems.push(format!("`{name}` ({}): heading `{foreign}`", words.lang));
+            }
+        }
+        for english in ["[default:", "[possible values:", "Print help", "Usage:"] {
+            if words.lang != "en" && help.contains(english) {
+                problems.push(format!("`{name}` (zh-CN): clap's `{english}`"));
+            }
+        }
+        let children = subcommands(&help, words);
         if !children.is_empty() {
             for c in children {
                 let mut p = path.clone();
@@ -118,9 +183,8 @@ fn every_subcommand_help_describes_its_arguments_and_shows_an_example() {
             continue;
         }
         leaves += 1;
-        let name = path.join(" ");
-        if !help.contains("示例 / example:") {
-            problems.push(format!("`{name}` --help has no example"));
+        if !help.contains(words.example) {
+            problems.push(format!("`{name}` ({}) --help has no example", words.lang));
         }
         // Arguments and options: a line `  <NAME>` or `  --flag` with nothing after it and
         // no indented description on the next line is undocumented.
@@ -131,7 +195,7 @@ fn every_subcommand_help_describes_its_arguments_and_shows_an_example() {
                 section = line;
                 continue;
             }
-            if !(section.starts_with("Arguments:") || section.starts_with("Options:")) {
+            if !(section.starts_with(words.arguments) || section.starts_with(words.options)) {
                 continue;
             }
             let trimmed = line.trim_start();
@@ -148,12 +212,82 @@ fn every_subcommand_help_describes_its_arguments_and_shows_an_example() {
                 .get(i + 1)
                 .is_some_and(|next| next.len() - next.trim_start().len() > indent + 2);
             if !described_inline && !described_below {
-                problems.push(format!("`{name}`: `{trimmed}` has no description"));
+                problems.push(format!(
+                    "`{name}` ({}): `{trimmed}` has no description",
+                    words.lang
+                ));
             }
         }
     }
     assert!(leaves >= 25, "only {leaves} leaf subcommands found");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// clap's own errors in each language: the message, the usage line and the hint, exit 2; the
+/// language from `--lang` or `BIDSEAL_LANG`.
+#[test]
+fn usage_errors_speak_the_chosen_language() {
+    let out = bidseal(&["project", "seal"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("错误: 缺少必需的参数：<DIR>"), "{err}");
+    assert!(err.contains("用法: bidseal project seal <DIR>"), "{err}");
+    assert!(err.contains("更多信息请运行"), "{err}");
+    assert!(!err.contains("error:") && !err.contains("Usage:"), "{err}");
+
+    let out = Command::new(bin())
+        .args(["project", "seal"])
+        .env("BIDSEAL_LANG", "en")
+        .output()
+        .expect("run");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("error: the following required arguments were not provided: <DIR>"),
+        "{err}"
+    );
+    assert!(err.contains("Usage: bidseal project seal <DIR>"), "{err}");
+
+    let out = bidseal(&["scan", "--op", "bad"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("“bad” 无效（可选：auth, sign, generate, decrypt）"),
+        "{err}"
+    );
+    let out = bidseal(&["projet"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("没有子命令 “projet”") && err.contains("“project”"),
+        "{err}"
+    );
+    let out = bidseal(&["--lang", "en", "tender", "inspect", "x.zip", "--jsn"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("unexpected argument '--jsn'") && err.contains("--json"),
+        "{err}"
+    );
+    // A language that is not one: a usage error, said in the default language.
+    let out = bidseal(&["--lang", "fr", "--help"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("“fr” 无效"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Runtime errors carry the chosen language's prefix; the code stays the same.
+    let out = bidseal(&[
+        "--lang",
+        "en",
+        "tender",
+        "inspect",
+        "/nonexistent/tender.zip",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.starts_with("error: [TENDER_IO]"), "{err}");
 }
 
 #[test]

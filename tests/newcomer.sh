@@ -113,6 +113,10 @@ case "$COSIGN$RELAY" in http://127.0.0.1:*http://127.0.0.1:*) ;; *) fail "servic
 OPENING=$(date -u -d "+75 seconds" +%Y-%m-%dT%H:%M:%SZ)
 expect 0 tender make --world world --out tender.zip --deadline "$OPENING" --opening-time "$OPENING"
 has out.txt "测试CA 一"
+has out.txt "（北京时间）"
+expect 0 tender inspect tender.zip
+has out.txt "开标时间：20"
+has out.txt "（北京时间）"
 expect 0 tender verify tender.zip --platform-cert world/pki/platform.crt
 has out.txt "校验通过"
 expect 1 tender verify tender.zip --platform-cert world/pki/ca-1.pem
@@ -180,10 +184,36 @@ expect 0 project status "$P"
 has out.txt "下一步：合成投标文件"
 
 # --- the opening at the hall, once the opening time is reached ---------------------------------
+# A relay address without its scheme is a usage error, before any QR.
+expect 2 open 投标文件.bsbid --tender tender.zip --platform-cert world/pki/platform.crt --relay 127.0.0.1:47800
+has err.txt "[E_RELAY_URL]"
+has err.txt "请在地址前加上 http://"
+cp 投标文件.bsbid 副本.bsbid
+# Nobody scans: the QR expires, the hall says to run the command again (it has no refresh
+# button) and exits 4; a phone scanning that QR afterwards says why once, not twice.
+expect 4 open 投标文件.bsbid --tender tender.zip --platform-cert world/pki/platform.crt \
+  --relay "$RELAY" --work opened-expired --qr-ttl 1
+has out.txt "请重新运行本命令"
+grep -q "桌面端" out.txt && fail "desktop words at the command line: $(cat out.txt)"
+EXPIRED=$(sed -n 's/^扫码内容：//p' err.txt)
+STEP=$((STEP + 1))
+"$BIDSEAL" phone scan "$EXPIRED" --keystore world --cosign "$COSIGN" --pin 123456 \
+  --platform-cert world/pki/platform.crt >out.txt 2>err.txt
+case $? in 3|4) ;; *) fail "phone scan of an expired QR: exit $?: $(cat err.txt)" ;; esac
+has err.txt "[scan."
+[ "$(grep -o "重新扫码" err.txt | wc -l)" -le 1 ] || fail "the phone says it twice: $(cat err.txt)"
 while [ "$(date -u +%s)" -le "$(date -u -d "$OPENING" +%s)" ]; do sleep 1; done
-scanning 0 "" -- open 投标文件.bsbid --tender tender.zip --platform-cert world/pki/platform.crt --relay "$RELAY" --work opened
+# The same bid given three times (twice by name, once as a copy): one scan, one bid counted.
+scanning 0 "" -- open 投标文件.bsbid ./投标文件.bsbid 副本.bsbid --tender tender.zip \
+  --platform-cert world/pki/platform.crt --relay "$RELAY" --work opened --report-pdf 开标记录.pdf
+has out.txt "开标结果（1 份投标文件）"
+has err.txt "只开启、计数一次"
 has out.txt "投标文件.bsbid"
 # The reading (唱标) names each price-form field by its label and unit, as the form printed it.
 has out.txt "投标总价 4321000.50 元"
+pdftotext 开标记录.pdf 开标记录.txt || fail "pdftotext"
+has 开标记录.txt "投标总价 4321000.50 元"
+has 开标记录.txt "北京时间"
+grep -q "price=" 开标记录.txt && fail "key=value in the PDF report: $(cat 开标记录.txt)"
 
 echo "newcomer flow: $STEP steps passed" >&2

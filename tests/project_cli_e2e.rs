@@ -232,7 +232,7 @@ fn bidder_seals_generates_and_trial_decrypts_their_own_project_by_scan() {
     let err = String::from_utf8_lossy(&no_scheme.stderr);
     assert_eq!(no_scheme.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("[E_USAGE]") && err.contains("http://"),
+        err.contains("[E_RELAY_URL]") && err.contains("http://"),
         "{err}"
     );
     let not_a_bid =

@@ -13,6 +13,9 @@ use bidseal_bid::tender::{
 };
 use bidseal_bid::time::format_description::well_known::Rfc3339;
 use bidseal_bid::time::OffsetDateTime;
+use bidseal_workflow::history::{ScanOperation, ScanOutcome};
+use bidseal_workflow::relay::{check_relay_url, ScanRelay};
+use bidseal_workflow::report::format_beijing_time;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -94,7 +97,7 @@ enum TenderCmd {
     },
 }
 
-use super::exit::{coded, Exit};
+use super::exit::{coded, flow_err, Exit};
 
 /// Pretty JSON of a result type (these serialise infallibly: plain structs of strings and
 /// numbers); `{}` if serde ever says otherwise, never a panic.
@@ -128,8 +131,8 @@ fn print_manifest(m: &TenderManifest) {
     crate::outln!("标段：{}（{}）", m.project.lot.name, m.project.lot.id);
     crate::outln!("招标人：{}", m.tenderer.name);
     crate::outln!("交易平台：{}（{}）", m.platform.name, m.platform.id);
-    crate::outln!("投标截止：{}", m.bid_deadline);
-    crate::outln!("开标时间：{}", m.opening_time);
+    crate::outln!("投标截止：{}", format_beijing_time(m.bid_deadline));
+    crate::outln!("开标时间：{}", format_beijing_time(m.opening_time));
     crate::outln!(
         "可接受的 CA：{}",
         m.accepted_cas
@@ -270,7 +273,8 @@ fn make_tender(args: TenderMakeArgs) -> Result<ExitCode> {
             "E_USAGE",
             format!(
                 "开标时间 {} 早于投标截止时间 {}：请同时调整 --deadline 与 --opening-time",
-                spec.opening_time, spec.bid_deadline
+                format_beijing_time(spec.opening_time),
+                format_beijing_time(spec.bid_deadline)
             ),
         ));
     }
@@ -341,8 +345,8 @@ fn make_tender(args: TenderMakeArgs) -> Result<ExitCode> {
     );
     crate::outln!(
         "  投标截止：{}，开标时间：{}",
-        manifest.bid_deadline.format(&Rfc3339).unwrap_or_default(),
-        manifest.opening_time.format(&Rfc3339).unwrap_or_default()
+        format_beijing_time(manifest.bid_deadline),
+        format_beijing_time(manifest.opening_time)
     );
     crate::outln!(
         "  投标人导入时用 --platform-cert {} 指定信任的平台证书",
@@ -534,31 +538,12 @@ enum ScanStep {
     TrialDecrypt { bid_file: PathBuf },
 }
 
-fn flow_err(e: bidseal_workflow::FlowError) -> anyhow::Error {
-    // The scan layer's words are for the desktop app ("在桌面端刷新二维码"); at the command
-    // line a new QR comes from running the command again.
-    let cli_words = match e.code() {
-        "scan.expired" => Some("二维码已过期：请重新运行本命令，用新的二维码扫码"),
-        "scan.unknown_session" => {
-            Some("扫码会话不存在或已结束：请重新运行本命令，用新的二维码扫码")
-        }
-        "scan.already_scanned" => {
-            Some("该二维码已被扫描过（二维码只能使用一次）：请重新运行本命令，用新的二维码扫码")
-        }
-        _ => None,
-    };
-    match cli_words {
-        Some(text) => coded(e.code(), text),
-        None => coded(e.code(), e),
-    }
-}
-
 /// Runs one scanning step on `dir`: embedded relay unless `--relay`, QR as PNG + payload line.
 fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
     use bidseal_workflow::project_flow;
     let project = BidProject::open(dir).map_err(project_err)?;
     if let Some(relay) = &scan.relay {
-        super::check_relay_url(relay)?;
+        check_relay_url(relay).map_err(flow_err)?;
     }
     // Everything checkable without the phone, before any QR: then say what will be asked.
     let flow_step = match &step {
@@ -573,22 +558,16 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
         eprintln!("{line}");
     }
     // One folder per run, so this run's QR files never reuse an earlier run's names.
-    let run = format!(
-        "run-{}-{}",
-        OffsetDateTime::now_utc().unix_timestamp(),
-        std::process::id()
-    );
-    let qr_dir = scan
+    let qr_base = scan
         .qr_dir
         .clone()
-        .unwrap_or_else(|| dir.join("work").join("qr"))
-        .join(run);
-    std::fs::create_dir_all(&qr_dir)
-        .map_err(|e| coded("IO", format!("无法创建目录 {}: {e}", qr_dir.display())))?;
+        .unwrap_or_else(|| dir.join("work").join("qr"));
+    let qr_dir = bidseal_workflow::qr_files::create_run_dir(&qr_base)
+        .map_err(|e| coded("IO", format!("无法创建目录 {}: {e}", qr_base.display())))?;
     let operation = match &step {
-        ScanStep::Seal => "seal",
-        ScanStep::Generate { .. } => "generate",
-        ScanStep::TrialDecrypt { .. } => "trial_decrypt",
+        ScanStep::Seal => ScanOperation::Seal,
+        ScanStep::Generate { .. } => ScanOperation::Generate,
+        ScanStep::TrialDecrypt { .. } => ScanOperation::TrialDecrypt,
     };
     let (platform, project_ref) =
         bidseal_workflow::scan_session::refs_from_tender(project.manifest());
@@ -598,18 +577,14 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
         .build()
         .map_err(|e| coded("IO", format!("无法启动异步运行时: {e}")))?;
     let code = rt.block_on(async {
-        let (relay_url, relay) = match &scan.relay {
-            Some(url) => (url.clone(), None),
-            None => {
-                let handle = bidseal_relay::Relay::bind("127.0.0.1:0")
-                    .await
-                    .map_err(|e| coded("E_RELAY", format!("内置扫码中继无法启动：{e}")))?;
-                eprintln!("内置扫码中继：{}", handle.url());
-                (handle.url(), Some(handle))
-            }
-        };
+        let relay = ScanRelay::start(scan.relay.as_deref())
+            .await
+            .map_err(flow_err)?;
+        if relay.is_embedded() {
+            eprintln!("内置扫码中继：{}", relay.url());
+        }
         let target = bidseal_workflow::scan_session::ScanTarget {
-            relay: relay_url,
+            relay: relay.url(),
             platform,
             project: project_ref,
             options: bidseal_scan::client::ScanOptions {
@@ -704,47 +679,29 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
             r = work => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         };
-        if let Some(r) = relay {
-            r.shutdown().await;
-        }
+        relay.shutdown().await;
         let Some(result) = result else {
-            write_scan_record(&project, operation, "interrupted", "E_INTERRUPTED");
+            note_scan(
+                &project,
+                operation,
+                ScanOutcome::Interrupted,
+                "E_INTERRUPTED",
+            );
             return Err(coded(
                 "E_INTERRUPTED",
                 "已中断（Ctrl-C），本次操作未完成，未写出任何结果；需要时请重新运行",
             ));
         };
-        record_scan(&project, operation, &result);
+        let (outcome, detail) = ScanOutcome::of(&result, |code| *code == ExitCode::SUCCESS);
+        note_scan(&project, operation, outcome, &detail);
         result.map_err(flow_err)
     })?;
     Ok(code)
 }
 
 /// Adds the scan to the project's history in the local index (never blocks the bid).
-fn record_scan(
-    project: &BidProject,
-    operation: &str,
-    result: &std::result::Result<ExitCode, bidseal_workflow::FlowError>,
-) {
-    let (outcome, detail) = match result {
-        Ok(code) if *code == ExitCode::SUCCESS => ("confirmed", String::new()),
-        Ok(_) => ("failed", "检查未通过".to_string()),
-        Err(bidseal_workflow::FlowError::Refused(r)) => ("rejected", r.code().to_string()),
-        Err(e) => ("failed", e.code().to_string()),
-    };
-    write_scan_record(project, operation, outcome, &detail);
-}
-
-/// Writes one line of the project's scan history (never blocks the bid).
-fn write_scan_record(project: &BidProject, operation: &str, outcome: &str, detail: &str) {
-    let record = bidseal_bid::project::index::ScanRecord {
-        project_path: project.recent_entry().path,
-        at_unix: OffsetDateTime::now_utc().unix_timestamp(),
-        operation: operation.into(),
-        outcome: outcome.into(),
-        detail: detail.into(),
-    };
-    if let Err(e) = ProjectIndex::open_default().and_then(|i| i.record_scan(&record)) {
+fn note_scan(project: &BidProject, operation: ScanOperation, outcome: ScanOutcome, detail: &str) {
+    if let Err(e) = bidseal_workflow::history::record_scan(project, operation, outcome, detail) {
         eprintln!("提示：扫码记录未写入本地索引：{e}");
     }
 }

@@ -97,6 +97,7 @@ pub fn class_of(code: &str) -> Exit {
     ];
     const USAGE: &[&str] = &[
         "E_USAGE",
+        "E_RELAY_URL",
         "E_UNKNOWN_CERT",
         "E_SAME_FILE",
         "E_PDF_PAGE_LIST",
@@ -139,8 +140,58 @@ pub fn code_of(err: &anyhow::Error) -> Option<String> {
 pub fn report(err: &anyhow::Error) -> ExitCode {
     let class = code_of(err).map_or(Exit::Input, |c| class_of(&c));
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "错误: {err:#}");
+    let _ = writeln!(
+        stderr,
+        "{}: {}",
+        super::lang::tr("error.prefix", &[]),
+        message_of(err)
+    );
     class.into()
+}
+
+/// One message for the whole chain of an error: each context, then each cause that adds
+/// something. A typed error that prints its source (`[scan.expired] {0}` over the scan error)
+/// would otherwise say everything twice (`…请重新扫码: …请重新扫码`); a cause whose text is
+/// already in the message is left out.
+pub fn message_of(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || message.contains(text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push('：');
+        }
+        message.push_str(text);
+    }
+    message
+}
+
+/// The scan layer's words for an expired, unknown or used QR ask to "在桌面端刷新二维码": the
+/// command line has no refresh button, a new QR comes from running the command again. These
+/// are the command line's words for those codes.
+pub fn cli_words(code: &str) -> Option<&'static str> {
+    match code {
+        "scan.expired" => Some("二维码已过期：请重新运行本命令，用新的二维码扫码"),
+        "scan.unknown_session" => {
+            Some("扫码会话不存在或已结束：请重新运行本命令，用新的二维码扫码")
+        }
+        "scan.already_scanned" => {
+            Some("该二维码已被扫描过（二维码只能使用一次）：请重新运行本命令，用新的二维码扫码")
+        }
+        _ => None,
+    }
+}
+
+/// A workflow error as the command line reports it: `[CODE] message`, in [`cli_words`] where
+/// the scan layer's words speak of the desktop.
+pub fn flow_err(e: bidseal_workflow::FlowError) -> anyhow::Error {
+    match cli_words(e.code()) {
+        Some(text) => coded(e.code(), text),
+        None => coded(e.code(), e),
+    }
 }
 
 /// An error with a code, as the subcommands return it: `[CODE] message`.
@@ -216,6 +267,35 @@ mod tests {
         assert_eq!(class_of("scan.expired"), Exit::Interrupted);
         assert_eq!(class_of("TENDER_IO"), Exit::Input);
         assert_eq!(class_of("anything else"), Exit::Input);
+    }
+
+    /// Like the phone's `PhoneScanError`: prints its source and returns it as source.
+    #[derive(Debug, thiserror::Error)]
+    enum Wrapper {
+        #[error("[scan.expired] {0}")]
+        Scan(#[from] Inner),
+    }
+    #[derive(Debug, thiserror::Error)]
+    #[error("二维码已过期，请重新运行本命令后重新扫码")]
+    struct Inner;
+
+    #[test]
+    fn a_chained_error_says_each_thing_once() {
+        let err = anyhow::Error::from(Wrapper::from(Inner));
+        let text = message_of(&err);
+        assert_eq!(
+            text,
+            "[scan.expired] 二维码已过期，请重新运行本命令后重新扫码"
+        );
+        assert_eq!(text.matches("重新扫码").count(), 1, "{text}");
+        // Contexts that add something are all kept, outermost first.
+        let err = anyhow::Error::from(Wrapper::from(Inner)).context("[E_IO] 无法读取 a.txt");
+        assert_eq!(
+            message_of(&err),
+            "[E_IO] 无法读取 a.txt：[scan.expired] 二维码已过期，请重新运行本命令后重新扫码"
+        );
+        let err = anyhow::anyhow!("磁盘已满").context("写出报告失败");
+        assert_eq!(message_of(&err), "写出报告失败：磁盘已满");
     }
 
     #[test]

@@ -11,6 +11,9 @@ use bidseal_bid::opening::BidOpeningReport;
 use bidseal_bid::tender::PriceFormField;
 use bidseal_scan::client::ScanOptions;
 use bidseal_scan::{OperationKind, QrPayload};
+use bidseal_workflow::qr_files::QrFiles;
+use bidseal_workflow::relay::{check_relay_url, ScanRelay};
+use bidseal_workflow::report;
 use bidseal_workflow::scan_session::{ScanPresenter, ScanTarget};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -35,7 +38,7 @@ pub struct OpenArgs {
     /// 解密后文件的存放目录（默认 ./opened）
     #[arg(long, default_value = "opened")]
     pub work: PathBuf,
-    /// 二维码图片目录（qr-N.png，默认同 --work）
+    /// 二维码图片目录：每次运行一个子目录 run-时间-进程号，内为 qr-NN-操作.png（默认同 --work）
     #[arg(long)]
     pub qr_dir: Option<PathBuf>,
     /// 结果报告（JSON）
@@ -49,38 +52,25 @@ pub struct OpenArgs {
     pub qr_ttl: u64,
 }
 
-/// Shows each QR as its payload (stderr, for `bidseal phone scan`) and a PNG file.
+/// Shows each QR as its payload (stderr, for `bidseal phone scan`) and a PNG file named by
+/// `bidseal_workflow::qr_files` (`qr-NN-<operation>.png`).
 pub struct TerminalQr {
-    dir: PathBuf,
-    count: usize,
-    /// Files written, in order.
-    pub written: Vec<PathBuf>,
+    files: QrFiles,
 }
 
 impl TerminalQr {
-    /// Writes `qr-N.png` files into `dir`.
+    /// Writes the numbered QR images into `dir` (which must exist).
     pub fn new(dir: PathBuf) -> Self {
         TerminalQr {
-            dir,
-            count: 0,
-            written: Vec::new(),
+            files: QrFiles::new(dir),
         }
     }
 }
 
 impl ScanPresenter for TerminalQr {
     fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
-        self.count += 1;
-        let path = self
-            .dir
-            .join(format!("qr-{}-{}.png", self.count, op.as_str()));
-        match bidseal_scan::qr::render_png(payload)
-            .and_then(|png| bidseal_scan::qr::write_atomic(&path, &png))
-        {
-            Ok(()) => {
-                eprintln!("二维码（{}）：{}", op.name_zh(), path.display());
-                self.written.push(path);
-            }
+        match self.files.write_png(op, payload) {
+            Ok(path) => eprintln!("二维码（{}）：{}", op.name_zh(), path.display()),
             Err(e) => eprintln!("二维码图片写出失败：{e}"),
         }
         eprintln!("扫码内容：{}", payload.to_url());
@@ -99,93 +89,24 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("无法启动异步运行时")
 }
 
-/// One price entry as the bidder's form printed it: "投标总价 4321000.50 元" for a field the
-/// tender's price form names, `key=value` for anything else.
-fn price_entry(form: &[PriceFormField], key: &str, value: &str) -> String {
-    match form.iter().find(|f| f.key == key) {
-        Some(f) => format!(
-            "{} {value}{}",
-            f.label,
-            f.unit
-                .as_deref()
-                .map(|u| format!(" {u}"))
-                .unwrap_or_default()
-        ),
-        None => format!("{key}={value}"),
-    }
-}
+pub use super::exit::flow_err;
 
-/// Prints the result table (bidder, price with the labels of the tender's price form `form`,
-/// every check).
-pub fn print_table(reports: &[BidOpeningReport], form: &[PriceFormField]) {
-    println!("开标结果（{} 份投标文件）", reports.len());
-    for (i, r) in reports.iter().enumerate() {
-        let bidder = r
-            .bidder
-            .as_ref()
-            .map(|b| format!("{}（{}）", b.name, b.credit_code))
-            .unwrap_or_else(|| "（未能解密）".into());
-        let price: Vec<String> = r
-            .price
-            .iter()
-            .map(|(k, v)| price_entry(form, k, v))
-            .collect();
-        println!(
-            "{}. {} 投标人：{} 报价：{} 结论：{}",
-            i + 1,
-            r.bid_file,
-            bidder,
-            if price.is_empty() {
-                "-".into()
-            } else {
-                price.join("，")
-            },
-            if r.passed { "通过" } else { "不通过" }
-        );
-        for c in &r.checks {
-            println!(
-                "   [{}] {}：{}{}",
-                if c.passed { "通过" } else { "失败" },
-                c.name,
-                c.detail,
-                c.code
-                    .as_deref()
-                    .map(|c| format!("（{c}）"))
-                    .unwrap_or_default()
-            );
+/// The check details of `report` in the command line's words ([`super::exit::cli_words`]:
+/// "rerun the command", not "refresh the QR on the desktop").
+fn in_cli_words(mut report: BidOpeningReport) -> BidOpeningReport {
+    for check in &mut report.checks {
+        if let Some(words) = check.code.as_deref().and_then(super::exit::cli_words) {
+            check.detail = format!("{words}（bidseal open 可只给出这一份投标文件）");
         }
     }
+    report
 }
 
-/// Writes the JSON report atomically.
-pub fn write_json_report(path: &Path, reports: &[BidOpeningReport]) -> Result<()> {
-    let json = serde_json::to_vec_pretty(reports)?;
-    bidseal_bid::fsio::write_atomic(path, &json)
-        .with_context(|| format!("写出报告 {} 失败", path.display()))
-}
-
-/// Writes the PDF report atomically.
-pub fn write_pdf_report(path: &Path, reports: &[BidOpeningReport]) -> Result<()> {
-    // Beijing time to the second, as the hall reads it (not raw UTC with nanoseconds).
-    let beijing = bidseal_bid::time::UtcOffset::from_hms(8, 0, 0)
-        .unwrap_or(bidseal_bid::time::UtcOffset::UTC);
-    let now = bidseal_bid::time::OffsetDateTime::now_utc().to_offset(beijing);
-    let stamp = format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}（北京时间）",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
-    bidseal_bid::opening::report_pdf::write_report_pdf(
-        path,
-        "开标记录（BidSeal 扫码解密与验证）",
-        &format!("生成时间：{stamp}"),
-        reports,
-    )
-    .map_err(|e| anyhow!("[{}] {e}", e.code()))
+/// Prints the result table (`bidseal_workflow::report::opening_table`) on stdout.
+pub fn print_table(reports: &[BidOpeningReport], form: &[PriceFormField]) {
+    for line in report::opening_table(reports, form) {
+        crate::outln!("{line}");
+    }
 }
 
 /// The tender package at `path`, only if signed by one of the pinned platform certificates
@@ -212,6 +133,9 @@ fn pinned_tender(
 
 /// Runs `bidseal open`.
 pub fn open(args: OpenArgs) -> Result<ExitCode> {
+    if let Some(relay) = &args.relay {
+        check_relay_url(relay).map_err(flow_err)?;
+    }
     let now = SystemTime::now();
     let package = pinned_tender(&args.tender, &args.platform_certs)?;
     let (hall, signed) = bidseal_workflow::hall::hall_from_tender(&package, now)
@@ -223,23 +147,29 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     if swept > 0 {
         eprintln!("已删除上次中断的开标留下的 {swept} 个临时明文文件");
     }
-    let qr_dir = args.qr_dir.clone().unwrap_or_else(|| args.work.clone());
-    std::fs::create_dir_all(&qr_dir)
-        .with_context(|| format!("无法创建目录 {}", qr_dir.display()))?;
+    // One folder per run, so this run's QR images never share names with an earlier run's.
+    let qr_base = args.qr_dir.as_ref().unwrap_or(&args.work);
+    let qr_dir = bidseal_workflow::qr_files::create_run_dir(qr_base)
+        .with_context(|| format!("[E_IO] 无法创建目录 {}", qr_base.display()))?;
+    // One bid, one report: a file given twice (or a copy of it) is opened and counted once.
+    let (bid_files, repeated) = bidseal_workflow::hall::distinct_bid_files(&args.bid_files);
+    for r in &repeated {
+        eprintln!(
+            "注意：{} 与 {} 是同一份投标文件（内容相同），只开启、计数一次",
+            r.file.display(),
+            r.same_as.display()
+        );
+    }
     let rt = runtime()?;
     let reports = rt.block_on(async {
-        let (relay_url, _relay) = match &args.relay {
-            Some(url) => (url.clone(), None),
-            None => {
-                let handle = bidseal_relay::Relay::bind("127.0.0.1:0")
-                    .await
-                    .map_err(|e| anyhow!("内置扫码中继无法启动：{e}"))?;
-                eprintln!("内置扫码中继：{}", handle.url());
-                (handle.url(), Some(handle))
-            }
-        };
+        let relay = ScanRelay::start(args.relay.as_deref())
+            .await
+            .map_err(flow_err)?;
+        if relay.is_embedded() {
+            eprintln!("内置扫码中继：{}", relay.url());
+        }
         let target = ScanTarget {
-            relay: relay_url,
+            relay: relay.url(),
             platform,
             project,
             options: ScanOptions {
@@ -249,9 +179,9 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
         };
         let mut presenter = TerminalQr::new(qr_dir);
         let mut reports = Vec::new();
-        for bid in &args.bid_files {
+        for bid in &bid_files {
             eprintln!("开启投标文件：{}", bid.display());
-            reports.push(
+            reports.push(in_cli_words(
                 bidseal_workflow::hall::open_by_scan(
                     &target,
                     &mut presenter,
@@ -261,31 +191,49 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
                     &signed,
                 )
                 .await,
-            );
+            ));
             // Written after every bid, so that the reports of the bids already opened survive
             // if a later bid brings the process down.
             if let Some(path) = &args.report_json {
-                if let Err(e) = write_json_report(path, &reports) {
-                    eprintln!("{e:#}");
+                if let Err(e) = report::write_json_report(path, &reports) {
+                    eprintln!("[{}] {e}", e.code());
                 }
             }
         }
+        relay.shutdown().await;
         Ok::<_, anyhow::Error>(reports)
     })?;
     print_table(&reports, &package.manifest.price_form);
     if let Some(path) = &args.report_json {
-        write_json_report(path, &reports)?;
+        report::write_json_report(path, &reports).map_err(flow_err)?;
         eprintln!("报告已写出：{}", path.display());
     }
     if let Some(path) = &args.report_pdf {
-        write_pdf_report(path, &reports)?;
+        report::write_pdf_report(path, &reports, &package.manifest.price_form).map_err(flow_err)?;
         eprintln!("报告已写出：{}", path.display());
     }
-    Ok(if reports.iter().all(|r| r.passed) {
-        ExitCode::SUCCESS
+    Ok(opening_exit(&reports).into())
+}
+
+/// The exit code of an opening: 0 when every bid passed; 4 when the only failures are scans
+/// that timed out (QR expired, phone did not answer: run again for those bids); else 1.
+fn opening_exit(reports: &[BidOpeningReport]) -> super::exit::Exit {
+    use super::exit::{class_of, Exit};
+    let failed: Vec<&bidseal_bid::opening::OpeningCheck> = reports
+        .iter()
+        .flat_map(|r| r.checks.iter().filter(|c| !c.passed))
+        .collect();
+    if reports.iter().all(|r| r.passed) {
+        Exit::Success
+    } else if !failed.is_empty()
+        && failed
+            .iter()
+            .all(|c| c.code.as_deref().map(class_of) == Some(Exit::Interrupted))
+    {
+        Exit::Interrupted
     } else {
-        ExitCode::from(1)
-    })
+        Exit::No
+    }
 }
 
 /// 以内置默认配置跑通完整流程：内置中继、模拟手机、演示招标文件，结果写入 --out 目录。

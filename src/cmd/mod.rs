@@ -5,6 +5,7 @@ mod bid;
 mod envelope;
 pub mod exit;
 mod hall;
+pub mod lang;
 mod phone;
 mod relay;
 mod scan;
@@ -86,28 +87,5 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Project(args) => bid::project(args),
         Command::Open(args) => hall::open(args),
         Command::Demo(args) => hall::demo(args),
-    }
-}
-
-/// Unix seconds as `2026-12-01 16:53:00（北京时间）`, how the CLI shows a time to bidders
-/// (China Standard Time, UTC+8, no fractions); out-of-range values are shown as the number.
-pub fn format_cst(unix: i64) -> String {
-    bidseal_workflow::opening_hall::beijing_time(unix)
-}
-
-/// A relay address the phone can use: `http://` or `https://` with a host (the QR carries it
-/// to the phone, which could do nothing with `127.0.0.1:47800`). Checked before any QR.
-pub fn check_relay_url(url: &str) -> anyhow::Result<()> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
-        _ => Err(exit::coded(
-            "E_USAGE",
-            format!(
-                "--relay “{url}”无效：中继地址应以 http:// 或 https:// 开头，如 http://127.0.0.1:47800"
-            ),
-        )),
     }
 }

@@ -491,7 +491,7 @@ fn print_cert_list(certs: &[bidseal_phone::cosign::server::CertSummary]) {
 
 /// Unix seconds as `2026-12-01 16:53（UTC+8）` (China Standard Time, what the bidders read).
 fn local_time(unix: i64) -> String {
-    super::format_cst(unix)
+    bidseal_workflow::report::format_beijing(unix)
 }
 
 /// An id the service does not know is named as such (the service's 404 would otherwise read

@@ -46,7 +46,7 @@ pub fn run(args: RelayArgs) -> Result<ExitCode> {
         let handle = Relay::bind_with(&args.listen, config)
             .await
             .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
-        println!("扫码中继已启动 / relay listening: {}", handle.url());
+        crate::outln!("扫码中继已启动 / relay listening: {}", handle.url());
         tokio::signal::ctrl_c().await.context("无法等待 Ctrl-C")?;
         eprintln!("正在停止中继…");
         handle.shutdown().await;

@@ -151,25 +151,17 @@ fn p256_demo_point(_seed: &Digest32) -> Vec<u8> {
 
 async fn scan(args: ScanArgs) -> Result<ExitCode> {
     if let Some(relay) = &args.relay {
-        super::check_relay_url(relay)?;
+        bidseal_workflow::relay::check_relay_url(relay)
+            .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
     }
     let op = OperationKind::from(args.op);
     if let Some(ca) = &args.relay_ca {
         client::set_relay_ca(ca).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
     }
-    let embedded = match &args.relay {
-        Some(_) => None,
-        None => Some(
-            bidseal_relay::Relay::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?,
-        ),
-    };
-    let relay = match (&args.relay, &embedded) {
-        (Some(r), _) => r.clone(),
-        (None, Some(h)) => h.url(),
-        (None, None) => anyhow::bail!("内嵌中继未启动"),
-    };
+    let scan_relay = bidseal_workflow::relay::ScanRelay::start(args.relay.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    let relay = scan_relay.url();
     let options = ScanOptions {
         ttl: Duration::from_secs(args.ttl),
         response_timeout: Duration::from_secs(args.response_timeout),
@@ -244,9 +236,7 @@ async fn scan(args: ScanArgs) -> Result<ExitCode> {
             ScanEvent::Waiting { .. } => {}
         }
     }
-    if let Some(h) = embedded {
-        h.shutdown().await;
-    }
+    scan_relay.shutdown().await;
     Ok(code.into())
 }
 
@@ -284,9 +274,14 @@ fn event_json(event: &ScanEvent) -> serde_json::Value {
         ScanEvent::Failed(e) => json!({
             "event": "failed",
             "code": e.code(),
-            "message": e.to_string(),
+            "message": words_of(e),
         }),
     }
+}
+
+/// A scan error's message in the command line's words (`cmd::exit::cli_words`).
+fn words_of(e: &ScanError) -> String {
+    super::exit::cli_words(e.code()).map_or_else(|| e.to_string(), str::to_string)
 }
 
 fn print_event(event: &ScanEvent) {
@@ -322,6 +317,6 @@ fn print_event(event: &ScanEvent) {
         ScanEvent::SessionEnded { reason, by_phone } => {
             crate::outln!("state: ended reason={reason:?} by_phone={by_phone} 会话已结束")
         }
-        ScanEvent::Failed(e) => crate::outln!("state: failed code={} {e}", e.code()),
+        ScanEvent::Failed(e) => crate::outln!("state: failed code={} {}", e.code(), words_of(e)),
     }
 }

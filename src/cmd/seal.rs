@@ -115,7 +115,7 @@ pub fn seal(args: SealArgs) -> Result<ExitCode> {
         .block_on(work.seal(request, &signer))
         .map_err(pdf_err)?;
     work.commit(&args.output).map_err(pdf_err)?;
-    println!(
+    crate::outln!(
         "已签章：{}（签名域 {}，{}，新增 {} 字节）",
         args.output.display(),
         pending.field_name,
@@ -156,21 +156,21 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
         bidseal_pdf::verify::verify_file_with(&args.file, &trust, SystemTime::now(), policy)
             .map_err(pdf_err)?;
     if report.signatures.is_empty() {
-        println!("[无签名] {} 中没有找到数字签名", args.file.display());
+        crate::outln!("[无签名] {} 中没有找到数字签名", args.file.display());
         return Ok(ExitCode::FAILURE);
     }
     if args.lenient {
-        println!("注意：宽松模式（允许签名后新增注释），不适用于投标文件");
+        crate::outln!("注意：宽松模式（允许签名后新增注释），不适用于投标文件");
     }
     for sig in &report.signatures {
-        println!("{}", sig.summary_line());
+        crate::outln!("{}", sig.summary_line());
         for change in &sig.changes {
             let mark = if change.allowed { "允许" } else { "违规" };
-            println!("    签名后修改 [{mark}] {}", change.description);
+            crate::outln!("    签名后修改 [{mark}] {}", change.description);
         }
     }
     let valid = report.signatures.iter().filter(|s| s.is_valid()).count();
-    println!(
+    crate::outln!(
         "共 {} 个签名，{} 个有效，文件共 {} 次修订",
         report.signatures.len(),
         valid,

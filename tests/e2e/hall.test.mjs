@@ -97,7 +97,7 @@ test("扫码解密: a refusal marks the row 失败 with the reason, a new QR ope
   // Behind the dialog the row is 失败 with the phone's reason.
   await session.wait(async () => (await rowState(session, 0)) === "失败", 10000);
   const reason = await (await session.findElement(byTestId("hall-reason-0"))).getAttribute("textContent");
-  assert.match(reason, /^\[rejected_by_user\] 扫码解密：/);
+  assert.match(reason, /^\[失败\] 扫码解密：.*（rejected_by_user）$/);
 
   // 刷新二维码: a new QR; this time the phone confirms.
   await (await visible(session, "scan-refresh")).click();

@@ -178,18 +178,13 @@ export interface BidRow {
   report: OpeningReport | null;
 }
 
-export interface PriceEntry {
-  label: string;
-  value: string;
-  unit: string | null;
-}
-
 export interface ReadingRow {
   index: number;
   file_name: string;
   bidder: string | null;
   credit_code: string | null;
-  price: PriceEntry[];
+  /** `投标总价 4321000.50 元`, labelled by the tender's price form. */
+  price: string[];
   state: BidRowState;
 }
 

@@ -73,6 +73,27 @@ pub enum FlowError {
         /// What is wrong and what to do, zh-CN.
         message: String,
     },
+    /// A relay address the phone could not use (no `http://`/`https://`, no host): a usage
+    /// error, refused before any QR.
+    #[error("中继地址“{url}”无效：须以 http:// 或 https:// 开头并写明主机。请在地址前加上 http://（TLS 中继用 https://），如 http://127.0.0.1:47800")]
+    RelayUrl {
+        /// The address as given.
+        url: String,
+    },
+    /// The embedded relay could not start (no loopback port, too many open files).
+    #[error("内置扫码中继无法启动：{detail}。请检查本机是否允许在 127.0.0.1 上监听后重试（命令行也可用 --relay 指定已运行的中继）")]
+    RelayDown {
+        /// Why, from the relay.
+        detail: String,
+    },
+    /// A result file could not be written (report, folder full or read-only).
+    #[error("无法写出 {path}：{detail}。请检查该文件夹是否存在、可写、空间是否足够")]
+    WriteFailed {
+        /// The file.
+        path: String,
+        /// Why, from the system.
+        detail: String,
+    },
     /// Mandatory signing nodes are not sealed: generation is blocked.
     #[error("以下必须签章的节点尚未签章，不能生成投标文件：{}", .missing.join("；"))]
     MissingSeals {
@@ -97,6 +118,9 @@ impl FlowError {
             FlowError::SealCertificateRefused { .. } => "E_SEAL_CERTIFICATE_REFUSED",
             FlowError::TrialNotPossible { .. } => "E_TRIAL_NOT_POSSIBLE",
             FlowError::NotReady { code, .. } => code,
+            FlowError::RelayUrl { .. } => "E_RELAY_URL",
+            FlowError::RelayDown { .. } => "E_RELAY",
+            FlowError::WriteFailed { .. } => "E_IO",
         }
     }
 }

@@ -203,6 +203,42 @@ pub fn hall_from_tender(
     Ok((hall, signed_tender(tender)))
 }
 
+/// A bid file given more than once (the same path twice, or a copy with the same content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepeatedBid {
+    /// The file as given again.
+    pub file: std::path::PathBuf,
+    /// The earlier entry it repeats (the one that is opened).
+    pub same_as: std::path::PathBuf,
+}
+
+/// The bid files to open, each once: a file given again (the same content, by SHA-256, under
+/// the same or another name) is left out and listed, so one bid is scanned, opened and counted
+/// once. A file that cannot be read is kept (its own report says why).
+pub fn distinct_bid_files(
+    files: &[std::path::PathBuf],
+) -> (Vec<std::path::PathBuf>, Vec<RepeatedBid>) {
+    let mut seen: Vec<([u8; 32], std::path::PathBuf)> = Vec::new();
+    let mut distinct = Vec::new();
+    let mut repeated = Vec::new();
+    for file in files {
+        match sha256_file(file) {
+            Ok(digest) => match seen.iter().find(|(d, _)| *d == digest) {
+                Some((_, first)) => repeated.push(RepeatedBid {
+                    file: file.clone(),
+                    same_as: first.clone(),
+                }),
+                None => {
+                    seen.push((digest, file.clone()));
+                    distinct.push(file.clone());
+                }
+            },
+            Err(_) => distinct.push(file.clone()),
+        }
+    }
+    (distinct, repeated)
+}
+
 /// SHA-256 of a file, streamed.
 pub(crate) fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
     use sha2::{Digest, Sha256};
@@ -218,4 +254,47 @@ pub(crate) fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
         hasher.update(&buf[..n]);
     }
     Ok(hasher.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bid_file_given_again_is_opened_once() {
+        let dir = std::env::temp_dir().join(format!("bidseal-distinct-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let a = dir.join("甲.bsbid");
+        let copy = dir.join("甲-副本.bsbid");
+        let b = dir.join("乙.bsbid");
+        std::fs::write(&a, b"bid a").expect("a");
+        std::fs::write(&copy, b"bid a").expect("copy");
+        // One byte apart: a different bid, opened on its own.
+        std::fs::write(&b, b"bid b").expect("b");
+        let missing = dir.join("缺失.bsbid");
+        let given = vec![
+            a.clone(),
+            a.clone(),
+            b.clone(),
+            copy.clone(),
+            missing.clone(),
+            missing.clone(),
+        ];
+        let (distinct, repeated) = distinct_bid_files(&given);
+        assert_eq!(distinct, vec![a.clone(), b, missing.clone(), missing]);
+        assert_eq!(
+            repeated,
+            vec![
+                RepeatedBid {
+                    file: a.clone(),
+                    same_as: a.clone()
+                },
+                RepeatedBid {
+                    file: copy,
+                    same_as: a
+                },
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -8,16 +8,24 @@
 //! - [`seal`]: 标书签章 by scan in session mode;
 //! - [`hall`]: 开标 by scan;
 //! - [`opening_hall`]: the hall session of the desktop window (rows, reading table, report PDF);
-//! - [`project_flow`]: a bid project sealed, generated and tried by scan.
+//! - [`project_flow`]: a bid project sealed, generated and tried by scan;
+//! - [`relay`]: the embedded relay, or the one the user named (address checked);
+//! - [`history`]: a project's scan history in the local index;
+//! - [`qr_files`]: QR images, one folder per run, numbered names;
+//! - [`report`]: the opening report (table, JSON, PDF) and Beijing time.
 
 pub mod about;
 pub mod auth;
 pub mod error;
 pub mod generate;
 pub mod hall;
+pub mod history;
 pub mod opening_hall;
 pub mod phone_adapters;
 pub mod project_flow;
+pub mod qr_files;
+pub mod relay;
+pub mod report;
 pub mod scan_session;
 pub mod seal;
 

@@ -14,10 +14,11 @@
 //! [`OpeningHall::fetch_from_platform`]), or keep state on disk.
 
 use crate::hall::{hall_from_tender, sha256_file};
+use crate::report::{format_beijing_time, write_pdf_report};
 use crate::FlowError;
-use bidseal_bid::opening::{report_pdf, BidOpeningReport, HallContext};
+use bidseal_bid::opening::{BidOpeningReport, HallContext};
 use bidseal_bid::tender::{PlatformCertificate, PriceFormField, TenderPackage, TrustedPlatforms};
-use bidseal_bid::time::{OffsetDateTime, UtcOffset};
+use bidseal_bid::time::OffsetDateTime;
 use bidseal_cms::envelope;
 use bidseal_scan::SignedTender;
 use serde::Serialize;
@@ -76,17 +77,6 @@ pub struct BidRow {
     pub report: Option<BidOpeningReport>,
 }
 
-/// One priced entry as the tender's form names it: 投标总价 4321000.50 元.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct PriceEntry {
-    /// Label from the tender's price form (or the key when the form does not name it).
-    pub label: String,
-    /// The value as the bidder's form gave it.
-    pub value: String,
-    /// Unit from the price form, if any.
-    pub unit: Option<String>,
-}
-
 /// One line of the reading table (唱标).
 #[derive(Debug, Clone, Serialize)]
 pub struct ReadingRow {
@@ -98,8 +88,8 @@ pub struct ReadingRow {
     pub bidder: Option<String>,
     /// 统一社会信用代码 (only when passed).
     pub credit_code: Option<String>,
-    /// Priced entries (only when passed).
-    pub price: Vec<PriceEntry>,
+    /// Priced entries, `投标总价 4321000.50 元` (only when passed).
+    pub price: Vec<String>,
     /// 未解密 / 已解密 / 失败.
     pub state: BidRowState,
 }
@@ -191,56 +181,9 @@ pub fn pinned_tender(path: &Path, platform_certs: &[PathBuf]) -> Result<TenderPa
     Ok(verified.package)
 }
 
-/// Unix seconds as `2026-12-01 16:53:07（北京时间）`.
-pub fn beijing_time(unix: i64) -> String {
-    let offset = UtcOffset::from_hms(8, 0, 0).unwrap_or(UtcOffset::UTC);
-    match OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => {
-            let t = t.to_offset(offset);
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}（北京时间）",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )
-        }
-        Err(_) => unix.to_string(),
-    }
-}
-
-/// The priced entries of a report, labelled by the tender's price form.
-pub fn price_entries(form: &[PriceFormField], report: &BidOpeningReport) -> Vec<PriceEntry> {
-    report
-        .price
-        .iter()
-        .map(|(key, value)| match form.iter().find(|f| &f.key == key) {
-            Some(f) => PriceEntry {
-                label: f.label.clone(),
-                value: value.clone(),
-                unit: f.unit.clone(),
-            },
-            None => PriceEntry {
-                label: key.clone(),
-                value: value.clone(),
-                unit: None,
-            },
-        })
-        .collect()
-}
-
-/// The first failing check of a report as `[code] name：detail` (none when all passed).
+/// The first failing check of a report as the record prints it (`[失败] name：detail（code）`).
 pub fn first_failure(report: &BidOpeningReport) -> Option<String> {
-    report.checks.iter().find(|c| !c.passed).map(|c| {
-        format!(
-            "[{}] {}：{}",
-            c.code.as_deref().unwrap_or("E_CHECK"),
-            c.name,
-            c.detail
-        )
-    })
+    report.first_failure().map(|c| c.line())
 }
 
 /// The reading-table line of a bid: bidder and price only from a report that passed.
@@ -251,7 +194,7 @@ fn reading_row(index: usize, b: &HallBid, form: &[PriceFormField]) -> ReadingRow
         file_name: b.file_name(),
         bidder: passed.and_then(|r| r.bidder.as_ref().map(|x| x.name.clone())),
         credit_code: passed.and_then(|r| r.bidder.as_ref().map(|x| x.credit_code.clone())),
-        price: passed.map(|r| price_entries(form, r)).unwrap_or_default(),
+        price: passed.map(|r| r.price_texts(form)).unwrap_or_default(),
         state: b.state(),
     }
 }
@@ -471,7 +414,7 @@ impl OpeningHall {
             lot_name: m.project.lot.name.clone(),
             tenderer: m.tenderer.name.clone(),
             platform: m.platform.name.clone(),
-            opening_time: beijing_time(m.opening_time.unix_timestamp()),
+            opening_time: format_beijing_time(m.opening_time),
             opening_reached: OffsetDateTime::now_utc() >= m.opening_time,
             work: self.work.display().to_string(),
             bids,
@@ -490,16 +433,7 @@ impl OpeningHall {
                 "还没有解密任何投标文件，开标记录无内容；请先扫码解密".into(),
             ));
         }
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        report_pdf::write_report_pdf(
-            path,
-            &format!(
-                "开标记录：{} {}",
-                self.package.manifest.project.name, self.package.manifest.project.lot.name
-            ),
-            &format!("生成时间：{}", beijing_time(now)),
-            &reports,
-        )?;
+        write_pdf_report(path, &reports, &self.package.manifest.price_form)?;
         Ok(reports.len())
     }
 
@@ -580,22 +514,8 @@ mod tests {
         let row = reading_row(0, &bid_with(Some(report(true))), &form());
         assert_eq!(row.state, BidRowState::Opened);
         assert_eq!(row.bidder.as_deref(), Some("华夏建设工程有限公司"));
-        assert_eq!(
-            row.price,
-            vec![
-                PriceEntry {
-                    label: "投标总价".into(),
-                    value: "4321000.50".into(),
-                    unit: Some("元".into())
-                },
-                // A key the form does not name is shown as itself, never dropped.
-                PriceEntry {
-                    label: "extra".into(),
-                    value: "x".into(),
-                    unit: None
-                },
-            ]
-        );
+        // A key the form does not name is shown as itself, never dropped.
+        assert_eq!(row.price, vec!["投标总价 4321000.50 元", "extra：x"]);
     }
 
     /// The attack: a bid whose PDF was changed after sealing still carries a price in its
@@ -609,7 +529,7 @@ mod tests {
         assert_eq!(row.bidder, None);
         assert_eq!(
             failed.report.as_ref().and_then(first_failure).as_deref(),
-            Some("[E_PDF_MODIFIED] PDF 签章：签章后被修改")
+            Some("[失败] PDF 签章：签章后被修改（E_PDF_MODIFIED）")
         );
         let pending = reading_row(1, &bid_with(None), &form());
         assert_eq!(pending.state, BidRowState::Pending);
@@ -636,10 +556,5 @@ mod tests {
             "{e:?}"
         );
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn beijing_time_is_utc_plus_eight_to_the_second() {
-        assert_eq!(beijing_time(0), "1970-01-01 08:00:00（北京时间）");
     }
 }

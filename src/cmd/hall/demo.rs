@@ -15,7 +15,7 @@
 //! Guarantees: any failing step stops the demo with its error code (never a fake success);
 //! the exit code is 0 only when every opening check passed.
 
-use super::{print_table, write_json_report, write_pdf_report};
+use super::{flow_err, print_table};
 use anyhow::{anyhow, bail, Context, Result};
 use bidseal_bid::bidfile::BidderIds;
 use bidseal_bid::compose::compose;
@@ -33,6 +33,8 @@ use bidseal_phone::scan_loop::{run_scan, PhoneBehaviour};
 use bidseal_phone::simulator::{PhoneSimulator, PhoneUser, UserDecision};
 use bidseal_scan::client::ScanOptions;
 use bidseal_scan::{CertificateChoice, OperationKind, QrPayload};
+use bidseal_workflow::qr_files::QrFiles;
+use bidseal_workflow::report::{write_json_report, write_pdf_report};
 use bidseal_workflow::scan_session::{refs_from_tender, ScanPresenter, ScanTarget};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,33 +54,30 @@ pub const OPENING_AFTER: Duration = Duration::from_secs(90);
 /// A simulated phone that "photographs" each QR PNG and joins the scan.
 struct DemoPhone {
     phone: Arc<PhoneSimulator>,
-    out: PathBuf,
-    counter: Arc<Mutex<usize>>,
+    qr_files: Arc<Mutex<QrFiles>>,
     label: String,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
 impl ScanPresenter for DemoPhone {
     fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
-        let n = {
-            let mut c = self.counter.lock().unwrap_or_else(|p| p.into_inner());
-            *c += 1;
-            *c
-        };
-        let path = self.out.join(format!("qr-{n:02}-{}.png", op.as_str()));
-        let written = bidseal_scan::qr::render_png(payload)
-            .and_then(|png| bidseal_scan::qr::write_atomic(&path, &png));
-        eprintln!("[二维码 {n}] {}：{}", op.name_zh(), path.display());
+        let written = self
+            .qr_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_png(op, payload);
+        if let Ok(path) = &written {
+            eprintln!("[二维码] {}：{}", op.name_zh(), path.display());
+        }
         let phone = self.phone.clone();
         let device = self.label.clone();
         let errors = self.errors.clone();
         let fallback = payload.to_url();
         tokio::spawn(async move {
             // The phone's camera reads the PNG; without the PNG it has nothing to scan.
-            let text = match written
-                .map_err(|e| e.to_string())
-                .and_then(|()| bidseal_phone::camera::read_qr_png(&path).map_err(|e| e.to_string()))
-            {
+            let text = match written.map_err(|e| e.to_string()).and_then(|path| {
+                bidseal_phone::camera::read_qr_png(&path).map_err(|e| e.to_string())
+            }) {
                 Ok(t) => t,
                 Err(e) => {
                     errors
@@ -115,7 +114,7 @@ struct DemoWorld {
     out: PathBuf,
     pki: PathBuf,
     cosign_url: String,
-    counter: Arc<Mutex<usize>>,
+    qr_files: Arc<Mutex<QrFiles>>,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
@@ -137,8 +136,7 @@ impl DemoWorld {
             .map_err(|e| anyhow!("[E_DEMO_PLATFORM] {e}"))?;
         Ok(DemoPhone {
             phone: Arc::new(PhoneSimulator::new(keystore, cosign, user).with_platforms(platforms)),
-            out: self.out.clone(),
-            counter: self.counter.clone(),
+            qr_files: self.qr_files.clone(),
             label: label.to_string(),
             errors: self.errors.clone(),
         })
@@ -178,15 +176,15 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let cosign_url = format!("http://{}", listener.local_addr()?);
     let state = phones.join("cosign");
-    let relay = bidseal_relay::Relay::bind("127.0.0.1:0")
+    let relay = bidseal_workflow::relay::start_embedded_relay()
         .await
-        .map_err(|e| anyhow!("[E_DEMO_RELAY] 内置扫码中继无法启动：{e}"))?;
+        .map_err(flow_err)?;
     eprintln!("   内置扫码中继 {}，协同签名服务 {cosign_url}", relay.url());
     let world = DemoWorld {
         out: out.clone(),
         pki: pki.clone(),
         cosign_url,
-        counter: Arc::new(Mutex::new(0)),
+        qr_files: Arc::new(Mutex::new(QrFiles::new(out.to_path_buf()))),
         errors: Arc::new(Mutex::new(Vec::new())),
     };
 
@@ -409,8 +407,13 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
         );
     }
     print_table(&reports, &manifest.price_form);
-    write_json_report(&out.join("opening-report.json"), &reports)?;
-    write_pdf_report(&out.join("opening-report.pdf"), &reports)?;
+    write_json_report(&out.join("opening-report.json"), &reports).map_err(flow_err)?;
+    write_pdf_report(
+        &out.join("opening-report.pdf"),
+        &reports,
+        &manifest.price_form,
+    )
+    .map_err(flow_err)?;
     let errors = world.errors.lock().map(|e| e.clone()).unwrap_or_default();
     for e in &errors {
         eprintln!("手机端错误：{e}");

@@ -60,6 +60,21 @@ pub struct OpeningCheck {
 }
 
 impl OpeningCheck {
+    /// The check as one line of the opening record: `[通过] 名称：说明` or
+    /// `[失败] 名称：说明（CODE）`.
+    pub fn line(&self) -> String {
+        format!(
+            "[{}] {}：{}{}",
+            if self.passed { "通过" } else { "失败" },
+            self.name,
+            self.detail,
+            self.code
+                .as_deref()
+                .map(|c| format!("（{c}）"))
+                .unwrap_or_default()
+        )
+    }
+
     fn pass(key: impl Into<String>, name: impl Into<String>, detail: impl Into<String>) -> Self {
         OpeningCheck {
             key: key.into(),
@@ -110,7 +125,45 @@ pub struct BidOpeningReport {
     pub extracted_to: Option<String>,
 }
 
+/// One price entry as the opening reads it out (唱标): "投标总价 4321000.50 元" for a field of
+/// the tender's price form `form` (its label and unit), `key：value` for a field the form does
+/// not name (never the bare `key=value` of the manifest).
+pub fn price_entry(form: &[crate::tender::PriceFormField], key: &str, value: &str) -> String {
+    match form.iter().find(|f| f.key == key) {
+        Some(f) => match f.unit.as_deref() {
+            Some(unit) => format!("{} {value} {unit}", f.label),
+            None => format!("{} {value}", f.label),
+        },
+        None => format!("{key}：{value}"),
+    }
+}
+
 impl BidOpeningReport {
+    /// The bidder as the record names it, `名称（统一社会信用代码）`, or `（未能解密）`.
+    pub fn bidder_text(&self) -> String {
+        self.bidder
+            .as_ref()
+            .map(|b| format!("{}（{}）", b.name, b.credit_code))
+            .unwrap_or_else(|| "（未能解密）".into())
+    }
+
+    /// The price entries read out with the tender's price form ([`price_entry`]), in key order.
+    pub fn price_texts(&self, form: &[crate::tender::PriceFormField]) -> Vec<String> {
+        self.price
+            .iter()
+            .map(|(k, v)| price_entry(form, k, v))
+            .collect()
+    }
+
+    /// `通过` or `不通过`.
+    pub fn verdict_text(&self) -> &'static str {
+        if self.passed {
+            "通过"
+        } else {
+            "不通过"
+        }
+    }
+
     /// A report for `bid_file` with no checks yet.
     pub fn new(bid_file: &Path) -> Self {
         BidOpeningReport {

@@ -9,6 +9,7 @@ use super::BidOpeningReport;
 use crate::bidfile::BidFileError;
 use crate::compose::font::CjkFont;
 use crate::compose::page::{Align, PageDraft, A4};
+use crate::tender::PriceFormField;
 use printpdf::{PdfDocument, PdfPage, PdfSaveOptions};
 use std::path::Path;
 
@@ -16,12 +17,13 @@ const MARGIN: f32 = 50.0;
 const BOTTOM: f32 = 60.0;
 
 /// Writes `reports` as a PDF at `path`; `title` heads the first page, `generated_at` is shown
-/// under it.
+/// under it; prices are labelled with the tender's price form `form` ([`price_entry`]).
 pub fn write_report_pdf(
     path: &Path,
     title: &str,
     generated_at: &str,
     reports: &[BidOpeningReport],
+    form: &[PriceFormField],
 ) -> Result<(), BidFileError> {
     let font = CjkFont::builtin().map_err(|e| BidFileError::io(path, e))?;
     let mut doc = PdfDocument::new(title);
@@ -36,20 +38,15 @@ pub fn write_report_pdf(
     y -= 28.0;
     let mut lines: Vec<(f32, f32, String)> = Vec::new();
     for (i, r) in reports.iter().enumerate() {
-        let bidder = r
-            .bidder
-            .as_ref()
-            .map(|b| format!("{}（{}）", b.name, b.credit_code))
-            .unwrap_or_else(|| "（未能解密）".into());
-        let price: Vec<String> = r.price.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let price = r.price_texts(form);
         lines.push((
             11.0,
             0.0,
             format!(
                 "{}. 投标人：{} 结论：{}",
                 i + 1,
-                bidder,
-                if r.passed { "通过" } else { "不通过" }
+                r.bidder_text(),
+                r.verdict_text()
             ),
         ));
         lines.push((9.0, 12.0, format!("投标文件：{}", r.bid_file)));
@@ -57,20 +54,7 @@ pub fn write_report_pdf(
             lines.push((9.0, 12.0, format!("报价：{}", price.join("，"))));
         }
         for c in &r.checks {
-            lines.push((
-                9.0,
-                12.0,
-                format!(
-                    "[{}] {}：{}{}",
-                    if c.passed { "通过" } else { "失败" },
-                    c.name,
-                    c.detail,
-                    c.code
-                        .as_deref()
-                        .map(|c| format!("（{c}）"))
-                        .unwrap_or_default()
-                ),
-            ));
+            lines.push((9.0, 12.0, c.line()));
         }
         lines.push((6.0, 0.0, String::new()));
     }
@@ -127,7 +111,15 @@ mod tests {
             reports.push(r);
         }
         let path = dir.path().join("报告.pdf");
-        write_report_pdf(&path, "开标记录", "2026-11-29", &reports)
+        let form = [crate::tender::PriceFormField {
+            key: "price".into(),
+            label: "投标总价".into(),
+            kind: crate::tender::FieldKind::Money,
+            unit: Some("元".into()),
+            required: true,
+            max: None,
+        }];
+        write_report_pdf(&path, "开标记录", "2026-11-29", &reports, &form)
             .unwrap_or_else(|e| panic!("{e}"));
         let out = std::process::Command::new("pdftotext")
             .arg(&path)
@@ -142,6 +134,9 @@ mod tests {
             "all bids, over several pages: {text}"
         );
         assert!(text.contains("E_ENV_TAMPERED"), "{text}");
+        // The price as read out at the opening: label and unit, not the manifest's key=value.
+        assert!(text.contains("投标总价 4321000.50 元"), "{text}");
+        assert!(!text.contains("price="), "{text}");
         let info = std::process::Command::new("pdfinfo")
             .arg(&path)
             .output()
