@@ -13,8 +13,15 @@ fn main() {
     let result = tauri::Builder::default()
         .manage(commands::DesktopState::new())
         .manage(commands::scan::ScanTasks::default())
-        // 开标大厅 (deskhall)
+        // 开标大厅 and 平台测试 (deskhall)
         .manage(commands::hall::HallState::default())
+        .manage(commands::staff::StaffState::default())
+        .on_window_event(|window, event| {
+            // 平台测试's processes end with the window.
+            if let tauri::WindowEvent::Destroyed = event {
+                window.state::<commands::staff::StaffState>().shutdown();
+            }
+        })
         .setup(|app| {
             app.state::<commands::DesktopState>().start_embedded_relay();
             Ok(())
@@ -34,6 +41,10 @@ fn main() {
             commands::hall::start_hall_scan,
             commands::hall::hall_export_pdf,
             commands::hall::hall_fetch_from_platform,
+            commands::staff::staff_open,
+            commands::staff::staff_view,
+            commands::staff::staff_service,
+            commands::staff::start_staff_run,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

@@ -236,3 +236,61 @@ function openedView(u: { type: "opened" } & OpenedView): OpenedView {
   const { type: _type, ...view } = u;
   return view;
 }
+
+// ---- 平台测试 (deskhall): commands in src-tauri/src/commands/staff.rs ----
+
+export interface ServiceView {
+  name: "relay" | "cosign" | "platform";
+  running: boolean;
+  url: string | null;
+  note: string;
+}
+
+export interface LabCertificate {
+  id: string;
+  enterprise: string;
+  holder: string;
+  state: string;
+}
+
+export interface LabView {
+  world: string;
+  services: ServiceView[];
+  certificates: LabCertificate[];
+}
+
+export type PhoneAnswer = "confirm" | "reject" | "wrong_pin" | "never_answer";
+export type LabFault =
+  | { kind: "none" }
+  | { kind: "expired_qr" }
+  | { kind: "certificate_disabled" }
+  | { kind: "certificate_revoked" }
+  | { kind: "relay_delay"; ms: number }
+  | { kind: "relay_drop" };
+export type LabFlow = "auth" | "sign" | "generate" | "decrypt";
+
+export interface LabStep {
+  at_ms: number;
+  actor: "desktop" | "phone" | "relay" | "lab";
+  text: string;
+}
+
+export interface LabOutcome {
+  result: "success" | "rejected" | "expired" | "failed";
+  code: string | null;
+  message: string;
+  total_ms: number;
+}
+
+export type LabEvent = ({ type: "step" } & LabStep) | { type: "qr"; svg: string } | ({ type: "done" } & LabOutcome);
+
+export const staffOpen = (world: string) => invoke<LabView>("staff_open", { world });
+export const staffView = () => invoke<LabView | null>("staff_view");
+export const staffService = (name: string, run: boolean) => invoke<LabView>("staff_service", { name, run });
+
+/** Runs a flow in the lab; `onEvent` gets every step, the QR and the outcome, in order. */
+export function staffRun(flow: LabFlow, cert: string, answer: PhoneAnswer, fault: LabFault, onEvent: (e: LabEvent) => void) {
+  const events = new Channel<LabEvent>();
+  events.onmessage = onEvent;
+  return invoke<void>("start_staff_run", { flow, cert, answer, fault, events });
+}

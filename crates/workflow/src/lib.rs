@@ -12,7 +12,8 @@
 //! - [`relay`]: the embedded relay, or the one the user named (address checked);
 //! - [`history`]: a project's scan history in the local index;
 //! - [`qr_files`]: QR images, one folder per run, numbered names;
-//! - [`report`]: the opening report (table, JSON, PDF) and Beijing time.
+//! - [`report`]: the opening report (table, JSON, PDF) and Beijing time;
+//! - [`staff_lab`]: the staff test console's services, simulated phones and faulted runs.
 
 pub mod about;
 pub mod auth;
@@ -28,5 +29,6 @@ pub mod relay;
 pub mod report;
 pub mod scan_session;
 pub mod seal;
+pub mod staff_lab;
 
 pub use error::FlowError;

@@ -7,8 +7,9 @@
 
 pub mod project;
 pub mod scan;
-// 开标大厅 (deskhall)
+// 开标大厅 and 平台测试 (deskhall)
 pub mod hall;
+pub mod staff;
 
 use bidseal_relay::RelayHandle;
 use bidseal_workflow::about::AppInfo;

@@ -1,0 +1,137 @@
+//! 平台测试 (staff test console) in the window: thin commands over `workflow::staff_lab` — open
+//! a lab over a `bidseal phone init` world, start and stop its relay and co-signing service,
+//! run a scan flow with a simulated phone under a fault, the steps arriving on a `Channel`.
+//!
+//! Guarantees: one lab per window; a run holds the lab until it ends (the console shows it
+//! running); the lab's processes are stopped when the window is destroyed (`shutdown`).
+//! Does not: decide anything (the lab does).
+
+use super::CommandError;
+use bidseal_workflow::staff_lab::{
+    cli_binary, LabEvent, LabFault, LabFlow, LabView, PhoneAnswer, StaffLab,
+};
+use bidseal_workflow::FlowError;
+use std::path::Path;
+use std::sync::Arc;
+use tauri::ipc::Channel;
+use tokio::sync::Mutex;
+
+/// Longest wait for a run to release the lab when the window closes (a run ends within the
+/// lab's response time-out plus the phone's last words).
+pub const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// The window's lab.
+#[derive(Default, Clone)]
+pub struct StaffState(Arc<Mutex<Option<StaffLab>>>);
+
+impl StaffState {
+    /// Stops every service of the lab (window closing); waits for a run in progress to end on
+    /// its time-outs (at most [`SHUTDOWN_WAIT`]).
+    pub fn shutdown(&self) {
+        let lab = self.0.clone();
+        tauri::async_runtime::block_on(async move {
+            if let Ok(mut guard) = tokio::time::timeout(SHUTDOWN_WAIT, lab.lock()).await {
+                if let Some(lab) = guard.as_mut() {
+                    lab.shutdown().await;
+                }
+            }
+        });
+    }
+}
+
+fn flow_err(e: FlowError) -> CommandError {
+    CommandError::coded(e.code(), e)
+}
+
+fn no_lab() -> CommandError {
+    CommandError::coded(
+        "E_LAB_NOT_OPEN",
+        "尚未打开测试世界：请填写 bidseal phone init 生成的文件夹并点「打开」",
+    )
+}
+
+/// Opens a lab over the world at `world` (stops any earlier lab's services).
+#[tauri::command]
+pub async fn staff_open(
+    state: tauri::State<'_, StaffState>,
+    world: String,
+) -> Result<LabView, CommandError> {
+    let lab = StaffLab::new(Path::new(&world), &cli_binary()).map_err(flow_err)?;
+    let mut guard = state.0.lock().await;
+    if let Some(old) = guard.as_mut() {
+        old.shutdown().await;
+    }
+    let view = lab.view().await;
+    *guard = Some(lab);
+    Ok(view)
+}
+
+/// The lab now (none before `staff_open`).
+#[tauri::command]
+pub async fn staff_view(
+    state: tauri::State<'_, StaffState>,
+) -> Result<Option<LabView>, CommandError> {
+    let guard = state.0.lock().await;
+    Ok(match guard.as_ref() {
+        Some(lab) => Some(lab.view().await),
+        None => None,
+    })
+}
+
+/// Starts (`run` true) or stops service `name` (`relay`, `cosign`; `platform` is not built).
+#[tauri::command]
+pub async fn staff_service(
+    state: tauri::State<'_, StaffState>,
+    name: String,
+    run: bool,
+) -> Result<LabView, CommandError> {
+    let mut guard = state.0.lock().await;
+    let lab = guard.as_mut().ok_or_else(no_lab)?;
+    match (name.as_str(), run) {
+        ("relay", true) => lab.start_relay().await.map(drop).map_err(flow_err)?,
+        ("relay", false) => lab.stop_relay().await,
+        ("cosign", true) => lab.start_cosign().await.map(drop).map_err(flow_err)?,
+        ("cosign", false) => lab.stop_cosign().await,
+        ("platform", _) => {
+            return Err(flow_err(FlowError::NotBuilt {
+                feature: "参考交易平台（crates/platform 尚未构建）",
+                issue: 13,
+            }))
+        }
+        _ => {
+            return Err(CommandError::coded(
+                "E_LAB_SERVICE",
+                format!("没有名为 {name} 的服务"),
+            ))
+        }
+    }
+    Ok(lab.view().await)
+}
+
+/// Runs `flow` once with the simulated phone holding `cert` answering `answer`, under `fault`;
+/// steps, the QR and the outcome arrive on `events`.
+#[tauri::command]
+pub async fn start_staff_run(
+    state: tauri::State<'_, StaffState>,
+    flow: LabFlow,
+    cert: String,
+    answer: PhoneAnswer,
+    fault: LabFault,
+    events: Channel<LabEvent>,
+) -> Result<(), CommandError> {
+    let lab = state.0.clone();
+    if lab.lock().await.is_none() {
+        return Err(no_lab());
+    }
+    tauri::async_runtime::spawn(async move {
+        let guard = lab.lock().await;
+        if let Some(lab) = guard.as_ref() {
+            let sink = move |e: LabEvent| {
+                // The window may be gone; the run ends on its own time-outs.
+                let _ = events.send(e);
+            };
+            lab.run(flow, &cert, answer, fault, &sink).await;
+        }
+    });
+    Ok(())
+}
