@@ -24,6 +24,8 @@ fn main() {
         })
         .setup(|app| {
             app.state::<commands::DesktopState>().start_embedded_relay();
+            // First run (deskhall): the demo world's co-signing service, if there is one.
+            app.state::<commands::staff::StaffState>().start_demo();
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -45,6 +47,7 @@ fn main() {
             commands::staff::staff_view,
             commands::staff::staff_service,
             commands::staff::start_staff_run,
+            commands::staff::first_run,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

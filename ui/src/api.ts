@@ -294,3 +294,18 @@ export function staffRun(flow: LabFlow, cert: string, answer: PhoneAnswer, fault
   events.onmessage = onEvent;
   return invoke<void>("start_staff_run", { flow, cert, answer, fault, events });
 }
+
+/** The first run's demo world (scripts/demo-world.sh) and its co-signing service. */
+export interface FirstRunView {
+  dir: string;
+  world: string;
+  tender: string;
+  platform_cert: string;
+  project: string;
+  pin: string;
+  bin: string;
+  cosign_url: string | null;
+  cosign_error: string | null;
+}
+
+export const firstRun = () => invoke<FirstRunView | null>("first_run");

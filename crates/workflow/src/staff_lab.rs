@@ -176,6 +176,55 @@ pub fn cli_binary() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from("bidseal"))
 }
 
+/// The newcomer's demo world made by `scripts/demo-world.sh` (`BIDSEAL_DEMO_DIR`): a phone world,
+/// the demo tender signed by the world's platform, a bid project on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoWorld {
+    /// The demo folder.
+    pub dir: String,
+    /// The `bidseal phone init` world.
+    pub world: String,
+    /// The demo tender package.
+    pub tender: String,
+    /// The platform certificate that signed it.
+    pub platform_cert: String,
+    /// The bid project made for the phone's company certificate.
+    pub project: String,
+    /// The PIN of every test certificate.
+    pub pin: String,
+    /// The `bidseal` CLI (the simulated phone).
+    pub bin: String,
+}
+
+impl DemoWorld {
+    /// The demo world named by `BIDSEAL_DEMO_DIR`, if it is complete.
+    pub fn from_env() -> Option<DemoWorld> {
+        let dir = PathBuf::from(std::env::var_os("BIDSEAL_DEMO_DIR")?);
+        DemoWorld::at(&dir)
+    }
+
+    /// The demo world in `dir`, if it is complete.
+    pub fn at(dir: &Path) -> Option<DemoWorld> {
+        let world = dir.join("world");
+        let tender = dir.join("tender.zip");
+        let platform_cert = world.join("pki").join("platform.crt");
+        let project = dir.join("华夏投标.bidproj");
+        let complete = world.join("phone").is_dir()
+            && tender.is_file()
+            && platform_cert.is_file()
+            && project.join("project.json").is_file();
+        complete.then(|| DemoWorld {
+            dir: dir.display().to_string(),
+            world: world.display().to_string(),
+            tender: tender.display().to_string(),
+            platform_cert: platform_cert.display().to_string(),
+            project: project.display().to_string(),
+            pin: WORLD_PIN.into(),
+            bin: cli_binary().display().to_string(),
+        })
+    }
+}
+
 /// The relay misbehaviour of the lab and its frame log (sizes only).
 #[derive(Default)]
 pub struct LabRelayFault {
@@ -359,7 +408,7 @@ impl StaffLab {
                 if let Some(at) = line.find("http://127.0.0.1:") {
                     let url: String = line[at..]
                         .chars()
-                        .take_while(|c| !c.is_whitespace() && *c != '）' && *c != ')')
+                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.'))
                         .collect();
                     return Some(url);
                 }
@@ -932,6 +981,14 @@ mod tests {
             frame_after(&f, Role::Phone, 1),
             FaultAction::Forward(_)
         ));
+    }
+
+    #[test]
+    fn an_incomplete_demo_folder_is_no_demo_world() {
+        let dir = std::env::temp_dir().join(format!("bidseal-demo-unit-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(dir.join("world").join("phone"));
+        assert!(DemoWorld::at(&dir).is_none(), "no tender, no project");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

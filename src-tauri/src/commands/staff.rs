@@ -8,9 +8,10 @@
 
 use super::CommandError;
 use bidseal_workflow::staff_lab::{
-    cli_binary, LabEvent, LabFault, LabFlow, LabView, PhoneAnswer, StaffLab,
+    cli_binary, DemoWorld, LabEvent, LabFault, LabFlow, LabView, PhoneAnswer, StaffLab,
 };
 use bidseal_workflow::FlowError;
+use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
 use tauri::ipc::Channel;
@@ -20,11 +21,33 @@ use tokio::sync::Mutex;
 /// lab's response time-out plus the phone's last words).
 pub const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(25);
 
-/// The window's lab.
+/// The window's lab, and why the demo world's co-signing service did not start (if it did not).
 #[derive(Default, Clone)]
-pub struct StaffState(Arc<Mutex<Option<StaffLab>>>);
+pub struct StaffState(Arc<Mutex<Option<StaffLab>>>, Arc<Mutex<Option<String>>>);
 
 impl StaffState {
+    /// First run: with a demo world (`BIDSEAL_DEMO_DIR`), opens the lab over it and starts its
+    /// relay and co-signing service in the background (stopped with the window).
+    pub fn start_demo(&self) {
+        let Some(demo) = DemoWorld::from_env() else {
+            return;
+        };
+        let (lab, error) = (self.0.clone(), self.1.clone());
+        tauri::async_runtime::spawn(async move {
+            let started = async {
+                let mut new = StaffLab::new(Path::new(&demo.world), &cli_binary())?;
+                new.start_relay().await?;
+                new.start_cosign().await?;
+                Ok::<_, FlowError>(new)
+            }
+            .await;
+            match started {
+                Ok(new) => *lab.lock().await = Some(new),
+                Err(e) => *error.lock().await = Some(format!("[{}] {e}", e.code())),
+            }
+        });
+    }
+
     /// Stops every service of the lab (window closing); waits for a run in progress to end on
     /// its time-outs (at most [`SHUTDOWN_WAIT`]).
     pub fn shutdown(&self) {
@@ -134,4 +157,42 @@ pub async fn start_staff_run(
         }
     });
     Ok(())
+}
+
+/// The demo world of a first run and its co-signing service, for the newcomer's guide.
+#[derive(Debug, Clone, Serialize)]
+pub struct FirstRunView {
+    /// Paths and PIN of the demo world.
+    #[serde(flatten)]
+    pub demo: DemoWorld,
+    /// The co-signing service the simulated phone calls (none while starting or if it failed).
+    pub cosign_url: Option<String>,
+    /// Why it is not running, when it failed.
+    pub cosign_error: Option<String>,
+}
+
+/// The first-run guide's facts (none without `BIDSEAL_DEMO_DIR`).
+#[tauri::command]
+pub async fn first_run(
+    state: tauri::State<'_, StaffState>,
+) -> Result<Option<FirstRunView>, CommandError> {
+    let Some(demo) = DemoWorld::from_env() else {
+        return Ok(None);
+    };
+    let cosign_url = match state.0.lock().await.as_ref() {
+        Some(lab) => lab
+            .view()
+            .await
+            .services
+            .into_iter()
+            .find(|s| s.name == "cosign")
+            .and_then(|s| s.url),
+        None => None,
+    };
+    let cosign_error = state.1.lock().await.clone();
+    Ok(Some(FirstRunView {
+        demo,
+        cosign_url,
+        cosign_error,
+    }))
 }
