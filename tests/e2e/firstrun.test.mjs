@@ -30,7 +30,7 @@ after(async () => {
   await stopApp(app);
   const running = () => execFileSync("ps", ["-eo", "args="]).toString().split("\n").filter((l) => l.includes("serve-cosign") && l.includes(dir));
   let left = running();
-  for (let i = 0; i < 50 && left.length; i++) {
+  for (let i = 0; i < 200 && left.length; i++) {
     await new Promise((r) => setTimeout(r, 100));
     left = running();
   }

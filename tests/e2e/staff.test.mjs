@@ -22,10 +22,10 @@ before(async () => {
 after(async () => {
   await stopApp(app);
   // The window is gone: no co-signing service of this world may be left running (its shell
-  // notices the closed lifeline at once; allow it a moment).
+  // notices the closed lifeline at once; the app may take a while to exit on a loaded machine).
   const running = () => execFileSync("ps", ["-eo", "args="]).toString().split("\n").filter((l) => l.includes("serve-cosign") && l.includes(dir));
   let left = running();
-  for (let i = 0; i < 50 && left.length; i++) {
+  for (let i = 0; i < 200 && left.length; i++) {
     await new Promise((r) => setTimeout(r, 100));
     left = running();
   }

@@ -377,8 +377,9 @@ impl StaffLab {
         if let Some((_, _, url)) = &self.cosign {
             return Ok(url.clone());
         }
-        // A shell holds the service and stops it when its stdin closes: when the lab stops it,
-        // and when this process ends in any way (even killed), so none is left behind.
+        // A shell holds the service and stops it when its stdin closes: when the lab stops it or
+        // is dropped, and when this process ends in any way (even killed), so none is left
+        // behind. (Not kill_on_drop: killing the shell first would orphan the service.)
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(r#""$0" "$@" & svc=$!; read _ignored; kill $svc; wait $svc"#)
@@ -395,8 +396,7 @@ impl StaffLab {
             .arg(self.world.join("pki").join("platform.crt"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .map_err(|e| lab_err("E_LAB_COSIGN", format!("无法启动协同签名服务（{e}）")))?;

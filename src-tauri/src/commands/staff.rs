@@ -17,10 +17,6 @@ use std::sync::Arc;
 use tauri::ipc::Channel;
 use tokio::sync::Mutex;
 
-/// Longest wait for a run to release the lab when the window closes (a run ends within the
-/// lab's response time-out plus the phone's last words).
-pub const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(25);
-
 /// The window's lab, and why the demo world's co-signing service did not start (if it did not).
 #[derive(Default, Clone)]
 pub struct StaffState(Arc<Mutex<Option<StaffLab>>>, Arc<Mutex<Option<String>>>);
@@ -48,17 +44,13 @@ impl StaffState {
         });
     }
 
-    /// Stops every service of the lab (window closing); waits for a run in progress to end on
-    /// its time-outs (at most [`SHUTDOWN_WAIT`]).
+    /// Stops every service of the lab (window closing) without waiting: dropping the lab closes
+    /// the co-signing service's lifeline (its shell stops it) and the relay. A run in progress
+    /// holds the lab; its services then end with this process (the lifeline closes at exit).
     pub fn shutdown(&self) {
-        let lab = self.0.clone();
-        tauri::async_runtime::block_on(async move {
-            if let Ok(mut guard) = tokio::time::timeout(SHUTDOWN_WAIT, lab.lock()).await {
-                if let Some(lab) = guard.as_mut() {
-                    lab.shutdown().await;
-                }
-            }
-        });
+        if let Ok(mut lab) = self.0.try_lock() {
+            *lab = None;
+        }
     }
 }
 
