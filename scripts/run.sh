@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and launches the BidSeal desktop app on its embedded defaults. Installs what is
+# Builds and launches the BidSeal desktop app on its embedded defaults with a demo world ready
+# (scripts/demo-world.sh: simulated phones, demo tender, a bid project). Installs what is
 # missing first (scripts/setup.sh, idempotent). Without a display ($DISPLAY unset, e.g. over
 # SSH), the app runs inside Xvfb and a screenshot of its window is written every 10 s to
 # target/run/window.png so that you can still see it.
@@ -11,6 +12,11 @@ bash scripts/setup.sh
 bash scripts/build-ui.sh
 cargo build --locked -p bidseal-desktop -p bidseal
 app="$CARGO_TARGET_DIR/debug/bidseal-desktop"
+# The newcomer's demo world (made once; the app starts its co-signing service and stops it with
+# its window, and its home screen says how to run the bidder flow with the simulated phone).
+export BIDSEAL_BIN="$CARGO_TARGET_DIR/debug/bidseal"
+export BIDSEAL_DEMO_DIR="${BIDSEAL_DEMO_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/bidseal/demo}"
+bash scripts/demo-world.sh "$BIDSEAL_DEMO_DIR"
 if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
   exec "$app"
 fi

@@ -13,8 +13,19 @@ fn main() {
     let result = tauri::Builder::default()
         .manage(commands::DesktopState::new())
         .manage(commands::scan::ScanTasks::default())
+        // 开标大厅 and 平台测试 (deskhall)
+        .manage(commands::hall::HallState::default())
+        .manage(commands::staff::StaffState::default())
+        .on_window_event(|window, event| {
+            // 平台测试's processes end with the window.
+            if let tauri::WindowEvent::Destroyed = event {
+                window.state::<commands::staff::StaffState>().shutdown();
+            }
+        })
         .setup(|app| {
             app.state::<commands::DesktopState>().start_embedded_relay();
+            // First run (deskhall): the demo world's co-signing service, if there is one.
+            app.state::<commands::staff::StaffState>().start_demo();
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -36,6 +47,18 @@ fn main() {
             commands::generate::generation_check,
             commands::generate::start_generate_scan,
             commands::generate::start_trial_decrypt_scan,
+            // 开标大厅 (deskhall)
+            commands::hall::hall_load,
+            commands::hall::hall_add_bids,
+            commands::hall::hall_view,
+            commands::hall::start_hall_scan,
+            commands::hall::hall_export_pdf,
+            commands::hall::hall_fetch_from_platform,
+            commands::staff::staff_open,
+            commands::staff::staff_view,
+            commands::staff::staff_service,
+            commands::staff::start_staff_run,
+            commands::staff::first_run,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

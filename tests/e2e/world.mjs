@@ -34,6 +34,17 @@ function spawnServer(bin, args) {
   });
 }
 
+/** `bidseal phone scan ARGS`; `done` resolves with { code, stdout, stderr } when it exits. */
+export function spawnPhone(bin, args) {
+  const child = spawn(bin, ["phone", "scan", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c) => (stdout += c));
+  child.stderr.on("data", (c) => (stderr += c));
+  const done = new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+  return { child, done };
+}
+
 export class World {
   /** Builds the world in a fresh temporary folder. */
   static async create() {
@@ -98,14 +109,7 @@ export class World {
 
   /** A phone scanning `payload`; resolves with { code, stdout, stderr } when it exits. */
   phone(payload, extra = []) {
-    const child = spawn(this.bin, ["phone", "scan", payload, "--keystore", this.dir, "--cosign", this.cosign.url, "--pin", PIN, ...extra],
-      { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c) => (stdout += c));
-    child.stderr.on("data", (c) => (stderr += c));
-    const done = new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
-    return { child, done };
+    return spawnPhone(this.bin, [payload, "--keystore", this.dir, "--cosign", this.cosign.url, "--pin", PIN, ...extra]);
   }
 
   /** Stops the co-signing service and removes the folder. */
@@ -127,5 +131,46 @@ export function decodeQr(png) {
   } catch (e) {
     if (e.status === 4) return []; // zbarimg: no symbol found
     throw e;
+  }
+}
+
+/**
+ * A hall world (开标大厅): `bidseal demo --out DIR` makes the phones' world, a platform-signed
+ * tender whose opening time has passed when it returns, and a bid file encrypted to three
+ * certificates of the phones (投标文件.bidseal); then a `bidseal phone serve-cosign` pinned to
+ * the demo platform (it reads the opening time from the tenders that platform signs).
+ */
+export class HallWorld {
+  static async create() {
+    const w = new HallWorld();
+    w.bin = cliPath();
+    w.dir = fs.mkdtempSync(path.join(os.tmpdir(), "bidseal-e2e-hall-"));
+    w.out = path.join(w.dir, "demo");
+    // BIDSEAL_E2E_HALL_DEMO: a finished `bidseal demo --out` folder to copy instead of making one
+    // (the demo waits ~90 s for its opening time).
+    if (process.env.BIDSEAL_E2E_HALL_DEMO) fs.cpSync(process.env.BIDSEAL_E2E_HALL_DEMO, w.out, { recursive: true });
+    else execFileSync(w.bin, ["demo", "--out", w.out], { stdio: ["ignore", "ignore", "pipe"], timeout: 600000 });
+    w.phones = path.join(w.out, "phones");
+    w.platformCert = path.join(w.out, "platform.pem");
+    w.tender = path.join(w.out, "tender.zip");
+    w.bid = path.join(w.out, "bid", "投标文件.bidseal");
+    w.work = path.join(w.dir, "opened");
+    w.cosign = await spawnServer(w.bin, ["phone", "serve-cosign", "--listen", "127.0.0.1:0", "--state", w.phones, "--platform-cert", w.platformCert]);
+    return w;
+  }
+
+  /** A phone with certificate `cert` scanning `payload`. */
+  phone(payload, cert, extra = []) {
+    return spawnPhone(this.bin, [payload, "--keystore", this.phones, "--cosign", this.cosign.url, "--pin", PIN,
+      "--cert", cert, "--platform-cert", this.platformCert, ...extra]);
+  }
+
+  async close() {
+    if (this.cosign) {
+      const exited = new Promise((r) => this.cosign.child.once("exit", r));
+      this.cosign.child.kill("SIGKILL");
+      await exited;
+    }
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -76,8 +76,33 @@ pub(crate) async fn decrypt_in_session(
     bid_file: &Path,
     work: &Path,
     prepared: &PreparedBid,
-    mut report: BidOpeningReport,
+    report: BidOpeningReport,
 ) -> BidOpeningReport {
+    decrypt_in_session_typed(session, target, hall, bid_file, work, prepared, report)
+        .await
+        .report
+}
+
+/// A bid opened by scan, with the scan's own error (phone refusal, expiry, broken channel)
+/// kept typed for a window that shows it as a scan state; the report has it as a failed
+/// `decrypt_scan` check either way.
+#[derive(Debug)]
+pub struct ScanOpening {
+    /// The opening report (every check).
+    pub report: BidOpeningReport,
+    /// Why the scan itself did not give a key, if it did not.
+    pub scan_error: Option<crate::FlowError>,
+}
+
+async fn decrypt_in_session_typed(
+    session: &ScanSession,
+    target: &ScanTarget,
+    hall: &HallContext,
+    bid_file: &Path,
+    work: &Path,
+    prepared: &PreparedBid,
+    mut report: BidOpeningReport,
+) -> ScanOpening {
     let agreement =
         PhoneKeyAgreement::obtain(session, target, &prepared.header, &prepared.ctx).await;
     session.end().await;
@@ -85,7 +110,10 @@ pub(crate) async fn decrypt_in_session(
         Ok(a) => a,
         Err(e) => {
             fail_scan(&mut report, e.code(), e.to_string());
-            return report;
+            return ScanOpening {
+                report,
+                scan_error: Some(e),
+            };
         }
     };
     report.push(OpeningCheck {
@@ -106,7 +134,10 @@ pub(crate) async fn decrypt_in_session(
     for c in checks {
         opened.push(c);
     }
-    opened
+    ScanOpening {
+        report: opened,
+        scan_error: None,
+    }
 }
 
 /// Opens one bid file by scan. `tender` is the platform-signed tender: the phone verifies it
@@ -119,18 +150,38 @@ pub async fn open_by_scan(
     work: &Path,
     tender: &SignedTender,
 ) -> BidOpeningReport {
+    open_by_scan_typed(target, presenter, hall, bid_file, work, tender)
+        .await
+        .report
+}
+
+/// [`open_by_scan`], keeping the scan's own error typed (see [`ScanOpening`]).
+pub async fn open_by_scan_typed(
+    target: &ScanTarget,
+    presenter: &mut dyn ScanPresenter,
+    hall: &HallContext,
+    bid_file: &Path,
+    work: &Path,
+    tender: &SignedTender,
+) -> ScanOpening {
     let mut report = BidOpeningReport::new(bid_file);
     let Some(prepared) = prepare(bid_file, tender, &mut report) else {
-        return report;
+        return ScanOpening {
+            report,
+            scan_error: None,
+        };
     };
     let session = match ScanSession::start(target, OperationKind::Decrypt, false, presenter).await {
         Ok(s) => s,
         Err(e) => {
             fail_scan(&mut report, e.code(), e.to_string());
-            return report;
+            return ScanOpening {
+                report,
+                scan_error: Some(e),
+            };
         }
     };
-    decrypt_in_session(&session, target, hall, bid_file, work, &prepared, report).await
+    decrypt_in_session_typed(&session, target, hall, bid_file, work, &prepared, report).await
 }
 
 /// The platform-signed tender of a package, as the phone verifies it.

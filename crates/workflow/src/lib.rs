@@ -7,6 +7,7 @@
 //! - [`generate`]: 生成标书 and 试解密;
 //! - [`seal`]: 标书签章 by scan in session mode;
 //! - [`hall`]: 开标 by scan;
+//! - [`opening_hall`]: the hall session of the desktop window (rows, reading table, report PDF);
 //! - [`project_flow`]: a bid project sealed, generated and tried by scan;
 //! - [`relay`]: the embedded relay, or the one the user named (address checked);
 //! - [`history`]: a project's scan history in the local index;
@@ -14,7 +15,8 @@
 //! - [`report`]: the opening report (table, JSON, PDF) and Beijing time;
 //! - [`trust`]: the CA roots a PDF signature is checked against, and where they came from;
 //! - [`platform_client`], [`library_sync`], [`bid_upload`]: the trading platform — login,
-//!   同步诚信库, upload with a signed receipt.
+//!   同步诚信库, upload with a signed receipt;
+//! - [`staff_lab`]: the staff test console's services, simulated phones and faulted runs.
 
 pub mod about;
 pub mod auth;
@@ -24,6 +26,7 @@ pub mod generate;
 pub mod hall;
 pub mod history;
 pub mod library_sync;
+pub mod opening_hall;
 pub mod phone_adapters;
 pub mod platform_client;
 pub mod project_flow;
@@ -32,6 +35,7 @@ pub mod relay;
 pub mod report;
 pub mod scan_session;
 pub mod seal;
+pub mod staff_lab;
 pub mod trust;
 
 pub use error::FlowError;

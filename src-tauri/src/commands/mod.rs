@@ -7,13 +7,16 @@
 
 pub mod project;
 pub mod scan;
+// 开标大厅 and 平台测试 (deskhall)
+pub mod hall;
+pub mod staff;
 
 // Bidder: the bid's pages, composing and seal placement (deskbid).
 pub mod bidform;
 pub mod generate;
 pub mod pages;
 
-use bidseal_relay::{Relay, RelayHandle};
+use bidseal_relay::RelayHandle;
 use bidseal_workflow::about::AppInfo;
 use serde::Serialize;
 use std::sync::Mutex;
@@ -37,7 +40,8 @@ impl DesktopState {
     /// Starts the embedded relay on loopback. On failure the app still runs and the home
     /// screen shows why scanning is unavailable.
     pub fn start_embedded_relay(&self) {
-        let started = tauri::async_runtime::block_on(Relay::bind("127.0.0.1:0"));
+        let started =
+            tauri::async_runtime::block_on(bidseal_workflow::relay::start_embedded_relay());
         let info = match started {
             Ok(handle) => {
                 let info = AppInfo::new(

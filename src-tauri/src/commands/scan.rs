@@ -75,6 +75,18 @@ pub enum ScanUpdate {
     },
     /// 扫码认证 succeeded; the certificate passed the tender's CA and bidder checks.
     Authenticated(AuthenticatedView),
+    /// 开标大厅 扫码解密: the phone gave the key and the bid was opened and verified (final);
+    /// `passed` is false when any check of the report failed (`reason`: the first).
+    Opened {
+        /// Row of the hall.
+        index: usize,
+        /// Every check passed.
+        passed: bool,
+        /// Bidder from the manifest when passed.
+        bidder: Option<String>,
+        /// First failing check, `[code] name：detail`.
+        reason: Option<String>,
+    },
     /// The phone refused; `message` says why and what to do.
     Rejected {
         /// Stable refusal code.

@@ -1,0 +1,1000 @@
+//! The staff test console (平台测试): a lab of real services on 127.0.0.1 — a relay in this
+//! process (with an optional misbehaviour), the co-signing service and simulated phones as
+//! `bidseal` processes over a `bidseal phone init` world — and test runs of a scan flow in which
+//! the simulated phone answers as told (confirm, reject, wrong PIN, never answer) under an
+//! injected fault (QR left to expire, certificate disabled or revoked, relay delay or drop).
+//! Every step is timed and logged.
+//!
+//! Guarantees: the log holds no secret — the QR payload is shown only as the relay address and
+//! operation (`QrPayload::redacted_url` is what the phone prints), relay frames only by
+//! direction, index and size (they are ciphertext anyway), no PIN; a certificate the lab
+//! disabled for a run is enabled again after it; every child process is killed when the lab is
+//! dropped or shut down. The flow run is the real `workflow::auth::authenticate` against the
+//! world's CAs, with the certificate's own enterprise as the bidder.
+//! Does not: run flows other than 扫码认证 yet (sealing, generating and decrypting have their
+//! own views; [`LabFlow`] says so), start the reference platform (not built), or use the
+//! phone crate in-process (the desktop's library code must not depend on it: DESIGN.md).
+
+use crate::scan_session::{ScanPresenter, ScanTarget};
+use crate::FlowError;
+use bidseal_relay::fault::{FaultAction, FrameFault};
+use bidseal_relay::{Relay, RelayConfig, RelayHandle};
+use bidseal_scan::client::ScanOptions;
+use bidseal_scan::wire::Role;
+use bidseal_scan::{OperationKind, PhoneHello, PlatformRef, ProjectRef, QrPayload, SessionId};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The PIN `bidseal phone init` gives every test certificate unless told otherwise.
+pub const WORLD_PIN: &str = "123456";
+/// A PIN that is not the certificate's (the wrong-PIN answer).
+const WRONG_PIN: &str = "000000";
+/// How long the desktop waits for the phone's answer in a lab run (never-answer and relay-drop
+/// runs end on it).
+pub const LAB_RESPONSE_TIMEOUT: Duration = Duration::from_secs(12);
+/// QR lifetime of the expired-QR fault; the phone is handed the QR after it.
+pub const EXPIRING_QR_SECS: u64 = 3;
+
+/// How the simulated phone answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneAnswer {
+    /// 确认 with the right PIN.
+    Confirm,
+    /// 拒绝.
+    Reject,
+    /// 确认 with a wrong PIN.
+    WrongPin,
+    /// Scans, reads the request, never answers.
+    NeverAnswer,
+}
+
+/// The fault injected into a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LabFault {
+    /// None.
+    None,
+    /// The QR expires before the phone scans (会话过期).
+    ExpiredQr,
+    /// The certificate is disabled at the co-signing service for the run (enabled after).
+    CertificateDisabled,
+    /// The certificate is revoked at the co-signing service (final: it stays revoked).
+    CertificateRevoked,
+    /// The relay holds every frame to the phone this long.
+    RelayDelay {
+        /// Milliseconds.
+        ms: u64,
+    },
+    /// The relay drops the phone's frames after its first (the answer never arrives).
+    RelayDrop,
+}
+
+/// The scan flow of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabFlow {
+    /// 扫码认证.
+    Auth,
+    /// 扫码签章 (not in the console yet).
+    Sign,
+    /// 扫码生成投标文件 (not in the console yet).
+    Generate,
+    /// 扫码解密 (not in the console yet).
+    Decrypt,
+}
+
+/// One timed step of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabStep {
+    /// Milliseconds since the run started.
+    pub at_ms: u64,
+    /// Who: `desktop`, `phone`, `relay`, `lab`.
+    pub actor: &'static str,
+    /// What happened, zh-CN.
+    pub text: String,
+}
+
+/// What the console shows of a run as it goes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LabEvent {
+    /// A step.
+    Step(LabStep),
+    /// The QR the desktop shows (SVG).
+    Qr {
+        /// SVG of the QR.
+        svg: String,
+    },
+    /// The run ended.
+    Done(LabOutcome),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabOutcome {
+    /// `success`, `rejected`, `expired` or `failed`.
+    pub result: &'static str,
+    /// Stable code of a refusal or failure.
+    pub code: Option<String>,
+    /// zh-CN message.
+    pub message: String,
+    /// Total milliseconds.
+    pub total_ms: u64,
+}
+
+/// A state of a service of the lab.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceView {
+    /// `relay`, `cosign`, `platform`.
+    pub name: &'static str,
+    /// Running.
+    pub running: bool,
+    /// Its address when running.
+    pub url: Option<String>,
+    /// zh-CN note (why not available, …).
+    pub note: String,
+}
+
+/// A test certificate of the world.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabCertificate {
+    /// Id (`ent-huaxia`, …).
+    pub id: String,
+    /// Enterprise (O).
+    pub enterprise: String,
+    /// Holder (CN).
+    pub holder: String,
+    /// `active`, `disabled`, `revoked`, or `unknown` while the co-signing service is stopped.
+    pub state: String,
+}
+
+/// What the console shows of the lab.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabView {
+    /// The phone world folder.
+    pub world: String,
+    /// Relay, co-signing service, platform.
+    pub services: Vec<ServiceView>,
+    /// The world's certificates.
+    pub certificates: Vec<LabCertificate>,
+}
+
+/// The `bidseal` command-line program the lab runs phones and the co-signing service with:
+/// `BIDSEAL_BIN`, else the `bidseal` next to the running program.
+pub fn cli_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("BIDSEAL_BIN") {
+        return PathBuf::from(bin);
+    }
+    std::env::current_exe()
+        .map(|exe| exe.with_file_name("bidseal"))
+        .unwrap_or_else(|_| PathBuf::from("bidseal"))
+}
+
+/// The newcomer's demo world made by `scripts/demo-world.sh` (`BIDSEAL_DEMO_DIR`): a phone world,
+/// the demo tender signed by the world's platform, a bid project on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoWorld {
+    /// The demo folder.
+    pub dir: String,
+    /// The `bidseal phone init` world.
+    pub world: String,
+    /// The demo tender package.
+    pub tender: String,
+    /// The platform certificate that signed it.
+    pub platform_cert: String,
+    /// The bid project made for the phone's company certificate.
+    pub project: String,
+    /// The PIN of every test certificate.
+    pub pin: String,
+    /// The `bidseal` CLI (the simulated phone).
+    pub bin: String,
+}
+
+impl DemoWorld {
+    /// The demo world named by `BIDSEAL_DEMO_DIR`, if it is complete.
+    pub fn from_env() -> Option<DemoWorld> {
+        let dir = PathBuf::from(std::env::var_os("BIDSEAL_DEMO_DIR")?);
+        DemoWorld::at(&dir)
+    }
+
+    /// The demo world in `dir`, if it is complete.
+    pub fn at(dir: &Path) -> Option<DemoWorld> {
+        let world = dir.join("world");
+        let tender = dir.join("tender.zip");
+        let platform_cert = world.join("pki").join("platform.crt");
+        let project = dir.join("华夏投标.bidproj");
+        let complete = world.join("phone").is_dir()
+            && tender.is_file()
+            && platform_cert.is_file()
+            && project.join("project.json").is_file();
+        complete.then(|| DemoWorld {
+            dir: dir.display().to_string(),
+            world: world.display().to_string(),
+            tender: tender.display().to_string(),
+            platform_cert: platform_cert.display().to_string(),
+            project: project.display().to_string(),
+            pin: WORLD_PIN.into(),
+            bin: cli_binary().display().to_string(),
+        })
+    }
+}
+
+/// The relay misbehaviour of the lab and its frame log (sizes only).
+#[derive(Default)]
+pub struct LabRelayFault {
+    mode: Mutex<Option<LabFault>>,
+    log: Mutex<Vec<(Instant, String)>>,
+    /// When the last delayed frame of each session and direction goes out: a delay never
+    /// reorders frames (the ends would rightly call that tampering).
+    released: Mutex<std::collections::HashMap<(SessionId, bool), Instant>>,
+}
+
+/// Spacing of delayed frames of one direction (timers of distinct milliseconds fire in order).
+const DELAY_SPACING: Duration = Duration::from_millis(2);
+
+impl LabRelayFault {
+    /// The delay of the next frame of `session` from `from` so that it leaves `ms` after it came
+    /// and after the previous delayed frame of the same direction.
+    fn ordered_delay(&self, session: SessionId, from: Role, ms: u64) -> Duration {
+        let now = Instant::now();
+        let mut released = lock(&self.released);
+        let key = (session, from == Role::Phone);
+        let mut at = now + Duration::from_millis(ms);
+        if let Some(last) = released.get(&key) {
+            at = at.max(*last + DELAY_SPACING);
+        }
+        released.insert(key, at);
+        at - now
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl FrameFault for LabRelayFault {
+    fn on_frame(&self, session: SessionId, from: Role, index: u64, frame: Vec<u8>) -> FaultAction {
+        let who = match from {
+            Role::Desktop => "桌面端→手机",
+            Role::Phone => "手机→桌面端",
+        };
+        let (action, note) = match *lock(&self.mode) {
+            // Only frames to the phone: the relay reports a phone that left at once, so a
+            // delayed last answer would be overtaken by "peer left" (a real network keeps order).
+            Some(LabFault::RelayDelay { ms }) if from == Role::Desktop => (
+                FaultAction::Delay(self.ordered_delay(session, from, ms), frame.clone()),
+                format!("延迟 {ms} ms 转发"),
+            ),
+            Some(LabFault::RelayDrop) if from == Role::Phone && index >= 1 => {
+                (FaultAction::Drop, "丢弃（故障注入）".to_string())
+            }
+            _ => (FaultAction::Forward(frame.clone()), "转发".to_string()),
+        };
+        lock(&self.log).push((
+            Instant::now(),
+            format!("帧 {who} #{index}，{} 字节密文：{note}", frame.len()),
+        ));
+        action
+    }
+}
+
+/// The lab: a world and the services running over it.
+pub struct StaffLab {
+    world: PathBuf,
+    bin: PathBuf,
+    relay: Option<(RelayHandle, Arc<LabRelayFault>)>,
+    /// The co-signing service's shell, its lifeline (stdin) and URL.
+    cosign: Option<(Child, tokio::process::ChildStdin, String)>,
+}
+
+fn lab_err(code: &'static str, message: String) -> FlowError {
+    FlowError::NotReady { code, message }
+}
+
+/// Reads lines of a child's pipe into `sink` until it closes.
+fn pipe_lines<R>(pipe: Option<R>, sink: tokio::sync::mpsc::UnboundedSender<String>)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    if let Some(pipe) = pipe {
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if sink.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+impl StaffLab {
+    /// A lab over the `bidseal phone init` world at `world`, driving the `bidseal` binary `bin`.
+    pub fn new(world: &Path, bin: &Path) -> Result<StaffLab, FlowError> {
+        if !world.join("pki").is_dir() || !world.join("phone").is_dir() {
+            return Err(lab_err(
+                "E_LAB_WORLD",
+                format!(
+                    "{} 不是 bidseal phone init 生成的测试世界（缺少 pki/ 或 phone/），请先运行 bidseal phone init",
+                    world.display()
+                ),
+            ));
+        }
+        if !bin.is_file() {
+            return Err(lab_err(
+                "E_LAB_BIN",
+                format!(
+                    "找不到 bidseal 命令行程序 {}（模拟手机与协同签名服务由它运行），请先 cargo build -p bidseal",
+                    bin.display()
+                ),
+            ));
+        }
+        Ok(StaffLab {
+            world: world.to_path_buf(),
+            bin: bin.to_path_buf(),
+            relay: None,
+            cosign: None,
+        })
+    }
+
+    /// Starts the lab's relay (in this process, with the lab's fault hook).
+    pub async fn start_relay(&mut self) -> Result<String, FlowError> {
+        if let Some((h, _)) = &self.relay {
+            return Ok(h.url());
+        }
+        let fault = Arc::new(LabRelayFault::default());
+        let config = RelayConfig {
+            fault: Some(fault.clone()),
+            ..RelayConfig::default()
+        };
+        let handle =
+            Relay::bind_with("127.0.0.1:0", config)
+                .await
+                .map_err(|e| FlowError::RelayDown {
+                    detail: e.to_string(),
+                })?;
+        let url = handle.url();
+        self.relay = Some((handle, fault));
+        Ok(url)
+    }
+
+    /// Stops the lab's relay.
+    pub async fn stop_relay(&mut self) {
+        if let Some((h, _)) = self.relay.take() {
+            h.shutdown().await;
+        }
+    }
+
+    /// Starts the co-signing service (`bidseal phone serve-cosign`) over the world, pinned to
+    /// the world's platform certificate.
+    pub async fn start_cosign(&mut self) -> Result<String, FlowError> {
+        if let Some((_, _, url)) = &self.cosign {
+            return Ok(url.clone());
+        }
+        // A shell holds the service and stops it when its stdin closes: when the lab stops it or
+        // is dropped, and when this process ends in any way (even killed), so none is left
+        // behind. (Not kill_on_drop: killing the shell first would orphan the service.)
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#""$0" "$@" & svc=$!; read _ignored; kill $svc; wait $svc"#)
+            .arg(&self.bin)
+            .args([
+                "phone",
+                "serve-cosign",
+                "--listen",
+                "127.0.0.1:0",
+                "--state",
+            ])
+            .arg(&self.world)
+            .arg("--platform-cert")
+            .arg(self.world.join("pki").join("platform.crt"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| lab_err("E_LAB_COSIGN", format!("无法启动协同签名服务（{e}）")))?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        pipe_lines(child.stdout.take(), tx.clone());
+        pipe_lines(child.stderr.take(), tx);
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = rx.recv().await {
+                if let Some(at) = line.find("http://127.0.0.1:") {
+                    let url: String = line[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.'))
+                        .collect();
+                    return Some(url);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(url)) => {
+                // Keep draining its output so that the pipe never fills.
+                tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                let Some(lifeline) = child.stdin.take() else {
+                    let _ = child.kill().await;
+                    return Err(lab_err(
+                        "E_LAB_COSIGN",
+                        "协同签名服务无法受控，已停止".into(),
+                    ));
+                };
+                self.cosign = Some((child, lifeline, url.clone()));
+                Ok(url)
+            }
+            _ => {
+                // Closing the lifeline stops the service; the shell is killed if it lingers.
+                drop(child.stdin.take());
+                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                let _ = child.kill().await;
+                Err(lab_err(
+                    "E_LAB_COSIGN",
+                    "协同签名服务 30 秒内未报告地址，已停止；请查看世界目录是否完整".into(),
+                ))
+            }
+        }
+    }
+
+    /// Stops the co-signing service.
+    pub async fn stop_cosign(&mut self) {
+        if let Some((mut child, lifeline, _)) = self.cosign.take() {
+            drop(lifeline);
+            if tokio::time::timeout(Duration::from_secs(5), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+    }
+
+    /// Stops everything.
+    pub async fn shutdown(&mut self) {
+        self.stop_cosign().await;
+        self.stop_relay().await;
+    }
+
+    fn pki(&self, file: &str) -> PathBuf {
+        self.world.join("pki").join(file)
+    }
+
+    /// The world's certificates (ids from `pki/*.chain.pem`), with their state at the
+    /// co-signing service when it runs.
+    pub async fn view(&self) -> LabView {
+        let mut certificates = Vec::new();
+        let mut ids: Vec<String> = std::fs::read_dir(self.world.join("pki"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_str()
+                            .and_then(|n| n.strip_suffix(".chain.pem"))
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        let states = self.cert_states().await;
+        for id in ids {
+            let cert = std::fs::read(self.pki(&format!("{id}.pem")))
+                .ok()
+                .and_then(|pem| bidseal_cms::cert::Certificate::from_pem(&pem).ok());
+            let state = states
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, s)| s.clone())
+                .unwrap_or_else(|| "unknown".into());
+            certificates.push(LabCertificate {
+                enterprise: cert
+                    .as_ref()
+                    .and_then(|c| c.organization())
+                    .unwrap_or_default(),
+                holder: cert
+                    .as_ref()
+                    .and_then(|c| c.common_name())
+                    .unwrap_or_default(),
+                id,
+                state,
+            });
+        }
+        LabView {
+            world: self.world.display().to_string(),
+            services: vec![
+                ServiceView {
+                    name: "relay",
+                    running: self.relay.is_some(),
+                    url: self.relay.as_ref().map(|(h, _)| h.url()),
+                    note: "平台测试专用中继（本进程内，可注入延迟/丢帧故障）".into(),
+                },
+                ServiceView {
+                    name: "cosign",
+                    running: self.cosign.is_some(),
+                    url: self.cosign.as_ref().map(|(_, _, u)| u.clone()),
+                    note: "协同签名服务（bidseal phone serve-cosign 进程）".into(),
+                },
+                ServiceView {
+                    name: "platform",
+                    running: false,
+                    url: None,
+                    note: "参考交易平台尚未构建（crates/platform 为空），暂不可用".into(),
+                },
+            ],
+            certificates,
+        }
+    }
+
+    /// `(id, state)` from `bidseal phone admin list --json`, empty when the service is down.
+    async fn cert_states(&self) -> Vec<(String, String)> {
+        let Some((_, _, url)) = &self.cosign else {
+            return Vec::new();
+        };
+        let out = Command::new(&self.bin)
+            .args(["phone", "admin", "--cosign", url, "--state"])
+            .arg(&self.world)
+            .args(["list", "--json"])
+            .stdin(Stdio::null())
+            .output()
+            .await;
+        let Ok(out) = out else { return Vec::new() };
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        list.iter()
+            .filter_map(|c| {
+                Some((
+                    c.get("id")?.as_str()?.to_string(),
+                    c.get("state")?.as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    /// `bidseal phone admin ACTION CERT`.
+    async fn admin(&self, action: &str, cert: &str) -> Result<(), String> {
+        let Some((_, _, url)) = &self.cosign else {
+            return Err("协同签名服务未运行".into());
+        };
+        let out = Command::new(&self.bin)
+            .args(["phone", "admin", "--cosign", url, "--state"])
+            .arg(&self.world)
+            .args([action, cert])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    /// Runs `flow` once: the desktop shows the QR, the lab hands it to a simulated phone with
+    /// certificate `cert` answering `answer`, under `fault`. Events go to `sink` as they happen.
+    pub async fn run(
+        &self,
+        flow: LabFlow,
+        cert: &str,
+        answer: PhoneAnswer,
+        fault: LabFault,
+        sink: &(dyn Fn(LabEvent) + Send + Sync),
+    ) -> LabOutcome {
+        let started = Instant::now();
+        let ms = move || started.elapsed().as_millis() as u64;
+        let step = |actor: &'static str, text: String| {
+            sink(LabEvent::Step(LabStep {
+                at_ms: ms(),
+                actor,
+                text,
+            }))
+        };
+        let done = |result: &'static str, code: Option<String>, message: String| {
+            let outcome = LabOutcome {
+                result,
+                code,
+                message,
+                total_ms: ms(),
+            };
+            sink(LabEvent::Done(outcome.clone()));
+            outcome
+        };
+        if flow != LabFlow::Auth {
+            return done(
+                "failed",
+                Some("E_NOT_BUILT".into()),
+                "平台测试目前只运行扫码认证；签章、生成与解密请在投标项目与开标大厅中测试".into(),
+            );
+        }
+        let (Some((relay, relay_fault)), Some((_, _, cosign_url))) = (&self.relay, &self.cosign)
+        else {
+            return done(
+                "failed",
+                Some("E_LAB_NOT_STARTED".into()),
+                "请先启动平台测试中继与协同签名服务".into(),
+            );
+        };
+        if !cert
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || !self.pki(&format!("{cert}.pem")).is_file()
+        {
+            return done(
+                "failed",
+                Some("E_LAB_CERT".into()),
+                format!("测试世界中没有证书 {cert}"),
+            );
+        }
+        // The bidder is the certificate's own enterprise; the tender accepts the world's CAs.
+        let mut accepted = bidseal_cms::cert::TrustStore::new();
+        for ca in ["ca-1.pem", "ca-2.pem"] {
+            if let Err(e) = accepted.add_pem_file(&self.pki(ca)) {
+                return done("failed", Some("E_LAB_WORLD".into()), e.to_string());
+            }
+        }
+        let leaf = std::fs::read(self.pki(&format!("{cert}.pem")))
+            .ok()
+            .and_then(|pem| bidseal_cms::cert::Certificate::from_pem(&pem).ok());
+        let bidder = bidseal_bid::bidfile::BidderIds {
+            name: leaf
+                .as_ref()
+                .and_then(|c| c.organization())
+                .unwrap_or_default(),
+            credit_code: leaf
+                .as_ref()
+                .and_then(|c| c.credit_code())
+                .unwrap_or_default(),
+        };
+
+        // Faults set before the run.
+        *lock(&relay_fault.mode) = Some(fault);
+        lock(&relay_fault.log).clear();
+        let mut restore_enable = false;
+        match fault {
+            LabFault::CertificateDisabled => match self.admin("disable", cert).await {
+                Ok(()) => {
+                    restore_enable = true;
+                    step(
+                        "lab",
+                        format!("故障注入：已在协同签名服务禁用证书 {cert}（本次结束后恢复）"),
+                    );
+                }
+                Err(e) => step("lab", format!("禁用证书失败：{e}")),
+            },
+            LabFault::CertificateRevoked => match self.admin("revoke", cert).await {
+                Ok(()) => step("lab", format!("故障注入：已注销证书 {cert}（不可恢复）")),
+                Err(e) => step("lab", format!("注销证书失败：{e}")),
+            },
+            LabFault::RelayDelay { ms } => {
+                step("lab", format!("故障注入：中继将发往手机的每帧延迟 {ms} ms"))
+            }
+            LabFault::RelayDrop => step("lab", "故障注入：中继丢弃手机的应答帧".into()),
+            LabFault::ExpiredQr => step(
+                "lab",
+                format!("故障注入：二维码 {EXPIRING_QR_SECS} 秒过期，手机在过期后才扫码"),
+            ),
+            LabFault::None => {}
+        }
+
+        let ttl = if fault == LabFault::ExpiredQr {
+            EXPIRING_QR_SECS
+        } else {
+            120
+        };
+        let target = ScanTarget {
+            relay: relay.url(),
+            platform: PlatformRef {
+                id: "bidseal-staff-lab".into(),
+                name: "平台测试".into(),
+            },
+            project: ProjectRef {
+                code: "LAB-AUTH".into(),
+                name: "平台测试：扫码认证".into(),
+            },
+            options: ScanOptions {
+                ttl: Duration::from_secs(ttl),
+                response_timeout: LAB_RESPONSE_TIMEOUT,
+            },
+        };
+        let (phone_tx, mut phone_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let mut presenter = LabPresenter {
+            step: &step,
+            sink,
+            bin: self.bin.clone(),
+            world: self.world.clone(),
+            cosign: cosign_url.clone(),
+            cert: cert.to_string(),
+            answer,
+            hand_over_after: if fault == LabFault::ExpiredQr {
+                Duration::from_secs(EXPIRING_QR_SECS + 2)
+            } else {
+                Duration::ZERO
+            },
+            phone_lines: phone_tx,
+            phone: None,
+            later: None,
+        };
+        let result = {
+            let flow_future =
+                crate::auth::authenticate(&target, &mut presenter, &accepted, &bidder);
+            tokio::pin!(flow_future);
+            loop {
+                tokio::select! {
+                    r = &mut flow_future => break r,
+                    Some(line) = phone_rx.recv() => step("phone", line),
+                }
+            }
+        };
+        let phone = presenter.phone.take();
+        let later = presenter.later.take();
+        drop(presenter);
+        if let Some(later) = later {
+            let _ = tokio::time::timeout(Duration::from_secs(30), later).await;
+        }
+        // The phone's last words, then it is stopped if still running.
+        if let Some(mut child) = phone {
+            let _ = tokio::time::timeout(Duration::from_secs(3), child.wait()).await;
+            let _ = child.kill().await;
+        }
+        while let Ok(line) = phone_rx.try_recv() {
+            step("phone", line);
+        }
+        for (at, line) in lock(&relay_fault.log).drain(..) {
+            let _ = at;
+            step("relay", line);
+        }
+        *lock(&relay_fault.mode) = None;
+        lock(&relay_fault.released).clear();
+        if restore_enable {
+            match self.admin("enable", cert).await {
+                Ok(()) => step("lab", format!("已恢复证书 {cert}")),
+                Err(e) => step("lab", format!("恢复证书失败：{e}")),
+            }
+        }
+        match result {
+            Ok(who) => done(
+                "success",
+                None,
+                format!(
+                    "扫码认证通过：{}（{}）",
+                    bidder.name,
+                    who.chain
+                        .first()
+                        .and_then(|c| c.common_name())
+                        .unwrap_or_default()
+                ),
+            ),
+            Err(FlowError::Refused(r)) => done("rejected", Some(r.code().into()), r.message_zh()),
+            Err(FlowError::Scan(bidseal_scan::ScanError::Expired)) => done(
+                "expired",
+                Some("scan.expired".into()),
+                "二维码已过期：手机未在有效期内扫码".into(),
+            ),
+            Err(e) => done("failed", Some(e.code().into()), e.to_string()),
+        }
+    }
+}
+
+/// The desktop side of a lab run: shows the QR (to the console) and hands its payload to a
+/// simulated phone process, as a camera would read it.
+struct LabPresenter<'a> {
+    step: &'a (dyn Fn(&'static str, String) + Send + Sync),
+    sink: &'a (dyn Fn(LabEvent) + Send + Sync),
+    bin: PathBuf,
+    world: PathBuf,
+    cosign: String,
+    cert: String,
+    answer: PhoneAnswer,
+    hand_over_after: Duration,
+    phone_lines: tokio::sync::mpsc::UnboundedSender<String>,
+    phone: Option<Child>,
+    /// The phone that scans after expiry.
+    later: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LabPresenter<'_> {
+    fn spawn_phone(&mut self, payload: String) {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["phone", "scan"])
+            .arg(&payload)
+            .arg("--keystore")
+            .arg(&self.world)
+            .args(["--cosign", &self.cosign, "--cert", &self.cert])
+            .arg("--platform-cert")
+            .arg(self.world.join("pki").join("platform.crt"))
+            .args(["--device", &format!("模拟手机（{}）", self.cert)])
+            .args([
+                "--pin",
+                if self.answer == PhoneAnswer::WrongPin {
+                    WRONG_PIN
+                } else {
+                    WORLD_PIN
+                },
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        match self.answer {
+            PhoneAnswer::Reject => {
+                cmd.arg("--reject");
+            }
+            PhoneAnswer::NeverAnswer => {
+                cmd.arg("--never-answer");
+            }
+            PhoneAnswer::Confirm | PhoneAnswer::WrongPin => {
+                cmd.arg("--confirm");
+            }
+        }
+        match cmd.spawn() {
+            Ok(mut child) => {
+                pipe_lines(child.stdout.take(), self.phone_lines.clone());
+                pipe_lines(child.stderr.take(), self.phone_lines.clone());
+                self.phone = Some(child);
+            }
+            Err(e) => (self.step)("lab", format!("无法启动模拟手机：{e}")),
+        }
+    }
+}
+
+impl ScanPresenter for LabPresenter<'_> {
+    fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
+        match bidseal_scan::qr::render_svg(payload) {
+            Ok(svg) => (self.sink)(LabEvent::Qr { svg }),
+            Err(e) => (self.step)("desktop", format!("二维码无法生成：{e}")),
+        }
+        (self.step)(
+            "desktop",
+            format!(
+                "显示二维码：{}，{}（有效期至 {}）",
+                op.name_zh(),
+                payload.redacted_url(),
+                crate::report::format_beijing(payload.expires_at as i64)
+            ),
+        );
+        let text = payload.to_url();
+        if self.hand_over_after.is_zero() {
+            (self.step)("lab", format!("模拟手机（{}）扫码", self.cert));
+            self.spawn_phone(text);
+        } else {
+            // The phone scans only after the QR expired: a thread waits, then starts it.
+            let wait = self.hand_over_after;
+            (self.step)(
+                "lab",
+                format!(
+                    "模拟手机将在 {} 秒后扫码（二维码届时已过期）",
+                    wait.as_secs()
+                ),
+            );
+            let tx = self.phone_lines.clone();
+            let lab = LabPhoneLater {
+                bin: self.bin.clone(),
+                world: self.world.clone(),
+                cosign: self.cosign.clone(),
+                cert: self.cert.clone(),
+            };
+            self.later = Some(tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                let _ = tx.send("（过期后）模拟手机扫码".into());
+                let out = Command::new(&lab.bin)
+                    .args(["phone", "scan"])
+                    .arg(&text)
+                    .arg("--keystore")
+                    .arg(&lab.world)
+                    .args([
+                        "--cosign",
+                        &lab.cosign,
+                        "--cert",
+                        &lab.cert,
+                        "--pin",
+                        WORLD_PIN,
+                    ])
+                    .stdin(Stdio::null())
+                    .kill_on_drop(true)
+                    .output()
+                    .await;
+                if let Ok(out) = out {
+                    for line in String::from_utf8_lossy(&out.stderr).lines() {
+                        let _ = tx.send(line.to_string());
+                    }
+                }
+            }));
+        }
+    }
+
+    fn status(&mut self, line: &str) {
+        (self.step)("desktop", line.to_string());
+    }
+
+    fn scanned(&mut self, phone: &PhoneHello) {
+        (self.step)(
+            "desktop",
+            format!("已扫码：{}（{}）", phone.device, phone.app),
+        );
+    }
+}
+
+/// What a phone started later needs.
+struct LabPhoneLater {
+    bin: PathBuf,
+    world: PathBuf,
+    cosign: String,
+    cert: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_after(f: &LabRelayFault, from: Role, index: u64) -> FaultAction {
+        f.on_frame(SessionId([1; 16]), from, index, vec![0xAB; 32])
+    }
+
+    #[test]
+    fn a_delay_keeps_the_order_of_frames_and_logs_only_sizes() {
+        let f = LabRelayFault::default();
+        *lock(&f.mode) = Some(LabFault::RelayDelay { ms: 100 });
+        let mut last = Duration::ZERO;
+        for i in 0..5 {
+            match frame_after(&f, Role::Desktop, i) {
+                FaultAction::Delay(d, bytes) => {
+                    assert_eq!(bytes, vec![0xAB; 32], "the frame is forwarded unchanged");
+                    // Frames that come together leave at distinct, increasing times.
+                    assert!(i == 0 || d > last, "frame {i}: {d:?} after {last:?}");
+                    last = d;
+                }
+                other => panic!("frame {i}: {other:?}"),
+            }
+        }
+        // The phone's frames are not held (see on_frame).
+        assert!(matches!(
+            frame_after(&f, Role::Phone, 0),
+            FaultAction::Forward(_)
+        ));
+        let log = lock(&f.log);
+        assert!(log
+            .iter()
+            .all(|(_, l)| l.contains("32 字节密文") && !l.contains("AB")));
+    }
+
+    #[test]
+    fn a_drop_loses_the_phone_answers_but_not_its_hello() {
+        let f = LabRelayFault::default();
+        *lock(&f.mode) = Some(LabFault::RelayDrop);
+        assert!(matches!(
+            frame_after(&f, Role::Phone, 0),
+            FaultAction::Forward(_)
+        ));
+        assert_eq!(frame_after(&f, Role::Phone, 1), FaultAction::Drop);
+        assert!(matches!(
+            frame_after(&f, Role::Desktop, 3),
+            FaultAction::Forward(_)
+        ));
+        *lock(&f.mode) = None;
+        assert!(matches!(
+            frame_after(&f, Role::Phone, 1),
+            FaultAction::Forward(_)
+        ));
+    }
+
+    #[test]
+    fn an_incomplete_demo_folder_is_no_demo_world() {
+        let dir = std::env::temp_dir().join(format!("bidseal-demo-unit-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(dir.join("world").join("phone"));
+        assert!(DemoWorld::at(&dir).is_none(), "no tender, no project");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_folder_that_is_not_a_phone_world_is_refused() {
+        let dir = std::env::temp_dir();
+        let e = StaffLab::new(&dir, Path::new("/bin/sh")).err();
+        assert_eq!(e.as_ref().map(FlowError::code), Some("E_LAB_WORLD"));
+    }
+}
