@@ -676,7 +676,20 @@ fn relay_process_dying_mid_session_fails_both_ends_and_a_restarted_relay_knows_n
             .unwrap();
         assert!(matches!(r, Err(ScanError::RelayLost { .. })), "{r:?}");
         // Restarted on the same address: the session is gone, the phone is told so.
-        let restarted = Relay::bind(&addr.to_string()).await.unwrap();
+        // `shutdown_background` does not wait for the old listener to be dropped: retry the
+        // bind for up to 3 s (a crashed relay's port is free again only once its socket is).
+        let mut tries = 0;
+        let restarted = loop {
+            match Relay::bind(&addr.to_string()).await {
+                Ok(r) => break r,
+                Err(e) if tries < 30 => {
+                    tries += 1;
+                    eprintln!("rebind {addr}: {e:?}, retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("rebind {addr}: {e:?}"),
+            }
+        };
         let mut fresh = payload.clone();
         fresh.relay = restarted.url();
         assert_eq!(
