@@ -78,7 +78,7 @@ test("bid files load one row each; a stranger's file and a second copy are refus
 test("fetching from the platform says honestly that it is not built", async () => {
   const { session } = app;
   await (await visible(session, "hall-fetch")).click();
-  assert.match(await text(session, "hall-fetch-note"), /^\[E_NOT_BUILT\] .*参考交易平台尚未构建/);
+  assert.match(await text(session, "hall-fetch-note"), /^\[E_NOT_BUILT\] .*从交易平台获取投标文件（尚未接入/);
 });
 
 test("扫码解密: a refusal marks the row 失败 with the reason, a new QR opens it and the bid is read", async () => {

@@ -437,11 +437,12 @@ impl OpeningHall {
         Ok(reports.len())
     }
 
-    /// 从交易平台获取投标文件: not built — the reference platform (crates/platform) is an empty
-    /// shell on this branch. Always an error; nothing is fetched.
+    /// 从交易平台获取投标文件: not built in the window yet — the reference platform exists
+    /// (`bidseal platform serve`, its own 开标大厅 page and remote opening), but the desktop's
+    /// hall does not download its bid files. Always an error; nothing is fetched.
     pub fn fetch_from_platform(&self) -> Result<(), FlowError> {
         Err(FlowError::NotBuilt {
-            feature: "从参考交易平台获取投标文件（参考交易平台尚未构建，请用「载入投标文件」）",
+            feature: "在桌面开标大厅中从交易平台获取投标文件（尚未接入；请用「载入投标文件」，或在交易平台网页的开标大厅开标）",
             issue: 13,
         })
     }

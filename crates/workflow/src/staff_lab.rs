@@ -525,7 +525,7 @@ impl StaffLab {
                     name: "platform",
                     running: false,
                     url: None,
-                    note: "参考交易平台尚未构建（crates/platform 为空），暂不可用".into(),
+                    note: "参考交易平台尚未接入平台测试台：请另行运行 bidseal platform serve（见 docs/platform.md）".into(),
                 },
             ],
             certificates,
