@@ -20,6 +20,36 @@ function portOpen(port) {
   });
 }
 
+/** Pids of running processes whose executable is `app` (Linux /proc). */
+function appPids(app) {
+  const target = fs.realpathSync(app);
+  const pids = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const exe = fs.readlinkSync(`/proc/${entry}/exe`);
+      if (exe === target || exe === `${target} (deleted)`) pids.push(Number(entry));
+    } catch { /* gone, or not ours to read */ }
+  }
+  return pids;
+}
+
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+/** Ends app processes this session started that outlived the driver (an app whose window
+ * closed but whose process did not exit would keep the test runner's stdout open and hang
+ * CI): SIGTERM, then SIGKILL after 3 s. */
+async function killLeftoverApps(app) {
+  const left = appPids(app.path).filter((pid) => !app.before.has(pid));
+  for (const pid of left) { try { process.kill(pid, "SIGTERM"); } catch { /* already gone */ } }
+  const deadline = Date.now() + 3000;
+  while (left.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of left.filter(alive)) {
+    console.error(`harness: app pid ${pid} did not exit after SIGTERM: SIGKILL`);
+    try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+  }
+}
+
 async function waitPorts(ports, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -35,6 +65,7 @@ async function waitPorts(ports, timeoutMs) {
 export async function startApp(app = APP, env = {}) {
   if (!app) throw new Error("BIDSEAL_APP is not set (path to the built bidseal-desktop binary)");
   if (!fs.existsSync(app)) throw new Error(`app binary not found: ${app}`);
+  const before = new Set(appPids(app));
   const driver = spawn("tauri-driver", ["--port", String(DRIVER_PORT), "--native-port", String(NATIVE_PORT)], {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, ...env },
@@ -47,7 +78,7 @@ export async function startApp(app = APP, env = {}) {
       .usingServer(`http://127.0.0.1:${DRIVER_PORT}/`)
       .withCapabilities({ browserName: "wry", "tauri:options": { application: app } })
       .build();
-    return { session, driver, exited };
+    return { session, driver, exited, path: app, before };
   } catch (err) {
     await killDriver({ driver, exited });
     throw err;
@@ -66,6 +97,7 @@ export async function stopApp(app) {
   if (!app) return;
   try { await app.session.quit(); } catch { /* the window may already be gone */ }
   await killDriver(app);
+  await killLeftoverApps(app);
 }
 
 /** Saves a PNG screenshot of the window to OUT_DIR/name and returns its path. */
