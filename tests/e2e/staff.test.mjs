@@ -1,6 +1,7 @@
 // 平台测试 in the real window: a `bidseal phone init` world, the console starts its relay and a
-// real `bidseal phone serve-cosign`, then runs 扫码认证 once per phone answer and per fault with
-// a real `bidseal phone scan` process as the phone. Each run must end as the fault dictates,
+// real `bidseal phone serve-cosign`, then runs 扫码认证 once per phone answer and per fault, and
+// 扫码签章 of the lab's test page (checked by pdfsig and pyHanko), with a real `bidseal phone
+// scan` process as the phone. Each run must end as the fault dictates,
 // with timed steps and a protocol log that holds neither the PIN nor the QR's secret.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -43,7 +44,8 @@ async function pick(session, id) {
 }
 
 /** One run; resolves with the outcome text, the steps' text and the QR payload shown. */
-async function runOnce(session, { cert = "ent-huaxia", answer = "confirm", fault = "none", shot }) {
+async function runOnce(session, { flow = "auth", cert = "ent-huaxia", answer = "confirm", fault = "none", shot }) {
+  await pick(session, `staff-flow-${flow}`);
   await pick(session, `staff-cert-${cert}`);
   await pick(session, `staff-answer-${answer}`);
   await pick(session, `staff-fault-${fault}`);
@@ -59,10 +61,11 @@ async function runOnce(session, { cert = "ent-huaxia", answer = "confirm", fault
     return found.length ? found[0].getText() : false;
   }, 40000);
   const steps = await (await session.findElement(byTestId("staff-steps"))).getText();
-  fs.writeFileSync(path.join(OUT_DIR, `${shot}.log.txt`), `${outcome}\n${steps}\n`);
+  const message = await (await session.findElement(byTestId("staff-outcome-message"))).getText();
+  fs.writeFileSync(path.join(OUT_DIR, `${shot}.log.txt`), `${outcome}\n${message}\n${steps}\n`);
   await scrollTo(session, await session.findElement(byTestId("staff-outcome")));
   await screenshot(session, `${shot}.png`);
-  return { outcome, steps, payload };
+  return { outcome, message, steps, payload };
 }
 
 function noSecrets(steps, payload) {
@@ -88,8 +91,9 @@ test("the console starts the relay and the co-signing service; the platform is n
   const relay = await text(session, "staff-svc-url-relay");
   assert.equal((await (await fetch(`${relay}/v1/health`)).json()).status, "ok");
   assert.equal(await (await visible(session, "staff-svc-platform")).isEnabled(), false);
-  // The flows other than 扫码认证 are listed, not offered.
-  assert.equal(await (await session.findElement({ css: '[data-testid="staff-flow-sign"] input' })).isEnabled(), false);
+  // 生成标书 and 扫码解密 are listed, not offered (they need a tender and a bid).
+  assert.equal(await (await session.findElement({ css: '[data-testid="staff-flow-generate"] input' })).isEnabled(), false);
+  assert.equal(await (await session.findElement({ css: '[data-testid="staff-flow-decrypt"] input' })).isEnabled(), false);
   await screenshot(session, "staff-services.png");
 });
 
@@ -100,6 +104,53 @@ test("confirm: 成功, every step timed", async () => {
   assert.match(steps, /已扫码/);
   assert.ok(payload && payload.startsWith("bidseal://"), "the QR on the console decodes");
   noSecrets(steps, payload);
+});
+
+test("扫码签章: the phone seals the lab page with the certificate's seal; pdfsig and pyHanko validate it", async () => {
+  const { outcome, message, steps, payload } = await runOnce(app.session, { flow: "sign", cert: "legal-zhang", shot: "staff-sign" });
+  assert.match(outcome, /^成功/, message);
+  assert.match(message, /法人章/);
+  noSecrets(steps, payload);
+  const sealed = message.match(/文件 (\S+\.pdf)/)?.[1];
+  assert.ok(sealed && fs.existsSync(sealed), `the sealed page is kept: ${message}`);
+  // The peers agree: one valid signature over the whole file, by the world's CA.
+  const pki = path.join(dir, "world", "pki");
+  const sig = execFileSync("pdfsig", ["-nocert", sealed]).toString();
+  assert.match(sig, /Signature Validation: Signature is Valid/);
+  const trust = ["--trust-replace", "--trust", path.join(pki, "trust.pem")];
+  const pyhanko = execFileSync("pyhanko", ["sign", "validate", ...trust, sealed]).toString();
+  assert.match(pyhanko, /^BidSeal1:.*:INTACT:TRUSTED,/m, pyhanko);
+  assert.doesNotMatch(pyhanko, /ILLEGAL_MODIFICATIONS/);
+  // A changed byte of the page (inside the signed range) is caught by both.
+  const bytes = fs.readFileSync(sealed);
+  const at = bytes.indexOf("/MediaBox");
+  assert.ok(at > 0);
+  bytes[at + 1] ^= 0x20; // /MediaBox → /mediaBox
+  const tampered = path.join(path.dirname(sealed), "tampered.pdf");
+  fs.writeFileSync(tampered, bytes);
+  assert.doesNotMatch(execFileSync("pdfsig", ["-nocert", tampered]).toString(), /Signature is Valid/);
+  let pyhankoTampered = "";
+  try {
+    pyhankoTampered = execFileSync("pyhanko", ["sign", "validate", ...trust, tampered], { stdio: ["ignore", "pipe", "pipe"] }).toString();
+  } catch (e) {
+    pyhankoTampered = `${e.stdout}${e.stderr}`;
+  }
+  assert.doesNotMatch(pyhankoTampered, /:INTACT:/, pyhankoTampered);
+});
+
+test("扫码签章 with a colleague's certificate, which has no seal: refused before any QR", async () => {
+  const colleague = fs.readdirSync(path.join(dir, "world", "pki")).map((f) => f.match(/^(colleague-[\w-]+)\.chain\.pem$/)?.[1]).find(Boolean);
+  assert.ok(colleague, "phone init makes colleague certificates");
+  await pick(app.session, `staff-flow-sign`);
+  await pick(app.session, `staff-cert-${colleague}`);
+  await pick(app.session, "staff-run");
+  const outcome = await app.session.wait(async () => {
+    const found = await app.session.findElements(byTestId("staff-outcome"));
+    return found.length ? found[0].getText() : false;
+  }, 20000);
+  assert.match(outcome, /E_LAB_CERT/);
+  assert.equal((await app.session.findElements(byTestId("staff-qr"))).length, 0, "no QR was shown");
+  await pick(app.session, `staff-flow-auth`);
 });
 
 test("the phone rejects: 已拒绝（rejected_by_user）", async () => {

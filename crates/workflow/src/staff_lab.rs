@@ -10,23 +10,31 @@
 //! direction, index and size (they are ciphertext anyway), no PIN; a certificate the lab
 //! disabled for a run is enabled again after it; every child process is killed when the lab is
 //! dropped or shut down. The flow run is the real `workflow::auth::authenticate` against the
-//! world's CAs, with the certificate's own enterprise as the bidder.
-//! Does not: run flows other than 扫码认证 yet (sealing, generating and decrypting have their
-//! own views; [`LabFlow`] says so), start the reference platform (not built), or use the
-//! phone crate in-process (the desktop's library code must not depend on it: DESIGN.md).
+//! world's CAs, with the certificate's own enterprise as the bidder; 扫码签章 is the real
+//! `workflow::seal::seal_by_scan` of a one-page lab document with the seal of the certificate's
+//! kind, and the sealed file is then verified like a bid (`bidseal_pdf::verify`).
+//! Does not: run 生成标书 and 扫码解密 (they need a tender and a bid of the world; the project
+//! view and the opening hall run them — [`LabFlow`] says so), start the reference platform, or
+//! use the phone crate in-process (the desktop's library code must not depend on it: DESIGN.md).
 
+use crate::phone_adapters::SealPolicy;
 use crate::scan_session::{ScanPresenter, ScanTarget};
+use crate::seal::{seal_by_scan, SealJob, SealPlacement};
 use crate::FlowError;
+use bidseal_pdf::placement::PageRect;
+use bidseal_pdf::seal::WidgetLayout;
 use bidseal_relay::fault::{FaultAction, FrameFault};
 use bidseal_relay::{Relay, RelayConfig, RelayHandle};
 use bidseal_scan::client::ScanOptions;
 use bidseal_scan::wire::Role;
-use bidseal_scan::{OperationKind, PhoneHello, PlatformRef, ProjectRef, QrPayload, SessionId};
+use bidseal_scan::{
+    OperationKind, PhoneHello, PlatformRef, ProjectRef, QrPayload, SealKind, SessionId,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -81,7 +89,7 @@ pub enum LabFault {
 pub enum LabFlow {
     /// 扫码认证.
     Auth,
-    /// 扫码签章 (not in the console yet).
+    /// 扫码签章: one seal of the certificate's kind on the lab document.
     Sign,
     /// 扫码生成投标文件 (not in the console yet).
     Generate,
@@ -460,6 +468,8 @@ impl StaffLab {
     pub async fn shutdown(&mut self) {
         self.stop_cosign().await;
         self.stop_relay().await;
+        // The lab's test pages and their sealed copies go with it.
+        let _ = std::fs::remove_dir_all(lab_dir_path());
     }
 
     fn pki(&self, file: &str) -> PathBuf {
@@ -530,6 +540,76 @@ impl StaffLab {
             ],
             certificates,
         }
+    }
+
+    /// The seal kind of certificate `cert`, from the role the phone's keystore gives it.
+    fn seal_kind_of(&self, cert: &str) -> Option<SealKind> {
+        let text = std::fs::read(self.world.join("phone").join("keystore.json")).ok()?;
+        let store: serde_json::Value = serde_json::from_slice(&text).ok()?;
+        store
+            .get("certificates")?
+            .as_array()?
+            .iter()
+            .find(|c| c.get("id").and_then(|v| v.as_str()) == Some(cert))
+            .and_then(|c| c.get("role")?.as_str())
+            .and_then(seal_kind_of_role)
+    }
+
+    /// 扫码签章 in the lab: seals a fresh copy of the lab document with one seal of `kind` by
+    /// scan (session mode, the real `seal_by_scan`), then verifies the sealed file against the
+    /// world's CAs. The message names the signer and the verdict.
+    async fn seal_lab_document(
+        &self,
+        target: &ScanTarget,
+        presenter: &mut dyn ScanPresenter,
+        kind: SealKind,
+        policy: SealPolicy,
+    ) -> Result<String, FlowError> {
+        let dir = lab_dir()?;
+        let input = dir.join("lab-document.pdf");
+        if !input.is_file() {
+            write_lab_document(&input)?;
+        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let output = dir.join(format!("lab-sealed-{stamp}.pdf"));
+        let [x, y, w, h] = LAB_SEAL_RECT;
+        let job = SealJob {
+            input,
+            output: output.clone(),
+            document: "平台测试签章样张".into(),
+            placements: vec![SealPlacement {
+                node_ids: vec!["lab".into()],
+                label: format!("平台测试：{}", kind.name_zh()),
+                kind,
+                layout: WidgetLayout::SameRect {
+                    pages: vec![1],
+                    rect: PageRect { x, y, w, h },
+                },
+            }],
+            policy,
+        };
+        let sealed = seal_by_scan(target, presenter, &job).await?;
+        let report =
+            bidseal_pdf::verify::verify_file(&output, &job.policy.accepted, SystemTime::now())
+                .map_err(|e| lab_err("E_LAB_VERIFY", format!("签章后的样张无法验证：{e}")))?;
+        if !report.all_valid() {
+            return Err(lab_err(
+                "E_LAB_VERIFY",
+                format!("签章后的样张验证未通过：{}", output.display()),
+            ));
+        }
+        Ok(format!(
+            "扫码签章完成并验证有效：{}，签章人 {}，文件 {}",
+            kind.name_zh(),
+            sealed
+                .first()
+                .map(|s| s.signer.as_str())
+                .unwrap_or_default(),
+            output.display()
+        ))
     }
 
     /// `(id, state)` from `bidseal phone admin list --json`, empty when the service is down.
@@ -605,11 +685,12 @@ impl StaffLab {
             sink(LabEvent::Done(outcome.clone()));
             outcome
         };
-        if flow != LabFlow::Auth {
+        if !matches!(flow, LabFlow::Auth | LabFlow::Sign) {
             return done(
                 "failed",
                 Some("E_NOT_BUILT".into()),
-                "平台测试目前只运行扫码认证；签章、生成与解密请在投标项目与开标大厅中测试".into(),
+                "平台测试目前运行扫码认证与扫码签章；生成标书与解密请在投标项目与开标大厅中测试"
+                    .into(),
             );
         }
         let (Some((relay, relay_fault)), Some((_, _, cosign_url))) = (&self.relay, &self.cosign)
@@ -629,6 +710,15 @@ impl StaffLab {
                 "failed",
                 Some("E_LAB_CERT".into()),
                 format!("测试世界中没有证书 {cert}"),
+            );
+        }
+        // 扫码签章 needs a certificate with a seal (colleagues' have none).
+        let seal_kind = self.seal_kind_of(cert);
+        if flow == LabFlow::Sign && seal_kind.is_none() {
+            return done(
+                "failed",
+                Some("E_LAB_CERT".into()),
+                format!("证书 {cert} 没有印章（只有企业、法人、个人证书可在平台测试中签章）"),
             );
         }
         // The bidder is the certificate's own enterprise; the tender accepts the world's CAs.
@@ -694,8 +784,13 @@ impl StaffLab {
                 name: "平台测试".into(),
             },
             project: ProjectRef {
-                code: "LAB-AUTH".into(),
-                name: "平台测试：扫码认证".into(),
+                code: if flow == LabFlow::Sign {
+                    "LAB-SIGN"
+                } else {
+                    "LAB-AUTH"
+                }
+                .into(),
+                name: format!("平台测试：{}", flow_name(flow)),
             },
             options: ScanOptions {
                 ttl: Duration::from_secs(ttl),
@@ -721,8 +816,31 @@ impl StaffLab {
             later: None,
         };
         let result = {
-            let flow_future =
-                crate::auth::authenticate(&target, &mut presenter, &accepted, &bidder);
+            let flow_future = async {
+                match flow {
+                    LabFlow::Sign => {
+                        let kind = seal_kind.unwrap_or(SealKind::Enterprise);
+                        let policy = SealPolicy {
+                            accepted: accepted.clone(),
+                            bidder: bidder.clone(),
+                        };
+                        self.seal_lab_document(&target, &mut presenter, kind, policy)
+                            .await
+                    }
+                    _ => crate::auth::authenticate(&target, &mut presenter, &accepted, &bidder)
+                        .await
+                        .map(|who| {
+                            format!(
+                                "扫码认证通过：{}（{}）",
+                                bidder.name,
+                                who.chain
+                                    .first()
+                                    .and_then(|c| c.common_name())
+                                    .unwrap_or_default()
+                            )
+                        }),
+                }
+            };
             tokio::pin!(flow_future);
             loop {
                 tokio::select! {
@@ -758,18 +876,7 @@ impl StaffLab {
             }
         }
         match result {
-            Ok(who) => done(
-                "success",
-                None,
-                format!(
-                    "扫码认证通过：{}（{}）",
-                    bidder.name,
-                    who.chain
-                        .first()
-                        .and_then(|c| c.common_name())
-                        .unwrap_or_default()
-                ),
-            ),
+            Ok(message) => done("success", None, message),
             Err(FlowError::Refused(r)) => done("rejected", Some(r.code().into()), r.message_zh()),
             Err(FlowError::Scan(bidseal_scan::ScanError::Expired)) => done(
                 "expired",
@@ -780,6 +887,67 @@ impl StaffLab {
         }
     }
 }
+
+/// zh-CN name of a lab flow.
+fn flow_name(flow: LabFlow) -> &'static str {
+    match flow {
+        LabFlow::Auth => "扫码认证",
+        LabFlow::Sign => "扫码签章",
+        LabFlow::Generate => "生成标书",
+        LabFlow::Decrypt => "扫码解密",
+    }
+}
+
+/// The seal a certificate of holder `role` (as `bidseal phone init` writes it in the phone's
+/// keystore) makes; colleagues' certificates have none.
+fn seal_kind_of_role(role: &str) -> Option<SealKind> {
+    match role {
+        "enterprise" => Some(SealKind::Enterprise),
+        "legal_person" => Some(SealKind::LegalPerson),
+        "personal" => Some(SealKind::Personal { index: 1 }),
+        _ => None,
+    }
+}
+
+/// The folder of this process's lab documents under the system's temp dir (removed by
+/// [`StaffLab::shutdown`]).
+fn lab_dir_path() -> PathBuf {
+    std::env::temp_dir().join(format!("bidseal-staff-lab-{}", std::process::id()))
+}
+
+/// [`lab_dir_path`], created.
+fn lab_dir() -> Result<PathBuf, FlowError> {
+    let dir = lab_dir_path();
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        lab_err(
+            "E_LAB_IO",
+            format!("无法创建平台测试工作目录 {}：{e}", dir.display()),
+        )
+    })?;
+    Ok(dir)
+}
+
+/// Writes the one-page lab document (A4, Chinese text, a frame where the seal goes) at `path`.
+fn write_lab_document(path: &Path) -> Result<(), FlowError> {
+    let [x, y, w, h] = LAB_SEAL_RECT;
+    let frame =
+        bidseal_bid::compose::page::PdfRect::from_xywh(x as f32, y as f32, w as f32, h as f32);
+    bidseal_bid::compose::page::one_page_pdf(
+        "平台测试签章样张",
+        &["BidSeal 平台测试台生成，仅用于测试扫码签章流程，不是投标文件"],
+        &[(frame, "签章位置")],
+    )
+    .and_then(|bytes| bidseal_bid::fsio::write_atomic(path, &bytes))
+    .map_err(|e| {
+        lab_err(
+            "E_LAB_IO",
+            format!("无法生成平台测试样张 {}：{e}", path.display()),
+        )
+    })
+}
+
+/// The seal's place on the lab document: x, y, width, height in points (42 mm square).
+const LAB_SEAL_RECT: [f64; 4] = [380.0, 420.0, 119.0, 119.0];
 
 /// The desktop side of a lab run: shows the QR (to the console) and hands its payload to a
 /// simulated phone process, as a camera would read it.
@@ -989,6 +1157,21 @@ mod tests {
         let _ = std::fs::create_dir_all(dir.join("world").join("phone"));
         assert!(DemoWorld::at(&dir).is_none(), "no tender, no project");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_certificates_with_a_seal_can_seal_in_the_lab() {
+        assert_eq!(seal_kind_of_role("enterprise"), Some(SealKind::Enterprise));
+        assert_eq!(
+            seal_kind_of_role("legal_person"),
+            Some(SealKind::LegalPerson)
+        );
+        assert_eq!(
+            seal_kind_of_role("personal"),
+            Some(SealKind::Personal { index: 1 })
+        );
+        assert_eq!(seal_kind_of_role("colleague"), None);
+        assert_eq!(seal_kind_of_role("Enterprise"), None);
     }
 
     #[test]

@@ -138,15 +138,19 @@ pub async fn start_staff_run(
     if lab.lock().await.is_none() {
         return Err(no_lab());
     }
-    tauri::async_runtime::spawn(async move {
-        let guard = lab.lock().await;
-        if let Some(lab) = guard.as_ref() {
-            let sink = move |e: LabEvent| {
-                // The window may be gone; the run ends on its own time-outs.
-                let _ = events.send(e);
-            };
-            lab.run(flow, &cert, answer, fault, &sink).await;
-        }
+    // A thread of its own driven by the app's runtime: sealing holds the PDF reader (not
+    // `Send`) across the scan's awaits, as the project view's sealing does.
+    std::thread::spawn(move || {
+        tauri::async_runtime::block_on(async move {
+            let guard = lab.lock().await;
+            if let Some(lab) = guard.as_ref() {
+                let sink = move |e: LabEvent| {
+                    // The window may be gone; the run ends on its own time-outs.
+                    let _ = events.send(e);
+                };
+                lab.run(flow, &cert, answer, fault, &sink).await;
+            }
+        })
     });
     Ok(())
 }
