@@ -24,14 +24,14 @@ after(async () => {
   await stopApp(app);
   // The window is gone: no co-signing service of this world may be left running (its shell
   // notices the closed lifeline at once; the app may take a while to exit on a loaded machine).
-  const running = () => execFileSync("ps", ["-eo", "args="]).toString().split("\n").filter((l) => l.includes("serve-cosign") && l.includes(dir));
+  const running = () => execFileSync("ps", ["-eo", "args="]).toString().split("\n").filter((l) => (l.includes("serve-cosign") || l.includes("platform serve")) && l.includes(dir));
   let left = running();
   for (let i = 0; i < 200 && left.length; i++) {
     await new Promise((r) => setTimeout(r, 100));
     left = running();
   }
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  assert.deepEqual(left, [], "the lab's co-signing service outlived the window");
+  assert.deepEqual(left, [], "the lab's co-signing service or platform outlived the window");
 });
 
 const text = async (session, id) => (await visible(session, id)).getText();
@@ -76,7 +76,7 @@ function noSecrets(steps, payload) {
   }
 }
 
-test("the console starts the relay and the co-signing service; the platform is not built", async () => {
+test("the console starts the relay, the co-signing service and the reference platform (its home page lists the world's tender) and stops the platform", async () => {
   const { session } = app;
   await (await visible(session, "home-staff")).click();
   await visible(session, "staff-page");
@@ -90,7 +90,20 @@ test("the console starts the relay and the co-signing service; the platform is n
   await session.wait(async () => (await text(session, "staff-svc-state-cosign")) === "运行中", 30000);
   const relay = await text(session, "staff-svc-url-relay");
   assert.equal((await (await fetch(`${relay}/v1/health`)).json()).status, "ok");
-  assert.equal(await (await visible(session, "staff-svc-platform")).isEnabled(), false);
+  await (await visible(session, "staff-svc-platform")).click();
+  await session.wait(async () => (await text(session, "staff-svc-state-platform")) === "运行中", 60000);
+  const platform = await text(session, "staff-svc-url-platform");
+  assert.match(platform, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const home = await (await fetch(platform)).text();
+  assert.match(home, /滨江新区第一中学/, "the demo tender is published");
+  // A company account of the world logs in with the demo password (and not with another).
+  const tryLogin = async (password) => (await fetch(`${platform}/api/v1/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ login: "9111010871526726X9", password }) })).status;
+  assert.equal(await tryLogin("Demo@1234"), 200);
+  assert.equal(await tryLogin("demo@1234"), 401);
+  await screenshot(session, "staff-services.png");
+  await (await visible(session, "staff-svc-platform")).click();
+  await session.wait(async () => (await text(session, "staff-svc-state-platform")) !== "运行中", 20000);
+  await assert.rejects(fetch(platform), "the platform process is gone");
   // 生成标书 and 扫码解密 are listed, not offered (they need a tender and a bid).
   assert.equal(await (await session.findElement({ css: '[data-testid="staff-flow-generate"] input' })).isEnabled(), false);
   assert.equal(await (await session.findElement({ css: '[data-testid="staff-flow-decrypt"] input' })).isEnabled(), false);

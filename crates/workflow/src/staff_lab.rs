@@ -1,6 +1,6 @@
 //! The staff test console (平台测试): a lab of real services on 127.0.0.1 — a relay in this
-//! process (with an optional misbehaviour), the co-signing service and simulated phones as
-//! `bidseal` processes over a `bidseal phone init` world — and test runs of a scan flow in which
+//! process (with an optional misbehaviour), the co-signing service, the reference trading
+//! platform and simulated phones as `bidseal` processes over a `bidseal phone init` world — and test runs of a scan flow in which
 //! the simulated phone answers as told (confirm, reject, wrong PIN, never answer) under an
 //! injected fault (QR left to expire, certificate disabled or revoked, relay delay or drop).
 //! Every step is timed and logged.
@@ -14,8 +14,9 @@
 //! `workflow::seal::seal_by_scan` of a one-page lab document with the seal of the certificate's
 //! kind, and the sealed file is then verified like a bid (`bidseal_pdf::verify`).
 //! Does not: run 生成标书 and 扫码解密 (they need a tender and a bid of the world; the project
-//! view and the opening hall run them — [`LabFlow`] says so), start the reference platform, or
-//! use the phone crate in-process (the desktop's library code must not depend on it: DESIGN.md).
+//! view and the opening hall run them — [`LabFlow`] says so), run flows against the reference
+//! platform it starts (its web pages and the window's platform views do), or use the phone
+//! crate in-process (the desktop's library code must not depend on it: DESIGN.md).
 
 use crate::phone_adapters::SealPolicy;
 use crate::scan_session::{ScanPresenter, ScanTarget};
@@ -292,13 +293,107 @@ impl FrameFault for LabRelayFault {
     }
 }
 
+/// A service process of the lab and its address. A shell holds the service and stops it when
+/// its stdin (the lifeline) closes: when the lab stops it or is dropped, and when this process
+/// ends in any way (even killed), so none is left behind. (Not kill_on_drop: killing the shell
+/// first would orphan the service.)
+struct LabService {
+    child: Child,
+    lifeline: tokio::process::ChildStdin,
+    url: String,
+}
+
+impl LabService {
+    /// Runs `bin args…` under the lifeline shell and waits (30 s at most) for the line that
+    /// names its `http://127.0.0.1:PORT` address. `what` names it in messages.
+    async fn start(
+        bin: &Path,
+        args: &[std::ffi::OsString],
+        code: &'static str,
+        what: &str,
+    ) -> Result<LabService, FlowError> {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#""$0" "$@" & svc=$!; read _ignored; kill $svc; wait $svc"#)
+            .arg(bin)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| lab_err(code, format!("无法启动{what}（{e}）")))?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        pipe_lines(child.stdout.take(), tx.clone());
+        pipe_lines(child.stderr.take(), tx);
+        let mut said = Vec::new();
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = rx.recv().await {
+                if let Some(at) = line.find("http://127.0.0.1:") {
+                    let url: String = line[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.'))
+                        .collect();
+                    return Some(url);
+                }
+                said.push(line);
+            }
+            None
+        })
+        .await;
+        match (found, child.stdin.take()) {
+            (Ok(Some(url)), Some(lifeline)) => {
+                // Keep draining its output so that the pipe never fills.
+                tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                Ok(LabService {
+                    child,
+                    lifeline,
+                    url,
+                })
+            }
+            (_, lifeline) => {
+                // Closing the lifeline stops the service; the shell is killed if it lingers.
+                drop(lifeline);
+                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                let _ = child.kill().await;
+                let last = said.iter().rev().find(|l| !l.trim().is_empty());
+                Err(lab_err(
+                    code,
+                    format!(
+                        "{what}未能启动（30 秒内未报告地址），已停止{}",
+                        last.map(|l| format!("：{l}")).unwrap_or_default()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Closes the lifeline; kills the shell if the service has not ended within 5 s.
+    async fn stop(self) {
+        let LabService {
+            mut child,
+            lifeline,
+            ..
+        } = self;
+        drop(lifeline);
+        if tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.kill().await;
+        }
+    }
+}
+
 /// The lab: a world and the services running over it.
 pub struct StaffLab {
     world: PathBuf,
     bin: PathBuf,
     relay: Option<(RelayHandle, Arc<LabRelayFault>)>,
     /// The co-signing service's shell, its lifeline (stdin) and URL.
-    cosign: Option<(Child, tokio::process::ChildStdin, String)>,
+    cosign: Option<LabService>,
+    /// The reference platform.
+    platform: Option<LabService>,
 }
 
 fn lab_err(code: &'static str, message: String) -> FlowError {
@@ -348,6 +443,7 @@ impl StaffLab {
             bin: bin.to_path_buf(),
             relay: None,
             cosign: None,
+            platform: None,
         })
     }
 
@@ -382,90 +478,71 @@ impl StaffLab {
     /// Starts the co-signing service (`bidseal phone serve-cosign`) over the world, pinned to
     /// the world's platform certificate.
     pub async fn start_cosign(&mut self) -> Result<String, FlowError> {
-        if let Some((_, _, url)) = &self.cosign {
-            return Ok(url.clone());
+        if let Some(service) = &self.cosign {
+            return Ok(service.url.clone());
         }
-        // A shell holds the service and stops it when its stdin closes: when the lab stops it or
-        // is dropped, and when this process ends in any way (even killed), so none is left
-        // behind. (Not kill_on_drop: killing the shell first would orphan the service.)
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(r#""$0" "$@" & svc=$!; read _ignored; kill $svc; wait $svc"#)
-            .arg(&self.bin)
-            .args([
-                "phone",
-                "serve-cosign",
-                "--listen",
-                "127.0.0.1:0",
-                "--state",
-            ])
-            .arg(&self.world)
-            .arg("--platform-cert")
-            .arg(self.world.join("pki").join("platform.crt"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| lab_err("E_LAB_COSIGN", format!("无法启动协同签名服务（{e}）")))?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        pipe_lines(child.stdout.take(), tx.clone());
-        pipe_lines(child.stderr.take(), tx);
-        let found = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = rx.recv().await {
-                if let Some(at) = line.find("http://127.0.0.1:") {
-                    let url: String = line[at..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.'))
-                        .collect();
-                    return Some(url);
-                }
-            }
-            None
-        })
-        .await;
-        match found {
-            Ok(Some(url)) => {
-                // Keep draining its output so that the pipe never fills.
-                tokio::spawn(async move { while rx.recv().await.is_some() {} });
-                let Some(lifeline) = child.stdin.take() else {
-                    let _ = child.kill().await;
-                    return Err(lab_err(
-                        "E_LAB_COSIGN",
-                        "协同签名服务无法受控，已停止".into(),
-                    ));
-                };
-                self.cosign = Some((child, lifeline, url.clone()));
-                Ok(url)
-            }
-            _ => {
-                // Closing the lifeline stops the service; the shell is killed if it lingers.
-                drop(child.stdin.take());
-                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-                let _ = child.kill().await;
-                Err(lab_err(
-                    "E_LAB_COSIGN",
-                    "协同签名服务 30 秒内未报告地址，已停止；请查看世界目录是否完整".into(),
-                ))
-            }
-        }
+        let mut args: Vec<std::ffi::OsString> = [
+            "phone",
+            "serve-cosign",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        args.push(self.world.clone().into());
+        args.push("--platform-cert".into());
+        args.push(self.pki("platform.crt").into());
+        let service = LabService::start(&self.bin, &args, "E_LAB_COSIGN", "协同签名服务").await?;
+        let url = service.url.clone();
+        self.cosign = Some(service);
+        Ok(url)
     }
 
     /// Stops the co-signing service.
     pub async fn stop_cosign(&mut self) {
-        if let Some((mut child, lifeline, _)) = self.cosign.take() {
-            drop(lifeline);
-            if tokio::time::timeout(Duration::from_secs(5), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
-            }
+        if let Some(service) = self.cosign.take() {
+            service.stop().await;
+        }
+    }
+
+    /// Starts the reference trading platform (`bidseal platform serve`) over the world: its CAs
+    /// trusted, one company account per enterprise, the demo tender, data in the lab's folder;
+    /// scans go through the lab's relay when it runs.
+    pub async fn start_platform(&mut self) -> Result<String, FlowError> {
+        if let Some(service) = &self.platform {
+            return Ok(service.url.clone());
+        }
+        let data = lab_dir()?.join("platform");
+        let mut args: Vec<std::ffi::OsString> =
+            ["platform", "serve", "--listen", "127.0.0.1:0", "--data"]
+                .iter()
+                .map(Into::into)
+                .collect();
+        args.push(data.into());
+        args.push("--demo-world".into());
+        args.push(self.world.clone().into());
+        if let Some((relay, _)) = &self.relay {
+            args.push("--relay".into());
+            args.push(relay.url().into());
+        }
+        let service = LabService::start(&self.bin, &args, "E_LAB_PLATFORM", "参考交易平台").await?;
+        let url = service.url.clone();
+        self.platform = Some(service);
+        Ok(url)
+    }
+
+    /// Stops the reference platform.
+    pub async fn stop_platform(&mut self) {
+        if let Some(service) = self.platform.take() {
+            service.stop().await;
         }
     }
 
     /// Stops everything.
     pub async fn shutdown(&mut self) {
+        self.stop_platform().await;
         self.stop_cosign().await;
         self.stop_relay().await;
         // The lab's test pages and their sealed copies go with it.
@@ -528,14 +605,14 @@ impl StaffLab {
                 ServiceView {
                     name: "cosign",
                     running: self.cosign.is_some(),
-                    url: self.cosign.as_ref().map(|(_, _, u)| u.clone()),
+                    url: self.cosign.as_ref().map(|s| s.url.clone()),
                     note: "协同签名服务（bidseal phone serve-cosign 进程）".into(),
                 },
                 ServiceView {
                     name: "platform",
-                    running: false,
-                    url: None,
-                    note: "参考交易平台尚未接入平台测试台：请另行运行 bidseal platform serve（见 docs/platform.md）".into(),
+                    running: self.platform.is_some(),
+                    url: self.platform.as_ref().map(|s| s.url.clone()),
+                    note: "参考交易平台（bidseal platform serve 进程：本世界各企业账号、演示招标项目；扫码走平台测试中继）".into(),
                 },
             ],
             certificates,
@@ -614,7 +691,7 @@ impl StaffLab {
 
     /// `(id, state)` from `bidseal phone admin list --json`, empty when the service is down.
     async fn cert_states(&self) -> Vec<(String, String)> {
-        let Some((_, _, url)) = &self.cosign else {
+        let Some(LabService { url, .. }) = &self.cosign else {
             return Vec::new();
         };
         let out = Command::new(&self.bin)
@@ -638,7 +715,7 @@ impl StaffLab {
 
     /// `bidseal phone admin ACTION CERT`.
     async fn admin(&self, action: &str, cert: &str) -> Result<(), String> {
-        let Some((_, _, url)) = &self.cosign else {
+        let Some(LabService { url, .. }) = &self.cosign else {
             return Err("协同签名服务未运行".into());
         };
         let out = Command::new(&self.bin)
@@ -693,7 +770,12 @@ impl StaffLab {
                     .into(),
             );
         }
-        let (Some((relay, relay_fault)), Some((_, _, cosign_url))) = (&self.relay, &self.cosign)
+        let (
+            Some((relay, relay_fault)),
+            Some(LabService {
+                url: cosign_url, ..
+            }),
+        ) = (&self.relay, &self.cosign)
         else {
             return done(
                 "failed",

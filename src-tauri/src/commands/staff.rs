@@ -107,12 +107,8 @@ pub async fn staff_service(
         ("relay", false) => lab.stop_relay().await,
         ("cosign", true) => lab.start_cosign().await.map(drop).map_err(flow_err)?,
         ("cosign", false) => lab.stop_cosign().await,
-        ("platform", _) => {
-            return Err(flow_err(FlowError::NotBuilt {
-                feature: "参考交易平台（crates/platform 尚未构建）",
-                issue: 13,
-            }))
-        }
+        ("platform", true) => lab.start_platform().await.map(drop).map_err(flow_err)?,
+        ("platform", false) => lab.stop_platform().await,
         _ => {
             return Err(CommandError::coded(
                 "E_LAB_SERVICE",
