@@ -203,7 +203,14 @@ pub struct DemoWorld {
     pub pin: String,
     /// The `bidseal` CLI (the simulated phone).
     pub bin: String,
+    /// The demo company's login at the reference platform (its 统一社会信用代码).
+    pub company_login: Option<String>,
+    /// The password of every demo company account.
+    pub company_password: String,
 }
+
+/// The password `bidseal platform serve --demo-world` gives every company account by default.
+pub const DEMO_PASSWORD: &str = "Demo@1234";
 
 impl DemoWorld {
     /// The demo world named by `BIDSEAL_DEMO_DIR`, if it is complete.
@@ -230,6 +237,11 @@ impl DemoWorld {
             project: project.display().to_string(),
             pin: WORLD_PIN.into(),
             bin: cli_binary().display().to_string(),
+            company_login: std::fs::read(world.join("pki").join("ent-huaxia.pem"))
+                .ok()
+                .and_then(|pem| bidseal_cms::cert::Certificate::from_pem(&pem).ok())
+                .and_then(|c| c.credit_code()),
+            company_password: DEMO_PASSWORD.into(),
         })
     }
 }
@@ -508,13 +520,17 @@ impl StaffLab {
     }
 
     /// Starts the reference trading platform (`bidseal platform serve`) over the world: its CAs
-    /// trusted, one company account per enterprise, the demo tender, data in the lab's folder;
-    /// scans go through the lab's relay when it runs.
-    pub async fn start_platform(&mut self) -> Result<String, FlowError> {
+    /// trusted, one company account per enterprise (password [`DEMO_PASSWORD`]), the demo
+    /// tender; data in `data`, else in the lab's folder; scans go through the lab's relay when
+    /// it runs.
+    pub async fn start_platform(&mut self, data: Option<&Path>) -> Result<String, FlowError> {
         if let Some(service) = &self.platform {
             return Ok(service.url.clone());
         }
-        let data = lab_dir()?.join("platform");
+        let data = match data {
+            Some(d) => d.to_path_buf(),
+            None => lab_dir()?.join("platform"),
+        };
         let mut args: Vec<std::ffi::OsString> =
             ["platform", "serve", "--listen", "127.0.0.1:0", "--data"]
                 .iter()
