@@ -75,7 +75,7 @@ pub enum LabFault {
     CertificateDisabled,
     /// The certificate is revoked at the co-signing service (final: it stays revoked).
     CertificateRevoked,
-    /// The relay holds every frame to the phone this long.
+    /// The relay holds every frame, both ways, this long.
     RelayDelay {
         /// Milliseconds.
         ms: u64,
@@ -286,9 +286,9 @@ impl FrameFault for LabRelayFault {
             Role::Phone => "手机→桌面端",
         };
         let (action, note) = match *lock(&self.mode) {
-            // Only frames to the phone: the relay reports a phone that left at once, so a
-            // delayed last answer would be overtaken by "peer left" (a real network keeps order).
-            Some(LabFault::RelayDelay { ms }) if from == Role::Desktop => (
+            // Both directions, order kept within each; the relay reports an end that left only
+            // after the frames it still holds back from it.
+            Some(LabFault::RelayDelay { ms }) => (
                 FaultAction::Delay(self.ordered_delay(session, from, ms), frame.clone()),
                 format!("延迟 {ms} ms 转发"),
             ),
@@ -859,9 +859,10 @@ impl StaffLab {
                 Ok(()) => step("lab", format!("故障注入：已注销证书 {cert}（不可恢复）")),
                 Err(e) => step("lab", format!("注销证书失败：{e}")),
             },
-            LabFault::RelayDelay { ms } => {
-                step("lab", format!("故障注入：中继将发往手机的每帧延迟 {ms} ms"))
-            }
+            LabFault::RelayDelay { ms } => step(
+                "lab",
+                format!("故障注入：中继将双向的每帧延迟 {ms} ms（保持顺序）"),
+            ),
             LabFault::RelayDrop => step("lab", "故障注入：中继丢弃手机的应答帧".into()),
             LabFault::ExpiredQr => step(
                 "lab",
@@ -1203,7 +1204,7 @@ mod tests {
     }
 
     #[test]
-    fn a_delay_keeps_the_order_of_frames_and_logs_only_sizes() {
+    fn a_delay_holds_both_directions_keeps_the_order_of_frames_and_logs_only_sizes() {
         let f = LabRelayFault::default();
         *lock(&f.mode) = Some(LabFault::RelayDelay { ms: 100 });
         let mut last = Duration::ZERO;
@@ -1218,11 +1219,13 @@ mod tests {
                 other => panic!("frame {i}: {other:?}"),
             }
         }
-        // The phone's frames are not held (see on_frame).
-        assert!(matches!(
-            frame_after(&f, Role::Phone, 0),
-            FaultAction::Forward(_)
-        ));
+        // The phone's frames are held too, in their own order.
+        let first = frame_after(&f, Role::Phone, 0);
+        let second = frame_after(&f, Role::Phone, 1);
+        match (first, second) {
+            (FaultAction::Delay(a, _), FaultAction::Delay(b, _)) => assert!(b > a),
+            other => panic!("phone frames: {other:?}"),
+        }
         let log = lock(&f.log);
         assert!(log
             .iter()
