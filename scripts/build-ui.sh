@@ -9,5 +9,10 @@ if [ ! -x node_modules/.bin/vite ]; then
   echo "build-ui: npm ci (ui)" >&2
   npm ci --no-audit --no-fund --silent
 fi
-npm run --silent build >/dev/null
+# Quiet when it works; the type checker's and Vite's words when it does not.
+if ! out=$(npm run --silent build 2>&1); then
+  printf '%s\n' "$out" >&2
+  echo "build-ui: the front end does not build (see above)" >&2
+  exit 1
+fi
 echo "build-ui: ui/dist ok" >&2

@@ -19,7 +19,7 @@ let worker: PDFWorker | null = null;
 
 /** Starts pdf.js's worker if it is not running (idempotent). */
 export function warmPdfWorker(): PDFWorker {
-  if (!worker || worker.destroyed) worker = new PDFWorker({ name: "bidseal-pages" });
+  if (!worker || worker.destroyed) worker = new PDFWorker();
   return worker;
 }
 
