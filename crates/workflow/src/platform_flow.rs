@@ -208,3 +208,67 @@ pub async fn download_tender_package(
         .await?;
     bidseal_bid::fsio::write_atomic(dest, &bytes).map_err(local)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform_client::CompanyRef;
+
+    fn client_of(uscc: Option<&str>) -> PlatformClient {
+        let mut c = PlatformClient::new("http://127.0.0.1:9").expect("client");
+        c.company = uscc.map(|u| CompanyRef {
+            uscc: u.into(),
+            name: "某企业".into(),
+        });
+        c
+    }
+
+    #[test]
+    fn a_login_of_another_company_or_of_no_company_is_refused() {
+        assert!(check_company(&client_of(Some("A")), "A").is_ok());
+        assert!(
+            check_company(&client_of(Some("A")), "").is_ok(),
+            "bidder not filled yet"
+        );
+        let other = check_company(&client_of(Some("B")), "A").expect_err("stranger");
+        assert_eq!(other.code(), "E_LOGIN_FAILED");
+        assert!(other.to_string().contains('B'), "{other}");
+        let staff = check_company(&client_of(None), "A").expect_err("staff account");
+        assert_eq!(staff.code(), "E_LOGIN_FAILED");
+    }
+
+    #[test]
+    fn the_project_notes_its_platform_without_a_trailing_slash() {
+        let dir = std::env::temp_dir().join(format!("bidseal-note-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(remembered_platform(&dir), None);
+        remember_platform(&dir, "http://127.0.0.1:8080/").expect("note");
+        assert_eq!(
+            remembered_platform(&dir).as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        std::fs::write(dir.join(PLATFORM_NOTE), b"{not json").expect("garbage");
+        assert_eq!(
+            remembered_platform(&dir),
+            None,
+            "a broken note is no platform"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_tender_id_that_is_not_plain_is_refused_before_any_request() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dest = std::env::temp_dir().join("bidseal-never.zip");
+        for id in ["", "../staff/tenders", "T1?x=1", "T1/../../x"] {
+            let err = rt
+                .block_on(download_tender_package(&client_of(None), id, &dest))
+                .expect_err(id);
+            assert_eq!(err.code(), "E_PLATFORM_PROTOCOL", "{id}");
+        }
+        assert!(!dest.exists());
+    }
+}
