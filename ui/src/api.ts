@@ -508,7 +508,8 @@ export interface CompanyRef {
 export interface PlatformStatus {
   url: string;
   company: CompanyRef | null;
-  error: string | null;
+  /** Why the platform could not be asked (offline…). */
+  error: CommandError | null;
 }
 
 export interface RecordLine {

@@ -112,8 +112,8 @@ pub struct PlatformStatus {
     pub url: String,
     /// The logged-in company while the saved session is alive.
     pub company: Option<CompanyRef>,
-    /// Why the platform could not be asked (offline…), `[code] message`.
-    pub error: Option<String>,
+    /// Why the platform could not be asked (offline…).
+    pub error: Option<CommandError>,
 }
 
 fn open(project_path: &str) -> Result<BidProject, CommandError> {
@@ -155,14 +155,11 @@ pub async fn platform_status(
             company: None,
             error: None,
         }),
-        Err(e) => {
-            let c = platform_err(e);
-            Ok(PlatformStatus {
-                url,
-                company: None,
-                error: Some(format!("[{}] {}", c.code, c.message)),
-            })
-        }
+        Err(e) => Ok(PlatformStatus {
+            url,
+            company: None,
+            error: Some(platform_err(e)),
+        }),
     }
 }
 
