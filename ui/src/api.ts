@@ -493,9 +493,6 @@ export interface FirstRunView {
   bin: string;
   cosign_url: string | null;
   cosign_error: string | null;
-  /** The lab's reference platform (first run) while it runs, or why it did not start. */
-  platform_url: string | null;
-  platform_error: string | null;
 }
 
 export const firstRun = () => invoke<FirstRunView | null>("first_run");

@@ -12,10 +12,8 @@
 //! dropped or shut down. The flow run is the real `workflow::auth::authenticate` against the
 //! world's CAs, with the certificate's own enterprise as the bidder.
 //! Does not: run flows other than 扫码认证 yet (sealing, generating and decrypting have their
-//! own views; [`LabFlow`] says so), or use the phone crate in-process (the desktop's library
-//! code must not depend on it: DESIGN.md). The reference platform runs as a `bidseal platform
-//! serve --demo-world` process over the world (data in `WORLD/platform-data`), its scans through
-//! the lab's relay.
+//! own views; [`LabFlow`] says so), start the reference platform (not built), or use the
+//! phone crate in-process (the desktop's library code must not depend on it: DESIGN.md).
 
 use crate::scan_session::{ScanPresenter, ScanTarget};
 use crate::FlowError;
@@ -293,12 +291,7 @@ pub struct StaffLab {
     relay: Option<(RelayHandle, Arc<LabRelayFault>)>,
     /// The co-signing service's shell, its lifeline (stdin) and URL.
     cosign: Option<(Child, tokio::process::ChildStdin, String)>,
-    /// The reference platform's shell, its lifeline and URL.
-    platform: Option<(Child, tokio::process::ChildStdin, String)>,
 }
-
-/// The demo accounts' password of the lab's platform (`platform serve --demo-world`'s default).
-pub const LAB_PLATFORM_PASSWORD: &str = "Demo@1234";
 
 fn lab_err(code: &'static str, message: String) -> FlowError {
     FlowError::NotReady { code, message }
@@ -318,19 +311,6 @@ where
                 }
             }
         });
-    }
-}
-
-/// Closes a service's lifeline (its shell stops it); kills the shell if it lingers.
-async fn stop_service(service: Option<(Child, tokio::process::ChildStdin, String)>) {
-    if let Some((mut child, lifeline, _)) = service {
-        drop(lifeline);
-        if tokio::time::timeout(Duration::from_secs(5), child.wait())
-            .await
-            .is_err()
-        {
-            let _ = child.kill().await;
-        }
     }
 }
 
@@ -360,7 +340,6 @@ impl StaffLab {
             bin: bin.to_path_buf(),
             relay: None,
             cosign: None,
-            platform: None,
         })
     }
 
@@ -398,79 +377,29 @@ impl StaffLab {
         if let Some((_, _, url)) = &self.cosign {
             return Ok(url.clone());
         }
-        let mut args: Vec<std::ffi::OsString> = [
-            "phone",
-            "serve-cosign",
-            "--listen",
-            "127.0.0.1:0",
-            "--state",
-        ]
-        .iter()
-        .map(Into::into)
-        .collect();
-        args.push(self.world.clone().into());
-        args.push("--platform-cert".into());
-        args.push(self.world.join("pki").join("platform.crt").into());
-        let service = self
-            .spawn_service(args, "E_LAB_COSIGN", "协同签名服务")
-            .await?;
-        let url = service.2.clone();
-        self.cosign = Some(service);
-        Ok(url)
-    }
-
-    /// Starts the reference trading platform (`bidseal platform serve --demo-world`) over the
-    /// world, its data in `WORLD/platform-data`, its scans through the lab's relay (started if
-    /// needed); the demo accounts' password is [`LAB_PLATFORM_PASSWORD`].
-    pub async fn start_platform(&mut self) -> Result<String, FlowError> {
-        if let Some((_, _, url)) = &self.platform {
-            return Ok(url.clone());
-        }
-        let relay = self.start_relay().await?;
-        let mut args: Vec<std::ffi::OsString> =
-            ["platform", "serve", "--listen", "127.0.0.1:0", "--data"]
-                .iter()
-                .map(Into::into)
-                .collect();
-        args.push(self.world.join("platform-data").into());
-        args.push("--demo-world".into());
-        args.push(self.world.clone().into());
-        args.push("--relay".into());
-        args.push(relay.into());
-        let service = self
-            .spawn_service(args, "E_LAB_PLATFORM", "参考交易平台")
-            .await?;
-        let url = service.2.clone();
-        self.platform = Some(service);
-        Ok(url)
-    }
-
-    /// The lab's platform URL while it runs.
-    pub fn platform_url(&self) -> Option<String> {
-        self.platform.as_ref().map(|(_, _, u)| u.clone())
-    }
-
-    /// Runs `bidseal ARGS` as a service under a shell that stops it when its stdin (the
-    /// lifeline) closes — when the lab stops it or is dropped, and when this process ends in
-    /// any way (even killed), so none is left behind (not kill_on_drop: killing the shell first
-    /// would orphan the service). Returns once it printed its `http://127.0.0.1:PORT`.
-    async fn spawn_service(
-        &self,
-        args: Vec<std::ffi::OsString>,
-        code: &'static str,
-        what: &str,
-    ) -> Result<(Child, tokio::process::ChildStdin, String), FlowError> {
+        // A shell holds the service and stops it when its stdin closes: when the lab stops it or
+        // is dropped, and when this process ends in any way (even killed), so none is left
+        // behind. (Not kill_on_drop: killing the shell first would orphan the service.)
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(r#""$0" "$@" & svc=$!; read _ignored; kill $svc; wait $svc"#)
             .arg(&self.bin)
-            .args(args)
+            .args([
+                "phone",
+                "serve-cosign",
+                "--listen",
+                "127.0.0.1:0",
+                "--state",
+            ])
+            .arg(&self.world)
+            .arg("--platform-cert")
+            .arg(self.world.join("pki").join("platform.crt"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
-            .map_err(|e| lab_err(code, format!("无法启动{what}（{e}）")))?;
+            .map_err(|e| lab_err("E_LAB_COSIGN", format!("无法启动协同签名服务（{e}）")))?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         pipe_lines(child.stdout.take(), tx.clone());
         pipe_lines(child.stderr.take(), tx);
@@ -493,9 +422,13 @@ impl StaffLab {
                 tokio::spawn(async move { while rx.recv().await.is_some() {} });
                 let Some(lifeline) = child.stdin.take() else {
                     let _ = child.kill().await;
-                    return Err(lab_err(code, format!("{what}无法受控，已停止")));
+                    return Err(lab_err(
+                        "E_LAB_COSIGN",
+                        "协同签名服务无法受控，已停止".into(),
+                    ));
                 };
-                Ok((child, lifeline, url))
+                self.cosign = Some((child, lifeline, url.clone()));
+                Ok(url)
             }
             _ => {
                 // Closing the lifeline stops the service; the shell is killed if it lingers.
@@ -503,8 +436,8 @@ impl StaffLab {
                 let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                 let _ = child.kill().await;
                 Err(lab_err(
-                    code,
-                    format!("{what} 30 秒内未报告地址，已停止；请查看世界目录是否完整"),
+                    "E_LAB_COSIGN",
+                    "协同签名服务 30 秒内未报告地址，已停止；请查看世界目录是否完整".into(),
                 ))
             }
         }
@@ -512,17 +445,19 @@ impl StaffLab {
 
     /// Stops the co-signing service.
     pub async fn stop_cosign(&mut self) {
-        stop_service(self.cosign.take()).await;
-    }
-
-    /// Stops the reference platform.
-    pub async fn stop_platform(&mut self) {
-        stop_service(self.platform.take()).await;
+        if let Some((mut child, lifeline, _)) = self.cosign.take() {
+            drop(lifeline);
+            if tokio::time::timeout(Duration::from_secs(5), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
     }
 
     /// Stops everything.
     pub async fn shutdown(&mut self) {
-        self.stop_platform().await;
         self.stop_cosign().await;
         self.stop_relay().await;
     }
@@ -588,11 +523,9 @@ impl StaffLab {
                 },
                 ServiceView {
                     name: "platform",
-                    running: self.platform.is_some(),
-                    url: self.platform_url(),
-                    note: format!(
-                        "参考交易平台（bidseal platform serve --demo-world 进程，数据在测试世界的 platform-data；企业账号为统一社会信用代码，密码 {LAB_PLATFORM_PASSWORD}；证书须先在平台网页 /bind 扫码绑定）"
-                    ),
+                    running: false,
+                    url: None,
+                    note: "参考交易平台尚未接入平台测试台：请另行运行 bidseal platform serve（见 docs/platform.md）".into(),
                 },
             ],
             certificates,

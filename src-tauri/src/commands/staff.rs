@@ -19,22 +19,16 @@ use tokio::sync::Mutex;
 
 /// The window's lab, and why the demo world's co-signing service did not start (if it did not).
 #[derive(Default, Clone)]
-pub struct StaffState(
-    Arc<Mutex<Option<StaffLab>>>,
-    Arc<Mutex<Option<String>>>,
-    /// Why the first run's platform did not start.
-    Arc<Mutex<Option<String>>>,
-);
+pub struct StaffState(Arc<Mutex<Option<StaffLab>>>, Arc<Mutex<Option<String>>>);
 
 impl StaffState {
     /// First run: with a demo world (`BIDSEAL_DEMO_DIR`), opens the lab over it and starts its
-    /// relay, co-signing service and reference platform in the background (stopped with the
-    /// window).
+    /// relay and co-signing service in the background (stopped with the window).
     pub fn start_demo(&self) {
         let Some(demo) = DemoWorld::from_env() else {
             return;
         };
-        let (lab, error, platform_error) = (self.0.clone(), self.1.clone(), self.2.clone());
+        let (lab, error) = (self.0.clone(), self.1.clone());
         tauri::async_runtime::spawn(async move {
             let started = async {
                 let mut new = StaffLab::new(Path::new(&demo.world), &cli_binary())?;
@@ -45,25 +39,9 @@ impl StaffState {
             .await;
             match started {
                 Ok(new) => *lab.lock().await = Some(new),
-                Err(e) => {
-                    *error.lock().await = Some(format!("[{}] {e}", e.code()));
-                    return;
-                }
-            }
-            // Then the reference platform (同步诚信库, 上传 and 从交易平台新建 default to it); the
-            // first run goes on without it, saying why.
-            let mut guard = lab.lock().await;
-            if let Some(l) = guard.as_mut() {
-                if let Err(e) = l.start_platform().await {
-                    *platform_error.lock().await = Some(format!("[{}] {e}", e.code()));
-                }
+                Err(e) => *error.lock().await = Some(format!("[{}] {e}", e.code())),
             }
         });
-    }
-
-    /// The lab's reference platform URL while it runs (the window's default platform).
-    pub async fn platform_url(&self) -> Option<String> {
-        self.0.lock().await.as_ref().and_then(|l| l.platform_url())
     }
 
     /// Stops every service of the lab (window closing) without waiting: dropping the lab closes
@@ -129,8 +107,12 @@ pub async fn staff_service(
         ("relay", false) => lab.stop_relay().await,
         ("cosign", true) => lab.start_cosign().await.map(drop).map_err(flow_err)?,
         ("cosign", false) => lab.stop_cosign().await,
-        ("platform", true) => lab.start_platform().await.map(drop).map_err(flow_err)?,
-        ("platform", false) => lab.stop_platform().await,
+        ("platform", _) => {
+            return Err(flow_err(FlowError::NotBuilt {
+                feature: "参考交易平台（crates/platform 尚未构建）",
+                issue: 13,
+            }))
+        }
         _ => {
             return Err(CommandError::coded(
                 "E_LAB_SERVICE",
@@ -179,10 +161,6 @@ pub struct FirstRunView {
     pub cosign_url: Option<String>,
     /// Why it is not running, when it failed.
     pub cosign_error: Option<String>,
-    /// The lab's reference platform (first run), while it runs.
-    pub platform_url: Option<String>,
-    /// Why it did not start.
-    pub platform_error: Option<String>,
 }
 
 /// The first-run guide's facts (none without `BIDSEAL_DEMO_DIR`).
@@ -204,13 +182,9 @@ pub async fn first_run(
         None => None,
     };
     let cosign_error = state.1.lock().await.clone();
-    let platform_url = state.platform_url().await;
-    let platform_error = state.2.lock().await.clone();
     Ok(Some(FirstRunView {
         demo,
         cosign_url,
         cosign_error,
-        platform_url,
-        platform_error,
     }))
 }
