@@ -10,8 +10,29 @@ import { Builder } from "selenium-webdriver";
 
 export const APP = process.env.BIDSEAL_APP;
 export const OUT_DIR = process.env.BIDSEAL_E2E_OUT ?? path.resolve("../../target/e2e");
-const DRIVER_PORT = Number(process.env.BIDSEAL_DRIVER_PORT ?? 4444);
-const NATIVE_PORT = DRIVER_PORT + 1;
+
+/** Whether nothing listens on 127.0.0.1:`port` (we could bind it). */
+function portFree(port) {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** tauri-driver's port (`BIDSEAL_DRIVER_PORT`, else the first free pair from 4444) and
+ * WebKitWebDriver's (the next one). A driver of another run on the same machine would
+ * otherwise answer our session ("Maximum number of active sessions"). */
+async function driverPorts() {
+  if (process.env.BIDSEAL_DRIVER_PORT) {
+    const port = Number(process.env.BIDSEAL_DRIVER_PORT);
+    return [port, port + 1];
+  }
+  for (let port = 4444; port < 4544; port += 2) {
+    if ((await portFree(port)) && (await portFree(port + 1))) return [port, port + 1];
+  }
+  throw new Error("no free port pair for tauri-driver in 4444–4543");
+}
 
 function portOpen(port) {
   return new Promise((resolve) => {
@@ -63,6 +84,7 @@ async function waitPorts(ports, timeoutMs) {
 /** Starts tauri-driver and a WebDriver session on the app at `app`; `env` is added to the
  * environment of the driver, which the app inherits (e.g. BIDSEAL_INDEX). */
 export async function startApp(app = APP, env = {}) {
+  const [DRIVER_PORT, NATIVE_PORT] = await driverPorts();
   if (!app) throw new Error("BIDSEAL_APP is not set (path to the built bidseal-desktop binary)");
   if (!fs.existsSync(app)) throw new Error(`app binary not found: ${app}`);
   const before = new Set(appPids(app));

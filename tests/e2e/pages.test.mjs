@@ -72,5 +72,8 @@ test("页面与签章: a 300-page bid composed in the window shows its first pag
     throw e;
   }
   await session.wait(async () => (await (await session.findElement(By.css('.page[data-page="3"]'))).getAttribute("data-rendered")) === "true", 5000);
-  await screenshot(session, "pages-thumb-jump.png");
+  // Drawn on screen, not only marked: page 3 comes back from the canvases drawn while scrolling.
+  const jumped = decodePng(fs.readFileSync(await screenshot(session, "pages-thumb-jump.png")));
+  const page3 = await (await session.findElement(By.css('.page[data-page="3"]'))).getRect();
+  assert.ok(darkPixels(jumped, page3) > 500, "page 3 has text drawn on it after the jump");
 });

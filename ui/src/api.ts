@@ -493,6 +493,10 @@ export interface FirstRunView {
   bin: string;
   cosign_url: string | null;
   cosign_error: string | null;
+  company_login: string | null;
+  company_password: string;
+  platform_url: string | null;
+  platform_error: string | null;
 }
 
 export const firstRun = () => invoke<FirstRunView | null>("first_run");

@@ -25,6 +25,44 @@ pub(crate) fn log(shared: &Shared, sid: SessionId, role: Role, what: &str) {
     }
 }
 
+/// The frames a delay fault holds back from one end, delivered in the order they came, each
+/// not before its time, by one task; a departure of that end queued behind them is reported
+/// to the other end only after them, as a network keeps the order of what was sent.
+struct DelayedFrames(tokio::sync::mpsc::UnboundedSender<(Instant, Option<Box<[u8]>>)>);
+
+impl DelayedFrames {
+    fn start(shared: &Arc<Shared>, sid: SessionId, role: Role) -> DelayedFrames {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Option<Box<[u8]>>)>();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            while let Some((at, frame)) = rx.recv().await {
+                sleep_until(at).await;
+                match frame {
+                    Some(b) => {
+                        let _ = shared.store.deliver(sid, role, Outbound::Frame(b));
+                    }
+                    None => {
+                        shared.store.leave(sid, role, RelayEvent::PeerLeft);
+                        return;
+                    }
+                }
+            }
+        });
+        DelayedFrames(tx)
+    }
+}
+
+/// `role` left: the other end is told after the frames still held back from `role`, at once
+/// when there are none.
+fn leave_after(shared: &Shared, sid: SessionId, role: Role, delayed: &Option<DelayedFrames>) {
+    let queued = delayed
+        .as_ref()
+        .is_some_and(|d| d.0.send((Instant::now(), None)).is_ok());
+    if !queued {
+        shared.store.leave(sid, role, RelayEvent::PeerLeft);
+    }
+}
+
 /// Token bucket of frames per second.
 struct RateLimit {
     tokens: f64,
@@ -113,6 +151,8 @@ pub(crate) async fn run(
     let mut sent_bytes: u64 = 0;
     let mut index: u64 = 0;
     let mut held: Option<Vec<u8>> = None;
+    // Frames a delay fault holds back (started at the first such frame).
+    let mut delayed: Option<DelayedFrames> = None;
     let mut last_activity = Instant::now();
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -127,12 +167,12 @@ pub(crate) async fn run(
                     Some(Err(_)) => {
                         // A broken connection, or a frame beyond the socket limit (twice the
                         // frame limit; frames between the two limits get `relay.too_large`).
-                        shared.store.leave(sid, role, RelayEvent::PeerLeft);
+                        leave_after(&shared, sid, role, &delayed);
                         log(&shared, sid, role, "socket error");
                         return;
                     }
                     None => {
-                        shared.store.leave(sid, role, RelayEvent::PeerLeft);
+                        leave_after(&shared, sid, role, &delayed);
                         log(&shared, sid, role, "left");
                         return;
                     }
@@ -170,11 +210,8 @@ pub(crate) async fn run(
                             FaultAction::Drop => {}
                             FaultAction::HoldForReorder(b) => held = Some(b),
                             FaultAction::Delay(d, b) => {
-                                let shared = shared.clone();
-                                tokio::spawn(async move {
-                                    tokio::time::sleep(d).await;
-                                    let _ = shared.store.deliver(sid, role, Outbound::Frame(b.into_boxed_slice()));
-                                });
+                                let queue = delayed.get_or_insert_with(|| DelayedFrames::start(&shared, sid, role));
+                                let _ = queue.0.send((Instant::now() + d, Some(b.into_boxed_slice())));
                             }
                         }
                         if !outgoing.is_empty() {
@@ -197,7 +234,7 @@ pub(crate) async fn run(
                         return;
                     }
                     Message::Close(_) => {
-                        shared.store.leave(sid, role, RelayEvent::PeerLeft);
+                        leave_after(&shared, sid, role, &delayed);
                         log(&shared, sid, role, "closed");
                         return;
                     }
@@ -208,7 +245,7 @@ pub(crate) async fn run(
                 match out {
                     Some(Outbound::Frame(b)) => {
                         if socket.send(Message::Binary(b.into_vec().into())).await.is_err() {
-                            shared.store.leave(sid, role, RelayEvent::PeerLeft);
+                            leave_after(&shared, sid, role, &delayed);
                             return;
                         }
                     }

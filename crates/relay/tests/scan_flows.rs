@@ -897,6 +897,47 @@ async fn a_relay_dropping_the_response_leads_to_a_timeout() {
     );
 }
 
+/// A slow relay: every frame of `role` (both ends when `None`) leaves `ms` (plus 2 ms per
+/// index, keeping the order) after it came.
+struct Slow {
+    role: Option<Role>,
+    ms: u64,
+}
+
+impl FrameFault for Slow {
+    fn on_frame(&self, _s: SessionId, from: Role, index: u64, frame: Vec<u8>) -> FaultAction {
+        if self.role.is_none_or(|r| r == from) {
+            FaultAction::Delay(Duration::from_millis(self.ms + 2 * index), frame)
+        } else {
+            FaultAction::Forward(frame)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_slow_relay_delivers_the_phones_last_answer_before_telling_it_left() {
+    // The phone answers and leaves at once; its answer is held 400 ms (and, in the second
+    // round, the desktop's request too). The desktop must get the answer, not "peer left".
+    for role in [Some(Role::Phone), None] {
+        let relay = relay_with(Arc::new(Slow { role, ms: 400 })).await;
+        let (mut scan, _, phone) = scanned(
+            &relay,
+            OperationKind::Auth,
+            opts(180, 30),
+            Behaviour::Confirm,
+        )
+        .await;
+        let answer = scan.perform(auth_request(), None).await;
+        assert!(
+            matches!(answer, Ok(Answer::Confirmed { .. })),
+            "the delayed answer arrives: {:?}",
+            answer.err()
+        );
+        assert_eq!(phone.await.unwrap(), (1, Ok(())));
+        relay.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn a_relay_delaying_the_hello_past_expiry_gives_expired() {
     let relay = relay_with(Arc::new(At {

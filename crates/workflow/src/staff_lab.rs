@@ -1,6 +1,6 @@
 //! The staff test console (平台测试): a lab of real services on 127.0.0.1 — a relay in this
-//! process (with an optional misbehaviour), the co-signing service and simulated phones as
-//! `bidseal` processes over a `bidseal phone init` world — and test runs of a scan flow in which
+//! process (with an optional misbehaviour), the co-signing service, the reference trading
+//! platform and simulated phones as `bidseal` processes over a `bidseal phone init` world — and test runs of a scan flow in which
 //! the simulated phone answers as told (confirm, reject, wrong PIN, never answer) under an
 //! injected fault (QR left to expire, certificate disabled or revoked, relay delay or drop).
 //! Every step is timed and logged.
@@ -10,23 +10,32 @@
 //! direction, index and size (they are ciphertext anyway), no PIN; a certificate the lab
 //! disabled for a run is enabled again after it; every child process is killed when the lab is
 //! dropped or shut down. The flow run is the real `workflow::auth::authenticate` against the
-//! world's CAs, with the certificate's own enterprise as the bidder.
-//! Does not: run flows other than 扫码认证 yet (sealing, generating and decrypting have their
-//! own views; [`LabFlow`] says so), start the reference platform (not built), or use the
-//! phone crate in-process (the desktop's library code must not depend on it: DESIGN.md).
+//! world's CAs, with the certificate's own enterprise as the bidder; 扫码签章 is the real
+//! `workflow::seal::seal_by_scan` of a one-page lab document with the seal of the certificate's
+//! kind, and the sealed file is then verified like a bid (`bidseal_pdf::verify`).
+//! Does not: run 生成标书 and 扫码解密 (they need a tender and a bid of the world; the project
+//! view and the opening hall run them — [`LabFlow`] says so), run flows against the reference
+//! platform it starts (its web pages and the window's platform views do), or use the phone
+//! crate in-process (the desktop's library code must not depend on it: DESIGN.md).
 
+use crate::phone_adapters::SealPolicy;
 use crate::scan_session::{ScanPresenter, ScanTarget};
+use crate::seal::{seal_by_scan, SealJob, SealPlacement};
 use crate::FlowError;
+use bidseal_pdf::placement::PageRect;
+use bidseal_pdf::seal::WidgetLayout;
 use bidseal_relay::fault::{FaultAction, FrameFault};
 use bidseal_relay::{Relay, RelayConfig, RelayHandle};
 use bidseal_scan::client::ScanOptions;
 use bidseal_scan::wire::Role;
-use bidseal_scan::{OperationKind, PhoneHello, PlatformRef, ProjectRef, QrPayload, SessionId};
+use bidseal_scan::{
+    OperationKind, PhoneHello, PlatformRef, ProjectRef, QrPayload, SealKind, SessionId,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -66,7 +75,7 @@ pub enum LabFault {
     CertificateDisabled,
     /// The certificate is revoked at the co-signing service (final: it stays revoked).
     CertificateRevoked,
-    /// The relay holds every frame to the phone this long.
+    /// The relay holds every frame, both ways, this long.
     RelayDelay {
         /// Milliseconds.
         ms: u64,
@@ -81,7 +90,7 @@ pub enum LabFault {
 pub enum LabFlow {
     /// 扫码认证.
     Auth,
-    /// 扫码签章 (not in the console yet).
+    /// 扫码签章: one seal of the certificate's kind on the lab document.
     Sign,
     /// 扫码生成投标文件 (not in the console yet).
     Generate,
@@ -194,7 +203,14 @@ pub struct DemoWorld {
     pub pin: String,
     /// The `bidseal` CLI (the simulated phone).
     pub bin: String,
+    /// The demo company's login at the reference platform (its 统一社会信用代码).
+    pub company_login: Option<String>,
+    /// The password of every demo company account.
+    pub company_password: String,
 }
+
+/// The password `bidseal platform serve --demo-world` gives every company account by default.
+pub const DEMO_PASSWORD: &str = "Demo@1234";
 
 impl DemoWorld {
     /// The demo world named by `BIDSEAL_DEMO_DIR`, if it is complete.
@@ -221,6 +237,11 @@ impl DemoWorld {
             project: project.display().to_string(),
             pin: WORLD_PIN.into(),
             bin: cli_binary().display().to_string(),
+            company_login: std::fs::read(world.join("pki").join("ent-huaxia.pem"))
+                .ok()
+                .and_then(|pem| bidseal_cms::cert::Certificate::from_pem(&pem).ok())
+                .and_then(|c| c.credit_code()),
+            company_password: DEMO_PASSWORD.into(),
         })
     }
 }
@@ -265,9 +286,9 @@ impl FrameFault for LabRelayFault {
             Role::Phone => "手机→桌面端",
         };
         let (action, note) = match *lock(&self.mode) {
-            // Only frames to the phone: the relay reports a phone that left at once, so a
-            // delayed last answer would be overtaken by "peer left" (a real network keeps order).
-            Some(LabFault::RelayDelay { ms }) if from == Role::Desktop => (
+            // Both directions, order kept within each; the relay reports an end that left only
+            // after the frames it still holds back from it.
+            Some(LabFault::RelayDelay { ms }) => (
                 FaultAction::Delay(self.ordered_delay(session, from, ms), frame.clone()),
                 format!("延迟 {ms} ms 转发"),
             ),
@@ -284,13 +305,107 @@ impl FrameFault for LabRelayFault {
     }
 }
 
+/// A service process of the lab and its address. A shell holds the service and stops it when
+/// its stdin (the lifeline) closes: when the lab stops it or is dropped, and when this process
+/// ends in any way (even killed), so none is left behind. (Not kill_on_drop: killing the shell
+/// first would orphan the service.)
+struct LabService {
+    child: Child,
+    lifeline: tokio::process::ChildStdin,
+    url: String,
+}
+
+impl LabService {
+    /// Runs `bin args…` under the lifeline shell and waits (30 s at most) for the line that
+    /// names its `http://127.0.0.1:PORT` address. `what` names it in messages.
+    async fn start(
+        bin: &Path,
+        args: &[std::ffi::OsString],
+        code: &'static str,
+        what: &str,
+    ) -> Result<LabService, FlowError> {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#""$0" "$@" & svc=$!; read _ignored; kill $svc; wait $svc"#)
+            .arg(bin)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| lab_err(code, format!("无法启动{what}（{e}）")))?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        pipe_lines(child.stdout.take(), tx.clone());
+        pipe_lines(child.stderr.take(), tx);
+        let mut said = Vec::new();
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = rx.recv().await {
+                if let Some(at) = line.find("http://127.0.0.1:") {
+                    let url: String = line[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.'))
+                        .collect();
+                    return Some(url);
+                }
+                said.push(line);
+            }
+            None
+        })
+        .await;
+        match (found, child.stdin.take()) {
+            (Ok(Some(url)), Some(lifeline)) => {
+                // Keep draining its output so that the pipe never fills.
+                tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                Ok(LabService {
+                    child,
+                    lifeline,
+                    url,
+                })
+            }
+            (_, lifeline) => {
+                // Closing the lifeline stops the service; the shell is killed if it lingers.
+                drop(lifeline);
+                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                let _ = child.kill().await;
+                let last = said.iter().rev().find(|l| !l.trim().is_empty());
+                Err(lab_err(
+                    code,
+                    format!(
+                        "{what}未能启动（30 秒内未报告地址），已停止{}",
+                        last.map(|l| format!("：{l}")).unwrap_or_default()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Closes the lifeline; kills the shell if the service has not ended within 5 s.
+    async fn stop(self) {
+        let LabService {
+            mut child,
+            lifeline,
+            ..
+        } = self;
+        drop(lifeline);
+        if tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.kill().await;
+        }
+    }
+}
+
 /// The lab: a world and the services running over it.
 pub struct StaffLab {
     world: PathBuf,
     bin: PathBuf,
     relay: Option<(RelayHandle, Arc<LabRelayFault>)>,
     /// The co-signing service's shell, its lifeline (stdin) and URL.
-    cosign: Option<(Child, tokio::process::ChildStdin, String)>,
+    cosign: Option<LabService>,
+    /// The reference platform.
+    platform: Option<LabService>,
 }
 
 fn lab_err(code: &'static str, message: String) -> FlowError {
@@ -340,6 +455,7 @@ impl StaffLab {
             bin: bin.to_path_buf(),
             relay: None,
             cosign: None,
+            platform: None,
         })
     }
 
@@ -374,92 +490,84 @@ impl StaffLab {
     /// Starts the co-signing service (`bidseal phone serve-cosign`) over the world, pinned to
     /// the world's platform certificate.
     pub async fn start_cosign(&mut self) -> Result<String, FlowError> {
-        if let Some((_, _, url)) = &self.cosign {
-            return Ok(url.clone());
+        if let Some(service) = &self.cosign {
+            return Ok(service.url.clone());
         }
-        // A shell holds the service and stops it when its stdin closes: when the lab stops it or
-        // is dropped, and when this process ends in any way (even killed), so none is left
-        // behind. (Not kill_on_drop: killing the shell first would orphan the service.)
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(r#""$0" "$@" & svc=$!; read _ignored; kill $svc; wait $svc"#)
-            .arg(&self.bin)
-            .args([
-                "phone",
-                "serve-cosign",
-                "--listen",
-                "127.0.0.1:0",
-                "--state",
-            ])
-            .arg(&self.world)
-            .arg("--platform-cert")
-            .arg(self.world.join("pki").join("platform.crt"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| lab_err("E_LAB_COSIGN", format!("无法启动协同签名服务（{e}）")))?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        pipe_lines(child.stdout.take(), tx.clone());
-        pipe_lines(child.stderr.take(), tx);
-        let found = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = rx.recv().await {
-                if let Some(at) = line.find("http://127.0.0.1:") {
-                    let url: String = line[at..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.'))
-                        .collect();
-                    return Some(url);
-                }
-            }
-            None
-        })
-        .await;
-        match found {
-            Ok(Some(url)) => {
-                // Keep draining its output so that the pipe never fills.
-                tokio::spawn(async move { while rx.recv().await.is_some() {} });
-                let Some(lifeline) = child.stdin.take() else {
-                    let _ = child.kill().await;
-                    return Err(lab_err(
-                        "E_LAB_COSIGN",
-                        "协同签名服务无法受控，已停止".into(),
-                    ));
-                };
-                self.cosign = Some((child, lifeline, url.clone()));
-                Ok(url)
-            }
-            _ => {
-                // Closing the lifeline stops the service; the shell is killed if it lingers.
-                drop(child.stdin.take());
-                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-                let _ = child.kill().await;
-                Err(lab_err(
-                    "E_LAB_COSIGN",
-                    "协同签名服务 30 秒内未报告地址，已停止；请查看世界目录是否完整".into(),
-                ))
-            }
-        }
+        let mut args: Vec<std::ffi::OsString> = [
+            "phone",
+            "serve-cosign",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        args.push(self.world.clone().into());
+        args.push("--platform-cert".into());
+        args.push(self.pki("platform.crt").into());
+        let service = LabService::start(&self.bin, &args, "E_LAB_COSIGN", "协同签名服务").await?;
+        let url = service.url.clone();
+        self.cosign = Some(service);
+        Ok(url)
     }
 
     /// Stops the co-signing service.
     pub async fn stop_cosign(&mut self) {
-        if let Some((mut child, lifeline, _)) = self.cosign.take() {
-            drop(lifeline);
-            if tokio::time::timeout(Duration::from_secs(5), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
-            }
+        if let Some(service) = self.cosign.take() {
+            service.stop().await;
+        }
+    }
+
+    /// Starts the reference trading platform (`bidseal platform serve`) over the world: its CAs
+    /// trusted, one company account per enterprise (password [`DEMO_PASSWORD`]), the demo
+    /// tender; data in `data`, else in the lab's folder; scans go through the lab's relay when
+    /// it runs.
+    pub async fn start_platform(&mut self, data: Option<&Path>) -> Result<String, FlowError> {
+        if let Some(service) = &self.platform {
+            return Ok(service.url.clone());
+        }
+        let data = match data {
+            Some(d) => d.to_path_buf(),
+            None => lab_dir()?.join("platform"),
+        };
+        let mut args: Vec<std::ffi::OsString> =
+            ["platform", "serve", "--listen", "127.0.0.1:0", "--data"]
+                .iter()
+                .map(Into::into)
+                .collect();
+        args.push(data.into());
+        args.push("--demo-world".into());
+        args.push(self.world.clone().into());
+        if let Some((relay, _)) = &self.relay {
+            args.push("--relay".into());
+            args.push(relay.url().into());
+        }
+        let service = LabService::start(&self.bin, &args, "E_LAB_PLATFORM", "参考交易平台").await?;
+        let url = service.url.clone();
+        self.platform = Some(service);
+        Ok(url)
+    }
+
+    /// The reference platform's URL while it runs (the bidder window's default platform).
+    pub fn platform_url(&self) -> Option<String> {
+        self.platform.as_ref().map(|p| p.url.clone())
+    }
+
+    /// Stops the reference platform.
+    pub async fn stop_platform(&mut self) {
+        if let Some(service) = self.platform.take() {
+            service.stop().await;
         }
     }
 
     /// Stops everything.
     pub async fn shutdown(&mut self) {
+        self.stop_platform().await;
         self.stop_cosign().await;
         self.stop_relay().await;
+        // The lab's test pages and their sealed copies go with it.
+        let _ = std::fs::remove_dir_all(lab_dir_path());
     }
 
     fn pki(&self, file: &str) -> PathBuf {
@@ -518,23 +626,93 @@ impl StaffLab {
                 ServiceView {
                     name: "cosign",
                     running: self.cosign.is_some(),
-                    url: self.cosign.as_ref().map(|(_, _, u)| u.clone()),
+                    url: self.cosign.as_ref().map(|s| s.url.clone()),
                     note: "协同签名服务（bidseal phone serve-cosign 进程）".into(),
                 },
                 ServiceView {
                     name: "platform",
-                    running: false,
-                    url: None,
-                    note: "参考交易平台尚未接入平台测试台：请另行运行 bidseal platform serve（见 docs/platform.md）".into(),
+                    running: self.platform.is_some(),
+                    url: self.platform.as_ref().map(|s| s.url.clone()),
+                    note: "参考交易平台（bidseal platform serve 进程：本世界各企业账号、演示招标项目；扫码走平台测试中继）".into(),
                 },
             ],
             certificates,
         }
     }
 
+    /// The seal kind of certificate `cert`, from the role the phone's keystore gives it.
+    fn seal_kind_of(&self, cert: &str) -> Option<SealKind> {
+        let text = std::fs::read(self.world.join("phone").join("keystore.json")).ok()?;
+        let store: serde_json::Value = serde_json::from_slice(&text).ok()?;
+        store
+            .get("certificates")?
+            .as_array()?
+            .iter()
+            .find(|c| c.get("id").and_then(|v| v.as_str()) == Some(cert))
+            .and_then(|c| c.get("role")?.as_str())
+            .and_then(seal_kind_of_role)
+    }
+
+    /// 扫码签章 in the lab: seals a fresh copy of the lab document with one seal of `kind` by
+    /// scan (session mode, the real `seal_by_scan`), then verifies the sealed file against the
+    /// world's CAs. The message names the signer and the verdict.
+    async fn seal_lab_document(
+        &self,
+        target: &ScanTarget,
+        presenter: &mut dyn ScanPresenter,
+        kind: SealKind,
+        policy: SealPolicy,
+    ) -> Result<String, FlowError> {
+        let dir = lab_dir()?;
+        let input = dir.join("lab-document.pdf");
+        if !input.is_file() {
+            write_lab_document(&input)?;
+        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let output = dir.join(format!("lab-sealed-{stamp}.pdf"));
+        let [x, y, w, h] = LAB_SEAL_RECT;
+        let job = SealJob {
+            input,
+            output: output.clone(),
+            document: "平台测试签章样张".into(),
+            placements: vec![SealPlacement {
+                node_ids: vec!["lab".into()],
+                label: format!("平台测试：{}", kind.name_zh()),
+                kind,
+                layout: WidgetLayout::SameRect {
+                    pages: vec![1],
+                    rect: PageRect { x, y, w, h },
+                },
+            }],
+            policy,
+        };
+        let sealed = seal_by_scan(target, presenter, &job).await?;
+        let report =
+            bidseal_pdf::verify::verify_file(&output, &job.policy.accepted, SystemTime::now())
+                .map_err(|e| lab_err("E_LAB_VERIFY", format!("签章后的样张无法验证：{e}")))?;
+        if !report.all_valid() {
+            return Err(lab_err(
+                "E_LAB_VERIFY",
+                format!("签章后的样张验证未通过：{}", output.display()),
+            ));
+        }
+        Ok(format!(
+            "扫码签章完成并验证有效：{}，签章人 {}，文件 {}",
+            kind.name_zh(),
+            sealed
+                .first()
+                .map(|s| s.signer.as_str())
+                .unwrap_or_default(),
+            output.display()
+        ))
+    }
+
     /// `(id, state)` from `bidseal phone admin list --json`, empty when the service is down.
     async fn cert_states(&self) -> Vec<(String, String)> {
-        let Some((_, _, url)) = &self.cosign else {
+        let Some(LabService { url, .. }) = &self.cosign else {
             return Vec::new();
         };
         let out = Command::new(&self.bin)
@@ -558,7 +736,7 @@ impl StaffLab {
 
     /// `bidseal phone admin ACTION CERT`.
     async fn admin(&self, action: &str, cert: &str) -> Result<(), String> {
-        let Some((_, _, url)) = &self.cosign else {
+        let Some(LabService { url, .. }) = &self.cosign else {
             return Err("协同签名服务未运行".into());
         };
         let out = Command::new(&self.bin)
@@ -605,14 +783,20 @@ impl StaffLab {
             sink(LabEvent::Done(outcome.clone()));
             outcome
         };
-        if flow != LabFlow::Auth {
+        if !matches!(flow, LabFlow::Auth | LabFlow::Sign) {
             return done(
                 "failed",
                 Some("E_NOT_BUILT".into()),
-                "平台测试目前只运行扫码认证；签章、生成与解密请在投标项目与开标大厅中测试".into(),
+                "平台测试目前运行扫码认证与扫码签章；生成标书与解密请在投标项目与开标大厅中测试"
+                    .into(),
             );
         }
-        let (Some((relay, relay_fault)), Some((_, _, cosign_url))) = (&self.relay, &self.cosign)
+        let (
+            Some((relay, relay_fault)),
+            Some(LabService {
+                url: cosign_url, ..
+            }),
+        ) = (&self.relay, &self.cosign)
         else {
             return done(
                 "failed",
@@ -629,6 +813,15 @@ impl StaffLab {
                 "failed",
                 Some("E_LAB_CERT".into()),
                 format!("测试世界中没有证书 {cert}"),
+            );
+        }
+        // 扫码签章 needs a certificate with a seal (colleagues' have none).
+        let seal_kind = self.seal_kind_of(cert);
+        if flow == LabFlow::Sign && seal_kind.is_none() {
+            return done(
+                "failed",
+                Some("E_LAB_CERT".into()),
+                format!("证书 {cert} 没有印章（只有企业、法人、个人证书可在平台测试中签章）"),
             );
         }
         // The bidder is the certificate's own enterprise; the tender accepts the world's CAs.
@@ -671,9 +864,10 @@ impl StaffLab {
                 Ok(()) => step("lab", format!("故障注入：已注销证书 {cert}（不可恢复）")),
                 Err(e) => step("lab", format!("注销证书失败：{e}")),
             },
-            LabFault::RelayDelay { ms } => {
-                step("lab", format!("故障注入：中继将发往手机的每帧延迟 {ms} ms"))
-            }
+            LabFault::RelayDelay { ms } => step(
+                "lab",
+                format!("故障注入：中继将双向的每帧延迟 {ms} ms（保持顺序）"),
+            ),
             LabFault::RelayDrop => step("lab", "故障注入：中继丢弃手机的应答帧".into()),
             LabFault::ExpiredQr => step(
                 "lab",
@@ -694,8 +888,13 @@ impl StaffLab {
                 name: "平台测试".into(),
             },
             project: ProjectRef {
-                code: "LAB-AUTH".into(),
-                name: "平台测试：扫码认证".into(),
+                code: if flow == LabFlow::Sign {
+                    "LAB-SIGN"
+                } else {
+                    "LAB-AUTH"
+                }
+                .into(),
+                name: format!("平台测试：{}", flow_name(flow)),
             },
             options: ScanOptions {
                 ttl: Duration::from_secs(ttl),
@@ -721,8 +920,31 @@ impl StaffLab {
             later: None,
         };
         let result = {
-            let flow_future =
-                crate::auth::authenticate(&target, &mut presenter, &accepted, &bidder);
+            let flow_future = async {
+                match flow {
+                    LabFlow::Sign => {
+                        let kind = seal_kind.unwrap_or(SealKind::Enterprise);
+                        let policy = SealPolicy {
+                            accepted: accepted.clone(),
+                            bidder: bidder.clone(),
+                        };
+                        self.seal_lab_document(&target, &mut presenter, kind, policy)
+                            .await
+                    }
+                    _ => crate::auth::authenticate(&target, &mut presenter, &accepted, &bidder)
+                        .await
+                        .map(|who| {
+                            format!(
+                                "扫码认证通过：{}（{}）",
+                                bidder.name,
+                                who.chain
+                                    .first()
+                                    .and_then(|c| c.common_name())
+                                    .unwrap_or_default()
+                            )
+                        }),
+                }
+            };
             tokio::pin!(flow_future);
             loop {
                 tokio::select! {
@@ -758,18 +980,7 @@ impl StaffLab {
             }
         }
         match result {
-            Ok(who) => done(
-                "success",
-                None,
-                format!(
-                    "扫码认证通过：{}（{}）",
-                    bidder.name,
-                    who.chain
-                        .first()
-                        .and_then(|c| c.common_name())
-                        .unwrap_or_default()
-                ),
-            ),
+            Ok(message) => done("success", None, message),
             Err(FlowError::Refused(r)) => done("rejected", Some(r.code().into()), r.message_zh()),
             Err(FlowError::Scan(bidseal_scan::ScanError::Expired)) => done(
                 "expired",
@@ -780,6 +991,67 @@ impl StaffLab {
         }
     }
 }
+
+/// zh-CN name of a lab flow.
+fn flow_name(flow: LabFlow) -> &'static str {
+    match flow {
+        LabFlow::Auth => "扫码认证",
+        LabFlow::Sign => "扫码签章",
+        LabFlow::Generate => "生成标书",
+        LabFlow::Decrypt => "扫码解密",
+    }
+}
+
+/// The seal a certificate of holder `role` (as `bidseal phone init` writes it in the phone's
+/// keystore) makes; colleagues' certificates have none.
+fn seal_kind_of_role(role: &str) -> Option<SealKind> {
+    match role {
+        "enterprise" => Some(SealKind::Enterprise),
+        "legal_person" => Some(SealKind::LegalPerson),
+        "personal" => Some(SealKind::Personal { index: 1 }),
+        _ => None,
+    }
+}
+
+/// The folder of this process's lab documents under the system's temp dir (removed by
+/// [`StaffLab::shutdown`]).
+fn lab_dir_path() -> PathBuf {
+    std::env::temp_dir().join(format!("bidseal-staff-lab-{}", std::process::id()))
+}
+
+/// [`lab_dir_path`], created.
+fn lab_dir() -> Result<PathBuf, FlowError> {
+    let dir = lab_dir_path();
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        lab_err(
+            "E_LAB_IO",
+            format!("无法创建平台测试工作目录 {}：{e}", dir.display()),
+        )
+    })?;
+    Ok(dir)
+}
+
+/// Writes the one-page lab document (A4, Chinese text, a frame where the seal goes) at `path`.
+fn write_lab_document(path: &Path) -> Result<(), FlowError> {
+    let [x, y, w, h] = LAB_SEAL_RECT;
+    let frame =
+        bidseal_bid::compose::page::PdfRect::from_xywh(x as f32, y as f32, w as f32, h as f32);
+    bidseal_bid::compose::page::one_page_pdf(
+        "平台测试签章样张",
+        &["BidSeal 平台测试台生成，仅用于测试扫码签章流程，不是投标文件"],
+        &[(frame, "签章位置")],
+    )
+    .and_then(|bytes| bidseal_bid::fsio::write_atomic(path, &bytes))
+    .map_err(|e| {
+        lab_err(
+            "E_LAB_IO",
+            format!("无法生成平台测试样张 {}：{e}", path.display()),
+        )
+    })
+}
+
+/// The seal's place on the lab document: x, y, width, height in points (42 mm square).
+const LAB_SEAL_RECT: [f64; 4] = [380.0, 420.0, 119.0, 119.0];
 
 /// The desktop side of a lab run: shows the QR (to the console) and hands its payload to a
 /// simulated phone process, as a camera would read it.
@@ -937,7 +1209,7 @@ mod tests {
     }
 
     #[test]
-    fn a_delay_keeps_the_order_of_frames_and_logs_only_sizes() {
+    fn a_delay_holds_both_directions_keeps_the_order_of_frames_and_logs_only_sizes() {
         let f = LabRelayFault::default();
         *lock(&f.mode) = Some(LabFault::RelayDelay { ms: 100 });
         let mut last = Duration::ZERO;
@@ -952,11 +1224,13 @@ mod tests {
                 other => panic!("frame {i}: {other:?}"),
             }
         }
-        // The phone's frames are not held (see on_frame).
-        assert!(matches!(
-            frame_after(&f, Role::Phone, 0),
-            FaultAction::Forward(_)
-        ));
+        // The phone's frames are held too, in their own order.
+        let first = frame_after(&f, Role::Phone, 0);
+        let second = frame_after(&f, Role::Phone, 1);
+        match (first, second) {
+            (FaultAction::Delay(a, _), FaultAction::Delay(b, _)) => assert!(b > a),
+            other => panic!("phone frames: {other:?}"),
+        }
         let log = lock(&f.log);
         assert!(log
             .iter()
@@ -989,6 +1263,21 @@ mod tests {
         let _ = std::fs::create_dir_all(dir.join("world").join("phone"));
         assert!(DemoWorld::at(&dir).is_none(), "no tender, no project");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_certificates_with_a_seal_can_seal_in_the_lab() {
+        assert_eq!(seal_kind_of_role("enterprise"), Some(SealKind::Enterprise));
+        assert_eq!(
+            seal_kind_of_role("legal_person"),
+            Some(SealKind::LegalPerson)
+        );
+        assert_eq!(
+            seal_kind_of_role("personal"),
+            Some(SealKind::Personal { index: 1 })
+        );
+        assert_eq!(seal_kind_of_role("colleague"), None);
+        assert_eq!(seal_kind_of_role("Enterprise"), None);
     }
 
     #[test]

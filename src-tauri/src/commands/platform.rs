@@ -12,6 +12,7 @@
 
 use super::project::{new_project, project_err, ProjectView};
 use super::scan::{ScanTasks, ScanUpdate, WindowPresenter};
+use super::staff::StaffState;
 use super::CommandError;
 use bidseal_bid::platform_docs::CompanyRef;
 use bidseal_bid::project::BidProject;
@@ -121,12 +122,15 @@ fn open(project_path: &str) -> Result<BidProject, CommandError> {
 }
 
 /// The project's platform (`platform`, else the one the project noted, else
-/// `BIDSEAL_PLATFORM_URL`) and its session state.
+/// `BIDSEAL_PLATFORM_URL`, else the 平台测试 lab's platform — the first run's) and its session
+/// state.
 #[tauri::command]
 pub async fn platform_status(
+    staff: tauri::State<'_, StaffState>,
     project_path: String,
     platform: String,
 ) -> Result<PlatformStatus, CommandError> {
+    let lab_platform = staff.platform_url().await;
     let dir = PathBuf::from(&project_path);
     let url = Some(platform.trim().to_string())
         .filter(|u| !u.is_empty())
@@ -136,6 +140,7 @@ pub async fn platform_status(
                 .flatten()
         })
         .or_else(|| std::env::var(PLATFORM_ENV).ok())
+        .or(lab_platform)
         .unwrap_or_default();
     if url.is_empty() || project_path.is_empty() {
         return Ok(PlatformStatus {

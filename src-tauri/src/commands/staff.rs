@@ -17,18 +17,25 @@ use std::sync::Arc;
 use tauri::ipc::Channel;
 use tokio::sync::Mutex;
 
-/// The window's lab, and why the demo world's co-signing service did not start (if it did not).
+/// The window's lab, and why the demo world's co-signing service or platform did not start
+/// (if one did not).
 #[derive(Default, Clone)]
-pub struct StaffState(Arc<Mutex<Option<StaffLab>>>, Arc<Mutex<Option<String>>>);
+pub struct StaffState(
+    Arc<Mutex<Option<StaffLab>>>,
+    Arc<Mutex<Option<String>>>,
+    Arc<Mutex<Option<String>>>,
+);
 
 impl StaffState {
     /// First run: with a demo world (`BIDSEAL_DEMO_DIR`), opens the lab over it and starts its
-    /// relay and co-signing service in the background (stopped with the window).
+    /// relay, co-signing service and reference platform (data in the demo folder's
+    /// `platform/`) in the background (stopped with the window). A platform that does not
+    /// start leaves the rest running.
     pub fn start_demo(&self) {
         let Some(demo) = DemoWorld::from_env() else {
             return;
         };
-        let (lab, error) = (self.0.clone(), self.1.clone());
+        let (lab, error, platform_error) = (self.0.clone(), self.1.clone(), self.2.clone());
         tauri::async_runtime::spawn(async move {
             let started = async {
                 let mut new = StaffLab::new(Path::new(&demo.world), &cli_binary())?;
@@ -38,10 +45,26 @@ impl StaffState {
             }
             .await;
             match started {
-                Ok(new) => *lab.lock().await = Some(new),
+                Ok(mut new) => {
+                    let data = Path::new(&demo.dir).join("platform");
+                    if let Err(e) = new.start_platform(Some(&data)).await {
+                        *platform_error.lock().await = Some(format!("[{}] {e}", e.code()));
+                    }
+                    *lab.lock().await = Some(new)
+                }
                 Err(e) => *error.lock().await = Some(format!("[{}] {e}", e.code())),
             }
         });
+    }
+
+    /// The lab's reference platform URL while it runs — the first run's (deskplat: the
+    /// default platform of 同步诚信库, 上传 and 从交易平台新建).
+    pub async fn platform_url(&self) -> Option<String> {
+        self.0
+            .lock()
+            .await
+            .as_ref()
+            .and_then(|lab| lab.platform_url())
     }
 
     /// Stops every service of the lab (window closing) without waiting: dropping the lab closes
@@ -107,12 +130,8 @@ pub async fn staff_service(
         ("relay", false) => lab.stop_relay().await,
         ("cosign", true) => lab.start_cosign().await.map(drop).map_err(flow_err)?,
         ("cosign", false) => lab.stop_cosign().await,
-        ("platform", _) => {
-            return Err(flow_err(FlowError::NotBuilt {
-                feature: "参考交易平台（crates/platform 尚未构建）",
-                issue: 13,
-            }))
-        }
+        ("platform", true) => lab.start_platform(None).await.map(drop).map_err(flow_err)?,
+        ("platform", false) => lab.stop_platform().await,
         _ => {
             return Err(CommandError::coded(
                 "E_LAB_SERVICE",
@@ -138,15 +157,19 @@ pub async fn start_staff_run(
     if lab.lock().await.is_none() {
         return Err(no_lab());
     }
-    tauri::async_runtime::spawn(async move {
-        let guard = lab.lock().await;
-        if let Some(lab) = guard.as_ref() {
-            let sink = move |e: LabEvent| {
-                // The window may be gone; the run ends on its own time-outs.
-                let _ = events.send(e);
-            };
-            lab.run(flow, &cert, answer, fault, &sink).await;
-        }
+    // A thread of its own driven by the app's runtime: sealing holds the PDF reader (not
+    // `Send`) across the scan's awaits, as the project view's sealing does.
+    std::thread::spawn(move || {
+        tauri::async_runtime::block_on(async move {
+            let guard = lab.lock().await;
+            if let Some(lab) = guard.as_ref() {
+                let sink = move |e: LabEvent| {
+                    // The window may be gone; the run ends on its own time-outs.
+                    let _ = events.send(e);
+                };
+                lab.run(flow, &cert, answer, fault, &sink).await;
+            }
+        })
     });
     Ok(())
 }
@@ -161,6 +184,10 @@ pub struct FirstRunView {
     pub cosign_url: Option<String>,
     /// Why it is not running, when it failed.
     pub cosign_error: Option<String>,
+    /// The reference platform (none while starting or if it failed).
+    pub platform_url: Option<String>,
+    /// Why it is not running, when it failed.
+    pub platform_error: Option<String>,
 }
 
 /// The first-run guide's facts (none without `BIDSEAL_DEMO_DIR`).
@@ -171,20 +198,21 @@ pub async fn first_run(
     let Some(demo) = DemoWorld::from_env() else {
         return Ok(None);
     };
-    let cosign_url = match state.0.lock().await.as_ref() {
-        Some(lab) => lab
-            .view()
-            .await
-            .services
-            .into_iter()
-            .find(|s| s.name == "cosign")
-            .and_then(|s| s.url),
-        None => None,
+    let services = match state.0.lock().await.as_ref() {
+        Some(lab) => lab.view().await.services,
+        None => Vec::new(),
     };
-    let cosign_error = state.1.lock().await.clone();
+    let url_of = |name: &str| {
+        services
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.url.clone())
+    };
     Ok(Some(FirstRunView {
+        cosign_url: url_of("cosign"),
+        platform_url: url_of("platform"),
         demo,
-        cosign_url,
-        cosign_error,
+        cosign_error: state.1.lock().await.clone(),
+        platform_error: state.2.lock().await.clone(),
     }))
 }

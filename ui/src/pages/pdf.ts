@@ -4,16 +4,28 @@
  * screen first, then the ones around them, then thumbnails). The worker is bundled (no
  * network); eval is off (the window's CSP has no 'unsafe-eval').
  */
-import { AnnotationMode, GlobalWorkerOptions, getDocument, type PDFDocumentProxy } from "pdfjs-dist";
+import { AnnotationMode, GlobalWorkerOptions, PDFWorker, getDocument, type PDFDocumentProxy } from "pdfjs-dist";
 import workerUrl from "pdfjs-dist/build/pdf.worker.min.mjs?url";
 
 GlobalWorkerOptions.workerSrc = workerUrl;
 
 export type PdfDoc = PDFDocumentProxy;
 
+// One worker for every document of the window's life: started ahead of the first document
+// ([`warmPdfWorker`], when a project that is not composed yet opens) so that the first bid
+// PDF does not wait for the worker's script, and not started again for each new composition
+// or sealing (a document's `destroy` leaves a worker it was given alone).
+let worker: PDFWorker | null = null;
+
+/** Starts pdf.js's worker if it is not running (idempotent). */
+export function warmPdfWorker(): PDFWorker {
+  if (!worker || worker.destroyed) worker = new PDFWorker({ name: "bidseal-pages" });
+  return worker;
+}
+
 /** Opens a PDF from its bytes (the buffer is handed to the worker). */
 export function openPdf(bytes: ArrayBuffer): Promise<PdfDoc> {
-  return getDocument({ data: new Uint8Array(bytes), isEvalSupported: false, disableFontFace: false, useSystemFonts: false }).promise;
+  return getDocument({ data: new Uint8Array(bytes), worker: warmPdfWorker(), isEvalSupported: false, disableFontFace: false, useSystemFonts: false }).promise;
 }
 
 /** Renders page `index` (0-based) of `doc` into a new canvas at `scale` px/pt (times the

@@ -131,6 +131,34 @@ pub fn toc_pages(entries: usize) -> usize {
     entries.div_ceil(TOC_LINES_PER_PAGE).max(1)
 }
 
+/// The grid of a two-column form table (label | value) of `rows` rows of `row_h` from `top`
+/// down, `width` wide with the value column at `col`; returns its bottom.
+fn label_value_grid(
+    d: &mut PageDraft,
+    top: f32,
+    rows: usize,
+    row_h: f32,
+    col: f32,
+    width: f32,
+) -> f32 {
+    let bottom = top - rows as f32 * row_h;
+    d.frame(
+        PdfRect {
+            x1: MARGIN,
+            y1: bottom,
+            x2: MARGIN + width,
+            y2: top,
+        },
+        0.8,
+    );
+    d.line(col, bottom, col, top, 0.5);
+    for i in 1..rows {
+        let ly = top - i as f32 * row_h;
+        d.line(MARGIN, ly, MARGIN + width, ly, 0.5);
+    }
+    bottom
+}
+
 fn seal_field(d: &mut PageDraft<'_>, x: f32, y: f32, label: &str, name: &str) -> PdfRect {
     // Keep the whole line inside the right margin.
     let total = d.font().width(label, 13.0) + d.font().width(name, 13.0);
@@ -221,21 +249,7 @@ pub fn bid_letter<'f>(
         d.text(MARGIN + 6.0, base, 12.0, Align::Left, label);
         d.text(col + 6.0, base, 12.0, Align::Left, value);
     }
-    let bottom = top - rows.len() as f32 * row_h;
-    d.frame(
-        PdfRect {
-            x1: MARGIN,
-            y1: bottom,
-            x2: MARGIN + width,
-            y2: top,
-        },
-        0.8,
-    );
-    d.line(col, bottom, col, top, 0.5);
-    for i in 1..rows.len() {
-        let ly = top - i as f32 * row_h;
-        d.line(MARGIN, ly, MARGIN + width, ly, 0.5);
-    }
+    let bottom = label_value_grid(&mut d, top, rows.len(), row_h, col, width);
 
     let x = d.width / 2.0 - 10.0 * MM;
     let mut y = bottom - 30.0 * MM;
@@ -295,21 +309,7 @@ pub fn bidder_profile<'f>(mut d: PageDraft<'f>, p: &ProjectFile, date: &str) -> 
             lines.first().map(String::as_str).unwrap_or(""),
         );
     }
-    let bottom = top - rows.len() as f32 * row_h;
-    d.frame(
-        PdfRect {
-            x1: MARGIN,
-            y1: bottom,
-            x2: MARGIN + width,
-            y2: top,
-        },
-        0.8,
-    );
-    d.line(col, bottom, col, top, 0.5);
-    for i in 1..rows.len() {
-        let ly = top - i as f32 * row_h;
-        d.line(MARGIN, ly, MARGIN + width, ly, 0.5);
-    }
+    let bottom = label_value_grid(&mut d, top, rows.len(), row_h, col, width);
     let x = d.width / 2.0 - 10.0 * MM;
     let y = bottom - 35.0 * MM;
     let seal = seal_field(&mut d, x, y, "投标人（盖单位章）：", &b.name);

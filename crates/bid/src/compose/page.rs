@@ -178,3 +178,39 @@ impl<'f> PageDraft<'f> {
         page
     }
 }
+
+/// A one-page A4 PDF for short documents (the staff lab's test page): `title` centred at the
+/// top, `lines` centred under it, and stroked `frames`, each with a caption under it.
+pub fn one_page_pdf(
+    title: &str,
+    lines: &[&str],
+    frames: &[(PdfRect, &str)],
+) -> std::io::Result<Vec<u8>> {
+    let font = CjkFont::builtin().map_err(std::io::Error::other)?;
+    let mut doc = printpdf::PdfDocument::new(title);
+    let font_id = doc.add_font(font.parsed());
+    let mut page = PageDraft::a4(&font, font_id);
+    let mut y = A4.1 - 90.0;
+    page.text(A4.0 / 2.0, y, 18.0, Align::Center, title);
+    for line in lines {
+        y -= 26.0;
+        page.text(A4.0 / 2.0, y, 10.0, Align::Center, line);
+    }
+    for (rect, caption) in frames {
+        page.frame(*rect, 0.5);
+        page.text(
+            (rect.x1 + rect.x2) / 2.0,
+            rect.y1 - 16.0,
+            9.0,
+            Align::Center,
+            caption,
+        );
+    }
+    let opts = printpdf::PdfSaveOptions {
+        subset_fonts: true,
+        ..Default::default()
+    };
+    Ok(doc
+        .with_pages(vec![page.finish()])
+        .save(&opts, &mut Vec::new()))
+}
