@@ -59,6 +59,17 @@ fn main() {
             commands::staff::staff_service,
             commands::staff::start_staff_run,
             commands::staff::first_run,
+            // 交易平台 (deskplat)
+            commands::platform::platform_status,
+            commands::platform::start_platform_login,
+            commands::platform::start_library_sync,
+            commands::platform::integrity_records,
+            commands::platform::cite_records,
+            commands::platform::start_bid_upload,
+            commands::platform::withdraw_platform_bid,
+            commands::platform::platform_receipts,
+            commands::platform::platform_tenders,
+            commands::platform::new_project_from_platform,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

@@ -7,6 +7,9 @@ use anyhow::{Context, Result};
 use bidseal_bid::project::BidProject;
 use bidseal_workflow::library_sync::{sync_library, SyncReport};
 use bidseal_workflow::platform_client::{PlatformClient, PlatformClientError};
+use bidseal_workflow::platform_flow::{
+    login_by_scan, now_unix, resume_session, LoginStep, SavedSession, SESSION_SECS,
+};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,29 +55,20 @@ pub fn open_project(dir: &Path) -> Result<BidProject> {
     BidProject::open(dir).map_err(|e| super::exit::coded(e.code(), e))
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Logs in to the platform for `project`: a saved session if still alive, else `--password`,
 /// else scan login (QR as PNG + payload on stderr, like the other scans).
 pub async fn login(args: &PlatformLoginArgs, project: &BidProject) -> Result<PlatformClient> {
-    let mut client = PlatformClient::new(&args.platform).map_err(platform_err)?;
     let dir = project.dir();
-    if client.load_session(dir, now_unix()) {
-        match client.refresh_me().await {
-            Ok(()) => return Ok(client),
-            Err(PlatformClientError::SessionExpired) => {
-                eprintln!("保存的登录已过期，重新登录…");
-                client.forget_session(dir);
-            }
-            Err(e) => return Err(platform_err(e)),
-        }
+    match resume_session(&args.platform, dir)
+        .await
+        .map_err(platform_err)?
+    {
+        SavedSession::Alive(client) => return Ok(client),
+        SavedSession::Expired => eprintln!("保存的登录已过期，重新登录…"),
+        SavedSession::Absent => {}
     }
     if let Some(password) = &args.password {
+        let mut client = PlatformClient::new(&args.platform).map_err(platform_err)?;
         let login = args
             .login
             .clone()
@@ -89,42 +83,46 @@ pub async fn login(args: &PlatformLoginArgs, project: &BidProject) -> Result<Pla
             .login_password(&login, password)
             .await
             .map_err(platform_err)?;
-    } else {
-        let start = client.scan_login_start().await.map_err(platform_err)?;
-        let qr_dir = args
-            .qr_dir
-            .clone()
-            .unwrap_or_else(|| dir.join("work").join("qr"));
-        std::fs::create_dir_all(&qr_dir)
-            .with_context(|| format!("无法创建目录 {}", qr_dir.display()))?;
-        match bidseal_scan::QrPayload::parse(&start.qr)
-            .and_then(|p| bidseal_scan::qr::render_png(&p))
-        {
-            Ok(png) => {
-                let path = qr_dir.join(format!("qr-login-{}.png", start.id));
-                if bidseal_scan::qr::write_atomic(&path, &png).is_ok() {
-                    eprintln!("二维码（扫码登录）：{}", path.display());
-                }
-            }
-            Err(e) => eprintln!("二维码图片无法生成（{e}），请用下面的扫码内容"),
-        }
-        eprintln!("扫码内容：{}", start.qr);
-        eprintln!(
-            "请用手机扫码登录交易平台（{} 前有效）",
-            bidseal_workflow::report::format_beijing(start.expires_at)
-        );
         client
-            .scan_login_wait(&start.id, &mut |state| match state {
-                "scanned" => eprintln!("已扫码，请在手机上确认登录…"),
-                "done" => eprintln!("扫码登录成功"),
-                _ => {}
-            })
-            .await
+            .save_session(dir, now_unix() + SESSION_SECS)
             .map_err(platform_err)?;
+        return Ok(client);
     }
-    client
-        .save_session(dir, now_unix() + 8 * 3600)
-        .map_err(platform_err)?;
+    let qr_dir = args
+        .qr_dir
+        .clone()
+        .unwrap_or_else(|| dir.join("work").join("qr"));
+    std::fs::create_dir_all(&qr_dir)
+        .with_context(|| format!("无法创建目录 {}", qr_dir.display()))?;
+    let bidder = project.file().bidder.credit_code.clone();
+    let client = login_by_scan(
+        &args.platform,
+        dir,
+        &bidder,
+        "login",
+        &mut |step| match step {
+            LoginStep::Qr(payload) => {
+                match bidseal_scan::qr::render_png(&payload) {
+                    Ok(png) => {
+                        let path = qr_dir.join(format!("qr-login-{}.png", payload.expires_at));
+                        if bidseal_scan::qr::write_atomic(&path, &png).is_ok() {
+                            eprintln!("二维码（扫码登录）：{}", path.display());
+                        }
+                    }
+                    Err(e) => eprintln!("二维码图片无法生成（{e}），请用下面的扫码内容"),
+                }
+                eprintln!("扫码内容：{}", payload.to_url());
+                eprintln!(
+                    "请用手机扫码登录交易平台（{} 前有效）",
+                    bidseal_workflow::report::format_beijing(payload.expires_at as i64)
+                );
+            }
+            LoginStep::Scanned(_) => eprintln!("已扫码，请在手机上确认登录…"),
+        },
+    )
+    .await
+    .map_err(platform_err)?;
+    eprintln!("扫码登录成功");
     Ok(client)
 }
 

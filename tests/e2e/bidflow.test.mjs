@@ -136,8 +136,9 @@ test("whole bidder flow in the window: new project → form → attachments → 
     assert.equal(await (await session.findElement(byTestId(`check-${key}`))).getAttribute("data-ok"), "true", `${key}: ${await (await session.findElement(byTestId(`check-${key}`))).getText()}`);
   }
   assert.equal(await (await session.findElement(byTestId("check-certificate"))).getAttribute("data-ok"), "null");
-  assert.equal(await (await session.findElement(byTestId("upload-platform"))).isEnabled(), false);
-  assert.match(await (await visible(session, "upload-note")).getText(), /平台上传尚未接入窗口.*bidseal upload/);
+  // 上传到交易平台 waits for 扫码登录 (no platform in this world: not logged in).
+  assert.equal(await (await session.findElement(byTestId("upload-start"))).isEnabled(), false);
+  assert.match(await (await visible(session, "platform-company")).getText(), /未登录/);
   await screenshot(session, "generate-checklist.png");
   const output = path.join(world.dir, "华夏投标文件.bsbid");
   await fill(session, "generate-output", output);

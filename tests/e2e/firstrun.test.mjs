@@ -4,6 +4,7 @@
 // succeeds with it. When the window closes nothing of it is left running.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -63,6 +64,12 @@ test("the reference platform of the demo world runs, and the login the guide giv
   assert.equal(answer.status, 200, `login ${login} at ${url}`);
   // Its data live in the demo folder (kept across runs).
   assert.ok(fs.existsSync(path.join(env.BIDSEAL_DEMO_DIR, "platform")), "platform data in the demo folder");
+  // It publishes the demo project's very tender (demo-world.sh issues it at the platform's
+  // fixed time), so the demo project can sync and upload there (deskplat).
+  const manifest = execFileSync("unzip", ["-p", path.join(env.BIDSEAL_DEMO_DIR, "tender.zip"), "tender.json"]);
+  const sha = crypto.createHash("sha256").update(manifest).digest("hex");
+  const tenders = await (await fetch(`${url}/api/v1/tenders`)).json();
+  assert.ok(tenders.some((t) => t.manifest_sha256 === sha), "the platform publishes the demo project's tender");
   await screenshot(session, "first-run-platform.png");
 });
 

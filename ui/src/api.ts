@@ -106,7 +106,11 @@ export type ScanUpdate =
   // Bidder: 生成标书 and 试解密 (deskbid).
   | { type: "bytes"; stage: string; done: number; total: number }
   | ({ type: "generated" } & GeneratedView)
-  | ({ type: "trial_decrypted" } & TrialView);
+  | ({ type: "trial_decrypted" } & TrialView)
+  // 交易平台 (deskplat).
+  | { type: "logged_in"; platform: string; company: CompanyRef | null }
+  | ({ type: "synced" } & SyncReport)
+  | ({ type: "uploaded" } & ReceiptView);
 
 /** A Rust update as an input of the scan machine. */
 export function toScanInput(u: ScanUpdate): ScanInput {
@@ -124,6 +128,10 @@ export function toScanInput(u: ScanUpdate): ScanInput {
       const failed = view.checks.filter((c) => c.startsWith("[未通过]"));
       return { type: "failed", code: "TRIAL_NOT_PASSED", message: failed.join("；") || view.checks.join("；") };
     }
+    return { type: "confirmed", result: view };
+  }
+  if (u.type === "logged_in" || u.type === "synced" || u.type === "uploaded") {
+    const { type: _type, ...view } = u;
     return { type: "confirmed", result: view };
   }
   if (u.type === "sealed") {
@@ -492,3 +500,99 @@ export interface FirstRunView {
 }
 
 export const firstRun = () => invoke<FirstRunView | null>("first_run");
+
+// ---- 交易平台 (deskplat): commands in src-tauri/src/commands/platform.rs ----
+
+export interface CompanyRef {
+  uscc: string;
+  name: string;
+}
+
+/** The project's platform and whether its saved session is alive. */
+export interface PlatformStatus {
+  url: string;
+  company: CompanyRef | null;
+  /** Why the platform could not be asked (offline…). */
+  error: CommandError | null;
+}
+
+export interface RecordLine {
+  id: string;
+  version: number;
+  kind: string;
+  title: string;
+  sha256: string;
+}
+
+/** What 同步诚信库 did (`library_sync::SyncReport`). */
+export interface SyncReport {
+  company: CompanyRef | null;
+  added: RecordLine[];
+  changed: RecordLine[];
+  removed: RecordLine[];
+  unchanged: number;
+  refused: { id: string; reason: string; kept_version: number | null }[];
+}
+
+/** A record kept in the project; `cited`: the bid manifest cites it. */
+export interface KeptRecord extends RecordLine {
+  cited: boolean;
+}
+
+/** A verified receipt (time in Beijing time). */
+export interface ReceiptView {
+  id: string;
+  action: "submit" | "replace" | "withdraw";
+  sequence: number;
+  tender_id: string;
+  project_id: string;
+  lot_id: string;
+  bidder_name: string;
+  bidder_uscc: string;
+  sha256: string;
+  size: number;
+  received_at: string;
+  path: string;
+}
+
+export interface PublishedTender {
+  id: string;
+  project_id: string;
+  project_name: string;
+  lot_id: string;
+  lot_name: string;
+  tenderer: string;
+  bid_deadline: number;
+  opening_time: number;
+  accepting_bids: boolean;
+  manifest_sha256: string;
+}
+
+export const platformStatus = (projectPath: string, platform: string) => invoke<PlatformStatus>("platform_status", { projectPath, platform });
+
+function platformScan(command: string, args: Record<string, unknown>): ScanStarter {
+  return (onInput) => {
+    const updates = new Channel<ScanUpdate>();
+    updates.onmessage = (u) => onInput(toScanInput(u));
+    return invoke<number>(command, { ...args, updates });
+  };
+}
+
+/** 扫码登录 to `platform` (the platform's QR in the scan dialog). */
+export const platformLoginScan = (projectPath: string, platform: string) => platformScan("start_platform_login", { projectPath, platform });
+/** 同步诚信库 by scan. */
+export const librarySyncScan = (projectPath: string, platform: string) => platformScan("start_library_sync", { projectPath, platform });
+export const integrityRecords = (projectPath: string) => invoke<KeptRecord[]>("integrity_records", { projectPath });
+export const citeRecords = (projectPath: string, ids: string[]) => invoke<KeptRecord[]>("cite_records", { projectPath, ids });
+
+/** 上传: `onUpdate` gets `bytes` updates then `uploaded` or `failed`. Returns the task id. */
+export function startBidUpload(projectPath: string, platform: string, bidFile: string, onUpdate: (u: ScanUpdate) => void) {
+  const updates = new Channel<ScanUpdate>();
+  updates.onmessage = onUpdate;
+  return invoke<number>("start_bid_upload", { projectPath, platform, bidFile, updates });
+}
+export const withdrawPlatformBid = (projectPath: string, platform: string) => invoke<ReceiptView>("withdraw_platform_bid", { projectPath, platform });
+export const platformReceipts = (projectPath: string) => invoke<ReceiptView[]>("platform_receipts", { projectPath });
+export const platformTenders = (platform: string) => invoke<PublishedTender[]>("platform_tenders", { platform });
+export const newProjectFromPlatform = (dir: string, platform: string, tenderId: string, platformCert: string) =>
+  invoke<ProjectView>("new_project_from_platform", { dir, platform, tenderId, platformCert });

@@ -15,7 +15,8 @@
 //! - [`report`]: the opening report (table, JSON, PDF) and Beijing time;
 //! - [`trust`]: the CA roots a PDF signature is checked against, and where they came from;
 //! - [`platform_client`], [`library_sync`], [`bid_upload`]: the trading platform — login,
-//!   同步诚信库, upload with a signed receipt;
+//!   同步诚信库, upload with a signed receipt; [`platform_flow`]: which platform, the saved
+//!   session, 扫码登录 with progress, published tenders (CLI and window);
 //! - [`staff_lab`]: the staff test console's services, simulated phones and faulted runs.
 
 pub mod about;
@@ -29,6 +30,7 @@ pub mod library_sync;
 pub mod opening_hall;
 pub mod phone_adapters;
 pub mod platform_client;
+pub mod platform_flow;
 pub mod project_flow;
 pub mod qr_files;
 pub mod relay;

@@ -2,7 +2,8 @@
 //! each against the platform certificate pinned in the project's tender package, keep them in
 //! the project's local SQLite (`PROJECT/integrity.sqlite`), and report what was added,
 //! changed and removed since the last sync. The bid manifest cites the kept records by id,
-//! version and SHA-256 ([`citations`]).
+//! version and SHA-256 ([`citations`]): all of them, until the bidder picks the ones to cite
+//! ([`set_cited`], the window's ticks); then exactly the picked ones still kept.
 //!
 //! Guarantees: a record is stored only if its signature verifies over its exact bytes with the
 //! pinned certificate, it names that certificate, it belongs to the logged-in company and its
@@ -73,7 +74,7 @@ pub struct RefusedRecord {
 }
 
 /// What a sync did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct SyncReport {
     /// The company logged in.
     pub company: Option<CompanyRef>,
@@ -116,7 +117,8 @@ fn open_store(project_dir: &Path) -> Result<Connection, PlatformClientError> {
              signature TEXT NOT NULL,
              synced_at INTEGER NOT NULL
          );
-         CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+         CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS cited (id TEXT PRIMARY KEY);",
     )
     .map_err(local)?;
     Ok(conn)
@@ -288,27 +290,100 @@ pub fn apply(
     Ok(report)
 }
 
+/// Whether the bidder has picked the records to cite (else every kept record is cited).
+const CHOICE_KEY: &str = "citation_choice";
+
 /// The records kept in `project_dir`, as the bid manifest cites them:
-/// `ID@vVERSION:sha256:HEX`, by id. Empty when the project was never synced.
+/// `ID@vVERSION:sha256:HEX`, by id — every kept record, or, once the bidder picked
+/// ([`set_cited`]), the picked ones still kept (a picked record removed by a sync is not
+/// cited; a changed one is cited at its kept version). Empty when the project was never
+/// synced.
 pub fn citations(project_dir: &Path) -> Result<Vec<String>, PlatformClientError> {
+    Ok(local_records(project_dir)?
+        .into_iter()
+        .filter(|r| r.cited)
+        .map(|r| format!("{}@v{}:sha256:{}", r.id, r.version, r.sha256))
+        .collect())
+}
+
+/// A record kept in the project, as the window lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeptRecordLine {
+    /// Record id.
+    pub id: String,
+    /// Version.
+    pub version: i64,
+    /// Kind, zh-CN.
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// SHA-256 of the signed bytes.
+    pub sha256: String,
+    /// Cited by the bid manifest ([`citations`]).
+    pub cited: bool,
+}
+
+/// The records kept in `project_dir`, by id, each with whether the bid cites it.
+pub fn local_records(project_dir: &Path) -> Result<Vec<KeptRecordLine>, PlatformClientError> {
     if !project_dir.join(STORE_FILE).exists() {
         return Ok(Vec::new());
     }
     let conn = open_store(project_dir)?;
+    let chosen: bool = conn
+        .query_row(
+            "SELECT 1 FROM sync_meta WHERE key = ?1",
+            params![CHOICE_KEY],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(local)?
+        .is_some();
     let mut stmt = conn
-        .prepare("SELECT id, version, sha256 FROM records ORDER BY id")
+        .prepare(
+            "SELECT r.id, r.version, r.kind, r.title, r.sha256, c.id IS NOT NULL
+             FROM records r LEFT JOIN cited c ON c.id = r.id ORDER BY r.id",
+        )
         .map_err(local)?;
     let rows = stmt
         .query_map([], |r| {
-            Ok(format!(
-                "{}@v{}:sha256:{}",
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?
-            ))
+            Ok(KeptRecordLine {
+                id: r.get(0)?,
+                version: r.get(1)?,
+                kind: kind_zh(&r.get::<_, String>(2)?),
+                title: r.get(3)?,
+                sha256: r.get(4)?,
+                cited: !chosen || r.get::<_, bool>(5)?,
+            })
         })
         .map_err(local)?;
     rows.collect::<Result<_, _>>().map_err(local)
+}
+
+/// The bidder picks the kept records the bid cites (replacing any earlier pick); an id that
+/// is not kept is refused (`E_RECORD_NOT_KEPT`) and nothing changes.
+pub fn set_cited(project_dir: &Path, ids: &[String]) -> Result<(), PlatformClientError> {
+    let mut conn = open_store(project_dir)?;
+    let kept = load_local(&conn)?;
+    if let Some(unknown) = ids.iter().find(|id| !kept.contains_key(*id)) {
+        return Err(PlatformClientError::Refused {
+            status: 0,
+            code: "E_RECORD_NOT_KEPT".into(),
+            message: format!("诚信库记录 {unknown} 不在本项目的本地库中，请先同步诚信库"),
+        });
+    }
+    let tx = conn.transaction().map_err(local)?;
+    tx.execute("DELETE FROM cited", []).map_err(local)?;
+    for id in ids {
+        tx.execute("INSERT OR IGNORE INTO cited (id) VALUES (?1)", params![id])
+            .map_err(local)?;
+    }
+    tx.execute(
+        "INSERT INTO sync_meta (key, value) VALUES (?1, '1')
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![CHOICE_KEY],
+    )
+    .map_err(local)?;
+    tx.commit().map_err(local)
 }
 
 /// One kept record's signed JSON and signature (for evaluators' cross-checks).
@@ -331,4 +406,69 @@ fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keep(dir: &Path, id: &str, version: i64) {
+        let conn = open_store(dir).expect("store");
+        conn.execute(
+            "INSERT INTO records (id, version, kind, title, sha256, record_json, signature, synced_at)
+             VALUES (?1, ?2, 'qualification', ?1, ?3, '{}', '', 0)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256",
+            params![id, version, format!("{id}{version}")],
+        )
+        .expect("insert");
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("bidseal-cite-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+
+    #[test]
+    fn every_kept_record_is_cited_until_the_bidder_picks_then_only_the_picked_ones() {
+        let dir = scratch("pick");
+        assert!(citations(&dir).expect("none").is_empty(), "never synced");
+        keep(&dir, "R1", 1);
+        keep(&dir, "R2", 3);
+        assert_eq!(
+            citations(&dir).expect("all"),
+            vec!["R1@v1:sha256:R11", "R2@v3:sha256:R23"]
+        );
+        set_cited(&dir, &["R2".into()]).expect("pick");
+        assert_eq!(citations(&dir).expect("one"), vec!["R2@v3:sha256:R23"]);
+        let lines = local_records(&dir).expect("lines");
+        assert_eq!(
+            lines
+                .iter()
+                .map(|l| (l.id.as_str(), l.cited))
+                .collect::<Vec<_>>(),
+            vec![("R1", false), ("R2", true)]
+        );
+        // A picked record changed by a sync is cited at its kept version; a new one is not
+        // picked by itself.
+        keep(&dir, "R2", 4);
+        keep(&dir, "R3", 1);
+        assert_eq!(citations(&dir).expect("kept"), vec!["R2@v4:sha256:R24"]);
+        // Picking nothing cites nothing (not "all").
+        set_cited(&dir, &[]).expect("none");
+        assert!(citations(&dir).expect("empty").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_pick_naming_a_record_that_is_not_kept_is_refused_and_changes_nothing() {
+        let dir = scratch("stranger");
+        keep(&dir, "R1", 1);
+        set_cited(&dir, &["R1".into()]).expect("pick");
+        let err = set_cited(&dir, &["R1".into(), "FORGED".into()]).expect_err("stranger");
+        assert_eq!(err.platform_code(), Some("E_RECORD_NOT_KEPT"));
+        assert_eq!(citations(&dir).expect("kept"), vec!["R1@v1:sha256:R11"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -442,7 +442,7 @@ impl OpeningHall {
     /// hall does not download its bid files. Always an error; nothing is fetched.
     pub fn fetch_from_platform(&self) -> Result<(), FlowError> {
         Err(FlowError::NotBuilt {
-            feature: "在桌面开标大厅中从交易平台获取投标文件（尚未接入；请用「载入投标文件」，或在交易平台网页的开标大厅开标）",
+            feature: "在桌面开标大厅中从交易平台获取投标文件（尚未接入：参考交易平台只列出收到的投标（GET /staff/tenders/ID/bids），还没有供工作人员下载投标文件的接口；请用「载入投标文件」，或在交易平台网页的开标大厅开标）",
             issue: 13,
         })
     }

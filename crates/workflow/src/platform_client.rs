@@ -63,9 +63,15 @@ pub enum PlatformClientError {
     /// The platform answered something we cannot read.
     #[error("交易平台应答无法识别（{0}），请确认平台地址与版本")]
     Protocol(String),
-    /// Scan login did not finish.
-    #[error("扫码登录未完成：{0}")]
-    ScanLogin(String),
+    /// Scan login did not finish (the phone refused, the QR expired, the certificate is not
+    /// bound to an account…); `code` is the platform's (`PLATFORM_CERT_NOT_BOUND`, …).
+    #[error("扫码登录未完成：{reason}")]
+    ScanLogin {
+        /// The platform's code, when it gave one.
+        code: Option<String>,
+        /// Why, zh-CN (what to do).
+        reason: String,
+    },
     /// Local files (session, store, receipts).
     #[error("本地文件读写失败：{0}")]
     Local(String),
@@ -82,7 +88,7 @@ impl PlatformClientError {
             PlatformClientError::Refused { .. } => "E_PLATFORM_REFUSED",
             PlatformClientError::BadSignature(_) => "E_PLATFORM_SIGNATURE",
             PlatformClientError::Protocol(_) => "E_PLATFORM_PROTOCOL",
-            PlatformClientError::ScanLogin(_) => "E_SCAN_LOGIN",
+            PlatformClientError::ScanLogin { .. } => "E_SCAN_LOGIN",
             PlatformClientError::Local(_) => "E_LOCAL_IO",
         }
     }
@@ -91,6 +97,7 @@ impl PlatformClientError {
     pub fn platform_code(&self) -> Option<&str> {
         match self {
             PlatformClientError::Refused { code, .. } => Some(code),
+            PlatformClientError::ScanLogin { code, .. } => code.as_deref(),
             _ => None,
         }
     }
@@ -153,6 +160,12 @@ pub struct ScanLoginState {
     /// Why, for rejected/expired.
     #[serde(default)]
     pub reason: Option<String>,
+    /// The platform's code, for rejected/expired (`PLATFORM_CERT_NOT_BOUND`, …).
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The phone's label, once scanned.
+    #[serde(default)]
+    pub device: Option<String>,
     /// The token, once, on done.
     #[serde(default)]
     pub token: Option<String>,
@@ -280,6 +293,35 @@ impl PlatformClient {
         read_json(resp).await
     }
 
+    /// GET `path` as bytes (retried), refused above `max` bytes (`E_TOO_LARGE`).
+    pub async fn get_bytes(&self, path: &str, max: u64) -> Result<Vec<u8>, PlatformClientError> {
+        let url = self.url(path);
+        let mut resp = self.send(Retry::Idempotent, |c| c.get(&url)).await?;
+        let too_large = || PlatformClientError::Refused {
+            status: 0,
+            code: "E_TOO_LARGE".into(),
+            message: format!("平台返回的文件超过 {max} 字节，已停止下载"),
+        };
+        if resp.content_length().is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| PlatformClientError::Offline {
+                url: self.base.clone(),
+                detail: transport_detail(&e),
+            })?
+        {
+            if out.len() as u64 + chunk.len() as u64 > max {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
     /// POST a JSON body to `path`.
     pub async fn post_json<B: Serialize, T: DeserializeOwned>(
         &self,
@@ -334,25 +376,35 @@ impl PlatformClient {
         Ok(())
     }
 
-    /// Starts a scan login (the platform's QR).
-    pub async fn scan_login_start(&mut self) -> Result<ScanLoginStart, PlatformClientError> {
+    /// Starts a scan login (the platform's QR); `purpose` is `login` or `sync_integrity`
+    /// (what the phone shows).
+    pub async fn scan_login_start(
+        &mut self,
+        purpose: &str,
+    ) -> Result<ScanLoginStart, PlatformClientError> {
         self.token = None;
-        self.post_json("/scan-login", &serde_json::json!({}), Retry::Once)
-            .await
+        self.post_json(
+            "/scan-login",
+            &serde_json::json!({ "purpose": purpose }),
+            Retry::Once,
+        )
+        .await
     }
 
-    /// Waits (long polls) until the scan login ends; sets the session on `done`.
-    /// `on_state` sees every state change (`scanned`, ...).
+    /// Waits (long polls, each returning when the state changes) until the scan login ends;
+    /// sets the session on `done`. `on_state` sees every state change (`scanned`, ...).
     pub async fn scan_login_wait(
         &mut self,
         id: &str,
-        on_state: &mut (dyn FnMut(&str) + Send),
+        on_state: &mut (dyn FnMut(&ScanLoginState) + Send),
     ) -> Result<(), PlatformClientError> {
-        let mut seen = String::new();
+        let mut seen = String::from("waiting");
         loop {
-            let st: ScanLoginState = self.get_json(&format!("/scan-login/{id}")).await?;
+            let st: ScanLoginState = self
+                .get_json(&format!("/scan-login/{id}?known={seen}&wait=25"))
+                .await?;
             if st.state != seen {
-                on_state(&st.state);
+                on_state(&st);
                 seen = st.state.clone();
             }
             match st.state.as_str() {
@@ -372,7 +424,10 @@ impl PlatformClient {
                             "手机端拒绝".into()
                         }
                     });
-                    return Err(PlatformClientError::ScanLogin(why));
+                    return Err(PlatformClientError::ScanLogin {
+                        code: st.code,
+                        reason: why,
+                    });
                 }
                 "waiting" | "scanned" => {}
                 other => {

@@ -549,6 +549,11 @@ impl StaffLab {
         Ok(url)
     }
 
+    /// The reference platform's URL while it runs (the bidder window's default platform).
+    pub fn platform_url(&self) -> Option<String> {
+        self.platform.as_ref().map(|p| p.url.clone())
+    }
+
     /// Stops the reference platform.
     pub async fn stop_platform(&mut self) {
         if let Some(service) = self.platform.take() {

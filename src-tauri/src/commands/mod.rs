@@ -16,6 +16,9 @@ pub mod bidform;
 pub mod generate;
 pub mod pages;
 
+// 交易平台: login, 同步诚信库, upload, tenders (deskplat).
+pub mod platform;
+
 use bidseal_relay::RelayHandle;
 use bidseal_workflow::about::AppInfo;
 use serde::Serialize;

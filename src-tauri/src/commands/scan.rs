@@ -133,6 +133,18 @@ pub enum ScanUpdate {
         /// `[通过]`/`[未通过]` lines, in order.
         checks: Vec<String>,
     },
+    // 交易平台 (deskplat).
+    /// 扫码登录 succeeded; the session is kept in the project.
+    LoggedIn {
+        /// The platform URL.
+        platform: String,
+        /// The logged-in company.
+        company: Option<bidseal_bid::platform_docs::CompanyRef>,
+    },
+    /// 同步诚信库 finished (refused records listed, their last good copy kept).
+    Synced(bidseal_workflow::library_sync::SyncReport),
+    /// 上传 finished: the verified receipt, kept in the project.
+    Uploaded(super::platform::ReceiptView),
 }
 
 /// The authenticated certificate as the window shows it.
@@ -201,11 +213,12 @@ impl WindowPresenter {
     }
 }
 
-impl ScanPresenter for WindowPresenter {
-    fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
-        let update = match qr::render_svg(payload) {
+impl WindowPresenter {
+    /// The QR update for `payload` (SVG by `bidseal_scan::qr`), named `operation`.
+    pub(crate) fn qr_update(operation: &str, payload: &QrPayload) -> ScanUpdate {
+        match qr::render_svg(payload) {
             Ok(svg) => ScanUpdate::Qr {
-                operation: op.as_str().into(),
+                operation: operation.into(),
                 svg,
                 expires_at: payload.expires_at,
             },
@@ -213,8 +226,13 @@ impl ScanPresenter for WindowPresenter {
                 code: e.code().into(),
                 message: e.to_string(),
             },
-        };
-        self.send(update);
+        }
+    }
+}
+
+impl ScanPresenter for WindowPresenter {
+    fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
+        self.send(Self::qr_update(op.as_str(), payload));
     }
 
     fn status(&mut self, line: &str) {

@@ -57,6 +57,16 @@ impl StaffState {
         });
     }
 
+    /// The lab's reference platform URL while it runs — the first run's (deskplat: the
+    /// default platform of 同步诚信库, 上传 and 从交易平台新建).
+    pub async fn platform_url(&self) -> Option<String> {
+        self.0
+            .lock()
+            .await
+            .as_ref()
+            .and_then(|lab| lab.platform_url())
+    }
+
     /// Stops every service of the lab (window closing) without waiting: dropping the lab closes
     /// the co-signing service's lifeline (its shell stops it) and the relay. A run in progress
     /// holds the lab; its services then end with this process (the lifeline closes at exit).
