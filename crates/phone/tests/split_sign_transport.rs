@@ -233,19 +233,21 @@ async fn joint_signatures_over_http_verify_and_every_use_is_logged() {
             .verify_prehash(d, sig)
             .expect("ordinary ECDSA P-256");
     }
+    // One line per grant (the decision, bound to digests, device and session), chained; a
+    // grant that ends in signatures writes no second line.
     let log = w.log();
-    assert_eq!(log.len(), 2, "one decision, one end: {log:?}");
+    assert_eq!(log.len(), 1, "one line per grant: {log:?}");
     assert_eq!(log[0].result, "OK");
     for d in &digests {
         assert!(log[0].detail.contains(&hex::encode(d)), "{}", log[0].detail);
     }
     assert!(log[0].detail.contains(&w.device.public_hex()));
     assert_eq!(log[0].session_id, "session-1");
-    assert_eq!(log[1].result, "OK");
-    for sig in &sigs {
-        let sig_hash = hex::encode(Sha256::digest(sig.to_der().as_bytes()));
-        assert!(log[1].detail.contains(&sig_hash), "{}", log[1].detail);
-    }
+    let sigs = w.sign(PIN, &digests).await.expect("a second grant");
+    assert_eq!(sigs.len(), 2);
+    let log = w.log();
+    assert_eq!(log.len(), 2, "two grants, two lines: {log:?}");
+    assert_eq!(log[1].prev_hash, log[0].hash, "chained");
     // The plain authorise route gives nothing for a split certificate.
     let refused = w
         .client()
@@ -473,13 +475,13 @@ async fn pin_lockout_disable_revoke_and_authorisation_end_stop_the_service_share
         .await
         .expect("revoke");
     assert_eq!(refusal(w.sign(PIN, &d).await).code(), "certificate_revoked");
-    // The share took part exactly once (the run between the undo and the lockout).
+    // The share took part exactly once (the run between the undo and the lockout): one line.
     let log = w.log();
     let used = log
         .iter()
         .filter(|e| e.result == "OK" && e.detail.contains("联合签名"))
         .count();
-    assert_eq!(used, 2, "{log:#?}");
+    assert_eq!(used, 1, "{log:#?}");
     for code in [
         "wrong_pin",
         "certificate_disabled",

@@ -515,7 +515,7 @@ async fn split_round(
             Some(m) if m.len() == grant.digests.len() => m,
             _ => {
                 let e = crate::key_split::KeySplitError::Message("消息个数或编码不符".into());
-                return end_of_use(&svc, &grant, Err(&e), at).map(|()| Err(protocol_refusal(&e)));
+                return log_failed_use(&svc, &grant, &e, at).map(|()| Err(protocol_refusal(&e)));
             }
         };
         let stage = std::mem::replace(&mut grant.stage, GrantStage::Granted);
@@ -530,7 +530,7 @@ async fn split_round(
                             replies.push(split::b64(&reply));
                         }
                         Err(e) => {
-                            return end_of_use(&svc, &grant, Err(&e), at)
+                            return log_failed_use(&svc, &grant, &e, at)
                                 .map(|()| Err(protocol_refusal(&e)))
                         }
                     }
@@ -547,20 +547,15 @@ async fn split_round(
             }
             (DeviceRoute::SplitSignFinish, GrantStage::Answered(states)) => {
                 let mut replies = Vec::with_capacity(messages.len());
-                let mut signatures = Vec::with_capacity(messages.len());
                 for (state, message) in states.into_iter().zip(&messages) {
                     match state.finish(&grant.share, message) {
-                        Ok((done, signature)) => {
-                            replies.push(split::b64(&done));
-                            signatures.push(signature);
-                        }
+                        Ok((done, _signature)) => replies.push(split::b64(&done)),
                         Err(e) => {
-                            return end_of_use(&svc, &grant, Err(&e), at)
+                            return log_failed_use(&svc, &grant, &e, at)
                                 .map(|()| Err(protocol_refusal(&e)))
                         }
                     }
                 }
-                end_of_use(&svc, &grant, Ok(&signatures), at)?;
                 Ok(Ok(SplitRound {
                     token: String::new(),
                     messages: replies,
@@ -573,11 +568,14 @@ async fn split_round(
     answer(outcome)
 }
 
-/// Logs the end of one grant: the signatures' hashes, or the failure code.
-fn end_of_use(
+/// Logs a grant whose joint protocol failed (a `KEYSPLIT_*` code: a changed or replayed
+/// message, a modified app). A grant that ends in signatures writes nothing more: its one log
+/// line is the decision, which already names the digests, device and nonce it was for — one
+/// line per grant, as for every other operation (docs/key-split.md).
+fn log_failed_use(
     svc: &Service,
     grant: &super::split::PendingGrant,
-    result: Result<&[p256::ecdsa::Signature], &crate::key_split::KeySplitError>,
+    error: &crate::key_split::KeySplitError,
     at: i64,
 ) -> Result<(), &'static str> {
     let digests = grant
@@ -586,20 +584,6 @@ fn end_of_use(
         .map(|(d, _)| hex::encode(d))
         .collect::<Vec<_>>()
         .join(", ");
-    let (code, detail) = match result {
-        Ok(signatures) => (
-            "OK",
-            format!(
-                "联合签名完成：摘要 [{digests}]，签名 SHA-256 [{}]",
-                signatures
-                    .iter()
-                    .map(|s| hex::encode(Sha256::digest(s.to_der().as_bytes())))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ),
-        Err(e) => (e.code(), format!("联合签名失败：摘要 [{digests}]")),
-    };
     svc.book
         .lock()
         .map_err(|_| "状态锁损坏")?
@@ -607,8 +591,8 @@ fn end_of_use(
             &grant.cert_id,
             &grant.who,
             &grant.context,
-            code,
-            &detail,
+            error.code(),
+            &format!("联合签名失败：摘要 [{digests}]"),
             at,
         )
         .map_err(|_| "状态写入失败")

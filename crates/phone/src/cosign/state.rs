@@ -887,8 +887,9 @@ impl CosignBook {
         })
     }
 
-    /// Logs the end of one use of a split share (the joint result, or why it failed), chained
-    /// like every other entry.
+    /// Logs a use of a split share whose joint protocol failed after its grant (the
+    /// `KEYSPLIT_*` code), chained like every other entry. A successful use adds no line: its
+    /// grant's line is the record.
     pub fn log_split_use(
         &mut self,
         id: &str,
