@@ -275,6 +275,14 @@ enum AdminCommand {
         /// 证书编号 / certificate id
         cert: String,
     },
+    /// 为换机（证书未同步、新手机或恢复）签发一次性验证码：新手机凭它与 PIN 刷新密钥分量，旧手机的分量随即失效 / issue a new-phone (key refresh) code
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world refresh-code ent-huaxia"
+    )]
+    RefreshCode {
+        /// 证书编号 / certificate id
+        cert: String,
+    },
     /// 设置员工授权截止时间 / set the staff authorisation end
     #[command(
         after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world authorise-until colleague-wang 2026-12-31T18:00:00+08:00"
@@ -694,6 +702,7 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
         AdminCommand::Revoke { cert } => (cert, AdminAction::Revoke),
         AdminCommand::Unlock { cert } => (cert, AdminAction::Unlock),
         AdminCommand::ResetCode { cert } => (cert, AdminAction::IssueResetCode),
+        AdminCommand::RefreshCode { cert } => (cert, AdminAction::IssueRefreshCode),
         AdminCommand::AuthoriseUntil { cert, until } => (
             cert,
             AdminAction::SetAuthorisationEnd {
