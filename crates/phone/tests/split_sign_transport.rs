@@ -568,3 +568,80 @@ async fn the_decrypt_part_comes_only_after_the_opening_time_and_for_the_tenders_
     );
     assert!(log.iter().any(|e| e.result == "before_opening_time"));
 }
+
+/// 换机 over the API, attacked: a begin whose signature is not by the device the body names, a
+/// body changed after signing, rounds signed by a stranger or by the old phone, a garbage round
+/// (the refresh is then gone), a round before the begin's token exists. Only the new phone's own
+/// signed calls continue the refresh it began.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_is_begun_and_continued_only_by_the_new_device_it_names() {
+    use bidseal_phone::cosign::split::RefreshBegun;
+    let w = world().await;
+    let admin = CosignClient::new(&w.url).expect("client");
+    let code = admin
+        .admin(TOKEN, "legal-zhang", &AdminAction::IssueRefreshCode)
+        .await
+        .expect("code")
+        .expect("a code");
+    let new_device = DeviceKey::generate();
+    let stranger = DeviceKey::generate();
+    let begin = serde_json::to_vec(&serde_json::json!({
+        "code": code, "pin": PIN, "new_device": new_device.public_hex(),
+    }))
+    .expect("json");
+    // Signed by another key than the one named, or changed after signing: refused before the
+    // code is looked at (the code stays valid, nothing is logged).
+    let (status, body) = w
+        .post(&stranger, DeviceRoute::SplitRefresh, &begin, |_| {})
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["refusal"]["code"], "device_not_recognised", "{body}");
+    let (status, _) = w
+        .post(&new_device, DeviceRoute::SplitRefresh, &begin, |b| {
+            let s = String::from_utf8_lossy(b).replace(PIN, "135790");
+            *b = s.into_bytes();
+        })
+        .await;
+    assert_eq!(status, 403);
+    assert!(w.log().iter().all(|e| !e.operation.starts_with("换机")));
+    // The real begin.
+    let (status, body) = w
+        .post(&new_device, DeviceRoute::SplitRefresh, &begin, |_| {})
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let begun: RefreshBegun = serde_json::from_value(body).expect("begun");
+    let seal: ServiceShare = {
+        let mut s = zeroize::Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(begun.seal_share.expose(), s.as_mut()).expect("hex");
+        s
+    };
+    let share = w.open(&seal).expect("the backup opens");
+    let refresh_id = hex::decode(&begun.refresh_id).expect("hex");
+    let (_phone, hello) =
+        bidseal_phone::key_split::PhoneRefresh::start(share, &refresh_id).expect("start");
+    let round = serde_json::to_vec(&SplitRound {
+        token: begun.token.clone(),
+        messages: vec![b64(&hello)],
+    })
+    .expect("json");
+    // A stranger or the old phone cannot continue it.
+    for device in [&stranger, &w.device] {
+        let (status, body) = w
+            .post(device, DeviceRoute::SplitRefreshRound, &round, |_| {})
+            .await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["refusal"]["code"], "device_not_recognised", "{body}");
+    }
+    // The finish before the round is out of order: refused, and the refresh is gone.
+    let (status, body) = w
+        .post(&new_device, DeviceRoute::SplitRefreshFinish, &round, |_| {})
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = w
+        .post(&new_device, DeviceRoute::SplitRefreshRound, &round, |_| {})
+        .await;
+    assert_eq!(status, 403, "single use: {body}");
+    assert_eq!(body["refusal"]["code"], "invalid_request", "{body}");
+    // Nothing changed: the old phone still signs (the refresh never finished).
+    assert!(w.sign(PIN, &[digest("still mine")]).await.is_ok());
+}
