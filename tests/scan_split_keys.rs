@@ -167,7 +167,7 @@ async fn auth_seal_opening_decrypt_and_session_mode_with_split_keys() {
             "{sign_decision}"
         );
     }
-    assert!(log[4]["detail"]
+    assert!(log[2]["detail"]
         .as_str()
         .unwrap_or("")
         .contains(&hex(&tender.digest().0)));

@@ -171,6 +171,14 @@ impl CosignClient {
             .http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if matches!(
+            route,
+            DeviceRoute::SplitRefreshRound | DeviceRoute::SplitRefreshFinish
+        ) {
+            // A refresh round is a DKG's worth of proofs on the service (seconds in a debug
+            // build, more under load): more time than a signing round.
+            call = call.timeout(Duration::from_secs(90));
+        }
         if let Some(device) = &self.device {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             for (name, value) in device.sign_call(route, cert_id, now, &request).headers() {
