@@ -16,6 +16,11 @@ fn bin() -> &'static str {
 fn bidseal(args: &[&str]) -> Output {
     Command::new(bin())
         .args(args)
+        // `phone init` takes its split keys from the test key pool (docs/key-split.md).
+        .env(
+            bidseal_phone::provision::TEST_KEY_POOL_ENV,
+            bidseal_phone::provision::test_key_pool_dir(),
+        )
         .stdin(Stdio::null())
         .output()
         .expect("the bidseal binary built by cargo runs")

@@ -1,7 +1,9 @@
 //! `bidseal demo --out DIR` as a real process, then everything it leaves checked with
 //! independent tools (pdfsig, pyHanko, openssl, zbarimg); and `bidseal open` at the hall with
 //! real processes for the co-signing service and the phone (`bidseal phone ...`), including
-//! a revoked certificate and the opening-time lock.
+//! a revoked certificate and the opening-time lock. The phones' keys are split between phone and
+//! co-signing service (docs/key-split.md) except the one `-plain` certificate, whose key lets
+//! openssl open the bid file; afterwards no file, output or log holds a split key whole.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,7 +13,8 @@ use std::sync::OnceLock;
 const BIDSEAL: &str = env!("CARGO_BIN_EXE_bidseal");
 const BID: &str = "bid/投标文件.bidseal";
 const SEALED: &str = "sealed/投标文件.pdf";
-const RECIPIENTS: [&str; 3] = ["ent-huaxia", "colleague-wang", "colleague-liu"];
+const PLAIN: &str = bidseal_phone::pki::PLAIN_CERT_ID;
+const PIN: &str = "123456";
 
 fn tools_dir() -> PathBuf {
     PathBuf::from(
@@ -47,8 +50,15 @@ fn demo_run() -> &'static (PathBuf, bool, String) {
         let base = std::env::temp_dir().join(format!("bidseal-demo-e2e-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let out = base.join("demo");
-        let res = run(Command::new(BIDSEAL).args(["demo", "--out"]).arg(&out));
+        // The phones' split keys come from the test key pool (docs/key-split.md).
+        let res = run(Command::new(BIDSEAL).args(["demo", "--out"]).arg(&out).env(
+            bidseal_phone::provision::TEST_KEY_POOL_ENV,
+            bidseal_phone::provision::test_key_pool_dir(),
+        ));
         let log = String::from_utf8_lossy(&res.stderr).into_owned();
+        // Kept for the leak search (hall test): what the demo printed is an output too.
+        let _ = std::fs::write(base.join("demo.stdout.log"), &res.stdout);
+        let _ = std::fs::write(base.join("demo.stderr.log"), &res.stderr);
         assert!(
             out.join("README.txt").exists(),
             "bidseal demo left no README.txt: {log}"
@@ -121,57 +131,60 @@ fn demo_leaves_results_anyone_can_check_without_bidseal() {
         assert!(readme.contains(&name), "README.txt does not list {name}");
     }
 
-    // openssl opens the bid file with each recipient's key; the manifest signature verifies
-    // against the test CAs; the package's PDF is the sealed one.
+    // openssl opens the bid file with the `-plain` recipient's key (the other two recipients'
+    // keys are split: the demo opened with them by scan, see the report below); the manifest
+    // signature verifies against the test CAs; the package's PDF is the sealed one.
     let pki = dir.join("phones/pki");
-    for id in RECIPIENTS {
-        let zip = dir.join(format!("openssl-{id}.zip"));
-        run_ok(
-            Command::new("openssl")
-                .args(["cms", "-decrypt", "-inform", "DER", "-in"])
-                .arg(dir.join(BID))
-                .arg("-recip")
-                .arg(pki.join(format!("{id}.pem")))
-                .arg("-inkey")
-                .arg(pki.join(format!("{id}.key.pem")))
-                .arg("-out")
-                .arg(&zip),
-        );
-        let part = |name: &str| run_ok(Command::new("unzip").arg("-p").arg(&zip).arg(name)).stdout;
-        assert_eq!(
-            part("投标文件.pdf"),
-            sealed,
-            "{id}: packaged PDF is the sealed one"
-        );
-        let p7s = dir.join(format!("{id}.p7s"));
-        let manifest = dir.join(format!("{id}.manifest.json"));
-        std::fs::write(&p7s, part("manifest.p7s")).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(&manifest, part("manifest.json")).unwrap_or_else(|e| panic!("{e}"));
-        run_ok(
-            Command::new("openssl")
-                .args([
-                    "cms", "-verify", "-inform", "DER", "-binary", "-purpose", "any", "-in",
-                ])
-                .arg(&p7s)
-                .arg("-content")
-                .arg(&manifest)
-                .arg("-CAfile")
-                .arg(pki.join("trust.pem"))
-                .args(["-out", "/dev/null"]),
-        );
-    }
-    // A non-recipient's key does not open it.
+    let id = PLAIN;
+    let zip = dir.join(format!("openssl-{id}.zip"));
+    run_ok(
+        Command::new("openssl")
+            .args(["cms", "-decrypt", "-inform", "DER", "-in"])
+            .arg(dir.join(BID))
+            .arg("-recip")
+            .arg(pki.join(format!("{id}.pem")))
+            .arg("-inkey")
+            .arg(pki.join(format!("{id}.key.pem")))
+            .arg("-out")
+            .arg(&zip),
+    );
+    let part = |name: &str| run_ok(Command::new("unzip").arg("-p").arg(&zip).arg(name)).stdout;
+    assert_eq!(
+        part("投标文件.pdf"),
+        sealed,
+        "{id}: packaged PDF is the sealed one"
+    );
+    let p7s = dir.join(format!("{id}.p7s"));
+    let manifest = dir.join(format!("{id}.manifest.json"));
+    std::fs::write(&p7s, part("manifest.p7s")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&manifest, part("manifest.json")).unwrap_or_else(|e| panic!("{e}"));
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "cms", "-verify", "-inform", "DER", "-binary", "-purpose", "any", "-in",
+            ])
+            .arg(&p7s)
+            .arg("-content")
+            .arg(&manifest)
+            .arg("-CAfile")
+            .arg(pki.join("trust.pem"))
+            .args(["-out", "/dev/null"]),
+    );
+    // A stranger's key does not open it.
+    let scratch = dir.parent().unwrap_or(dir).join("stranger");
+    std::fs::create_dir_all(&scratch).unwrap_or_else(|e| panic!("{e}"));
+    let (key, cert) = bidseal_testkit::self_signed(&scratch, "stranger", "/CN=陌生人", 30);
     let out = run(Command::new("openssl")
         .args(["cms", "-decrypt", "-inform", "DER", "-in"])
         .arg(dir.join(BID))
         .arg("-recip")
-        .arg(pki.join("ent-jiangnan.pem"))
+        .arg(&cert)
         .arg("-inkey")
-        .arg(pki.join("ent-jiangnan.key.pem"))
+        .arg(&key)
         .args(["-out", "/dev/null"]));
     assert!(
         !out.status.success(),
-        "another company's key must not open the bid"
+        "a stranger's key must not open the bid"
     );
 
     // The PDF report reads back in Chinese.
@@ -236,6 +249,16 @@ impl Drop for Killed {
     }
 }
 
+/// A file (appended to) for a child's output: logs are searched for keys too.
+fn log_file(path: &Path) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(Stdio::from)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// `bidseal phone serve-cosign` on 127.0.0.1, as its own process.
 fn cosign(state: &Path) -> (Killed, String) {
     let mut child = Command::new(BIDSEAL)
@@ -251,7 +274,9 @@ fn cosign(state: &Path) -> (Killed, String) {
         .arg("--platform-cert")
         .arg(state.parent().unwrap_or(state).join("platform.pem"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log_file(
+            &state.parent().unwrap_or(state).join("cosign.stderr.log"),
+        ))
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
     let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
@@ -306,8 +331,13 @@ fn open_with_phone(
         .args(["--cosign", cosign_url, "--pin", "123456", "--cert", cert])
         .arg("--platform-cert")
         .arg(dir.join("platform.pem")));
-    let _ = phone;
-    for _ in lines.by_ref() {}
+    std::fs::write(
+        work.join("phone.log"),
+        [phone.stdout.as_slice(), &phone.stderr].concat(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let rest: Vec<String> = lines.by_ref().map_while(Result::ok).collect();
+    std::fs::write(work.join("open.stderr.log"), rest.join("\n")).unwrap_or_else(|e| panic!("{e}"));
     let status = hall.wait().unwrap_or_else(|e| panic!("{e}"));
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&report).unwrap_or_default()).unwrap_or_default();
@@ -334,9 +364,9 @@ fn hall_opens_by_scan_with_real_processes_and_says_why_a_bid_fails() {
         Command::new(BIDSEAL)
             .args(["phone", "admin", "--cosign", &url, "--state"])
             .arg(dir.join("phones"))
-            .args(["revoke", "colleague-liu"]),
+            .args(["revoke", "colleague-wang"]),
     );
-    let (ok, report) = open_with_phone(dir, &url, "colleague-liu", &pinned, "liu");
+    let (ok, report) = open_with_phone(dir, &url, "colleague-wang", &pinned, "wang");
     assert!(!ok);
     let failed: Vec<&serde_json::Value> = report[0]["checks"]
         .as_array()
@@ -353,8 +383,43 @@ fn hall_opens_by_scan_with_real_processes_and_says_why_a_bid_fails() {
         .arg(dir.join("cli-nopin")));
     assert!(!out.status.success());
 
-    // Last: a colleague opens it: exit 0, every check passed.
-    let (ok, report) = open_with_phone(dir, &url, "colleague-wang", &pinned, "wang");
+    // Last: the enterprise certificate (split key: joint ECDH between the phone process and
+    // the service process) opens it: exit 0, every check passed.
+    let (ok, report) = open_with_phone(dir, &url, "ent-huaxia", &pinned, "huaxia");
     assert!(ok, "{report:#}");
     assert_eq!(report[0]["passed"], serde_json::Value::Bool(true));
+
+    // After the whole demo (auth, seals in session mode, generate, trial decryption, openings)
+    // and these openings by real processes: no file, output or log under the demo's folder
+    // (its world, bid, hall work, QR images, reports, saved stdout/stderr of every process)
+    // holds the whole key of any split certificate, in any encoding.
+    let world = dir.join("phones");
+    let base = dir.parent().unwrap_or(dir);
+    let traces = bidseal_phone::provision::whole_key_traces_in(&world, PIN, &[base])
+        .unwrap_or_else(|e| panic!("leak search: {e}"));
+    assert!(traces.is_empty(), "after the demo: {traces:?}");
+    assert!(base.join("demo.stderr.log").exists() && dir.join("cli-huaxia/phone.log").exists());
+    // The search finds a key that is there: the enterprise key, base64 inside a log line.
+    let holder = bidseal_phone::provision::WorldKeyHolder::load(&world, PIN, "ent-huaxia")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let planted = tempfile_dir(base, "planted");
+    let whole = holder
+        .whole_key_for_leak_search()
+        .unwrap_or_else(|e| panic!("{e}"));
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode([&[4u8][..], &whole[..]].concat());
+    std::fs::write(planted.join("leak.log"), format!("debug: key={text}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let traces = bidseal_phone::provision::whole_key_traces_in(&world, PIN, &[&planted])
+        .unwrap_or_else(|e| panic!("leak search: {e}"));
+    assert_eq!(traces.len(), 1, "{traces:?}");
+}
+
+fn tempfile_dir(base: &Path, name: &str) -> PathBuf {
+    let d = base.with_file_name(format!(
+        "{}-{name}",
+        base.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
+    d
 }

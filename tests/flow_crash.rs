@@ -14,8 +14,8 @@ use bidseal_bid::bidfile::{
     BidderIds, MANIFEST_FORMAT,
 };
 use bidseal_cms::cert::{Certificate, TrustStore};
-use bidseal_cms::envelope::LocalKeyAgreement;
-use bidseal_cms::signed_data::{LocalKeySigner, SignRequest, Signer};
+use bidseal_cms::signed_data::{SignRequest, Signer};
+use bidseal_phone::provision::WorldKeyHolder;
 use flow_support::fresh_dir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,9 +45,16 @@ fn output(dir: &Path) -> PathBuf {
     dir.join("out").join("bid.bidseal")
 }
 
-/// One complete generation with the bidder's key held locally (the phone's part is not what
-/// is being crashed here: the write is).
+/// One complete generation with the bidder's key shares held locally (the phone's part is not
+/// what is being crashed here: the write is).
 fn write_once(dir: &Path, tag: &str) {
+    write_once_then(dir, tag, || {});
+}
+
+/// [`write_once`], calling `before_write` once the manifest is signed (the joint signature
+/// with the split key's shares is not what is being crashed), just before the bid file is
+/// written.
+fn write_once_then(dir: &Path, tag: &str, before_write: impl FnOnce()) {
     let leaf = cert(dir, "ent-huaxia");
     let files = inputs(dir);
     let manifest = BidManifest {
@@ -73,12 +80,9 @@ fn write_once(dir: &Path, tag: &str) {
         created_at: tag.into(),
     };
     let bytes = manifest.to_bytes().unwrap_or_else(|e| panic!("{e}"));
-    let signer = LocalKeySigner::from_files(
-        &pki(dir, "ent-huaxia.key.pem"),
-        &pki(dir, "ent-huaxia.pem"),
-        &[],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    // The world's keys are split: both shares held here sign jointly (docs/key-split.md).
+    let signer = WorldKeyHolder::load(&dir.join("world"), flow_support::PIN, "ent-huaxia")
+        .unwrap_or_else(|e| panic!("{e}"));
     let chain = signer.certificate_chain().to_vec();
     let attrs = manifest_signed_attributes(&bytes, chain.clone(), SystemTime::now())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -110,6 +114,7 @@ fn write_once(dir: &Path, tag: &str) {
         ],
         ukm: None,
     };
+    before_write();
     write_bid_file(&output(dir), &inputs, &trust, &chain, SystemTime::now())
         .unwrap_or_else(|e| panic!("[{}] {e}", e.code()));
 }
@@ -118,11 +123,14 @@ fn write_once(dir: &Path, tag: &str) {
 #[ignore = "child process of kill_9_during_generation_leaves_previous_output_and_inputs_identical"]
 fn crash_child_writes_bid_file() {
     let dir = std::env::var(CHILD_ENV).unwrap_or_else(|_| panic!("run by the parent test only"));
-    std::fs::write(started_marker(Path::new(&dir)), b"").unwrap_or_else(|e| panic!("{e}"));
-    write_once(Path::new(&dir), "new");
+    let dir = Path::new(&dir);
+    write_once_then(dir, "new", || {
+        std::fs::write(started_marker(dir), b"").unwrap_or_else(|e| panic!("{e}"));
+    });
 }
 
-/// Written by the child when its start-up is over, just before the generation.
+/// Written by the child when its start-up and the manifest signature are over, just before
+/// the bid file is written.
 fn started_marker(dir: &Path) -> PathBuf {
     dir.join("child-started")
 }
@@ -173,11 +181,8 @@ fn opens_and_names_recipients(dir: &Path, what: &str) {
         .collect();
     expected.sort();
     assert_eq!(named, expected, "{what}: recipients carried in the file");
-    let agreement = LocalKeyAgreement::from_pem_files(
-        &pki(dir, "colleague-liu.pem"),
-        &pki(dir, "colleague-liu.key.pem"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let agreement = WorldKeyHolder::load(&dir.join("world"), flow_support::PIN, "colleague-liu")
+        .unwrap_or_else(|e| panic!("{e}"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -212,8 +217,7 @@ fn leftovers(dir: &Path, marker: &str) -> Vec<String> {
 #[test]
 fn kill_9_during_generation_leaves_previous_output_and_inputs_identical() {
     let dir = fresh_dir("crash");
-    bidseal_phone::provision::init_test_world(&dir.join("world"), "123456", 1000)
-        .unwrap_or_else(|e| panic!("{e}"));
+    flow_support::init_world(&dir.join("world"));
     std::fs::create_dir_all(dir.join("in")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(dir.join("out")).unwrap_or_else(|e| panic!("{e}"));
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;

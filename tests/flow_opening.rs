@@ -1,7 +1,9 @@
 //! The hall's verification says exactly why a bid fails. Bid files are crafted here the way an
 //! attacker or a broken tool would make them (package written by hand, then encrypted), and
-//! opened with a recipient key held locally: the scan is not what is being tested here (see
-//! flow_bidfile.rs for the same checks reached through the phone).
+//! opened by a recipient held locally: the scan is not what is being tested here (see
+//! flow_bidfile.rs for the same checks reached through the phone). The world's keys are split
+//! (docs/key-split.md): signer and recipient are `WorldKeyHolder`s running the joint protocols
+//! with both shares in this process.
 
 mod flow_support;
 
@@ -11,8 +13,9 @@ use bidseal_bid::bidfile::{
 };
 use bidseal_bid::opening::{open_bid_file, BidOpeningReport, HallContext};
 use bidseal_cms::cert::{Certificate, TrustStore};
-use bidseal_cms::envelope::{encrypt_file, LocalKeyAgreement, RecipientSet};
-use bidseal_cms::signed_data::{LocalKeySigner, SignRequest, Signer};
+use bidseal_cms::envelope::{encrypt_file, RecipientSet};
+use bidseal_cms::signed_data::{SignRequest, Signer};
+use bidseal_phone::provision::WorldKeyHolder;
 use flow_support::{copy, fresh_dir, repo_path};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,13 +31,9 @@ impl Pki {
         Certificate::from_pem(&std::fs::read(self.path(&format!("{id}.pem"))).unwrap_or_default())
             .unwrap_or_else(|e| panic!("{e}"))
     }
-    fn signer(&self, id: &str) -> LocalKeySigner {
-        LocalKeySigner::from_files(
-            &self.path(&format!("{id}.key.pem")),
-            &self.path(&format!("{id}.pem")),
-            &[],
-        )
-        .unwrap_or_else(|e| panic!("{e}"))
+    fn signer(&self, id: &str) -> WorldKeyHolder {
+        WorldKeyHolder::load(&self.0.join("world"), flow_support::PIN, id)
+            .unwrap_or_else(|e| panic!("{id}: {e}"))
     }
     fn trust(&self) -> TrustStore {
         let mut t = TrustStore::new();
@@ -46,8 +45,7 @@ impl Pki {
 
 fn setup(name: &str) -> Pki {
     let dir = fresh_dir(name);
-    bidseal_phone::provision::init_test_world(&dir.join("world"), "123456", 1000)
-        .unwrap_or_else(|e| panic!("{e}"));
+    flow_support::init_world(&dir.join("world"));
     Pki(dir)
 }
 
@@ -78,7 +76,7 @@ fn manifest(pki: &Pki, parts: Vec<BidPart>) -> BidManifest {
     }
 }
 
-async fn sign(signer: &LocalKeySigner, bytes: &[u8]) -> Vec<u8> {
+async fn sign(signer: &WorldKeyHolder, bytes: &[u8]) -> Vec<u8> {
     let attrs = manifest_signed_attributes(
         bytes,
         signer.certificate_chain().to_vec(),
@@ -126,11 +124,7 @@ async fn open_with_signature(
     let recipients = RecipientSet::new(vec![pki.cert("ent-huaxia")], SystemTime::now())
         .unwrap_or_else(|e| panic!("{e}"));
     encrypt_file(&zip, &bid, &recipients, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
-    let agreement = LocalKeyAgreement::from_pem_files(
-        &pki.path("ent-huaxia.pem"),
-        &pki.path("ent-huaxia.key.pem"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let agreement = pki.signer("ent-huaxia");
     let hall = HallContext {
         accepted: pki.trust(),
         expected_project: project(),

@@ -12,6 +12,11 @@ fn a_newcomer_runs_the_whole_bidder_flow_by_hand() {
     let out = Command::new("bash")
         .arg(script)
         .env("BIDSEAL", env!("CARGO_BIN_EXE_bidseal"))
+        // `phone init` takes its split keys from the test key pool (docs/key-split.md).
+        .env(
+            bidseal_phone::provision::TEST_KEY_POOL_ENV,
+            bidseal_phone::provision::test_key_pool_dir(),
+        )
         .output()
         .unwrap_or_else(|e| panic!("bash {script}: {e}"));
     let log = String::from_utf8_lossy(&out.stderr);

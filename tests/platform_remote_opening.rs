@@ -33,9 +33,14 @@ fn demo() -> &'static Path {
         let base = std::env::temp_dir().join(format!("bidseal-remote-open-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let out = base.join("demo");
+        // The phones' split keys come from the test key pool (docs/key-split.md).
         let res = Command::new(bin())
             .args(["demo", "--out"])
             .arg(&out)
+            .env(
+                bidseal_phone::provision::TEST_KEY_POOL_ENV,
+                bidseal_phone::provision::test_key_pool_dir(),
+            )
             .output()
             .expect("run bidseal demo");
         assert!(

@@ -25,6 +25,10 @@ async fn site() -> Site {
         .args(["phone", "init"])
         .arg(&world)
         .args(["--pin", PIN, "--kdf-iterations", "1000"])
+        .env(
+            bidseal_phone::provision::TEST_KEY_POOL_ENV,
+            bidseal_phone::provision::test_key_pool_dir(),
+        )
         .output()
         .expect("phone init");
     assert!(out.status.success());

@@ -46,6 +46,10 @@ fn test_pki_is_accepted_by_openssl_and_carries_the_credit_code() {
         .args(["phone", "init"])
         .arg(&dir.0)
         .args(["--kdf-iterations", "1000"])
+        .env(
+            bidseal_phone::provision::TEST_KEY_POOL_ENV,
+            bidseal_phone::provision::test_key_pool_dir(),
+        )
         .output()
         .unwrap();
     assert!(
@@ -63,6 +67,7 @@ fn test_pki_is_accepted_by_openssl_and_carries_the_credit_code() {
         "staff-li",
         "colleague-wang",
         "colleague-liu",
+        bidseal_phone::pki::PLAIN_CERT_ID,
         "ent-jiangnan",
     ] {
         let (ok, text) = openssl_text(
@@ -84,16 +89,19 @@ fn test_pki_is_accepted_by_openssl_and_carries_the_credit_code() {
             &pki.join(format!("{id}.pem")),
         );
         issuers.insert(issuer);
-        // The PKCS#8 key matches the certificate.
-        let (_, cert_pub) = openssl_text(
-            &["x509", "-noout", "-pubkey", "-in"],
-            &pki.join(format!("{id}.pem")),
-        );
-        let (_, key_pub) = openssl_text(
-            &["pkey", "-pubout", "-in"],
-            &pki.join(format!("{id}.key.pem")),
-        );
-        assert_eq!(cert_pub, key_pub, "{id}: key matches certificate");
+        // Only the `-plain` certificate has a key file (PKCS#8, matching the certificate);
+        // every other key is split between phone and co-signing service.
+        let key_file = pki.join(format!("{id}.key.pem"));
+        if id == bidseal_phone::pki::PLAIN_CERT_ID {
+            let (_, cert_pub) = openssl_text(
+                &["x509", "-noout", "-pubkey", "-in"],
+                &pki.join(format!("{id}.pem")),
+            );
+            let (_, key_pub) = openssl_text(&["pkey", "-pubout", "-in"], &key_file);
+            assert_eq!(cert_pub, key_pub, "{id}: key matches certificate");
+        } else {
+            assert!(!key_file.exists(), "{id}: a split key has no key file");
+        }
     }
     assert_eq!(issuers.len(), 2, "two different test CAs: {issuers:?}");
     let (ok, text) = openssl_text(
@@ -148,6 +156,6 @@ fn test_pki_is_accepted_by_openssl_and_carries_the_credit_code() {
         );
         count += 1;
     }
-    // 公章 ×2 companies, 法人章 + 法人手写签名, 私章 3 (李娜) + 1 each for 王芳, 刘洋, 赵磊.
-    assert_eq!(count, 2 + 2 + 3 + 3);
+    // 公章 ×2 companies, 法人章 + 法人手写签名, 私章 3 (李娜) + 1 each for 王芳, 刘洋, 陈静, 赵磊.
+    assert_eq!(count, 2 + 2 + 3 + 4);
 }

@@ -46,9 +46,6 @@ enum PhoneCommand {
         /// PIN 派生密钥的 PBKDF2 迭代次数（测试可用更少） / PBKDF2 iterations
         #[arg(long, default_value_t = bidseal_phone::key_seal::PIN_KDF_ITERATIONS)]
         kdf_iterations: u32,
-        /// 密钥拆分：每张证书的私钥由手机与协同签名服务联合生成，任何地方都没有完整私钥（不生成 pki/<id>.key.pem） / split every key between phone and co-signing service (docs/key-split.md)
-        #[arg(long)]
-        split_keys: bool,
     },
     /// 运行协同签名服务 / run the co-signing service
     #[command(
@@ -278,6 +275,14 @@ enum AdminCommand {
         /// 证书编号 / certificate id
         cert: String,
     },
+    /// 为换机（证书未同步、新手机或恢复）签发一次性验证码：新手机凭它与 PIN 刷新密钥分量，旧手机的分量随即失效 / issue a new-phone (key refresh) code
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world refresh-code ent-huaxia"
+    )]
+    RefreshCode {
+        /// 证书编号 / certificate id
+        cert: String,
+    },
     /// 设置员工授权截止时间 / set the staff authorisation end
     #[command(
         after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world authorise-until colleague-wang 2026-12-31T18:00:00+08:00"
@@ -297,8 +302,7 @@ pub fn run(args: PhoneArgs) -> Result<ExitCode> {
             dir,
             pin,
             kdf_iterations,
-            split_keys,
-        } => init(&dir, &pin, kdf_iterations, split_keys),
+        } => init(&dir, &pin, kdf_iterations),
         PhoneCommand::ServeCosign {
             listen,
             state,
@@ -359,8 +363,24 @@ fn phone_dir(dir: &Path) -> PathBuf {
     }
 }
 
-fn init(dir: &Path, pin: &str, kdf_iterations: u32, split_keys: bool) -> Result<ExitCode> {
-    let options = bidseal_phone::provision::InitOptions { split_keys };
+/// `phone init`'s options: the test key pool when a test harness names one
+/// ([`bidseal_phone::provision::TEST_KEY_POOL_ENV`]; said on stderr).
+pub fn init_options() -> bidseal_phone::provision::InitOptions {
+    let key_pool = std::env::var_os(bidseal_phone::provision::TEST_KEY_POOL_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    if let Some(pool) = &key_pool {
+        eprintln!(
+            "注意：使用测试密钥池 {}（{}，仅供自动化测试：各测试世界共用其中的密钥对）",
+            pool.display(),
+            bidseal_phone::provision::TEST_KEY_POOL_ENV
+        );
+    }
+    bidseal_phone::provision::InitOptions { key_pool }
+}
+
+fn init(dir: &Path, pin: &str, kdf_iterations: u32) -> Result<ExitCode> {
+    let options = init_options();
     let report = bidseal_phone::provision::init_test_world_with(dir, pin, kdf_iterations, options)?;
     crate::outln!("测试证书已生成：{}", report.dir.display());
     for (id, label) in &report.certificates {
@@ -682,6 +702,7 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
         AdminCommand::Revoke { cert } => (cert, AdminAction::Revoke),
         AdminCommand::Unlock { cert } => (cert, AdminAction::Unlock),
         AdminCommand::ResetCode { cert } => (cert, AdminAction::IssueResetCode),
+        AdminCommand::RefreshCode { cert } => (cert, AdminAction::IssueRefreshCode),
         AdminCommand::AuthoriseUntil { cert, until } => (
             cert,
             AdminAction::SetAuthorisationEnd {

@@ -19,6 +19,11 @@ pub fn bidseal(index_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bidseal"))
         .args(args)
         .env("BIDSEAL_INDEX", index_dir.join("index.sqlite"))
+        // `phone init` takes its split keys from the test key pool (docs/key-split.md).
+        .env(
+            bidseal_phone::provision::TEST_KEY_POOL_ENV,
+            bidseal_phone::provision::test_key_pool_dir(),
+        )
         .output()
         .expect("the bidseal binary built by cargo runs")
 }

@@ -19,6 +19,14 @@ export function cliPath(app = process.env.BIDSEAL_APP) {
   return bin;
 }
 
+// Split keys (docs/key-split.md): every `bidseal phone init` these tests run (worlds, the
+// first run's scripts/demo-world.sh) takes its key pairs from the test key pool beside the
+// binaries — a real DKG once per build instead of seven per world.
+if (!process.env.BIDSEAL_TEST_KEY_POOL) {
+  const bin = process.env.BIDSEAL_BIN ?? path.join(path.dirname(process.env.BIDSEAL_APP ?? ""), "bidseal");
+  process.env.BIDSEAL_TEST_KEY_POOL = path.join(path.dirname(bin), "test-key-pool");
+}
+
 /** Starts a server process and resolves with its http://127.0.0.1:PORT once printed. */
 function spawnServer(bin, args) {
   const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });

@@ -17,6 +17,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const PIN: &str = "123456";
+#[allow(unused_imports)]
+pub use bidseal_phone::pki::PLAIN_CERT_ID;
+
+/// `phone init` in this process: split keys from the test key pool (docs/key-split.md), the
+/// one `-plain` certificate with its key file.
+pub fn init_world(dir: &Path) {
+    let options = bidseal_phone::provision::InitOptions {
+        key_pool: Some(bidseal_phone::provision::test_key_pool_dir()),
+    };
+    bidseal_phone::provision::init_test_world_with(dir, PIN, 1000, options)
+        .unwrap_or_else(|e| panic!("phone init: {e}"));
+}
 
 pub struct World {
     pub dir: PathBuf,
@@ -35,8 +47,7 @@ impl World {
     pub async fn start(name: &str) -> World {
         let dir = fresh_dir(name);
         let world = dir.join("world");
-        bidseal_phone::provision::init_test_world(&world, PIN, 1000)
-            .unwrap_or_else(|e| panic!("phone init: {e}"));
+        init_world(&world);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("bind cosign: {e}"));

@@ -93,7 +93,9 @@ async function text(sel) {
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bidseal-platform-web-"));
   world = path.join(tmp, "world");
-  execFileSync(BIN, ["phone", "init", world, "--pin", PIN, "--kdf-iterations", "1000"], { stdio: "ignore" });
+  // Split keys from the test key pool beside the binary (docs/key-split.md).
+  const pool = path.join(path.dirname(BIN), "test-key-pool");
+  execFileSync(BIN, ["phone", "init", world, "--pin", PIN, "--kdf-iterations", "1000"], { stdio: "ignore", env: { ...process.env, BIDSEAL_TEST_KEY_POOL: pool } });
   relay = await startServer(["relay", "--listen", "127.0.0.1:0"], "relay");
   cosign = await startServer(["phone", "serve-cosign", "--listen", "127.0.0.1:0", "--state", world, "--platform-cert", path.join(world, "pki/platform.crt")], "cosign");
   platform = await startServer(["platform", "serve", "--listen", "127.0.0.1:0", "--data", path.join(tmp, "data"), "--demo-world", world, "--relay", relay], "platform");

@@ -227,5 +227,10 @@ pub fn login(base: &str, login: &str, password: &str) -> String {
 pub fn bidseal(home: &Path) -> Command {
     let mut c = Command::new(bin());
     c.env("BIDSEAL_INDEX", home.join("index.sqlite"));
+    // `phone init` takes its split keys from the test key pool (docs/key-split.md).
+    c.env(
+        bidseal_phone::provision::TEST_KEY_POOL_ENV,
+        bidseal_phone::provision::test_key_pool_dir(),
+    );
     c
 }

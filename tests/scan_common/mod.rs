@@ -136,20 +136,33 @@ pub struct World {
 }
 
 impl World {
+    /// A world of split keys (and the one `-plain` certificate) whose key pairs come from the
+    /// test key pool (`docs/key-split.md`: a real DKG once per build, not per world).
     pub fn new() -> Self {
-        Self::new_with(&[])
+        Self::init(true)
     }
 
-    /// A world whose `phone init` gets `init_args` too (e.g. `--split-keys`).
-    pub fn new_with(init_args: &[&str]) -> Self {
+    /// A world whose `phone init` runs a fresh DKG for every split certificate (as for a
+    /// person: no test key pool). Costs ~20 s of CPU in a debug build.
+    pub fn new_fresh_dkg() -> Self {
+        Self::init(false)
+    }
+
+    fn init(pooled: bool) -> Self {
         let dir = TempDir::new("scan");
-        let out = Command::new(bin())
-            .args(["phone", "init"])
+        let mut init = Command::new(bin());
+        init.args(["phone", "init"])
             .arg(&dir.0)
-            .args(["--pin", PIN, "--kdf-iterations", "1000"])
-            .args(init_args)
-            .output()
-            .expect("run phone init");
+            .args(["--pin", PIN, "--kdf-iterations", "1000"]);
+        if pooled {
+            init.env(
+                bidseal_phone::provision::TEST_KEY_POOL_ENV,
+                bidseal_phone::provision::test_key_pool_dir(),
+            );
+        } else {
+            init.env_remove(bidseal_phone::provision::TEST_KEY_POOL_ENV);
+        }
+        let out = init.output().expect("run phone init");
         assert!(
             out.status.success(),
             "phone init failed: {}",
@@ -431,15 +444,22 @@ pub fn openssl_ephemeral_key() -> OpensslKey {
     OpensslKey { dir: tmp, point }
 }
 
-/// ECDH computed by openssl with the certificate's private key (from the test PKI escrow)
-/// and the peer's public key.
-pub fn openssl_ecdh(cert_key_pem: &Path, peer: &OpensslKey) -> Vec<u8> {
-    let peer_pub = peer.dir.0.join("eph.pub.pem");
+/// ECDH computed by openssl from the ephemeral side: the ephemeral private key with the
+/// certificate's public key (a split certificate has no whole key to compute it the other way).
+pub fn openssl_ecdh_from_ephemeral(eph: &OpensslKey, cert_pem: &Path) -> Vec<u8> {
+    let public = eph.dir.0.join("cert.pub.pem");
+    let o = Command::new("openssl")
+        .args(["x509", "-pubkey", "-noout", "-in"])
+        .arg(cert_pem)
+        .output()
+        .expect("openssl x509");
+    assert!(o.status.success());
+    std::fs::write(&public, &o.stdout).expect("write public key");
     let o = Command::new("openssl")
         .args(["pkeyutl", "-derive", "-inkey"])
-        .arg(cert_key_pem)
+        .arg(eph.dir.0.join("eph.key"))
         .arg("-peerkey")
-        .arg(&peer_pub)
+        .arg(&public)
         .output()
         .expect("openssl pkeyutl -derive");
     assert!(

@@ -277,7 +277,7 @@ mod tests {
 
         // A real keystore whose seal file name tries to leave the folder.
         let world = tempfile::tempdir().unwrap();
-        crate::provision::init_test_world(world.path(), "123456", 1000).unwrap();
+        crate::provision::pooled_test_world(world.path()).unwrap();
         let phone = world.path().join("phone");
         let text = std::fs::read_to_string(phone.join(KEYSTORE_FILE)).unwrap();
         let hostile = text.replacen("\"file\": \"", "\"file\": \"../../", 1);

@@ -122,6 +122,10 @@ pub const BIDDER_COMPANY: &str = "华夏建设工程有限公司";
 /// Another company (certificate must not match the bidder).
 pub const OTHER_COMPANY: &str = "江南路桥集团有限公司";
 
+/// The id of the one non-split test certificate (its key is written whole to
+/// `pki/<id>.key.pem` for openssl interop tests; every other key is split).
+pub const PLAIN_CERT_ID: &str = "colleague-chen-plain";
+
 /// The standard test population (see the module doc).
 pub fn standard_specs() -> Result<Vec<LeafSpec>, PkiError> {
     let bidder = UnifiedSocialCreditCode::from_body("9111010871526726")?.to_string();
@@ -200,6 +204,18 @@ pub fn standard_specs() -> Result<Vec<LeafSpec>, PkiError> {
             1,
             730,
             0,
+        ),
+        // The one certificate whose key `phone init` keeps whole (`pki/<id>.key.pem`), for
+        // the interop tests where openssl itself must hold a recipient key.
+        leaf(
+            PLAIN_CERT_ID,
+            Colleague,
+            BIDDER_COMPANY,
+            &bidder,
+            Some("陈静"),
+            0,
+            730,
+            1,
         ),
         leaf(
             "expired-zhao",

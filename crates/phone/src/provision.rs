@@ -4,18 +4,24 @@
 //! ```text
 //! DIR/pki/ca-1.pem ca-2.pem trust.pem          test CA certificates (trust.pem = both)
 //! DIR/pki/ca-N.key.pem                          test CA keys (PKCS#8; test only)
-//! DIR/pki/<id>.pem <id>.chain.pem <id>.key.pem leaf, leaf+CA, PKCS#8 key (test escrow for
-//!                                              independent tools such as `openssl cms`)
+//! DIR/pki/<id>.pem <id>.chain.pem              leaf, leaf+CA of every certificate
+//! DIR/pki/colleague-chen-plain.key.pem          the one whole key (PKCS#8): the `-plain`
+//!                                              certificate, for openssl interop tests
 //! DIR/pki/platform.crt platform.key.pem        the world's trading-platform tender-signing
 //!                                              identity (`bidseal tender make --world DIR`)
-//! DIR/phone/keystore.json, DIR/phone/seals/*.png   what the phone carries (sealed keys)
+//! DIR/phone/keystore.json, DIR/phone/seals/*.png   what the phone carries (sealed shares)
 //! DIR/cosign/state.db, DIR/cosign/admin-token      what the co-signing service keeps
 //! ```
 //!
+//! Every certificate but the `-plain` one has a split key (密钥拆分, `docs/key-split.md`): a
+//! 2-party DKG between phone and service (both played here), a CSR signed jointly, the CA
+//! issues for the joint public key; the phone's share is sealed in the keystore, the service's
+//! share kept in `state.db`; no file holds the whole key ([`whole_key_traces`] checks).
+//!
 //! Guarantees: every file is written atomically; secrets (keys, token, state) are mode 0600 on
-//! Unix; the phone keystore holds each key only sealed under PIN + service share. The plain
-//! keys in `pki/` exist because independent validators need them in tests; the phone never
-//! reads them. It refuses to overwrite an existing `DIR/phone/keystore.json`.
+//! Unix; the phone keystore holds each key or share only sealed under PIN + service share. It
+//! refuses to overwrite an existing `DIR/phone/keystore.json`. Does not: run the DKG across
+//! two processes (init plays both parties in one process).
 
 use crate::cosign::device::DeviceKey;
 use crate::cosign::state::{write_atomic, CertRecord, CertShares, CosignBook};
@@ -118,12 +124,35 @@ pub fn init_test_world(
 }
 
 /// Options of [`init_test_world_with`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct InitOptions {
-    /// Make every certificate's key by the 2-party DKG between phone and service
-    /// (`docs/key-split.md`): no whole key is written anywhere, `pki/<id>.key.pem` does not
-    /// exist, the CA issues from a jointly signed CSR.
-    pub split_keys: bool,
+    /// Tests only: take each split certificate's pair of shares from this folder (made by a
+    /// real DKG the first time and kept; [`TEST_KEY_POOL_ENV`]) instead of running a DKG per
+    /// certificate and world. Every world still gets its own CAs, certificates (from a
+    /// jointly signed CSR), PIN, device key and sealed shares; only the key pairs repeat.
+    pub key_pool: Option<PathBuf>,
+}
+
+/// Environment variable with which a test harness hands `phone init` / `demo` a key pool
+/// ([`InitOptions::key_pool`]). Never set it for a world a person uses: its keys are shared
+/// with every other world made from the same pool, and the pool holds both shares.
+pub const TEST_KEY_POOL_ENV: &str = "BIDSEAL_TEST_KEY_POOL";
+
+/// The key pool folder of the running test binary or `bidseal` build:
+/// `<target>/<profile>/test-key-pool` (beside `deps/`). Tests only.
+#[doc(hidden)]
+pub fn test_key_pool_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
+    dir.join("test-key-pool")
+}
+
+/// True for the one certificate whose key stays whole (`-plain`, [`pki::PLAIN_CERT_ID`]).
+pub fn is_plain(id: &str) -> bool {
+    id.ends_with("-plain")
 }
 
 /// One certificate's key material as `init` hands it to the phone and the service.
@@ -135,14 +164,29 @@ struct KeyMaterial {
     service_share: Option<crate::key_split::KeyShare>,
 }
 
-/// Makes the key and certificate for `spec`: a key made by the CA, or (split) a DKG between
-/// the two parties, a jointly signed CSR and a certificate for the joint public key.
+fn split_err(e: crate::key_split::KeySplitError) -> PkiError {
+    PkiError::Key(format!("{}：{e}", e.code()))
+}
+
+/// A fresh DKG for `id` (both parties played here: `init` writes both sides' state).
+fn fresh_shares(
+    id: &str,
+) -> Result<(crate::key_split::KeyShare, crate::key_split::KeyShare), ProvisionError> {
+    let mut session = [0u8; 32];
+    OsRng.fill_bytes(&mut session);
+    let session = [&session[..], id.as_bytes()].concat();
+    Ok(crate::key_split::dkg_in_process(&session).map_err(split_err)?)
+}
+
+/// Makes the key and certificate for `spec`: a key made by the CA (the `-plain` certificate),
+/// or the two shares (a fresh DKG, or `pooled`), a jointly signed CSR and a certificate for
+/// the joint public key.
 fn key_material(
     ca: &TestCa,
     spec: &pki::LeafSpec,
-    split: bool,
+    pooled: Option<(crate::key_split::KeyShare, crate::key_split::KeyShare)>,
 ) -> Result<KeyMaterial, ProvisionError> {
-    if !split {
+    if is_plain(&spec.id) {
         let issued = ca.issue(spec)?;
         let phone_secret = issued
             .key_pkcs8
@@ -155,17 +199,22 @@ fn key_material(
         });
     }
     use sha2::Digest;
-    let split_err =
-        |e: crate::key_split::KeySplitError| PkiError::Key(format!("{}：{e}", e.code()));
-    let mut session = [0u8; 32];
-    OsRng.fill_bytes(&mut session);
-    let session = [&session[..], spec.id.as_bytes()].concat();
-    let (phone, service) = crate::key_split::dkg_in_process(&session).map_err(split_err)?;
+    let (phone, service) = match pooled {
+        Some(pair) => pair,
+        None => fresh_shares(&spec.id)?,
+    };
     let public = phone.public_key().map_err(split_err)?;
     let info = pki::request_info(spec, &public)?;
     let digest: [u8; 32] =
         sha2::Sha256::digest(der::Encode::to_der(&info).map_err(PkiError::from)?).into();
-    let sign_id = [b"bidseal/phone-init/csr/v1:".as_slice(), &session].concat();
+    let mut nonce = [0u8; 32];
+    OsRng.fill_bytes(&mut nonce);
+    let sign_id = [
+        b"bidseal/phone-init/csr/v1:".as_slice(),
+        &nonce,
+        spec.id.as_bytes(),
+    ]
+    .concat();
     let signature = crate::key_split::sign_in_process(&phone, &service, &sign_id, &digest)
         .map_err(split_err)?;
     let csr = pki::certificate_request(info, signature.to_der().as_bytes())?;
@@ -178,7 +227,153 @@ fn key_material(
     })
 }
 
-/// [`init_test_world`] with options (split keys).
+// ---------------------------------------------------------------- test key pool
+
+/// One pooled key: both shares, hex (test only; outside every world).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PooledKey {
+    phone: String,
+    service: String,
+}
+
+fn pool_file(pool: &Path, id: &str) -> PathBuf {
+    pool.join(format!("{id}.shares.json"))
+}
+
+fn read_pooled(
+    pool: &Path,
+    id: &str,
+) -> Option<(crate::key_split::KeyShare, crate::key_split::KeyShare)> {
+    use crate::key_split::{KeyShare, Side};
+    let bytes = zeroize::Zeroizing::new(std::fs::read(pool_file(pool, id)).ok()?);
+    let key: PooledKey = serde_json::from_slice(&bytes).ok()?;
+    let phone = zeroize::Zeroizing::new(hex::decode(&key.phone).ok()?);
+    let service = zeroize::Zeroizing::new(hex::decode(&key.service).ok()?);
+    let phone = KeyShare::from_secret_bytes(&phone, Side::Phone).ok()?;
+    let service = KeyShare::from_secret_bytes(&service, Side::Service).ok()?;
+    // A pool from another library version or a torn file is remade, never used.
+    (phone.public_key().ok()? == service.public_key().ok()?).then_some((phone, service))
+}
+
+/// Removes the pool's lock file when dropped.
+struct PoolLock(PathBuf);
+
+impl Drop for PoolLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Takes the pool's lock (a file made with `create_new`); a lock older than 10 minutes is a
+/// crashed holder's and is taken over.
+fn lock_pool(pool: &Path) -> Result<PoolLock, ProvisionError> {
+    let path = pool.join("lock");
+    let started = std::time::Instant::now();
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => return Ok(PoolLock(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let stale = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(600));
+                if stale || started.elapsed() > std::time::Duration::from_secs(900) {
+                    let _ = std::fs::remove_file(&path);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(source) => {
+                return Err(ProvisionError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// The results of key-making threads (a panicked thread is an error, not a panic here).
+fn join_all<T>(
+    jobs: Vec<std::thread::ScopedJoinHandle<'_, Result<T, ProvisionError>>>,
+) -> Vec<Result<T, ProvisionError>> {
+    jobs.into_iter()
+        .map(|job| {
+            job.join()
+                .unwrap_or_else(|_| Err(PkiError::Key("密钥生成线程异常退出".into()).into()))
+        })
+        .collect()
+}
+
+type SharePair = (crate::key_split::KeyShare, crate::key_split::KeyShare);
+
+/// The pooled pair of shares of every split certificate in `specs`: read from `pool`, the
+/// missing ones made once by a real DKG (on all cores) under the pool's lock and kept.
+fn pooled_shares(
+    pool: &Path,
+    specs: &[pki::LeafSpec],
+) -> Result<Vec<Option<SharePair>>, ProvisionError> {
+    let wanted = |s: &pki::LeafSpec| !is_plain(&s.id);
+    let read_all = || -> Vec<Option<SharePair>> {
+        specs
+            .iter()
+            .map(|s| wanted(s).then(|| read_pooled(pool, &s.id)).flatten())
+            .collect()
+    };
+    let complete = |got: &[Option<SharePair>]| {
+        specs
+            .iter()
+            .zip(got)
+            .all(|(s, g)| !wanted(s) || g.is_some())
+    };
+    let got = read_all();
+    if complete(&got) {
+        return Ok(got);
+    }
+    mkdir(pool)?;
+    let _lock = lock_pool(pool)?;
+    let mut got = read_all();
+    let made: Vec<Result<Option<SharePair>, ProvisionError>> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = specs
+            .iter()
+            .zip(&got)
+            .map(|(spec, have)| {
+                let missing = wanted(spec) && have.is_none();
+                scope.spawn(move || {
+                    if missing {
+                        fresh_shares(&spec.id).map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                })
+            })
+            .collect();
+        join_all(jobs)
+    });
+    for ((spec, slot), made) in specs.iter().zip(got.iter_mut()).zip(made) {
+        let Some((phone, service)) = made? else {
+            continue;
+        };
+        let key = PooledKey {
+            phone: hex::encode(phone.to_secret_bytes().map_err(split_err)?.as_slice()),
+            service: hex::encode(service.to_secret_bytes().map_err(split_err)?.as_slice()),
+        };
+        let json =
+            zeroize::Zeroizing::new(serde_json::to_vec(&key).map_err(|e| ProvisionError::Io {
+                path: pool.display().to_string(),
+                source: std::io::Error::other(e),
+            })?);
+        write(&pool_file(pool, &spec.id), &json)?;
+        *slot = Some((phone, service));
+    }
+    Ok(got)
+}
+
+/// [`init_test_world`] with options (a test key pool).
 pub fn init_test_world_with(
     dir: &Path,
     pin: &str,
@@ -221,21 +416,22 @@ pub fn init_test_world_with(
     let mut entries = Vec::new();
     let mut report = Vec::new();
     let specs = pki::standard_specs()?;
+    let mut pooled = match &options.key_pool {
+        Some(pool) => pooled_shares(pool, &specs)?,
+        None => specs.iter().map(|_| None).collect(),
+    };
     // A DKG costs ~1.5 s of CPU (release): make the keys on all cores at once.
     let materials: Vec<Result<KeyMaterial, ProvisionError>> = std::thread::scope(|scope| {
         let jobs: Vec<_> = specs
             .iter()
-            .map(|spec| {
+            .zip(pooled.iter_mut())
+            .map(|(spec, pair)| {
                 let ca = &cas[spec.ca_index.min(1)];
-                scope.spawn(move || key_material(ca, spec, options.split_keys))
+                let pair = pair.take();
+                scope.spawn(move || key_material(ca, spec, pair))
             })
             .collect();
-        jobs.into_iter()
-            .map(|job| {
-                job.join()
-                    .unwrap_or_else(|_| Err(PkiError::Key("密钥生成线程异常退出".into()).into()))
-            })
-            .collect()
+        join_all(jobs)
     });
     for (spec, material) in specs.into_iter().zip(materials) {
         let ca = &cas[spec.ca_index.min(1)];
@@ -393,7 +589,9 @@ fn serde_kind(kind: SealImageKind) -> &'static str {
 
 // ---------------------------------------------------------------- leak search (tests)
 
-/// Every encoding of `secret` a file could hold: raw big/little endian, hex, base64.
+/// Every encoding of `secret` a file could hold: raw big/little endian, hex (both cases), and
+/// base64 (standard and URL-safe) at each of the three alignments the 32 bytes can have inside
+/// a longer base64 text — for each, the characters that depend on key bytes only.
 fn encodings(secret: &[u8; 32]) -> Vec<Vec<u8>> {
     use base64::Engine;
     let mut le = *secret;
@@ -406,13 +604,142 @@ fn encodings(secret: &[u8; 32]) -> Vec<Vec<u8>> {
             &base64::engine::general_purpose::STANDARD,
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
         ] {
-            let text = engine.encode(bytes);
-            // base64 of 32 bytes at any offset shares at least the first 40 characters'
-            // worth when aligned; search the aligned 40-character prefix.
-            out.push(text.as_bytes()[..40].to_vec());
+            // The key starting 0, 1 or 2 bytes into a 3-byte group: the whole groups from
+            // byte 0, 2 or 1 of the key on encode the same wherever the text is.
+            for skip in [0usize, 1, 2] {
+                let whole = (32 - skip) / 3 * 3;
+                out.push(
+                    engine
+                        .encode(&bytes[skip..skip + whole])
+                        .trim_end_matches('=')
+                        .as_bytes()
+                        .to_vec(),
+                );
+            }
         }
     }
     out
+}
+
+/// Both shares of the split certificate `id` of a world (the phone's unsealed with `pin`).
+fn shares_of(
+    ks: &crate::keystore::Keystore,
+    book: &mut CosignBook,
+    id: &str,
+    pin: &str,
+) -> Result<SharePair, String> {
+    let text = |e: &dyn std::fmt::Display| e.to_string();
+    let e = ks
+        .manifest
+        .certificates
+        .iter()
+        .find(|e| e.id == id && e.split)
+        .ok_or_else(|| format!("{id} 不是拆分密钥的证书"))?;
+    let rec = book
+        .record(&e.id)
+        .map_err(|e| text(&e))?
+        .ok_or("证书不在服务状态中")?;
+    let seal = rec.share().ok_or("无封存分量")?;
+    let phone_bytes = e
+        .sealed_key
+        .unseal(pin, &seal, &e.fingerprint)
+        .map_err(|e| text(&e))?;
+    let phone =
+        crate::key_split::KeyShare::from_secret_bytes(&phone_bytes, crate::key_split::Side::Phone)
+            .map_err(|e| text(&e))?;
+    let service = rec.split_share().ok_or("无服务端分量")?;
+    Ok((phone, service))
+}
+
+/// Test helper: a split certificate of a world acting as signer and as envelope recipient
+/// with both shares in this process — the joint protocols run here, the whole key is never
+/// formed. For tests that play a party holding a certificate outside any scan (an attacker's
+/// bid, a crafted manifest, a crash during generation); the product never does this.
+#[doc(hidden)]
+pub struct WorldKeyHolder {
+    phone: crate::key_split::KeyShare,
+    service: crate::key_split::KeyShare,
+    chain: Vec<bidseal_cms::cert::Certificate>,
+}
+
+impl WorldKeyHolder {
+    /// The split certificate `id` of the world `dir` (its `pki/<id>.pem`).
+    pub fn load(dir: &Path, pin: &str, id: &str) -> Result<Self, String> {
+        let text = |e: &dyn std::fmt::Display| e.to_string();
+        let ks = crate::keystore::Keystore::load(&dir.join("phone")).map_err(|e| text(&e))?;
+        let mut book = CosignBook::load(&dir.join("cosign/state.db")).map_err(|e| text(&e))?;
+        let (phone, service) = shares_of(&ks, &mut book, id, pin)?;
+        let pem = std::fs::read(dir.join("pki").join(format!("{id}.pem"))).map_err(|e| text(&e))?;
+        let cert = bidseal_cms::cert::Certificate::from_pem(&pem).map_err(|e| text(&e))?;
+        Ok(Self {
+            phone,
+            service,
+            chain: vec![cert],
+        })
+    }
+}
+
+impl WorldKeyHolder {
+    /// The whole key `d = d₁ + d₂`, only to plant it where a leak search must find it.
+    pub fn whole_key_for_leak_search(&self) -> Result<zeroize::Zeroizing<[u8; 32]>, String> {
+        crate::key_split::whole_key_for_leak_search(&self.phone, &self.service)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl bidseal_cms::signed_data::Signer for WorldKeyHolder {
+    fn certificate_chain(&self) -> &[bidseal_cms::cert::Certificate] {
+        &self.chain
+    }
+
+    fn sign<'a>(
+        &'a self,
+        request: &'a bidseal_cms::signed_data::SignRequest,
+    ) -> bidseal_cms::signed_data::SignFuture<'a> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(&request.to_be_signed).into();
+        let mut sign_id = [0u8; 32];
+        OsRng.fill_bytes(&mut sign_id);
+        let result =
+            crate::key_split::sign_in_process(&self.phone, &self.service, &sign_id, &digest)
+                .map(|sig| sig.to_bytes().to_vec())
+                .map_err(|e| bidseal_cms::signed_data::SignedDataError::Signer {
+                    detail: e.to_string(),
+                });
+        Box::pin(async move { result })
+    }
+}
+
+impl bidseal_cms::envelope::KeyAgreement for WorldKeyHolder {
+    fn certificate(&self) -> &bidseal_cms::cert::Certificate {
+        &self.chain[0]
+    }
+
+    fn key_encryption_key(
+        &self,
+        entry: &bidseal_cms::envelope::RecipientEntry,
+    ) -> impl std::future::Future<
+        Output = Result<
+            bidseal_cms::envelope::KeyEncryptionKey,
+            bidseal_cms::envelope::EnvelopeError,
+        >,
+    > + Send {
+        let result = entry.originator_key().and_then(|originator| {
+            let part = crate::key_split::ecdh_part(&self.service, originator).map_err(|e| {
+                bidseal_cms::envelope::EnvelopeError::KeyUnreadable {
+                    detail: e.to_string(),
+                }
+            })?;
+            let z =
+                crate::key_split::combine_ecdh(&self.phone, originator, &part).map_err(|e| {
+                    bidseal_cms::envelope::EnvelopeError::KeyUnreadable {
+                        detail: e.to_string(),
+                    }
+                })?;
+            entry.key_encryption_key(&bidseal_cms::envelope::SharedSecret::from_bytes(*z))
+        });
+        async move { result }
+    }
 }
 
 /// Test helper: searches every file under `dir` for the whole key of each split certificate
@@ -422,6 +749,13 @@ fn encodings(secret: &[u8; 32]) -> Vec<Vec<u8>> {
 /// or one without split certificates.
 #[doc(hidden)]
 pub fn whole_key_traces(dir: &Path, pin: &str) -> Result<Vec<String>, String> {
+    whole_key_traces_in(dir, pin, &[dir])
+}
+
+/// [`whole_key_traces`] for the world `dir`, searching every file under each of `roots` (the
+/// world, a demo's outputs, saved logs).
+#[doc(hidden)]
+pub fn whole_key_traces_in(dir: &Path, pin: &str, roots: &[&Path]) -> Result<Vec<String>, String> {
     use p256::pkcs8::DecodePrivateKey;
     let text = |e: &dyn std::fmt::Display| e.to_string();
     let ks = crate::keystore::Keystore::load(&dir.join("phone")).map_err(|e| text(&e))?;
@@ -429,21 +763,7 @@ pub fn whole_key_traces(dir: &Path, pin: &str) -> Result<Vec<String>, String> {
     let mut needles = Vec::new();
     let mut publics = Vec::new();
     for e in ks.manifest.certificates.iter().filter(|e| e.split) {
-        let rec = book
-            .record(&e.id)
-            .map_err(|e| text(&e))?
-            .ok_or("证书不在服务状态中")?;
-        let seal = rec.share().ok_or("无封存分量")?;
-        let phone_bytes = e
-            .sealed_key
-            .unseal(pin, &seal, &e.fingerprint)
-            .map_err(|e| text(&e))?;
-        let phone = crate::key_split::KeyShare::from_secret_bytes(
-            &phone_bytes,
-            crate::key_split::Side::Phone,
-        )
-        .map_err(|e| text(&e))?;
-        let service = rec.split_share().ok_or("无服务端分量")?;
+        let (phone, service) = shares_of(&ks, &mut book, &e.id, pin)?;
         let d =
             crate::key_split::whole_key_for_leak_search(&phone, &service).map_err(|e| text(&e))?;
         needles.extend(encodings(&d));
@@ -453,7 +773,7 @@ pub fn whole_key_traces(dir: &Path, pin: &str) -> Result<Vec<String>, String> {
         return Err(format!("{} 中没有拆分密钥的证书", dir.display()));
     }
     let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
+    let mut stack: Vec<PathBuf> = roots.iter().map(|r| r.to_path_buf()).collect();
     while let Some(path) = stack.pop() {
         if path.is_dir() {
             for entry in std::fs::read_dir(&path).map_err(|e| text(&e))? {
@@ -487,16 +807,39 @@ pub fn whole_key_traces(dir: &Path, pin: &str) -> Result<Vec<String>, String> {
     Ok(hits)
 }
 
+/// A world (PIN 123456) from the test key pool: fast once the pool exists (unit tests).
+#[cfg(test)]
+pub(crate) fn pooled_test_world(dir: &Path) -> Result<ProvisionReport, ProvisionError> {
+    let options = InitOptions {
+        key_pool: Some(test_key_pool_dir()),
+    };
+    init_test_world_with(dir, "123456", 1000, options)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keystore::Keystore;
 
+    fn pooled_world(dir: &Path) -> ProvisionReport {
+        pooled_test_world(dir).unwrap()
+    }
+
+    fn cert_key(e: &KeystoreEntry) -> Vec<u8> {
+        use x509_cert::der::DecodePem;
+        let cert = x509_cert::Certificate::from_pem(e.cert_pem.as_bytes()).unwrap();
+        cert.tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes()
+            .to_vec()
+    }
+
     #[test]
-    fn init_makes_a_keystore_whose_keys_open_only_with_the_service_share() {
+    fn init_makes_a_keystore_whose_keys_and_shares_open_only_with_the_service_share() {
         let dir = tempfile::tempdir().unwrap();
-        let report = init_test_world(dir.path(), "123456", 1000).unwrap();
-        assert_eq!(report.certificates.len(), 7);
+        let report = pooled_world(dir.path());
+        assert_eq!(report.certificates.len(), 8);
         let ks = Keystore::load(&dir.path().join("phone")).unwrap();
         let ent = ks.entry("ent-huaxia").unwrap();
         assert_eq!(ent.seals.len(), 1);
@@ -521,8 +864,24 @@ mod tests {
             std::fs::read_to_string(dir.path().join("phone/keystore.json")).unwrap();
         assert!(!keystore_text.contains("PRIVATE KEY"));
 
-        // Every key opens with the PIN and its own service share, and is the certificate's key;
-        // a wrong share, another certificate's share or a wrong PIN opens nothing.
+        // Exactly one certificate is plain: its key file exists and is its key; every other
+        // certificate is split and has no key file.
+        let plain: Vec<_> = ks
+            .manifest
+            .certificates
+            .iter()
+            .filter(|e| !e.split)
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(plain, [pki::PLAIN_CERT_ID]);
+        for e in &ks.manifest.certificates {
+            let key_file = dir.path().join(format!("pki/{}.key.pem", e.id));
+            assert_eq!(key_file.exists(), !e.split, "{}", e.id);
+        }
+
+        // Every sealed secret opens with the PIN and its own service share and belongs to the
+        // certificate (the plain key, or the phone share of the joint key); a wrong share,
+        // another certificate's share or a wrong PIN opens nothing.
         let shares: Vec<_> = ks
             .manifest
             .certificates
@@ -531,20 +890,27 @@ mod tests {
             .collect();
         for (i, e) in ks.manifest.certificates.iter().enumerate() {
             use p256::pkcs8::DecodePrivateKey;
-            use x509_cert::der::DecodePem;
-            let pkcs8 = e
+            let secret = e
                 .sealed_key
                 .unseal("123456", &shares[i], &e.fingerprint)
                 .unwrap();
-            let key = p256::SecretKey::from_pkcs8_der(&pkcs8).unwrap();
-            let cert = x509_cert::Certificate::from_pem(e.cert_pem.as_bytes()).unwrap();
+            let public = if e.split {
+                crate::key_split::KeyShare::from_secret_bytes(
+                    &secret,
+                    crate::key_split::Side::Phone,
+                )
+                .unwrap()
+                .public_key()
+                .unwrap()
+            } else {
+                p256::SecretKey::from_pkcs8_der(&secret)
+                    .unwrap()
+                    .public_key()
+            };
             assert_eq!(
-                key.public_key().to_sec1_bytes().as_ref(),
-                cert.tbs_certificate
-                    .subject_public_key_info
-                    .subject_public_key
-                    .raw_bytes(),
-                "{}: the sealed key is the certificate's key",
+                public.to_sec1_bytes().as_ref(),
+                cert_key(e).as_slice(),
+                "{}: the sealed secret is for the certificate's key",
                 e.id
             );
             let other = &shares[(i + 1) % shares.len()];
@@ -563,21 +929,106 @@ mod tests {
                 .unseal("654321", &shares[i], &e.fingerprint)
                 .is_err());
         }
+        assert_eq!(
+            whole_key_traces(dir.path(), "123456"),
+            Ok(Vec::<String>::new())
+        );
+    }
+
+    #[test]
+    fn the_leak_search_knows_every_encoding_and_base64_alignment_of_a_key() {
+        use base64::Engine;
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        let needles = encodings(&key);
+        let found = |hay: &[u8]| {
+            needles
+                .iter()
+                .any(|n| hay.windows(n.len()).any(|w| w == n.as_slice()))
+        };
+        let mut le = key;
+        le.reverse();
+        for bytes in [key, le] {
+            assert!(found(&[b"x".as_slice(), &bytes, b"y"].concat()));
+            assert!(found(format!("k={}", hex::encode(bytes)).as_bytes()));
+            assert!(found(hex::encode_upper(bytes).as_bytes()));
+            for prefix in 0..6 {
+                let data = [vec![0x30u8; prefix], bytes.to_vec(), vec![1, 2, 3, 4]].concat();
+                for engine in [
+                    &base64::engine::general_purpose::STANDARD,
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                ] {
+                    assert!(found(engine.encode(&data).as_bytes()), "offset {prefix}");
+                }
+            }
+        }
+        // Another key, and this key with one byte changed, are not found.
+        let mut other = key;
+        other[16] ^= 1;
+        assert!(!found(&other));
+        assert!(!found(hex::encode(other).as_bytes()));
+        assert!(!found(
+            base64::engine::general_purpose::STANDARD
+                .encode(other)
+                .as_bytes()
+        ));
+    }
+
+    #[test]
+    fn pooled_worlds_share_key_pairs_but_not_certificates_and_a_bad_pool_file_is_remade() {
+        let pool = tempfile::tempdir().unwrap();
+        let options = InitOptions {
+            key_pool: Some(pool.path().to_path_buf()),
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        init_test_world_with(a.path(), "123456", 1000, options.clone()).unwrap();
+        // A torn pool file (or one of another library version) is remade by a real DKG.
+        std::fs::write(
+            pool.path().join("ent-huaxia.shares.json"),
+            b"{\"phone\":\"00\"}",
+        )
+        .unwrap();
+        init_test_world_with(b.path(), "123456", 1000, options).unwrap();
+        let (ka, kb) = (
+            Keystore::load(&a.path().join("phone")).unwrap(),
+            Keystore::load(&b.path().join("phone")).unwrap(),
+        );
+        for (ea, eb) in ka
+            .manifest
+            .certificates
+            .iter()
+            .zip(&kb.manifest.certificates)
+        {
+            assert_ne!(
+                ea.cert_pem, eb.cert_pem,
+                "{}: own certificate per world",
+                ea.id
+            );
+            let same_key = cert_key(ea) == cert_key(eb);
+            let remade = ea.id == "ent-huaxia" || !ea.split;
+            assert_eq!(same_key, !remade, "{}", ea.id);
+        }
+        assert!(read_pooled(pool.path(), "ent-huaxia").is_some(), "remade");
+        assert!(!pool.path().join("lock").exists(), "lock released");
+        assert_eq!(
+            whole_key_traces(b.path(), "123456"),
+            Ok(Vec::<String>::new())
+        );
     }
 
     #[test]
     fn split_world_has_joint_keys_certified_from_a_joint_csr_and_no_whole_key_anywhere() {
         let dir = tempfile::tempdir().unwrap();
         let started = std::time::Instant::now();
-        let options = InitOptions { split_keys: true };
-        init_test_world_with(dir.path(), "123456", 1000, options).unwrap();
+        // A fresh DKG per certificate (no pool): what `phone init` does for a person.
+        init_test_world(dir.path(), "123456", 1000).unwrap();
         eprintln!(
             "phone init with 7 split keys (debug build): {:?}",
             started.elapsed()
         );
         let ks = Keystore::load(&dir.path().join("phone")).unwrap();
         let mut book = CosignBook::load(&dir.path().join("cosign/state.db")).unwrap();
-        for e in &ks.manifest.certificates {
+        for e in ks.manifest.certificates.iter().filter(|e| !is_plain(&e.id)) {
             assert!(e.split, "{}", e.id);
             assert!(
                 !dir.path().join(format!("pki/{}.key.pem", e.id)).exists(),

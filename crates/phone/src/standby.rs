@@ -324,7 +324,7 @@ mod tests {
     use bidseal_scan::DesktopOffer;
 
     fn phone(dir: &std::path::Path) -> PhoneSimulator {
-        crate::provision::init_test_world(dir, "123456", 1000).expect("world");
+        crate::provision::pooled_test_world(dir).expect("world");
         let keystore = Keystore::load(&dir.join("phone")).expect("keystore");
         // Nothing may be contacted: the co-signing service and relay addresses are dead.
         let cosign = CosignClient::new("http://127.0.0.1:9").expect("client");

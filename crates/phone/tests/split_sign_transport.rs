@@ -233,19 +233,21 @@ async fn joint_signatures_over_http_verify_and_every_use_is_logged() {
             .verify_prehash(d, sig)
             .expect("ordinary ECDSA P-256");
     }
+    // One line per grant (the decision, bound to digests, device and session), chained; a
+    // grant that ends in signatures writes no second line.
     let log = w.log();
-    assert_eq!(log.len(), 2, "one decision, one end: {log:?}");
+    assert_eq!(log.len(), 1, "one line per grant: {log:?}");
     assert_eq!(log[0].result, "OK");
     for d in &digests {
         assert!(log[0].detail.contains(&hex::encode(d)), "{}", log[0].detail);
     }
     assert!(log[0].detail.contains(&w.device.public_hex()));
     assert_eq!(log[0].session_id, "session-1");
-    assert_eq!(log[1].result, "OK");
-    for sig in &sigs {
-        let sig_hash = hex::encode(Sha256::digest(sig.to_der().as_bytes()));
-        assert!(log[1].detail.contains(&sig_hash), "{}", log[1].detail);
-    }
+    let sigs = w.sign(PIN, &digests).await.expect("a second grant");
+    assert_eq!(sigs.len(), 2);
+    let log = w.log();
+    assert_eq!(log.len(), 2, "two grants, two lines: {log:?}");
+    assert_eq!(log[1].prev_hash, log[0].hash, "chained");
     // The plain authorise route gives nothing for a split certificate.
     let refused = w
         .client()
@@ -473,13 +475,13 @@ async fn pin_lockout_disable_revoke_and_authorisation_end_stop_the_service_share
         .await
         .expect("revoke");
     assert_eq!(refusal(w.sign(PIN, &d).await).code(), "certificate_revoked");
-    // The share took part exactly once (the run between the undo and the lockout).
+    // The share took part exactly once (the run between the undo and the lockout): one line.
     let log = w.log();
     let used = log
         .iter()
         .filter(|e| e.result == "OK" && e.detail.contains("联合签名"))
         .count();
-    assert_eq!(used, 2, "{log:#?}");
+    assert_eq!(used, 1, "{log:#?}");
     for code in [
         "wrong_pin",
         "certificate_disabled",
@@ -565,4 +567,81 @@ async fn the_decrypt_part_comes_only_after_the_opening_time_and_for_the_tenders_
         "{log:#?}"
     );
     assert!(log.iter().any(|e| e.result == "before_opening_time"));
+}
+
+/// 换机 over the API, attacked: a begin whose signature is not by the device the body names, a
+/// body changed after signing, rounds signed by a stranger or by the old phone, a garbage round
+/// (the refresh is then gone), a round before the begin's token exists. Only the new phone's own
+/// signed calls continue the refresh it began.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_is_begun_and_continued_only_by_the_new_device_it_names() {
+    use bidseal_phone::cosign::split::RefreshBegun;
+    let w = world().await;
+    let admin = CosignClient::new(&w.url).expect("client");
+    let code = admin
+        .admin(TOKEN, "legal-zhang", &AdminAction::IssueRefreshCode)
+        .await
+        .expect("code")
+        .expect("a code");
+    let new_device = DeviceKey::generate();
+    let stranger = DeviceKey::generate();
+    let begin = serde_json::to_vec(&serde_json::json!({
+        "code": code, "pin": PIN, "new_device": new_device.public_hex(),
+    }))
+    .expect("json");
+    // Signed by another key than the one named, or changed after signing: refused before the
+    // code is looked at (the code stays valid, nothing is logged).
+    let (status, body) = w
+        .post(&stranger, DeviceRoute::SplitRefresh, &begin, |_| {})
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["refusal"]["code"], "device_not_recognised", "{body}");
+    let (status, _) = w
+        .post(&new_device, DeviceRoute::SplitRefresh, &begin, |b| {
+            let s = String::from_utf8_lossy(b).replace(PIN, "135790");
+            *b = s.into_bytes();
+        })
+        .await;
+    assert_eq!(status, 403);
+    assert!(w.log().iter().all(|e| !e.operation.starts_with("换机")));
+    // The real begin.
+    let (status, body) = w
+        .post(&new_device, DeviceRoute::SplitRefresh, &begin, |_| {})
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let begun: RefreshBegun = serde_json::from_value(body).expect("begun");
+    let seal: ServiceShare = {
+        let mut s = zeroize::Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(begun.seal_share.expose(), s.as_mut()).expect("hex");
+        s
+    };
+    let share = w.open(&seal).expect("the backup opens");
+    let refresh_id = hex::decode(&begun.refresh_id).expect("hex");
+    let (_phone, hello) =
+        bidseal_phone::key_split::PhoneRefresh::start(share, &refresh_id).expect("start");
+    let round = serde_json::to_vec(&SplitRound {
+        token: begun.token.clone(),
+        messages: vec![b64(&hello)],
+    })
+    .expect("json");
+    // A stranger or the old phone cannot continue it.
+    for device in [&stranger, &w.device] {
+        let (status, body) = w
+            .post(device, DeviceRoute::SplitRefreshRound, &round, |_| {})
+            .await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["refusal"]["code"], "device_not_recognised", "{body}");
+    }
+    // The finish before the round is out of order: refused, and the refresh is gone.
+    let (status, body) = w
+        .post(&new_device, DeviceRoute::SplitRefreshFinish, &round, |_| {})
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = w
+        .post(&new_device, DeviceRoute::SplitRefreshRound, &round, |_| {})
+        .await;
+    assert_eq!(status, 403, "single use: {body}");
+    assert_eq!(body["refusal"]["code"], "invalid_request", "{body}");
+    // Nothing changed: the old phone still signs (the refresh never finished).
+    assert!(w.sign(PIN, &[digest("still mine")]).await.is_ok());
 }

@@ -46,7 +46,9 @@ const TENDER_PDF: &[u8] = include_bytes!("../../../assets/demo-tender/tender.pdf
 const PIN: &str = "123456";
 /// PIN key-derivation work for the demo's phones (lower than production to keep it quick).
 const DEMO_KDF_ITERATIONS: u32 = 20_000;
-const COLLEAGUES: [&str; 2] = ["colleague-wang", "colleague-liu"];
+/// The two colleagues the bid is also encrypted to: one split key and the world's `-plain`
+/// certificate, whose whole key lets openssl open the bid file independently (README.txt).
+const COLLEAGUES: [&str; 2] = ["colleague-wang", bidseal_phone::pki::PLAIN_CERT_ID];
 /// Bid deadline and opening time of the demo tender, counted from its making: long enough
 /// for composing, sealing, generating and the trial decryption of a debug build.
 pub const OPENING_AFTER: Duration = Duration::from_secs(90);
@@ -170,7 +172,8 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     // 1. The simulated phones' world: test PKI, keystore, co-signing service state.
     eprintln!("== 1. 生成手机测试证书（两家 CA）与协同签名服务状态");
     let phones = out.join("phones");
-    bidseal_phone::provision::init_test_world(&phones, PIN, DEMO_KDF_ITERATIONS)
+    let options = crate::cmd::phone::init_options();
+    bidseal_phone::provision::init_test_world_with(&phones, PIN, DEMO_KDF_ITERATIONS, options)
         .map_err(|e| anyhow!("[E_DEMO_PHONE_INIT] {e}"))?;
     let pki = phones.join("pki");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -397,7 +400,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     for (id, device) in [
         ("ent-huaxia", "华夏建设的手机"),
         ("colleague-wang", "王芳的手机"),
-        ("colleague-liu", "刘洋的手机"),
+        (bidseal_phone::pki::PLAIN_CERT_ID, "陈静的手机"),
     ] {
         let mut p = world.phone(device, Some(id), &[])?;
         let work = hall_dir.join(id);
@@ -460,19 +463,22 @@ work/demo.bidproj/         投标项目文件夹（project.json、附件、合�
 {qrs}\n\
 {pki_rel}/                  模拟手机的测试证书、CA 证书与私钥（PEM，仅供测试）：\n\
 \x20\x20ca-1.pem ca-2.pem trust.pem      两家测试 CA（trust.pem 为二者合并）\n\
-\x20\x20<id>.pem <id>.chain.pem <id>.key.pem  证书、证书链、PKCS#8 私钥；id：ent-huaxia（企业）、legal-zhang（法人）、\n\
-\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20staff-li、colleague-wang、colleague-liu、ent-jiangnan（他单位）、expired-zhao\n\
+\x20\x20<id>.pem <id>.chain.pem       证书、证书链；id：ent-huaxia（企业）、legal-zhang（法人）、staff-li、colleague-wang、\n\
+\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20colleague-liu、{plain}、ent-jiangnan（他单位）、expired-zhao\n\
+\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20私钥拆分在手机与协同签名服务之间（密钥拆分），任何文件都没有完整私钥\n\
+\x20\x20{plain}.key.pem  唯一的完整私钥（PKCS#8，仅供 openssl 互通测试）\n\
 phones/phone/, phones/cosign/  手机证书库（私钥以 PIN+服务端分量密封）与协同签名服务状态（含使用日志）\n\n\
 不依赖 BidSeal 自行验证：\n\
 \x20\x20pdfsig sealed/投标文件.pdf\n\
 \x20\x20{venv}/bin/pyhanko sign validate --trust {pki_rel}/trust.pem sealed/投标文件.pdf\n\
-\x20\x20openssl cms -decrypt -inform DER -in bid/投标文件.bidseal -recip {pki_rel}/colleague-wang.pem \\\n\
-\x20\x20\x20\x20\x20\x20-inkey {pki_rel}/colleague-wang.key.pem -out package.zip && unzip -l package.zip\n\
+\x20\x20openssl cms -decrypt -inform DER -in bid/投标文件.bidseal -recip {pki_rel}/{plain}.pem \\\n\
+\x20\x20\x20\x20\x20\x20-inkey {pki_rel}/{plain}.key.pem -out package.zip && unzip -l package.zip\n\
 \x20\x20openssl cms -verify -inform DER -binary -in <(unzip -p package.zip manifest.p7s) \\\n\
 \x20\x20\x20\x20\x20\x20-content <(unzip -p package.zip manifest.json) -CAfile {pki_rel}/trust.pem -purpose any -out /dev/null\n",
         recips = recipients.iter().map(|r| format!("                             - {r}")).collect::<Vec<_>>().join("\n"),
         qrs = qr.iter().map(|q| format!("{q:<26} 本次运行显示的二维码（手机模拟器从该图片识别后扫码）")).collect::<Vec<_>>().join("\n"),
         pki_rel = rel(pki),
+        plain = bidseal_phone::pki::PLAIN_CERT_ID,
         venv = std::env::var("BIDSEAL_TOOLS_DIR").unwrap_or_else(|_| "/var/cache/bidseal".into()) + "/venv",
     );
     bidseal_bid::fsio::write_atomic(&out.join("README.txt"), text.as_bytes())?;

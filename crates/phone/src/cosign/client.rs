@@ -58,6 +58,16 @@ fn share_from_hex(text: &str) -> Result<ServiceShare, CosignCallError> {
     Ok(share)
 }
 
+/// What a finished 换机 refresh gives the new phone ([`CosignClient::split_refresh`]).
+pub struct RefreshedShare {
+    /// The new phone share (the old one no longer works with the service's).
+    pub share: crate::key_split::KeyShare,
+    /// Seal the new share under PIN + this.
+    pub seal_share: ServiceShare,
+    /// The recovery seal (忘记证书密码) is redone with this.
+    pub recovery_share: ServiceShare,
+}
+
 /// A client bound to one service base URL (e.g. `http://127.0.0.1:7001`). The phone's
 /// client also holds the phone's device key ([`CosignClient::with_device_key`]) and signs
 /// every `authorise` / `reset-pin` call with it; without one those calls are refused by the
@@ -161,6 +171,14 @@ impl CosignClient {
             .http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if matches!(
+            route,
+            DeviceRoute::SplitRefreshRound | DeviceRoute::SplitRefreshFinish
+        ) {
+            // A refresh round is a DKG's worth of proofs on the service (seconds in a debug
+            // build, more under load): more time than a signing round.
+            call = call.timeout(Duration::from_secs(90));
+        }
         if let Some(device) = &self.device {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             for (name, value) in device.sign_call(route, cert_id, now, &request).headers() {
@@ -370,6 +388,78 @@ impl CosignClient {
             share_from_hex(grant.share.expose())?,
             share_from_hex(grant.recovery_share.expose())?,
         ))
+    }
+
+    /// 换机 / 恢复 (seed 2.6.1.6.1.2): this client's device key is the NEW phone's. With the
+    /// administrator's one-time `code` and the `pin`, the service releases the seal share;
+    /// `open_share` opens the phone share the new phone brings (old phone or sealed backup);
+    /// the two sides refresh their shares (the public key stays) and the service binds the
+    /// certificate to the new device. Returns the new phone share and what to seal it with.
+    pub async fn split_refresh(
+        &self,
+        cert_id: &str,
+        code: &str,
+        pin: &str,
+        open_share: &(dyn Fn(&ServiceShare) -> Option<crate::key_split::KeyShare> + Sync),
+    ) -> Result<RefreshedShare, CosignCallError> {
+        use super::split::{b64, unb64, RefreshBegin, RefreshBegun, RefreshFinished, SplitRound};
+        let device = self
+            .device
+            .as_ref()
+            .ok_or(CosignCallError::Refused(RefusalReason::DeviceNotRecognised))?;
+        let req = RefreshBegin {
+            code: SecretText::new(code.to_string()),
+            pin: SecretText::new(pin.to_string()),
+            new_device: device.public_hex(),
+        };
+        let begun: RefreshBegun = match self
+            .post_secret::<_, RefreshBegun, ResetPinRefusal>(
+                DeviceRoute::SplitRefresh,
+                cert_id,
+                &req,
+            )
+            .await?
+        {
+            Ok(b) => b,
+            Err(r) => return Err(CosignCallError::ResetRefused(r.refusal)),
+        };
+        let seal_share = share_from_hex(begun.seal_share.expose())?;
+        let share = open_share(&seal_share).ok_or(CosignCallError::Refused(
+            RefusalReason::NoSuitableCertificate,
+        ))?;
+        let refresh_id = hex::decode(&begun.refresh_id).map_err(unavailable)?;
+        let (phone, hello) =
+            crate::key_split::PhoneRefresh::start(share, &refresh_id).map_err(unavailable)?;
+        let reply: SplitRound = self
+            .post_split(
+                DeviceRoute::SplitRefreshRound,
+                cert_id,
+                &SplitRound {
+                    token: begun.token.clone(),
+                    messages: vec![b64(&hello)],
+                },
+            )
+            .await?;
+        let [reply] = reply.messages.as_slice() else {
+            return Err(unavailable("换机刷新应答的消息个数不符"));
+        };
+        let reply = unb64(reply).ok_or_else(|| unavailable("协议消息不是 base64"))?;
+        let (new_share, finish) = phone.finish(&reply).map_err(unavailable)?;
+        let done: RefreshFinished = self
+            .post_split(
+                DeviceRoute::SplitRefreshFinish,
+                cert_id,
+                &SplitRound {
+                    token: begun.token,
+                    messages: vec![b64(&finish)],
+                },
+            )
+            .await?;
+        Ok(RefreshedShare {
+            share: new_share,
+            seal_share: share_from_hex(done.seal_share.expose())?,
+            recovery_share: share_from_hex(done.recovery_share.expose())?,
+        })
     }
 
     /// Applies an admin action; returns the verification code for `IssueResetCode`.

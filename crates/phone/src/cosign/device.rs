@@ -14,7 +14,9 @@
 //! ```
 //!
 //! where `route` is `authorise`, `reset-pin`, `split-sign`, `split-sign/round`,
-//! `split-sign/finish` or `split-ecdh` and `body` the exact request bytes (which hold
+//! `split-sign/finish`, `split-ecdh`, `split-refresh`, `split-refresh/round` or
+//! `split-refresh/finish` (the last three signed by the NEW phone's key, named in the
+//! `split-refresh` body) and `body` the exact request bytes (which hold
 //! the operation and the scan session id). The service verifies this before it parses the body
 //! or looks at the PIN; a call that fails it is refused as `device_not_recognised`, is not
 //! logged and does not count towards the PIN lockout.
@@ -54,6 +56,12 @@ pub enum DeviceRoute {
     SplitSignFinish,
     /// `POST /v1/certs/{id}/split-ecdh` (the service's ECDH part, with the PIN).
     SplitEcdh,
+    /// `POST /v1/certs/{id}/split-refresh` (换机: code + PIN, signed by the NEW device key).
+    SplitRefresh,
+    /// `POST /v1/certs/{id}/split-refresh/round` (the refresh's first message).
+    SplitRefreshRound,
+    /// `POST /v1/certs/{id}/split-refresh/finish` (the refresh's last message).
+    SplitRefreshFinish,
 }
 
 impl DeviceRoute {
@@ -66,6 +74,9 @@ impl DeviceRoute {
             Self::SplitSignRound => "split-sign/round",
             Self::SplitSignFinish => "split-sign/finish",
             Self::SplitEcdh => "split-ecdh",
+            Self::SplitRefresh => "split-refresh",
+            Self::SplitRefreshRound => "split-refresh/round",
+            Self::SplitRefreshFinish => "split-refresh/finish",
         }
     }
 }

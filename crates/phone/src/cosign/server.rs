@@ -150,6 +150,8 @@ struct Service {
     guards: Mutex<(RateLimiter, ReplayGuard)>,
     /// Joint signatures waiting for their second round ([`super::split`]).
     pending: Mutex<super::split::PendingTable>,
+    /// 换机 refreshes between their calls.
+    refreshes: Mutex<super::split::RefreshTable>,
 }
 
 /// Errors starting the service.
@@ -190,6 +192,7 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
         admin_token_hash,
         guards: Mutex::new((RateLimiter::default(), ReplayGuard::default())),
         pending: Mutex::new(super::split::PendingTable::default()),
+        refreshes: Mutex::new(super::split::RefreshTable::default()),
     });
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -208,6 +211,15 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
             post(split_sign_finish).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
         )
         .route("/v1/certs/{id}/split-ecdh", post(split_ecdh))
+        .route("/v1/certs/{id}/split-refresh", post(split_refresh))
+        .route(
+            "/v1/certs/{id}/split-refresh/round",
+            post(split_refresh_round).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+        )
+        .route(
+            "/v1/certs/{id}/split-refresh/finish",
+            post(split_refresh_finish).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+        )
         .route("/v1/admin/certs", get(list))
         .route("/v1/admin/certs/{id}", post(admin))
         .route("/v1/admin/certs/{id}/log", get(log))
@@ -282,6 +294,22 @@ fn device_gate_with(
             .map_err(|_| RefusalReason::CoSigningUnavailable)?
             .and_then(|r| r.device_key.clone())
     };
+    key_gate(svc, route, id, headers, body, now, limited, device_key)
+}
+
+/// The device-signature check, replay guard and (when `limited`) rate limits against the
+/// public key `device_key` (hex SEC1): the registered phone's, or for 换机 the new phone's.
+#[allow(clippy::too_many_arguments)]
+fn key_gate(
+    svc: &Service,
+    route: DeviceRoute,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+    limited: bool,
+    device_key: Option<String>,
+) -> Result<String, RefusalReason> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -515,7 +543,7 @@ async fn split_round(
             Some(m) if m.len() == grant.digests.len() => m,
             _ => {
                 let e = crate::key_split::KeySplitError::Message("消息个数或编码不符".into());
-                return end_of_use(&svc, &grant, Err(&e), at).map(|()| Err(protocol_refusal(&e)));
+                return log_failed_use(&svc, &grant, &e, at).map(|()| Err(protocol_refusal(&e)));
             }
         };
         let stage = std::mem::replace(&mut grant.stage, GrantStage::Granted);
@@ -530,7 +558,7 @@ async fn split_round(
                             replies.push(split::b64(&reply));
                         }
                         Err(e) => {
-                            return end_of_use(&svc, &grant, Err(&e), at)
+                            return log_failed_use(&svc, &grant, &e, at)
                                 .map(|()| Err(protocol_refusal(&e)))
                         }
                     }
@@ -547,20 +575,15 @@ async fn split_round(
             }
             (DeviceRoute::SplitSignFinish, GrantStage::Answered(states)) => {
                 let mut replies = Vec::with_capacity(messages.len());
-                let mut signatures = Vec::with_capacity(messages.len());
                 for (state, message) in states.into_iter().zip(&messages) {
                     match state.finish(&grant.share, message) {
-                        Ok((done, signature)) => {
-                            replies.push(split::b64(&done));
-                            signatures.push(signature);
-                        }
+                        Ok((done, _signature)) => replies.push(split::b64(&done)),
                         Err(e) => {
-                            return end_of_use(&svc, &grant, Err(&e), at)
+                            return log_failed_use(&svc, &grant, &e, at)
                                 .map(|()| Err(protocol_refusal(&e)))
                         }
                     }
                 }
-                end_of_use(&svc, &grant, Ok(&signatures), at)?;
                 Ok(Ok(SplitRound {
                     token: String::new(),
                     messages: replies,
@@ -573,11 +596,14 @@ async fn split_round(
     answer(outcome)
 }
 
-/// Logs the end of one grant: the signatures' hashes, or the failure code.
-fn end_of_use(
+/// Logs a grant whose joint protocol failed (a `KEYSPLIT_*` code: a changed or replayed
+/// message, a modified app). A grant that ends in signatures writes nothing more: its one log
+/// line is the decision, which already names the digests, device and nonce it was for — one
+/// line per grant, as for every other operation (docs/key-split.md).
+fn log_failed_use(
     svc: &Service,
     grant: &super::split::PendingGrant,
-    result: Result<&[p256::ecdsa::Signature], &crate::key_split::KeySplitError>,
+    error: &crate::key_split::KeySplitError,
     at: i64,
 ) -> Result<(), &'static str> {
     let digests = grant
@@ -586,20 +612,6 @@ fn end_of_use(
         .map(|(d, _)| hex::encode(d))
         .collect::<Vec<_>>()
         .join(", ");
-    let (code, detail) = match result {
-        Ok(signatures) => (
-            "OK",
-            format!(
-                "联合签名完成：摘要 [{digests}]，签名 SHA-256 [{}]",
-                signatures
-                    .iter()
-                    .map(|s| hex::encode(Sha256::digest(s.to_der().as_bytes())))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ),
-        Err(e) => (e.code(), format!("联合签名失败：摘要 [{digests}]")),
-    };
     svc.book
         .lock()
         .map_err(|_| "状态锁损坏")?
@@ -607,8 +619,8 @@ fn end_of_use(
             &grant.cert_id,
             &grant.who,
             &grant.context,
-            code,
-            &detail,
+            error.code(),
+            &format!("联合签名失败：摘要 [{digests}]"),
             at,
         )
         .map_err(|_| "状态写入失败")
@@ -630,6 +642,237 @@ async fn split_sign_finish(
     body: axum::body::Bytes,
 ) -> Response {
     split_round(svc, id, headers, body, DeviceRoute::SplitSignFinish).await
+}
+
+/// `split-refresh` (换机 / 恢复, seed 2.6.1.6.1.2): signed by the new phone's device key named
+/// in the body; the certificate's state, the administrator's one-time code and the PIN
+/// ([`CosignBook::begin_refresh`]); then a refresh token, the refresh id and the seal share that
+/// opens the phone share the new phone brings.
+async fn split_refresh(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use super::split::{refresh_id, PendingRefresh, RefreshBegin, RefreshBegun, RefreshStage};
+    let body = Zeroizing::new(body.to_vec());
+    let refused_reset = |refusal: ResetRefusal| {
+        (StatusCode::FORBIDDEN, Json(ResetPinRefusal { refusal })).into_response()
+    };
+    // The body names the key that signed it: parse first (bounded), check the signature
+    // before anything else is looked at.
+    let req: RefreshBegin = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let new_device = req.new_device.trim().to_ascii_lowercase();
+    if let Err(r) = key_gate(
+        &svc,
+        DeviceRoute::SplitRefresh,
+        &id,
+        &headers,
+        &body,
+        now(),
+        true,
+        Some(new_device.clone()),
+    ) {
+        return refused_reset(match r {
+            RefusalReason::TooManyAttempts { retry_after_secs } => {
+                ResetRefusal::TooManyAttempts { retry_after_secs }
+            }
+            _ => ResetRefusal::DeviceNotRecognised,
+        });
+    }
+    let outcome = tokio::task::spawn_blocking(move || {
+        let at = now();
+        let grant = svc.book.lock().map_err(|_| "状态锁损坏")?.begin_refresh(
+            &id,
+            req.code.expose(),
+            req.pin.expose(),
+            &new_device,
+            at,
+        );
+        let grant = match grant {
+            Ok(g) => g,
+            Err(r) => return Ok(Err(r)),
+        };
+        let mut random = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut random);
+        let rid = refresh_id(&id, &new_device, &random);
+        let token = svc.refreshes.lock().map_err(|_| "状态锁损坏")?.insert(
+            PendingRefresh {
+                cert_id: id.clone(),
+                new_device,
+                refresh_id: rid,
+                stage: RefreshStage::Begun(Box::new(grant.split_share)),
+                started: at,
+            },
+            at,
+        );
+        Ok::<_, &'static str>(match token {
+            Some(token) => Ok(RefreshBegun {
+                token,
+                refresh_id: hex::encode(rid),
+                seal_share: SecretText::new(hex::encode(grant.seal_share.as_ref())),
+            }),
+            None => Err(ResetRefusal::TooManyAttempts {
+                retry_after_secs: super::split::PENDING_TTL_SECS as u64,
+            }),
+        })
+    })
+    .await;
+    match outcome {
+        Ok(Ok(Ok(begun))) => Json(begun).into_response(),
+        Ok(Ok(Err(refusal))) => refused_reset(refusal),
+        Ok(Err(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
+    }
+}
+
+/// `split-refresh/round` and `split-refresh/finish`: the refresh protocol, each call signed by
+/// the new phone's key the refresh is bound to; single use and in order. The finish stores the
+/// refreshed service share, a new seal share and the new device in one transaction.
+async fn split_refresh_step(
+    svc: Arc<Service>,
+    id: String,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    route: DeviceRoute,
+) -> Response {
+    use super::split::{self, RefreshFinished, RefreshStage, SplitRound};
+    let body = Zeroizing::new(body.to_vec());
+    let req: SplitRound = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let stale = || {
+        refused(RefusalReason::InvalidRequest {
+            detail: "换机刷新的这一步不属于任何进行中的刷新（已用过、已超时、顺序不对或属于其他证书），请重新验证身份".into(),
+        })
+    };
+    let device = match svc.refreshes.lock() {
+        Ok(table) => table.device_of(&req.token, &id),
+        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏"),
+    };
+    let Some(device) = device else {
+        return stale();
+    };
+    if let Err(refusal) = key_gate(
+        &svc,
+        route,
+        &id,
+        &headers,
+        &body,
+        now(),
+        false,
+        Some(device),
+    ) {
+        return refused(refusal);
+    }
+    let outcome = tokio::task::spawn_blocking(move || {
+        let at = now();
+        let Some(pending) = svc
+            .refreshes
+            .lock()
+            .map_err(|_| "状态锁损坏")?
+            .take(&req.token, &id, at)
+        else {
+            return Ok(None);
+        };
+        let split::PendingRefresh {
+            cert_id,
+            new_device,
+            refresh_id,
+            stage,
+            started,
+        } = pending;
+        let message = match req.messages.as_slice() {
+            [m] => split::unb64(m),
+            _ => None,
+        };
+        let Some(message) = message else {
+            return Ok(Some(Err(RefusalReason::InvalidRequest {
+                detail: "换机刷新的消息个数或编码不符".into(),
+            })));
+        };
+        let protocol = |e: crate::key_split::KeySplitError| protocol_refusal(&e);
+        Ok(Some(match (route, stage) {
+            (DeviceRoute::SplitRefreshRound, RefreshStage::Begun(share)) => {
+                match crate::key_split::ServiceRefresh::answer(*share, &refresh_id, &message) {
+                    Ok((state, reply)) => {
+                        svc.refreshes.lock().map_err(|_| "状态锁损坏")?.put_back(
+                            req.token,
+                            split::PendingRefresh {
+                                cert_id,
+                                new_device,
+                                refresh_id,
+                                stage: RefreshStage::Answered(Box::new(state)),
+                                started,
+                            },
+                        );
+                        Ok(serde_json::to_value(SplitRound {
+                            token: String::new(),
+                            messages: vec![split::b64(&reply)],
+                        })
+                        .map_err(|_| "编码失败")?)
+                    }
+                    Err(e) => Err(protocol(e)),
+                }
+            }
+            (DeviceRoute::SplitRefreshFinish, RefreshStage::Answered(state)) => {
+                match state.finish(&message) {
+                    Ok(refreshed) => {
+                        let done = svc.book.lock().map_err(|_| "状态锁损坏")?.finish_refresh(
+                            &id,
+                            &refreshed,
+                            &new_device,
+                            at,
+                        );
+                        match done {
+                            Ok(done) => Ok(serde_json::to_value(RefreshFinished {
+                                seal_share: SecretText::new(hex::encode(done.seal_share.as_ref())),
+                                recovery_share: SecretText::new(hex::encode(
+                                    done.recovery_share.as_ref(),
+                                )),
+                            })
+                            .map_err(|_| "编码失败")?),
+                            Err(_) => Err(RefusalReason::NoSuitableCertificate),
+                        }
+                    }
+                    Err(e) => Err(protocol(e)),
+                }
+            }
+            _ => Err(RefusalReason::InvalidRequest {
+                detail: "换机刷新的步骤顺序不对，请重新验证身份".into(),
+            }),
+        }))
+    })
+    .await;
+    match outcome {
+        Ok(Ok(Some(Ok(answer)))) => Json(answer).into_response(),
+        Ok(Ok(Some(Err(refusal)))) => refused(refusal),
+        Ok(Ok(None)) => stale(),
+        Ok(Err(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
+    }
+}
+
+async fn split_refresh_round(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    split_refresh_step(svc, id, headers, body, DeviceRoute::SplitRefreshRound).await
+}
+
+async fn split_refresh_finish(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    split_refresh_step(svc, id, headers, body, DeviceRoute::SplitRefreshFinish).await
 }
 
 /// `split-ecdh`: the decrypt decision with the PIN (opening time / trial rule), the envelope's

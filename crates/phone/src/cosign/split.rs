@@ -173,17 +173,45 @@ pub struct PendingGrant {
     pub started: i64,
 }
 
-/// The table of grants waiting for their rounds.
-#[derive(Default)]
-pub struct PendingTable {
-    waiting: HashMap<String, PendingGrant>,
+/// What a token table needs of its entries.
+pub trait Pending {
+    /// The certificate the entry belongs to.
+    fn cert_id(&self) -> &str;
+    /// When it began (service clock).
+    fn started(&self) -> i64;
 }
 
-impl PendingTable {
-    /// Adds one; returns its token, or `None` when [`MAX_PENDING`] are waiting.
-    pub fn insert(&mut self, pending: PendingGrant, now: i64) -> Option<String> {
+impl Pending for PendingGrant {
+    fn cert_id(&self) -> &str {
+        &self.cert_id
+    }
+    fn started(&self) -> i64 {
+        self.started
+    }
+}
+
+/// Entries waiting for their next call, by random token: at most [`MAX_PENDING`], each for
+/// [`PENDING_TTL_SECS`], taken out for each call (single use) and put back when it goes on.
+pub struct TokenTable<T> {
+    waiting: HashMap<String, T>,
+}
+
+impl<T> Default for TokenTable<T> {
+    fn default() -> Self {
+        Self {
+            waiting: HashMap::new(),
+        }
+    }
+}
+
+/// Joint signatures waiting for their rounds.
+pub type PendingTable = TokenTable<PendingGrant>;
+
+impl<T: Pending> TokenTable<T> {
+    /// Keeps `pending` under a fresh token; `None` when too many are waiting.
+    pub fn insert(&mut self, pending: T, now: i64) -> Option<String> {
         self.waiting
-            .retain(|_, p| now - p.started <= PENDING_TTL_SECS && p.started <= now);
+            .retain(|_, p| now - p.started() <= PENDING_TTL_SECS && p.started() <= now);
         if self.waiting.len() >= MAX_PENDING {
             return None;
         }
@@ -194,18 +222,107 @@ impl PendingTable {
         Some(token)
     }
 
-    /// Puts a grant back after its first round under the same token.
-    pub fn put_back(&mut self, token: String, pending: PendingGrant) {
+    /// Puts an entry back under its token.
+    pub fn put_back(&mut self, token: String, pending: T) {
         self.waiting.insert(token, pending);
     }
 
-    /// Takes the grant named `token` for `cert_id` (gone from the table whatever the caller
-    /// does next). Expired or another certificate's → `None` (another certificate's stays).
-    pub fn take(&mut self, token: &str, cert_id: &str, now: i64) -> Option<PendingGrant> {
-        if self.waiting.get(token)?.cert_id != cert_id {
+    /// Takes the entry of `token` for `cert_id` out, if it has not timed out.
+    pub fn take(&mut self, token: &str, cert_id: &str, now: i64) -> Option<T> {
+        if self.waiting.get(token)?.cert_id() != cert_id {
             return None;
         }
         let pending = self.waiting.remove(token)?;
-        (now - pending.started <= PENDING_TTL_SECS && pending.started <= now).then_some(pending)
+        (now - pending.started() <= PENDING_TTL_SECS && pending.started() <= now).then_some(pending)
+    }
+}
+
+// ---------------------------------------------------------------- 换机 / 恢复 (key refresh)
+
+/// `POST /v1/certs/{id}/split-refresh`: the identity check of a new phone. Signed by the NEW
+/// device key (`new_device`, hex SEC1), which proves the phone holds it; the service binds the
+/// refresh and, once it is finished, the certificate to that key.
+#[derive(Serialize, Deserialize)]
+pub struct RefreshBegin {
+    /// The administrator's one-time code (`phone admin refresh-code`).
+    pub code: super::server::SecretText,
+    /// The certificate PIN.
+    pub pin: super::server::SecretText,
+    /// The new phone's device public key (hex SEC1).
+    pub new_device: String,
+}
+
+/// The answer to [`RefreshBegin`].
+#[derive(Serialize, Deserialize)]
+pub struct RefreshBegun {
+    /// Names the refresh in the next two calls.
+    pub token: String,
+    /// The refresh id both sides bind the protocol to (hex).
+    pub refresh_id: String,
+    /// Opens the phone share the new phone brings (old phone / sealed backup).
+    pub seal_share: super::server::SecretText,
+}
+
+/// The answer to `split-refresh/finish`: what the new phone seals its new share with.
+#[derive(Serialize, Deserialize)]
+pub struct RefreshFinished {
+    /// The new seal share (hex).
+    pub seal_share: super::server::SecretText,
+    /// The recovery share (hex), for the recovery seal of 忘记证书密码.
+    pub recovery_share: super::server::SecretText,
+}
+
+/// The refresh id: bound to the certificate, the new device and the service's randomness.
+pub fn refresh_id(cert_id: &str, new_device: &str, random: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"bidseal/split-refresh/v1");
+    for field in [cert_id.as_bytes(), new_device.as_bytes(), random.as_slice()] {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field);
+    }
+    h.finalize().into()
+}
+
+/// Where a refresh is.
+pub enum RefreshStage {
+    /// Identity checked; waiting for the phone's first message.
+    Begun(Box<KeyShare>),
+    /// The service answered; waiting for the phone's last message.
+    Answered(Box<crate::key_split::ServiceRefresh>),
+}
+
+/// A refresh between its calls (in memory, [`PENDING_TTL_SECS`]).
+pub struct PendingRefresh {
+    /// The certificate.
+    pub cert_id: String,
+    /// The new phone's device key (hex), the only key that may continue it.
+    pub new_device: String,
+    /// The protocol's refresh id.
+    pub refresh_id: [u8; 32],
+    /// Progress.
+    pub stage: RefreshStage,
+    /// When it began (service clock).
+    pub started: i64,
+}
+
+impl Pending for PendingRefresh {
+    fn cert_id(&self) -> &str {
+        &self.cert_id
+    }
+    fn started(&self) -> i64 {
+        self.started
+    }
+}
+
+/// Refreshes waiting for their next call, by token.
+pub type RefreshTable = TokenTable<PendingRefresh>;
+
+impl TokenTable<PendingRefresh> {
+    /// The new device bound to `token` for `cert_id` (to check the call's signature first).
+    pub fn device_of(&self, token: &str, cert_id: &str) -> Option<String> {
+        self.waiting
+            .get(token)
+            .filter(|p| p.cert_id == cert_id)
+            .map(|p| p.new_device.clone())
     }
 }

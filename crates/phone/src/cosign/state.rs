@@ -243,6 +243,9 @@ pub struct CertRecord {
     /// A pending PIN reset (one-time verification code), if the admin issued one.
     #[serde(default)]
     pub pending_reset: Option<PendingReset>,
+    /// One-time code of a pending 换机 / 恢复 (key refresh for a new phone), if issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_refresh: Option<PendingReset>,
     /// Public device key (hex SEC1) of the phone this certificate is bound to; calls not
     /// signed by it are refused before the PIN is looked at ([`super::device`]).
     #[serde(default)]
@@ -288,6 +291,7 @@ impl CertRecord {
             share: hex::encode(share.as_ref()),
             recovery_share: hex::encode(recovery_share.as_ref()),
             pending_reset: None,
+            pending_refresh: None,
             device_key: None,
             split_share: None,
         }
@@ -405,6 +409,18 @@ pub enum ResetRefusal {
     /// Unknown certificate.
     #[error("协同签名服务中没有这本证书")]
     Unknown,
+    /// 换机: wrong PIN (counts towards the lockout like every PIN).
+    #[error("证书密码（PIN）错误，还可尝试 {remaining_tries} 次")]
+    WrongPin {
+        /// Attempts left.
+        remaining_tries: u32,
+    },
+    /// 换机: the PIN is locked (the administrator unlocks it, or 忘记证书密码).
+    #[error("证书密码已锁定，请联系单位管理员解锁或通过“忘记证书密码”重置")]
+    PinLocked,
+    /// 换机 needs a split key (the certificate has none to refresh).
+    #[error("这本证书的密钥未拆分，不能换机刷新密钥分量，请联系单位管理员")]
+    NotSplit,
     /// The call was not signed by the phone the certificate is bound to.
     #[error("协同签名服务不认识这台手机（设备签名无效），请在已绑定证书的手机上操作")]
     DeviceNotRecognised,
@@ -469,6 +485,9 @@ pub enum AdminAction {
     Unlock,
     /// Issue a one-time verification code for 忘记证书密码; the phone then sets a new PIN.
     IssueResetCode,
+    /// Issue a one-time code for 换机 / 恢复 (seed 2.6.1.6.1.2 证书未同步): a new phone with
+    /// the PIN refreshes the split key's shares and becomes the certificate's device.
+    IssueRefreshCode,
 }
 
 /// Errors of admin actions and persistence.
@@ -497,6 +516,9 @@ pub enum BookError {
     /// The usage log does not verify.
     #[error(transparent)]
     Chain(#[from] ChainBroken),
+    /// A key refresh was asked for a certificate without a split key.
+    #[error("证书 {0} 的密钥未拆分，不能签发换机验证码")]
+    NotSplit(String),
 }
 
 impl From<rusqlite::Error> for BookError {
@@ -887,8 +909,9 @@ impl CosignBook {
         })
     }
 
-    /// Logs the end of one use of a split share (the joint result, or why it failed), chained
-    /// like every other entry.
+    /// Logs a use of a split share whose joint protocol failed after its grant (the
+    /// `KEYSPLIT_*` code), chained like every other entry. A successful use adds no line: its
+    /// grant's line is the record.
     pub fn log_split_use(
         &mut self,
         id: &str,
@@ -1144,9 +1167,7 @@ impl CosignBook {
                     "解锁（清除 PIN 错误次数）".to_string()
                 }
                 AdminAction::IssueResetCode => {
-                    let mut n = [0u8; 4];
-                    OsRng.fill_bytes(&mut n);
-                    let code = format!("{:06}", u32::from_be_bytes(n) % 1_000_000);
+                    let code = one_time_code();
                     rec.pending_reset = Some(PendingReset {
                         code_sha256: hex::encode(Sha256::digest(code.as_bytes())),
                         expires_at: now + RESET_CODE_TTL_SECS,
@@ -1154,6 +1175,19 @@ impl CosignBook {
                     });
                     output = Some(code);
                     "签发证书密码重置验证码".to_string()
+                }
+                AdminAction::IssueRefreshCode => {
+                    if !rec.is_split() {
+                        return Err(BookError::NotSplit(id.to_string()));
+                    }
+                    let code = one_time_code();
+                    rec.pending_refresh = Some(PendingReset {
+                        code_sha256: hex::encode(Sha256::digest(code.as_bytes())),
+                        expires_at: now + RESET_CODE_TTL_SECS,
+                        wrong_codes: 0,
+                    });
+                    output = Some(code);
+                    "签发换机验证码（密钥分量刷新）".to_string()
                 }
             };
             store_record(tx, &rec)?;
@@ -1191,11 +1225,31 @@ impl CosignBook {
         new_verifier: PinVerifier,
         now: i64,
     ) -> Result<ResetGrant, ResetRefusal> {
+        self.code_decision(
+            id,
+            "忘记证书密码：重置 PIN",
+            String::new(),
+            now,
+            |rec| Self::decide_reset(rec, code, new_verifier, now),
+        )
+    }
+
+    /// One decision that takes a one-time code (PIN reset, 换机): `decide` on the record, the
+    /// record stored and one log line (`operation`, `detail`, `OK` or the refusal's code),
+    /// in one transaction.
+    fn code_decision<T>(
+        &mut self,
+        id: &str,
+        operation: &str,
+        detail: String,
+        now: i64,
+        decide: impl FnOnce(&mut CertRecord) -> Result<T, ResetRefusal>,
+    ) -> Result<T, ResetRefusal> {
         self.transaction(|tx| {
             let Some(mut rec) = load_record(tx, id)? else {
                 return Ok(Err(ResetRefusal::Unknown));
             };
-            let decision = Self::decide_reset(&mut rec, code, new_verifier, now);
+            let decision = decide(&mut rec);
             store_record(tx, &rec)?;
             let result = match &decision {
                 Ok(_) => "OK".to_string(),
@@ -1204,11 +1258,28 @@ impl CosignBook {
             append_log(
                 tx,
                 id,
-                entry(&rec.holder, "忘记证书密码：重置 PIN", &result, now),
+                UsageLogEntry {
+                    detail,
+                    ..entry(&rec.holder, operation, &result, now)
+                },
             )?;
             Ok(decision)
         })
         .unwrap_or(Err(ResetRefusal::Unknown))
+    }
+
+    /// The certificate-state checks before a one-time code (PIN reset, 换机), in the order of
+    /// every operation; a locked PIN is not one of them (a reset is what it is for).
+    fn state_refusal_for_code(rec: &CertRecord, now: i64) -> Result<(), ResetRefusal> {
+        match Self::state_refusal(rec, now) {
+            Some(RefusalReason::CertificateRevoked) => Err(ResetRefusal::CertificateRevoked),
+            Some(RefusalReason::CertificateExpired) => Err(ResetRefusal::CertificateExpired),
+            Some(RefusalReason::CertificateDisabled) => Err(ResetRefusal::CertificateDisabled),
+            Some(RefusalReason::AuthorisationEnded { ended_at }) => {
+                Err(ResetRefusal::AuthorisationEnded { ended_at })
+            }
+            Some(_) | None => Ok(()),
+        }
     }
 
     fn decide_reset(
@@ -1219,46 +1290,8 @@ impl CosignBook {
     ) -> Result<ResetGrant, ResetRefusal> {
         // The same state checks as every operation, in the same order; a locked PIN is what
         // a reset is for, so the lock alone does not refuse it.
-        match Self::state_refusal(rec, now) {
-            Some(RefusalReason::CertificateRevoked) => {
-                return Err(ResetRefusal::CertificateRevoked)
-            }
-            Some(RefusalReason::CertificateExpired) => {
-                return Err(ResetRefusal::CertificateExpired)
-            }
-            Some(RefusalReason::CertificateDisabled) => {
-                return Err(ResetRefusal::CertificateDisabled)
-            }
-            Some(RefusalReason::AuthorisationEnded { ended_at }) => {
-                return Err(ResetRefusal::AuthorisationEnded { ended_at })
-            }
-            Some(_) | None => {}
-        }
-        let Some(pending) = rec.pending_reset.as_mut() else {
-            return Err(ResetRefusal::NoValidCode);
-        };
-        if now > pending.expires_at || pending.wrong_codes >= MAX_WRONG_PINS {
-            rec.pending_reset = None;
-            return Err(ResetRefusal::NoValidCode);
-        }
-        let got = hex::encode(Sha256::digest(code.trim().as_bytes()));
-        let same = got.len() == pending.code_sha256.len()
-            && got
-                .bytes()
-                .zip(pending.code_sha256.bytes())
-                .fold(0u8, |a, (x, y)| a | (x ^ y))
-                == 0;
-        if !same {
-            pending.wrong_codes += 1;
-            let remaining = MAX_WRONG_PINS.saturating_sub(pending.wrong_codes);
-            if remaining == 0 {
-                rec.pending_reset = None;
-                return Err(ResetRefusal::NoValidCode);
-            }
-            return Err(ResetRefusal::WrongCode {
-                remaining_tries: remaining,
-            });
-        }
+        Self::state_refusal_for_code(rec, now)?;
+        check_one_time_code(&mut rec.pending_reset, code, now)?;
         let (Some(share), Some(recovery_share)) = (rec.share(), rec.recovery_share()) else {
             return Err(ResetRefusal::Unknown);
         };
@@ -1268,6 +1301,156 @@ impl CosignBook {
         Ok(ResetGrant {
             share,
             recovery_share,
+        })
+    }
+}
+
+/// A fresh 6-digit one-time code.
+fn one_time_code() -> String {
+    let mut n = [0u8; 4];
+    OsRng.fill_bytes(&mut n);
+    format!("{:06}", u32::from_be_bytes(n) % 1_000_000)
+}
+
+/// Checks `code` against a pending one-time code: void when expired or after
+/// [`MAX_WRONG_PINS`] wrong codes; a wrong code counts; the right one is consumed (a replay
+/// finds none).
+fn check_one_time_code(
+    pending: &mut Option<PendingReset>,
+    code: &str,
+    now: i64,
+) -> Result<(), ResetRefusal> {
+    let Some(p) = pending.as_mut() else {
+        return Err(ResetRefusal::NoValidCode);
+    };
+    if now > p.expires_at || p.wrong_codes >= MAX_WRONG_PINS {
+        *pending = None;
+        return Err(ResetRefusal::NoValidCode);
+    }
+    let got = hex::encode(Sha256::digest(code.trim().as_bytes()));
+    let same = got.len() == p.code_sha256.len()
+        && got
+            .bytes()
+            .zip(p.code_sha256.bytes())
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            == 0;
+    if !same {
+        p.wrong_codes += 1;
+        let remaining = MAX_WRONG_PINS.saturating_sub(p.wrong_codes);
+        if remaining == 0 {
+            *pending = None;
+            return Err(ResetRefusal::NoValidCode);
+        }
+        return Err(ResetRefusal::WrongCode {
+            remaining_tries: remaining,
+        });
+    }
+    *pending = None;
+    Ok(())
+}
+
+/// What the service keeps between the calls of a 换机 refresh.
+pub struct RefreshGrant {
+    /// The service's current split share (refreshed with the phone's).
+    pub split_share: crate::key_split::KeyShare,
+    /// The seal share that opens the phone share the new phone brings (backup / old phone).
+    pub seal_share: ServiceShare,
+}
+
+/// What a finished refresh gives the new phone to seal its new share.
+pub struct RefreshDone {
+    /// The new seal share (the new phone share is sealed under PIN + this).
+    pub seal_share: ServiceShare,
+    /// The recovery share (the recovery seal for 忘记证书密码 is redone with it).
+    pub recovery_share: ServiceShare,
+}
+
+impl CosignBook {
+    /// 换机 / 恢复, step 1: the identity check. The certificate's state (as for a PIN reset),
+    /// the administrator's one-time code (consumed; wrong codes count, five void it), then the
+    /// PIN (wrong PINs count towards the lockout). On success returns the service's split share
+    /// and the seal share, so the new phone can open the phone share it brings and run the
+    /// refresh. Logged either way, with the new device.
+    pub fn begin_refresh(
+        &mut self,
+        id: &str,
+        code: &str,
+        pin: &str,
+        new_device: &str,
+        now: i64,
+    ) -> Result<RefreshGrant, ResetRefusal> {
+        let detail = format!("新设备 {}", bounded(new_device, 200));
+        self.code_decision(id, "换机：身份核验", detail, now, |rec| {
+            Self::decide_refresh(rec, code, pin, now)
+        })
+    }
+
+    fn decide_refresh(
+        rec: &mut CertRecord,
+        code: &str,
+        pin: &str,
+        now: i64,
+    ) -> Result<RefreshGrant, ResetRefusal> {
+        Self::state_refusal_for_code(rec, now)?;
+        let (Some(split_share), Some(seal_share)) = (rec.split_share(), rec.share()) else {
+            return Err(ResetRefusal::NotSplit);
+        };
+        check_one_time_code(&mut rec.pending_refresh, code, now)?;
+        let pin_ok = rec.pin.matches(pin);
+        match Self::decide(rec, pin_ok, now) {
+            Ok(()) => Ok(RefreshGrant {
+                split_share,
+                seal_share,
+            }),
+            Err(RefusalReason::WrongPin { remaining_tries }) => Err(ResetRefusal::WrongPin {
+                remaining_tries: remaining_tries.into(),
+            }),
+            Err(_) => Err(ResetRefusal::PinLocked),
+        }
+    }
+
+    /// 换机 / 恢复, last step: stores the refreshed service share (the old phone share stops
+    /// working with it), a new seal share and the new phone as the certificate's device, in one
+    /// transaction with one log line. Refuses when the certificate changed state meanwhile.
+    pub fn finish_refresh(
+        &mut self,
+        id: &str,
+        refreshed: &crate::key_split::KeyShare,
+        new_device: &str,
+        now: i64,
+    ) -> Result<RefreshDone, BookError> {
+        self.transaction(|tx| {
+            let mut rec = load_record(tx, id)?.ok_or_else(|| BookError::Unknown(id.to_string()))?;
+            if Self::state_refusal(&rec, now).is_some() || !rec.is_split() {
+                return Err(BookError::NotSplit(id.to_string()));
+            }
+            let recovery_share = rec
+                .recovery_share()
+                .ok_or_else(|| BookError::Corrupt("恢复分量缺失".into()))?;
+            let seal_share = crate::key_seal::new_share();
+            rec.share = hex::encode(seal_share.as_ref());
+            let old_device = rec.device_key.clone().unwrap_or_default();
+            rec.device_key = Some(new_device.to_string());
+            let rec = rec
+                .with_split_share(refreshed)
+                .map_err(|e| BookError::Corrupt(e.to_string()))?;
+            store_record(tx, &rec)?;
+            append_log(
+                tx,
+                id,
+                UsageLogEntry {
+                    detail: format!(
+                        "密钥分量已刷新（公钥不变），旧手机分量失效；设备 {} → {}",
+                        bounded(&old_device, 200),
+                        bounded(new_device, 200)
+                    ),
+                    ..entry(&rec.holder, "换机：刷新密钥分量", "OK", now)
+                },
+            )?;
+            Ok(RefreshDone {
+                seal_share,
+                recovery_share,
+            })
         })
     }
 }
