@@ -95,8 +95,12 @@ pub use super::exit::flow_err;
 /// "rerun the command", not "refresh the QR on the desktop").
 fn in_cli_words(mut report: BidOpeningReport) -> BidOpeningReport {
     for check in &mut report.checks {
-        if let Some(words) = check.code.as_deref().and_then(super::exit::cli_words) {
-            check.detail = format!("{words}（bidseal open 可只给出这一份投标文件）");
+        let words = check
+            .code
+            .as_deref()
+            .and_then(|c| super::exit::cli_words(c, super::lang::current()));
+        if let Some(words) = words {
+            check.detail = super::lang::tr("out.open.rerun_one", &[("words", &words)]);
         }
     }
     report

@@ -7,8 +7,8 @@
 //! Guarantees: both files have the same keys and every command and argument of the CLI has one
 //! (tests below); a key missing at run time falls back to zh-CN, then to clap's own text, never
 //! to nothing. JSON output, stable error codes and file formats do not change with the
-//! language. Does not: translate the messages of the library crates' typed errors (zh-CN, with
-//! their codes) — see docs/cli.md.
+//! language. The library crates' typed errors are put into English by
+//! `bidseal_workflow::i18n` (one resource file for every error code; see `exit::report`).
 
 use clap::error::{ContextKind, ErrorKind};
 use clap::{Arg, ArgAction, Command};
@@ -22,37 +22,14 @@ pub const LANG_ENV: &str = "BIDSEAL_LANG";
 const ZH_CN: &str = include_str!("lang/zh-CN.txt");
 const EN: &str = include_str!("lang/en.txt");
 
-/// A language of the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    /// 简体中文 (the default).
-    ZhCn,
-    /// English.
-    En,
-}
+pub use bidseal_workflow::i18n::Lang;
 
-impl Lang {
-    /// The language named `name` (`zh-CN`, `zh`, `en`, `en-US`…; case does not matter).
-    pub fn parse(name: &str) -> Option<Lang> {
-        let name = name.trim().to_ascii_lowercase();
-        if name == "zh" || name.starts_with("zh-") || name.starts_with("zh_") {
-            Some(Lang::ZhCn)
-        } else if name == "en" || name.starts_with("en-") || name.starts_with("en_") {
-            Some(Lang::En)
-        } else {
-            None
-        }
-    }
-
-    fn source(self) -> &'static str {
-        match self {
-            Lang::ZhCn => ZH_CN,
-            Lang::En => EN,
-        }
+fn source(lang: Lang) -> &'static str {
+    match lang {
+        Lang::ZhCn => ZH_CN,
+        Lang::En => EN,
     }
 }
-
-static CURRENT: OnceLock<Lang> = OnceLock::new();
 
 /// The language of this run: `--lang X` / `--lang=X` anywhere on the command line, else
 /// `BIDSEAL_LANG`, else zh-CN. A value that names no language is left for clap to refuse.
@@ -76,14 +53,15 @@ pub fn detect(args: &[OsString], env: Option<&str>) -> Lang {
         .unwrap_or(Lang::ZhCn)
 }
 
-/// Sets the language of this run (the first call wins).
+/// Sets the language of this run (for the command line's words and, through
+/// `bidseal_workflow::i18n`, the library crates' error messages).
 pub fn set(lang: Lang) {
-    let _ = CURRENT.set(lang);
+    bidseal_workflow::i18n::set_language(lang);
 }
 
 /// The language of this run (zh-CN until [`set`]).
 pub fn current() -> Lang {
-    CURRENT.get().copied().unwrap_or(Lang::ZhCn)
+    bidseal_workflow::i18n::language()
 }
 
 /// The parsed resource file of `lang`: key → text with `\n` turned into line breaks.
@@ -94,7 +72,7 @@ fn table(lang: Lang) -> &'static HashMap<&'static str, String> {
         Lang::ZhCn => &ZH,
         Lang::En => &ENGLISH,
     };
-    cell.get_or_init(|| parse(lang.source()))
+    cell.get_or_init(|| parse(source(lang)))
 }
 
 fn parse(source: &'static str) -> HashMap<&'static str, String> {
@@ -108,7 +86,11 @@ fn parse(source: &'static str) -> HashMap<&'static str, String> {
 
 /// The text of `key` in the current language (zh-CN if the current language lacks it).
 pub fn lookup(key: &str) -> Option<&'static str> {
-    table(current())
+    lookup_in(current(), key)
+}
+
+fn lookup_in(lang: Lang, key: &str) -> Option<&'static str> {
+    table(lang)
         .get(key)
         .or_else(|| table(Lang::ZhCn).get(key))
         .map(String::as_str)
@@ -117,7 +99,12 @@ pub fn lookup(key: &str) -> Option<&'static str> {
 /// The text of `key` with each `{name}` replaced by its value; the key itself if no file has
 /// it (a visible mistake, never an empty message).
 pub fn tr(key: &str, values: &[(&str, &str)]) -> String {
-    let mut text = lookup(key).unwrap_or(key).to_string();
+    tr_in(current(), key, values)
+}
+
+/// [`tr`] in `lang` rather than the language of this run.
+pub fn tr_in(lang: Lang, key: &str, values: &[(&str, &str)]) -> String {
+    let mut text = lookup_in(lang, key).unwrap_or(key).to_string();
     for (name, value) in values {
         text = text.replace(&format!("{{{name}}}"), value);
     }
