@@ -72,13 +72,39 @@ impl Default for DesktopState {
     }
 }
 
-/// An error a command returns to the window: stable code and a zh-CN message saying what to do.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// Sets the language of the messages the window gets (`zh-CN`, `en`; anything else zh-CN):
+/// errors and refusals are worded by `bidseal_workflow::i18n` when they are sent.
+#[tauri::command]
+pub fn set_language(locale: String) {
+    bidseal_workflow::i18n::set_language(
+        bidseal_workflow::i18n::Lang::parse(&locale).unwrap_or(bidseal_workflow::i18n::Lang::ZhCn),
+    );
+}
+
+/// `message` (zh-CN, of an error with `code`) in the window's language.
+pub(crate) fn in_window_language(code: &str, message: &str) -> String {
+    use bidseal_workflow::i18n::{error_text, language};
+    error_text(language(), Some(code), message)
+}
+
+/// An error a command returns to the window: stable code and a message saying what to do,
+/// held in zh-CN and sent in the window's language ([`set_language`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandError {
     /// Stable code (`E_...`, `PROJECT_...`).
     pub code: String,
     /// What happened and what to do, zh-CN.
     pub message: String,
+}
+
+impl Serialize for CommandError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("CommandError", 2)?;
+        st.serialize_field("code", &self.code)?;
+        st.serialize_field("message", &in_window_language(&self.code, &self.message))?;
+        st.end()
+    }
 }
 
 impl CommandError {
