@@ -70,10 +70,30 @@ impl TerminalQr {
 impl ScanPresenter for TerminalQr {
     fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
         match self.files.write_png(op, payload) {
-            Ok(path) => eprintln!("二维码（{}）：{}", op.name_zh(), path.display()),
-            Err(e) => eprintln!("二维码图片写出失败：{e}"),
+            Ok(path) => eprintln!(
+                "{}",
+                crate::words!(
+                    "out.qr.file",
+                    operation = super::lang::operation_name(op),
+                    file = path.display()
+                )
+            ),
+            Err(e) => eprintln!(
+                "{}",
+                crate::words!(
+                    "out.qr.write_failed",
+                    error = bidseal_workflow::i18n::error_text(
+                        super::lang::current(),
+                        Some(e.code()),
+                        &e.to_string()
+                    )
+                )
+            ),
         }
-        eprintln!("扫码内容：{}", payload.to_url());
+        eprintln!(
+            "{}",
+            crate::words!("out.sync.qr_payload", payload = payload.to_url())
+        );
     }
 
     fn status(&mut self, line: &str) {
@@ -86,7 +106,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("无法启动异步运行时")
+        .with_context(|| crate::words!("error.runtime"))
 }
 
 pub use super::exit::flow_err;
@@ -146,10 +166,10 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
         .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
     let (platform, project) = bidseal_workflow::scan_session::refs_from_tender(&package.manifest);
     bidseal_bid::fsio::create_private_dir(&args.work)
-        .with_context(|| format!("无法创建目录 {}", args.work.display()))?;
+        .with_context(|| crate::words!("error.mkdir", dir = args.work.display()))?;
     let swept = bidseal_bid::opening::sweep_work(&args.work);
     if swept > 0 {
-        eprintln!("已删除上次中断的开标留下的 {swept} 个临时明文文件");
+        eprintln!("{}", crate::words!("out.open.swept", count = swept));
     }
     // One folder per run, so this run's QR images never share names with an earlier run's.
     let qr_base = args.qr_dir.as_ref().unwrap_or(&args.work);
@@ -159,9 +179,12 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     let (bid_files, repeated) = bidseal_workflow::hall::distinct_bid_files(&args.bid_files);
     for r in &repeated {
         eprintln!(
-            "注意：{} 与 {} 是同一份投标文件（内容相同），只开启、计数一次",
-            r.file.display(),
-            r.same_as.display()
+            "{}",
+            crate::words!(
+                "out.open.repeated",
+                file = r.file.display(),
+                same_as = r.same_as.display()
+            )
         );
     }
     let rt = runtime()?;
@@ -170,7 +193,7 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
             .await
             .map_err(flow_err)?;
         if relay.is_embedded() {
-            eprintln!("内置扫码中继：{}", relay.url());
+            eprintln!("{}", crate::words!("out.open.relay", url = relay.url()));
         }
         let target = ScanTarget {
             relay: relay.url(),
@@ -184,7 +207,7 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
         let mut presenter = TerminalQr::new(qr_dir);
         let mut reports = Vec::new();
         for bid in &bid_files {
-            eprintln!("开启投标文件：{}", bid.display());
+            eprintln!("{}", crate::words!("out.open.bid", file = bid.display()));
             reports.push(in_cli_words(
                 bidseal_workflow::hall::open_by_scan(
                     &target,
@@ -210,11 +233,17 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     print_table(&reports, &package.manifest.price_form);
     if let Some(path) = &args.report_json {
         report::write_json_report(path, &reports).map_err(flow_err)?;
-        eprintln!("报告已写出：{}", path.display());
+        eprintln!(
+            "{}",
+            crate::words!("out.open.report", file = path.display())
+        );
     }
     if let Some(path) = &args.report_pdf {
         report::write_pdf_report(path, &reports, &package.manifest.price_form).map_err(flow_err)?;
-        eprintln!("报告已写出：{}", path.display());
+        eprintln!(
+            "{}",
+            crate::words!("out.open.report", file = path.display())
+        );
     }
     Ok(opening_exit(&reports).into())
 }

@@ -64,7 +64,8 @@ pub fn current() -> Lang {
     bidseal_workflow::i18n::language()
 }
 
-/// The parsed resource file of `lang`: key → text with `\n` turned into line breaks.
+/// The parsed resource file of `lang`: key → text with `\n` and `\t` turned into line breaks
+/// and tabs; a text in double quotes keeps the spaces at its ends.
 fn table(lang: Lang) -> &'static HashMap<&'static str, String> {
     static ZH: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
     static ENGLISH: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
@@ -80,7 +81,15 @@ fn parse(source: &'static str) -> HashMap<&'static str, String> {
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| l.split_once(" = "))
-        .map(|(k, v)| (k.trim(), v.trim_end().replace("\\n", "\n")))
+        .map(|(k, v)| {
+            let v = v.trim_end();
+            // `"…"` keeps spaces at its ends (`out.list_joint = ", "`).
+            let v = match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                Some(inner) => inner,
+                None => v,
+            };
+            (k.trim(), v.replace("\\n", "\n").replace("\\t", "\t"))
+        })
         .collect()
 }
 
@@ -104,11 +113,56 @@ pub fn tr(key: &str, values: &[(&str, &str)]) -> String {
 
 /// [`tr`] in `lang` rather than the language of this run.
 pub fn tr_in(lang: Lang, key: &str, values: &[(&str, &str)]) -> String {
-    let mut text = lookup_in(lang, key).unwrap_or(key).to_string();
-    for (name, value) in values {
-        text = text.replace(&format!("{{{name}}}"), value);
+    use bidseal_workflow::i18n::{pieces, Piece};
+    // One pass: a value that holds `{name}` (a hostile file name) is never filled in again.
+    let mut text = String::new();
+    for piece in pieces(lookup_in(lang, key).unwrap_or(key)) {
+        match piece {
+            Piece::Text(t) => text.push_str(&t),
+            Piece::Value(name) => match values.iter().find(|(n, _)| *n == name) {
+                Some((_, value)) => text.push_str(value),
+                None => text.push_str(&format!("{{{name}}}")),
+            },
+        }
     }
     text
+}
+
+/// The words of `key` in the language of this run with each `name = value` filled in
+/// (`words!("out.seal.done", file = path.display(), bytes = n)`): a result line's text.
+#[macro_export]
+macro_rules! words {
+    ($key:literal $(, $name:ident = $value:expr)* $(,)?) => {
+        $crate::cmd::lang::tr($key, &[$((stringify!($name), &($value).to_string())),*])
+    };
+}
+
+/// [`words!`] written as one line to stdout ([`crate::outln!`]).
+#[macro_export]
+macro_rules! say {
+    ($key:literal $(, $name:ident = $value:expr)* $(,)?) => {
+        $crate::outln!("{}", $crate::words!($key $(, $name = $value)*))
+    };
+}
+
+/// The name of a scan operation for people (`扫码签章` / `sealing scan`).
+pub fn operation_name(op: bidseal_scan::OperationKind) -> String {
+    match current() {
+        Lang::ZhCn => op.name_zh().to_string(),
+        Lang::En => tr(&format!("op.{}", op.as_str()), &[]),
+    }
+}
+
+/// A Beijing time as the libraries write it (`2026-12-02 00:06:58（北京时间）`) in the
+/// language of this run (`2026-12-02 00:06:58 (Beijing time)`).
+pub fn beijing_time(text: &str) -> String {
+    match current() {
+        Lang::ZhCn => text.to_string(),
+        Lang::En => text.replace(
+            "（北京时间）",
+            &format!(" ({})", tr("out.beijing_time", &[])),
+        ),
+    }
 }
 
 /// The text of a fixed `key` (clap's headings take `&'static str`).
