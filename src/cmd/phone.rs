@@ -624,24 +624,16 @@ fn local_time(unix: i64) -> String {
     super::lang::beijing_time(&bidseal_workflow::report::format_beijing(unix))
 }
 
-/// An id the service does not know is named as such (the service's 404 would otherwise read
-/// as "service unavailable, try later").
-async fn ensure_known(client: &CosignClient, token: &str, cert: &str) -> Result<()> {
-    let known = client.list(token).await?;
-    if known.iter().any(|c| c.id == cert) {
-        return Ok(());
+/// An admin call's error: an id the service does not know is `[E_UNKNOWN_CERT]` with the ids
+/// it knows, from the service's one answer (its `404` names them).
+fn admin_err(e: bidseal_phone::cosign::client::CosignCallError) -> anyhow::Error {
+    use bidseal_phone::cosign::client::CosignCallError;
+    match e {
+        CosignCallError::UnknownToAdmin { .. } | CosignCallError::UnknownCertificate(_) => {
+            super::exit::coded("E_UNKNOWN_CERT", e)
+        }
+        other => anyhow::Error::from(other),
     }
-    Err(super::exit::coded(
-        "E_UNKNOWN_CERT",
-        format!(
-            "协同签名服务中没有证书“{cert}”（可用：{}）",
-            known
-                .iter()
-                .map(|c| c.id.as_str())
-                .collect::<Vec<_>>()
-                .join("、")
-        ),
-    ))
 }
 
 async fn admin(a: AdminArgs) -> Result<ExitCode> {
@@ -665,8 +657,7 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::Log { cert } => {
-            ensure_known(&client, token, &cert).await?;
-            let (entries, head) = client.log(token, &cert).await?;
+            let (entries, head) = client.log(token, &cert).await.map_err(admin_err)?;
             crate::outln!("{}", serde_json::to_string_pretty(&entries)?);
             return match bidseal_phone::cosign::state::verify_chain(
                 &cert,
@@ -700,8 +691,11 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
             },
         ),
     };
-    ensure_known(&client, token, &cert).await?;
-    if let Some(code) = client.admin(token, &cert, &action).await? {
+    if let Some(code) = client
+        .admin(token, &cert, &action)
+        .await
+        .map_err(admin_err)?
+    {
         crate::outln!("{code}");
     }
     eprintln!("{}", crate::words!("out.admin.done", cert = cert));

@@ -268,7 +268,9 @@ fn english(code: Option<&str>, message: &str, depth: u8) -> Option<String> {
                         .find(|(n, _)| *n == name)
                         .map(|(_, v)| v.as_str())
                         .unwrap_or_default();
-                    let value = english(None, value, depth + 1).unwrap_or_else(|| value.into());
+                    // A list the zh-CN text joined with `、` reads as a list in English too.
+                    let value = english(None, value, depth + 1)
+                        .unwrap_or_else(|| value.replace('、', ", "));
                     text.push_str(&escape_controls(&value));
                 }
             }
