@@ -179,7 +179,11 @@ fn decrypt(input: &Path, output: &Path, key: &Path, cert: &Path) -> Result<(), E
         output = output.display(),
         bytes = summary.plaintext_len
     );
-    crate::say!("out.envelope.opened_as", recipient = summary.opened_as);
+    crate::say!(
+        "out.envelope.opened_as",
+        recipient =
+            bidseal_workflow::i18n::error_text(super::lang::current(), None, &summary.opened_as)
+    );
     if summary.binding == RecipientBinding::Absent {
         crate::say!("out.envelope.unbound");
     }

@@ -76,6 +76,11 @@ pub fn language() -> Lang {
 pub const ERRORS_ZH_CN: &str = include_str!("../lang/errors.zh-CN.txt");
 /// The English texts, same keys and placeholders.
 pub const ERRORS_EN: &str = include_str!("../lang/errors.en.txt");
+/// Words for people the library crates compute that are not errors (to-do items, a project's
+/// next step, why a file is stale): zh-CN as in the sources (checked by the same test).
+pub const PHRASES_ZH_CN: &str = include_str!("../lang/phrases.zh-CN.txt");
+/// Their English.
+pub const PHRASES_EN: &str = include_str!("../lang/phrases.en.txt");
 
 /// A resource file as `key → text` (`# comment` lines skipped, `\n` turned into a line break).
 /// Keys are a code (`E_PDF_IO`), a code with `#tag` when one code has several texts, or
@@ -159,9 +164,13 @@ struct Entry {
 fn entries() -> &'static [Entry] {
     static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
     ENTRIES.get_or_init(|| {
-        let en: HashMap<String, String> = parse_resource(ERRORS_EN).into_iter().collect();
+        let en: HashMap<String, String> = parse_resource(ERRORS_EN)
+            .into_iter()
+            .chain(parse_resource(PHRASES_EN))
+            .collect();
         parse_resource(ERRORS_ZH_CN)
             .into_iter()
+            .chain(parse_resource(PHRASES_ZH_CN))
             .filter_map(|(key, zh)| {
                 let en = en.get(&key)?.clone();
                 let zh = pieces(&zh);
@@ -249,15 +258,40 @@ fn english(code: Option<&str>, message: &str, depth: u8) -> Option<String> {
     if depth > 4 || !has_cjk(message) {
         return None;
     }
+    if let Some(text) = english_template(code, message, depth) {
+        return Some(text);
+    }
+    // A list the zh-CN text joined with `；`: each item on its own.
+    if message.contains('；') {
+        let items: Vec<String> = message
+            .split('；')
+            .map(|item| english(None, item, depth + 1).unwrap_or_else(|| item.to_string()))
+            .collect();
+        return Some(items.join("; "));
+    }
+    None
+}
+
+fn english_template(code: Option<&str>, message: &str, depth: u8) -> Option<String> {
     let all = entries();
-    let by_code = all
-        .iter()
-        .filter(|e| code.is_some_and(|c| key_code(&e.key) == c));
-    let rest = all.iter();
-    for entry in by_code.chain(rest) {
-        let Some(values) = read_values(&entry.zh, message) else {
-            continue;
-        };
+    // The code's own templates first; among those that match, the most specific (the most
+    // words of its own: `未填写投标函“{0}”…` over `未填写{label}…`).
+    let words = |e: &Entry| -> usize {
+        e.zh.iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.chars().count(),
+                Piece::Value(_) => 0,
+            })
+            .sum()
+    };
+    let best = |of_code: bool| {
+        all.iter()
+            .filter(|e| !of_code || code.is_some_and(|c| key_code(&e.key) == c))
+            .filter_map(|e| read_values(&e.zh, message).map(|v| (e, v)))
+            .max_by_key(|(e, _)| words(e))
+    };
+    let (entry, values) = best(true).or_else(|| best(false))?;
+    {
         let mut text = String::new();
         for piece in pieces(&entry.en) {
             match piece {
@@ -275,14 +309,14 @@ fn english(code: Option<&str>, message: &str, depth: u8) -> Option<String> {
                 }
             }
         }
-        return Some(text);
+        Some(text)
     }
-    None
 }
 
 /// The message of an error with `code` (if known) whose zh-CN text is `message`, in `lang`.
 /// zh-CN: `message` unchanged. English: the English text of the template it was made from, or
-/// `message` itself when no template explains it (never empty unless `message` is).
+/// `message` itself when no template explains it (never empty unless `message` is). Also the
+/// way to put a library's computed words for people ([`PHRASES_ZH_CN`]) into English.
 pub fn error_text(lang: Lang, code: Option<&str>, message: &str) -> String {
     match lang {
         Lang::ZhCn => message.to_string(),

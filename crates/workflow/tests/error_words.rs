@@ -424,6 +424,32 @@ fn extract(file: &Path, krate: &str, rel: &str, found: &mut Vec<Found>) {
                 }
             }
         }
+        // coded(e.code(), format!("…")): a text around another error's, code decided at run time.
+        if is_ident(toks.get(i), "coded")
+            && is_punct(toks.get(i + 1), '(')
+            && !matches!(toks.get(i + 2), Some(Tok::Str(_)))
+        {
+            let mut j = i + 2;
+            let mut depth = 0;
+            while j < toks.len() {
+                match toks.get(j) {
+                    Some(Tok::Punct('(')) => depth += 1,
+                    Some(Tok::Punct(')')) if depth == 0 => break,
+                    Some(Tok::Punct(')')) => depth -= 1,
+                    Some(Tok::Punct(',')) if depth == 0 => break,
+                    _ => {}
+                }
+                j += 1;
+            }
+            if is_punct(toks.get(j), ',')
+                && is_ident(toks.get(j + 1), "format")
+                && is_punct(toks.get(j + 2), '!')
+            {
+                if let Some(Tok::Str(t)) = toks.get(j + 4) {
+                    push(None, "coded".to_string(), t.clone());
+                }
+            }
+        }
         // coded("CODE", "…") / coded("CODE", format!("…"))
         if is_ident(toks.get(i), "coded") && is_punct(toks.get(i + 1), '(') {
             if let (Some(Tok::Str(code)), true) = (toks.get(i + 2), is_punct(toks.get(i + 3), ','))
@@ -593,6 +619,57 @@ fn every_error_has_its_english_with_the_same_placeholders() {
     for key in en.keys() {
         if !entries.contains_key(key) {
             problems.push(format!("English for no error (stale key): {key}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every string literal of the sources with CJK in it, normalised like the templates.
+fn source_literals() -> BTreeSet<String> {
+    let ws = workspace();
+    let mut files = Vec::new();
+    rust_files(&ws.join("crates"), &mut files);
+    rust_files(&ws.join("src"), &mut files);
+    let mut out = BTreeSet::new();
+    for f in files {
+        let Ok(src) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for t in lex(&src) {
+            if let Tok::Str(s) = t {
+                if s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) {
+                    out.insert(normalise(&s));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The phrases (library words for people that are not errors) are format strings of the
+/// sources word for word, and each has its English with the same placeholders.
+#[test]
+fn every_phrase_is_in_the_sources_and_has_its_english() {
+    use bidseal_workflow::i18n::{PHRASES_EN, PHRASES_ZH_CN};
+    let literals = source_literals();
+    let zh: BTreeMap<String, String> = parse_resource(PHRASES_ZH_CN).into_iter().collect();
+    let en: BTreeMap<String, String> = parse_resource(PHRASES_EN).into_iter().collect();
+    let mut problems = Vec::new();
+    for (key, text) in &zh {
+        if !literals.contains(text) {
+            problems.push(format!("{key}: no source string says “{text}” (changed?)"));
+        }
+        match en.get(key) {
+            None => problems.push(format!("{key}: no English")),
+            Some(e) if placeholders(e) != placeholders(text) => {
+                problems.push(format!("{key}: placeholders differ"))
+            }
+            Some(_) => {}
+        }
+    }
+    for key in en.keys() {
+        if !zh.contains_key(key) {
+            problems.push(format!("{key}: English for no phrase"));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
