@@ -97,6 +97,8 @@ impl ScanPresenter for TerminalQr {
     }
 
     fn status(&mut self, line: &str) {
+        // The flows' progress words (zh-CN), in the language of this run.
+        let line = bidseal_workflow::i18n::error_text(super::lang::current(), None, line);
         eprintln!("{line}");
     }
 }
@@ -126,10 +128,63 @@ fn in_cli_words(mut report: BidOpeningReport) -> BidOpeningReport {
     report
 }
 
-/// Prints the result table (`bidseal_workflow::report::opening_table`) on stdout.
+/// Prints the result table on stdout: zh-CN as `bidseal_workflow::report::opening_table` lays
+/// it out; English with the same rows, the check names and details put into English by
+/// `bidseal_workflow::i18n` (data — bid file, bidder, price labels and units — as it is).
 pub fn print_table(reports: &[BidOpeningReport], form: &[PriceFormField]) {
-    for line in report::opening_table(reports, form) {
-        crate::outln!("{line}");
+    use super::lang::{current, Lang};
+    if current() == Lang::ZhCn {
+        for line in report::opening_table(reports, form) {
+            crate::outln!("{line}");
+        }
+        return;
+    }
+    let english = |text: &str| bidseal_workflow::i18n::error_text(current(), None, text);
+    crate::say!("out.table.header", count = reports.len());
+    for (i, r) in reports.iter().enumerate() {
+        let bidder = match &r.bidder {
+            Some(b) => format!("{} ({})", b.name, b.credit_code),
+            None => crate::words!("out.table.not_decrypted"),
+        };
+        let price = r.price_texts(form);
+        let price = if price.is_empty() {
+            "-".to_string()
+        } else {
+            price.join(", ")
+        };
+        let verdict = if r.passed {
+            crate::words!("out.table.passed")
+        } else {
+            crate::words!("out.table.failed")
+        };
+        crate::say!(
+            "out.table.row",
+            n = i + 1,
+            file = r.bid_file,
+            bidder = bidder,
+            price = price,
+            verdict = verdict
+        );
+        for c in &r.checks {
+            let mark = if c.passed {
+                crate::words!("out.table.check_passed")
+            } else {
+                crate::words!("out.table.check_failed")
+            };
+            let code = c
+                .code
+                .as_deref()
+                .map(|code| format!(" ({code})"))
+                .unwrap_or_default();
+            crate::say!(
+                "out.table.check",
+                mark = mark,
+                name = english(&c.name),
+                detail =
+                    bidseal_workflow::i18n::error_text(current(), c.code.as_deref(), &c.detail),
+                code = code
+            );
+        }
     }
 }
 

@@ -188,22 +188,37 @@ fn key_code(key: &str) -> &str {
     key.split('#').next().unwrap_or(key)
 }
 
-/// The values of `template`'s placeholders if `message` is that template filled in.
+/// The values of `template`'s placeholders if `message` is that template filled in: the first
+/// reading found (shortest values first).
+#[cfg(test)]
 fn read_values(template: &[Piece], message: &str) -> Option<Vec<(String, String)>> {
+    readings(template, message, 1).into_iter().next()
+}
+
+/// Up to `most` readings of `message` as `template` filled in, shortest values first (a value
+/// may hold the words that follow it: `（{0}，{1} 字节）` over `颁发者 …，序列号 …`).
+fn readings(template: &[Piece], message: &str, most: usize) -> Vec<Vec<(String, String)>> {
     fn go(
         pieces: &[Piece],
         rest: &str,
         values: &mut Vec<(String, String)>,
         budget: &mut u32,
+        found: &mut Vec<Vec<(String, String)>>,
+        most: usize,
     ) -> bool {
-        if *budget == 0 {
-            return false;
+        if *budget == 0 || found.len() >= most {
+            return true;
         }
         *budget -= 1;
         match pieces.split_first() {
-            None => rest.is_empty(),
+            None => {
+                if rest.is_empty() {
+                    found.push(values.clone());
+                }
+                found.len() >= most
+            }
             Some((Piece::Text(t), tail)) => match rest.strip_prefix(t.as_str()) {
-                Some(r) => go(tail, r, values, budget),
+                Some(r) => go(tail, r, values, budget, found, most),
                 None => false,
             },
             Some((Piece::Value(name), tail)) => {
@@ -218,18 +233,27 @@ fn read_values(template: &[Piece], message: &str) -> Option<Vec<(String, String)
                 }
                 for cut in cuts {
                     values.push((name.clone(), rest[..cut].to_string()));
-                    if go(tail, &rest[cut..], values, budget) {
+                    let done = go(tail, &rest[cut..], values, budget, found, most);
+                    values.pop();
+                    if done {
                         return true;
                     }
-                    values.pop();
                 }
                 false
             }
         }
     }
-    let mut values = Vec::new();
+    let mut found = Vec::new();
     let mut budget = 10_000;
-    go(template, message, &mut values, &mut budget).then_some(values)
+    go(
+        template,
+        message,
+        &mut Vec::new(),
+        &mut budget,
+        &mut found,
+        most,
+    );
+    found
 }
 
 /// Control characters of `value` other than the line break written as escapes (`\u{1b}`,
@@ -284,10 +308,29 @@ fn english_template(code: Option<&str>, message: &str, depth: u8) -> Option<Stri
             })
             .sum()
     };
+    // Of a template's readings, the one whose values are most often words we know (or no
+    // Chinese at all): the reading that splits the message where its author did.
+    let understood = |values: &Vec<(String, String)>| -> usize {
+        values
+            .iter()
+            .filter(|(_, v)| !has_cjk(v) || english(None, v, depth + 1).is_some())
+            .count()
+    };
     let best = |of_code: bool| {
         all.iter()
             .filter(|e| !of_code || code.is_some_and(|c| key_code(&e.key) == c))
-            .filter_map(|e| read_values(&e.zh, message).map(|v| (e, v)))
+            .filter_map(|e| {
+                let mut readings = readings(&e.zh, message, 8);
+                // The first reading wins ties (shortest values first).
+                let mut best: Option<(usize, Vec<(String, String)>)> = None;
+                for r in readings.drain(..) {
+                    let score = understood(&r);
+                    if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                        best = Some((score, r));
+                    }
+                }
+                best.map(|(_, v)| (e, v))
+            })
             .max_by_key(|(e, _)| words(e))
     };
     let (entry, values) = best(true).or_else(|| best(false))?;
@@ -348,6 +391,17 @@ mod tests {
         assert!(!has_cjk(&en), "{en}");
         assert!(en.contains('9') && en.contains('3'), "{en}");
         assert_eq!(error_text(Lang::ZhCn, Some("E_PDF_SEAL"), zh), zh);
+    }
+
+    #[test]
+    fn a_value_holding_the_next_words_is_read_where_its_author_split_it() {
+        // `（{0}，{1} 字节）` over a recipient that has a `，` of its own.
+        let zh = "解密成功，完整性校验通过（颁发者 CN=A,C=CN，序列号 0A1B，452727 字节）";
+        let en = error_text(Lang::En, None, zh);
+        assert_eq!(
+            en,
+            "decrypted, integrity verified (issuer CN=A,C=CN, serial 0A1B, 452727 bytes)"
+        );
     }
 
     #[test]

@@ -113,6 +113,8 @@ impl ScanPresenter for DemoPhone {
     }
 
     fn status(&mut self, line: &str) {
+        // The flows' progress words (zh-CN), in the language of this run.
+        let line = bidseal_workflow::i18n::error_text(crate::cmd::lang::current(), None, line);
         eprintln!("{line}");
     }
 }
@@ -229,9 +231,12 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     spec.bid_deadline = now + OPENING_AFTER;
     spec.opening_time = spec.bid_deadline;
     eprintln!(
-        "   投标截止与开标时间：{}（{} 秒后）",
-        spec.opening_time,
-        OPENING_AFTER.as_secs()
+        "{}",
+        crate::words!(
+            "out.demo.times",
+            time = spec.opening_time,
+            secs = OPENING_AFTER.as_secs()
+        )
     );
     let mut cas = Vec::new();
     for id in ["ca-1", "ca-2"] {
