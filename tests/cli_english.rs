@@ -328,6 +328,19 @@ fn every_command_family_speaks_english_except_data() {
     let out = en.run(3, &["tender", "inspect", "missing.zip"]);
     assert!(text(&out.stderr).starts_with("error: [TENDER_IO] Could not read"));
     en.run(2, &["open", "x.bsbid"]);
+
+    // A hostile file name (ANSI escape, a line break) is printed escaped, on one error line.
+    let out = en.run(
+        3,
+        &["tender", "inspect", "a\u{1b}[31mred\nerror: forged.zip"],
+    );
+    let err = text(&out.stderr);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(err.contains("\\u{1b}[31mred"), "{err:?}");
+    assert!(
+        err.lines().skip(1).all(|l| l.starts_with("  ")),
+        "a later line passes for a message of its own: {err:?}"
+    );
 }
 
 /// `demo` runs the whole flow (seal, generate, trial decryption, opening) by scan: its

@@ -127,3 +127,32 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub fn app_info(state: tauri::State<'_, DesktopState>) -> AppInfo {
     lock(&state.info).clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window's language reaches the Rust side's errors: English under `en`, the zh-CN
+    /// text under `zh-CN` (and any other value), the code always.
+    #[test]
+    fn errors_go_to_the_window_in_its_language() -> Result<(), serde_json::Error> {
+        let zh = "不是 PDF 文件（缺少 %PDF- 文件头），请选择正确的 PDF 文件";
+        let e = CommandError::coded("E_PDF_NOT_PDF", zh);
+        set_language("en".into());
+        let en = serde_json::to_value(&e)?;
+        let unknown = serde_json::to_value(CommandError::coded("E_NEW", "新的错误"))?;
+        set_language("fr".into());
+        let fallback = serde_json::to_value(&e)?;
+        set_language("zh-CN".into());
+        let back = serde_json::to_value(&e)?;
+        assert_eq!(en["code"], "E_PDF_NOT_PDF");
+        assert_eq!(
+            en["message"],
+            "Not a PDF file (no %PDF- header); choose the right PDF file"
+        );
+        assert_eq!(unknown["message"], "新的错误");
+        assert_eq!(fallback["message"], zh);
+        assert_eq!(back["message"], zh);
+        Ok(())
+    }
+}
