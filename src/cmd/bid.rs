@@ -615,6 +615,7 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
         ScanStep::TrialDecrypt { bid_file } => project_flow::ProjectStep::TrialDecrypt { bid_file },
     };
     for line in project_flow::preflight(&project, flow_step).map_err(flow_err)? {
+        let line = bidseal_workflow::i18n::error_text(super::lang::current(), None, &line);
         eprintln!("{line}");
     }
     // One folder per run, so this run's QR files never reuse an earlier run's names.

@@ -285,13 +285,24 @@ fn english(code: Option<&str>, message: &str, depth: u8) -> Option<String> {
     if let Some(text) = english_template(code, message, depth) {
         return Some(text);
     }
-    // A list the zh-CN text joined with `；`: each item on its own.
-    if message.contains('；') {
-        let items: Vec<String> = message
-            .split('；')
-            .map(|item| english(None, item, depth + 1).unwrap_or_else(|| item.to_string()))
+    // A list the zh-CN text joined with `；` or `、`: each item on its own, when at least one
+    // item is words we know (a list of data stays as it is).
+    for (joint, english_joint) in [('；', "; "), ('、', ", ")] {
+        if !message.contains(joint) {
+            continue;
+        }
+        let items: Vec<Option<String>> = message
+            .split(joint)
+            .map(|item| english(None, item, depth + 1))
             .collect();
-        return Some(items.join("; "));
+        if items.iter().any(Option::is_some) {
+            let items: Vec<String> = items
+                .into_iter()
+                .zip(message.split(joint))
+                .map(|(en, zh)| en.unwrap_or_else(|| zh.to_string()))
+                .collect();
+            return Some(items.join(english_joint));
+        }
     }
     None
 }
