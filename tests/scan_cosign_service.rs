@@ -486,13 +486,17 @@ async fn an_unknown_certificate_id_is_unknown_not_unavailable() {
         .admin(token.trim(), "no-such-cert", &AdminAction::Disable)
         .await
         .expect_err("unknown id");
+    // One answer names the ids the service knows (no second `list` call needed).
     assert!(
-        matches!(&err, CosignCallError::UnknownCertificate(id) if id == "no-such-cert"),
+        matches!(&err, CosignCallError::UnknownToAdmin { cert, known }
+            if cert == "no-such-cert" && known.iter().any(|k| k == "ent-huaxia")),
         "{err:?}"
     );
     let text = err.to_string();
     assert!(
-        text.contains("没有证书“no-such-cert”") && !text.contains("暂不可用"),
+        text.contains("没有证书“no-such-cert”")
+            && text.contains("ent-huaxia")
+            && !text.contains("暂不可用"),
         "{text}"
     );
     let err = client
@@ -500,7 +504,17 @@ async fn an_unknown_certificate_id_is_unknown_not_unavailable() {
         .await
         .expect_err("unknown id");
     assert!(
-        matches!(err, CosignCallError::UnknownCertificate(_)),
+        matches!(&err, CosignCallError::UnknownToAdmin { known, .. } if !known.is_empty()),
+        "{err:?}"
+    );
+    // A stranger (wrong token) learns no ids: 401 before the id is looked at.
+    let err = client
+        .admin("wrong-token", "no-such-cert", &AdminAction::Disable)
+        .await
+        .expect_err("wrong token");
+    assert!(
+        !matches!(err, CosignCallError::UnknownToAdmin { .. })
+            && !err.to_string().contains("ent-huaxia"),
         "{err:?}"
     );
     // A known certificate: the log comes back.

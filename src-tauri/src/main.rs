@@ -30,6 +30,7 @@ fn main() {
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            commands::set_language,
             commands::scan::start_auth_scan,
             commands::scan::start_seal_scan,
             commands::scan::cancel_scan,

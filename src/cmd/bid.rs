@@ -126,54 +126,115 @@ fn trusted_platforms(paths: &[PathBuf]) -> Result<TrustedPlatforms> {
     Ok(TrustedPlatforms::pinned(certs))
 }
 
+/// A list joined the way the language joins lists (`、` / `, `).
+fn joined<S: AsRef<str>>(items: &[S]) -> String {
+    let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    items.join(&crate::words!("out.list_joint"))
+}
+
+/// A Beijing time of a tender in the language of this run.
+fn tender_time(t: OffsetDateTime) -> String {
+    super::lang::beijing_time(&format_beijing_time(t))
+}
+
+/// A section kind's name in the language of this run.
+fn section_kind(k: bidseal_bid::tender::manifest::SectionKind) -> String {
+    use bidseal_bid::tender::manifest::SectionKind;
+    match super::lang::current() {
+        super::lang::Lang::ZhCn => k.zh().to_string(),
+        super::lang::Lang::En => match k {
+            SectionKind::Business => crate::words!("out.section.business"),
+            SectionKind::Technical => crate::words!("out.section.technical"),
+            SectionKind::Price => crate::words!("out.section.price"),
+            SectionKind::Qualification => crate::words!("out.section.qualification"),
+        },
+    }
+}
+
+/// A seal kind's name in the language of this run.
+fn seal_kind(k: bidseal_bid::tender::manifest::SealKind) -> String {
+    use bidseal_bid::tender::manifest::SealKind;
+    match super::lang::current() {
+        super::lang::Lang::ZhCn => k.zh().to_string(),
+        super::lang::Lang::En => match k {
+            SealKind::Enterprise => crate::words!("out.seal_kind.enterprise"),
+            SealKind::LegalPerson => crate::words!("out.seal_kind.legal_person"),
+            SealKind::LegalPersonSignature => crate::words!("out.seal_kind.legal_signature"),
+            SealKind::Personal => crate::words!("out.seal_kind.personal"),
+            SealKind::Department => crate::words!("out.seal_kind.department"),
+        },
+    }
+}
+
 fn print_manifest(m: &TenderManifest) {
-    crate::outln!("项目：{}（{}）", m.project.name, m.project.id);
-    crate::outln!("标段：{}（{}）", m.project.lot.name, m.project.lot.id);
-    crate::outln!("招标人：{}", m.tenderer.name);
-    crate::outln!("交易平台：{}（{}）", m.platform.name, m.platform.id);
-    crate::outln!("投标截止：{}", format_beijing_time(m.bid_deadline));
-    crate::outln!("开标时间：{}", format_beijing_time(m.opening_time));
-    crate::outln!(
-        "可接受的 CA：{}",
-        m.accepted_cas
-            .iter()
-            .map(|c| c.title.as_str())
-            .collect::<Vec<_>>()
-            .join("；")
+    crate::say!(
+        "out.tender.project",
+        name = m.project.name,
+        id = m.project.id
     );
-    crate::outln!("投标文件组成：");
+    crate::say!(
+        "out.tender.lot",
+        name = m.project.lot.name,
+        id = m.project.lot.id
+    );
+    crate::say!("out.tender.tenderer", name = m.tenderer.name);
+    crate::say!(
+        "out.tender.platform",
+        name = m.platform.name,
+        id = m.platform.id
+    );
+    crate::say!("out.tender.deadline", time = tender_time(m.bid_deadline));
+    crate::say!("out.tender.opening", time = tender_time(m.opening_time));
+    let cas: Vec<&str> = m.accepted_cas.iter().map(|c| c.title.as_str()).collect();
+    crate::say!(
+        "out.tender.cas",
+        cas = cas.join(&crate::words!("out.list_joint_strong"))
+    );
+    crate::say!("out.tender.sections");
     for s in &m.sections {
-        crate::outln!(
-            "  [{}] {}（{}）：{}",
-            s.id,
-            s.title,
-            s.kind.zh(),
-            s.required_content.join("、")
+        crate::say!(
+            "out.tender.section",
+            id = s.id,
+            title = s.title,
+            kind = section_kind(s.kind),
+            content = joined(&s.required_content)
         );
     }
-    crate::outln!("投标函字段：");
+    crate::say!("out.tender.fields");
     for f in &m.price_form {
-        crate::outln!(
-            "  {} = {}{}{}",
-            f.key,
-            f.label,
-            if f.required { "（必填）" } else { "" },
-            f.max
-                .as_deref()
-                .map(|m| format!("，上限 {m}"))
-                .unwrap_or_default()
+        let required = if f.required {
+            crate::words!("out.tender.required")
+        } else {
+            String::new()
+        };
+        let max = f
+            .max
+            .as_deref()
+            .map(|m| crate::words!("out.tender.max", max = m))
+            .unwrap_or_default();
+        crate::say!(
+            "out.tender.field",
+            key = f.key,
+            label = f.label,
+            required = required,
+            max = max
         );
     }
-    crate::outln!("签章节点：");
+    crate::say!("out.tender.nodes");
     for n in &m.signing_nodes {
-        let kinds: Vec<&str> = n.seal_kinds.iter().map(|k| k.zh()).collect();
-        crate::outln!(
-            "  [{}] {} @ {}：{}{}",
-            n.id,
-            n.label,
-            n.section,
-            kinds.join("、"),
-            if n.mandatory { "（必须）" } else { "" }
+        let kinds: Vec<String> = n.seal_kinds.iter().map(|k| seal_kind(*k)).collect();
+        let mandatory = if n.mandatory {
+            crate::words!("out.tender.mandatory")
+        } else {
+            String::new()
+        };
+        crate::say!(
+            "out.tender.node",
+            id = n.id,
+            label = n.label,
+            section = n.section,
+            kinds = joined(&kinds),
+            mandatory = mandatory
         );
     }
 }
@@ -327,31 +388,28 @@ fn make_tender(args: TenderMakeArgs) -> Result<ExitCode> {
     };
     let manifest =
         bidseal_bid::tender::make(spec, inputs, issued_at, &args.out).map_err(tender_err)?;
-    crate::outln!(
-        "已生成招标文件包 {}（{} {}，平台证书 SHA-256 {}）",
-        args.out.display(),
-        manifest.project.id,
-        manifest.project.lot.id,
-        platform_cert.fingerprint()
+    crate::say!(
+        "out.tender.made",
+        file = args.out.display(),
+        project = manifest.project.id,
+        lot = manifest.project.lot.id,
+        fingerprint = platform_cert.fingerprint()
     );
-    crate::outln!(
-        "  可接受的 CA：{}",
-        manifest
-            .accepted_cas
-            .iter()
-            .map(|c| c.title.as_str())
-            .collect::<Vec<_>>()
-            .join("；")
+    let cas: Vec<&str> = manifest
+        .accepted_cas
+        .iter()
+        .map(|c| c.title.as_str())
+        .collect();
+    crate::say!(
+        "out.tender.made_cas",
+        cas = cas.join(&crate::words!("out.list_joint_strong"))
     );
-    crate::outln!(
-        "  投标截止：{}，开标时间：{}",
-        format_beijing_time(manifest.bid_deadline),
-        format_beijing_time(manifest.opening_time)
+    crate::say!(
+        "out.tender.made_times",
+        deadline = tender_time(manifest.bid_deadline),
+        opening = tender_time(manifest.opening_time)
     );
-    crate::outln!(
-        "  投标人导入时用 --platform-cert {} 指定信任的平台证书",
-        cert.display()
-    );
+    crate::say!("out.tender.made_hint", cert = cert.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -370,10 +428,10 @@ pub fn tender(args: TenderArgs) -> Result<ExitCode> {
                 crate::outln!("{}", serde_json::to_string_pretty(&v.package.manifest)?);
             } else {
                 print_manifest(&v.package.manifest);
-                crate::outln!(
-                    "平台签名：有效（包内证书 {}，SHA-256 {}；未与信任的平台证书比对）",
-                    v.package.platform.subject(),
-                    v.package.platform.fingerprint()
+                crate::say!(
+                    "out.tender.inspect_signature",
+                    subject = v.package.platform.subject(),
+                    fingerprint = v.package.platform.fingerprint()
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -386,10 +444,12 @@ pub fn tender(args: TenderArgs) -> Result<ExitCode> {
             let v = bidseal_bid::tender::verify(&package, &trusted, OffsetDateTime::now_utc())
                 .map_err(tender_err)?;
             match &v.trust {
-                PlatformTrust::Pinned { fingerprint } => crate::outln!("校验通过：招标文件由受信任的平台证书签名（SHA-256 {fingerprint}），内容完整"),
-                PlatformTrust::SignatureOnly { fingerprint } => crate::outln!(
-                    "签名与内容校验通过，但未指定信任的平台证书（包内证书 SHA-256 {fingerprint}）；导入投标项目时须用 --platform-cert 指定"
-                ),
+                PlatformTrust::Pinned { fingerprint } => {
+                    crate::say!("out.tender.verified_pinned", fingerprint = fingerprint)
+                }
+                PlatformTrust::SignatureOnly { fingerprint } => {
+                    crate::say!("out.tender.verified_unpinned", fingerprint = fingerprint)
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -555,6 +615,7 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
         ScanStep::TrialDecrypt { bid_file } => project_flow::ProjectStep::TrialDecrypt { bid_file },
     };
     for line in project_flow::preflight(&project, flow_step).map_err(flow_err)? {
+        let line = bidseal_workflow::i18n::error_text(super::lang::current(), None, &line);
         eprintln!("{line}");
     }
     // One folder per run, so this run's QR files never reuse an earlier run's names.
@@ -581,7 +642,7 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
             .await
             .map_err(flow_err)?;
         if relay.is_embedded() {
-            eprintln!("内置扫码中继：{}", relay.url());
+            eprintln!("{}", crate::words!("out.open.relay", url = relay.url()));
         }
         let target = bidseal_workflow::scan_session::ScanTarget {
             relay: relay.url(),
@@ -602,17 +663,17 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
                             crate::outln!("{}", json_or_empty(&r));
                             return ExitCode::SUCCESS;
                         }
-                        crate::outln!(
-                            "已签章 {} 处 → {}（SHA-256 {}）",
-                            r.seals.len(),
-                            dir.join(&r.sealed).display(),
-                            r.sealed_sha256
+                        crate::say!(
+                            "out.project.sealed",
+                            count = r.seals.len(),
+                            file = dir.join(&r.sealed).display(),
+                            sha256 = r.sealed_sha256
                         );
                         for s in &r.seals {
                             crate::outln!(
                                 "  {} [{}] {}",
                                 s.field_name,
-                                s.node_ids.join("、"),
+                                joined(&s.node_ids),
                                 s.signer
                             );
                         }
@@ -640,9 +701,13 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
                         crate::outln!("{value:#}");
                         return ExitCode::SUCCESS;
                     }
-                    crate::outln!("已生成投标文件 {}（{} 字节）", s.path.display(), s.size);
+                    crate::say!(
+                        "out.project.generated",
+                        file = s.path.display(),
+                        size = s.size
+                    );
                     for r in &s.recipients {
-                        crate::outln!("  可解密证书：{r}");
+                        crate::say!("out.project.recipient", recipient = r);
                     }
                     ExitCode::SUCCESS
                 }),
@@ -663,7 +728,7 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
                             &project.tender().manifest.price_form,
                         );
                         if report.passed {
-                            crate::outln!("试解密通过：投标文件可以开启，全部检查有效");
+                            crate::say!("out.project.trial_passed");
                         }
                     }
                     if report.passed {
@@ -702,7 +767,7 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
 /// Adds the scan to the project's history in the local index (never blocks the bid).
 fn note_scan(project: &BidProject, operation: ScanOperation, outcome: ScanOutcome, detail: &str) {
     if let Err(e) = bidseal_workflow::history::record_scan(project, operation, outcome, detail) {
-        eprintln!("提示：扫码记录未写入本地索引：{e}");
+        eprintln!("{}", crate::words!("out.project.history_failed", error = e));
     }
 }
 
@@ -710,64 +775,76 @@ fn note_scan(project: &BidProject, operation: ScanOperation, outcome: ScanOutcom
 fn warn_retired(project: &BidProject) {
     if let Some(old) = project.retired_seals() {
         eprintln!(
-            "注意：投标内容已修改，原签章已失效；旧的签章文件已移到 {}。请重新合成（bidseal project compose）并签章（bidseal project seal），之前生成的投标文件也须重新生成",
-            old.display()
+            "{}",
+            crate::words!("out.project.retired", dir = old.display())
         );
     }
 }
 
 /// `project status` for people.
 fn print_status(st: &bidseal_workflow::project_flow::ProjectStatus) {
-    crate::outln!("投标项目：{}", st.project);
+    let library = |text: &str| -> String {
+        bidseal_workflow::i18n::error_text(super::lang::current(), None, text)
+    };
+    crate::say!("out.status.project", project = st.project);
     for m in &st.missing {
-        crate::outln!("  待办：{m}");
+        crate::say!("out.project.todo", item = library(m));
     }
     match &st.composed {
-        Some(c) if c.current => crate::outln!("合成：已合成 {}（{} 页）", c.output, c.pages),
-        Some(c) => crate::outln!("合成：{} 已被修改或删除，须重新合成", c.output),
-        None => crate::outln!("合成：尚未合成（或修改后需重新合成）"),
+        Some(c) if c.current => {
+            crate::say!("out.status.composed", file = c.output, pages = c.pages)
+        }
+        Some(c) => crate::say!("out.status.composed_changed", file = c.output),
+        None => crate::say!("out.status.not_composed"),
     }
     match &st.sealed {
-        Some(s) if s.current => crate::outln!("签章：{} 为最新", s.sealed),
-        Some(s) => crate::outln!(
-            "签章：{} 已失效（{}）",
-            s.sealed,
-            s.stale_reason.as_deref().unwrap_or("")
+        Some(s) if s.current => crate::say!("out.status.sealed", file = s.sealed),
+        Some(s) => crate::say!(
+            "out.status.sealed_stale",
+            file = s.sealed,
+            reason = library(s.stale_reason.as_deref().unwrap_or(""))
         ),
-        None => crate::outln!("签章：尚未签章"),
+        None => crate::say!("out.status.not_sealed"),
     }
     for n in &st.nodes {
-        crate::outln!(
-            "  [{}] {}{}：{}",
-            n.node_id,
-            n.label,
-            if n.mandatory { "（必须）" } else { "" },
-            if n.sealed { "已签章" } else { "未签章" }
+        let mandatory = if n.mandatory {
+            crate::words!("out.tender.mandatory")
+        } else {
+            String::new()
+        };
+        let state = if n.sealed {
+            crate::words!("out.status.node_sealed")
+        } else {
+            crate::words!("out.status.node_unsealed")
+        };
+        crate::say!(
+            "out.status.node",
+            id = n.node_id,
+            label = n.label,
+            mandatory = mandatory,
+            state = state
         );
     }
     match &st.bid_file {
-        Some(b) if b.current => crate::outln!("投标文件：{} 为最新", b.bid_file),
-        Some(b) => crate::outln!(
-            "投标文件：{} 已失效（{}）",
-            b.bid_file,
-            b.stale_reason.as_deref().unwrap_or("")
+        Some(b) if b.current => crate::say!("out.status.bid_file", file = b.bid_file),
+        Some(b) => crate::say!(
+            "out.status.bid_file_stale",
+            file = b.bid_file,
+            reason = library(b.stale_reason.as_deref().unwrap_or(""))
         ),
-        None => crate::outln!("投标文件：尚未生成"),
+        None => crate::say!("out.status.no_bid_file"),
     }
     if !st.retired_seals.is_empty() {
-        crate::outln!(
-            "已失效的旧签章文件：{} 个（out/stale/）",
-            st.retired_seals.len()
-        );
+        crate::say!("out.status.retired", count = st.retired_seals.len());
     }
-    crate::outln!("下一步：{}", st.next);
+    crate::say!("out.status.next", next = library(&st.next));
 }
 
 fn touch_index(project: &BidProject) {
     // The index is a convenience: a failure is reported but never blocks the bid.
     match ProjectIndex::open_default().and_then(|i| i.touch(&project.recent_entry())) {
         Ok(()) => {}
-        Err(e) => eprintln!("提示：本地索引未更新：{e}"),
+        Err(e) => eprintln!("{}", crate::words!("out.project.index_failed", error = e)),
     }
 }
 
@@ -783,14 +860,17 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
             let p = BidProject::create(&dir, &tender, &trusted, OffsetDateTime::now_utc())
                 .map_err(project_err)?;
             touch_index(&p);
-            crate::outln!(
-                "已新建投标项目 {}（{} {}）",
-                dir.display(),
-                p.manifest().project.name,
-                p.manifest().project.lot.name
+            crate::say!(
+                "out.project.created",
+                dir = dir.display(),
+                project = p.manifest().project.name,
+                lot = p.manifest().project.lot.name
             );
             for m in p.missing() {
-                crate::outln!("  待办：{m}");
+                crate::say!(
+                    "out.project.todo",
+                    item = bidseal_workflow::i18n::error_text(super::lang::current(), None, &m)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -803,11 +883,16 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
             for f in files {
                 let a = p.attach(&section, &f).map_err(project_err)?;
                 let what = match a.kind {
-                    AttachmentKind::Pdf => format!("{} 页", a.pages),
-                    AttachmentKind::Image => "扫描件，合成为 1 页".to_string(),
-                    AttachmentKind::Chapter => "文字章节，合成时排版".to_string(),
+                    AttachmentKind::Pdf => crate::words!("out.project.pages", pages = a.pages),
+                    AttachmentKind::Image => crate::words!("out.project.scan_page"),
+                    AttachmentKind::Chapter => crate::words!("out.project.chapter"),
                 };
-                crate::outln!("已添加 {}（{what}）→ {}", a.original_name, a.file);
+                crate::say!(
+                    "out.project.attached",
+                    name = a.original_name,
+                    what = what,
+                    file = a.file
+                );
             }
             warn_retired(&p);
             touch_index(&p);
@@ -854,31 +939,39 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
             }
             let f = p.file();
             print_manifest(p.manifest());
-            crate::outln!(
-                "投标人：{}（{}），法定代表人 {}",
-                f.bidder.name,
-                f.bidder.credit_code,
-                f.bidder.legal_representative
+            crate::say!(
+                "out.project.bidder",
+                name = f.bidder.name,
+                code = f.bidder.credit_code,
+                legal = f.bidder.legal_representative
             );
             for (k, v) in &f.form {
                 crate::outln!("  {k} = {v}");
             }
             for s in &p.manifest().sections {
                 for a in f.attachments.get(&s.id).into_iter().flatten() {
-                    crate::outln!("  附件 [{}] {}（{} 页）", s.id, a.original_name, a.pages);
+                    crate::say!(
+                        "out.project.attachment",
+                        section = s.id,
+                        name = a.original_name,
+                        pages = a.pages
+                    );
                 }
             }
             match &f.composition {
-                Some(c) => crate::outln!(
-                    "已合成：{}（{} 页，SHA-256 {}）",
-                    c.output,
-                    c.pages,
-                    c.sha256
+                Some(c) => crate::say!(
+                    "out.project.composition",
+                    file = c.output,
+                    pages = c.pages,
+                    sha256 = c.sha256
                 ),
-                None => crate::outln!("尚未合成（或修改后需重新合成）"),
+                None => crate::say!("out.project.not_composed"),
             }
             for m in p.missing() {
-                crate::outln!("  待办：{m}");
+                crate::say!(
+                    "out.project.todo",
+                    item = bidseal_workflow::i18n::error_text(super::lang::current(), None, &m)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -890,11 +983,11 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
             if json {
                 crate::outln!("{}", serde_json::to_string_pretty(&c)?);
             } else {
-                crate::outln!(
-                    "已合成 {}：{} 页，{} 字节",
-                    dir.join(&c.output).display(),
-                    c.pages,
-                    c.size
+                crate::say!(
+                    "out.project.composed",
+                    file = dir.join(&c.output).display(),
+                    pages = c.pages,
+                    size = c.size
                 );
                 for n in &c.placements {
                     let pages: Vec<String> = n
@@ -902,11 +995,11 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
                         .iter()
                         .map(|r| (r.page_index + 1).to_string())
                         .collect();
-                    crate::outln!(
-                        "  签章节点 [{}] {} → 第 {} 页",
-                        n.node_id,
-                        n.label,
-                        pages.join("、")
+                    crate::say!(
+                        "out.project.placement",
+                        id = n.node_id,
+                        label = n.label,
+                        pages = joined(&pages)
                     );
                 }
             }

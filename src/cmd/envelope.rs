@@ -111,7 +111,7 @@ fn load_certificates(paths: &[PathBuf]) -> Result<Vec<Certificate>, EnvelopeErro
 }
 
 /// Prints "<verb> 37%" on stderr when the percentage changes, for large files only.
-fn progress_printer(verb: &'static str) -> impl FnMut(u64, u64) + Send {
+fn progress_printer(verb: String) -> impl FnMut(u64, u64) + Send {
     let mut last = None;
     move |done, total| {
         if total < PROGRESS_THRESHOLD {
@@ -123,9 +123,14 @@ fn progress_printer(verb: &'static str) -> impl FnMut(u64, u64) + Send {
             let mut err = std::io::stderr().lock();
             let _ = write!(
                 err,
-                "\r{verb} {percent:>3}%（{} / {} MB）",
-                done >> 20,
-                total >> 20
+                "\r{}",
+                crate::words!(
+                    "out.envelope.progress",
+                    verb = verb,
+                    percent = format!("{percent:>3}"),
+                    done = done >> 20,
+                    total = total >> 20
+                )
             );
             PROGRESS_LINE_OPEN.store(true, Ordering::Relaxed);
             if done >= total {
@@ -139,21 +144,21 @@ fn progress_printer(verb: &'static str) -> impl FnMut(u64, u64) + Send {
 
 fn encrypt(input: &Path, output: &Path, to: &[PathBuf]) -> Result<(), EnvelopeError> {
     let recipients = RecipientSet::new(load_certificates(to)?, SystemTime::now())?;
-    let mut progress = progress_printer("加密中");
+    let mut progress = progress_printer(crate::words!("out.envelope.encrypting"));
     let summary = encrypt_file(input, output, &recipients, &mut progress)?;
-    crate::outln!(
-        "已加密：{} → {}（{} 字节，{} 个接收者）",
-        input.display(),
-        output.display(),
-        summary.envelope_len,
-        summary.recipients
+    crate::say!(
+        "out.envelope.encrypted",
+        input = input.display(),
+        output = output.display(),
+        bytes = summary.envelope_len,
+        recipients = summary.recipients
     );
     for recipient in recipients.recipients() {
         let c = recipient.certificate();
-        crate::outln!(
-            "  接收者：{}（序列号 {}）",
-            c.subject_string(),
-            c.serial_hex()
+        crate::say!(
+            "out.envelope.recipient",
+            subject = c.subject_string(),
+            serial = c.serial_hex()
         );
     }
     Ok(())
@@ -166,17 +171,21 @@ fn decrypt(input: &Path, output: &Path, key: &Path, cert: &Path) -> Result<(), E
         .map_err(|e| EnvelopeError::Agreement {
             detail: format!("无法启动运行时：{e}"),
         })?;
-    let mut progress = progress_printer("解密中");
+    let mut progress = progress_printer(crate::words!("out.envelope.decrypting"));
     let summary = runtime.block_on(decrypt_file(input, output, &agreement, &mut progress))?;
-    crate::outln!(
-        "已解密并通过完整性校验：{} → {}（{} 字节）",
-        input.display(),
-        output.display(),
-        summary.plaintext_len
+    crate::say!(
+        "out.envelope.decrypted",
+        input = input.display(),
+        output = output.display(),
+        bytes = summary.plaintext_len
     );
-    crate::outln!("  使用的接收者：{}", summary.opened_as);
+    crate::say!(
+        "out.envelope.opened_as",
+        recipient =
+            bidseal_workflow::i18n::error_text(super::lang::current(), None, &summary.opened_as)
+    );
     if summary.binding == RecipientBinding::Absent {
-        crate::outln!("  注意：该文件不是 BidSeal 生成的，接收者列表未受完整性保护");
+        crate::say!("out.envelope.unbound");
     }
     Ok(())
 }
@@ -276,36 +285,34 @@ fn inspect(file: &Path, json: bool) -> Result<(), EnvelopeError> {
         crate::outln!("{value:#}");
         return Ok(());
     }
-    crate::outln!("加密投标文件：{}", file.display());
-    crate::outln!("  内容加密：AES-256-GCM");
+    crate::say!("out.inspect.file", file = file.display());
+    crate::say!("out.inspect.cipher");
     match header.content_len {
-        Some(len) => crate::outln!("  密文长度：{len} 字节"),
-        None => crate::outln!("  密文长度：分段编码（openssl -stream），未预先声明"),
+        Some(len) => crate::say!("out.inspect.ciphertext_len", len = len),
+        None => crate::say!("out.inspect.ciphertext_streamed"),
     }
-    crate::outln!(
-        "  文件长度：{}",
-        match length {
-            LengthCheck::Complete => "与文件头声明一致",
-            LengthCheck::Undeclared => "分段编码，无声明长度可比对",
-        }
+    match length {
+        LengthCheck::Complete => crate::say!("out.inspect.length_complete"),
+        LengthCheck::Undeclared => crate::say!("out.inspect.length_undeclared"),
+    }
+    match header.binding {
+        RecipientBinding::Verified => crate::say!("out.inspect.binding_verified"),
+        RecipientBinding::Absent => crate::say!("out.inspect.binding_absent"),
+    }
+    crate::say!("out.inspect.integrity");
+    crate::say!(
+        "out.inspect.recipients",
+        count = header.recipients.entries.len()
     );
-    crate::outln!(
-        "  接收者列表保护：{}",
-        match header.binding {
-            RecipientBinding::Verified => "已校验（BidSeal 生成，接收者列表未被改动）",
-            RecipientBinding::Absent => "无（其他工具生成）",
-        }
-    );
-    crate::outln!("  内容完整性：未校验（只在解密时由认证标签校验；本命令不解密）");
-    crate::outln!("  接收者（{} 个）：", header.recipients.entries.len());
     for entry in &header.recipients.entries {
-        crate::outln!("    {}", entry.describe());
+        crate::say!(
+            "out.inspect.recipient",
+            issuer = entry.id().issuer,
+            serial = entry.serial_hex()
+        );
     }
     if header.recipients.other > 0 {
-        crate::outln!(
-            "  另有 {} 个本工具不支持的接收者类型",
-            header.recipients.other
-        );
+        crate::say!("out.inspect.other", count = header.recipients.other);
     }
     Ok(())
 }

@@ -142,7 +142,8 @@ pub fn code_of(err: &anyhow::Error) -> Option<String> {
     })
 }
 
-/// Prints the error on stderr (`错误: [CODE] 消息`) and returns its exit code.
+/// Prints the error on stderr (`错误: [CODE] 消息`, in English under `--lang en`) and returns
+/// its exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
     let class = code_of(err).map_or(Exit::Input, |c| class_of(&c));
     let mut stderr = std::io::stderr().lock();
@@ -150,51 +151,100 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
         stderr,
         "{}: {}",
         super::lang::tr("error.prefix", &[]),
-        message_of(err)
+        message_in(err, super::lang::current())
     );
     class.into()
 }
 
-/// One message for the whole chain of an error: each context, then each cause that adds
-/// something. A typed error that prints its source (`[scan.expired] {0}` over the scan error)
-/// would otherwise say everything twice (`…请重新扫码: …请重新扫码`); a cause whose text is
-/// already in the message is left out.
-pub fn message_of(err: &anyhow::Error) -> String {
-    let mut message = String::new();
+/// The pieces of an error's chain that say something: each context, then each cause whose
+/// text is not already said. A typed error that prints its source (`[scan.expired] {0}` over
+/// the scan error) would otherwise say everything twice (`…请重新扫码: …请重新扫码`).
+fn pieces_of(err: &anyhow::Error) -> Vec<String> {
+    let mut said = String::new();
+    let mut pieces = Vec::new();
     for cause in err.chain() {
         let text = cause.to_string();
         let text = text.trim();
-        if text.is_empty() || message.contains(text) {
+        if text.is_empty() || said.contains(text) {
             continue;
         }
-        if !message.is_empty() {
-            message.push('：');
-        }
-        message.push_str(text);
+        said.push_str(text);
+        pieces.push(text.to_string());
     }
-    message
+    pieces
+}
+
+/// One message for the whole chain of an error, in zh-CN (see [`message_in`]).
+#[cfg(test)]
+pub fn message_of(err: &anyhow::Error) -> String {
+    message_in(err, bidseal_workflow::i18n::Lang::ZhCn)
+}
+
+/// One message for the whole chain of an error in `lang`: each piece ([`pieces_of`]) keeps its
+/// `[CODE]`; its text is put into `lang` by `bidseal_workflow::i18n::error_text` (the zh-CN
+/// text when no English is known: never an empty line). Control characters from the values
+/// (a file name with an ANSI escape or a newline) are printed escaped.
+pub fn message_in(err: &anyhow::Error, lang: bidseal_workflow::i18n::Lang) -> String {
+    use bidseal_workflow::i18n::{error_text, escape_controls, Lang};
+    let joint = match lang {
+        Lang::ZhCn => "：",
+        Lang::En => ": ",
+    };
+    let mut message = String::new();
+    for piece in pieces_of(err) {
+        let (code, text) = split_code(&piece);
+        // zh-CN: the text as it was made (`flow_err` already chose the command line's words);
+        // English: the command line's words for the scan codes that speak of the desktop.
+        let words = match lang {
+            Lang::ZhCn => None,
+            Lang::En => code.and_then(|c| cli_words(c, lang)),
+        };
+        let text = words.unwrap_or_else(|| error_text(lang, code, text));
+        if !message.is_empty() {
+            message.push_str(joint);
+        }
+        if let Some(code) = code {
+            message.push_str(&format!("[{code}] "));
+        }
+        message.push_str(&text);
+    }
+    // One error, one message: a line break (a list, or a hostile value) continues indented,
+    // so that no line can pass for another `错误:` line.
+    escape_controls(&message).replace('\n', "\n  ")
+}
+
+/// `[CODE] text` → (`CODE`, `text`) for a well-formed code, else (None, the whole piece).
+fn split_code(piece: &str) -> (Option<&str>, &str) {
+    let parsed = piece.strip_prefix('[').and_then(|rest| {
+        let (code, text) = rest.split_once(']')?;
+        let well_formed = !code.is_empty()
+            && code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        well_formed.then(|| (code, text.trim_start()))
+    });
+    match parsed {
+        Some((code, text)) => (Some(code), text),
+        None => (None, piece),
+    }
 }
 
 /// The scan layer's words for an expired, unknown or used QR ask to "在桌面端刷新二维码": the
 /// command line has no refresh button, a new QR comes from running the command again. These
-/// are the command line's words for those codes.
-pub fn cli_words(code: &str) -> Option<&'static str> {
+/// are the command line's words for those codes (`error.cli.CODE` in the language files).
+pub fn cli_words(code: &str, lang: bidseal_workflow::i18n::Lang) -> Option<String> {
     match code {
-        "scan.expired" => Some("二维码已过期：请重新运行本命令，用新的二维码扫码"),
-        "scan.unknown_session" => {
-            Some("扫码会话不存在或已结束：请重新运行本命令，用新的二维码扫码")
-        }
-        "scan.already_scanned" => {
-            Some("该二维码已被扫描过（二维码只能使用一次）：请重新运行本命令，用新的二维码扫码")
+        "scan.expired" | "scan.unknown_session" | "scan.already_scanned" => {
+            Some(super::lang::tr_in(lang, &format!("error.cli.{code}"), &[]))
         }
         _ => None,
     }
 }
 
 /// A workflow error as the command line reports it: `[CODE] message`, in [`cli_words`] where
-/// the scan layer's words speak of the desktop.
+/// the scan layer's words speak of the desktop (the language is chosen when it is printed).
 pub fn flow_err(e: bidseal_workflow::FlowError) -> anyhow::Error {
-    match cli_words(e.code()) {
+    match cli_words(e.code(), bidseal_workflow::i18n::Lang::ZhCn) {
         Some(text) => coded(e.code(), text),
         None => coded(e.code(), e),
     }
@@ -214,7 +264,9 @@ pub fn stdout_failed(err: &std::io::Error) -> ! {
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(
         stderr,
-        "错误: [E_STDOUT] 结果无法写到标准输出（{err}），请检查输出重定向的目标（磁盘已满？）"
+        "{}: [E_STDOUT] {}",
+        super::lang::tr("error.prefix", &[]),
+        super::lang::tr("error.stdout", &[("err", &err.to_string())])
     );
     std::process::exit(Exit::Input as i32);
 }
@@ -315,5 +367,27 @@ mod tests {
         // A context without a code over an error with one: the inner code counts.
         let e = coded("wrong_pin", "x").context("扫码失败");
         assert_eq!(code_of(&e).as_deref(), Some("wrong_pin"));
+    }
+
+    #[test]
+    fn an_error_in_english_keeps_its_code_and_never_goes_empty() {
+        use bidseal_workflow::i18n::Lang;
+        let err =
+            anyhow::Error::from(Wrapper::from(Inner)).context("[E_PDF_PAGE_LIST] 页码列表为空");
+        assert_eq!(
+            message_in(&err, Lang::En),
+            "[E_PDF_PAGE_LIST] The page list is empty: [scan.expired] the QR code expired: run \
+             this command again and scan the new QR code"
+        );
+        // A code nobody knows, a text no template explains: the zh-CN text with its code.
+        let err = coded("E_FROM_THE_FUTURE", "未来的错误");
+        assert_eq!(message_in(&err, Lang::En), "[E_FROM_THE_FUTURE] 未来的错误");
+        // Hostile values: escaped in both languages, one line.
+        let err = coded("E_PDF_IO", "文件读写失败（a\u{1b}[2J\n错误: 伪造）：x");
+        for lang in [Lang::En, Lang::ZhCn] {
+            let text = message_in(&err, lang);
+            assert!(!text.contains('\u{1b}'), "{text:?}");
+            assert!(text.contains("\\u{1b}[2J\n  错误: 伪造"), "{text:?}");
+        }
     }
 }

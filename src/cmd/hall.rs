@@ -70,13 +70,35 @@ impl TerminalQr {
 impl ScanPresenter for TerminalQr {
     fn show_qr(&mut self, op: OperationKind, payload: &QrPayload) {
         match self.files.write_png(op, payload) {
-            Ok(path) => eprintln!("二维码（{}）：{}", op.name_zh(), path.display()),
-            Err(e) => eprintln!("二维码图片写出失败：{e}"),
+            Ok(path) => eprintln!(
+                "{}",
+                crate::words!(
+                    "out.qr.file",
+                    operation = super::lang::operation_name(op),
+                    file = path.display()
+                )
+            ),
+            Err(e) => eprintln!(
+                "{}",
+                crate::words!(
+                    "out.qr.write_failed",
+                    error = bidseal_workflow::i18n::error_text(
+                        super::lang::current(),
+                        Some(e.code()),
+                        &e.to_string()
+                    )
+                )
+            ),
         }
-        eprintln!("扫码内容：{}", payload.to_url());
+        eprintln!(
+            "{}",
+            crate::words!("out.sync.qr_payload", payload = payload.to_url())
+        );
     }
 
     fn status(&mut self, line: &str) {
+        // The flows' progress words (zh-CN), in the language of this run.
+        let line = bidseal_workflow::i18n::error_text(super::lang::current(), None, line);
         eprintln!("{line}");
     }
 }
@@ -86,7 +108,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("无法启动异步运行时")
+        .with_context(|| crate::words!("error.runtime"))
 }
 
 pub use super::exit::flow_err;
@@ -95,17 +117,74 @@ pub use super::exit::flow_err;
 /// "rerun the command", not "refresh the QR on the desktop").
 fn in_cli_words(mut report: BidOpeningReport) -> BidOpeningReport {
     for check in &mut report.checks {
-        if let Some(words) = check.code.as_deref().and_then(super::exit::cli_words) {
-            check.detail = format!("{words}（bidseal open 可只给出这一份投标文件）");
+        let words = check
+            .code
+            .as_deref()
+            .and_then(|c| super::exit::cli_words(c, super::lang::current()));
+        if let Some(words) = words {
+            check.detail = super::lang::tr("out.open.rerun_one", &[("words", &words)]);
         }
     }
     report
 }
 
-/// Prints the result table (`bidseal_workflow::report::opening_table`) on stdout.
+/// Prints the result table on stdout: zh-CN as `bidseal_workflow::report::opening_table` lays
+/// it out; English with the same rows, the check names and details put into English by
+/// `bidseal_workflow::i18n` (data — bid file, bidder, price labels and units — as it is).
 pub fn print_table(reports: &[BidOpeningReport], form: &[PriceFormField]) {
-    for line in report::opening_table(reports, form) {
-        crate::outln!("{line}");
+    use super::lang::{current, Lang};
+    if current() == Lang::ZhCn {
+        for line in report::opening_table(reports, form) {
+            crate::outln!("{line}");
+        }
+        return;
+    }
+    let english = |text: &str| bidseal_workflow::i18n::error_text(current(), None, text);
+    crate::say!("out.table.header", count = reports.len());
+    for (i, r) in reports.iter().enumerate() {
+        let bidder = match &r.bidder {
+            Some(b) => format!("{} ({})", b.name, b.credit_code),
+            None => crate::words!("out.table.not_decrypted"),
+        };
+        let price = r.price_texts(form);
+        let price = if price.is_empty() {
+            "-".to_string()
+        } else {
+            price.join(", ")
+        };
+        let verdict = if r.passed {
+            crate::words!("out.table.passed")
+        } else {
+            crate::words!("out.table.failed")
+        };
+        crate::say!(
+            "out.table.row",
+            n = i + 1,
+            file = r.bid_file,
+            bidder = bidder,
+            price = price,
+            verdict = verdict
+        );
+        for c in &r.checks {
+            let mark = if c.passed {
+                crate::words!("out.table.check_passed")
+            } else {
+                crate::words!("out.table.check_failed")
+            };
+            let code = c
+                .code
+                .as_deref()
+                .map(|code| format!(" ({code})"))
+                .unwrap_or_default();
+            crate::say!(
+                "out.table.check",
+                mark = mark,
+                name = english(&c.name),
+                detail =
+                    bidseal_workflow::i18n::error_text(current(), c.code.as_deref(), &c.detail),
+                code = code
+            );
+        }
     }
 }
 
@@ -142,10 +221,10 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
         .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
     let (platform, project) = bidseal_workflow::scan_session::refs_from_tender(&package.manifest);
     bidseal_bid::fsio::create_private_dir(&args.work)
-        .with_context(|| format!("无法创建目录 {}", args.work.display()))?;
+        .with_context(|| crate::words!("error.mkdir", dir = args.work.display()))?;
     let swept = bidseal_bid::opening::sweep_work(&args.work);
     if swept > 0 {
-        eprintln!("已删除上次中断的开标留下的 {swept} 个临时明文文件");
+        eprintln!("{}", crate::words!("out.open.swept", count = swept));
     }
     // One folder per run, so this run's QR images never share names with an earlier run's.
     let qr_base = args.qr_dir.as_ref().unwrap_or(&args.work);
@@ -155,9 +234,12 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     let (bid_files, repeated) = bidseal_workflow::hall::distinct_bid_files(&args.bid_files);
     for r in &repeated {
         eprintln!(
-            "注意：{} 与 {} 是同一份投标文件（内容相同），只开启、计数一次",
-            r.file.display(),
-            r.same_as.display()
+            "{}",
+            crate::words!(
+                "out.open.repeated",
+                file = r.file.display(),
+                same_as = r.same_as.display()
+            )
         );
     }
     let rt = runtime()?;
@@ -166,7 +248,7 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
             .await
             .map_err(flow_err)?;
         if relay.is_embedded() {
-            eprintln!("内置扫码中继：{}", relay.url());
+            eprintln!("{}", crate::words!("out.open.relay", url = relay.url()));
         }
         let target = ScanTarget {
             relay: relay.url(),
@@ -180,7 +262,7 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
         let mut presenter = TerminalQr::new(qr_dir);
         let mut reports = Vec::new();
         for bid in &bid_files {
-            eprintln!("开启投标文件：{}", bid.display());
+            eprintln!("{}", crate::words!("out.open.bid", file = bid.display()));
             reports.push(in_cli_words(
                 bidseal_workflow::hall::open_by_scan(
                     &target,
@@ -206,11 +288,17 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     print_table(&reports, &package.manifest.price_form);
     if let Some(path) = &args.report_json {
         report::write_json_report(path, &reports).map_err(flow_err)?;
-        eprintln!("报告已写出：{}", path.display());
+        eprintln!(
+            "{}",
+            crate::words!("out.open.report", file = path.display())
+        );
     }
     if let Some(path) = &args.report_pdf {
         report::write_pdf_report(path, &reports, &package.manifest.price_form).map_err(flow_err)?;
-        eprintln!("报告已写出：{}", path.display());
+        eprintln!(
+            "{}",
+            crate::words!("out.open.report", file = path.display())
+        );
     }
     Ok(opening_exit(&reports).into())
 }

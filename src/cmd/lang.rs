@@ -7,8 +7,8 @@
 //! Guarantees: both files have the same keys and every command and argument of the CLI has one
 //! (tests below); a key missing at run time falls back to zh-CN, then to clap's own text, never
 //! to nothing. JSON output, stable error codes and file formats do not change with the
-//! language. Does not: translate the messages of the library crates' typed errors (zh-CN, with
-//! their codes) — see docs/cli.md.
+//! language. The library crates' typed errors are put into English by
+//! `bidseal_workflow::i18n` (one resource file for every error code; see `exit::report`).
 
 use clap::error::{ContextKind, ErrorKind};
 use clap::{Arg, ArgAction, Command};
@@ -22,37 +22,14 @@ pub const LANG_ENV: &str = "BIDSEAL_LANG";
 const ZH_CN: &str = include_str!("lang/zh-CN.txt");
 const EN: &str = include_str!("lang/en.txt");
 
-/// A language of the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    /// 简体中文 (the default).
-    ZhCn,
-    /// English.
-    En,
-}
+pub use bidseal_workflow::i18n::Lang;
 
-impl Lang {
-    /// The language named `name` (`zh-CN`, `zh`, `en`, `en-US`…; case does not matter).
-    pub fn parse(name: &str) -> Option<Lang> {
-        let name = name.trim().to_ascii_lowercase();
-        if name == "zh" || name.starts_with("zh-") || name.starts_with("zh_") {
-            Some(Lang::ZhCn)
-        } else if name == "en" || name.starts_with("en-") || name.starts_with("en_") {
-            Some(Lang::En)
-        } else {
-            None
-        }
-    }
-
-    fn source(self) -> &'static str {
-        match self {
-            Lang::ZhCn => ZH_CN,
-            Lang::En => EN,
-        }
+fn source(lang: Lang) -> &'static str {
+    match lang {
+        Lang::ZhCn => ZH_CN,
+        Lang::En => EN,
     }
 }
-
-static CURRENT: OnceLock<Lang> = OnceLock::new();
 
 /// The language of this run: `--lang X` / `--lang=X` anywhere on the command line, else
 /// `BIDSEAL_LANG`, else zh-CN. A value that names no language is left for clap to refuse.
@@ -76,17 +53,19 @@ pub fn detect(args: &[OsString], env: Option<&str>) -> Lang {
         .unwrap_or(Lang::ZhCn)
 }
 
-/// Sets the language of this run (the first call wins).
+/// Sets the language of this run (for the command line's words and, through
+/// `bidseal_workflow::i18n`, the library crates' error messages).
 pub fn set(lang: Lang) {
-    let _ = CURRENT.set(lang);
+    bidseal_workflow::i18n::set_language(lang);
 }
 
 /// The language of this run (zh-CN until [`set`]).
 pub fn current() -> Lang {
-    CURRENT.get().copied().unwrap_or(Lang::ZhCn)
+    bidseal_workflow::i18n::language()
 }
 
-/// The parsed resource file of `lang`: key → text with `\n` turned into line breaks.
+/// The parsed resource file of `lang`: key → text with `\n` and `\t` turned into line breaks
+/// and tabs; a text in double quotes keeps the spaces at its ends.
 fn table(lang: Lang) -> &'static HashMap<&'static str, String> {
     static ZH: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
     static ENGLISH: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
@@ -94,7 +73,7 @@ fn table(lang: Lang) -> &'static HashMap<&'static str, String> {
         Lang::ZhCn => &ZH,
         Lang::En => &ENGLISH,
     };
-    cell.get_or_init(|| parse(lang.source()))
+    cell.get_or_init(|| parse(source(lang)))
 }
 
 fn parse(source: &'static str) -> HashMap<&'static str, String> {
@@ -102,13 +81,25 @@ fn parse(source: &'static str) -> HashMap<&'static str, String> {
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| l.split_once(" = "))
-        .map(|(k, v)| (k.trim(), v.trim_end().replace("\\n", "\n")))
+        .map(|(k, v)| {
+            let v = v.trim_end();
+            // `"…"` keeps spaces at its ends (`out.list_joint = ", "`).
+            let v = match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                Some(inner) => inner,
+                None => v,
+            };
+            (k.trim(), v.replace("\\n", "\n").replace("\\t", "\t"))
+        })
         .collect()
 }
 
 /// The text of `key` in the current language (zh-CN if the current language lacks it).
 pub fn lookup(key: &str) -> Option<&'static str> {
-    table(current())
+    lookup_in(current(), key)
+}
+
+fn lookup_in(lang: Lang, key: &str) -> Option<&'static str> {
+    table(lang)
         .get(key)
         .or_else(|| table(Lang::ZhCn).get(key))
         .map(String::as_str)
@@ -117,11 +108,61 @@ pub fn lookup(key: &str) -> Option<&'static str> {
 /// The text of `key` with each `{name}` replaced by its value; the key itself if no file has
 /// it (a visible mistake, never an empty message).
 pub fn tr(key: &str, values: &[(&str, &str)]) -> String {
-    let mut text = lookup(key).unwrap_or(key).to_string();
-    for (name, value) in values {
-        text = text.replace(&format!("{{{name}}}"), value);
+    tr_in(current(), key, values)
+}
+
+/// [`tr`] in `lang` rather than the language of this run.
+pub fn tr_in(lang: Lang, key: &str, values: &[(&str, &str)]) -> String {
+    use bidseal_workflow::i18n::{pieces, Piece};
+    // One pass: a value that holds `{name}` (a hostile file name) is never filled in again.
+    let mut text = String::new();
+    for piece in pieces(lookup_in(lang, key).unwrap_or(key)) {
+        match piece {
+            Piece::Text(t) => text.push_str(&t),
+            Piece::Value(name) => match values.iter().find(|(n, _)| *n == name) {
+                Some((_, value)) => text.push_str(value),
+                None => text.push_str(&format!("{{{name}}}")),
+            },
+        }
     }
     text
+}
+
+/// The words of `key` in the language of this run with each `name = value` filled in
+/// (`words!("out.seal.done", file = path.display(), bytes = n)`): a result line's text.
+#[macro_export]
+macro_rules! words {
+    ($key:literal $(, $name:ident = $value:expr)* $(,)?) => {
+        $crate::cmd::lang::tr($key, &[$((stringify!($name), &($value).to_string())),*])
+    };
+}
+
+/// [`words!`] written as one line to stdout ([`crate::outln!`]).
+#[macro_export]
+macro_rules! say {
+    ($key:literal $(, $name:ident = $value:expr)* $(,)?) => {
+        $crate::outln!("{}", $crate::words!($key $(, $name = $value)*))
+    };
+}
+
+/// The name of a scan operation for people (`扫码签章` / `sealing scan`).
+pub fn operation_name(op: bidseal_scan::OperationKind) -> String {
+    match current() {
+        Lang::ZhCn => op.name_zh().to_string(),
+        Lang::En => tr(&format!("op.{}", op.as_str()), &[]),
+    }
+}
+
+/// A Beijing time as the libraries write it (`2026-12-02 00:06:58（北京时间）`) in the
+/// language of this run (`2026-12-02 00:06:58 (Beijing time)`).
+pub fn beijing_time(text: &str) -> String {
+    match current() {
+        Lang::ZhCn => text.to_string(),
+        Lang::En => text.replace(
+            "（北京时间）",
+            &format!(" ({})", tr("out.beijing_time", &[])),
+        ),
+    }
 }
 
 /// The text of a fixed `key` (clap's headings take `&'static str`).

@@ -12,7 +12,7 @@
 //! - `phone admin --cosign URL --state DIR <list|log|disable|enable|revoke|reset-pin|authorise-until>`
 //!   — the enterprise administrator's actions, for tests.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use bidseal_phone::cosign::client::CosignClient;
 use bidseal_phone::cosign::opening::PlatformPins;
 use bidseal_phone::cosign::server::{self, ADMIN_TOKEN_FILE, STATE_FILE};
@@ -344,7 +344,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("无法启动异步运行时")
+        .with_context(|| crate::words!("error.runtime"))
 }
 
 fn cosign_dir(dir: &Path) -> PathBuf {
@@ -382,12 +382,12 @@ pub fn init_options() -> bidseal_phone::provision::InitOptions {
 fn init(dir: &Path, pin: &str, kdf_iterations: u32) -> Result<ExitCode> {
     let options = init_options();
     let report = bidseal_phone::provision::init_test_world_with(dir, pin, kdf_iterations, options)?;
-    crate::outln!("测试证书已生成：{}", report.dir.display());
+    crate::say!("out.phone.init", dir = report.dir.display());
     for (id, label) in &report.certificates {
         crate::outln!("  {id}\t{label}");
     }
     if report.font_missing {
-        eprintln!("警告：未找到中文字体（fonts-noto-cjk），印章图片只有图形没有文字");
+        eprintln!("{}", crate::words!("out.phone.font_missing"));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -409,13 +409,11 @@ async fn serve_cosign(
         )
     })?;
     if config.platform_pins.is_empty() {
-        eprintln!(
-            "警告：未配置交易平台证书（--platform-cert），开标解密将一律被拒绝（试解密不受影响）"
-        );
+        eprintln!("{}", crate::words!("out.phone.no_platform_cert"));
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("无法监听 {listen}"))?;
+        .with_context(|| crate::words!("error.listen", addr = listen))?;
     let addr = listener.local_addr()?;
     let scheme = if config.tls.is_some() {
         "https"
@@ -425,15 +423,19 @@ async fn serve_cosign(
     crate::outln!("listening on {scheme}://{addr}");
     std::io::stdout().flush()?;
     eprintln!(
-        "协同签名服务已启动：{scheme}://{addr}（状态目录 {}）",
-        state.display()
+        "{}",
+        crate::words!(
+            "out.phone.cosign_started",
+            url = format!("{scheme}://{addr}"),
+            dir = state.display()
+        )
     );
     if config.tls.is_none() && !addr.ip().is_loopback() {
-        eprintln!("警告：未启用 TLS（--tls-cert/--tls-key），手机只能经本机回环地址连接");
+        eprintln!("{}", crate::words!("out.phone.no_tls"));
     }
     server::serve_with(listener, state, config)
         .await
-        .context("协同签名服务异常退出")?;
+        .with_context(|| crate::words!("error.cosign_ended"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -448,7 +450,7 @@ fn pin_or_stdin(pin: &Option<String>) -> Result<String> {
             let mut line = String::new();
             std::io::stdin()
                 .read_line(&mut line)
-                .context("无法从标准输入读取 PIN")?;
+                .with_context(|| crate::words!("error.pin_stdin"))?;
             Ok(line.trim().to_string())
         }
     }
@@ -487,7 +489,7 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
         &a.device,
         behaviour,
         &mut |line: &str| {
-            eprintln!("[手机] {line}");
+            eprintln!("[{}] {line}", crate::words!("out.phone.prefix"));
         },
     )
     .await?;
@@ -551,7 +553,7 @@ async fn standby(a: StandbyArgs) -> Result<ExitCode> {
     };
     let summary =
         bidseal_phone::standby::run_standby(&options, &login, &opening, &mut |line: &str| {
-            eprintln!("[手机待命] {line}");
+            eprintln!("[{}] {line}", crate::words!("out.phone.standby_prefix"));
         })
         .await?;
     crate::outln!("{}", serde_json::to_string(&summary)?);
@@ -594,7 +596,7 @@ async fn reset_pin(
     let client = client.with_device_key(keystore.device_key());
     let (share, recovery_share) = client.reset_pin(cert, code, new_pin).await?;
     keystore.reseal_after_pin_reset(cert, new_pin, &share, &recovery_share)?;
-    eprintln!("证书 {cert} 的证书密码（PIN）已重置");
+    eprintln!("{}", crate::words!("out.phone.pin_reset", cert = cert));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -605,20 +607,24 @@ fn parse_until(text: &str) -> Result<Option<i64>> {
     if let Ok(t) = text.parse::<i64>() {
         return Ok(Some(t));
     }
-    let t = bidseal_phone::cosign::state::parse_rfc3339(text)
-        .ok_or_else(|| anyhow!("授权结束时间应为 Unix 秒数、RFC 3339 时间或 none"))?;
+    let t = bidseal_phone::cosign::state::parse_rfc3339(text).ok_or_else(|| {
+        super::exit::coded(
+            "E_USAGE",
+            "授权结束时间应为 Unix 秒数、RFC 3339 时间或 none",
+        )
+    })?;
     Ok(Some(t))
 }
 
 /// `phone admin list` for people: one line per certificate.
 fn print_cert_list(certs: &[bidseal_phone::cosign::server::CertSummary]) {
     use bidseal_phone::cosign::state::CertState;
-    crate::outln!("证书\t持有人\t状态\tPIN 连续错误\t授权截止\t证书有效期至");
+    crate::say!("out.admin.header");
     for c in certs {
         let state = match c.state {
-            CertState::Active => "正常",
-            CertState::Disabled => "已禁用",
-            CertState::Revoked => "已注销",
+            CertState::Active => crate::words!("out.admin.active"),
+            CertState::Disabled => crate::words!("out.admin.disabled"),
+            CertState::Revoked => crate::words!("out.admin.revoked"),
         };
         crate::outln!(
             "{}\t{}\t{}\t{}\t{}\t{}",
@@ -627,7 +633,7 @@ fn print_cert_list(certs: &[bidseal_phone::cosign::server::CertSummary]) {
             state,
             c.wrong_pins,
             c.authorised_until
-                .map_or_else(|| "不限".to_string(), local_time),
+                .map_or_else(|| crate::words!("out.admin.unlimited"), local_time),
             local_time(c.not_after)
         );
     }
@@ -635,34 +641,26 @@ fn print_cert_list(certs: &[bidseal_phone::cosign::server::CertSummary]) {
 
 /// Unix seconds as `2026-12-01 16:53（UTC+8）` (China Standard Time, what the bidders read).
 fn local_time(unix: i64) -> String {
-    bidseal_workflow::report::format_beijing(unix)
+    super::lang::beijing_time(&bidseal_workflow::report::format_beijing(unix))
 }
 
-/// An id the service does not know is named as such (the service's 404 would otherwise read
-/// as "service unavailable, try later").
-async fn ensure_known(client: &CosignClient, token: &str, cert: &str) -> Result<()> {
-    let known = client.list(token).await?;
-    if known.iter().any(|c| c.id == cert) {
-        return Ok(());
+/// An admin call's error: an id the service does not know is `[E_UNKNOWN_CERT]` with the ids
+/// it knows, from the service's one answer (its `404` names them).
+fn admin_err(e: bidseal_phone::cosign::client::CosignCallError) -> anyhow::Error {
+    use bidseal_phone::cosign::client::CosignCallError;
+    match e {
+        CosignCallError::UnknownToAdmin { .. } | CosignCallError::UnknownCertificate(_) => {
+            super::exit::coded("E_UNKNOWN_CERT", e)
+        }
+        other => anyhow::Error::from(other),
     }
-    Err(super::exit::coded(
-        "E_UNKNOWN_CERT",
-        format!(
-            "协同签名服务中没有证书“{cert}”（可用：{}）",
-            known
-                .iter()
-                .map(|c| c.id.as_str())
-                .collect::<Vec<_>>()
-                .join("、")
-        ),
-    ))
 }
 
 async fn admin(a: AdminArgs) -> Result<ExitCode> {
     let token_path = cosign_dir(&a.state).join(ADMIN_TOKEN_FILE);
     let token = server::SecretText::new(
         std::fs::read_to_string(&token_path)
-            .with_context(|| format!("读取管理员令牌 {} 失败", token_path.display()))?
+            .with_context(|| crate::words!("error.admin_token", file = token_path.display()))?
             .trim()
             .to_string(),
     );
@@ -679,8 +677,7 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::Log { cert } => {
-            ensure_known(&client, token, &cert).await?;
-            let (entries, head) = client.log(token, &cert).await?;
+            let (entries, head) = client.log(token, &cert).await.map_err(admin_err)?;
             crate::outln!("{}", serde_json::to_string_pretty(&entries)?);
             return match bidseal_phone::cosign::state::verify_chain(
                 &cert,
@@ -688,11 +685,16 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
                 head.as_deref(),
             ) {
                 Ok(n) => {
-                    eprintln!("证书日志哈希链校验通过：{n} 条记录");
+                    eprintln!("{}", crate::words!("out.admin.log_ok", count = n));
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    eprintln!("E_COSIGN_LOG_CHAIN: {e}");
+                    let text = bidseal_workflow::i18n::error_text(
+                        super::lang::current(),
+                        None,
+                        &e.to_string(),
+                    );
+                    eprintln!("E_COSIGN_LOG_CHAIN: {text}");
                     Ok(ExitCode::from(3))
                 }
             };
@@ -710,10 +712,13 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
             },
         ),
     };
-    ensure_known(&client, token, &cert).await?;
-    if let Some(code) = client.admin(token, &cert, &action).await? {
+    if let Some(code) = client
+        .admin(token, &cert, &action)
+        .await
+        .map_err(admin_err)?
+    {
         crate::outln!("{code}");
     }
-    eprintln!("已完成：{cert}");
+    eprintln!("{}", crate::words!("out.admin.done", cert = cert));
     Ok(ExitCode::SUCCESS)
 }

@@ -59,7 +59,7 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     if let Some(relay) = &args.relay {
         bidseal_workflow::relay::check_relay_url(relay).map_err(super::exit::flow_err)?;
     }
-    let rt = tokio::runtime::Runtime::new().context("无法启动异步运行时")?;
+    let rt = tokio::runtime::Runtime::new().with_context(|| crate::words!("error.runtime"))?;
     rt.block_on(async {
         let running = serve(PlatformConfig {
             listen: args.listen.clone(),
@@ -72,15 +72,23 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         .await
         .map_err(|e| super::exit::coded(e.code(), e.to_string()))?;
         if let Some(pw) = &running.initial_staff_password {
-            eprintln!("已创建平台工作人员账号 staff，初始密码：{pw}（只显示这一次，请妥善保管）");
+            eprintln!(
+                "{}",
+                crate::words!("out.platform.staff_password", password = pw)
+            );
         }
         eprintln!(
-            "交易平台证书 SHA-256 {}",
-            running.state.identity.fingerprint()
+            "{}",
+            crate::words!(
+                "out.platform.fingerprint",
+                fingerprint = running.state.identity.fingerprint()
+            )
         );
         crate::outln!("listening on {}", running.url);
-        tokio::signal::ctrl_c().await.context("无法等待 Ctrl-C")?;
-        eprintln!("正在停止交易平台…");
+        tokio::signal::ctrl_c()
+            .await
+            .with_context(|| crate::words!("error.ctrl_c"))?;
+        eprintln!("{}", crate::words!("out.platform.stopping"));
         running.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })

@@ -29,7 +29,7 @@ pub struct RelayArgs {
 
 /// Runs the command.
 pub fn run(args: RelayArgs) -> Result<ExitCode> {
-    let rt = tokio::runtime::Runtime::new().context("无法启动异步运行时")?;
+    let rt = tokio::runtime::Runtime::new().with_context(|| crate::words!("error.runtime"))?;
     rt.block_on(async {
         let tls = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(
@@ -46,9 +46,11 @@ pub fn run(args: RelayArgs) -> Result<ExitCode> {
         let handle = Relay::bind_with(&args.listen, config)
             .await
             .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
-        crate::outln!("扫码中继已启动 / relay listening: {}", handle.url());
-        tokio::signal::ctrl_c().await.context("无法等待 Ctrl-C")?;
-        eprintln!("正在停止中继…");
+        crate::say!("out.relay.listening", url = handle.url());
+        tokio::signal::ctrl_c()
+            .await
+            .with_context(|| crate::words!("error.ctrl_c"))?;
+        eprintln!("{}", crate::words!("out.relay.stopping"));
         handle.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })

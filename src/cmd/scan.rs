@@ -11,9 +11,11 @@
 //! normally), 1 refused by the phone, 3 failed (relay, channel), 4 QR expired or time-out.
 
 use super::exit::Exit;
+use super::lang::{current, tr, Lang};
 use anyhow::{Context, Result};
 use bidseal_scan::client::{self, ScanEvent, ScanOptions};
 use bidseal_scan::*;
+use bidseal_workflow::i18n::error_text;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -274,49 +276,64 @@ fn event_json(event: &ScanEvent) -> serde_json::Value {
         ScanEvent::Failed(e) => json!({
             "event": "failed",
             "code": e.code(),
-            "message": words_of(e),
+            "message": words_of(e, Lang::ZhCn),
         }),
     }
 }
 
-/// A scan error's message in the command line's words (`cmd::exit::cli_words`).
-fn words_of(e: &ScanError) -> String {
-    super::exit::cli_words(e.code()).map_or_else(|| e.to_string(), str::to_string)
+/// A scan error's message in the command line's words (`cmd::exit::cli_words`) in `lang`
+/// (the JSON's `message` stays zh-CN).
+fn words_of(e: &ScanError, lang: Lang) -> String {
+    super::exit::cli_words(e.code(), lang)
+        .unwrap_or_else(|| bidseal_workflow::i18n::error_text(lang, Some(e.code()), &e.to_string()))
 }
 
 fn print_event(event: &ScanEvent) {
     match event {
         ScanEvent::Waiting { expires_at } => {
-            crate::outln!("state: waiting (expires_at={expires_at}) 等待扫码")
+            crate::outln!(
+                "state: waiting (expires_at={expires_at}) {}",
+                tr("out.scan.waiting", &[])
+            )
         }
         ScanEvent::Scanned { phone, .. } => {
-            crate::outln!("state: scanned device={:?} 已扫码", phone.device)
+            crate::outln!(
+                "state: scanned device={:?} {}",
+                phone.device,
+                tr("out.scan.scanned", &[])
+            )
         }
         ScanEvent::Confirmed {
             id,
             response,
             session,
         } => crate::outln!(
-            "state: confirmed request={id} op={} session={} 已确认",
+            "state: confirmed request={id} op={} session={} {}",
             response.kind().as_str(),
             session
                 .map(|g| format!(
                     "idle={}s auto_confirm={}",
                     g.idle_timeout_secs, g.auto_confirm
                 ))
-                .unwrap_or_else(|| "-".into())
+                .unwrap_or_else(|| "-".into()),
+            tr("out.scan.confirmed", &[])
         ),
         ScanEvent::Rejected { id, reason } => {
             crate::outln!(
                 "state: rejected request={id} code={} {}",
                 reason.code(),
-                reason.message_zh()
+                error_text(current(), Some(reason.code()), &reason.message_zh())
             )
         }
-        ScanEvent::Expired => crate::outln!("state: expired 二维码已过期"),
+        ScanEvent::Expired => crate::outln!("state: expired {}", tr("out.scan.expired", &[])),
         ScanEvent::SessionEnded { reason, by_phone } => {
-            crate::outln!("state: ended reason={reason:?} by_phone={by_phone} 会话已结束")
+            crate::outln!(
+                "state: ended reason={reason:?} by_phone={by_phone} {}",
+                tr("out.scan.ended", &[])
+            )
         }
-        ScanEvent::Failed(e) => crate::outln!("state: failed code={} {}", e.code(), words_of(e)),
+        ScanEvent::Failed(e) => {
+            crate::outln!("state: failed code={} {}", e.code(), words_of(e, current()))
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! bidders sign with the phone through the workflow crate), prints results. The output is
 //! written atomically next to OUT (temporary file, fsync, rename); the input is never modified.
 
+use super::lang::{beijing_time, current, tr, Lang};
 use anyhow::{bail, Result};
 use bidseal_cms::cert::Certificate;
 use bidseal_cms::signed_data::{LocalKeySigner, Signer};
@@ -116,11 +117,16 @@ pub fn seal(args: SealArgs) -> Result<ExitCode> {
         .map_err(pdf_err)?;
     work.commit(&args.output).map_err(pdf_err)?;
     crate::outln!(
-        "已签章：{}（签名域 {}，{}，新增 {} 字节）",
-        args.output.display(),
-        pending.field_name,
-        SealKind::parse(&args.kind).label(),
-        pending.update_len
+        "{}",
+        tr(
+            "out.seal.done",
+            &[
+                ("file", &args.output.display().to_string()),
+                ("field", &pending.field_name),
+                ("kind", SealKind::parse(&args.kind).label()),
+                ("bytes", &pending.update_len.to_string()),
+            ]
+        )
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -258,28 +264,175 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
         crate::outln!("{value:#}");
         return Ok(code);
     }
-    crate::outln!("{}", trust.describe_zh());
+    crate::outln!("{}", describe_trust(&trust));
     if report.signatures.is_empty() {
-        crate::outln!("[无签名] {} 中没有找到数字签名", args.file.display());
+        crate::outln!(
+            "{}",
+            tr(
+                "out.verify.none",
+                &[("file", &args.file.display().to_string())]
+            )
+        );
         return Ok(code);
     }
     if args.lenient {
-        crate::outln!("注意：宽松模式（允许签名后新增注释），不适用于投标文件");
+        crate::outln!("{}", tr("out.verify.lenient", &[]));
     }
     for sig in &report.signatures {
-        crate::outln!("{}", sig.summary_line());
+        crate::outln!("{}", summary_line(sig));
         for change in &sig.changes {
-            let mark = if change.allowed { "允许" } else { "违规" };
-            crate::outln!("    签名后修改 [{mark}] {}", change.description);
+            let mark = if change.allowed {
+                tr("out.verify.allowed", &[])
+            } else {
+                tr("out.verify.violation", &[])
+            };
+            crate::outln!(
+                "{}",
+                tr(
+                    "out.verify.change",
+                    &[("mark", &mark), ("description", &change.description)]
+                )
+            );
         }
     }
     crate::outln!(
-        "共 {} 个签名，{} 个有效，文件共 {} 次修订",
-        report.signatures.len(),
-        valid,
-        report.revisions
+        "{}",
+        tr(
+            "out.verify.total",
+            &[
+                ("count", &report.signatures.len().to_string()),
+                ("valid", &valid.to_string()),
+                ("revisions", &report.revisions.to_string()),
+            ]
+        )
     );
     Ok(code)
+}
+
+/// Which trust list `verify` used, in the language of this run (zh-CN: the workflow's own
+/// `describe_zh`, word for word).
+fn describe_trust(trust: &bidseal_workflow::trust::TrustList) -> String {
+    use bidseal_workflow::trust::TrustSource;
+    if current() == Lang::ZhCn {
+        return trust.describe_zh();
+    }
+    let roots = trust.store.roots().len().to_string();
+    match &trust.source {
+        TrustSource::Files { files } => tr(
+            "out.verify.trust_files",
+            &[("files", &files.join(", ")), ("roots", &roots)],
+        ),
+        TrustSource::Tender {
+            project,
+            cas,
+            platform_pinned,
+        } => {
+            let pinned = if *platform_pinned {
+                tr("out.verify.trust_pinned", &[])
+            } else {
+                tr("out.verify.trust_not_pinned", &[])
+            };
+            tr(
+                "out.verify.trust_tender",
+                &[
+                    ("project", project),
+                    ("cas", &cas.join(", ")),
+                    ("roots", &roots),
+                    ("pinned", &pinned),
+                ],
+            )
+        }
+        TrustSource::System { file, skipped } => tr(
+            "out.verify.trust_system",
+            &[
+                ("file", file),
+                ("roots", &roots),
+                ("skipped", &skipped.to_string()),
+            ],
+        ),
+    }
+}
+
+/// One signature's line in the language of this run (zh-CN: the engine's `summary_line`,
+/// word for word). The engine's descriptions of later changes stay zh-CN.
+fn summary_line(sig: &bidseal_pdf::verify::SignatureReport) -> String {
+    use bidseal_pdf::verify::LaterChanges;
+    if current() == Lang::ZhCn {
+        return sig.summary_line();
+    }
+    let mut problems = Vec::new();
+    if let Some(e) = &sig.error {
+        problems.push(bidseal_workflow::i18n::error_text(current(), None, e));
+    }
+    for (failed, key) in [
+        (!sig.byte_range_ok, "out.verify.problem_range"),
+        (!sig.digest_ok, "out.verify.problem_digest"),
+        (!sig.signature_ok, "out.verify.problem_signature"),
+    ] {
+        if failed {
+            problems.push(tr(key, &[]));
+        }
+    }
+    if let Some(c) = &sig.chain_error {
+        let c = bidseal_workflow::i18n::error_text(current(), None, c);
+        problems.push(tr("out.verify.problem_chain", &[("chain", &c)]));
+    }
+    if sig.later_changes == LaterChanges::Other {
+        problems.push(tr("out.verify.problem_changes", &[]));
+        problems.extend(sig.violations().map(|c| c.description.clone()));
+    }
+    let coverage = if sig.covers_whole_file {
+        tr("out.verify.covers_all", &[])
+    } else {
+        let appended: Vec<&str> = sig
+            .changes
+            .iter()
+            .filter(|c| c.allowed)
+            .map(|c| c.description.as_str())
+            .collect();
+        let appended = if appended.is_empty() {
+            "-".to_string()
+        } else {
+            appended.join(", ")
+        };
+        tr(
+            "out.verify.covers_part",
+            &[
+                ("bytes", &sig.covered_end.to_string()),
+                ("appended", &appended),
+            ],
+        )
+    };
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let time = sig.signing_time.as_deref().map_or_else(
+        || "-".to_string(),
+        |t| beijing_time(&bidseal_pdf::date::display_pdf_date(t)),
+    );
+    let verdict = if sig.is_valid() {
+        tr("out.verify.valid", &[])
+    } else {
+        tr("out.verify.invalid", &[])
+    };
+    let mut line = tr(
+        "out.verify.signature",
+        &[
+            ("verdict", &verdict),
+            ("field", &sig.field_name),
+            ("kind", &dash(&sig.seal_kind)),
+            ("signer", &dash(&sig.signer)),
+            ("organization", &dash(&sig.organization)),
+            ("credit_code", &dash(&sig.credit_code)),
+            ("time", &time),
+            ("coverage", &coverage),
+        ],
+    );
+    if !problems.is_empty() {
+        line.push_str(&tr(
+            "out.verify.problems",
+            &[("problems", &problems.join("; "))],
+        ));
+    }
+    line
 }
 
 fn pdf_err(e: bidseal_pdf::PdfError) -> anyhow::Error {

@@ -64,7 +64,7 @@ pub async fn login(args: &PlatformLoginArgs, project: &BidProject) -> Result<Pla
         .map_err(platform_err)?
     {
         SavedSession::Alive(client) => return Ok(client),
-        SavedSession::Expired => eprintln!("保存的登录已过期，重新登录…"),
+        SavedSession::Expired => eprintln!("{}", crate::words!("out.sync.session_expired")),
         SavedSession::Absent => {}
     }
     if let Some(password) = &args.password {
@@ -93,7 +93,7 @@ pub async fn login(args: &PlatformLoginArgs, project: &BidProject) -> Result<Pla
         .clone()
         .unwrap_or_else(|| dir.join("work").join("qr"));
     std::fs::create_dir_all(&qr_dir)
-        .with_context(|| format!("无法创建目录 {}", qr_dir.display()))?;
+        .with_context(|| crate::words!("error.mkdir", dir = qr_dir.display()))?;
     let bidder = project.file().bidder.credit_code.clone();
     let client = login_by_scan(
         &args.platform,
@@ -106,34 +106,55 @@ pub async fn login(args: &PlatformLoginArgs, project: &BidProject) -> Result<Pla
                     Ok(png) => {
                         let path = qr_dir.join(format!("qr-login-{}.png", payload.expires_at));
                         if bidseal_scan::qr::write_atomic(&path, &png).is_ok() {
-                            eprintln!("二维码（扫码登录）：{}", path.display());
+                            eprintln!(
+                                "{}",
+                                crate::words!("out.sync.qr_png", file = path.display())
+                            );
                         }
                     }
-                    Err(e) => eprintln!("二维码图片无法生成（{e}），请用下面的扫码内容"),
+                    Err(e) => eprintln!(
+                        "{}",
+                        crate::words!(
+                            "out.sync.qr_png_failed",
+                            error = bidseal_workflow::i18n::error_text(
+                                super::lang::current(),
+                                Some(e.code()),
+                                &e.to_string()
+                            )
+                        )
+                    ),
                 }
-                eprintln!("扫码内容：{}", payload.to_url());
                 eprintln!(
-                    "请用手机扫码登录交易平台（{} 前有效）",
-                    bidseal_workflow::report::format_beijing(payload.expires_at as i64)
+                    "{}",
+                    crate::words!("out.sync.qr_payload", payload = payload.to_url())
+                );
+                eprintln!(
+                    "{}",
+                    crate::words!(
+                        "out.sync.scan_prompt",
+                        until = super::lang::beijing_time(
+                            &bidseal_workflow::report::format_beijing(payload.expires_at as i64)
+                        )
+                    )
                 );
             }
-            LoginStep::Scanned(_) => eprintln!("已扫码，请在手机上确认登录…"),
+            LoginStep::Scanned(_) => eprintln!("{}", crate::words!("out.sync.scanned")),
         },
     )
     .await
     .map_err(platform_err)?;
-    eprintln!("扫码登录成功");
+    eprintln!("{}", crate::words!("out.sync.logged_in"));
     Ok(client)
 }
 
 fn print_report(report: &SyncReport) {
     if let Some(c) = &report.company {
-        crate::outln!("企业：{}（{}）", c.name, c.uscc);
+        crate::say!("out.sync.company", name = c.name, uscc = c.uscc);
     }
     for (label, lines) in [
-        ("新增", &report.added),
-        ("变更", &report.changed),
-        ("删除", &report.removed),
+        (crate::words!("out.sync.added"), &report.added),
+        (crate::words!("out.sync.changed"), &report.changed),
+        (crate::words!("out.sync.removed"), &report.removed),
     ] {
         for l in lines {
             crate::outln!(
@@ -147,28 +168,30 @@ fn print_report(report: &SyncReport) {
         }
     }
     for r in &report.refused {
+        let reason = bidseal_workflow::i18n::error_text(super::lang::current(), None, &r.reason);
         crate::outln!(
-            "拒收  {}  {}{}",
+            "{}  {}  {}{}",
+            crate::words!("out.sync.refused"),
             r.id,
-            r.reason,
+            reason,
             r.kept_version
-                .map(|v| format!("（保留本地版本 v{v}）"))
+                .map(|v| crate::words!("out.sync.kept", version = v))
                 .unwrap_or_default()
         );
     }
-    crate::outln!(
-        "同步完成：新增 {}，变更 {}，删除 {}，未变 {}，拒收 {}",
-        report.added.len(),
-        report.changed.len(),
-        report.removed.len(),
-        report.unchanged,
-        report.refused.len()
+    crate::say!(
+        "out.sync.done",
+        added = report.added.len(),
+        changed = report.changed.len(),
+        removed = report.removed.len(),
+        unchanged = report.unchanged,
+        refused = report.refused.len()
     );
 }
 
 /// Runs `bidseal sync`.
 pub fn run(args: SyncArgs) -> Result<ExitCode> {
-    let rt = tokio::runtime::Runtime::new().context("无法启动异步运行时")?;
+    let rt = tokio::runtime::Runtime::new().with_context(|| crate::words!("error.runtime"))?;
     rt.block_on(async {
         let project = open_project(&args.login.project)?;
         let client = login(&args.login, &project).await?;

@@ -28,25 +28,31 @@ pub struct UploadArgs {
 
 fn print_receipt(r: &bidseal_bid::platform_docs::SignedReceipt, path: &std::path::Path) {
     let action = match r.action.as_str() {
-        "submit" => "提交",
-        "replace" => "替换",
-        "withdraw" => "撤回",
-        other => other,
+        "submit" => crate::words!("out.upload.submit"),
+        "replace" => crate::words!("out.upload.replace"),
+        "withdraw" => crate::words!("out.upload.withdraw"),
+        other => other.to_string(),
     };
-    crate::outln!("回执编号：{}（{action}）", r.id);
-    crate::outln!(
-        "招标项目：{} {}（平台编号 {}）",
-        r.tender.project_id,
-        r.tender.lot_id,
-        r.tender.id
+    crate::say!("out.upload.receipt", id = r.id, action = action);
+    crate::say!(
+        "out.upload.tender",
+        project = r.tender.project_id,
+        lot = r.tender.lot_id,
+        id = r.tender.id
     );
-    crate::outln!("投标人：{}（{}）", r.bidder.name, r.bidder.uscc);
-    crate::outln!("文件 SHA-256：{}（{} 字节）", r.sha256, r.size);
-    crate::outln!(
-        "平台时间：{}",
-        bidseal_workflow::report::format_beijing(r.received_at_unix)
+    crate::say!(
+        "out.upload.bidder",
+        name = r.bidder.name,
+        uscc = r.bidder.uscc
     );
-    crate::outln!("回执已验证（平台签名有效）并保存：{}", path.display());
+    crate::say!("out.upload.file", sha256 = r.sha256, size = r.size);
+    crate::say!(
+        "out.upload.time",
+        time = super::lang::beijing_time(&bidseal_workflow::report::format_beijing(
+            r.received_at_unix
+        ))
+    );
+    crate::say!("out.upload.kept", file = path.display());
 }
 
 /// Runs `bidseal upload`.
@@ -54,11 +60,11 @@ pub fn run(args: UploadArgs) -> Result<ExitCode> {
     let project = open_project(&args.login.project)?;
     if let Some(file) = &args.check {
         let r = check_file_against_receipt(&project, file).map_err(platform_err)?;
-        crate::outln!(
-            "一致：{} 即平台回执 {} 确认收到的投标文件（SHA-256 {}）",
-            file.display(),
-            r.id,
-            r.sha256
+        crate::say!(
+            "out.upload.check_ok",
+            file = file.display(),
+            id = r.id,
+            sha256 = r.sha256
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -82,7 +88,7 @@ pub fn run(args: UploadArgs) -> Result<ExitCode> {
             Some(PathBuf::from(record.bid_file))
         }
     };
-    let rt = tokio::runtime::Runtime::new().context("无法启动异步运行时")?;
+    let rt = tokio::runtime::Runtime::new().with_context(|| crate::words!("error.runtime"))?;
     rt.block_on(async {
         let client = login(&args.login, &project).await?;
         match file {
@@ -97,14 +103,25 @@ pub fn run(args: UploadArgs) -> Result<ExitCode> {
                 let outcome = upload_bid(&client, &project, &file, &mut |sent, total| {
                     let pct = sent * 100 / total.max(1);
                     if pct / 10 != last_pct / 10 {
-                        eprintln!("已上传 {pct}%（{sent}/{total} 字节）");
+                        eprintln!(
+                            "{}",
+                            crate::words!(
+                                "out.upload.progress",
+                                pct = pct,
+                                sent = sent,
+                                total = total
+                            )
+                        );
                         last_pct = pct;
                     }
                 })
                 .await
                 .map_err(platform_err)?;
                 if outcome.resumed_from > 0 {
-                    eprintln!("（从第 {} 字节处续传）", outcome.resumed_from);
+                    eprintln!(
+                        "{}",
+                        crate::words!("out.upload.resumed", offset = outcome.resumed_from)
+                    );
                 }
                 print_receipt(&outcome.receipt.receipt, &outcome.receipt.path);
             }

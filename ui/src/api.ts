@@ -146,6 +146,19 @@ export function isCommandError(e: unknown): e is CommandError {
 }
 
 /** `[code] message` of any error, for display. */
+/**
+ * Tells the Rust side the window's language: command errors and scan refusals then arrive
+ * with their message in it (`bidseal_workflow::i18n`; the code never changes). Outside the
+ * app (tests, a browser) there is no Rust side and nothing to tell.
+ */
+export function setLanguage(locale: string): void {
+  try {
+    invoke("set_language", { locale }).catch(() => undefined);
+  } catch {
+    /* no Tauri: nothing to tell */
+  }
+}
+
 export function errorText(e: unknown): string {
   return isCommandError(e) ? `[${e.code}] ${e.message}` : String(e);
 }

@@ -1,11 +1,12 @@
 /**
  * Messages of the window: zh-CN first, English as a switch. Texts live in locales/*.json, not in
  * the components; Element Plus gets the matching locale (see App.vue). The choice is kept in
- * localStorage.
+ * localStorage and told to the Rust side (`set_language`), which words its errors in it.
  */
 import { createI18n } from "vue-i18n";
 import zhCN from "./locales/zh-CN.json";
 import en from "./locales/en.json";
+import { setLanguage } from "./api";
 
 export type Locale = "zh-CN" | "en";
 const KEY = "bidseal.locale";
@@ -26,10 +27,12 @@ export const i18n = createI18n({
 });
 
 document.documentElement.lang = i18n.global.locale.value;
+setLanguage(i18n.global.locale.value);
 
 export function setLocale(locale: Locale): void {
   i18n.global.locale.value = locale;
   document.documentElement.lang = locale;
+  setLanguage(locale);
   try {
     localStorage.setItem(KEY, locale);
   } catch {

@@ -26,6 +26,7 @@ pub mod error;
 pub mod generate;
 pub mod hall;
 pub mod history;
+pub mod i18n;
 pub mod library_sync;
 pub mod opening_hall;
 pub mod phone_adapters;

@@ -75,13 +75,39 @@ impl Default for DesktopState {
     }
 }
 
-/// An error a command returns to the window: stable code and a zh-CN message saying what to do.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// Sets the language of the messages the window gets (`zh-CN`, `en`; anything else zh-CN):
+/// errors and refusals are worded by `bidseal_workflow::i18n` when they are sent.
+#[tauri::command]
+pub fn set_language(locale: String) {
+    bidseal_workflow::i18n::set_language(
+        bidseal_workflow::i18n::Lang::parse(&locale).unwrap_or(bidseal_workflow::i18n::Lang::ZhCn),
+    );
+}
+
+/// `message` (zh-CN, of an error with `code`) in the window's language.
+pub(crate) fn in_window_language(code: &str, message: &str) -> String {
+    use bidseal_workflow::i18n::{error_text, language};
+    error_text(language(), Some(code), message)
+}
+
+/// An error a command returns to the window: stable code and a message saying what to do,
+/// held in zh-CN and sent in the window's language ([`set_language`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandError {
     /// Stable code (`E_...`, `PROJECT_...`).
     pub code: String,
     /// What happened and what to do, zh-CN.
     pub message: String,
+}
+
+impl Serialize for CommandError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("CommandError", 2)?;
+        st.serialize_field("code", &self.code)?;
+        st.serialize_field("message", &in_window_language(&self.code, &self.message))?;
+        st.end()
+    }
 }
 
 impl CommandError {
@@ -103,4 +129,33 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[tauri::command]
 pub fn app_info(state: tauri::State<'_, DesktopState>) -> AppInfo {
     lock(&state.info).clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window's language reaches the Rust side's errors: English under `en`, the zh-CN
+    /// text under `zh-CN` (and any other value), the code always.
+    #[test]
+    fn errors_go_to_the_window_in_its_language() -> Result<(), serde_json::Error> {
+        let zh = "不是 PDF 文件（缺少 %PDF- 文件头），请选择正确的 PDF 文件";
+        let e = CommandError::coded("E_PDF_NOT_PDF", zh);
+        set_language("en".into());
+        let en = serde_json::to_value(&e)?;
+        let unknown = serde_json::to_value(CommandError::coded("E_NEW", "新的错误"))?;
+        set_language("fr".into());
+        let fallback = serde_json::to_value(&e)?;
+        set_language("zh-CN".into());
+        let back = serde_json::to_value(&e)?;
+        assert_eq!(en["code"], "E_PDF_NOT_PDF");
+        assert_eq!(
+            en["message"],
+            "Not a PDF file (no %PDF- header); choose the right PDF file"
+        );
+        assert_eq!(unknown["message"], "新的错误");
+        assert_eq!(fallback["message"], zh);
+        assert_eq!(back["message"], zh);
+        Ok(())
+    }
 }

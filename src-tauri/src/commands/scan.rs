@@ -191,12 +191,12 @@ pub(crate) fn final_update<T>(
         Ok(v) => done(v),
         Err(FlowError::Refused(reason)) => ScanUpdate::Rejected {
             code: reason.code().into(),
-            message: reason.message_zh(),
+            message: super::in_window_language(reason.code(), &reason.message_zh()),
         },
         Err(FlowError::Scan(ScanError::Expired)) => ScanUpdate::Expired,
         Err(e) => ScanUpdate::Failed {
             code: e.code().into(),
-            message: e.to_string(),
+            message: super::in_window_language(e.code(), &e.to_string()),
         },
     }
 }

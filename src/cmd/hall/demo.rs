@@ -69,7 +69,14 @@ impl ScanPresenter for DemoPhone {
             .unwrap_or_else(|p| p.into_inner())
             .write_png(op, payload);
         if let Ok(path) = &written {
-            eprintln!("[二维码] {}：{}", op.name_zh(), path.display());
+            eprintln!(
+                "{}",
+                crate::words!(
+                    "out.demo.qr",
+                    operation = crate::cmd::lang::operation_name(op),
+                    file = path.display()
+                )
+            );
         }
         let phone = self.phone.clone();
         let device = self.label.clone();
@@ -108,6 +115,8 @@ impl ScanPresenter for DemoPhone {
     }
 
     fn status(&mut self, line: &str) {
+        // The flows' progress words (zh-CN), in the language of this run.
+        let line = bidseal_workflow::i18n::error_text(crate::cmd::lang::current(), None, line);
         eprintln!("{line}");
     }
 }
@@ -170,7 +179,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
 
     // 1. The simulated phones' world: test PKI, keystore, co-signing service state.
-    eprintln!("== 1. 生成手机测试证书（两家 CA）与协同签名服务状态");
+    eprintln!("{}", crate::words!("out.demo.step1"));
     let phones = out.join("phones");
     let options = crate::cmd::phone::init_options();
     bidseal_phone::provision::init_test_world_with(&phones, PIN, DEMO_KDF_ITERATIONS, options)
@@ -182,7 +191,14 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     let relay = bidseal_workflow::relay::start_embedded_relay()
         .await
         .map_err(flow_err)?;
-    eprintln!("   内置扫码中继 {}，协同签名服务 {cosign_url}", relay.url());
+    eprintln!(
+        "{}",
+        crate::words!(
+            "out.demo.services",
+            relay = relay.url(),
+            cosign = cosign_url
+        )
+    );
     let world = DemoWorld {
         out: out.clone(),
         pki: pki.clone(),
@@ -192,7 +208,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     };
 
     // 2. Tender package accepting the phones' CAs, signed by a demo platform key.
-    eprintln!("== 2. 制作招标文件包（认可两家测试 CA，平台签名）");
+    eprintln!("{}", crate::words!("out.demo.step2"));
     let platform_ca = TestCa::generate("platform", "BidSeal 演示交易平台")
         .map_err(|e| anyhow!("[E_DEMO_PLATFORM] {e}"))?;
     let platform_pem =
@@ -208,7 +224,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
             ..Default::default()
         };
         if let Err(e) = bidseal_phone::cosign::server::serve_with(listener, &state, config).await {
-            eprintln!("协同签名服务停止：{e}");
+            eprintln!("{}", crate::words!("out.demo.cosign_stopped", error = e));
         }
     });
     let platform = PlatformCertificate::from_pem(&platform_pem).map_err(|e| coded(e.code(), e))?;
@@ -218,9 +234,12 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     spec.bid_deadline = now + OPENING_AFTER;
     spec.opening_time = spec.bid_deadline;
     eprintln!(
-        "   投标截止与开标时间：{}（{} 秒后）",
-        spec.opening_time,
-        OPENING_AFTER.as_secs()
+        "{}",
+        crate::words!(
+            "out.demo.times",
+            time = spec.opening_time,
+            secs = OPENING_AFTER.as_secs()
+        )
     );
     let mut cas = Vec::new();
     for id in ["ca-1", "ca-2"] {
@@ -244,7 +263,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     let (platform_ref, project_ref) = refs_from_tender(&manifest);
 
     // 3. Bid project, attachments, bid form, composition.
-    eprintln!("== 3. 新建投标项目、上传附件、填写投标函并合成投标文件");
+    eprintln!("{}", crate::words!("out.demo.step3"));
     let proj_dir = out.join("work").join("demo.bidproj");
     std::fs::create_dir_all(out.join("work"))?;
     let mut project = BidProject::create(
@@ -286,9 +305,12 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     let before_seal = out.join("composed-before-seal.pdf");
     std::fs::copy(&composed, &before_seal)?;
     eprintln!(
-        "   合成完成：{} 页，{} 个签章节点",
-        composition.pages,
-        composition.placements.len()
+        "{}",
+        crate::words!(
+            "out.demo.composed",
+            pages = composition.pages,
+            nodes = composition.placements.len()
+        )
     );
 
     let target = ScanTarget {
@@ -302,7 +324,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     };
 
     // 4. Seal every node by one scan in session mode.
-    eprintln!("== 4. 扫码签章（会话模式，一次扫码盖全部节点）");
+    eprintln!("{}", crate::words!("out.demo.step4"));
     let mut phone = world.phone("张伟的手机", None, &[])?;
     let record = bidseal_workflow::project_flow::seal_project(&target, &mut phone, &project)
         .await
@@ -315,7 +337,7 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     )?;
 
     // 5. Authenticate, generate with two colleagues, trial decryption.
-    eprintln!("== 5. 扫码认证、生成投标文件（另选 2 本同事证书参与加密）并试解密");
+    eprintln!("{}", crate::words!("out.demo.step5"));
     let mut phone = world.phone("华夏建设的手机", None, &COLLEAGUES)?;
     let bid_dir = out.join("bid");
     std::fs::create_dir_all(&bid_dir)?;
@@ -342,21 +364,22 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     .await
     .map_err(flow)?;
     if trial.passed {
-        eprintln!("   试解密通过，全部检查有效");
+        eprintln!("{}", crate::words!("out.demo.trial_passed"));
     } else {
         // Keep going so that every output (bid file, reports, README) can be inspected; the
         // demo still ends with a non-zero exit code.
         print_table(std::slice::from_ref(&trial), &manifest.price_form);
         eprintln!(
-            "   试解密未通过：{:?}（继续开标以留下完整输出，最终以失败结束）",
-            trial.first_failure().map(|c| c.code.clone())
+            "{}",
+            crate::words!(
+                "out.demo.trial_failed",
+                code = format!("{:?}", trial.first_failure().map(|c| c.code.clone()))
+            )
         );
     }
 
     // 6. Opening: before the tender's opening time (must be refused by the phone), then at it.
-    eprintln!(
-        "== 6. 开标：先在开标时间之前扫码解密（手机应拒绝），到开标时间后再逐一用 3 本证书扫码解密"
-    );
+    eprintln!("{}", crate::words!("out.demo.step6"));
     let hall_dir = out.join("hall");
     std::fs::create_dir_all(&hall_dir)?;
     let (mut hall, tender) =
@@ -391,9 +414,9 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
             early.first_failure()
         );
     }
-    eprintln!("   开标时间前解密被手机拒绝（before_opening_time），符合预期");
+    eprintln!("{}", crate::words!("out.demo.early_refused"));
     let wait = opens_at.saturating_sub(bidseal_scan::unix_now()) + 1;
-    eprintln!("   等待开标时间（约 {wait} 秒）……");
+    eprintln!("{}", crate::words!("out.demo.waiting", secs = wait));
     tokio::time::sleep(Duration::from_secs(wait)).await;
     hall.at = SystemTime::now();
     let mut reports: Vec<BidOpeningReport> = Vec::new();
@@ -419,19 +442,19 @@ pub async fn run_demo(out: &Path) -> Result<ExitCode> {
     .map_err(flow_err)?;
     let errors = world.errors.lock().map(|e| e.clone()).unwrap_or_default();
     for e in &errors {
-        eprintln!("手机端错误：{e}");
+        eprintln!("{}", crate::words!("out.demo.phone_error", error = e));
     }
     write_readme(&out, &world.pki, &summary.recipients, record.seals.len())?;
     relay.shutdown().await;
     let all = trial.passed && reports.iter().all(|r| r.passed);
+    let verdict = if all {
+        crate::words!("out.demo.all_passed")
+    } else {
+        crate::words!("out.demo.some_failed")
+    };
     eprintln!(
-        "{}：结果在 {}（见 README.txt）",
-        if all {
-            "演示完成，全部检查通过"
-        } else {
-            "演示完成，但有检查未通过"
-        },
-        out.display()
+        "{}",
+        crate::words!("out.demo.done", verdict = verdict, dir = out.display())
     );
     Ok(if all {
         ExitCode::SUCCESS

@@ -35,6 +35,15 @@ pub enum CosignCallError {
     /// The service does not know this certificate id (HTTP 404): waiting does not help.
     #[error("协同签名服务中没有证书“{0}”：请核对证书编号（bidseal phone admin list 列出全部证书），或确认连接的是管理该证书的协同签名服务")]
     UnknownCertificate(String),
+    /// An admin call on an id the service does not know; the service's `404` names the ids it
+    /// knows (one call, no second `list`).
+    #[error("协同签名服务中没有证书“{cert}”（可用：{}）", .known.join("、"))]
+    UnknownToAdmin {
+        /// The id asked for.
+        cert: String,
+        /// The ids the service knows.
+        known: Vec<String>,
+    },
 }
 
 impl CosignCallError {
@@ -43,8 +52,26 @@ impl CosignCallError {
         match self {
             Self::Refused(r) => r.clone(),
             Self::Unavailable(_) | Self::ResetRefused(_) => RefusalReason::CoSigningUnavailable,
-            Self::UnknownCertificate(_) => RefusalReason::NoSuitableCertificate,
+            Self::UnknownCertificate(_) | Self::UnknownToAdmin { .. } => {
+                RefusalReason::NoSuitableCertificate
+            }
         }
+    }
+}
+
+/// The error of an admin call's `404`: with the ids the service knows when its answer names
+/// them (a service of this version), else the plain unknown-certificate error.
+fn unknown_to_admin(cert_id: &str, body: &[u8]) -> CosignCallError {
+    #[derive(serde::Deserialize)]
+    struct NotFound {
+        known: Option<Vec<String>>,
+    }
+    match serde_json::from_slice::<NotFound>(body) {
+        Ok(NotFound { known: Some(known) }) => CosignCallError::UnknownToAdmin {
+            cert: cert_id.to_string(),
+            known,
+        },
+        _ => CosignCallError::UnknownCertificate(cert_id.to_string()),
     }
 }
 
@@ -480,7 +507,7 @@ impl CosignClient {
             .map_err(unavailable)?;
         let (status, bytes) = body(resp).await?;
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(CosignCallError::UnknownCertificate(cert_id.to_string()));
+            return Err(unknown_to_admin(cert_id, &bytes));
         }
         if status.is_success() {
             #[derive(serde::Deserialize)]
@@ -519,7 +546,7 @@ impl CosignClient {
             .map(str::to_string);
         let (status, bytes) = body(resp).await?;
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(CosignCallError::UnknownCertificate(cert_id.to_string()));
+            return Err(unknown_to_admin(cert_id, &bytes));
         }
         if !status.is_success() {
             return Err(unavailable(format!(

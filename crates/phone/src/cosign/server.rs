@@ -1111,11 +1111,28 @@ async fn admin(
     };
     match book.admin(&id, &action, now()) {
         Ok(code) => Json(serde_json::json!({ "code": code })).into_response(),
-        Err(e @ super::state::BookError::Unknown(_)) => {
-            error(StatusCode::NOT_FOUND, &e.to_string())
-        }
+        Err(e @ super::state::BookError::Unknown(_)) => unknown_to_admin(&mut book, &e.to_string()),
         Err(e) => error(StatusCode::CONFLICT, &e.to_string()),
     }
+}
+
+/// The `404` of an admin call on an id the service does not know: the message and the ids it
+/// does know (`known`), so that the administrator's tool can name them without a second call.
+/// Only after the admin token was checked: a stranger gets `401` and no ids.
+fn unknown_to_admin(book: &mut CosignBook, message: &str) -> Response {
+    let known: Vec<String> = book
+        .records()
+        .map(|rs| rs.iter().map(|r| r.id.clone()).collect())
+        .unwrap_or_default();
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({
+            "error": message,
+            "code": "unknown_certificate",
+            "known": known,
+        })),
+    )
+        .into_response()
 }
 
 async fn log(
@@ -1126,7 +1143,7 @@ async fn log(
     if !admin_ok(&svc, &headers) {
         return error(StatusCode::UNAUTHORIZED, "管理员令牌错误");
     }
-    let Ok(book) = svc.book.lock() else {
+    let Ok(mut book) = svc.book.lock() else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
     };
     match book.log(&id) {
@@ -1135,7 +1152,7 @@ async fn log(
             Json::<Vec<UsageLogEntry>>(entries),
         )
             .into_response(),
-        Ok((_, None)) => error(StatusCode::NOT_FOUND, "没有这本证书"),
+        Ok((_, None)) => unknown_to_admin(&mut book, "没有这本证书"),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
