@@ -5,6 +5,12 @@
 //! certificate by scan (`bidseal phone scan`, process); after the opening time staff start the
 //! opening; the bidder's phone in standby (`bidseal phone standby`, process) approves the
 //! pushed request; the hall board shows 已解密 with the reading (唱标).
+//!
+//! Restart: the platform process is killed (SIGKILL) while a decrypt request waits for the
+//! phone and started again on the same data folder: the board is still there, the opening
+//! carries on (a new request pushed), another company's session gets nothing from the
+//! mailbox, the phone opens the bid; killed and started again once more, the finished board
+//! and its reading are unchanged and the delivered request is not delivered again.
 
 mod flow_support;
 mod scan_common;
@@ -134,9 +140,136 @@ fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() {
-    let w = FlowWorld::start("remote-open-web").await;
+/// A tender, a bid uploaded to the running platform and the company's certificate bound by
+/// scan, at the opening time.
+struct Uploaded {
+    server: Option<scan_common::Server>,
+    base: String,
+    http: reqwest::Client,
+    staff: String,
+    company: String,
+    uscc: String,
+    tender_id: String,
+    serve_args: Vec<String>,
+    world: std::path::PathBuf,
+    cosign: String,
+    // Dropped last: the folder of everything.
+    w: FlowWorld,
+}
+
+impl Uploaded {
+    async fn start_opening(&self) -> reqwest::Response {
+        self.http
+            .post(format!(
+                "{}/web/staff/tenders/{}/opening",
+                self.base, self.tender_id
+            ))
+            .header("Cookie", format!("bidseal_session={}", self.staff))
+            .send()
+            .await
+            .expect("start")
+    }
+
+    fn standby(&self) -> std::process::Child {
+        Command::new(bin())
+            .args([
+                "phone",
+                "standby",
+                "--platform",
+                &self.base,
+                "--keystore",
+                &s(&self.world),
+            ])
+            .args([
+                "--cosign",
+                &self.cosign,
+                "--pin",
+                PIN,
+                "--cert",
+                "ent-huaxia",
+            ])
+            .arg("--platform-cert")
+            .arg(self.w.dir.join("platform.pem"))
+            .args(["--count", "1", "--idle-secs", "120"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("standby")
+    }
+
+    /// The platform killed (SIGKILL) and started again on the same data folder and relay.
+    fn restart(&mut self) {
+        drop(self.server.take());
+        let server = spawn_server(
+            &self
+                .serve_args
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        self.base = server.url.clone();
+        self.server = Some(server);
+    }
+
+    /// `GET /api/v1/opening/push?wait=SECS` with `token`.
+    async fn push_poll(&self, token: &str, wait: u64) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .get(format!("{}/api/v1/opening/push?wait={wait}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("push poll");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or_default())
+    }
+
+    /// Polls the board until `done(board)` (at most `secs` seconds).
+    async fn board_until(
+        &self,
+        secs: u64,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let until = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let board = self.board(-1).await;
+            if done(&board) || std::time::Instant::now() > until {
+                return board;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `GET /api/v1/tenders/{id}`.
+    async fn tender(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/api/v1/tenders/{}", self.base, self.tender_id))
+            .send()
+            .await
+            .expect("tender")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    async fn board(&self, known: i64) -> serde_json::Value {
+        self.http
+            .get(format!(
+                "{}/web/hall/{}/board?known={known}",
+                self.base, self.tender_id
+            ))
+            .send()
+            .await
+            .expect("board")
+            .json()
+            .await
+            .expect("json")
+    }
+}
+
+async fn uploaded(name: &str) -> Uploaded {
+    let w = FlowWorld::start(name).await;
     let world = w.dir.join("world");
     let platform_pem = std::fs::read_to_string(w.dir.join("platform.pem")).expect("pem");
     let platform = PlatformCertificate::from_pem(&platform_pem).expect("platform cert");
@@ -239,7 +372,7 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
     std::fs::write(data.join("pki/platform.crt"), &platform_pem).expect("crt");
     std::fs::write(data.join("pki/platform.key.pem"), &key).expect("key");
     let relay = w.relay.url();
-    let server = spawn_server(&[
+    let serve_args: Vec<String> = [
         "platform",
         "serve",
         "--listen",
@@ -250,7 +383,11 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
         &s(&world),
         "--relay",
         &relay,
-    ]);
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let server = spawn_server(&serve_args.iter().map(String::as_str).collect::<Vec<_>>());
     let base = server.url.clone();
     let http = reqwest::Client::new();
     let login = |who: String| {
@@ -369,7 +506,25 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
     if wait > 0 {
         tokio::time::sleep(Duration::from_secs(wait as u64)).await;
     }
+    Uploaded {
+        server: Some(server),
+        base,
+        http,
+        staff,
+        company,
+        uscc,
+        tender_id,
+        serve_args,
+        world,
+        cosign,
+        w,
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() {
+    let u = uploaded("remote-open-web").await;
+    let (base, http, tender_id, uscc) = (&u.base, &u.http, &u.tender_id, &u.uscc);
     // The 开标大厅 page in a real browser, opened before the opening and never reloaded.
     let browser = Browser::start().await;
     browser.go(&format!("{base}/hall/{tender_id}")).await;
@@ -390,29 +545,12 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
     browser.screenshot("20-hall-before-opening.png").await;
 
     // The phone on standby, then staff start the opening.
-    let standby = Command::new(bin())
-        .args([
-            "phone",
-            "standby",
-            "--platform",
-            &base,
-            "--keystore",
-            &s(&world),
-        ])
-        .args(["--cosign", &cosign, "--pin", PIN, "--cert", "ent-huaxia"])
-        .arg("--platform-cert")
-        .arg(w.dir.join("platform.pem"))
-        .args(["--count", "1", "--idle-secs", "120"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("standby");
+    let standby = u.standby();
     // Give the standby its login scan first.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let r = start(staff.clone()).await;
+    let r = u.start_opening().await;
     assert!(r.status().is_success(), "start: {}", r.status());
-    let r = start(staff.clone()).await;
+    let r = u.start_opening().await;
     assert_eq!(r.status().as_u16(), 409, "started once");
 
     // The page follows by itself: 已推送 / 已解密 and the reading appear without a reload.
@@ -486,19 +624,153 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
     // The tender's state follows the board (written right after it finishes).
     let mut state = serde_json::Value::Null;
     for _ in 0..50 {
-        let tender: serde_json::Value = http
-            .get(format!("{base}/api/v1/tenders/{tender_id}"))
-            .send()
-            .await
-            .expect("tender")
-            .json()
-            .await
-            .expect("json");
-        state = tender["state"].clone();
+        state = u.tender().await["state"].clone();
         if state == "opened" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(state, "opened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_killed_mid_opening_carries_on_after_restart() {
+    let mut u = uploaded("remote-open-restart").await;
+    // A second company, registered by staff, logged in with its password: the stranger.
+    let stranger_uscc = bidseal_phone::uscc::UnifiedSocialCreditCode::from_body("9144030012345678")
+        .expect("uscc")
+        .to_string();
+    let r = u
+        .http
+        .post(format!("{}/api/v1/staff/companies", u.base))
+        .bearer_auth(&u.staff)
+        .json(&serde_json::json!({"uscc": stranger_uscc, "name": "岭南建设有限公司", "password": "Lingnan@2026"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status().as_u16(), 201);
+    let r = u
+        .http
+        .post(format!("{}/api/v1/login", u.base))
+        .json(&serde_json::json!({"login": stranger_uscc, "password": "Lingnan@2026"}))
+        .send()
+        .await
+        .expect("login");
+    let stranger = r.json::<serde_json::Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+
+    // Nobody on standby yet: the decrypt request waits in the company's mailbox.
+    let r = u.start_opening().await;
+    assert!(r.status().is_success(), "start: {}", r.status());
+    let pushed = |b: &serde_json::Value| b["rows"][0]["state"] == "pushed";
+    let board = u.board_until(30, pushed).await;
+    assert!(pushed(&board), "{board}");
+    let started_at = board["started_at"].clone();
+    assert!(started_at.is_u64(), "{board}");
+
+    // Two scans in progress (a login QR shown, the company's bind QR shown).
+    let login_scan: serde_json::Value = u
+        .http
+        .post(format!("{}/api/v1/scan-login", u.base))
+        .send()
+        .await
+        .expect("scan-login")
+        .json()
+        .await
+        .expect("json");
+    let bind_scan: serde_json::Value = u
+        .http
+        .post(format!("{}/api/v1/scan-bind", u.base))
+        .bearer_auth(&u.company)
+        .send()
+        .await
+        .expect("scan-bind")
+        .json()
+        .await
+        .expect("json");
+
+    // SIGKILL mid-opening, started again on the same data folder.
+    u.restart();
+    // The scans are known after the restart and say they were cut off; the bind scan is
+    // still its account's only.
+    let poll = |path: String, token: Option<String>| {
+        let http = u.http.clone();
+        let url = format!("{}/api/v1/{path}?wait=0", u.base);
+        async move {
+            let mut req = http.get(url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.expect("poll");
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let login_id = login_scan["id"].as_str().expect("id").to_string();
+    let bind_id = bind_scan["id"].as_str().expect("id").to_string();
+    let (status, v) = poll(format!("scan-login/{login_id}"), None).await;
+    assert_eq!(
+        (status, &v["state"]),
+        (200, &serde_json::json!("rejected")),
+        "{v}"
+    );
+    assert_eq!(v["code"], "PLATFORM_SCAN_INTERRUPTED", "{v}");
+    assert!(v.get("token").is_none(), "{v}");
+    let (status, v) = poll(format!("scan-bind/{bind_id}"), Some(stranger.clone())).await;
+    assert_eq!(status, 404, "another account's bind scan: {v}");
+    let (status, v) = poll(format!("scan-bind/{bind_id}"), Some(u.company.clone())).await;
+    assert_eq!(
+        (status, &v["code"]),
+        (200, &serde_json::json!("PLATFORM_SCAN_INTERRUPTED")),
+        "{v}"
+    );
+    let r = u.start_opening().await;
+    assert_eq!(
+        r.status().as_u16(),
+        409,
+        "still started once after the restart"
+    );
+    let board = u.board_until(30, pushed).await;
+    assert!(pushed(&board), "the opening carries on: {board}");
+    assert_eq!(board["started_at"], started_at, "{board}");
+    assert_eq!(board["finished"], false, "{board}");
+    // Sessions survive the restart; another company's gets nothing from the mailbox, staff
+    // are no company.
+    let (status, v) = u.push_poll(&stranger, 2).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["requests"], serde_json::json!([]), "stranger: {v}");
+    let (status, v) = u.push_poll(&u.staff, 0).await;
+    assert_eq!(status, 403, "{v}");
+
+    // The company's phone on standby takes the new request and approves.
+    let standby = u.standby();
+    let board = u.board_until(240, |b| b["finished"] == true).await;
+    let out = standby.wait_with_output().expect("standby exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(board["finished"], true, "{board}\n{stderr}");
+    let row = &board["rows"][0];
+    assert_eq!(row["state"], "decrypted", "{board}\n{stderr}");
+    assert_eq!(row["company"]["uscc"], u.uscc.as_str());
+    assert!(row["reading"].to_string().contains("4321000.50"), "{board}");
+    assert!(out.status.success(), "standby: {stderr}");
+    // Delivered once: polling again (a replay) gets nothing.
+    let (_, v) = u.push_poll(&u.company, 1).await;
+    assert_eq!(v["requests"], serde_json::json!([]), "replay: {v}");
+
+    // Killed and started again after the opening: the finished board and its reading are
+    // unchanged, the delivered request stays delivered.
+    u.restart();
+    let after = u.board(-1).await;
+    assert_eq!(after["finished"], true, "{after}");
+    assert_eq!(after["rows"], board["rows"], "{after}");
+    assert_eq!(after["started_at"], started_at);
+    let (_, v) = u.push_poll(&u.company, 1).await;
+    assert_eq!(v["requests"], serde_json::json!([]), "after restart: {v}");
+    let tender = u.tender().await;
+    assert_eq!(tender["state"], "opened", "{tender}");
 }

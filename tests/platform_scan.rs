@@ -98,9 +98,12 @@ async fn bind_then_login_by_scan_gives_one_token_for_the_bound_company() {
         .expect("start bind");
     assert!(bind.qr.starts_with("bidseal://scan?"), "{}", bind.qr);
     // Another account (or nobody) cannot read or show a bind scan.
-    assert!(hub.qr_svg(&bind.id, Some("acct-other")).is_none());
-    assert!(hub.qr_svg(&bind.id, None).is_none());
-    let svg = hub.qr_svg(&bind.id, Some(ACCOUNT)).expect("owner sees QR");
+    assert!(hub.qr_svg(&bind.id, Some("acct-other")).await.is_none());
+    assert!(hub.qr_svg(&bind.id, None).await.is_none());
+    let svg = hub
+        .qr_svg(&bind.id, Some(ACCOUNT))
+        .await
+        .expect("owner sees QR");
     assert!(svg.contains("<svg"), "SVG QR");
     let status = scan_with(&world, &hub, &bind, Some(ACCOUNT), "ent-huaxia", &[]).await;
     assert_eq!(status.state, ScanState::Done, "{status:?}");

@@ -916,3 +916,215 @@ fn receipt_from(r: &AnyRow) -> Result<StoredReceipt, sqlx::Error> {
         created_at: r.try_get("created_at")?,
     })
 }
+
+/// A scan as stored (see migration `0002_live_state.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredScan {
+    /// Scan id (random, 128 bits).
+    pub id: String,
+    /// `login`, `sync_integrity` or `bind`.
+    pub purpose: String,
+    /// The account of a bind scan.
+    pub owner: Option<String>,
+    /// `waiting`, `scanned`, `done`, `rejected`, `expired`.
+    pub state: String,
+    /// The `ScanStatus` JSON, without a token.
+    pub status_json: String,
+    /// The QR as SVG.
+    pub qr_svg: String,
+    /// Unix seconds.
+    pub started_at: i64,
+}
+
+/// A pushed decrypt request as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredPush {
+    /// Random id.
+    pub id: String,
+    /// The company whose phone may take it.
+    pub company_uscc: String,
+    /// Tender.
+    pub tender_id: String,
+    /// Bid.
+    pub bid: String,
+    /// The request as the phone receives it (JSON).
+    pub request_json: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl Db {
+    // --- scans, push mailbox, opening board (live state) ------------------------------------
+
+    /// Stores a scan (insert or replace by id).
+    pub async fn save_scan(&self, s: &StoredScan, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO scans (id, purpose, owner, state, status_json, qr_svg, started_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
+             state = excluded.state, status_json = excluded.status_json, updated_at = excluded.updated_at",
+        )
+        .bind(&s.id)
+        .bind(&s.purpose)
+        .bind(&s.owner)
+        .bind(&s.state)
+        .bind(&s.status_json)
+        .bind(&s.qr_svg)
+        .bind(s.started_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One stored scan.
+    pub async fn scan(&self, id: &str) -> Result<Option<StoredScan>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, purpose, owner, state, status_json, qr_svg, started_at FROM scans WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Scans not over (a restart found them: their relay connection died with the process).
+    pub async fn unfinished_scans(&self) -> Result<Vec<StoredScan>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, purpose, owner, state, status_json, qr_svg, started_at FROM scans \
+             WHERE state IN ('waiting', 'scanned', 'done')",
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Drops scans started before `before`.
+    pub async fn purge_scans(&self, before: i64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM scans WHERE started_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Puts a decrypt request in a company's mailbox.
+    pub async fn insert_push(&self, p: &StoredPush, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO push_requests (id, company_uscc, tender_id, bid, request_json, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&p.id)
+        .bind(&p.company_uscc)
+        .bind(&p.tender_id)
+        .bind(&p.bid)
+        .bind(&p.request_json)
+        .bind(p.expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Hands out the undelivered, unexpired requests of a company, each at most once (a
+    /// request another taker got first is left out).
+    pub async fn take_pushes(&self, uscc: &str, now: i64) -> Result<Vec<StoredPush>, sqlx::Error> {
+        let rows: Vec<StoredPush> = sqlx::query_as(
+            "SELECT id, company_uscc, tender_id, bid, request_json, expires_at FROM push_requests \
+             WHERE company_uscc = $1 AND delivered_at IS NULL AND expires_at > $2 ORDER BY created_at, id",
+        )
+        .bind(uscc)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut taken = Vec::new();
+        for p in rows {
+            let done = sqlx::query(
+                "UPDATE push_requests SET delivered_at = $1 WHERE id = $2 AND delivered_at IS NULL",
+            )
+            .bind(now)
+            .bind(&p.id)
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 1 {
+                taken.push(p);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Removes the undelivered requests of one bid (its scan ended), or of a whole tender
+    /// (`bid = None`: a restart, their relay sessions died with the old process).
+    pub async fn withdraw_pushes(
+        &self,
+        tender_id: &str,
+        bid: Option<&str>,
+    ) -> Result<u64, sqlx::Error> {
+        let done = match bid {
+            Some(bid) => {
+                sqlx::query(
+                    "DELETE FROM push_requests WHERE tender_id = $1 AND bid = $2 AND delivered_at IS NULL",
+                )
+                .bind(tender_id)
+                .bind(bid)
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM push_requests WHERE tender_id = $1 AND delivered_at IS NULL",
+                )
+                .bind(tender_id)
+                .execute(&self.pool)
+                .await?
+            }
+        };
+        Ok(done.rows_affected())
+    }
+
+    /// Stores an opening's board unless a newer version is stored already.
+    pub async fn save_opening(
+        &self,
+        tender_id: &str,
+        version: i64,
+        finished: bool,
+        board_json: &str,
+        started_at: i64,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO openings (tender_id, version, finished, board_json, started_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tender_id) DO UPDATE SET \
+             version = excluded.version, finished = excluded.finished, \
+             board_json = excluded.board_json, updated_at = excluded.updated_at \
+             WHERE openings.version < excluded.version",
+        )
+        .bind(tender_id)
+        .bind(version)
+        .bind(i64::from(finished))
+        .bind(board_json)
+        .bind(started_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The stored board JSON of one opening.
+    pub async fn opening_board(&self, tender_id: &str) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query("SELECT board_json FROM openings WHERE tender_id = $1")
+            .bind(tender_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get("board_json")).transpose()
+    }
+
+    /// Every stored opening board (tender id, board JSON), started first first.
+    pub async fn opening_boards(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT tender_id, board_json FROM openings ORDER BY started_at, tender_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("tender_id")?, r.try_get("board_json")?)))
+            .collect()
+    }
+}

@@ -102,7 +102,10 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             }
         }
     }
-    let web = crate::web::WebServices::new(config.relay_url.as_deref(), &trusted);
+    let web = crate::web::WebServices::new(config.relay_url.as_deref(), &trusted, &db);
+    crate::web::services::DbScanJournal(db.clone())
+        .interrupt_unfinished(Clock::system().now_unix())
+        .await?;
     let state = AppState {
         db,
         identity: Arc::new(identity),
@@ -122,6 +125,7 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         .db
         .purge_expired_sessions(state.clock.now_unix())
         .await;
+    crate::web::staff::resume_openings(&state).await?;
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

@@ -11,7 +11,7 @@ use super::layout::{beijing, esc, page};
 use super::pages::render_records;
 use crate::auth::{AnyAuth, StaffAuth};
 use crate::error::ApiError;
-use crate::remote_opening::{RemoteBid, RemoteOpening};
+use crate::remote_opening::{OpeningBoard, RemoteBid, RemoteOpening};
 use crate::scan::{Company, LONG_POLL_MAX};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -19,6 +19,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::Deserialize;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 fn to_login() -> Response {
@@ -226,13 +227,9 @@ pub async fn company(
     page("企业诚信库", Some(&auth.session.account), &body)
 }
 
-/// `POST /web/staff/tenders/{id}/opening`: starts the remote opening of every submitted bid.
-pub async fn start_opening(
-    State(state): State<AppState>,
-    _auth: StaffAuth,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let relay = state
+/// The relay remote openings push through.
+fn opening_relay(state: &AppState) -> Result<String, ApiError> {
+    state
         .web
         .scans
         .as_ref()
@@ -243,18 +240,20 @@ pub async fn start_opening(
                 "PLATFORM_NO_RELAY",
                 "平台未配置扫码中继（--relay），不能不见面开标",
             )
-        })?;
-    let tender = state
-        .db
-        .tender(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("招标项目"))?;
+        })
+}
+
+/// The tender package of an opening, written to its work folder and opened.
+async fn opening_package(
+    state: &AppState,
+    id: &str,
+) -> Result<(bidseal_bid::tender::TenderPackage, PathBuf), ApiError> {
     let package_bytes = state
         .db
-        .tender_package(&id)
+        .tender_package(id)
         .await?
         .ok_or_else(|| ApiError::not_found("招标项目"))?;
-    let work = state.data_dir.join("opening").join(&id);
+    let work = state.data_dir.join("opening").join(id);
     std::fs::create_dir_all(&work).map_err(|e| ApiError::internal("opening dir", e))?;
     let package_path = work.join("tender.zip");
     std::fs::write(&package_path, &package_bytes)
@@ -266,6 +265,53 @@ pub async fn start_opening(
             format!("招标文件包无法打开：{e}"),
         )
     })?;
+    Ok((package, work))
+}
+
+/// Runs `bids` of `opening` in the background; the tender becomes `opened` when it ends.
+fn spawn_opening(
+    state: &AppState,
+    opening: Arc<RemoteOpening>,
+    relay: String,
+    package: bidseal_bid::tender::TenderPackage,
+    bids: Vec<RemoteBid>,
+    work: PathBuf,
+) {
+    let mailbox = state.web.mailbox.clone();
+    let db = state.db.clone();
+    let tender_id = opening.board().tender;
+    let options = bidseal_scan::client::ScanOptions::default();
+    tokio::spawn(async move {
+        let _ = opening
+            .run(&relay, &package, bids, &work, &mailbox, options)
+            .await;
+        let _ = db.set_tender_state(&tender_id, "opened").await;
+    });
+}
+
+/// `POST /web/staff/tenders/{id}/opening`: starts the remote opening of every submitted bid.
+pub async fn start_opening(
+    State(state): State<AppState>,
+    _auth: StaffAuth,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let relay = opening_relay(&state)?;
+    let tender = state
+        .db
+        .tender(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("招标项目"))?;
+    let already = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "OPEN_ALREADY_STARTED",
+            "本项目已开标，不能重复开始",
+        )
+    };
+    if state.db.opening_board(&id).await?.is_some() {
+        return Err(already());
+    }
+    let (package, work) = opening_package(&state, &id).await?;
     let mut bids = Vec::new();
     for b in state.db.bids_of_tender(&id).await? {
         let (Some(upload), true) = (b.upload_id.clone(), b.state == "submitted") else {
@@ -289,13 +335,9 @@ pub async fn start_opening(
     let opening = {
         let mut openings = state.web.openings.lock().unwrap_or_else(|p| p.into_inner());
         if openings.contains_key(&id) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "OPEN_ALREADY_STARTED",
-                "本项目已开标，不能重复开始",
-            ));
+            return Err(already());
         }
-        let opening = Arc::new(RemoteOpening::new(&id, &bids));
+        let opening = Arc::new(RemoteOpening::stored(&id, &bids, state.db.clone()));
         let now = std::time::UNIX_EPOCH
             + std::time::Duration::from_secs(state.clock.now_unix().max(0) as u64);
         opening
@@ -304,21 +346,59 @@ pub async fn start_opening(
         openings.insert(id.clone(), opening.clone());
         opening
     };
+    opening.save().await;
     let _ = state.db.set_tender_state(&id, "opening").await;
-    let mailbox = state.web.mailbox.clone();
-    let db = state.db.clone();
-    let tender_id = id.clone();
-    let options = bidseal_scan::client::ScanOptions::default();
-    tokio::spawn(async move {
-        let _ = opening
-            .run(&relay, &package, bids, &work, &mailbox, options)
-            .await;
-        let _ = db.set_tender_state(&tender_id, "opened").await;
-    });
+    spawn_opening(&state, opening, relay, package, bids, work);
     Ok(Json(serde_json::json!({
         "tender": tender.id,
         "hall": format!("/hall/{id}"),
     })))
+}
+
+/// At start: every stored opening back on its board; one a restart cut off carries on — its
+/// undelivered pushes (bound to the old process's relay sessions) are withdrawn and each bid
+/// not yet 已解密 or 失败 is pushed again. Without a relay those bids end 失败
+/// (`PLATFORM_NO_RELAY`).
+pub async fn resume_openings(state: &AppState) -> Result<(), crate::PlatformError> {
+    for (tender_id, json) in state.db.opening_boards().await? {
+        let board: OpeningBoard = match serde_json::from_str(&json) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("platform: opening {tender_id}: stored board unreadable: {e}");
+                continue;
+            }
+        };
+        let finished = board.finished;
+        let opening = Arc::new(RemoteOpening::restore(board, state.db.clone()));
+        state
+            .web
+            .openings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tender_id.clone(), opening.clone());
+        if finished {
+            continue;
+        }
+        state.web.mailbox.withdraw_tender(&tender_id).await;
+        let bids = opening.unfinished(|bid| crate::bids::bid_file_path(state, bid));
+        opening.save().await;
+        let prepared = match opening_relay(state) {
+            Ok(relay) => opening_package(state, &tender_id)
+                .await
+                .map(|(package, work)| (relay, package, work)),
+            Err(e) => Err(e),
+        };
+        match prepared {
+            Ok((relay, package, work)) => {
+                spawn_opening(state, opening, relay, package, bids, work);
+            }
+            Err(e) => {
+                opening.fail_all(&bids, e.code, &e.message).await;
+                let _ = state.db.set_tender_state(&tender_id, "opened").await;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `GET /hall/{id}`: 开标大厅 (public, as an opening is).
