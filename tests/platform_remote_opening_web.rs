@@ -23,6 +23,7 @@ use bidseal_bid::tender::{
 use bidseal_bid::time::OffsetDateTime;
 use bidseal_scan::client::ScanOptions;
 use bidseal_scan::CertificateChoice;
+use bidseal_workflow::opening_report::{verify_opening_report, OpeningReportWire};
 use bidseal_workflow::scan_session::{refs_from_tender, ScanTarget};
 use flow_support::{repo_path, World as FlowWorld, PIN};
 use scan_common::{bin, spawn_server};
@@ -150,6 +151,7 @@ struct Uploaded {
     company: String,
     uscc: String,
     tender_id: String,
+    bid_sha256: String,
     serve_args: Vec<String>,
     world: std::path::PathBuf,
     cosign: String,
@@ -514,6 +516,7 @@ async fn uploaded(name: &str) -> Uploaded {
         company,
         uscc,
         tender_id,
+        bid_sha256: sha,
         serve_args,
         world,
         cosign,
@@ -739,6 +742,20 @@ async fn a_platform_killed_mid_opening_carries_on_after_restart() {
     assert!(pushed(&board), "the opening carries on: {board}");
     assert_eq!(board["started_at"], started_at, "{board}");
     assert_eq!(board["finished"], false, "{board}");
+    let r = u
+        .http
+        .get(format!(
+            "{}/api/v1/tenders/{}/opening-report",
+            u.base, u.tender_id
+        ))
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(
+        r.status().as_u16(),
+        404,
+        "no reading before the opening ends"
+    );
     // Sessions survive the restart; another company's gets nothing from the mailbox, staff
     // are no company.
     let (status, v) = u.push_poll(&stranger, 2).await;
@@ -762,9 +779,77 @@ async fn a_platform_killed_mid_opening_carries_on_after_restart() {
     let (_, v) = u.push_poll(&u.company, 1).await;
     assert_eq!(v["requests"], serde_json::json!([]), "replay: {v}");
 
+    // The reading (唱标) published and signed by the platform; the bid tool verifies it.
+    let report_url = format!("{}/api/v1/tenders/{}/opening-report", u.base, u.tender_id);
+    let mut wire = serde_json::Value::Null;
+    for _ in 0..50 {
+        let r = u.http.get(&report_url).send().await.expect("report");
+        if r.status().is_success() {
+            wire = r.json().await.expect("json");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let wire: OpeningReportWire = serde_json::from_value(wire).expect("opening report");
+    let cert = PlatformCertificate::from_pem(
+        &std::fs::read_to_string(u.w.dir.join("platform.pem")).expect("pem"),
+    )
+    .expect("cert");
+    let package = tender::open(&u.w.dir.join("tender.zip")).expect("tender");
+    let manifest_sha = hex_of(&bidseal_cms::signed_data::sha256(&package.manifest_bytes));
+    let report = verify_opening_report(&cert, &u.tender_id, &manifest_sha, &wire)
+        .unwrap_or_else(|e| panic!("[{}] {e}", e.code()));
+    assert_eq!(report.bids.len(), 1);
+    let line = &report.bids[0];
+    assert_eq!(
+        (line.state.as_str(), line.bidder.uscc.as_str()),
+        ("decrypted", u.uscc.as_str())
+    );
+    assert_eq!(line.bid_sha256, u.bid_sha256);
+    assert!(
+        line.reading.iter().any(|r| r.contains("4321000.50 元")),
+        "{line:?}"
+    );
+    // A changed byte (the price), another tender's id, another manifest: refused.
+    let mut forged = wire.clone();
+    forged.report_json = forged.report_json.replacen("4321000.50", "4321000.40", 1);
+    assert_ne!(forged.report_json, wire.report_json);
+    let e = verify_opening_report(&cert, &u.tender_id, &manifest_sha, &forged)
+        .expect_err("changed price");
+    assert_eq!(e.code(), "E_PLATFORM_SIGNATURE", "{e}");
+    let mut flipped = wire.clone();
+    flipped.signature = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut sig = b64.decode(&wire.signature).expect("b64");
+        let last = sig.len() - 1;
+        sig[last] ^= 1;
+        b64.encode(sig)
+    };
+    assert!(verify_opening_report(&cert, &u.tender_id, &manifest_sha, &flipped).is_err());
+    let e = verify_opening_report(&cert, "T000000000000", &manifest_sha, &wire)
+        .expect_err("another tender");
+    assert!(e.to_string().contains("招标项目"), "{e}");
+    let e = verify_opening_report(&cert, &u.tender_id, &"0".repeat(64), &wire)
+        .expect_err("another manifest");
+    assert!(e.to_string().contains("清单"), "{e}");
+
     // Killed and started again after the opening: the finished board and its reading are
     // unchanged, the delivered request stays delivered.
     u.restart();
+    let again: OpeningReportWire = u
+        .http
+        .get(format!(
+            "{}/api/v1/tenders/{}/opening-report",
+            u.base, u.tender_id
+        ))
+        .send()
+        .await
+        .expect("report")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again, wire, "published once");
     let after = u.board(-1).await;
     assert_eq!(after["finished"], true, "{after}");
     assert_eq!(after["rows"], board["rows"], "{after}");

@@ -1128,3 +1128,54 @@ impl Db {
             .collect()
     }
 }
+
+/// A signed opening reading (唱标) as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredOpeningReport {
+    /// Tender.
+    pub tender_id: String,
+    /// The signed JSON, exactly.
+    pub report_json: String,
+    /// Base64 DER ECDSA signature over `report_json`.
+    pub signature: String,
+    /// SHA-256 of `report_json`, lower-case hex.
+    pub sha256: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl Db {
+    /// Stores the opening reading of a tender unless one is stored (published once); returns
+    /// whether it was stored.
+    pub async fn insert_opening_report(
+        &self,
+        r: &StoredOpeningReport,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO opening_reports (tender_id, report_json, signature, sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tender_id) DO NOTHING",
+        )
+        .bind(&r.tender_id)
+        .bind(&r.report_json)
+        .bind(&r.signature)
+        .bind(&r.sha256)
+        .bind(r.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The published opening reading of a tender.
+    pub async fn opening_report(
+        &self,
+        tender_id: &str,
+    ) -> Result<Option<StoredOpeningReport>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT tender_id, report_json, signature, sha256, created_at FROM opening_reports \
+             WHERE tender_id = $1",
+        )
+        .bind(tender_id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+}

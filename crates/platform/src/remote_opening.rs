@@ -556,6 +556,65 @@ fn beijing(t: bidseal_bid::time::OffsetDateTime) -> String {
     )
 }
 
+/// Signs the reading (唱标) of a finished board as `bidseal-opening/1` over exact bytes:
+/// every bid with its state, reason or reading, and the SHA-256 of the bid file opened
+/// (`bid_sha256` by bid id).
+pub fn sign_report(
+    identity: &crate::identity::PlatformIdentity,
+    tender: &crate::db::Tender,
+    board: &OpeningBoard,
+    bid_sha256: &HashMap<String, String>,
+    now: i64,
+) -> Result<crate::db::StoredOpeningReport, serde_json::Error> {
+    use base64::Engine;
+    use bidseal_bid::platform_docs::{
+        document_sha256, CompanyRef, OpeningBid, ReceiptTender, SignedOpeningReport, OPENING_FORMAT,
+    };
+    let report = SignedOpeningReport {
+        format: OPENING_FORMAT.into(),
+        tender: ReceiptTender {
+            id: tender.id.clone(),
+            project_id: tender.project_id.clone(),
+            lot_id: tender.lot_id.clone(),
+            manifest_sha256: tender.manifest_sha256.clone(),
+        },
+        started_at_unix: board.started_at.unwrap_or(0) as i64,
+        published_at: crate::clock::rfc3339(now),
+        bids: board
+            .rows
+            .iter()
+            .map(|r| OpeningBid {
+                bid: r.bid.clone(),
+                bidder: CompanyRef {
+                    uscc: r.company.uscc.clone(),
+                    name: r.company.name.clone(),
+                },
+                bid_sha256: bid_sha256.get(&r.bid).cloned().unwrap_or_default(),
+                state: match r.state {
+                    BidderState::Decrypted => "decrypted",
+                    _ => "failed",
+                }
+                .into(),
+                code: r.code.clone(),
+                reason: r.reason.clone(),
+                price: r.price.clone(),
+                reading: r.reading.clone(),
+            })
+            .collect(),
+        platform_fingerprint: identity.fingerprint().to_string(),
+    };
+    let report_json = serde_json::to_string(&report)?;
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(identity.sign(report_json.as_bytes()));
+    Ok(crate::db::StoredOpeningReport {
+        tender_id: tender.id.clone(),
+        sha256: document_sha256(&report_json),
+        report_json,
+        signature,
+        created_at: now,
+    })
+}
+
 async fn save_board(db: &Db, board: &OpeningBoard) {
     let json = match serde_json::to_string(board) {
         Ok(j) => j,

@@ -27,6 +27,7 @@ pub mod hall;
 pub mod history;
 pub mod library_sync;
 pub mod opening_hall;
+pub mod opening_report;
 pub mod phone_adapters;
 pub mod platform_client;
 pub mod project_flow;

@@ -277,16 +277,55 @@ fn spawn_opening(
     bids: Vec<RemoteBid>,
     work: PathBuf,
 ) {
-    let mailbox = state.web.mailbox.clone();
-    let db = state.db.clone();
-    let tender_id = opening.board().tender;
+    let state = state.clone();
     let options = bidseal_scan::client::ScanOptions::default();
     tokio::spawn(async move {
         let _ = opening
-            .run(&relay, &package, bids, &work, &mailbox, options)
+            .run(&relay, &package, bids, &work, &state.web.mailbox, options)
             .await;
-        let _ = db.set_tender_state(&tender_id, "opened").await;
+        finish_opening(&state, &opening).await;
     });
+}
+
+/// A finished opening: its reading signed and published (once), the tender `opened`.
+async fn finish_opening(state: &AppState, opening: &RemoteOpening) {
+    let board = opening.board();
+    if let Err(e) = publish_report(state, &board).await {
+        eprintln!(
+            "platform: opening {}: reading not published: {}",
+            board.tender, e.message
+        );
+    }
+    let _ = state.db.set_tender_state(&board.tender, "opened").await;
+}
+
+/// Signs and stores the reading of a finished board unless one is published.
+async fn publish_report(state: &AppState, board: &OpeningBoard) -> Result<(), ApiError> {
+    if !board.finished || state.db.opening_report(&board.tender).await?.is_some() {
+        return Ok(());
+    }
+    let tender = state
+        .db
+        .tender(&board.tender)
+        .await?
+        .ok_or_else(|| ApiError::not_found("招标项目"))?;
+    let bid_sha256: std::collections::HashMap<String, String> = state
+        .db
+        .bids_of_tender(&board.tender)
+        .await?
+        .into_iter()
+        .filter_map(|b| b.upload_id.map(|u| (u, b.sha256)))
+        .collect();
+    let report = crate::remote_opening::sign_report(
+        &state.identity,
+        &tender,
+        board,
+        &bid_sha256,
+        state.clock.now_unix(),
+    )
+    .map_err(|e| ApiError::internal("opening report json", e))?;
+    state.db.insert_opening_report(&report).await?;
+    Ok(())
 }
 
 /// `POST /web/staff/tenders/{id}/opening`: starts the remote opening of every submitted bid.
@@ -377,6 +416,8 @@ pub async fn resume_openings(state: &AppState) -> Result<(), crate::PlatformErro
             .unwrap_or_else(|p| p.into_inner())
             .insert(tender_id.clone(), opening.clone());
         if finished {
+            // Finished just before the restart: the reading may still be unpublished.
+            finish_opening(state, &opening).await;
             continue;
         }
         state.web.mailbox.withdraw_tender(&tender_id).await;
@@ -394,7 +435,7 @@ pub async fn resume_openings(state: &AppState) -> Result<(), crate::PlatformErro
             }
             Err(e) => {
                 opening.fail_all(&bids, e.code, &e.message).await;
-                let _ = state.db.set_tender_state(&tender_id, "opened").await;
+                finish_opening(state, &opening).await;
             }
         }
     }
