@@ -522,8 +522,10 @@ impl Db {
         row.map(|r| record_from(&r)).transpose()
     }
 
-    /// Inserts a new record (version 1); false if the id exists.
+    /// Inserts a new record (version 1) and bumps the company's list version; false if the id
+    /// exists.
     pub async fn insert_record(&self, r: &StoredRecord) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO records (id, company_uscc, kind, version, record_json, signature, sha256, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
@@ -536,14 +538,20 @@ impl Db {
         .bind(&r.signature)
         .bind(&r.sha256)
         .bind(r.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let inserted = done.rows_affected() == 1;
+        if inserted {
+            bump_library(&mut tx, &r.company_uscc).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     /// Replaces a record if its stored version is `r.version - 1` (no lost update between
     /// two staff editing at once); returns whether it was replaced.
     pub async fn update_record(&self, r: &StoredRecord) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE records SET version = $1, record_json = $2, signature = $3, sha256 = $4, \
              updated_at = $5 WHERE id = $6 AND version = $7",
@@ -555,18 +563,55 @@ impl Db {
         .bind(r.updated_at)
         .bind(&r.id)
         .bind(r.version - 1)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let updated = done.rows_affected() == 1;
+        if updated {
+            bump_library(&mut tx, &r.company_uscc).await?;
+        }
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Deletes a record and bumps its company's list version; returns whether it existed.
+    pub async fn delete_record(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let owner = sqlx::query("SELECT company_uscc FROM records WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(owner) = owner else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let uscc: String = owner.try_get("company_uscc")?;
+        let done = sqlx::query("DELETE FROM records WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        bump_library(&mut tx, &uscc).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Deletes a record; returns whether it existed.
-    pub async fn delete_record(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM records WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
+    /// A company's records with the list version they are at (read twice around the records,
+    /// so the version and the list belong together).
+    pub async fn library(&self, uscc: &str) -> Result<(i64, Vec<StoredRecord>), sqlx::Error> {
+        loop {
+            let before = self.library_version(uscc).await?;
+            let records = self.records_of(uscc).await?;
+            if self.library_version(uscc).await? == before {
+                return Ok((before, records));
+            }
+        }
+    }
+
+    async fn library_version(&self, uscc: &str) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query("SELECT library_version FROM companies WHERE uscc = $1")
+            .bind(uscc)
+            .fetch_optional(&self.pool)
             .await?;
-        Ok(done.rows_affected() == 1)
+        row.map_or(Ok(0), |r| r.try_get("library_version"))
     }
 
     // --- uploads, bids, receipts ------------------------------------------------------------
@@ -800,6 +845,17 @@ impl Db {
 /// audited for sqlx.
 fn audited(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
+}
+
+async fn bump_library(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    uscc: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE companies SET library_version = library_version + 1 WHERE uscc = $1")
+        .bind(uscc)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn insert_receipt(
