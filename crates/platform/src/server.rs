@@ -33,6 +33,9 @@ pub struct PlatformConfig {
     pub demo_world: Option<PathBuf>,
     /// Password of the demo accounts.
     pub demo_password: String,
+    /// With `demo_world`: bind each of the world's enterprise certificates to its company's
+    /// account at start (as 扫码绑定 would), so scan login and sync work at once.
+    pub demo_bind: bool,
 }
 
 /// A platform that is serving.
@@ -119,6 +122,14 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
     };
     if let Some(world) = &config.demo_world {
         crate::demo::seed(&state, world, &config.demo_password).await?;
+        if config.demo_bind {
+            crate::demo::bind_world(&state, world).await?;
+        }
+    } else if config.demo_bind {
+        return Err(PlatformError::DemoWorld {
+            path: String::new(),
+            why: "--demo-bind 需要同时给出 --demo-world".into(),
+        });
     }
     let initial_staff_password = ensure_staff(&state).await?;
     let _ = state
