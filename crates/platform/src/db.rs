@@ -6,6 +6,10 @@
 //! are `$1, $2, …` (both backends accept them), types are TEXT / BIGINT / BYTEA, times Unix
 //! seconds.
 //!
+//! Rows map to their structs with `sqlx::FromRow` (by column name) wherever the struct is this
+//! crate's own and the columns are plain; `Account` (role parsed, company joined) and the
+//! shared `Company` type keep a mapper.
+//!
 //! Guarantees: migrations run at start, before the first request; a session is stored as the
 //! SHA-256 of its token, so a copy of the database does not log anyone in. Does not: check
 //! permissions (the API layer decides who may call what).
@@ -90,7 +94,7 @@ pub struct SessionRow {
 }
 
 /// A published tender (without its package bytes).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct Tender {
     /// Platform id of the tender (`T` + 12 hex of the manifest's SHA-256).
     pub id: String,
@@ -117,7 +121,7 @@ pub struct Tender {
 }
 
 /// One integrity-library record as stored: the exact signed bytes and the signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredRecord {
     /// Record id.
     pub id: String,
@@ -138,7 +142,7 @@ pub struct StoredRecord {
 }
 
 /// A resumable upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Upload {
     /// Upload id (random).
     pub id: String,
@@ -159,7 +163,7 @@ pub struct Upload {
 }
 
 /// The current bid of a company for a tender.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Bid {
     /// Tender.
     pub tender_id: String,
@@ -180,7 +184,7 @@ pub struct Bid {
 }
 
 /// A signed receipt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredReceipt {
     /// Receipt id.
     pub id: String,
@@ -460,23 +464,21 @@ impl Db {
 
     /// Every tender, newest deadline first.
     pub async fn tenders(&self) -> Result<Vec<Tender>, sqlx::Error> {
-        let rows = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {TENDER_COLUMNS} FROM tenders ORDER BY bid_deadline DESC, id"
         )))
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(tender_from).collect()
+        .await
     }
 
     /// One tender.
     pub async fn tender(&self, id: &str) -> Result<Option<Tender>, sqlx::Error> {
-        let row = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {TENDER_COLUMNS} FROM tenders WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| tender_from(&r)).transpose()
+        .await
     }
 
     /// The package (zip) of a tender.
@@ -502,24 +504,22 @@ impl Db {
 
     /// The records of a company, by id.
     pub async fn records_of(&self, uscc: &str) -> Result<Vec<StoredRecord>, sqlx::Error> {
-        let rows = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {RECORD_COLUMNS} FROM records WHERE company_uscc = $1 ORDER BY id"
         )))
         .bind(uscc)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(record_from).collect()
+        .await
     }
 
     /// One record.
     pub async fn record(&self, id: &str) -> Result<Option<StoredRecord>, sqlx::Error> {
-        let row = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {RECORD_COLUMNS} FROM records WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| record_from(&r)).transpose()
+        .await
     }
 
     /// Inserts a new record (version 1) and bumps the company's list version; false if the id
@@ -638,26 +638,13 @@ impl Db {
 
     /// One upload.
     pub async fn upload(&self, id: &str) -> Result<Option<Upload>, sqlx::Error> {
-        let row = sqlx::query(
+        sqlx::query_as(
             "SELECT id, tender_id, company_uscc, size, sha256, received, state, receipt_id \
              FROM uploads WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(Upload {
-                id: r.try_get("id")?,
-                tender_id: r.try_get("tender_id")?,
-                company_uscc: r.try_get("company_uscc")?,
-                size: r.try_get("size")?,
-                sha256: r.try_get("sha256")?,
-                received: r.try_get("received")?,
-                state: r.try_get("state")?,
-                receipt_id: r.try_get("receipt_id")?,
-            })
-        })
-        .transpose()
+        .await
     }
 
     /// The open (unfinished) uploads of a company for a tender.
@@ -775,36 +762,33 @@ impl Db {
 
     /// The current bid of a company for a tender.
     pub async fn bid(&self, tender_id: &str, uscc: &str) -> Result<Option<Bid>, sqlx::Error> {
-        let row = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {BID_COLUMNS} FROM bids WHERE tender_id = $1 AND company_uscc = $2"
         )))
         .bind(tender_id)
         .bind(uscc)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| bid_from(&r)).transpose()
+        .await
     }
 
     /// Every bid of a tender (staff view, opening).
     pub async fn bids_of_tender(&self, tender_id: &str) -> Result<Vec<Bid>, sqlx::Error> {
-        let rows = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {BID_COLUMNS} FROM bids WHERE tender_id = $1 ORDER BY company_uscc"
         )))
         .bind(tender_id)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(bid_from).collect()
+        .await
     }
 
     /// One receipt.
     pub async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>, sqlx::Error> {
-        let row = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| receipt_from(&r)).transpose()
+        .await
     }
 
     /// The next receipt sequence number of a company for a tender.
@@ -829,15 +813,14 @@ impl Db {
         tender_id: &str,
         uscc: &str,
     ) -> Result<Vec<StoredReceipt>, sqlx::Error> {
-        let rows = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE tender_id = $1 AND company_uscc = $2 \
              ORDER BY sequence"
         )))
         .bind(tender_id)
         .bind(uscc)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(receipt_from).collect()
+        .await
     }
 }
 
@@ -915,61 +898,6 @@ fn account_from(r: &AnyRow) -> Result<Account, sqlx::Error> {
         display_name: r.try_get("display_name")?,
         password_hash: r.try_get("password_hash")?,
         bound_cert_fingerprint: r.try_get("bound_cert_fingerprint")?,
-    })
-}
-
-fn tender_from(r: &AnyRow) -> Result<Tender, sqlx::Error> {
-    Ok(Tender {
-        id: r.try_get("id")?,
-        project_id: r.try_get("project_id")?,
-        project_name: r.try_get("project_name")?,
-        lot_id: r.try_get("lot_id")?,
-        lot_name: r.try_get("lot_name")?,
-        tenderer: r.try_get("tenderer")?,
-        bid_deadline: r.try_get("bid_deadline")?,
-        opening_time: r.try_get("opening_time")?,
-        published_at: r.try_get("published_at")?,
-        manifest_sha256: r.try_get("manifest_sha256")?,
-        state: r.try_get("state")?,
-    })
-}
-
-fn record_from(r: &AnyRow) -> Result<StoredRecord, sqlx::Error> {
-    Ok(StoredRecord {
-        id: r.try_get("id")?,
-        company_uscc: r.try_get("company_uscc")?,
-        kind: r.try_get("kind")?,
-        version: r.try_get("version")?,
-        record_json: r.try_get("record_json")?,
-        signature: r.try_get("signature")?,
-        sha256: r.try_get("sha256")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
-fn bid_from(r: &AnyRow) -> Result<Bid, sqlx::Error> {
-    Ok(Bid {
-        tender_id: r.try_get("tender_id")?,
-        company_uscc: r.try_get("company_uscc")?,
-        state: r.try_get("state")?,
-        upload_id: r.try_get("upload_id")?,
-        size: r.try_get("size")?,
-        sha256: r.try_get("sha256")?,
-        receipt_id: r.try_get("receipt_id")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
-fn receipt_from(r: &AnyRow) -> Result<StoredReceipt, sqlx::Error> {
-    Ok(StoredReceipt {
-        id: r.try_get("id")?,
-        tender_id: r.try_get("tender_id")?,
-        company_uscc: r.try_get("company_uscc")?,
-        sequence: r.try_get("sequence")?,
-        action: r.try_get("action")?,
-        receipt_json: r.try_get("receipt_json")?,
-        signature: r.try_get("signature")?,
-        created_at: r.try_get("created_at")?,
     })
 }
 

@@ -22,32 +22,60 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-fn to_login() -> Response {
-    Redirect::to("/login").into_response()
+/// Why a staff page is not shown: an API error (as JSON, with its status) or a page instead
+/// (the login page for a visitor, 无权访问 for a company account).
+pub enum PageError {
+    /// An error answer.
+    Api(ApiError),
+    /// Another page.
+    Page(Box<Response>),
 }
 
-fn staff_or_login(auth: Result<StaffAuth, ApiError>) -> Result<StaffAuth, Box<Response>> {
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        PageError::Api(e)
+    }
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> Self {
+        PageError::Api(ApiError::from(e))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::Api(e) => e.into_response(),
+            PageError::Page(r) => *r,
+        }
+    }
+}
+
+/// A staff page's answer.
+type PageResult = Result<Response, PageError>;
+
+fn staff_or_login(auth: Result<StaffAuth, ApiError>) -> Result<StaffAuth, PageError> {
     match auth {
         Ok(a) => Ok(a),
-        Err(e) if e.status == StatusCode::FORBIDDEN => Err(Box::new(page(
+        Err(e) if e.status == StatusCode::FORBIDDEN => Err(PageError::Page(Box::new(page(
             "无权访问",
             None,
             r#"<p class="error">此页面仅供交易平台工作人员使用。</p>"#,
+        )))),
+        Err(_) => Err(PageError::Page(Box::new(
+            Redirect::to("/login").into_response(),
         ))),
-        Err(_) => Err(Box::new(to_login())),
     }
 }
 
 /// `GET /staff`: tenders and the publish form.
-pub async fn tenders(State(state): State<AppState>, auth: Result<StaffAuth, ApiError>) -> Response {
-    let auth = match staff_or_login(auth) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let tenders = match state.db.tenders().await {
-        Ok(t) => t,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+pub async fn tenders(
+    State(state): State<AppState>,
+    auth: Result<StaffAuth, ApiError>,
+) -> PageResult {
+    let auth = staff_or_login(auth)?;
+    let tenders = state.db.tenders().await?;
     let mut rows = String::new();
     for t in &tenders {
         let bids = state
@@ -74,7 +102,7 @@ pub async fn tenders(State(state): State<AppState>, auth: Result<StaffAuth, ApiE
 <h2>招标项目</h2>
 <table><thead><tr><th>项目编号</th><th>项目 / 标段</th><th>投标截止</th><th>开标时间</th><th>投标数</th><th>状态</th></tr></thead><tbody>{rows}</tbody></table>"#
     );
-    page("项目管理", Some(&auth.session.account), &body)
+    Ok(page("项目管理", Some(&auth.session.account), &body))
 }
 
 /// `GET /staff/tenders/{id}`: bids, receipts, start the opening.
@@ -82,20 +110,14 @@ pub async fn tender(
     State(state): State<AppState>,
     auth: Result<StaffAuth, ApiError>,
     Path(id): Path<String>,
-) -> Response {
-    let auth = match staff_or_login(auth) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let tender = match state.db.tender(&id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return ApiError::not_found("招标项目").into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let bids = match state.db.bids_of_tender(&id).await {
-        Ok(b) => b,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+) -> PageResult {
+    let auth = staff_or_login(auth)?;
+    let tender = state
+        .db
+        .tender(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("招标项目"))?;
+    let bids = state.db.bids_of_tender(&id).await?;
     let mut rows = String::new();
     for b in &bids {
         let name = state
@@ -167,22 +189,16 @@ pub async fn tender(
         beijing(tender.opening_time),
         esc(&tender.manifest_sha256),
     );
-    page("招标项目", Some(&auth.session.account), &body)
+    Ok(page("招标项目", Some(&auth.session.account), &body))
 }
 
 /// `GET /staff/companies`.
 pub async fn companies(
     State(state): State<AppState>,
     auth: Result<StaffAuth, ApiError>,
-) -> Response {
-    let auth = match staff_or_login(auth) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let companies = match state.db.companies().await {
-        Ok(c) => c,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+) -> PageResult {
+    let auth = staff_or_login(auth)?;
+    let companies = state.db.companies().await?;
     let rows: String = companies
         .iter()
         .map(|c| {
@@ -196,7 +212,7 @@ pub async fn companies(
     let body = format!(
         r#"<table><thead><tr><th>企业名称</th><th>统一社会信用代码</th></tr></thead><tbody>{rows}</tbody></table>"#
     );
-    page("企业诚信库", Some(&auth.session.account), &body)
+    Ok(page("企业诚信库", Some(&auth.session.account), &body))
 }
 
 /// `GET /staff/companies/{uscc}`: records with edit forms.
@@ -204,27 +220,21 @@ pub async fn company(
     State(state): State<AppState>,
     auth: Result<StaffAuth, ApiError>,
     Path(uscc): Path<String>,
-) -> Response {
-    let auth = match staff_or_login(auth) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let company = match state.db.company(&uscc).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return ApiError::not_found("企业").into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let records = match state.db.records_of(&uscc).await {
-        Ok(r) => r,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+) -> PageResult {
+    let auth = staff_or_login(auth)?;
+    let company = state
+        .db
+        .company(&uscc)
+        .await?
+        .ok_or_else(|| ApiError::not_found("企业"))?;
+    let records = state.db.records_of(&uscc).await?;
     let body = format!(
         r#"<p><b>{}</b>（<span class="mono">{}</span>）。保存后版本号加一并由平台重新签名；投标人下次同步时看到变更。</p>{}"#,
         esc(&company.name),
         esc(&company.uscc),
         render_records(&state, &records, true)
     );
-    page("企业诚信库", Some(&auth.session.account), &body)
+    Ok(page("企业诚信库", Some(&auth.session.account), &body))
 }
 
 /// The relay remote openings push through.
@@ -447,13 +457,13 @@ pub async fn hall(
     State(state): State<AppState>,
     auth: Result<AnyAuth, ApiError>,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let account = auth.ok().map(|a| a.account);
-    let tender = match state.db.tender(&id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return ApiError::not_found("招标项目").into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let tender = state
+        .db
+        .tender(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("招标项目"))?;
     let body = format!(
         r#"<section class="card" data-hall data-tender="{id}"><dl class="kv"><dt>项目</dt><dd>{} {} · {} {}</dd><dt>开标时间</dt><dd>{}（北京时间）</dd><dt>状态</dt><dd class="state" id="hall-status" data-testid="hall-status">尚未开标</dd></dl><div class="error" id="hall-error"></div></section>
 <h2>投标人解密状态</h2>
@@ -468,7 +478,7 @@ pub async fn hall(
         beijing(tender.opening_time),
         id = esc(&id),
     );
-    page("开标大厅", account.as_ref(), &body)
+    Ok(page("开标大厅", account.as_ref(), &body))
 }
 
 /// Query of the board long poll.
