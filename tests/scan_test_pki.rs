@@ -64,6 +64,7 @@ fn test_pki_is_accepted_by_openssl_and_carries_the_credit_code() {
         "colleague-wang",
         "colleague-liu",
         "ent-jiangnan",
+        "legal-chen",
     ] {
         let (ok, text) = openssl_text(
             &["verify", "-CAfile", &trust_s],
@@ -148,6 +149,7 @@ fn test_pki_is_accepted_by_openssl_and_carries_the_credit_code() {
         );
         count += 1;
     }
-    // 公章 ×2 companies, 法人章 + 法人手写签名, 私章 3 (李娜) + 1 each for 王芳, 刘洋, 赵磊.
-    assert_eq!(count, 2 + 2 + 3 + 3);
+    // 公章 ×2 companies, 法人章 + 法人手写签名 ×2 (张伟, 陈静), 私章 3 (李娜) + 1 each for 王芳,
+    // 刘洋, 赵磊.
+    assert_eq!(count, 2 + 2 * 2 + 3 + 3);
 }

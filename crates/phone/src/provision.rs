@@ -496,7 +496,7 @@ mod tests {
     fn init_makes_a_keystore_whose_keys_open_only_with_the_service_share() {
         let dir = tempfile::tempdir().unwrap();
         let report = init_test_world(dir.path(), "123456", 1000).unwrap();
-        assert_eq!(report.certificates.len(), 7);
+        assert_eq!(report.certificates.len(), 8);
         let ks = Keystore::load(&dir.path().join("phone")).unwrap();
         let ent = ks.entry("ent-huaxia").unwrap();
         assert_eq!(ent.seals.len(), 1);

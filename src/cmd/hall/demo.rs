@@ -461,7 +461,7 @@ work/demo.bidproj/         投标项目文件夹（project.json、附件、合�
 {pki_rel}/                  模拟手机的测试证书、CA 证书与私钥（PEM，仅供测试）：\n\
 \x20\x20ca-1.pem ca-2.pem trust.pem      两家测试 CA（trust.pem 为二者合并）\n\
 \x20\x20<id>.pem <id>.chain.pem <id>.key.pem  证书、证书链、PKCS#8 私钥；id：ent-huaxia（企业）、legal-zhang（法人）、\n\
-\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20staff-li、colleague-wang、colleague-liu、ent-jiangnan（他单位）、expired-zhao\n\
+\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20staff-li、colleague-wang、colleague-liu、ent-jiangnan（他单位）、expired-zhao、legal-chen（他单位法人）\n\
 phones/phone/, phones/cosign/  手机证书库（私钥以 PIN+服务端分量密封）与协同签名服务状态（含使用日志）\n\n\
 不依赖 BidSeal 自行验证：\n\
 \x20\x20pdfsig sealed/投标文件.pdf\n\
