@@ -12,6 +12,7 @@
 mod platform_support;
 mod scan_common;
 
+use bidseal_workflow::library_sync::{apply_listed, LibraryWire};
 use platform_support::*;
 use scan_common::TempDir;
 use std::path::{Path, PathBuf};
@@ -300,8 +301,37 @@ fn scenario(backend: Backend) {
         );
     }
 
-    // Staff edit one record (version 1 → 2), delete one, add one.
+    // The record list is signed as a whole: an answer that leaves one record out is refused as
+    // a whole (the record was withheld, not removed) and nothing changes locally; so is an
+    // answer without the list or with a changed list byte.
     let company = project_uscc(&proj);
+    let company_token = login(&base, &company, "Demo@1234");
+    let first_answer: LibraryWire = serde_json::from_value(
+        curl("GET", &format!("{api}/records"), Some(&company_token), &[]).json(),
+    )
+    .expect("library answer");
+    let cert = opened.tender().platform.clone();
+    let kept_before = local_records(&proj);
+    let mut dropped = first_answer.clone();
+    let gone = dropped.records.remove(2);
+    let e = apply_listed(&proj, &cert, &dropped, now()).expect_err("a withheld record");
+    assert_eq!(e.code(), "E_PLATFORM_SIGNATURE", "{e}");
+    assert!(e.to_string().contains(&gone.id), "{e}");
+    assert_eq!(local_records(&proj), kept_before, "nothing changed");
+    let mut unlisted = first_answer.clone();
+    unlisted.list_json.clear();
+    assert!(apply_listed(&proj, &cert, &unlisted, now()).is_err());
+    let mut changed = first_answer.clone();
+    changed.list_json = changed
+        .list_json
+        .replacen("\"list_version\":", "\"list_version\":9", 1);
+    assert_ne!(changed.list_json, first_answer.list_json);
+    let e = apply_listed(&proj, &cert, &changed, now()).expect_err("changed list byte");
+    assert_eq!(e.code(), "E_PLATFORM_SIGNATURE", "{e}");
+    let honest = apply_listed(&proj, &cert, &first_answer, now()).expect("the honest answer");
+    assert_eq!((honest.unchanged, honest.refused.len()), (7, 0));
+
+    // Staff edit one record (version 1 → 2), delete one, add one.
     let lib = curl(
         "GET",
         &format!("{api}/staff/companies/{company}/records"),
@@ -401,6 +431,42 @@ fn scenario(backend: Backend) {
     );
     assert!(stdout.contains(&format!("变更  {award}  v2")), "{stdout}");
     assert!(stdout.contains(&format!("删除  {finance}")), "{stdout}");
+    // The first answer replayed now (a list older than the one synced): refused as a whole.
+    let kept_before = local_records(&proj);
+    let e = apply_listed(&proj, &cert, &first_answer, now()).expect_err("a replayed list");
+    assert!(e.to_string().contains("版本回退"), "{e}");
+    assert_eq!(local_records(&proj), kept_before, "nothing changed");
+    // A record the current list names at another version is refused (a fresh store, so the
+    // local version check does not decide it).
+    let current: LibraryWire = serde_json::from_value(
+        curl("GET", &format!("{api}/records"), Some(&company_token), &[]).json(),
+    )
+    .expect("library answer");
+    let mut stale = current.clone();
+    let (old_json, old_sig) = &version_1[&award];
+    for r in &mut stale.records {
+        if r.id == award {
+            r.version = 1;
+            r.record_json = old_json.clone();
+            r.signature = old_sig.clone();
+        }
+    }
+    let fresh = h.join("fresh-store");
+    std::fs::create_dir_all(&fresh).expect("dir");
+    let report = apply_listed(&fresh, &cert, &stale, now()).expect("applies the rest");
+    assert_eq!(
+        report
+            .refused
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        vec![award.as_str()],
+        "{report:?}"
+    );
+    assert!(
+        report.refused[0].reason.contains("签名的记录清单"),
+        "{report:?}"
+    );
     assert!(
         stdout.contains("新增  R") && stdout.contains("市政公用工程施工总承包 二级"),
         "{stdout}"

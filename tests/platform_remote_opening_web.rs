@@ -5,6 +5,12 @@
 //! certificate by scan (`bidseal phone scan`, process); after the opening time staff start the
 //! opening; the bidder's phone in standby (`bidseal phone standby`, process) approves the
 //! pushed request; the hall board shows 已解密 with the reading (唱标).
+//!
+//! Restart: the platform process is killed (SIGKILL) while a decrypt request waits for the
+//! phone and started again on the same data folder: the board is still there, the opening
+//! carries on (a new request pushed), another company's session gets nothing from the
+//! mailbox, the phone opens the bid; killed and started again once more, the finished board
+//! and its reading are unchanged and the delivered request is not delivered again.
 
 mod flow_support;
 mod scan_common;
@@ -17,6 +23,7 @@ use bidseal_bid::tender::{
 use bidseal_bid::time::OffsetDateTime;
 use bidseal_scan::client::ScanOptions;
 use bidseal_scan::CertificateChoice;
+use bidseal_workflow::opening_report::{verify_opening_report, OpeningReportWire};
 use bidseal_workflow::scan_session::{refs_from_tender, ScanTarget};
 use flow_support::{repo_path, World as FlowWorld, PIN};
 use scan_common::{bin, spawn_server};
@@ -134,9 +141,230 @@ fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() {
-    let w = FlowWorld::start("remote-open-web").await;
+/// A tender, a bid uploaded to the running platform and the company's certificate bound by
+/// scan, at the opening time.
+struct Uploaded {
+    server: Option<scan_common::Server>,
+    base: String,
+    http: reqwest::Client,
+    staff: String,
+    company: String,
+    uscc: String,
+    tender_id: String,
+    bid_sha256: String,
+    /// The other bidders: (certificate, SHA-256 of their bid file).
+    other_bids: Vec<(String, String)>,
+    serve_args: Vec<String>,
+    world: std::path::PathBuf,
+    cosign: String,
+    // Dropped last: the folder of everything.
+    w: FlowWorld,
+}
+
+impl Uploaded {
+    async fn start_opening(&self) -> reqwest::Response {
+        self.http
+            .post(format!(
+                "{}/web/staff/tenders/{}/opening",
+                self.base, self.tender_id
+            ))
+            .header("Cookie", format!("bidseal_session={}", self.staff))
+            .send()
+            .await
+            .expect("start")
+    }
+
+    fn standby(&self) -> std::process::Child {
+        self.standby_as("ent-huaxia")
+    }
+
+    /// A phone on standby holding certificate `cert`.
+    fn standby_as(&self, cert: &str) -> std::process::Child {
+        Command::new(bin())
+            .args([
+                "phone",
+                "standby",
+                "--platform",
+                &self.base,
+                "--keystore",
+                &s(&self.world),
+            ])
+            .args(["--cosign", &self.cosign, "--pin", PIN, "--cert", cert])
+            .arg("--platform-cert")
+            .arg(self.w.dir.join("platform.pem"))
+            .args(["--count", "1", "--idle-secs", "120"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("standby")
+    }
+
+    /// The platform killed (SIGKILL) and started again on the same data folder and relay.
+    fn restart(&mut self) {
+        drop(self.server.take());
+        let server = spawn_server(
+            &self
+                .serve_args
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        self.base = server.url.clone();
+        self.server = Some(server);
+    }
+
+    /// `GET /api/v1/opening/push?wait=SECS` with `token`.
+    async fn push_poll(&self, token: &str, wait: u64) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .get(format!("{}/api/v1/opening/push?wait={wait}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("push poll");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or_default())
+    }
+
+    /// Polls the board until `done(board)` (at most `secs` seconds).
+    async fn board_until(
+        &self,
+        secs: u64,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let until = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let board = self.board(-1).await;
+            if done(&board) || std::time::Instant::now() > until {
+                return board;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `GET /api/v1/tenders/{id}`.
+    async fn tender(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/api/v1/tenders/{}", self.base, self.tender_id))
+            .send()
+            .await
+            .expect("tender")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    async fn board(&self, known: i64) -> serde_json::Value {
+        self.http
+            .get(format!(
+                "{}/web/hall/{}/board?known={known}",
+                self.base, self.tender_id
+            ))
+            .send()
+            .await
+            .expect("board")
+            .json()
+            .await
+            .expect("json")
+    }
+}
+
+/// A bid of the company of certificate `cert` (sealed by the shared test phone, or with
+/// `seal = Some(_)` by a phone holding only that company's certificates), composed, sealed and
+/// generated by scan: its project folder and bid file.
+#[allow(clippy::too_many_arguments)]
+async fn make_bid(
+    w: &FlowWorld,
+    tender_zip: &Path,
+    manifest: &bidseal_bid::tender::TenderManifest,
+    platform: &PlatformCertificate,
+    now: OffsetDateTime,
+    dir: &str,
+    cert: &str,
+    seal: Option<&str>,
+    price: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let proj_dir = w.dir.join(dir);
+    let mut project = BidProject::create(
+        &proj_dir,
+        tender_zip,
+        &TrustedPlatforms::pinned(vec![platform.clone()]),
+        now,
+    )
+    .expect("project");
+    let attach = w.dir.join("附件.pdf");
+    let pdf = std::fs::read(repo_path("assets/demo-tender/tender.pdf")).expect("pdf");
+    std::fs::write(&attach, &pdf).expect("attach");
+    for section in ["business", "technical", "qualification"] {
+        project.attach(section, &attach).expect("attach");
+    }
+    let ent = w.cert(cert);
+    let name = ent.organization().unwrap_or_default();
+    let uscc = ent.credit_code().unwrap_or_default();
+    for (k, v) in [
+        ("bidder.name", name.as_str()),
+        ("bidder.credit_code", uscc.as_str()),
+        ("bidder.legal_representative", "张伟"),
+        ("bidder.address", "北京市海淀区演示路 1 号"),
+        ("bidder.contact", "李娜"),
+        ("bidder.phone", "010-88886666"),
+        ("price", price),
+        ("duration", "300"),
+        ("quality", "合格"),
+        ("project_manager", "王芳"),
+    ] {
+        project.set(k, v).expect("set");
+    }
+    compose(&mut project, now).expect("compose");
+    let (platform_ref, project_ref) = refs_from_tender(manifest);
+    let target = ScanTarget {
+        relay: w.relay.url(),
+        platform: platform_ref,
+        project: project_ref,
+        options: ScanOptions {
+            ttl: Duration::from_secs(60),
+            response_timeout: Duration::from_secs(60),
+        },
+    };
+    let uscc_of_cert = w.cert(cert).credit_code().unwrap_or_default();
+    let mut phone = match seal {
+        // Another company's bid: its own phone (its own 公章 and 法人章).
+        Some(_) => w.company_phone(&uscc_of_cert, None),
+        None => w.phone(None, &[]),
+    };
+    bidseal_workflow::project_flow::seal_project(&target, &mut phone, &project)
+        .await
+        .unwrap_or_else(|e| panic!("seal: [{}] {e}", e.code()));
+    let bid_file = proj_dir.with_extension("bidseal");
+    let mut phone = w.phone(Some(cert), &[]);
+    bidseal_workflow::project_flow::generate_project(
+        &target,
+        &mut phone,
+        &project,
+        &bid_file,
+        CertificateChoice {
+            min_extra: 0,
+            max_extra: 0,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("generate: [{}] {e}", e.code()));
+    (proj_dir, bid_file)
+}
+
+async fn uploaded(name: &str) -> Uploaded {
+    uploaded_by(name, &[], DEADLINE_AFTER).await
+}
+
+/// [`uploaded`] with more bidders (`(certificate, price)`; bound by `--demo-bind`), the
+/// deadline `deadline_after` seconds away.
+async fn uploaded_by(
+    name: &str,
+    extra: &[(&'static str, &'static str)],
+    deadline_after: i64,
+) -> Uploaded {
+    let w = FlowWorld::start(name).await;
     let world = w.dir.join("world");
     let platform_pem = std::fs::read_to_string(w.dir.join("platform.pem")).expect("pem");
     let platform = PlatformCertificate::from_pem(&platform_pem).expect("platform cert");
@@ -149,7 +377,7 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
         &std::fs::read_to_string(repo_path("assets/demo-tender/spec.json")).expect("spec"),
     )
     .expect("spec json");
-    spec.bid_deadline = now + Duration::from_secs(DEADLINE_AFTER as u64);
+    spec.bid_deadline = now + Duration::from_secs(deadline_after as u64);
     spec.opening_time = spec.bid_deadline;
     let mut cas = Vec::new();
     for id in ["ca-1", "ca-2"] {
@@ -172,66 +400,30 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
     )
     .expect("tender make");
 
-    // The bid, by scan with the simulated phone.
-    let proj_dir = w.dir.join("bid.bidproj");
-    let mut project = BidProject::create(
-        &proj_dir,
-        &tender_zip,
-        &TrustedPlatforms::pinned(vec![platform.clone()]),
-        now,
-    )
-    .expect("project");
-    let attach = w.dir.join("附件.pdf");
-    std::fs::write(&attach, &pdf).expect("attach");
-    for section in ["business", "technical", "qualification"] {
-        project.attach(section, &attach).expect("attach");
+    // The bid, by scan with the simulated phone; and the other bidders'.
+    let bid =
+        |dir: &'static str, cert: &'static str, seal: Option<&'static str>, price: &'static str| {
+            make_bid(
+                &w,
+                &tender_zip,
+                &manifest,
+                &platform,
+                now,
+                dir,
+                cert,
+                seal,
+                price,
+            )
+        };
+    let (proj_dir, bid_file) = bid("bid.bidproj", "ent-huaxia", None, "4321000.50").await;
+    let mut others = Vec::new();
+    for (i, &(cert, price)) in extra.iter().enumerate() {
+        let dir: &'static str = ["bid-2.bidproj", "bid-3.bidproj"][i];
+        let (p, f) = bid(dir, cert, Some("own-phone"), price).await;
+        others.push((cert.to_string(), p, f));
     }
     let ent = w.cert("ent-huaxia");
-    let name = ent.organization().unwrap_or_default();
     let uscc = ent.credit_code().unwrap_or_default();
-    for (k, v) in [
-        ("bidder.name", name.as_str()),
-        ("bidder.credit_code", uscc.as_str()),
-        ("bidder.legal_representative", "张伟"),
-        ("bidder.address", "北京市海淀区演示路 1 号"),
-        ("bidder.contact", "李娜"),
-        ("bidder.phone", "010-88886666"),
-        ("price", "4321000.50"),
-        ("duration", "300"),
-        ("quality", "合格"),
-        ("project_manager", "王芳"),
-    ] {
-        project.set(k, v).expect("set");
-    }
-    compose(&mut project, now).expect("compose");
-    let (platform_ref, project_ref) = refs_from_tender(&manifest);
-    let target = ScanTarget {
-        relay: w.relay.url(),
-        platform: platform_ref,
-        project: project_ref,
-        options: ScanOptions {
-            ttl: Duration::from_secs(60),
-            response_timeout: Duration::from_secs(60),
-        },
-    };
-    let mut phone = w.phone(None, &[]);
-    bidseal_workflow::project_flow::seal_project(&target, &mut phone, &project)
-        .await
-        .unwrap_or_else(|e| panic!("seal: [{}] {e}", e.code()));
-    let bid_file = w.dir.join("投标文件.bidseal");
-    let mut phone = w.phone(Some("ent-huaxia"), &[]);
-    bidseal_workflow::project_flow::generate_project(
-        &target,
-        &mut phone,
-        &project,
-        &bid_file,
-        CertificateChoice {
-            min_extra: 0,
-            max_extra: 0,
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("generate: [{}] {e}", e.code()));
 
     // The platform, with the key that signed the tender.
     let data = w.dir.join("data");
@@ -239,7 +431,7 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
     std::fs::write(data.join("pki/platform.crt"), &platform_pem).expect("crt");
     std::fs::write(data.join("pki/platform.key.pem"), &key).expect("key");
     let relay = w.relay.url();
-    let server = spawn_server(&[
+    let serve_args: Vec<String> = [
         "platform",
         "serve",
         "--listen",
@@ -250,7 +442,12 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
         &s(&world),
         "--relay",
         &relay,
-    ]);
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .chain((!extra.is_empty()).then(|| "--demo-bind".to_string()))
+    .collect();
+    let server = spawn_server(&serve_args.iter().map(String::as_str).collect::<Vec<_>>());
     let base = server.url.clone();
     let http = reqwest::Client::new();
     let login = |who: String| {
@@ -294,6 +491,25 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
+    let mut other_bids = Vec::new();
+    for (cert, proj, file) in &others {
+        let out = Command::new(bin())
+            .args(["upload", "--platform", &base, "--project", &s(proj)])
+            .args(["--password", "Demo@1234", "--file", &s(file)])
+            .output()
+            .expect("bidseal upload");
+        assert!(
+            out.status.success(),
+            "upload {cert}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sha = hex_of(&bidseal_cms::signed_data::sha256(
+            &std::fs::read(file).expect("bid"),
+        ));
+        other_bids.push((cert.clone(), sha));
+    }
 
     // Staff see the bid and its receipt on the tender page.
     let page = http
@@ -369,7 +585,27 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
     if wait > 0 {
         tokio::time::sleep(Duration::from_secs(wait as u64)).await;
     }
+    Uploaded {
+        server: Some(server),
+        base,
+        http,
+        staff,
+        company,
+        uscc,
+        tender_id,
+        bid_sha256: sha,
+        other_bids,
+        serve_args,
+        world,
+        cosign,
+        w,
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() {
+    let u = uploaded("remote-open-web").await;
+    let (base, http, tender_id, uscc) = (&u.base, &u.http, &u.tender_id, &u.uscc);
     // The 开标大厅 page in a real browser, opened before the opening and never reloaded.
     let browser = Browser::start().await;
     browser.go(&format!("{base}/hall/{tender_id}")).await;
@@ -390,29 +626,12 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
     browser.screenshot("20-hall-before-opening.png").await;
 
     // The phone on standby, then staff start the opening.
-    let standby = Command::new(bin())
-        .args([
-            "phone",
-            "standby",
-            "--platform",
-            &base,
-            "--keystore",
-            &s(&world),
-        ])
-        .args(["--cosign", &cosign, "--pin", PIN, "--cert", "ent-huaxia"])
-        .arg("--platform-cert")
-        .arg(w.dir.join("platform.pem"))
-        .args(["--count", "1", "--idle-secs", "120"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("standby");
+    let standby = u.standby();
     // Give the standby its login scan first.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let r = start(staff.clone()).await;
+    let r = u.start_opening().await;
     assert!(r.status().is_success(), "start: {}", r.status());
-    let r = start(staff.clone()).await;
+    let r = u.start_opening().await;
     assert_eq!(r.status().as_u16(), 409, "started once");
 
     // The page follows by itself: 已推送 / 已解密 and the reading appear without a reload.
@@ -486,19 +705,308 @@ async fn staff_start_the_opening_and_the_standby_phone_opens_the_uploaded_bid() 
     // The tender's state follows the board (written right after it finishes).
     let mut state = serde_json::Value::Null;
     for _ in 0..50 {
-        let tender: serde_json::Value = http
-            .get(format!("{base}/api/v1/tenders/{tender_id}"))
-            .send()
-            .await
-            .expect("tender")
-            .json()
-            .await
-            .expect("json");
-        state = tender["state"].clone();
+        state = u.tender().await["state"].clone();
         if state == "opened" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(state, "opened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_killed_mid_opening_carries_on_after_restart() {
+    let mut u = uploaded("remote-open-restart").await;
+    // A second company, registered by staff, logged in with its password: the stranger.
+    let stranger_uscc = bidseal_phone::uscc::UnifiedSocialCreditCode::from_body("9144030012345678")
+        .expect("uscc")
+        .to_string();
+    let r = u
+        .http
+        .post(format!("{}/api/v1/staff/companies", u.base))
+        .bearer_auth(&u.staff)
+        .json(&serde_json::json!({"uscc": stranger_uscc, "name": "岭南建设有限公司", "password": "Lingnan@2026"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status().as_u16(), 201);
+    let r = u
+        .http
+        .post(format!("{}/api/v1/login", u.base))
+        .json(&serde_json::json!({"login": stranger_uscc, "password": "Lingnan@2026"}))
+        .send()
+        .await
+        .expect("login");
+    let stranger = r.json::<serde_json::Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+
+    // Nobody on standby yet: the decrypt request waits in the company's mailbox.
+    let r = u.start_opening().await;
+    assert!(r.status().is_success(), "start: {}", r.status());
+    let pushed = |b: &serde_json::Value| b["rows"][0]["state"] == "pushed";
+    let board = u.board_until(30, pushed).await;
+    assert!(pushed(&board), "{board}");
+    let started_at = board["started_at"].clone();
+    assert!(started_at.is_u64(), "{board}");
+
+    // Two scans in progress (a login QR shown, the company's bind QR shown).
+    let login_scan: serde_json::Value = u
+        .http
+        .post(format!("{}/api/v1/scan-login", u.base))
+        .send()
+        .await
+        .expect("scan-login")
+        .json()
+        .await
+        .expect("json");
+    let bind_scan: serde_json::Value = u
+        .http
+        .post(format!("{}/api/v1/scan-bind", u.base))
+        .bearer_auth(&u.company)
+        .send()
+        .await
+        .expect("scan-bind")
+        .json()
+        .await
+        .expect("json");
+
+    // SIGKILL mid-opening, started again on the same data folder.
+    u.restart();
+    // The scans are known after the restart and say they were cut off; the bind scan is
+    // still its account's only.
+    let poll = |path: String, token: Option<String>| {
+        let http = u.http.clone();
+        let url = format!("{}/api/v1/{path}?wait=0", u.base);
+        async move {
+            let mut req = http.get(url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.expect("poll");
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let login_id = login_scan["id"].as_str().expect("id").to_string();
+    let bind_id = bind_scan["id"].as_str().expect("id").to_string();
+    let (status, v) = poll(format!("scan-login/{login_id}"), None).await;
+    assert_eq!(
+        (status, &v["state"]),
+        (200, &serde_json::json!("rejected")),
+        "{v}"
+    );
+    assert_eq!(v["code"], "PLATFORM_SCAN_INTERRUPTED", "{v}");
+    assert!(v.get("token").is_none(), "{v}");
+    let (status, v) = poll(format!("scan-bind/{bind_id}"), Some(stranger.clone())).await;
+    assert_eq!(status, 404, "another account's bind scan: {v}");
+    let (status, v) = poll(format!("scan-bind/{bind_id}"), Some(u.company.clone())).await;
+    assert_eq!(
+        (status, &v["code"]),
+        (200, &serde_json::json!("PLATFORM_SCAN_INTERRUPTED")),
+        "{v}"
+    );
+    let r = u.start_opening().await;
+    assert_eq!(
+        r.status().as_u16(),
+        409,
+        "still started once after the restart"
+    );
+    let board = u.board_until(30, pushed).await;
+    assert!(pushed(&board), "the opening carries on: {board}");
+    assert_eq!(board["started_at"], started_at, "{board}");
+    assert_eq!(board["finished"], false, "{board}");
+    let r = u
+        .http
+        .get(format!(
+            "{}/api/v1/tenders/{}/opening-report",
+            u.base, u.tender_id
+        ))
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(
+        r.status().as_u16(),
+        404,
+        "no reading before the opening ends"
+    );
+    // Sessions survive the restart; another company's gets nothing from the mailbox, staff
+    // are no company.
+    let (status, v) = u.push_poll(&stranger, 2).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["requests"], serde_json::json!([]), "stranger: {v}");
+    let (status, v) = u.push_poll(&u.staff, 0).await;
+    assert_eq!(status, 403, "{v}");
+
+    // The company's phone on standby takes the new request and approves.
+    let standby = u.standby();
+    let board = u.board_until(240, |b| b["finished"] == true).await;
+    let out = standby.wait_with_output().expect("standby exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(board["finished"], true, "{board}\n{stderr}");
+    let row = &board["rows"][0];
+    assert_eq!(row["state"], "decrypted", "{board}\n{stderr}");
+    assert_eq!(row["company"]["uscc"], u.uscc.as_str());
+    assert!(row["reading"].to_string().contains("4321000.50"), "{board}");
+    assert!(out.status.success(), "standby: {stderr}");
+    // Delivered once: polling again (a replay) gets nothing.
+    let (_, v) = u.push_poll(&u.company, 1).await;
+    assert_eq!(v["requests"], serde_json::json!([]), "replay: {v}");
+
+    // The reading (唱标) published and signed by the platform; the bid tool verifies it.
+    let report_url = format!("{}/api/v1/tenders/{}/opening-report", u.base, u.tender_id);
+    let mut wire = serde_json::Value::Null;
+    for _ in 0..50 {
+        let r = u.http.get(&report_url).send().await.expect("report");
+        if r.status().is_success() {
+            wire = r.json().await.expect("json");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let wire: OpeningReportWire = serde_json::from_value(wire).expect("opening report");
+    let cert = PlatformCertificate::from_pem(
+        &std::fs::read_to_string(u.w.dir.join("platform.pem")).expect("pem"),
+    )
+    .expect("cert");
+    let package = tender::open(&u.w.dir.join("tender.zip")).expect("tender");
+    let manifest_sha = hex_of(&bidseal_cms::signed_data::sha256(&package.manifest_bytes));
+    let report = verify_opening_report(&cert, &u.tender_id, &manifest_sha, &wire)
+        .unwrap_or_else(|e| panic!("[{}] {e}", e.code()));
+    assert_eq!(report.bids.len(), 1);
+    let line = &report.bids[0];
+    assert_eq!(
+        (line.state.as_str(), line.bidder.uscc.as_str()),
+        ("decrypted", u.uscc.as_str())
+    );
+    assert_eq!(line.bid_sha256, u.bid_sha256);
+    assert!(
+        line.reading.iter().any(|r| r.contains("4321000.50 元")),
+        "{line:?}"
+    );
+    // A changed byte (the price), another tender's id, another manifest: refused.
+    let mut forged = wire.clone();
+    forged.report_json = forged.report_json.replacen("4321000.50", "4321000.40", 1);
+    assert_ne!(forged.report_json, wire.report_json);
+    let e = verify_opening_report(&cert, &u.tender_id, &manifest_sha, &forged)
+        .expect_err("changed price");
+    assert_eq!(e.code(), "E_PLATFORM_SIGNATURE", "{e}");
+    let mut flipped = wire.clone();
+    flipped.signature = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut sig = b64.decode(&wire.signature).expect("b64");
+        let last = sig.len() - 1;
+        sig[last] ^= 1;
+        b64.encode(sig)
+    };
+    assert!(verify_opening_report(&cert, &u.tender_id, &manifest_sha, &flipped).is_err());
+    let e = verify_opening_report(&cert, "T000000000000", &manifest_sha, &wire)
+        .expect_err("another tender");
+    assert!(e.to_string().contains("招标项目"), "{e}");
+    let e = verify_opening_report(&cert, &u.tender_id, &"0".repeat(64), &wire)
+        .expect_err("another manifest");
+    assert!(e.to_string().contains("清单"), "{e}");
+
+    // Killed and started again after the opening: the finished board and its reading are
+    // unchanged, the delivered request stays delivered.
+    u.restart();
+    let again: OpeningReportWire = u
+        .http
+        .get(format!(
+            "{}/api/v1/tenders/{}/opening-report",
+            u.base, u.tender_id
+        ))
+        .send()
+        .await
+        .expect("report")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again, wire, "published once");
+    let after = u.board(-1).await;
+    assert_eq!(after["finished"], true, "{after}");
+    assert_eq!(after["rows"], board["rows"], "{after}");
+    assert_eq!(after["started_at"], started_at);
+    let (_, v) = u.push_poll(&u.company, 1).await;
+    assert_eq!(v["requests"], serde_json::json!([]), "after restart: {v}");
+    let tender = u.tender().await;
+    assert_eq!(tender["state"], "opened", "{tender}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bidders_each_open_their_own_bid_from_their_own_phone() {
+    let u = uploaded_by("remote-open-two", &[("ent-jiangnan", "3999000.00")], 150).await;
+    let jiangnan_uscc = u.w.cert("ent-jiangnan").credit_code().unwrap_or_default();
+    let phones = [u.standby(), u.standby_as("ent-jiangnan")];
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = u.start_opening().await;
+    assert!(r.status().is_success(), "start: {}", r.status());
+    let board = u.board_until(240, |b| b["finished"] == true).await;
+    let mut stderr = String::new();
+    for phone in phones {
+        let out = phone.wait_with_output().expect("standby exits");
+        stderr.push_str(&String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "standby: {stderr}");
+    }
+    assert_eq!(board["finished"], true, "{board}\n{stderr}");
+    let rows = board["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "{board}");
+    let row_of = |uscc: &str| {
+        rows.iter()
+            .find(|r| r["company"]["uscc"] == uscc)
+            .unwrap_or_else(|| panic!("no row of {uscc}: {board}"))
+    };
+    for (uscc, price) in [
+        (u.uscc.as_str(), "4321000.50"),
+        (jiangnan_uscc.as_str(), "3999000.00"),
+    ] {
+        let row = row_of(uscc);
+        assert_eq!(row["state"], "decrypted", "{uscc}: {board}\n{stderr}");
+        assert!(
+            row["reading"].to_string().contains(&format!("{price} 元")),
+            "{uscc} reads {price}: {row}"
+        );
+    }
+    // The signed reading has both lines, each naming the file its bidder uploaded.
+    let mut wire = None;
+    for _ in 0..50 {
+        let r = u
+            .http
+            .get(format!(
+                "{}/api/v1/tenders/{}/opening-report",
+                u.base, u.tender_id
+            ))
+            .send()
+            .await
+            .expect("report");
+        if r.status().is_success() {
+            wire = Some(r.json::<OpeningReportWire>().await.expect("json"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let wire = wire.expect("reading published");
+    let cert = PlatformCertificate::from_pem(
+        &std::fs::read_to_string(u.w.dir.join("platform.pem")).expect("pem"),
+    )
+    .expect("cert");
+    let package = tender::open(&u.w.dir.join("tender.zip")).expect("tender");
+    let manifest_sha = hex_of(&bidseal_cms::signed_data::sha256(&package.manifest_bytes));
+    let report = verify_opening_report(&cert, &u.tender_id, &manifest_sha, &wire)
+        .unwrap_or_else(|e| panic!("[{}] {e}", e.code()));
+    let line = |uscc: &str| {
+        report
+            .bids
+            .iter()
+            .find(|b| b.bidder.uscc == uscc)
+            .unwrap_or_else(|| panic!("no line of {uscc}"))
+    };
+    assert_eq!(line(&u.uscc).bid_sha256, u.bid_sha256);
+    assert_eq!(line(&jiangnan_uscc).bid_sha256, u.other_bids[0].1);
+    assert_eq!(report.bids.len(), 2);
 }

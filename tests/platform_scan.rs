@@ -98,9 +98,12 @@ async fn bind_then_login_by_scan_gives_one_token_for_the_bound_company() {
         .expect("start bind");
     assert!(bind.qr.starts_with("bidseal://scan?"), "{}", bind.qr);
     // Another account (or nobody) cannot read or show a bind scan.
-    assert!(hub.qr_svg(&bind.id, Some("acct-other")).is_none());
-    assert!(hub.qr_svg(&bind.id, None).is_none());
-    let svg = hub.qr_svg(&bind.id, Some(ACCOUNT)).expect("owner sees QR");
+    assert!(hub.qr_svg(&bind.id, Some("acct-other")).await.is_none());
+    assert!(hub.qr_svg(&bind.id, None).await.is_none());
+    let svg = hub
+        .qr_svg(&bind.id, Some(ACCOUNT))
+        .await
+        .expect("owner sees QR");
     assert!(svg.contains("<svg"), "SVG QR");
     let status = scan_with(&world, &hub, &bind, Some(ACCOUNT), "ent-huaxia", &[]).await;
     assert_eq!(status.state, ScanState::Done, "{status:?}");
@@ -259,4 +262,101 @@ async fn phone_rejection_untrusted_ca_and_expired_qr_are_refused_with_reasons() 
 
 fn hub_trusting_ca2(world: &World) -> (ScanHub, Arc<MemoryAccounts>) {
     make_hub(world, "pki/ca-2.pem", 120)
+}
+
+/// `bidseal platform serve --demo-world W [--demo-bind]` as a process: scan login with the
+/// world's enterprise certificate is refused as unbound by default (binding by scan is the
+/// seed's 3.1 flow) and works at once with `--demo-bind`, into the certificate's own company.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_bind_lets_a_newcomer_log_in_by_scan_at_once() {
+    let world = World::new();
+    let http = reqwest::Client::new();
+    let world_dir = world.dir.0.to_string_lossy().to_string();
+    // --demo-bind alone is a usage error.
+    let out = std::process::Command::new(bin())
+        .args(["platform", "serve", "--data", &world_dir, "--demo-bind"])
+        .output()
+        .expect("serve");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    for (bind, cert) in [
+        (false, "ent-huaxia"),
+        (true, "ent-huaxia"),
+        (true, "ent-jiangnan"),
+    ] {
+        let data = world
+            .dir
+            .0
+            .join(format!("platform-{bind}"))
+            .to_string_lossy()
+            .to_string();
+        let mut args = vec![
+            "platform",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            &data,
+            "--demo-world",
+            &world_dir,
+            "--relay",
+            &world.relay.url,
+        ];
+        if bind {
+            args.push("--demo-bind");
+        }
+        let server = spawn_server(&args);
+        let started: serde_json::Value = http
+            .post(format!("{}/api/v1/scan-login", server.url))
+            .send()
+            .await
+            .expect("scan-login")
+            .json()
+            .await
+            .expect("json");
+        let phone = world.phone(
+            started["qr"].as_str().expect("qr"),
+            &["--cert", cert, "--device", "新手的手机"],
+        );
+        let poll = format!(
+            "{}/api/v1/scan-login/{}",
+            server.url,
+            started["id"].as_str().expect("id")
+        );
+        let mut status = serde_json::Value::Null;
+        for _ in 0..8 {
+            status = http
+                .get(&poll)
+                .send()
+                .await
+                .expect("poll")
+                .json()
+                .await
+                .expect("json");
+            if ["done", "rejected", "expired"].contains(&status["state"].as_str().unwrap_or("")) {
+                break;
+            }
+        }
+        let _ = finish_phone(phone);
+        if !bind {
+            assert_eq!(status["code"], "PLATFORM_CERT_NOT_BOUND", "{status}");
+            continue;
+        }
+        assert_eq!(status["state"], "done", "{cert}: {status}");
+        let token = status["token"].as_str().expect("token");
+        let me: serde_json::Value = http
+            .get(format!("{}/api/v1/me", server.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
+        let leaf = world.cert(cert);
+        assert_eq!(
+            me["company"]["uscc"],
+            leaf.credit_code().expect("uscc").as_str(),
+            "{me}"
+        );
+    }
 }

@@ -40,6 +40,7 @@ async fn site() -> Site {
         database_url: None,
         demo_world: Some(world.clone()),
         demo_password: "Demo@1234".into(),
+        demo_bind: false,
     })
     .await
     .expect("platform serves");

@@ -69,6 +69,7 @@ fn test_pki_is_accepted_by_openssl_and_carries_the_credit_code() {
         "colleague-liu",
         bidseal_phone::pki::PLAIN_CERT_ID,
         "ent-jiangnan",
+        "legal-chen",
     ] {
         let (ok, text) = openssl_text(
             &["verify", "-CAfile", &trust_s],
@@ -156,6 +157,7 @@ fn test_pki_is_accepted_by_openssl_and_carries_the_credit_code() {
         );
         count += 1;
     }
-    // 公章 ×2 companies, 法人章 + 法人手写签名, 私章 3 (李娜) + 1 each for 王芳, 刘洋, 陈静, 赵磊.
-    assert_eq!(count, 2 + 2 + 3 + 4);
+    // 公章 ×2 companies, 法人章 + 法人手写签名 ×2 (张伟, 江南路桥's 陈静), 私章 3 (李娜) + 1 each
+    // for 王芳, 刘洋, 华夏's 陈静 (the -plain colleague), 赵磊.
+    assert_eq!(count, 2 + 2 * 2 + 3 + 4);
 }

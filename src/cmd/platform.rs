@@ -46,6 +46,9 @@ pub struct ServeArgs {
     /// 演示账号密码 / password of the demo accounts
     #[arg(long, default_value = "Demo@1234")]
     pub demo_password: String,
+    /// 启动时把测试环境的企业证书预先绑定到对应企业账号（默认不绑定，需扫码绑定） / pre-bind the world's enterprise certificates
+    #[arg(long, requires = "demo_world")]
+    pub demo_bind: bool,
 }
 
 /// Runs the command.
@@ -68,6 +71,7 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             database_url: args.database.clone(),
             demo_world: args.demo_world.clone(),
             demo_password: args.demo_password.clone(),
+            demo_bind: args.demo_bind,
         })
         .await
         .map_err(|e| super::exit::coded(e.code(), e.to_string()))?;

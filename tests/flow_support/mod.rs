@@ -142,8 +142,20 @@ impl World {
 
     /// A phone holding the whole test keystore; `cert` forces one certificate.
     pub fn phone(&self, cert: Option<&str>, colleagues: &[&str]) -> TestPhone {
-        let keystore = Keystore::load(&self.dir.join("world").join("phone"))
+        self.phone_of(None, cert, colleagues)
+    }
+
+    /// A phone holding only the certificates of company `uscc` (a second bidder's own phone).
+    pub fn company_phone(&self, uscc: &str, cert: Option<&str>) -> TestPhone {
+        self.phone_of(Some(uscc), cert, &[])
+    }
+
+    fn phone_of(&self, uscc: Option<&str>, cert: Option<&str>, colleagues: &[&str]) -> TestPhone {
+        let mut keystore = Keystore::load(&self.dir.join("world").join("phone"))
             .unwrap_or_else(|e| panic!("keystore: {e}"));
+        if let Some(uscc) = uscc {
+            keystore.manifest.certificates.retain(|e| e.uscc == uscc);
+        }
         let cosign = CosignClient::new(&self.cosign_url)
             .unwrap_or_else(|e| panic!("{e}"))
             .with_device_key(keystore.device_key());

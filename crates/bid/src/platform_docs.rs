@@ -1,6 +1,8 @@
 //! What the trading platform signs for a bidder besides the tender: integrity-library records
-//! (诚信库, `bidseal-record/1`) and upload receipts (回执, `bidseal-receipt/1`). Shared by the
-//! platform (which signs) and the bid tool (which verifies), so the two read one format.
+//! (诚信库, `bidseal-record/1`), the company's record list as a whole (`bidseal-library/1`),
+//! upload receipts (回执, `bidseal-receipt/1`) and the opening reading (唱标, `bidseal-opening/1`).
+//! Shared by the platform (which signs) and the bid tool (which verifies), so the two read one
+//! format.
 //!
 //! Each document travels as its exact JSON bytes plus a base64 DER ECDSA P-256 / SHA-256
 //! signature by the platform certificate — the one pinned from the tender package
@@ -22,6 +24,10 @@ use sha2::{Digest, Sha256};
 pub const RECORD_FORMAT: &str = "bidseal-record/1";
 /// Format tag of a signed receipt.
 pub const RECEIPT_FORMAT: &str = "bidseal-receipt/1";
+/// Format tag of a signed opening reading (唱标).
+pub const OPENING_FORMAT: &str = "bidseal-opening/1";
+/// Format tag of a company's signed record list.
+pub const LIBRARY_FORMAT: &str = "bidseal-library/1";
 
 /// A company as the platform names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +164,80 @@ pub struct SignedReceipt {
     pub platform_fingerprint: String,
 }
 
+/// One bid of an opening reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpeningBid {
+    /// The platform's bid id.
+    pub bid: String,
+    /// The bidder.
+    pub bidder: CompanyRef,
+    /// SHA-256 of the bid file opened (the one its latest receipt names).
+    pub bid_sha256: String,
+    /// `decrypted` or `failed`.
+    pub state: String,
+    /// Stable code of the failure.
+    pub code: Option<String>,
+    /// Why it failed, zh-CN.
+    pub reason: Option<String>,
+    /// 唱标 fields of the verified bid manifest (empty when failed).
+    pub price: std::collections::BTreeMap<String, String>,
+    /// The same as read out, labelled by the tender's price form.
+    pub reading: Vec<String>,
+}
+
+/// The opening reading (唱标一览表) the platform publishes when a remote opening ends, as
+/// signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedOpeningReport {
+    /// [`OPENING_FORMAT`].
+    pub format: String,
+    /// The tender.
+    pub tender: ReceiptTender,
+    /// When staff started the opening, Unix seconds.
+    pub started_at_unix: i64,
+    /// When the platform signed the reading, RFC 3339 UTC.
+    pub published_at: String,
+    /// Every bid opened, in the hall's order.
+    pub bids: Vec<OpeningBid>,
+    /// SHA-256 fingerprint of the platform certificate that signs.
+    pub platform_fingerprint: String,
+}
+
+/// One record as a signed list names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibraryEntry {
+    /// Record id.
+    pub id: String,
+    /// Its current version.
+    pub version: i64,
+    /// SHA-256 of its signed bytes.
+    pub sha256: String,
+}
+
+/// A company's whole record list as signed: which records exist now, at which version — so a
+/// record left out of an answer is detectable, not "removed".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedLibrary {
+    /// [`LIBRARY_FORMAT`].
+    pub format: String,
+    /// The company.
+    pub company: CompanyRef,
+    /// Grows with every change of the company's records (add, edit, delete).
+    pub list_version: i64,
+    /// When the platform signed the list, RFC 3339 UTC.
+    pub signed_at: String,
+    /// The same, Unix seconds.
+    pub signed_at_unix: i64,
+    /// Every record of the company, by id.
+    pub records: Vec<LibraryEntry>,
+    /// SHA-256 fingerprint of the platform certificate that signs.
+    pub platform_fingerprint: String,
+}
+
 /// A document that names the certificate that signed it.
 pub trait PlatformSigned: DeserializeOwned {
     /// The format tag it must carry.
@@ -180,6 +260,26 @@ impl PlatformSigned for SignedRecord {
 
 impl PlatformSigned for SignedReceipt {
     const FORMAT: &'static str = RECEIPT_FORMAT;
+    fn format(&self) -> &str {
+        &self.format
+    }
+    fn platform_fingerprint(&self) -> &str {
+        &self.platform_fingerprint
+    }
+}
+
+impl PlatformSigned for SignedOpeningReport {
+    const FORMAT: &'static str = OPENING_FORMAT;
+    fn format(&self) -> &str {
+        &self.format
+    }
+    fn platform_fingerprint(&self) -> &str {
+        &self.platform_fingerprint
+    }
+}
+
+impl PlatformSigned for SignedLibrary {
+    const FORMAT: &'static str = LIBRARY_FORMAT;
     fn format(&self) -> &str {
         &self.format
     }

@@ -227,6 +227,18 @@ pub fn standard_specs() -> Result<Vec<LeafSpec>, PkiError> {
             -1,
             1,
         ),
+        // The other company's legal representative (last: a phone choosing the first
+        // certificate with a 法人章 still picks the bidder's own).
+        leaf(
+            "legal-chen",
+            LegalPerson,
+            OTHER_COMPANY,
+            &other,
+            Some("陈静"),
+            1,
+            730,
+            0,
+        ),
     ])
 }
 

@@ -839,7 +839,7 @@ mod tests {
     fn init_makes_a_keystore_whose_keys_and_shares_open_only_with_the_service_share() {
         let dir = tempfile::tempdir().unwrap();
         let report = pooled_world(dir.path());
-        assert_eq!(report.certificates.len(), 8);
+        assert_eq!(report.certificates.len(), 9);
         let ks = Keystore::load(&dir.path().join("phone")).unwrap();
         let ent = ks.entry("ent-huaxia").unwrap();
         assert_eq!(ent.seals.len(), 1);

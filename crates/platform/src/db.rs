@@ -6,6 +6,10 @@
 //! are `$1, $2, …` (both backends accept them), types are TEXT / BIGINT / BYTEA, times Unix
 //! seconds.
 //!
+//! Rows map to their structs with `sqlx::FromRow` (by column name) wherever the struct is this
+//! crate's own and the columns are plain; `Account` (role parsed, company joined) and the
+//! shared `Company` type keep a mapper.
+//!
 //! Guarantees: migrations run at start, before the first request; a session is stored as the
 //! SHA-256 of its token, so a copy of the database does not log anyone in. Does not: check
 //! permissions (the API layer decides who may call what).
@@ -90,7 +94,7 @@ pub struct SessionRow {
 }
 
 /// A published tender (without its package bytes).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct Tender {
     /// Platform id of the tender (`T` + 12 hex of the manifest's SHA-256).
     pub id: String,
@@ -117,7 +121,7 @@ pub struct Tender {
 }
 
 /// One integrity-library record as stored: the exact signed bytes and the signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredRecord {
     /// Record id.
     pub id: String,
@@ -138,7 +142,7 @@ pub struct StoredRecord {
 }
 
 /// A resumable upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Upload {
     /// Upload id (random).
     pub id: String,
@@ -159,7 +163,7 @@ pub struct Upload {
 }
 
 /// The current bid of a company for a tender.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Bid {
     /// Tender.
     pub tender_id: String,
@@ -180,7 +184,7 @@ pub struct Bid {
 }
 
 /// A signed receipt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredReceipt {
     /// Receipt id.
     pub id: String,
@@ -460,23 +464,21 @@ impl Db {
 
     /// Every tender, newest deadline first.
     pub async fn tenders(&self) -> Result<Vec<Tender>, sqlx::Error> {
-        let rows = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {TENDER_COLUMNS} FROM tenders ORDER BY bid_deadline DESC, id"
         )))
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(tender_from).collect()
+        .await
     }
 
     /// One tender.
     pub async fn tender(&self, id: &str) -> Result<Option<Tender>, sqlx::Error> {
-        let row = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {TENDER_COLUMNS} FROM tenders WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| tender_from(&r)).transpose()
+        .await
     }
 
     /// The package (zip) of a tender.
@@ -502,28 +504,28 @@ impl Db {
 
     /// The records of a company, by id.
     pub async fn records_of(&self, uscc: &str) -> Result<Vec<StoredRecord>, sqlx::Error> {
-        let rows = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {RECORD_COLUMNS} FROM records WHERE company_uscc = $1 ORDER BY id"
         )))
         .bind(uscc)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(record_from).collect()
+        .await
     }
 
     /// One record.
     pub async fn record(&self, id: &str) -> Result<Option<StoredRecord>, sqlx::Error> {
-        let row = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {RECORD_COLUMNS} FROM records WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| record_from(&r)).transpose()
+        .await
     }
 
-    /// Inserts a new record (version 1); false if the id exists.
+    /// Inserts a new record (version 1) and bumps the company's list version; false if the id
+    /// exists.
     pub async fn insert_record(&self, r: &StoredRecord) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO records (id, company_uscc, kind, version, record_json, signature, sha256, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
@@ -536,14 +538,20 @@ impl Db {
         .bind(&r.signature)
         .bind(&r.sha256)
         .bind(r.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let inserted = done.rows_affected() == 1;
+        if inserted {
+            bump_library(&mut tx, &r.company_uscc).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     /// Replaces a record if its stored version is `r.version - 1` (no lost update between
     /// two staff editing at once); returns whether it was replaced.
     pub async fn update_record(&self, r: &StoredRecord) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE records SET version = $1, record_json = $2, signature = $3, sha256 = $4, \
              updated_at = $5 WHERE id = $6 AND version = $7",
@@ -555,18 +563,55 @@ impl Db {
         .bind(r.updated_at)
         .bind(&r.id)
         .bind(r.version - 1)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let updated = done.rows_affected() == 1;
+        if updated {
+            bump_library(&mut tx, &r.company_uscc).await?;
+        }
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Deletes a record and bumps its company's list version; returns whether it existed.
+    pub async fn delete_record(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let owner = sqlx::query("SELECT company_uscc FROM records WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(owner) = owner else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let uscc: String = owner.try_get("company_uscc")?;
+        let done = sqlx::query("DELETE FROM records WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        bump_library(&mut tx, &uscc).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Deletes a record; returns whether it existed.
-    pub async fn delete_record(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM records WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
+    /// A company's records with the list version they are at (read twice around the records,
+    /// so the version and the list belong together).
+    pub async fn library(&self, uscc: &str) -> Result<(i64, Vec<StoredRecord>), sqlx::Error> {
+        loop {
+            let before = self.library_version(uscc).await?;
+            let records = self.records_of(uscc).await?;
+            if self.library_version(uscc).await? == before {
+                return Ok((before, records));
+            }
+        }
+    }
+
+    async fn library_version(&self, uscc: &str) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query("SELECT library_version FROM companies WHERE uscc = $1")
+            .bind(uscc)
+            .fetch_optional(&self.pool)
             .await?;
-        Ok(done.rows_affected() == 1)
+        row.map_or(Ok(0), |r| r.try_get("library_version"))
     }
 
     // --- uploads, bids, receipts ------------------------------------------------------------
@@ -593,26 +638,13 @@ impl Db {
 
     /// One upload.
     pub async fn upload(&self, id: &str) -> Result<Option<Upload>, sqlx::Error> {
-        let row = sqlx::query(
+        sqlx::query_as(
             "SELECT id, tender_id, company_uscc, size, sha256, received, state, receipt_id \
              FROM uploads WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(Upload {
-                id: r.try_get("id")?,
-                tender_id: r.try_get("tender_id")?,
-                company_uscc: r.try_get("company_uscc")?,
-                size: r.try_get("size")?,
-                sha256: r.try_get("sha256")?,
-                received: r.try_get("received")?,
-                state: r.try_get("state")?,
-                receipt_id: r.try_get("receipt_id")?,
-            })
-        })
-        .transpose()
+        .await
     }
 
     /// The open (unfinished) uploads of a company for a tender.
@@ -730,36 +762,33 @@ impl Db {
 
     /// The current bid of a company for a tender.
     pub async fn bid(&self, tender_id: &str, uscc: &str) -> Result<Option<Bid>, sqlx::Error> {
-        let row = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {BID_COLUMNS} FROM bids WHERE tender_id = $1 AND company_uscc = $2"
         )))
         .bind(tender_id)
         .bind(uscc)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| bid_from(&r)).transpose()
+        .await
     }
 
     /// Every bid of a tender (staff view, opening).
     pub async fn bids_of_tender(&self, tender_id: &str) -> Result<Vec<Bid>, sqlx::Error> {
-        let rows = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {BID_COLUMNS} FROM bids WHERE tender_id = $1 ORDER BY company_uscc"
         )))
         .bind(tender_id)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(bid_from).collect()
+        .await
     }
 
     /// One receipt.
     pub async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>, sqlx::Error> {
-        let row = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| receipt_from(&r)).transpose()
+        .await
     }
 
     /// The next receipt sequence number of a company for a tender.
@@ -784,15 +813,14 @@ impl Db {
         tender_id: &str,
         uscc: &str,
     ) -> Result<Vec<StoredReceipt>, sqlx::Error> {
-        let rows = sqlx::query(audited(format!(
+        sqlx::query_as(audited(format!(
             "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE tender_id = $1 AND company_uscc = $2 \
              ORDER BY sequence"
         )))
         .bind(tender_id)
         .bind(uscc)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(receipt_from).collect()
+        .await
     }
 }
 
@@ -800,6 +828,17 @@ impl Db {
 /// audited for sqlx.
 fn audited(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
+}
+
+async fn bump_library(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    uscc: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE companies SET library_version = library_version + 1 WHERE uscc = $1")
+        .bind(uscc)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn insert_receipt(
@@ -862,57 +901,265 @@ fn account_from(r: &AnyRow) -> Result<Account, sqlx::Error> {
     })
 }
 
-fn tender_from(r: &AnyRow) -> Result<Tender, sqlx::Error> {
-    Ok(Tender {
-        id: r.try_get("id")?,
-        project_id: r.try_get("project_id")?,
-        project_name: r.try_get("project_name")?,
-        lot_id: r.try_get("lot_id")?,
-        lot_name: r.try_get("lot_name")?,
-        tenderer: r.try_get("tenderer")?,
-        bid_deadline: r.try_get("bid_deadline")?,
-        opening_time: r.try_get("opening_time")?,
-        published_at: r.try_get("published_at")?,
-        manifest_sha256: r.try_get("manifest_sha256")?,
-        state: r.try_get("state")?,
-    })
+/// A scan as stored (see migration `0002_live_state.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredScan {
+    /// Scan id (random, 128 bits).
+    pub id: String,
+    /// `login`, `sync_integrity` or `bind`.
+    pub purpose: String,
+    /// The account of a bind scan.
+    pub owner: Option<String>,
+    /// `waiting`, `scanned`, `done`, `rejected`, `expired`.
+    pub state: String,
+    /// The `ScanStatus` JSON, without a token.
+    pub status_json: String,
+    /// The QR as SVG.
+    pub qr_svg: String,
+    /// Unix seconds.
+    pub started_at: i64,
 }
 
-fn record_from(r: &AnyRow) -> Result<StoredRecord, sqlx::Error> {
-    Ok(StoredRecord {
-        id: r.try_get("id")?,
-        company_uscc: r.try_get("company_uscc")?,
-        kind: r.try_get("kind")?,
-        version: r.try_get("version")?,
-        record_json: r.try_get("record_json")?,
-        signature: r.try_get("signature")?,
-        sha256: r.try_get("sha256")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+/// A pushed decrypt request as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredPush {
+    /// Random id.
+    pub id: String,
+    /// The company whose phone may take it.
+    pub company_uscc: String,
+    /// Tender.
+    pub tender_id: String,
+    /// Bid.
+    pub bid: String,
+    /// The request as the phone receives it (JSON).
+    pub request_json: String,
+    /// Unix seconds.
+    pub expires_at: i64,
 }
 
-fn bid_from(r: &AnyRow) -> Result<Bid, sqlx::Error> {
-    Ok(Bid {
-        tender_id: r.try_get("tender_id")?,
-        company_uscc: r.try_get("company_uscc")?,
-        state: r.try_get("state")?,
-        upload_id: r.try_get("upload_id")?,
-        size: r.try_get("size")?,
-        sha256: r.try_get("sha256")?,
-        receipt_id: r.try_get("receipt_id")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+impl Db {
+    // --- scans, push mailbox, opening board (live state) ------------------------------------
+
+    /// Stores a scan (insert or replace by id).
+    pub async fn save_scan(&self, s: &StoredScan, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO scans (id, purpose, owner, state, status_json, qr_svg, started_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
+             state = excluded.state, status_json = excluded.status_json, updated_at = excluded.updated_at",
+        )
+        .bind(&s.id)
+        .bind(&s.purpose)
+        .bind(&s.owner)
+        .bind(&s.state)
+        .bind(&s.status_json)
+        .bind(&s.qr_svg)
+        .bind(s.started_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One stored scan.
+    pub async fn scan(&self, id: &str) -> Result<Option<StoredScan>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, purpose, owner, state, status_json, qr_svg, started_at FROM scans WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Scans not over (a restart found them: their relay connection died with the process).
+    pub async fn unfinished_scans(&self) -> Result<Vec<StoredScan>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, purpose, owner, state, status_json, qr_svg, started_at FROM scans \
+             WHERE state IN ('waiting', 'scanned', 'done')",
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Drops scans started before `before`.
+    pub async fn purge_scans(&self, before: i64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM scans WHERE started_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Puts a decrypt request in a company's mailbox.
+    pub async fn insert_push(&self, p: &StoredPush, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO push_requests (id, company_uscc, tender_id, bid, request_json, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&p.id)
+        .bind(&p.company_uscc)
+        .bind(&p.tender_id)
+        .bind(&p.bid)
+        .bind(&p.request_json)
+        .bind(p.expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Hands out the undelivered, unexpired requests of a company, each at most once (a
+    /// request another taker got first is left out).
+    pub async fn take_pushes(&self, uscc: &str, now: i64) -> Result<Vec<StoredPush>, sqlx::Error> {
+        let rows: Vec<StoredPush> = sqlx::query_as(
+            "SELECT id, company_uscc, tender_id, bid, request_json, expires_at FROM push_requests \
+             WHERE company_uscc = $1 AND delivered_at IS NULL AND expires_at > $2 ORDER BY created_at, id",
+        )
+        .bind(uscc)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut taken = Vec::new();
+        for p in rows {
+            let done = sqlx::query(
+                "UPDATE push_requests SET delivered_at = $1 WHERE id = $2 AND delivered_at IS NULL",
+            )
+            .bind(now)
+            .bind(&p.id)
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 1 {
+                taken.push(p);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Removes the undelivered requests of one bid (its scan ended), or of a whole tender
+    /// (`bid = None`: a restart, their relay sessions died with the old process).
+    pub async fn withdraw_pushes(
+        &self,
+        tender_id: &str,
+        bid: Option<&str>,
+    ) -> Result<u64, sqlx::Error> {
+        let done = match bid {
+            Some(bid) => {
+                sqlx::query(
+                    "DELETE FROM push_requests WHERE tender_id = $1 AND bid = $2 AND delivered_at IS NULL",
+                )
+                .bind(tender_id)
+                .bind(bid)
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM push_requests WHERE tender_id = $1 AND delivered_at IS NULL",
+                )
+                .bind(tender_id)
+                .execute(&self.pool)
+                .await?
+            }
+        };
+        Ok(done.rows_affected())
+    }
+
+    /// Stores an opening's board unless a newer version is stored already.
+    pub async fn save_opening(
+        &self,
+        tender_id: &str,
+        version: i64,
+        finished: bool,
+        board_json: &str,
+        started_at: i64,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO openings (tender_id, version, finished, board_json, started_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tender_id) DO UPDATE SET \
+             version = excluded.version, finished = excluded.finished, \
+             board_json = excluded.board_json, updated_at = excluded.updated_at \
+             WHERE openings.version < excluded.version",
+        )
+        .bind(tender_id)
+        .bind(version)
+        .bind(i64::from(finished))
+        .bind(board_json)
+        .bind(started_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The stored board JSON of one opening.
+    pub async fn opening_board(&self, tender_id: &str) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query("SELECT board_json FROM openings WHERE tender_id = $1")
+            .bind(tender_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get("board_json")).transpose()
+    }
+
+    /// Every stored opening board (tender id, board JSON), started first first.
+    pub async fn opening_boards(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT tender_id, board_json FROM openings ORDER BY started_at, tender_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("tender_id")?, r.try_get("board_json")?)))
+            .collect()
+    }
 }
 
-fn receipt_from(r: &AnyRow) -> Result<StoredReceipt, sqlx::Error> {
-    Ok(StoredReceipt {
-        id: r.try_get("id")?,
-        tender_id: r.try_get("tender_id")?,
-        company_uscc: r.try_get("company_uscc")?,
-        sequence: r.try_get("sequence")?,
-        action: r.try_get("action")?,
-        receipt_json: r.try_get("receipt_json")?,
-        signature: r.try_get("signature")?,
-        created_at: r.try_get("created_at")?,
-    })
+/// A signed opening reading (唱标) as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredOpeningReport {
+    /// Tender.
+    pub tender_id: String,
+    /// The signed JSON, exactly.
+    pub report_json: String,
+    /// Base64 DER ECDSA signature over `report_json`.
+    pub signature: String,
+    /// SHA-256 of `report_json`, lower-case hex.
+    pub sha256: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl Db {
+    /// Stores the opening reading of a tender unless one is stored (published once); returns
+    /// whether it was stored.
+    pub async fn insert_opening_report(
+        &self,
+        r: &StoredOpeningReport,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO opening_reports (tender_id, report_json, signature, sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tender_id) DO NOTHING",
+        )
+        .bind(&r.tender_id)
+        .bind(&r.report_json)
+        .bind(&r.signature)
+        .bind(&r.sha256)
+        .bind(r.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The published opening reading of a tender.
+    pub async fn opening_report(
+        &self,
+        tender_id: &str,
+    ) -> Result<Option<StoredOpeningReport>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT tender_id, report_json, signature, sha256, created_at FROM opening_reports \
+             WHERE tender_id = $1",
+        )
+        .bind(tender_id)
+        .fetch_optional(&self.pool)
+        .await
+    }
 }

@@ -7,8 +7,13 @@
 //! (`assets/demo-tender`, signed with the world's platform key as `bidseal tender make
 //! --world` does) published; a filled integrity library for each company that has none.
 //!
-//! Guarantees: an existing account keeps its password; records are created only for a
-//! company without any. Does not: read the world's private keys (only `platform.key.pem`,
+//! With `--demo-bind` ([`bind_world`]), each enterprise certificate of the world (`pki/ent-*.pem`)
+//! is bound to its company's account by the same rules as 扫码绑定 (same name and credit code,
+//! not bound to another account), so a newcomer can log in by scan and sync at once. Off by
+//! default: binding by scan is the seed's 3.1 flow.
+//!
+//! Guarantees: an existing account keeps its password and an account already bound keeps its
+//! certificate; records are created only for a company without any. Does not: read the world's private keys (only `platform.key.pem`,
 //! which is the platform's own).
 
 use crate::auth::hash_password;
@@ -54,10 +59,9 @@ pub fn world_cas(world: &Path) -> Result<Vec<(String, Certificate, Vec<u8>)>, Pl
     Ok(out)
 }
 
-/// The enterprises of a world: (name, code) of every enterprise certificate, deduplicated.
-pub fn world_companies(world: &Path) -> Result<Vec<Company>, PlatformError> {
-    let pki = world.join("pki");
-    let entries = std::fs::read_dir(&pki).map_err(|e| PlatformError::DemoWorld {
+/// The enterprise certificates of a world (`pki/ent-*.pem`, not keys or chains), sorted.
+fn enterprise_cert_files(world: &Path) -> Result<Vec<String>, PlatformError> {
+    let entries = std::fs::read_dir(world.join("pki")).map_err(|e| PlatformError::DemoWorld {
         path: world.display().to_string(),
         why: e.to_string(),
     })?;
@@ -72,8 +76,14 @@ pub fn world_companies(world: &Path) -> Result<Vec<Company>, PlatformError> {
         })
         .collect();
     names.sort();
+    Ok(names)
+}
+
+/// The enterprises of a world: (name, code) of every enterprise certificate, deduplicated.
+pub fn world_companies(world: &Path) -> Result<Vec<Company>, PlatformError> {
+    let pki = world.join("pki");
     let mut out: Vec<Company> = Vec::new();
-    for name in names {
+    for name in enterprise_cert_files(world)? {
         let Ok(pem) = std::fs::read(pki.join(&name)) else {
             continue;
         };
@@ -151,6 +161,45 @@ pub async fn seed(state: &AppState, world: &Path, password: &str) -> Result<(), 
             path: world.display().to_string(),
             why: e.message,
         })?;
+    Ok(())
+}
+
+/// `--demo-bind`: binds each enterprise certificate of `world` to its company's account unless
+/// the account is bound already (see the module doc).
+pub async fn bind_world(state: &AppState, world: &Path) -> Result<(), PlatformError> {
+    let bad = |why: String| PlatformError::DemoWorld {
+        path: world.display().to_string(),
+        why,
+    };
+    let accounts = crate::web::services::PlatformAccounts(state.clone());
+    let trust = bidseal_cms::cert::TrustStore::with_roots(state.trusted_cas.iter().cloned());
+    for name in enterprise_cert_files(world)? {
+        let pem = std::fs::read(world.join("pki").join(&name))
+            .map_err(|e| bad(format!("{name}：{e}")))?;
+        let leaf = Certificate::from_pem(&pem).map_err(|e| bad(format!("{name}：{e}")))?;
+        // Only what a scan would accept: a chain to a trusted CA, valid now.
+        if trust
+            .verify_chain(&leaf, &[], std::time::SystemTime::now())
+            .is_err()
+        {
+            continue;
+        }
+        let identity =
+            crate::scan::CertIdentity::of_leaf(&leaf).map_err(|e| bad(format!("{name}：{e}")))?;
+        let account = identity.company.uscc.clone();
+        let bound = state
+            .db
+            .account(&account)
+            .await
+            .map_err(|e| PlatformError::Database(e.to_string()))?
+            .and_then(|a| a.bound_cert_fingerprint);
+        if bound.is_some() {
+            continue;
+        }
+        crate::scan::bind(&accounts, &account, &identity)
+            .await
+            .map_err(|e| bad(format!("{name}：[{}] {e}", e.code())))?;
+    }
     Ok(())
 }
 

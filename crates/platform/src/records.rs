@@ -156,6 +156,38 @@ pub fn sign_record(
     })
 }
 
+/// Signs `company`'s whole record list at `list_version` (`bidseal-library/1`): which records
+/// exist now, at which version and SHA-256. Returns the exact JSON and its base64 signature.
+pub fn sign_library(
+    identity: &PlatformIdentity,
+    company: &Company,
+    list_version: i64,
+    records: &[StoredRecord],
+    now: i64,
+) -> Result<(String, String), ApiError> {
+    use bidseal_bid::platform_docs::{LibraryEntry, SignedLibrary, LIBRARY_FORMAT};
+    let list = SignedLibrary {
+        format: LIBRARY_FORMAT.into(),
+        company: company.clone(),
+        list_version,
+        signed_at: crate::clock::rfc3339(now),
+        signed_at_unix: now,
+        records: records
+            .iter()
+            .map(|r| LibraryEntry {
+                id: r.id.clone(),
+                version: r.version,
+                sha256: r.sha256.clone(),
+            })
+            .collect(),
+        platform_fingerprint: identity.fingerprint().to_string(),
+    };
+    let json = serde_json::to_string(&list).map_err(|e| ApiError::internal("library json", e))?;
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(identity.sign(json.as_bytes()));
+    Ok((json, signature))
+}
+
 /// The filled library a demo company starts with (one record of each kind, two 资质).
 pub fn demo_library(company: &Company) -> Vec<RecordContent> {
     let obj = |v: Value| match v {

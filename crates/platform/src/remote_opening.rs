@@ -16,6 +16,7 @@
 //! decrypts (the phone picks the recipient it holds), or keep the extracted bids from staff
 //! (they are the platform's, under `work`). Protocol: docs/platform-remote-opening.md.
 
+use crate::db::{Db, StoredPush};
 use crate::scan::Company;
 use bidseal_bid::opening::BidOpeningReport;
 use bidseal_bid::tender::TenderPackage;
@@ -23,16 +24,16 @@ use bidseal_scan::client::ScanOptions;
 use bidseal_scan::{OperationKind, PhoneHello, QrPayload};
 use bidseal_workflow::hall::{hall_from_tender, open_by_scan};
 use bidseal_workflow::scan_session::{refs_from_tender, ScanPresenter, ScanTarget};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use thiserror::Error;
 use tokio::sync::{watch, Notify};
 
 /// A decrypt request waiting for the bidder's phone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushedRequest {
     /// Tender id on the platform.
     pub tender: String,
@@ -46,30 +47,111 @@ pub struct PushedRequest {
     pub expires_at: u64,
 }
 
-/// Decrypt requests per company (unified social credit code), each delivered once.
+/// Decrypt requests per company (unified social credit code), each delivered once: in memory
+/// ([`PushMailbox::default`]) or in the platform's database ([`PushMailbox::stored`], kept
+/// across restarts, and "delivered" is stored in the statement that hands a request out).
 #[derive(Debug, Default)]
 pub struct PushMailbox {
     pending: Mutex<HashMap<String, Vec<PushedRequest>>>,
-    notify: Notify,
+    store: Option<Db>,
+    notify: Arc<Notify>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn storage_failed(what: &str, e: sqlx::Error) {
+    eprintln!("platform: push mailbox: {what}: {e}");
+}
+
 impl PushMailbox {
-    fn push(&self, uscc: &str, request: PushedRequest) {
-        lock(&self.pending)
-            .entry(uscc.to_ascii_uppercase())
-            .or_default()
-            .push(request);
+    /// A mailbox in the platform's database.
+    pub fn stored(db: Db) -> Self {
+        PushMailbox {
+            store: Some(db),
+            ..Default::default()
+        }
+    }
+
+    async fn push(&self, uscc: &str, request: PushedRequest) {
+        let uscc = uscc.to_ascii_uppercase();
+        match &self.store {
+            None => lock(&self.pending).entry(uscc).or_default().push(request),
+            Some(db) => {
+                let stored = serde_json::to_string(&request).map(|json| StoredPush {
+                    id: random_id(),
+                    company_uscc: uscc,
+                    tender_id: request.tender.clone(),
+                    bid: request.bid.clone(),
+                    request_json: json,
+                    expires_at: i64::try_from(request.expires_at).unwrap_or(i64::MAX),
+                });
+                match stored {
+                    Ok(p) => {
+                        if let Err(e) = db.insert_push(&p, now_i64()).await {
+                            storage_failed("insert", e);
+                        }
+                    }
+                    Err(e) => eprintln!("platform: push mailbox: encode: {e}"),
+                }
+            }
+        }
         self.notify.notify_waiters();
     }
 
     /// Removes a request not yet delivered (its scan ended).
-    fn withdraw(&self, uscc: &str, bid: &str) {
-        if let Some(list) = lock(&self.pending).get_mut(&uscc.to_ascii_uppercase()) {
-            list.retain(|r| r.bid != bid);
+    async fn withdraw(&self, uscc: &str, tender: &str, bid: &str) {
+        match &self.store {
+            None => {
+                if let Some(list) = lock(&self.pending).get_mut(&uscc.to_ascii_uppercase()) {
+                    list.retain(|r| r.bid != bid);
+                }
+            }
+            Some(db) => {
+                if let Err(e) = db.withdraw_pushes(tender, Some(bid)).await {
+                    storage_failed("withdraw", e);
+                }
+            }
+        }
+    }
+
+    /// Removes every undelivered request of a tender (a restart: their relay sessions died
+    /// with the old process; the resumed opening pushes new ones).
+    pub async fn withdraw_tender(&self, tender: &str) {
+        match &self.store {
+            None => {
+                for list in lock(&self.pending).values_mut() {
+                    list.retain(|r| r.tender != tender);
+                }
+            }
+            Some(db) => {
+                if let Err(e) = db.withdraw_pushes(tender, None).await {
+                    storage_failed("withdraw", e);
+                }
+            }
+        }
+    }
+
+    async fn take_now(&self, key: &str) -> Vec<PushedRequest> {
+        let now = bidseal_scan::unix_now();
+        match &self.store {
+            None => lock(&self.pending)
+                .remove(key)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r.expires_at > now)
+                .collect(),
+            Some(db) => match db.take_pushes(key, now_i64()).await {
+                Ok(rows) => rows
+                    .iter()
+                    .filter_map(|p| serde_json::from_str(&p.request_json).ok())
+                    .collect(),
+                Err(e) => {
+                    storage_failed("take", e);
+                    Vec::new()
+                }
+            },
         }
     }
 
@@ -82,13 +164,7 @@ impl PushMailbox {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let now = bidseal_scan::unix_now();
-            let taken: Vec<PushedRequest> = lock(&self.pending)
-                .remove(&key)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| r.expires_at > now)
-                .collect();
+            let taken = self.take_now(&key).await;
             if !taken.is_empty() {
                 return taken;
             }
@@ -99,8 +175,18 @@ impl PushMailbox {
     }
 }
 
+fn now_i64() -> i64 {
+    crate::clock::Clock::system().now_unix()
+}
+
+fn random_id() -> String {
+    bidseal_scan::SessionId::random()
+        .map(|s| s.to_base64())
+        .unwrap_or_else(|_| format!("p{}", crate::clock::Clock::system().now_millis()))
+}
+
 /// A bidder's state in the opening hall.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BidderState {
     /// 未解密: nothing sent yet.
@@ -126,7 +212,7 @@ impl BidderState {
 }
 
 /// One bid of the opening.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BidderRow {
     /// Bid id.
     pub bid: String,
@@ -135,6 +221,7 @@ pub struct BidderRow {
     /// Where it stands.
     pub state: BidderState,
     /// [`BidderState::label_zh`].
+    #[serde(skip_deserializing, default)]
     pub state_zh: &'static str,
     /// The phone that took the request, once it joined.
     pub device: Option<String>,
@@ -149,7 +236,7 @@ pub struct BidderRow {
 }
 
 /// The opening hall's board: what the 开标大厅 page shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OpeningBoard {
     /// Tender id.
     pub tender: String,
@@ -207,9 +294,88 @@ impl RemoteOpeningError {
 pub struct RemoteOpening {
     board: watch::Sender<OpeningBoard>,
     started: Mutex<bool>,
+    store: Option<Db>,
 }
 
 impl RemoteOpening {
+    /// [`RemoteOpening::new`], its board stored in the platform's database at every change
+    /// (a bid's final state is stored before its job ends, the finished board before
+    /// [`RemoteOpening::run`] returns).
+    pub fn stored(tender: &str, bids: &[RemoteBid], db: Db) -> Self {
+        let mut opening = Self::new(tender, bids);
+        opening.store = Some(db);
+        opening
+    }
+
+    /// The opening of a stored board (after a restart): started if the board says so.
+    pub fn restore(mut board: OpeningBoard, db: Db) -> Self {
+        for row in &mut board.rows {
+            row.state_zh = row.state.label_zh();
+        }
+        let started = board.started_at.is_some();
+        let (board, _) = watch::channel(board);
+        RemoteOpening {
+            board,
+            started: Mutex::new(started),
+            store: Some(db),
+        }
+    }
+
+    /// The bids not finished yet (未解密 or 已推送), to open again after a restart; their rows
+    /// go back to 未解密 (a pushed request died with the old process).
+    pub fn unfinished(&self, file_of: impl Fn(&str) -> PathBuf) -> Vec<RemoteBid> {
+        let mut out = Vec::new();
+        self.board.send_modify(|b| {
+            for row in &mut b.rows {
+                if matches!(row.state, BidderState::NotDecrypted | BidderState::Pushed) {
+                    row.state = BidderState::NotDecrypted;
+                    row.state_zh = row.state.label_zh();
+                    row.device = None;
+                    out.push(RemoteBid {
+                        bid: row.bid.clone(),
+                        company: row.company.clone(),
+                        file: file_of(&row.bid),
+                    });
+                }
+            }
+            b.version += 1;
+        });
+        out
+    }
+
+    /// Ends `bids` 失败 with `code` and `reason` and finishes the board (an opening that
+    /// cannot carry on).
+    pub async fn fail_all(&self, bids: &[RemoteBid], code: &str, reason: &str) {
+        for bid in bids {
+            self.update(&bid.bid, |row| {
+                row.state = BidderState::Failed;
+                row.code = Some(code.to_string());
+                row.reason = Some(reason.to_string());
+            });
+        }
+        self.board.send_modify(|b| {
+            b.finished = true;
+            b.version += 1;
+        });
+        self.save().await;
+    }
+
+    /// Stores the board now (no-op without a store). A write of an older version than the
+    /// stored one is ignored by the database.
+    pub async fn save(&self) {
+        let Some(db) = &self.store else {
+            return;
+        };
+        save_board(db, &self.board()).await;
+    }
+
+    fn save_later(&self) {
+        if let Some(db) = self.store.clone() {
+            let board = self.board();
+            tokio::spawn(async move { save_board(&db, &board).await });
+        }
+    }
+
     /// The opening of `tender` with `bids`, all 未解密.
     pub fn new(tender: &str, bids: &[RemoteBid]) -> Self {
         let rows = bids
@@ -236,6 +402,7 @@ impl RemoteOpening {
         RemoteOpening {
             board,
             started: Mutex::new(false),
+            store: None,
         }
     }
 
@@ -260,6 +427,7 @@ impl RemoteOpening {
             }
             b.version += 1;
         });
+        self.save_later();
     }
 
     /// Checks the opening time and marks the opening started; then [`RemoteOpening::run`].
@@ -293,7 +461,7 @@ impl RemoteOpening {
         tender: &TenderPackage,
         bids: Vec<RemoteBid>,
         work: &Path,
-        mailbox: &PushMailbox,
+        mailbox: &Arc<PushMailbox>,
         options: ScanOptions,
     ) -> Result<(), RemoteOpeningError> {
         let (hall, signed) = hall_from_tender(tender, SystemTime::now())
@@ -323,8 +491,11 @@ impl RemoteOpening {
                 };
                 let report =
                     open_by_scan(target, &mut presenter, hall, &bid.file, work, signed).await;
-                mailbox.withdraw(&bid.company.uscc, &bid.bid);
+                mailbox
+                    .withdraw(&bid.company.uscc, tender_id, &bid.bid)
+                    .await;
                 self.finish_row(&bid.bid, &report, &tender.manifest.price_form);
+                self.save().await;
             }
         });
         futures_util::future::join_all(jobs).await;
@@ -332,6 +503,7 @@ impl RemoteOpening {
             b.finished = true;
             b.version += 1;
         });
+        self.save().await;
         Ok(())
     }
 
@@ -384,10 +556,90 @@ fn beijing(t: bidseal_bid::time::OffsetDateTime) -> String {
     )
 }
 
+/// Signs the reading (唱标) of a finished board as `bidseal-opening/1` over exact bytes:
+/// every bid with its state, reason or reading, and the SHA-256 of the bid file opened
+/// (`bid_sha256` by bid id).
+pub fn sign_report(
+    identity: &crate::identity::PlatformIdentity,
+    tender: &crate::db::Tender,
+    board: &OpeningBoard,
+    bid_sha256: &HashMap<String, String>,
+    now: i64,
+) -> Result<crate::db::StoredOpeningReport, serde_json::Error> {
+    use base64::Engine;
+    use bidseal_bid::platform_docs::{
+        document_sha256, CompanyRef, OpeningBid, ReceiptTender, SignedOpeningReport, OPENING_FORMAT,
+    };
+    let report = SignedOpeningReport {
+        format: OPENING_FORMAT.into(),
+        tender: ReceiptTender {
+            id: tender.id.clone(),
+            project_id: tender.project_id.clone(),
+            lot_id: tender.lot_id.clone(),
+            manifest_sha256: tender.manifest_sha256.clone(),
+        },
+        started_at_unix: board.started_at.unwrap_or(0) as i64,
+        published_at: crate::clock::rfc3339(now),
+        bids: board
+            .rows
+            .iter()
+            .map(|r| OpeningBid {
+                bid: r.bid.clone(),
+                bidder: CompanyRef {
+                    uscc: r.company.uscc.clone(),
+                    name: r.company.name.clone(),
+                },
+                bid_sha256: bid_sha256.get(&r.bid).cloned().unwrap_or_default(),
+                state: match r.state {
+                    BidderState::Decrypted => "decrypted",
+                    _ => "failed",
+                }
+                .into(),
+                code: r.code.clone(),
+                reason: r.reason.clone(),
+                price: r.price.clone(),
+                reading: r.reading.clone(),
+            })
+            .collect(),
+        platform_fingerprint: identity.fingerprint().to_string(),
+    };
+    let report_json = serde_json::to_string(&report)?;
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(identity.sign(report_json.as_bytes()));
+    Ok(crate::db::StoredOpeningReport {
+        tender_id: tender.id.clone(),
+        sha256: document_sha256(&report_json),
+        report_json,
+        signature,
+        created_at: now,
+    })
+}
+
+async fn save_board(db: &Db, board: &OpeningBoard) {
+    let json = match serde_json::to_string(board) {
+        Ok(j) => j,
+        Err(e) => return eprintln!("platform: opening board: encode: {e}"),
+    };
+    let started = board.started_at.unwrap_or(0) as i64;
+    if let Err(e) = db
+        .save_opening(
+            &board.tender,
+            board.version as i64,
+            board.finished,
+            &json,
+            started,
+            now_i64(),
+        )
+        .await
+    {
+        eprintln!("platform: opening board: store: {e}");
+    }
+}
+
 /// Pushes the QR of one bid's decrypt scan to its company's mailbox.
 struct PushPresenter<'a> {
     opening: &'a RemoteOpening,
-    mailbox: &'a PushMailbox,
+    mailbox: &'a Arc<PushMailbox>,
     tender: String,
     project: String,
     bid: String,
@@ -399,16 +651,16 @@ impl ScanPresenter for PushPresenter<'_> {
         if op != OperationKind::Decrypt {
             return;
         }
-        self.mailbox.push(
-            &self.uscc,
-            PushedRequest {
-                tender: self.tender.clone(),
-                bid: self.bid.clone(),
-                project: self.project.clone(),
-                qr: payload.to_url(),
-                expires_at: payload.expires_at,
-            },
-        );
+        let request = PushedRequest {
+            tender: self.tender.clone(),
+            bid: self.bid.clone(),
+            project: self.project.clone(),
+            qr: payload.to_url(),
+            expires_at: payload.expires_at,
+        };
+        let mailbox = self.mailbox.clone();
+        let uscc = self.uscc.clone();
+        tokio::spawn(async move { mailbox.push(&uscc, request).await });
         self.opening
             .update(&self.bid, |row| row.state = BidderState::Pushed);
     }
@@ -493,5 +745,109 @@ pub mod http {
             Json(serde_json::json!({ "requests": requests })),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(tender: &str, bid: &str, expires_at: u64) -> PushedRequest {
+        PushedRequest {
+            tender: tender.into(),
+            bid: bid.into(),
+            project: "P 项目".into(),
+            qr: format!("bidseal://scan?bid={bid}"),
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_mailbox_delivers_each_request_once_to_its_company_across_a_restart() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let later = bidseal_scan::unix_now() + 600;
+        {
+            let db = Db::open(None, dir.path()).await.expect("db");
+            let mailbox = PushMailbox::stored(db);
+            mailbox
+                .push("91110000aaaa", request("T1", "B1", later))
+                .await;
+            mailbox.push("91110000AAAA", request("T1", "B2", 1)).await;
+            mailbox
+                .push("91440300BBBB", request("T1", "B3", later))
+                .await;
+        }
+        // "Restart": a new pool on the same file.
+        let db = Db::open(None, dir.path()).await.expect("db again");
+        let mailbox = PushMailbox::stored(db.clone());
+        assert!(
+            mailbox
+                .take("91990000CCCC", Duration::ZERO)
+                .await
+                .is_empty(),
+            "a stranger gets nothing"
+        );
+        let taken = mailbox.take("91110000AAAA", Duration::ZERO).await;
+        assert_eq!(
+            taken,
+            vec![request("T1", "B1", later)],
+            "expired B2 not delivered"
+        );
+        assert!(
+            mailbox
+                .take("91110000AAAA", Duration::ZERO)
+                .await
+                .is_empty(),
+            "a replayed take gets nothing"
+        );
+        let again = PushMailbox::stored(db);
+        assert!(again.take("91110000AAAA", Duration::ZERO).await.is_empty());
+        again.withdraw_tender("T1").await;
+        assert!(
+            again.take("91440300BBBB", Duration::ZERO).await.is_empty(),
+            "withdrawn at restart"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stored_board_comes_back_and_only_unfinished_bids_are_opened_again() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let company = Company {
+            uscc: "91110000AAAA".into(),
+            name: "甲".into(),
+        };
+        let bids: Vec<RemoteBid> = ["B1", "B2"]
+            .iter()
+            .map(|b| RemoteBid {
+                bid: b.to_string(),
+                company: company.clone(),
+                file: PathBuf::new(),
+            })
+            .collect();
+        let db = Db::open(None, dir.path()).await.expect("db");
+        let opening = RemoteOpening::stored("T1", &bids, db.clone());
+        opening.board.send_modify(|b| b.started_at = Some(5));
+        opening.update("B1", |r| {
+            r.state = BidderState::Decrypted;
+            r.reading = vec!["投标总价 1 元".into()];
+        });
+        opening.update("B2", |r| r.state = BidderState::Pushed);
+        opening.save().await;
+        let stored = db.opening_board("T1").await.expect("read").expect("stored");
+        let board: OpeningBoard = serde_json::from_str(&stored).expect("json");
+        let restored = RemoteOpening::restore(board, db.clone());
+        assert_eq!(restored.board().rows[0].state_zh, "已解密");
+        assert_eq!(restored.board().rows[0].reading, vec!["投标总价 1 元"]);
+        let again = restored.unfinished(|b| PathBuf::from(b));
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].bid, "B2");
+        assert_eq!(restored.board().rows[1].state, BidderState::NotDecrypted);
+        // An older board written late does not replace a newer one.
+        restored.save().await;
+        let newer = restored.board().version;
+        save_board(&db, &opening.board()).await;
+        let stored = db.opening_board("T1").await.expect("read").expect("stored");
+        let board: OpeningBoard = serde_json::from_str(&stored).expect("json");
+        assert_eq!(board.version, newer);
     }
 }

@@ -33,6 +33,9 @@ pub struct PlatformConfig {
     pub demo_world: Option<PathBuf>,
     /// Password of the demo accounts.
     pub demo_password: String,
+    /// With `demo_world`: bind each of the world's enterprise certificates to its company's
+    /// account at start (as 扫码绑定 would), so scan login and sync work at once.
+    pub demo_bind: bool,
 }
 
 /// A platform that is serving.
@@ -102,7 +105,10 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             }
         }
     }
-    let web = crate::web::WebServices::new(config.relay_url.as_deref(), &trusted);
+    let web = crate::web::WebServices::new(config.relay_url.as_deref(), &trusted, &db);
+    crate::web::services::DbScanJournal(db.clone())
+        .interrupt_unfinished(Clock::system().now_unix())
+        .await?;
     let state = AppState {
         db,
         identity: Arc::new(identity),
@@ -116,12 +122,21 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
     };
     if let Some(world) = &config.demo_world {
         crate::demo::seed(&state, world, &config.demo_password).await?;
+        if config.demo_bind {
+            crate::demo::bind_world(&state, world).await?;
+        }
+    } else if config.demo_bind {
+        return Err(PlatformError::DemoWorld {
+            path: String::new(),
+            why: "--demo-bind 需要同时给出 --demo-world".into(),
+        });
     }
     let initial_staff_password = ensure_staff(&state).await?;
     let _ = state
         .db
         .purge_expired_sessions(state.clock.now_unix())
         .await;
+    crate::web::staff::resume_openings(&state).await?;
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

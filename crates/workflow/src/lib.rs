@@ -29,6 +29,7 @@ pub mod history;
 pub mod i18n;
 pub mod library_sync;
 pub mod opening_hall;
+pub mod opening_report;
 pub mod phone_adapters;
 pub mod platform_client;
 pub mod platform_flow;

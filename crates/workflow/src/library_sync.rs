@@ -9,11 +9,18 @@
 //! pinned certificate, it names that certificate, it belongs to the logged-in company and its
 //! version is not older than the local one; a refused record leaves the local copy (its last
 //! good version) untouched and is listed in [`SyncReport::refused`]; the store changes in one
-//! transaction. Does not: detect a record the platform silently stops listing as anything but
-//! "removed" (the list itself is not signed), or judge a record's facts.
+//! transaction. The list as a whole is signed too (`bidseal-library/1`: company, list version,
+//! time, every record's id, version and SHA-256, [`check_list`]): a record the list names but
+//! the answer leaves out (withheld) fails the whole sync and changes nothing; a record the
+//! answer carries but the list does not name (or names at another version) is refused; a list
+//! older than the last one synced (a replayed answer) fails the sync; only a record the signed
+//! list no longer names counts as removed. Does not: judge a record's facts, or know of a
+//! change signed after the answer it got (the list's time says how fresh it is).
 
 use crate::platform_client::{CompanyRef, PlatformClient, PlatformClientError};
-use bidseal_bid::platform_docs::{document_sha256, verify_signed, RecordKind, SignedRecord};
+use bidseal_bid::platform_docs::{
+    document_sha256, verify_signed, RecordKind, SignedLibrary, SignedRecord,
+};
 use bidseal_bid::project::BidProject;
 use bidseal_bid::tender::PlatformCertificate;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -41,10 +48,20 @@ pub struct RecordWire {
     pub signature: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct LibraryWire {
-    company: CompanyRef,
-    records: Vec<RecordWire>,
+/// The library as the platform sends it (`GET /api/v1/records`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LibraryWire {
+    /// The company logged in.
+    pub company: CompanyRef,
+    /// Its records.
+    pub records: Vec<RecordWire>,
+    /// The signed list (`bidseal-library/1`), exactly; empty from a platform that does not
+    /// sign it (refused).
+    #[serde(default)]
+    pub list_json: String,
+    /// Base64 DER signature over `list_json`.
+    #[serde(default)]
+    pub list_signature: String,
 }
 
 /// A record line of the report.
@@ -182,11 +199,68 @@ pub async fn sync_library(
         )));
     }
     let cert = &project.tender().platform;
-    apply(project.dir(), cert, &lib.company, &lib.records, now_unix())
+    apply_listed(project.dir(), cert, &lib, now_unix())
 }
 
-/// Applies a fetched library to the store in `project_dir` (the part of [`sync_library`] after
-/// the network).
+/// Checks the signed record list of `lib`: signature by `cert` over its exact bytes, the
+/// certificate it names, the company, and that every record it names is in the answer (a
+/// withheld record fails the whole answer, naming it).
+pub fn check_list(
+    cert: &PlatformCertificate,
+    lib: &LibraryWire,
+) -> Result<SignedLibrary, PlatformClientError> {
+    if lib.list_json.is_empty() {
+        return Err(PlatformClientError::BadSignature(
+            "平台应答中没有签名的记录清单".into(),
+        ));
+    }
+    let list: SignedLibrary = verify_signed(cert, &lib.list_json, &lib.list_signature)
+        .map_err(|e| PlatformClientError::BadSignature(format!("记录清单：{e}")))?;
+    if list.company.uscc != lib.company.uscc {
+        return Err(PlatformClientError::BadSignature(format!(
+            "记录清单属于另一家企业（{}），不是当前登录企业 {}",
+            list.company.uscc, lib.company.uscc
+        )));
+    }
+    let withheld: Vec<&str> = list
+        .records
+        .iter()
+        .filter(|e| !lib.records.iter().any(|w| w.id == e.id))
+        .map(|e| e.id.as_str())
+        .collect();
+    if !withheld.is_empty() {
+        return Err(PlatformClientError::BadSignature(format!(
+            "平台签名的记录清单（第 {} 版）列出、但应答中缺少记录 {}（被扣留或传输中丢失），本次同步未做任何改动",
+            list.list_version,
+            withheld.join("、")
+        )));
+    }
+    Ok(list)
+}
+
+/// Applies a fetched library to the store in `project_dir` after [`check_list`] (the part of
+/// [`sync_library`] after the network): records the signed list does not name at their version
+/// and SHA-256 are refused; a list older than the last one applied fails.
+pub fn apply_listed(
+    project_dir: &Path,
+    cert: &PlatformCertificate,
+    lib: &LibraryWire,
+    now: i64,
+) -> Result<SyncReport, PlatformClientError> {
+    let list = check_list(cert, lib)?;
+    apply_inner(
+        project_dir,
+        cert,
+        &lib.company,
+        &lib.records,
+        Some(&list),
+        now,
+    )
+}
+
+/// Applies records to the store in `project_dir` without a signed list (each record's own
+/// signature is checked; a record left out shows as removed). [`apply_listed`] is what
+/// [`sync_library`] uses.
 pub fn apply(
     project_dir: &Path,
     cert: &PlatformCertificate,
@@ -194,8 +268,41 @@ pub fn apply(
     records: &[RecordWire],
     now: i64,
 ) -> Result<SyncReport, PlatformClientError> {
+    apply_inner(project_dir, cert, company, records, None, now)
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<String>, PlatformClientError> {
+    conn.query_row(
+        "SELECT value FROM sync_meta WHERE key = ?1",
+        params![key],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(local)
+}
+
+fn apply_inner(
+    project_dir: &Path,
+    cert: &PlatformCertificate,
+    company: &CompanyRef,
+    records: &[RecordWire],
+    list: Option<&SignedLibrary>,
+    now: i64,
+) -> Result<SyncReport, PlatformClientError> {
     let mut conn = open_store(project_dir)?;
     let before = load_local(&conn)?;
+    if let Some(list) = list {
+        let same_company = meta(&conn, "company")?.is_none_or(|c| c == company.uscc);
+        let last = meta(&conn, "list_version")?.and_then(|v| v.parse::<i64>().ok());
+        if let (true, Some(last)) = (same_company, last) {
+            if list.list_version < last {
+                return Err(PlatformClientError::BadSignature(format!(
+                    "记录清单版本回退（平台给出第 {} 版，本地已同步第 {last} 版），可能是重放的旧应答，本次同步未做任何改动",
+                    list.list_version
+                )));
+            }
+        }
+    }
     let mut report = SyncReport {
         company: Some(company.clone()),
         ..SyncReport::default()
@@ -225,6 +332,21 @@ pub fn apply(
                 });
                 continue;
             }
+        }
+        let listed = list.is_none_or(|l| {
+            l.records.iter().any(|e| {
+                e.id == wire.id
+                    && e.version == wire.version
+                    && e.sha256 == document_sha256(&wire.record_json)
+            })
+        });
+        if !listed {
+            report.refused.push(RefusedRecord {
+                id: wire.id.clone(),
+                reason: "不在平台签名的记录清单中（或版本、摘要与清单不符）".into(),
+                kept_version: kept.map(|k| k.version),
+            });
+            continue;
         }
         let sha256 = document_sha256(&wire.record_json);
         let line = RecordLine {
@@ -286,6 +408,14 @@ pub fn apply(
         params![company.uscc],
     )
     .map_err(local)?;
+    if let Some(list) = list {
+        tx.execute(
+            "INSERT INTO sync_meta (key, value) VALUES ('list_version', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![list.list_version.to_string()],
+        )
+        .map_err(local)?;
+    }
     tx.commit().map_err(local)?;
     Ok(report)
 }

@@ -52,14 +52,28 @@ pub struct Library {
     pub platform_fingerprint: String,
     /// The records, by id.
     pub records: Vec<RecordView>,
+    /// The whole list as signed (`bidseal-library/1`: company, list version, time, every
+    /// record's id, version and SHA-256), exactly.
+    pub list_json: String,
+    /// Base64 DER ECDSA signature over `list_json`.
+    pub list_signature: String,
 }
 
 async fn library_of(state: &AppState, company: Company) -> Result<Library, ApiError> {
-    let records = state.db.records_of(&company.uscc).await?;
+    let (version, records) = state.db.library(&company.uscc).await?;
+    let (list_json, list_signature) = crate::records::sign_library(
+        &state.identity,
+        &company,
+        version,
+        &records,
+        state.clock.now_unix(),
+    )?;
     Ok(Library {
         company,
         platform_fingerprint: state.identity.fingerprint().to_string(),
         records: records.into_iter().map(RecordView::from).collect(),
+        list_json,
+        list_signature,
     })
 }
 

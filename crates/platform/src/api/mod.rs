@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/tenders", get(tender::list))
         .route("/tenders/{id}", get(tender::one))
         .route("/tenders/{id}/package", get(tender::package))
+        .route("/tenders/{id}/opening-report", get(tender::opening_report))
         .route("/records", get(library::company_records))
         .route("/tenders/{id}/uploads", post(bid::start))
         .route("/uploads/{id}", get(bid::status).put(bid::chunk))

@@ -101,3 +101,35 @@ pub async fn publish(
     let tender = crate::tenders::publish(&state, body.to_vec()).await?;
     Ok(Json(view(tender, state.clock.now_unix())))
 }
+
+/// The published opening reading as sent: the exact signed JSON and its signature.
+#[derive(Debug, Serialize)]
+pub struct OpeningReportView {
+    /// Tender.
+    tender: String,
+    /// The signed `bidseal-opening/1` JSON, exactly.
+    report_json: String,
+    /// Base64 DER ECDSA signature over `report_json`.
+    signature: String,
+    /// SHA-256 of `report_json`.
+    sha256: String,
+}
+
+/// `GET /tenders/{id}/opening-report`: the signed reading (唱标), public once the opening ended
+/// (404 before).
+pub async fn opening_report(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OpeningReportView>, ApiError> {
+    let r = state
+        .db
+        .opening_report(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("开标记录（开标结束后发布）"))?;
+    Ok(Json(OpeningReportView {
+        tender: r.tender_id,
+        report_json: r.report_json,
+        signature: r.signature,
+        sha256: r.sha256,
+    }))
+}

@@ -135,8 +135,8 @@ async fn poll(api: &ScanApi, id: &str, viewer: Option<&str>, q: PollQuery) -> Re
     }
 }
 
-fn svg(api: &ScanApi, id: &str, viewer: Option<&str>) -> Response {
-    match api.hub.qr_svg(id, viewer) {
+async fn svg(api: &ScanApi, id: &str, viewer: Option<&str>) -> Response {
+    match api.hub.qr_svg(id, viewer).await {
         Some(svg) => (
             [
                 (header::CONTENT_TYPE, "image/svg+xml"),
@@ -169,7 +169,7 @@ async fn poll_login(
 }
 
 async fn qr_login(State(api): State<ScanApi>, Path(id): Path<String>) -> Response {
-    svg(&api, &id, None)
+    svg(&api, &id, None).await
 }
 
 async fn start_bind(State(api): State<ScanApi>, headers: HeaderMap) -> Response {
@@ -197,7 +197,7 @@ async fn qr_bind(
     Path(id): Path<String>,
 ) -> Response {
     match api.caller.account(&headers).await {
-        Some(account) => svg(&api, &id, Some(&account)),
+        Some(account) => svg(&api, &id, Some(&account)).await,
         None => login_required(),
     }
 }

@@ -13,7 +13,12 @@
 //! - A bind scan is visible only to the account that started it; a login scan only to whoever
 //!   knows its random id (128 bits, not in the QR).
 //! - At most [`MAX_PENDING`] scans run at once (each holds a relay connection); finished scans
-//!   are forgotten after [`KEEP_FINISHED`].
+//!   are forgotten (in memory) after [`KEEP_FINISHED`].
+//! - With a [`ScanJournal`] (the platform's database), every state a scan reaches is stored
+//!   before it is shown, so a poll after a restart answers from the journal: a scan that was
+//!   still waiting or scanned is `rejected` with `PLATFORM_SCAN_INTERRUPTED` (its relay
+//!   connection died with the process; the page offers a new QR), a finished one keeps its
+//!   result. A bearer token is never journaled.
 //!
 //! Does not: store accounts, bindings or sessions (the [`ScanAccounts`] the server provides
 //! does), check revocation (the co-signing service refuses revoked certificates on the phone
@@ -33,7 +38,7 @@ use bidseal_scan::{
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
 use tokio::sync::watch;
@@ -362,18 +367,92 @@ pub struct StartedScan {
     pub expires_at: u64,
 }
 
+/// A scan as a [`ScanJournal`] keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournaledScan {
+    /// Scan id.
+    pub id: String,
+    /// `login`, `sync_integrity` or `bind`.
+    pub purpose: String,
+    /// The account of a bind scan (only it may read the scan).
+    pub owner: Option<String>,
+    /// The state, never with a token.
+    pub status: ScanStatus,
+    /// The QR as SVG.
+    pub qr_svg: String,
+    /// Unix seconds.
+    pub started_at: u64,
+}
+
+/// Where a [`ScanHub`] keeps its scans beyond the process. Failures to store are the
+/// journal's to report (a scan goes on in memory).
+pub trait ScanJournal: Send + Sync + 'static {
+    /// Stores (or replaces) a scan.
+    fn save<'a>(&'a self, scan: &'a JournaledScan) -> BoxFuture<'a, ()>;
+    /// A stored scan.
+    fn load<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<JournaledScan>>;
+}
+
+/// Code of a scan a restart cut off.
+pub const SCAN_INTERRUPTED: &str = "PLATFORM_SCAN_INTERRUPTED";
+
+/// The state a restart gives a scan it finds unfinished: `rejected` with
+/// [`SCAN_INTERRUPTED`]; a finished scan unchanged.
+pub fn interrupted(mut status: ScanStatus) -> ScanStatus {
+    if !status.state.is_final() {
+        status.state = ScanState::Rejected;
+        status.code = Some(SCAN_INTERRUPTED.into());
+        status.reason =
+            Some("平台在扫码过程中重新启动，本次扫码已中断：请点击“刷新二维码”后重新扫码".into());
+    }
+    status.token = None;
+    status
+}
+
 struct Entry {
+    id: String,
     purpose: ScanPurpose,
     accounts: Arc<dyn ScanAccounts>,
     qr_svg: String,
     status: watch::Sender<ScanStatus>,
     token: Mutex<Option<String>>,
     started: Instant,
+    started_unix: u64,
 }
 
 struct HubInner {
     config: ScanHubConfig,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
+    journal: OnceLock<Arc<dyn ScanJournal>>,
+}
+
+impl ScanPurpose {
+    fn name(&self) -> &'static str {
+        match self {
+            ScanPurpose::Login => "login",
+            ScanPurpose::SyncIntegrity => "sync_integrity",
+            ScanPurpose::Bind { .. } => "bind",
+        }
+    }
+}
+
+impl HubInner {
+    /// Journals `status` as the entry's state (without the token).
+    async fn journal(&self, entry: &Entry, mut status: ScanStatus) {
+        let Some(journal) = self.journal.get() else {
+            return;
+        };
+        status.token = None;
+        let scan = JournaledScan {
+            id: entry.id.clone(),
+            purpose: entry.purpose.name().into(),
+            owner: entry.purpose.owner().map(str::to_string),
+            status,
+            qr_svg: entry.qr_svg.clone(),
+            started_at: entry.started_unix,
+        };
+        journal.save(&scan).await;
+    }
 }
 
 /// The platform's scans in progress.
@@ -401,8 +480,15 @@ impl ScanHub {
             inner: Arc::new(HubInner {
                 config,
                 entries: Mutex::new(HashMap::new()),
+                journal: OnceLock::new(),
             }),
         }
+    }
+
+    /// Keeps every scan's states in `journal` from now on (set once; later calls are
+    /// ignored).
+    pub fn set_journal(&self, journal: Arc<dyn ScanJournal>) {
+        let _ = self.inner.journal.set(journal);
     }
 
     /// The relay scans are started at.
@@ -451,12 +537,14 @@ impl ScanHub {
             token: None,
         });
         let entry = Arc::new(Entry {
+            id: id.clone(),
             purpose,
             accounts,
             qr_svg,
             status,
             token: Mutex::new(None),
             started: Instant::now(),
+            started_unix: bidseal_scan::unix_now(),
         });
         {
             let mut entries = lock(&self.inner.entries);
@@ -465,6 +553,8 @@ impl ScanHub {
             }
             entries.insert(id.clone(), entry.clone());
         }
+        let waiting = entry.status.borrow().clone();
+        self.inner.journal(&entry, waiting).await;
         tokio::spawn(run(self.inner.clone(), entry, scan));
         Ok(StartedScan {
             id,
@@ -481,9 +571,21 @@ impl ScanHub {
         }
     }
 
+    /// A scan of an earlier run of the platform, from the journal (same visibility rule).
+    async fn journaled(&self, id: &str, viewer: Option<&str>) -> Option<JournaledScan> {
+        let scan = self.inner.journal.get()?.load(id).await?;
+        match &scan.owner {
+            Some(owner) if viewer != Some(owner.as_str()) => None,
+            _ => Some(scan),
+        }
+    }
+
     /// The QR of scan `id` as SVG (`None`: unknown id, or a bind scan of another account).
-    pub fn qr_svg(&self, id: &str, viewer: Option<&str>) -> Option<String> {
-        self.entry(id, viewer).map(|e| e.qr_svg.clone())
+    pub async fn qr_svg(&self, id: &str, viewer: Option<&str>) -> Option<String> {
+        match self.entry(id, viewer) {
+            Some(e) => Some(e.qr_svg.clone()),
+            None => self.journaled(id, viewer).await.map(|s| s.qr_svg),
+        }
     }
 
     /// The state of scan `id`. With `known`, waits (at most `max`, capped at
@@ -497,7 +599,13 @@ impl ScanHub {
         known: Option<ScanState>,
         max: Duration,
     ) -> Option<ScanStatus> {
-        let entry = self.entry(id, viewer)?;
+        let Some(entry) = self.entry(id, viewer) else {
+            // Not running in this process: an earlier run's scan, as the journal has it.
+            return self
+                .journaled(id, viewer)
+                .await
+                .map(|s| interrupted(s.status));
+        };
         let mut rx = entry.status.subscribe();
         let settled = |s: &ScanStatus| match known {
             Some(k) => s.state != k,
@@ -522,27 +630,26 @@ impl ScanHub {
 async fn run(inner: Arc<HubInner>, entry: Arc<Entry>, mut scan: DesktopScan) {
     let result = drive(&inner, &entry, &mut scan).await;
     let _ = scan.end().await;
+    // The final state is journaled before anyone sees it.
+    let mut status = entry.status.borrow().clone();
     match result {
         Ok((identity, token)) => {
             *lock(&entry.token) = token;
-            entry.status.send_modify(|s| {
-                s.state = ScanState::Done;
-                s.company = Some(identity.company.clone());
-                s.certificate = Some(identity.summary());
-            });
+            status.state = ScanState::Done;
+            status.company = Some(identity.company.clone());
+            status.certificate = Some(identity.summary());
         }
         Err(refusal) => {
-            let state = match refusal {
+            status.state = match refusal {
                 ScanRefusal::Expired => ScanState::Expired,
                 _ => ScanState::Rejected,
             };
-            entry.status.send_modify(|s| {
-                s.state = state;
-                s.reason = Some(refusal.to_string());
-                s.code = Some(refusal.code());
-            });
+            status.reason = Some(refusal.to_string());
+            status.code = Some(refusal.code());
         }
     }
+    inner.journal(&entry, status.clone()).await;
+    entry.status.send_replace(status);
 }
 
 async fn drive(
@@ -555,6 +662,8 @@ async fn drive(
         s.state = ScanState::Scanned;
         s.device = Some(phone.device.clone());
     });
+    let scanned = entry.status.borrow().clone();
+    inner.journal(entry, scanned).await;
     let mut challenge = [0u8; 32];
     fill_random(&mut challenge)?;
     let request = AuthRequest {

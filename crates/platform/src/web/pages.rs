@@ -452,7 +452,7 @@ fn svg(svg: Option<String>) -> Response {
 /// `GET /web/scan/login/{id}/qr.svg`.
 pub async fn qr_login(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     match &state.web.scans {
-        Some(hub) => svg(hub.qr_svg(&id, None)),
+        Some(hub) => svg(hub.qr_svg(&id, None).await),
         None => no_scans(),
     }
 }
@@ -503,7 +503,7 @@ pub async fn qr_bind(
     Path(id): Path<String>,
 ) -> Response {
     match &state.web.scans {
-        Some(hub) => svg(hub.qr_svg(&id, Some(&auth.session.account.login))),
+        Some(hub) => svg(hub.qr_svg(&id, Some(&auth.session.account.login)).await),
         None => no_scans(),
     }
 }

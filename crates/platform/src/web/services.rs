@@ -3,15 +3,19 @@
 //! openings in progress; and the database-backed [`ScanAccounts`] / [`CallerAccount`].
 //!
 //! Guarantees: a scan login creates an ordinary session (`via = scan`) with the same lifetime
-//! and cookie as a password login; a session that expired is no caller. Does not: persist
-//! scans or openings across restarts (a restart forgets them; the pages say to start again).
+//! and cookie as a password login; a session that expired is no caller; scans, the push
+//! mailbox and the opening boards are kept in the database ([`DbScanJournal`],
+//! [`PushMailbox::stored`], [`RemoteOpening::stored`]), so a restart loses none of them
+//! (`staff::resume_openings` carries on an opening the restart cut off). Does not: keep a
+//! scan's relay connection across a restart (such a scan ends `PLATFORM_SCAN_INTERRUPTED`).
 
 use crate::auth::{issue_session, token_hash};
-use crate::db::Role;
+use crate::db::{Db, Role, StoredScan};
 use crate::remote_opening::{PushMailbox, RemoteOpening};
 use crate::scan::http::CallerAccount;
 use crate::scan::{
-    AccountCompany, CertIdentity, Company, ScanAccounts, ScanHub, ScanHubConfig, ScanRefusal,
+    AccountCompany, CertIdentity, Company, JournaledScan, ScanAccounts, ScanHub, ScanHubConfig,
+    ScanJournal, ScanRefusal, ScanStatus,
 };
 use crate::state::AppState;
 use axum::http::HeaderMap;
@@ -29,7 +33,7 @@ pub const PLATFORM_ID: &str = "demo-platform";
 pub const PLATFORM_NAME: &str = "BidSeal 演示交易平台";
 
 /// Scans, pushes and openings of the running platform.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct WebServices {
     /// `None` without `--relay`: scan pages say so.
     pub scans: Option<ScanHub>,
@@ -48,10 +52,11 @@ impl std::fmt::Debug for WebServices {
 }
 
 impl WebServices {
-    /// Services scanning at `relay` (if any), trusting `trusted` CAs for login and binding.
-    pub fn new(relay: Option<&str>, trusted: &[Certificate]) -> Self {
+    /// Services scanning at `relay` (if any), trusting `trusted` CAs for login and binding,
+    /// keeping scans, pushes and openings in `db`.
+    pub fn new(relay: Option<&str>, trusted: &[Certificate], db: &Db) -> Self {
         let scans = relay.map(|relay| {
-            ScanHub::new(ScanHubConfig {
+            let hub = ScanHub::new(ScanHubConfig {
                 relay: relay.trim_end_matches('/').to_string(),
                 platform: PlatformRef {
                     id: PLATFORM_ID.into(),
@@ -59,11 +64,14 @@ impl WebServices {
                 },
                 trust: TrustStore::with_roots(trusted.iter().cloned()),
                 options: ScanOptions::default(),
-            })
+            });
+            hub.set_journal(Arc::new(DbScanJournal(db.clone())));
+            hub
         });
         WebServices {
             scans,
-            ..Default::default()
+            mailbox: Arc::new(PushMailbox::stored(db.clone())),
+            openings: Arc::default(),
         }
     }
 
@@ -74,6 +82,68 @@ impl WebServices {
             .unwrap_or_else(|p| p.into_inner())
             .get(tender)
             .cloned()
+    }
+}
+
+/// The scans' journal in the platform's database (table `scans`).
+#[derive(Debug, Clone)]
+pub struct DbScanJournal(pub Db);
+
+impl DbScanJournal {
+    /// At start: the scans an earlier run left unfinished end `PLATFORM_SCAN_INTERRUPTED`
+    /// (their relay connections died with it); scans older than a day are dropped.
+    pub async fn interrupt_unfinished(&self, now: i64) -> Result<(), sqlx::Error> {
+        let _ = self.0.purge_scans(now - 24 * 3600).await?;
+        for mut scan in self.0.unfinished_scans().await? {
+            let Ok(status) = serde_json::from_str::<ScanStatus>(&scan.status_json) else {
+                continue;
+            };
+            let status = crate::scan::interrupted(status);
+            if let Ok(json) = serde_json::to_string(&status) {
+                scan.state = status.state.as_str().into();
+                scan.status_json = json;
+                self.0.save_scan(&scan, now).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ScanJournal for DbScanJournal {
+    fn save<'a>(&'a self, scan: &'a JournaledScan) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let json = match serde_json::to_string(&scan.status) {
+                Ok(j) => j,
+                Err(e) => return eprintln!("platform: scan journal: encode: {e}"),
+            };
+            let stored = StoredScan {
+                id: scan.id.clone(),
+                purpose: scan.purpose.clone(),
+                owner: scan.owner.clone(),
+                state: scan.status.state.as_str().into(),
+                status_json: json,
+                qr_svg: scan.qr_svg.clone(),
+                started_at: i64::try_from(scan.started_at).unwrap_or(i64::MAX),
+            };
+            let now = crate::clock::Clock::system().now_unix();
+            if let Err(e) = self.0.save_scan(&stored, now).await {
+                eprintln!("platform: scan journal: store: {e}");
+            }
+        })
+    }
+
+    fn load<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<JournaledScan>> {
+        Box::pin(async move {
+            let scan = self.0.scan(id).await.ok()??;
+            Some(JournaledScan {
+                id: scan.id,
+                purpose: scan.purpose,
+                owner: scan.owner,
+                status: serde_json::from_str(&scan.status_json).ok()?,
+                qr_svg: scan.qr_svg,
+                started_at: u64::try_from(scan.started_at).unwrap_or(0),
+            })
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use super::layout::{beijing, esc, page};
 use super::pages::render_records;
 use crate::auth::{AnyAuth, StaffAuth};
 use crate::error::ApiError;
-use crate::remote_opening::{RemoteBid, RemoteOpening};
+use crate::remote_opening::{OpeningBoard, RemoteBid, RemoteOpening};
 use crate::scan::{Company, LONG_POLL_MAX};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -19,34 +19,63 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::Deserialize;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-fn to_login() -> Response {
-    Redirect::to("/login").into_response()
+/// Why a staff page is not shown: an API error (as JSON, with its status) or a page instead
+/// (the login page for a visitor, 无权访问 for a company account).
+pub enum PageError {
+    /// An error answer.
+    Api(ApiError),
+    /// Another page.
+    Page(Box<Response>),
 }
 
-fn staff_or_login(auth: Result<StaffAuth, ApiError>) -> Result<StaffAuth, Box<Response>> {
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        PageError::Api(e)
+    }
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> Self {
+        PageError::Api(ApiError::from(e))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::Api(e) => e.into_response(),
+            PageError::Page(r) => *r,
+        }
+    }
+}
+
+/// A staff page's answer.
+type PageResult = Result<Response, PageError>;
+
+fn staff_or_login(auth: Result<StaffAuth, ApiError>) -> Result<StaffAuth, PageError> {
     match auth {
         Ok(a) => Ok(a),
-        Err(e) if e.status == StatusCode::FORBIDDEN => Err(Box::new(page(
+        Err(e) if e.status == StatusCode::FORBIDDEN => Err(PageError::Page(Box::new(page(
             "无权访问",
             None,
             r#"<p class="error">此页面仅供交易平台工作人员使用。</p>"#,
+        )))),
+        Err(_) => Err(PageError::Page(Box::new(
+            Redirect::to("/login").into_response(),
         ))),
-        Err(_) => Err(Box::new(to_login())),
     }
 }
 
 /// `GET /staff`: tenders and the publish form.
-pub async fn tenders(State(state): State<AppState>, auth: Result<StaffAuth, ApiError>) -> Response {
-    let auth = match staff_or_login(auth) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let tenders = match state.db.tenders().await {
-        Ok(t) => t,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+pub async fn tenders(
+    State(state): State<AppState>,
+    auth: Result<StaffAuth, ApiError>,
+) -> PageResult {
+    let auth = staff_or_login(auth)?;
+    let tenders = state.db.tenders().await?;
     let mut rows = String::new();
     for t in &tenders {
         let bids = state
@@ -73,7 +102,7 @@ pub async fn tenders(State(state): State<AppState>, auth: Result<StaffAuth, ApiE
 <h2>招标项目</h2>
 <table><thead><tr><th>项目编号</th><th>项目 / 标段</th><th>投标截止</th><th>开标时间</th><th>投标数</th><th>状态</th></tr></thead><tbody>{rows}</tbody></table>"#
     );
-    page("项目管理", Some(&auth.session.account), &body)
+    Ok(page("项目管理", Some(&auth.session.account), &body))
 }
 
 /// `GET /staff/tenders/{id}`: bids, receipts, start the opening.
@@ -81,20 +110,14 @@ pub async fn tender(
     State(state): State<AppState>,
     auth: Result<StaffAuth, ApiError>,
     Path(id): Path<String>,
-) -> Response {
-    let auth = match staff_or_login(auth) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let tender = match state.db.tender(&id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return ApiError::not_found("招标项目").into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let bids = match state.db.bids_of_tender(&id).await {
-        Ok(b) => b,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+) -> PageResult {
+    let auth = staff_or_login(auth)?;
+    let tender = state
+        .db
+        .tender(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("招标项目"))?;
+    let bids = state.db.bids_of_tender(&id).await?;
     let mut rows = String::new();
     for b in &bids {
         let name = state
@@ -166,22 +189,16 @@ pub async fn tender(
         beijing(tender.opening_time),
         esc(&tender.manifest_sha256),
     );
-    page("招标项目", Some(&auth.session.account), &body)
+    Ok(page("招标项目", Some(&auth.session.account), &body))
 }
 
 /// `GET /staff/companies`.
 pub async fn companies(
     State(state): State<AppState>,
     auth: Result<StaffAuth, ApiError>,
-) -> Response {
-    let auth = match staff_or_login(auth) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let companies = match state.db.companies().await {
-        Ok(c) => c,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+) -> PageResult {
+    let auth = staff_or_login(auth)?;
+    let companies = state.db.companies().await?;
     let rows: String = companies
         .iter()
         .map(|c| {
@@ -195,7 +212,7 @@ pub async fn companies(
     let body = format!(
         r#"<table><thead><tr><th>企业名称</th><th>统一社会信用代码</th></tr></thead><tbody>{rows}</tbody></table>"#
     );
-    page("企业诚信库", Some(&auth.session.account), &body)
+    Ok(page("企业诚信库", Some(&auth.session.account), &body))
 }
 
 /// `GET /staff/companies/{uscc}`: records with edit forms.
@@ -203,36 +220,26 @@ pub async fn company(
     State(state): State<AppState>,
     auth: Result<StaffAuth, ApiError>,
     Path(uscc): Path<String>,
-) -> Response {
-    let auth = match staff_or_login(auth) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let company = match state.db.company(&uscc).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return ApiError::not_found("企业").into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let records = match state.db.records_of(&uscc).await {
-        Ok(r) => r,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+) -> PageResult {
+    let auth = staff_or_login(auth)?;
+    let company = state
+        .db
+        .company(&uscc)
+        .await?
+        .ok_or_else(|| ApiError::not_found("企业"))?;
+    let records = state.db.records_of(&uscc).await?;
     let body = format!(
         r#"<p><b>{}</b>（<span class="mono">{}</span>）。保存后版本号加一并由平台重新签名；投标人下次同步时看到变更。</p>{}"#,
         esc(&company.name),
         esc(&company.uscc),
         render_records(&state, &records, true)
     );
-    page("企业诚信库", Some(&auth.session.account), &body)
+    Ok(page("企业诚信库", Some(&auth.session.account), &body))
 }
 
-/// `POST /web/staff/tenders/{id}/opening`: starts the remote opening of every submitted bid.
-pub async fn start_opening(
-    State(state): State<AppState>,
-    _auth: StaffAuth,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let relay = state
+/// The relay remote openings push through.
+fn opening_relay(state: &AppState) -> Result<String, ApiError> {
+    state
         .web
         .scans
         .as_ref()
@@ -243,18 +250,20 @@ pub async fn start_opening(
                 "PLATFORM_NO_RELAY",
                 "平台未配置扫码中继（--relay），不能不见面开标",
             )
-        })?;
-    let tender = state
-        .db
-        .tender(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("招标项目"))?;
+        })
+}
+
+/// The tender package of an opening, written to its work folder and opened.
+async fn opening_package(
+    state: &AppState,
+    id: &str,
+) -> Result<(bidseal_bid::tender::TenderPackage, PathBuf), ApiError> {
     let package_bytes = state
         .db
-        .tender_package(&id)
+        .tender_package(id)
         .await?
         .ok_or_else(|| ApiError::not_found("招标项目"))?;
-    let work = state.data_dir.join("opening").join(&id);
+    let work = state.data_dir.join("opening").join(id);
     std::fs::create_dir_all(&work).map_err(|e| ApiError::internal("opening dir", e))?;
     let package_path = work.join("tender.zip");
     std::fs::write(&package_path, &package_bytes)
@@ -266,6 +275,92 @@ pub async fn start_opening(
             format!("招标文件包无法打开：{e}"),
         )
     })?;
+    Ok((package, work))
+}
+
+/// Runs `bids` of `opening` in the background; the tender becomes `opened` when it ends.
+fn spawn_opening(
+    state: &AppState,
+    opening: Arc<RemoteOpening>,
+    relay: String,
+    package: bidseal_bid::tender::TenderPackage,
+    bids: Vec<RemoteBid>,
+    work: PathBuf,
+) {
+    let state = state.clone();
+    let options = bidseal_scan::client::ScanOptions::default();
+    tokio::spawn(async move {
+        let _ = opening
+            .run(&relay, &package, bids, &work, &state.web.mailbox, options)
+            .await;
+        finish_opening(&state, &opening).await;
+    });
+}
+
+/// A finished opening: its reading signed and published (once), the tender `opened`.
+async fn finish_opening(state: &AppState, opening: &RemoteOpening) {
+    let board = opening.board();
+    if let Err(e) = publish_report(state, &board).await {
+        eprintln!(
+            "platform: opening {}: reading not published: {}",
+            board.tender, e.message
+        );
+    }
+    let _ = state.db.set_tender_state(&board.tender, "opened").await;
+}
+
+/// Signs and stores the reading of a finished board unless one is published.
+async fn publish_report(state: &AppState, board: &OpeningBoard) -> Result<(), ApiError> {
+    if !board.finished || state.db.opening_report(&board.tender).await?.is_some() {
+        return Ok(());
+    }
+    let tender = state
+        .db
+        .tender(&board.tender)
+        .await?
+        .ok_or_else(|| ApiError::not_found("招标项目"))?;
+    let bid_sha256: std::collections::HashMap<String, String> = state
+        .db
+        .bids_of_tender(&board.tender)
+        .await?
+        .into_iter()
+        .filter_map(|b| b.upload_id.map(|u| (u, b.sha256)))
+        .collect();
+    let report = crate::remote_opening::sign_report(
+        &state.identity,
+        &tender,
+        board,
+        &bid_sha256,
+        state.clock.now_unix(),
+    )
+    .map_err(|e| ApiError::internal("opening report json", e))?;
+    state.db.insert_opening_report(&report).await?;
+    Ok(())
+}
+
+/// `POST /web/staff/tenders/{id}/opening`: starts the remote opening of every submitted bid.
+pub async fn start_opening(
+    State(state): State<AppState>,
+    _auth: StaffAuth,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let relay = opening_relay(&state)?;
+    let tender = state
+        .db
+        .tender(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("招标项目"))?;
+    let already = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "OPEN_ALREADY_STARTED",
+            "本项目已开标，不能重复开始",
+        )
+    };
+    if state.db.opening_board(&id).await?.is_some() {
+        return Err(already());
+    }
+    let (package, work) = opening_package(&state, &id).await?;
     let mut bids = Vec::new();
     for b in state.db.bids_of_tender(&id).await? {
         let (Some(upload), true) = (b.upload_id.clone(), b.state == "submitted") else {
@@ -289,13 +384,9 @@ pub async fn start_opening(
     let opening = {
         let mut openings = state.web.openings.lock().unwrap_or_else(|p| p.into_inner());
         if openings.contains_key(&id) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "OPEN_ALREADY_STARTED",
-                "本项目已开标，不能重复开始",
-            ));
+            return Err(already());
         }
-        let opening = Arc::new(RemoteOpening::new(&id, &bids));
+        let opening = Arc::new(RemoteOpening::stored(&id, &bids, state.db.clone()));
         let now = std::time::UNIX_EPOCH
             + std::time::Duration::from_secs(state.clock.now_unix().max(0) as u64);
         opening
@@ -304,21 +395,61 @@ pub async fn start_opening(
         openings.insert(id.clone(), opening.clone());
         opening
     };
+    opening.save().await;
     let _ = state.db.set_tender_state(&id, "opening").await;
-    let mailbox = state.web.mailbox.clone();
-    let db = state.db.clone();
-    let tender_id = id.clone();
-    let options = bidseal_scan::client::ScanOptions::default();
-    tokio::spawn(async move {
-        let _ = opening
-            .run(&relay, &package, bids, &work, &mailbox, options)
-            .await;
-        let _ = db.set_tender_state(&tender_id, "opened").await;
-    });
+    spawn_opening(&state, opening, relay, package, bids, work);
     Ok(Json(serde_json::json!({
         "tender": tender.id,
         "hall": format!("/hall/{id}"),
     })))
+}
+
+/// At start: every stored opening back on its board; one a restart cut off carries on — its
+/// undelivered pushes (bound to the old process's relay sessions) are withdrawn and each bid
+/// not yet 已解密 or 失败 is pushed again. Without a relay those bids end 失败
+/// (`PLATFORM_NO_RELAY`).
+pub async fn resume_openings(state: &AppState) -> Result<(), crate::PlatformError> {
+    for (tender_id, json) in state.db.opening_boards().await? {
+        let board: OpeningBoard = match serde_json::from_str(&json) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("platform: opening {tender_id}: stored board unreadable: {e}");
+                continue;
+            }
+        };
+        let finished = board.finished;
+        let opening = Arc::new(RemoteOpening::restore(board, state.db.clone()));
+        state
+            .web
+            .openings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tender_id.clone(), opening.clone());
+        if finished {
+            // Finished just before the restart: the reading may still be unpublished.
+            finish_opening(state, &opening).await;
+            continue;
+        }
+        state.web.mailbox.withdraw_tender(&tender_id).await;
+        let bids = opening.unfinished(|bid| crate::bids::bid_file_path(state, bid));
+        opening.save().await;
+        let prepared = match opening_relay(state) {
+            Ok(relay) => opening_package(state, &tender_id)
+                .await
+                .map(|(package, work)| (relay, package, work)),
+            Err(e) => Err(e),
+        };
+        match prepared {
+            Ok((relay, package, work)) => {
+                spawn_opening(state, opening, relay, package, bids, work);
+            }
+            Err(e) => {
+                opening.fail_all(&bids, e.code, &e.message).await;
+                finish_opening(state, &opening).await;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `GET /hall/{id}`: 开标大厅 (public, as an opening is).
@@ -326,13 +457,13 @@ pub async fn hall(
     State(state): State<AppState>,
     auth: Result<AnyAuth, ApiError>,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let account = auth.ok().map(|a| a.account);
-    let tender = match state.db.tender(&id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return ApiError::not_found("招标项目").into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let tender = state
+        .db
+        .tender(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("招标项目"))?;
     let body = format!(
         r#"<section class="card" data-hall data-tender="{id}"><dl class="kv"><dt>项目</dt><dd>{} {} · {} {}</dd><dt>开标时间</dt><dd>{}（北京时间）</dd><dt>状态</dt><dd class="state" id="hall-status" data-testid="hall-status">尚未开标</dd></dl><div class="error" id="hall-error"></div></section>
 <h2>投标人解密状态</h2>
@@ -347,7 +478,7 @@ pub async fn hall(
         beijing(tender.opening_time),
         id = esc(&id),
     );
-    page("开标大厅", account.as_ref(), &body)
+    Ok(page("开标大厅", account.as_ref(), &body))
 }
 
 /// Query of the board long poll.
