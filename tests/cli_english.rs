@@ -202,11 +202,14 @@ fn every_command_family_speaks_english_except_data() {
 
     // seal and verify
     let key = w
-        .join("pki/ent-huaxia.key.pem")
+        .join(format!("pki/{}.key.pem", bidseal_phone::pki::PLAIN_CERT_ID))
         .to_string_lossy()
         .to_string();
     let cert = w
-        .join("pki/ent-huaxia.chain.pem")
+        .join(format!(
+            "pki/{}.chain.pem",
+            bidseal_phone::pki::PLAIN_CERT_ID
+        ))
         .to_string_lossy()
         .to_string();
     en.run(
@@ -236,11 +239,11 @@ fn every_command_family_speaks_english_except_data() {
 
     // envelope
     let to = w
-        .join("pki/colleague-wang.pem")
+        .join(format!("pki/{}.pem", bidseal_phone::pki::PLAIN_CERT_ID))
         .to_string_lossy()
         .to_string();
     let to_key = w
-        .join("pki/colleague-wang.key.pem")
+        .join(format!("pki/{}.key.pem", bidseal_phone::pki::PLAIN_CERT_ID))
         .to_string_lossy()
         .to_string();
     en.run(
@@ -385,7 +388,7 @@ fn demo_speaks_english_except_data_and_the_phone_screens() {
     }
     // The demo's own data: device names, file names, the bidder's form values.
     data.push_str(
-        "张伟的手机 华夏建设的手机 王芳的手机 刘洋的手机 投标文件.bidseal 投标文件.pdf 附件.pdf \
+        "张伟的手机 华夏建设的手机 王芳的手机 刘洋的手机 陈静的手机 投标文件.bidseal 投标文件.pdf 附件.pdf \
          合格 王芳 元 日历天 BidSeal 演示交易平台",
     );
     for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
