@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { By, Key } from "selenium-webdriver";
+import { By, Key, until } from "selenium-webdriver";
 import { startApp, stopApp, screenshot } from "./harness.mjs";
 import { World } from "./world.mjs";
 import { byTestId, closeScanDialog, displayed, readQrFromWindow, type, visible, waitState } from "./window.mjs";
@@ -37,7 +37,8 @@ async function fill(session, id, text) {
 test("whole bidder flow in the window: new project → form → attachments → compose → CA认证 → seals → 标书签章 → 签名 all valid", async () => {
   const { session } = app;
   // 导入招标文件.
-  await (await session.findElement(By.css('.card[data-flow="import"]'))).click();
+  // The home screen may still be rendering right after the window opens.
+  await (await session.wait(until.elementLocated(By.css('.card[data-flow="import"]')), 15000)).click();
   const dir = path.join(world.dir, "窗口投标.bidproj");
   await type(session, "new-project-tender", world.tender);
   await type(session, "new-project-cert", world.platformCert);
