@@ -5,7 +5,8 @@
 #     desktop E2E test, chromium + chromium-driver for the platform web E2E test
 #     (tests/platform-web), poppler-utils/qpdf/ghostscript/zbar as independent validators,
 #     PostgreSQL (the trading platform's tests start a private throw-away cluster with its
-#     initdb/postgres binaries; the system cluster the package creates is not used) and curl.
+#     initdb/postgres binaries; the system cluster the package creates is not used), curl, and
+#     xdotool (the desktop E2E answers the native file dialogs as a user would, by keyboard).
 #   - A project venv (.venv-tools, outside the clone by default) with pyHanko + pyhanko-cli
 #     and reportlab for building the validation corpus.
 #   - tauri-driver (WebDriver bridge) via cargo install.
@@ -36,7 +37,7 @@ fi
 apt_pkgs=(build-essential pkg-config libwebkit2gtk-4.1-dev libssl-dev xvfb xauth
   webkit2gtk-driver poppler-utils qpdf ghostscript zbar-tools openssl fonts-noto-cjk
   imagemagick librsvg2-bin libreoffice-writer-nogui libnss3-tools time
-  chromium chromium-driver postgresql curl)
+  chromium chromium-driver postgresql curl xdotool)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

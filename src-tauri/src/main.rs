@@ -11,6 +11,9 @@ use tauri::Manager;
 
 fn main() {
     let result = tauri::Builder::default()
+        // Native 打开/保存 dialogs for the window's path fields (the UI calls the plugin's
+        // `open`/`save` commands; paths can still be typed).
+        .plugin(tauri_plugin_dialog::init())
         .manage(commands::DesktopState::new())
         .manage(commands::scan::ScanTasks::default())
         // 开标大厅 and 平台测试 (deskhall)

@@ -609,3 +609,37 @@ export const platformReceipts = (projectPath: string) => invoke<ReceiptView[]>("
 export const platformTenders = (platform: string) => invoke<PublishedTender[]>("platform_tenders", { platform });
 export const newProjectFromPlatform = (dir: string, platform: string, tenderId: string, platformCert: string) =>
   invoke<ProjectView>("new_project_from_platform", { dir, platform, tenderId, platformCert });
+
+/** A filter of the native file dialog. */
+export interface PathFilter {
+  name: string;
+  extensions: string[];
+}
+
+/** What the native dialog asks for. */
+export interface PickRequest {
+  title: string;
+  /** `open` an existing file or folder, or `save` to a new name (also a new project folder). */
+  mode: "open" | "save";
+  directory?: boolean;
+  multiple?: boolean;
+  filters?: PathFilter[];
+  defaultPath?: string;
+}
+
+/**
+ * Opens the system's file dialog (tauri-plugin-dialog) and returns the chosen paths; empty
+ * when the user cancels.
+ */
+export async function pickPaths(req: PickRequest): Promise<string[]> {
+  const base = { title: req.title, filters: req.filters ?? [], defaultPath: req.defaultPath };
+  if (req.mode === "save") {
+    const chosen = await invoke<string | null>("plugin:dialog|save", { options: base });
+    return chosen ? [chosen] : [];
+  }
+  const chosen = await invoke<string | string[] | null>("plugin:dialog|open", {
+    options: { ...base, directory: !!req.directory, multiple: !!req.multiple },
+  });
+  if (chosen === null) return [];
+  return Array.isArray(chosen) ? chosen : [chosen];
+}

@@ -39,7 +39,7 @@ pub enum PlatformClientError {
         detail: String,
     },
     /// The session ended; log in again.
-    #[error("登录已过期或已退出，请重新登录（扫码登录，或 --password）")]
+    #[error("登录已过期或已退出，请重新扫码登录交易平台")]
     SessionExpired,
     /// Password or scan login refused.
     #[error("登录失败：{0}")]
