@@ -47,6 +47,29 @@ pub const MAX_BID_FILE: i64 = 2 * 1024 * 1024 * 1024;
 pub const MAX_CHUNK: usize = 8 * 1024 * 1024;
 /// Open (unfinished) uploads one company may have per tender.
 pub const MAX_OPEN_UPLOADS: usize = 8;
+/// Bytes one company's live unfinished uploads (written to in the last day, tender still
+/// open) may declare in all, across tenders: a company cannot fill the platform's disk with
+/// uploads it never finishes.
+pub const MAX_OPEN_BYTES_PER_COMPANY: i64 = 4 * 1024 * 1024 * 1024;
+/// Free space the platform keeps on the disk of its data folder (database, receipts, logs):
+/// an upload or chunk that would leave less is refused with `507 E_PLATFORM_STORAGE`.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Refuses `bytes` more when the data folder's disk would keep less than the platform's
+/// reserve (`AppState::min_free_bytes`). Unknown free space (not Unix) is not refused.
+fn check_storage(state: &AppState, bytes: u64) -> Result<(), ApiError> {
+    let Some(free) = bidseal_bid::fsio::free_space(&state.uploads_dir()) else {
+        return Ok(());
+    };
+    if free < bytes.saturating_add(state.min_free_bytes) {
+        return Err(ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "E_PLATFORM_STORAGE",
+            "交易平台存储空间不足，暂不能接收该投标文件；请立即联系平台工作人员（已收到的部分会保留，腾出空间后可续传）",
+        ));
+    }
+    Ok(())
+}
 
 /// A receipt as sent.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -190,6 +213,21 @@ pub async fn start_upload(
             "sha256 应为 64 位十六进制字符串",
         ));
     }
+    let now = state.clock.now_unix();
+    let pending = state
+        .db
+        .open_upload_bytes(company_uscc, now - 86_400, now)
+        .await?;
+    if pending.saturating_add(size) > MAX_OPEN_BYTES_PER_COMPANY {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "E_TOO_MANY_UPLOADS",
+            format!(
+                "本单位未完成的上传共 {pending} 字节，再加 {size} 字节将超过上限 {MAX_OPEN_BYTES_PER_COMPANY} 字节：请先续传完成已开始的上传（一天未续传的上传不再计入）"
+            ),
+        ));
+    }
+    check_storage(state, size as u64)?;
     let open = state.db.open_uploads(tender_id, company_uscc).await?;
     if open.len() >= MAX_OPEN_UPLOADS {
         return Err(ApiError::new(
@@ -294,6 +332,7 @@ pub async fn put_chunk(
     if offset != upload.received {
         return Err(offset_conflict(upload.received));
     }
+    check_storage(state, bytes.len() as u64)?;
     let path = upload_path(state, &upload.id);
     let chunk = bytes.clone();
     let on_disk = tokio::task::spawn_blocking(move || -> std::io::Result<Option<i64>> {
@@ -591,6 +630,70 @@ mod tests {
         )
         .await
         .expect("chunk")
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_refuses_new_uploads_and_chunks_and_one_company_cannot_hoard_space() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = platform(dir.path()).await;
+        let (tender, company) = tender_and_company(&p.state).await;
+        let data = bytes(MIB);
+        let up = start(&p.state, &tender, &company.uscc, &data).await;
+        put(&p.state, &up, &data, 0, MIB / 2).await;
+        // The disk fills up (the reserve is now more than any disk has).
+        let full = AppState {
+            min_free_bytes: u64::MAX / 2,
+            ..p.state.clone()
+        };
+        let sha = hex::encode(Sha256::digest(&data));
+        let refused = start_upload(&full, &tender, &company.uscc, MIB as i64, &sha)
+            .await
+            .expect_err("no new upload on a full disk");
+        assert_eq!(
+            (refused.status.as_u16(), refused.code),
+            (507, "E_PLATFORM_STORAGE")
+        );
+        let refused = put_chunk(
+            &full,
+            &up,
+            (MIB / 2) as i64,
+            axum::body::Bytes::copy_from_slice(&data[MIB / 2..]),
+        )
+        .await
+        .expect_err("no chunk on a full disk");
+        assert_eq!(refused.code, "E_PLATFORM_STORAGE");
+        let stored = p.state.db.upload(&up.id).await.expect("db").expect("row");
+        assert_eq!(stored.received, (MIB / 2) as i64, "what arrived is kept");
+        // Space again: the same upload resumes.
+        put(&p.state, &up, &data, MIB / 2, MIB).await;
+        assert_eq!(
+            code(complete(&p.state, &up, &company).await),
+            "E_NOT_BID_FILE"
+        );
+
+        // Unfinished uploads that declare 4 GiB in all (across tenders) stop the next one.
+        let big = MAX_BID_FILE / 2;
+        let roomy = AppState {
+            min_free_bytes: 0,
+            ..p.state.clone()
+        };
+        let fake_sha = "ab".repeat(32);
+        let mut started = 0;
+        let refused = loop {
+            match start_upload(&roomy, &tender, &company.uscc, big, &fake_sha).await {
+                Ok(_) => started += 1,
+                Err(e) => break e,
+            }
+            assert!(started <= 4, "the per-company limit never applied");
+        };
+        if refused.code == "E_PLATFORM_STORAGE" {
+            // This disk has less than 4 GiB free: the storage check came first. Still refused.
+            assert_eq!(refused.status.as_u16(), 507);
+        } else {
+            assert_eq!((refused.code, started), ("E_TOO_MANY_UPLOADS", 4));
+            assert!(refused.message.contains("上限"), "{}", refused.message);
+        }
+        p.shutdown().await;
     }
 
     /// A restart of the process: same database and files, no memory of running hashes.

@@ -663,6 +663,29 @@ impl Db {
         rows.iter().map(|r| r.try_get("id")).collect()
     }
 
+    /// Bytes declared by a company's live unfinished uploads: open, written to since
+    /// `active_since`, for a tender whose deadline is after `now` (one the company abandoned,
+    /// or can no longer finish, does not count against it).
+    pub async fn open_upload_bytes(
+        &self,
+        uscc: &str,
+        active_since: i64,
+        now: i64,
+    ) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(u.size), 0) AS BIGINT) AS total FROM uploads u \
+             JOIN tenders t ON t.id = u.tender_id \
+             WHERE u.company_uscc = $1 AND u.state = 'open' AND u.updated_at >= $2 \
+             AND t.bid_deadline > $3",
+        )
+        .bind(uscc)
+        .bind(active_since)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        row.try_get("total")
+    }
+
     /// Marks an open upload aborted (bad hash, not a bid file).
     pub async fn abort_upload(&self, id: &str) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE uploads SET state = 'aborted' WHERE id = $1 AND state = 'open'")

@@ -119,6 +119,7 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         login_throttle: Arc::new(LoginThrottle::default()),
         web,
         upload_locks: Arc::new(crate::bids::UploadLocks::default()),
+        min_free_bytes: crate::bids::DEFAULT_MIN_FREE_BYTES,
     };
     if let Some(world) = &config.demo_world {
         crate::demo::seed(&state, world, &config.demo_password).await?;

@@ -33,6 +33,8 @@ pub struct AppState {
     pub web: crate::web::WebServices,
     /// One lock per upload (chunks and completion of one upload never run at once).
     pub upload_locks: Arc<UploadLocks>,
+    /// Free bytes kept on the data folder's disk (`bids::DEFAULT_MIN_FREE_BYTES`).
+    pub min_free_bytes: u64,
 }
 
 impl std::fmt::Debug for AppState {
