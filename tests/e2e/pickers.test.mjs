@@ -1,8 +1,8 @@
 // The native file dialogs (选择…) in the real window, answered as a user answers them: the test
 // finds the system dialog by its title on the X display, types the path into it (Ctrl+L, the
 // path, Enter) with xdotool, and checks the window acted on the chosen file — a new project
-// from a tender package and certificate chosen in dialogs, an attachment chosen in one, and a
-// cancelled dialog changing nothing.
+// from a tender package and certificate chosen in dialogs, an attachment chosen in one, a
+// cancelled dialog changing nothing, and in the opening hall a bid file chosen in one.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -10,8 +10,8 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { By, until } from "selenium-webdriver";
 import { startApp, stopApp, screenshot, OUT_DIR } from "./harness.mjs";
-import { World } from "./world.mjs";
-import { byTestId, visible } from "./window.mjs";
+import { HallWorld, World } from "./world.mjs";
+import { byTestId, type, visible } from "./window.mjs";
 
 const REPO = path.resolve(new URL("../..", import.meta.url).pathname);
 
@@ -112,4 +112,30 @@ test("选择… opens the system dialog; the chosen files make the project and i
   const row = await (await session.findElement(byTestId("attach-section:qualification"))).findElement(byTestId("attachment-row"));
   assert.match(await row.getText(), /licence\.pdf/);
   await screenshot(session, "picker-attached.png");
+});
+
+test("开标大厅: a bid file chosen in the system dialog is loaded as a row", async () => {
+  const { session } = app;
+  const hall = await HallWorld.create();
+  try {
+    const bid = path.join(hall.dir, "picked-bid.bidseal");
+    fs.copyFileSync(hall.bid, bid);
+    if ((await session.findElements(byTestId("project-page"))).length) {
+      await (await visible(session, "project-back")).click();
+    }
+    await (await visible(session, "home-hall")).click();
+    await visible(session, "hall-page");
+    await type(session, "hall-tender", hall.tender);
+    await type(session, "hall-cert", hall.platformCert);
+    await type(session, "hall-work", hall.work);
+    await (await visible(session, "hall-load")).click();
+    await visible(session, "hall-bids", 20000);
+    await (await visible(session, "hall-bids-pick")).click();
+    answerDialog("选择投标文件（可多选）", bid, "picker-hall-dialog.png");
+    await session.wait(async () => (await session.findElements(byTestId("hall-file-0"))).length === 1, 20000);
+    assert.equal(await (await session.findElement(byTestId("hall-file-0"))).getText(), "picked-bid.bidseal");
+    assert.equal(await (await session.findElement(byTestId("hall-state-0"))).getText(), "未解密");
+  } finally {
+    await hall.close();
+  }
 });
