@@ -961,6 +961,11 @@ impl StaffLab {
                 let state = states.iter().find(|(id, _)| id == c).map(|(_, s)| s);
                 match state {
                     Some(s) if s != "active" => {
+                        let s = match s.as_str() {
+                            "disabled" => "已禁用",
+                            "revoked" => "已注销",
+                            other => other,
+                        };
                         step("lab", format!("同事证书 {c}（{s}）不参与加密"));
                         false
                     }
