@@ -1,7 +1,8 @@
 // 平台测试 in the real window: a `bidseal phone init` world, the console starts its relay and a
 // real `bidseal phone serve-cosign`, then runs 扫码认证 once per phone answer and per fault, and
-// 扫码签章 of the lab's test page (checked by pdfsig and pyHanko), with a real `bidseal phone
-// scan` process as the phone. Each run must end as the fault dictates,
+// 扫码签章 of the lab's test page (checked by pdfsig and pyHanko), 生成标书 for a lab tender (the
+// bid file opened by openssl with the -plain colleague's key), 试解密 and 扫码解密 with the price
+// read back, with a real `bidseal phone scan` process as the phone. Each run must end as the fault dictates,
 // with timed steps and a protocol log that holds neither the PIN nor the QR's secret.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -44,7 +45,7 @@ async function pick(session, id) {
 }
 
 /** One run; resolves with the outcome text, the steps' text and the QR payload shown. */
-async function runOnce(session, { flow = "auth", cert = "ent-huaxia", answer = "confirm", fault = "none", shot }) {
+async function runOnce(session, { flow = "auth", cert = "ent-huaxia", answer = "confirm", fault = "none", shot, qrWait = 15000, doneWait = 40000 }) {
   await pick(session, `staff-flow-${flow}`);
   await pick(session, `staff-cert-${cert}`);
   await pick(session, `staff-answer-${answer}`);
@@ -52,7 +53,7 @@ async function runOnce(session, { flow = "auth", cert = "ent-huaxia", answer = "
   await pick(session, "staff-run");
   let payload = null;
   // The QR the console shows is a real QR: read it off the window while the run goes.
-  await session.wait(async () => (await session.findElements(byTestId("staff-qr"))).length > 0, 15000);
+  await session.wait(async () => (await session.findElements(byTestId("staff-qr"))).length > 0, qrWait);
   await scrollTo(session, await session.findElement(byTestId("staff-qr")));
   // As a camera does, look again if a frame does not read (the console may be re-laying out).
   for (let attempt = 0; attempt < 3 && payload === null; attempt++) {
@@ -63,7 +64,7 @@ async function runOnce(session, { flow = "auth", cert = "ent-huaxia", answer = "
   const outcome = await session.wait(async () => {
     const found = await session.findElements(byTestId("staff-outcome"));
     return found.length ? found[0].getText() : false;
-  }, 40000);
+  }, doneWait);
   const steps = await (await session.findElement(byTestId("staff-steps"))).getText();
   const message = await (await session.findElement(byTestId("staff-outcome-message"))).getText();
   fs.writeFileSync(path.join(OUT_DIR, `${shot}.log.txt`), `${outcome}\n${message}\n${steps}\n`);
@@ -108,9 +109,10 @@ test("the console starts the relay, the co-signing service and the reference pla
   await (await visible(session, "staff-svc-platform")).click();
   await session.wait(async () => (await text(session, "staff-svc-state-platform")) !== "运行中", 20000);
   await assert.rejects(fetch(platform), "the platform process is gone");
-  // 生成标书 and 扫码解密 are listed, not offered (they need a tender and a bid).
-  assert.equal(await (await session.findElement({ css: '[data-testid="staff-flow-generate"] input' })).isEnabled(), false);
-  assert.equal(await (await session.findElement({ css: '[data-testid="staff-flow-decrypt"] input' })).isEnabled(), false);
+  // Every flow is offered, 生成标书, 试解密 and 扫码解密 included.
+  for (const flow of ["auth", "sign", "generate", "trial", "decrypt"]) {
+    assert.equal(await (await session.findElement({ css: `[data-testid="staff-flow-${flow}"] input` })).isEnabled(), true, flow);
+  }
   await screenshot(session, "staff-services.png");
 });
 
@@ -220,4 +222,56 @@ test("a relay that drops the phone's answers: 失败, nothing authenticated", as
   // The answer never arrives: the desktop times out, or learns first that the phone, done, left.
   assert.match(outcome, /^失败（scan\.(phone_timeout|peer_left)）/);
   assert.match(steps, /丢弃/);
+});
+
+const texts = async (session, id) => Promise.all((await session.findElements(byTestId(id))).map((e) => e.getText()));
+
+test("生成标书: a lab tender and project, 标书签章 + 扫码认证 + 生成 by scan; openssl opens the bid file with the -plain colleague's key", async () => {
+  const { session } = app;
+  const { outcome, message, steps, payload } = await runOnce(session, { flow: "generate", shot: "staff-generate", doneWait: 120000 });
+  assert.match(outcome, /^成功/, `${message}\n${steps}`);
+  assert.match(steps, /平台测试招标文件/);
+  assert.match(steps, /标书签章完成/);
+  assert.match(steps, /已选择参与加密证书 \d+ 本/);
+  noSecrets(steps, payload);
+  const file = await text(session, "staff-bid-file");
+  assert.ok(fs.existsSync(file), file);
+  assert.equal(await text(session, "staff-bid-size"), `${fs.statSync(file).size} 字节`);
+  const recipients = await texts(session, "staff-bid-recipient");
+  assert.ok(recipients.length >= 2 && recipients.some((r) => r.includes("陈静")), recipients.join("\n"));
+  await scrollTo(session, await session.findElement(byTestId("staff-bid")));
+  await screenshot(session, "staff-generate-bid.png");
+  const pki = path.join(dir, "world", "pki");
+  const plain = path.join(dir, "lab-bid.zip");
+  execFileSync("openssl", ["cms", "-decrypt", "-inform", "DER", "-in", file, "-recip", path.join(pki, "colleague-chen-plain.pem"), "-inkey", path.join(pki, "colleague-chen-plain.key.pem"), "-out", plain]);
+  assert.equal(fs.readFileSync(plain).subarray(0, 2).toString(), "PK", "the plaintext is the bid package");
+});
+
+test("试解密 of the lab bid with the bidder's certificate: the price is read back", async () => {
+  const { session } = app;
+  const { outcome, message } = await runOnce(session, { flow: "trial", shot: "staff-trial", doneWait: 60000 });
+  assert.match(outcome, /^成功/, message);
+  assert.ok((await texts(session, "staff-bid-reading")).includes("投标总价 4321000.50 元"));
+});
+
+test("扫码解密 after the lab tender's opening time: the colleague rejects — refused, nothing read out", async () => {
+  const { session } = app;
+  const { outcome, steps } = await runOnce(session, { flow: "decrypt", cert: "colleague-chen-plain", answer: "reject", shot: "staff-decrypt-reject", qrWait: 90000, doneWait: 60000 });
+  assert.match(outcome, /^已拒绝（rejected_by_user）/);
+  assert.equal((await session.findElements(byTestId("staff-bid-reading"))).length, 0);
+  // The lab waited for the opening time when it had not come yet, then the hall loaded the bid.
+  assert.match(steps, /开标大厅已载入平台测试标书/);
+});
+
+test("扫码解密 with the -plain colleague's certificate: every check passes and the price is read out", async () => {
+  const { session } = app;
+  const { outcome, message, steps, payload } = await runOnce(session, { flow: "decrypt", cert: "colleague-chen-plain", shot: "staff-decrypt", qrWait: 90000, doneWait: 60000 });
+  assert.match(outcome, /^成功/, `${message}\n${steps}`);
+  noSecrets(steps, payload);
+  assert.ok((await texts(session, "staff-bid-reading")).includes("投标总价 4321000.50 元"));
+  const checks = await texts(session, "staff-bid-check");
+  assert.ok(checks.length > 3 && checks.every((c) => c.startsWith("[通过]")), checks.join("\n"));
+  assert.match(await text(session, "staff-bid-bidder"), /华夏/);
+  await scrollTo(session, await session.findElement(byTestId("staff-bid")));
+  await screenshot(session, "staff-decrypt-bid.png");
 });

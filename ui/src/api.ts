@@ -467,7 +467,7 @@ export type LabFault =
   | { kind: "certificate_revoked" }
   | { kind: "relay_delay"; ms: number }
   | { kind: "relay_drop" };
-export type LabFlow = "auth" | "sign" | "generate" | "decrypt";
+export type LabFlow = "auth" | "sign" | "generate" | "trial" | "decrypt";
 
 export interface LabStep {
   at_ms: number;
@@ -475,11 +475,24 @@ export interface LabStep {
   text: string;
 }
 
+/** The lab bid after 生成标书, 试解密 or 扫码解密 (`staff_lab::LabBidResult`). */
+export interface LabBidResult {
+  bid_file: string;
+  size: number;
+  sha256: string;
+  recipients: string[];
+  opening_time: string;
+  bidder: string | null;
+  reading: string[];
+  checks: string[];
+}
+
 export interface LabOutcome {
   result: "success" | "rejected" | "expired" | "failed";
   code: string | null;
   message: string;
   total_ms: number;
+  bid: LabBidResult | null;
 }
 
 export type LabEvent = ({ type: "step" } & LabStep) | { type: "qr"; svg: string } | ({ type: "done" } & LabOutcome);

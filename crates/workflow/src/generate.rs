@@ -22,7 +22,7 @@
 
 use crate::auth::AuthenticatedBidder;
 use crate::error::FlowError;
-use crate::hall::{decrypt_in_session, fail_scan, prepare};
+use crate::hall::{decrypt_in_session_typed, fail_scan, prepare, ScanOpening};
 use crate::phone_adapters::{parse_chain, verify_prehash};
 use crate::scan_session::{ScanPresenter, ScanSession, ScanTarget};
 use bidseal_bid::bidfile::{
@@ -153,24 +153,53 @@ pub async fn trial_decrypt(
     bid_file: &Path,
     work: &Path,
 ) -> BidOpeningReport {
+    trial_decrypt_typed(
+        target,
+        presenter,
+        hall,
+        tender,
+        manifest_bytes,
+        bid_file,
+        work,
+    )
+    .await
+    .report
+}
+
+/// [`trial_decrypt`], keeping the scan's own error (phone refusal, expiry, broken channel)
+/// typed, as [`crate::hall::open_by_scan_typed`] does; the report has it as a failed
+/// `decrypt_scan` check either way.
+pub async fn trial_decrypt_typed(
+    target: &ScanTarget,
+    presenter: &mut dyn ScanPresenter,
+    hall: &HallContext,
+    tender: &SignedTender,
+    manifest_bytes: &[u8],
+    bid_file: &Path,
+    work: &Path,
+) -> ScanOpening {
     let mut report = BidOpeningReport::new(bid_file);
+    let failed = |mut report: BidOpeningReport, e: FlowError| {
+        fail_scan(&mut report, e.code(), e.to_string());
+        ScanOpening {
+            report,
+            scan_error: Some(e),
+        }
+    };
     let Some(prepared) = prepare(bid_file, tender, &mut report) else {
-        return report;
+        return ScanOpening {
+            report,
+            scan_error: None,
+        };
     };
     let request = match trial_request(target, &prepared, manifest_bytes, tender) {
         Ok(r) => r,
-        Err(e) => {
-            fail_scan(&mut report, e.code(), e.to_string());
-            return report;
-        }
+        Err(e) => return failed(report, e),
     };
     let session = match ScanSession::start(target, OperationKind::Generate, false, presenter).await
     {
         Ok(s) => s,
-        Err(e) => {
-            fail_scan(&mut report, e.code(), e.to_string());
-            return report;
-        }
+        Err(e) => return failed(report, e),
     };
     let digest = request.0.manifest_digest();
     let confirmed = match session.perform(OperationRequest::Generate(request.0)).await {
@@ -184,13 +213,12 @@ pub async fn trial_decrypt(
     };
     if let Err(e) = confirmed {
         session.end().await;
-        fail_scan(&mut report, e.code(), e.to_string());
-        return report;
+        return failed(report, e);
     }
-    let report =
-        decrypt_in_session(&session, target, hall, bid_file, work, &prepared, report).await;
+    let opening =
+        decrypt_in_session_typed(&session, target, hall, bid_file, work, &prepared, report).await;
     let _ = std::fs::remove_dir_all(bidseal_bid::opening::opened_dir(work, bid_file));
-    report
+    opening
 }
 
 /// The trial's Generate request (fresh signed attributes over the same manifest bytes, for

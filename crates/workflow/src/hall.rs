@@ -67,22 +67,6 @@ pub(crate) fn fail_scan(report: &mut BidOpeningReport, code: &str, detail: Strin
     report.push(OpeningCheck::fail("decrypt_scan", "扫码解密", code, detail));
 }
 
-/// Obtains the phone's key-encryption key in `session` (already scanned) and runs the full
-/// opening verification; the session is ended either way.
-pub(crate) async fn decrypt_in_session(
-    session: &ScanSession,
-    target: &ScanTarget,
-    hall: &HallContext,
-    bid_file: &Path,
-    work: &Path,
-    prepared: &PreparedBid,
-    report: BidOpeningReport,
-) -> BidOpeningReport {
-    decrypt_in_session_typed(session, target, hall, bid_file, work, prepared, report)
-        .await
-        .report
-}
-
 /// A bid opened by scan, with the scan's own error (phone refusal, expiry, broken channel)
 /// kept typed for a window that shows it as a scan state; the report has it as a failed
 /// `decrypt_scan` check either way.
@@ -94,7 +78,9 @@ pub struct ScanOpening {
     pub scan_error: Option<crate::FlowError>,
 }
 
-async fn decrypt_in_session_typed(
+/// Obtains the phone's key-encryption key in `session` (already scanned) and runs the full
+/// opening verification; the session is ended either way.
+pub(crate) async fn decrypt_in_session_typed(
     session: &ScanSession,
     target: &ScanTarget,
     hall: &HallContext,

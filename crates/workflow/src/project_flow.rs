@@ -10,7 +10,8 @@
 
 use crate::auth::authenticate;
 use crate::error::FlowError;
-use crate::generate::{generate_bid_file, trial_decrypt, GenerateJob};
+use crate::generate::{generate_bid_file, trial_decrypt_typed, GenerateJob};
+use crate::hall::ScanOpening;
 use crate::phone_adapters::SealPolicy;
 use crate::scan_session::{ScanPresenter, ScanTarget};
 use crate::seal::{
@@ -750,6 +751,20 @@ pub async fn trial_decrypt_project(
     bid_file: &Path,
     work: &Path,
 ) -> Result<BidOpeningReport, FlowError> {
+    trial_decrypt_project_typed(target, presenter, project, bid_file, work)
+        .await
+        .map(|o| o.report)
+}
+
+/// [`trial_decrypt_project`], keeping the scan's own error typed (the 平台测试 console shows a
+/// refusal as a refusal).
+pub async fn trial_decrypt_project_typed(
+    target: &ScanTarget,
+    presenter: &mut dyn ScanPresenter,
+    project: &BidProject,
+    bid_file: &Path,
+    work: &Path,
+) -> Result<ScanOpening, FlowError> {
     let (mut hall, tender) = crate::hall::hall_from_tender(project.tender(), SystemTime::now())?;
     hall.at = SystemTime::now();
     let manifest = std::fs::read(project.dir().join(BID_MANIFEST)).map_err(|_| {
@@ -757,5 +772,5 @@ pub async fn trial_decrypt_project(
             why: format!("找不到本项目生成投标文件时的清单（{BID_MANIFEST}），请先生成投标文件"),
         }
     })?;
-    Ok(trial_decrypt(target, presenter, &hall, &tender, &manifest, bid_file, work).await)
+    Ok(trial_decrypt_typed(target, presenter, &hall, &tender, &manifest, bid_file, work).await)
 }

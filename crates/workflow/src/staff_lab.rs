@@ -13,10 +13,11 @@
 //! world's CAs, with the certificate's own enterprise as the bidder; 扫码签章 is the real
 //! `workflow::seal::seal_by_scan` of a one-page lab document with the seal of the certificate's
 //! kind, and the sealed file is then verified like a bid (`bidseal_pdf::verify`).
-//! Does not: run 生成标书 and 扫码解密 (they need a tender and a bid of the world; the project
-//! view and the opening hall run them — [`LabFlow`] says so), run flows against the reference
-//! platform it starts (its web pages and the window's platform views do), or use the phone
-//! crate in-process (the desktop's library code must not depend on it: DESIGN.md).
+//! 生成标书, 试解密 and 扫码解密 run the bidder's and the opening hall's own flows over a lab
+//! tender and a lab bid project of the world ([`lab_bid`]).
+//! Does not: run flows against the reference platform it starts (its web pages and the
+//! window's platform views do), or use the phone crate in-process (the desktop's library code
+//! must not depend on it: DESIGN.md).
 
 use crate::phone_adapters::SealPolicy;
 use crate::scan_session::{ScanPresenter, ScanTarget};
@@ -31,6 +32,8 @@ use bidseal_scan::wire::Role;
 use bidseal_scan::{
     OperationKind, PhoneHello, PlatformRef, ProjectRef, QrPayload, SealKind, SessionId,
 };
+use lab_bid::LabBid;
+pub use lab_bid::{LAB_BID_WINDOW, LAB_PRICE};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -38,6 +41,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+mod lab_bid;
 
 /// The PIN `bidseal phone init` gives every test certificate unless told otherwise.
 pub const WORLD_PIN: &str = "123456";
@@ -92,10 +97,71 @@ pub enum LabFlow {
     Auth,
     /// 扫码签章: one seal of the certificate's kind on the lab document.
     Sign,
-    /// 扫码生成投标文件 (not in the console yet).
+    /// 生成标书: a lab tender and bid project, then 标书签章, 扫码认证 and the generate scan.
     Generate,
-    /// 扫码解密 (not in the console yet).
+    /// 试解密 of the lab's last generated bid (before its opening time).
+    Trial,
+    /// 扫码解密 of the lab's last generated bid in an opening hall, after its opening time.
     Decrypt,
+}
+
+/// What the console shows of the lab bid after 生成标书, 试解密 or 扫码解密.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabBidResult {
+    /// The bid file.
+    pub bid_file: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+    /// The certificates it is encrypted for (subjects).
+    pub recipients: Vec<String>,
+    /// The lab tender's opening time (Beijing time).
+    pub opening_time: String,
+    /// The bidder, `name（credit code）` (after a decryption: from the verified manifest).
+    pub bidder: Option<String>,
+    /// The price reading (唱标) of a decryption whose every check passed.
+    pub reading: Vec<String>,
+    /// Every opening check of a decryption, as the record prints them.
+    pub checks: Vec<String>,
+}
+
+/// How a lab flow ended when the flow itself did not fail.
+struct LabDone {
+    /// `success` or `failed` (a check that did not pass).
+    result: &'static str,
+    /// Code of the failed check.
+    code: Option<String>,
+    /// zh-CN message.
+    message: String,
+    /// The lab bid, for the flows over it.
+    bid: Option<LabBidResult>,
+}
+
+impl LabDone {
+    fn success(message: String) -> LabDone {
+        LabDone {
+            result: "success",
+            code: None,
+            message,
+            bid: None,
+        }
+    }
+}
+
+/// A run as decided before any QR: the flow with what it needs.
+enum LabJob {
+    Auth,
+    /// 扫码签章 with the seal of the certificate's kind.
+    Sign(SealKind),
+    /// 生成标书, the phone adding these colleague certificates of the company.
+    Generate {
+        colleagues: Vec<String>,
+    },
+    /// 试解密 of the lab bid.
+    Trial(LabBid),
+    /// 扫码解密 of the lab bid.
+    Decrypt(LabBid),
 }
 
 /// One timed step of a run.
@@ -135,6 +201,8 @@ pub struct LabOutcome {
     pub message: String,
     /// Total milliseconds.
     pub total_ms: u64,
+    /// The lab bid (生成标书, 试解密, 扫码解密).
+    pub bid: Option<LabBidResult>,
 }
 
 /// A state of a service of the lab.
@@ -406,6 +474,10 @@ pub struct StaffLab {
     cosign: Option<LabService>,
     /// The reference platform.
     platform: Option<LabService>,
+    /// The last bid 生成标书 made (for 试解密 and 扫码解密).
+    bid: Mutex<Option<LabBid>>,
+    /// Lab tenders' time from making to deadline and opening.
+    bid_window: Duration,
 }
 
 fn lab_err(code: &'static str, message: String) -> FlowError {
@@ -456,6 +528,8 @@ impl StaffLab {
             relay: None,
             cosign: None,
             platform: None,
+            bid: Mutex::new(None),
+            bid_window: LAB_BID_WINDOW,
         })
     }
 
@@ -566,7 +640,8 @@ impl StaffLab {
         self.stop_platform().await;
         self.stop_cosign().await;
         self.stop_relay().await;
-        // The lab's test pages and their sealed copies go with it.
+        // The lab's test pages, sealed copies, lab tenders and bids go with it.
+        *lock(&self.bid) = None;
         let _ = std::fs::remove_dir_all(lab_dir_path());
     }
 
@@ -640,17 +715,78 @@ impl StaffLab {
         }
     }
 
-    /// The seal kind of certificate `cert`, from the role the phone's keystore gives it.
-    fn seal_kind_of(&self, cert: &str) -> Option<SealKind> {
-        let text = std::fs::read(self.world.join("phone").join("keystore.json")).ok()?;
-        let store: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    /// `(id, role, credit code)` of every certificate in the phone's keystore, as
+    /// `bidseal phone init` writes it.
+    fn keystore_entries(&self) -> Vec<(String, String, String)> {
+        let store: Option<serde_json::Value> =
+            std::fs::read(self.world.join("phone").join("keystore.json"))
+                .ok()
+                .and_then(|text| serde_json::from_slice(&text).ok());
+        let field =
+            |c: &serde_json::Value, k: &str| c.get(k).and_then(|v| v.as_str()).map(str::to_string);
         store
-            .get("certificates")?
-            .as_array()?
+            .as_ref()
+            .and_then(|s| s.get("certificates")?.as_array().cloned())
+            .unwrap_or_default()
             .iter()
-            .find(|c| c.get("id").and_then(|v| v.as_str()) == Some(cert))
-            .and_then(|c| c.get("role")?.as_str())
-            .and_then(seal_kind_of_role)
+            .filter_map(|c| Some((field(c, "id")?, field(c, "role")?, field(c, "uscc")?)))
+            .collect()
+    }
+
+    /// What `flow` with certificate `cert` will run, decided before any QR: 扫码签章 needs a
+    /// certificate with a seal, 生成标书 an enterprise certificate (the bidder's own; its
+    /// company's colleague certificates are added), 试解密 the certificate that generated the
+    /// lab bid, 扫码解密 a lab bid (any certificate may try: a stranger is refused by the phone).
+    fn job_for(&self, flow: LabFlow, cert: &str) -> Result<LabJob, (&'static str, String)> {
+        let entries = self.keystore_entries();
+        let entry = entries.iter().find(|(id, _, _)| id == cert);
+        let role = entry.map(|(_, role, _)| role.as_str()).unwrap_or_default();
+        let no_bid = || {
+            (
+                "E_LAB_NO_BID",
+                format!(
+                    "平台测试还没有生成标书：请先用企业证书运行「{}」",
+                    flow_name(LabFlow::Generate)
+                ),
+            )
+        };
+        match flow {
+            LabFlow::Auth => Ok(LabJob::Auth),
+            LabFlow::Sign => seal_kind_of_role(role).map(LabJob::Sign).ok_or_else(|| {
+                (
+                    "E_LAB_CERT",
+                    format!("证书 {cert} 没有印章（只有企业、法人、个人证书可在平台测试中签章）"),
+                )
+            }),
+            LabFlow::Generate if role == "enterprise" => Ok(LabJob::Generate {
+                colleagues: entries
+                    .iter()
+                    .filter(|(_, r, uscc)| {
+                        r == "colleague" && entry.is_some_and(|(_, _, own)| own == uscc)
+                    })
+                    .map(|(id, _, _)| id.clone())
+                    .collect(),
+            }),
+            LabFlow::Generate => Err((
+                "E_LAB_CERT",
+                format!("生成标书须用投标人的企业证书，证书 {cert} 不是企业证书"),
+            )),
+            LabFlow::Trial => {
+                let bid = self.lab_bid().ok_or_else(no_bid)?;
+                if bid.bidder_cert != cert {
+                    return Err((
+                        "E_LAB_CERT",
+                        format!(
+                            "试解密须用生成该标书的企业证书 {}（证书 {cert} 请在「{}」中测试）",
+                            bid.bidder_cert,
+                            flow_name(LabFlow::Decrypt)
+                        ),
+                    ));
+                }
+                Ok(LabJob::Trial(bid))
+            }
+            LabFlow::Decrypt => self.lab_bid().map(LabJob::Decrypt).ok_or_else(no_bid),
+        }
     }
 
     /// 扫码签章 in the lab: seals a fresh copy of the lab document with one seal of `kind` by
@@ -773,24 +909,23 @@ impl StaffLab {
                 text,
             }))
         };
-        let done = |result: &'static str, code: Option<String>, message: String| {
+        let finish = |result: &'static str,
+                      code: Option<String>,
+                      message: String,
+                      bid: Option<LabBidResult>| {
             let outcome = LabOutcome {
                 result,
                 code,
                 message,
                 total_ms: ms(),
+                bid,
             };
             sink(LabEvent::Done(outcome.clone()));
             outcome
         };
-        if !matches!(flow, LabFlow::Auth | LabFlow::Sign) {
-            return done(
-                "failed",
-                Some("E_NOT_BUILT".into()),
-                "平台测试目前运行扫码认证与扫码签章；生成标书与解密请在投标项目与开标大厅中测试"
-                    .into(),
-            );
-        }
+        let done = |result: &'static str, code: Option<String>, message: String| {
+            finish(result, code, message, None)
+        };
         let (
             Some((relay, relay_fault)),
             Some(LabService {
@@ -815,14 +950,28 @@ impl StaffLab {
                 format!("测试世界中没有证书 {cert}"),
             );
         }
-        // 扫码签章 needs a certificate with a seal (colleagues' have none).
-        let seal_kind = self.seal_kind_of(cert);
-        if flow == LabFlow::Sign && seal_kind.is_none() {
-            return done(
-                "failed",
-                Some("E_LAB_CERT".into()),
-                format!("证书 {cert} 没有印章（只有企业、法人、个人证书可在平台测试中签章）"),
-            );
+        let mut job = match self.job_for(flow, cert) {
+            Ok(job) => job,
+            Err((code, message)) => return done("failed", Some(code.into()), message),
+        };
+        // A colleague certificate the co-signing service has disabled or revoked is not added.
+        if let LabJob::Generate { colleagues } = &mut job {
+            let states = self.cert_states().await;
+            colleagues.retain(|c| {
+                let state = states.iter().find(|(id, _)| id == c).map(|(_, s)| s);
+                match state {
+                    Some(s) if s != "active" => {
+                        let s = match s.as_str() {
+                            "disabled" => "已禁用",
+                            "revoked" => "已注销",
+                            other => other,
+                        };
+                        step("lab", format!("同事证书 {c}（{s}）不参与加密"));
+                        false
+                    }
+                    _ => true,
+                }
+            });
         }
         // The bidder is the certificate's own enterprise; the tender accepts the world's CAs.
         let mut accepted = bidseal_cms::cert::TrustStore::new();
@@ -915,34 +1064,65 @@ impl StaffLab {
             } else {
                 Duration::ZERO
             },
+            colleagues: match &job {
+                LabJob::Generate { colleagues } => colleagues.clone(),
+                _ => Vec::new(),
+            },
             phone_lines: phone_tx,
             phone: None,
             later: None,
         };
         let result = {
             let flow_future = async {
-                match flow {
-                    LabFlow::Sign => {
-                        let kind = seal_kind.unwrap_or(SealKind::Enterprise);
+                match &job {
+                    LabJob::Sign(kind) => {
                         let policy = SealPolicy {
                             accepted: accepted.clone(),
                             bidder: bidder.clone(),
                         };
-                        self.seal_lab_document(&target, &mut presenter, kind, policy)
+                        self.seal_lab_document(&target, &mut presenter, *kind, policy)
+                            .await
+                            .map(LabDone::success)
+                    }
+                    LabJob::Auth => {
+                        crate::auth::authenticate(&target, &mut presenter, &accepted, &bidder)
+                            .await
+                            .map(|who| {
+                                LabDone::success(format!(
+                                    "扫码认证通过：{}（{}）",
+                                    bidder.name,
+                                    who.chain
+                                        .first()
+                                        .and_then(|c| c.common_name())
+                                        .unwrap_or_default()
+                                ))
+                            })
+                    }
+                    LabJob::Generate { colleagues } => {
+                        self.generate_lab_bid(
+                            &target,
+                            &mut presenter,
+                            &step,
+                            lab_bid::LabBidOrder {
+                                cert,
+                                bidder: &bidder,
+                                colleagues: colleagues.len(),
+                                relay_delay: match fault {
+                                    LabFault::RelayDelay { ms } => Duration::from_millis(ms),
+                                    _ => Duration::ZERO,
+                                },
+                            },
+                        )
+                        .await
+                    }
+                    LabJob::Trial(bid) => {
+                        self.trial_lab_bid(&target, &mut presenter, &step, bid)
                             .await
                     }
-                    _ => crate::auth::authenticate(&target, &mut presenter, &accepted, &bidder)
-                        .await
-                        .map(|who| {
-                            format!(
-                                "扫码认证通过：{}（{}）",
-                                bidder.name,
-                                who.chain
-                                    .first()
-                                    .and_then(|c| c.common_name())
-                                    .unwrap_or_default()
-                            )
-                        }),
+                    LabJob::Decrypt(bid) => {
+                        self.decrypt_lab_bid(&target, &mut presenter, &step, bid)
+                            .await
+                    }
                 }
             };
             tokio::pin!(flow_future);
@@ -980,7 +1160,12 @@ impl StaffLab {
             }
         }
         match result {
-            Ok(message) => done("success", None, message),
+            Ok(LabDone {
+                result,
+                code,
+                message,
+                bid,
+            }) => finish(result, code, message, bid),
             Err(FlowError::Refused(r)) => done("rejected", Some(r.code().into()), r.message_zh()),
             Err(FlowError::Scan(bidseal_scan::ScanError::Expired)) => done(
                 "expired",
@@ -998,6 +1183,7 @@ fn flow_name(flow: LabFlow) -> &'static str {
         LabFlow::Auth => "扫码认证",
         LabFlow::Sign => "扫码签章",
         LabFlow::Generate => "生成标书",
+        LabFlow::Trial => "试解密",
         LabFlow::Decrypt => "扫码解密",
     }
 }
@@ -1063,6 +1249,8 @@ struct LabPresenter<'a> {
     cosign: String,
     cert: String,
     answer: PhoneAnswer,
+    /// Colleague certificates the phone adds when it generates a bid file.
+    colleagues: Vec<String>,
     hand_over_after: Duration,
     phone_lines: tokio::sync::mpsc::UnboundedSender<String>,
     phone: Option<Child>,
@@ -1081,6 +1269,11 @@ impl LabPresenter<'_> {
             .arg("--platform-cert")
             .arg(self.world.join("pki").join("platform.crt"))
             .args(["--device", &format!("模拟手机（{}）", self.cert)])
+            .args(
+                self.colleagues
+                    .iter()
+                    .flat_map(|c| ["--pick-colleague", c.as_str()]),
+            )
             .args([
                 "--pin",
                 if self.answer == PhoneAnswer::WrongPin {

@@ -116,7 +116,7 @@ pub async fn staff_view(
     })
 }
 
-/// Starts (`run` true) or stops service `name` (`relay`, `cosign`; `platform` is not built).
+/// Starts (`run` true) or stops service `name` (`relay`, `cosign`, `platform`).
 #[tauri::command]
 pub async fn staff_service(
     state: tauri::State<'_, StaffState>,
