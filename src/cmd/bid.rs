@@ -56,10 +56,8 @@ struct TenderMakeArgs {
     opening_time: Option<String>,
 }
 
-/// The demo tender's spec and PDF, the default of `tender make` (the same files `bidseal demo`
-/// builds into the binary).
-const TEMPLATE_SPEC: &str = include_str!("../../assets/demo-tender/spec.json");
-const TEMPLATE_PDF: &[u8] = include_bytes!("../../assets/demo-tender/tender.pdf");
+// The demo tender's spec and PDF are the default of `tender make` (the same `bidseal demo` uses).
+use bidseal_bid::tender::demo::{DEMO_PDF as TEMPLATE_PDF, DEMO_SPEC as TEMPLATE_SPEC};
 
 /// `bidseal tender`: make, inspect and verify tender packages.
 #[derive(Debug, Args)]

@@ -25,10 +25,7 @@ use bidseal_bid::tender::{PackageInputs, PlatformCertificate, TenderSpec};
 use bidseal_cms::cert::Certificate;
 use std::path::Path;
 
-/// The demo tender's requirements (the same template `bidseal tender make` uses).
-const DEMO_SPEC: &str = include_str!("../../../assets/demo-tender/spec.json");
-/// The demo tender's PDF.
-const DEMO_PDF: &[u8] = include_bytes!("../../../assets/demo-tender/tender.pdf");
+use bidseal_bid::tender::demo::{DEMO_PDF, DEMO_SPEC};
 /// Login of the demo staff account.
 pub const DEMO_STAFF_LOGIN: &str = "staff";
 

@@ -41,8 +41,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-const SPEC: &str = include_str!("../../../assets/demo-tender/spec.json");
-const TENDER_PDF: &[u8] = include_bytes!("../../../assets/demo-tender/tender.pdf");
+use bidseal_bid::tender::demo::{DEMO_PDF as TENDER_PDF, DEMO_SPEC as SPEC};
+
 const PIN: &str = "123456";
 /// PIN key-derivation work for the demo's phones (lower than production to keep it quick).
 const DEMO_KDF_ITERATIONS: u32 = 20_000;

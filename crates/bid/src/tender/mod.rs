@@ -7,6 +7,7 @@
 //! certificate inside it, and (when the caller pins platforms) that certificate is one of the
 //! pinned ones. Does not: fetch tenders from a platform (the platform crate publishes them).
 
+pub mod demo;
 pub mod manifest;
 pub mod package;
 pub mod signature;

@@ -39,10 +39,7 @@ use bidseal_scan::CertificateChoice;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The demo tender's requirements (the template of `bidseal tender make`).
-const DEMO_SPEC: &str = include_str!("../../../../assets/demo-tender/spec.json");
-/// The demo tender's PDF.
-const DEMO_PDF: &[u8] = include_bytes!("../../../../assets/demo-tender/tender.pdf");
+use bidseal_bid::tender::demo::{DEMO_PDF, DEMO_SPEC};
 
 /// Time from making a lab tender to its bid deadline and opening time (default of
 /// [`StaffLab::set_bid_window`]): room for the three scans of 生成标书 on a loaded machine
