@@ -151,6 +151,91 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// The receipt of the caller's bid for `tender` (as `GET /tenders/{id}/bid` gives it).
+fn demo_receipt(api: &str, token: &str, tender: &str) -> serde_json::Value {
+    let r = curl(
+        "GET",
+        &format!("{api}/tenders/{tender}/bid"),
+        Some(token),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["receipt"].clone()
+}
+
+/// What the hall accepts of a staff listing: the real one passes; a listing whose row was
+/// changed (SHA-256, size, bidder), whose receipt is another tender's or another bidder's, or
+/// whose signature has a changed byte is refused with `E_PLATFORM_SIGNATURE`.
+fn hostile_listings(
+    tender_zip: &Path,
+    world: &Path,
+    listed: &serde_json::Value,
+    huaxia_uscc: &str,
+    other_tender_receipt: &serde_json::Value,
+) {
+    use bidseal_workflow::hall_fetch::{check_listed, FetchTarget, StaffBidWire};
+    let cert = bidseal_bid::tender::PlatformCertificate::from_pem(
+        &std::fs::read_to_string(world.join("pki/platform.crt")).expect("crt"),
+    )
+    .expect("cert");
+    let package = bidseal_bid::tender::package::open(tender_zip).expect("package");
+    let target = FetchTarget::new(&package.manifest_bytes, cert, world.join("unused"));
+    let rows: Vec<StaffBidWire> = serde_json::from_value(listed.clone()).expect("listing");
+    let huaxia = rows
+        .iter()
+        .find(|r| r.company.uscc == huaxia_uscc)
+        .expect("华夏")
+        .clone();
+    let other = rows
+        .iter()
+        .find(|r| r.company.uscc != huaxia_uscc && r.state == "submitted")
+        .cloned();
+    assert!(check_listed(&target, &huaxia).is_ok());
+    let mut changes: Vec<(&str, StaffBidWire)> = Vec::new();
+    let mut sha = huaxia.clone();
+    sha.sha256 = "0".repeat(64);
+    changes.push(("sha256", sha));
+    let mut size = huaxia.clone();
+    size.size += 1;
+    changes.push(("size", size));
+    let mut bidder = huaxia.clone();
+    bidder.company.uscc = "91330000000000000X".into();
+    changes.push(("bidder", bidder));
+    let mut tender = huaxia.clone();
+    tender.receipt = serde_json::from_value(other_tender_receipt.clone()).expect("other receipt");
+    // The row made to agree with that receipt, so only its tender differs.
+    let signed: serde_json::Value =
+        serde_json::from_str(&tender.receipt.receipt_json).expect("receipt json");
+    tender.sha256 = signed["sha256"].as_str().unwrap_or_default().to_string();
+    tender.size = signed["size"].as_i64().unwrap_or_default();
+    changes.push(("another tender's receipt", tender));
+    if let Some(o) = other {
+        let mut swapped = huaxia.clone();
+        swapped.receipt = o.receipt.clone();
+        changes.push(("another bidder's receipt", swapped));
+    }
+    let mut sig = huaxia.clone();
+    let mut der = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        sig.receipt.signature.as_bytes(),
+    )
+    .expect("b64");
+    let last = der.len() - 1;
+    der[last] ^= 1;
+    sig.receipt.signature = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+    changes.push(("signature byte", sig));
+    let mut json = huaxia.clone();
+    json.receipt.receipt_json = json
+        .receipt
+        .receipt_json
+        .replacen("\"size\":", "\"size\":1", 1);
+    changes.push(("receipt byte", json));
+    for (what, row) in changes {
+        let e = check_listed(&target, &row).expect_err(what);
+        assert_eq!(e.code(), "E_PLATFORM_SIGNATURE", "{what}: {e}");
+    }
+}
+
 fn scenario(pg: Option<PgCluster>) {
     let home = TempDir::new("bid-download");
     let h = &home.0;
@@ -292,6 +377,13 @@ fn scenario(pg: Option<PgCluster>) {
         )
         .expect("the listing's receipt verifies");
     assert_eq!(receipt.sha256, row["sha256"].as_str().unwrap_or_default());
+    hostile_listings(
+        &rush,
+        &world,
+        &listed,
+        &huaxia_uscc,
+        &demo_receipt(&api, &huaxia, &demo_id),
+    );
 
     // --- the deadline passes -----------------------------------------------------------------
     let wait = deadline - now() + 1;

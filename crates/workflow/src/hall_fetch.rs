@@ -95,23 +95,33 @@ impl FetchTarget {
     }
 }
 
-/// A bid as staff see it (`StaffBid` in docs/platform-api.yaml).
+/// A bid as staff see it (`StaffBid` in docs/platform-api.yaml; the fields this module reads).
 #[derive(Debug, Clone, Deserialize)]
-struct StaffBidWire {
-    company: CompanyRef,
-    state: String,
-    sha256: String,
-    size: i64,
+pub struct StaffBidWire {
+    /// Bidder as listed.
+    pub company: CompanyRef,
+    /// `submitted` or `withdrawn`.
+    pub state: String,
+    /// SHA-256 of the current version, hex.
+    pub sha256: String,
+    /// Its size.
+    pub size: i64,
+    /// The current version's id (none once withdrawn).
     #[serde(default)]
-    bid: Option<String>,
-    receipt: ReceiptWire,
+    pub bid: Option<String>,
+    /// The latest receipt, signed.
+    pub receipt: ReceiptWire,
 }
 
+/// A signed receipt as listed.
 #[derive(Debug, Clone, Deserialize)]
-struct ReceiptWire {
-    id: String,
-    receipt_json: String,
-    signature: String,
+pub struct ReceiptWire {
+    /// Receipt id.
+    pub id: String,
+    /// The signed bytes.
+    pub receipt_json: String,
+    /// Base64 DER signature over them.
+    pub signature: String,
 }
 
 /// The platform's facts about a fetched file (from its verified receipt).
@@ -181,7 +191,7 @@ pub struct FetchProgress {
 
 /// The checks of a listed bid's receipt: signed by the pinned platform, for this tender, this
 /// bidder, this SHA-256 and size, not a withdrawal.
-fn check_listed(
+pub fn check_listed(
     target: &FetchTarget,
     b: &StaffBidWire,
 ) -> Result<SignedReceipt, PlatformClientError> {
