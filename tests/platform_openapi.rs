@@ -195,7 +195,12 @@ fn the_documented_api_is_the_served_api() {
     // Without a token: 401 for every protected operation, never the router's fallback.
     for (path, method) in &documented {
         let op = &spec["paths"][path][method];
-        let url = format!("{api}{}", path.replace("{id}", "X").replace("{uscc}", "X"));
+        let url = format!(
+            "{api}{}",
+            path.replace("{id}", "X")
+                .replace("{uscc}", "X")
+                .replace("{bid}", "X")
+        );
         let url = if path == "/uploads/{id}" && method == "put" {
             format!("{url}?offset=0")
         } else {

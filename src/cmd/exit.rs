@@ -100,6 +100,10 @@ pub fn class_of(code: &str) -> Exit {
         "E_RECEIPT_MISMATCH",
         "E_BID_WITHDRAWN",
         "E_LOGIN_FAILED",
+        // The hall's fetch from the platform.
+        "E_HALL_FETCH_NOT_STAFF",
+        "E_HALL_FETCH_SEALED",
+        "E_HALL_FETCH_HASH",
     ];
     const USAGE: &[&str] = &[
         "E_USAGE",

@@ -24,8 +24,17 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug, Args)]
 pub struct OpenArgs {
     /// 投标文件（可多个）
-    #[arg(required = true)]
+    #[arg(required_unless_present = "from_platform")]
     pub bid_files: Vec<PathBuf>,
+    /// 从交易平台获取投标文件（平台地址，投标截止后；文件存入 WORK/platform-bids/，逐个核对平台回执）
+    #[arg(long, requires = "staff_account")]
+    pub from_platform: Option<String>,
+    /// 交易平台工作人员账号（与 --from-platform 一起）
+    #[arg(long, requires = "password")]
+    pub staff_account: Option<String>,
+    /// 工作人员账号的密码（与 --from-platform 一起）
+    #[arg(long, requires = "from_platform")]
+    pub password: Option<String>,
     /// 招标文件包（提供认可的 CA、项目标段、投标截止与开标时间）
     #[arg(long)]
     pub tender: PathBuf,
@@ -230,8 +239,23 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     let qr_base = args.qr_dir.as_ref().unwrap_or(&args.work);
     let qr_dir = bidseal_workflow::qr_files::create_run_dir(qr_base)
         .with_context(|| format!("[E_IO] 无法创建目录 {}", qr_base.display()))?;
+    let rt = runtime()?;
+    let mut given = args.bid_files.clone();
+    let mut fetch_refused = false;
+    if let (Some(url), Some(account), Some(password)) =
+        (&args.from_platform, &args.staff_account, &args.password)
+    {
+        let target = bidseal_workflow::hall_fetch::FetchTarget::new(
+            &package.manifest_bytes,
+            package.platform.clone(),
+            args.work.join(bidseal_workflow::hall_fetch::FETCH_DIR),
+        );
+        let (fetched, refused) = fetch_from_platform(&rt, url, account, password, &target)?;
+        given.extend(fetched);
+        fetch_refused = refused;
+    }
     // One bid, one report: a file given twice (or a copy of it) is opened and counted once.
-    let (bid_files, repeated) = bidseal_workflow::hall::distinct_bid_files(&args.bid_files);
+    let (bid_files, repeated) = bidseal_workflow::hall::distinct_bid_files(&given);
     for r in &repeated {
         eprintln!(
             "{}",
@@ -242,7 +266,6 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
             )
         );
     }
-    let rt = runtime()?;
     let reports = rt.block_on(async {
         let relay = ScanRelay::start(args.relay.as_deref())
             .await
@@ -300,7 +323,116 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
             crate::words!("out.open.report", file = path.display())
         );
     }
+    if fetch_refused {
+        return Ok(super::exit::Exit::No.into());
+    }
     Ok(opening_exit(&reports).into())
+}
+
+/// `--from-platform`: downloads the tender's bid files as staff; returns the files that match
+/// their receipts, and whether any bid was not fetched or did not match (reported on stderr,
+/// not opened).
+fn fetch_from_platform(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    account: &str,
+    password: &str,
+    target: &bidseal_workflow::hall_fetch::FetchTarget,
+) -> Result<(Vec<PathBuf>, bool)> {
+    use bidseal_workflow::i18n::error_text;
+    eprintln!(
+        "{}",
+        crate::words!(
+            "out.open.fetching",
+            platform = url,
+            tender = target.tender_id
+        )
+    );
+    let mut last_file = 0;
+    let outcome = rt
+        .block_on(bidseal_workflow::hall_fetch::fetch_bids(
+            url,
+            account,
+            password,
+            target,
+            &mut |p| {
+                if p.file != last_file {
+                    last_file = p.file;
+                    eprintln!(
+                        "{}",
+                        crate::words!(
+                            "out.open.fetch_file",
+                            n = p.file,
+                            files = p.files,
+                            bidder = p.bidder
+                        )
+                    );
+                }
+            },
+        ))
+        .map_err(|e| {
+            let text = error_text(super::lang::current(), Some(e.code()), &e.to_string());
+            super::exit::coded(e.code(), text)
+        })?;
+    let mut files = Vec::new();
+    let mut refused = false;
+    for f in &outcome.fetched {
+        if f.facts.matches_receipt {
+            eprintln!(
+                "{}",
+                crate::words!(
+                    "out.open.fetched",
+                    bidder = f.facts.bidder,
+                    file = f.path.display(),
+                    receipt = f.facts.receipt_id,
+                    time = f.facts.received_at
+                )
+            );
+            files.push(f.path.clone());
+        } else {
+            refused = true;
+            eprintln!(
+                "{}",
+                crate::words!(
+                    "out.open.fetch_mismatch",
+                    bidder = f.facts.bidder,
+                    file = f.path.display(),
+                    sha256 = f.sha256,
+                    receipt = f.facts.receipt_id,
+                    receipt_sha256 = f.facts.receipt_sha256
+                )
+            );
+        }
+    }
+    for s in &outcome.skipped {
+        refused = true;
+        eprintln!(
+            "{}",
+            crate::words!(
+                "out.open.fetch_skipped",
+                bidder = s.bidder,
+                code = s.error.code(),
+                error = error_text(
+                    super::lang::current(),
+                    Some(s.error.code()),
+                    &s.error.to_string()
+                )
+            )
+        );
+    }
+    if outcome.withdrawn > 0 {
+        eprintln!(
+            "{}",
+            crate::words!("out.open.fetch_withdrawn", count = outcome.withdrawn)
+        );
+    }
+    if files.is_empty() && !refused {
+        return Err(super::exit::coded(
+            "E_HALL_FETCH_EMPTY",
+            crate::words!("error.open.fetch_empty", tender = target.tender_id),
+        ));
+    }
+    Ok((files, refused))
 }
 
 /// The exit code of an opening: 0 when every bid passed; 4 when the only failures are scans

@@ -75,10 +75,16 @@ test("bid files load one row each; a stranger's file and a second copy are refus
   assert.equal(await text(session, "hall-bidder-0"), "（未解密，不唱标）");
 });
 
-test("fetching from the platform says honestly that it is not built", async () => {
+test("从交易平台获取 opens its dialog for the loaded tender (the fetch itself: hallfetch.test.mjs)", async () => {
   const { session } = app;
   await (await visible(session, "hall-fetch")).click();
-  assert.match(await text(session, "hall-fetch-note"), /^\[E_NOT_BUILT\] .*从交易平台获取投标文件（尚未接入/);
+  await visible(session, "hall-fetch-dialog");
+  assert.match(await text(session, "hall-fetch-tender"), /T[0-9a-f]{12}/);
+  await (await visible(session, "hall-fetch-cancel")).click();
+  await session.wait(async () => {
+    for (const d of await session.findElements(byTestId("hall-fetch-dialog"))) if (await d.isDisplayed()) return false;
+    return true;
+  }, 10000, "the dialog closes");
 });
 
 test("扫码解密: a refusal marks the row 失败 with the reason, a new QR opens it and the bid is read", async () => {

@@ -376,6 +376,28 @@ export interface BidRow {
   state: BidRowState;
   reason: string | null;
   report: OpeningReport | null;
+  /** For a file fetched from the trading platform: its signed receipt's facts. */
+  platform: PlatformFacts | null;
+}
+
+/** What the platform's verified receipt says of a fetched file, and whether the file matches. */
+export interface PlatformFacts {
+  bidder: string;
+  bidder_uscc: string;
+  receipt_id: string;
+  received_at: string;
+  receipt_sha256: string;
+  receipt_size: number;
+  matches_receipt: boolean;
+}
+
+/** Progress of 从交易平台获取 (bytes of all files). */
+export interface FetchProgress {
+  file: number;
+  files: number;
+  bidder: string;
+  done: number;
+  total: number;
 }
 
 export interface ReadingRow {
@@ -394,6 +416,8 @@ export interface HallView {
   lot_name: string;
   tenderer: string;
   platform: string;
+  /** The tender's id on its platform (what 从交易平台获取 fetches the bids of). */
+  platform_tender_id: string;
   opening_time: string;
   opening_reached: boolean;
   work: string;
@@ -419,7 +443,12 @@ export const hallLoad = (tender: string, platformCert: string, work: string) =>
 export const hallAddBids = (paths: string[]) => invoke<HallAdded>("hall_add_bids", { paths });
 export const hallView = () => invoke<HallView | null>("hall_view");
 export const hallExportPdf = (path: string) => invoke<number>("hall_export_pdf", { path });
-export const hallFetchFromPlatform = () => invoke<void>("hall_fetch_from_platform");
+/** 从交易平台获取: staff login, download of the loaded tender's bid files, rows added. */
+export function hallFetchFromPlatform(platform: string, account: string, password: string, onProgress: (p: FetchProgress) => void) {
+  const progress = new Channel<FetchProgress>();
+  progress.onmessage = onProgress;
+  return invoke<HallAdded>("hall_fetch_from_platform", { platform, account, password, progress });
+}
 
 /** 扫码解密 of hall row `index`; `onInput` also sees every update (for the row's live state). */
 export function hallScan(index: number, qrTtlSecs: number): ScanStarter {

@@ -9,7 +9,7 @@
 //!   [`auth::StaffAuth`] extractors;
 //! - [`identity`]: the platform's signing key and certificate;
 //! - [`tenders`], [`records`], [`bids`]: publishing, the integrity library, uploads and
-//!   receipts;
+//!   receipts; [`bid_files`]: staff download of bid files after the deadline;
 //! - [`demo`]: `--demo-world`, seeding from a `bidseal phone init` world;
 //! - [`scan`]: 扫码登录 / 扫码绑定 — the platform as the initiator of `auth` scans;
 //! - [`remote_opening`]: 不见面开标 — decrypt requests pushed to the bidders' phones.
@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bid_files;
 pub mod bids;
 
 pub mod clock;

@@ -25,6 +25,7 @@ pub mod bid_upload;
 pub mod error;
 pub mod generate;
 pub mod hall;
+pub mod hall_fetch;
 pub mod history;
 pub mod i18n;
 pub mod library_sync;

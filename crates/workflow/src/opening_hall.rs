@@ -10,10 +10,13 @@
 //! its first failing check, never with a price. The recipients named before decryption are a
 //! hint from the envelope (bound to the content, authenticated only once decrypted).
 //! Does not: scan or decrypt (that is [`crate::hall::open_by_scan`], run by the caller with
-//! [`OpeningHall::bid_job`]), fetch bid files from the platform (not built, see
-//! [`OpeningHall::fetch_from_platform`]), or keep state on disk.
+//! [`OpeningHall::bid_job`]), download from the platform (that is [`crate::hall_fetch`]; its
+//! files come back through [`OpeningHall::add_fetched`], each row carrying the receipt's facts
+//! and whether the file matches them — a row that does not is never opened), or keep state on
+//! disk.
 
 use crate::hall::{hall_from_tender, sha256_file};
+use crate::hall_fetch::{FetchOutcome, FetchTarget, PlatformFacts, FETCH_DIR};
 use crate::report::{format_beijing_time, write_pdf_report};
 use crate::FlowError;
 use bidseal_bid::opening::{BidOpeningReport, HallContext};
@@ -40,6 +43,7 @@ struct HallBid {
     size: u64,
     recipients: Vec<String>,
     report: Option<BidOpeningReport>,
+    platform: Option<PlatformFacts>,
 }
 
 /// State of a row as the hall reads it.
@@ -75,6 +79,9 @@ pub struct BidRow {
     pub reason: Option<String>,
     /// The full report once a scan finished.
     pub report: Option<BidOpeningReport>,
+    /// For a file fetched from the trading platform: its receipt's facts and whether the file
+    /// matches them.
+    pub platform: Option<PlatformFacts>,
 }
 
 /// One line of the reading table (唱标).
@@ -107,6 +114,9 @@ pub struct HallView {
     pub tenderer: String,
     /// Platform name.
     pub platform: String,
+    /// The tender's id on its platform (`T` + 12 hex of the manifest SHA-256): what
+    /// 从交易平台获取 fetches the bids of.
+    pub platform_tender_id: String,
     /// Opening time, Beijing time.
     pub opening_time: String,
     /// Whether the opening time has come (the phone decides; this is for the window's note).
@@ -295,8 +305,38 @@ impl OpeningHall {
             size: meta.len(),
             recipients,
             report: None,
+            platform: None,
         });
         Ok(self.bids.len() - 1)
+    }
+
+    /// What [`crate::hall_fetch::fetch_bids`] needs: the tender as the platform names it, the
+    /// certificate that signed it, and `WORK/platform-bids/` for the files.
+    pub fn fetch_target(&self) -> FetchTarget {
+        FetchTarget::new(
+            &self.package.manifest_bytes,
+            self.package.platform.clone(),
+            self.work.join(FETCH_DIR),
+        )
+    }
+
+    /// Adds the files of a fetch as rows (like [`OpeningHall::add_bid`]), each with the
+    /// platform's facts; returns the refused files with their errors (a file whose envelope
+    /// does not read, or that is already listed). A file that does not match its receipt is a
+    /// row flagged `matches_receipt == false` (if its envelope reads) and cannot be opened.
+    pub fn add_fetched(&mut self, outcome: &FetchOutcome) -> Vec<(PathBuf, FlowError)> {
+        let mut refused = Vec::new();
+        for f in &outcome.fetched {
+            match self.add_bid(&f.path) {
+                Ok(i) => self.bids[i].platform = Some(f.facts.clone()),
+                Err(e) if !f.facts.matches_receipt => refused.push((
+                    f.path.clone(),
+                    mismatch(&f.path, &f.facts, &f.sha256, Some(&e)),
+                )),
+                Err(e) => refused.push((f.path.clone(), e)),
+            }
+        }
+        refused
     }
 
     /// Adds every path: a file as a bid file, a folder as every `*.bidseal` file directly in
@@ -355,6 +395,9 @@ impl OpeningHall {
                 format!("没有第 {} 份投标文件，请重新载入", index + 1),
             )
         })?;
+        if let Some(facts) = bid.platform.as_ref().filter(|f| !f.matches_receipt) {
+            return Err(mismatch(&bid.path, facts, &hex(&bid.sha256), None));
+        }
         Ok(BidJob {
             index,
             path: bid.path.clone(),
@@ -400,6 +443,7 @@ impl OpeningHall {
                 state: b.state(),
                 reason: b.report.as_ref().and_then(first_failure),
                 report: b.report.clone(),
+                platform: b.platform.clone(),
             })
             .collect();
         let reading = self
@@ -414,6 +458,7 @@ impl OpeningHall {
             lot_name: m.project.lot.name.clone(),
             tenderer: m.tenderer.name.clone(),
             platform: m.platform.name.clone(),
+            platform_tender_id: self.fetch_target().tender_id,
             opening_time: format_beijing_time(m.opening_time),
             opening_reached: OffsetDateTime::now_utc() >= m.opening_time,
             work: self.work.display().to_string(),
@@ -436,16 +481,26 @@ impl OpeningHall {
         write_pdf_report(path, &reports, &self.package.manifest.price_form)?;
         Ok(reports.len())
     }
+}
 
-    /// 从交易平台获取投标文件: not built in the window yet — the reference platform exists
-    /// (`bidseal platform serve`, its own 开标大厅 page and remote opening), but the desktop's
-    /// hall does not download its bid files. Always an error; nothing is fetched.
-    pub fn fetch_from_platform(&self) -> Result<(), FlowError> {
-        Err(FlowError::NotBuilt {
-            feature: "在桌面开标大厅中从交易平台获取投标文件（尚未接入：参考交易平台只列出收到的投标（GET /staff/tenders/ID/bids），还没有供工作人员下载投标文件的接口；请用「载入投标文件」，或在交易平台网页的开标大厅开标）",
-            issue: 13,
-        })
-    }
+/// `E_HALL_FETCH_HASH`: the file fetched is not what the platform's receipt names.
+fn mismatch(
+    path: &Path,
+    facts: &PlatformFacts,
+    sha256: &str,
+    also: Option<&FlowError>,
+) -> FlowError {
+    not_ready(
+        "E_HALL_FETCH_HASH",
+        format!(
+            "从交易平台获取的 {} 的 SHA-256 为 {sha256}，与平台回执 {}（{}）中的 {} 不一致：该文件不是平台收到的投标文件，不能开启；请联系平台核实{}",
+            path.display(),
+            facts.receipt_id,
+            facts.bidder,
+            facts.receipt_sha256,
+            also.map(|e| format!("（{e}）")).unwrap_or_default()
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -473,6 +528,7 @@ mod tests {
             size: 10,
             recipients: vec![],
             report,
+            platform: None,
         }
     }
 

@@ -4,12 +4,14 @@
 //!
 //! Guarantees: one hall session per window, replaced by `hall_load`; a scan's report is recorded
 //! only for the row that still holds the same file; an expired or cancelled scan leaves the row
-//! 未解密. Does not: decide anything about a bid (the workflow does), fetch from the platform
-//! (not built: an error says so).
+//! 未解密; 从交易平台获取 (`hall_fetch_from_platform`, over `workflow::hall_fetch`) adds the
+//! downloaded files as rows with the platform receipt's facts, a file that does not match its
+//! receipt flagged on its row. Does not: decide anything about a bid (the workflow does).
 
 use super::scan::{final_update, scan_options, ScanTasks, ScanUpdate, WindowPresenter};
 use super::{lock, CommandError, DesktopState};
 use bidseal_workflow::hall::open_by_scan_typed;
+use bidseal_workflow::hall_fetch::{fetch_bids, FetchProgress};
 use bidseal_workflow::opening_hall::{first_failure, HallView, OpeningHall};
 use bidseal_workflow::scan_session::{refs_from_tender, ScanTarget};
 use bidseal_workflow::FlowError;
@@ -190,10 +192,51 @@ pub fn hall_export_pdf(
     hall.write_report_pdf(Path::new(&path)).map_err(flow_err)
 }
 
-/// 从交易平台获取投标文件: not built (the reference platform is not on this branch).
+/// 从交易平台获取投标文件: logs in to `platform` as staff (`account`, `password`), downloads the
+/// loaded tender's bid files into `WORK/platform-bids/` (progress on `progress`) and adds them
+/// as rows; bids not fetched and files refused come back in `refused`.
 #[tauri::command]
-pub fn hall_fetch_from_platform(state: tauri::State<'_, HallState>) -> Result<(), CommandError> {
-    let guard = lock(&state.0);
-    let hall = guard.as_ref().ok_or_else(no_hall)?;
-    hall.fetch_from_platform().map_err(flow_err)
+pub async fn hall_fetch_from_platform(
+    state: tauri::State<'_, HallState>,
+    platform: String,
+    account: String,
+    password: String,
+    progress: Channel<FetchProgress>,
+) -> Result<HallAdded, CommandError> {
+    let target = lock(&state.0).as_ref().ok_or_else(no_hall)?.fetch_target();
+    let outcome = fetch_bids(
+        platform.trim(),
+        account.trim(),
+        &password,
+        &target,
+        &mut |p| {
+            let _ = progress.send(p);
+        },
+    )
+    .await
+    .map_err(|e| CommandError::coded(e.code(), e))?;
+    let mut guard = lock(&state.0);
+    let hall = guard.as_mut().ok_or_else(no_hall)?;
+    let mut refused: Vec<RefusedBid> = outcome
+        .skipped
+        .iter()
+        .map(|s| RefusedBid {
+            path: s.bidder.clone(),
+            code: s.error.code().into(),
+            message: s.error.to_string(),
+        })
+        .collect();
+    refused.extend(
+        hall.add_fetched(&outcome)
+            .into_iter()
+            .map(|(path, e)| RefusedBid {
+                path: path.display().to_string(),
+                code: e.code().into(),
+                message: e.to_string(),
+            }),
+    );
+    Ok(HallAdded {
+        view: hall.view(),
+        refused,
+    })
 }

@@ -211,6 +211,13 @@ pub struct StaffBidView {
     pub updated_at: i64,
     /// The latest receipt id.
     pub receipt_id: String,
+    /// The bid id to download (`GET /staff/tenders/{id}/bids/{bid}/file`); `None` once
+    /// withdrawn.
+    pub bid: Option<String>,
+    /// When the platform received the current version (the receipt's time, RFC 3339 UTC).
+    pub received_at: String,
+    /// The latest receipt, signed: what a downloaded file is checked against.
+    pub receipt: ReceiptView,
 }
 
 /// `GET /staff/tenders/{id}/bids`.
@@ -226,6 +233,12 @@ pub async fn staff_bids(
             .company(&b.company_uscc)
             .await?
             .ok_or_else(|| ApiError::internal("company missing", &b.company_uscc))?;
+        let receipt = state
+            .db
+            .receipt(&b.receipt_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("receipt missing", &b.receipt_id))?;
+        let bid = b.upload_id.filter(|_| b.state == "submitted");
         out.push(StaffBidView {
             company,
             state: b.state,
@@ -233,7 +246,21 @@ pub async fn staff_bids(
             size: b.size,
             updated_at: b.updated_at,
             receipt_id: b.receipt_id,
+            bid,
+            received_at: crate::clock::rfc3339(receipt.created_at),
+            receipt: receipt.into(),
         });
     }
     Ok(Json(out))
+}
+
+/// `GET /staff/tenders/{id}/bids/{bid}/file`: the stored bid file, streamed, after the
+/// deadline (see [`crate::bid_files`]).
+pub async fn staff_bid_file(
+    State(state): State<AppState>,
+    _staff: StaffAuth,
+    Path((tender_id, bid_id)): Path<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    let bid = crate::bid_files::downloadable_bid(&state, &tender_id, &bid_id).await?;
+    crate::bid_files::stream_bid(&state, &bid).await
 }

@@ -36,6 +36,10 @@ pub fn router() -> Router<AppState> {
         .route("/receipts/{id}", get(bid::receipt))
         .route("/staff/tenders/{id}/bids", get(bid::staff_bids))
         .route(
+            "/staff/tenders/{id}/bids/{bid}/file",
+            get(bid::staff_bid_file),
+        )
+        .route(
             "/staff/tenders",
             post(tender::publish).layer(axum::extract::DefaultBodyLimit::max(
                 crate::tenders::MAX_TENDER_PACKAGE,
