@@ -350,73 +350,88 @@ async fn a_new_phone_refreshes_the_key_with_the_admin_code_and_the_old_share_sto
     );
     assert!(opened.lock().map(|o| o.is_none()).unwrap_or(false));
 
-    // The real new phone: a fresh code, its own new device key, the PIN.
+    // The old phone share, kept by the test (a thief with the backup and the PIN) to try it
+    // after the refresh.
+    let old_share =
+        bidseal_phone::provision::phone_share_for_tests(&world.dir.0, PIN, ID).expect("old share");
+    // The real new phone: a fresh code and the PIN, through `bidseal phone restore` (a new
+    // phone folder: the command makes its device key and keystore).
     let code_out = world.admin(&["refresh-code", ID]);
     let code = String::from_utf8_lossy(&code_out.stdout).trim().to_string();
-    let new_device = DeviceKey::generate();
-    let refreshed = client(&new_device)
-        .split_refresh(ID, &code, PIN, &open)
-        .await
-        .unwrap_or_else(|e| panic!("refresh: {e}"));
-    let old_share_bytes = opened.lock().ok().and_then(|o| o.clone()).expect("opened");
-    let old_share = KeyShare::from_secret_bytes(&old_share_bytes, Side::Phone).expect("old");
-    assert_eq!(
-        refreshed.share.public_key().expect("pk"),
-        old_share.public_key().expect("pk"),
-        "the public key (the certificate) stays"
-    );
-    // A replayed code: refused, even from the new phone.
-    let r = client(&new_device)
-        .split_refresh(ID, &code, PIN, &open)
-        .await;
-    assert!(
-        matches!(
-            r,
-            Err(CosignCallError::ResetRefused(ResetRefusal::NoValidCode))
-        ),
-        "replayed code: {:?}",
-        r.err()
-    );
-
-    // The new phone's keystore: only this certificate, its new share sealed under PIN + the
-    // new seal share, the new device key.
     let new_phone = world.path("new-phone");
-    std::fs::create_dir_all(new_phone.join("seals")).expect("mkdir");
-    let secret = refreshed.share.to_secret_bytes().expect("bytes");
-    let mut new_entry = entry.clone();
-    new_entry.sealed_key = bidseal_phone::key_seal::SealedKey::seal(
-        &secret,
-        PIN,
-        &refreshed.seal_share,
-        &entry.fingerprint,
-        1000,
-    )
-    .expect("seal");
-    new_entry.recovery = Some(
-        bidseal_phone::key_seal::RecoverySeal::seal(
-            &secret,
-            &refreshed.recovery_share,
-            &entry.fingerprint,
-        )
-        .expect("recovery seal"),
-    );
-    for seal in &new_entry.seals {
-        std::fs::copy(
-            world.path(&format!("phone/seals/{}", seal.file)),
-            new_phone.join("seals").join(&seal.file),
-        )
-        .expect("copy seal");
-    }
-    let manifest = bidseal_phone::keystore::KeystoreManifest {
-        version: backup.manifest.version,
-        certificates: vec![new_entry],
-        device_key: Some(new_device.clone()),
+    let restore = |code: &str, pin: &str, json: bool| {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(["phone", "restore"])
+            .arg(&new_phone)
+            .arg("--from")
+            .arg(world.path("phone"))
+            .args(["--cosign", &world.cosign.url, "--cert", ID, "--code", code])
+            .args(["--pin", pin]);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().expect("run phone restore")
     };
-    std::fs::write(
-        new_phone.join("keystore.json"),
-        serde_json::to_vec_pretty(&manifest).expect("json"),
-    )
-    .expect("write keystore");
+    let out = restore(&code, PIN, true);
+    assert!(
+        out.status.success(),
+        "phone restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json");
+    assert_eq!(report["cert"], ID);
+    assert_eq!(report["new_keystore"], true);
+    assert_eq!(report["fingerprint"], entry.fingerprint.as_str());
+    let restored = Keystore::load(&new_phone).expect("new keystore");
+    let new_device = restored.device_key().expect("new device key").clone();
+    assert_eq!(report["device"], new_device.public_hex().as_str());
+    assert_ne!(
+        Some(new_device.public_hex()),
+        backup.device_key().map(|d| d.public_hex()),
+        "the new phone has its own device key"
+    );
+    let new_entry = restored.entry(ID).expect("restored entry");
+    assert_eq!(new_entry.cert_pem, entry.cert_pem, "the certificate stays");
+    for seal in &new_entry.seals {
+        assert!(
+            new_phone.join("seals").join(&seal.file).is_file(),
+            "{}",
+            seal.file
+        );
+    }
+    // A replayed code through the command: refused (exit 1, a stable code), nothing written.
+    let before = std::fs::read(new_phone.join("keystore.json")).expect("read");
+    let out = restore(&code, PIN, false);
+    assert_eq!(out.status.code(), Some(1), "replayed code");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("E_RESTORE_REFUSED"), "{stderr}");
+    assert_eq!(
+        std::fs::read(new_phone.join("keystore.json")).expect("read"),
+        before
+    );
+    // A -plain certificate has nothing to refresh: a usage error, before any call.
+    let mut cmd = std::process::Command::new(bin());
+    let out = cmd
+        .args(["phone", "restore"])
+        .arg(world.path("other-phone"))
+        .arg("--from")
+        .arg(world.path("phone"))
+        .args([
+            "--cosign",
+            &world.cosign.url,
+            "--cert",
+            "colleague-chen-plain",
+        ])
+        .args(["--code", "000000", "--pin", PIN])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E_RESTORE_NOT_SPLIT"));
 
     // The new phone authenticates (a real phone process, joint signature, same certificate).
     let (answer, hash) = auth_with_keystore(&world, &new_phone, ID).await;
@@ -449,6 +464,7 @@ async fn a_new_phone_refreshes_the_key_with_the_admin_code_and_the_old_share_sto
         tender: None,
         bound_digest: None,
     };
+    let public_before = old_share.public_key().expect("pk");
     let old = std::sync::Mutex::new(Some(old_share));
     let give_old = |_: &ServiceShare| old.lock().ok()?.take();
     let r = client(&new_device)
@@ -486,6 +502,13 @@ async fn a_new_phone_refreshes_the_key_with_the_admin_code_and_the_old_share_sto
     let view = TempDir::new("refresh-view");
     std::os::unix::fs::symlink(&new_phone, view.0.join("phone")).expect("symlink");
     std::os::unix::fs::symlink(world.path("cosign"), view.0.join("cosign")).expect("symlink");
+    let refreshed = bidseal_phone::provision::phone_share_for_tests(&view.0, PIN, ID)
+        .expect("the new phone's share opens with the PIN and the new seal share");
+    assert_eq!(
+        refreshed.public_key().expect("pk"),
+        public_before,
+        "the public key (the certificate) stays"
+    );
     let traces = bidseal_phone::provision::whole_key_traces_in(&view.0, PIN, &[&world.dir.0])
         .unwrap_or_else(|e| panic!("leak search: {e}"));
     assert!(traces.is_empty(), "{traces:?}");

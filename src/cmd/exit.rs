@@ -100,12 +100,15 @@ pub fn class_of(code: &str) -> Exit {
         "E_RECEIPT_MISMATCH",
         "E_BID_WITHDRAWN",
         "E_LOGIN_FAILED",
+        // phone restore: the service refused the code (wrong, used up, expired).
+        "E_RESTORE_REFUSED",
     ];
     const USAGE: &[&str] = &[
         "E_USAGE",
         "E_RELAY_URL",
         "E_UNKNOWN_CERT",
         "E_SAME_FILE",
+        "E_RESTORE_NOT_SPLIT",
         "E_PDF_PAGE_LIST",
         "PROJECT_BAD_ASSIGNMENT",
         "PROJECT_UNKNOWN_KEY",

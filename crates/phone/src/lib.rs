@@ -26,6 +26,7 @@ pub mod key_split;
 pub mod keystore;
 pub mod pki;
 pub mod provision;
+pub mod restore;
 pub mod scan_loop;
 pub mod seal_image;
 pub mod simulator;

@@ -326,3 +326,127 @@ impl TokenTable<PendingRefresh> {
             .map(|p| p.new_device.clone())
     }
 }
+
+// ---------------------------------------------------------------- 开通 (enrolment: DKG)
+
+/// `POST /v1/certs/{id}/enrol`: a phone asks to create the new certificate `id`'s key with the
+/// service. Signed by the device key named in `device` (the phone proves it holds it; the
+/// certificate will be bound to it); authorised by the administrator's one-time enrolment code
+/// (`phone admin enrol-code`).
+#[derive(Serialize, Deserialize)]
+pub struct EnrolBegin {
+    /// The one-time enrolment code.
+    pub code: super::server::SecretText,
+    /// The phone's device public key (hex SEC1).
+    pub device: String,
+}
+
+/// The answer to [`EnrolBegin`].
+#[derive(Serialize, Deserialize)]
+pub struct EnrolBegun {
+    /// Names the enrolment in its next calls (single use each, in order).
+    pub token: String,
+    /// The DKG session id both sides bind the protocol to (hex): [`enrol_session_id`].
+    pub session_id: String,
+}
+
+/// `POST /v1/certs/{id}/enrol/certificate`: the certificate the CA issued from the jointly
+/// signed CSR, and the PIN the service will check from now on.
+#[derive(Serialize, Deserialize)]
+pub struct EnrolCertificate {
+    /// The enrolment.
+    pub token: String,
+    /// The 6-digit PIN (the service keeps only its PBKDF2 verifier).
+    pub pin: super::server::SecretText,
+    /// The issued certificate, PEM.
+    pub certificate: String,
+}
+
+/// The enrolment's DKG session id: the certificate, the device and the service's randomness.
+pub fn enrol_session_id(cert_id: &str, device: &str, random: &[u8; 32]) -> [u8; 32] {
+    bound_hash(
+        b"bidseal/enrol/dkg/v1",
+        &[cert_id.as_bytes(), device.as_bytes(), random.as_slice()],
+    )
+}
+
+/// The sign id of the enrolment's CSR signature: bound to the DKG session.
+pub fn enrol_csr_sign_id(cert_id: &str, device: &str, session_id: &[u8; 32]) -> [u8; 32] {
+    bound_hash(
+        b"bidseal/enrol/csr/v1",
+        &[cert_id.as_bytes(), device.as_bytes(), session_id.as_slice()],
+    )
+}
+
+fn bound_hash(tag: &[u8], fields: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(tag);
+    for field in fields {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field);
+    }
+    h.finalize().into()
+}
+
+/// Where an enrolment is.
+pub enum EnrolStage {
+    /// Code checked; waiting for the phone's DKG message.
+    Begun,
+    /// The service answered the DKG; waiting for its last message and the CSR.
+    DkgAnswered(Box<crate::key_split::ServiceDkg>),
+    /// The key exists; the CSR's signature is under way.
+    CsrAnswered {
+        /// The service's new share.
+        share: Box<KeyShare>,
+        /// The signing state.
+        sign: Box<ServiceSign>,
+        /// DER of the subject the CSR asks for.
+        subject: Vec<u8>,
+    },
+    /// The CSR is signed; waiting for the certificate.
+    Signed {
+        /// The service's new share.
+        share: Box<KeyShare>,
+        /// DER of the subject the signed CSR asks for (the certificate must carry it).
+        subject: Vec<u8>,
+    },
+}
+
+/// An enrolment between its calls (in memory; each call must come within
+/// [`PENDING_TTL_SECS`] of the previous one).
+pub struct PendingEnrol {
+    /// The certificate id being created.
+    pub cert_id: String,
+    /// The enrolling phone's device key (hex); only it may continue.
+    pub device: String,
+    /// The DKG session id.
+    pub session_id: [u8; 32],
+    /// What the administrator decided (holder, PIN verifier cost).
+    pub grant: super::state::EnrolmentGrant,
+    /// Progress.
+    pub stage: EnrolStage,
+    /// Service clock of the last call.
+    pub started: i64,
+}
+
+impl Pending for PendingEnrol {
+    fn cert_id(&self) -> &str {
+        &self.cert_id
+    }
+    fn started(&self) -> i64 {
+        self.started
+    }
+}
+
+/// Enrolments waiting for their next call, by token.
+pub type EnrolTable = TokenTable<PendingEnrol>;
+
+impl TokenTable<PendingEnrol> {
+    /// The device bound to `token` for `cert_id` (to check the call's signature first).
+    pub fn device_of(&self, token: &str, cert_id: &str) -> Option<String> {
+        self.waiting
+            .get(token)
+            .filter(|p| p.cert_id == cert_id)
+            .map(|p| p.device.clone())
+    }
+}
