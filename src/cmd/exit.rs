@@ -109,6 +109,7 @@ pub fn class_of(code: &str) -> Exit {
         "E_UNKNOWN_CERT",
         "E_SAME_FILE",
         "E_RESTORE_NOT_SPLIT",
+        "E_RESTORE_SAME_DIR",
         "E_PDF_PAGE_LIST",
         "PROJECT_BAD_ASSIGNMENT",
         "PROJECT_UNKNOWN_KEY",

@@ -13,15 +13,17 @@
 //! DIR/cosign/state.db, DIR/cosign/admin-token      what the co-signing service keeps
 //! ```
 //!
-//! Every certificate but the `-plain` one has a split key (密钥拆分, `docs/key-split.md`): a
-//! 2-party DKG between phone and service (both played here), a CSR signed jointly, the CA
-//! issues for the joint public key; the phone's share is sealed in the keystore, the service's
+//! Every certificate but the `-plain` one has a split key (密钥拆分, `docs/key-split.md`): 开通
+//! over the co-signing API — `init` starts the service's router over `DIR/cosign` on 127.0.0.1
+//! and, as the phone, runs the 2-party DKG with it over HTTP ([`enrol_certificate`]); a CSR
+//! signed jointly, the CA issues for the joint public key; the phone's share is sealed in the keystore, the service's
 //! share kept in `state.db`; no file holds the whole key ([`whole_key_traces`] checks).
 //!
 //! Guarantees: every file is written atomically; secrets (keys, token, state) are mode 0600 on
 //! Unix; the phone keystore holds each key or share only sealed under PIN + service share. It
-//! refuses to overwrite an existing `DIR/phone/keystore.json`. Does not: run the DKG across
-//! two processes (init plays both parties in one process).
+//! refuses to overwrite an existing `DIR/phone/keystore.json`. Does not: enrol against a
+//! separately running service (the router runs in the `init` process, with its own state); with
+//! a test key pool ([`InitOptions::key_pool`]) take the API path (tests only).
 
 use crate::cosign::device::DeviceKey;
 use crate::cosign::state::{write_atomic, CertRecord, CertShares, CosignBook};
@@ -172,7 +174,7 @@ enum ServiceSide {
     /// A whole key (the `-plain` certificate): `init` writes the record.
     Plain,
     /// The service's share of a pooled key pair (tests): `init` writes the record.
-    Pooled(crate::key_split::KeyShare),
+    Pooled(Box<crate::key_split::KeyShare>),
     /// Enrolled over the co-signing API: the service stored its record itself and answered
     /// the shares the phone seals with.
     Enrolled {
@@ -237,7 +239,7 @@ fn pooled_material(
     Ok(KeyMaterial {
         issued,
         phone_secret,
-        service: ServiceSide::Pooled(service),
+        service: ServiceSide::Pooled(Box::new(service)),
     })
 }
 

@@ -67,7 +67,7 @@ impl RestoreError {
             Self::Cosign(_) => "co_signing_unavailable".into(),
             Self::Keystore(KeystoreError::UnknownCert(_)) => "E_UNKNOWN_CERT".into(),
             Self::NotSplit(_) => "E_RESTORE_NOT_SPLIT".into(),
-            Self::SameKeystore(_) => "E_SAME_FILE".into(),
+            Self::SameKeystore(_) => "E_RESTORE_SAME_DIR".into(),
             Self::Keystore(_) | Self::NoDeviceKey(_) | Self::Io { .. } | Self::Seal(_) => {
                 "E_RESTORE_KEYSTORE".into()
             }
@@ -139,13 +139,13 @@ pub async fn restore_certificate(
             .ok()?;
         KeyShare::from_secret_bytes(&bytes, Side::Phone).ok()
     };
+    // The new phone's folder is made before the refresh: after it the old share is void.
+    let seals = new_dir.join(SEALS_DIR);
+    std::fs::create_dir_all(&seals).map_err(io(&seals))?;
     let refreshed = client
         .with_device_key(Some(&device))
         .split_refresh(cert, code, pin, &open)
         .await?;
-    // From here on the old share is void: write the new phone's files.
-    let seals = new_dir.join(SEALS_DIR);
-    std::fs::create_dir_all(&seals).map_err(io(&seals))?;
     let secret = refreshed
         .share
         .to_secret_bytes()

@@ -1311,7 +1311,7 @@ fn enrol_take(
     headers: &HeaderMap,
     body: &[u8],
     token: &str,
-) -> Result<super::split::PendingEnrol, Response> {
+) -> Result<super::split::PendingEnrol, Box<Response>> {
     let stale = || {
         refused(RefusalReason::InvalidRequest {
             detail: "开通的这一步不属于任何进行中的开通（已用过、已超时、顺序不对或属于其他证书），请向管理员重新申请开通码".into(),
@@ -1319,17 +1319,27 @@ fn enrol_take(
     };
     let device = match svc.enrolments.lock() {
         Ok(table) => table.device_of(token, id),
-        Err(_) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏")),
+        Err(_) => {
+            return Err(Box::new(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "状态锁损坏",
+            )))
+        }
     };
     let Some(device) = device else {
-        return Err(stale());
+        return Err(Box::new(stale()));
     };
     if let Err(refusal) = key_gate(svc, route, id, headers, body, now(), false, Some(device)) {
-        return Err(refused(refusal));
+        return Err(Box::new(refused(refusal)));
     }
     match svc.enrolments.lock() {
-        Ok(mut table) => table.take(token, id, now()).ok_or_else(stale),
-        Err(_) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏")),
+        Ok(mut table) => table
+            .take(token, id, now())
+            .ok_or_else(|| Box::new(stale())),
+        Err(_) => Err(Box::new(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "状态锁损坏",
+        ))),
     }
 }
 
@@ -1349,7 +1359,7 @@ async fn enrol_step(
     };
     let pending = match enrol_take(&svc, route, &id, &headers, &body, &req.token) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let outcome = tokio::task::spawn_blocking(move || {
         let mut pending = pending;
@@ -1493,7 +1503,7 @@ async fn enrol_certificate(
         &req.token,
     ) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let outcome = tokio::task::spawn_blocking(move || {
         let invalid = |detail: &str| {
