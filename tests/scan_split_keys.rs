@@ -144,8 +144,17 @@ async fn auth_seal_opening_decrypt_and_session_mode_with_split_keys() {
     .expect("kek");
     assert_eq!(d.key_encryption_key.0 .0, kek.as_bytes());
 
-    // Every share use is in the chained usage log, bound to what it was for.
+    // Every share use is in the chained usage log, bound to what it was for; the first line is
+    // the certificate's 开通 over the API by `phone init` (its DKG session and fingerprint).
     let log = world.usage_log("ent-huaxia");
+    assert_eq!(
+        log[0]["operation"], "开通：联合生成密钥并登记证书",
+        "{log:#?}"
+    );
+    assert!(log[0]["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("DKG 会话")));
+    let log = log[1..].to_vec();
     let ops: Vec<(&str, &str)> = log
         .iter()
         .map(|e| {

@@ -218,15 +218,20 @@ impl CosignClient {
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         if matches!(
             route,
-            DeviceRoute::SplitRefreshRound
-                | DeviceRoute::SplitRefreshFinish
-                | DeviceRoute::EnrolRound
-                | DeviceRoute::EnrolCsr
-                | DeviceRoute::EnrolCsrFinish
+            DeviceRoute::SplitRefreshRound | DeviceRoute::SplitRefreshFinish
         ) {
             // A refresh round is a DKG's worth of proofs on the service (seconds in a debug
             // build, more under load): more time than a signing round.
             call = call.timeout(Duration::from_secs(90));
+        }
+        if matches!(
+            route,
+            DeviceRoute::EnrolRound | DeviceRoute::EnrolCsr | DeviceRoute::EnrolCsrFinish
+        ) {
+            // The same for an enrolment's DKG, of which `phone init` runs seven at once.
+            call = call.timeout(Duration::from_secs(
+                super::split::ENROL_STEP_TTL_SECS as u64,
+            ));
         }
         if let Some(device) = &self.device {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -179,6 +179,10 @@ pub trait Pending {
     fn cert_id(&self) -> &str;
     /// When it began (service clock).
     fn started(&self) -> i64;
+    /// How long it may wait for its next call.
+    fn ttl(&self) -> i64 {
+        PENDING_TTL_SECS
+    }
 }
 
 impl Pending for PendingGrant {
@@ -211,7 +215,7 @@ impl<T: Pending> TokenTable<T> {
     /// Keeps `pending` under a fresh token; `None` when too many are waiting.
     pub fn insert(&mut self, pending: T, now: i64) -> Option<String> {
         self.waiting
-            .retain(|_, p| now - p.started() <= PENDING_TTL_SECS && p.started() <= now);
+            .retain(|_, p| now - p.started() <= p.ttl() && p.started() <= now);
         if self.waiting.len() >= MAX_PENDING {
             return None;
         }
@@ -233,7 +237,7 @@ impl<T: Pending> TokenTable<T> {
             return None;
         }
         let pending = self.waiting.remove(token)?;
-        (now - pending.started() <= PENDING_TTL_SECS && pending.started() <= now).then_some(pending)
+        (now - pending.started() <= pending.ttl() && pending.started() <= now).then_some(pending)
     }
 }
 
@@ -412,8 +416,12 @@ pub enum EnrolStage {
     },
 }
 
+/// How long an enrolment waits for its next call: the phone's half of a DKG between two calls
+/// takes seconds, and `phone init` runs seven at once on whatever cores there are.
+pub const ENROL_STEP_TTL_SECS: i64 = 300;
+
 /// An enrolment between its calls (in memory; each call must come within
-/// [`PENDING_TTL_SECS`] of the previous one).
+/// [`ENROL_STEP_TTL_SECS`] of the previous one).
 pub struct PendingEnrol {
     /// The certificate id being created.
     pub cert_id: String,
@@ -435,6 +443,9 @@ impl Pending for PendingEnrol {
     }
     fn started(&self) -> i64 {
         self.started
+    }
+    fn ttl(&self) -> i64 {
+        ENROL_STEP_TTL_SECS
     }
 }
 
