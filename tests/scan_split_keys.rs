@@ -144,8 +144,17 @@ async fn auth_seal_opening_decrypt_and_session_mode_with_split_keys() {
     .expect("kek");
     assert_eq!(d.key_encryption_key.0 .0, kek.as_bytes());
 
-    // Every share use is in the chained usage log, bound to what it was for.
+    // Every share use is in the chained usage log, bound to what it was for; the first line is
+    // the certificate's 开通 over the API by `phone init` (its DKG session and fingerprint).
     let log = world.usage_log("ent-huaxia");
+    assert_eq!(
+        log[0]["operation"], "开通：联合生成密钥并登记证书",
+        "{log:#?}"
+    );
+    assert!(log[0]["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("DKG 会话")));
+    let log = log[1..].to_vec();
     let ops: Vec<(&str, &str)> = log
         .iter()
         .map(|e| {
@@ -350,73 +359,88 @@ async fn a_new_phone_refreshes_the_key_with_the_admin_code_and_the_old_share_sto
     );
     assert!(opened.lock().map(|o| o.is_none()).unwrap_or(false));
 
-    // The real new phone: a fresh code, its own new device key, the PIN.
+    // The old phone share, kept by the test (a thief with the backup and the PIN) to try it
+    // after the refresh.
+    let old_share =
+        bidseal_phone::provision::phone_share_for_tests(&world.dir.0, PIN, ID).expect("old share");
+    // The real new phone: a fresh code and the PIN, through `bidseal phone restore` (a new
+    // phone folder: the command makes its device key and keystore).
     let code_out = world.admin(&["refresh-code", ID]);
     let code = String::from_utf8_lossy(&code_out.stdout).trim().to_string();
-    let new_device = DeviceKey::generate();
-    let refreshed = client(&new_device)
-        .split_refresh(ID, &code, PIN, &open)
-        .await
-        .unwrap_or_else(|e| panic!("refresh: {e}"));
-    let old_share_bytes = opened.lock().ok().and_then(|o| o.clone()).expect("opened");
-    let old_share = KeyShare::from_secret_bytes(&old_share_bytes, Side::Phone).expect("old");
-    assert_eq!(
-        refreshed.share.public_key().expect("pk"),
-        old_share.public_key().expect("pk"),
-        "the public key (the certificate) stays"
-    );
-    // A replayed code: refused, even from the new phone.
-    let r = client(&new_device)
-        .split_refresh(ID, &code, PIN, &open)
-        .await;
-    assert!(
-        matches!(
-            r,
-            Err(CosignCallError::ResetRefused(ResetRefusal::NoValidCode))
-        ),
-        "replayed code: {:?}",
-        r.err()
-    );
-
-    // The new phone's keystore: only this certificate, its new share sealed under PIN + the
-    // new seal share, the new device key.
     let new_phone = world.path("new-phone");
-    std::fs::create_dir_all(new_phone.join("seals")).expect("mkdir");
-    let secret = refreshed.share.to_secret_bytes().expect("bytes");
-    let mut new_entry = entry.clone();
-    new_entry.sealed_key = bidseal_phone::key_seal::SealedKey::seal(
-        &secret,
-        PIN,
-        &refreshed.seal_share,
-        &entry.fingerprint,
-        1000,
-    )
-    .expect("seal");
-    new_entry.recovery = Some(
-        bidseal_phone::key_seal::RecoverySeal::seal(
-            &secret,
-            &refreshed.recovery_share,
-            &entry.fingerprint,
-        )
-        .expect("recovery seal"),
-    );
-    for seal in &new_entry.seals {
-        std::fs::copy(
-            world.path(&format!("phone/seals/{}", seal.file)),
-            new_phone.join("seals").join(&seal.file),
-        )
-        .expect("copy seal");
-    }
-    let manifest = bidseal_phone::keystore::KeystoreManifest {
-        version: backup.manifest.version,
-        certificates: vec![new_entry],
-        device_key: Some(new_device.clone()),
+    let restore = |code: &str, pin: &str, json: bool| {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(["phone", "restore"])
+            .arg(&new_phone)
+            .arg("--from")
+            .arg(world.path("phone"))
+            .args(["--cosign", &world.cosign.url, "--cert", ID, "--code", code])
+            .args(["--pin", pin]);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().expect("run phone restore")
     };
-    std::fs::write(
-        new_phone.join("keystore.json"),
-        serde_json::to_vec_pretty(&manifest).expect("json"),
-    )
-    .expect("write keystore");
+    let out = restore(&code, PIN, true);
+    assert!(
+        out.status.success(),
+        "phone restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json");
+    assert_eq!(report["cert"], ID);
+    assert_eq!(report["new_keystore"], true);
+    assert_eq!(report["fingerprint"], entry.fingerprint.as_str());
+    let restored = Keystore::load(&new_phone).expect("new keystore");
+    let new_device = restored.device_key().expect("new device key").clone();
+    assert_eq!(report["device"], new_device.public_hex().as_str());
+    assert_ne!(
+        Some(new_device.public_hex()),
+        backup.device_key().map(|d| d.public_hex()),
+        "the new phone has its own device key"
+    );
+    let new_entry = restored.entry(ID).expect("restored entry");
+    assert_eq!(new_entry.cert_pem, entry.cert_pem, "the certificate stays");
+    for seal in &new_entry.seals {
+        assert!(
+            new_phone.join("seals").join(&seal.file).is_file(),
+            "{}",
+            seal.file
+        );
+    }
+    // A replayed code through the command: refused (exit 1, a stable code), nothing written.
+    let before = std::fs::read(new_phone.join("keystore.json")).expect("read");
+    let out = restore(&code, PIN, false);
+    assert_eq!(out.status.code(), Some(1), "replayed code");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("E_RESTORE_REFUSED"), "{stderr}");
+    assert_eq!(
+        std::fs::read(new_phone.join("keystore.json")).expect("read"),
+        before
+    );
+    // A -plain certificate has nothing to refresh: a usage error, before any call.
+    let mut cmd = std::process::Command::new(bin());
+    let out = cmd
+        .args(["phone", "restore"])
+        .arg(world.path("other-phone"))
+        .arg("--from")
+        .arg(world.path("phone"))
+        .args([
+            "--cosign",
+            &world.cosign.url,
+            "--cert",
+            "colleague-chen-plain",
+        ])
+        .args(["--code", "000000", "--pin", PIN])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E_RESTORE_NOT_SPLIT"));
 
     // The new phone authenticates (a real phone process, joint signature, same certificate).
     let (answer, hash) = auth_with_keystore(&world, &new_phone, ID).await;
@@ -449,6 +473,7 @@ async fn a_new_phone_refreshes_the_key_with_the_admin_code_and_the_old_share_sto
         tender: None,
         bound_digest: None,
     };
+    let public_before = old_share.public_key().expect("pk");
     let old = std::sync::Mutex::new(Some(old_share));
     let give_old = |_: &ServiceShare| old.lock().ok()?.take();
     let r = client(&new_device)
@@ -486,7 +511,426 @@ async fn a_new_phone_refreshes_the_key_with_the_admin_code_and_the_old_share_sto
     let view = TempDir::new("refresh-view");
     std::os::unix::fs::symlink(&new_phone, view.0.join("phone")).expect("symlink");
     std::os::unix::fs::symlink(world.path("cosign"), view.0.join("cosign")).expect("symlink");
+    let refreshed = bidseal_phone::provision::phone_share_for_tests(&view.0, PIN, ID)
+        .expect("the new phone's share opens with the PIN and the new seal share");
+    assert_eq!(
+        refreshed.public_key().expect("pk"),
+        public_before,
+        "the public key (the certificate) stays"
+    );
     let traces = bidseal_phone::provision::whole_key_traces_in(&view.0, PIN, &[&world.dir.0])
         .unwrap_or_else(|e| panic!("leak search: {e}"));
     assert!(traces.is_empty(), "{traces:?}");
+}
+
+/// One device-signed call to the co-signing service, as a (possibly modified) phone app would
+/// make it: the status and the JSON answer.
+async fn signed_post(
+    url: &str,
+    device: &bidseal_phone::cosign::device::DeviceKey,
+    route: bidseal_phone::cosign::device::DeviceRoute,
+    id: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let bytes = serde_json::to_vec(body).expect("json");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let mut call = reqwest::Client::new()
+        .post(format!("{url}/v1/certs/{id}/{}", route.name()))
+        .header("content-type", "application/json")
+        .timeout(std::time::Duration::from_secs(120));
+    for (name, value) in device.sign_call(route, id, now, &bytes).headers() {
+        call = call.header(name, value);
+    }
+    let resp = call.body(bytes).send().await.expect("service reachable");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    bidseal_phone::cosign::split::b64(bytes)
+}
+
+fn unb64(v: &serde_json::Value) -> Vec<u8> {
+    bidseal_phone::cosign::split::unb64(v["messages"][0].as_str().expect("message"))
+        .expect("base64")
+}
+
+/// The refusal detail of a 403 (protocol failures carry their `KEYSPLIT_*` code).
+fn refusal(answer: &(u16, serde_json::Value)) -> String {
+    assert_eq!(answer.0, 403, "{answer:?}");
+    answer.1["refusal"].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_is_enrolled_by_a_dkg_over_the_api_and_attackers_get_nothing() {
+    use bidseal_phone::cosign::client::{CosignCallError, CosignClient};
+    use bidseal_phone::cosign::device::{DeviceKey, DeviceRoute};
+    use bidseal_phone::cosign::state::ResetRefusal;
+    use bidseal_phone::key_split::PhoneDkg;
+    use bidseal_phone::keystore::Keystore;
+    use bidseal_phone::pki::{self, TestCa};
+    const ID: &str = "staff-new";
+    let world = World::new();
+    let url = world.cosign.url.clone();
+    let ca = TestCa::load(&world.path("pki"), "ca-1").expect("the world's CA");
+    let mut spec = pki::standard_specs()
+        .expect("specs")
+        .into_iter()
+        .find(|s| s.id == "colleague-wang")
+        .expect("spec");
+    spec.id = ID.into();
+    spec.person = Some("王芳".into());
+    let phone = Keystore::load(&world.path("phone")).expect("keystore");
+    let device = phone.device_key().expect("device key").clone();
+    let client = CosignClient::new(&url)
+        .expect("client")
+        .with_device_key(Some(&device));
+    // The phone's side of 开通 as `phone init` runs it: the client's DKG, the CSR for `spec`,
+    // the world's CA issuing from it.
+    let enrol = |client: &CosignClient, code: &str| {
+        let (client, code) = (client.clone(), code.to_string());
+        let (ca, spec) = (&ca, &spec);
+        async move {
+            bidseal_phone::provision::enrol_certificate(&client, ca, spec, &code, PIN)
+                .await
+                .map_err(|e| match e {
+                    bidseal_phone::provision::ProvisionError::Enrol(_, e) => e,
+                    other => panic!("{other}"),
+                })
+        }
+    };
+    let code = |world: &World| {
+        let out = world.admin(&[
+            "enrol-code",
+            ID,
+            "--holder",
+            "王芳",
+            "--kdf-iterations",
+            "1000",
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+
+    // A stranger (any device) without a code: nothing issued yet, refused before any DKG.
+    let stranger = DeviceKey::generate();
+    let stranger_client = CosignClient::new(&url)
+        .expect("client")
+        .with_device_key(Some(&stranger));
+    let r = enrol(&stranger_client, "1234567890123456").await;
+    assert!(
+        matches!(
+            r,
+            Err(CosignCallError::ResetRefused(ResetRefusal::NoValidCode))
+        ),
+        "{:?}",
+        r.err()
+    );
+    // With a code issued, a wrong guess counts; an id the service has is refused to the admin.
+    let first = code(&world);
+    assert_eq!(first.len(), 16, "{first}");
+    let wrong = if first.starts_with('0') {
+        "1".repeat(16)
+    } else {
+        "0".repeat(16)
+    };
+    let r = enrol(&stranger_client, &wrong).await;
+    assert!(
+        matches!(
+            r,
+            Err(CosignCallError::ResetRefused(
+                ResetRefusal::WrongCode { .. }
+            ))
+        ),
+        "{:?}",
+        r.err()
+    );
+    let taken = std::process::Command::new(bin())
+        .args(["phone", "admin", "--cosign", &url, "--state"])
+        .arg(&world.dir.0)
+        .args(["enrol-code", "legal-zhang", "--holder", "x"])
+        .output()
+        .expect("run");
+    assert!(!taken.status.success(), "an enrolled id gets no code");
+
+    // A modified phone app: the DKG's last message changed (signed by the device, so the
+    // device check passes) — the service's DKG refuses it (KEYSPLIT_*), the enrolment is over
+    // and the code used up.
+    let begin = |code: String| {
+        let device = device.clone();
+        let url = url.clone();
+        async move {
+            let answer = signed_post(
+                &url,
+                &device,
+                DeviceRoute::Enrol,
+                ID,
+                &serde_json::json!({"code": code, "device": device.public_hex()}),
+            )
+            .await;
+            assert_eq!(answer.0, 200, "{answer:?}");
+            let token = answer.1["token"].as_str().expect("token").to_string();
+            let session = hex_decode(answer.1["session_id"].as_str().expect("session"));
+            (token, session)
+        }
+    };
+    let (token, session) = begin(first.clone()).await;
+    let (dkg, hello) = PhoneDkg::start(&session).expect("dkg");
+    let reply = signed_post(
+        &url,
+        &device,
+        DeviceRoute::EnrolRound,
+        ID,
+        &serde_json::json!({"token": token, "messages": [b64(&hello)]}),
+    )
+    .await;
+    assert_eq!(reply.0, 200, "{reply:?}");
+    let (share, mut finish) = dkg.finish(&unb64(&reply.1)).expect("phone side");
+    // The service checks the DKG before it reads the request: any bytes do here.
+    let info = b"certification request".to_vec();
+    let at = finish.len() / 2;
+    finish[at] ^= 0x01;
+    let sign_id = bidseal_phone::cosign::split::enrol_csr_sign_id(ID, &device.public_hex(), &{
+        let mut s = [0u8; 32];
+        s.copy_from_slice(&session);
+        s
+    });
+    let digest = [3u8; 32];
+    let (_sign, sign_hello) =
+        bidseal_phone::key_split::PhoneSign::start(&share, &sign_id, &digest).expect("sign");
+    let tampered = signed_post(
+        &url,
+        &device,
+        DeviceRoute::EnrolCsr,
+        ID,
+        &serde_json::json!({"token": token, "messages": [b64(&finish), b64(&info), b64(&sign_hello)]}),
+    )
+    .await;
+    assert!(refusal(&tampered).contains("KEYSPLIT_"), "{tampered:?}");
+    // The enrolment is gone: the honest message now finds nothing; the code is used up.
+    finish[at] ^= 0x01;
+    let again = signed_post(
+        &url,
+        &device,
+        DeviceRoute::EnrolCsr,
+        ID,
+        &serde_json::json!({"token": token, "messages": [b64(&finish), b64(&info), b64(&sign_hello)]}),
+    )
+    .await;
+    assert!(
+        refusal(&again).contains("不属于任何进行中的开通"),
+        "{again:?}"
+    );
+    let r = enrol(&client, &first).await;
+    assert!(
+        matches!(
+            r,
+            Err(CosignCallError::ResetRefused(ResetRefusal::NoValidCode))
+        ),
+        "used-up code: {:?}",
+        r.err()
+    );
+
+    // The service's answer changed on the way (or by a rogue service): the phone's DKG
+    // refuses it.
+    let (token, session) = begin(code(&world)).await;
+    let (dkg, hello) = PhoneDkg::start(&session).expect("dkg");
+    let reply = signed_post(
+        &url,
+        &device,
+        DeviceRoute::EnrolRound,
+        ID,
+        &serde_json::json!({"token": token, "messages": [b64(&hello)]}),
+    )
+    .await;
+    let mut bytes = unb64(&reply.1);
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    assert!(
+        dkg.finish(&bytes).is_err(),
+        "a changed DKG answer is refused"
+    );
+
+    // Out of order and replayed rounds: the CSR step before the DKG round, then the round
+    // (the enrolment is over); a round replayed with its exact signed request (the device
+    // nonce is single use) and re-signed (the stage has moved on).
+    let (token, _session) = begin(code(&world)).await;
+    let early = signed_post(
+        &url,
+        &device,
+        DeviceRoute::EnrolCsr,
+        ID,
+        &serde_json::json!({"token": token, "messages": ["AA==", "AA==", "AA=="]}),
+    )
+    .await;
+    assert!(refusal(&early).contains("顺序"), "{early:?}");
+    let (token, session) = begin(code(&world)).await;
+    let (_dkg, hello) = PhoneDkg::start(&session).expect("dkg");
+    let body = serde_json::json!({"token": token, "messages": [b64(&hello)]});
+    assert_eq!(
+        signed_post(&url, &device, DeviceRoute::EnrolRound, ID, &body)
+            .await
+            .0,
+        200
+    );
+    let replayed = signed_post(&url, &device, DeviceRoute::EnrolRound, ID, &body).await;
+    assert!(refusal(&replayed).contains("顺序"), "{replayed:?}");
+    // Another device cannot continue someone's enrolment (its signature is not the one bound).
+    let (token, session) = begin(code(&world)).await;
+    let (_dkg, hello) = PhoneDkg::start(&session).expect("dkg");
+    let foreign = signed_post(
+        &url,
+        &stranger,
+        DeviceRoute::EnrolRound,
+        ID,
+        &serde_json::json!({"token": token, "messages": [b64(&hello)]}),
+    )
+    .await;
+    assert!(
+        refusal(&foreign).contains("device_not_recognised"),
+        "{foreign:?}"
+    );
+    // Nothing of the above registered a certificate.
+    let list = world.admin(&["list", "--json"]);
+    assert!(!String::from_utf8_lossy(&list.stdout).contains(ID));
+
+    // The honest phone: DKG, jointly signed CSR, the world's CA issues, registered.
+    let good = code(&world);
+    let started = std::time::Instant::now();
+    let (issued, enrolled) = enrol(&client, &good)
+        .await
+        .unwrap_or_else(|e| panic!("enrol: {e}"));
+    assert_eq!(
+        pki::fingerprint(&issued.cert).expect("fp"),
+        pki::fingerprint(&enrolled.certificate).expect("fp"),
+        "the certificate the service registered is the one the CA issued"
+    );
+    eprintln!(
+        "one DKG + joint CSR + registration over loopback (debug): {:?}",
+        started.elapsed()
+    );
+    let certified = enrolled
+        .certificate
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes()
+        .to_vec();
+    assert_eq!(
+        certified,
+        enrolled
+            .share
+            .public_key()
+            .expect("pk")
+            .to_sec1_bytes()
+            .as_ref()
+    );
+    // The code is single use.
+    let r = enrol(&client, &good).await;
+    assert!(matches!(
+        r,
+        Err(CosignCallError::ResetRefused(ResetRefusal::NoValidCode))
+    ));
+    // The service knows the certificate (holder from the admin), one chained log line.
+    let list = world.admin(&["list", "--json"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("王芳"));
+    let log = world.usage_log(ID);
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0]["operation"], "开通：联合生成密钥并登记证书");
+    assert_eq!(log[0]["result"], "OK");
+
+    // The certificate works: a joint signature with the phone's share and the PIN, checked by
+    // openssl against the issued certificate.
+    let cert_der = Certificate::from_pem(
+        pki::cert_pem(&enrolled.certificate)
+            .expect("pem")
+            .as_bytes(),
+    )
+    .expect("cert")
+    .der()
+    .to_vec();
+    let secret = enrolled.share.to_secret_bytes().expect("bytes");
+    let context = bidseal_phone::cosign::state::OperationContext {
+        operation: bidseal_phone::cosign::state::CosignOperation::Auth,
+        desktop: "test".into(),
+        session_id: "enrolled".into(),
+        detail: "first use".into(),
+        tender: None,
+        bound_digest: None,
+    };
+    let digest = [9u8; 32];
+    let give = |_: &bidseal_phone::key_seal::ServiceShare| {
+        bidseal_phone::key_split::KeyShare::from_secret_bytes(
+            &secret,
+            bidseal_phone::key_split::Side::Phone,
+        )
+        .ok()
+    };
+    let signatures = client
+        .split_sign(ID, PIN, "王芳", &context, &[digest], &give)
+        .await
+        .unwrap_or_else(|e| panic!("sign: {e}"));
+    assert!(openssl_verify_prehash(
+        &cert_der,
+        &digest,
+        signatures[0].to_der().as_bytes()
+    ));
+    // A wrong PIN is refused like for every certificate.
+    assert!(client
+        .split_sign(ID, "000000", "王芳", &context, &[digest], &give)
+        .await
+        .is_err());
+
+    // No whole key: the world plus a phone keystore holding this certificate sealed under the
+    // PIN and the service's seal share, searched with the service's state.
+    let view = TempDir::new("enrol-view");
+    std::fs::create_dir_all(view.0.join("phone")).expect("mkdir");
+    std::os::unix::fs::symlink(world.path("cosign"), view.0.join("cosign")).expect("symlink");
+    let fingerprint = pki::fingerprint(&enrolled.certificate).expect("fp");
+    let cert_pem = pki::cert_pem(&enrolled.certificate).expect("pem");
+    let entry = bidseal_phone::keystore::KeystoreEntry {
+        id: ID.into(),
+        role: spec.role,
+        company: spec.company.clone(),
+        uscc: spec.uscc.clone(),
+        person: spec.person.clone(),
+        ca: "ca-1".into(),
+        fingerprint: fingerprint.clone(),
+        chain_pem: format!("{cert_pem}{}", pki::cert_pem(&ca.cert).expect("ca pem")),
+        cert_pem,
+        sealed_key: bidseal_phone::key_seal::SealedKey::seal(
+            &secret,
+            PIN,
+            &enrolled.seal_share,
+            &fingerprint,
+            1000,
+        )
+        .expect("seal"),
+        split: true,
+        recovery: None,
+        seals: Vec::new(),
+    };
+    let manifest = bidseal_phone::keystore::KeystoreManifest {
+        version: bidseal_phone::keystore::KEYSTORE_VERSION,
+        certificates: vec![entry],
+        device_key: Some(device.clone()),
+    };
+    std::fs::write(
+        view.0.join("phone/keystore.json"),
+        serde_json::to_vec_pretty(&manifest).expect("json"),
+    )
+    .expect("write");
+    let traces =
+        bidseal_phone::provision::whole_key_traces_in(&view.0, PIN, &[&world.dir.0, &view.0])
+            .unwrap_or_else(|e| panic!("leak search: {e}"));
+    assert!(traces.is_empty(), "{traces:?}");
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
 }

@@ -104,12 +104,16 @@ pub fn class_of(code: &str) -> Exit {
         "E_HALL_FETCH_NOT_STAFF",
         "E_HALL_FETCH_SEALED",
         "E_HALL_FETCH_HASH",
+        // phone restore: the service refused the code (wrong, used up, expired).
+        "E_RESTORE_REFUSED",
     ];
     const USAGE: &[&str] = &[
         "E_USAGE",
         "E_RELAY_URL",
         "E_UNKNOWN_CERT",
         "E_SAME_FILE",
+        "E_RESTORE_NOT_SPLIT",
+        "E_RESTORE_SAME_DIR",
         "E_PDF_PAGE_LIST",
         "PROJECT_BAD_ASSIGNMENT",
         "PROJECT_UNKNOWN_KEY",

@@ -9,8 +9,10 @@
 //!   phone for one scan (and its session, in session mode); shows each request on stderr.
 //! - `phone standby --platform URL --keystore DIR --cosign URL --pin PIN [--count N]` — logs in
 //!   to the platform by scan and answers pushed 不见面开标 decrypt requests (`bidseal_phone::standby`).
-//! - `phone admin --cosign URL --state DIR <list|log|disable|enable|revoke|reset-pin|authorise-until>`
-//!   — the enterprise administrator's actions, for tests.
+//! - `phone admin --cosign URL --state DIR <list|log|disable|enable|revoke|reset-code|
+//!   refresh-code|enrol-code|authorise-until>` — the enterprise administrator's actions, for tests.
+//! - `phone restore NEW_DIR --from OLD --cosign URL --cert ID --code CODE --pin-stdin` — 换机 /
+//!   恢复 on the new phone (`bidseal_phone::restore`).
 
 use anyhow::{Context, Result};
 use bidseal_phone::cosign::client::CosignClient;
@@ -99,6 +101,41 @@ enum PhoneCommand {
         #[arg(long)]
         new_pin: String,
     },
+    /// 换机/恢复（证书未同步）：新手机凭管理员的换机验证码与 PIN 刷新密钥分量，旧手机上的分量随即失效 / restore a certificate onto a new phone (key refresh)
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "示例 / example:\n  bidseal phone restore new-phone --from world --cosign http://127.0.0.1:7001 --cert legal-zhang --code 123456 --pin-stdin\n\n先由管理员执行 phone admin refresh-code 取得验证码。新手机文件夹不存在时新建（含新的设备密钥）。\n退出码：0 已恢复；1 验证码或 PIN 被拒绝、证书状态不允许；2 用法错误（证书未拆分、新旧文件夹相同）；3 网络或文件错误"
+)]
+struct RestoreArgs {
+    /// 新手机的文件夹（不存在则新建） / the new phone's folder (created when missing)
+    new_phone: PathBuf,
+    /// 旧手机或其备份的证书库（phone init 的文件夹或其 phone/ 子文件夹） / the old phone or its backup
+    #[arg(long)]
+    from: PathBuf,
+    /// 协同签名服务地址 / co-signing service base URL
+    #[arg(long)]
+    cosign: String,
+    /// 协同签名服务 https 的根证书（PEM） / trust these roots for the service's https
+    #[arg(long)]
+    cosign_ca: Option<PathBuf>,
+    /// 证书编号 / certificate id
+    #[arg(long)]
+    cert: String,
+    /// 换机验证码（phone admin refresh-code 给出） / the one-time refresh code
+    #[arg(long)]
+    code: String,
+    /// 证书 PIN（测试以外请用 --pin-stdin） / the certificate PIN
+    #[arg(long, required_unless_present = "pin_stdin")]
+    pin: Option<String>,
+    /// 从标准输入第一行读取 PIN / read the PIN from the first line of stdin
+    #[arg(long, conflicts_with = "pin")]
+    pin_stdin: bool,
+    /// 以 JSON 输出（字段见 docs/cli.md） / print JSON
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -283,6 +320,20 @@ enum AdminCommand {
         /// 证书编号 / certificate id
         cert: String,
     },
+    /// 开通：为新证书签发一次性开通码，手机凭它与本服务联合生成密钥（16 位，10 分钟内有效） / issue an enrolment code for a new certificate
+    #[command(
+        after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world enrol-code staff-new --holder 王芳"
+    )]
+    EnrolCode {
+        /// 新证书的编号 / the new certificate's id
+        cert: String,
+        /// 持有人（证书日志中显示） / holder shown in the log
+        #[arg(long)]
+        holder: String,
+        /// 该证书 PIN 校验值的 PBKDF2 迭代次数 / PBKDF2 iterations of its PIN verifier
+        #[arg(long)]
+        kdf_iterations: Option<u32>,
+    },
     /// 设置员工授权截止时间 / set the staff authorisation end
     #[command(
         after_help = "示例 / example:\n  bidseal phone admin --cosign http://127.0.0.1:7001 --state world authorise-until colleague-wang 2026-12-31T18:00:00+08:00"
@@ -336,7 +387,37 @@ pub fn run(args: PhoneArgs) -> Result<ExitCode> {
             let client = CosignClient::connect(&cosign, cosign_ca.as_deref())?;
             runtime()?.block_on(reset_pin(&keystore, client, &cert, &code, &new_pin))
         }
+        PhoneCommand::Restore(a) => runtime()?.block_on(restore(a)),
     }
+}
+
+/// `phone restore`: 换机 / 恢复 on the new phone ([`bidseal_phone::restore`]).
+async fn restore(a: RestoreArgs) -> Result<ExitCode> {
+    let pin = pin_or_stdin(&a.pin)?;
+    bidseal_phone::provision::check_pin_format(&pin)?;
+    let from = Keystore::load(&phone_dir(&a.from))?;
+    let client = CosignClient::connect(&a.cosign, a.cosign_ca.as_deref())?;
+    let report = bidseal_phone::restore::restore_certificate(
+        &from,
+        &a.new_phone,
+        client,
+        &a.cert,
+        &a.code,
+        &pin,
+    )
+    .await
+    .map_err(|e| super::exit::coded(&e.code(), e))?;
+    if a.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        crate::say!(
+            "out.phone.restored",
+            cert = report.cert,
+            label = report.label,
+            dir = a.new_phone.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -698,6 +779,18 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
                     Ok(ExitCode::from(3))
                 }
             };
+        }
+        AdminCommand::EnrolCode {
+            cert,
+            holder,
+            kdf_iterations,
+        } => {
+            let code = client
+                .enrol_code(token, &cert, &holder, kdf_iterations)
+                .await?;
+            crate::outln!("{code}");
+            eprintln!("{}", crate::words!("out.admin.done", cert = cert));
+            return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::Disable { cert } => (cert, AdminAction::Disable),
         AdminCommand::Enable { cert } => (cert, AdminAction::Enable),

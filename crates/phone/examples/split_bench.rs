@@ -3,6 +3,9 @@
 //! single-key path in the same run (the service's `authorise` + unseal + local ECDSA, and a
 //! bare local ECDSA), all through the real co-signing router on 127.0.0.1.
 //!
+//! Last: 开通 (enrolment) over loopback — the DKG, the jointly signed CSR and the registration
+//! of a new certificate, as `phone init` runs it — at most 5 rounds.
+//!
 //! Usage: `cargo run --release -p bidseal-phone --example split_bench [ROUNDS]` (default 30).
 
 use bidseal_phone::cosign::client::CosignClient;
@@ -231,5 +234,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         j / l.max(1e-6),
         e
     );
+
+    // 开通 over loopback: admin code, DKG, jointly signed CSR, the CA issues, registration
+    // (what `phone init` does per certificate), one after another.
+    let ca = bidseal_phone::pki::TestCa::generate("ca-1", "测试CA")?;
+    let mut spec = bidseal_phone::pki::standard_specs()?
+        .into_iter()
+        .find(|s| s.id == "colleague-wang")
+        .ok_or("spec")?;
+    let mut enrol = Vec::new();
+    for i in 0..rounds.min(5) {
+        spec.id = format!("bench-enrol-{i}");
+        let t = Instant::now();
+        let code = client
+            .enrol_code("bench", &spec.id, "测试", Some(1000))
+            .await?;
+        bidseal_phone::provision::enrol_certificate(&client, &ca, &spec, &code, PIN).await?;
+        enrol.push(t.elapsed());
+    }
+    stats("开通 over loopback (code, DKG, joint CSR, register)", enrol);
     Ok(())
 }

@@ -14,8 +14,8 @@
 //!   (signed tender and opening time, PAdES / manifest attribute sets).
 //!
 //! - [`key_split`]: 2-of-2 threshold ECDSA / additive ECDH (DKLs23, `docs/key-split.md`) — the
-//!   protocol wrapper; not yet wired into `phone init` and the flows, where the phone still
-//!   holds each key sealed under PIN + service share.
+//!   protocol wrapper, used by every flow; its DKG runs over the co-signing API (开通,
+//!   [`provision::enrol_certificate`]), its refresh by [`restore`] (换机 on a new phone).
 #![forbid(unsafe_code)]
 
 pub mod camera;
@@ -26,6 +26,7 @@ pub mod key_split;
 pub mod keystore;
 pub mod pki;
 pub mod provision;
+pub mod restore;
 pub mod scan_loop;
 pub mod seal_image;
 pub mod simulator;

@@ -338,6 +338,31 @@ impl TestCa {
         Ok(Self { id, cert, key })
     }
 
+    /// The world's CA `id` (`ca-1` or `ca-2`) from `pki_dir/<id>.pem` and `<id>.key.pem`, as
+    /// `phone init` wrote them (tests that issue one more certificate in a world).
+    pub fn load(pki_dir: &std::path::Path, id: &str) -> Result<Self, PkiError> {
+        use der::DecodePem;
+        use p256::pkcs8::DecodePrivateKey;
+        let id: &'static str = match id {
+            "ca-1" => "ca-1",
+            "ca-2" => "ca-2",
+            _ => {
+                return Err(PkiError::Key(format!(
+                    "没有测试 CA {id}（只有 ca-1、ca-2）"
+                )))
+            }
+        };
+        let read = |name: String| {
+            std::fs::read_to_string(pki_dir.join(&name))
+                .map(Zeroizing::new)
+                .map_err(|e| PkiError::Key(format!("{name}：{e}")))
+        };
+        let cert = Certificate::from_pem(read(format!("{id}.pem"))?.as_bytes())?;
+        let key = SigningKey::from_pkcs8_pem(&read(format!("{id}.key.pem"))?)
+            .map_err(|e| PkiError::Key(e.to_string()))?;
+        Ok(Self { id, cert, key })
+    }
+
     /// Issues a leaf for `spec` with a fresh key made here.
     pub fn issue(&self, spec: &LeafSpec) -> Result<IssuedCert, PkiError> {
         let leaf_key = SigningKey::random(&mut OsRng);

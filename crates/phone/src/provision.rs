@@ -13,15 +13,17 @@
 //! DIR/cosign/state.db, DIR/cosign/admin-token      what the co-signing service keeps
 //! ```
 //!
-//! Every certificate but the `-plain` one has a split key (密钥拆分, `docs/key-split.md`): a
-//! 2-party DKG between phone and service (both played here), a CSR signed jointly, the CA
-//! issues for the joint public key; the phone's share is sealed in the keystore, the service's
+//! Every certificate but the `-plain` one has a split key (密钥拆分, `docs/key-split.md`): 开通
+//! over the co-signing API — `init` starts the service's router over `DIR/cosign` on 127.0.0.1
+//! and, as the phone, runs the 2-party DKG with it over HTTP ([`enrol_certificate`]); a CSR
+//! signed jointly, the CA issues for the joint public key; the phone's share is sealed in the keystore, the service's
 //! share kept in `state.db`; no file holds the whole key ([`whole_key_traces`] checks).
 //!
 //! Guarantees: every file is written atomically; secrets (keys, token, state) are mode 0600 on
 //! Unix; the phone keystore holds each key or share only sealed under PIN + service share. It
-//! refuses to overwrite an existing `DIR/phone/keystore.json`. Does not: run the DKG across
-//! two processes (init plays both parties in one process).
+//! refuses to overwrite an existing `DIR/phone/keystore.json`. Does not: enrol against a
+//! separately running service (the router runs in the `init` process, with its own state); with
+//! a test key pool ([`InitOptions::key_pool`]) take the API path (tests only).
 
 use crate::cosign::device::DeviceKey;
 use crate::cosign::state::{write_atomic, CertRecord, CertShares, CosignBook};
@@ -60,6 +62,9 @@ pub enum ProvisionError {
     /// PIN format.
     #[error("PIN 码必须是 6 位数字")]
     BadPin,
+    /// 开通 over the co-signing API failed.
+    #[error("证书 {0} 开通失败：{1}")]
+    Enrol(String, crate::cosign::client::CosignCallError),
 }
 
 /// What `init` made.
@@ -160,15 +165,30 @@ struct KeyMaterial {
     issued: pki::IssuedCert,
     /// What the phone seals: the PKCS#8 key, or the encoded phone share of a split key.
     phone_secret: zeroize::Zeroizing<Vec<u8>>,
-    /// The service's share of a split key.
-    service_share: Option<crate::key_split::KeyShare>,
+    /// Where the service's side is.
+    service: ServiceSide,
+}
+
+/// The service's side of one certificate.
+enum ServiceSide {
+    /// A whole key (the `-plain` certificate): `init` writes the record.
+    Plain,
+    /// The service's share of a pooled key pair (tests): `init` writes the record.
+    Pooled(Box<crate::key_split::KeyShare>),
+    /// Enrolled over the co-signing API: the service stored its record itself and answered
+    /// the shares the phone seals with.
+    Enrolled {
+        seal_share: crate::key_seal::ServiceShare,
+        recovery_share: crate::key_seal::ServiceShare,
+    },
 }
 
 fn split_err(e: crate::key_split::KeySplitError) -> PkiError {
     PkiError::Key(format!("{}：{e}", e.code()))
 }
 
-/// A fresh DKG for `id` (both parties played here: `init` writes both sides' state).
+/// A fresh DKG for `id` with both parties in this process: only for the test key pool
+/// ([`InitOptions::key_pool`]); `phone init` runs the DKG with the service over HTTP.
 fn fresh_shares(
     id: &str,
 ) -> Result<(crate::key_split::KeyShare, crate::key_split::KeyShare), ProvisionError> {
@@ -178,31 +198,27 @@ fn fresh_shares(
     Ok(crate::key_split::dkg_in_process(&session).map_err(split_err)?)
 }
 
-/// Makes the key and certificate for `spec`: a key made by the CA (the `-plain` certificate),
-/// or the two shares (a fresh DKG, or `pooled`), a jointly signed CSR and a certificate for
-/// the joint public key.
-fn key_material(
+/// The `-plain` certificate: a whole key made by the CA.
+fn plain_material(ca: &TestCa, spec: &pki::LeafSpec) -> Result<KeyMaterial, ProvisionError> {
+    let issued = ca.issue(spec)?;
+    let phone_secret = issued
+        .key_pkcs8
+        .clone()
+        .ok_or_else(|| PkiError::Key("CA 未生成私钥".into()))?;
+    Ok(KeyMaterial {
+        issued,
+        phone_secret,
+        service: ServiceSide::Plain,
+    })
+}
+
+/// A pooled pair of shares (tests): the CSR signed jointly in this process, the CA issues.
+fn pooled_material(
     ca: &TestCa,
     spec: &pki::LeafSpec,
-    pooled: Option<(crate::key_split::KeyShare, crate::key_split::KeyShare)>,
+    (phone, service): SharePair,
 ) -> Result<KeyMaterial, ProvisionError> {
-    if is_plain(&spec.id) {
-        let issued = ca.issue(spec)?;
-        let phone_secret = issued
-            .key_pkcs8
-            .clone()
-            .ok_or_else(|| PkiError::Key("CA 未生成私钥".into()))?;
-        return Ok(KeyMaterial {
-            issued,
-            phone_secret,
-            service_share: None,
-        });
-    }
     use sha2::Digest;
-    let (phone, service) = match pooled {
-        Some(pair) => pair,
-        None => fresh_shares(&spec.id)?,
-    };
     let public = phone.public_key().map_err(split_err)?;
     let info = pki::request_info(spec, &public)?;
     let digest: [u8; 32] =
@@ -223,7 +239,131 @@ fn key_material(
     Ok(KeyMaterial {
         issued,
         phone_secret,
-        service_share: Some(service),
+        service: ServiceSide::Pooled(Box::new(service)),
+    })
+}
+
+/// 开通 of one certificate over the co-signing API (the phone's side; `client` carries the
+/// phone's device key): the DKG with the service, the CSR for `spec` signed jointly, `ca`
+/// issues from it after checking signature and subject, the service registers the
+/// certificate with `pin`. The phone's share never leaves this side.
+pub async fn enrol_certificate(
+    client: &crate::cosign::client::CosignClient,
+    ca: &TestCa,
+    spec: &pki::LeafSpec,
+    code: &str,
+    pin: &str,
+) -> Result<(pki::IssuedCert, crate::cosign::client::EnrolledKey), ProvisionError> {
+    let issued = std::sync::Mutex::new(None);
+    let request_info =
+        |public: &p256::PublicKey| pki::request_info(spec, public).map_err(|e| e.to_string());
+    let issue = |csr: &x509_cert::request::CertReq| {
+        let cert = ca.issue_from_csr(spec, csr).map_err(|e| e.to_string())?;
+        let out = cert.cert.clone();
+        if let Ok(mut slot) = issued.lock() {
+            *slot = Some(cert);
+        }
+        Ok(out)
+    };
+    let enrolled = client
+        .enrol(&spec.id, code, pin, &request_info, &issue)
+        .await
+        .map_err(|e| ProvisionError::Enrol(spec.id.clone(), e))?;
+    let issued = issued
+        .into_inner()
+        .ok()
+        .flatten()
+        .ok_or_else(|| PkiError::Key("CA 未签发证书".into()))?;
+    Ok((issued, enrolled))
+}
+
+/// `phone init`'s split certificates: starts the co-signing service's router over
+/// `cosign_dir` on 127.0.0.1 (an ephemeral port, in this process but with its own state: it
+/// loads `state.db` and `admin-token` like `serve-cosign`), and enrols each certificate over
+/// HTTP as the phone with `device` — the administrator's enrolment code first (admin token),
+/// then [`enrol_certificate`]. Runs on its own threads and runtime (callable from async code).
+fn enrol_over_loopback(
+    cosign_dir: &Path,
+    device: &DeviceKey,
+    jobs: &[(&TestCa, &pki::LeafSpec)],
+    pin: &str,
+    kdf_iterations: u32,
+) -> Result<Vec<KeyMaterial>, ProvisionError> {
+    let io = |source: std::io::Error| ProvisionError::Io {
+        path: cosign_dir.display().to_string(),
+        source,
+    };
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .map_err(io)?;
+                let router = crate::cosign::server::router(cosign_dir, Default::default())
+                    .map_err(|e| ProvisionError::Io {
+                        path: cosign_dir.display().to_string(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+                let listener = runtime
+                    .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                    .map_err(io)?;
+                let addr = listener.local_addr().map_err(io)?;
+                runtime.spawn(async move { axum::serve(listener, router).await });
+                let admin = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(
+                        cosign_dir.join(crate::cosign::server::ADMIN_TOKEN_FILE),
+                    )
+                    .map_err(io)?,
+                );
+                let client = crate::cosign::client::CosignClient::new(&format!("http://{addr}"))
+                    .map_err(|e| ProvisionError::Enrol(String::new(), e))?
+                    .with_device_key(Some(device));
+                let handle = runtime.handle();
+                // Each enrolment on its own thread: the phone's half of the DKG is CPU work.
+                let results: Vec<Result<KeyMaterial, ProvisionError>> = std::thread::scope(|s| {
+                    let jobs: Vec<_> = jobs
+                        .iter()
+                        .map(|&(ca, spec)| {
+                            let (client, admin) = (&client, &admin);
+                            s.spawn(move || {
+                                handle.block_on(async move {
+                                    let holder =
+                                        spec.person.clone().unwrap_or_else(|| spec.company.clone());
+                                    let code = client
+                                        .enrol_code(
+                                            admin.trim(),
+                                            &spec.id,
+                                            &holder,
+                                            Some(kdf_iterations),
+                                        )
+                                        .await
+                                        .map_err(|e| ProvisionError::Enrol(spec.id.clone(), e))?;
+                                    let (issued, enrolled) =
+                                        enrol_certificate(client, ca, spec, &code, pin).await?;
+                                    Ok(KeyMaterial {
+                                        issued,
+                                        phone_secret: enrolled
+                                            .share
+                                            .to_secret_bytes()
+                                            .map_err(split_err)?,
+                                        service: ServiceSide::Enrolled {
+                                            seal_share: enrolled.seal_share,
+                                            recovery_share: enrolled.recovery_share,
+                                        },
+                                    })
+                                })
+                            })
+                        })
+                        .collect();
+                    join_all(jobs)
+                });
+                runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+                results.into_iter().collect()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(PkiError::Key("开通线程异常退出".into()).into()))
     })
 }
 
@@ -413,28 +553,60 @@ pub fn init_test_world_with(
     let font = SealFont::load();
     let device = DeviceKey::generate();
     let mut book = CosignBook::create(&cosign_dir.join(crate::cosign::server::STATE_FILE))?;
+    let mut token = zeroize::Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(token.as_mut());
+    write(
+        &cosign_dir.join(crate::cosign::server::ADMIN_TOKEN_FILE),
+        hex::encode(*token).as_bytes(),
+    )?;
     let mut entries = Vec::new();
     let mut report = Vec::new();
     let specs = pki::standard_specs()?;
-    let mut pooled = match &options.key_pool {
-        Some(pool) => pooled_shares(pool, &specs)?,
-        None => specs.iter().map(|_| None).collect(),
-    };
-    // A DKG costs ~1.5 s of CPU (release): make the keys on all cores at once.
-    let materials: Vec<Result<KeyMaterial, ProvisionError>> = std::thread::scope(|scope| {
-        let jobs: Vec<_> = specs
-            .iter()
-            .zip(pooled.iter_mut())
-            .map(|(spec, pair)| {
-                let ca = &cas[spec.ca_index.min(1)];
-                let pair = pair.take();
-                scope.spawn(move || key_material(ca, spec, pair))
+    let ca_of = |spec: &pki::LeafSpec| &cas[spec.ca_index.min(1)];
+    let materials: Vec<Result<KeyMaterial, ProvisionError>> = match &options.key_pool {
+        Some(pool) => {
+            let mut pooled = pooled_shares(pool, &specs)?;
+            std::thread::scope(|scope| {
+                let jobs: Vec<_> = specs
+                    .iter()
+                    .zip(pooled.iter_mut())
+                    .map(|(spec, pair)| {
+                        let ca = ca_of(spec);
+                        let pair = pair.take();
+                        scope.spawn(move || match pair {
+                            Some(pair) => pooled_material(ca, spec, pair),
+                            None => plain_material(ca, spec),
+                        })
+                    })
+                    .collect();
+                join_all(jobs)
             })
-            .collect();
-        join_all(jobs)
-    });
+        }
+        None => {
+            // The DKGs run with the service over HTTP (both sides on all cores at once).
+            let split: Vec<_> = specs
+                .iter()
+                .filter(|s| !is_plain(&s.id))
+                .map(|s| (ca_of(s), s))
+                .collect();
+            let mut enrolled =
+                enrol_over_loopback(&cosign_dir, &device, &split, pin, kdf_iterations)?.into_iter();
+            specs
+                .iter()
+                .map(|spec| {
+                    if is_plain(&spec.id) {
+                        plain_material(ca_of(spec), spec)
+                    } else {
+                        enrolled
+                            .next()
+                            .ok_or_else(|| PkiError::Key("开通结果缺失".into()).into())
+                    }
+                })
+                .collect()
+        }
+    };
     for (spec, material) in specs.into_iter().zip(materials) {
-        let ca = &cas[spec.ca_index.min(1)];
+        let ca = ca_of(&spec);
         let material = material?;
         let issued = &material.issued;
         let fp = pki::fingerprint(&issued.cert)?;
@@ -453,31 +625,40 @@ pub fn init_test_world_with(
             )?;
         }
 
-        let share = new_share();
-        let recovery_share = new_share();
+        let holder = spec.person.clone().unwrap_or_else(|| spec.company.clone());
         let secret = &material.phone_secret;
+        let split = !matches!(material.service, ServiceSide::Plain);
+        let (share, recovery_share) = match material.service {
+            ServiceSide::Enrolled {
+                seal_share,
+                recovery_share,
+            } => (seal_share, recovery_share),
+            ServiceSide::Plain | ServiceSide::Pooled(_) => {
+                let (share, recovery_share) = (new_share(), new_share());
+                let mut record = CertRecord::new(
+                    &spec.id,
+                    &fp,
+                    &holder,
+                    issued.not_after_unix(),
+                    pin,
+                    CertShares {
+                        share: &share,
+                        recovery_share: &recovery_share,
+                    },
+                    kdf_iterations,
+                )
+                .with_device(&device.public_hex());
+                if let ServiceSide::Pooled(service_share) = &material.service {
+                    record = record
+                        .with_split_share(service_share)
+                        .map_err(|e| PkiError::Key(format!("{}：{e}", e.code())))?;
+                }
+                book.insert(&record)?;
+                (share, recovery_share)
+            }
+        };
         let recovery = RecoverySeal::seal(secret, &recovery_share, &fp)?;
         let sealed = SealedKey::seal(secret, pin, &share, &fp, kdf_iterations)?;
-        let holder = spec.person.clone().unwrap_or_else(|| spec.company.clone());
-        let mut record = CertRecord::new(
-            &spec.id,
-            &fp,
-            &holder,
-            issued.not_after_unix(),
-            pin,
-            CertShares {
-                share: &share,
-                recovery_share: &recovery_share,
-            },
-            kdf_iterations,
-        )
-        .with_device(&device.public_hex());
-        if let Some(service_share) = &material.service_share {
-            record = record
-                .with_split_share(service_share)
-                .map_err(|e| PkiError::Key(format!("{}：{e}", e.code())))?;
-        }
-        book.insert(&record)?;
 
         let mut seals = Vec::new();
         let mut add =
@@ -527,7 +708,7 @@ pub fn init_test_world_with(
             cert_pem: pki::cert_pem(&issued.cert)?,
             chain_pem: issued.chain_pem()?,
             sealed_key: sealed,
-            split: material.service_share.is_some(),
+            split,
             recovery: Some(recovery),
             seals,
         };
@@ -544,12 +725,6 @@ pub fn init_test_world_with(
         source: std::io::Error::other(e),
     })?;
     write(&phone_dir.join(KEYSTORE_FILE), &json)?;
-    let mut token = [0u8; 32];
-    OsRng.fill_bytes(&mut token);
-    write(
-        &cosign_dir.join(crate::cosign::server::ADMIN_TOKEN_FILE),
-        hex::encode(token).as_bytes(),
-    )?;
     Ok(ProvisionReport {
         dir: dir.to_path_buf(),
         certificates: report,
@@ -649,6 +824,21 @@ fn shares_of(
             .map_err(|e| text(&e))?;
     let service = rec.split_share().ok_or("无服务端分量")?;
     Ok((phone, service))
+}
+
+/// Test helper: the phone share of the split certificate `id` of the world `dir` (its
+/// `phone/` opened with `pin` and the seal share in its `cosign/state.db`) — to try an old
+/// share after a refresh. The product never does this.
+#[doc(hidden)]
+pub fn phone_share_for_tests(
+    dir: &Path,
+    pin: &str,
+    id: &str,
+) -> Result<crate::key_split::KeyShare, String> {
+    let text = |e: &dyn std::fmt::Display| e.to_string();
+    let ks = crate::keystore::Keystore::load(&dir.join("phone")).map_err(|e| text(&e))?;
+    let mut book = CosignBook::load(&dir.join("cosign/state.db")).map_err(|e| text(&e))?;
+    shares_of(&ks, &mut book, id, pin).map(|(phone, _)| phone)
 }
 
 /// Test helper: a split certificate of a world acting as signer and as envelope recipient

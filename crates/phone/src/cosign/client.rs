@@ -32,6 +32,10 @@ pub enum CosignCallError {
     /// The service could not be reached or answered nonsense.
     #[error("协同签名服务暂不可用（{0}），请稍后重试")]
     Unavailable(String),
+    /// 开通 failed on the phone's side (the CA refused the request, the service's certificate
+    /// or signature is not for the joint key).
+    #[error("开通失败：{0}")]
+    Enrol(String),
     /// The service does not know this certificate id (HTTP 404): waiting does not help.
     #[error("协同签名服务中没有证书“{0}”：请核对证书编号（bidseal phone admin list 列出全部证书），或确认连接的是管理该证书的协同签名服务")]
     UnknownCertificate(String),
@@ -51,7 +55,9 @@ impl CosignCallError {
     pub fn to_refusal(&self) -> RefusalReason {
         match self {
             Self::Refused(r) => r.clone(),
-            Self::Unavailable(_) | Self::ResetRefused(_) => RefusalReason::CoSigningUnavailable,
+            Self::Unavailable(_) | Self::ResetRefused(_) | Self::Enrol(_) => {
+                RefusalReason::CoSigningUnavailable
+            }
             Self::UnknownCertificate(_) | Self::UnknownToAdmin { .. } => {
                 RefusalReason::NoSuitableCertificate
             }
@@ -92,6 +98,18 @@ pub struct RefreshedShare {
     /// Seal the new share under PIN + this.
     pub seal_share: ServiceShare,
     /// The recovery seal (忘记证书密码) is redone with this.
+    pub recovery_share: ServiceShare,
+}
+
+/// What a finished 开通 gives the phone ([`CosignClient::enrol`]).
+pub struct EnrolledKey {
+    /// The phone's share of the new joint key.
+    pub share: crate::key_split::KeyShare,
+    /// The certificate the CA issued for the joint key.
+    pub certificate: x509_cert::Certificate,
+    /// Seal the share under PIN + this.
+    pub seal_share: ServiceShare,
+    /// The recovery seal (忘记证书密码) is made with this.
     pub recovery_share: ServiceShare,
 }
 
@@ -205,6 +223,15 @@ impl CosignClient {
             // A refresh round is a DKG's worth of proofs on the service (seconds in a debug
             // build, more under load): more time than a signing round.
             call = call.timeout(Duration::from_secs(90));
+        }
+        if matches!(
+            route,
+            DeviceRoute::EnrolRound | DeviceRoute::EnrolCsr | DeviceRoute::EnrolCsrFinish
+        ) {
+            // The same for an enrolment's DKG, of which `phone init` runs seven at once.
+            call = call.timeout(Duration::from_secs(
+                super::split::ENROL_STEP_TTL_SECS as u64,
+            ));
         }
         if let Some(device) = &self.device {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -487,6 +514,157 @@ impl CosignClient {
             seal_share: share_from_hex(done.seal_share.expose())?,
             recovery_share: share_from_hex(done.recovery_share.expose())?,
         })
+    }
+
+    /// 开通 (the key generation of a new certificate with the service, `docs/key-split.md`):
+    /// this client's device key becomes the certificate's device. With the administrator's
+    /// one-time `code`: the DKG (two calls; the phone's share never leaves), the CSR
+    /// (`request_info` makes the DER `CertificationRequestInfo` for the joint public key) signed
+    /// jointly (two calls), `issue` has the CA issue from the CSR, the certificate registered
+    /// with the `pin` (one call). Checks the signature and the certificate against the joint key.
+    pub async fn enrol(
+        &self,
+        cert_id: &str,
+        code: &str,
+        pin: &str,
+        request_info: &(dyn Fn(&p256::PublicKey) -> Result<x509_cert::request::CertReqInfo, String>
+              + Sync),
+        issue: &(dyn Fn(&x509_cert::request::CertReq) -> Result<x509_cert::Certificate, String>
+              + Sync),
+    ) -> Result<EnrolledKey, CosignCallError> {
+        use super::split::{
+            b64, enrol_csr_sign_id, unb64, EnrolBegin, EnrolBegun, EnrolCertificate,
+            RefreshFinished, SplitRound,
+        };
+        use der::Encode;
+        use sha2::Digest;
+        let device = self
+            .device
+            .as_ref()
+            .ok_or(CosignCallError::Refused(RefusalReason::DeviceNotRecognised))?;
+        let failed = |e: &dyn std::fmt::Display| CosignCallError::Enrol(e.to_string());
+        let begun: EnrolBegun = match self
+            .post_secret::<_, EnrolBegun, ResetPinRefusal>(
+                DeviceRoute::Enrol,
+                cert_id,
+                &EnrolBegin {
+                    code: SecretText::new(code.to_string()),
+                    device: device.public_hex(),
+                },
+            )
+            .await?
+        {
+            Ok(b) => b,
+            Err(r) => return Err(CosignCallError::ResetRefused(r.refusal)),
+        };
+        let session_id = super::split::hex_exact::<32>(&begun.session_id)
+            .ok_or_else(|| unavailable("开通会话编号格式错误"))?;
+        let one = |answer: SplitRound| -> Result<Vec<u8>, CosignCallError> {
+            match answer.messages.as_slice() {
+                [m] => unb64(m).ok_or_else(|| unavailable("协议消息不是 base64")),
+                _ => Err(unavailable("开通应答的消息个数不符")),
+            }
+        };
+        let step = |route, messages: Vec<String>| {
+            let token = begun.token.clone();
+            async move {
+                self.post_split::<_, SplitRound>(route, cert_id, &SplitRound { token, messages })
+                    .await
+            }
+        };
+        // The DKG.
+        let (dkg, hello) =
+            crate::key_split::PhoneDkg::start(&session_id).map_err(|e| failed(&e))?;
+        let reply = one(step(DeviceRoute::EnrolRound, vec![b64(&hello)]).await?)?;
+        let (share, dkg_finish) = dkg.finish(&reply).map_err(|e| failed(&e))?;
+        let public = share.public_key().map_err(|e| failed(&e))?;
+        // The CSR, signed jointly.
+        let info = request_info(&public).map_err(|e| failed(&e))?;
+        let info_der = info.to_der().map_err(|e| failed(&e))?;
+        let digest: [u8; 32] = sha2::Sha256::digest(&info_der).into();
+        let sign_id = enrol_csr_sign_id(cert_id, &device.public_hex(), &session_id);
+        let (mut sign, sign_hello) = crate::key_split::PhoneSign::start(&share, &sign_id, &digest)
+            .map_err(|e| failed(&e))?;
+        let reply = one(step(
+            DeviceRoute::EnrolCsr,
+            vec![b64(&dkg_finish), b64(&info_der), b64(&sign_hello)],
+        )
+        .await?)?;
+        let sign_finish = sign.step(&reply).map_err(|e| failed(&e))?;
+        let done = one(step(DeviceRoute::EnrolCsrFinish, vec![b64(&sign_finish)]).await?)?;
+        let signature = sign.finish(&done).map_err(|e| failed(&e))?;
+        {
+            use p256::ecdsa::signature::hazmat::PrehashVerifier;
+            p256::ecdsa::VerifyingKey::from(&public)
+                .verify_prehash(&digest, &signature)
+                .map_err(|e| failed(&e))?;
+        }
+        let csr = crate::pki::certificate_request(info, signature.to_der().as_bytes())
+            .map_err(|e| failed(&e))?;
+        let certificate = issue(&csr).map_err(|e| failed(&e))?;
+        let certified = p256::PublicKey::from_sec1_bytes(
+            certificate
+                .tbs_certificate
+                .subject_public_key_info
+                .subject_public_key
+                .raw_bytes(),
+        )
+        .ok();
+        if certified != Some(public) {
+            return Err(failed(&"CA 签发的证书不是为联合生成的公钥"));
+        }
+        let pem = crate::pki::cert_pem(&certificate).map_err(|e| failed(&e))?;
+        let done: RefreshFinished = self
+            .post_split(
+                DeviceRoute::EnrolCertificate,
+                cert_id,
+                &EnrolCertificate {
+                    token: begun.token.clone(),
+                    pin: SecretText::new(pin.to_string()),
+                    certificate: pem,
+                },
+            )
+            .await?;
+        Ok(EnrolledKey {
+            share,
+            certificate,
+            seal_share: share_from_hex(done.seal_share.expose())?,
+            recovery_share: share_from_hex(done.recovery_share.expose())?,
+        })
+    }
+
+    /// Issues a one-time enrolment code for the new certificate `cert_id` (admin token).
+    pub async fn enrol_code(
+        &self,
+        token: &str,
+        cert_id: &str,
+        holder: &str,
+        kdf_iterations: Option<u32>,
+    ) -> Result<String, CosignCallError> {
+        let url = format!("{}/v1/admin/enrolments/{}", self.base, cert_id);
+        let resp = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .json(&super::server::EnrolCodeRequest {
+                holder: holder.to_string(),
+                kdf_iterations,
+            })
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let (status, bytes) = body(resp).await?;
+        #[derive(serde::Deserialize)]
+        struct Issued {
+            code: Option<String>,
+            error: Option<String>,
+        }
+        let answer: Issued = serde_json::from_slice(&bytes).map_err(unavailable)?;
+        match (status.is_success(), answer.code, answer.error) {
+            (true, Some(code), _) => Ok(code),
+            (_, _, Some(e)) => Err(CosignCallError::Enrol(e)),
+            _ => Err(unavailable(format!("HTTP {status}"))),
+        }
     }
 
     /// Applies an admin action; returns the verification code for `IssueResetCode`.

@@ -16,7 +16,9 @@
 //! where `route` is `authorise`, `reset-pin`, `split-sign`, `split-sign/round`,
 //! `split-sign/finish`, `split-ecdh`, `split-refresh`, `split-refresh/round` or
 //! `split-refresh/finish` (the last three signed by the NEW phone's key, named in the
-//! `split-refresh` body) and `body` the exact request bytes (which hold
+//! `split-refresh` body), `enrol`, `enrol/round`, `enrol/csr`, `enrol/csr-finish` or
+//! `enrol/certificate` (开通, signed by the enrolling phone's key named in the `enrol` body)
+//! and `body` the exact request bytes (which hold
 //! the operation and the scan session id). The service verifies this before it parses the body
 //! or looks at the PIN; a call that fails it is refused as `device_not_recognised`, is not
 //! logged and does not count towards the PIN lockout.
@@ -62,6 +64,17 @@ pub enum DeviceRoute {
     SplitRefreshRound,
     /// `POST /v1/certs/{id}/split-refresh/finish` (the refresh's last message).
     SplitRefreshFinish,
+    /// `POST /v1/certs/{id}/enrol` (开通: enrolment code, signed by the phone's device key
+    /// named in the body).
+    Enrol,
+    /// `POST /v1/certs/{id}/enrol/round` (the DKG's first message).
+    EnrolRound,
+    /// `POST /v1/certs/{id}/enrol/csr` (the DKG's last message + the CSR's first signing round).
+    EnrolCsr,
+    /// `POST /v1/certs/{id}/enrol/csr-finish` (the CSR's last signing round).
+    EnrolCsrFinish,
+    /// `POST /v1/certs/{id}/enrol/certificate` (the issued certificate + the PIN).
+    EnrolCertificate,
 }
 
 impl DeviceRoute {
@@ -77,6 +90,11 @@ impl DeviceRoute {
             Self::SplitRefresh => "split-refresh",
             Self::SplitRefreshRound => "split-refresh/round",
             Self::SplitRefreshFinish => "split-refresh/finish",
+            Self::Enrol => "enrol",
+            Self::EnrolRound => "enrol/round",
+            Self::EnrolCsr => "enrol/csr",
+            Self::EnrolCsrFinish => "enrol/csr-finish",
+            Self::EnrolCertificate => "enrol/certificate",
         }
     }
 }

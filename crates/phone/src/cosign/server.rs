@@ -9,6 +9,10 @@
 //! - `POST /v1/admin/certs/{id}` [`AdminAction`] → `200 {}`; `GET /v1/admin/certs` (summary),
 //!   `GET /v1/admin/certs/{id}/log` (证书日志). Admin routes need `Authorization: Bearer
 //!   <token>` with the token from `<state>/admin-token`.
+//! - `POST /v1/certs/{id}/enrol` (+ `/round`, `/csr`, `/csr-finish`, `/certificate`): 开通 —
+//!   the key generation (DKG) of a new certificate with the phone, the CSR signed jointly, the
+//!   issued certificate registered ([`enrol`]); `POST /v1/admin/enrolments/{id}` `{holder,
+//!   kdf_iterations}` → `{code}` issues the one-time enrolment code (admin token).
 //! - `GET /healthz`.
 //!
 //! Guarantees: a PIN call is first checked for the phone's device signature and the rate
@@ -152,6 +156,8 @@ struct Service {
     pending: Mutex<super::split::PendingTable>,
     /// 换机 refreshes between their calls.
     refreshes: Mutex<super::split::RefreshTable>,
+    /// 开通 enrolments (DKG + CSR) between their calls.
+    enrolments: Mutex<super::split::EnrolTable>,
 }
 
 /// Errors starting the service.
@@ -193,6 +199,7 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
         guards: Mutex::new((RateLimiter::default(), ReplayGuard::default())),
         pending: Mutex::new(super::split::PendingTable::default()),
         refreshes: Mutex::new(super::split::RefreshTable::default()),
+        enrolments: Mutex::new(super::split::EnrolTable::default()),
     });
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -220,6 +227,21 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
             "/v1/certs/{id}/split-refresh/finish",
             post(split_refresh_finish).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
         )
+        .route("/v1/certs/{id}/enrol", post(enrol))
+        .route(
+            "/v1/certs/{id}/enrol/round",
+            post(enrol_round).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+        )
+        .route(
+            "/v1/certs/{id}/enrol/csr",
+            post(enrol_csr).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+        )
+        .route(
+            "/v1/certs/{id}/enrol/csr-finish",
+            post(enrol_csr_finish).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+        )
+        .route("/v1/certs/{id}/enrol/certificate", post(enrol_certificate))
+        .route("/v1/admin/enrolments/{id}", post(admin_enrol_code))
         .route("/v1/admin/certs", get(list))
         .route("/v1/admin/certs/{id}", post(admin))
         .route("/v1/admin/certs/{id}/log", get(log))
@@ -1155,4 +1177,416 @@ async fn log(
         Ok((_, None)) => unknown_to_admin(&mut book, "没有这本证书"),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
+}
+
+// ---------------------------------------------------------------- 开通 (enrolment)
+
+/// Body of `POST /v1/admin/enrolments/{id}`.
+#[derive(Serialize, Deserialize)]
+pub struct EnrolCodeRequest {
+    /// Holder shown in the certificate's log.
+    pub holder: String,
+    /// PBKDF2 count of the PIN verifier (default [`crate::key_seal::PIN_KDF_ITERATIONS`];
+    /// at least 1000).
+    #[serde(default)]
+    pub kdf_iterations: Option<u32>,
+}
+
+/// `POST /v1/admin/enrolments/{id}`: the administrator allows one phone to create the
+/// certificate `id` with this service; answers the one-time code (16 digits, 10 minutes).
+async fn admin_enrol_code(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    Json(req): Json<EnrolCodeRequest>,
+) -> Response {
+    if !admin_ok(&svc, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "管理员令牌错误");
+    }
+    let iterations = req
+        .kdf_iterations
+        .unwrap_or(crate::key_seal::PIN_KDF_ITERATIONS);
+    let valid_id = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid_id || !(1000..=10_000_000).contains(&iterations) || req.holder.trim().is_empty() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "证书编号只能含字母、数字、- 和 _（至多 64 个），持有人不能为空，PIN 迭代次数须在 1000–10000000 之间",
+        );
+    }
+    let Ok(mut book) = svc.book.lock() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏");
+    };
+    match book.issue_enrolment_code(&id, req.holder.trim(), iterations, now()) {
+        Ok(code) => Json(serde_json::json!({ "code": code })).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, &e.to_string()),
+    }
+}
+
+/// `enrol`: signed by the device key the body names; the one-time enrolment code
+/// ([`CosignBook::begin_enrolment`]: wrong codes count, the right one is consumed); then a
+/// token and the DKG session id (bound to certificate, device and the service's randomness).
+async fn enrol(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use super::split::{enrol_session_id, EnrolBegin, EnrolBegun, EnrolStage, PendingEnrol};
+    let body = Zeroizing::new(body.to_vec());
+    let refused_code = |refusal: ResetRefusal| {
+        (StatusCode::FORBIDDEN, Json(ResetPinRefusal { refusal })).into_response()
+    };
+    let req: EnrolBegin = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let device = req.device.trim().to_ascii_lowercase();
+    if let Err(r) = key_gate(
+        &svc,
+        DeviceRoute::Enrol,
+        &id,
+        &headers,
+        &body,
+        now(),
+        true,
+        Some(device.clone()),
+    ) {
+        return refused_code(match r {
+            RefusalReason::TooManyAttempts { retry_after_secs } => {
+                ResetRefusal::TooManyAttempts { retry_after_secs }
+            }
+            _ => ResetRefusal::DeviceNotRecognised,
+        });
+    }
+    let at = now();
+    let grant = match svc.book.lock() {
+        Ok(mut book) => book.begin_enrolment(&id, req.code.expose(), at),
+        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏"),
+    };
+    let grant = match grant {
+        Ok(g) => g,
+        Err(r) => return refused_code(r),
+    };
+    let mut random = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut random);
+    let session_id = enrol_session_id(&id, &device, &random);
+    let token = match svc.enrolments.lock() {
+        Ok(mut table) => table.insert(
+            PendingEnrol {
+                cert_id: id,
+                device,
+                session_id,
+                grant,
+                stage: EnrolStage::Begun,
+                started: at,
+            },
+            at,
+        ),
+        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏"),
+    };
+    match token {
+        Some(token) => Json(EnrolBegun {
+            token,
+            session_id: hex::encode(session_id),
+        })
+        .into_response(),
+        None => refused_code(ResetRefusal::TooManyAttempts {
+            retry_after_secs: super::split::PENDING_TTL_SECS as u64,
+        }),
+    }
+}
+
+/// The common start of every enrolment step after `enrol`: the token names an enrolment of
+/// this certificate, the call is signed by the device it is bound to; the enrolment is taken
+/// out of the table (single use: a replayed or out-of-order call finds nothing or the wrong
+/// stage, and the enrolment is over).
+fn enrol_take(
+    svc: &Service,
+    route: DeviceRoute,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    token: &str,
+) -> Result<super::split::PendingEnrol, Box<Response>> {
+    let stale = || {
+        refused(RefusalReason::InvalidRequest {
+            detail: "开通的这一步不属于任何进行中的开通（已用过、已超时、顺序不对或属于其他证书），请向管理员重新申请开通码".into(),
+        })
+    };
+    let device = match svc.enrolments.lock() {
+        Ok(table) => table.device_of(token, id),
+        Err(_) => {
+            return Err(Box::new(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "状态锁损坏",
+            )))
+        }
+    };
+    let Some(device) = device else {
+        return Err(Box::new(stale()));
+    };
+    if let Err(refusal) = key_gate(svc, route, id, headers, body, now(), false, Some(device)) {
+        return Err(Box::new(refused(refusal)));
+    }
+    match svc.enrolments.lock() {
+        Ok(mut table) => table
+            .take(token, id, now())
+            .ok_or_else(|| Box::new(stale())),
+        Err(_) => Err(Box::new(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "状态锁损坏",
+        ))),
+    }
+}
+
+/// `enrol/round`, `enrol/csr`, `enrol/csr-finish`: the DKG and the CSR's joint signature.
+async fn enrol_step(
+    svc: Arc<Service>,
+    id: String,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    route: DeviceRoute,
+) -> Response {
+    use super::split::{self, EnrolStage, SplitRound};
+    let body = Zeroizing::new(body.to_vec());
+    let req: SplitRound = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let pending = match enrol_take(&svc, route, &id, &headers, &body, &req.token) {
+        Ok(p) => p,
+        Err(resp) => return *resp,
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut pending = pending;
+        let messages: Option<Vec<Vec<u8>>> = req.messages.iter().map(|m| split::unb64(m)).collect();
+        let invalid = |detail: &str| RefusalReason::InvalidRequest {
+            detail: detail.to_string(),
+        };
+        let protocol = |e: crate::key_split::KeySplitError| protocol_refusal(&e);
+        let stage = std::mem::replace(&mut pending.stage, EnrolStage::Begun);
+        let reply = match (route, stage, messages.as_deref()) {
+            (DeviceRoute::EnrolRound, EnrolStage::Begun, Some([hello])) => {
+                let (dkg, reply) = crate::key_split::ServiceDkg::answer(&pending.session_id, hello)
+                    .map_err(protocol)?;
+                pending.stage = EnrolStage::DkgAnswered(Box::new(dkg));
+                reply
+            }
+            (DeviceRoute::EnrolCsr, EnrolStage::DkgAnswered(dkg), Some([finish, info, hello])) => {
+                let share = dkg.finish(finish).map_err(protocol)?;
+                let public = share.public_key().map_err(protocol)?;
+                let requested = <x509_cert::request::CertReqInfo as der::Decode>::from_der(info)
+                    .ok()
+                    .and_then(|i| {
+                        let key = p256::PublicKey::from_sec1_bytes(
+                            i.public_key.subject_public_key.raw_bytes(),
+                        )
+                        .ok()?;
+                        Some((key, der::Encode::to_der(&i.subject).ok()?))
+                    });
+                let Some((requested, subject)) = requested else {
+                    return Err(invalid("证书申请（CSR）格式错误"));
+                };
+                if requested != public {
+                    return Err(invalid("证书申请（CSR）不是为本次联合生成的公钥"));
+                }
+                let digest: [u8; 32] = Sha256::digest(info).into();
+                let sign_id = split::enrol_csr_sign_id(
+                    &pending.cert_id,
+                    &pending.device,
+                    &pending.session_id,
+                );
+                let (sign, reply) =
+                    crate::key_split::ServiceSign::answer(&share, &sign_id, &digest, hello)
+                        .map_err(protocol)?;
+                pending.stage = EnrolStage::CsrAnswered {
+                    share: Box::new(share),
+                    sign: Box::new(sign),
+                    subject,
+                };
+                reply
+            }
+            (
+                DeviceRoute::EnrolCsrFinish,
+                EnrolStage::CsrAnswered {
+                    share,
+                    sign,
+                    subject,
+                },
+                Some([finish]),
+            ) => {
+                let (done, _signature) = sign.finish(&share, finish).map_err(protocol)?;
+                pending.stage = EnrolStage::Signed { share, subject };
+                done
+            }
+            (_, _, None) => return Err(invalid("开通的协议消息不是 base64")),
+            _ => {
+                return Err(invalid(
+                    "开通的步骤顺序或消息个数不对，请向管理员重新申请开通码",
+                ))
+            }
+        };
+        pending.started = now();
+        let token = req.token;
+        svc.enrolments
+            .lock()
+            .map_err(|_| RefusalReason::CoSigningUnavailable)?
+            .put_back(token, pending);
+        Ok(SplitRound {
+            token: String::new(),
+            messages: vec![split::b64(&reply)],
+        })
+    })
+    .await;
+    match outcome {
+        Ok(Ok(answer)) => Json(answer).into_response(),
+        Ok(Err(refusal)) => refused(refusal),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
+    }
+}
+
+async fn enrol_round(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    enrol_step(svc, id, headers, body, DeviceRoute::EnrolRound).await
+}
+
+async fn enrol_csr(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    enrol_step(svc, id, headers, body, DeviceRoute::EnrolCsr).await
+}
+
+async fn enrol_csr_finish(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    enrol_step(svc, id, headers, body, DeviceRoute::EnrolCsrFinish).await
+}
+
+/// `enrol/certificate`: the certificate must be for the joint key and for the subject of the
+/// CSR the service signed; the
+/// service stores its share, the PIN verifier, a new seal and recovery share and the device
+/// (one transaction, the certificate's first log line) and answers the two shares the phone
+/// seals its own share with.
+async fn enrol_certificate(
+    State(svc): State<Arc<Service>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use super::split::{EnrolCertificate, EnrolStage, RefreshFinished};
+    use super::state::{CertRecord, CertShares};
+    let body = Zeroizing::new(body.to_vec());
+    let req: EnrolCertificate = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let pending = match enrol_take(
+        &svc,
+        DeviceRoute::EnrolCertificate,
+        &id,
+        &headers,
+        &body,
+        &req.token,
+    ) {
+        Ok(p) => p,
+        Err(resp) => return *resp,
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        let invalid = |detail: &str| {
+            Ok(Err(RefusalReason::InvalidRequest {
+                detail: detail.to_string(),
+            }))
+        };
+        let EnrolStage::Signed { share, subject } = pending.stage else {
+            return invalid("开通的步骤顺序不对，请向管理员重新申请开通码");
+        };
+        if crate::provision::check_pin_format(req.pin.expose()).is_err() {
+            return invalid("PIN 码必须是 6 位数字");
+        }
+        let Ok(cert) =
+            <x509_cert::Certificate as der::DecodePem>::from_pem(req.certificate.as_bytes())
+        else {
+            return invalid("证书不是 PEM 格式的 X.509 证书");
+        };
+        let public = p256::PublicKey::from_sec1_bytes(
+            cert.tbs_certificate
+                .subject_public_key_info
+                .subject_public_key
+                .raw_bytes(),
+        )
+        .ok();
+        if public.is_none() || public != share.public_key().ok() {
+            return invalid("证书不是为本次联合生成的公钥签发的");
+        }
+        if der::Encode::to_der(&cert.tbs_certificate.subject).ok() != Some(subject) {
+            return invalid("证书的主体与联合签名的证书申请（CSR）不符");
+        }
+        let at = now();
+        let not_after = cert
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_unix_duration()
+            .as_secs() as i64;
+        // An expired certificate is registered like any other (the test world has one on
+        // purpose): every use after its notAfter is refused (`certificate_expired`).
+        let Ok(fingerprint) = crate::pki::fingerprint(&cert) else {
+            return invalid("证书无法编码");
+        };
+        let seal_share = crate::key_seal::new_share();
+        let recovery_share = crate::key_seal::new_share();
+        // PBKDF2 of the PIN verifier runs outside the book's lock.
+        let record = CertRecord::new(
+            &id,
+            &fingerprint,
+            &pending.grant.holder,
+            not_after,
+            req.pin.expose(),
+            CertShares {
+                share: &seal_share,
+                recovery_share: &recovery_share,
+            },
+            pending.grant.kdf_iterations,
+        )
+        .with_device(&pending.device)
+        .with_split_share(&share)
+        .map_err(|_| "编码失败")?;
+        let detail = format!(
+            "联合生成密钥（DKG 会话 {}），证书申请联合签名，证书指纹 {}；设备 {}；开通码签发于 {}",
+            hex::encode(pending.session_id),
+            fingerprint,
+            pending.device,
+            super::state::rfc3339(pending.grant.issued_at),
+        );
+        let stored = svc
+            .book
+            .lock()
+            .map_err(|_| "状态锁损坏")?
+            .finish_enrolment(&record, &detail, at);
+        Ok::<_, &'static str>(match stored {
+            Ok(()) => Ok(RefreshFinished {
+                seal_share: SecretText::new(hex::encode(seal_share.as_ref())),
+                recovery_share: SecretText::new(hex::encode(recovery_share.as_ref())),
+            }),
+            Err(_) => Err(RefusalReason::InvalidRequest {
+                detail: "证书编号已被占用，开通未完成".into(),
+            }),
+        })
+    })
+    .await;
+    answer(outcome)
 }

@@ -179,6 +179,10 @@ pub trait Pending {
     fn cert_id(&self) -> &str;
     /// When it began (service clock).
     fn started(&self) -> i64;
+    /// How long it may wait for its next call.
+    fn ttl(&self) -> i64 {
+        PENDING_TTL_SECS
+    }
 }
 
 impl Pending for PendingGrant {
@@ -211,7 +215,7 @@ impl<T: Pending> TokenTable<T> {
     /// Keeps `pending` under a fresh token; `None` when too many are waiting.
     pub fn insert(&mut self, pending: T, now: i64) -> Option<String> {
         self.waiting
-            .retain(|_, p| now - p.started() <= PENDING_TTL_SECS && p.started() <= now);
+            .retain(|_, p| now - p.started() <= p.ttl() && p.started() <= now);
         if self.waiting.len() >= MAX_PENDING {
             return None;
         }
@@ -233,7 +237,7 @@ impl<T: Pending> TokenTable<T> {
             return None;
         }
         let pending = self.waiting.remove(token)?;
-        (now - pending.started() <= PENDING_TTL_SECS && pending.started() <= now).then_some(pending)
+        (now - pending.started() <= pending.ttl() && pending.started() <= now).then_some(pending)
     }
 }
 
@@ -324,5 +328,136 @@ impl TokenTable<PendingRefresh> {
             .get(token)
             .filter(|p| p.cert_id == cert_id)
             .map(|p| p.new_device.clone())
+    }
+}
+
+// ---------------------------------------------------------------- 开通 (enrolment: DKG)
+
+/// `POST /v1/certs/{id}/enrol`: a phone asks to create the new certificate `id`'s key with the
+/// service. Signed by the device key named in `device` (the phone proves it holds it; the
+/// certificate will be bound to it); authorised by the administrator's one-time enrolment code
+/// (`phone admin enrol-code`).
+#[derive(Serialize, Deserialize)]
+pub struct EnrolBegin {
+    /// The one-time enrolment code.
+    pub code: super::server::SecretText,
+    /// The phone's device public key (hex SEC1).
+    pub device: String,
+}
+
+/// The answer to [`EnrolBegin`].
+#[derive(Serialize, Deserialize)]
+pub struct EnrolBegun {
+    /// Names the enrolment in its next calls (single use each, in order).
+    pub token: String,
+    /// The DKG session id both sides bind the protocol to (hex): [`enrol_session_id`].
+    pub session_id: String,
+}
+
+/// `POST /v1/certs/{id}/enrol/certificate`: the certificate the CA issued from the jointly
+/// signed CSR, and the PIN the service will check from now on.
+#[derive(Serialize, Deserialize)]
+pub struct EnrolCertificate {
+    /// The enrolment.
+    pub token: String,
+    /// The 6-digit PIN (the service keeps only its PBKDF2 verifier).
+    pub pin: super::server::SecretText,
+    /// The issued certificate, PEM.
+    pub certificate: String,
+}
+
+/// The enrolment's DKG session id: the certificate, the device and the service's randomness.
+pub fn enrol_session_id(cert_id: &str, device: &str, random: &[u8; 32]) -> [u8; 32] {
+    bound_hash(
+        b"bidseal/enrol/dkg/v1",
+        &[cert_id.as_bytes(), device.as_bytes(), random.as_slice()],
+    )
+}
+
+/// The sign id of the enrolment's CSR signature: bound to the DKG session.
+pub fn enrol_csr_sign_id(cert_id: &str, device: &str, session_id: &[u8; 32]) -> [u8; 32] {
+    bound_hash(
+        b"bidseal/enrol/csr/v1",
+        &[cert_id.as_bytes(), device.as_bytes(), session_id.as_slice()],
+    )
+}
+
+fn bound_hash(tag: &[u8], fields: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(tag);
+    for field in fields {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field);
+    }
+    h.finalize().into()
+}
+
+/// Where an enrolment is.
+pub enum EnrolStage {
+    /// Code checked; waiting for the phone's DKG message.
+    Begun,
+    /// The service answered the DKG; waiting for its last message and the CSR.
+    DkgAnswered(Box<crate::key_split::ServiceDkg>),
+    /// The key exists; the CSR's signature is under way.
+    CsrAnswered {
+        /// The service's new share.
+        share: Box<KeyShare>,
+        /// The signing state.
+        sign: Box<ServiceSign>,
+        /// DER of the subject the CSR asks for.
+        subject: Vec<u8>,
+    },
+    /// The CSR is signed; waiting for the certificate.
+    Signed {
+        /// The service's new share.
+        share: Box<KeyShare>,
+        /// DER of the subject the signed CSR asks for (the certificate must carry it).
+        subject: Vec<u8>,
+    },
+}
+
+/// How long an enrolment waits for its next call: the phone's half of a DKG between two calls
+/// takes seconds, and `phone init` runs seven at once on whatever cores there are.
+pub const ENROL_STEP_TTL_SECS: i64 = 300;
+
+/// An enrolment between its calls (in memory; each call must come within
+/// [`ENROL_STEP_TTL_SECS`] of the previous one).
+pub struct PendingEnrol {
+    /// The certificate id being created.
+    pub cert_id: String,
+    /// The enrolling phone's device key (hex); only it may continue.
+    pub device: String,
+    /// The DKG session id.
+    pub session_id: [u8; 32],
+    /// What the administrator decided (holder, PIN verifier cost).
+    pub grant: super::state::EnrolmentGrant,
+    /// Progress.
+    pub stage: EnrolStage,
+    /// Service clock of the last call.
+    pub started: i64,
+}
+
+impl Pending for PendingEnrol {
+    fn cert_id(&self) -> &str {
+        &self.cert_id
+    }
+    fn started(&self) -> i64 {
+        self.started
+    }
+    fn ttl(&self) -> i64 {
+        ENROL_STEP_TTL_SECS
+    }
+}
+
+/// Enrolments waiting for their next call, by token.
+pub type EnrolTable = TokenTable<PendingEnrol>;
+
+impl TokenTable<PendingEnrol> {
+    /// The device bound to `token` for `cert_id` (to check the call's signature first).
+    pub fn device_of(&self, token: &str, cert_id: &str) -> Option<String> {
+        self.waiting
+            .get(token)
+            .filter(|p| p.cert_id == cert_id)
+            .map(|p| p.device.clone())
     }
 }

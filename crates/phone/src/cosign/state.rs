@@ -519,6 +519,9 @@ pub enum BookError {
     /// A key refresh was asked for a certificate without a split key.
     #[error("证书 {0} 的密钥未拆分，不能签发换机验证码")]
     NotSplit(String),
+    /// An enrolment code was asked for (or an enrolment finished) for an id in use.
+    #[error("协同签名服务中已有证书 {0}，不能再开通；请换一个证书编号")]
+    AlreadyEnrolled(String),
 }
 
 impl From<rusqlite::Error> for BookError {
@@ -558,7 +561,12 @@ CREATE TABLE IF NOT EXISTS generated(
     at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS generated_by_cert ON generated(cert_id, session_id, digest);
+CREATE TABLE IF NOT EXISTS enrolments(id TEXT PRIMARY KEY, record TEXT NOT NULL);
 ";
+
+/// The table of pending enrolments (added after format 2 was fixed: created when missing).
+const ENROLMENT_SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS enrolments(id TEXT PRIMARY KEY, record TEXT NOT NULL);";
 
 /// The whole book: a SQLite database (`state.db`, mode 0600) plus configuration.
 pub struct CosignBook {
@@ -766,6 +774,8 @@ impl CosignBook {
                 "格式标记为 {format:?}，应为 {DB_FORMAT}"
             )));
         }
+        conn.execute_batch(ENROLMENT_SCHEMA)
+            .map_err(|e| BookError::Corrupt(e.to_string()))?;
         Self::with_connection(conn)
     }
 
@@ -1451,6 +1461,159 @@ impl CosignBook {
                 seal_share,
                 recovery_share,
             })
+        })
+    }
+}
+
+/// How long an enrolment code stays valid.
+pub const ENROL_CODE_TTL_SECS: i64 = 600;
+
+/// A pending enrolment (开通): what the administrator decided for a certificate id that does
+/// not exist yet, and the one-time code the phone must present.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingEnrolment {
+    /// Holder shown in logs (the administrator names it, not the phone).
+    pub holder: String,
+    /// PBKDF2 count of the PIN verifier the certificate will get.
+    pub kdf_iterations: u32,
+    /// When the administrator issued the code.
+    pub issued_at: i64,
+    code: PendingReset,
+}
+
+/// What a valid enrolment code gives: the administrator's decisions for the certificate.
+#[derive(Debug, Clone)]
+pub struct EnrolmentGrant {
+    /// Holder for the log.
+    pub holder: String,
+    /// PBKDF2 count of the PIN verifier.
+    pub kdf_iterations: u32,
+    /// When the code was issued.
+    pub issued_at: i64,
+}
+
+/// A fresh 16-digit enrolment code: unlike the 6-digit PIN-reset and 换机 codes it is not
+/// backed by a PIN (the PIN is set by the enrolment), so it carries ~53 bits itself.
+fn enrolment_code() -> String {
+    let mut n = [0u8; 8];
+    OsRng.fill_bytes(&mut n);
+    format!("{:016}", u64::from_be_bytes(n) % 10_000_000_000_000_000)
+}
+
+impl CosignBook {
+    /// `phone admin enrol-code`: a one-time code with which a phone may run the key
+    /// generation (DKG) for the new certificate `id` with this service ([`ENROL_CODE_TTL_SECS`],
+    /// five wrong codes void it; only its SHA-256 is kept). Replaces an earlier code for `id`;
+    /// refuses an id the service already has.
+    pub fn issue_enrolment_code(
+        &mut self,
+        id: &str,
+        holder: &str,
+        kdf_iterations: u32,
+        now: i64,
+    ) -> Result<String, BookError> {
+        let code = enrolment_code();
+        self.transaction(|tx| {
+            if load_record(tx, id)?.is_some() {
+                return Err(BookError::AlreadyEnrolled(id.to_string()));
+            }
+            let pending = PendingEnrolment {
+                holder: bounded(holder, MAX_WHO).to_string(),
+                kdf_iterations,
+                issued_at: now,
+                code: PendingReset {
+                    code_sha256: hex::encode(Sha256::digest(code.as_bytes())),
+                    expires_at: now + ENROL_CODE_TTL_SECS,
+                    wrong_codes: 0,
+                },
+            };
+            let json =
+                serde_json::to_string(&pending).map_err(|e| BookError::Corrupt(e.to_string()))?;
+            tx.execute(
+                "INSERT OR REPLACE INTO enrolments(id, record) VALUES (?1, ?2)",
+                params![id, json],
+            )?;
+            Ok(())
+        })?;
+        Ok(code)
+    }
+
+    /// The first call of an enrolment: checks the one-time code for `id` (a wrong code counts
+    /// and is persisted; the right one is consumed, so a replay finds none).
+    pub fn begin_enrolment(
+        &mut self,
+        id: &str,
+        code: &str,
+        now: i64,
+    ) -> Result<EnrolmentGrant, ResetRefusal> {
+        self.transaction(|tx| {
+            let text: Option<String> = tx
+                .query_row("SELECT record FROM enrolments WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let Some(text) = text else {
+                return Ok(Err(ResetRefusal::NoValidCode));
+            };
+            let mut pending: PendingEnrolment =
+                serde_json::from_str(&text).map_err(|e| BookError::Corrupt(e.to_string()))?;
+            if load_record(tx, id)?.is_some() {
+                tx.execute("DELETE FROM enrolments WHERE id = ?1", [id])?;
+                return Ok(Err(ResetRefusal::NoValidCode));
+            }
+            let mut slot = Some(pending.code.clone());
+            let decision = check_one_time_code(&mut slot, code, now);
+            match (&decision, slot) {
+                (Ok(()), _) | (Err(_), None) => {
+                    tx.execute("DELETE FROM enrolments WHERE id = ?1", [id])?;
+                }
+                (Err(_), Some(left)) => {
+                    pending.code = left;
+                    let json = serde_json::to_string(&pending)
+                        .map_err(|e| BookError::Corrupt(e.to_string()))?;
+                    tx.execute(
+                        "UPDATE enrolments SET record = ?2 WHERE id = ?1",
+                        params![id, json],
+                    )?;
+                }
+            }
+            Ok(decision.map(|()| EnrolmentGrant {
+                holder: pending.holder,
+                kdf_iterations: pending.kdf_iterations,
+                issued_at: pending.issued_at,
+            }))
+        })
+        .unwrap_or(Err(ResetRefusal::Unknown))
+    }
+
+    /// The last call of an enrolment: stores the new certificate's record (service share,
+    /// PIN verifier, seal and recovery shares, device) and its first log line in one
+    /// transaction. Refuses an id taken meanwhile.
+    pub fn finish_enrolment(
+        &mut self,
+        rec: &CertRecord,
+        detail: &str,
+        now: i64,
+    ) -> Result<(), BookError> {
+        self.transaction(|tx| {
+            if load_record(tx, &rec.id)?.is_some() {
+                return Err(BookError::AlreadyEnrolled(rec.id.clone()));
+            }
+            let json = Zeroizing::new(
+                serde_json::to_string(rec).map_err(|e| BookError::Corrupt(e.to_string()))?,
+            );
+            tx.execute(
+                "INSERT INTO certs(id, record, log_head) VALUES (?1, ?2, ?3)",
+                params![rec.id, json.as_str(), LOG_GENESIS],
+            )?;
+            append_log(
+                tx,
+                &rec.id,
+                UsageLogEntry {
+                    detail: detail.to_string(),
+                    ..entry(&rec.holder, "开通：联合生成密钥并登记证书", "OK", now)
+                },
+            )
         })
     }
 }
