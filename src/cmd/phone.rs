@@ -489,6 +489,7 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
         &a.device,
         behaviour,
         &mut |line: &str| {
+            let line = super::lang::phrase(line);
             eprintln!("[{}] {line}", crate::words!("out.phone.prefix"));
         },
     )
@@ -553,6 +554,7 @@ async fn standby(a: StandbyArgs) -> Result<ExitCode> {
     };
     let summary =
         bidseal_phone::standby::run_standby(&options, &login, &opening, &mut |line: &str| {
+            let line = super::lang::phrase(line);
             eprintln!("[{}] {line}", crate::words!("out.phone.standby_prefix"));
         })
         .await?;
@@ -689,11 +691,7 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    let text = bidseal_workflow::i18n::error_text(
-                        super::lang::current(),
-                        None,
-                        &e.to_string(),
-                    );
+                    let text = crate::cmd::lang::error_words(None, &e);
                     eprintln!("E_COSIGN_LOG_CHAIN: {text}");
                     Ok(ExitCode::from(3))
                 }

@@ -90,6 +90,13 @@ pub(crate) fn in_window_language(code: &str, message: &str) -> String {
     error_text(language(), Some(code), message)
 }
 
+/// Words for people a library computed in zh-CN (a flow's progress line, a check's detail) in
+/// the window's language (the workflow's phrases, [`set_language`]).
+pub(crate) fn in_window_words(text: &str) -> String {
+    use bidseal_workflow::i18n::{error_text, language};
+    error_text(language(), None, text)
+}
+
 /// An error a command returns to the window: stable code and a message saying what to do,
 /// held in zh-CN and sent in the window's language ([`set_language`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
