@@ -151,7 +151,14 @@ mod tests {
         set_language("en".into());
         let en = serde_json::to_value(&e)?;
         let unknown = serde_json::to_value(CommandError::coded("E_NEW", "新的错误"))?;
+        // A flow's status line and a failed opening check (one test: the language is global).
+        let status = in_window_words("请用手机扫码（扫码签章）");
+        let check = in_window_words("[失败] PDF 签章 a.pdf：文件没有任何签章（OPEN_PDF_UNSIGNED）");
         set_language("fr".into());
+        assert_eq!(
+            in_window_words("请用手机扫码（扫码签章）"),
+            "请用手机扫码（扫码签章）"
+        );
         let fallback = serde_json::to_value(&e)?;
         set_language("zh-CN".into());
         let back = serde_json::to_value(&e)?;
@@ -161,6 +168,11 @@ mod tests {
             "Not a PDF file (no %PDF- header); choose the right PDF file"
         );
         assert_eq!(unknown["message"], "新的错误");
+        assert_eq!(status, "scan with the phone (sealing scan)");
+        assert_eq!(
+            check,
+            "[failed] PDF seals a.pdf: the file has no seal at all (OPEN_PDF_UNSIGNED)"
+        );
         assert_eq!(fallback["message"], zh);
         assert_eq!(back["message"], zh);
         Ok(())
