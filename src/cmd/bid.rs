@@ -613,7 +613,7 @@ fn scan_step(dir: &Path, scan: &ScanArgs, step: ScanStep) -> Result<ExitCode> {
         ScanStep::TrialDecrypt { bid_file } => project_flow::ProjectStep::TrialDecrypt { bid_file },
     };
     for line in project_flow::preflight(&project, flow_step).map_err(flow_err)? {
-        let line = bidseal_workflow::i18n::error_text(super::lang::current(), None, &line);
+        let line = crate::cmd::lang::phrase(&line);
         eprintln!("{line}");
     }
     // One folder per run, so this run's QR files never reuse an earlier run's names.
@@ -781,9 +781,7 @@ fn warn_retired(project: &BidProject) {
 
 /// `project status` for people.
 fn print_status(st: &bidseal_workflow::project_flow::ProjectStatus) {
-    let library = |text: &str| -> String {
-        bidseal_workflow::i18n::error_text(super::lang::current(), None, text)
-    };
+    let library = |text: &str| -> String { crate::cmd::lang::phrase(text) };
     crate::say!("out.status.project", project = st.project);
     for m in &st.missing {
         crate::say!("out.project.todo", item = library(m));
@@ -865,10 +863,7 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
                 lot = p.manifest().project.lot.name
             );
             for m in p.missing() {
-                crate::say!(
-                    "out.project.todo",
-                    item = bidseal_workflow::i18n::error_text(super::lang::current(), None, &m)
-                );
+                crate::say!("out.project.todo", item = crate::cmd::lang::phrase(&m));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -966,10 +961,7 @@ pub fn project(args: ProjectArgs) -> Result<ExitCode> {
                 None => crate::say!("out.project.not_composed"),
             }
             for m in p.missing() {
-                crate::say!(
-                    "out.project.todo",
-                    item = bidseal_workflow::i18n::error_text(super::lang::current(), None, &m)
-                );
+                crate::say!("out.project.todo", item = crate::cmd::lang::phrase(&m));
             }
             Ok(ExitCode::SUCCESS)
         }

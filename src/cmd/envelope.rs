@@ -181,8 +181,7 @@ fn decrypt(input: &Path, output: &Path, key: &Path, cert: &Path) -> Result<(), E
     );
     crate::say!(
         "out.envelope.opened_as",
-        recipient =
-            bidseal_workflow::i18n::error_text(super::lang::current(), None, &summary.opened_as)
+        recipient = crate::cmd::lang::phrase(&summary.opened_as)
     );
     if summary.binding == RecipientBinding::Absent {
         crate::say!("out.envelope.unbound");

@@ -91,11 +91,7 @@ impl ScanPresenter for TerminalQr {
                 "{}",
                 crate::words!(
                     "out.qr.write_failed",
-                    error = bidseal_workflow::i18n::error_text(
-                        super::lang::current(),
-                        Some(e.code()),
-                        &e.to_string()
-                    )
+                    error = crate::cmd::lang::error_words(Some(e.code()), &e)
                 )
             ),
         }
@@ -107,7 +103,7 @@ impl ScanPresenter for TerminalQr {
 
     fn status(&mut self, line: &str) {
         // The flows' progress words (zh-CN), in the language of this run.
-        let line = bidseal_workflow::i18n::error_text(super::lang::current(), None, line);
+        let line = crate::cmd::lang::phrase(line);
         eprintln!("{line}");
     }
 }
@@ -148,7 +144,6 @@ pub fn print_table(reports: &[BidOpeningReport], form: &[PriceFormField]) {
         }
         return;
     }
-    let english = |text: &str| bidseal_workflow::i18n::error_text(current(), None, text);
     crate::say!("out.table.header", count = reports.len());
     for (i, r) in reports.iter().enumerate() {
         let bidder = match &r.bidder {
@@ -188,9 +183,8 @@ pub fn print_table(reports: &[BidOpeningReport], form: &[PriceFormField]) {
             crate::say!(
                 "out.table.check",
                 mark = mark,
-                name = english(&c.name),
-                detail =
-                    bidseal_workflow::i18n::error_text(current(), c.code.as_deref(), &c.detail),
+                name = super::lang::phrase(&c.name),
+                detail = super::lang::error_words(c.code.as_deref(), &c.detail),
                 code = code
             );
         }

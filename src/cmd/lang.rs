@@ -93,6 +93,19 @@ fn parse(source: &'static str) -> HashMap<&'static str, String> {
         .collect()
 }
 
+/// An error's message in the language of this run: its `code` (when it has one) and the zh-CN
+/// text it displays, put into English by `bidseal_workflow::i18n::error_text` (the one way for
+/// every library error the command line prints).
+pub fn error_words(code: Option<&str>, message: &dyn std::fmt::Display) -> String {
+    bidseal_workflow::i18n::error_text(current(), code, &message.to_string())
+}
+
+/// Words for people a library computed in zh-CN (a progress line, a check's detail, a change
+/// found after signing) in the language of this run (`lang/phrases.*.txt` of the workflow).
+pub fn phrase(text: &str) -> String {
+    bidseal_workflow::i18n::error_text(current(), None, text)
+}
+
 /// The text of `key` in the current language (zh-CN if the current language lacks it).
 pub fn lookup(key: &str) -> Option<&'static str> {
     lookup_in(current(), key)

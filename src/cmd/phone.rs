@@ -570,6 +570,7 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
         &a.device,
         behaviour,
         &mut |line: &str| {
+            let line = super::lang::phrase(line);
             eprintln!("[{}] {line}", crate::words!("out.phone.prefix"));
         },
     )
@@ -634,6 +635,7 @@ async fn standby(a: StandbyArgs) -> Result<ExitCode> {
     };
     let summary =
         bidseal_phone::standby::run_standby(&options, &login, &opening, &mut |line: &str| {
+            let line = super::lang::phrase(line);
             eprintln!("[{}] {line}", crate::words!("out.phone.standby_prefix"));
         })
         .await?;
@@ -770,11 +772,7 @@ async fn admin(a: AdminArgs) -> Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    let text = bidseal_workflow::i18n::error_text(
-                        super::lang::current(),
-                        None,
-                        &e.to_string(),
-                    );
+                    let text = crate::cmd::lang::error_words(None, &e);
                     eprintln!("E_COSIGN_LOG_CHAIN: {text}");
                     Ok(ExitCode::from(3))
                 }

@@ -15,7 +15,6 @@ use super::lang::{current, tr, Lang};
 use anyhow::{Context, Result};
 use bidseal_scan::client::{self, ScanEvent, ScanOptions};
 use bidseal_scan::*;
-use bidseal_workflow::i18n::error_text;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -322,7 +321,7 @@ fn print_event(event: &ScanEvent) {
             crate::outln!(
                 "state: rejected request={id} code={} {}",
                 reason.code(),
-                error_text(current(), Some(reason.code()), &reason.message_zh())
+                super::lang::error_words(Some(reason.code()), &reason.message_zh())
             )
         }
         ScanEvent::Expired => crate::outln!("state: expired {}", tr("out.scan.expired", &[])),

@@ -290,7 +290,10 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
                 "{}",
                 tr(
                     "out.verify.change",
-                    &[("mark", &mark), ("description", &change.description)]
+                    &[
+                        ("mark", &mark),
+                        ("description", &super::lang::phrase(&change.description)),
+                    ]
                 )
             );
         }
@@ -354,7 +357,7 @@ fn describe_trust(trust: &bidseal_workflow::trust::TrustList) -> String {
 }
 
 /// One signature's line in the language of this run (zh-CN: the engine's `summary_line`,
-/// word for word). The engine's descriptions of later changes stay zh-CN.
+/// word for word); the engine's descriptions of later changes through the workflow's phrases.
 fn summary_line(sig: &bidseal_pdf::verify::SignatureReport) -> String {
     use bidseal_pdf::verify::LaterChanges;
     if current() == Lang::ZhCn {
@@ -362,7 +365,7 @@ fn summary_line(sig: &bidseal_pdf::verify::SignatureReport) -> String {
     }
     let mut problems = Vec::new();
     if let Some(e) = &sig.error {
-        problems.push(bidseal_workflow::i18n::error_text(current(), None, e));
+        problems.push(super::lang::phrase(e));
     }
     for (failed, key) in [
         (!sig.byte_range_ok, "out.verify.problem_range"),
@@ -374,21 +377,24 @@ fn summary_line(sig: &bidseal_pdf::verify::SignatureReport) -> String {
         }
     }
     if let Some(c) = &sig.chain_error {
-        let c = bidseal_workflow::i18n::error_text(current(), None, c);
+        let c = super::lang::phrase(c);
         problems.push(tr("out.verify.problem_chain", &[("chain", &c)]));
     }
     if sig.later_changes == LaterChanges::Other {
         problems.push(tr("out.verify.problem_changes", &[]));
-        problems.extend(sig.violations().map(|c| c.description.clone()));
+        problems.extend(
+            sig.violations()
+                .map(|c| super::lang::phrase(&c.description)),
+        );
     }
     let coverage = if sig.covers_whole_file {
         tr("out.verify.covers_all", &[])
     } else {
-        let appended: Vec<&str> = sig
+        let appended: Vec<String> = sig
             .changes
             .iter()
             .filter(|c| c.allowed)
-            .map(|c| c.description.as_str())
+            .map(|c| super::lang::phrase(&c.description))
             .collect();
         let appended = if appended.is_empty() {
             "-".to_string()

@@ -116,11 +116,7 @@ pub async fn login(args: &PlatformLoginArgs, project: &BidProject) -> Result<Pla
                         "{}",
                         crate::words!(
                             "out.sync.qr_png_failed",
-                            error = bidseal_workflow::i18n::error_text(
-                                super::lang::current(),
-                                Some(e.code()),
-                                &e.to_string()
-                            )
+                            error = crate::cmd::lang::error_words(Some(e.code()), &e)
                         )
                     ),
                 }
@@ -168,7 +164,7 @@ fn print_report(report: &SyncReport) {
         }
     }
     for r in &report.refused {
-        let reason = bidseal_workflow::i18n::error_text(super::lang::current(), None, &r.reason);
+        let reason = crate::cmd::lang::phrase(&r.reason);
         crate::outln!(
             "{}  {}  {}{}",
             crate::words!("out.sync.refused"),

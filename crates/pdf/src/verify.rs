@@ -140,8 +140,10 @@ impl SignatureReport {
                 }
             )
         };
-        format!(
-            "[{verdict}] {} 签章类型：{}，签名人：{}，单位：{}，信用代码：{}，签名时间：{}，{}{}",
+        // The problems are a suffix of their own, so that the line reads back as two phrases
+        // (`bidseal_workflow::i18n` puts it into English from the zh-CN text).
+        let head = format!(
+            "[{verdict}] {} 签章类型：{}，签名人：{}，单位：{}，信用代码：{}，签名时间：{}，{}",
             self.field_name,
             self.seal_kind.as_deref().unwrap_or("-"),
             self.signer.as_deref().unwrap_or("-"),
@@ -151,12 +153,12 @@ impl SignatureReport {
                 .as_deref()
                 .map_or_else(|| "-".to_string(), crate::date::display_pdf_date),
             coverage,
-            if problems.is_empty() {
-                String::new()
-            } else {
-                format!(" 问题：{}", problems.join("；"))
-            }
-        )
+        );
+        if problems.is_empty() {
+            head
+        } else {
+            format!("{head} 问题：{}", problems.join("；"))
+        }
     }
 }
 

@@ -286,15 +286,13 @@ impl PhoneSimulator {
         memory: &mut ScanMemory,
         prompt: &mut (dyn FnMut(&str) + Send),
     ) -> OperationOutcome {
-        let confirm_title = if incoming.id > 1 {
-            "扫码签章确认"
+        // Each title is a phrase of its own (the command line puts the screen into English).
+        let screen = describe(&incoming.request);
+        prompt(&if incoming.id > 1 {
+            format!("[扫码签章确认] {screen}")
         } else {
-            "请确认"
-        };
-        prompt(&format!(
-            "[{confirm_title}] {}",
-            describe(&incoming.request)
-        ));
+            format!("[请确认] {screen}")
+        });
         if let Err(reason) = Self::session_rules(incoming, memory) {
             prompt(&format!("已拒绝：{}", reason.message_zh()));
             return OperationOutcome::Refused { reason };

@@ -273,20 +273,28 @@ pub fn escape_controls(value: &str) -> String {
     out
 }
 
+fn is_cjk(c: char) -> bool {
+    ('\u{3000}'..='\u{9fff}').contains(&c) || ('\u{ff00}'..='\u{ffef}').contains(&c)
+}
+
 fn has_cjk(text: &str) -> bool {
-    text.chars()
-        .any(|c| ('\u{3000}'..='\u{9fff}').contains(&c) || ('\u{ff00}'..='\u{ffef}').contains(&c))
+    text.chars().any(is_cjk)
+}
+
+/// How many CJK characters `text` still has (what a reading left untranslated).
+fn cjk_count(text: &str) -> usize {
+    text.chars().filter(|&c| is_cjk(c)).count()
 }
 
 fn english(code: Option<&str>, message: &str, depth: u8) -> Option<String> {
     if depth > 4 || !has_cjk(message) {
         return None;
     }
-    if let Some(text) = english_template(code, message, depth) {
-        return Some(text);
-    }
+    let mut best = english_template(code, message, depth);
     // A list the zh-CN text joined with `；` or `、`: each item on its own, when at least one
-    // item is words we know (a list of data stays as it is).
+    // item is words we know (a list of data stays as it is). Read this way when it leaves
+    // fewer Chinese characters than the best template (a template ending in `（{x}）` also
+    // matches a whole list whose last item ends so; the items then read better one by one).
     for (joint, english_joint) in [('；', "; "), ('、', ", ")] {
         if !message.contains(joint) {
             continue;
@@ -301,10 +309,16 @@ fn english(code: Option<&str>, message: &str, depth: u8) -> Option<String> {
                 .zip(message.split(joint))
                 .map(|(en, zh)| en.unwrap_or_else(|| zh.to_string()))
                 .collect();
-            return Some(items.join(english_joint));
+            let split = items.join(english_joint);
+            if best
+                .as_ref()
+                .is_none_or(|b| cjk_count(&split) < cjk_count(b))
+            {
+                best = Some(split);
+            }
         }
     }
-    None
+    best
 }
 
 fn english_template(code: Option<&str>, message: &str, depth: u8) -> Option<String> {
@@ -422,6 +436,50 @@ mod tests {
         assert_eq!(error_text(Lang::En, None, zh), zh);
         assert_eq!(error_text(Lang::En, Some("E_X"), ""), "");
         assert_eq!(error_text(Lang::En, None, "plain ascii"), "plain ascii");
+    }
+
+    /// Library words that are not errors read back in English through the phrases: a change
+    /// found after signing (with its page and role nested), a failed opening check with its
+    /// code, a simulated phone's screen line (title, project, a list of items); zh-CN as is.
+    #[test]
+    fn library_words_read_back_in_english() {
+        for (zh, en) in [
+            (
+                "签名后页面内容被替换：第 3 页（对象 12）",
+                "page content replaced after signing: page 3 (object 12)",
+            ),
+            (
+                "签名后对象被删除：第 2 页的内容（对象 7）",
+                "object deleted after signing: content of page 2 (object 7)",
+            ),
+            (
+                "签名后对象被修改：对象 9（字典）",
+                "object modified after signing: object 9 (dictionary)",
+            ),
+            (
+                "[失败] PDF 签章 a.pdf：文件没有任何签章（OPEN_PDF_UNSIGNED）",
+                "[failed] PDF seals a.pdf: the file has no seal at all (OPEN_PDF_UNSIGNED)",
+            ),
+            (
+                "[通过] 投标人清单签名：有效，签名人 Zhang（Acme）",
+                "[passed] bidder's manifest signature: valid, signed by Zhang (Acme)",
+            ),
+            (
+                "[请确认] 扫码认证：平台 P（p1），用途 登录，项目 X1 Y，挑战 ab12…",
+                "[please confirm] authentication: platform P (p1), purpose login, project X1 Y, challenge ab12…",
+            ),
+            (
+                "已拒绝：手机端用户已拒绝本次操作",
+                "refused: The phone's user refused this operation",
+            ),
+            (
+                "2026-12-02 00:06:58（北京时间）",
+                "2026-12-02 00:06:58 (Beijing time)",
+            ),
+        ] {
+            assert_eq!(error_text(Lang::En, None, zh), en, "{zh}");
+            assert_eq!(error_text(Lang::ZhCn, None, zh), zh);
+        }
     }
 
     #[test]

@@ -425,8 +425,10 @@ impl OpeningHall {
         &self.package
     }
 
-    /// The view of the hall.
+    /// The view of the hall, its words for people (check names and details, the first
+    /// failure, the opening time) in the language of this process ([`crate::i18n::language`]).
     pub fn view(&self) -> HallView {
+        let lang = crate::i18n::language();
         let m = &self.package.manifest;
         let form = &m.price_form;
         let bids = self
@@ -441,8 +443,12 @@ impl OpeningHall {
                 sha256: hex(&b.sha256),
                 recipients: b.recipients.clone(),
                 state: b.state(),
-                reason: b.report.as_ref().and_then(first_failure),
-                report: b.report.clone(),
+                reason: b
+                    .report
+                    .as_ref()
+                    .and_then(first_failure)
+                    .map(|line| crate::i18n::error_text(lang, None, &line)),
+                report: b.report.clone().map(|r| crate::report::checks_in(lang, r)),
                 platform: b.platform.clone(),
             })
             .collect();
@@ -459,7 +465,7 @@ impl OpeningHall {
             tenderer: m.tenderer.name.clone(),
             platform: m.platform.name.clone(),
             platform_tender_id: self.fetch_target().tender_id,
-            opening_time: format_beijing_time(m.opening_time),
+            opening_time: crate::i18n::error_text(lang, None, &format_beijing_time(m.opening_time)),
             opening_reached: OffsetDateTime::now_utc() >= m.opening_time,
             work: self.work.display().to_string(),
             bids,

@@ -48,6 +48,17 @@ pub fn opening_table(reports: &[BidOpeningReport], form: &[PriceFormField]) -> V
     lines
 }
 
+/// `report` with its checks' names and details in `lang`, for people (a window, a printed
+/// table); data — bidder, file names, prices — and the codes as they are. The JSON record keeps
+/// the zh-CN texts (write it from the report itself).
+pub fn checks_in(lang: crate::i18n::Lang, mut report: BidOpeningReport) -> BidOpeningReport {
+    for c in &mut report.checks {
+        c.name = crate::i18n::error_text(lang, None, &c.name);
+        c.detail = crate::i18n::error_text(lang, c.code.as_deref(), &c.detail);
+    }
+    report
+}
+
 /// Writes the reports as JSON (the schema of `BidOpeningReport`, docs/cli.md), atomically.
 pub fn write_json_report(path: &Path, reports: &[BidOpeningReport]) -> Result<(), FlowError> {
     let json = serde_json::to_vec_pretty(reports).map_err(|e| FlowError::System {
@@ -59,20 +70,33 @@ pub fn write_json_report(path: &Path, reports: &[BidOpeningReport]) -> Result<()
     })
 }
 
-/// Writes the reports as a Chinese PDF (开标记录) stamped with the current Beijing time,
-/// atomically.
+/// Writes the reports as a PDF (开标记录) stamped with the current Beijing time, atomically,
+/// in the language of this process ([`crate::i18n::language`]: title, headings, verdicts and
+/// the checks' words; data — bidder, file names, price labels — as it is).
 pub fn write_pdf_report(
     path: &Path,
     reports: &[BidOpeningReport],
     form: &[PriceFormField],
 ) -> Result<(), FlowError> {
+    write_pdf_report_in(crate::i18n::language(), path, reports, form)
+}
+
+/// [`write_pdf_report`] in `lang`.
+fn write_pdf_report_in(
+    lang: crate::i18n::Lang,
+    path: &Path,
+    reports: &[BidOpeningReport],
+    form: &[PriceFormField],
+) -> Result<(), FlowError> {
+    let words = |text: &str| crate::i18n::error_text(lang, None, text);
     let stamp = format_beijing_time(OffsetDateTime::now_utc());
     bidseal_bid::opening::report_pdf::write_report_pdf(
         path,
-        "开标记录（BidSeal 扫码解密与验证）",
-        &format!("生成时间：{stamp}"),
+        &words("开标记录（BidSeal 扫码解密与验证）"),
+        &words(&format!("生成时间：{stamp}")),
         reports,
         form,
+        &words,
     )
     .map_err(FlowError::from)
 }
@@ -148,5 +172,74 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("结论：不通过"), "{text}");
+    }
+
+    /// The report PDF in English: title, headings, verdicts and the failed checks' words are
+    /// English (read back with pdftotext); only data (bidder, file, price labels) is Chinese.
+    /// zh-CN stays as it was.
+    #[test]
+    fn the_pdf_report_speaks_the_chosen_language() {
+        use crate::i18n::Lang;
+        let dir = std::env::temp_dir().join(format!("bidseal-report-en-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut r = BidOpeningReport::new(Path::new("甲.bsbid"));
+        r.bidder = Some(BidderIds {
+            name: "华夏建设工程有限公司".into(),
+            credit_code: "9111010871526726X9".into(),
+        });
+        r.price.insert("price".into(), "4321000.50".into());
+        r.push(OpeningCheck::fail(
+            "pdf:投标文件.pdf",
+            "PDF 签章 投标文件.pdf",
+            "OPEN_PDF_UNSIGNED",
+            "文件没有任何签章",
+        ));
+        r.push(OpeningCheck::fail(
+            "hash:附件.pdf",
+            "文件摘要 附件.pdf",
+            "OPEN_HASH_MISMATCH",
+            "文件已被篡改：SHA-256 为 ab12，清单中为 cd34",
+        ));
+        let read = |lang: Lang| {
+            let path = dir.join(format!("{lang:?}.pdf"));
+            write_pdf_report_in(lang, &path, std::slice::from_ref(&r), &form()).expect("write");
+            let out = std::process::Command::new("pdftotext")
+                .arg(&path)
+                .arg("-")
+                .output()
+                .expect("pdftotext");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let en = read(Lang::En);
+        let data = "华夏建设工程有限公司 甲.bsbid 投标总价 元 投标文件.pdf 附件.pdf";
+        let mut foreign = Vec::new();
+        let mut run = String::new();
+        for c in en.chars().chain(['\n']) {
+            if ('\u{3400}'..='\u{9fff}').contains(&c) {
+                run.push(c);
+            } else if !run.is_empty() {
+                if !data.contains(run.as_str()) {
+                    foreign.push(std::mem::take(&mut run));
+                }
+                run.clear();
+            }
+        }
+        assert!(foreign.is_empty(), "not data: {foreign:?}\n{en}");
+        let en = en.split_whitespace().collect::<Vec<_>>().join(" ");
+        for part in [
+            "Opening record",
+            "bidder: 华夏建设工程有限公司",
+            "verdict: FAILED",
+            "the file has no seal at all (OPEN_PDF_UNSIGNED)",
+            "its SHA-256 is ab12, the manifest says cd34",
+            "(Beijing time)",
+        ] {
+            assert!(en.contains(part), "{part}: {en}");
+        }
+        let zh = read(Lang::ZhCn);
+        assert!(zh.contains("开标记录"), "{zh}");
+        assert!(zh.contains("结论：不通过"), "{zh}");
+        assert!(zh.contains("文件没有任何签章（OPEN_PDF_UNSIGNED）"), "{zh}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -450,6 +450,46 @@ fn extract(file: &Path, krate: &str, rel: &str, found: &mut Vec<Found>) {
                 }
             }
         }
+        // Any call with a literal code and its text: `not_ready("E_CODE", format!("…"))`,
+        // `ApiError::new(StatusCode::X, "E_CODE", "…")` (the platform's answers, which the
+        // command line and the window show inside their own errors). The staff lab's own
+        // `E_LAB_*` stay zh-CN (docs/cli.md).
+        // Also a struct's fields: `code: "E_CODE".into(), message: format!("…")`.
+        let mut after = i + 1;
+        if is_punct(toks.get(after), '.')
+            && matches!(toks.get(after + 1), Some(Tok::Ident(m)) if m == "into" || m == "to_string")
+            && is_punct(toks.get(after + 2), '(')
+            && is_punct(toks.get(after + 3), ')')
+        {
+            after += 4;
+        }
+        let mut text_at = after + 1;
+        if matches!(toks.get(text_at), Some(Tok::Ident(_)))
+            && is_punct(toks.get(text_at + 1), ':')
+            && !is_punct(toks.get(text_at + 2), ':')
+        {
+            text_at += 2;
+        }
+        if let (Some(Tok::Str(code)), true) = (toks.get(i), is_punct(toks.get(after), ',')) {
+            let is_code = code.len() > 2
+                && code.starts_with("E_")
+                && !code.starts_with("E_LAB_")
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            let text = match (toks.get(text_at), toks.get(text_at + 3)) {
+                (Some(Tok::Str(t)), _) => Some(t.clone()),
+                (Some(Tok::Ident(f)), Some(Tok::Str(t)))
+                    if f == "format" && is_punct(toks.get(text_at + 1), '!') =>
+                {
+                    Some(t.clone())
+                }
+                _ => None,
+            };
+            if let (true, Some(t)) = (is_code, text) {
+                push(Some(code.clone()), code.clone(), t);
+            }
+        }
         // coded("CODE", "…") / coded("CODE", format!("…"))
         if is_ident(toks.get(i), "coded") && is_punct(toks.get(i + 1), '(') {
             if let (Some(Tok::Str(code)), true) = (toks.get(i + 2), is_punct(toks.get(i + 3), ','))
@@ -624,7 +664,8 @@ fn every_error_has_its_english_with_the_same_placeholders() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Every string literal of the sources with CJK in it, normalised like the templates.
+/// Every string literal of the sources with CJK characters or full-width punctuation in it
+/// (`{head}（{code}）`), normalised like the templates.
 fn source_literals() -> BTreeSet<String> {
     let ws = workspace();
     let mut files = Vec::new();
@@ -637,7 +678,11 @@ fn source_literals() -> BTreeSet<String> {
         };
         for t in lex(&src) {
             if let Tok::Str(s) = t {
-                if s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) {
+                if s.chars().any(|c| {
+                    ('\u{4e00}'..='\u{9fff}').contains(&c)
+                        || ('\u{3000}'..='\u{303f}').contains(&c)
+                        || ('\u{ff00}'..='\u{ffef}').contains(&c)
+                }) {
                     out.insert(normalise(&s));
                 }
             }

@@ -168,7 +168,7 @@ pub fn start_hall_scan(
                     .as_ref()
                     .filter(|_| r.passed)
                     .map(|b| b.name.clone()),
-                reason: first_failure(r),
+                reason: first_failure(r).map(|line| super::in_window_words(&line)),
             },
         );
         if !expired {

@@ -90,6 +90,13 @@ pub(crate) fn in_window_language(code: &str, message: &str) -> String {
     error_text(language(), Some(code), message)
 }
 
+/// Words for people a library computed in zh-CN (a flow's progress line, a check's detail) in
+/// the window's language (the workflow's phrases, [`set_language`]).
+pub(crate) fn in_window_words(text: &str) -> String {
+    use bidseal_workflow::i18n::{error_text, language};
+    error_text(language(), None, text)
+}
+
 /// An error a command returns to the window: stable code and a message saying what to do,
 /// held in zh-CN and sent in the window's language ([`set_language`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +151,14 @@ mod tests {
         set_language("en".into());
         let en = serde_json::to_value(&e)?;
         let unknown = serde_json::to_value(CommandError::coded("E_NEW", "新的错误"))?;
+        // A flow's status line and a failed opening check (one test: the language is global).
+        let status = in_window_words("请用手机扫码（扫码签章）");
+        let check = in_window_words("[失败] PDF 签章 a.pdf：文件没有任何签章（OPEN_PDF_UNSIGNED）");
         set_language("fr".into());
+        assert_eq!(
+            in_window_words("请用手机扫码（扫码签章）"),
+            "请用手机扫码（扫码签章）"
+        );
         let fallback = serde_json::to_value(&e)?;
         set_language("zh-CN".into());
         let back = serde_json::to_value(&e)?;
@@ -154,6 +168,11 @@ mod tests {
             "Not a PDF file (no %PDF- header); choose the right PDF file"
         );
         assert_eq!(unknown["message"], "新的错误");
+        assert_eq!(status, "scan with the phone (sealing scan)");
+        assert_eq!(
+            check,
+            "[failed] PDF seals a.pdf: the file has no seal at all (OPEN_PDF_UNSIGNED)"
+        );
         assert_eq!(fallback["message"], zh);
         assert_eq!(back["message"], zh);
         Ok(())

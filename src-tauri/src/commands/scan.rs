@@ -54,7 +54,7 @@ pub enum ScanUpdate {
         /// The phone's label, e.g. 张伟的手机.
         device: String,
     },
-    /// A progress line of the flow, zh-CN.
+    /// A progress line of the flow, in the window's language.
     Status {
         /// The line.
         line: String,
@@ -236,7 +236,9 @@ impl ScanPresenter for WindowPresenter {
     }
 
     fn status(&mut self, line: &str) {
-        self.send(ScanUpdate::Status { line: line.into() });
+        self.send(ScanUpdate::Status {
+            line: super::in_window_words(line),
+        });
     }
 
     fn scanned(&mut self, phone: &PhoneHello) {

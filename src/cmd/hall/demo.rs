@@ -102,7 +102,7 @@ impl ScanPresenter for DemoPhone {
                 &phone,
                 &device,
                 PhoneBehaviour::Normal,
-                &mut |line| eprintln!("    [{device}] {line}"),
+                &mut |line| eprintln!("    [{device}] {}", crate::cmd::lang::phrase(line)),
             )
             .await;
             if let Err(e) = result {
@@ -116,7 +116,7 @@ impl ScanPresenter for DemoPhone {
 
     fn status(&mut self, line: &str) {
         // The flows' progress words (zh-CN), in the language of this run.
-        let line = bidseal_workflow::i18n::error_text(crate::cmd::lang::current(), None, line);
+        let line = crate::cmd::lang::phrase(line);
         eprintln!("{line}");
     }
 }

@@ -63,16 +63,18 @@ impl OpeningCheck {
     /// The check as one line of the opening record: `[通过] 名称：说明` or
     /// `[失败] 名称：说明（CODE）`.
     pub fn line(&self) -> String {
-        format!(
-            "[{}] {}：{}{}",
+        // The code is a suffix of its own, so that the line reads back as two phrases (the
+        // workflow's `i18n` puts it into English from the zh-CN text).
+        let head = format!(
+            "[{}] {}：{}",
             if self.passed { "通过" } else { "失败" },
             self.name,
-            self.detail,
-            self.code
-                .as_deref()
-                .map(|c| format!("（{c}）"))
-                .unwrap_or_default()
-        )
+            self.detail
+        );
+        match self.code.as_deref() {
+            Some(code) => format!("{head}（{code}）"),
+            None => head,
+        }
     }
 
     fn pass(key: impl Into<String>, name: impl Into<String>, detail: impl Into<String>) -> Self {

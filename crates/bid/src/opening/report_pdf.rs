@@ -1,6 +1,8 @@
 //! The opening report as a PDF (开标记录): one line per bid (bidder, price, verdict) and every
-//! check under it, in Chinese, with the embedded CJK font subset (the composer's font and page
-//! drawing, so both kinds of PDF look the same).
+//! check under it, with the embedded CJK font subset (the composer's font and page drawing, so
+//! both kinds of PDF look the same; it draws Latin text too). The lines are made in zh-CN and
+//! handed to the caller's `words` before they are laid out (the workflow's `i18n` puts them
+//! into the reader's language; identity keeps them zh-CN).
 //!
 //! Guarantees: written atomically; long details wrap; pages are added as needed. Does not:
 //! sign the report (a later step for the hall's own certificate).
@@ -17,13 +19,15 @@ const MARGIN: f32 = 50.0;
 const BOTTOM: f32 = 60.0;
 
 /// Writes `reports` as a PDF at `path`; `title` heads the first page, `generated_at` is shown
-/// under it; prices are labelled with the tender's price form `form` ([`price_entry`]).
+/// under it; prices are labelled with the tender's price form `form` ([`price_entry`]); every
+/// line of the body goes through `words` (its language) before layout.
 pub fn write_report_pdf(
     path: &Path,
     title: &str,
     generated_at: &str,
     reports: &[BidOpeningReport],
     form: &[PriceFormField],
+    words: &dyn Fn(&str) -> String,
 ) -> Result<(), BidFileError> {
     let font = CjkFont::builtin().map_err(|e| BidFileError::io(path, e))?;
     let mut doc = PdfDocument::new(title);
@@ -59,6 +63,7 @@ pub fn write_report_pdf(
         lines.push((6.0, 0.0, String::new()));
     }
     for (size, indent, text) in lines {
+        let text = if text.is_empty() { text } else { words(&text) };
         let leading = size * 1.5;
         let mut wrapped = font.wrap(&text, size, width - indent);
         if wrapped.is_empty() {
@@ -119,8 +124,10 @@ mod tests {
             required: true,
             max: None,
         }];
-        write_report_pdf(&path, "开标记录", "2026-11-29", &reports, &form)
-            .unwrap_or_else(|e| panic!("{e}"));
+        write_report_pdf(&path, "开标记录", "2026-11-29", &reports, &form, &|t| {
+            t.to_string()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
         let out = std::process::Command::new("pdftotext")
             .arg(&path)
             .arg("-")
