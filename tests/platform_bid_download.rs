@@ -133,14 +133,25 @@ fn open_from_platform(
     account: &str,
     password: &str,
 ) -> Output {
-    bidseal(home)
+    // The password on standard input (`--password-stdin`), as a script keeps it out of the
+    // process list.
+    let mut child = bidseal(home)
         .args(["open", "--tender", s(tender), "--platform-cert"])
         .arg(world.join("pki/platform.crt"))
         .args(["--work", s(work), "--from-platform", base])
-        .args(["--staff-account", account, "--password", password])
+        .args(["--staff-account", account, "--password-stdin"])
         .args(["--relay", "http://127.0.0.1:9", "--qr-ttl", "1"])
-        .output()
-        .expect("bidseal open")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bidseal open");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{password}").expect("password");
+    }
+    child.wait_with_output().expect("bidseal open")
 }
 
 fn text(out: &Output) -> String {

@@ -126,16 +126,23 @@ fn bid_file(home: &Path, world: &Path, name: &str, size: usize, seed: u8) -> Pat
     out
 }
 
+/// `bidseal sync` with the password on standard input (`--password-stdin`; `upload` below
+/// gives it on the command line).
 fn sync(home: &Path, base: &str, proj: &Path) -> Output {
-    run(bidseal(home).args([
-        "sync",
-        "--platform",
-        base,
-        "--project",
-        s(proj),
-        "--password",
-        PASSWORD,
-    ]))
+    let mut child = bidseal(home)
+        .args(["sync", "--platform", base, "--project", s(proj)])
+        .arg("--password-stdin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bidseal sync");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{PASSWORD}").expect("password");
+    }
+    child.wait_with_output().expect("bidseal sync")
 }
 
 fn upload(home: &Path, base: &str, proj: &Path, extra: &[&str]) -> Output {

@@ -30,11 +30,14 @@ pub struct OpenArgs {
     #[arg(long, requires = "staff_account")]
     pub from_platform: Option<String>,
     /// 交易平台工作人员账号（与 --from-platform 一起）
-    #[arg(long, requires = "password")]
+    #[arg(long)]
     pub staff_account: Option<String>,
     /// 工作人员账号的密码（与 --from-platform 一起）
-    #[arg(long, requires = "from_platform")]
+    #[arg(long, requires = "from_platform", conflicts_with = "password_stdin")]
     pub password: Option<String>,
+    /// 从标准输入读取工作人员密码（第一行；不出现在进程列表中）
+    #[arg(long, requires = "from_platform")]
+    pub password_stdin: bool,
     /// 招标文件包（提供认可的 CA、项目标段、投标截止与开标时间）
     #[arg(long)]
     pub tender: PathBuf,
@@ -236,9 +239,20 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     let rt = runtime()?;
     let mut given = args.bid_files.clone();
     let mut fetch_refused = false;
-    if let (Some(url), Some(account), Some(password)) =
-        (&args.from_platform, &args.staff_account, &args.password)
-    {
+    let password = match (&args.password, args.password_stdin) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => Some(super::secret_from_stdin(&crate::words!(
+            "error.password_stdin"
+        ))?),
+        (None, false) => None,
+    };
+    if let Some(url) = &args.from_platform {
+        let (Some(account), Some(password)) = (&args.staff_account, &password) else {
+            return Err(super::exit::coded(
+                "E_USAGE",
+                "--from-platform 需要工作人员账号 --staff-account 和密码 --password（或 --password-stdin）",
+            ));
+        };
         let target = bidseal_workflow::hall_fetch::FetchTarget::new(
             &package.manifest_bytes,
             package.platform.clone(),

@@ -90,6 +90,16 @@ pub enum Command {
 }
 
 /// Runs one parsed command line.
+/// A secret (PIN, password) given on standard input instead of the command line, where the
+/// process list would show it: the first line, without its line end.
+pub(crate) fn secret_from_stdin(what: &str) -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| exit::coded("E_USAGE", anyhow::anyhow!("{what}: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Seal(args) => seal::seal(args),

@@ -527,13 +527,9 @@ fn read_pin(a: &ScanArgs) -> Result<String> {
 fn pin_or_stdin(pin: &Option<String>) -> Result<String> {
     match pin {
         Some(pin) => Ok(pin.clone()),
-        None => {
-            let mut line = String::new();
-            std::io::stdin()
-                .read_line(&mut line)
-                .with_context(|| crate::words!("error.pin_stdin"))?;
-            Ok(line.trim().to_string())
-        }
+        None => Ok(super::secret_from_stdin(&crate::words!("error.pin_stdin"))?
+            .trim()
+            .to_string()),
     }
 }
 

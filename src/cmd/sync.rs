@@ -24,8 +24,11 @@ pub struct PlatformLoginArgs {
     #[arg(long)]
     pub project: PathBuf,
     /// 以账号密码登录（供脚本使用；默认扫码登录） / log in with a password instead of a scan
-    #[arg(long)]
+    #[arg(long, conflicts_with = "password_stdin")]
     pub password: Option<String>,
+    /// 从标准输入读取密码（第一行；不出现在进程列表中） / read the password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
     /// 登录账号（默认为项目中投标人的统一社会信用代码） / login (default: the bidder's USCC)
     #[arg(long)]
     pub login: Option<String>,
@@ -67,7 +70,14 @@ pub async fn login(args: &PlatformLoginArgs, project: &BidProject) -> Result<Pla
         SavedSession::Expired => eprintln!("{}", crate::words!("out.sync.session_expired")),
         SavedSession::Absent => {}
     }
-    if let Some(password) = &args.password {
+    let password = match (&args.password, args.password_stdin) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => Some(super::secret_from_stdin(&crate::words!(
+            "error.password_stdin"
+        ))?),
+        (None, false) => None,
+    };
+    if let Some(password) = &password {
         let mut client = PlatformClient::new(&args.platform).map_err(platform_err)?;
         let login = args
             .login
