@@ -117,7 +117,11 @@ fn demo_leaves_results_anyone_can_check_without_bidseal() {
         "sign, auth, generate, trial, 1 early + 3 openings: {qrs:?}"
     );
     for qr in &qrs {
-        let out = run_ok(Command::new("zbarimg").args(["-q", "--raw"]).arg(qr));
+        let out = run_ok(
+            Command::new("zbarimg")
+                .args(["-q", "--raw", "-Sdisable", "-Sqrcode.enable"])
+                .arg(qr),
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             text.starts_with("bidseal://scan?"),
