@@ -30,7 +30,7 @@ pub struct OpenArgs {
     #[arg(long, requires = "staff_account")]
     pub from_platform: Option<String>,
     /// 交易平台工作人员账号（与 --from-platform 一起）
-    #[arg(long)]
+    #[arg(long, requires = "from_platform")]
     pub staff_account: Option<String>,
     /// 工作人员账号的密码（与 --from-platform 一起）
     #[arg(long, requires = "from_platform", conflicts_with = "password_stdin")]

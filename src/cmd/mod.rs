@@ -89,7 +89,6 @@ pub enum Command {
     Demo(hall::DemoArgs),
 }
 
-/// Runs one parsed command line.
 /// A secret (PIN, password) given on standard input instead of the command line, where the
 /// process list would show it: the first line, without its line end.
 pub(crate) fn secret_from_stdin(what: &str) -> Result<String> {
@@ -100,6 +99,7 @@ pub(crate) fn secret_from_stdin(what: &str) -> Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Seal(args) => seal::seal(args),
