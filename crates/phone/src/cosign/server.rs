@@ -400,6 +400,31 @@ fn check_pin(svc: &Service, id: &str, pin: &str) -> Result<Option<PinCheck>, &'s
     }))
 }
 
+/// The multi-call operations whose calls name a waiting entry by token.
+#[derive(Clone, Copy)]
+enum WaitingStep {
+    SplitSign,
+    Refresh,
+    Enrol,
+}
+
+/// The refusal of a call whose token names nothing waiting: an unknown token (used, never
+/// issued, another certificate's) and one that waited too long say so differently.
+fn not_waiting(why: super::split::NotWaiting, step: WaitingStep) -> RefusalReason {
+    use super::split::NotWaiting::{Expired, Unknown};
+    let detail = match (step, why) {
+        (WaitingStep::SplitSign, Unknown) => "联合签名的这一轮不属于任何进行中的签名（已用过、已超时、顺序不对或属于其他证书），请重新扫码",
+        (WaitingStep::SplitSign, Expired) => "联合签名的这一轮来得太晚（距上一步超过等待时限），本次签名已作废，请重新扫码",
+        (WaitingStep::Refresh, Unknown) => "换机刷新的这一步不属于任何进行中的刷新（已用过、已超时、顺序不对或属于其他证书），请重新验证身份",
+        (WaitingStep::Refresh, Expired) => "换机刷新的这一步来得太晚（距上一步超过等待时限），本次刷新已作废，请重新验证身份",
+        (WaitingStep::Enrol, Unknown) => "开通的这一步不属于任何进行中的开通（已用过、已超时、顺序不对或属于其他证书），请向管理员重新申请开通码",
+        (WaitingStep::Enrol, Expired) => "开通的这一步来得太晚（距上一步超过等待时限），本次开通已作废，请向管理员重新申请开通码",
+    };
+    RefusalReason::InvalidRequest {
+        detail: detail.into(),
+    }
+}
+
 fn refused(refusal: RefusalReason) -> Response {
     (StatusCode::FORBIDDEN, Json(AuthoriseRefusal { refusal })).into_response()
 }
@@ -492,7 +517,6 @@ async fn split_sign(
         req.nonce.to_ascii_lowercase()
     );
     let outcome = tokio::task::spawn_blocking(move || {
-        let started = now();
         let pending = &svc.pending;
         split_decision(
             &svc,
@@ -509,12 +533,11 @@ async fn split_sign(
                     digests: bound,
                     share,
                     stage: GrantStage::Granted,
-                    started,
                 };
                 let token = pending
                     .lock()
                     .map_err(|_| RefusalReason::CoSigningUnavailable)?
-                    .insert(grant, started)
+                    .insert(grant)
                     .ok_or(RefusalReason::TooManyAttempts {
                         retry_after_secs: split::PENDING_TTL_SECS as u64,
                     })?;
@@ -549,16 +572,14 @@ async fn split_round(
     };
     let outcome = tokio::task::spawn_blocking(move || {
         let at = now();
-        let stale = || RefusalReason::InvalidRequest {
-            detail: "联合签名的这一轮不属于任何进行中的签名（已用过、已超时、顺序不对或属于其他证书），请重新扫码".into(),
-        };
-        let Some(mut grant) = svc
+        let taken = svc
             .pending
             .lock()
             .map_err(|_| "状态锁损坏")?
-            .take(&req.token, &id, at)
-        else {
-            return Ok(Err(stale()));
+            .take(&req.token, &id);
+        let mut grant = match taken {
+            Ok(grant) => grant,
+            Err(why) => return Ok(Err(not_waiting(why, WaitingStep::SplitSign))),
         };
         let messages: Option<Vec<Vec<u8>>> = req.messages.iter().map(|m| split::unb64(m)).collect();
         let messages = match messages {
@@ -574,7 +595,12 @@ async fn split_round(
                 let mut states = Vec::with_capacity(messages.len());
                 let mut replies = Vec::with_capacity(messages.len());
                 for ((digest, sign_id), message) in grant.digests.iter().zip(&messages) {
-                    match crate::key_split::ServiceSign::answer(&grant.share, sign_id, digest, message) {
+                    match crate::key_split::ServiceSign::answer(
+                        &grant.share,
+                        sign_id,
+                        digest,
+                        message,
+                    ) {
                         Ok((state, reply)) => {
                             states.push(state);
                             replies.push(split::b64(&reply));
@@ -611,7 +637,10 @@ async fn split_round(
                     messages: replies,
                 }))
             }
-            _ => Ok(Err(stale())),
+            _ => Ok(Err(not_waiting(
+                super::split::NotWaiting::Unknown,
+                WaitingStep::SplitSign,
+            ))),
         }
     })
     .await;
@@ -721,16 +750,16 @@ async fn split_refresh(
         let mut random = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut random);
         let rid = refresh_id(&id, &new_device, &random);
-        let token = svc.refreshes.lock().map_err(|_| "状态锁损坏")?.insert(
-            PendingRefresh {
+        let token = svc
+            .refreshes
+            .lock()
+            .map_err(|_| "状态锁损坏")?
+            .insert(PendingRefresh {
                 cert_id: id.clone(),
                 new_device,
                 refresh_id: rid,
                 stage: RefreshStage::Begun(Box::new(grant.split_share)),
-                started: at,
-            },
-            at,
-        );
+            });
         Ok::<_, &'static str>(match token {
             Some(token) => Ok(RefreshBegun {
                 token,
@@ -768,9 +797,10 @@ async fn split_refresh_step(
         Err(resp) => return *resp,
     };
     let stale = || {
-        refused(RefusalReason::InvalidRequest {
-            detail: "换机刷新的这一步不属于任何进行中的刷新（已用过、已超时、顺序不对或属于其他证书），请重新验证身份".into(),
-        })
+        refused(not_waiting(
+            split::NotWaiting::Unknown,
+            WaitingStep::Refresh,
+        ))
     };
     let device = match svc.refreshes.lock() {
         Ok(table) => table.device_of(&req.token, &id),
@@ -793,20 +823,20 @@ async fn split_refresh_step(
     }
     let outcome = tokio::task::spawn_blocking(move || {
         let at = now();
-        let Some(pending) = svc
+        let taken = svc
             .refreshes
             .lock()
             .map_err(|_| "状态锁损坏")?
-            .take(&req.token, &id, at)
-        else {
-            return Ok(None);
+            .take(&req.token, &id);
+        let pending = match taken {
+            Ok(pending) => pending,
+            Err(why) => return Ok(Some(Err(not_waiting(why, WaitingStep::Refresh)))),
         };
         let split::PendingRefresh {
             cert_id,
             new_device,
             refresh_id,
             stage,
-            started,
         } = pending;
         let message = match req.messages.as_slice() {
             [m] => split::unb64(m),
@@ -829,7 +859,6 @@ async fn split_refresh_step(
                                 new_device,
                                 refresh_id,
                                 stage: RefreshStage::Answered(Box::new(state)),
-                                started,
                             },
                         );
                         Ok(serde_json::to_value(SplitRound {
@@ -1275,17 +1304,13 @@ async fn enrol(
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut random);
     let session_id = enrol_session_id(&id, &device, &random);
     let token = match svc.enrolments.lock() {
-        Ok(mut table) => table.insert(
-            PendingEnrol {
-                cert_id: id,
-                device,
-                session_id,
-                grant,
-                stage: EnrolStage::Begun,
-                started: at,
-            },
-            at,
-        ),
+        Ok(mut table) => table.insert(PendingEnrol {
+            cert_id: id,
+            device,
+            session_id,
+            grant,
+            stage: EnrolStage::Begun,
+        }),
         Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "状态锁损坏"),
     };
     match token {
@@ -1312,11 +1337,7 @@ fn enrol_take(
     body: &[u8],
     token: &str,
 ) -> Result<super::split::PendingEnrol, Box<Response>> {
-    let stale = || {
-        refused(RefusalReason::InvalidRequest {
-            detail: "开通的这一步不属于任何进行中的开通（已用过、已超时、顺序不对或属于其他证书），请向管理员重新申请开通码".into(),
-        })
-    };
+    let stale = |why| refused(not_waiting(why, WaitingStep::Enrol));
     let device = match svc.enrolments.lock() {
         Ok(table) => table.device_of(token, id),
         Err(_) => {
@@ -1327,15 +1348,13 @@ fn enrol_take(
         }
     };
     let Some(device) = device else {
-        return Err(Box::new(stale()));
+        return Err(Box::new(stale(super::split::NotWaiting::Unknown)));
     };
     if let Err(refusal) = key_gate(svc, route, id, headers, body, now(), false, Some(device)) {
         return Err(Box::new(refused(refusal)));
     }
     match svc.enrolments.lock() {
-        Ok(mut table) => table
-            .take(token, id, now())
-            .ok_or_else(|| Box::new(stale())),
+        Ok(mut table) => table.take(token, id).map_err(|why| Box::new(stale(why))),
         Err(_) => Err(Box::new(error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "状态锁损坏",
@@ -1430,7 +1449,6 @@ async fn enrol_step(
                 ))
             }
         };
-        pending.started = now();
         let token = req.token;
         svc.enrolments
             .lock()

@@ -169,17 +169,13 @@ pub struct PendingGrant {
     pub share: KeyShare,
     /// Protocol progress.
     pub stage: GrantStage,
-    /// Service clock when granted.
-    pub started: i64,
 }
 
 /// What a token table needs of its entries.
 pub trait Pending {
     /// The certificate the entry belongs to.
     fn cert_id(&self) -> &str;
-    /// When it began (service clock).
-    fn started(&self) -> i64;
-    /// How long it may wait for its next call.
+    /// How long it may wait for its next call (seconds).
     fn ttl(&self) -> i64 {
         PENDING_TTL_SECS
     }
@@ -189,15 +185,23 @@ impl Pending for PendingGrant {
     fn cert_id(&self) -> &str {
         &self.cert_id
     }
-    fn started(&self) -> i64 {
-        self.started
-    }
 }
 
 /// Entries waiting for their next call, by random token: at most [`MAX_PENDING`], each for
-/// [`PENDING_TTL_SECS`], taken out for each call (single use) and put back when it goes on.
+/// its [`Pending::ttl`] after it was put in, taken out for each call (single use) and put
+/// back when it goes on. Waits are measured on the monotonic clock: a wall clock stepped back
+/// or forward (NTP, a VM resumed) neither ends nor stretches a wait.
 pub struct TokenTable<T> {
-    waiting: HashMap<String, T>,
+    waiting: HashMap<String, (std::time::Instant, T)>,
+}
+
+/// Why [`TokenTable::take`] found nothing to continue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotWaiting {
+    /// No entry under that token for that certificate (used, never issued, another's).
+    Unknown,
+    /// The entry waited longer than its time to live (it is gone now).
+    Expired,
 }
 
 impl<T> Default for TokenTable<T> {
@@ -213,32 +217,51 @@ pub type PendingTable = TokenTable<PendingGrant>;
 
 impl<T: Pending> TokenTable<T> {
     /// Keeps `pending` under a fresh token; `None` when too many are waiting.
-    pub fn insert(&mut self, pending: T, now: i64) -> Option<String> {
-        self.waiting
-            .retain(|_, p| now - p.started() <= p.ttl() && p.started() <= now);
+    pub fn insert(&mut self, pending: T) -> Option<String> {
+        self.waiting.retain(|_, (at, p)| alive(*at, p));
         if self.waiting.len() >= MAX_PENDING {
             return None;
         }
         let mut raw = [0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut raw);
         let token = hex::encode(raw);
-        self.waiting.insert(token.clone(), pending);
+        self.waiting
+            .insert(token.clone(), (std::time::Instant::now(), pending));
         Some(token)
     }
 
-    /// Puts an entry back under its token.
+    /// Puts an entry back under its token; its next call has a fresh time to live.
     pub fn put_back(&mut self, token: String, pending: T) {
-        self.waiting.insert(token, pending);
+        self.waiting
+            .insert(token, (std::time::Instant::now(), pending));
     }
 
     /// Takes the entry of `token` for `cert_id` out, if it has not timed out.
-    pub fn take(&mut self, token: &str, cert_id: &str, now: i64) -> Option<T> {
-        if self.waiting.get(token)?.cert_id() != cert_id {
-            return None;
+    pub fn take(&mut self, token: &str, cert_id: &str) -> Result<T, NotWaiting> {
+        match self.waiting.get(token) {
+            Some((_, p)) if p.cert_id() == cert_id => {}
+            _ => return Err(NotWaiting::Unknown),
         }
-        let pending = self.waiting.remove(token)?;
-        (now - pending.started() <= pending.ttl() && pending.started() <= now).then_some(pending)
+        let (at, pending) = self.waiting.remove(token).ok_or(NotWaiting::Unknown)?;
+        if alive(at, &pending) {
+            Ok(pending)
+        } else {
+            Err(NotWaiting::Expired)
+        }
     }
+
+    /// The entry of `token` for `cert_id`, left in place.
+    fn peek(&self, token: &str, cert_id: &str) -> Option<&T> {
+        self.waiting
+            .get(token)
+            .map(|(_, p)| p)
+            .filter(|p| p.cert_id() == cert_id)
+    }
+}
+
+/// True while an entry put in at `at` is within its time to live.
+fn alive<T: Pending>(at: std::time::Instant, pending: &T) -> bool {
+    at.elapsed().as_secs() <= u64::try_from(pending.ttl()).unwrap_or(0)
 }
 
 // ---------------------------------------------------------------- 换机 / 恢复 (key refresh)
@@ -305,16 +328,11 @@ pub struct PendingRefresh {
     pub refresh_id: [u8; 32],
     /// Progress.
     pub stage: RefreshStage,
-    /// When it began (service clock).
-    pub started: i64,
 }
 
 impl Pending for PendingRefresh {
     fn cert_id(&self) -> &str {
         &self.cert_id
-    }
-    fn started(&self) -> i64 {
-        self.started
     }
 }
 
@@ -324,10 +342,7 @@ pub type RefreshTable = TokenTable<PendingRefresh>;
 impl TokenTable<PendingRefresh> {
     /// The new device bound to `token` for `cert_id` (to check the call's signature first).
     pub fn device_of(&self, token: &str, cert_id: &str) -> Option<String> {
-        self.waiting
-            .get(token)
-            .filter(|p| p.cert_id == cert_id)
-            .map(|p| p.new_device.clone())
+        self.peek(token, cert_id).map(|p| p.new_device.clone())
     }
 }
 
@@ -433,16 +448,11 @@ pub struct PendingEnrol {
     pub grant: super::state::EnrolmentGrant,
     /// Progress.
     pub stage: EnrolStage,
-    /// Service clock of the last call.
-    pub started: i64,
 }
 
 impl Pending for PendingEnrol {
     fn cert_id(&self) -> &str {
         &self.cert_id
-    }
-    fn started(&self) -> i64 {
-        self.started
     }
     fn ttl(&self) -> i64 {
         ENROL_STEP_TTL_SECS
@@ -455,9 +465,59 @@ pub type EnrolTable = TokenTable<PendingEnrol>;
 impl TokenTable<PendingEnrol> {
     /// The device bound to `token` for `cert_id` (to check the call's signature first).
     pub fn device_of(&self, token: &str, cert_id: &str) -> Option<String> {
-        self.waiting
-            .get(token)
-            .filter(|p| p.cert_id == cert_id)
-            .map(|p| p.device.clone())
+        self.peek(token, cert_id).map(|p| p.device.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    struct Waiting(&'static str);
+
+    impl Pending for Waiting {
+        fn cert_id(&self) -> &str {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_token_is_single_use_and_only_for_its_certificate() {
+        let mut table = TokenTable::default();
+        let token = table.insert(Waiting("a")).unwrap();
+        assert_eq!(table.take(&token, "b").err(), Some(NotWaiting::Unknown));
+        assert_eq!(
+            table.take("not-a-token", "a").err(),
+            Some(NotWaiting::Unknown)
+        );
+        assert!(
+            table.take(&token, "a").is_ok(),
+            "another certificate's call leaves it"
+        );
+        assert_eq!(table.take(&token, "a").err(), Some(NotWaiting::Unknown));
+        table.put_back(token.clone(), Waiting("a"));
+        assert!(table.take(&token, "a").is_ok(), "put back, it goes on");
+    }
+
+    #[test]
+    fn a_wait_ends_on_the_monotonic_clock_and_says_it_expired() {
+        let mut table = TokenTable::default();
+        let token = table.insert(Waiting("a")).unwrap();
+        let past = Instant::now().checked_sub(Duration::from_secs(PENDING_TTL_SECS as u64 + 2));
+        let Some(past) = past else {
+            return; // a machine up for less than a minute: nothing to go back to
+        };
+        if let Some(entry) = table.waiting.get_mut(&token) {
+            entry.0 = past;
+        }
+        assert_eq!(table.take(&token, "a").err(), Some(NotWaiting::Expired));
+        assert_eq!(table.take(&token, "a").err(), Some(NotWaiting::Unknown));
+        // A full table is purged of expired entries before it refuses a new one.
+        for _ in 0..MAX_PENDING {
+            let t = table.insert(Waiting("b")).unwrap();
+            table.waiting.get_mut(&t).unwrap().0 = past;
+        }
+        assert!(table.insert(Waiting("c")).is_some());
     }
 }
