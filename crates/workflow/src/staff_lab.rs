@@ -332,6 +332,12 @@ impl LabRelayFault {
     /// and after the previous delayed frame of the same direction.
     fn ordered_delay(&self, session: SessionId, from: Role, ms: u64) -> Duration {
         let now = Instant::now();
+        self.release_at(session, from, ms, now) - now
+    }
+
+    /// When a frame that arrives at `now` leaves: `ms` later, and after the frame before it
+    /// in its direction by [`DELAY_SPACING`] at least.
+    fn release_at(&self, session: SessionId, from: Role, ms: u64, now: Instant) -> Instant {
         let mut released = lock(&self.released);
         let key = (session, from == Role::Phone);
         let mut at = now + Duration::from_millis(ms);
@@ -339,7 +345,7 @@ impl LabRelayFault {
             at = at.max(*last + DELAY_SPACING);
         }
         released.insert(key, at);
-        at - now
+        at
     }
 }
 
@@ -383,14 +389,48 @@ struct LabService {
     url: String,
 }
 
+/// The lab's services run as `bidseal` child processes.
+#[derive(Clone, Copy)]
+enum LabServiceKind {
+    Cosign,
+    Platform,
+}
+
+impl LabServiceKind {
+    /// The process could not be spawned.
+    fn not_started(self, e: &str) -> FlowError {
+        match self {
+            LabServiceKind::Cosign => {
+                lab_err("E_LAB_COSIGN", format!("无法启动协同签名服务（{e}）"))
+            }
+            LabServiceKind::Platform => {
+                lab_err("E_LAB_PLATFORM", format!("无法启动参考交易平台（{e}）"))
+            }
+        }
+    }
+
+    /// The process did not name its address within 30 s; `last` is its last line said.
+    fn silent(self, last: &str) -> FlowError {
+        match self {
+            LabServiceKind::Cosign => lab_err(
+                "E_LAB_COSIGN",
+                format!("协同签名服务未能启动（30 秒内未报告地址），已停止；它最后说：{last}"),
+            ),
+            LabServiceKind::Platform => lab_err(
+                "E_LAB_PLATFORM",
+                format!("参考交易平台未能启动（30 秒内未报告地址），已停止；它最后说：{last}"),
+            ),
+        }
+    }
+}
+
 impl LabService {
     /// Runs `bin args…` under the lifeline shell and waits (30 s at most) for the line that
-    /// names its `http://127.0.0.1:PORT` address. `what` names it in messages.
+    /// names its `http://127.0.0.1:PORT` address.
     async fn start(
         bin: &Path,
         args: &[std::ffi::OsString],
-        code: &'static str,
-        what: &str,
+        kind: LabServiceKind,
     ) -> Result<LabService, FlowError> {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
@@ -400,9 +440,7 @@ impl LabService {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| lab_err(code, format!("无法启动{what}（{e}）")))?;
+        let mut child = cmd.spawn().map_err(|e| kind.not_started(&e.to_string()))?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         pipe_lines(child.stdout.take(), tx.clone());
         pipe_lines(child.stderr.take(), tx);
@@ -437,13 +475,7 @@ impl LabService {
                 let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                 let _ = child.kill().await;
                 let last = said.iter().rev().find(|l| !l.trim().is_empty());
-                Err(lab_err(
-                    code,
-                    format!(
-                        "{what}未能启动（30 秒内未报告地址），已停止{}",
-                        last.map(|l| format!("：{l}")).unwrap_or_default()
-                    ),
-                ))
+                Err(kind.silent(last.map(String::as_str).unwrap_or("")))
             }
         }
     }
@@ -580,7 +612,7 @@ impl StaffLab {
         args.push(self.world.clone().into());
         args.push("--platform-cert".into());
         args.push(self.pki("platform.crt").into());
-        let service = LabService::start(&self.bin, &args, "E_LAB_COSIGN", "协同签名服务").await?;
+        let service = LabService::start(&self.bin, &args, LabServiceKind::Cosign).await?;
         let url = service.url.clone();
         self.cosign = Some(service);
         Ok(url)
@@ -617,7 +649,7 @@ impl StaffLab {
             args.push("--relay".into());
             args.push(relay.url().into());
         }
-        let service = LabService::start(&self.bin, &args, "E_LAB_PLATFORM", "参考交易平台").await?;
+        let service = LabService::start(&self.bin, &args, LabServiceKind::Platform).await?;
         let url = service.url.clone();
         self.platform = Some(service);
         Ok(url)
@@ -1405,25 +1437,37 @@ mod tests {
     fn a_delay_holds_both_directions_keeps_the_order_of_frames_and_logs_only_sizes() {
         let f = LabRelayFault::default();
         *lock(&f.mode) = Some(LabFault::RelayDelay { ms: 100 });
-        let mut last = Duration::ZERO;
         for i in 0..5 {
             match frame_after(&f, Role::Desktop, i) {
                 FaultAction::Delay(d, bytes) => {
                     assert_eq!(bytes, vec![0xAB; 32], "the frame is forwarded unchanged");
-                    // Frames that come together leave at distinct, increasing times.
-                    assert!(i == 0 || d > last, "frame {i}: {d:?} after {last:?}");
-                    last = d;
+                    assert!(d >= Duration::from_millis(100), "frame {i}: held {d:?}");
                 }
                 other => panic!("frame {i}: {other:?}"),
             }
         }
-        // The phone's frames are held too, in their own order.
-        let first = frame_after(&f, Role::Phone, 0);
-        let second = frame_after(&f, Role::Phone, 1);
-        match (first, second) {
-            (FaultAction::Delay(a, _), FaultAction::Delay(b, _)) => assert!(b > a),
-            other => panic!("phone frames: {other:?}"),
-        }
+        assert!(matches!(
+            frame_after(&f, Role::Phone, 0),
+            FaultAction::Delay(..)
+        ));
+        // Frames that come together leave at distinct, increasing times, each direction in
+        // its own order (on a fixed clock: a loaded machine must not make this flaky).
+        let g = LabRelayFault::default();
+        let session = SessionId([2; 16]);
+        let t0 = Instant::now();
+        let desktop: Vec<Instant> = (0..5)
+            .map(|_| g.release_at(session, Role::Desktop, 100, t0))
+            .collect();
+        assert!(desktop.windows(2).all(|w| w[1] > w[0]), "{desktop:?}");
+        assert_eq!(desktop[0], t0 + Duration::from_millis(100));
+        let phone = g.release_at(session, Role::Phone, 100, t0);
+        assert_eq!(phone, t0 + Duration::from_millis(100), "its own order");
+        // Frames far apart each wait their full delay, no more.
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(
+            g.release_at(session, Role::Desktop, 100, later),
+            later + Duration::from_millis(100)
+        );
         let log = lock(&f.log);
         assert!(log
             .iter()
@@ -1478,5 +1522,29 @@ mod tests {
         let dir = std::env::temp_dir();
         let e = StaffLab::new(&dir, Path::new("/bin/sh")).err();
         assert_eq!(e.as_ref().map(FlowError::code), Some("E_LAB_WORLD"));
+        // The staff console speaks English too (the window's language switch).
+        let e = e.unwrap();
+        let en = crate::i18n::error_text(crate::i18n::Lang::En, Some(e.code()), &e.to_string());
+        assert!(
+            en.contains("is not a test world made by bidseal phone init")
+                && en.contains(&dir.display().to_string()),
+            "{en}"
+        );
+    }
+
+    #[test]
+    fn a_missing_cli_program_is_named_in_english_too() {
+        let world = std::env::temp_dir().join(format!("bidseal-lab-en-{}", std::process::id()));
+        std::fs::create_dir_all(world.join("pki")).unwrap();
+        std::fs::create_dir_all(world.join("phone")).unwrap();
+        let e = StaffLab::new(&world, Path::new("/nonexistent/bidseal")).err();
+        let _ = std::fs::remove_dir_all(&world);
+        let e = e.unwrap();
+        assert_eq!(e.code(), "E_LAB_BIN");
+        let en = crate::i18n::error_text(crate::i18n::Lang::En, Some(e.code()), &e.to_string());
+        assert!(
+            en.starts_with("Cannot find the bidseal command-line program /nonexistent/bidseal"),
+            "{en}"
+        );
     }
 }

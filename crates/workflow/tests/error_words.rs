@@ -473,7 +473,6 @@ fn extract(file: &Path, krate: &str, rel: &str, found: &mut Vec<Found>) {
         if let (Some(Tok::Str(code)), true) = (toks.get(i), is_punct(toks.get(after), ',')) {
             let is_code = code.len() > 2
                 && code.starts_with("E_")
-                && !code.starts_with("E_LAB_")
                 && code
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');

@@ -90,10 +90,10 @@ pub(super) struct LabBidOrder<'a> {
 /// The console's step sink.
 type Step<'a> = &'a (dyn Fn(&'static str, String) + Send + Sync);
 
-fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> FlowError {
+fn io(path: &Path, e: impl std::fmt::Display) -> FlowError {
     lab_err(
         "E_LAB_IO",
-        format!("平台测试无法{what} {}：{e}", path.display()),
+        format!("平台测试读写 {} 失败：{e}", path.display()),
     )
 }
 
@@ -120,7 +120,7 @@ fn make_lab_tender(
     spec.bid_deadline = now + window;
     spec.opening_time = spec.bid_deadline;
     let mut cas: Vec<PathBuf> = std::fs::read_dir(&pki)
-        .map_err(|e| io("读取", &pki, e))?
+        .map_err(|e| io(&pki, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
@@ -131,7 +131,7 @@ fn make_lab_tender(
     cas.sort();
     let mut accepted = Vec::new();
     for ca in &cas {
-        let pem = std::fs::read(ca).map_err(|e| io("读取", ca, e))?;
+        let pem = std::fs::read(ca).map_err(|e| io(ca, e))?;
         let title = bidseal_cms::cert::Certificate::from_pem(&pem)
             .map_err(|e| lab_err("E_LAB_WORLD", format!("{}：{e}", ca.display())))?
             .subject_string();
@@ -148,7 +148,7 @@ fn make_lab_tender(
         ));
     }
     let cert_path = pki.join("platform.crt");
-    let cert_pem = std::fs::read_to_string(&cert_path).map_err(|e| io("读取", &cert_path, e))?;
+    let cert_pem = std::fs::read_to_string(&cert_path).map_err(|e| io(&cert_path, e))?;
     let platform = PlatformCertificate::from_pem(&cert_pem).map_err(tender_err)?;
     let signer =
         PlatformSigner::from_pem_file(&pki.join("platform.key.pem")).map_err(tender_err)?;
@@ -194,7 +194,7 @@ fn make_lab_project(
         &[],
     )
     .and_then(|bytes| bidseal_bid::fsio::write_atomic(&attachment, &bytes))
-    .map_err(|e| io("写出", &attachment, e))?;
+    .map_err(|e| io(&attachment, e))?;
     let sections: Vec<String> = project
         .manifest()
         .sections
@@ -315,7 +315,7 @@ impl StaffLab {
         let now = OffsetDateTime::now_utc();
         let window = self.bid_window + relay_delay * DELAYED_FRAMES;
         let dir = lab_dir()?.join(format!("bid-{}", now.unix_timestamp_nanos()));
-        std::fs::create_dir_all(&dir).map_err(|e| io("创建", &dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
         let tender = dir.join("平台测试招标文件.zip");
         let (platform, manifest) = make_lab_tender(&self.world, &tender, window, now)?;
         let opening = crate::report::format_beijing_time(manifest.opening_time);
