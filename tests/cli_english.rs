@@ -138,6 +138,19 @@ fn every_command_family_speaks_english_except_data() {
     en.data.push_str(&text(&manifest.stdout));
     let inspect = en.run(0, &["tender", "inspect", "t.zip"]);
     assert!(text(&inspect.stdout).contains("signing nodes:"));
+    // What is wrong inside a file that is not a zip / not a bid file is said in English too.
+    let not_zip = en.run(3, &["tender", "inspect", "doc.pdf"]);
+    assert!(
+        text(&not_zip.stderr).contains("no end-of-central-directory record"),
+        "{}",
+        text(&not_zip.stderr)
+    );
+    let not_cms = en.run(3, &["envelope", "inspect", "doc.pdf"]);
+    assert!(
+        text(&not_cms.stderr).contains("does not start with a CMS ContentInfo"),
+        "{}",
+        text(&not_cms.stderr)
+    );
     en.run(
         0,
         &[
