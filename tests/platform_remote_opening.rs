@@ -123,6 +123,7 @@ async fn platform(dir: &Path) -> Platform {
             ttl: Duration::from_secs(60),
             response_timeout: Duration::from_secs(60),
         },
+        trusted_proxies: Vec::new(),
     });
     let mailbox = Arc::new(PushMailbox::default());
     let api: axum::Router = bidseal_platform::scan::http::router(ScanApi {

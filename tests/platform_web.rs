@@ -41,6 +41,7 @@ async fn site() -> Site {
         demo_world: Some(world.clone()),
         demo_password: "Demo@1234".into(),
         demo_bind: false,
+        trusted_proxies: Vec::new(),
     })
     .await
     .expect("platform serves");

@@ -92,6 +92,7 @@ fn auth_request(binding_note: &str) -> OperationRequest {
         },
         purpose: AuthPurpose::Login,
         project: None,
+        requester: None,
         challenge: Digest32::of(binding_note.as_bytes()),
         issued_at: unix_now(),
     })

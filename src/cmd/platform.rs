@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// 启动时把测试环境的企业证书预先绑定到对应企业账号（默认不绑定，需扫码绑定） / pre-bind the world's enterprise certificates
     #[arg(long, requires = "demo_world")]
     pub demo_bind: bool,
+    /// 可信反向代理地址（IP，可重复） / trusted reverse proxy (repeatable)
+    #[arg(long, value_name = "IP")]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 /// Runs the command.
@@ -72,6 +75,7 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             demo_world: args.demo_world.clone(),
             demo_password: args.demo_password.clone(),
             demo_bind: args.demo_bind,
+            trusted_proxies: args.trusted_proxy.clone(),
         })
         .await
         .map_err(|e| super::exit::coded(e.code(), e.to_string()))?;

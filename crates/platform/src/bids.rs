@@ -572,6 +572,7 @@ mod tests {
             demo_world: None,
             demo_password: String::new(),
             demo_bind: false,
+            trusted_proxies: Vec::new(),
         })
         .await
         .expect("platform")

@@ -36,6 +36,9 @@ pub struct PlatformConfig {
     /// With `demo_world`: bind each of the world's enterprise certificates to its company's
     /// account at start (as 扫码绑定 would), so scan login and sync work at once.
     pub demo_bind: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the browser a 扫码登录/绑定 QR was made
+    /// for (`--trusted-proxy`); empty: the TCP peer is the browser.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// A platform that is serving.
@@ -105,7 +108,12 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             }
         }
     }
-    let web = crate::web::WebServices::new(config.relay_url.as_deref(), &trusted, &db);
+    let web = crate::web::WebServices::new(
+        config.relay_url.as_deref(),
+        &trusted,
+        &db,
+        &config.trusted_proxies,
+    );
     crate::web::services::DbScanJournal(db.clone())
         .interrupt_unfinished(Clock::system().now_unix())
         .await?;
@@ -150,7 +158,8 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         why: e.to_string(),
     })?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let router = app(state.clone());
+    // With each connection's peer address: the requester a scan QR names to the phone.
+    let router = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async {

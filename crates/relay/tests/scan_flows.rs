@@ -224,6 +224,7 @@ fn auth_request() -> OperationRequest {
         platform: platform(),
         purpose: AuthPurpose::Login,
         project: Some(project()),
+        requester: None,
         challenge: Digest32::of(b"fresh challenge"),
         issued_at: unix_now(),
     })
