@@ -235,7 +235,7 @@ impl Requester {
 /// separators, and the invisible formatting characters (bidirectional overrides and isolates,
 /// zero-width characters, the byte order mark, tag characters) that reorder or hide the text
 /// around them.
-fn hidden_or_reordering(c: char) -> bool {
+pub(crate) fn hidden_or_reordering(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
@@ -348,6 +348,7 @@ impl AuthRequest {
 
 /// `auth` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthResponse {
     /// DER certificates, leaf first.
     pub certificate_chain: Vec<Bytes>,
@@ -414,6 +415,7 @@ fn approval_hash(binding: &SessionBinding, digests: &[&Digest32]) -> Digest32 {
 
 /// One produced signature, in the order of the request's items.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ItemSignature {
     /// Echo of the signed digest (the desktop checks it matches its item).
     pub digest: Digest32,
@@ -451,6 +453,7 @@ impl SealImage {
 
 /// `sign` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignResponse {
     /// One per request item, same order.
     pub signatures: Vec<ItemSignature>,
@@ -502,6 +505,7 @@ impl GenerateRequest {
 
 /// `generate` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GenerateResponse {
     /// DER ECDSA P-256 signature over [`GenerateRequest::manifest_digest`].
     pub signature: Bytes,
@@ -603,6 +607,7 @@ pub struct DecryptRequest {
 
 /// `decrypt` result: one key-encryption key, delivered only inside the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DecryptResponse {
     /// The certificate whose key performed the ECDH (DER).
     pub certificate: Bytes,
@@ -718,6 +723,7 @@ pub enum DesktopMessage {
 
 /// What the phone tells the desktop right after scanning (the desktop's "scanned" state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PhoneHello {
     /// Device label shown on the desktop, e.g. `张三的手机`.
     pub device: String,

@@ -38,7 +38,7 @@ fn sign_response(n: u8) -> OperationResponse {
     OperationResponse::Sign(SignResponse {
         signatures: vec![ItemSignature {
             digest: Digest32([n; 32]),
-            signature: Bytes(vec![n; 70]),
+            signature: Bytes([vec![0x30], vec![n; 69]].concat()),
         }],
         certificate_chain: vec![Bytes(vec![0x30, 0x82])],
         seal_images: vec![],
@@ -603,8 +603,8 @@ fn a_generate_scan_admits_exactly_one_trial_decrypt_and_nothing_else() {
     };
     let gen_response = || {
         OperationResponse::Generate(GenerateResponse {
-            signature: Bytes(vec![1]),
-            certificate_chain: vec![],
+            signature: Bytes(vec![0x30; 8]),
+            certificate_chain: vec![Bytes(vec![0x30, 0x82])],
             encryption_certificates: vec![],
         })
     };
