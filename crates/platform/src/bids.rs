@@ -573,6 +573,7 @@ mod tests {
             demo_password: String::new(),
             demo_bind: false,
             trusted_proxies: Vec::new(),
+            test_clock: false,
         })
         .await
         .expect("platform")
