@@ -117,7 +117,7 @@ pub mod http {
             None => crate::error::ApiError::bad_request(
                 "E_BAD_REQUEST",
                 format!(
-                    "请求体须为 {{\"advance_secs\": N}}，N 为 1–{MAX_ADVANCE_SECS} 秒（测试时钟只能向前拨）"
+                    "请求体须为 JSON，advance_secs 为 1–{MAX_ADVANCE_SECS} 的整数秒（测试时钟只能向前拨）"
                 ),
             )
             .into_response(),
