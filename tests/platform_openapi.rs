@@ -320,3 +320,56 @@ fn the_documented_api_is_the_served_api() {
     );
     assert_eq!(errs.len(), 2, "{errs:?}");
 }
+
+/// The phone's answers the platform documents (`PhoneHello`, `DecryptAnswer`) are the shape
+/// the code enforces (`bidseal_scan::answer`): the same limits, and an answer of that shape
+/// matches the documented schema field for field (no field the schema does not list).
+#[test]
+fn the_documented_phone_answers_are_the_enforced_ones() {
+    use bidseal_scan::answer::{KEK_BYTES, MAX_CERTIFICATE_BYTES, MAX_NAME_CHARS};
+    use bidseal_scan::{Bytes, DecryptResponse, OperationResponse, PhoneHello, SharedSecretBytes};
+    let spec = spec();
+    let schemas = &spec["components"]["schemas"];
+    let b64_len = |bytes: usize| (bytes * 4).div_ceil(3) as u64;
+    let hello = &schemas["PhoneHello"];
+    let answer = &schemas["DecryptAnswer"];
+    for field in ["device", "app"] {
+        assert_eq!(
+            hello["properties"][field]["maxLength"], MAX_NAME_CHARS as u64,
+            "{field}"
+        );
+    }
+    assert_eq!(
+        answer["properties"]["certificate"]["maxLength"],
+        b64_len(MAX_CERTIFICATE_BYTES)
+    );
+    for bound in ["minLength", "maxLength"] {
+        assert_eq!(
+            answer["properties"]["key_encryption_key"][bound],
+            b64_len(KEK_BYTES),
+            "{bound}"
+        );
+    }
+    assert_eq!(hello["additionalProperties"], false);
+    assert_eq!(answer["additionalProperties"], false);
+
+    let mut errs = Vec::new();
+    let value = serde_json::to_value(PhoneHello {
+        device: "华夏投标专员的手机".into(),
+        app: "BidSeal 手机模拟器 0.1.0".into(),
+    })
+    .expect("json");
+    check(&spec, hello, &value, "hello", &mut errs);
+    let value = serde_json::to_value(OperationResponse::Decrypt(DecryptResponse {
+        certificate: Bytes(vec![0x30; 300]),
+        recipient: 0,
+        key_encryption_key: SharedSecretBytes(Bytes(vec![7; KEK_BYTES])),
+    }))
+    .expect("json");
+    check(&spec, answer, &value, "answer", &mut errs);
+    assert!(errs.is_empty(), "{errs:?}");
+    assert_eq!(
+        value["key_encryption_key"].as_str().map(str::len),
+        Some(b64_len(KEK_BYTES) as usize)
+    );
+}

@@ -17,7 +17,7 @@ use platform_support::*;
 use scan_common::TempDir;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 const PASSWORD: &str = "Demo@1234";
 
@@ -210,7 +210,8 @@ fn scenario(backend: Backend) {
         "1000",
     ]));
     // A second tender whose deadline passes during the test.
-    // Long enough for the steps before it on a loaded machine; the end of the test waits.
+    // Long enough for the steps before it on a loaded machine; at the end the platform's test
+    // clock is moved past it (`--test-clock`), nobody waits.
     let deadline = now() + 30;
     let rush = h.join("rush.zip");
     ok(bidseal(h)
@@ -223,7 +224,7 @@ fn scenario(backend: Backend) {
         ]));
 
     let data = h.join("data");
-    let server = spawn_platform(&data, &world, backend.url().as_deref());
+    let server = spawn_platform_with(&data, &world, backend.url().as_deref(), &["--test-clock"]);
     let base = server.url.clone();
     let api = format!("{base}/api/v1");
     let staff = login(&base, "staff", PASSWORD);
@@ -823,10 +824,27 @@ fn scenario(backend: Backend) {
     let r = curl("GET", &format!("{api}/platform"), None, &[]);
     assert_eq!(r.status, 200, "still serving");
 
-    // --- the deadline passes ------------------------------------------------------------------
+    // --- the deadline passes (on the platform's test clock) -----------------------------------
     let wait = deadline - now() + 1;
     if wait > 0 {
-        std::thread::sleep(Duration::from_secs(wait as u64));
+        let r = curl(
+            "POST",
+            &format!("{base}/test/clock"),
+            None,
+            &[
+                "-H",
+                "content-type: application/json",
+                "--data",
+                &format!(r#"{{"advance_secs":{wait}}}"#),
+            ],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.json()["now"].as_i64().unwrap_or(0) > deadline,
+            "{}",
+            r.body
+        );
+        eprintln!("test clock: moved {wait} s forward instead of sleeping");
     }
     let out = upload(h, &base, &rush_proj, &["--file", s(&bid2)]);
     let (_, stderr) = text(&out);

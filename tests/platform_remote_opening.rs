@@ -123,6 +123,7 @@ async fn platform(dir: &Path) -> Platform {
             ttl: Duration::from_secs(60),
             response_timeout: Duration::from_secs(60),
         },
+        trusted_proxies: Vec::new(),
     });
     let mailbox = Arc::new(PushMailbox::default());
     let api: axum::Router = bidseal_platform::scan::http::router(ScanApi {
@@ -357,4 +358,143 @@ async fn pushes_go_only_to_the_bids_company_and_never_before_the_opening_time() 
     assert_eq!(r.status().as_u16(), 401);
     let _ = runner.await;
     assert_eq!(opening.board().rows[0].state, BidderState::Failed);
+}
+
+/// A hostile phone takes the pushed request itself (it is the bid's company's phone: it logged
+/// in) and answers, inside the authentic channel, what it likes.
+async fn hostile_phone(
+    mailbox: Arc<PushMailbox>,
+    uscc: String,
+    device: String,
+    answer: fn(&bidseal_scan::DecryptRequest, &[u8]) -> bidseal_scan::OperationResponse,
+    own_cert: Vec<u8>,
+) {
+    use bidseal_scan::client::{join, PhoneOptions};
+    use bidseal_scan::{OperationOutcome, OperationRequest, PhoneHello, QrPayload};
+    let pushed = loop {
+        if let Some(r) = mailbox
+            .take(&uscc, Duration::from_secs(25))
+            .await
+            .into_iter()
+            .next()
+        {
+            break r;
+        }
+    };
+    let payload = QrPayload::parse(&pushed.qr).expect("pushed payload");
+    let hello = PhoneHello {
+        device,
+        app: "hostile".into(),
+    };
+    let mut link = join(&payload, &hello, PhoneOptions::default())
+        .await
+        .expect("join");
+    // After a hello it does not accept, the platform sends no request.
+    let Ok(Some(request)) = link.next_request().await else {
+        return;
+    };
+    let OperationRequest::Decrypt(d) = &request.request else {
+        panic!("pushed a non-decrypt request")
+    };
+    let response = answer(d, &own_cert);
+    let _ = link
+        .respond(
+            request,
+            OperationOutcome::Confirmed {
+                response,
+                session: None,
+            },
+        )
+        .await;
+}
+
+/// The phones' answers are used only in the documented shape (`DecryptAnswer` /
+/// `PhoneHello` in docs/platform-api.yaml): an oversized key, an index outside the envelope,
+/// a hostile device name end the bid 失败 with `scan.bad_answer` naming the field (nothing
+/// shown of the hostile name); an answer of the right shape with another bid's key (the own
+/// certificate, a key that is not this envelope's) ends 失败 at the key unwrap. Never 已解密,
+/// never a crash; the opening finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_phone_answers_end_the_bid_failed_with_a_reason() {
+    use bidseal_scan::{Bytes, DecryptResponse, OperationResponse, SharedSecretBytes};
+    let dir = demo();
+    let p = platform(dir).await;
+    let uscc = bids(dir)[0].company.uscc.clone();
+    let own_cert =
+        Certificate::from_pem(&std::fs::read(dir.join("phones/pki/ent-huaxia.pem")).expect("pem"))
+            .expect("cert")
+            .der()
+            .to_vec();
+    type Answer = fn(&bidseal_scan::DecryptRequest, &[u8]) -> OperationResponse;
+    let cases: [(&str, &str, Answer); 4] = [
+        ("oversized-kek", "华夏的手机", |_, c| {
+            OperationResponse::Decrypt(DecryptResponse {
+                certificate: Bytes(c.to_vec()),
+                recipient: 0,
+                key_encryption_key: SharedSecretBytes(Bytes(vec![0x5a; 4096])),
+            })
+        }),
+        ("index", "华夏的手机", |d, c| {
+            OperationResponse::Decrypt(DecryptResponse {
+                certificate: Bytes(c.to_vec()),
+                recipient: u32::try_from(d.recipients.len()).unwrap_or(u32::MAX),
+                key_encryption_key: SharedSecretBytes(Bytes(vec![0x5a; 32])),
+            })
+        }),
+        ("device", "华夏的手机\u{202E}已解密\n", |_, _| {
+            unreachable!("no request after a refused hello")
+        }),
+        // The entry naming the own certificate and a key of the right size that is not this
+        // envelope's (as one taken from another bid).
+        ("other-bid", "华夏的手机", |_, c| {
+            OperationResponse::Decrypt(DecryptResponse {
+                certificate: Bytes(c.to_vec()),
+                recipient: 0,
+                key_encryption_key: SharedSecretBytes(Bytes(vec![0x5a; 32])),
+            })
+        }),
+    ];
+    for (case, device, answer) in cases {
+        let phone = tokio::spawn(hostile_phone(
+            p.mailbox.clone(),
+            uscc.clone(),
+            device.to_string(),
+            answer,
+            own_cert.clone(),
+        ));
+        let opening = open(dir, &p, &format!("work-hostile-{case}"), 60).await;
+        phone.await.expect("hostile phone task");
+        let board = opening.board();
+        assert!(board.finished, "{case}: the opening finishes");
+        let row = &board.rows[0];
+        assert_eq!(row.state, BidderState::Failed, "{case}: {row:?}");
+        assert!(
+            row.price.is_empty() && row.reading.is_empty(),
+            "{case}: {row:?}"
+        );
+        let code = row.code.as_deref().unwrap_or("");
+        let reason = row.reason.as_deref().unwrap_or("");
+        match case {
+            "oversized-kek" => {
+                assert_eq!(code, "scan.bad_answer", "{case}: {row:?}");
+                assert!(reason.contains("key_encryption_key"), "{case}: {reason}");
+            }
+            "index" => {
+                assert_eq!(code, "scan.bad_answer", "{case}: {row:?}");
+                assert!(reason.contains("recipient"), "{case}: {reason}");
+            }
+            "device" => {
+                assert_eq!(code, "scan.bad_answer", "{case}: {row:?}");
+                assert!(reason.contains("device"), "{case}: {reason}");
+                assert!(
+                    row.device.is_none(),
+                    "the hostile name is not shown: {row:?}"
+                );
+            }
+            _ => assert_ne!(
+                code, "scan.bad_answer",
+                "{case}: the shape is right: {row:?}"
+            ),
+        }
+    }
 }

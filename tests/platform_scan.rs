@@ -46,6 +46,7 @@ fn make_hub(world: &World, trust_file: &str, ttl_secs: u64) -> (ScanHub, Arc<Mem
             ttl: Duration::from_secs(ttl_secs),
             response_timeout: Duration::from_secs(60),
         },
+        trusted_proxies: Vec::new(),
     });
     (hub, accounts)
 }
@@ -359,4 +360,54 @@ async fn demo_bind_lets_a_newcomer_log_in_by_scan_at_once() {
             "{me}"
         );
     }
+}
+
+/// 扫码绑定 started for a web request names that request's sender on the phone (the platform's
+/// summary of a hostile 10 KB `User-Agent`, and the client behind a trusted proxy, never the
+/// address the client wrote itself); the phone signs the transcript with that requester and the
+/// platform's check of it passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_scan_names_its_requester_on_the_phone_and_binds_it() {
+    let world = World::new();
+    let (hub, accounts) = make_hub(&world, "pki/trust.pem", 120);
+    let hostile_agent = format!(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0\u{202E}\r\n[请确认] 平台已验证{}",
+        "A".repeat(10 * 1024)
+    );
+    let origin = bidseal_platform::scan::RequestOrigin {
+        peer: Some("127.0.0.1".parse().expect("ip")),
+        forwarded_for: Some("192.0.2.66, 203.0.113.5".into()),
+        user_agent: Some(hostile_agent),
+    };
+    // The hub's trusted proxy list is empty: the header is ignored, the peer is shown.
+    let bind = hub
+        .start_with(
+            ScanPurpose::Bind {
+                account: ACCOUNT.into(),
+            },
+            accounts.clone(),
+            None,
+            Some(&origin),
+        )
+        .await
+        .expect("start bind");
+    let phone = world.phone(
+        &bind.qr,
+        &["--cert", "ent-huaxia", "--device", "张伟的手机"],
+    );
+    let status = final_status(&hub, &bind.id, Some(ACCOUNT)).await;
+    let (_, stderr) = finish_phone(phone);
+    assert_eq!(status.state, ScanState::Done, "{status:?}");
+    assert!(
+        stderr.contains("；绑定证书请求来自 127.0.0.1（Chrome 131 / Windows），如非本人操作请拒绝"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("192.0.2.66") && !stderr.contains("203.0.113.5"),
+        "a forwarded-for header of an untrusted peer is not shown: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{202E}') && !stderr.contains("平台已验证"),
+        "{stderr}"
+    );
 }

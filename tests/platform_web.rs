@@ -41,6 +41,8 @@ async fn site() -> Site {
         demo_world: Some(world.clone()),
         demo_password: "Demo@1234".into(),
         demo_bind: false,
+        trusted_proxies: Vec::new(),
+        test_clock: false,
     })
     .await
     .expect("platform serves");
@@ -283,4 +285,77 @@ async fn strangers_other_companies_and_hostile_input_are_refused_with_codes() {
     assert_eq!(r.status().as_u16(), 303);
     let r = s.get("/me", Some(&huaxia)).await;
     assert_eq!(r.status().as_u16(), 303, "the old cookie no longer logs in");
+}
+
+/// The test clock (`--test-clock`): refused on any address but loopback; on loopback it only
+/// moves forward, by a bounded step; without it `POST /test/clock` does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_clock_is_loopback_only_forward_only_and_absent_by_default() {
+    let dir = TempDir::new("platform-test-clock");
+    let config = |listen: &str, test_clock: bool| PlatformConfig {
+        listen: listen.into(),
+        data_dir: dir.0.join("data"),
+        relay_url: None,
+        database_url: None,
+        demo_world: None,
+        demo_password: "Demo@1234".into(),
+        demo_bind: false,
+        trusted_proxies: Vec::new(),
+        test_clock,
+    };
+    for listen in ["0.0.0.0:0", "[::]:0", "localhost:0"] {
+        match serve(config(listen, true)).await {
+            Err(e) => {
+                assert_eq!(e.code(), "PLATFORM_LISTEN", "{listen}");
+                assert!(e.to_string().contains("--test-clock"), "{e}");
+            }
+            Ok(_) => panic!("a test clock on {listen} must be refused"),
+        }
+    }
+    let http = reqwest::Client::new();
+    let advance = |url: &str, body: &str| {
+        http.post(format!("{url}/test/clock"))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let running = serve(config("127.0.0.1:0", true)).await.expect("serves");
+    let url = running.url.clone();
+    let before = running.state.clock.now_unix();
+    let r = advance(&url, r#"{"advance_secs":3600}"#)
+        .await
+        .expect("POST");
+    assert_eq!(r.status().as_u16(), 200);
+    let now = r.json::<serde_json::Value>().await.expect("json")["now"]
+        .as_i64()
+        .unwrap_or(0);
+    assert!((3600..=3602).contains(&(now - before)), "{before} → {now}");
+    for hostile in [
+        r#"{"advance_secs":-3600}"#,
+        r#"{"advance_secs":0}"#,
+        r#"{"advance_secs":99999999999}"#,
+        r#"{"advance_secs":"1"}"#,
+        r#"{"advance_secs":1,"to":0}"#,
+        "{not json",
+    ] {
+        let r = advance(&url, hostile).await.expect("POST");
+        assert_eq!(r.status().as_u16() / 100, 4, "{hostile}");
+    }
+    assert!(
+        running.state.clock.now_unix() - before < 3603,
+        "nothing moved it back or on"
+    );
+    running.shutdown().await;
+
+    let running = serve(config("127.0.0.1:0", false)).await.expect("serves");
+    let r = advance(&running.url, r#"{"advance_secs":3600}"#)
+        .await
+        .expect("POST");
+    assert_eq!(
+        r.status().as_u16(),
+        404,
+        "no test clock without --test-clock"
+    );
+    assert!(running.state.clock.now_unix() <= bidseal_scan::unix_now() as i64 + 1);
+    running.shutdown().await;
 }

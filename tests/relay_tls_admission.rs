@@ -92,6 +92,7 @@ fn auth_request(binding_note: &str) -> OperationRequest {
         },
         purpose: AuthPurpose::Login,
         project: None,
+        requester: None,
         challenge: Digest32::of(binding_note.as_bytes()),
         issued_at: unix_now(),
     })
@@ -110,10 +111,11 @@ async fn confirming_phone(payload: QrPayload) -> Result<u32, ScanError> {
         };
         // Stands in for the signature over the transcript (the phone crate's tests check
         // real signatures): the transcript hash itself, so the desktop can see it is bound to
-        // the channel it talked over.
+        // the channel it talked over; behind a 0x30 (`0`) so it has the documented shape of a
+        // DER certificate and signature (bidseal_scan::answer).
         let response = OperationResponse::Auth(AuthResponse {
-            certificate_chain: vec![Bytes(b"leaf".to_vec())],
-            signature: Bytes(a.transcript_hash(link.binding()).0.to_vec()),
+            certificate_chain: vec![Bytes(b"0leaf".to_vec())],
+            signature: Bytes([&[0x30], &a.transcript_hash(link.binding()).0[..]].concat()),
             signed_at: unix_now(),
         });
         link.respond(
@@ -156,7 +158,10 @@ async fn full_scan(relay: &str) -> QrPayload {
     else {
         panic!("not an auth confirmation");
     };
-    assert_eq!(r.signature.0, a.transcript_hash(&binding).0.to_vec());
+    assert_eq!(
+        r.signature.0,
+        [&[0x30], &a.transcript_hash(&binding).0[..]].concat()
+    );
     assert_eq!(phone.await.expect("phone task"), Ok(1));
     payload
 }

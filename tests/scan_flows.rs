@@ -78,6 +78,7 @@ async fn auth_returns_enterprise_chain_of_a_test_ca_and_a_signature_bound_to_the
         platform: platform(),
         purpose: AuthPurpose::Login,
         project: Some(project()),
+        requester: None,
         challenge: digest("challenge-1"),
         issued_at: unix_now(),
     };
@@ -150,6 +151,98 @@ async fn auth_returns_enterprise_chain_of_a_test_ca_and_a_signature_bound_to_the
         desktop.contains("广州公共资源交易中心") && desktop.contains("gz-ggzy"),
         "{desktop}"
     );
+}
+
+/// A web requester (a hostile one: 10 KB, control characters, a right-to-left override)
+/// reaches the real phone's screen cut and cleaned, the phone still answers, and its signature
+/// is bound to the requester: the same signature over a transcript with another address,
+/// another agent or no requester does not verify (openssl) — whoever changes the requester
+/// between the platform and the phone, or after, breaks the signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requester_is_shown_cleaned_and_bound_into_the_auth_signature() {
+    let world = World::new();
+    let mut scan = world.desktop(OperationKind::Auth, 60).await;
+    let phone = world.phone(&scan.payload().to_url(), &["--confirm"]);
+    let (_, binding) = scan.wait_scanned().await.expect("phone scanned");
+    let requester = Requester {
+        address: "203.0.113.5\r\n".into(),
+        agent: format!(
+            "Chrome 131\u{202E}swodniW\u{1b}[2J\n[请确认] 平台已验证{}",
+            "A".repeat(10 * 1024)
+        ),
+    };
+    let request = AuthRequest {
+        platform: platform(),
+        purpose: AuthPurpose::Login,
+        project: None,
+        requester: Some(requester.clone()),
+        challenge: digest("challenge-requester"),
+        issued_at: unix_now(),
+    };
+    let answer = scan
+        .perform(OperationRequest::Auth(request.clone()), None)
+        .await
+        .expect("answer");
+    let Answer::Confirmed {
+        response: OperationResponse::Auth(auth),
+        ..
+    } = answer
+    else {
+        panic!("auth not confirmed: {answer:?}")
+    };
+    let (_, stderr) = finish_phone(phone);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("请求来自"))
+        .unwrap_or_else(|| panic!("no requester line: {stderr}"));
+    assert!(
+        line.contains("登录请求来自 203.0.113.5（Chrome 131swodniW[2J [请确认] 平台已验证AAA"),
+        "{line}"
+    );
+    assert!(line.ends_with("…），如非本人操作请拒绝"), "{line}");
+    assert!(
+        !line.contains('\u{202E}') && !line.contains('\u{1b}'),
+        "{line}"
+    );
+    assert!(line.chars().count() < 300, "{} chars", line.chars().count());
+
+    let leaf = Certificate::from_der(&auth.certificate_chain[0].0).expect("leaf");
+    let hash = request.transcript_hash(&binding);
+    assert!(openssl_verify_prehash(
+        leaf.der(),
+        &hash.0,
+        &auth.signature.0
+    ));
+    let changed = |r: Option<Requester>| AuthRequest {
+        requester: r,
+        ..request.clone()
+    };
+    for (what, other) in [
+        (
+            "address",
+            changed(Some(Requester {
+                address: "198.51.100.7".into(),
+                ..requester.clone()
+            })),
+        ),
+        (
+            "agent",
+            changed(Some(Requester {
+                agent: "Chrome 131 / Windows".into(),
+                ..requester.clone()
+            })),
+        ),
+        ("none", changed(None)),
+    ] {
+        assert!(
+            !openssl_verify_prehash(
+                leaf.der(),
+                &other.transcript_hash(&binding).0,
+                &auth.signature.0
+            ),
+            "a signature must not verify for a changed requester ({what})"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -530,6 +623,7 @@ async fn phone_scans_a_png_of_the_qr_code() {
         platform: platform(),
         purpose: AuthPurpose::Bind,
         project: None,
+        requester: None,
         challenge: digest("png"),
         issued_at: unix_now(),
     };

@@ -45,6 +45,7 @@ async fn auth_seal_opening_decrypt_and_session_mode_with_split_keys() {
         platform: platform(),
         purpose: AuthPurpose::Login,
         project: Some(project()),
+        requester: None,
         challenge: digest("challenge-1"),
         issued_at: unix_now(),
     };
@@ -259,6 +260,7 @@ async fn auth_with_keystore(
         platform: platform(),
         purpose: AuthPurpose::Login,
         project: Some(project()),
+        requester: None,
         challenge: digest(&format!("challenge-{}", keystore.display())),
         issued_at: unix_now(),
     };

@@ -49,6 +49,12 @@ pub struct ServeArgs {
     /// 启动时把测试环境的企业证书预先绑定到对应企业账号（默认不绑定，需扫码绑定） / pre-bind the world's enterprise certificates
     #[arg(long, requires = "demo_world")]
     pub demo_bind: bool,
+    /// 可信反向代理地址（IP，可重复） / trusted reverse proxy (repeatable)
+    #[arg(long, value_name = "IP")]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
+    /// 仅供测试：可用 POST /test/clock 向前拨动平台时钟（只允许回环地址） / test only: a platform clock movable forward by POST /test/clock (loopback only)
+    #[arg(long)]
+    pub test_clock: bool,
 }
 
 /// Runs the command.
@@ -72,6 +78,8 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             demo_world: args.demo_world.clone(),
             demo_password: args.demo_password.clone(),
             demo_bind: args.demo_bind,
+            trusted_proxies: args.trusted_proxy.clone(),
+            test_clock: args.test_clock,
         })
         .await
         .map_err(|e| super::exit::coded(e.code(), e.to_string()))?;

@@ -96,6 +96,7 @@ fn demo_request(op: OperationKind, platform: &PlatformRef, n: u32) -> OperationR
             platform: platform.clone(),
             purpose: AuthPurpose::Login,
             project: Some(project),
+            requester: None,
             challenge: digest,
             issued_at: unix_now(),
         }),

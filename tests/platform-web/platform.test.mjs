@@ -90,6 +90,17 @@ async function text(sel) {
   return driver.findElement(By.css(sel)).getText();
 }
 
+/** What the phone must show as the requester of a QR this browser asked for: the browser's
+ * address as the platform saw it (loopback here) and the platform's summary of this
+ * browser's own User-Agent (headless Chromium on Linux: "HeadlessChrome 131 / Linux"). */
+async function requesterLine(purpose) {
+  const ua = await driver.executeScript("return navigator.userAgent");
+  const m = ua.match(/(HeadlessChrome|Chrome)\/(\d{1,4})/);
+  assert.ok(m, ua);
+  const system = /Windows/.test(ua) ? "Windows" : /Android/.test(ua) ? "Android" : /Mac OS X/.test(ua) ? "macOS" : "Linux";
+  return `${purpose}请求来自 127.0.0.1（${m[1]} ${m[2]} / ${system}），如非本人操作请拒绝`;
+}
+
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bidseal-platform-web-"));
   world = path.join(tmp, "world");
@@ -146,6 +157,8 @@ test("password login, bind refuses another company's certificate, then binds the
   let payload = await readQr("03-bind-qr");
   let p = await phone(payload, "ent-jiangnan");
   assert.equal(p.code, 0, p.err);
+  // The phone named who asked for this QR: this browser, as the platform saw it.
+  assert.ok(p.err.includes(await requesterLine("绑定证书")), p.err);
   await waitState("rejected");
   const reason = await text("[data-testid=scan-reason]");
   assert.match(reason, /企业名称不一致/);
@@ -181,7 +194,9 @@ test("logout, then 扫码登录 turns the page into 我的企业 without a reloa
   const payload = await readQr("07-login-qr");
   const p = phone(payload, "ent-huaxia");
   await driver.wait(until.urlContains("/me"), 30000, "the login page did not turn into 我的企业");
-  assert.equal((await p).code, 0);
+  const answered = await p;
+  assert.equal(answered.code, 0);
+  assert.ok(answered.err.includes(await requesterLine("登录")), answered.err);
   assert.equal(await text("[data-testid=company-name]"), huaxia.name);
   assert.equal(await text("[data-testid=company-uscc]"), huaxia.uscc);
   assert.equal(await text("[data-testid=login-via]"), "扫码登录");

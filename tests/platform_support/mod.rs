@@ -162,6 +162,17 @@ impl PgCluster {
 
 /// Starts `bidseal platform serve` on 127.0.0.1 with a demo world.
 pub fn spawn_platform(data: &Path, world: &Path, database: Option<&str>) -> Server {
+    spawn_platform_with(data, world, database, &[])
+}
+
+/// [`spawn_platform`] with more flags (`--test-clock`).
+#[allow(dead_code)] // not every test file that shares this module uses it
+pub fn spawn_platform_with(
+    data: &Path,
+    world: &Path,
+    database: Option<&str>,
+    extra: &[&str],
+) -> Server {
     let data = data.to_string_lossy().to_string();
     let world = world.to_string_lossy().to_string();
     let mut args = vec![
@@ -178,6 +189,7 @@ pub fn spawn_platform(data: &Path, world: &Path, database: Option<&str>) -> Serv
         args.push("--database");
         args.push(db);
     }
+    args.extend_from_slice(extra);
     spawn_server(&args)
 }
 

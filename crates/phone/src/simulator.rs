@@ -180,7 +180,7 @@ fn desktop_label(platform: &bidseal_scan::PlatformRef, binding: &SessionBinding)
 pub fn describe(request: &OperationRequest) -> String {
     match request {
         OperationRequest::Auth(r) => format!(
-            "扫码认证：平台 {}（{}），用途 {}{}，挑战 {}…",
+            "扫码认证：平台 {}（{}），用途 {}{}，挑战 {}…{}",
             r.platform.name,
             r.platform.id,
             r.purpose.name_zh(),
@@ -188,7 +188,18 @@ pub fn describe(request: &OperationRequest) -> String {
                 .as_ref()
                 .map(|p| format!("，项目 {} {}", p.code, p.name))
                 .unwrap_or_default(),
-            r.challenge.short_hex()
+            r.challenge.short_hex(),
+            // Who asked (a web browser the platform saw), cleaned and cut for the screen: a
+            // QR relayed from an attacker's browser names the attacker's address.
+            r.requester
+                .as_ref()
+                .map(|q| format!(
+                    "；{}请求来自 {}（{}），如非本人操作请拒绝",
+                    r.purpose.name_zh(),
+                    q.address_on_screen(),
+                    q.agent_on_screen()
+                ))
+                .unwrap_or_default()
         ),
         OperationRequest::Sign(r) => {
             let items: Vec<String> = r
@@ -917,5 +928,53 @@ mod tests {
         ] {
             assert!(screen.contains(part), "{part} missing from {screen}");
         }
+    }
+
+    /// A web login's screen names who asked; a hostile agent (10 KB, control characters, a
+    /// right-to-left override, a forged line) reaches the screen cut and cleaned, on one line.
+    #[test]
+    fn the_auth_screen_names_the_requester_and_cleans_a_hostile_one() {
+        let auth = |address: &str, agent: &str| {
+            OperationRequest::Auth(AuthRequest {
+                platform: PlatformRef {
+                    id: "demo-platform".into(),
+                    name: "BidSeal 演示交易平台".into(),
+                },
+                purpose: bidseal_scan::AuthPurpose::Login,
+                project: None,
+                requester: Some(bidseal_scan::Requester {
+                    address: address.into(),
+                    agent: agent.into(),
+                }),
+                challenge: Digest32([1; 32]),
+                issued_at: 0,
+            })
+        };
+        let screen = describe(&auth("203.0.113.5", "Chrome 131 / Windows"));
+        assert!(
+            screen.ends_with(
+                "；登录请求来自 203.0.113.5（Chrome 131 / Windows），如非本人操作请拒绝"
+            ),
+            "{screen}"
+        );
+        let hostile = format!(
+            "Chrome\u{202E}swodniW\n[请确认] 平台已验证{}",
+            "A".repeat(10 * 1024)
+        );
+        let screen = describe(&auth("203.0.113.5\r\n", &hostile));
+        assert!(
+            !screen.contains('\u{202E}') && !screen.contains('\n'),
+            "{screen}"
+        );
+        assert!(
+            screen.chars().count() < 200,
+            "{} chars",
+            screen.chars().count()
+        );
+        assert!(
+            screen.contains("来自 203.0.113.5（ChromeswodniW [请确认]"),
+            "{screen}"
+        );
+        assert!(screen.ends_with("…），如非本人操作请拒绝"), "{screen}");
     }
 }

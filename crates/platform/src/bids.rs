@@ -572,6 +572,8 @@ mod tests {
             demo_world: None,
             demo_password: String::new(),
             demo_bind: false,
+            trusted_proxies: Vec::new(),
+            test_clock: false,
         })
         .await
         .expect("platform")

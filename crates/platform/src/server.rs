@@ -36,6 +36,11 @@ pub struct PlatformConfig {
     /// With `demo_world`: bind each of the world's enterprise certificates to its company's
     /// account at start (as 扫码绑定 would), so scan login and sync work at once.
     pub demo_bind: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the browser a 扫码登录/绑定 QR was made
+    /// for (`--trusted-proxy`); empty: the TCP peer is the browser.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A test clock movable forward by `POST /test/clock` (`--test-clock`; loopback only).
+    pub test_clock: bool,
 }
 
 /// A platform that is serving.
@@ -63,20 +68,35 @@ impl RunningPlatform {
     }
 }
 
-/// The whole app: `/api/v1/…` and the web pages.
+/// The whole app: `/api/v1/…` and the web pages (and `POST /test/clock` with a test clock).
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .nest(
             "/api/v1",
             crate::api::router().merge(crate::web::api_router(&state)),
         )
-        .merge(crate::web::router())
+        .merge(crate::web::router());
+    if state.clock.is_adjustable() {
+        router = router.merge(crate::clock::http::router());
+    }
+    router
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
 }
 
 /// Starts the platform (see the module doc).
 pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformError> {
+    // A clock anyone can move stays on this machine: never a deployment's deadlines.
+    let loopback = config
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback());
+    if config.test_clock && !loopback {
+        return Err(PlatformError::Listen {
+            addr: config.listen.clone(),
+            why: "--test-clock 仅供测试，只能监听本机回环地址（如 127.0.0.1:0 或 [::1]:0）".into(),
+        });
+    }
     let data = &config.data_dir;
     for sub in ["", "uploads", "bids", "tmp", "trust"] {
         let dir = data.join(sub);
@@ -105,7 +125,12 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             }
         }
     }
-    let web = crate::web::WebServices::new(config.relay_url.as_deref(), &trusted, &db);
+    let web = crate::web::WebServices::new(
+        config.relay_url.as_deref(),
+        &trusted,
+        &db,
+        &config.trusted_proxies,
+    );
     crate::web::services::DbScanJournal(db.clone())
         .interrupt_unfinished(Clock::system().now_unix())
         .await?;
@@ -115,7 +140,11 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         trusted_cas: Arc::new(trusted),
         relay_url: config.relay_url.clone(),
         data_dir: Arc::new(data.clone()),
-        clock: Clock::system(),
+        clock: if config.test_clock {
+            Clock::adjustable()
+        } else {
+            Clock::system()
+        },
         login_throttle: Arc::new(LoginThrottle::default()),
         web,
         upload_locks: Arc::new(crate::bids::UploadLocks::default()),
@@ -149,8 +178,10 @@ pub async fn serve(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         addr: config.listen.clone(),
         why: e.to_string(),
     })?;
+
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let router = app(state.clone());
+    // With each connection's peer address: the requester a scan QR names to the phone.
+    let router = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async {

@@ -63,9 +63,10 @@ fn verify(digest: &Digest32, sig: &Bytes) -> bool {
 
 /// What a confirming phone answers.
 fn respond_to(link: &PhoneLink, req: &IncomingRequest) -> OperationResponse {
+    // Fake DER of the documented shape (`0` is 0x30, a SEQUENCE tag: crate::answer).
     let chain = vec![
-        Bytes(b"leaf-cert-der".to_vec()),
-        Bytes(b"ca-cert-der".to_vec()),
+        Bytes(b"0leaf-cert-der".to_vec()),
+        Bytes(b"0ca-cert-der".to_vec()),
     ];
     match &req.request {
         OperationRequest::Auth(a) => OperationResponse::Auth(AuthResponse {
@@ -86,16 +87,16 @@ fn respond_to(link: &PhoneLink, req: &IncomingRequest) -> OperationResponse {
             seal_images: vec![SealImage {
                 seal_kind: SealKind::Enterprise,
                 png: Bytes(vec![0x89, b'P', b'N', b'G']),
-                binding: Bytes(vec![]),
+                binding: Bytes(b"0binding".to_vec()),
             }],
         }),
         OperationRequest::Generate(g) => OperationResponse::Generate(GenerateResponse {
             signature: sign(&g.manifest_digest()),
             certificate_chain: chain,
             encryption_certificates: vec![
-                Bytes(b"own-enc".to_vec()),
-                Bytes(b"colleague-1".to_vec()),
-                Bytes(b"colleague-2".to_vec()),
+                Bytes(b"0own-enc".to_vec()),
+                Bytes(b"0colleague-1".to_vec()),
+                Bytes(b"0colleague-2".to_vec()),
             ],
         }),
         OperationRequest::Decrypt(d) => {
@@ -105,7 +106,7 @@ fn respond_to(link: &PhoneLink, req: &IncomingRequest) -> OperationResponse {
             let pk = p256::PublicKey::from_sec1_bytes(&d.recipients[0].originator_key.0).unwrap();
             let z = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
             OperationResponse::Decrypt(DecryptResponse {
-                certificate: Bytes(b"enc-cert".to_vec()),
+                certificate: Bytes(b"0enc-cert".to_vec()),
                 recipient: 0,
                 key_encryption_key: SharedSecretBytes(Bytes(z.raw_secret_bytes().to_vec())),
             })
@@ -224,6 +225,7 @@ fn auth_request() -> OperationRequest {
         platform: platform(),
         purpose: AuthPurpose::Login,
         project: Some(project()),
+        requester: None,
         challenge: Digest32::of(b"fresh challenge"),
         issued_at: unix_now(),
     })

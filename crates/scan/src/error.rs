@@ -25,6 +25,10 @@ pub enum ScanError {
     /// A frame or message is not well formed.
     #[error("消息格式错误（{detail}），本次扫码已作废，请重新扫码")]
     Malformed { detail: String },
+    /// An authentic answer of the phone that the protocol does not allow (a size, format or
+    /// index out of bounds: [`crate::answer`]); nothing of it was used.
+    #[error("手机的应答不符合协议（{detail}），未予采用，本次扫码已作废：请确认手机端为 BidSeal 正式版本后重新扫码")]
+    BadAnswer { detail: String },
     /// A message is larger than the protocol allows.
     #[error("消息过大（{size} 字节，上限 {limit} 字节），请减少一次签章的文件或页数")]
     TooLarge { size: usize, limit: usize },
@@ -87,6 +91,7 @@ impl ScanError {
             ScanError::Tampered => "scan.tampered",
             ScanError::OutOfOrder { .. } => "scan.out_of_order",
             ScanError::Malformed { .. } => "scan.malformed",
+            ScanError::BadAnswer { .. } => "scan.bad_answer",
             ScanError::TooLarge { .. } => "scan.too_large",
             ScanError::Protocol { .. } => "scan.protocol",
             ScanError::OperationMismatch { .. } => "scan.operation_mismatch",

@@ -26,6 +26,7 @@
 //! Does not: verify certificates or signatures (bidseal-cms), hold keys (bidseal-phone), or
 //! serve the relay (bidseal-relay).
 
+pub mod answer;
 pub mod channel;
 pub mod client;
 pub mod error;

@@ -7,7 +7,7 @@
 //! Conventions: the phone never signs a digest the desktop hands it. Each operation signs
 //! only what the phone can recognise and hash itself (domain separation):
 //! - `auth`: [`AuthRequest::transcript_hash`] (labelled; binds session, platform, purpose,
-//!   project, time and challenge);
+//!   project, requester, time and challenge);
 //! - `sign`: SHA-256 of the DER PAdES signed attributes carried in [`SignItem`];
 //! - `generate`: SHA-256 of the DER CMS signed attributes of the bid manifest carried, with
 //!   the manifest itself, in [`GenerateRequest`];
@@ -200,12 +200,102 @@ fn update_field(h: &mut Sha256, field: &[u8]) {
     h.update(field);
 }
 
+/// Most characters of a [`Requester`] field the phone shows (longer ones are cut, "…").
+pub const MAX_REQUESTER_SCREEN_CHARS: usize = 48;
+
+/// Who asked for an `auth` the trading platform started for a web browser (扫码登录 / 扫码绑定
+/// QR on a web page): the browser's network address and a short summary of its user agent,
+/// as the platform saw them. The phone shows both ("登录请求来自 203.0.113.5（Chrome 131 /
+/// Windows）"), so a user scanning a QR an attacker relayed to them sees the attacker's
+/// address rather than their own; [`AuthRequest::transcript_hash`] binds both, so nobody
+/// between the platform and the phone can change them without the signature failing. The
+/// platform's statement, not a proof: a browser behind a proxy or VPN shows that address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requester {
+    /// The browser's IP address as the platform sees it (no port).
+    pub address: String,
+    /// A short summary of the browser's `User-Agent`, e.g. `Chrome 131 / Linux`.
+    pub agent: String,
+}
+
+impl Requester {
+    /// `address` as the phone shows it ([`screen_safe`]).
+    pub fn address_on_screen(&self) -> String {
+        screen_safe(&self.address, MAX_REQUESTER_SCREEN_CHARS)
+    }
+
+    /// `agent` as the phone shows it ([`screen_safe`]).
+    pub fn agent_on_screen(&self) -> String {
+        screen_safe(&self.agent, MAX_REQUESTER_SCREEN_CHARS)
+    }
+}
+
+/// Whether `c` must not reach a screen line: control characters, line and paragraph
+/// separators, and the invisible formatting characters (bidirectional overrides and isolates,
+/// zero-width characters, the byte order mark, tag characters) that reorder or hide the text
+/// around them.
+pub(crate) fn hidden_or_reordering(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
+}
+
+/// `text` fit for one line of a phone screen: runs of white space (line breaks and tabs
+/// included) made one space, hidden and reordering characters ([`hidden_or_reordering`])
+/// dropped, cut to `max`
+/// characters with "…" when longer. Never fails; an empty result reads `（空）`.
+pub fn screen_safe(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut count = 0usize;
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if hidden_or_reordering(c) {
+            continue;
+        }
+        let needed = usize::from(space) + 1;
+        if count + needed > max {
+            out.push('…');
+            return out;
+        }
+        if space {
+            out.push(' ');
+            count += 1;
+            space = false;
+        }
+        out.push(c);
+        count += 1;
+    }
+    if out.is_empty() {
+        out.push_str("（空）");
+    }
+    out
+}
+
 /// `auth` request: sign a fresh challenge bound to this session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthRequest {
     pub platform: PlatformRef,
     pub purpose: AuthPurpose,
     pub project: Option<ProjectRef>,
+    /// Who asked, when the platform started the scan for a web browser (the desktop's own
+    /// scans leave it out: the user sits at the machine that asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<Requester>,
     /// 32 fresh random bytes from the desktop (or the platform).
     pub challenge: Digest32,
     /// Unix seconds when the desktop issued the challenge.
@@ -213,7 +303,7 @@ pub struct AuthRequest {
 }
 
 /// Domain separation label of the auth transcript hash.
-pub const AUTH_TRANSCRIPT_LABEL: &[u8] = b"bidseal-scan/v1/auth";
+pub const AUTH_TRANSCRIPT_LABEL: &[u8] = b"bidseal-scan/v2/auth";
 /// Domain separation label of the sign/generate approval hash.
 pub const APPROVAL_LABEL: &[u8] = b"bidseal-scan/v1/approval";
 
@@ -221,8 +311,9 @@ impl AuthRequest {
     /// The digest the phone signs for `auth`: SHA-256 over a label, the session id, the
     /// desktop's ephemeral key, the channel transcript (which binds both keys and the
     /// operation), the platform id, the purpose, the project (code and name, or a marker for
-    /// none), the issue time and the challenge. A signature over it is useless in any other
-    /// session, for any other platform, purpose, project or challenge; the label keeps it
+    /// none), the requester (address and agent, or a marker for none), the issue time and the
+    /// challenge. A signature over it is useless in any other session, for any other platform,
+    /// purpose, project, requester or challenge; the label keeps it
     /// apart from every other hash the phone signs (attribute sets start with a DER SET tag,
     /// not with the label, and are hashed by the phone itself).
     pub fn transcript_hash(&self, binding: &SessionBinding) -> Digest32 {
@@ -241,6 +332,14 @@ impl AuthRequest {
             }
             None => h.update([0u8]),
         }
+        match &self.requester {
+            Some(r) => {
+                h.update([1u8]);
+                update_field(&mut h, r.address.as_bytes());
+                update_field(&mut h, r.agent.as_bytes());
+            }
+            None => h.update([0u8]),
+        }
         h.update(self.issued_at.to_be_bytes());
         h.update(self.challenge.0);
         Digest32(h.finalize().into())
@@ -249,6 +348,7 @@ impl AuthRequest {
 
 /// `auth` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthResponse {
     /// DER certificates, leaf first.
     pub certificate_chain: Vec<Bytes>,
@@ -315,6 +415,7 @@ fn approval_hash(binding: &SessionBinding, digests: &[&Digest32]) -> Digest32 {
 
 /// One produced signature, in the order of the request's items.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ItemSignature {
     /// Echo of the signed digest (the desktop checks it matches its item).
     pub digest: Digest32,
@@ -352,6 +453,7 @@ impl SealImage {
 
 /// `sign` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignResponse {
     /// One per request item, same order.
     pub signatures: Vec<ItemSignature>,
@@ -403,6 +505,7 @@ impl GenerateRequest {
 
 /// `generate` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GenerateResponse {
     /// DER ECDSA P-256 signature over [`GenerateRequest::manifest_digest`].
     pub signature: Bytes,
@@ -504,6 +607,7 @@ pub struct DecryptRequest {
 
 /// `decrypt` result: one key-encryption key, delivered only inside the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DecryptResponse {
     /// The certificate whose key performed the ECDH (DER).
     pub certificate: Bytes,
@@ -619,6 +723,7 @@ pub enum DesktopMessage {
 
 /// What the phone tells the desktop right after scanning (the desktop's "scanned" state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PhoneHello {
     /// Device label shown on the desktop, e.g. `张三的手机`.
     pub device: String,

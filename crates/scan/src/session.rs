@@ -16,9 +16,11 @@
 //! `decrypt` request after it (the trial decryption, 试解密); a second request is otherwise
 //! only possible after the phone granted session mode, and then at most the grant's
 //! `max_requests` in all; after an end, a failure or a tampered frame the session refuses
-//! everything. Does not do time-outs or
+//! everything; every answer (and the hello) has the shape its request allows
+//! ([`crate::answer`]) or the session fails with `BadAnswer`. Does not do time-outs or
 //! networking: [`crate::client`] drives these over the relay.
 
+use crate::answer::AnswerShape;
 use crate::channel::{ChannelCrypto, End, SessionBinding};
 use crate::error::ScanError;
 use crate::message::{
@@ -97,7 +99,9 @@ impl DesktopOffer {
     /// `Expired` if `now` is past the QR's expiry (the offer is gone). Any other refusal (not a
     /// hello, a bad key, a hello that does not authenticate under this QR's secret) hands the
     /// offer back in [`RefusedHello::offer`]: such a frame is not from the phone that scanned
-    /// the QR, so the caller may keep waiting for that phone.
+    /// the QR, so the caller may keep waiting for that phone — except `BadAnswer`, an
+    /// authentic hello whose device or app name the protocol does not allow
+    /// ([`crate::answer::check_hello`]): the offer is gone.
     pub fn accept_hello(
         self,
         frame: &[u8],
@@ -108,6 +112,9 @@ impl DesktopOffer {
         }
         match self.open_hello(frame) {
             Ok(accepted) => Ok(accepted),
+            // An authentic hello the protocol does not allow: the scanning phone itself sent
+            // it, so there is no other phone to wait for.
+            Err(error @ ScanError::BadAnswer { .. }) => Err(RefusedHello { error, offer: None }),
             Err(error) => Err(RefusedHello {
                 error,
                 offer: Some(Box::new(self)),
@@ -141,6 +148,7 @@ impl DesktopOffer {
             PhoneMessage::Hello(h) => h,
             _ => return Err(ScanError::protocol("手机的第一条消息不是 hello")),
         };
+        crate::answer::check_hello(&hello).map_err(|detail| ScanError::BadAnswer { detail })?;
         let session = DesktopSession {
             binding,
             crypto,
@@ -209,7 +217,8 @@ pub struct DesktopSession {
     binding: SessionBinding,
     crypto: ChannelCrypto,
     next_id: u32,
-    pending: Option<(u32, OperationKind)>,
+    /// The request awaiting its answer, and the shape that answer must have.
+    pending: Option<(u32, OperationKind, AnswerShape)>,
     mode: Mode,
     ended: bool,
 }
@@ -283,13 +292,14 @@ impl DesktopSession {
             }
         }
         let id = self.next_id;
+        let shape = AnswerShape::of(&request);
         let frame = self.crypto.seal(&DesktopMessage::Request {
             id,
             request,
             session,
         })?;
         self.next_id += 1;
-        self.pending = Some((id, kind));
+        self.pending = Some((id, kind, shape));
         if session.is_some() {
             self.mode = Mode::Asked;
         }
@@ -304,11 +314,19 @@ impl DesktopSession {
         match self.crypto.open::<PhoneMessage>(frame)? {
             PhoneMessage::Hello(_) => Err(self.fail("会话中收到第二个 hello")),
             PhoneMessage::Response { id, outcome } => {
-                let kind = match self.pending {
-                    Some((pending, kind)) if pending == id => kind,
+                let (kind, shape) = match self.pending {
+                    Some((pending, kind, shape)) if pending == id => (kind, shape),
                     _ => return Err(self.fail(format!("收到未请求的回应 {id}"))),
                 };
                 self.pending = None;
+                if let OperationOutcome::Confirmed { response, .. } = &outcome {
+                    if response.kind() == kind {
+                        if let Err(detail) = shape.check(response) {
+                            self.ended = true;
+                            return Err(ScanError::BadAnswer { detail });
+                        }
+                    }
+                }
                 match (&outcome, self.mode) {
                     (OperationOutcome::Confirmed { response, .. }, Mode::Trial) => {
                         if response.kind() != kind {
@@ -602,6 +620,7 @@ impl PhoneSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::answer::{MAX_CERTIFICATE_BYTES, MAX_NAME_CHARS};
     use crate::message::*;
 
     const NOW: u64 = 1_800_000_000;
@@ -681,5 +700,168 @@ mod tests {
             Err(ScanError::Protocol { .. })
         ));
         assert!(!desktop.can_request());
+    }
+
+    fn decrypt_request(recipients: usize) -> OperationRequest {
+        OperationRequest::Decrypt(DecryptRequest {
+            platform: PlatformRef {
+                id: "p".into(),
+                name: "平台".into(),
+            },
+            project: ProjectRef {
+                code: "P1".into(),
+                name: "工程".into(),
+            },
+            bid_file: "b.bsbid".into(),
+            envelope_digest: Digest32([1; 32]),
+            tender: SignedTender {
+                manifest: Bytes(b"{}".to_vec()),
+                signature: Bytes(vec![0x30, 0]),
+            },
+            recipients: (0..recipients)
+                .map(|_| DecryptRecipient {
+                    recipient: Bytes(vec![0x30, 0]),
+                    originator_key: Bytes(vec![4; 65]),
+                    ukm: Bytes(vec![0; UKM_LEN]),
+                })
+                .collect(),
+        })
+    }
+
+    /// The desktop's verdict on a decrypt answer written as raw JSON by a hostile phone (an
+    /// authentic frame: the phone holds the channel keys).
+    fn desktop_reads(answer: serde_json::Value) -> Result<DesktopEvent, ScanError> {
+        let (mut desktop, mut phone) = pair(OperationKind::Decrypt);
+        let (_, frame) = desktop
+            .seal_request(decrypt_request(2), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Ok(PhoneEvent::Request(_)) = phone.open_frame(&frame) else {
+            panic!("no request")
+        };
+        let frame = phone
+            .crypto
+            .seal(&serde_json::json!({
+                "type": "response",
+                "id": 1,
+                "outcome": {"outcome": "confirmed", "session": null, "response": answer},
+            }))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let event = desktop.open_frame(&frame);
+        if matches!(event, Err(ScanError::BadAnswer { .. })) {
+            assert!(
+                matches!(
+                    desktop.seal_end(SessionEndReason::Completed),
+                    Err(ScanError::SessionEnded)
+                ),
+                "a refused answer ends the session"
+            );
+        }
+        event
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn a_decrypt_answer_is_used_only_in_the_documented_shape() {
+        let cert = {
+            let mut c = vec![0x30, 0x82, 0x01, 0x00];
+            c.resize(260, 7);
+            c
+        };
+        let answer = |certificate: &[u8], recipient: serde_json::Value, kek: &[u8]| {
+            serde_json::json!({
+                "op": "decrypt",
+                "certificate": b64(certificate),
+                "recipient": recipient,
+                "key_encryption_key": b64(kek),
+            })
+        };
+        // The documented shape passes.
+        let ok = desktop_reads(answer(&cert, 1.into(), &[9; 32]));
+        assert!(matches!(ok, Ok(DesktopEvent::Outcome { .. })), "{ok:?}");
+        // Sizes, formats and indexes out of bounds: BadAnswer naming the field.
+        for (field, hostile) in [
+            ("key_encryption_key", answer(&cert, 1.into(), &[9; 33])),
+            ("key_encryption_key", answer(&cert, 1.into(), &[])),
+            ("recipient", answer(&cert, 2.into(), &[9; 32])),
+            ("recipient", answer(&cert, u32::MAX.into(), &[9; 32])),
+            (
+                "certificate",
+                answer(&vec![0x30; MAX_CERTIFICATE_BYTES + 1], 0.into(), &[9; 32]),
+            ),
+            ("certificate", answer(b"not DER", 0.into(), &[9; 32])),
+            ("certificate", answer(&[], 0.into(), &[9; 32])),
+        ] {
+            match desktop_reads(hostile.clone()) {
+                Err(ScanError::BadAnswer { detail }) => {
+                    assert!(detail.contains(field), "{field}: {detail}")
+                }
+                other => panic!("{hostile} must be refused as BadAnswer, got {other:?}"),
+            }
+        }
+        // Wrong types, an unknown field, a missing field, an unknown operation: Malformed.
+        let mut extra = answer(&cert, 0.into(), &[9; 32]);
+        extra["note"] = "更多数据".into();
+        let mut missing = answer(&cert, 0.into(), &[9; 32]);
+        missing
+            .as_object_mut()
+            .map(|m| m.remove("key_encryption_key"));
+        for hostile in [
+            answer(&cert, "0".into(), &[9; 32]),
+            answer(&cert, (-1).into(), &[9; 32]),
+            answer(&cert, 4_294_967_296_u64.into(), &[9; 32]),
+            serde_json::json!({"op": "decrypt", "certificate": 5, "recipient": 0, "key_encryption_key": b64(&[9; 32])}),
+            serde_json::json!({"op": "decrypt", "certificate": "!!not base64!!", "recipient": 0, "key_encryption_key": b64(&[9; 32])}),
+            extra,
+            missing,
+            serde_json::json!({"op": "unwrap_everything"}),
+        ] {
+            match desktop_reads(hostile.clone()) {
+                Err(ScanError::Malformed { .. }) => {}
+                other => panic!("{hostile} must be refused as Malformed, got {other:?}"),
+            }
+        }
+    }
+
+    /// The desktop's verdict on a hello naming `device`.
+    fn hello_with(device: &str) -> Result<(DesktopSession, PhoneHello), RefusedHello> {
+        let offer = DesktopOffer::new(
+            "http://127.0.0.1:1",
+            OperationKind::Decrypt,
+            DEFAULT_QR_TTL,
+            NOW,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let hello = PhoneHello {
+            device: device.into(),
+            app: "BidSeal 手机模拟器 0.1.0".into(),
+        };
+        let (_, frame) =
+            PhoneSession::join(offer.payload(), &hello, NOW).unwrap_or_else(|e| panic!("{e}"));
+        offer.accept_hello(&frame, NOW)
+    }
+
+    #[test]
+    fn a_hello_with_a_hostile_device_name_ends_the_offer() {
+        for device in [
+            String::new(),
+            "张".repeat(MAX_NAME_CHARS + 1),
+            "华夏的手机\u{202E}".into(),
+            "华夏的手机\n已解密".into(),
+        ] {
+            match hello_with(&device) {
+                Err(RefusedHello {
+                    error: ScanError::BadAnswer { detail },
+                    offer: None,
+                }) => assert!(detail.contains("device"), "{detail}"),
+                Err(other) => panic!("{device:?}: {:?}", other.error),
+                Ok(_) => panic!("{device:?} accepted"),
+            }
+        }
+        // 64 characters with inner spaces are fine.
+        assert!(hello_with(&format!("华夏 {}", "机".repeat(MAX_NAME_CHARS - 3))).is_ok());
     }
 }

@@ -38,7 +38,7 @@ fn sign_response(n: u8) -> OperationResponse {
     OperationResponse::Sign(SignResponse {
         signatures: vec![ItemSignature {
             digest: Digest32([n; 32]),
-            signature: Bytes(vec![n; 70]),
+            signature: Bytes([vec![0x30], vec![n; 69]].concat()),
         }],
         certificate_chain: vec![Bytes(vec![0x30, 0x82])],
         seal_images: vec![],
@@ -218,6 +218,7 @@ fn every_single_byte_flip_of_a_frame_fails_authentication_or_ordering() {
             platform: platform(),
             purpose: AuthPurpose::Login,
             project: None,
+            requester: None,
             challenge: Digest32([5; 32]),
             issued_at: NOW,
         })
@@ -354,6 +355,7 @@ fn operations_other_than_the_qrs_are_refused_on_both_ends() {
                 platform: platform(),
                 purpose: AuthPurpose::Login,
                 project: None,
+                requester: None,
                 challenge: Digest32([5; 32]),
                 issued_at: NOW,
             }),
@@ -381,6 +383,7 @@ fn auth_transcript_binds_session_platform_and_challenge() {
         platform: platform(),
         purpose: AuthPurpose::Login,
         project: None,
+        requester: None,
         challenge: Digest32([5; 32]),
         issued_at: NOW,
     };
@@ -449,6 +452,7 @@ fn auth_transcript_binds_purpose_and_project() {
         },
         purpose: AuthPurpose::Login,
         project: None,
+        requester: None,
         challenge: Digest32([7; 32]),
         issued_at: NOW,
     };
@@ -470,6 +474,78 @@ fn auth_transcript_binds_purpose_and_project() {
         name: "1工程".into(),
     });
     assert_ne!(hp, shifted.transcript_hash(desktop.binding()));
+}
+
+/// The requester is bound: another address, another agent, a requester added or taken
+/// away, or a character moved between address and agent gives another hash.
+#[test]
+fn auth_transcript_binds_the_requester() {
+    let (desktop, _) = pair(OperationKind::Auth);
+    let with = |address: &str, agent: &str| AuthRequest {
+        platform: platform(),
+        purpose: AuthPurpose::Login,
+        project: None,
+        requester: Some(Requester {
+            address: address.into(),
+            agent: agent.into(),
+        }),
+        challenge: Digest32([7; 32]),
+        issued_at: NOW,
+    };
+    let base = with("203.0.113.5", "Chrome 131 / Windows");
+    let h = base.transcript_hash(desktop.binding());
+    for (what, other) in [
+        ("address", with("198.51.100.7", "Chrome 131 / Windows")),
+        ("agent", with("203.0.113.5", "Chrome 131 / Linux")),
+        ("shifted", with("203.0.113.", "5Chrome 131 / Windows")),
+        (
+            "none",
+            AuthRequest {
+                requester: None,
+                ..base.clone()
+            },
+        ),
+    ] {
+        assert_ne!(h, other.transcript_hash(desktop.binding()), "{what}");
+    }
+    // The requester travels in the request and reads back the same (and stays out of the
+    // JSON when there is none).
+    let json = serde_json::to_string(&base).expect("json");
+    assert_eq!(
+        serde_json::from_str::<AuthRequest>(&json).expect("parse"),
+        base
+    );
+    let none = AuthRequest {
+        requester: None,
+        ..base.clone()
+    };
+    assert!(!serde_json::to_string(&none)
+        .expect("json")
+        .contains("requester"));
+    // An unknown field in a requester is refused, not ignored.
+    let extra = json.replace("\"agent\"", "\"shown\":\"x\",\"agent\"");
+    assert!(serde_json::from_str::<AuthRequest>(&extra).is_err());
+}
+
+/// A hostile requester cannot flood, hide or reorder the phone's screen line.
+#[test]
+fn a_hostile_requester_is_cut_and_cleaned_for_the_screen() {
+    let long = Requester {
+        address: "203.0.113.5".into(),
+        agent: "A".repeat(10 * 1024),
+    };
+    let shown = long.agent_on_screen();
+    assert_eq!(shown.chars().count(), MAX_REQUESTER_SCREEN_CHARS + 1);
+    assert!(shown.ends_with('…'));
+    let hostile = Requester {
+        address: "203.0.113.5\r\n\u{1b}[2J".into(),
+        agent: "Chrome\u{202E}swodniW\u{202C} / \u{200B}\u{2066}Linux\u{2069}\n\t确认".into(),
+    };
+    assert_eq!(hostile.address_on_screen(), "203.0.113.5 [2J");
+    assert_eq!(hostile.agent_on_screen(), "ChromeswodniW / Linux 确认");
+    assert_eq!(screen_safe("\u{202E}\u{0}  ", 10), "（空）");
+    assert_eq!(screen_safe("短", 10), "短");
+    assert_eq!(screen_safe("一二三四五", 3), "一二三…");
 }
 
 #[test]
@@ -527,8 +603,8 @@ fn a_generate_scan_admits_exactly_one_trial_decrypt_and_nothing_else() {
     };
     let gen_response = || {
         OperationResponse::Generate(GenerateResponse {
-            signature: Bytes(vec![1]),
-            certificate_chain: vec![],
+            signature: Bytes(vec![0x30; 8]),
+            certificate_chain: vec![Bytes(vec![0x30, 0x82])],
             encryption_certificates: vec![],
         })
     };

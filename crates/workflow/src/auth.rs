@@ -39,6 +39,7 @@ pub async fn authenticate(
         platform: target.platform.clone(),
         purpose: AuthPurpose::Login,
         project: Some(target.project.clone()),
+        requester: None,
         challenge: Digest32(challenge),
         issued_at: bidseal_scan::unix_now(),
     };

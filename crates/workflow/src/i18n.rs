@@ -465,6 +465,10 @@ mod tests {
                 "[passed] bidder's manifest signature: valid, signed by Zhang (Acme)",
             ),
             (
+                "[请确认] 扫码认证：平台 P（p1），用途 登录，挑战 ab12…；登录请求来自 203.0.113.5（Chrome 131 / Windows），如非本人操作请拒绝",
+                "[please confirm] authentication: platform P (p1), purpose login, challenge ab12…; login request from 203.0.113.5 (Chrome 131 / Windows): if you did not start it, reject",
+            ),
+            (
                 "[请确认] 扫码认证：平台 P（p1），用途 登录，项目 X1 Y，挑战 ab12…",
                 "[please confirm] authentication: platform P (p1), purpose login, project X1 Y, challenge ab12…",
             ),

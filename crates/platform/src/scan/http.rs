@@ -6,7 +6,9 @@
 //! status, never a panic. Does not: know how callers are authenticated (the server passes a
 //! [`CallerAccount`]).
 
-use super::{ScanAccounts, ScanHub, ScanPurpose, ScanRefusal, ScanState, LONG_POLL_MAX};
+use super::{
+    RequestOrigin, ScanAccounts, ScanHub, ScanPurpose, ScanRefusal, ScanState, LONG_POLL_MAX,
+};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -99,8 +101,12 @@ pub struct PollQuery {
     pub wait: Option<u64>,
 }
 
-async fn start(api: &ScanApi, purpose: ScanPurpose) -> Response {
-    match api.hub.start(purpose, api.accounts.clone()).await {
+async fn start(api: &ScanApi, purpose: ScanPurpose, origin: &RequestOrigin) -> Response {
+    match api
+        .hub
+        .start_with(purpose, api.accounts.clone(), None, Some(origin))
+        .await
+    {
         Ok(started) => ([(header::CACHE_CONTROL, "no-store")], Json(started)).into_response(),
         Err(r) => refusal(&r),
     }
@@ -149,9 +155,13 @@ async fn svg(api: &ScanApi, id: &str, viewer: Option<&str>) -> Response {
     }
 }
 
-async fn start_login(State(api): State<ScanApi>, body: Option<Json<StartLogin>>) -> Response {
+async fn start_login(
+    State(api): State<ScanApi>,
+    origin: RequestOrigin,
+    body: Option<Json<StartLogin>>,
+) -> Response {
     match purpose_of(body.map(|Json(b)| b)) {
-        Some(p) => start(&api, p).await,
+        Some(p) => start(&api, p, &origin).await,
         None => error(
             StatusCode::BAD_REQUEST,
             "PLATFORM_BAD_REQUEST",
@@ -172,9 +182,13 @@ async fn qr_login(State(api): State<ScanApi>, Path(id): Path<String>) -> Respons
     svg(&api, &id, None).await
 }
 
-async fn start_bind(State(api): State<ScanApi>, headers: HeaderMap) -> Response {
+async fn start_bind(
+    State(api): State<ScanApi>,
+    origin: RequestOrigin,
+    headers: HeaderMap,
+) -> Response {
     match api.caller.account(&headers).await {
-        Some(account) => start(&api, ScanPurpose::Bind { account }).await,
+        Some(account) => start(&api, ScanPurpose::Bind { account }, &origin).await,
         None => login_required(),
     }
 }

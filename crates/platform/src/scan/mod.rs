@@ -5,7 +5,11 @@
 //! Guarantees:
 //! - A scan ends `done` only after the phone's chain verifies to one of the platform's trusted
 //!   CAs at the time of the answer ([`verify::identify`]) and its leaf signed
-//!   [`AuthRequest::transcript_hash`] of this very scan (platform id, purpose, challenge).
+//!   [`AuthRequest::transcript_hash`] of this very scan (platform id, purpose, requester,
+//!   challenge).
+//! - A scan started for a web request names that request's sender to the phone (address and
+//!   browser, [`requester`]), so a QR relayed from another browser shows that browser's
+//!   address on the phone; the transcript binds it.
 //! - Login (and the sync client's login) needs a certificate bound to an account whose company
 //!   (name and unified social credit code) is the certificate's; binding refuses a certificate
 //!   whose enterprise name or credit code differs from the account, saying which.
@@ -22,18 +26,19 @@
 //!
 //! Does not: store accounts, bindings or sessions (the [`ScanAccounts`] the server provides
 //! does), check revocation (the co-signing service refuses revoked certificates on the phone
-//! side), or protect against a user scanning a QR an attacker shows them (the phone shows the
-//! platform and the purpose; see docs/platform-scan.md).
+//! side), or stop a user from confirming a QR an attacker relayed to them: the phone shows
+//! the platform, the purpose and who asked; the user must read it (see docs/platform-scan.md).
 
 pub mod http;
 pub mod memory;
+pub mod requester;
 pub mod verify;
 
 use bidseal_cms::cert::TrustStore;
 use bidseal_scan::client::{start_scan, Answer, DesktopScan, ScanOptions};
 use bidseal_scan::{
     AuthPurpose, AuthRequest, Digest32, OperationKind, OperationRequest, OperationResponse,
-    PlatformRef, RefusalReason, ScanError, SessionId,
+    PlatformRef, RefusalReason, Requester, ScanError, SessionId,
 };
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -43,6 +48,7 @@ use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
 use tokio::sync::watch;
 
+pub use requester::RequestOrigin;
 pub use verify::CertIdentity;
 
 /// Most scans in progress at once.
@@ -354,6 +360,9 @@ pub struct ScanHubConfig {
     pub trust: TrustStore,
     /// QR lifetime and the phone's answer time-out.
     pub options: ScanOptions,
+    /// Proxies whose `X-Forwarded-For` names the requester shown on the phone
+    /// (`--trusted-proxy`; see [`requester`]).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// A scan just started: what to show.
@@ -412,6 +421,7 @@ pub fn interrupted(mut status: ScanStatus) -> ScanStatus {
 struct Entry {
     id: String,
     purpose: ScanPurpose,
+    requester: Option<Requester>,
     accounts: Arc<dyn ScanAccounts>,
     qr_svg: String,
     status: watch::Sender<ScanStatus>,
@@ -497,22 +507,24 @@ impl ScanHub {
     }
 
     /// Starts a scan for `purpose` at the relay and returns its id and QR; `accounts` decides
-    /// once the phone answered.
+    /// once the phone answered. No requester is named (see [`ScanHub::start_with`]).
     pub async fn start(
         &self,
         purpose: ScanPurpose,
         accounts: Arc<dyn ScanAccounts>,
     ) -> Result<StartedScan, ScanRefusal> {
-        self.start_with(purpose, accounts, None).await
+        self.start_with(purpose, accounts, None, None).await
     }
 
     /// [`ScanHub::start`] with a QR lifetime shorter than the configured one (`ttl`, capped
-    /// at it).
+    /// at it) and, for a scan a web request asked for, that request's `origin`: the phone
+    /// then shows who asked ([`requester`]) and the transcript binds it.
     pub async fn start_with(
         &self,
         purpose: ScanPurpose,
         accounts: Arc<dyn ScanAccounts>,
         ttl: Option<Duration>,
+        origin: Option<&RequestOrigin>,
     ) -> Result<StartedScan, ScanRefusal> {
         self.forget_old();
         if lock(&self.inner.entries).len() >= MAX_PENDING {
@@ -539,6 +551,7 @@ impl ScanHub {
         let entry = Arc::new(Entry {
             id: id.clone(),
             purpose,
+            requester: origin.map(|o| o.requester(&self.inner.config.trusted_proxies)),
             accounts,
             qr_svg,
             status,
@@ -670,6 +683,7 @@ async fn drive(
         platform: inner.config.platform.clone(),
         purpose: entry.purpose.auth_purpose(),
         project: None,
+        requester: entry.requester.clone(),
         challenge: Digest32(challenge),
         issued_at: bidseal_scan::unix_now(),
     };

@@ -13,7 +13,7 @@ use crate::auth::{session_cookie, token_hash, AnyAuth, CompanyAuth};
 use crate::db::Role;
 use crate::error::ApiError;
 use crate::records::SignedRecord;
-use crate::scan::{ScanPurpose, ScanState, LONG_POLL_MAX};
+use crate::scan::{RequestOrigin, ScanPurpose, ScanState, LONG_POLL_MAX};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -391,13 +391,17 @@ fn known_of(q: &WaitQuery) -> Option<ScanState> {
 }
 
 /// `POST /web/scan/login`.
-pub async fn start_login(State(state): State<AppState>, Query(q): Query<StartQuery>) -> Response {
+pub async fn start_login(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    Query(q): Query<StartQuery>,
+) -> Response {
     let Some(hub) = state.web.scans.clone() else {
         return no_scans();
     };
     let accounts = Arc::new(PlatformAccounts(state.clone()));
     match hub
-        .start_with(ScanPurpose::Login, accounts, ttl_of(&q))
+        .start_with(ScanPurpose::Login, accounts, ttl_of(&q), Some(&origin))
         .await
     {
         Ok(s) => Json(serde_json::json!({"id": s.id, "expires_at": s.expires_at})).into_response(),
@@ -460,6 +464,7 @@ pub async fn qr_login(State(state): State<AppState>, Path(id): Path<String>) -> 
 /// `POST /web/scan/bind`.
 pub async fn start_bind(
     State(state): State<AppState>,
+    origin: RequestOrigin,
     auth: CompanyAuth,
     Query(q): Query<StartQuery>,
 ) -> Response {
@@ -470,7 +475,10 @@ pub async fn start_bind(
     let purpose = ScanPurpose::Bind {
         account: auth.session.account.login.clone(),
     };
-    match hub.start_with(purpose, accounts, ttl_of(&q)).await {
+    match hub
+        .start_with(purpose, accounts, ttl_of(&q), Some(&origin))
+        .await
+    {
         Ok(s) => Json(serde_json::json!({"id": s.id, "expires_at": s.expires_at})).into_response(),
         Err(r) => refusal(r),
     }

@@ -53,8 +53,14 @@ impl std::fmt::Debug for WebServices {
 
 impl WebServices {
     /// Services scanning at `relay` (if any), trusting `trusted` CAs for login and binding,
-    /// keeping scans, pushes and openings in `db`.
-    pub fn new(relay: Option<&str>, trusted: &[Certificate], db: &Db) -> Self {
+    /// keeping scans, pushes and openings in `db`; a scan QR names the browser behind one of
+    /// `trusted_proxies` by their `X-Forwarded-For`.
+    pub fn new(
+        relay: Option<&str>,
+        trusted: &[Certificate],
+        db: &Db,
+        trusted_proxies: &[std::net::IpAddr],
+    ) -> Self {
         let scans = relay.map(|relay| {
             let hub = ScanHub::new(ScanHubConfig {
                 relay: relay.trim_end_matches('/').to_string(),
@@ -64,6 +70,7 @@ impl WebServices {
                 },
                 trust: TrustStore::with_roots(trusted.iter().cloned()),
                 options: ScanOptions::default(),
+                trusted_proxies: trusted_proxies.to_vec(),
             });
             hub.set_journal(Arc::new(DbScanJournal(db.clone())));
             hub
