@@ -934,3 +934,192 @@ fn hex_decode(text: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
         .collect()
 }
+
+/// `bidseal phone enroll` against the separately running `bidseal phone serve-cosign`: the
+/// administrator's code (`phone admin enrol-code`), 开通 of a new split certificate into the
+/// world's existing phone, the world's CA issuing from the jointly signed CSR; the new
+/// certificate then authenticates and seals through a real `bidseal phone scan` (joint
+/// signatures checked by openssl against `pki/<id>.pem`, whose chain openssl verifies to the
+/// world's CA). Refused: a wrong code, the used code, an id the phone has, a bad USCC, the
+/// service gone (exit 3) — none of them changes the phone's keystore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_enroll_adds_a_split_certificate_against_the_running_service() {
+    const ID: &str = "staff-wu";
+    let world = World::new();
+    let keystore = world.path("phone/keystore.json");
+    let uscc = bidseal_phone::uscc::UnifiedSocialCreditCode::from_body("9111010871526726")
+        .expect("uscc")
+        .to_string();
+    let enroll = |cosign: &str, code: &str, id: &str, uscc: &str| {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(["phone", "enroll"])
+            .arg(&world.dir.0)
+            .args(["--cosign", cosign, "--code", code, "--cert", id])
+            .args([
+                "--holder",
+                "吴敏",
+                "--company",
+                bidseal_phone::pki::BIDDER_COMPANY,
+            ])
+            .args(["--uscc", uscc, "--personal-seals", "2"])
+            .args(["--kdf-iterations", "1000", "--pin-stdin", "--json"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn phone enroll");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            writeln!(stdin, "{PIN}").expect("pin");
+        }
+        child.wait_with_output().expect("phone enroll")
+    };
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).to_string();
+    let url = world.cosign.url.clone();
+    let code_out = world.admin(&[
+        "enrol-code",
+        ID,
+        "--holder",
+        "吴敏",
+        "--kdf-iterations",
+        "1000",
+    ]);
+    assert!(code_out.status.success(), "{}", stderr(&code_out));
+    let code = String::from_utf8_lossy(&code_out.stdout).trim().to_string();
+    assert_eq!(code.len(), 16, "{code}");
+    let before = std::fs::read(&keystore).expect("keystore");
+
+    // A wrong code: the service says no (exit 1, a stable code, zh-CN), nothing written.
+    let wrong = if code.starts_with('0') {
+        "1".repeat(16)
+    } else {
+        "0".repeat(16)
+    };
+    let out = enroll(&url, &wrong, ID, &uscc);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("E_ENROL_REFUSED"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("验证码"), "{}", stderr(&out));
+    // A USCC with a wrong check character and an id the phone has: usage errors (exit 2)
+    // before any call (the code is not used up by them).
+    let mut bad = uscc.clone();
+    let last = if bad.ends_with('0') { "1" } else { "0" };
+    bad.replace_range(17.., last);
+    let out = enroll(&url, &code, ID, &bad);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("统一社会信用代码"),
+        "{}",
+        stderr(&out)
+    );
+    let out = enroll(&url, &code, "legal-zhang", &uscc);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("E_ENROL_CERT_ID"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&keystore).expect("keystore"), before);
+
+    // The honest enrolment.
+    let out = enroll(&url, &code, ID, &uscc);
+    assert!(out.status.success(), "phone enroll: {}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json");
+    assert_eq!(report["cert"], ID);
+    assert_eq!(report["ca"], "ca-1");
+    assert_eq!(report["seals"], 2);
+    let phone = bidseal_phone::keystore::Keystore::load(&world.path("phone")).expect("keystore");
+    let entry = phone.entry(ID).expect("the new entry").clone();
+    assert!(entry.split);
+    assert_eq!(report["fingerprint"], entry.fingerprint.as_str());
+    assert_eq!(
+        report["device"],
+        phone.device_key().expect("device").public_hex().as_str()
+    );
+    for seal in &entry.seals {
+        assert!(world.path("phone/seals").join(&seal.file).is_file());
+    }
+    let cert_file = world.path(&format!("pki/{ID}.pem"));
+    assert_eq!(
+        std::fs::read_to_string(&cert_file).expect("pki/<id>.pem"),
+        entry.cert_pem
+    );
+    let chain = std::process::Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(world.path("pki/ca-1.pem"))
+        .arg(&cert_file)
+        .output()
+        .expect("openssl");
+    assert!(chain.status.success(), "{}", stderr(&chain));
+    // The service registered it with the administrator's holder, one log line.
+    let log = world.usage_log(ID);
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0]["operation"], "开通：联合生成密钥并登记证书");
+    // The used code again: refused, the keystore unchanged.
+    let after = std::fs::read(&keystore).expect("keystore");
+    let out = enroll(&url, &code, "staff-wu-2", &uscc);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("E_ENROL_REFUSED"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&keystore).expect("keystore"), after);
+
+    // The new certificate authenticates through a real `bidseal phone scan` …
+    let (answer, hash) = auth_with_keystore(&world, &world.path("phone"), ID).await;
+    let Answer::Confirmed {
+        response: OperationResponse::Auth(auth),
+        ..
+    } = answer
+    else {
+        panic!("auth with the enrolled certificate: {answer:?}")
+    };
+    let leaf = Certificate::from_der(&auth.certificate_chain[0].0).expect("leaf");
+    assert_eq!(leaf.der(), world.cert(ID).der(), "the enrolled certificate");
+    assert!(openssl_verify_prehash(
+        leaf.der(),
+        &hash.0,
+        &auth.signature.0
+    ));
+    // … and seals (its 私章: a PAdES item, a joint signature openssl verifies).
+    let mut scan = world.desktop(OperationKind::Sign, 120).await;
+    let phone = world.phone(&scan.payload().to_url(), &["--confirm", "--cert", ID]);
+    scan.wait_scanned().await.expect("scanned");
+    let item = world.pades_item(ID, "投标函.pdf", SealKind::Personal { index: 1 }, b"wu");
+    let answer = scan
+        .perform(
+            OperationRequest::Sign(SignRequest {
+                platform: platform(),
+                project: Some(project()),
+                items: vec![item.clone()],
+                lookup: vec![],
+            }),
+            None,
+        )
+        .await
+        .expect("answer");
+    let Answer::Confirmed {
+        response: OperationResponse::Sign(signed),
+        ..
+    } = answer
+    else {
+        panic!("seal with the enrolled certificate: {answer:?}")
+    };
+    finish_phone(phone);
+    assert!(openssl_verify_prehash(
+        leaf.der(),
+        &item.digest().0,
+        &signed.signatures[0].signature.0
+    ));
+    let traces = bidseal_phone::provision::whole_key_traces(&world.dir.0, PIN)
+        .unwrap_or_else(|e| panic!("leak search: {e}"));
+    assert!(traces.is_empty(), "{traces:?}");
+
+    // The service gone: exit 3 with a zh-CN message, nothing written.
+    let code_out = world.admin(&["enrol-code", "staff-wu-3", "--holder", "吴敏"]);
+    let code = String::from_utf8_lossy(&code_out.stdout).trim().to_string();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("addr"))
+    };
+    let out = enroll(&closed, &code, "staff-wu-3", &uscc);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("E_COSIGN_UNREACHABLE") && stderr(&out).contains("协同签名服务"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&keystore).expect("keystore"), after);
+}
