@@ -1123,3 +1123,154 @@ async fn phone_enroll_adds_a_split_certificate_against_the_running_service() {
     );
     assert_eq!(std::fs::read(&keystore).expect("keystore"), after);
 }
+
+/// `phone restore` is crash safe: the new phone stages its new share (sealed under PIN + the
+/// seal share the service will store) before the finish call. A keystore write that fails
+/// after the service finished (injected, `BIDSEAL_TEST_RESTORE_FAULT=after-finish`) leaves the
+/// certificate recoverable: exit 3 `E_RESTORE_UNFINISHED`, the old phone already void, and the
+/// same command run again finishes from the staged file without a new code (one joint
+/// signature proves it) — the new phone then authenticates through `bidseal phone scan`. A run
+/// stopped before the finish (`before-finish`) leaves a staged share the service never
+/// registered: the next run voids it (exit 1) and the old phone still works. No whole key in
+/// any staged file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_that_fails_after_the_refresh_finishes_from_its_staged_share() {
+    use bidseal_phone::keystore::Keystore;
+    use bidseal_phone::restore::{staged_path, RESTORE_FAULT_ENV};
+    let world = World::new();
+    let restore = |new_phone: &std::path::Path, id: &str, code: &str, fault: Option<&str>| {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(["phone", "restore"])
+            .arg(new_phone)
+            .arg("--from")
+            .arg(world.path("phone"))
+            .args(["--cosign", &world.cosign.url, "--cert", id, "--code", code])
+            .args(["--pin", PIN, "--json"])
+            .env_remove(RESTORE_FAULT_ENV);
+        if let Some(fault) = fault {
+            cmd.env(RESTORE_FAULT_ENV, fault);
+        }
+        cmd.output().expect("run phone restore")
+    };
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).to_string();
+    let refresh_code = |id: &str| {
+        let out = world.admin(&["refresh-code", id]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+
+    // The keystore write fails after the service finished the refresh.
+    const ID: &str = "legal-zhang";
+    let new_phone = world.path("new-phone");
+    let code = refresh_code(ID);
+    let out = restore(&new_phone, ID, &code, Some("after-finish"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("E_RESTORE_UNFINISHED"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("重新运行同一条"), "{}", stderr(&out));
+    let staged = staged_path(&new_phone, ID);
+    assert!(staged.is_file(), "the new share is staged");
+    let skeleton = Keystore::load(&new_phone).expect("the device key is on disk");
+    assert!(skeleton.entry(ID).is_err(), "the keystore was not written");
+    let log = world.usage_log(ID);
+    assert_eq!(
+        log.last().expect("log")["operation"],
+        "换机：刷新密钥分量",
+        "the service finished"
+    );
+    // The old phone is void already: without the staged share the certificate would be lost.
+    let (answer, _) = auth_with_keystore(&world, &world.path("phone"), ID).await;
+    assert!(
+        matches!(answer, Answer::Rejected(RefusalReason::DeviceNotRecognised)),
+        "old phone: {answer:?}"
+    );
+    // The staged entry opens with the PIN and the service's new seal share (the key is
+    // computed from it and the service's state), and no file — the staged one included —
+    // holds the whole key.
+    let staged_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&staged).expect("read staged")).expect("json");
+    let view = TempDir::new("staged-view");
+    std::fs::create_dir_all(view.0.join("phone")).expect("mkdir");
+    std::os::unix::fs::symlink(world.path("cosign"), view.0.join("cosign")).expect("symlink");
+    std::fs::write(
+        view.0.join("phone/keystore.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "version": bidseal_phone::keystore::KEYSTORE_VERSION,
+            "certificates": [staged_json["entry"]],
+        }))
+        .expect("json"),
+    )
+    .expect("write view");
+    bidseal_phone::provision::phone_share_for_tests(&view.0, PIN, ID)
+        .expect("the staged share opens with the PIN and the stored seal share");
+    let traces =
+        bidseal_phone::provision::whole_key_traces_in(&view.0, PIN, &[&world.dir.0, &new_phone])
+            .unwrap_or_else(|e| panic!("leak search: {e}"));
+    assert!(traces.is_empty(), "{traces:?}");
+    // The same command again (the code is used up and not needed): finished from the stage.
+    let out = restore(&new_phone, ID, &code, None);
+    assert!(out.status.success(), "finish: {}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json");
+    assert_eq!(report["cert"], ID);
+    assert!(!staged.exists(), "the staged file is gone once installed");
+    let restored = Keystore::load(&new_phone).expect("keystore");
+    assert_eq!(
+        report["device"],
+        restored.device_key().expect("device").public_hex().as_str()
+    );
+    assert_eq!(
+        world.usage_log(ID).last().expect("log")["detail"]
+            .as_str()
+            .map(|d| d.contains("换机恢复")),
+        Some(true),
+        "the check is logged"
+    );
+    let (answer, hash) = auth_with_keystore(&world, &new_phone, ID).await;
+    let Answer::Confirmed {
+        response: OperationResponse::Auth(auth),
+        ..
+    } = answer
+    else {
+        panic!("the recovered phone: {answer:?}")
+    };
+    let leaf = Certificate::from_der(&auth.certificate_chain[0].0).expect("leaf");
+    assert!(openssl_verify_prehash(
+        leaf.der(),
+        &hash.0,
+        &auth.signature.0
+    ));
+
+    // A run stopped before the finish: the service never registered the staged share.
+    const OTHER: &str = "staff-li";
+    let other_phone = world.path("other-phone");
+    let code = refresh_code(OTHER);
+    let out = restore(&other_phone, OTHER, &code, Some("before-finish"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("E_RESTORE_UNFINISHED"),
+        "{}",
+        stderr(&out)
+    );
+    let staged = staged_path(&other_phone, OTHER);
+    assert!(staged.is_file());
+    let out = restore(&other_phone, OTHER, &code, None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("E_RESTORE_STAGED_VOID"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("旧手机的分量仍然有效"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!staged.exists(), "a void stage is removed");
+    let (answer, _) = auth_with_keystore(&world, &world.path("phone"), OTHER).await;
+    assert!(
+        matches!(answer, Answer::Confirmed { .. }),
+        "the old phone still works: {answer:?}"
+    );
+}

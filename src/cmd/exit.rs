@@ -106,6 +106,8 @@ pub fn class_of(code: &str) -> Exit {
         "E_HALL_FETCH_HASH",
         // phone restore: the service refused the code (wrong, used up, expired).
         "E_RESTORE_REFUSED",
+        // phone restore: a staged share the service never registered (voided).
+        "E_RESTORE_STAGED_VOID",
         // phone enroll: the service refused the code, or the CA / the joint key said no.
         "E_ENROL_REFUSED",
         "E_ENROL_FAILED",
@@ -118,6 +120,7 @@ pub fn class_of(code: &str) -> Exit {
         "E_RESTORE_NOT_SPLIT",
         "E_RESTORE_SAME_DIR",
         "E_ENROL_CERT_ID",
+        "E_RESTORE_CERT_ID",
         "E_PDF_PAGE_LIST",
         "PROJECT_BAD_ASSIGNMENT",
         "PROJECT_UNKNOWN_KEY",

@@ -182,7 +182,7 @@ enum EnrollRole {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "示例 / example:\n  bidseal phone restore new-phone --from world --cosign http://127.0.0.1:7001 --cert legal-zhang --code 123456 --pin-stdin\n\n先由管理员执行 phone admin refresh-code 取得验证码。新手机文件夹不存在时新建（含新的设备密钥）。\n退出码：0 已恢复；1 验证码或 PIN 被拒绝、证书状态不允许；2 用法错误（证书未拆分、新旧文件夹相同）；3 网络或文件错误"
+    after_help = "示例 / example:\n  bidseal phone restore new-phone --from world --cosign http://127.0.0.1:7001 --cert legal-zhang --code 123456 --pin-stdin\n\n先由管理员执行 phone admin refresh-code 取得验证码。新手机文件夹不存在时新建（含新的设备密钥）。\n退出码：0 已恢复；1 验证码或 PIN 被拒绝、证书状态不允许；2 用法错误（证书未拆分、新旧文件夹相同）；3 网络或文件错误（E_RESTORE_UNFINISHED：新分量已暂存于新手机文件夹，重新运行同一命令即可完成）"
 )]
 struct RestoreArgs {
     /// 新手机的文件夹（不存在则新建） / the new phone's folder (created when missing)
@@ -572,6 +572,15 @@ async fn restore(a: RestoreArgs) -> Result<ExitCode> {
     bidseal_phone::provision::check_pin_format(&pin)?;
     let from = Keystore::load(&phone_dir(&a.from))?;
     let client = CosignClient::connect(&a.cosign, a.cosign_ca.as_deref())?;
+    let fault = std::env::var(bidseal_phone::restore::RESTORE_FAULT_ENV)
+        .map(|v| bidseal_phone::restore::RestoreFault::from_env_value(&v))
+        .unwrap_or_default();
+    if fault != bidseal_phone::restore::RestoreFault::None {
+        eprintln!(
+            "注意：{} 已设置，本次换机将按测试要求中途失败（仅供自动化测试）",
+            bidseal_phone::restore::RESTORE_FAULT_ENV
+        );
+    }
     let report = bidseal_phone::restore::restore_certificate(
         &from,
         &a.new_phone,
@@ -579,6 +588,7 @@ async fn restore(a: RestoreArgs) -> Result<ExitCode> {
         &a.cert,
         &a.code,
         &pin,
+        fault,
     )
     .await
     .map_err(|e| super::exit::coded(&e.code(), e))?;

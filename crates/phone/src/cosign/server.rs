@@ -750,6 +750,7 @@ async fn split_refresh(
         let mut random = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut random);
         let rid = refresh_id(&id, &new_device, &random);
+        let next_seal_share = crate::key_seal::new_share();
         let token = svc
             .refreshes
             .lock()
@@ -758,13 +759,18 @@ async fn split_refresh(
                 cert_id: id.clone(),
                 new_device,
                 refresh_id: rid,
+                next_seal_share: next_seal_share.clone(),
                 stage: RefreshStage::Begun(Box::new(grant.split_share)),
             });
+        let hex_of =
+            |share: &crate::key_seal::ServiceShare| SecretText::new(hex::encode(share.as_ref()));
         Ok::<_, &'static str>(match token {
             Some(token) => Ok(RefreshBegun {
                 token,
                 refresh_id: hex::encode(rid),
-                seal_share: SecretText::new(hex::encode(grant.seal_share.as_ref())),
+                seal_share: hex_of(&grant.seal_share),
+                next_seal_share: hex_of(&next_seal_share),
+                recovery_share: hex_of(&grant.recovery_share),
             }),
             None => Err(ResetRefusal::TooManyAttempts {
                 retry_after_secs: super::split::PENDING_TTL_SECS as u64,
@@ -836,6 +842,7 @@ async fn split_refresh_step(
             cert_id,
             new_device,
             refresh_id,
+            next_seal_share,
             stage,
         } = pending;
         let message = match req.messages.as_slice() {
@@ -858,6 +865,7 @@ async fn split_refresh_step(
                                 cert_id,
                                 new_device,
                                 refresh_id,
+                                next_seal_share,
                                 stage: RefreshStage::Answered(Box::new(state)),
                             },
                         );
@@ -877,6 +885,7 @@ async fn split_refresh_step(
                             &id,
                             &refreshed,
                             &new_device,
+                            &next_seal_share,
                             at,
                         );
                         match done {
