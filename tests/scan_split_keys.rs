@@ -936,3 +936,343 @@ fn hex_decode(text: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
         .collect()
 }
+
+/// `bidseal phone enroll` against the separately running `bidseal phone serve-cosign`: the
+/// administrator's code (`phone admin enrol-code`), 开通 of a new split certificate into the
+/// world's existing phone, the world's CA issuing from the jointly signed CSR; the new
+/// certificate then authenticates and seals through a real `bidseal phone scan` (joint
+/// signatures checked by openssl against `pki/<id>.pem`, whose chain openssl verifies to the
+/// world's CA). Refused: a wrong code, the used code, an id the phone has, a bad USCC, the
+/// service gone (exit 3) — none of them changes the phone's keystore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_enroll_adds_a_split_certificate_against_the_running_service() {
+    const ID: &str = "staff-wu";
+    let world = World::new();
+    let keystore = world.path("phone/keystore.json");
+    let uscc = bidseal_phone::uscc::UnifiedSocialCreditCode::from_body("9111010871526726")
+        .expect("uscc")
+        .to_string();
+    let enroll = |cosign: &str, code: &str, id: &str, uscc: &str| {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(["phone", "enroll"])
+            .arg(&world.dir.0)
+            .args(["--cosign", cosign, "--code", code, "--cert", id])
+            .args([
+                "--holder",
+                "吴敏",
+                "--company",
+                bidseal_phone::pki::BIDDER_COMPANY,
+            ])
+            .args(["--uscc", uscc, "--personal-seals", "2"])
+            .args(["--kdf-iterations", "1000", "--pin-stdin", "--json"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn phone enroll");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            writeln!(stdin, "{PIN}").expect("pin");
+        }
+        child.wait_with_output().expect("phone enroll")
+    };
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).to_string();
+    let url = world.cosign.url.clone();
+    let code_out = world.admin(&[
+        "enrol-code",
+        ID,
+        "--holder",
+        "吴敏",
+        "--kdf-iterations",
+        "1000",
+    ]);
+    assert!(code_out.status.success(), "{}", stderr(&code_out));
+    let code = String::from_utf8_lossy(&code_out.stdout).trim().to_string();
+    assert_eq!(code.len(), 16, "{code}");
+    let before = std::fs::read(&keystore).expect("keystore");
+
+    // A wrong code: the service says no (exit 1, a stable code, zh-CN), nothing written.
+    let wrong = if code.starts_with('0') {
+        "1".repeat(16)
+    } else {
+        "0".repeat(16)
+    };
+    let out = enroll(&url, &wrong, ID, &uscc);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("E_ENROL_REFUSED"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("验证码"), "{}", stderr(&out));
+    // A USCC with a wrong check character and an id the phone has: usage errors (exit 2)
+    // before any call (the code is not used up by them).
+    let mut bad = uscc.clone();
+    let last = if bad.ends_with('0') { "1" } else { "0" };
+    bad.replace_range(17.., last);
+    let out = enroll(&url, &code, ID, &bad);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("统一社会信用代码"),
+        "{}",
+        stderr(&out)
+    );
+    let out = enroll(&url, &code, "legal-zhang", &uscc);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("E_ENROL_CERT_ID"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&keystore).expect("keystore"), before);
+
+    // The honest enrolment.
+    let out = enroll(&url, &code, ID, &uscc);
+    assert!(out.status.success(), "phone enroll: {}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json");
+    assert_eq!(report["cert"], ID);
+    assert_eq!(report["ca"], "ca-1");
+    assert_eq!(report["seals"], 2);
+    let phone = bidseal_phone::keystore::Keystore::load(&world.path("phone")).expect("keystore");
+    let entry = phone.entry(ID).expect("the new entry").clone();
+    assert!(entry.split);
+    assert_eq!(report["fingerprint"], entry.fingerprint.as_str());
+    assert_eq!(
+        report["device"],
+        phone.device_key().expect("device").public_hex().as_str()
+    );
+    for seal in &entry.seals {
+        assert!(world.path("phone/seals").join(&seal.file).is_file());
+    }
+    let cert_file = world.path(&format!("pki/{ID}.pem"));
+    assert_eq!(
+        std::fs::read_to_string(&cert_file).expect("pki/<id>.pem"),
+        entry.cert_pem
+    );
+    let chain = std::process::Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(world.path("pki/ca-1.pem"))
+        .arg(&cert_file)
+        .output()
+        .expect("openssl");
+    assert!(chain.status.success(), "{}", stderr(&chain));
+    // The service registered it with the administrator's holder, one log line.
+    let log = world.usage_log(ID);
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0]["operation"], "开通：联合生成密钥并登记证书");
+    // The used code again: refused, the keystore unchanged.
+    let after = std::fs::read(&keystore).expect("keystore");
+    let out = enroll(&url, &code, "staff-wu-2", &uscc);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("E_ENROL_REFUSED"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&keystore).expect("keystore"), after);
+
+    // The new certificate authenticates through a real `bidseal phone scan` …
+    let (answer, hash) = auth_with_keystore(&world, &world.path("phone"), ID).await;
+    let Answer::Confirmed {
+        response: OperationResponse::Auth(auth),
+        ..
+    } = answer
+    else {
+        panic!("auth with the enrolled certificate: {answer:?}")
+    };
+    let leaf = Certificate::from_der(&auth.certificate_chain[0].0).expect("leaf");
+    assert_eq!(leaf.der(), world.cert(ID).der(), "the enrolled certificate");
+    assert!(openssl_verify_prehash(
+        leaf.der(),
+        &hash.0,
+        &auth.signature.0
+    ));
+    // … and seals (its 私章: a PAdES item, a joint signature openssl verifies).
+    let mut scan = world.desktop(OperationKind::Sign, 120).await;
+    let phone = world.phone(&scan.payload().to_url(), &["--confirm", "--cert", ID]);
+    scan.wait_scanned().await.expect("scanned");
+    let item = world.pades_item(ID, "投标函.pdf", SealKind::Personal { index: 1 }, b"wu");
+    let answer = scan
+        .perform(
+            OperationRequest::Sign(SignRequest {
+                platform: platform(),
+                project: Some(project()),
+                items: vec![item.clone()],
+                lookup: vec![],
+            }),
+            None,
+        )
+        .await
+        .expect("answer");
+    let Answer::Confirmed {
+        response: OperationResponse::Sign(signed),
+        ..
+    } = answer
+    else {
+        panic!("seal with the enrolled certificate: {answer:?}")
+    };
+    finish_phone(phone);
+    assert!(openssl_verify_prehash(
+        leaf.der(),
+        &item.digest().0,
+        &signed.signatures[0].signature.0
+    ));
+    let traces = bidseal_phone::provision::whole_key_traces(&world.dir.0, PIN)
+        .unwrap_or_else(|e| panic!("leak search: {e}"));
+    assert!(traces.is_empty(), "{traces:?}");
+
+    // The service gone: exit 3 with a zh-CN message, nothing written.
+    let code_out = world.admin(&["enrol-code", "staff-wu-3", "--holder", "吴敏"]);
+    let code = String::from_utf8_lossy(&code_out.stdout).trim().to_string();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("addr"))
+    };
+    let out = enroll(&closed, &code, "staff-wu-3", &uscc);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("E_COSIGN_UNREACHABLE") && stderr(&out).contains("协同签名服务"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&keystore).expect("keystore"), after);
+}
+
+/// `phone restore` is crash safe: the new phone stages its new share (sealed under PIN + the
+/// seal share the service will store) before the finish call. A keystore write that fails
+/// after the service finished (injected, `BIDSEAL_TEST_RESTORE_FAULT=after-finish`) leaves the
+/// certificate recoverable: exit 3 `E_RESTORE_UNFINISHED`, the old phone already void, and the
+/// same command run again finishes from the staged file without a new code (one joint
+/// signature proves it) — the new phone then authenticates through `bidseal phone scan`. A run
+/// stopped before the finish (`before-finish`) leaves a staged share the service never
+/// registered: the next run voids it (exit 1) and the old phone still works. No whole key in
+/// any staged file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_that_fails_after_the_refresh_finishes_from_its_staged_share() {
+    use bidseal_phone::keystore::Keystore;
+    use bidseal_phone::restore::{staged_path, RESTORE_FAULT_ENV};
+    let world = World::new();
+    let restore = |new_phone: &std::path::Path, id: &str, code: &str, fault: Option<&str>| {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(["phone", "restore"])
+            .arg(new_phone)
+            .arg("--from")
+            .arg(world.path("phone"))
+            .args(["--cosign", &world.cosign.url, "--cert", id, "--code", code])
+            .args(["--pin", PIN, "--json"])
+            .env_remove(RESTORE_FAULT_ENV);
+        if let Some(fault) = fault {
+            cmd.env(RESTORE_FAULT_ENV, fault);
+        }
+        cmd.output().expect("run phone restore")
+    };
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).to_string();
+    let refresh_code = |id: &str| {
+        let out = world.admin(&["refresh-code", id]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+
+    // The keystore write fails after the service finished the refresh.
+    const ID: &str = "legal-zhang";
+    let new_phone = world.path("new-phone");
+    let code = refresh_code(ID);
+    let out = restore(&new_phone, ID, &code, Some("after-finish"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("E_RESTORE_UNFINISHED"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("重新运行同一条"), "{}", stderr(&out));
+    let staged = staged_path(&new_phone, ID);
+    assert!(staged.is_file(), "the new share is staged");
+    let skeleton = Keystore::load(&new_phone).expect("the device key is on disk");
+    assert!(skeleton.entry(ID).is_err(), "the keystore was not written");
+    let log = world.usage_log(ID);
+    assert_eq!(
+        log.last().expect("log")["operation"],
+        "换机：刷新密钥分量",
+        "the service finished"
+    );
+    // The old phone is void already: without the staged share the certificate would be lost.
+    let (answer, _) = auth_with_keystore(&world, &world.path("phone"), ID).await;
+    assert!(
+        matches!(answer, Answer::Rejected(RefusalReason::DeviceNotRecognised)),
+        "old phone: {answer:?}"
+    );
+    // The staged entry opens with the PIN and the service's new seal share (the key is
+    // computed from it and the service's state), and no file — the staged one included —
+    // holds the whole key.
+    let staged_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&staged).expect("read staged")).expect("json");
+    let view = TempDir::new("staged-view");
+    std::fs::create_dir_all(view.0.join("phone")).expect("mkdir");
+    std::os::unix::fs::symlink(world.path("cosign"), view.0.join("cosign")).expect("symlink");
+    std::fs::write(
+        view.0.join("phone/keystore.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "version": bidseal_phone::keystore::KEYSTORE_VERSION,
+            "certificates": [staged_json["entry"]],
+        }))
+        .expect("json"),
+    )
+    .expect("write view");
+    bidseal_phone::provision::phone_share_for_tests(&view.0, PIN, ID)
+        .expect("the staged share opens with the PIN and the stored seal share");
+    let traces =
+        bidseal_phone::provision::whole_key_traces_in(&view.0, PIN, &[&world.dir.0, &new_phone])
+            .unwrap_or_else(|e| panic!("leak search: {e}"));
+    assert!(traces.is_empty(), "{traces:?}");
+    // The same command again (the code is used up and not needed): finished from the stage.
+    let out = restore(&new_phone, ID, &code, None);
+    assert!(out.status.success(), "finish: {}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json");
+    assert_eq!(report["cert"], ID);
+    assert!(!staged.exists(), "the staged file is gone once installed");
+    let restored = Keystore::load(&new_phone).expect("keystore");
+    assert_eq!(
+        report["device"],
+        restored.device_key().expect("device").public_hex().as_str()
+    );
+    assert_eq!(
+        world.usage_log(ID).last().expect("log")["detail"]
+            .as_str()
+            .map(|d| d.contains("换机恢复")),
+        Some(true),
+        "the check is logged"
+    );
+    let (answer, hash) = auth_with_keystore(&world, &new_phone, ID).await;
+    let Answer::Confirmed {
+        response: OperationResponse::Auth(auth),
+        ..
+    } = answer
+    else {
+        panic!("the recovered phone: {answer:?}")
+    };
+    let leaf = Certificate::from_der(&auth.certificate_chain[0].0).expect("leaf");
+    assert!(openssl_verify_prehash(
+        leaf.der(),
+        &hash.0,
+        &auth.signature.0
+    ));
+
+    // A run stopped before the finish: the service never registered the staged share.
+    const OTHER: &str = "staff-li";
+    let other_phone = world.path("other-phone");
+    let code = refresh_code(OTHER);
+    let out = restore(&other_phone, OTHER, &code, Some("before-finish"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("E_RESTORE_UNFINISHED"),
+        "{}",
+        stderr(&out)
+    );
+    let staged = staged_path(&other_phone, OTHER);
+    assert!(staged.is_file());
+    let out = restore(&other_phone, OTHER, &code, None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("E_RESTORE_STAGED_VOID"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("旧手机的分量仍然有效"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!staged.exists(), "a void stage is removed");
+    let (answer, _) = auth_with_keystore(&world, &world.path("phone"), OTHER).await;
+    assert!(
+        matches!(answer, Answer::Confirmed { .. }),
+        "the old phone still works: {answer:?}"
+    );
+}

@@ -106,6 +106,11 @@ pub fn class_of(code: &str) -> Exit {
         "E_HALL_FETCH_HASH",
         // phone restore: the service refused the code (wrong, used up, expired).
         "E_RESTORE_REFUSED",
+        // phone restore: a staged share the service never registered (voided).
+        "E_RESTORE_STAGED_VOID",
+        // phone enroll: the service refused the code, or the CA / the joint key said no.
+        "E_ENROL_REFUSED",
+        "E_ENROL_FAILED",
     ];
     const USAGE: &[&str] = &[
         "E_USAGE",
@@ -114,6 +119,8 @@ pub fn class_of(code: &str) -> Exit {
         "E_SAME_FILE",
         "E_RESTORE_NOT_SPLIT",
         "E_RESTORE_SAME_DIR",
+        "E_ENROL_CERT_ID",
+        "E_RESTORE_CERT_ID",
         "E_PDF_PAGE_LIST",
         "PROJECT_BAD_ASSIGNMENT",
         "PROJECT_UNKNOWN_KEY",

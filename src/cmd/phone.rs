@@ -13,6 +13,9 @@
 //!   refresh-code|enrol-code|authorise-until>` — the enterprise administrator's actions, for tests.
 //! - `phone restore NEW_DIR --from OLD --cosign URL --cert ID --code CODE --pin-stdin` — 换机 /
 //!   恢复 on the new phone (`bidseal_phone::restore`).
+//! - `phone enroll PHONE_DIR --cosign URL --code CODE --cert ID --holder NAME --company NAME
+//!   --uscc CODE --pin-stdin` — 开通 of one more split certificate against a running service
+//!   (`bidseal_phone::provision::enrol_into_phone`).
 
 use anyhow::{Context, Result};
 use bidseal_phone::cosign::client::CosignClient;
@@ -103,11 +106,83 @@ enum PhoneCommand {
     },
     /// 换机/恢复（证书未同步）：新手机凭管理员的换机验证码与 PIN 刷新密钥分量，旧手机上的分量随即失效 / restore a certificate onto a new phone (key refresh)
     Restore(RestoreArgs),
+    /// 开通：凭管理员的开通码与协同签名服务联合生成新证书的密钥，测试 CA 签发后放入手机 / enrol a new split certificate into a phone
+    Enroll(EnrollArgs),
 }
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "示例 / example:\n  bidseal phone restore new-phone --from world --cosign http://127.0.0.1:7001 --cert legal-zhang --code 123456 --pin-stdin\n\n先由管理员执行 phone admin refresh-code 取得验证码。新手机文件夹不存在时新建（含新的设备密钥）。\n退出码：0 已恢复；1 验证码或 PIN 被拒绝、证书状态不允许；2 用法错误（证书未拆分、新旧文件夹相同）；3 网络或文件错误"
+    after_help = "示例 / example:\n  bidseal phone enroll world --cosign http://127.0.0.1:7001 --code 1234567890123456 --cert staff-wu --holder 吴敏 --company 华夏建设工程有限公司 --uscc 9111010871526726X9 --pin-stdin\n\n先由管理员执行 phone admin enrol-code 取得开通码。证书由该测试世界 pki/ 中的测试 CA 按联合签名的证书申请签发，证书写入 pki/<证书编号>.pem。\n退出码：0 已开通；1 开通码被拒绝（错误、已用、过期）或服务、CA 拒绝；2 用法错误（证书编号无效或手机中已有、统一社会信用代码无效）；3 协同签名服务无法连接、文件错误"
+)]
+struct EnrollArgs {
+    /// phone init 生成的文件夹或其 phone/ 子文件夹（须已有证书库） / the init folder or its phone/
+    phone: PathBuf,
+    /// 协同签名服务地址 / co-signing service base URL
+    #[arg(long)]
+    cosign: String,
+    /// 协同签名服务 https 的根证书（PEM） / trust these roots for the service's https
+    #[arg(long)]
+    cosign_ca: Option<PathBuf>,
+    /// 开通码（phone admin enrol-code 给出，16 位） / the one-time enrolment code
+    #[arg(long)]
+    code: String,
+    /// 新证书的编号（须与开通码的相同） / the new certificate's id (as in the code)
+    #[arg(long)]
+    cert: String,
+    /// 持有人姓名（证书主体 CN；企业证书不用） / the holder's name (CN)
+    #[arg(long)]
+    holder: Option<String>,
+    /// 证书类型：staff（个人，默认）、colleague（同事）、legal-person（法人）、enterprise（企业） / role
+    #[arg(long, value_enum, default_value = "staff")]
+    role: EnrollRole,
+    /// 单位名称（证书主体 O） / company name
+    #[arg(long)]
+    company: String,
+    /// 单位的统一社会信用代码（18 位，校验位须正确） / the company's unified social credit code
+    #[arg(long)]
+    uscc: String,
+    /// 签发的测试 CA：ca-1 或 ca-2 / the issuing test CA
+    #[arg(long, default_value = "ca-1")]
+    ca: String,
+    /// 测试 CA 所在文件夹（默认为测试世界的 pki/；证书也写入此处） / the test PKI folder
+    #[arg(long)]
+    pki: Option<PathBuf>,
+    /// 有效天数 / days of validity
+    #[arg(long, default_value_t = 730, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    valid_days: i64,
+    /// 私章个数（0–3，企业证书不用） / number of personal seals
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
+    personal_seals: u8,
+    /// 手机端 PIN 派生密钥的 PBKDF2 迭代次数 / PBKDF2 iterations of the phone's sealing key
+    #[arg(long, default_value_t = bidseal_phone::key_seal::PIN_KDF_ITERATIONS)]
+    kdf_iterations: u32,
+    /// 新证书的 PIN（测试以外请用 --pin-stdin） / the new certificate's PIN
+    #[arg(long, required_unless_present = "pin_stdin")]
+    pin: Option<String>,
+    /// 从标准输入第一行读取 PIN / read the PIN from the first line of stdin
+    #[arg(long, conflicts_with = "pin")]
+    pin_stdin: bool,
+    /// 以 JSON 输出（字段见 docs/cli.md） / print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// `phone enroll --role`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum EnrollRole {
+    /// 个人证书（私章）.
+    Staff,
+    /// 同事证书（参与加密）.
+    Colleague,
+    /// 法人证书（法人章、手写签名）.
+    LegalPerson,
+    /// 企业证书（公章）.
+    Enterprise,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "示例 / example:\n  bidseal phone restore new-phone --from world --cosign http://127.0.0.1:7001 --cert legal-zhang --code 123456 --pin-stdin\n\n先由管理员执行 phone admin refresh-code 取得验证码。新手机文件夹不存在时新建（含新的设备密钥）。\n退出码：0 已恢复；1 验证码或 PIN 被拒绝、证书状态不允许；2 用法错误（证书未拆分、新旧文件夹相同）；3 网络或文件错误（E_RESTORE_UNFINISHED：新分量已暂存于新手机文件夹，重新运行同一命令即可完成）"
 )]
 struct RestoreArgs {
     /// 新手机的文件夹（不存在则新建） / the new phone's folder (created when missing)
@@ -388,7 +463,107 @@ pub fn run(args: PhoneArgs) -> Result<ExitCode> {
             runtime()?.block_on(reset_pin(&keystore, client, &cert, &code, &new_pin))
         }
         PhoneCommand::Restore(a) => runtime()?.block_on(restore(a)),
+        PhoneCommand::Enroll(a) => runtime()?.block_on(enroll(a)),
     }
+}
+
+/// The stable code of a `phone enroll` failure (docs/cli.md): the service's or CA's no is 1,
+/// a usage error 2, an unreachable service or a file 3.
+fn enrol_error(e: bidseal_phone::provision::ProvisionError) -> anyhow::Error {
+    use bidseal_phone::cosign::client::CosignCallError;
+    use bidseal_phone::provision::ProvisionError;
+    let code = match &e {
+        ProvisionError::Enrol(_, CosignCallError::ResetRefused(_)) => "E_ENROL_REFUSED",
+        ProvisionError::Enrol(_, CosignCallError::Refused(r)) => r.code(),
+        ProvisionError::Enrol(_, CosignCallError::Enrol(_)) => "E_ENROL_FAILED",
+        ProvisionError::Enrol(_, CosignCallError::Unavailable(_)) => "E_COSIGN_UNREACHABLE",
+        ProvisionError::Enrol(_, _) => "E_UNKNOWN_CERT",
+        ProvisionError::OnPhone(_) | ProvisionError::BadCertId(_) => "E_ENROL_CERT_ID",
+        ProvisionError::BadPin => "E_USAGE",
+        _ => "E_ENROL_KEYSTORE",
+    };
+    super::exit::coded(code, e)
+}
+
+/// `phone enroll`: 开通 of one more split certificate into an existing phone against a running
+/// co-signing service (`bidseal_phone::provision::enrol_into_phone`).
+async fn enroll(a: EnrollArgs) -> Result<ExitCode> {
+    use bidseal_phone::pki::{HolderRole, LeafSpec, TestCa};
+    let pin = pin_or_stdin(&a.pin)?;
+    let usage = |text: String| super::exit::coded("E_USAGE", text);
+    let uscc = bidseal_phone::uscc::UnifiedSocialCreditCode::parse(a.uscc.trim())
+        .map_err(|e| usage(format!("统一社会信用代码 “{}” 无效：{e}", a.uscc)))?;
+    let role = match a.role {
+        EnrollRole::Staff => HolderRole::Personal,
+        EnrollRole::Colleague => HolderRole::Colleague,
+        EnrollRole::LegalPerson => HolderRole::LegalPerson,
+        EnrollRole::Enterprise => HolderRole::Enterprise,
+    };
+    let person = match (role, a.holder.as_deref().map(str::trim)) {
+        (HolderRole::Enterprise, _) => None,
+        (_, Some(name)) if !name.is_empty() => Some(name.to_string()),
+        _ => {
+            return Err(usage(
+                "个人、同事和法人证书须给出 --holder 持有人姓名".into(),
+            ))
+        }
+    };
+    let company = a.company.trim();
+    if company.is_empty() {
+        return Err(usage("--company 单位名称不能为空".into()));
+    }
+    let phone = phone_dir(&a.phone);
+    let world = if phone == a.phone {
+        phone.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        a.phone.clone()
+    };
+    let pki = a.pki.clone().unwrap_or_else(|| world.join("pki"));
+    let ca = TestCa::load(&pki, &a.ca).map_err(|e| {
+        super::exit::coded(
+            "E_ENROL_CA",
+            format!(
+                "无法读取测试 CA {}（{e}）：--pki 应为 bidseal phone init 生成的 pki/ 文件夹",
+                a.ca
+            ),
+        )
+    })?;
+    let spec = LeafSpec {
+        id: a.cert.clone(),
+        role,
+        company: company.to_string(),
+        uscc: uscc.as_str().to_string(),
+        person,
+        ca_index: usize::from(a.ca == "ca-2"),
+        valid_days: a.valid_days,
+        personal_seals: if role == HolderRole::Enterprise {
+            0
+        } else {
+            a.personal_seals
+        },
+    };
+    let client = CosignClient::connect(&a.cosign, a.cosign_ca.as_deref())?;
+    let target = bidseal_phone::provision::PhoneEnrolment {
+        phone_dir: &phone,
+        pki_dir: Some(&pki),
+        ca: &ca,
+        spec: &spec,
+        kdf_iterations: a.kdf_iterations,
+    };
+    let report = bidseal_phone::provision::enrol_into_phone(&target, client, &a.code, &pin)
+        .await
+        .map_err(enrol_error)?;
+    if a.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        crate::say!(
+            "out.phone.enrolled",
+            cert = report.cert,
+            label = report.label,
+            dir = phone.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `phone restore`: 换机 / 恢复 on the new phone ([`bidseal_phone::restore`]).
@@ -397,6 +572,15 @@ async fn restore(a: RestoreArgs) -> Result<ExitCode> {
     bidseal_phone::provision::check_pin_format(&pin)?;
     let from = Keystore::load(&phone_dir(&a.from))?;
     let client = CosignClient::connect(&a.cosign, a.cosign_ca.as_deref())?;
+    let fault = std::env::var(bidseal_phone::restore::RESTORE_FAULT_ENV)
+        .map(|v| bidseal_phone::restore::RestoreFault::from_env_value(&v))
+        .unwrap_or_default();
+    if fault != bidseal_phone::restore::RestoreFault::None {
+        eprintln!(
+            "注意：{} 已设置，本次换机将按测试要求中途失败（仅供自动化测试）",
+            bidseal_phone::restore::RESTORE_FAULT_ENV
+        );
+    }
     let report = bidseal_phone::restore::restore_certificate(
         &from,
         &a.new_phone,
@@ -404,6 +588,7 @@ async fn restore(a: RestoreArgs) -> Result<ExitCode> {
         &a.cert,
         &a.code,
         &pin,
+        fault,
     )
     .await
     .map_err(|e| super::exit::coded(&e.code(), e))?;

@@ -21,9 +21,11 @@
 //!
 //! Guarantees: every file is written atomically; secrets (keys, token, state) are mode 0600 on
 //! Unix; the phone keystore holds each key or share only sealed under PIN + service share. It
-//! refuses to overwrite an existing `DIR/phone/keystore.json`. Does not: enrol against a
-//! separately running service (the router runs in the `init` process, with its own state); with
-//! a test key pool ([`InitOptions::key_pool`]) take the API path (tests only).
+//! refuses to overwrite an existing `DIR/phone/keystore.json`. [`enrol_into_phone`] (`bidseal
+//! phone enroll`) adds one split certificate to an existing phone against a separately running
+//! service. Does not: run `init` itself against a separately running service (the router runs
+//! in the `init` process, with its own state); with a test key pool ([`InitOptions::key_pool`])
+//! take the API path (tests only).
 
 use crate::cosign::device::DeviceKey;
 use crate::cosign::state::{write_atomic, CertRecord, CertShares, CosignBook};
@@ -65,6 +67,18 @@ pub enum ProvisionError {
     /// 开通 over the co-signing API failed.
     #[error("证书 {0} 开通失败：{1}")]
     Enrol(String, crate::cosign::client::CosignCallError),
+    /// The phone keystore could not be read or written.
+    #[error(transparent)]
+    Keystore(#[from] crate::keystore::KeystoreError),
+    /// `phone enroll` of an id the phone already carries.
+    #[error("手机中已有证书 {0}：换一个证书编号，或先在新文件夹中开通")]
+    OnPhone(String),
+    /// A keystore without a device key (made before device keys existed).
+    #[error("手机证书库 {0} 没有设备密钥，无法开通：请用 bidseal phone init 新建")]
+    NoDeviceKey(String),
+    /// A certificate id that cannot name files or is the whole-key suffix.
+    #[error("证书编号 “{0}” 无效：只能含字母、数字、- 和 _（至多 64 个），且不能以 -plain 结尾")]
+    BadCertId(String),
 }
 
 /// What `init` made.
@@ -275,6 +289,139 @@ pub async fn enrol_certificate(
         .flatten()
         .ok_or_else(|| PkiError::Key("CA 未签发证书".into()))?;
     Ok((issued, enrolled))
+}
+
+/// What `phone enroll` did ([`enrol_into_phone`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EnrolReport {
+    /// Certificate id.
+    pub cert: String,
+    /// Who / what it is (`王芳（个人证书，华夏…）`).
+    pub label: String,
+    /// SHA-256 fingerprint of the issued certificate.
+    pub fingerprint: String,
+    /// The CA that issued it (`ca-1` / `ca-2`).
+    pub ca: String,
+    /// The end of its validity (Unix seconds).
+    pub not_after: i64,
+    /// The phone's device public key (hex SEC1) the service bound the certificate to.
+    pub device: String,
+    /// The certificate's PEM file in the world's `pki/` (None without a `pki/` folder).
+    pub cert_file: Option<PathBuf>,
+    /// Number of seal images drawn for it.
+    pub seals: usize,
+}
+
+/// Checks a new certificate's id before anything is asked of the service: it names files
+/// (`pki/<id>.pem`, `seals/<id>-….png`), so letters, digits, `-` and `_` only (at most 64,
+/// as the service's admin route), and not the `-plain` suffix of the one whole-key
+/// certificate (a split certificate never carries it).
+pub fn check_new_cert_id(id: &str) -> Result<(), ProvisionError> {
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid && !is_plain(id) {
+        Ok(())
+    } else {
+        Err(ProvisionError::BadCertId(id.to_string()))
+    }
+}
+
+/// Where and what [`enrol_into_phone`] enrols.
+#[derive(Clone, Copy)]
+pub struct PhoneEnrolment<'a> {
+    /// The phone's keystore folder (holds `keystore.json` with a device key).
+    pub phone_dir: &'a Path,
+    /// The world's `pki/` folder for `<id>.pem` and `<id>.chain.pem` (None: not written).
+    pub pki_dir: Option<&'a Path>,
+    /// The CA that issues from the jointly signed CSR.
+    pub ca: &'a TestCa,
+    /// The certificate to make.
+    pub spec: &'a pki::LeafSpec,
+    /// PBKDF2 count of the phone's PIN-derived sealing key.
+    pub kdf_iterations: u32,
+}
+
+/// `bidseal phone enroll`: 开通 of one more split certificate `spec` into the existing phone
+/// keystore `phone_dir` against the co-signing service `client` talks to (a separately running
+/// `serve-cosign`), with the administrator's one-time `code`: the DKG over HTTP with the
+/// phone's device key ([`enrol_certificate`]), the world's test CA `ca` issues from the jointly
+/// signed CSR, then the certificate and chain go to `pki_dir` (when given), the seal images to
+/// the keystore's `seals/`, and the entry (share sealed under PIN + the service's seal share)
+/// into `keystore.json` (atomically). Refuses an id the phone already has before calling the
+/// service. Does not: recover when the keystore cannot be written after the service
+/// registered the certificate (the id is then taken on the service: the administrator revokes
+/// it; see docs/key-split.md).
+pub async fn enrol_into_phone(
+    target: &PhoneEnrolment<'_>,
+    client: crate::cosign::client::CosignClient,
+    code: &str,
+    pin: &str,
+) -> Result<EnrolReport, ProvisionError> {
+    let PhoneEnrolment {
+        phone_dir,
+        pki_dir,
+        ca,
+        spec,
+        kdf_iterations,
+    } = *target;
+    check_pin_format(pin)?;
+    check_new_cert_id(&spec.id)?;
+    let mut keystore = crate::keystore::Keystore::load(phone_dir)?;
+    if keystore.entry(&spec.id).is_ok() {
+        return Err(ProvisionError::OnPhone(spec.id.clone()));
+    }
+    let device = keystore
+        .device_key()
+        .cloned()
+        .ok_or_else(|| ProvisionError::NoDeviceKey(phone_dir.display().to_string()))?;
+    let seals_dir = phone_dir.join(SEALS_DIR);
+    mkdir(&seals_dir)?;
+    let client = client.with_device_key(Some(&device));
+    let (issued, enrolled) = enrol_certificate(&client, ca, spec, code, pin).await?;
+    let secret = enrolled.share.to_secret_bytes().map_err(split_err)?;
+    let cert_file = match pki_dir {
+        Some(dir) => {
+            let file = dir.join(format!("{}.pem", spec.id));
+            write_public(&file, pki::cert_pem(&issued.cert)?.as_bytes())?;
+            write_public(
+                &dir.join(format!("{}.chain.pem", spec.id)),
+                issued.chain_pem()?.as_bytes(),
+            )?;
+            Some(file)
+        }
+        None => None,
+    };
+    let seals = draw_seals(&SealFont::load(), spec, &seals_dir)?;
+    let entry = keystore_entry(
+        spec,
+        ca.id,
+        &issued,
+        EntrySecret {
+            secret: &secret,
+            split: true,
+            pin,
+            share: &enrolled.seal_share,
+            recovery_share: &enrolled.recovery_share,
+            kdf_iterations,
+        },
+        seals,
+    )?;
+    let report = EnrolReport {
+        cert: entry.id.clone(),
+        label: entry.label(),
+        fingerprint: entry.fingerprint.clone(),
+        ca: ca.id.to_string(),
+        not_after: issued.not_after_unix(),
+        device: device.public_hex(),
+        cert_file,
+        seals: entry.seals.len(),
+    };
+    keystore.manifest.certificates.push(entry);
+    keystore.save()?;
+    Ok(report)
 }
 
 /// `phone init`'s split certificates: starts the co-signing service's router over
@@ -657,61 +804,21 @@ pub fn init_test_world_with(
                 (share, recovery_share)
             }
         };
-        let recovery = RecoverySeal::seal(secret, &recovery_share, &fp)?;
-        let sealed = SealedKey::seal(secret, pin, &share, &fp, kdf_iterations)?;
-
-        let mut seals = Vec::new();
-        let mut add =
-            |kind: SealImageKind, index: u8, png: Vec<u8>| -> Result<(), ProvisionError> {
-                let file = format!("{}-{}-{}.png", spec.id, serde_kind(kind), index + 1);
-                write_public(&phone_dir.join(SEALS_DIR).join(&file), &png)?;
-                seals.push(SealImageRef { kind, index, file });
-                Ok(())
-            };
-        match (spec.role, &spec.person) {
-            (HolderRole::Enterprise, _) => add(
-                SealImageKind::EnterpriseSeal,
-                0,
-                seal_image::enterprise_seal(&font, &spec.company),
-            )?,
-            (HolderRole::LegalPerson, Some(p)) => {
-                add(
-                    SealImageKind::LegalPersonSeal,
-                    0,
-                    seal_image::legal_person_seal(&font, p),
-                )?;
-                add(
-                    SealImageKind::LegalPersonSignature,
-                    0,
-                    seal_image::handwritten_signature(&font, p),
-                )?;
-            }
-            _ => {}
-        }
-        if let Some(p) = &spec.person {
-            for i in 0..spec.personal_seals.min(3) {
-                add(
-                    SealImageKind::PersonalSeal,
-                    i,
-                    seal_image::personal_seal(&font, p, i),
-                )?;
-            }
-        }
-        let entry = KeystoreEntry {
-            id: spec.id.clone(),
-            role: spec.role,
-            company: spec.company.clone(),
-            uscc: spec.uscc.clone(),
-            person: spec.person.clone(),
-            ca: ca.id.to_string(),
-            fingerprint: fp,
-            cert_pem: pki::cert_pem(&issued.cert)?,
-            chain_pem: issued.chain_pem()?,
-            sealed_key: sealed,
-            split,
-            recovery: Some(recovery),
+        let seals = draw_seals(&font, &spec, &phone_dir.join(SEALS_DIR))?;
+        let entry = keystore_entry(
+            &spec,
+            ca.id,
+            issued,
+            EntrySecret {
+                secret,
+                split,
+                pin,
+                share: &share,
+                recovery_share: &recovery_share,
+                kdf_iterations,
+            },
             seals,
-        };
+        )?;
         report.push((entry.id.clone(), entry.label()));
         entries.push(entry);
     }
@@ -729,6 +836,94 @@ pub fn init_test_world_with(
         dir: dir.to_path_buf(),
         certificates: report,
         font_missing: font.is_missing(),
+    })
+}
+
+/// The seal images of `spec` (公章 for an enterprise, 法人章 + signature for the legal person,
+/// its personal seals for a person), drawn into `seals_dir` (public files).
+fn draw_seals(
+    font: &SealFont,
+    spec: &pki::LeafSpec,
+    seals_dir: &Path,
+) -> Result<Vec<SealImageRef>, ProvisionError> {
+    let mut seals = Vec::new();
+    let mut add = |kind: SealImageKind, index: u8, png: Vec<u8>| -> Result<(), ProvisionError> {
+        let file = format!("{}-{}-{}.png", spec.id, serde_kind(kind), index + 1);
+        write_public(&seals_dir.join(&file), &png)?;
+        seals.push(SealImageRef { kind, index, file });
+        Ok(())
+    };
+    match (spec.role, &spec.person) {
+        (HolderRole::Enterprise, _) => add(
+            SealImageKind::EnterpriseSeal,
+            0,
+            seal_image::enterprise_seal(font, &spec.company),
+        )?,
+        (HolderRole::LegalPerson, Some(p)) => {
+            add(
+                SealImageKind::LegalPersonSeal,
+                0,
+                seal_image::legal_person_seal(font, p),
+            )?;
+            add(
+                SealImageKind::LegalPersonSignature,
+                0,
+                seal_image::handwritten_signature(font, p),
+            )?;
+        }
+        _ => {}
+    }
+    if let Some(p) = &spec.person {
+        for i in 0..spec.personal_seals.min(3) {
+            add(
+                SealImageKind::PersonalSeal,
+                i,
+                seal_image::personal_seal(font, p, i),
+            )?;
+        }
+    }
+    Ok(seals)
+}
+
+/// What the phone seals for one certificate and with what.
+struct EntrySecret<'a> {
+    /// The PKCS#8 key, or the encoded phone share of a split key.
+    secret: &'a [u8],
+    split: bool,
+    pin: &'a str,
+    /// The service's seal share (opens the entry with the PIN).
+    share: &'a crate::key_seal::ServiceShare,
+    /// The service's recovery share (忘记证书密码).
+    recovery_share: &'a crate::key_seal::ServiceShare,
+    kdf_iterations: u32,
+}
+
+/// The keystore entry of an issued certificate: its secret sealed under PIN + seal share and
+/// for recovery, its certificate and chain, its seal images.
+fn keystore_entry(
+    spec: &pki::LeafSpec,
+    ca_id: &str,
+    issued: &pki::IssuedCert,
+    s: EntrySecret<'_>,
+    seals: Vec<SealImageRef>,
+) -> Result<KeystoreEntry, ProvisionError> {
+    let fp = pki::fingerprint(&issued.cert)?;
+    let recovery = RecoverySeal::seal(s.secret, s.recovery_share, &fp)?;
+    let sealed = SealedKey::seal(s.secret, s.pin, s.share, &fp, s.kdf_iterations)?;
+    Ok(KeystoreEntry {
+        id: spec.id.clone(),
+        role: spec.role,
+        company: spec.company.clone(),
+        uscc: spec.uscc.clone(),
+        person: spec.person.clone(),
+        ca: ca_id.to_string(),
+        fingerprint: fp,
+        cert_pem: pki::cert_pem(&issued.cert)?,
+        chain_pem: issued.chain_pem()?,
+        sealed_key: sealed,
+        split: s.split,
+        recovery: Some(recovery),
+        seals,
     })
 }
 

@@ -162,16 +162,25 @@ impl World {
         body: &[u8],
         tamper: impl FnOnce(&mut Vec<u8>),
     ) -> (u16, serde_json::Value) {
+        self.post_to("legal-zhang", device, route, body, tamper)
+            .await
+    }
+
+    /// [`World::post`] for the certificate `id`.
+    async fn post_to(
+        &self,
+        id: &str,
+        device: &DeviceKey,
+        route: DeviceRoute,
+        body: &[u8],
+        tamper: impl FnOnce(&mut Vec<u8>),
+    ) -> (u16, serde_json::Value) {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let call = device.sign_call(route, "legal-zhang", now, body);
+        let call = device.sign_call(route, id, now, body);
         let mut sent = body.to_vec();
         tamper(&mut sent);
         let mut req = reqwest::Client::new()
-            .post(format!(
-                "{}/v1/certs/legal-zhang/{}",
-                self.url,
-                route.name()
-            ))
+            .post(format!("{}/v1/certs/{id}/{}", self.url, route.name()))
             .header("content-type", "application/json");
         for (name, value) in call.headers() {
             req = req.header(name, value);
@@ -644,4 +653,279 @@ async fn a_refresh_is_begun_and_continued_only_by_the_new_device_it_names() {
     assert_eq!(body["refusal"]["code"], "invalid_request", "{body}");
     // Nothing changed: the old phone still signs (the refresh never finished).
     assert!(w.sign(PIN, &[digest("still mine")]).await.is_ok());
+}
+
+/// The new certificate of the enrolment tests.
+const NEW_ID: &str = "staff-new";
+
+/// An enrolment driven call by call as a (possibly modified) phone app makes it, up to the
+/// jointly signed CSR: `enrol` with `code`, the DKG round, the CSR step and its finish. Returns
+/// the token, the joint public key and the certificate the CA issues from the honest CSR.
+async fn enrolled_up_to_the_certificate(
+    w: &World,
+    device: &DeviceKey,
+    code: &str,
+    ca: &bidseal_phone::pki::TestCa,
+    spec: &bidseal_phone::pki::LeafSpec,
+) -> (String, p256::PublicKey, x509_cert::Certificate) {
+    use bidseal_phone::cosign::split::{enrol_csr_sign_id, EnrolBegun};
+    use bidseal_phone::pki;
+    let call = |route, value: serde_json::Value| async move {
+        let body = serde_json::to_vec(&value).expect("json");
+        let (status, answer) = w.post_to(NEW_ID, device, route, &body, |_| {}).await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    let one = |answer: serde_json::Value| {
+        unb64(answer["messages"][0].as_str().expect("message")).expect("base64")
+    };
+    let begun: EnrolBegun = serde_json::from_value(
+        call(
+            DeviceRoute::Enrol,
+            serde_json::json!({"code": code, "device": device.public_hex()}),
+        )
+        .await,
+    )
+    .expect("begun");
+    let session: [u8; 32] = bidseal_phone::cosign::split::hex_exact(&begun.session_id).expect("id");
+    let token = begun.token;
+    let (dkg, hello) = PhoneDkg::start(&session).expect("dkg");
+    let reply = one(call(
+        DeviceRoute::EnrolRound,
+        serde_json::json!({"token": token, "messages": [b64(&hello)]}),
+    )
+    .await);
+    let (share, finish) = dkg.finish(&reply).expect("dkg finish");
+    let public = share.public_key().expect("pk");
+    let info = pki::request_info(spec, &public).expect("info");
+    let info_der = der::Encode::to_der(&info).expect("der");
+    let digest: [u8; 32] = Sha256::digest(&info_der).into();
+    let sign_id = enrol_csr_sign_id(NEW_ID, &device.public_hex(), &session);
+    let (mut sign, sign_hello) = PhoneSign::start(&share, &sign_id, &digest).expect("sign");
+    let reply = one(
+        call(
+            DeviceRoute::EnrolCsr,
+            serde_json::json!({"token": token, "messages": [b64(&finish), b64(&info_der), b64(&sign_hello)]}),
+        )
+        .await,
+    );
+    let sign_finish = sign.step(&reply).expect("step");
+    let done = one(call(
+        DeviceRoute::EnrolCsrFinish,
+        serde_json::json!({"token": token, "messages": [b64(&sign_finish)]}),
+    )
+    .await);
+    let signature = sign.finish(&done).expect("joint signature");
+    let csr = pki::certificate_request(info, signature.to_der().as_bytes()).expect("csr");
+    let issued = ca.issue_from_csr(spec, &csr).expect("the CA issues");
+    (token, public, issued.cert)
+}
+
+/// A certificate for `public` with `spec`'s subject, signed by `signer` (an attacker's own
+/// "CA": the service checks what the certificate certifies, the desktop checks who issued it).
+fn certificate_for(
+    public: &p256::PublicKey,
+    spec: &bidseal_phone::pki::LeafSpec,
+    signer: &p256::ecdsa::SigningKey,
+) -> x509_cert::Certificate {
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_key(*public).expect("spki");
+    let subject = bidseal_phone::pki::subject_name(spec).expect("subject");
+    let validity = x509_cert::time::Validity::from_now(std::time::Duration::from_secs(86_400))
+        .expect("validity");
+    CertificateBuilder::new(
+        Profile::Leaf {
+            issuer: subject.clone(),
+            enable_key_agreement: true,
+            enable_key_encipherment: false,
+        },
+        x509_cert::serial_number::SerialNumber::new(&[1]).expect("serial"),
+        validity,
+        subject,
+        spki,
+        signer,
+    )
+    .expect("builder")
+    .build::<p256::ecdsa::DerSignature>()
+    .expect("certificate")
+}
+
+/// `enrol/certificate` refuses what the phone presents unless it is a certificate for the
+/// jointly generated key with the subject of the jointly signed CSR, presented once by the
+/// enrolling device: a certificate for another key, one for the right key with another
+/// subject, garbage, a call signed by another device, the right certificate a second time.
+/// Each refusal says why; none registers anything, and the id stays free for the honest
+/// enrolment with a new code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrol_certificate_takes_only_the_jointly_requested_certificate_once() {
+    use bidseal_phone::cosign::split::EnrolCertificate;
+    use bidseal_phone::pki::{self, TestCa};
+    let w = world().await;
+    let admin = CosignClient::new(&w.url).expect("client");
+    let ca = TestCa::generate("ca-1", "BidSeal 测试CA 一").expect("ca");
+    let mut spec = pki::standard_specs()
+        .expect("specs")
+        .into_iter()
+        .find(|s| s.id == "colleague-wang")
+        .expect("spec");
+    spec.id = NEW_ID.into();
+    spec.person = Some("王芳".into());
+    let device = DeviceKey::generate();
+    let present = |token: &str, certificate: String| {
+        serde_json::to_vec(&EnrolCertificate {
+            token: token.to_string(),
+            pin: SecretText::new(PIN.into()),
+            certificate,
+        })
+        .expect("json")
+    };
+    let registered = |w: &World| {
+        CosignBook::load(&w.state.join("state.db"))
+            .expect("load")
+            .record(NEW_ID)
+            .expect("read")
+            .is_some()
+    };
+    let new_code = || async {
+        admin
+            .enrol_code(TOKEN, NEW_ID, "王芳", Some(1000))
+            .await
+            .expect("enrol code")
+    };
+    let refused_with = |answer: (u16, serde_json::Value), detail: &str| {
+        assert_eq!(answer.0, 403, "{answer:?}");
+        assert_eq!(refusal_code(&answer.1), "invalid_request", "{answer:?}");
+        let said = answer.1["refusal"]["detail"].as_str().unwrap_or("");
+        assert!(said.contains(detail), "{said} (wanted {detail})");
+    };
+
+    // (a) A certificate for another key, with the right subject, from the right CA.
+    let code = new_code().await;
+    let (token, _public, _honest) =
+        enrolled_up_to_the_certificate(&w, &device, &code, &ca, &spec).await;
+    let other_key = ca.issue(&spec).expect("issue");
+    let body = present(&token, pki::cert_pem(&other_key.cert).expect("pem"));
+    let answer = w
+        .post_to(
+            NEW_ID,
+            &device,
+            DeviceRoute::EnrolCertificate,
+            &body,
+            |_| {},
+        )
+        .await;
+    refused_with(answer, "不是为本次联合生成的公钥签发的");
+    assert!(
+        !registered(&w),
+        "a certificate for another key is not registered"
+    );
+
+    // (b) The right key, another subject (another person of another company).
+    let code = new_code().await;
+    let (token, public, honest) =
+        enrolled_up_to_the_certificate(&w, &device, &code, &ca, &spec).await;
+    let mut other = spec.clone();
+    other.person = Some("李四".into());
+    other.company = pki::OTHER_COMPANY.into();
+    let attacker = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let forged = certificate_for(&public, &other, &attacker);
+    let body = present(&token, pki::cert_pem(&forged).expect("pem"));
+    let answer = w
+        .post_to(
+            NEW_ID,
+            &device,
+            DeviceRoute::EnrolCertificate,
+            &body,
+            |_| {},
+        )
+        .await;
+    refused_with(answer, "主体与联合签名的证书申请（CSR）不符");
+    assert!(!registered(&w), "another subject is not registered");
+    // The token was used by the refused call: the honest certificate now finds nothing.
+    let again = present(&token, pki::cert_pem(&honest).expect("pem"));
+    let answer = w
+        .post_to(
+            NEW_ID,
+            &device,
+            DeviceRoute::EnrolCertificate,
+            &again,
+            |_| {},
+        )
+        .await;
+    refused_with(answer, "不属于任何进行中的开通");
+
+    // (c) Garbage: not PEM, and a PEM block that is no certificate.
+    for garbage in [
+        "not a certificate".to_string(),
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_string(),
+    ] {
+        let code = new_code().await;
+        let (token, _, _) = enrolled_up_to_the_certificate(&w, &device, &code, &ca, &spec).await;
+        let answer = w
+            .post_to(
+                NEW_ID,
+                &device,
+                DeviceRoute::EnrolCertificate,
+                &present(&token, garbage),
+                |_| {},
+            )
+            .await;
+        refused_with(answer, "不是 PEM 格式的 X.509 证书");
+        assert!(!registered(&w));
+    }
+
+    // The honest phone with a new code: (e) first a stranger signs the valid call (refused,
+    // the enrolment stays for its device), then the device itself, then (d) the same
+    // certificate a second time.
+    let code = new_code().await;
+    let (token, public, honest) =
+        enrolled_up_to_the_certificate(&w, &device, &code, &ca, &spec).await;
+    let body = present(&token, pki::cert_pem(&honest).expect("pem"));
+    let stranger = DeviceKey::generate();
+    let (status, answer) = w
+        .post_to(
+            NEW_ID,
+            &stranger,
+            DeviceRoute::EnrolCertificate,
+            &body,
+            |_| {},
+        )
+        .await;
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(refusal_code(&answer), "device_not_recognised", "{answer}");
+    assert!(!registered(&w), "a stranger's call registers nothing");
+    let (status, answer) = w
+        .post_to(
+            NEW_ID,
+            &device,
+            DeviceRoute::EnrolCertificate,
+            &body,
+            |_| {},
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let record = CosignBook::load(&w.state.join("state.db"))
+        .expect("load")
+        .record(NEW_ID)
+        .expect("read")
+        .expect("registered");
+    assert_eq!(record.fingerprint, pki::fingerprint(&honest).expect("fp"));
+    let certified = honest
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes();
+    assert_eq!(certified, public.to_sec1_bytes().as_ref());
+    let answer = w
+        .post_to(
+            NEW_ID,
+            &device,
+            DeviceRoute::EnrolCertificate,
+            &body,
+            |_| {},
+        )
+        .await;
+    refused_with(answer, "不属于任何进行中的开通");
+    let book = CosignBook::load(&w.state.join("state.db")).expect("load");
+    assert_eq!(book.log(NEW_ID).expect("log").0.len(), 1, "one 开通 line");
 }

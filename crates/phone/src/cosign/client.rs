@@ -32,6 +32,10 @@ pub enum CosignCallError {
     /// The service could not be reached or answered nonsense.
     #[error("协同签名服务暂不可用（{0}），请稍后重试")]
     Unavailable(String),
+    /// 换机: the new phone could not stage its new share before the finish (nothing changed on
+    /// the service: the old share stays valid).
+    #[error("新手机无法暂存新的密钥分量（{0}），换机未进行到最后一步，旧手机的分量仍然有效：请检查新手机文件夹后向管理员重新申请换机验证码")]
+    Staging(String),
     /// 开通 failed on the phone's side (the CA refused the request, the service's certificate
     /// or signature is not for the joint key).
     #[error("开通失败：{0}")]
@@ -55,7 +59,7 @@ impl CosignCallError {
     pub fn to_refusal(&self) -> RefusalReason {
         match self {
             Self::Refused(r) => r.clone(),
-            Self::Unavailable(_) | Self::ResetRefused(_) | Self::Enrol(_) => {
+            Self::Unavailable(_) | Self::ResetRefused(_) | Self::Enrol(_) | Self::Staging(_) => {
                 RefusalReason::CoSigningUnavailable
             }
             Self::UnknownCertificate(_) | Self::UnknownToAdmin { .. } => {
@@ -456,6 +460,23 @@ impl CosignClient {
         pin: &str,
         open_share: &(dyn Fn(&ServiceShare) -> Option<crate::key_split::KeyShare> + Sync),
     ) -> Result<RefreshedShare, CosignCallError> {
+        self.split_refresh_staged(cert_id, code, pin, open_share, &|_| Ok(()))
+            .await
+    }
+
+    /// [`CosignClient::split_refresh`] with `stage` called with the new phone share and the
+    /// seal and recovery shares the service will store, after the protocol round and before
+    /// the finish (the call after which the old share is void): the caller persists the new
+    /// share sealed there, so a crash or a failed write after the finish loses nothing. An
+    /// error from `stage` ends the refresh before the finish (the old share stays valid).
+    pub async fn split_refresh_staged(
+        &self,
+        cert_id: &str,
+        code: &str,
+        pin: &str,
+        open_share: &(dyn Fn(&ServiceShare) -> Option<crate::key_split::KeyShare> + Sync),
+        stage: &(dyn Fn(&RefreshedShare) -> Result<(), String> + Sync),
+    ) -> Result<RefreshedShare, CosignCallError> {
         use super::split::{b64, unb64, RefreshBegin, RefreshBegun, RefreshFinished, SplitRound};
         let device = self
             .device
@@ -499,6 +520,12 @@ impl CosignClient {
         };
         let reply = unb64(reply).ok_or_else(|| unavailable("协议消息不是 base64"))?;
         let (new_share, finish) = phone.finish(&reply).map_err(unavailable)?;
+        let refreshed = RefreshedShare {
+            share: new_share,
+            seal_share: share_from_hex(begun.next_seal_share.expose())?,
+            recovery_share: share_from_hex(begun.recovery_share.expose())?,
+        };
+        stage(&refreshed).map_err(CosignCallError::Staging)?;
         let done: RefreshFinished = self
             .post_split(
                 DeviceRoute::SplitRefreshFinish,
@@ -509,11 +536,15 @@ impl CosignClient {
                 },
             )
             .await?;
-        Ok(RefreshedShare {
-            share: new_share,
-            seal_share: share_from_hex(done.seal_share.expose())?,
-            recovery_share: share_from_hex(done.recovery_share.expose())?,
-        })
+        // The finish stores what the begin announced (what the share was staged under).
+        if share_from_hex(done.seal_share.expose())? != refreshed.seal_share
+            || share_from_hex(done.recovery_share.expose())? != refreshed.recovery_share
+        {
+            return Err(unavailable(
+                "协同签名服务完成换机时给出的封存分量与开始时的不同",
+            ));
+        }
+        Ok(refreshed)
     }
 
     /// 开通 (the key generation of a new certificate with the service, `docs/key-split.md`):

@@ -201,7 +201,7 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
         refreshes: Mutex::new(super::split::RefreshTable::default()),
         enrolments: Mutex::new(super::split::EnrolTable::default()),
     });
-    Ok(Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/certs/{id}/authorise", post(authorise))
         .route("/v1/certs/{id}/reset-pin", post(reset_pin))
@@ -209,44 +209,60 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
             "/v1/certs/{id}/split-sign",
             post(split_sign).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
         )
-        .route(
-            "/v1/certs/{id}/split-sign/round",
-            post(split_sign_round).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
-        )
-        .route(
-            "/v1/certs/{id}/split-sign/finish",
-            post(split_sign_finish).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
-        )
         .route("/v1/certs/{id}/split-ecdh", post(split_ecdh))
         .route("/v1/certs/{id}/split-refresh", post(split_refresh))
-        .route(
-            "/v1/certs/{id}/split-refresh/round",
-            post(split_refresh_round).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
-        )
-        .route(
-            "/v1/certs/{id}/split-refresh/finish",
-            post(split_refresh_finish).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
-        )
         .route("/v1/certs/{id}/enrol", post(enrol))
-        .route(
-            "/v1/certs/{id}/enrol/round",
-            post(enrol_round).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
-        )
-        .route(
-            "/v1/certs/{id}/enrol/csr",
-            post(enrol_csr).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
-        )
-        .route(
-            "/v1/certs/{id}/enrol/csr-finish",
-            post(enrol_csr_finish).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
-        )
         .route("/v1/certs/{id}/enrol/certificate", post(enrol_certificate))
         .route("/v1/admin/enrolments/{id}", post(admin_enrol_code))
         .route("/v1/admin/certs", get(list))
         .route("/v1/admin/certs/{id}", post(admin))
-        .route("/v1/admin/certs/{id}/log", get(log))
+        .route("/v1/admin/certs/{id}/log", get(log));
+    let app = [DeviceRoute::SplitSignRound, DeviceRoute::SplitSignFinish]
+        .into_iter()
+        .fold(app, |app, route| step_route(app, route, split_round));
+    let app = [
+        DeviceRoute::SplitRefreshRound,
+        DeviceRoute::SplitRefreshFinish,
+    ]
+    .into_iter()
+    .fold(app, |app, route| step_route(app, route, split_refresh_step));
+    let app = [
+        DeviceRoute::EnrolRound,
+        DeviceRoute::EnrolCsr,
+        DeviceRoute::EnrolCsrFinish,
+    ]
+    .into_iter()
+    .fold(app, |app, route| step_route(app, route, enrol_step));
+    Ok(app
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(service))
+}
+
+/// One step of a multi-call protocol (joint signing, refresh, enrolment) as a route:
+/// `POST /v1/certs/{id}/<route name>` with the split-key body limit, handled by `step` with
+/// `route` (one step function serves every step of its protocol).
+fn step_route<F, Fut>(
+    app: Router<Arc<Service>>,
+    route: DeviceRoute,
+    step: F,
+) -> Router<Arc<Service>>
+where
+    F: Fn(Arc<Service>, String, HeaderMap, axum::body::Bytes, DeviceRoute) -> Fut
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    let handler =
+        move |State(svc): State<Arc<Service>>,
+              UrlPath(id): UrlPath<String>,
+              headers: HeaderMap,
+              body: axum::body::Bytes| step(svc, id, headers, body, route);
+    app.route(
+        &format!("/v1/certs/{{id}}/{}", route.name()),
+        post(handler).layer(DefaultBodyLimit::max(SPLIT_MAX_BODY)),
+    )
 }
 
 /// Serves until the listener fails.
@@ -677,24 +693,6 @@ fn log_failed_use(
         .map_err(|_| "状态写入失败")
 }
 
-async fn split_sign_round(
-    State(svc): State<Arc<Service>>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    split_round(svc, id, headers, body, DeviceRoute::SplitSignRound).await
-}
-
-async fn split_sign_finish(
-    State(svc): State<Arc<Service>>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    split_round(svc, id, headers, body, DeviceRoute::SplitSignFinish).await
-}
-
 /// `split-refresh` (换机 / 恢复, seed 2.6.1.6.1.2): signed by the new phone's device key named
 /// in the body; the certificate's state, the administrator's one-time code and the PIN
 /// ([`CosignBook::begin_refresh`]); then a refresh token, the refresh id and the seal share that
@@ -750,6 +748,7 @@ async fn split_refresh(
         let mut random = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut random);
         let rid = refresh_id(&id, &new_device, &random);
+        let next_seal_share = crate::key_seal::new_share();
         let token = svc
             .refreshes
             .lock()
@@ -758,13 +757,18 @@ async fn split_refresh(
                 cert_id: id.clone(),
                 new_device,
                 refresh_id: rid,
+                next_seal_share: next_seal_share.clone(),
                 stage: RefreshStage::Begun(Box::new(grant.split_share)),
             });
+        let hex_of =
+            |share: &crate::key_seal::ServiceShare| SecretText::new(hex::encode(share.as_ref()));
         Ok::<_, &'static str>(match token {
             Some(token) => Ok(RefreshBegun {
                 token,
                 refresh_id: hex::encode(rid),
-                seal_share: SecretText::new(hex::encode(grant.seal_share.as_ref())),
+                seal_share: hex_of(&grant.seal_share),
+                next_seal_share: hex_of(&next_seal_share),
+                recovery_share: hex_of(&grant.recovery_share),
             }),
             None => Err(ResetRefusal::TooManyAttempts {
                 retry_after_secs: super::split::PENDING_TTL_SECS as u64,
@@ -836,6 +840,7 @@ async fn split_refresh_step(
             cert_id,
             new_device,
             refresh_id,
+            next_seal_share,
             stage,
         } = pending;
         let message = match req.messages.as_slice() {
@@ -858,6 +863,7 @@ async fn split_refresh_step(
                                 cert_id,
                                 new_device,
                                 refresh_id,
+                                next_seal_share,
                                 stage: RefreshStage::Answered(Box::new(state)),
                             },
                         );
@@ -877,6 +883,7 @@ async fn split_refresh_step(
                             &id,
                             &refreshed,
                             &new_device,
+                            &next_seal_share,
                             at,
                         );
                         match done {
@@ -906,24 +913,6 @@ async fn split_refresh_step(
         Ok(Err(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
     }
-}
-
-async fn split_refresh_round(
-    State(svc): State<Arc<Service>>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    split_refresh_step(svc, id, headers, body, DeviceRoute::SplitRefreshRound).await
-}
-
-async fn split_refresh_finish(
-    State(svc): State<Arc<Service>>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    split_refresh_step(svc, id, headers, body, DeviceRoute::SplitRefreshFinish).await
 }
 
 /// `split-ecdh`: the decrypt decision with the PIN (opening time / trial rule), the envelope's
@@ -1465,33 +1454,6 @@ async fn enrol_step(
         Ok(Err(refusal)) => refused(refusal),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误"),
     }
-}
-
-async fn enrol_round(
-    State(svc): State<Arc<Service>>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    enrol_step(svc, id, headers, body, DeviceRoute::EnrolRound).await
-}
-
-async fn enrol_csr(
-    State(svc): State<Arc<Service>>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    enrol_step(svc, id, headers, body, DeviceRoute::EnrolCsr).await
-}
-
-async fn enrol_csr_finish(
-    State(svc): State<Arc<Service>>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    enrol_step(svc, id, headers, body, DeviceRoute::EnrolCsrFinish).await
 }
 
 /// `enrol/certificate`: the certificate must be for the joint key and for the subject of the

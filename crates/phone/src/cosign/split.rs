@@ -288,6 +288,11 @@ pub struct RefreshBegun {
     pub refresh_id: String,
     /// Opens the phone share the new phone brings (old phone / sealed backup).
     pub seal_share: super::server::SecretText,
+    /// The seal share the finish will store (hex): the new phone seals its new share under PIN
+    /// + this and stages it before the finish, so a crash after the finish loses nothing.
+    pub next_seal_share: super::server::SecretText,
+    /// The recovery share (hex), for the staged recovery seal.
+    pub recovery_share: super::server::SecretText,
 }
 
 /// The answer to `split-refresh/finish`: what the new phone seals its new share with.
@@ -326,6 +331,9 @@ pub struct PendingRefresh {
     pub new_device: String,
     /// The protocol's refresh id.
     pub refresh_id: [u8; 32],
+    /// The seal share the finish stores (given to the new phone at the begin, so it can stage
+    /// its new share sealed before the finish: `docs/key-split.md`, crash safety of 换机).
+    pub next_seal_share: crate::key_seal::ServiceShare,
     /// Progress.
     pub stage: RefreshStage,
 }

@@ -1365,6 +1365,8 @@ pub struct RefreshGrant {
     pub split_share: crate::key_split::KeyShare,
     /// The seal share that opens the phone share the new phone brings (backup / old phone).
     pub seal_share: ServiceShare,
+    /// The recovery share (unchanged by a refresh), for the new phone's recovery seal.
+    pub recovery_share: ServiceShare,
 }
 
 /// What a finished refresh gives the new phone to seal its new share.
@@ -1402,7 +1404,9 @@ impl CosignBook {
         now: i64,
     ) -> Result<RefreshGrant, ResetRefusal> {
         Self::state_refusal_for_code(rec, now)?;
-        let (Some(split_share), Some(seal_share)) = (rec.split_share(), rec.share()) else {
+        let (Some(split_share), Some(seal_share), Some(recovery_share)) =
+            (rec.split_share(), rec.share(), rec.recovery_share())
+        else {
             return Err(ResetRefusal::NotSplit);
         };
         check_one_time_code(&mut rec.pending_refresh, code, now)?;
@@ -1411,6 +1415,7 @@ impl CosignBook {
             Ok(()) => Ok(RefreshGrant {
                 split_share,
                 seal_share,
+                recovery_share,
             }),
             Err(RefusalReason::WrongPin { remaining_tries }) => Err(ResetRefusal::WrongPin {
                 remaining_tries: remaining_tries.into(),
@@ -1420,13 +1425,16 @@ impl CosignBook {
     }
 
     /// 换机 / 恢复, last step: stores the refreshed service share (the old phone share stops
-    /// working with it), a new seal share and the new phone as the certificate's device, in one
-    /// transaction with one log line. Refuses when the certificate changed state meanwhile.
+    /// working with it), the new seal share `seal_share` (chosen at the begin and already given
+    /// to the new phone, which staged its new share sealed under it) and the new phone as the
+    /// certificate's device, in one transaction with one log line. Refuses when the certificate
+    /// changed state meanwhile.
     pub fn finish_refresh(
         &mut self,
         id: &str,
         refreshed: &crate::key_split::KeyShare,
         new_device: &str,
+        seal_share: &ServiceShare,
         now: i64,
     ) -> Result<RefreshDone, BookError> {
         self.transaction(|tx| {
@@ -1437,7 +1445,6 @@ impl CosignBook {
             let recovery_share = rec
                 .recovery_share()
                 .ok_or_else(|| BookError::Corrupt("恢复分量缺失".into()))?;
-            let seal_share = crate::key_seal::new_share();
             rec.share = hex::encode(seal_share.as_ref());
             let old_device = rec.device_key.clone().unwrap_or_default();
             rec.device_key = Some(new_device.to_string());
@@ -1458,7 +1465,7 @@ impl CosignBook {
                 },
             )?;
             Ok(RefreshDone {
-                seal_share,
+                seal_share: seal_share.clone(),
                 recovery_share,
             })
         })
