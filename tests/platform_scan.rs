@@ -306,23 +306,12 @@ async fn demo_bind_lets_a_newcomer_log_in_by_scan_at_once() {
             args.push("--demo-bind");
         }
         let server = spawn_server(&args);
-        let started: serde_json::Value = http
-            .post(format!("{}/api/v1/scan-login", server.url))
-            .send()
-            .await
-            .expect("scan-login")
-            .json()
-            .await
-            .expect("json");
-        let phone = world.phone(
-            started["qr"].as_str().expect("qr"),
-            &["--cert", cert, "--device", "新手的手机"],
-        );
-        let poll = format!(
-            "{}/api/v1/scan-login/{}",
-            server.url,
-            started["id"].as_str().expect("id")
-        );
+        // Started as the bid tool starts it (its client, its User-Agent).
+        let mut client =
+            bidseal_workflow::platform_client::PlatformClient::new(&server.url).expect("client");
+        let started = client.scan_login_start("login").await.expect("scan-login");
+        let phone = world.phone(&started.qr, &["--cert", cert, "--device", "新手的手机"]);
+        let poll = format!("{}/api/v1/scan-login/{}", server.url, started.id);
         let mut status = serde_json::Value::Null;
         for _ in 0..8 {
             status = http
@@ -337,7 +326,11 @@ async fn demo_bind_lets_a_newcomer_log_in_by_scan_at_once() {
                 break;
             }
         }
-        let _ = finish_phone(phone);
+        let (_, screen) = finish_phone(phone);
+        assert!(
+            screen.contains("登录请求来自 127.0.0.1（BidSeal 投标工具 / Linux）"),
+            "the phone names the bid tool as the requester: {screen}"
+        );
         if !bind {
             assert_eq!(status["code"], "PLATFORM_CERT_NOT_BOUND", "{status}");
             continue;

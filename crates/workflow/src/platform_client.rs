@@ -141,6 +141,19 @@ pub struct PlatformClient {
     backoff: Vec<Duration>,
 }
 
+/// The `User-Agent` the bid tool sends: the product and the system it runs on, so that a
+/// scan the platform starts for it names it on the phone (`BidSeal / Linux`; the platform
+/// shows only names from its fixed list, see `bidseal_platform::scan::requester`).
+pub fn user_agent() -> String {
+    let system = match std::env::consts::OS {
+        "windows" => "Windows NT",
+        "macos" => "Mac OS X",
+        "linux" => "Linux",
+        other => other,
+    };
+    format!("BidSeal ({system}; desktop {})", env!("CARGO_PKG_VERSION"))
+}
+
 /// Scan-login start answer (agreed interface).
 #[derive(Debug, Deserialize)]
 pub struct ScanLoginStart {
@@ -197,6 +210,7 @@ impl PlatformClient {
             )));
         }
         let http = reqwest::Client::builder()
+            .user_agent(user_agent())
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
             .build()

@@ -118,6 +118,7 @@ const BROWSERS: &[(&str, &str)] = &[
     ("CriOS/", "Chrome"),
     ("FxiOS/", "Firefox"),
     ("Version/", "Safari"),
+    ("BidSeal (", "BidSeal 投标工具"),
     ("curl/", "curl"),
     ("python-requests/", "python-requests"),
 ];
@@ -172,6 +173,18 @@ pub fn summarize_user_agent(user_agent: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bid_tool_is_named_as_itself() {
+        assert_eq!(
+            summarize_user_agent("BidSeal (Linux; desktop 0.1.0)"),
+            "BidSeal 投标工具 / Linux"
+        );
+        assert_eq!(
+            summarize_user_agent("BidSeal (Windows NT; desktop 0.1.0)"),
+            "BidSeal 投标工具 / Windows"
+        );
+    }
 
     const CHROME_WIN: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
         (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
