@@ -9,13 +9,13 @@
 // 江南路桥's flagged as not matching its receipt and its 扫码解密 disabled → 华夏's row goes to
 // 扫码解密: the QR, the phone's answer (the file is a bare envelope, not a generated bid, so the
 // phone refuses it: its ukm names no tender) and the row's 失败 with that reason.
-import { test, before, after, afterEach } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { By } from "selenium-webdriver";
-import { startApp, stopApp, screenshot } from "./harness.mjs";
+import { endHooks, startApp, screenshot } from "./harness.mjs";
 import { PlatformWorld } from "./world.mjs";
 import { byTestId, click, closeScanDialog, fill, readQrFromWindow, type, visible, waitGone, waitState, waitText } from "./window.mjs";
 
@@ -54,15 +54,7 @@ before(async () => {
   app = await startApp(undefined, { BIDSEAL_INDEX: pw.index, BIDSEAL_PLATFORM_URL: platform });
 });
 
-let ended = 0;
-afterEach(async () => {
-  if (app) await screenshot(app.session, `hallfetch-end-${++ended}.png`).catch(() => undefined);
-});
-
-after(async () => {
-  await stopApp(app);
-  await pw?.close();
-});
+endHooks("hallfetch", () => app, async () => pw?.close());
 
 test("before the deadline the platform keeps the bids sealed; a company account is not staff", async () => {
   const { session } = app;

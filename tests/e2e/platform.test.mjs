@@ -11,7 +11,7 @@
 // byte refused and the last good copy kept → 上传: cut mid-upload (E_PLATFORM_OFFLINE), resumed,
 // the verified receipt shown and kept; a receipt with a changed byte refused and not kept; the
 // session ended (E_SESSION_EXPIRED); 撤回 → a tender whose deadline passed: E_DEADLINE_PASSED.
-import { test, before, after, afterEach } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
@@ -19,7 +19,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { By } from "selenium-webdriver";
-import { startApp, stopApp, screenshot } from "./harness.mjs";
+import { endHooks, startApp, screenshot } from "./harness.mjs";
 import { PlatformWorld } from "./world.mjs";
 import { pickPlatformTender } from "./bidder.mjs";
 import { byTestId, click, closeScanDialog, fill, readQrFromWindow, show, textOf, visible, waitState, waitText } from "./window.mjs";
@@ -140,14 +140,7 @@ before(async () => {
   app = await startApp(undefined, { BIDSEAL_INDEX: pw.index, BIDSEAL_PLATFORM_URL: proxy.url });
 });
 
-// The window as each test left it (a failed step is then visible).
-let ended = 0;
-afterEach(async () => {
-  if (app) await screenshot(app.session, `platform-end-${++ended}.png`).catch(() => undefined);
-});
-
-after(async () => {
-  await stopApp(app);
+endHooks("platform", () => app, async () => {
   for (const s of sockets) s.destroy();
   proxy?.server.close();
   await pw?.close();

@@ -13,13 +13,13 @@
 //
 // The deadline: BIDSEAL_E2E_BID_WINDOW_S seconds after publishing (default 120; the window's
 // part takes 40–60 s on the 2-core machine), so the hall waits for what is left of it.
-import { test, before, after, afterEach } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { By } from "selenium-webdriver";
-import { startApp, stopApp, screenshot } from "./harness.mjs";
+import { endHooks, startApp, screenshot } from "./harness.mjs";
 import { PlatformWorld } from "./world.mjs";
 import { attachFile, authenticate, composeBid, fillBidForm, generateBid, openGenerate, pickPlatformTender, placeAllSeals, sealInSession } from "./bidder.mjs";
 import { byTestId, click, closeScanDialog, fill, readQrFromWindow, show, textOf, type, visible, waitGone, waitState, waitText } from "./window.mjs";
@@ -38,16 +38,7 @@ before(async () => {
   app = await startApp(undefined, { BIDSEAL_INDEX: pw.index, BIDSEAL_PLATFORM_URL: pw.platform });
 });
 
-// The window as each test left it (a failed step is then visible).
-let ended = 0;
-afterEach(async () => {
-  if (app) await screenshot(app.session, `platformbid-end-${++ended}.png`).catch(() => undefined);
-});
-
-after(async () => {
-  await stopApp(app);
-  await pw?.close();
-});
+endHooks("platformbid", () => app, async () => pw?.close());
 
 // The bidder's phone: it picks the certificate for each request (标书签章 needs the 法人章's).
 const phone = (payload, extra) => pw.phone(payload, null, extra);
