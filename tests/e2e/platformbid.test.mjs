@@ -71,6 +71,8 @@ test("from the platform's tender to a generated bid, all in the window", async (
   for (const key of ["seals", "bidder", "ca", "deadline"]) {
     assert.equal(await (await session.findElement(byTestId(`check-${key}`))).getAttribute("data-ok"), "true", await textOf(session, `check-${key}`));
   }
+  // The deadline as people read it (Beijing time), the platform's tender's.
+  assert.match(await textOf(session, "check-deadline"), /投标截止时间 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d（北京时间） 之前/);
   await generateBid(session, phone, output, "platformbid-generate");
 });
 
