@@ -12,8 +12,9 @@
 #
 # Note: this machine is not a clean system (WebKitGTK, fonts and the build tools are already
 # installed), so `apt-get install` here cannot prove the Depends line complete on its own;
-# the Depends line comes from dpkg-shlibdeps (package.sh), and this script also lists each
-# library the installed binaries load with the package that owns it.
+# the Depends line comes from dpkg-shlibdeps (package.sh), and this script checks that every
+# shared library the running app and its WebKit processes mapped (dlopen'ed ones included)
+# belongs to a package in the closure of that line as apt resolves it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -31,6 +32,14 @@ dpkg-deb --field "$deb" Depends
 
 echo "== apt-get install $deb"
 if dpkg -s bidseal >/dev/null 2>&1; then apt-get remove --purge -y bidseal >/dev/null; fi
+# Whatever fails below, the package does not stay installed.
+empty=$(mktemp -d)
+closure=$(mktemp)
+cleanup() {
+  rm -rf "$empty" "$closure"
+  if dpkg -s bidseal >/dev/null 2>&1; then apt-get remove --purge -y bidseal >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
 apt-get install -y "$deb" >"$out/apt-install.log" 2>&1 || { cat "$out/apt-install.log"; exit 1; }
 files=$(dpkg -L bidseal)
 echo "$files"
@@ -53,8 +62,6 @@ done > "$out/installed-libs.txt"
 echo "  $(cut -f2 "$out/installed-libs.txt" | sort -u | tr '\n' ' ')"
 
 echo "== the installed app's window (Xvfb, tauri-driver), from an empty folder"
-empty=$(mktemp -d)
-trap 'rm -rf "$empty"' EXIT
 (cd "$empty" && env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$empty" \
   /usr/bin/bidseal --version)
 # The driver script lives in tests/e2e (selenium-webdriver is installed there); the app is the
@@ -62,6 +69,25 @@ trap 'rm -rf "$empty"' EXIT
 (cd tests/e2e && env -u BIDSEAL_BIN -u BIDSEAL_DEMO_DIR -u BIDSEAL_PLATFORM_URL -u BIDSEAL_INDEX \
   HOME="$empty" BIDSEAL_E2E_OUT="$out" CHECK_DEB_CWD="$empty" \
   xvfb-run -a -s "-screen 0 1280x1024x24" node installed.check.mjs /usr/bin/bidseal-desktop)
+
+echo "== every library and font the running app mapped comes from a package that Depends brings"
+# The closure of the Depends line (alternatives included) as apt resolves it from this
+# machine's package lists, against the owner of each mapped library (ldd's and dlopen's).
+deps=$(dpkg-deb --field "$deb" Depends | sed 's/([^)]*)//g; s/|/,/g' | tr ',' '\n' | tr -d ' ' | grep -v '^$')
+# shellcheck disable=SC2086
+apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+  --no-replaces --no-enhances $deps 2>/dev/null | grep -v '^ ' | sed 's/:[a-z0-9]*$//' | sort -u > "$closure"
+outside=0
+while read -r lib; do
+  owner=$(dpkg -S "$lib" 2>/dev/null | head -n1 | cut -d: -f1 || true)
+  [ -n "$owner" ] || owner=$(dpkg -S "$(realpath "$lib")" 2>/dev/null | head -n1 | cut -d: -f1 || true)
+  # Merged /usr: dpkg may know the file under /lib.
+  [ -n "$owner" ] || owner=$(dpkg -S "${lib#/usr}" 2>/dev/null | head -n1 | cut -d: -f1 || true)
+  if [ -z "$owner" ]; then echo "  $lib: no package owns it" >&2; outside=1; continue; fi
+  grep -qx "$owner" "$closure" || { echo "  $lib ($owner) is not brought by Depends" >&2; outside=1; }
+done < "$out/installed-maps.txt"
+[ "$outside" -eq 0 ] || exit 1
+echo "  $(wc -l < "$out/installed-maps.txt") mapped libraries and fonts, all from the $(wc -l < "$closure") packages Depends brings"
 
 echo "== apt-get remove --purge bidseal"
 apt-get remove --purge -y bidseal >"$out/apt-remove.log" 2>&1 || { cat "$out/apt-remove.log"; exit 1; }
