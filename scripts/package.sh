@@ -4,7 +4,8 @@
 # 新手上路 with it), stripped. With `cargo tauri` installed it bundles with `cargo tauri build
 # --bundles deb`; without it (installing tauri-cli takes ~10+ minutes of compiling) the same
 # layout is assembled with dpkg-deb: /usr/bin/bidseal-desktop, /usr/bin/bidseal, the .desktop
-# entry and icons, Depends on the WebKitGTK 4.1 runtime. Prints the .deb's path and size.
+# entry and icons; Depends from dpkg-shlibdeps plus a CJK font. Prints the .deb's path and size.
+# scripts/check-deb.sh installs it as a user would and checks it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -43,13 +44,25 @@ Categories=Office;
 Terminal=false
 DESKTOP
   size_kib=$(du -sk "$stage/usr" | cut -f1)
+  # Depends: the shared libraries both programs link (dpkg-shlibdeps reads them from the
+  # binaries: WebKitGTK 4.1, GTK 3, glib, libc…), and a CJK font — the window's text is
+  # Chinese and the UI names Noto Sans CJK SC first; without any CJK font a clean system shows
+  # boxes (the PDF fonts are inside the binaries).
+  mkdir -p "$stage/debian"
+  printf 'Source: bidseal\n\nPackage: bidseal\nArchitecture: any\n' > "$stage/debian/control"
+  # (Its warning that the binaries are not under debian/PACKAGE/ concerns the package's own
+  # libraries, of which there are none.)
+  shlibs=$(cd "$stage" && dpkg-shlibdeps -O usr/bin/bidseal-desktop usr/bin/bidseal 2> >(grep -v 'should already be installed' >&2) | sed -n 's/^shlibs:Depends=//p')
+  rm -rf "$stage/debian"
+  [ -n "$shlibs" ] || { echo "package: dpkg-shlibdeps found no libraries" >&2; exit 1; }
+  depends="$shlibs, fonts-noto-cjk | fonts-wqy-microhei | fonts-wqy-zenhei"
   cat > "$stage/DEBIAN/control" <<CONTROL
 Package: bidseal
 Version: $version
 Architecture: $arch
 Maintainer: BidSeal maintainers
 Installed-Size: $size_kib
-Depends: libwebkit2gtk-4.1-0, libgtk-3-0, libc6
+Depends: $depends
 Section: misc
 Priority: optional
 Description: BidSeal 投标签章 — bid sealing and encryption authorised by phone scan

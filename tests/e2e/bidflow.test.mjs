@@ -3,17 +3,19 @@
 // what to do; the amount in Chinese capitals shown as it will print) → attach a PDF and a
 // scanned image per section (a file that is neither is refused, nothing copied) → 合成投标文件
 // → CA认证 by scan → place every seal (本类全部放置 per kind, 骑缝章 over its range) → 标书签章
-// in session mode → the 签名 panel shows every signature valid. (Drag-and-drop itself is
-// placement.test.mjs; 生成标书 and 试解密 are not in the window yet.)
+// in session mode → the 签名 panel shows every signature valid → 生成标书 (checklist, scans) →
+// 试解密 by scan. (Drag-and-drop itself is placement.test.mjs; the steps shared with
+// platformbid.test.mjs are in bidder.mjs.)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { By, Key, until } from "selenium-webdriver";
+import { By, until } from "selenium-webdriver";
 import { startApp, stopApp, screenshot } from "./harness.mjs";
 import { World } from "./world.mjs";
-import { byTestId, closeScanDialog, displayed, readQrFromWindow, type, visible, waitState } from "./window.mjs";
+import { attachFile, authenticate, composeBid, generateBid, openGenerate, placeAllSeals, sealInSession } from "./bidder.mjs";
+import { byTestId, closeScanDialog, fill, readQrFromWindow, type, visible, waitState } from "./window.mjs";
 
 const REPO = path.resolve(new URL("../..", import.meta.url).pathname);
 let world;
@@ -26,13 +28,6 @@ after(async () => {
   await stopApp(app);
   await world?.close();
 });
-
-/** Types into an el-input whose testid is on the <input> (select all, then the text). */
-async function fill(session, id, text) {
-  const input = await session.findElement(By.css(`input[data-testid="${id}"]`));
-  await session.executeScript("arguments[0].scrollIntoView({ block: 'center' })", input);
-  await type(session, id, text);
-}
 
 test("whole bidder flow in the window: new project → form → attachments → compose → CA认证 → seals → 标书签章 → 签名 all valid", async () => {
   const { session } = app;
@@ -78,51 +73,18 @@ test("whole bidder flow in the window: new project → form → attachments → 
   const pdf = path.join(REPO, "assets/demo-tender/tender.pdf");
   const scan = path.join(world.dir, "营业执照.png");
   execFileSync("convert", ["-size", "800x1100", "xc:white", "-fill", "black", "-draw", "rectangle 100,100 700,300", scan]);
-  for (const [section, file] of [["business", pdf], ["technical", pdf], ["qualification", scan]]) {
-    await fill(session, `attach-path-${section}`, file);
-    await (await visible(session, `attach-add-${section}`)).click();
-    await session.wait(async () => (await (await session.findElement(byTestId(`attach-section:${section}`))).findElements(byTestId("attachment-row"))).length === 1, 20000);
-  }
+  for (const [section, file] of [["business", pdf], ["technical", pdf], ["qualification", scan]]) await attachFile(session, section, file);
   await screenshot(session, "form-filled.png");
 
   // 合成投标文件.
-  await session.wait(async () => (await session.findElement(byTestId("project-compose"))).isEnabled(), 10000);
-  await (await visible(session, "project-compose")).click();
-  await session.wait(async () => (await (await session.findElement(byTestId("tab-pages"))).findElement(By.xpath("..")).getAttribute("class")).includes("is-disabled") === false, 60000);
+  await composeBid(session);
 
-  // CA认证 by scan.
-  await (await visible(session, "project-auth")).click();
-  await (await visible(session, "auth-start")).click();
-  const authPayload = await readQrFromWindow(session, "flow-auth-waiting.png");
-  const authPhone = world.phone(authPayload, ["--confirm", "--device", "张伟的手机"]);
-  await waitState(session, /^成功$/, 60000);
-  assert.equal((await authPhone.done).code, 0);
-  await closeScanDialog(session);
-  assert.match(await (await visible(session, "project-authenticated")).getText(), new RegExp(world.enterprise));
-
-  // Every seal: 本类全部放置 for each kind the nodes ask for, and the 骑缝章.
-  await (await visible(session, "tab-pages")).click();
-  await visible(session, "placement-panel");
-  const kinds = new Set(JSON.parse(fs.readFileSync(path.join(dir, "project.json"), "utf8")).composition.placements.filter((p) => !p.cross_page).flatMap((p) => p.seal_kinds));
-  for (const kind of kinds) {
-    const pages = await session.findElement(byTestId("project-pages"));
-    const n = Number(await pages.getAttribute("data-attempts"));
-    const button = await session.findElement(byTestId(`place-all-${kind}`));
-    await session.executeScript("arguments[0].scrollIntoView({ block: 'center' })", button);
-    await button.click();
-    await session.wait(async () => Number(await pages.getAttribute("data-attempts")) > n, 20000);
-  }
-  await (await session.findElement(byTestId("cross-place"))).click();
-  await session.wait(async () => JSON.parse(fs.readFileSync(path.join(dir, "project.json"), "utf8")).composition.placements.every((p) => p.placed), 20000);
-  await screenshot(session, "flow-placed.png");
-
-  // 标书签章, one scan in session mode.
-  await (await visible(session, "project-seal")).click();
-  const payload = await readQrFromWindow(session, "flow-seal-waiting.png");
-  const phone = world.phone(payload, ["--confirm", "--auto-confirm", "--device", "张伟的手机"]);
-  await waitState(session, /^成功$/, 180000);
-  assert.equal((await phone.done).code, 0);
-  await closeScanDialog(session);
+  // CA认证 by scan; every seal (本类全部放置 per kind, 骑缝章 over its range); 标书签章, one scan
+  // in session mode.
+  const phone = (payload, extra) => world.phone(payload, extra);
+  await authenticate(session, phone, world.enterprise, "flow-auth-waiting.png");
+  await placeAllSeals(session, dir, "flow-placed.png");
+  await sealInSession(session, phone, "flow-seal-waiting.png");
 
   // 签名: every signature valid.
   await (await visible(session, "tab-signatures")).click();
@@ -130,9 +92,7 @@ test("whole bidder flow in the window: new project → form → attachments → 
   await screenshot(session, "flow-signatures.png");
 
   // 生成标书: the checklist, then 扫码认证 and the generate scan in one dialog.
-  await (await visible(session, "tab-generate")).click();
-  await visible(session, "generate-panel");
-  await session.wait(async () => (await session.findElements(By.css('[data-testid="generate-checklist"] li'))).length === 6, 20000);
+  await openGenerate(session);
   for (const key of ["seals", "bidder", "ca", "deadline", "output"]) {
     assert.equal(await (await session.findElement(byTestId(`check-${key}`))).getAttribute("data-ok"), "true", `${key}: ${await (await session.findElement(byTestId(`check-${key}`))).getText()}`);
   }
@@ -142,22 +102,7 @@ test("whole bidder flow in the window: new project → form → attachments → 
   assert.match(await (await visible(session, "platform-company")).getText(), /未登录/);
   await screenshot(session, "generate-checklist.png");
   const output = path.join(world.dir, "华夏投标文件.bsbid");
-  await fill(session, "generate-output", output);
-  await (await visible(session, "generate-check")).click();
-  await session.wait(async () => (await (await session.findElement(byTestId("check-output"))).getText()).includes(output), 10000);
-  await (await visible(session, "generate-start")).click();
-  const auth2 = world.phone(await readQrFromWindow(session, "generate-auth-waiting.png"), ["--confirm", "--device", "张伟的手机"]);
-  assert.equal((await auth2.done).code, 0, "the 扫码认证 of 生成标书");
-  const gen = world.phone(await readQrFromWindow(session, "generate-waiting.png"), ["--confirm", "--device", "张伟的手机"]);
-  await waitState(session, /^成功$/, 120000);
-  assert.equal((await gen.done).code, 0);
-  assert.match(await (await visible(session, "generate-result")).getText(), new RegExp(`已生成 ${output.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
-  // Packaging and encryption reported their bytes (the last stage stays shown, complete).
-  assert.match(await (await displayed(session, "scan-bytes-text")).getText(), /^加密：[\d.]+ \/ [\d.]+ MiB/);
-  await screenshot(session, "generate-success.png");
-  await closeScanDialog(session);
-  assert.ok(fs.statSync(output).size > 1000, "the bid file is written");
-  assert.match(await (await visible(session, "generated-path")).getText(), /华夏投标文件\.bsbid$/);
+  await generateBid(session, phone, output, "generate");
 
   // 试解密 by scan.
   await (await visible(session, "trial-start")).click();
@@ -169,5 +114,4 @@ test("whole bidder flow in the window: new project → form → attachments → 
   await closeScanDialog(session);
   assert.match(await (await visible(session, "trial-summary")).getText(), /试解密通过/);
   await screenshot(session, "trial-passed.png");
-  void Key;
 });

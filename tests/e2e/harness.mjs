@@ -6,6 +6,7 @@ import net from "node:net";
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
+import { after, afterEach } from "node:test";
 import { Builder } from "selenium-webdriver";
 
 export const APP = process.env.BIDSEAL_APP;
@@ -132,6 +133,22 @@ export async function screenshot(session, name) {
   const file = path.join(OUT_DIR, name);
   fs.writeFileSync(file, Buffer.from(await session.takeScreenshot(), "base64"));
   return file;
+}
+
+/** Registers the end of a test file with one window: after each test a screenshot
+ * `PREFIX-end-N.png` of the window as the test left it (a failed step is then visible); after
+ * all of them the app stopped, then `cleanup` (the test's world, servers). `getApp` returns the
+ * app of startApp, or undefined when it never started. */
+export function endHooks(prefix, getApp, cleanup = async () => undefined) {
+  let ended = 0;
+  afterEach(async () => {
+    const app = getApp();
+    if (app) await screenshot(app.session, `${prefix}-end-${++ended}.png`).catch(() => undefined);
+  });
+  after(async () => {
+    await stopApp(getApp());
+    await cleanup();
+  });
 }
 
 /** The workspace version from Cargo.toml, which the app must report. */

@@ -11,66 +11,30 @@
 // byte refused and the last good copy kept → 上传: cut mid-upload (E_PLATFORM_OFFLINE), resumed,
 // the verified receipt shown and kept; a receipt with a changed byte refused and not kept; the
 // session ended (E_SESSION_EXPIRED); 撤回 → a tender whose deadline passed: E_DEADLINE_PASSED.
-import { test, before, after, afterEach } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
-import os from "node:os";
 import path from "node:path";
 import { By } from "selenium-webdriver";
-import { startApp, stopApp, screenshot } from "./harness.mjs";
-import { cliPath, spawnPhone, PIN } from "./world.mjs";
-import { byTestId, closeScanDialog, displayed, readQrFromWindow, type, visible, waitState } from "./window.mjs";
+import { endHooks, startApp, screenshot } from "./harness.mjs";
+import { PlatformWorld } from "./world.mjs";
+import { pickPlatformTender } from "./bidder.mjs";
+import { byTestId, click, closeScanDialog, fill, readQrFromWindow, show, textOf, visible, waitState, waitText } from "./window.mjs";
 
-const PASSWORD = "Demo@1234";
-const procs = [];
-let bin, dir, world, index, relay, cosign, platform, proxy, app;
+let pw, dir, world, platform, proxy, app;
 let huaxia; // { uscc, name }
 let bidFile, bidSha, bidSize;
 let pastProject, pastDeadline;
 const project = () => path.join(dir, "平台投标.bidproj");
-
-function startServer(args, label) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
-    procs.push(child);
-    let log = "";
-    const timer = setTimeout(() => reject(new Error(`${label} did not start: ${log}`)), 60000);
-    const onData = (d) => {
-      log += d.toString();
-      const m = log.match(/http:\/\/127\.0\.0\.1:\d+/);
-      if (m) { clearTimeout(timer); resolve(m[0]); }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`${label} exited ${code}: ${log}`)); });
-  });
-}
-
-const cli = (args) => execFileSync(bin, args, { env: { ...process.env, BIDSEAL_INDEX: index }, stdio: ["ignore", "pipe", "pipe"] }).toString();
-
-/** The platform's API (not through the proxy). */
-async function api(method, p, { token, json, body } = {}) {
-  const headers = {};
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (json) headers["content-type"] = "application/json";
-  const r = await fetch(`${platform}/api/v1${p}`, { method, headers, body: json ? JSON.stringify(json) : body });
-  const text = await r.text();
-  let data = null;
-  try { data = JSON.parse(text); } catch { data = text; }
-  return { status: r.status, data };
-}
-
-async function login(name) {
-  const r = await api("POST", "/login", { json: { login: name, password: PASSWORD } });
-  assert.equal(r.status, 200, JSON.stringify(r.data));
-  return r.data.token;
-}
+const cli = (args) => pw.cli(args);
+const api = (...args) => pw.api(...args);
+const login = (name) => pw.login(name);
 
 function phone(payload, cert = "ent-huaxia", extra = []) {
-  return spawnPhone(bin, [payload, "--keystore", world, "--cosign", cosign, "--pin", PIN, "--cert", cert, "--device", "张伟的手机", ...extra]);
+  return pw.phone(payload, cert, ["--device", "张伟的手机", ...extra]);
 }
 
 /** 扫码绑定 as the platform's web page does it: password login, bind scan, the phone confirms. */
@@ -152,17 +116,10 @@ function startProxy() {
 }
 
 before(async () => {
-  bin = cliPath();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "bidseal-e2e-platform-"));
-  world = path.join(dir, "world");
-  index = path.join(dir, "index.sqlite");
-  execFileSync(bin, ["phone", "init", world, "--pin", PIN, "--kdf-iterations", "1000"], { stdio: "ignore" });
-  relay = await startServer(["relay", "--listen", "127.0.0.1:0"], "relay");
-  cosign = await startServer(["phone", "serve-cosign", "--listen", "127.0.0.1:0", "--state", world, "--platform-cert", path.join(world, "pki/platform.crt")], "cosign");
-  platform = await startServer(["platform", "serve", "--listen", "127.0.0.1:0", "--data", path.join(dir, "data"), "--demo-world", world, "--relay", relay], "platform");
+  pw = await PlatformWorld.create("platform", { relay: true });
+  ({ dir, world, platform } = pw);
   proxy = await startProxy();
-  const subject = execFileSync("openssl", ["x509", "-in", path.join(world, "pki/ent-huaxia.pem"), "-noout", "-subject", "-nameopt", "RFC2253,-esc_msb"]).toString();
-  huaxia = { name: subject.match(/(?:^|[=,])O=([^,\n]+)/)[1], uscc: subject.match(/serialNumber=([0-9A-Z]{18})/)[1] };
+  huaxia = pw.company("ent-huaxia");
 
   // The bid file: our CMS envelope (10 MiB, three chunks) to the bidder's certificate.
   const plain = path.join(dir, "bid.plain");
@@ -175,65 +132,19 @@ before(async () => {
 
   // A second tender whose deadline passes during the test, published by staff; its project.
   pastDeadline = Math.floor(Date.now() / 1000) + 150;
-  const iso = (unix) => new Date(unix * 1000).toISOString().replace(/\.\d+Z$/, "Z");
-  const past = path.join(dir, "past.zip");
-  cli(["tender", "make", "--world", world, "--out", past, "--deadline", iso(pastDeadline), "--opening-time", iso(pastDeadline + 60)]);
-  const staff = await login("staff");
-  const pub = await api("POST", "/staff/tenders", { token: staff, body: fs.readFileSync(past) });
-  assert.equal(pub.status, 200, JSON.stringify(pub.data));
+  const past = (await pw.publishTender("past", pastDeadline, pastDeadline + 60)).zip;
   pastProject = path.join(dir, "截止投标.bidproj");
-  cli(["project", "new", pastProject, "--tender", past, "--platform-cert", path.join(world, "pki/platform.crt")]);
+  cli(["project", "new", pastProject, "--tender", past, "--platform-cert", pw.platformCert]);
   cli(["project", "set", pastProject, `bidder.name=${huaxia.name}`, `bidder.credit_code=${huaxia.uscc}`]);
 
-  app = await startApp(undefined, { BIDSEAL_INDEX: index, BIDSEAL_PLATFORM_URL: proxy.url });
+  app = await startApp(undefined, { BIDSEAL_INDEX: pw.index, BIDSEAL_PLATFORM_URL: proxy.url });
 });
 
-// The window as each test left it (a failed step is then visible).
-let ended = 0;
-afterEach(async () => {
-  if (app) await screenshot(app.session, `platform-end-${++ended}.png`).catch(() => undefined);
-});
-
-after(async () => {
-  await stopApp(app);
+endHooks("platform", () => app, async () => {
   for (const s of sockets) s.destroy();
   proxy?.server.close();
-  for (const p of procs) { try { p.kill("SIGKILL"); } catch { /* gone */ } }
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await pw?.close();
 });
-
-async function fill(session, id, text) {
-  const input = await session.findElement(By.css(`input[data-testid="${id}"]`));
-  await session.executeScript("arguments[0].scrollIntoView({ block: 'center' })", input);
-  await type(session, id, text);
-}
-
-async function click(session, id) {
-  const el = await visible(session, id, 20000);
-  await session.executeScript("arguments[0].scrollIntoView({ block: 'center' })", el);
-  await el.click();
-}
-
-/** Scrolls the element with `id` into the middle of the window (before a screenshot). */
-async function show(session, id) {
-  const el = await displayed(session, id);
-  if (el) await session.executeScript("arguments[0].scrollIntoView({ block: 'center' })", el);
-}
-
-async function textOf(session, id) {
-  const el = await displayed(session, id);
-  return el ? el.getText() : "";
-}
-
-async function waitText(session, id, pattern, timeout = 30000) {
-  let last = "";
-  try {
-    await session.wait(async () => pattern.test((last = await textOf(session, id).catch(() => ""))), timeout);
-  } catch {
-    throw new Error(`${id} never matched ${pattern}; last: "${last}"`);
-  }
-  return last;
-}
 
 test("从交易平台新建: the published tenders, a wrong platform certificate refused, the project made and noting the platform", async () => {
   const { session } = app;
@@ -245,8 +156,7 @@ test("从交易平台新建: the published tenders, a wrong platform certificate
   await visible(session, "from-platform-tenders");
   const tenders = (await api("GET", "/tenders")).data;
   const demo = tenders.find((t) => t.bid_deadline !== pastDeadline);
-  await click(session, `from-platform-tender-${demo.id}`);
-  await waitText(session, "from-platform-picked", new RegExp(demo.id));
+  await pickPlatformTender(session, demo.id);
   // Another key's certificate: the package does not verify, nothing is made.
   const stranger = path.join(dir, "stranger.crt");
   const key = path.join(dir, "stranger.key");

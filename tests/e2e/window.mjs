@@ -75,3 +75,45 @@ export async function closeScanDialog(session) {
     return true;
   }, 5000);
 }
+
+/** Scrolls an el-input's <input data-testid=id> into view and types `text` into it. */
+export async function fill(session, id, text) {
+  const input = await session.findElement(By.css(`input[data-testid="${id}"]`));
+  await session.executeScript("arguments[0].scrollIntoView({ block: 'center' })", input);
+  await type(session, id, text);
+}
+
+/** Clicks the element with `id` once visible (scrolled to the middle of the window first). */
+export async function click(session, id, timeout = 20000) {
+  const el = await visible(session, id, timeout);
+  await session.executeScript("arguments[0].scrollIntoView({ block: 'center' })", el);
+  await el.click();
+}
+
+/** Scrolls the displayed element with `id` into the middle of the window (before a screenshot). */
+export async function show(session, id) {
+  const el = await displayed(session, id);
+  if (el) await session.executeScript("arguments[0].scrollIntoView({ block: 'center' })", el);
+}
+
+/** The text of the displayed element with `id`, or "" when none is shown. */
+export async function textOf(session, id) {
+  const el = await displayed(session, id);
+  return el ? el.getText() : "";
+}
+
+/** Waits until the displayed element with `id` has text matching `pattern`; returns it. */
+export async function waitText(session, id, pattern, timeout = 30000) {
+  let last = "";
+  try {
+    await session.wait(async () => pattern.test((last = await textOf(session, id).catch(() => ""))), timeout);
+  } catch {
+    throw new Error(`${id} never matched ${pattern}; last: "${last}"`);
+  }
+  return last;
+}
+
+/** Waits until no displayed element has `data-testid=id` (a dialog closed). */
+export async function waitGone(session, id, timeout, message) {
+  await session.wait(async () => (await displayed(session, id)) === null, timeout, message);
+}

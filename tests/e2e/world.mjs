@@ -27,19 +27,30 @@ if (!process.env.BIDSEAL_TEST_KEY_POOL) {
   process.env.BIDSEAL_TEST_KEY_POOL = path.join(path.dirname(bin), "test-key-pool");
 }
 
-/** Starts a server process and resolves with its http://127.0.0.1:PORT once printed. */
-function spawnServer(bin, args) {
+/** Starts a server process and resolves with { child, url } (its http://127.0.0.1:PORT) once
+ * printed; rejects with what it printed if it exits first or prints no URL in 60 s. */
+export function spawnServer(bin, args) {
   const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`${args.join(" ")}: no URL in 60 s`)); }, 60000);
+    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`${args.join(" ")}: no URL in 60 s: ${log}`)); }, 60000);
     const look = (chunk) => {
-      const m = String(chunk).match(/http:\/\/127\.0\.0\.1:\d+/);
+      log += String(chunk);
+      const m = log.match(/http:\/\/127\.0\.0\.1:\d+/);
       if (m) { clearTimeout(timer); resolve({ child, url: m[0] }); }
     };
     child.stdout.on("data", look);
     child.stderr.on("data", look);
-    child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`${args.join(" ")} exited with ${code}`)); });
+    child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`${args.join(" ")} exited with ${code}: ${log}`)); });
   });
+}
+
+/** Ends a spawned server and waits for it to be gone. */
+async function stopServer(server) {
+  if (!server || server.child.exitCode !== null || server.child.signalCode !== null) return;
+  const exited = new Promise((r) => server.child.once("exit", r));
+  server.child.kill("SIGKILL");
+  await exited;
 }
 
 /** `bidseal phone scan ARGS`; `done` resolves with { code, stdout, stderr } when it exits. */
@@ -122,11 +133,7 @@ export class World {
 
   /** Stops the co-signing service and removes the folder. */
   async close() {
-    if (this.cosign) {
-      const exited = new Promise((r) => this.cosign.child.once("exit", r));
-      this.cosign.child.kill("SIGKILL");
-      await exited;
-    }
+    await stopServer(this.cosign);
     if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -174,11 +181,100 @@ export class HallWorld {
   }
 
   async close() {
-    if (this.cosign) {
-      const exited = new Promise((r) => this.cosign.child.once("exit", r));
-      this.cosign.child.kill("SIGKILL");
-      await exited;
+    await stopServer(this.cosign);
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Unix seconds as the RFC 3339 UTC time `tender make` takes. */
+export const rfc3339 = (unix) => new Date(unix * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+
+/**
+ * A platform world (交易平台): `bidseal phone init DIR/world` (keys, test CAs, certificates and
+ * the platform's key), `bidseal phone serve-cosign` pinned to that platform certificate (it
+ * reads the opening time from the tenders the platform signs), optionally `bidseal relay` for
+ * the platform's scans (扫码登录, 扫码绑定, 同步诚信库), and `bidseal platform serve --demo-world`
+ * (its accounts: every enterprise of the world by credit code, and `staff`; password
+ * Demo@1234). `api` talks to the platform directly, as its web page or a staff script would.
+ */
+export class PlatformWorld {
+  static PASSWORD = "Demo@1234";
+
+  /** `relay`: start a relay and give it to the platform; `demoBind`: the platform starts with
+   * the world's enterprise certificates bound to their accounts (no 扫码绑定 needed). */
+  static async create(prefix, { relay = false, demoBind = false } = {}) {
+    const w = new PlatformWorld();
+    w.bin = cliPath();
+    w.dir = fs.mkdtempSync(path.join(os.tmpdir(), `bidseal-e2e-${prefix}-`));
+    w.world = path.join(w.dir, "world");
+    w.data = path.join(w.dir, "data");
+    w.index = path.join(w.dir, "index.sqlite");
+    w.platformCert = path.join(w.world, "pki/platform.crt");
+    w.servers = [];
+    try {
+      w.cli(["phone", "init", w.world, "--pin", PIN, "--kdf-iterations", "1000"]);
+      const start = async (args) => { const s = await spawnServer(w.bin, args); w.servers.push(s); return s.url; };
+      w.cosign = await start(["phone", "serve-cosign", "--listen", "127.0.0.1:0", "--state", w.world, "--platform-cert", w.platformCert]);
+      if (relay) w.relay = await start(["relay", "--listen", "127.0.0.1:0"]);
+      w.platform = await start(["platform", "serve", "--listen", "127.0.0.1:0", "--data", w.data, "--demo-world", w.world,
+        ...(relay ? ["--relay", w.relay] : []), ...(demoBind ? ["--demo-bind"] : [])]);
+    } catch (e) {
+      await w.close();
+      throw e;
     }
+    return w;
+  }
+
+  /** Runs `bidseal ARGS` with this world's project index; returns stdout. */
+  cli(args) {
+    return execFileSync(this.bin, args, { env: { ...process.env, BIDSEAL_INDEX: this.index }, stdio: ["ignore", "pipe", "pipe"] }).toString();
+  }
+
+  /** The platform's REST API: { status, data } (data parsed JSON, else the text). */
+  async api(method, p, { token, json, body } = {}) {
+    const headers = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (json) headers["content-type"] = "application/json";
+    const r = await fetch(`${this.platform}/api/v1${p}`, { method, headers, body: json ? JSON.stringify(json) : body });
+    const text = await r.text();
+    let data;
+    try { data = JSON.parse(text); } catch { data = text; }
+    return { status: r.status, data };
+  }
+
+  /** A session token of `account` (a credit code, or `staff`). */
+  async login(account) {
+    const r = await this.api("POST", "/login", { json: { login: account, password: PlatformWorld.PASSWORD } });
+    if (r.status !== 200) throw new Error(`login ${account}: ${r.status} ${JSON.stringify(r.data)}`);
+    return r.data.token;
+  }
+
+  /** The enterprise of certificate `cert` (e.g. ent-huaxia): { name, uscc }. */
+  company(cert) {
+    const subject = execFileSync("openssl", ["x509", "-in", path.join(this.world, `pki/${cert}.pem`), "-noout", "-subject", "-nameopt", "RFC2253,-esc_msb"]).toString();
+    return { name: subject.match(/(?:^|[=,])O=([^,\n]+)/)[1], uscc: subject.match(/serialNumber=([0-9A-Z]{18})/)[1] };
+  }
+
+  /** Makes a tender signed by the world's platform key whose bid deadline is `deadline` and
+   * opening time `opening` (unix seconds) and publishes it as staff; returns the platform's
+   * answer ({ id, … }) with `zip`, the package's path. */
+  async publishTender(name, deadline, opening) {
+    const zip = path.join(this.dir, `${name}.zip`);
+    this.cli(["tender", "make", "--world", this.world, "--out", zip, "--deadline", rfc3339(deadline), "--opening-time", rfc3339(opening)]);
+    const pub = await this.api("POST", "/staff/tenders", { token: await this.login("staff"), body: fs.readFileSync(zip) });
+    if (pub.status !== 200) throw new Error(`publish ${name}: ${pub.status} ${JSON.stringify(pub.data)}`);
+    return { ...pub.data, zip };
+  }
+
+  /** The phone scanning `payload` with certificate `cert` (null: the phone picks, as for
+   * 标书签章 where the seal's kind decides); `extra`: --confirm, --device, …. */
+  phone(payload, cert, extra = []) {
+    return spawnPhone(this.bin, [payload, "--keystore", this.world, "--cosign", this.cosign, "--pin", PIN, ...(cert ? ["--cert", cert] : []), ...extra]);
+  }
+
+  /** Stops the servers and removes the folder. */
+  async close() {
+    for (const s of this.servers ?? []) await stopServer(s);
     if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

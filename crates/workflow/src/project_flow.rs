@@ -504,9 +504,15 @@ pub fn generation_checklist(
         item(
             "deadline",
             if now < deadline {
-                Ok(format!("投标截止时间 {deadline} 之前"))
+                Ok(format!(
+                    "投标截止时间 {shown} 之前",
+                    shown = crate::report::format_beijing_time(deadline)
+                ))
             } else {
-                Err(format!("投标截止时间 {deadline} 已过，不能再生成投标文件"))
+                Err(format!(
+                    "投标截止时间 {shown} 已过，不能再生成投标文件",
+                    shown = crate::report::format_beijing_time(deadline)
+                ))
             },
         ),
         item(

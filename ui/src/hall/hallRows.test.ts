@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { liveRowState, rowTagType } from "./hallRows";
+import { listingStale, liveRowState, rowTagType } from "./hallRows";
 
 describe("hall row live state", () => {
   it("follows the scan while it runs, then the recorded state", () => {
@@ -24,5 +24,18 @@ describe("hall row live state", () => {
     expect(rowTagType("failed")).toBe("danger");
     expect(rowTagType("opened")).toBe("success");
     expect(rowTagType("pending")).toBe("info");
+  });
+});
+
+describe("从交易平台获取's tender listing", () => {
+  const open = { accepting_bids: true, bid_deadline: 1_800_000_000 };
+  it("is asked again once the deadline it showed has passed, not before", () => {
+    expect(listingStale(open, 1_799_999_999)).toBe(false);
+    expect(listingStale(open, 1_800_000_000)).toBe(true);
+    expect(listingStale(open, 1_800_000_100)).toBe(true);
+  });
+  it("a closed listing or none is not asked again", () => {
+    expect(listingStale({ ...open, accepting_bids: false }, 1_800_000_100)).toBe(false);
+    expect(listingStale(null, 1_800_000_100)).toBe(false);
   });
 });

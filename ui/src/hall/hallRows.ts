@@ -41,3 +41,11 @@ export function rowTagType(s: LiveRowState): "info" | "warning" | "success" | "d
       return "info";
   }
 }
+
+/** Whether 从交易平台获取 should ask the platform again how it lists the tender: the listing
+ * said it still accepts bids and the deadline has passed on this clock since (the dialog's
+ * 未截止 would otherwise stay shown after the deadline; the platform's answer is what is shown,
+ * and the platform alone decides whether the fetch may run). */
+export function listingStale(listed: { accepting_bids: boolean; bid_deadline: number } | null, nowUnix: number): boolean {
+  return listed !== null && listed.accepting_bids && nowUnix >= listed.bid_deadline;
+}
