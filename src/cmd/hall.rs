@@ -393,7 +393,7 @@ fn fetch_from_platform(
                     bidder = f.facts.bidder,
                     file = f.path.display(),
                     receipt = f.facts.receipt_id,
-                    time = f.facts.received_at
+                    time = f.facts.received_at_text
                 )
             );
             files.push(f.path.clone());

@@ -128,6 +128,8 @@ test("after the deadline the hall fetches the bid from the platform, the bidder'
   assert.equal((await session.findElements(byTestId("hall-file-1"))).length, 0, "one bid on the platform, one row");
   assert.ok((await textOf(session, "hall-file-0")).startsWith(huaxia.uscc), await textOf(session, "hall-file-0"));
   assert.match(await textOf(session, "hall-platform-0"), new RegExp(`与平台回执一致[\\s\\S]*${huaxia.name}`));
+  // The receipt's time for people: Beijing time, not the signed RFC 3339 text.
+  assert.match(await textOf(session, "hall-platform-0"), /平台收到 \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}（北京时间）/);
   assert.equal(await (await visible(session, "hall-decrypt-0")).isEnabled(), true);
   await show(session, "hall-bids");
   await screenshot(session, "platformbid-rows.png");

@@ -385,7 +385,10 @@ export interface PlatformFacts {
   bidder: string;
   bidder_uscc: string;
   receipt_id: string;
+  /** RFC 3339 UTC, as signed. */
   received_at: string;
+  /** The same in Beijing time, for people. */
+  received_at_text: string;
   receipt_sha256: string;
   receipt_size: number;
   matches_receipt: boolean;

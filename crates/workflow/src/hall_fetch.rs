@@ -135,6 +135,8 @@ pub struct PlatformFacts {
     pub receipt_id: String,
     /// When the platform received it (RFC 3339 UTC, signed).
     pub received_at: String,
+    /// The same time for people: Beijing time (the signed text itself if it does not parse).
+    pub received_at_text: String,
     /// SHA-256 the receipt names, hex.
     pub receipt_sha256: String,
     /// Size the receipt names.
@@ -314,6 +316,7 @@ pub async fn fetch_bids(
                         bidder_uscc: r.bidder.uscc.clone(),
                         receipt_id: r.id.clone(),
                         received_at: r.received_at.clone(),
+                        received_at_text: beijing_text(&r.received_at),
                         receipt_sha256: r.sha256.clone(),
                         receipt_size: r.size,
                         matches_receipt,
@@ -386,4 +389,24 @@ async fn download(
     drop(file);
     std::fs::rename(&part, path).map_err(DownloadError::Local)?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// An RFC 3339 time in Beijing time for people; the text itself when it does not parse.
+fn beijing_text(rfc3339: &str) -> String {
+    use bidseal_bid::time::{format_description::well_known::Rfc3339, OffsetDateTime};
+    OffsetDateTime::parse(rfc3339, &Rfc3339)
+        .map(crate::report::format_beijing_time)
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+#[cfg(test)]
+mod beijing_tests {
+    #[test]
+    fn a_receipt_time_reads_in_beijing_time_and_junk_stays_as_signed() {
+        assert_eq!(
+            super::beijing_text("2026-12-02T04:40:38Z"),
+            "2026-12-02 12:40:38（北京时间）"
+        );
+        assert_eq!(super::beijing_text("not a time"), "not a time");
+    }
 }

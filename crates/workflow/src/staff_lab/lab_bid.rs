@@ -133,7 +133,12 @@ fn make_lab_tender(
     for ca in &cas {
         let pem = std::fs::read(ca).map_err(|e| io(ca, e))?;
         let title = bidseal_cms::cert::Certificate::from_pem(&pem)
-            .map_err(|e| lab_err("E_LAB_WORLD", format!("{}：{e}", ca.display())))?
+            .map_err(|e| {
+                lab_err(
+                    "E_LAB_WORLD",
+                    format!("测试世界的 CA 证书 {} 无法读取：{e}", ca.display()),
+                )
+            })?
             .subject_string();
         let stem = ca
             .file_stem()
