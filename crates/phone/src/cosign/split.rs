@@ -238,9 +238,8 @@ impl<T: Pending> TokenTable<T> {
 
     /// Takes the entry of `token` for `cert_id` out, if it has not timed out.
     pub fn take(&mut self, token: &str, cert_id: &str) -> Result<T, NotWaiting> {
-        match self.waiting.get(token) {
-            Some((_, p)) if p.cert_id() == cert_id => {}
-            _ => return Err(NotWaiting::Unknown),
+        if self.peek(token, cert_id).is_none() {
+            return Err(NotWaiting::Unknown);
         }
         let (at, pending) = self.waiting.remove(token).ok_or(NotWaiting::Unknown)?;
         if alive(at, &pending) {
