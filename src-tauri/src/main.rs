@@ -25,6 +25,15 @@ fn main() {
                 window.state::<commands::staff::StaffState>().shutdown();
             }
         })
+        // The page view's PDFs (an ArrayBuffer for `fetch`; see `commands::pages::PDF_SCHEME`).
+        .register_asynchronous_uri_scheme_protocol(
+            commands::pages::PDF_SCHEME,
+            |_ctx, request, responder| {
+                tauri::async_runtime::spawn_blocking(move || {
+                    responder.respond(commands::pages::pdf_scheme_response(&request))
+                });
+            },
+        )
         .setup(|app| {
             app.state::<commands::DesktopState>().start_embedded_relay();
             // First run (deskhall): the demo world's co-signing service, if there is one.
@@ -42,7 +51,6 @@ fn main() {
             commands::project::new_project,
             // Bidder: pages, composing, seal placement (deskbid).
             commands::pages::compose_project,
-            commands::pages::bid_pdf,
             commands::pages::place_seal,
             commands::pages::verify_sealed,
             commands::bidform::preview_field,

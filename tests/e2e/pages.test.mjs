@@ -77,3 +77,49 @@ test("页面与签章: a 300-page bid composed in the window shows its first pag
   const page3 = await (await session.findElement(By.css('.page[data-page="3"]'))).getRect();
   assert.ok(darkPixels(jumped, page3) > 500, "page 3 has text drawn on it after the jump");
 });
+
+test("页面与签章: a composed bid changed on disk afterwards is refused with what to do, and the PDF scheme serves nothing else", async () => {
+  const { session } = app;
+  await (await visible(session, "project-back")).click();
+  await visible(session, "open-path");
+  // One byte of the composed PDF changed behind the app's back (the previous test composed it).
+  const pdf = `${world.project}/out/bid.pdf`;
+  const bytes = fs.readFileSync(pdf);
+  bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+  fs.writeFileSync(pdf, bytes);
+  await type(session, "open-path", world.project);
+  await (await visible(session, "open-path-button")).click();
+  await visible(session, "project-page");
+  await (await visible(session, "tab-pages")).click();
+  const error = await visible(session, "page-error", 20000);
+  const text = await error.getText();
+  assert.match(text, /E_COMPOSED_CHANGED/);
+  assert.match(text, /请重新合成投标文件/);
+  assert.doesNotMatch(text, /扫码/, "not a scan: nothing about the phone");
+  assert.equal((await session.findElements(By.css(".page, .thumb"))).length, 0, "no page frames beside the error");
+  await screenshot(session, "pages-changed-on-disk.png");
+
+  // The scheme from the window: bytes as an ArrayBuffer only for a project's recorded PDF;
+  // anything else is a refusal with a code, never a file.
+  const ask = (url, init) => session.executeAsyncScript(`const done = arguments[arguments.length - 1];
+    fetch(arguments[0], arguments[1] ?? {}).then(async (r) => done({ status: r.status, type: r.headers.get("content-type"), body: r.headers.get("content-type") === "application/json" ? await r.json() : (await r.arrayBuffer()).byteLength }), (e) => done({ error: String(e) }));`, url, init);
+  const url = (p, which) => `bidpdf://localhost/${encodeURIComponent(p)}?which=${which}`;
+  const changed = await ask(url(world.project, "composed"));
+  assert.deepEqual([changed.status, changed.body.code], [409, "E_COMPOSED_CHANGED"], JSON.stringify(changed));
+  fs.writeFileSync(pdf, Buffer.from(bytes.map((b, i) => (i === Math.floor(bytes.length / 2) ? b ^ 0x01 : b))));
+  const restored = await ask(url(world.project, "composed"));
+  assert.deepEqual([restored.status, restored.type, restored.body], [200, "application/pdf", bytes.length], JSON.stringify(restored));
+  for (const [what, u, init, status] of [
+    ["not a project", url("/etc", "composed"), undefined, 409],
+    ["a file, not a project", url("/etc/passwd", "composed"), undefined, 409],
+    ["another PDF of the project", `${url(world.project, "composed").split("?")[0]}?which=../../etc/passwd`, undefined, 400],
+    ["no PDF named", url(world.project, "composed").split("?")[0], undefined, 400],
+    ["not sealed yet", url(world.project, "sealed"), undefined, 409],
+    ["a write", url(world.project, "composed"), { method: "POST", body: "x" }, 405],
+  ]) {
+    const r = await ask(u, init);
+    assert.equal(r.status, status, `${what}: ${JSON.stringify(r)}`);
+    assert.equal(r.type, "application/json", `${what}: ${JSON.stringify(r)}`);
+    assert.ok(/^(E|PROJECT)_[A-Z_]+$/.test(r.body.code) && r.body.message.length > 0, `${what}: ${JSON.stringify(r)}`);
+  }
+});

@@ -3,7 +3,7 @@
  * `invoke`; types mirror the Rust structs. Scan progress arrives on a `Channel` per scan,
  * normalised here into the scan machine's inputs.
  */
-import { Channel, invoke } from "@tauri-apps/api/core";
+import { Channel, convertFileSrc, invoke } from "@tauri-apps/api/core";
 import type { ScanInput } from "./scan/scanMachine";
 import type { PageBox, PdfRect } from "./pages/layout";
 
@@ -145,7 +145,6 @@ export function isCommandError(e: unknown): e is CommandError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
 }
 
-/** `[code] message` of any error, for display. */
 /**
  * Tells the Rust side the window's language: command errors and scan refusals then arrive
  * with their message in it (`bidseal_workflow::i18n`; the code never changes). Outside the
@@ -159,6 +158,7 @@ export function setLanguage(locale: string): void {
   }
 }
 
+/** `[code] message` of any error, for display. */
 export function errorText(e: unknown): string {
   return isCommandError(e) ? `[${e.code}] ${e.message}` : String(e);
 }
@@ -223,8 +223,25 @@ export type BidPdfKind = "composed" | "sealed";
 /** Composes the bid PDF and maps every signing node to its page. */
 export const composeProject = (projectPath: string) => invoke<ProjectView>("compose_project", { projectPath });
 
-/** The composed or sealed PDF's bytes (only while they are what the project records). */
-export const bidPdf = (projectPath: string, which: BidPdfKind) => invoke<ArrayBuffer>("bid_pdf", { projectPath, which });
+/** The URL of the composed or sealed PDF (the app's `bidpdf:` scheme, see
+ * src-tauri/src/commands/pages.rs). A scheme and not a command: Tauri's IPC on Linux sends
+ * bytes as a JSON array of numbers, several times slower than the file itself. */
+export const bidPdfUrl = (projectPath: string, which: BidPdfKind) => `${convertFileSrc(projectPath, "bidpdf")}?which=${which}`;
+
+/** The composed or sealed PDF's bytes (only while they are what the project records); a
+ * refusal arrives as the `CommandError` the scheme answers with. `loadFailed` words a
+ * request that got no answer at all. */
+export async function bidPdf(projectPath: string, which: BidPdfKind, loadFailed: (error: string) => string): Promise<ArrayBuffer> {
+  let res: Response;
+  try {
+    res = await fetch(bidPdfUrl(projectPath, which), { cache: "no-store" });
+  } catch (e) {
+    throw { code: "E_PDF_LOAD", message: loadFailed(String(e)) } satisfies CommandError;
+  }
+  if (res.ok) return res.arrayBuffer();
+  const body: unknown = await res.json().catch(() => null);
+  throw isCommandError(body) ? { code: body.code, message: body.message } : { code: "E_PDF_LOAD", message: loadFailed(`HTTP ${res.status}`) };
+}
 
 /** Stores where the bidder puts `node`'s seal of `kind`; refused with a `PLACE_…` code. */
 export const placeSeal = (projectPath: string, node: string, kind: SealKindId | null, position: NodePosition) =>

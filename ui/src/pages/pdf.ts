@@ -1,5 +1,5 @@
 /**
- * pdf.js in the window: loads a bid PDF from bytes (the `bid_pdf` command) and renders pages
+ * pdf.js in the window: loads a bid PDF from bytes (the `bidpdf:` scheme, `bidPdf` in api.ts) and renders pages
  * into canvases, one render at a time in order of need (the page view asks for the pages on
  * screen first, then the ones around them, then thumbnails). The worker is bundled (no
  * network); eval is off (the window's CSP has no 'unsafe-eval').

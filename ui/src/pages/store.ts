@@ -1,11 +1,12 @@
 /**
  * The open bid PDF of the project on screen, shared by the page view and whoever opens it
- * early: the project view starts loading it (bytes from Rust, pdf.js worker, document parsed)
+ * early: the project view starts loading it (bytes from Rust over the `bidpdf:` scheme, pdf.js worker, document parsed)
  * as soon as a composition exists, so that 页面与签章 only has to draw. One document at a time;
  * a new key (project, which PDF, reload counter) destroys the old one.
  */
 import { bidPdf, type BidPdfKind } from "../api";
 import { openPdf, renderPage, type PdfDoc } from "./pdf";
+import { i18n } from "../i18n";
 
 /** Width of a thumbnail, px (the page view's thumbnail column). */
 export const THUMB_WIDTH = 96;
@@ -29,7 +30,7 @@ export function loadBid(projectPath: string, which: BidPdfKind, version: number)
   const old = current;
   const started = performance.now();
   const loading = (async () => {
-    const bytes = await bidPdf(projectPath, which);
+    const bytes = await bidPdf(projectPath, which, (error) => i18n.global.t("pages.loadFailed", { error }));
     const bytesMs = Math.round(performance.now() - started);
     const doc = await openPdf(bytes);
     const openMs = Math.round(performance.now() - started);
