@@ -153,7 +153,13 @@ test("placing seals by drag-and-drop on every node, moving and resizing one, a é
   await (await visible(session, "pages-sealed")).click();
   await (await session.findElement(By.css(`[data-testid="place-node:${moved}"] .node-link`))).click();
   assert.equal((await session.findElements(byTestId("seal-mark"))).length, 0, "the sealed view shows the real seals, no previews");
-  await session.wait(async () => (await session.findElements(By.css('.page[data-rendered="true"]'))).length > 0, 20000);
+  try {
+    await session.wait(async () => (await session.findElements(By.css('.page[data-rendered="true"]'))).length > 0, 20000);
+  } catch (e) {
+    await screenshot(session, "placement-sealed-view-failed.png");
+    const shown = await session.findElements(byTestId("page-error"));
+    throw new Error(`the sealed view drew no page${shown.length ? `: ${await shown[0].getText()}` : ""} (${e.message})`);
+  }
   await screenshot(session, "placement-sealed-view.png");
 });
 
