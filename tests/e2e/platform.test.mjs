@@ -116,7 +116,7 @@ function startProxy() {
 }
 
 before(async () => {
-  pw = await PlatformWorld.create("platform", { relay: true });
+  pw = await PlatformWorld.create("platform", { relay: true, testClock: true });
   ({ dir, world, platform } = pw);
   proxy = await startProxy();
   huaxia = pw.company("ent-huaxia");
@@ -130,8 +130,9 @@ before(async () => {
   bidSha = crypto.createHash("sha256").update(bytes).digest("hex");
   bidSize = bytes.length;
 
-  // A second tender whose deadline passes during the test, published by staff; its project.
-  pastDeadline = Math.floor(Date.now() / 1000) + 150;
+  // A second tender whose deadline the platform's clock is moved past in the last test,
+  // published by staff; its project.
+  pastDeadline = Math.floor(Date.now() / 1000) + 1800;
   const past = (await pw.publishTender("past", pastDeadline, pastDeadline + 60)).zip;
   pastProject = path.join(dir, "截止投标.bidproj");
   cli(["project", "new", pastProject, "--tender", past, "--platform-cert", pw.platformCert]);
@@ -333,11 +334,13 @@ test("a tender whose deadline passed: the upload is refused with E_DEADLINE_PASS
   await ph.done;
   await closeScanDialog(session);
   await fill(session, "upload-file", bidFile);
-  const wait = pastDeadline - Math.floor(Date.now() / 1000) + 1;
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait * 1000));
+  // The platform's clock past the deadline (its sessions last 8 h: the login stays good);
+  // the app's own clock is still before it, so the refusal must come from the platform.
+  await pw.advanceClock(pastDeadline - Math.floor(Date.now() / 1000) + 1);
   await click(session, "upload-start");
   const err = await waitText(session, "platform-error", /E_DEADLINE_PASSED/, 30000);
   assert.match(err, /截止/);
+  assert.match(err, /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}（北京时间）/, "the deadline in Beijing time, as the checklist shows it");
   assert.match(await textOf(session, "platform-advice"), /已过投标截止时间/);
   assert.ok(!fs.existsSync(path.join(pastProject, "receipts")) || fs.readdirSync(path.join(pastProject, "receipts")).length === 0);
   await show(session, "platform-error");

@@ -201,8 +201,9 @@ export class PlatformWorld {
   static PASSWORD = "Demo@1234";
 
   /** `relay`: start a relay and give it to the platform; `demoBind`: the platform starts with
-   * the world's enterprise certificates bound to their accounts (no 扫码绑定 needed). */
-  static async create(prefix, { relay = false, demoBind = false } = {}) {
+   * the world's enterprise certificates bound to their accounts (no 扫码绑定 needed);
+   * `testClock`: the platform's clock can be moved forward ([`advanceClock`]). */
+  static async create(prefix, { relay = false, demoBind = false, testClock = false } = {}) {
     const w = new PlatformWorld();
     w.bin = cliPath();
     w.dir = fs.mkdtempSync(path.join(os.tmpdir(), `bidseal-e2e-${prefix}-`));
@@ -217,7 +218,7 @@ export class PlatformWorld {
       w.cosign = await start(["phone", "serve-cosign", "--listen", "127.0.0.1:0", "--state", w.world, "--platform-cert", w.platformCert]);
       if (relay) w.relay = await start(["relay", "--listen", "127.0.0.1:0"]);
       w.platform = await start(["platform", "serve", "--listen", "127.0.0.1:0", "--data", w.data, "--demo-world", w.world,
-        ...(relay ? ["--relay", w.relay] : []), ...(demoBind ? ["--demo-bind"] : [])]);
+        ...(relay ? ["--relay", w.relay] : []), ...(demoBind ? ["--demo-bind"] : []), ...(testClock ? ["--test-clock"] : [])]);
     } catch (e) {
       await w.close();
       throw e;
@@ -240,6 +241,13 @@ export class PlatformWorld {
     let data;
     try { data = JSON.parse(text); } catch { data = text; }
     return { status: r.status, data };
+  }
+
+  /** Moves the platform's clock `secs` seconds forward (`platform serve --test-clock`; the
+   * phones', the co-signing service's and the app's clocks do not move). */
+  async advanceClock(secs) {
+    const r = await fetch(`${this.platform}/test/clock`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ advance_secs: secs }) });
+    if (r.status !== 200) throw new Error(`test clock: ${r.status} ${await r.text()}`);
   }
 
   /** A session token of `account` (a credit code, or `staff`). */

@@ -172,7 +172,7 @@ fn deadline_passed(tender: &Tender) -> ApiError {
         "E_DEADLINE_PASSED",
         format!(
             "投标截止时间（{}）已过，平台不再接受上传、替换或撤回",
-            crate::clock::rfc3339(tender.bid_deadline)
+            crate::clock::beijing_text(tender.bid_deadline)
         ),
     )
 }

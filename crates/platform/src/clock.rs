@@ -86,6 +86,27 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// Unix seconds in Beijing time for people (`2027-06-30 09:30:00（北京时间）`), as the desktop
+/// and the web pages show times; the number itself when out of range.
+pub fn beijing_text(unix: i64) -> String {
+    let offset = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => {
+            let t = t.to_offset(offset);
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}（北京时间）",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        }
+        Err(_) => unix.to_string(),
+    }
+}
+
 /// `POST /test/clock` (routed only with a test clock): body `{"advance_secs": N}` moves the
 /// clock N seconds forward (1–[`MAX_ADVANCE_SECS`]) and answers `{"now": UNIX}`; anything else
 /// is 400 `E_BAD_REQUEST`.
@@ -128,6 +149,16 @@ pub mod http {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_for_people_are_beijing_time_and_out_of_range_stays_a_number() {
+        // 2027-06-30T17:30:05Z: the next day in Beijing.
+        assert_eq!(
+            beijing_text(1_814_376_605),
+            "2027-07-01 01:30:05（北京时间）"
+        );
+        assert_eq!(beijing_text(i64::MAX), i64::MAX.to_string());
+    }
 
     #[test]
     fn only_a_test_clock_moves_and_only_forward() {

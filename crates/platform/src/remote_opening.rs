@@ -439,7 +439,7 @@ impl RemoteOpening {
             .unwrap_or(0);
         if now_unix < opens_at.unix_timestamp() {
             return Err(RemoteOpeningError::BeforeOpeningTime {
-                opens_at: beijing(opens_at),
+                opens_at: crate::clock::beijing_text(opens_at.unix_timestamp()),
             });
         }
         let mut started = lock(&self.started);
@@ -538,22 +538,6 @@ impl RemoteOpening {
             }
         });
     }
-}
-
-fn beijing(t: bidseal_bid::time::OffsetDateTime) -> String {
-    let t = t.to_offset(
-        bidseal_bid::time::UtcOffset::from_hms(8, 0, 0)
-            .unwrap_or(bidseal_bid::time::UtcOffset::UTC),
-    );
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}（北京时间）",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 /// Signs the reading (唱标) of a finished board as `bidseal-opening/1` over exact bytes:

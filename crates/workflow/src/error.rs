@@ -62,7 +62,7 @@ pub enum FlowError {
         why: String,
     },
     /// The project has no current composition to seal or generate from.
-    #[error("投标项目尚未合成（或修改后需重新合成），请先运行 bidseal project compose")]
+    #[error("投标项目尚未合成（或修改后需重新合成），请先合成投标文件（窗口中点「合成投标文件」，命令行用 bidseal project compose）")]
     NotComposed,
     /// A check made before any QR is shown failed (output folder, changed files, a bid file
     /// that is not one): nothing was asked of the phone. `code` is stable (`E_OUTPUT_DIR`, …).
