@@ -25,22 +25,18 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-/// Beijing time of Unix seconds, `2027-06-30 09:30`.
+/// Beijing time of Unix seconds, `2027-06-30 09:30` (the tables say 北京时间 in the header).
 pub fn beijing(unix: i64) -> String {
-    let offset = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => {
-            let t = t.to_offset(offset);
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute()
-            )
-        }
-        Err(_) => unix.to_string(),
+    match crate::clock::in_beijing(unix) {
+        Some(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        None => unix.to_string(),
     }
 }
 
