@@ -156,12 +156,8 @@ struct EnrollArgs {
     /// 手机端 PIN 派生密钥的 PBKDF2 迭代次数 / PBKDF2 iterations of the phone's sealing key
     #[arg(long, default_value_t = bidseal_phone::key_seal::PIN_KDF_ITERATIONS)]
     kdf_iterations: u32,
-    /// 新证书的 PIN（测试以外请用 --pin-stdin） / the new certificate's PIN
-    #[arg(long, required_unless_present = "pin_stdin")]
-    pin: Option<String>,
-    /// 从标准输入第一行读取 PIN / read the PIN from the first line of stdin
-    #[arg(long, conflicts_with = "pin")]
-    pin_stdin: bool,
+    #[command(flatten)]
+    pin: PinArg,
     /// 以 JSON 输出（字段见 docs/cli.md） / print JSON
     #[arg(long)]
     json: bool,
@@ -202,12 +198,8 @@ struct RestoreArgs {
     /// 换机验证码（phone admin refresh-code 给出） / the one-time refresh code
     #[arg(long)]
     code: String,
-    /// 证书 PIN（测试以外请用 --pin-stdin） / the certificate PIN
-    #[arg(long, required_unless_present = "pin_stdin")]
-    pin: Option<String>,
-    /// 从标准输入第一行读取 PIN / read the PIN from the first line of stdin
-    #[arg(long, conflicts_with = "pin")]
-    pin_stdin: bool,
+    #[command(flatten)]
+    pin: PinArg,
     /// 以 JSON 输出（字段见 docs/cli.md） / print JSON
     #[arg(long)]
     json: bool,
@@ -233,12 +225,8 @@ struct ScanArgs {
     /// 协同签名服务 https 的根证书（PEM） / trust these roots for the service's https
     #[arg(long)]
     cosign_ca: Option<PathBuf>,
-    /// 证书 PIN（6 位；会出现在进程列表中，测试以外请用 --pin-stdin） / the certificate PIN
-    #[arg(long, required_unless_present = "pin_stdin")]
-    pin: Option<String>,
-    /// 从标准输入第一行读取 PIN / read the PIN from the first line of stdin
-    #[arg(long, conflicts_with = "pin")]
-    pin_stdin: bool,
+    #[command(flatten)]
+    pin: PinArg,
     /// 每次提示都按“确认”（默认） / press 确认 on every prompt (default)
     #[arg(long, conflicts_with = "reject")]
     confirm: bool,
@@ -283,12 +271,8 @@ struct StandbyArgs {
     /// 协同签名服务 https 的根证书（PEM） / trust these roots for the service's https
     #[arg(long)]
     cosign_ca: Option<PathBuf>,
-    /// 证书 PIN（测试以外请用 --pin-stdin） / the certificate PIN
-    #[arg(long, required_unless_present = "pin_stdin")]
-    pin: Option<String>,
-    /// 从标准输入第一行读取 PIN / read the PIN from the first line of stdin
-    #[arg(long, conflicts_with = "pin")]
-    pin_stdin: bool,
+    #[command(flatten)]
+    pin: PinArg,
     /// 对推送的解密请求按“拒绝”（登录仍确认） / press 拒绝 on pushed decrypt requests
     #[arg(long)]
     reject: bool,
@@ -489,7 +473,7 @@ fn enrol_error(e: bidseal_phone::provision::ProvisionError) -> anyhow::Error {
 /// co-signing service (`bidseal_phone::provision::enrol_into_phone`).
 async fn enroll(a: EnrollArgs) -> Result<ExitCode> {
     use bidseal_phone::pki::{HolderRole, LeafSpec, TestCa};
-    let pin = pin_or_stdin(&a.pin)?;
+    let pin = a.pin.read()?;
     let usage = |text: String| super::exit::coded("E_USAGE", text);
     let uscc = bidseal_phone::uscc::UnifiedSocialCreditCode::parse(a.uscc.trim())
         .map_err(|e| usage(format!("统一社会信用代码 “{}” 无效：{e}", a.uscc)))?;
@@ -568,7 +552,7 @@ async fn enroll(a: EnrollArgs) -> Result<ExitCode> {
 
 /// `phone restore`: 换机 / 恢复 on the new phone ([`bidseal_phone::restore`]).
 async fn restore(a: RestoreArgs) -> Result<ExitCode> {
-    let pin = pin_or_stdin(&a.pin)?;
+    let pin = a.pin.read()?;
     bidseal_phone::provision::check_pin_format(&pin)?;
     let from = Keystore::load(&phone_dir(&a.from))?;
     let client = CosignClient::connect(&a.cosign, a.cosign_ca.as_deref())?;
@@ -705,16 +689,26 @@ async fn serve_cosign(
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_pin(a: &ScanArgs) -> Result<String> {
-    pin_or_stdin(&a.pin)
+/// `--pin PIN` or `--pin-stdin`, the one way a phone command takes a certificate PIN.
+#[derive(Debug, Args)]
+struct PinArg {
+    /// 证书 PIN（6 位；会出现在进程列表中，测试以外请用 --pin-stdin） / the certificate PIN
+    #[arg(long, required_unless_present = "pin_stdin")]
+    pin: Option<String>,
+    /// 从标准输入第一行读取 PIN / read the PIN from the first line of stdin
+    #[arg(long, conflicts_with = "pin")]
+    pin_stdin: bool,
 }
 
-fn pin_or_stdin(pin: &Option<String>) -> Result<String> {
-    match pin {
-        Some(pin) => Ok(pin.clone()),
-        None => Ok(super::secret_from_stdin(&crate::words!("error.pin_stdin"))?
-            .trim()
-            .to_string()),
+impl PinArg {
+    /// The PIN given, else the first line of stdin.
+    fn read(&self) -> Result<String> {
+        match &self.pin {
+            Some(pin) => Ok(pin.clone()),
+            None => Ok(super::secret_from_stdin(&crate::words!("error.pin_stdin"))?
+                .trim()
+                .to_string()),
+        }
     }
 }
 
@@ -733,7 +727,7 @@ async fn scan(a: ScanArgs) -> Result<ExitCode> {
         keystore: &a.keystore,
         cosign: &a.cosign,
         cosign_ca: a.cosign_ca.as_deref(),
-        pin: read_pin(&a)?,
+        pin: a.pin.read()?,
         reject: a.reject,
         auto_confirm: a.auto_confirm,
         cert: a.cert.clone(),
@@ -798,7 +792,7 @@ async fn standby(a: StandbyArgs) -> Result<ExitCode> {
         keystore: &a.keystore,
         cosign: &a.cosign,
         cosign_ca: a.cosign_ca.as_deref(),
-        pin: pin_or_stdin(&a.pin)?,
+        pin: a.pin.read()?,
         reject: false,
         auto_confirm: false,
         cert: a.cert.clone(),
