@@ -97,6 +97,7 @@ test("页面与签章: a composed bid changed on disk afterwards is refused with
   assert.match(text, /请重新合成投标文件/);
   assert.doesNotMatch(text, /扫码/, "not a scan: nothing about the phone");
   assert.equal((await session.findElements(By.css(".page, .thumb"))).length, 0, "no page frames beside the error");
+  assert.equal((await session.findElements(byTestId("pages-current"))).length, 0, "no page counter over the error");
   await screenshot(session, "pages-changed-on-disk.png");
 
   // The scheme from the window: bytes as an ArrayBuffer only for a project's recorded PDF;
