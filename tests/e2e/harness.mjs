@@ -101,6 +101,9 @@ export async function startApp(app = APP, env = {}) {
       .usingServer(`http://127.0.0.1:${DRIVER_PORT}/`)
       .withCapabilities({ browserName: "wry", "tauri:options": { application: app } })
       .build();
+    // The window is up before Vue has mounted the home screen; a test's first findElement
+    // (without a wait) then found nothing (a CI flake). Wait until the app has drawn.
+    await session.wait(async () => session.executeScript("return !!document.querySelector('#app [data-testid]')"), 20000);
     return { session, driver, exited, path: app, before };
   } catch (err) {
     await killDriver({ driver, exited });

@@ -19,7 +19,8 @@ export async function visible(session, id, timeout = 10000) {
  * presses: WebDriver's clear() empties the DOM without an input event, so Vue's model would
  * keep the old text. */
 export async function type(session, id, text) {
-  const input = await session.findElement(By.css(`input[data-testid="${id}"]`));
+  const input = await session.wait(until.elementLocated(By.css(`input[data-testid="${id}"]`)), 10000);
+  await session.wait(until.elementIsVisible(input), 10000);
   const old = await input.getAttribute("value");
   await input.click();
   await input.sendKeys(Key.END, ...Array(old.length).fill(Key.BACK_SPACE), text);
@@ -78,7 +79,8 @@ export async function closeScanDialog(session) {
 
 /** Scrolls an el-input's <input data-testid=id> into view and types `text` into it. */
 export async function fill(session, id, text) {
-  const input = await session.findElement(By.css(`input[data-testid="${id}"]`));
+  const input = await session.wait(until.elementLocated(By.css(`input[data-testid="${id}"]`)), 10000);
+  await session.wait(until.elementIsVisible(input), 10000);
   await session.executeScript("arguments[0].scrollIntoView({ block: 'center' })", input);
   await type(session, id, text);
 }
