@@ -29,7 +29,9 @@ cargo nextest run --workspace --locked --no-fail-fast
 # opening time: made once, in the background while the platform web test runs, and copied by
 # each test that needs it (BIDSEAL_E2E_HALL_DEMO, tests/e2e/world.mjs HallWorld).
 hall_demo=$(mktemp -d)
-trap 'rm -rf "$hall_demo"' EXIT
+hall_demo_pid=
+# A step that fails before the wait below must not leave the demo running.
+trap '[ -n "$hall_demo_pid" ] && kill "$hall_demo_pid" 2>/dev/null; rm -rf "$hall_demo"' EXIT
 "$CARGO_TARGET_DIR/debug/bidseal" demo --out "$hall_demo/demo" > "$hall_demo/demo.log" 2>&1 &
 hall_demo_pid=$!
 
@@ -43,6 +45,7 @@ if ! wait "$hall_demo_pid"; then
   echo "bidseal demo failed: the hall world for the desktop E2E could not be made" >&2
   exit 1
 fi
+hall_demo_pid=
 export BIDSEAL_E2E_HALL_DEMO="$hall_demo/demo"
 export BIDSEAL_APP="$CARGO_TARGET_DIR/debug/bidseal-desktop"
 export BIDSEAL_E2E_OUT="$root/target/e2e"

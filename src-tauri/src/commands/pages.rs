@@ -18,13 +18,12 @@ use bidseal_bid::tender::SealKind;
 use bidseal_bid::time::OffsetDateTime;
 use bidseal_workflow::project_flow::{composed_pdf_bytes, sealed_pdf_bytes};
 use bidseal_workflow::FlowError;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::Path;
 use tauri::http;
 
 /// Which PDF of the project the page view shows.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BidPdf {
     /// `out/bid.pdf`, what seals are placed on.
     Composed,
