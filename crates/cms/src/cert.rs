@@ -541,7 +541,9 @@ fn issued_by(child: &Certificate, issuer: &Certificate) -> bool {
     }
 }
 
-fn check_issuer(
+/// Whether `issuer` issued `child`: a CA allowed to sign certificates, valid at `at`, whose
+/// key verifies `child`'s signature. (`child`'s own validity is not looked at.)
+pub fn check_issuer(
     child: &Certificate,
     issuer: &Certificate,
     at: SystemTime,

@@ -238,6 +238,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 开通 over loopback: admin code, DKG, jointly signed CSR, the CA issues, registration
     // (what `phone init` does per certificate), one after another.
     let ca = bidseal_phone::pki::TestCa::generate("ca-1", "测试CA")?;
+    std::fs::write(
+        state.join(bidseal_phone::cosign::server::ENROL_ISSUERS_FILE),
+        bidseal_phone::pki::cert_pem(&ca.cert)?,
+    )?;
     let mut spec = bidseal_phone::pki::standard_specs()?
         .into_iter()
         .find(|s| s.id == "colleague-wang")

@@ -11,6 +11,8 @@
 //!                                              identity (`bidseal tender make --world DIR`)
 //! DIR/phone/keystore.json, DIR/phone/seals/*.png   what the phone carries (sealed shares)
 //! DIR/cosign/state.db, DIR/cosign/admin-token      what the co-signing service keeps
+//! DIR/cosign/enrol-issuers.pem                  the CAs whose certificates 开通 registers
+//!                                              (= trust.pem)
 //! ```
 //!
 //! Every certificate but the `-plain` one has a split key (密钥拆分, `docs/key-split.md`): 开通
@@ -695,6 +697,11 @@ pub fn init_test_world_with(
         trust.push_str(&pem);
     }
     write_public(&pki_dir.join("trust.pem"), trust.as_bytes())?;
+    // The service registers only certificates these CAs issued (开通).
+    write_public(
+        &cosign_dir.join(crate::cosign::server::ENROL_ISSUERS_FILE),
+        trust.as_bytes(),
+    )?;
     write_platform_identity(&pki_dir)?;
 
     let font = SealFont::load();

@@ -191,6 +191,12 @@ impl World {
         (status, json)
     }
 
+    /// `enrol/certificate` of the new certificate with `body`, signed by `device`.
+    async fn hand_in(&self, device: &DeviceKey, body: &[u8]) -> (u16, serde_json::Value) {
+        self.post_to(NEW_ID, device, DeviceRoute::EnrolCertificate, body, |_| {})
+            .await
+    }
+
     async fn post_json(
         &self,
         route: DeviceRoute,
@@ -722,7 +728,7 @@ async fn enrolled_up_to_the_certificate(
 }
 
 /// A certificate for `public` with `spec`'s subject, signed by `signer` (an attacker's own
-/// "CA": the service checks what the certificate certifies, the desktop checks who issued it).
+/// "CA").
 fn certificate_for(
     public: &p256::PublicKey,
     spec: &bidseal_phone::pki::LeafSpec,
@@ -752,9 +758,11 @@ fn certificate_for(
 
 /// `enrol/certificate` refuses what the phone presents unless it is a certificate for the
 /// jointly generated key with the subject of the jointly signed CSR, presented once by the
-/// enrolling device: a certificate for another key, one for the right key with another
-/// subject, garbage, a call signed by another device, the right certificate a second time.
-/// Each refusal says why; none registers anything, and the id stays free for the honest
+/// enrolling device and issued by a CA of the service's `enrol-issuers.pem`: the honest
+/// certificate while that file is missing, a certificate for another key, one for the right
+/// key with another subject, garbage, one for the right key and subject from a same-named CA
+/// with another key or self-made, a call signed by another device, the right certificate a
+/// second time. Each refusal says why; none registers anything, and the id stays free for the honest
 /// enrolment with a new code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrol_certificate_takes_only_the_jointly_requested_certificate_once() {
@@ -799,21 +807,25 @@ async fn enrol_certificate_takes_only_the_jointly_requested_certificate_once() {
         assert!(said.contains(detail), "{said} (wanted {detail})");
     };
 
+    // (0) The honest certificate while the service has no CA to check it against: refused.
+    let issuers = w
+        .state
+        .join(bidseal_phone::cosign::server::ENROL_ISSUERS_FILE);
+    let code = new_code().await;
+    let (token, _, honest) = enrolled_up_to_the_certificate(&w, &device, &code, &ca, &spec).await;
+    let body = present(&token, pki::cert_pem(&honest).expect("pem"));
+    let answer = w.hand_in(&device, &body).await;
+    refused_with(answer, "没有配置开通证书的签发 CA");
+    assert!(!registered(&w), "nothing registered without issuers");
+    std::fs::write(&issuers, pki::cert_pem(&ca.cert).expect("pem")).expect("issuers");
+
     // (a) A certificate for another key, with the right subject, from the right CA.
     let code = new_code().await;
     let (token, _public, _honest) =
         enrolled_up_to_the_certificate(&w, &device, &code, &ca, &spec).await;
     let other_key = ca.issue(&spec).expect("issue");
     let body = present(&token, pki::cert_pem(&other_key.cert).expect("pem"));
-    let answer = w
-        .post_to(
-            NEW_ID,
-            &device,
-            DeviceRoute::EnrolCertificate,
-            &body,
-            |_| {},
-        )
-        .await;
+    let answer = w.hand_in(&device, &body).await;
     refused_with(answer, "不是为本次联合生成的公钥签发的");
     assert!(
         !registered(&w),
@@ -830,28 +842,12 @@ async fn enrol_certificate_takes_only_the_jointly_requested_certificate_once() {
     let attacker = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     let forged = certificate_for(&public, &other, &attacker);
     let body = present(&token, pki::cert_pem(&forged).expect("pem"));
-    let answer = w
-        .post_to(
-            NEW_ID,
-            &device,
-            DeviceRoute::EnrolCertificate,
-            &body,
-            |_| {},
-        )
-        .await;
+    let answer = w.hand_in(&device, &body).await;
     refused_with(answer, "主体与联合签名的证书申请（CSR）不符");
     assert!(!registered(&w), "another subject is not registered");
     // The token was used by the refused call: the honest certificate now finds nothing.
     let again = present(&token, pki::cert_pem(&honest).expect("pem"));
-    let answer = w
-        .post_to(
-            NEW_ID,
-            &device,
-            DeviceRoute::EnrolCertificate,
-            &again,
-            |_| {},
-        )
-        .await;
+    let answer = w.hand_in(&device, &again).await;
     refused_with(answer, "不属于任何进行中的开通");
 
     // (c) Garbage: not PEM, and a PEM block that is no certificate.
@@ -861,18 +857,47 @@ async fn enrol_certificate_takes_only_the_jointly_requested_certificate_once() {
     ] {
         let code = new_code().await;
         let (token, _, _) = enrolled_up_to_the_certificate(&w, &device, &code, &ca, &spec).await;
-        let answer = w
-            .post_to(
-                NEW_ID,
-                &device,
-                DeviceRoute::EnrolCertificate,
-                &present(&token, garbage),
-                |_| {},
-            )
-            .await;
+        let answer = w.hand_in(&device, &present(&token, garbage)).await;
         refused_with(answer, "不是 PEM 格式的 X.509 证书");
         assert!(!registered(&w));
     }
+
+    // (f) The right key and subject, but not from the CA the service trusts: from a CA of the
+    // same name with another key (issued from the honest CSR), and from the attacker's own key.
+    let impostor = TestCa::generate("ca-1", "BidSeal 测试CA 一").expect("impostor ca");
+    let code = new_code().await;
+    let (token, _, from_impostor) =
+        enrolled_up_to_the_certificate(&w, &device, &code, &impostor, &spec).await;
+    assert_eq!(
+        from_impostor.tbs_certificate.issuer,
+        ca.cert.tbs_certificate.subject
+    );
+    let answer = w
+        .hand_in(
+            &device,
+            &present(&token, pki::cert_pem(&from_impostor).expect("pem")),
+        )
+        .await;
+    refused_with(answer, "不是由本服务信任的 CA 签发的");
+    assert!(
+        !registered(&w),
+        "a same-named CA's certificate is not registered"
+    );
+    let code = new_code().await;
+    let (token, public, _) = enrolled_up_to_the_certificate(&w, &device, &code, &ca, &spec).await;
+    let self_made = certificate_for(
+        &public,
+        &spec,
+        &p256::ecdsa::SigningKey::random(&mut rand_core::OsRng),
+    );
+    let answer = w
+        .hand_in(
+            &device,
+            &present(&token, pki::cert_pem(&self_made).expect("pem")),
+        )
+        .await;
+    refused_with(answer, "不是由本服务信任的 CA 签发的");
+    assert!(!registered(&w), "a self-made certificate is not registered");
 
     // The honest phone with a new code: (e) first a stranger signs the valid call (refused,
     // the enrolment stays for its device), then the device itself, then (d) the same
@@ -882,27 +907,11 @@ async fn enrol_certificate_takes_only_the_jointly_requested_certificate_once() {
         enrolled_up_to_the_certificate(&w, &device, &code, &ca, &spec).await;
     let body = present(&token, pki::cert_pem(&honest).expect("pem"));
     let stranger = DeviceKey::generate();
-    let (status, answer) = w
-        .post_to(
-            NEW_ID,
-            &stranger,
-            DeviceRoute::EnrolCertificate,
-            &body,
-            |_| {},
-        )
-        .await;
+    let (status, answer) = w.hand_in(&stranger, &body).await;
     assert_eq!(status, 403, "{answer}");
     assert_eq!(refusal_code(&answer), "device_not_recognised", "{answer}");
     assert!(!registered(&w), "a stranger's call registers nothing");
-    let (status, answer) = w
-        .post_to(
-            NEW_ID,
-            &device,
-            DeviceRoute::EnrolCertificate,
-            &body,
-            |_| {},
-        )
-        .await;
+    let (status, answer) = w.hand_in(&device, &body).await;
     assert_eq!(status, 200, "{answer}");
     let record = CosignBook::load(&w.state.join("state.db"))
         .expect("load")
@@ -916,15 +925,7 @@ async fn enrol_certificate_takes_only_the_jointly_requested_certificate_once() {
         .subject_public_key
         .raw_bytes();
     assert_eq!(certified, public.to_sec1_bytes().as_ref());
-    let answer = w
-        .post_to(
-            NEW_ID,
-            &device,
-            DeviceRoute::EnrolCertificate,
-            &body,
-            |_| {},
-        )
-        .await;
+    let answer = w.hand_in(&device, &body).await;
     refused_with(answer, "不属于任何进行中的开通");
     let book = CosignBook::load(&w.state.join("state.db")).expect("load");
     assert_eq!(book.log(NEW_ID).expect("log").0.len(), 1, "one 开通 line");

@@ -47,6 +47,10 @@ pub const STATE_FILE: &str = "state.db";
 pub const LOG_HEAD_HEADER: &str = "x-bidseal-log-head";
 /// File name of the admin token inside the state dir.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// File name, inside the state dir, of the CA certificates (PEM) whose certificates 开通 may
+/// register: the enrolled certificate must be issued by one of them (read at each enrolment,
+/// so the administrator can change it without a restart; missing: every enrolment refused).
+pub const ENROL_ISSUERS_FILE: &str = "enrol-issuers.pem";
 
 /// A secret text field (PIN, hex share) that is wiped from memory when dropped and never
 /// printed by `Debug`.
@@ -158,6 +162,8 @@ struct Service {
     refreshes: Mutex<super::split::RefreshTable>,
     /// 开通 enrolments (DKG + CSR) between their calls.
     enrolments: Mutex<super::split::EnrolTable>,
+    /// `<state>/`[`ENROL_ISSUERS_FILE`].
+    enrol_issuers: std::path::PathBuf,
 }
 
 /// Errors starting the service.
@@ -200,6 +206,7 @@ pub fn router(state_dir: &Path, config: ServiceConfig) -> Result<Router, ServeEr
         pending: Mutex::new(super::split::PendingTable::default()),
         refreshes: Mutex::new(super::split::RefreshTable::default()),
         enrolments: Mutex::new(super::split::EnrolTable::default()),
+        enrol_issuers: state_dir.join(ENROL_ISSUERS_FILE),
     });
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -1456,6 +1463,52 @@ async fn enrol_step(
     }
 }
 
+/// Whether the certificate `pem` (already checked to certify the joint key and the CSR's
+/// subject) was issued by one of the CAs in `issuers_file` ([`ENROL_ISSUERS_FILE`]): its
+/// signature verifies under that CA's key, and the CA is valid now and allowed to sign
+/// certificates. The certificate's own validity is not looked at (an already expired one is
+/// registered like any other; its uses are refused). The refusal says what to do.
+fn check_enrol_issuer(issuers_file: &Path, pem: &[u8]) -> Result<(), String> {
+    let mut issuers = bidseal_cms::cert::TrustStore::new();
+    if let Err(e) = issuers.add_pem_file(issuers_file) {
+        let missing = std::fs::metadata(issuers_file).is_err();
+        return Err(if missing {
+            format!(
+                "协同签名服务没有配置开通证书的签发 CA（{}），不能开通；请管理员放入签发 CA 的证书后重新申请开通码",
+                issuers_file.display()
+            )
+        } else {
+            format!(
+                "协同签名服务的签发 CA 文件（{}）无法读取：{e}；请管理员修正后重新申请开通码",
+                issuers_file.display()
+            )
+        });
+    }
+    if issuers.roots().is_empty() {
+        return Err(format!(
+            "协同签名服务的签发 CA 文件（{}）中没有证书，不能开通；请管理员放入签发 CA 的证书后重新申请开通码",
+            issuers_file.display()
+        ));
+    }
+    let leaf = bidseal_cms::cert::Certificate::from_pem(pem)
+        .map_err(|_| "证书不是 PEM 格式的 X.509 证书".to_string())?;
+    let mut why = None;
+    for ca in issuers
+        .roots()
+        .iter()
+        .filter(|ca| ca.subject() == leaf.issuer())
+    {
+        match bidseal_cms::cert::check_issuer(&leaf, ca, std::time::SystemTime::now()) {
+            Ok(()) => return Ok(()),
+            Err(e) => why = Some(e.to_string()),
+        }
+    }
+    let why = why.unwrap_or_else(|| format!("签发者“{}”不在其中", leaf.issuer()));
+    Err(format!(
+        "证书不是由本服务信任的 CA 签发的（{why}），不能开通；请用本平台 CA 签发的证书重新开通"
+    ))
+}
+
 /// `enrol/certificate`: the certificate must be for the joint key and for the subject of the
 /// CSR the service signed; the
 /// service stores its share, the PIN verifier, a new seal and recovery share and the device
@@ -1514,6 +1567,9 @@ async fn enrol_certificate(
         }
         if der::Encode::to_der(&cert.tbs_certificate.subject).ok() != Some(subject) {
             return invalid("证书的主体与联合签名的证书申请（CSR）不符");
+        }
+        if let Err(refusal) = check_enrol_issuer(&svc.enrol_issuers, req.certificate.as_bytes()) {
+            return invalid(&refusal);
         }
         let at = now();
         let not_after = cert
