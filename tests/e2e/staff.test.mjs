@@ -10,6 +10,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
+import { By } from "selenium-webdriver";
 import { OUT_DIR, startApp, stopApp, screenshot } from "./harness.mjs";
 import { cliPath, decodeQr, PIN } from "./world.mjs";
 import { byTestId, type, visible } from "./window.mjs";
@@ -95,6 +96,10 @@ test("the console starts the relay, the co-signing service and the reference pla
   await session.wait(async () => (await text(session, "staff-svc-state-cosign")) === "运行中", 30000);
   const relay = await text(session, "staff-svc-url-relay");
   assert.equal((await (await fetch(`${relay}/v1/health`)).json()).status, "ok");
+  // The world's expired certificate says so (the service itself lists it 正常); no other does.
+  await session.wait(async () => /正常\s*已过期/.test(await text(session, "staff-cert-expired-zhao")), 10000);
+  const expiredTags = await session.findElements(By.css('[data-testid^="staff-expired-"]'));
+  assert.deepEqual(await Promise.all(expiredTags.map((e) => e.getAttribute("data-testid"))), ["staff-expired-expired-zhao"]);
   await (await visible(session, "staff-svc-platform")).click();
   await session.wait(async () => (await text(session, "staff-svc-state-platform")) === "运行中", 60000);
   const platform = await text(session, "staff-svc-url-platform");

@@ -500,6 +500,8 @@ export interface LabCertificate {
   enterprise: string;
   holder: string;
   state: string;
+  /** notAfter has passed: every use is refused, whatever `state` says. */
+  expired: boolean;
 }
 
 export interface LabView {

@@ -229,6 +229,9 @@ pub struct LabCertificate {
     pub holder: String,
     /// `active`, `disabled`, `revoked`, or `unknown` while the co-signing service is stopped.
     pub state: String,
+    /// Its notAfter has passed (the service may still list it `active`: every use is then
+    /// refused, `certificate_expired`); false when the certificate cannot be read.
+    pub expired: bool,
 }
 
 /// What the console shows of the lab.
@@ -717,6 +720,9 @@ impl StaffLab {
                     .as_ref()
                     .and_then(|c| c.common_name())
                     .unwrap_or_default(),
+                expired: cert
+                    .as_ref()
+                    .is_some_and(|c| c.not_after() < std::time::SystemTime::now()),
                 id,
                 state,
             });
