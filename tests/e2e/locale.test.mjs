@@ -24,12 +24,17 @@ test("中文 ⇄ English: the home screen's texts switch, its ids stay, the choi
   assert.deepEqual(await areaTitles(session), ["Bidder", "Bid-opening hall", "Platform testing"]);
   assert.match(await (await session.findElement(By.id("check-connection"))).getText(), /Check connection/);
   assert.equal(await session.executeScript("return document.documentElement.lang"), "en");
+  // The relay's state, worded by Rust, follows the switch too.
+  const relayStatus = async () => (await session.findElement(By.id("relay-status"))).getText();
+  await session.wait(async () => /^Embedded scan relay running/.test(await relayStatus()), 5000);
   await screenshot(session, "home-en.png");
 
   await session.navigate().refresh();
   await session.wait(async () => (await areaTitles(session).catch(() => []))[0] === "Bidder", 10000);
   assert.equal(await session.executeScript("return document.documentElement.lang"), "en");
+  await session.wait(async () => /^Embedded scan relay running/.test(await relayStatus().catch(() => "")), 5000);
   await (await visible(session, "locale-switch")).click();
   await session.wait(async () => (await areaTitles(session))[0] === "投标人", 5000);
   assert.equal(await session.executeScript("return document.documentElement.lang"), "zh-CN");
+  await session.wait(async () => /^嵌入式扫码中继运行中/.test(await relayStatus()), 5000);
 });

@@ -150,11 +150,12 @@ export function isCommandError(e: unknown): e is CommandError {
  * with their message in it (`bidseal_workflow::i18n`; the code never changes). Outside the
  * app (tests, a browser) there is no Rust side and nothing to tell.
  */
-export function setLanguage(locale: string): void {
+/** Tells Rust the window's language; resolves once it has it (or could not be told). */
+export async function setLanguage(locale: string): Promise<void> {
   try {
-    invoke("set_language", { locale }).catch(() => undefined);
+    await invoke("set_language", { locale });
   } catch {
-    /* no Tauri: nothing to tell */
+    /* no Tauri, or refused: messages stay zh-CN */
   }
 }
 

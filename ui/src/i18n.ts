@@ -27,15 +27,17 @@ export const i18n = createI18n({
 });
 
 document.documentElement.lang = i18n.global.locale.value;
-setLanguage(i18n.global.locale.value);
+void setLanguage(i18n.global.locale.value);
 
-export function setLocale(locale: Locale): void {
+/** Switches the window's language; resolves once Rust words its messages in it too. */
+export function setLocale(locale: Locale): Promise<void> {
   i18n.global.locale.value = locale;
   document.documentElement.lang = locale;
-  setLanguage(locale);
+  const told = setLanguage(locale);
   try {
     localStorage.setItem(KEY, locale);
   } catch {
     /* private mode: the choice lasts for this run */
   }
+  return told;
 }

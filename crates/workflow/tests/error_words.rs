@@ -670,6 +670,7 @@ fn source_literals() -> BTreeSet<String> {
     let mut files = Vec::new();
     rust_files(&ws.join("crates"), &mut files);
     rust_files(&ws.join("src"), &mut files);
+    rust_files(&ws.join("src-tauri/src"), &mut files);
     let mut out = BTreeSet::new();
     for f in files {
         let Ok(src) = std::fs::read_to_string(&f) else {

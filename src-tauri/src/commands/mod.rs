@@ -132,10 +132,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Version of the app and the address of its embedded relay, for the home screen.
+/// Version of the app and the address of its embedded relay, for the home screen (the
+/// relay's state in the window's language).
 #[tauri::command]
 pub fn app_info(state: tauri::State<'_, DesktopState>) -> AppInfo {
-    lock(&state.info).clone()
+    let mut info = lock(&state.info).clone();
+    info.relay_status = in_window_words(&info.relay_status);
+    info
 }
 
 #[cfg(test)]
