@@ -898,6 +898,28 @@ async fn enrol_certificate_takes_only_the_jointly_requested_certificate_once() {
         .await;
     refused_with(answer, "不是由本服务信任的 CA 签发的");
     assert!(!registered(&w), "a self-made certificate is not registered");
+    // The peer agrees: openssl verifies neither against the service's CA file.
+    for (name, cert, trusted) in [
+        ("impostor", &from_impostor, false),
+        ("self-made", &self_made, false),
+        ("honest", &honest, true),
+    ] {
+        let file = w.state.join(format!("{name}.pem"));
+        std::fs::write(&file, pki::cert_pem(cert).expect("pem")).expect("write");
+        let verified = std::process::Command::new("openssl")
+            .arg("verify")
+            .arg("-CAfile")
+            .arg(&issuers)
+            .arg(&file)
+            .output()
+            .expect("run openssl")
+            .status
+            .success();
+        assert_eq!(
+            verified, trusted,
+            "openssl verify of the {name} certificate"
+        );
+    }
 
     // The honest phone with a new code: (e) first a stranger signs the valid call (refused,
     // the enrolment stays for its device), then the device itself, then (d) the same
