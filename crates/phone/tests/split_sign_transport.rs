@@ -805,6 +805,7 @@ async fn enrol_certificate_takes_only_the_jointly_requested_certificate_once() {
         assert_eq!(refusal_code(&answer.1), "invalid_request", "{answer:?}");
         let said = answer.1["refusal"]["detail"].as_str().unwrap_or("");
         assert!(said.contains(detail), "{said} (wanted {detail})");
+        said.to_string()
     };
 
     // (0) The honest certificate while the service has no CA to check it against: refused.
@@ -815,8 +816,22 @@ async fn enrol_certificate_takes_only_the_jointly_requested_certificate_once() {
     let (token, _, honest) = enrolled_up_to_the_certificate(&w, &device, &code, &ca, &spec).await;
     let body = present(&token, pki::cert_pem(&honest).expect("pem"));
     let answer = w.hand_in(&device, &body).await;
-    refused_with(answer, "没有配置开通证书的签发 CA");
+    let said = refused_with(answer, "没有配置开通证书的签发 CA");
+    assert!(
+        !said.contains(&w.state.display().to_string()),
+        "the service's folder stays its own: {said}"
+    );
     assert!(!registered(&w), "nothing registered without issuers");
+    // A file that holds no certificate is no configuration either.
+    std::fs::write(&issuers, "not a certificate\n").expect("issuers");
+    let code = new_code().await;
+    let (token, _, honest) = enrolled_up_to_the_certificate(&w, &device, &code, &ca, &spec).await;
+    let body = present(&token, pki::cert_pem(&honest).expect("pem"));
+    refused_with(w.hand_in(&device, &body).await, "不是 PEM 格式的证书");
+    assert!(
+        !registered(&w),
+        "nothing registered with a broken issuers file"
+    );
     std::fs::write(&issuers, pki::cert_pem(&ca.cert).expect("pem")).expect("issuers");
 
     // (a) A certificate for another key, with the right subject, from the right CA.

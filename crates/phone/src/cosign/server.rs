@@ -1469,25 +1469,23 @@ async fn enrol_step(
 /// certificates. The certificate's own validity is not looked at (an already expired one is
 /// registered like any other; its uses are refused). The refusal says what to do.
 fn check_enrol_issuer(issuers_file: &Path, pem: &[u8]) -> Result<(), String> {
+    // The refusal goes to the phone: it names the file, not where the service keeps it.
     let mut issuers = bidseal_cms::cert::TrustStore::new();
-    if let Err(e) = issuers.add_pem_file(issuers_file) {
+    if issuers.add_pem_file(issuers_file).is_err() {
         let missing = std::fs::metadata(issuers_file).is_err();
         return Err(if missing {
             format!(
-                "协同签名服务没有配置开通证书的签发 CA（{}），不能开通；请管理员放入签发 CA 的证书后重新申请开通码",
-                issuers_file.display()
+                "协同签名服务没有配置开通证书的签发 CA（状态目录中的 {ENROL_ISSUERS_FILE}），不能开通；请管理员放入签发 CA 的证书后重新申请开通码"
             )
         } else {
             format!(
-                "协同签名服务的签发 CA 文件（{}）无法读取：{e}；请管理员修正后重新申请开通码",
-                issuers_file.display()
+                "协同签名服务的签发 CA 文件（状态目录中的 {ENROL_ISSUERS_FILE}）不是 PEM 格式的证书，不能开通；请管理员修正后重新申请开通码"
             )
         });
     }
     if issuers.roots().is_empty() {
         return Err(format!(
-            "协同签名服务的签发 CA 文件（{}）中没有证书，不能开通；请管理员放入签发 CA 的证书后重新申请开通码",
-            issuers_file.display()
+            "协同签名服务的签发 CA 文件（状态目录中的 {ENROL_ISSUERS_FILE}）中没有证书，不能开通；请管理员放入签发 CA 的证书后重新申请开通码"
         ));
     }
     let leaf = bidseal_cms::cert::Certificate::from_pem(pem)
