@@ -96,6 +96,10 @@ test("the console starts the relay, the co-signing service and the reference pla
   await session.wait(async () => (await text(session, "staff-svc-state-cosign")) === "运行中", 30000);
   const relay = await text(session, "staff-svc-url-relay");
   assert.equal((await (await fetch(`${relay}/v1/health`)).json()).status, "ok");
+  // What each service is, from the window's own messages (not a missing key).
+  const services = await text(session, "staff-services");
+  assert.match(services, /平台测试专用中继[\s\S]*bidseal phone serve-cosign 进程[\s\S]*bidseal platform serve 进程/);
+  assert.doesNotMatch(services, /svcNote/);
   // The world's expired certificate says so (the service itself lists it 正常); no other does.
   await session.wait(async () => /正常\s*已过期/.test(await text(session, "staff-cert-expired-zhao")), 10000);
   const expiredTags = await session.findElements(By.css('[data-testid^="staff-expired-"]'));

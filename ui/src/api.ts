@@ -493,7 +493,6 @@ export interface ServiceView {
   name: "relay" | "cosign" | "platform";
   running: boolean;
   url: string | null;
-  note: string;
 }
 
 export interface LabCertificate {

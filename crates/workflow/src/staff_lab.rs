@@ -212,10 +212,9 @@ pub struct ServiceView {
     pub name: &'static str,
     /// Running.
     pub running: bool,
-    /// Its address when running.
+    /// Its address when running. (What each service is, the window says from its own
+    /// messages, by `name`.)
     pub url: Option<String>,
-    /// zh-CN note (why not available, …).
-    pub note: String,
 }
 
 /// A test certificate of the world.
@@ -734,19 +733,16 @@ impl StaffLab {
                     name: "relay",
                     running: self.relay.is_some(),
                     url: self.relay.as_ref().map(|(h, _)| h.url()),
-                    note: "平台测试专用中继（本进程内，可注入延迟/丢帧故障）".into(),
                 },
                 ServiceView {
                     name: "cosign",
                     running: self.cosign.is_some(),
                     url: self.cosign.as_ref().map(|s| s.url.clone()),
-                    note: "协同签名服务（bidseal phone serve-cosign 进程）".into(),
                 },
                 ServiceView {
                     name: "platform",
                     running: self.platform.is_some(),
                     url: self.platform.as_ref().map(|s| s.url.clone()),
-                    note: "参考交易平台（bidseal platform serve 进程：本世界各企业账号、演示招标项目；扫码走平台测试中继）".into(),
                 },
             ],
             certificates,
