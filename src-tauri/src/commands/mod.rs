@@ -157,6 +157,10 @@ mod tests {
         // A flow's status line and a failed opening check (one test: the language is global).
         let status = in_window_words("请用手机扫码（扫码签章）");
         let check = in_window_words("[失败] PDF 签章 a.pdf：文件没有任何签章（OPEN_PDF_UNSIGNED）");
+        // The signatures panel's problems and changes (verify_sealed).
+        let digest = in_window_words("摘要不符：签名覆盖的内容被修改");
+        let change = in_window_words("新增签名控件：第 3 页");
+        let relay = in_window_words("嵌入式扫码中继运行中（本机回环地址，供本机模拟手机使用）");
         set_language("fr".into());
         assert_eq!(
             in_window_words("请用手机扫码（扫码签章）"),
@@ -176,6 +180,12 @@ mod tests {
             check,
             "[failed] PDF seals a.pdf: the file has no seal at all (OPEN_PDF_UNSIGNED)"
         );
+        assert_eq!(
+            digest,
+            "digest mismatch: what the signature covers was changed"
+        );
+        assert_eq!(change, "signature widget added: page 3");
+        assert!(relay.starts_with("Embedded scan relay running"), "{relay}");
         assert_eq!(fallback["message"], zh);
         assert_eq!(back["message"], zh);
         Ok(())

@@ -187,7 +187,7 @@ pub struct SignatureView {
     pub covers_whole_file: bool,
     /// Bytes the signature covers.
     pub covered_end: u64,
-    /// Why it is not valid, zh-CN (empty when valid).
+    /// Why it is not valid, in the window's language (empty when valid).
     pub problems: Vec<String>,
     /// What later revisions changed.
     pub changes: Vec<ChangeView>,
@@ -198,7 +198,7 @@ pub struct SignatureView {
 pub struct ChangeView {
     /// The sealed-bid policy accepts it (a later signature and its bookkeeping).
     pub allowed: bool,
-    /// zh-CN.
+    /// What changed, in the window's language.
     pub description: String,
     /// 1-based page, when known.
     pub page: Option<usize>,
@@ -241,6 +241,8 @@ pub async fn verify_sealed(project_path: String) -> Result<SignaturesView, Comma
                     s.violations()
                         .map(|c| format!("签名后有不允许的修改：{}", c.description)),
                 );
+                // Worded in the window's language (the workflow's phrases).
+                let problems = problems.iter().map(|p| super::in_window_words(p)).collect();
                 SignatureView {
                     field_name: s.field_name.clone(),
                     seal_kind: s.seal_kind.clone(),
@@ -257,7 +259,7 @@ pub async fn verify_sealed(project_path: String) -> Result<SignaturesView, Comma
                         .iter()
                         .map(|c| ChangeView {
                             allowed: c.allowed,
-                            description: c.description.clone(),
+                            description: super::in_window_words(&c.description),
                             page: c.page,
                         })
                         .collect(),
