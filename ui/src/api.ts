@@ -148,9 +148,9 @@ export function isCommandError(e: unknown): e is CommandError {
 /**
  * Tells the Rust side the window's language: command errors and scan refusals then arrive
  * with their message in it (`bidseal_workflow::i18n`; the code never changes). Outside the
- * app (tests, a browser) there is no Rust side and nothing to tell.
+ * app (tests, a browser) there is no Rust side and nothing to tell. Resolves once Rust has
+ * it (or could not be told).
  */
-/** Tells Rust the window's language; resolves once it has it (or could not be told). */
 export async function setLanguage(locale: string): Promise<void> {
   try {
     await invoke("set_language", { locale });
